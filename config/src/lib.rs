@@ -1,0 +1,478 @@
+//! The daemon's configuration: a TOML file (`--config FILE`) with `CALMONY_*` environment
+//! overrides, validated once at start.
+//!
+//! Every setting has a default that runs on a laptop, so the daemon starts with no file at all.
+//! Each setting's environment name is derived from its path (`api.rate_limit_per_second` ->
+//! `CALMONY_API_RATE_LIMIT_PER_SECOND`), so the table in [`SETTINGS`] is the one place that lists
+//! them; `scripts/calmony.example.toml` documents each one. A bad value is a [`ConfigError`] that
+//! names the setting, where it came from and what is wrong; the daemon exits with code 2.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How a setting's environment value is typed before it joins the TOML tree.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::Int => "a whole number of at least 0",
+            Kind::Bool => "true or false",
+        }
+    }
+}
+
+/// Every setting: its path in the TOML file and its type. The environment name is derived.
+const SETTINGS: &[(&str, Kind)] = &[
+    ("listen", Kind::Str),
+    ("data_dir", Kind::Str),
+    ("public_url", Kind::Str),
+    ("log.format", Kind::Str),
+    ("log.level", Kind::Str),
+    ("redis.url", Kind::Str),
+    ("redis.server_binary", Kind::Str),
+    ("redis.appendfsync", Kind::Str),
+    ("redis.connect_timeout_seconds", Kind::Int),
+    ("api.rate_limit_per_second", Kind::Int),
+    ("api.max_body_bytes", Kind::Int),
+    ("api.idempotency_ttl_hours", Kind::Int),
+    ("api.idempotency_lock_seconds", Kind::Int),
+    ("api.bootstrap_test_key", Kind::Bool),
+    ("shutdown.grace_seconds", Kind::Int),
+];
+
+/// The environment variable that overrides a setting.
+pub fn env_name(path: &str) -> String {
+    format!("CALMONY_{}", path.replace('.', "_").to_uppercase())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("setting `{setting}` (from {origin}): {problem}")]
+    Invalid {
+        setting: String,
+        origin: String,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port of the HTTP API.
+    pub listen: String,
+    /// Where the daemon keeps its managed Redis data and sockets.
+    pub data_dir: PathBuf,
+    /// The address merchants' customers reach (hosted pages, PDF links).
+    pub public_url: String,
+    pub log: LogConfig,
+    pub redis: RedisConfig,
+    pub api: ApiConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `calmony=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` or `redis+unix:///path`. Empty: the daemon runs its own.
+    pub url: String,
+    /// The `redis-server` binary for the managed Redis.
+    pub server_binary: String,
+    /// The managed Redis's AOF fsync policy: `always`, `everysec` or `no`.
+    pub appendfsync: String,
+    /// How long one connection attempt may take.
+    pub connect_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Requests per second allowed per API key (a token bucket with one second of burst).
+    pub rate_limit_per_second: u64,
+    /// Largest request body accepted.
+    pub max_body_bytes: u64,
+    /// How long an idempotency key's answer is kept (Stripe: at least 24 h).
+    pub idempotency_ttl_hours: u64,
+    /// How long an in-flight idempotency key blocks a retry if its daemon died mid-request.
+    pub idempotency_lock_seconds: u64,
+    /// On first start with an empty store, create project `default` and log one test key.
+    pub bootstrap_test_key: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// How long SIGTERM waits for in-flight requests before closing them.
+    pub grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:4242".into(),
+            data_dir: PathBuf::from(".calmony"),
+            public_url: String::new(),
+            log: LogConfig::default(),
+            redis: RedisConfig::default(),
+            api: ApiConfig::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            server_binary: "redis-server".into(),
+            appendfsync: "everysec".into(),
+            connect_timeout_seconds: 2,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_second: 100,
+            max_body_bytes: 1024 * 1024,
+            idempotency_ttl_hours: 24,
+            idempotency_lock_seconds: 60,
+            bootstrap_test_key: true,
+        }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { grace_seconds: 30 }
+    }
+}
+
+impl Config {
+    /// Load from an optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, |name| std::env::var(name).ok())
+    }
+
+    /// Load with an explicit environment lookup (tests pass their own).
+    pub fn load_with(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let (mut table, origin_file) = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let table: toml::Table =
+                    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+                        path: path.to_path_buf(),
+                        message: e.message().to_string(),
+                    })?;
+                (table, format!("config file {}", path.display()))
+            }
+            None => (toml::Table::new(), "defaults".to_string()),
+        };
+        check_known(&table, "", &origin_file)?;
+        let mut from_env: Vec<(&str, String)> = Vec::new();
+        for (path, kind) in SETTINGS {
+            let name = env_name(path);
+            if let Some(raw) = env(&name) {
+                let value = typed(&raw, *kind).map_err(|problem| ConfigError::Invalid {
+                    setting: path.to_string(),
+                    origin: format!("environment variable {name}"),
+                    problem,
+                })?;
+                set_path(&mut table, path, value);
+                from_env.push((path, name));
+            }
+        }
+        let origin_of = |setting: &str| -> String {
+            from_env
+                .iter()
+                .find(|(p, _)| *p == setting)
+                .map(|(_, n)| format!("environment variable {n}"))
+                .unwrap_or_else(|| origin_file.clone())
+        };
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            let problem = e.message().to_string();
+            let setting = setting_in_message(&problem).unwrap_or_else(|| "config".into());
+            ConfigError::Invalid {
+                origin: origin_of(&setting),
+                setting,
+                problem,
+            }
+        })?;
+        config.validate().map_err(|(setting, problem)| ConfigError::Invalid {
+            origin: origin_of(setting),
+            setting: setting.to_string(),
+            problem,
+        })?;
+        Ok(config)
+    }
+
+    /// The listen address, already checked by [`Config::load`].
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 4242)))
+    }
+
+    /// The public base URL: configured, or derived from the listen address.
+    pub fn public_base(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return Err((
+                "listen",
+                format!("{:?} is not an address:port such as 127.0.0.1:4242", self.listen),
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(("data_dir", "must not be empty".into()));
+        }
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return Err(("public_url", "must start with http:// or https://".into()));
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err(("log.format", format!("{:?} is not `text` or `json`", self.log.format)));
+        }
+        if !self.redis.url.is_empty()
+            && !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|s| self.redis.url.starts_with(s))
+        {
+            return Err((
+                "redis.url",
+                format!("{:?} is not a redis:// or redis+unix:// URL", self.redis.url),
+            ));
+        }
+        if !["always", "everysec", "no"].contains(&self.redis.appendfsync.as_str()) {
+            return Err((
+                "redis.appendfsync",
+                format!("{:?} is not `always`, `everysec` or `no`", self.redis.appendfsync),
+            ));
+        }
+        if !(1..=60).contains(&self.redis.connect_timeout_seconds) {
+            return Err(("redis.connect_timeout_seconds", "must be between 1 and 60".into()));
+        }
+        if !(1..=1_000_000).contains(&self.api.rate_limit_per_second) {
+            return Err((
+                "api.rate_limit_per_second",
+                "must be between 1 and 1000000".into(),
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.api.max_body_bytes) {
+            return Err(("api.max_body_bytes", "must be between 1024 and 67108864".into()));
+        }
+        if !(24..=24 * 30).contains(&self.api.idempotency_ttl_hours) {
+            return Err((
+                "api.idempotency_ttl_hours",
+                "must be between 24 and 720 (Stripe keeps keys at least 24 h)".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.api.idempotency_lock_seconds) {
+            return Err(("api.idempotency_lock_seconds", "must be between 1 and 3600".into()));
+        }
+        if self.shutdown.grace_seconds > 3600 {
+            return Err(("shutdown.grace_seconds", "must be at most 3600".into()));
+        }
+        Ok(())
+    }
+}
+
+fn typed(raw: &str, kind: Kind) -> Result<toml::Value, String> {
+    match kind {
+        Kind::Str => Ok(toml::Value::String(raw.to_string())),
+        Kind::Int => raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|i| *i >= 0)
+            .map(toml::Value::Integer)
+            .ok_or_else(|| format!("{raw:?} is not {}", kind.describe())),
+        Kind::Bool => match raw.trim() {
+            "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("{raw:?} is not true or false")),
+        },
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
+    match path.split_once('.') {
+        None => {
+            table.insert(path.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let child = table
+                .entry(head.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !child.is_table() {
+                *child = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(t) = child {
+                set_path(t, rest, value);
+            }
+        }
+    }
+}
+
+/// Refuse keys the daemon does not know, naming the full path (a typo must not be ignored).
+fn check_known(table: &toml::Table, prefix: &str, origin: &str) -> Result<(), ConfigError> {
+    for (k, v) in table {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let is_section = SETTINGS.iter().any(|(p, _)| p.starts_with(&format!("{path}.")));
+        let kind = SETTINGS.iter().find(|(p, _)| *p == path).map(|(_, k)| *k);
+        match (v, kind) {
+            (toml::Value::Table(t), None) if is_section => check_known(t, &path, origin)?,
+            (toml::Value::String(_), Some(Kind::Str))
+            | (toml::Value::Boolean(_), Some(Kind::Bool)) => {}
+            (toml::Value::Integer(i), Some(Kind::Int)) if *i >= 0 => {}
+            (_, Some(kind)) => {
+                return Err(ConfigError::Invalid {
+                    setting: path,
+                    origin: origin.to_string(),
+                    problem: format!("{v} is not {}", kind.describe()),
+                });
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    setting: path,
+                    origin: origin.to_string(),
+                    problem: "unknown setting".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// serde's messages name the field as "`field`"; map that back to a setting path.
+fn setting_in_message(msg: &str) -> Option<String> {
+    SETTINGS
+        .iter()
+        .map(|(p, _)| *p)
+        .find(|p| {
+            let leaf = p.rsplit('.').next().unwrap_or(p);
+            msg.contains(&format!("`{leaf}`"))
+        })
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn defaults_run_locally() {
+        let c = Config::load_with(None, env(&[])).expect("defaults are valid");
+        assert_eq!(c.listen, "127.0.0.1:4242");
+        assert_eq!(c.api.rate_limit_per_second, 100);
+        assert!(c.redis.url.is_empty());
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[api]\nrate_limit_per_second = 5\n")
+            .expect("write");
+        let c = Config::load_with(
+            Some(&path),
+            env(&[("CALMONY_LISTEN", "0.0.0.0:9"), ("CALMONY_REDIS_URL", "redis://x:1")]),
+        )
+        .expect("valid");
+        assert_eq!(c.listen, "0.0.0.0:9");
+        assert_eq!(c.redis.url, "redis://x:1");
+        assert_eq!(c.api.rate_limit_per_second, 5);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_and_origin() {
+        let e = Config::load_with(None, env(&[("CALMONY_LISTEN", "nowhere")])).expect_err("bad");
+        let msg = e.to_string();
+        assert!(msg.contains("`listen`") && msg.contains("CALMONY_LISTEN"), "{msg}");
+
+        let e = Config::load_with(None, env(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "lots")]))
+            .expect_err("bad");
+        assert!(e.to_string().contains("api.rate_limit_per_second"), "{e}");
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[api]\nrate_limit_per_secnd = 5\n").expect("write");
+        let e = Config::load_with(Some(&path), env(&[])).expect_err("typo");
+        assert!(e.to_string().contains("api.rate_limit_per_secnd"), "{e}");
+
+        std::fs::write(&path, "[redis]\nappendfsync = \"sometimes\"\n").expect("write");
+        let e = Config::load_with(Some(&path), env(&[])).expect_err("bad enum");
+        assert!(e.to_string().contains("redis.appendfsync"), "{e}");
+
+        std::fs::write(&path, "[api]\nmax_body_bytes = \"big\"\n").expect("write");
+        let e = Config::load_with(Some(&path), env(&[])).expect_err("bad type");
+        assert!(e.to_string().contains("max_body_bytes"), "{e}");
+    }
+
+    #[test]
+    fn every_setting_has_an_env_name_and_is_documented() {
+        let example = include_str!("../../scripts/calmony.example.toml");
+        for (path, _) in SETTINGS {
+            let leaf = path.rsplit('.').next().unwrap_or(path);
+            assert!(example.contains(leaf), "{path} missing from the example config");
+            assert!(example.contains(&env_name(path)), "{} not documented", env_name(path));
+        }
+    }
+}

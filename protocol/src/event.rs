@@ -1,0 +1,67 @@
+//! Events: the immutable record of a state change, in Stripe's shape.
+//!
+//! An event is written in the same atomic step as the change it describes (never after), so a
+//! merchant's webhook endpoint can rely on seeing every change. `data.object` is a snapshot of
+//! the object as it was right after the change.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const PREFIX: &str = "evt";
+
+/// Events are kept, and listable, for this long (Stripe keeps 30 days).
+pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventData {
+    pub object: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_attributes: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRequest {
+    /// The API request that caused the event; `None` for automatic events (renewals, expiry).
+    pub id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub object: String,
+    pub api_version: String,
+    pub created: i64,
+    pub data: EventData,
+    pub livemode: bool,
+    pub pending_webhooks: i64,
+    pub request: EventRequest,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl Event {
+    pub fn new(
+        kind: &str,
+        object: Value,
+        previous_attributes: Option<Value>,
+        created: i64,
+        livemode: bool,
+        request: EventRequest,
+    ) -> Self {
+        Self {
+            id: crate::ids::new_id(PREFIX),
+            object: "event".into(),
+            api_version: crate::API_VERSION.into(),
+            created,
+            data: EventData {
+                object,
+                previous_attributes,
+            },
+            livemode,
+            pending_webhooks: 0,
+            request,
+            kind: kind.into(),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Resource IDs: the Stripe-style prefix (`cus_`, `evt_`, `pi_`) and a ULID.
+//!
+//! ULIDs start with the creation time, so IDs sort lexicographically by creation. Lists are kept
+//! as Redis sorted sets of IDs with equal scores and paged with `ZRANGEBYLEX`, which gives
+//! Stripe's newest-first order and exact cursors without a second index. Within one process the
+//! generator is monotonic, so two IDs made in the same millisecond still sort in creation order.
+
+use std::sync::Mutex;
+
+static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+
+/// A new ID with the given prefix, e.g. `new_id("cus")` -> `cus_01JD2…`.
+pub fn new_id(prefix: &str) -> String {
+    let ulid = {
+        let mut guard = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+        let generator = guard.get_or_insert_with(ulid::Generator::new);
+        // Overflow needs 2^80 IDs in one millisecond; fall back to a fresh random ULID.
+        generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+    };
+    format!("{prefix}_{ulid}")
+}
+
+/// Whether `id` is shaped like an ID with this prefix. Anything else cannot exist, so callers
+/// answer 404 without a store lookup, and hostile strings never reach a Redis key name.
+pub fn is_valid(prefix: &str, id: &str) -> bool {
+    id.len() <= 100
+        && id
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+}
+
+/// A random string of letters and digits, for secrets and request IDs.
+pub fn random_alnum(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// A request ID (`req_` and 14 letters and digits, as Stripe's).
+pub fn request_id() -> String {
+    format!("req_{}", random_alnum(14))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_in_creation_order() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id("cus")).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert!(ids[0].starts_with("cus_"));
+    }
+
+    #[test]
+    fn validity() {
+        assert!(is_valid("cus", &new_id("cus")));
+        assert!(!is_valid("cus", &new_id("pi")));
+        assert!(!is_valid("cus", "cus_"));
+        assert!(!is_valid("cus", "cus_a:b"));
+        assert!(!is_valid("cus", "cus_a}b{"));
+        assert!(!is_valid("cus", &format!("cus_{}", "a".repeat(200))));
+    }
+}

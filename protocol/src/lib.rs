@@ -1,0 +1,29 @@
+//! What goes over the wire between merchants, the daemon and its peers. No I/O lives here.
+//!
+//! - [`error`]: the API error envelope (`{error: {type, code, message, param}}`) and its statuses.
+//! - [`params`]: Stripe-style request parameters, from JSON or bracketed form encoding, read by
+//!   name (with the Calmony docs' camelCase spellings) so unknown and missing ones are named.
+//! - [`ids`]: resource IDs (`cus_…`, `evt_…`): a prefix and a ULID, so they sort by creation.
+//! - [`mode`]: test or live, fixed by the API key.
+//! - [`metadata`]: Stripe's metadata rules (50 keys, merge on update, `""` deletes).
+//! - [`list`]: cursor pagination parameters and the `{object: "list"}` envelope.
+//! - [`customer`]: the customer resource and its create/update parameters.
+//! - [`event`]: events, the immutable record of every state change.
+//! - [`secret`]: a wrapper that keeps secrets out of logs.
+
+pub mod customer;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod list;
+pub mod metadata;
+pub mod mode;
+pub mod params;
+pub mod secret;
+
+pub use error::{ApiError, ErrorType};
+pub use mode::Mode;
+pub use params::Params;
+
+/// The Stripe API version whose object shapes the daemon follows; echoed as `Stripe-Version`.
+pub const API_VERSION: &str = "2025-03-31.basil";
