@@ -1,1 +1,21 @@
-fn main() {}
+//! `calmony-payd`: the Calmony Pay daemon and its admin commands.
+//!
+//! - [`cli`]: the command line (`serve`, `keys create|list|revoke`).
+//! - [`runtime`]: start-up: config, the managed Redis, the store, the first-start key.
+//! - [`edge`]: the hyper HTTP edge: routing, auth, rate limit, bodies, idempotency, errors.
+//! - [`api`]: one handler module per resource under `/v1`.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`telemetry`]: logs and Prometheus metrics.
+//! - [`systemd`]: `sd_notify` READY, STOPPING and the watchdog.
+
+mod api;
+mod cli;
+mod edge;
+mod ops;
+mod runtime;
+mod systemd;
+mod telemetry;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

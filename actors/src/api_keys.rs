@@ -1,0 +1,258 @@
+//! Projects and API keys.
+//!
+//! A raw key (`sk_test_` or `sk_live_` and 32 random letters and digits, about 190 bits) is
+//! shown once and stored only as its SHA-256. A slow password hash would cost every request and
+//! buys nothing for a long random secret. The hash *is* the lookup key (`cp:apikey:{<sha>}`), so
+//! no comparison of secret bytes happens in the daemon at all: an unknown key simply has no
+//! record. The key fixes the project and the mode of everything the request touches.
+//!
+//! Authentication and the per-key rate limit are one Lua script ([`scripts::AUTHENTICATE`]):
+//! one round trip, and the limit holds across every daemon sharing the Redis.
+
+use calmony_protocol::secret::Secret;
+use calmony_protocol::{Mode, ids};
+use redis::AsyncCommands;
+use sha2::{Digest, Sha256};
+
+use crate::clock;
+use crate::store::{Scope, Store, StoreError, scripts};
+
+const PROJECTS: &str = "cp:projects";
+const KEY_INDEX: &str = "cp:apikeys";
+/// Every project-and-mode event stream, for the webhook dispatcher to find.
+pub const EVENT_STREAMS: &str = "cp:event_streams";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub prefix: String,
+    pub mode: Mode,
+    pub project_id: String,
+    pub project_name: String,
+    pub created: i64,
+    pub last_used: Option<i64>,
+    pub revoked: bool,
+}
+
+/// What authentication decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    Ok { scope: Scope, key_id: String },
+    Unknown,
+    Revoked,
+    Limited { retry_after_ms: u64 },
+}
+
+pub fn hash(raw: &str) -> String {
+    hex::encode(Sha256::digest(raw.as_bytes()))
+}
+
+fn record_key(sha: &str) -> String {
+    format!("cp:apikey:{{{sha}}}")
+}
+
+fn rate_key(sha: &str) -> String {
+    format!("cp:apikey:{{{sha}}}:rl")
+}
+
+/// Whether a string is shaped like a secret key at all (checked before any lookup).
+pub fn looks_like_key(raw: &str) -> bool {
+    (raw.starts_with("sk_test_") || raw.starts_with("sk_live_"))
+        && raw.len() <= 128
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Authenticate a raw key and charge one request against its rate limit.
+pub async fn authenticate(store: &Store, raw: &str, per_second: u64) -> Result<Auth, StoreError> {
+    if !looks_like_key(raw) {
+        return Ok(Auth::Unknown);
+    }
+    let sha = hash(raw);
+    let mut c = store.conn();
+    let out: Vec<String> = store
+        .run(async move {
+            scripts::AUTHENTICATE
+                .key(record_key(&sha))
+                .key(rate_key(&sha))
+                .arg(per_second)
+                .invoke_async(&mut c)
+                .await
+        })
+        .await?;
+    Ok(match out.first().map(String::as_str) {
+        Some("ok") if out.len() == 4 => {
+            let mode = Mode::parse(&out[2]).ok_or_else(|| StoreError::Corrupt {
+                key: "apikey".into(),
+                reason: format!("unknown mode {:?}", out[2]),
+            })?;
+            Auth::Ok {
+                scope: Scope::new(out[1].clone(), mode),
+                key_id: out[3].clone(),
+            }
+        }
+        Some("limited") => Auth::Limited {
+            retry_after_ms: out.get(1).and_then(|s| s.parse().ok()).unwrap_or(1000),
+        },
+        Some("revoked") => Auth::Revoked,
+        _ => Auth::Unknown,
+    })
+}
+
+/// The project with this name, created if needed (safe against two creators at once).
+pub async fn ensure_project(store: &Store, name: &str) -> Result<Project, StoreError> {
+    let mut c = store.conn();
+    let fresh = ids::new_id("prj");
+    let created: bool = store
+        .run(c.hset_nx(PROJECTS, name, &fresh))
+        .await?;
+    let id: String = store.run(c.hget(PROJECTS, name)).await?;
+    if created {
+        let now = clock::now();
+        let project_key = format!("cp:project:{{{id}}}");
+        store
+            .run(c.hset_multiple::<_, _, _, ()>(
+                &project_key,
+                &[("name", name.to_string()), ("created", now.to_string())],
+            ))
+            .await?;
+        for mode in [Mode::Test, Mode::Live] {
+            let stream = Scope::new(id.clone(), mode).event_stream();
+            store.run(c.sadd::<_, _, ()>(EVENT_STREAMS, stream)).await?;
+        }
+        tracing::info!(project = %id, name, "created project");
+    }
+    Ok(Project {
+        id,
+        name: name.to_string(),
+    })
+}
+
+/// Create a key for a project (created if needed). The raw key is returned once, here.
+pub async fn create_key(
+    store: &Store,
+    project_name: &str,
+    mode: Mode,
+) -> Result<(Secret, ApiKeyInfo), StoreError> {
+    let project = ensure_project(store, project_name).await?;
+    let raw = format!("{}{}", mode.key_prefix(), ids::random_alnum(32));
+    let sha = hash(&raw);
+    let info = ApiKeyInfo {
+        id: ids::new_id("key"),
+        prefix: format!("{}…", &raw[..12]),
+        mode,
+        project_id: project.id.clone(),
+        project_name: project.name.clone(),
+        created: clock::now(),
+        last_used: None,
+        revoked: false,
+    };
+    let mut c = store.conn();
+    let fields = [
+        ("id", info.id.clone()),
+        ("prefix", info.prefix.clone()),
+        ("mode", mode.as_str().to_string()),
+        ("project", project.id.clone()),
+        ("project_name", project.name.clone()),
+        ("created", info.created.to_string()),
+        ("revoked", "0".to_string()),
+    ];
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .hset_multiple(record_key(&sha), &fields)
+        .ignore()
+        .hset(KEY_INDEX, &info.id, &sha)
+        .ignore();
+    store.run(pipe.query_async::<()>(&mut c)).await?;
+    Ok((Secret::new(raw), info))
+}
+
+/// Every key, oldest first.
+pub async fn list_keys(store: &Store) -> Result<Vec<ApiKeyInfo>, StoreError> {
+    let mut c = store.conn();
+    let index: Vec<(String, String)> = store.run(c.hgetall(KEY_INDEX)).await?;
+    let mut out = Vec::with_capacity(index.len());
+    for (_, sha) in index {
+        if let Some(info) = read_key(store, &sha).await? {
+            out.push(info);
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+async fn read_key(store: &Store, sha: &str) -> Result<Option<ApiKeyInfo>, StoreError> {
+    let mut c = store.conn();
+    let m: std::collections::HashMap<String, String> =
+        store.run(c.hgetall(record_key(sha))).await?;
+    let get = |f: &str| m.get(f).cloned().unwrap_or_default();
+    if m.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ApiKeyInfo {
+        id: get("id"),
+        prefix: get("prefix"),
+        mode: Mode::parse(&get("mode")).unwrap_or(Mode::Test),
+        project_id: get("project"),
+        project_name: get("project_name"),
+        created: get("created").parse().unwrap_or(0),
+        last_used: m.get("last_used").and_then(|s| s.parse().ok()),
+        revoked: get("revoked") == "1",
+    }))
+}
+
+/// Revoke a key, named by its id (`key_…`) or by the raw key itself. Takes effect on the next
+/// request to any daemon: nothing caches authentication.
+pub async fn revoke(store: &Store, id_or_raw: &str) -> Result<Option<ApiKeyInfo>, StoreError> {
+    let mut c = store.conn();
+    let sha = if looks_like_key(id_or_raw) {
+        Some(hash(id_or_raw))
+    } else {
+        store.run(c.hget(KEY_INDEX, id_or_raw)).await?
+    };
+    let Some(sha) = sha else { return Ok(None) };
+    let exists: bool = store.run(c.exists(record_key(&sha))).await?;
+    if !exists {
+        return Ok(None);
+    }
+    store
+        .run(c.hset::<_, _, _, ()>(record_key(&sha), "revoked", "1"))
+        .await?;
+    read_key(store, &sha).await
+}
+
+/// On the first start against an empty store, create project `default` and one test key, so a
+/// newcomer has a key at once. Only one daemon wins this, even if several start together.
+pub async fn bootstrap(store: &Store) -> Result<Option<Secret>, StoreError> {
+    let mut c = store.conn();
+    let has_projects: bool = store.run(c.exists(PROJECTS)).await?;
+    if has_projects {
+        return Ok(None);
+    }
+    let won: bool = store.run(c.set_nx("cp:bootstrapped", clock::now())).await?;
+    if !won {
+        return Ok(None);
+    }
+    let (raw, _) = create_key(store, "default", Mode::Test).await?;
+    Ok(Some(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_shapes() {
+        assert!(looks_like_key("sk_test_abc123"));
+        assert!(looks_like_key("sk_live_abc123"));
+        assert!(!looks_like_key("pk_test_abc"));
+        assert!(!looks_like_key("sk_test_a b"));
+        assert!(!looks_like_key(&format!("sk_test_{}", "a".repeat(200))));
+        assert_eq!(hash("x").len(), 64);
+    }
+}

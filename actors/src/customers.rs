@@ -1,0 +1,234 @@
+//! Customers: create, retrieve, update, delete, list. Each change is one atomic commit that
+//! also appends its event (`customer.created`, `.updated`, `.deleted`) and, when the request
+//! carried an idempotency key, stores the answer.
+
+use calmony_protocol::customer::{self, Customer, CustomerChanges};
+use calmony_protocol::event::Event;
+use calmony_protocol::list::{ListPage, ListParams};
+use calmony_protocol::params::Params;
+use calmony_protocol::{ApiError, ids};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::clock;
+use crate::context::{Reply, RequestContext};
+use crate::store::{Commit, Scope, Store, Tx};
+
+/// How often an update re-reads and retries when another writer got there first.
+const MAX_ATTEMPTS: usize = 5;
+
+fn index(scope: &Scope) -> String {
+    scope.key("customers")
+}
+
+/// The per-email index; the address is hashed so client text never becomes a key name.
+fn email_index(scope: &Scope, email: &str) -> String {
+    let digest = hex::encode(Sha256::digest(email.to_lowercase().as_bytes()));
+    scope.key(&format!("customers:email:{}", &digest[..32]))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::no_such("customer", id, "id")
+}
+
+/// The customer's record, or 404 when absent, deleted, or not this project's and mode's.
+async fn load(store: &Store, ctx: &RequestContext, id: &str) -> Result<(u64, Customer), ApiError> {
+    if !ids::is_valid(customer::PREFIX, id) {
+        return Err(not_found(id));
+    }
+    let key = ctx.scope.record(id);
+    let rec = store.get(&key).await?.ok_or_else(|| not_found(id))?;
+    if is_deleted(&rec.json) {
+        return Err(not_found(id));
+    }
+    Ok((rec.version, rec.parse(&key)?))
+}
+
+fn is_deleted(json: &str) -> bool {
+    serde_json::from_str::<Value>(json)
+        .ok()
+        .and_then(|v| v.get("deleted").and_then(Value::as_bool))
+        .unwrap_or(false)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| {
+        let mut err = ApiError::internal("");
+        err.message = format!("cannot encode response: {e}");
+        err
+    })
+}
+
+async fn commit(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {
+    match store.commit(tx).await? {
+        Commit::LostClaim => Err(ApiError::new(
+            409,
+            calmony_protocol::ErrorType::IdempotencyError,
+            "The idempotency key expired while this request ran and another request took it.",
+        )
+        .with_code("idempotency_key_in_use")),
+        other => Ok(other),
+    }
+}
+
+/// Create a customer (`customer.created`).
+pub async fn create(store: &Store, ctx: &RequestContext, params: Params) -> Result<Reply, ApiError> {
+    let changes = CustomerChanges::take(params)?;
+    let created = clock::now();
+    let c = changes.create(ids::new_id(customer::PREFIX), created, ctx.scope.livemode())?;
+    let body = to_json(&c)?;
+    let object: Value = serde_json::to_value(&c).unwrap_or(Value::Null);
+    let event = Event::new(
+        "customer.created",
+        object,
+        None,
+        created,
+        ctx.scope.livemode(),
+        ctx.event_request(),
+    );
+    let mut tx = Tx::new();
+    let key = ctx.scope.record(&c.id);
+    tx.expect_version(&key, 0)
+        .put(&key, 1, &body)
+        .index(&index(&ctx.scope), &c.id);
+    if let Some(email) = &c.email {
+        tx.index(&email_index(&ctx.scope, email), &c.id);
+    }
+    tx.event(&ctx.scope, &event).respond(ctx, 200, &body);
+    match commit(store, &tx).await? {
+        Commit::Done => Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+/// Retrieve a customer. A deleted one answers `{id, object, deleted: true}`, as Stripe's does.
+pub async fn retrieve(store: &Store, ctx: &RequestContext, id: &str, params: Params) -> Result<Reply, ApiError> {
+    let mut params = params;
+    params.expand()?;
+    params.finish()?;
+    if !ids::is_valid(customer::PREFIX, id) {
+        return Err(not_found(id));
+    }
+    let rec = store
+        .get(&ctx.scope.record(id))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(Reply::ok(rec.json))
+}
+
+/// Update a customer (`customer.updated` with `previous_attributes`). Metadata is merged.
+pub async fn update(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
+    let changes = CustomerChanges::take(params)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let (version, mut c) = load(store, ctx, id).await?;
+        let old_email = c.email.clone();
+        let previous = changes.clone().apply(&mut c)?;
+        let body = to_json(&c)?;
+        let key = ctx.scope.record(id);
+        let mut tx = Tx::new();
+        tx.expect_version(&key, version).put(&key, version + 1, &body);
+        if old_email != c.email {
+            if let Some(e) = &old_email {
+                tx.unindex(&email_index(&ctx.scope, e), id);
+            }
+            if let Some(e) = &c.email {
+                tx.index(&email_index(&ctx.scope, e), id);
+            }
+        }
+        if !previous.is_empty() {
+            let event = Event::new(
+                "customer.updated",
+                serde_json::to_value(&c).unwrap_or(Value::Null),
+                Some(Value::Object(previous)),
+                clock::now(),
+                ctx.scope.livemode(),
+                ctx.event_request(),
+            );
+            tx.event(&ctx.scope, &event);
+        }
+        tx.respond(ctx, 200, &body);
+        if commit(store, &tx).await? == Commit::Done {
+            return Ok(Reply {
+                status: 200,
+                body,
+                stored: true,
+            });
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+/// Delete a customer (`customer.deleted`): the record becomes a tombstone and leaves the lists.
+pub async fn delete(store: &Store, ctx: &RequestContext, id: &str, params: Params) -> Result<Reply, ApiError> {
+    params.finish()?;
+    for _ in 0..MAX_ATTEMPTS {
+        let (version, c) = load(store, ctx, id).await?;
+        let tombstone = serde_json::json!({"id": id, "object": "customer", "deleted": true});
+        let body = tombstone.to_string();
+        let key = ctx.scope.record(id);
+        let mut tx = Tx::new();
+        tx.expect_version(&key, version)
+            .put(&key, version + 1, &body)
+            .unindex(&index(&ctx.scope), id);
+        if let Some(e) = &c.email {
+            tx.unindex(&email_index(&ctx.scope, e), id);
+        }
+        let event = Event::new(
+            "customer.deleted",
+            serde_json::to_value(&c).unwrap_or(Value::Null),
+            None,
+            clock::now(),
+            ctx.scope.livemode(),
+            ctx.event_request(),
+        );
+        tx.event(&ctx.scope, &event).respond(ctx, 200, &body);
+        if commit(store, &tx).await? == Commit::Done {
+            return Ok(Reply {
+                status: 200,
+                body,
+                stored: true,
+            });
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+/// List customers, newest first, optionally only those with an email address.
+pub async fn list(store: &Store, ctx: &RequestContext, params: Params) -> Result<Reply, ApiError> {
+    let mut params = params;
+    let list = ListParams::take(&mut params, customer::PREFIX)?;
+    let email = params.string_max(&["email"], 512)?.into_option();
+    params.expand()?;
+    params.finish()?;
+    let index = match &email {
+        Some(e) => email_index(&ctx.scope, e),
+        None => index(&ctx.scope),
+    };
+    let (items, has_more) = store.page(&ctx.scope, &index, &list).await?;
+    page_body("/v1/customers", &items, has_more).map(Reply::ok)
+}
+
+/// Serialize a list page from stored JSON without re-parsing the objects.
+pub fn page_body(url: &str, items: &[String], has_more: bool) -> Result<String, ApiError> {
+    let raws: Vec<Box<RawValue>> = items
+        .iter()
+        .filter_map(|s| RawValue::from_string(s.clone()).ok())
+        .collect();
+    let page = ListPage {
+        object: "list",
+        data: raws.iter().map(AsRef::as_ref).collect(),
+        has_more,
+        url,
+    };
+    to_json(&page)
+}

@@ -1,0 +1,411 @@
+//! The Redis store.
+//!
+//! ## Keyspace
+//! Every key starts with `cp:`. A project's data carries its id as a hash tag,
+//! `cp:{prj_…}:<mode>:…`, so one project lives in one Redis Cluster slot and a multi-key
+//! script over it stays legal if the store is ever sharded. Records are hashes with two
+//! fields: `v`, a version bumped by every write, and `json`, the object exactly as the API
+//! answers it, so a retrieve is a single `HGET` with no re-encoding. Lists are sorted sets of
+//! IDs with equal scores: IDs are ULIDs, so lexicographic order is creation order and
+//! `ZREVRANGEBYLEX` pages newest first from an exact cursor. The README lists every key.
+//!
+//! ## One atomic commit per state change
+//! A change is read, decided in Rust, and written with [`Tx`] through one Lua script
+//! ([`scripts::COMMIT`]): first every check (record versions unchanged since they were read,
+//! the idempotency claim still ours), then every write (records, indexes, the event, the event
+//! stream entry, the stored idempotent answer). Either all of it happens or none of it does, and
+//! a concurrent writer turns into a clean retry instead of a lost update. There is no second
+//! write path: customers, and every resource after them, go through [`Store::commit`].
+
+mod managed;
+pub mod scripts;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use calmony_protocol::event::Event;
+use calmony_protocol::list::{Cursor, ListParams};
+use calmony_protocol::{ApiError, Mode};
+use redis::aio::ConnectionManager;
+use serde_json::{Value, json};
+
+pub use managed::ManagedRedis;
+
+/// How many multiplexed connections requests are spread over.
+const CONNECTIONS: usize = 4;
+/// Longest time one store operation may take before the request is answered 503.
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis is unavailable: {0}")]
+    Unavailable(String),
+    #[error("redis command failed: {0}")]
+    Command(#[source] redis::RedisError),
+    #[error("record {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("managed redis-server: {0}")]
+    Managed(String),
+}
+
+impl StoreError {
+    fn from_redis(e: redis::RedisError) -> Self {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+            || e.is_unrecoverable_error()
+        {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Command(e)
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => ApiError::unavailable(),
+            // The edge logs internal errors with the request id and answers a bare 500.
+            other => {
+                let mut api = ApiError::internal("");
+                api.message = other.to_string();
+                api.code = Some("internal");
+                api
+            }
+        }
+    }
+}
+
+/// A project and mode: the boundary no request crosses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub project: String,
+    pub mode: Mode,
+}
+
+impl Scope {
+    pub fn new(project: impl Into<String>, mode: Mode) -> Self {
+        Self {
+            project: project.into(),
+            mode,
+        }
+    }
+
+    /// `cp:{prj}:<mode>:<rest>`.
+    pub fn key(&self, rest: &str) -> String {
+        format!("cp:{{{}}}:{}:{}", self.project, self.mode.as_str(), rest)
+    }
+
+    /// The record key of an object: `cp:{prj}:<mode>:obj:<id>`.
+    pub fn record(&self, id: &str) -> String {
+        self.key(&format!("obj:{id}"))
+    }
+
+    /// The prefix of record keys, for scripts that build them from ids.
+    pub fn record_prefix(&self) -> String {
+        self.key("obj:")
+    }
+
+    /// The project's event stream, read by the webhook dispatcher.
+    pub fn event_stream(&self) -> String {
+        self.key("events")
+    }
+
+    pub fn livemode(&self) -> bool {
+        self.mode.livemode()
+    }
+}
+
+/// A stored record: its version and its JSON.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub version: u64,
+    pub json: String,
+}
+
+impl Record {
+    pub fn parse<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, StoreError> {
+        serde_json::from_str(&self.json).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// What a commit found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commit {
+    Done,
+    /// A record changed since it was read; read again and retry.
+    Conflict,
+    /// The idempotency claim expired and was taken by another request.
+    LostClaim,
+}
+
+/// The writes of one state change, applied atomically by [`Store::commit`].
+#[derive(Debug, Default)]
+pub struct Tx {
+    keys: Vec<String>,
+    ops: Vec<Value>,
+}
+
+impl Tx {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn k(&mut self, key: &str) -> usize {
+        match self.keys.iter().position(|k| k == key) {
+            Some(i) => i + 1,
+            None => {
+                self.keys.push(key.to_string());
+                self.keys.len()
+            }
+        }
+    }
+
+    /// The record must still be at `version` (0: must not exist).
+    pub fn expect_version(&mut self, key: &str, version: u64) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["ver", k, version]));
+        self
+    }
+
+    /// Write a record at `version` (the version read plus one).
+    pub fn put(&mut self, key: &str, version: u64, json: &str) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["put", k, version.to_string(), json]));
+        self
+    }
+
+    /// Add an id to a list index.
+    pub fn index(&mut self, index: &str, id: &str) -> &mut Self {
+        let k = self.k(index);
+        self.ops.push(json!(["zadd", k, "0", id]));
+        self
+    }
+
+    pub fn unindex(&mut self, index: &str, id: &str) -> &mut Self {
+        let k = self.k(index);
+        self.ops.push(json!(["zrem", k, id]));
+        self
+    }
+
+    pub fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> &mut Self {
+        let k = self.k(key);
+        let flat: Vec<&str> = fields.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        self.ops.push(json!(["hset", k, flat]));
+        self
+    }
+
+    pub fn expire_ms(&mut self, key: &str, ms: u64) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["pexpire", k, ms.to_string()]));
+        self
+    }
+
+    /// Append an event: its record (kept for the retention period), its place in the
+    /// project's event list, and an entry on the project's event stream for delivery.
+    pub fn event(&mut self, scope: &Scope, event: &Event) -> &mut Self {
+        let json = serde_json::to_string(event).unwrap_or_default();
+        let record = scope.record(&event.id);
+        self.put(&record, 1, &json);
+        self.expire_ms(
+            &record,
+            (calmony_protocol::event::RETENTION_SECS as u64) * 1000,
+        );
+        self.index(&scope.key("events:index"), &event.id);
+        let k = self.k(&scope.event_stream());
+        self.ops
+            .push(json!(["xadd", k, ["id", event.id, "type", event.kind]]));
+        self
+    }
+
+    /// Store the request's answer under its idempotency key, if it has one, as part of this
+    /// change: a crash can then never leave a change without its answer or the reverse.
+    pub fn respond(
+        &mut self,
+        ctx: &crate::RequestContext,
+        status: u16,
+        body: &str,
+    ) -> &mut Self {
+        if let Some(claim) = &ctx.idempotency {
+            let k = self.k(&claim.redis_key);
+            self.ops.push(json!(["own", k, claim.owner]));
+            let status = status.to_string();
+            self.hset(
+                &claim.redis_key.clone(),
+                &[("state", "done"), ("status", &status), ("body", body)],
+            );
+            self.expire_ms(&claim.redis_key.clone(), ctx.idempotency_ttl_secs * 1000);
+        }
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    conns: Arc<Vec<ConnectionManager>>,
+    next: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("connections", &self.conns.len()).finish()
+    }
+}
+
+impl Store {
+    /// Connect once; fails if Redis does not answer. See [`Store::connect_with_retry`].
+    pub async fn connect(url: &str, connect_timeout: Duration) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::from_redis)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(OP_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let mut conns = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            let cm = ConnectionManager::new_with_config(client.clone(), config.clone())
+                .await
+                .map_err(StoreError::from_redis)?;
+            conns.push(cm);
+        }
+        let store = Self {
+            conns: Arc::new(conns),
+            next: Arc::new(AtomicUsize::new(0)),
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Connect, retrying with backoff (up to 10 s between tries) until Redis answers, saying
+    /// so in the log each time: a daemon started before its Redis simply waits for it.
+    pub async fn connect_with_retry(url: &str, connect_timeout: Duration) -> Self {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1u32;
+        loop {
+            match Self::connect(url, connect_timeout).await {
+                Ok(store) => {
+                    if attempt > 1 {
+                        tracing::info!(attempt, "connected to redis");
+                    }
+                    return store;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        attempt,
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = %e,
+                        "redis is not reachable yet; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// A connection for one operation (they are multiplexed; this spreads the load).
+    pub fn conn(&self) -> ConnectionManager {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[i].clone()
+    }
+
+    /// Run one Redis operation with the store's timeout and error mapping.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let result = match tokio::time::timeout(OP_TIMEOUT, f).await {
+            Ok(r) => r.map_err(StoreError::from_redis),
+            Err(_) => Err(StoreError::Unavailable("operation timed out".into())),
+        };
+        if result.is_err() {
+            metrics::counter!("calmony_redis_errors_total").increment(1);
+        }
+        result
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        self.run(async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await
+            .map(|_| ())
+    }
+
+    /// Read a record (version and JSON).
+    pub async fn get(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        let mut c = self.conn();
+        let (v, json): (Option<u64>, Option<String>) = self
+            .run(async move {
+                redis::cmd("HMGET")
+                    .arg(key)
+                    .arg("v")
+                    .arg("json")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(match (v, json) {
+            (Some(version), Some(json)) => Some(Record { version, json }),
+            _ => None,
+        })
+    }
+
+    /// Apply a transaction atomically. See the module documentation.
+    pub async fn commit(&self, tx: &Tx) -> Result<Commit, StoreError> {
+        let ops = serde_json::to_string(&tx.ops).unwrap_or_default();
+        let mut c = self.conn();
+        let mut inv = scripts::COMMIT.prepare_invoke();
+        for k in &tx.keys {
+            inv.key(k);
+        }
+        inv.arg(ops);
+        let out: Vec<String> = self.run(async move { inv.invoke_async(&mut c).await }).await?;
+        Ok(match out.first().map(String::as_str) {
+            Some("ok") => Commit::Done,
+            Some("lost") => Commit::LostClaim,
+            _ => Commit::Conflict,
+        })
+    }
+
+    /// One page of a list index, newest first, with the records' JSON.
+    pub async fn page(
+        &self,
+        scope: &Scope,
+        index: &str,
+        list: &ListParams,
+    ) -> Result<(Vec<String>, bool), StoreError> {
+        let (dir, cursor) = match &list.cursor {
+            Cursor::Start => ("start", ""),
+            Cursor::After(id) => ("after", id.as_str()),
+            Cursor::Before(id) => ("before", id.as_str()),
+        };
+        let mut c = self.conn();
+        let prefix = scope.record_prefix();
+        let limit = list.limit;
+        let (ids, jsons): (Vec<String>, Vec<Option<String>>) = self
+            .run(async move {
+                scripts::PAGE
+                    .key(index)
+                    .arg(dir)
+                    .arg(cursor)
+                    .arg(limit + 1)
+                    .arg(prefix)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        let has_more = ids.len() > limit;
+        let mut items: Vec<String> = jsons.into_iter().take(limit).flatten().collect();
+        if dir == "before" {
+            items.reverse();
+        }
+        Ok((items, has_more))
+    }
+}

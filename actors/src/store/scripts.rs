@@ -1,0 +1,150 @@
+//! The Lua scripts. Each runs atomically inside Redis; together they are every multi-key
+//! decision the daemon makes, so they are kept in one place and read as one protocol.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Apply one state change: every check first, then every write, or nothing.
+///
+/// `KEYS`: every key touched. `ARGV[1]`: a JSON list of operations naming keys by index:
+/// `["ver", k, v]` record `k` is still at version `v` (0: absent);
+/// `["own", k, owner]` idempotency claim `k` is still held by `owner`;
+/// `["put", k, v, json]`; `["hset", k, [f, v, …]]`; `["zadd", k, score, member]`;
+/// `["zrem", k, member]`; `["xadd", k, [f, v, …]]`; `["pexpire", k, ms]`.
+pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ops = cjson.decode(ARGV[1])
+for i = 1, #ops do
+  local op = ops[i]
+  if op[1] == 'ver' then
+    local v = tonumber(redis.call('HGET', KEYS[op[2]], 'v') or '0')
+    if v ~= tonumber(op[3]) then return {'conflict', KEYS[op[2]]} end
+  elseif op[1] == 'own' then
+    if redis.call('HGET', KEYS[op[2]], 'owner') ~= op[3] then return {'lost', KEYS[op[2]]} end
+  end
+end
+for i = 1, #ops do
+  local op = ops[i]
+  local k = KEYS[op[2]]
+  local o = op[1]
+  if o == 'put' then redis.call('HSET', k, 'v', op[3], 'json', op[4])
+  elseif o == 'hset' then redis.call('HSET', k, unpack(op[3]))
+  elseif o == 'zadd' then redis.call('ZADD', k, op[3], op[4])
+  elseif o == 'zrem' then redis.call('ZREM', k, op[3])
+  elseif o == 'xadd' then redis.call('XADD', k, '*', unpack(op[3]))
+  elseif o == 'pexpire' then redis.call('PEXPIRE', k, op[3])
+  end
+end
+return {'ok'}
+"#,
+    )
+});
+
+/// One page of a list index (a sorted set of ids with equal scores) and the records' JSON.
+///
+/// `KEYS[1]`: the index. `ARGV`: direction (`start`, `after`, `before`), cursor id, how many,
+/// the record key prefix. `before` walks upwards (oldest first) from the cursor; the caller
+/// reverses it so every page reads newest first.
+pub static PAGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local n = tonumber(ARGV[3])
+local ids
+if ARGV[1] == 'before' then
+  ids = redis.call('ZRANGEBYLEX', KEYS[1], '(' .. ARGV[2], '+', 'LIMIT', 0, n)
+elseif ARGV[1] == 'after' then
+  ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .. ARGV[2], '-', 'LIMIT', 0, n)
+else
+  ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-', 'LIMIT', 0, n)
+end
+local out = {}
+for i = 1, #ids do
+  out[i] = redis.call('HGET', ARGV[4] .. ids[i], 'json')
+end
+return {ids, out}
+"#,
+    )
+});
+
+/// Authenticate an API key and charge its rate limit, in one round trip.
+///
+/// `KEYS[1]`: the key's record, `KEYS[2]`: its rate-limit state. `ARGV[1]`: requests per
+/// second. The limit is a GCRA token bucket holding one second of requests, timed by the Redis
+/// server's clock so every daemon sharing the Redis enforces the same budget. Rejected requests
+/// do not consume budget. `last_used` is refreshed at most once a minute.
+pub static AUTHENTICATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local rec = redis.call('HMGET', KEYS[1], 'project', 'mode', 'revoked', 'last_used', 'id')
+if not rec[1] then return {'unknown'} end
+if rec[3] == '1' then return {'revoked'} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = math.floor(1000000 / tonumber(ARGV[1]))
+local burst = 1000000
+local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > burst then
+  return {'limited', tostring(math.ceil((new_tat - now - burst) / 1000))}
+end
+redis.call('SET', KEYS[2], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+if tonumber(rec[4] or '0') < tonumber(t[1]) - 60 then
+  redis.call('HSET', KEYS[1], 'last_used', t[1])
+end
+return {'ok', rec[1], rec[2], rec[5]}
+"#,
+    )
+});
+
+/// Claim an idempotency key, or report what the first request with it did.
+///
+/// `KEYS[1]`: the key's record. `ARGV`: owner (this request's id), fingerprint of the
+/// parameters, endpoint, claim lifetime in ms. Answers `new`, `running`, `mismatch`,
+/// `other_endpoint` (with the first endpoint) or `done` (with status, body, first request id).
+pub static IDEMPOTENCY_BEGIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local cur = redis.call('HMGET', KEYS[1], 'state', 'fp', 'path', 'status', 'body', 'req')
+if not cur[1] then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'fp', ARGV[2],
+             'path', ARGV[3], 'req', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return {'new'}
+end
+if cur[3] ~= ARGV[3] then return {'other_endpoint', cur[3]} end
+if cur[2] ~= ARGV[2] then return {'mismatch'} end
+if cur[1] == 'running' then return {'running'} end
+return {'done', cur[4], cur[5], cur[6]}
+"#,
+    )
+});
+
+/// Store an answer under a claimed idempotency key (`ARGV`: owner, status, body, ttl ms), only
+/// if the claim is still ours.
+pub static IDEMPOTENCY_FINISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'done', 'status', ARGV[2], 'body', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"#,
+    )
+});
+
+/// Release a claim whose answer is not kept (validation failures, 5xx): compare-and-delete,
+/// so a claim that expired and was taken by another request is left alone.
+pub static IDEMPOTENCY_RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'running' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#,
+    )
+});

@@ -1,0 +1,164 @@
+//! The command line. `serve` (the default) runs the daemon; `keys` manages API keys against
+//! the same Redis the daemon uses (the managed one is started for the command if it is not
+//! already running).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use calmony_actors::api_keys;
+use calmony_config::Config;
+use calmony_protocol::Mode;
+use clap::{Parser, Subcommand};
+
+/// Exit code for a configuration the daemon refuses.
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "calmony-payd", version, about = "Calmony Pay: a Stripe-compatible payment daemon")]
+struct Cli {
+    /// A TOML config file (see scripts/calmony.example.toml); CALMONY_* variables override it.
+    #[arg(long, global = true, env = "CALMONY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (the default).
+    Serve,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key (and its project if needed); prints the raw key alone on stdout, once.
+    Create {
+        #[arg(long)]
+        project: String,
+        #[arg(long, value_parser = ["test", "live"])]
+        mode: String,
+    },
+    /// List keys: id, prefix, mode, project, created, last used, status.
+    List,
+    /// Revoke a key, named by its id (key_…) or the raw key.
+    Revoke { key: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("calmony-payd: invalid configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    crate::telemetry::init_logging(&config);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("calmony-payd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => rt.block_on(crate::runtime::serve(config)),
+        Command::Keys(k) => rt.block_on(keys(config, k)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("calmony-payd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn keys(config: Config, cmd: KeysCommand) -> Result<(), crate::runtime::StartError> {
+    let (store, managed) = crate::runtime::open_store(&config, true).await?;
+    let result = run_keys(&store, cmd).await;
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    result
+}
+
+async fn run_keys(
+    store: &calmony_actors::Store,
+    cmd: KeysCommand,
+) -> Result<(), crate::runtime::StartError> {
+    match cmd {
+        KeysCommand::Create { project, mode } => {
+            let mode = Mode::parse(&mode).unwrap_or(Mode::Test);
+            let (raw, info) = api_keys::create_key(store, &project, mode).await?;
+            eprintln!(
+                "created {} key {} for project {} ({}); it is shown only this once",
+                info.mode, info.id, info.project_name, info.project_id
+            );
+            println!("{}", raw.expose());
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<32} {:<14} {:<5} {:<20} {:<20} {:<20} STATUS",
+                "ID", "PREFIX", "MODE", "PROJECT", "CREATED", "LAST USED"
+            );
+            for k in api_keys::list_keys(store).await? {
+                println!(
+                    "{:<32} {:<14} {:<5} {:<20} {:<20} {:<20} {}",
+                    k.id,
+                    k.prefix,
+                    k.mode,
+                    k.project_name,
+                    fmt_time(Some(k.created)),
+                    fmt_time(k.last_used),
+                    if k.revoked { "revoked" } else { "active" }
+                );
+            }
+        }
+        KeysCommand::Revoke { key } => match api_keys::revoke(store, &key).await? {
+            Some(info) => eprintln!("revoked {} ({}, project {})", info.id, info.prefix, info.project_name),
+            None => {
+                return Err(crate::runtime::StartError::Usage(format!(
+                    "no key {key:?}"
+                )));
+            }
+        },
+    }
+    Ok(())
+}
+
+/// `2026-11-21 11:42:09` in UTC, without a date library.
+fn fmt_time(t: Option<i64>) -> String {
+    let Some(t) = t else { return "never".into() };
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::fmt_time(Some(0)), "1970-01-01 00:00:00");
+        assert_eq!(super::fmt_time(Some(1_795_268_529)), "2026-11-21 11:42:09");
+        assert_eq!(super::fmt_time(None), "never");
+    }
+}

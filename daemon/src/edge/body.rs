@@ -1,0 +1,56 @@
+//! Request bodies: size-limited, then parsed as JSON or bracketed form into [`Params`].
+//!
+//! The limit is checked against `Content-Length` before reading anything, and enforced while
+//! reading for chunked bodies, so an oversized body costs nothing and always answers 413.
+
+use calmony_protocol::params::{parse_form, parse_json};
+use calmony_protocol::{ApiError, Params};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+pub async fn read_params(req: Request<Incoming>, limit: usize) -> Result<Params, ApiError> {
+    let too_large = || ApiError::body_too_large(limit);
+    if let Some(len) = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    let is_json = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    let method = req.method().clone();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let bytes = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                too_large()
+            } else {
+                ApiError::malformed("The request body could not be read.")
+            }
+        })?
+        .to_bytes();
+    let mut map = if method == Method::GET || method == Method::DELETE || bytes.is_empty() {
+        serde_json::Map::new()
+    } else if is_json {
+        parse_json(&bytes)?
+    } else {
+        parse_form(&bytes)?
+    };
+    if !query.is_empty() {
+        // The query string adds parameters the body does not already carry.
+        for (k, v) in parse_form(query.as_bytes())? {
+            map.entry(k).or_insert(v);
+        }
+    }
+    Ok(Params::new(map))
+}

@@ -1,0 +1,138 @@
+//! The edge side of `Idempotency-Key` (the design is in `calmony_actors::idempotency`).
+
+use calmony_actors::RequestContext;
+use calmony_actors::idempotency::{self, Begin};
+use calmony_protocol::{ApiError, ErrorType, Params};
+use hyper::Response;
+
+use super::routes::ApiRoute;
+use super::{AppState, Body, error_response, json_response, reply_response, set};
+
+pub fn invalid_key() -> ApiError {
+    let mut e = ApiError::new(
+        400,
+        ErrorType::InvalidRequestError,
+        format!(
+            "Idempotency-Key must be 1 to {} printable ASCII characters.",
+            idempotency::MAX_KEY_LEN
+        ),
+    )
+    .with_code("idempotency_key_invalid");
+    e.validation = true;
+    e
+}
+
+/// Run a POST under its idempotency key: claim, replay or refuse, then keep or release.
+pub async fn run(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    key: &str,
+    path: &str,
+    route: ApiRoute,
+    params: Params,
+) -> Result<Response<Body>, ApiError> {
+    if !idempotency::valid_key(key) {
+        return Err(invalid_key());
+    }
+    let fingerprint = idempotency::fingerprint("POST", path, &params.canonical());
+    let claim = idempotency::claim_for(&ctx.scope, key, &ctx.request_id);
+    let lock_ms = state.config.api.idempotency_lock_seconds * 1000;
+    let begin = idempotency::begin(&state.store, &claim, &fingerprint, path, lock_ms).await?;
+    let mut resp = match begin {
+        Begin::Proceed => {
+            ctx.idempotency = Some(claim.clone());
+            let result = crate::api::dispatch(&state.store, ctx, route, params).await;
+            settle(state, ctx, &claim, result).await
+        }
+        Begin::Running => {
+            let e = ApiError::new(
+                409,
+                ErrorType::IdempotencyError,
+                format!(
+                    "There is currently another in-progress request using this Idempotent Key \
+                     (that probably means you submitted twice, and the other request is still \
+                     going through): {key}. Please try again later."
+                ),
+            )
+            .with_code("idempotency_key_in_use");
+            error_response(&e, &ctx.request_id)
+        }
+        Begin::Mismatch => error_response(
+            &ApiError::new(
+                400,
+                ErrorType::IdempotencyError,
+                format!(
+                    "Keys for idempotent requests can only be used with the same parameters \
+                     they were first used with. Try using a key other than '{key}' if you meant \
+                     to execute a different request."
+                ),
+            ),
+            &ctx.request_id,
+        ),
+        Begin::OtherEndpoint(first) => error_response(
+            &ApiError::new(
+                400,
+                ErrorType::IdempotencyError,
+                format!(
+                    "Keys for idempotent requests can only be used for the same endpoint they \
+                     were first used for ('{path}' vs '{first}'). Try using a key other than \
+                     '{key}' if you meant to execute a different request."
+                ),
+            ),
+            &ctx.request_id,
+        ),
+        Begin::Replay {
+            status,
+            body,
+            original_request,
+        } => {
+            metrics::counter!("calmony_idempotent_replays_total").increment(1);
+            let mut resp = json_response(status, body);
+            set(&mut resp, "idempotent-replayed", "true");
+            set(&mut resp, "original-request", &original_request);
+            if status >= 400 {
+                set(&mut resp, "stripe-should-retry", "false");
+            }
+            resp
+        }
+    };
+    set(&mut resp, "idempotency-key", key);
+    if resp.headers().get("original-request").is_none() {
+        set(&mut resp, "original-request", &ctx.request_id);
+    }
+    Ok(resp)
+}
+
+/// Keep the answer under the key, or release the key so a fixed request may reuse it.
+async fn settle(
+    state: &AppState,
+    ctx: &RequestContext,
+    claim: &idempotency::Claim,
+    result: Result<calmony_actors::Reply, ApiError>,
+) -> Response<Body> {
+    let ttl = ctx.idempotency_ttl_secs;
+    match result {
+        Ok(reply) if reply.stored => reply_response(reply),
+        Ok(reply) => {
+            if let Err(e) = idempotency::finish(&state.store, claim, reply.status, &reply.body, ttl).await {
+                tracing::warn!(error = %e, "could not store the idempotent answer");
+            }
+            reply_response(reply)
+        }
+        Err(e) if e.validation || e.status >= 500 || e.status == 409 || e.status == 429 => {
+            if let Err(err) = idempotency::release(&state.store, claim).await {
+                tracing::warn!(error = %err, "could not release the idempotency key");
+            }
+            error_response(&e, &ctx.request_id)
+        }
+        Err(e) => {
+            let resp = error_response(&e, &ctx.request_id);
+            if let Err(err) =
+                idempotency::finish(&state.store, claim, e.status, &e.body().to_string(), ttl).await
+            {
+                tracing::warn!(error = %err, "could not store the idempotent answer");
+            }
+            resp
+        }
+    }
+}

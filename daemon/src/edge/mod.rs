@@ -1,0 +1,268 @@
+//! The HTTP edge: a thin hyper 1 server in front of the store and the actors.
+//!
+//! Every `/v1` request goes through the same steps, in Stripe's order:
+//! 1. authentication and the per-key rate limit (one Redis round trip, [`api_keys`]);
+//! 2. the route (unknown paths answer a JSON 404 only after authentication, as Stripe does);
+//! 3. the body, refused with 413 past `api.max_body_bytes`, parsed as JSON or bracketed form
+//!    into [`Params`] (query string for GET and DELETE);
+//! 4. for a POST with `Idempotency-Key`: the claim, a replay, or a conflict ([`idempotency`]);
+//! 5. the handler, caught if it panics, so any failure is a JSON error and never a dropped
+//!    connection;
+//! 6. the answer stored under the idempotency key if it should be, and sent with `Request-Id`.
+//!
+//! Errors of status 500 are logged with their detail and sent as a bare `api_error` carrying the
+//! request id. Shutdown is graceful: the listener closes, in-flight requests complete.
+
+mod auth;
+mod body;
+mod idempotency;
+pub mod routes;
+
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use calmony_actors::api_keys::{self, Auth};
+use calmony_actors::{Reply, RequestContext, Store};
+use calmony_config::Config;
+use calmony_protocol::{API_VERSION, ApiError, ids};
+use futures_util::FutureExt;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use routes::{Route, route};
+
+pub type Body = Full<Bytes>;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store, metrics: PrometheusHandle) -> Self {
+        Self {
+            config,
+            store,
+            metrics,
+        }
+    }
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests (up to the grace period).
+pub async fn run(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let svc = service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handle(state, req).await) }
+                });
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let grace = Duration::from_secs(state.config.shutdown.grace_seconds);
+    tracing::info!(grace_seconds = grace.as_secs(), "listener closed; finishing in-flight requests");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("grace period over; closing remaining connections");
+    }
+}
+
+/// Answer one request. Never fails: every outcome is an HTTP response.
+async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = ids::request_id();
+    let method = req.method().clone();
+    let path = routes::normalize(req.uri().path());
+    let route = route(&method, &path);
+    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %path);
+    let label = route.label();
+    let fut = dispatch(state, req, route, path, request_id.clone());
+    let mut resp = match AssertUnwindSafe(fut).catch_unwind().instrument(span.clone()).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            span.in_scope(|| tracing::error!("handler panicked"));
+            error_response(&ApiError::internal(&request_id), &request_id)
+        }
+    };
+    set(&mut resp, "request-id", &request_id);
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::counter!("calmony_http_requests_total", "route" => label, "method" => method.to_string(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("calmony_http_request_duration_seconds", "route" => label).record(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::debug!(status, elapsed_us = elapsed.as_micros() as u64, "answered");
+    });
+    resp
+}
+
+async fn dispatch(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    route: Route,
+    path: String,
+    request_id: String,
+) -> Response<Body> {
+    match route {
+        Route::Healthz => crate::ops::healthz(),
+        Route::Readyz => crate::ops::readyz(&state.store).await,
+        Route::Metrics => crate::ops::metrics(&state.metrics),
+        Route::NotFound => {
+            error_response(&ApiError::unknown_route(req.method().as_str(), &path), &request_id)
+        }
+        Route::Api(_) | Route::ApiUnknown | Route::ApiMethodNotAllowed => {
+            match api(&state, req, route, &path, &request_id).await {
+                Ok(resp) => resp,
+                Err(e) => error_response(&e, &request_id),
+            }
+        }
+    }
+}
+
+/// The `/v1` pipeline described in the module documentation.
+async fn api(
+    state: &AppState,
+    req: Request<Incoming>,
+    route: Route,
+    path: &str,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let raw_key = auth::key_from_header(req.headers().get("authorization").map(|v| v.as_bytes()))?;
+    let scope = match api_keys::authenticate(
+        &state.store,
+        &raw_key,
+        state.config.api.rate_limit_per_second,
+    )
+    .await?
+    {
+        Auth::Ok { scope, .. } => scope,
+        Auth::Unknown => {
+            return Err(ApiError::authentication(format!(
+                "Invalid API Key provided: {}",
+                auth::redact(&raw_key)
+            )));
+        }
+        Auth::Revoked => {
+            return Err(ApiError::authentication(format!(
+                "This API key has been revoked: {}",
+                auth::redact(&raw_key)
+            )));
+        }
+        Auth::Limited { retry_after_ms } => {
+            metrics::counter!("calmony_rate_limited_total").increment(1);
+            let mut resp = error_response(&ApiError::rate_limited(), request_id);
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            set(&mut resp, "retry-after", &secs.to_string());
+            return Ok(resp);
+        }
+    };
+    let method = req.method().clone();
+    let api_route = match route {
+        Route::Api(r) => r,
+        Route::ApiMethodNotAllowed => {
+            return Err(ApiError::method_not_allowed(method.as_str(), path));
+        }
+        _ => return Err(ApiError::unknown_route(method.as_str(), path)),
+    };
+    let idem_header = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_string));
+    let params = body::read_params(req, state.config.api.max_body_bytes as usize).await?;
+    let mut ctx = RequestContext {
+        request_id: request_id.to_string(),
+        scope,
+        idempotency: None,
+        idempotency_ttl_secs: state.config.api.idempotency_ttl_hours * 3600,
+    };
+    let idem_key = match idem_header {
+        Some(Ok(k)) if method == Method::POST => Some(k),
+        Some(Err(_)) if method == Method::POST => {
+            return Err(idempotency::invalid_key());
+        }
+        // GET and DELETE are idempotent by definition; a key has no effect there.
+        _ => None,
+    };
+    let Some(key) = idem_key else {
+        let reply = crate::api::dispatch(&state.store, &ctx, api_route, params).await?;
+        return Ok(reply_response(reply));
+    };
+    idempotency::run(state, &mut ctx, &key, path, api_route, params).await
+}
+
+pub fn reply_response(reply: Reply) -> Response<Body> {
+    json_response(reply.status, reply.body)
+}
+
+pub fn json_response(status: u16, body: String) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    set(&mut resp, "content-type", "application/json");
+    set(&mut resp, "stripe-version", API_VERSION);
+    resp
+}
+
+/// The JSON error answer. Internal errors are logged here with their detail and answered bare.
+pub fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
+    let public = if e.status >= 500 && e.status != 503 {
+        tracing::error!(detail = %e.message, "internal error");
+        ApiError::internal(request_id)
+    } else {
+        if e.status == 503 {
+            tracing::warn!(detail = %e.message, "store unavailable");
+        }
+        e.clone()
+    };
+    let mut resp = json_response(public.status, public.body().to_string());
+    set(
+        &mut resp,
+        "stripe-should-retry",
+        if public.should_retry() { "true" } else { "false" },
+    );
+    resp
+}
+
+pub fn set(resp: &mut Response<Body>, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(HeaderName::from_static(name), v);
+    }
+}

@@ -1,0 +1,123 @@
+//! Start-up and shutdown of the daemon.
+//!
+//! Order matters: Redis first (the managed one started if no URL is configured, then a
+//! connection retried with backoff until it answers), then the first-start key, then the
+//! listener; `READY=1` only once requests can be served. On SIGTERM or SIGINT the listener
+//! closes at once, in-flight requests finish (up to `shutdown.grace_seconds`), the managed
+//! Redis is shut down cleanly, and the process exits 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use calmony_actors::store::ManagedRedis;
+use calmony_actors::{Store, StoreError, api_keys};
+use calmony_config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot install the metrics recorder: {0}")]
+    Metrics(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Connect to the configured Redis, or to the managed one (started if `start_managed`).
+pub async fn open_store(
+    config: &Config,
+    start_managed: bool,
+) -> Result<(Store, Option<ManagedRedis>), StartError> {
+    let timeout = Duration::from_secs(config.redis.connect_timeout_seconds);
+    if !config.redis.url.is_empty() {
+        return Ok((Store::connect_with_retry(&config.redis.url, timeout).await, None));
+    }
+    let socket = config.data_dir.join("redis").join("redis.sock");
+    if let Ok(abs) = socket.canonicalize() {
+        let url = format!("redis+unix://{}", abs.display());
+        if let Ok(store) = Store::connect(&url, timeout).await {
+            // A daemon already runs the managed Redis; share it.
+            return Ok((store, None));
+        }
+    }
+    if !start_managed {
+        return Err(StartError::Usage("the managed redis-server is not running".into()));
+    }
+    let managed = ManagedRedis::start(
+        &config.data_dir,
+        &config.redis.server_binary,
+        &config.redis.appendfsync,
+    )
+    .await?;
+    let store = Store::connect_with_retry(&managed.url(), timeout).await;
+    Ok((store, Some(managed)))
+}
+
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let metrics = crate::telemetry::init_metrics().map_err(StartError::Metrics)?;
+    let (store, managed) = open_store(&config, true).await?;
+    if config.api.bootstrap_test_key {
+        match api_keys::bootstrap(&store).await {
+            Ok(Some(raw)) => announce_first_key(&config, raw.expose()),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not create the first test key"),
+        }
+    }
+    let addr = config.listen_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(listen = %local, version = env!("CARGO_PKG_VERSION"), "calmony-payd is serving");
+    let state = Arc::new(crate::edge::AppState::new(config.clone(), store, metrics));
+    crate::systemd::ready();
+    crate::systemd::spawn_watchdog();
+    crate::edge::run(state, listener, shutdown_signal()).await;
+    crate::systemd::stopping();
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    tracing::info!("calmony-payd stopped");
+    Ok(())
+}
+
+fn announce_first_key(config: &Config, raw: &str) {
+    let base = format!("http://{}", config.listen);
+    tracing::info!(
+        project = "default",
+        key = raw,
+        "first start: created project `default` with this test key (shown once)"
+    );
+    eprintln!(
+        "\n  Your test API key (shown once): {raw}\n\n  Try it:\n    \
+         curl -s {base}/v1/customers -u {raw}: -d email=alice@example.com -d name=\"Alice Smith\"\n    \
+         curl -s {base}/v1/customers -u {raw}:\n"
+    );
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            }
+        }
+        _ => {
+            tracing::error!("cannot install signal handlers; ctrl-c only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
