@@ -84,7 +84,13 @@ fn check_depth(v: &Value, depth: usize) -> Result<(), ApiError> {
 
 /// `a[b][0][]` -> `["a", "b", "0", ""]`.
 fn split_key(key: &str) -> Result<Vec<String>, ApiError> {
-    let bad = || ApiError::malformed(format!("Invalid parameter name: {key}"));
+    let bad = || {
+        ApiError::invalid_param(
+            "parameter_invalid",
+            key,
+            format!("Invalid parameter name: {key}"),
+        )
+    };
     let (head, mut rest) = match key.find('[') {
         Some(i) => (&key[..i], &key[i..]),
         None => (key, ""),

@@ -1,1 +1,17 @@
+//! End-to-end tests: a real redis-server, the real daemon binary, real HTTP. One binary, one
+//! module per area (as svix-server does), sharing the harness.
 
+#[path = "../harness/mod.rs"]
+mod harness;
+
+mod auth;
+mod config;
+mod customers;
+mod idempotency;
+mod isolation;
+mod managed_redis;
+mod operations;
+mod pagination;
+mod params;
+mod rate_limit;
+mod resilience;

@@ -1,0 +1,77 @@
+//! Authentication: every way a key can be wrong is a 401 `authentication_error`.
+
+use crate::harness::{Api, World};
+
+#[tokio::test]
+async fn missing_malformed_unknown_and_revoked_keys_are_401() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let http = reqwest::Client::new();
+
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("wrong scheme", Some("Token abc".into())),
+        ("empty bearer", Some("Bearer ".into())),
+        ("bad basic", Some("Basic !!!notbase64".into())),
+        ("unknown key", Some("Bearer sk_test_0000000000000000000000000000000".into())),
+        ("not a key at all", Some("Bearer hello".into())),
+    ];
+    for (what, header) in cases {
+        let mut rb = http.get(format!("{base}/v1/customers"));
+        if let Some(h) = header {
+            rb = rb.header("authorization", h);
+        }
+        let r = w.api.send(rb).await;
+        assert_eq!(r.status, 401, "{what}: {}", r.text);
+        assert_eq!(r.err("type"), "authentication_error", "{what}");
+        assert!(r.header("request-id").is_some_and(|id| id.starts_with("req_")), "{what}");
+    }
+
+    // A revoked key stops working at once.
+    let key = w.daemon.key("acme", "test");
+    let api = Api::new(&base, &key);
+    assert_eq!(api.get("/v1/customers").await.status, 200);
+    let (status, _, stderr) = w.daemon.cli(&["keys", "revoke", &key]);
+    assert!(status.success(), "{stderr}");
+    let r = api.get("/v1/customers").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.err("type"), "authentication_error");
+    assert!(r.err("message").contains("revoked"), "{}", r.text);
+    // The raw key never appears in full in an error.
+    assert!(!r.text.contains(&key));
+}
+
+#[tokio::test]
+async fn bearer_and_basic_auth_both_work_and_keys_list_shows_use() {
+    let w = World::new();
+    let basic = w
+        .api
+        .send(
+            reqwest::Client::new()
+                .get(format!("{}/v1/customers", w.daemon.base()))
+                .basic_auth(&w.api.key, Some("")),
+        )
+        .await;
+    assert_eq!(basic.status, 200, "{}", basic.text);
+    assert_eq!(w.api.get("/v1/customers").await.status, 200);
+
+    let (status, stdout, _) = w.daemon.cli(&["keys", "list"]);
+    assert!(status.success());
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&w.api.key[..12]))
+        .expect("the key is listed by its prefix");
+    assert!(line.contains("acme") && line.contains("test") && line.contains("active"), "{line}");
+    assert!(!line.contains("never"), "last used is recorded: {line}");
+    assert!(!stdout.contains(&w.api.key), "the raw key is never listed");
+
+    // Keys are stored only as hashes: the raw key is nowhere in Redis.
+    let mut c = w.redis.conn();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).expect("keys");
+    for k in keys {
+        assert!(!k.contains(&w.api.key));
+        if let Ok(fields) = redis::cmd("HGETALL").arg(&k).query::<Vec<String>>(&mut c) {
+            assert!(fields.iter().all(|f| !f.contains(&w.api.key)), "raw key stored in {k}");
+        }
+    }
+}

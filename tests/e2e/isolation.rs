@@ -1,0 +1,40 @@
+//! Projects and modes are walls: another project's or mode's object is indistinguishable from
+//! one that does not exist.
+
+use crate::harness::World;
+
+#[tokio::test]
+async fn projects_and_modes_cannot_see_each_other() {
+    let w = World::new();
+    let other_project = w.daemon.api(&w.daemon.key("globex", "test"));
+    let live_same_project = w.daemon.api(&w.daemon.key("acme", "live"));
+
+    let c = w.api.post_form("/v1/customers", "email=a%40acme.co&name=A").await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    assert_eq!(c.json["livemode"], false);
+    let id = c.json["id"].as_str().expect("id").to_string();
+
+    let unknown = w.api.get("/v1/customers/cus_01ZZZZZZZZZZZZZZZZZZZZZZZZ").await;
+    assert_eq!(unknown.status, 404);
+
+    for (who, api) in [("other project", &other_project), ("live mode", &live_same_project)] {
+        let r = api.get(&format!("/v1/customers/{id}")).await;
+        assert_eq!(r.status, 404, "{who}: {}", r.text);
+        assert_eq!(r.err("code"), "resource_missing");
+        assert_eq!(r.err("type"), unknown.err("type"));
+        assert_eq!(r.err("message"), format!("No such customer: '{id}'"));
+        let upd = api.post_form(&format!("/v1/customers/{id}"), "name=Mallory").await;
+        assert_eq!(upd.status, 404, "{who}");
+        let del = api.delete(&format!("/v1/customers/{id}")).await;
+        assert_eq!(del.status, 404, "{who}");
+        let list = api.get("/v1/customers").await;
+        assert_eq!(list.json["data"].as_array().map(Vec::len), Some(0), "{who}");
+    }
+
+    // Live objects say so.
+    let live = live_same_project.post_form("/v1/customers", "name=L").await;
+    assert_eq!(live.json["livemode"], true);
+    let mine = w.api.get(&format!("/v1/customers/{id}")).await;
+    assert_eq!(mine.status, 200);
+    assert_eq!(mine.json["name"], "A", "nobody else changed it");
+}

@@ -1,0 +1,86 @@
+//! Cursor pagination both ways, newest first, as Stripe's clients walk it.
+
+use std::collections::HashSet;
+
+use crate::harness::World;
+
+fn ids(v: &serde_json::Value) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| o["id"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn pages_forward_and_backward() {
+    let w = World::new();
+    let mut created = Vec::new();
+    for i in 0..25 {
+        let email = if i % 5 == 0 { "five%40x.co" } else { "other%40x.co" };
+        let r = w.api.post_form("/v1/customers", &format!("name=C{i}&email={email}")).await;
+        created.push(r.json["id"].as_str().expect("id").to_string());
+    }
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+
+    // Forward with starting_after: 10, 10, 5.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut has_more_flags = Vec::new();
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/v1/customers?limit=10&starting_after={c}"),
+            None => "/v1/customers?limit=10".to_string(),
+        };
+        let page = w.api.get(&q).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.json["object"], "list");
+        assert_eq!(page.json["url"], "/v1/customers");
+        let page_ids = ids(&page.json);
+        has_more_flags.push(page.json["has_more"].as_bool().expect("has_more"));
+        cursor = page_ids.last().cloned();
+        seen.extend(page_ids);
+        if !page.json["has_more"].as_bool().unwrap_or(false) {
+            break;
+        }
+    }
+    assert_eq!(seen, newest_first);
+    assert_eq!(has_more_flags, [true, true, false]);
+
+    // Backward with ending_before from the oldest: pages stay newest first.
+    let oldest = created[0].clone();
+    let mut back = Vec::new();
+    let mut cursor = oldest.clone();
+    let mut flags = Vec::new();
+    loop {
+        let page = w.api.get(&format!("/v1/customers?limit=10&ending_before={cursor}")).await;
+        let page_ids = ids(&page.json);
+        let sorted_desc = {
+            let mut s = page_ids.clone();
+            s.sort();
+            s.reverse();
+            s
+        };
+        assert_eq!(page_ids, sorted_desc, "each page is newest first");
+        flags.push(page.json["has_more"].as_bool().expect("has_more"));
+        match page_ids.first() {
+            Some(first) => cursor = first.clone(),
+            None => break,
+        }
+        back.extend(page_ids);
+        if !flags.last().copied().unwrap_or(false) {
+            break;
+        }
+    }
+    assert_eq!(flags, [true, true, false]);
+    let back_set: HashSet<_> = back.iter().collect();
+    assert_eq!(back_set.len(), 24, "every customer newer than the oldest, once");
+    assert!(!back_set.contains(&oldest));
+
+    // Default limit is 10; filter by email.
+    assert_eq!(ids(&w.api.get("/v1/customers").await.json).len(), 10);
+    let fives = w.api.get("/v1/customers?email=five%40x.co&limit=100").await;
+    let five_ids = ids(&fives.json);
+    assert_eq!(five_ids.len(), 5);
+    let expected: Vec<String> = created.iter().step_by(5).rev().cloned().collect();
+    assert_eq!(five_ids, expected);
+}

@@ -1,0 +1,420 @@
+//! The end-to-end harness: a real `redis-server` on a free port with its own temporary
+//! directory, the real `calmony-payd` binary as a child process, and real HTTP.
+//!
+//! Nothing here touches the machine's own Redis on 6379. Every process is killed when its
+//! handle drops, so a failing test leaves nothing running.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_calmony-payd");
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A redis-server of the test's own.
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args(["--daemonize", "no", "--logfile", "redis.log"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn ping(&self) -> bool {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("redis connection")
+    }
+
+    /// Kill it as a crash would (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port and directory (its AOF is replayed).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The daemon under test.
+pub struct Daemon {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    starts: usize,
+}
+
+impl Daemon {
+    /// A daemon on the given Redis with default settings.
+    pub fn start(redis_url: &str) -> Daemon {
+        Self::start_with(redis_url, &[])
+    }
+
+    /// A daemon with extra `CALMONY_*` settings. An empty `redis_url` uses the managed Redis.
+    pub fn start_with(redis_url: &str, extra: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut env = vec![
+            ("CALMONY_LISTEN".to_string(), format!("127.0.0.1:{port}")),
+            ("CALMONY_REDIS_URL".to_string(), redis_url.to_string()),
+            (
+                "CALMONY_DATA_DIR".to_string(),
+                dir.path().join("data").display().to_string(),
+            ),
+            ("CALMONY_LOG_LEVEL".to_string(), "info".to_string()),
+            ("CALMONY_API_BOOTSTRAP_TEST_KEY".to_string(), "false".to_string()),
+            ("CALMONY_SHUTDOWN_GRACE_SECONDS".to_string(), "10".to_string()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut d = Daemon {
+            child: None,
+            port,
+            dir,
+            env,
+            starts: 0,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path()).expect("log file");
+        let child = Command::new(BIN)
+            .arg("serve")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn calmony-payd");
+        self.child = Some(child);
+        self.wait_healthy(Duration::from_secs(30));
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join(format!("daemon-{}.log", self.starts))
+    }
+
+    fn wait_healthy(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("daemon exited at start ({status}):\n{}", self.logs());
+                }
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not listen within {limit:?}:\n{}", self.logs());
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Everything the daemon logged, across restarts.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for i in 1..=self.starts {
+            let p = self.dir.path().join(format!("daemon-{i}.log"));
+            out.push_str(&std::fs::read_to_string(p).unwrap_or_default());
+        }
+        out
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Run `calmony-payd <args>` with this daemon's settings; returns (status, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (ExitStatus, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run calmony-payd");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// A new API key for a project (created if needed).
+    pub fn key(&self, project: &str, mode: &str) -> String {
+        let (status, stdout, stderr) =
+            self.cli(&["keys", "create", "--project", project, "--mode", mode]);
+        assert!(status.success(), "keys create failed: {stderr}");
+        let key = stdout.trim().to_string();
+        assert!(key.starts_with(&format!("sk_{mode}_")), "unexpected key output {stdout:?}");
+        key
+    }
+
+    pub fn api(&self, key: &str) -> Api {
+        Api::new(&self.base(), key)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    self.child = None;
+                    return status;
+                }
+            }
+            assert!(Instant::now() < deadline, "daemon did not exit:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- daemon log ---\n{}", self.logs());
+        }
+        self.kill9();
+    }
+}
+
+/// A response: status, headers and the body (parsed as JSON when it is JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `error.<field>` as a string.
+    pub fn err(&self, field: &str) -> &str {
+        self.json["error"][field].as_str().unwrap_or("")
+    }
+}
+
+/// A small API client with the key set.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: String,
+}
+
+impl Api {
+    pub fn new(base: &str, key: &str) -> Api {
+        Api {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            base: base.to_string(),
+            key: key.to_string(),
+        }
+    }
+
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
+        let r = rb.send().await.expect("request sent");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.key)
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.req(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.req(reqwest::Method::DELETE, path)).await
+    }
+
+    /// POST a form body, given as a raw `a=b&c[d]=e` string (what Stripe's clients send).
+    pub async fn post_form(&self, path: &str, body: &str) -> Resp {
+        self.send(
+            self.req(reqwest::Method::POST, path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Resp {
+        self.send(
+            self.req(reqwest::Method::POST, path)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn post_idem(&self, path: &str, body: &str, key: &str) -> Resp {
+        self.send(
+            self.req(reqwest::Method::POST, path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("idempotency-key", key)
+                .body(body.to_string()),
+        )
+        .await
+    }
+}
+
+/// Poll `f` until it returns true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A daemon on its own Redis, with one test key for project `acme`.
+pub struct World {
+    pub redis: Redis,
+    pub daemon: Daemon,
+    pub api: Api,
+}
+
+impl World {
+    pub fn new() -> World {
+        Self::with(&[])
+    }
+
+    pub fn with(extra: &[(&str, &str)]) -> World {
+        let redis = Redis::start();
+        let daemon = Daemon::start_with(&redis.url(), extra);
+        let key = daemon.key("acme", "test");
+        let api = daemon.api(&key);
+        World { redis, daemon, api }
+    }
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}
