@@ -108,9 +108,7 @@ pub async fn authenticate(store: &Store, raw: &str, per_second: u64) -> Result<A
 pub async fn ensure_project(store: &Store, name: &str) -> Result<Project, StoreError> {
     let mut c = store.conn();
     let fresh = ids::new_id("prj");
-    let created: bool = store
-        .run(c.hset_nx(PROJECTS, name, &fresh))
-        .await?;
+    let created: bool = store.run(c.hset_nx(PROJECTS, name, &fresh)).await?;
     let id: String = store.run(c.hget(PROJECTS, name)).await?;
     if created {
         let now = clock::now();

@@ -73,7 +73,11 @@ async fn commit(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {
 }
 
 /// Create a customer (`customer.created`).
-pub async fn create(store: &Store, ctx: &RequestContext, params: Params) -> Result<Reply, ApiError> {
+pub async fn create(
+    store: &Store,
+    ctx: &RequestContext,
+    params: Params,
+) -> Result<Reply, ApiError> {
     let changes = CustomerChanges::take(params)?;
     let created = clock::now();
     let c = changes.create(ids::new_id(customer::PREFIX), created, ctx.scope.livemode())?;
@@ -107,7 +111,12 @@ pub async fn create(store: &Store, ctx: &RequestContext, params: Params) -> Resu
 }
 
 /// Retrieve a customer. A deleted one answers `{id, object, deleted: true}`, as Stripe's does.
-pub async fn retrieve(store: &Store, ctx: &RequestContext, id: &str, params: Params) -> Result<Reply, ApiError> {
+pub async fn retrieve(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
     let mut params = params;
     params.expand()?;
     params.finish()?;
@@ -136,7 +145,8 @@ pub async fn update(
         let body = to_json(&c)?;
         let key = ctx.scope.record(id);
         let mut tx = Tx::new();
-        tx.expect_version(&key, version).put(&key, version + 1, &body);
+        tx.expect_version(&key, version)
+            .put(&key, version + 1, &body);
         if old_email != c.email {
             if let Some(e) = &old_email {
                 tx.unindex(&email_index(&ctx.scope, e), id);
@@ -169,7 +179,12 @@ pub async fn update(
 }
 
 /// Delete a customer (`customer.deleted`): the record becomes a tombstone and leaves the lists.
-pub async fn delete(store: &Store, ctx: &RequestContext, id: &str, params: Params) -> Result<Reply, ApiError> {
+pub async fn delete(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
     params.finish()?;
     for _ in 0..MAX_ATTEMPTS {
         let (version, c) = load(store, ctx, id).await?;

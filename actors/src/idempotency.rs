@@ -160,7 +160,13 @@ mod tests {
         assert!(!valid_key(""));
         assert!(!valid_key(&"k".repeat(256)));
         assert!(!valid_key("bad\nkey"));
-        assert_ne!(fingerprint("POST", "/v1/a", "{}"), fingerprint("POST", "/v1/b", "{}"));
-        assert_eq!(fingerprint("POST", "/v1/a", "{}"), fingerprint("POST", "/v1/a", "{}"));
+        assert_ne!(
+            fingerprint("POST", "/v1/a", "{}"),
+            fingerprint("POST", "/v1/b", "{}")
+        );
+        assert_eq!(
+            fingerprint("POST", "/v1/a", "{}"),
+            fingerprint("POST", "/v1/a", "{}")
+        );
     }
 }

@@ -229,20 +229,25 @@ impl Config {
                 .map(|(_, n)| format!("environment variable {n}"))
                 .unwrap_or_else(|| origin_file.clone())
         };
-        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-            let problem = e.message().to_string();
-            let setting = setting_in_message(&problem).unwrap_or_else(|| "config".into());
-            ConfigError::Invalid {
-                origin: origin_of(&setting),
-                setting,
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    let problem = e.message().to_string();
+                    let setting = setting_in_message(&problem).unwrap_or_else(|| "config".into());
+                    ConfigError::Invalid {
+                        origin: origin_of(&setting),
+                        setting,
+                        problem,
+                    }
+                })?;
+        config
+            .validate()
+            .map_err(|(setting, problem)| ConfigError::Invalid {
+                origin: origin_of(setting),
+                setting: setting.to_string(),
                 problem,
-            }
-        })?;
-        config.validate().map_err(|(setting, problem)| ConfigError::Invalid {
-            origin: origin_of(setting),
-            setting: setting.to_string(),
-            problem,
-        })?;
+            })?;
         Ok(config)
     }
 
@@ -266,19 +271,26 @@ impl Config {
         if self.listen.parse::<SocketAddr>().is_err() {
             return Err((
                 "listen",
-                format!("{:?} is not an address:port such as 127.0.0.1:4242", self.listen),
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:4242",
+                    self.listen
+                ),
             ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(("data_dir", "must not be empty".into()));
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let scheme_ok = ["http://", "https://"]
+            .iter()
+            .any(|p| self.public_url.starts_with(p));
+        if !self.public_url.is_empty() && !scheme_ok {
             return Err(("public_url", "must start with http:// or https://".into()));
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
-            return Err(("log.format", format!("{:?} is not `text` or `json`", self.log.format)));
+            return Err((
+                "log.format",
+                format!("{:?} is not `text` or `json`", self.log.format),
+            ));
         }
         if !self.redis.url.is_empty()
             && !["redis://", "rediss://", "redis+unix://", "unix://"]
@@ -287,17 +299,26 @@ impl Config {
         {
             return Err((
                 "redis.url",
-                format!("{:?} is not a redis:// or redis+unix:// URL", self.redis.url),
+                format!(
+                    "{:?} is not a redis:// or redis+unix:// URL",
+                    self.redis.url
+                ),
             ));
         }
         if !["always", "everysec", "no"].contains(&self.redis.appendfsync.as_str()) {
             return Err((
                 "redis.appendfsync",
-                format!("{:?} is not `always`, `everysec` or `no`", self.redis.appendfsync),
+                format!(
+                    "{:?} is not `always`, `everysec` or `no`",
+                    self.redis.appendfsync
+                ),
             ));
         }
         if !(1..=60).contains(&self.redis.connect_timeout_seconds) {
-            return Err(("redis.connect_timeout_seconds", "must be between 1 and 60".into()));
+            return Err((
+                "redis.connect_timeout_seconds",
+                "must be between 1 and 60".into(),
+            ));
         }
         if !(1..=1_000_000).contains(&self.api.rate_limit_per_second) {
             return Err((
@@ -306,7 +327,10 @@ impl Config {
             ));
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.api.max_body_bytes) {
-            return Err(("api.max_body_bytes", "must be between 1024 and 67108864".into()));
+            return Err((
+                "api.max_body_bytes",
+                "must be between 1024 and 67108864".into(),
+            ));
         }
         if !(24..=24 * 30).contains(&self.api.idempotency_ttl_hours) {
             return Err((
@@ -315,7 +339,10 @@ impl Config {
             ));
         }
         if !(1..=3600).contains(&self.api.idempotency_lock_seconds) {
-            return Err(("api.idempotency_lock_seconds", "must be between 1 and 3600".into()));
+            return Err((
+                "api.idempotency_lock_seconds",
+                "must be between 1 and 3600".into(),
+            ));
         }
         if self.shutdown.grace_seconds > 3600 {
             return Err(("shutdown.grace_seconds", "must be at most 3600".into()));
@@ -369,7 +396,9 @@ fn check_known(table: &toml::Table, prefix: &str, origin: &str) -> Result<(), Co
         } else {
             format!("{prefix}.{k}")
         };
-        let is_section = SETTINGS.iter().any(|(p, _)| p.starts_with(&format!("{path}.")));
+        let is_section = SETTINGS
+            .iter()
+            .any(|(p, _)| p.starts_with(&format!("{path}.")));
         let kind = SETTINGS.iter().find(|(p, _)| *p == path).map(|(_, k)| *k);
         match (v, kind) {
             (toml::Value::Table(t), None) if is_section => check_known(t, &path, origin)?,
@@ -412,9 +441,16 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
@@ -429,11 +465,17 @@ mod tests {
     fn environment_overrides_file() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[api]\nrate_limit_per_second = 5\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\n[api]\nrate_limit_per_second = 5\n",
+        )
+        .expect("write");
         let c = Config::load_with(
             Some(&path),
-            env(&[("CALMONY_LISTEN", "0.0.0.0:9"), ("CALMONY_REDIS_URL", "redis://x:1")]),
+            env(&[
+                ("CALMONY_LISTEN", "0.0.0.0:9"),
+                ("CALMONY_REDIS_URL", "redis://x:1"),
+            ]),
         )
         .expect("valid");
         assert_eq!(c.listen, "0.0.0.0:9");
@@ -445,7 +487,10 @@ mod tests {
     fn bad_values_name_the_setting_and_origin() {
         let e = Config::load_with(None, env(&[("CALMONY_LISTEN", "nowhere")])).expect_err("bad");
         let msg = e.to_string();
-        assert!(msg.contains("`listen`") && msg.contains("CALMONY_LISTEN"), "{msg}");
+        assert!(
+            msg.contains("`listen`") && msg.contains("CALMONY_LISTEN"),
+            "{msg}"
+        );
 
         let e = Config::load_with(None, env(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "lots")]))
             .expect_err("bad");
@@ -471,8 +516,15 @@ mod tests {
         let example = include_str!("../../scripts/calmony.example.toml");
         for (path, _) in SETTINGS {
             let leaf = path.rsplit('.').next().unwrap_or(path);
-            assert!(example.contains(leaf), "{path} missing from the example config");
-            assert!(example.contains(&env_name(path)), "{} not documented", env_name(path));
+            assert!(
+                example.contains(leaf),
+                "{path} missing from the example config"
+            );
+            assert!(
+                example.contains(&env_name(path)),
+                "{} not documented",
+                env_name(path)
+            );
         }
     }
 }

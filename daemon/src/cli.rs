@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 pub const EXIT_CONFIG: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "calmony-payd", version, about = "Calmony Pay: a Stripe-compatible payment daemon")]
+#[command(
+    name = "calmony-payd",
+    version,
+    about = "Calmony Pay: a Stripe-compatible payment daemon"
+)]
 struct Cli {
     /// A TOML config file (see scripts/calmony.example.toml); CALMONY_* variables override it.
     #[arg(long, global = true, env = "CALMONY_CONFIG")]
@@ -57,7 +61,10 @@ pub fn main() -> ExitCode {
         }
     };
     crate::telemetry::init_logging(&config);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("calmony-payd: cannot start the async runtime: {e}");
@@ -119,11 +126,12 @@ async fn run_keys(
             }
         }
         KeysCommand::Revoke { key } => match api_keys::revoke(store, &key).await? {
-            Some(info) => eprintln!("revoked {} ({}, project {})", info.id, info.prefix, info.project_name),
+            Some(info) => eprintln!(
+                "revoked {} ({}, project {})",
+                info.id, info.prefix, info.project_name
+            ),
             None => {
-                return Err(crate::runtime::StartError::Usage(format!(
-                    "no key {key:?}"
-                )));
+                return Err(crate::runtime::StartError::Usage(format!("no key {key:?}")));
             }
         },
     }
@@ -158,7 +166,8 @@ mod tests {
     #[test]
     fn formats_utc_times() {
         assert_eq!(super::fmt_time(Some(0)), "1970-01-01 00:00:00");
-        assert_eq!(super::fmt_time(Some(1_795_268_529)), "2026-11-21 11:42:09");
+        assert_eq!(super::fmt_time(Some(1_795_261_329)), "2026-11-21 11:42:09");
+        assert_eq!(super::fmt_time(Some(951_868_799)), "2000-02-29 23:59:59");
         assert_eq!(super::fmt_time(None), "never");
     }
 }

@@ -35,7 +35,10 @@ pub async fn open_store(
 ) -> Result<(Store, Option<ManagedRedis>), StartError> {
     let timeout = Duration::from_secs(config.redis.connect_timeout_seconds);
     if !config.redis.url.is_empty() {
-        return Ok((Store::connect_with_retry(&config.redis.url, timeout).await, None));
+        return Ok((
+            Store::connect_with_retry(&config.redis.url, timeout).await,
+            None,
+        ));
     }
     let socket = config.data_dir.join("redis").join("redis.sock");
     if let Ok(abs) = socket.canonicalize() {
@@ -46,7 +49,9 @@ pub async fn open_store(
         }
     }
     if !start_managed {
-        return Err(StartError::Usage("the managed redis-server is not running".into()));
+        return Err(StartError::Usage(
+            "the managed redis-server is not running".into(),
+        ));
     }
     let managed = ManagedRedis::start(
         &config.data_dir,
@@ -75,7 +80,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             addr: addr.to_string(),
             source,
         })?;
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tracing::info!(listen = %local, version = env!("CARGO_PKG_VERSION"), "calmony-payd is serving");
     let state = Arc::new(crate::edge::AppState::new(config.clone(), store, metrics));
     crate::systemd::ready();

@@ -30,10 +30,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 pub fn init_metrics() -> Result<PrometheusHandle, String> {
     let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("_seconds".into()),
-            LATENCY_BUCKETS,
-        )
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
         .map_err(|e| e.to_string())?
         .install_recorder()
         .map_err(|e| e.to_string())?;
@@ -50,15 +47,27 @@ pub fn init_metrics() -> Result<PrometheusHandle, String> {
 }
 
 fn describe() {
-    metrics::describe_counter!("calmony_http_requests_total", "API requests by route, method and status");
+    metrics::describe_counter!(
+        "calmony_http_requests_total",
+        "API requests by route, method and status"
+    );
     metrics::describe_histogram!(
         "calmony_http_request_duration_seconds",
         metrics::Unit::Seconds,
         "Time to answer a request, by route"
     );
-    metrics::describe_counter!("calmony_redis_errors_total", "Redis operations that failed or timed out");
-    metrics::describe_counter!("calmony_rate_limited_total", "Requests refused by the per-key rate limit");
-    metrics::describe_counter!("calmony_idempotent_replays_total", "Answers replayed for a repeated Idempotency-Key");
+    metrics::describe_counter!(
+        "calmony_redis_errors_total",
+        "Redis operations that failed or timed out"
+    );
+    metrics::describe_counter!(
+        "calmony_rate_limited_total",
+        "Requests refused by the per-key rate limit"
+    );
+    metrics::describe_counter!(
+        "calmony_idempotent_replays_total",
+        "Answers replayed for a repeated Idempotency-Key"
+    );
     // Counters appear in /metrics from the start, not only after their first increment.
     metrics::counter!("calmony_redis_errors_total").absolute(0);
     metrics::counter!("calmony_rate_limited_total").absolute(0);

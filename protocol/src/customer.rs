@@ -181,7 +181,9 @@ fn take_address(p: &mut Params) -> Result<Field<Address>, ApiError> {
         country: a.string_max(&["country"], 2)?.into_option(),
         line1: a.string_max(&["line1"], 200)?.into_option(),
         line2: a.string_max(&["line2"], 200)?.into_option(),
-        postal_code: a.string_max(&["postal_code", "postalCode"], 20)?.into_option(),
+        postal_code: a
+            .string_max(&["postal_code", "postalCode"], 20)?
+            .into_option(),
         state: a.string_max(&["state"], 200)?.into_option(),
     };
     a.finish()?;
@@ -232,8 +234,14 @@ mod tests {
         .create("cus_1".into(), 10, false)
         .expect("create");
         assert_eq!(
-            Customer { invoice_prefix: String::new(), ..f },
-            Customer { invoice_prefix: String::new(), ..j }
+            Customer {
+                invoice_prefix: String::new(),
+                ..f
+            },
+            Customer {
+                invoice_prefix: String::new(),
+                ..j
+            }
         );
     }
 

@@ -195,9 +195,7 @@ impl ApiError {
         Self::new(
             400,
             ErrorType::InvalidRequestError,
-            format!(
-                "This {object} cannot be {action} because it has a status of {status}."
-            ),
+            format!("This {object} cannot be {action} because it has a status of {status}."),
         )
         .with_code(match object {
             "PaymentIntent" => "payment_intent_unexpected_state",
@@ -213,7 +211,10 @@ impl ApiError {
     /// The JSON envelope sent to the client.
     pub fn body(&self) -> Value {
         let mut err = serde_json::Map::new();
-        err.insert("type".into(), serde_json::to_value(self.kind).unwrap_or(Value::Null));
+        err.insert(
+            "type".into(),
+            serde_json::to_value(self.kind).unwrap_or(Value::Null),
+        );
         if let Some(code) = self.code {
             err.insert("code".into(), Value::String(code.into()));
         }
@@ -245,7 +246,11 @@ mod tests {
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(body["error"]["code"], "parameter_missing");
         assert_eq!(body["error"]["param"], "amount");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("amount")));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("amount"))
+        );
     }
 
     #[test]

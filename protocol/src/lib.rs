@@ -10,7 +10,9 @@
 //! - [`customer`]: the customer resource and its create/update parameters.
 //! - [`event`]: events, the immutable record of every state change.
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
+//! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
 
+pub mod cardstream;
 pub mod customer;
 pub mod error;
 pub mod event;

@@ -27,7 +27,10 @@ pub struct ListParams {
 impl ListParams {
     /// Read `limit`, `starting_after` and `ending_before`. Cursor ids must carry `prefix`.
     pub fn take(params: &mut Params, prefix: &str) -> Result<Self, ApiError> {
-        let limit = params.integer(&["limit"], 1, 100)?.into_option().unwrap_or(10) as usize;
+        let limit = params
+            .integer(&["limit"], 1, 100)?
+            .into_option()
+            .unwrap_or(10) as usize;
         let after = params.string_max(&["starting_after"], 200)?.into_option();
         let before = params.string_max(&["ending_before"], 200)?.into_option();
         let check = |name: &str, id: &str| {
@@ -91,9 +94,18 @@ mod tests {
     fn defaults_and_bounds() {
         assert_eq!(read("").expect("ok").limit, 10);
         assert_eq!(read("limit=100").expect("ok").limit, 100);
-        assert_eq!(read("limit=0").expect_err("0").param.as_deref(), Some("limit"));
-        assert_eq!(read("limit=101").expect_err("101").param.as_deref(), Some("limit"));
-        assert_eq!(read("limit=ten").expect_err("ten").code, Some("parameter_invalid_integer"));
+        assert_eq!(
+            read("limit=0").expect_err("0").param.as_deref(),
+            Some("limit")
+        );
+        assert_eq!(
+            read("limit=101").expect_err("101").param.as_deref(),
+            Some("limit")
+        );
+        assert_eq!(
+            read("limit=ten").expect_err("ten").code,
+            Some("parameter_invalid_integer")
+        );
     }
 
     #[test]
@@ -104,7 +116,10 @@ mod tests {
         );
         assert!(read("starting_after=cus_A&ending_before=cus_B").is_err());
         assert_eq!(
-            read("ending_before=pi_A").expect_err("wrong prefix").param.as_deref(),
+            read("ending_before=pi_A")
+                .expect_err("wrong prefix")
+                .param
+                .as_deref(),
             Some("ending_before")
         );
     }

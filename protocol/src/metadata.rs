@@ -135,7 +135,11 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m.get("a").map(String::as_str), Some("1"));
         assert_eq!(m.get("c").map(String::as_str), Some("3"));
-        read("metadata=").expect("ok").expect("some").apply(&mut m, "metadata").expect("apply");
+        read("metadata=")
+            .expect("ok")
+            .expect("some")
+            .apply(&mut m, "metadata")
+            .expect("apply");
         assert!(m.is_empty());
     }
 
@@ -143,7 +147,11 @@ mod tests {
     fn limits_name_the_offending_key() {
         let long_key = "k".repeat(41);
         let e = read(&format!("metadata[{long_key}]=1")).expect_err("long key");
-        assert!(e.param.as_deref().is_some_and(|p| p.starts_with("metadata[")));
+        assert!(
+            e.param
+                .as_deref()
+                .is_some_and(|p| p.starts_with("metadata["))
+        );
         let e = read(&format!("metadata[a]={}", "v".repeat(501))).expect_err("long value");
         assert_eq!(e.param.as_deref(), Some("metadata[a]"));
         let many: Vec<String> = (0..51).map(|i| format!("metadata[k{i}]=v")).collect();

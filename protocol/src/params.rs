@@ -323,17 +323,17 @@ impl Params {
     /// A string of at most `max` characters.
     pub fn string_max(&mut self, names: &[&str], max: usize) -> Result<Field<String>, ApiError> {
         let field = self.string(names)?;
-        if let Field::Set(s) = &field {
-            if s.chars().count() > max {
-                return Err(ApiError::invalid_param(
-                    "parameter_invalid_string",
-                    &self.name(names[0]),
-                    format!(
-                        "Invalid string: {} must be at most {max} characters long.",
-                        self.name(names[0])
-                    ),
-                ));
-            }
+        if let Field::Set(s) = &field
+            && s.chars().count() > max
+        {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_string",
+                &self.name(names[0]),
+                format!(
+                    "Invalid string: {} must be at most {max} characters long.",
+                    self.name(names[0])
+                ),
+            ));
         }
         Ok(field)
     }
@@ -347,12 +347,7 @@ impl Params {
     }
 
     /// An integer in `[min, max]`; form strings like `"2500"` are accepted.
-    pub fn integer(
-        &mut self,
-        names: &[&str],
-        min: i64,
-        max: i64,
-    ) -> Result<Field<i64>, ApiError> {
+    pub fn integer(&mut self, names: &[&str], min: i64, max: i64) -> Result<Field<i64>, ApiError> {
         let (name, value) = match self.take(names)? {
             None => return Ok(Field::Absent),
             Some((_, Value::Null)) => return Ok(Field::Unset),
@@ -399,24 +394,20 @@ impl Params {
     }
 
     /// A string that must be one of `allowed`.
-    pub fn one_of(
-        &mut self,
-        names: &[&str],
-        allowed: &[&str],
-    ) -> Result<Field<String>, ApiError> {
+    pub fn one_of(&mut self, names: &[&str], allowed: &[&str]) -> Result<Field<String>, ApiError> {
         let field = self.string(names)?;
-        if let Field::Set(s) = &field {
-            if !allowed.contains(&s.as_str()) {
-                return Err(ApiError::invalid_param(
-                    "parameter_invalid_value",
-                    &self.name(names[0]),
-                    format!(
-                        "Invalid {}: must be one of {}.",
-                        self.name(names[0]),
-                        allowed.join(", ")
-                    ),
-                ));
-            }
+        if let Field::Set(s) = &field
+            && !allowed.contains(&s.as_str())
+        {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_value",
+                &self.name(names[0]),
+                format!(
+                    "Invalid {}: must be one of {}.",
+                    self.name(names[0]),
+                    allowed.join(", ")
+                ),
+            ));
         }
         Ok(field)
     }
@@ -481,7 +472,10 @@ impl Params {
 
     /// Stripe's `expand[]`: accepted everywhere; the fields named are checked by the caller.
     pub fn expand(&mut self) -> Result<Vec<String>, ApiError> {
-        Ok(self.string_array(&["expand"])?.into_option().unwrap_or_default())
+        Ok(self
+            .string_array(&["expand"])?
+            .into_option()
+            .unwrap_or_default())
     }
 
     /// Everything left over is unknown: name the first one.
@@ -561,16 +555,29 @@ mod tests {
         assert_eq!(e.status, 400);
         assert!(parse_json(b"[1,2]").is_err());
         assert!(parse_json(b"  ").expect("empty is empty").is_empty());
-        let deep = format!("{}{}", "{\"a\":".repeat(30), "1".to_string() + &"}".repeat(30));
+        let deep = format!(
+            "{}{}",
+            "{\"a\":".repeat(30),
+            "1".to_string() + &"}".repeat(30)
+        );
         assert!(parse_json(deep.as_bytes()).is_err());
     }
 
     #[test]
     fn typed_reads_accept_form_strings_and_name_bad_params() {
         let mut p = Params::new(parse_form(b"amount=2500&confirm=true&x=abc").expect("parses"));
-        assert_eq!(p.integer(&["amount"], 1, 100).expect_err("range").param.as_deref(), Some("amount"));
+        assert_eq!(
+            p.integer(&["amount"], 1, 100)
+                .expect_err("range")
+                .param
+                .as_deref(),
+            Some("amount")
+        );
         let mut p = Params::new(parse_form(b"amount=2500&confirm=true&x=abc").expect("parses"));
-        assert_eq!(p.integer(&["amount"], 1, 10_000).expect("int"), Field::Set(2500));
+        assert_eq!(
+            p.integer(&["amount"], 1, 10_000).expect("int"),
+            Field::Set(2500)
+        );
         assert_eq!(p.boolean(&["confirm"]).expect("bool"), Field::Set(true));
         let e = p.integer(&["x"], 0, 10).expect_err("not an int");
         assert_eq!(e.code, Some("parameter_invalid_integer"));
@@ -581,8 +588,12 @@ mod tests {
     #[test]
     fn camel_case_aliases_and_duplicates() {
         let mut p = Params::new(parse_json(br#"{"customerId": "cus_1"}"#).expect("json"));
-        assert_eq!(p.string(&["customer", "customerId"]).expect("s"), Field::Set("cus_1".into()));
-        let mut p = Params::new(parse_json(br#"{"customer": "a", "customerId": "b"}"#).expect("json"));
+        assert_eq!(
+            p.string(&["customer", "customerId"]).expect("s"),
+            Field::Set("cus_1".into())
+        );
+        let mut p =
+            Params::new(parse_json(br#"{"customer": "a", "customerId": "b"}"#).expect("json"));
         assert!(p.string(&["customer", "customerId"]).is_err());
     }
 

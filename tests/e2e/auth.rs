@@ -13,7 +13,10 @@ async fn missing_malformed_unknown_and_revoked_keys_are_401() {
         ("wrong scheme", Some("Token abc".into())),
         ("empty bearer", Some("Bearer ".into())),
         ("bad basic", Some("Basic !!!notbase64".into())),
-        ("unknown key", Some("Bearer sk_test_0000000000000000000000000000000".into())),
+        (
+            "unknown key",
+            Some("Bearer sk_test_0000000000000000000000000000000".into()),
+        ),
         ("not a key at all", Some("Bearer hello".into())),
     ];
     for (what, header) in cases {
@@ -24,7 +27,11 @@ async fn missing_malformed_unknown_and_revoked_keys_are_401() {
         let r = w.api.send(rb).await;
         assert_eq!(r.status, 401, "{what}: {}", r.text);
         assert_eq!(r.err("type"), "authentication_error", "{what}");
-        assert!(r.header("request-id").is_some_and(|id| id.starts_with("req_")), "{what}");
+        assert!(
+            r.header("request-id")
+                .is_some_and(|id| id.starts_with("req_")),
+            "{what}"
+        );
     }
 
     // A revoked key stops working at once.
@@ -61,7 +68,10 @@ async fn bearer_and_basic_auth_both_work_and_keys_list_shows_use() {
         .lines()
         .find(|l| l.contains(&w.api.key[..12]))
         .expect("the key is listed by its prefix");
-    assert!(line.contains("acme") && line.contains("test") && line.contains("active"), "{line}");
+    assert!(
+        line.contains("acme") && line.contains("test") && line.contains("active"),
+        "{line}"
+    );
     assert!(!line.contains("never"), "last used is recorded: {line}");
     assert!(!stdout.contains(&w.api.key), "the raw key is never listed");
 
@@ -71,7 +81,10 @@ async fn bearer_and_basic_auth_both_work_and_keys_list_shows_use() {
     for k in keys {
         assert!(!k.contains(&w.api.key));
         if let Ok(fields) = redis::cmd("HGETALL").arg(&k).query::<Vec<String>>(&mut c) {
-            assert!(fields.iter().all(|f| !f.contains(&w.api.key)), "raw key stored in {k}");
+            assert!(
+                fields.iter().all(|f| !f.contains(&w.api.key)),
+                "raw key stored in {k}"
+            );
         }
     }
 }

@@ -9,7 +9,10 @@ async fn create_retrieve_update_delete_with_events() {
     let w = World::new();
     let c = w
         .api
-        .post_form("/v1/customers", "email=bob%40example.com&name=Bob&metadata[a]=1&metadata[b]=2")
+        .post_form(
+            "/v1/customers",
+            "email=bob%40example.com&name=Bob&metadata[a]=1&metadata[b]=2",
+        )
         .await;
     assert_eq!(c.status, 200, "{}", c.text);
     let id = c.json["id"].as_str().expect("id").to_string();
@@ -23,7 +26,10 @@ async fn create_retrieve_update_delete_with_events() {
     // Metadata merges; an empty value removes a key; an empty field unsets it.
     let u = w
         .api
-        .post_form(&format!("/v1/customers/{id}"), "metadata[b]=&metadata[c]=3&name=Robert&email=")
+        .post_form(
+            &format!("/v1/customers/{id}"),
+            "metadata[b]=&metadata[c]=3&name=Robert&email=",
+        )
         .await;
     assert_eq!(u.status, 200, "{}", u.text);
     assert_eq!(u.json["metadata"], json!({"a": "1", "c": "3"}));
@@ -32,35 +38,76 @@ async fn create_retrieve_update_delete_with_events() {
 
     let d = w.api.delete(&format!("/v1/customers/{id}")).await;
     assert_eq!(d.status, 200);
-    assert_eq!(d.json, json!({"id": id, "object": "customer", "deleted": true}));
+    assert_eq!(
+        d.json,
+        json!({"id": id, "object": "customer", "deleted": true})
+    );
     let after = w.api.get(&format!("/v1/customers/{id}")).await;
     assert_eq!(after.json["deleted"], true);
-    assert_eq!(w.api.post_form(&format!("/v1/customers/{id}"), "name=x").await.status, 404);
-    assert_eq!(w.api.delete(&format!("/v1/customers/{id}")).await.status, 404);
+    assert_eq!(
+        w.api
+            .post_form(&format!("/v1/customers/{id}"), "name=x")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        w.api.delete(&format!("/v1/customers/{id}")).await.status,
+        404
+    );
     let list = w.api.get("/v1/customers").await;
     assert_eq!(list.json["data"], json!([]));
 
     // The event stream holds created, updated, deleted, in order, with the right objects.
     let mut conn = w.redis.conn();
-    let streams: Vec<String> = redis::cmd("SMEMBERS").arg("cp:event_streams").query(&mut conn).expect("streams");
-    let test_stream = streams.iter().find(|s| s.ends_with(":test:events")).expect("stream registered");
-    let entries: Vec<(String, Vec<(String, String)>)> =
-        redis::cmd("XRANGE").arg(test_stream).arg("-").arg("+").query(&mut conn).expect("xrange");
+    let streams: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("cp:event_streams")
+        .query(&mut conn)
+        .expect("streams");
+    let test_stream = streams
+        .iter()
+        .find(|s| s.ends_with(":test:events"))
+        .expect("stream registered");
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(test_stream)
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .expect("xrange");
     let types: Vec<String> = entries
         .iter()
         .filter_map(|(_, f)| f.iter().find(|(k, _)| k == "type").map(|(_, v)| v.clone()))
         .collect();
-    assert_eq!(types, ["customer.created", "customer.updated", "customer.deleted"]);
-    let upd_id = entries[1].1.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone()).expect("id");
+    assert_eq!(
+        types,
+        ["customer.created", "customer.updated", "customer.deleted"]
+    );
+    let upd_id = entries[1]
+        .1
+        .iter()
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v.clone())
+        .expect("id");
     let record_key = test_stream.replace(":events", &format!(":obj:{upd_id}"));
-    let event_json: String = redis::cmd("HGET").arg(&record_key).arg("json").query(&mut conn).expect("event");
+    let event_json: String = redis::cmd("HGET")
+        .arg(&record_key)
+        .arg("json")
+        .query(&mut conn)
+        .expect("event");
     let event: serde_json::Value = serde_json::from_str(&event_json).expect("event json");
     assert_eq!(event["object"], "event");
     assert_eq!(event["type"], "customer.updated");
     assert_eq!(event["data"]["object"]["name"], "Robert");
     assert_eq!(event["data"]["previous_attributes"]["name"], "Bob");
-    assert_eq!(event["data"]["previous_attributes"]["metadata"], json!({"a": "1", "b": "2"}));
-    assert!(event["request"]["id"].as_str().is_some_and(|r| r.starts_with("req_")));
+    assert_eq!(
+        event["data"]["previous_attributes"]["metadata"],
+        json!({"a": "1", "b": "2"})
+    );
+    assert!(
+        event["request"]["id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req_"))
+    );
 }
 
 #[tokio::test]
@@ -68,15 +115,24 @@ async fn an_update_that_changes_nothing_appends_no_event_and_unknown_ids_are_404
     let w = World::new();
     let c = w.api.post_form("/v1/customers", "name=Same").await;
     let id = c.json["id"].as_str().expect("id");
-    let u = w.api.post_form(&format!("/v1/customers/{id}"), "name=Same").await;
+    let u = w
+        .api
+        .post_form(&format!("/v1/customers/{id}"), "name=Same")
+        .await;
     assert_eq!(u.status, 200);
     for bad in ["cus_nope", "pi_123", "cus_%7Bx%7D", "../../etc"] {
         let r = w.api.get(&format!("/v1/customers/{bad}")).await;
         assert_eq!(r.status, 404, "{bad}: {}", r.text);
     }
     let mut conn = w.redis.conn();
-    let streams: Vec<String> = redis::cmd("SMEMBERS").arg("cp:event_streams").query(&mut conn).expect("streams");
-    let s = streams.iter().find(|s| s.ends_with(":test:events")).expect("stream");
+    let streams: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("cp:event_streams")
+        .query(&mut conn)
+        .expect("streams");
+    let s = streams
+        .iter()
+        .find(|s| s.ends_with(":test:events"))
+        .expect("stream");
     let len: usize = redis::cmd("XLEN").arg(s).query(&mut conn).expect("xlen");
     assert_eq!(len, 1, "only customer.created");
 }

@@ -7,9 +7,15 @@ use crate::harness::World;
 #[tokio::test]
 async fn replay_returns_the_first_answer_with_stripes_headers() {
     let w = World::new();
-    let first = w.api.post_idem("/v1/customers", "name=Once&email=o%40x.co", "key-1").await;
+    let first = w
+        .api
+        .post_idem("/v1/customers", "name=Once&email=o%40x.co", "key-1")
+        .await;
     assert_eq!(first.status, 200);
-    let again = w.api.post_idem("/v1/customers", "name=Once&email=o%40x.co", "key-1").await;
+    let again = w
+        .api
+        .post_idem("/v1/customers", "name=Once&email=o%40x.co", "key-1")
+        .await;
     assert_eq!(again.status, 200);
     assert_eq!(again.text, first.text, "the same body, byte for byte");
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
@@ -20,21 +26,33 @@ async fn replay_returns_the_first_answer_with_stripes_headers() {
     assert_eq!(list.json["data"].as_array().map(Vec::len), Some(1));
 
     // Same key, other parameters: 400 idempotency_error.
-    let other = w.api.post_idem("/v1/customers", "name=Twice", "key-1").await;
+    let other = w
+        .api
+        .post_idem("/v1/customers", "name=Twice", "key-1")
+        .await;
     assert_eq!(other.status, 400, "{}", other.text);
     assert_eq!(other.err("type"), "idempotency_error");
     assert!(other.err("message").contains("same parameters"));
 
     // Same key, other endpoint: 400 idempotency_error naming both.
     let id = first.json["id"].as_str().expect("id");
-    let ep = w.api.post_idem(&format!("/v1/customers/{id}"), "name=Once&email=o%40x.co", "key-1").await;
+    let ep = w
+        .api
+        .post_idem(
+            &format!("/v1/customers/{id}"),
+            "name=Once&email=o%40x.co",
+            "key-1",
+        )
+        .await;
     assert_eq!(ep.status, 400);
     assert_eq!(ep.err("type"), "idempotency_error");
     assert!(ep.err("message").contains("same endpoint"), "{}", ep.text);
 
     // Keys are scoped to the project and mode: another project's identical key is independent.
     let other_project = w.daemon.api(&w.daemon.key("globex", "test"));
-    let theirs = other_project.post_idem("/v1/customers", "name=Once&email=o%40x.co", "key-1").await;
+    let theirs = other_project
+        .post_idem("/v1/customers", "name=Once&email=o%40x.co", "key-1")
+        .await;
     assert_eq!(theirs.status, 200);
     assert_ne!(theirs.json["id"], first.json["id"]);
     assert!(theirs.header("idempotent-replayed").is_none());
@@ -44,16 +62,36 @@ async fn replay_returns_the_first_answer_with_stripes_headers() {
 async fn errors_are_replayed_but_validation_failures_are_not_kept() {
     let w = World::new();
     // A validation failure keeps nothing: the fixed request may reuse the key.
-    let bad = w.api.post_idem("/v1/customers", "email=nope", "key-v").await;
+    let bad = w
+        .api
+        .post_idem("/v1/customers", "email=nope", "key-v")
+        .await;
     assert_eq!(bad.status, 400);
-    let fixed = w.api.post_idem("/v1/customers", "email=yes%40x.co", "key-v").await;
+    let fixed = w
+        .api
+        .post_idem("/v1/customers", "email=yes%40x.co", "key-v")
+        .await;
     assert_eq!(fixed.status, 200, "{}", fixed.text);
     assert!(fixed.header("idempotent-replayed").is_none());
 
     // A 404 ran the endpoint, so it is kept and replayed.
-    let missing = w.api.post_idem("/v1/customers/cus_01ZZZZZZZZZZZZZZZZZZZZZZZZ", "name=x", "key-404").await;
+    let missing = w
+        .api
+        .post_idem(
+            "/v1/customers/cus_01ZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "name=x",
+            "key-404",
+        )
+        .await;
     assert_eq!(missing.status, 404);
-    let replay = w.api.post_idem("/v1/customers/cus_01ZZZZZZZZZZZZZZZZZZZZZZZZ", "name=x", "key-404").await;
+    let replay = w
+        .api
+        .post_idem(
+            "/v1/customers/cus_01ZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "name=x",
+            "key-404",
+        )
+        .await;
     assert_eq!(replay.status, 404);
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
 
@@ -84,7 +122,8 @@ async fn concurrent_requests_with_one_key_execute_exactly_once() {
     for _ in 0..24 {
         let api = w.api.clone();
         tasks.push(tokio::spawn(async move {
-            api.post_idem("/v1/customers", "name=Racer&email=r%40x.co", "race-key").await
+            api.post_idem("/v1/customers", "name=Racer&email=r%40x.co", "race-key")
+                .await
         }));
     }
     let mut ids = HashSet::new();
@@ -108,7 +147,11 @@ async fn concurrent_requests_with_one_key_execute_exactly_once() {
     assert_eq!(ok + conflicts, 24);
     assert_eq!(ids.len(), 1, "every 200 carries the same customer");
     let list = w.api.get("/v1/customers?limit=100").await;
-    assert_eq!(list.json["data"].as_array().map(Vec::len), Some(1), "executed exactly once");
+    assert_eq!(
+        list.json["data"].as_array().map(Vec::len),
+        Some(1),
+        "executed exactly once"
+    );
 }
 
 #[tokio::test]
@@ -116,8 +159,13 @@ async fn idempotency_holds_across_two_daemons() {
     let w = World::new();
     let second = crate::harness::Daemon::start(&w.redis.url());
     let api2 = second.api(&w.api.key);
-    let a = w.api.post_idem("/v1/customers", "name=Shared", "shared-key").await;
-    let b = api2.post_idem("/v1/customers", "name=Shared", "shared-key").await;
+    let a = w
+        .api
+        .post_idem("/v1/customers", "name=Shared", "shared-key")
+        .await;
+    let b = api2
+        .post_idem("/v1/customers", "name=Shared", "shared-key")
+        .await;
     assert_eq!(a.status, 200);
     assert_eq!(b.status, 200);
     assert_eq!(a.json["id"], b.json["id"]);

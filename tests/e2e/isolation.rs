@@ -9,21 +9,32 @@ async fn projects_and_modes_cannot_see_each_other() {
     let other_project = w.daemon.api(&w.daemon.key("globex", "test"));
     let live_same_project = w.daemon.api(&w.daemon.key("acme", "live"));
 
-    let c = w.api.post_form("/v1/customers", "email=a%40acme.co&name=A").await;
+    let c = w
+        .api
+        .post_form("/v1/customers", "email=a%40acme.co&name=A")
+        .await;
     assert_eq!(c.status, 200, "{}", c.text);
     assert_eq!(c.json["livemode"], false);
     let id = c.json["id"].as_str().expect("id").to_string();
 
-    let unknown = w.api.get("/v1/customers/cus_01ZZZZZZZZZZZZZZZZZZZZZZZZ").await;
+    let unknown = w
+        .api
+        .get("/v1/customers/cus_01ZZZZZZZZZZZZZZZZZZZZZZZZ")
+        .await;
     assert_eq!(unknown.status, 404);
 
-    for (who, api) in [("other project", &other_project), ("live mode", &live_same_project)] {
+    for (who, api) in [
+        ("other project", &other_project),
+        ("live mode", &live_same_project),
+    ] {
         let r = api.get(&format!("/v1/customers/{id}")).await;
         assert_eq!(r.status, 404, "{who}: {}", r.text);
         assert_eq!(r.err("code"), "resource_missing");
         assert_eq!(r.err("type"), unknown.err("type"));
         assert_eq!(r.err("message"), format!("No such customer: '{id}'"));
-        let upd = api.post_form(&format!("/v1/customers/{id}"), "name=Mallory").await;
+        let upd = api
+            .post_form(&format!("/v1/customers/{id}"), "name=Mallory")
+            .await;
         assert_eq!(upd.status, 404, "{who}");
         let del = api.delete(&format!("/v1/customers/{id}")).await;
         assert_eq!(del.status, 404, "{who}");

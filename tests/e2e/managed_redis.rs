@@ -12,7 +12,10 @@ async fn the_daemon_runs_its_own_redis_and_prints_a_first_key() {
     let key = logs
         .split_whitespace()
         .find(|w| w.starts_with("sk_test_"))
-        .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_').to_string())
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .to_string()
+        })
         .expect("a first test key in the log");
     let api = d.api(&key);
     let c = api.post_form("/v1/customers", "name=Persisted").await;
@@ -28,7 +31,8 @@ async fn the_daemon_runs_its_own_redis_and_prints_a_first_key() {
         let pidfile = pidfile.clone();
         async move {
             let pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
-            pid.trim().is_empty() || !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+            pid.trim().is_empty()
+                || !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
         }
     })
     .await;
@@ -40,8 +44,12 @@ async fn the_daemon_runs_its_own_redis_and_prints_a_first_key() {
     let got = api.get(&format!("/v1/customers/{id}")).await;
     assert_eq!(got.status, 200, "{}", got.text);
     assert_eq!(got.json["name"], "Persisted");
-    let second_start = std::fs::read_to_string(d.dir.path().join("daemon-2.log")).unwrap_or_default();
-    assert!(!second_start.contains("sk_test_"), "no second key:\n{second_start}");
+    let second_start =
+        std::fs::read_to_string(d.dir.path().join("daemon-2.log")).unwrap_or_default();
+    assert!(
+        !second_start.contains("sk_test_"),
+        "no second key:\n{second_start}"
+    );
 
     // The keys command shares the running daemon's Redis.
     let (status, stdout, _) = d.cli(&["keys", "list"]);

@@ -14,14 +14,25 @@ async fn health_readiness_and_metrics() {
     }
     let m = w.api.get("/metrics").await;
     assert_eq!(m.status, 200);
-    assert!(m.header("content-type").is_some_and(|c| c.starts_with("text/plain")));
     assert!(
-        m.text.contains(r#"calmony_http_requests_total{route="/v1/customers",method="GET",status="200"}"#),
+        m.header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    assert!(
+        m.text.contains(
+            r#"calmony_http_requests_total{route="/v1/customers",method="GET",status="200"}"#
+        ),
         "{}",
         m.text
     );
-    assert!(m.text.contains(r#"status="429""#), "rate-limited requests are counted by status");
-    assert!(m.text.contains("calmony_http_request_duration_seconds_bucket"));
+    assert!(
+        m.text.contains(r#"status="429""#),
+        "rate-limited requests are counted by status"
+    );
+    assert!(
+        m.text
+            .contains("calmony_http_request_duration_seconds_bucket")
+    );
     assert!(m.text.contains("calmony_rate_limited_total"));
     assert!(m.text.contains("calmony_redis_errors_total"));
 }
@@ -29,9 +40,19 @@ async fn health_readiness_and_metrics() {
 #[tokio::test]
 async fn every_answer_carries_a_request_id_and_json() {
     let w = World::new();
-    for path in ["/v1/customers", "/v1/customers/cus_missing", "/v1/unknown", "/nowhere", "/healthz"] {
+    for path in [
+        "/v1/customers",
+        "/v1/customers/cus_missing",
+        "/v1/unknown",
+        "/nowhere",
+        "/healthz",
+    ] {
         let r = w.api.get(path).await;
-        assert!(r.header("request-id").is_some_and(|id| id.starts_with("req_")), "{path}");
+        assert!(
+            r.header("request-id")
+                .is_some_and(|id| id.starts_with("req_")),
+            "{path}"
+        );
         assert!(r.json.is_object(), "{path}: {}", r.text);
         if r.status >= 400 {
             assert!(r.json["error"]["type"].is_string(), "{path}");

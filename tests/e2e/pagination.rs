@@ -7,7 +7,11 @@ use crate::harness::World;
 fn ids(v: &serde_json::Value) -> Vec<String> {
     v["data"]
         .as_array()
-        .map(|a| a.iter().filter_map(|o| o["id"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o["id"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -16,8 +20,15 @@ async fn pages_forward_and_backward() {
     let w = World::new();
     let mut created = Vec::new();
     for i in 0..25 {
-        let email = if i % 5 == 0 { "five%40x.co" } else { "other%40x.co" };
-        let r = w.api.post_form("/v1/customers", &format!("name=C{i}&email={email}")).await;
+        let email = if i % 5 == 0 {
+            "five%40x.co"
+        } else {
+            "other%40x.co"
+        };
+        let r = w
+            .api
+            .post_form("/v1/customers", &format!("name=C{i}&email={email}"))
+            .await;
         created.push(r.json["id"].as_str().expect("id").to_string());
     }
     let newest_first: Vec<String> = created.iter().rev().cloned().collect();
@@ -52,7 +63,10 @@ async fn pages_forward_and_backward() {
     let mut cursor = oldest.clone();
     let mut flags = Vec::new();
     loop {
-        let page = w.api.get(&format!("/v1/customers?limit=10&ending_before={cursor}")).await;
+        let page = w
+            .api
+            .get(&format!("/v1/customers?limit=10&ending_before={cursor}"))
+            .await;
         let page_ids = ids(&page.json);
         let sorted_desc = {
             let mut s = page_ids.clone();
@@ -73,7 +87,11 @@ async fn pages_forward_and_backward() {
     }
     assert_eq!(flags, [true, true, false]);
     let back_set: HashSet<_> = back.iter().collect();
-    assert_eq!(back_set.len(), 24, "every customer newer than the oldest, once");
+    assert_eq!(
+        back_set.len(),
+        24,
+        "every customer newer than the oldest, once"
+    );
     assert!(!back_set.contains(&oldest));
 
     // Default limit is 10; filter by email.

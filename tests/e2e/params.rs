@@ -10,14 +10,56 @@ async fn parameter_errors_name_the_parameter() {
     let w = World::new();
     let cases: Vec<(&str, &str, u16, &str, &str)> = vec![
         // (what, form body, status, code, param)
-        ("unknown", "emial=a%40b.co", 400, "parameter_unknown", "emial"),
-        ("unknown nested", "address[town]=x", 400, "parameter_unknown", "address[town]"),
-        ("bad email", "email=not-an-email", 400, "email_invalid", "email"),
+        (
+            "unknown",
+            "emial=a%40b.co",
+            400,
+            "parameter_unknown",
+            "emial",
+        ),
+        (
+            "unknown nested",
+            "address[town]=x",
+            400,
+            "parameter_unknown",
+            "address[town]",
+        ),
+        (
+            "bad email",
+            "email=not-an-email",
+            400,
+            "email_invalid",
+            "email",
+        ),
         ("valid", "name=xxxxxxxxxx", 200, "", ""),
-        ("wrong type", "address=abc", 400, "parameter_invalid_object", "address"),
-        ("bad enum", "tax_exempt=sometimes", 400, "parameter_invalid_value", "tax_exempt"),
-        ("bad metadata key", "metadata[a%5Bb]=1", 400, "parameter_invalid", ""),
-        ("value and object", "name=a&name[b]=c", 400, "parameter_invalid", "name[b]"),
+        (
+            "wrong type",
+            "address=abc",
+            400,
+            "parameter_invalid_object",
+            "address",
+        ),
+        (
+            "bad enum",
+            "tax_exempt=sometimes",
+            400,
+            "parameter_invalid_value",
+            "tax_exempt",
+        ),
+        (
+            "bad metadata key",
+            "metadata[a%5Bb]=1",
+            400,
+            "parameter_invalid",
+            "",
+        ),
+        (
+            "value and object",
+            "name=a&name[b]=c",
+            400,
+            "parameter_invalid",
+            "name[b]",
+        ),
     ];
     for (what, body, status, code, param) in cases {
         let r = w.api.post_form("/v1/customers", body).await;
@@ -36,16 +78,32 @@ async fn parameter_errors_name_the_parameter() {
     assert_eq!((r.status, r.err("param")), (400, "name"), "{}", r.text);
 
     // JSON of the wrong type names the parameter too.
-    let r = w.api.post_json("/v1/customers", &json!({"name": {"first": "A"}})).await;
-    assert_eq!((r.status, r.err("code"), r.err("param")), (400, "parameter_invalid_string", "name"));
+    let r = w
+        .api
+        .post_json("/v1/customers", &json!({"name": {"first": "A"}}))
+        .await;
+    assert_eq!(
+        (r.status, r.err("code"), r.err("param")),
+        (400, "parameter_invalid_string", "name")
+    );
     // List parameters.
-    for (q, param) in [("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"), ("starting_after=pi_1", "starting_after")] {
+    for (q, param) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=abc", "limit"),
+        ("starting_after=pi_1", "starting_after"),
+    ] {
         let r = w.api.get(&format!("/v1/customers?{q}")).await;
         assert_eq!((r.status, r.err("param")), (400, param), "{q}: {}", r.text);
     }
     // Nothing was written by any of the failures above except the one valid create.
     let list = w.api.get("/v1/customers?limit=100").await;
-    assert_eq!(list.json["data"].as_array().map(Vec::len), Some(1), "{}", list.text);
+    assert_eq!(
+        list.json["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        list.text
+    );
 }
 
 #[tokio::test]
@@ -85,7 +143,11 @@ async fn malformed_oversized_and_hostile_bodies() {
     for body in hostile {
         let r = w.api.post_form("/v1/customers", &body).await;
         assert!(r.status < 500, "{body}: {} {}", r.status, r.text);
-        assert!(r.json.get("error").is_some() || r.status == 200, "{body}: {}", r.text);
+        assert!(
+            r.json.get("error").is_some() || r.status == 200,
+            "{body}: {}",
+            r.text
+        );
     }
     let deep_json = format!("{}1{}", "{\"a\":".repeat(100), "}".repeat(100));
     let r = w
@@ -102,7 +164,10 @@ async fn malformed_oversized_and_hostile_bodies() {
     // Unknown routes and methods are JSON too.
     let r = w.api.get("/v1/nothing_here").await;
     assert_eq!((r.status, r.err("type")), (404, "invalid_request_error"));
-    let r = w.api.send(w.api.req(reqwest::Method::PUT, "/v1/customers")).await;
+    let r = w
+        .api
+        .send(w.api.req(reqwest::Method::PUT, "/v1/customers"))
+        .await;
     assert_eq!(r.status, 405);
     assert!(r.json.get("error").is_some());
     let _ = url;
@@ -144,6 +209,9 @@ async fn form_and_json_bodies_give_identical_results() {
 
     // Errors are identical too.
     let f = w.api.post_form("/v1/customers", "email=nope").await;
-    let j = w.api.post_json("/v1/customers", &json!({"email": "nope"})).await;
+    let j = w
+        .api
+        .post_json("/v1/customers", &json!({"email": "nope"}))
+        .await;
     assert_eq!(f.json, j.json);
 }

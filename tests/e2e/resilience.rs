@@ -34,10 +34,20 @@ async fn redis_down_gives_503_and_service_resumes_by_itself() {
     .await;
     assert!(back, "service resumed after Redis came back");
     let got = w.api.get(&format!("/v1/customers/{id}")).await;
-    assert_eq!(got.json["name"], "Before", "data written before the outage survived");
+    assert_eq!(
+        got.json["name"], "Before",
+        "data written before the outage survived"
+    );
     let list = w.api.get("/v1/customers").await;
-    assert_eq!(list.json["data"].as_array().map(Vec::len), Some(1), "the 503 wrote nothing");
-    assert!(w.daemon.logs().contains("unavailable"), "the outage is logged");
+    assert_eq!(
+        list.json["data"].as_array().map(Vec::len),
+        Some(1),
+        "the 503 wrote nothing"
+    );
+    assert!(
+        w.daemon.logs().contains("unavailable"),
+        "the outage is logged"
+    );
 }
 
 #[tokio::test]
@@ -54,9 +64,13 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
              Connection: close\r\n\r\n",
             body.len()
         );
-        let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
         s.write_all(head.as_bytes()).await.expect("head");
-        s.write_all(&body.as_bytes()[..10]).await.expect("half the body");
+        s.write_all(&body.as_bytes()[..10])
+            .await
+            .expect("half the body");
         conns.push((s, body));
     }
     // Let the daemon parse every request's headers, so they are all in flight.
@@ -69,7 +83,9 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     );
     let mut statuses = Vec::new();
     for (mut s, body) in conns {
-        s.write_all(&body.as_bytes()[10..]).await.expect("rest of the body");
+        s.write_all(&body.as_bytes()[10..])
+            .await
+            .expect("rest of the body");
         let mut out = String::new();
         s.read_to_string(&mut out).await.expect("response");
         statuses.push(out.lines().next().unwrap_or("").to_string());
@@ -80,7 +96,13 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     assert!(w.daemon.logs().contains("SIGTERM"));
 
     let mut conn = w.redis.conn();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("cp:*:test:customers").query(&mut conn).expect("keys");
-    let count: usize = redis::cmd("ZCARD").arg(&keys[0]).query(&mut conn).expect("zcard");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("cp:*:test:customers")
+        .query(&mut conn)
+        .expect("keys");
+    let count: usize = redis::cmd("ZCARD")
+        .arg(&keys[0])
+        .query(&mut conn)
+        .expect("zcard");
     assert_eq!(count, 20, "every in-flight request was committed");
 }

@@ -47,7 +47,14 @@ impl Redis {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(self.dir.path())
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .args(["--daemonize", "no", "--logfile", "redis.log"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -129,8 +136,14 @@ impl Daemon {
                 dir.path().join("data").display().to_string(),
             ),
             ("CALMONY_LOG_LEVEL".to_string(), "info".to_string()),
-            ("CALMONY_API_BOOTSTRAP_TEST_KEY".to_string(), "false".to_string()),
-            ("CALMONY_SHUTDOWN_GRACE_SECONDS".to_string(), "10".to_string()),
+            (
+                "CALMONY_API_BOOTSTRAP_TEST_KEY".to_string(),
+                "false".to_string(),
+            ),
+            (
+                "CALMONY_SHUTDOWN_GRACE_SECONDS".to_string(),
+                "10".to_string(),
+            ),
         ];
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);
@@ -168,10 +181,10 @@ impl Daemon {
     fn wait_healthy(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    panic!("daemon exited at start ({status}):\n{}", self.logs());
-                }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("daemon exited at start ({status}):\n{}", self.logs());
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
@@ -223,7 +236,10 @@ impl Daemon {
             self.cli(&["keys", "create", "--project", project, "--mode", mode]);
         assert!(status.success(), "keys create failed: {stderr}");
         let key = stdout.trim().to_string();
-        assert!(key.starts_with(&format!("sk_{mode}_")), "unexpected key output {stdout:?}");
+        assert!(
+            key.starts_with(&format!("sk_{mode}_")),
+            "unexpected key output {stdout:?}"
+        );
         key
     }
 
@@ -250,13 +266,17 @@ impl Daemon {
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    self.child = None;
-                    return status;
-                }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                self.child = None;
+                return status;
             }
-            assert!(Instant::now() < deadline, "daemon did not exit:\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

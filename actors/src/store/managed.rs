@@ -119,13 +119,13 @@ impl ManagedRedis {
             if self.ping().await {
                 return Ok(());
             }
-            if let Some(child) = self.child.lock().await.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(StoreError::Managed(format!(
-                        "redis-server exited at start ({status}); see {}",
-                        self.dir.join("redis.log").display()
-                    )));
-                }
+            if let Some(child) = self.child.lock().await.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(StoreError::Managed(format!(
+                    "redis-server exited at start ({status}); see {}",
+                    self.dir.join("redis.log").display()
+                )));
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(StoreError::Managed(format!(
@@ -165,7 +165,8 @@ impl ManagedRedis {
         let pidfile = self.dir.join("redis.pid");
         if let Ok(pid) = std::fs::read_to_string(&pidfile) {
             let pid = pid.trim();
-            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline =
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if cmdline.contains("redis-server") {
                 let _ = Command::new("kill").arg("-TERM").arg(pid).status().await;
                 for _ in 0..200 {
@@ -179,20 +180,19 @@ impl ManagedRedis {
     }
 
     async fn shutdown_via_socket(&self) {
-        if let Ok(client) = redis::Client::open(self.url()) {
-            if let Ok(Ok(mut c)) = tokio::time::timeout(
+        if let Ok(client) = redis::Client::open(self.url())
+            && let Ok(Ok(mut c)) = tokio::time::timeout(
                 Duration::from_millis(500),
                 client.get_multiplexed_async_connection(),
             )
             .await
-            {
-                // The connection drops as the server exits; that error is the success.
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    redis::cmd("SHUTDOWN").query_async::<()>(&mut c),
-                )
-                .await;
-            }
+        {
+            // The connection drops as the server exits; that error is the success.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                redis::cmd("SHUTDOWN").query_async::<()>(&mut c),
+            )
+            .await;
         }
     }
 
@@ -256,7 +256,13 @@ fn die_with_parent(cmd: &mut Command) {
     // async-signal-safe and touches no memory shared with the parent.
     unsafe {
         cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
             Ok(())
         });
     }

@@ -226,12 +226,7 @@ impl Tx {
 
     /// Store the request's answer under its idempotency key, if it has one, as part of this
     /// change: a crash can then never leave a change without its answer or the reverse.
-    pub fn respond(
-        &mut self,
-        ctx: &crate::RequestContext,
-        status: u16,
-        body: &str,
-    ) -> &mut Self {
+    pub fn respond(&mut self, ctx: &crate::RequestContext, status: u16, body: &str) -> &mut Self {
         if let Some(claim) = &ctx.idempotency {
             let k = self.k(&claim.redis_key);
             self.ops.push(json!(["own", k, claim.owner]));
@@ -254,7 +249,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("connections", &self.conns.len()).finish()
+        f.debug_struct("Store")
+            .field("connections", &self.conns.len())
+            .finish()
     }
 }
 
@@ -366,7 +363,9 @@ impl Store {
             inv.key(k);
         }
         inv.arg(ops);
-        let out: Vec<String> = self.run(async move { inv.invoke_async(&mut c).await }).await?;
+        let out: Vec<String> = self
+            .run(async move { inv.invoke_async(&mut c).await })
+            .await?;
         Ok(match out.first().map(String::as_str) {
             Some("ok") => Commit::Done,
             Some("lost") => Commit::LostClaim,

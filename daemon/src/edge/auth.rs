@@ -21,7 +21,10 @@ pub fn key_from_header(header: Option<&[u8]>) -> Result<String, ApiError> {
             .decode(rest.trim())
             .map_err(|_| malformed())?;
         let text = String::from_utf8(decoded).map_err(|_| malformed())?;
-        text.split_once(':').map(|(user, _)| user).unwrap_or(&text).to_string()
+        text.split_once(':')
+            .map(|(user, _)| user)
+            .unwrap_or(&text)
+            .to_string()
     } else {
         return Err(malformed());
     };
@@ -40,7 +43,14 @@ fn malformed() -> ApiError {
 
 /// How an unknown key is named in the error: enough to recognise it, not enough to use it.
 pub fn redact(key: &str) -> String {
-    let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let head: String = key.chars().take(8).collect();
     format!("{head}****{tail}")
 }
@@ -51,18 +61,33 @@ mod tests {
 
     #[test]
     fn bearer_and_basic() {
-        assert_eq!(key_from_header(Some(b"Bearer sk_test_x")).ok().as_deref(), Some("sk_test_x"));
-        assert_eq!(key_from_header(Some(b"bearer  sk_test_x ")).ok().as_deref(), Some("sk_test_x"));
+        assert_eq!(
+            key_from_header(Some(b"Bearer sk_test_x")).ok().as_deref(),
+            Some("sk_test_x")
+        );
+        assert_eq!(
+            key_from_header(Some(b"bearer  sk_test_x ")).ok().as_deref(),
+            Some("sk_test_x")
+        );
         let basic = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode("sk_test_y:")
         );
-        assert_eq!(key_from_header(Some(basic.as_bytes())).ok().as_deref(), Some("sk_test_y"));
+        assert_eq!(
+            key_from_header(Some(basic.as_bytes())).ok().as_deref(),
+            Some("sk_test_y")
+        );
     }
 
     #[test]
     fn missing_and_malformed_are_401() {
-        for bad in [&b"Bearer"[..], b"Token x", b"Basic !!!", b"Bearer ", b"\xff\xfe"] {
+        for bad in [
+            &b"Bearer"[..],
+            b"Token x",
+            b"Basic !!!",
+            b"Bearer ",
+            b"\xff\xfe",
+        ] {
             assert_eq!(key_from_header(Some(bad)).expect_err("bad").status, 401);
         }
         assert_eq!(key_from_header(None).expect_err("missing").status, 401);

@@ -16,10 +16,9 @@ pub async fn read_params(req: Request<Incoming>, limit: usize) -> Result<Params,
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
     {
-        if len > limit as u64 {
-            return Err(too_large());
-        }
+        return Err(too_large());
     }
     let is_json = req
         .headers()
@@ -32,7 +31,9 @@ pub async fn read_params(req: Request<Incoming>, limit: usize) -> Result<Params,
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 too_large()
             } else {
                 ApiError::malformed("The request body could not be read.")

@@ -114,7 +114,9 @@ async fn settle(
     match result {
         Ok(reply) if reply.stored => reply_response(reply),
         Ok(reply) => {
-            if let Err(e) = idempotency::finish(&state.store, claim, reply.status, &reply.body, ttl).await {
+            if let Err(e) =
+                idempotency::finish(&state.store, claim, reply.status, &reply.body, ttl).await
+            {
                 tracing::warn!(error = %e, "could not store the idempotent answer");
             }
             reply_response(reply)

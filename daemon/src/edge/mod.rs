@@ -100,8 +100,14 @@ pub async fn run(
     }
     drop(listener);
     let grace = Duration::from_secs(state.config.shutdown.grace_seconds);
-    tracing::info!(grace_seconds = grace.as_secs(), "listener closed; finishing in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    tracing::info!(
+        grace_seconds = grace.as_secs(),
+        "listener closed; finishing in-flight requests"
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period over; closing remaining connections");
     }
 }
@@ -116,7 +122,11 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> 
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %path);
     let label = route.label();
     let fut = dispatch(state, req, route, path, request_id.clone());
-    let mut resp = match AssertUnwindSafe(fut).catch_unwind().instrument(span.clone()).await {
+    let mut resp = match AssertUnwindSafe(fut)
+        .catch_unwind()
+        .instrument(span.clone())
+        .await
+    {
         Ok(resp) => resp,
         Err(_) => {
             span.in_scope(|| tracing::error!("handler panicked"));
@@ -127,7 +137,8 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> 
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     metrics::counter!("calmony_http_requests_total", "route" => label, "method" => method.to_string(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("calmony_http_request_duration_seconds", "route" => label).record(elapsed.as_secs_f64());
+    metrics::histogram!("calmony_http_request_duration_seconds", "route" => label)
+        .record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::debug!(status, elapsed_us = elapsed.as_micros() as u64, "answered");
     });
@@ -145,9 +156,10 @@ async fn dispatch(
         Route::Healthz => crate::ops::healthz(),
         Route::Readyz => crate::ops::readyz(&state.store).await,
         Route::Metrics => crate::ops::metrics(&state.metrics),
-        Route::NotFound => {
-            error_response(&ApiError::unknown_route(req.method().as_str(), &path), &request_id)
-        }
+        Route::NotFound => error_response(
+            &ApiError::unknown_route(req.method().as_str(), &path),
+            &request_id,
+        ),
         Route::Api(_) | Route::ApiUnknown | Route::ApiMethodNotAllowed => {
             match api(&state, req, route, &path, &request_id).await {
                 Ok(resp) => resp,
@@ -256,7 +268,11 @@ pub fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
     set(
         &mut resp,
         "stripe-should-retry",
-        if public.should_retry() { "true" } else { "false" },
+        if public.should_retry() {
+            "true"
+        } else {
+            "false"
+        },
     );
     resp
 }

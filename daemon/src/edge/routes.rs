@@ -106,7 +106,10 @@ mod tests {
             route(&Method::GET, &normalize("//v1//customers/cus_1/")),
             Route::Api(ApiRoute::CustomerRetrieve("cus_1".into()))
         );
-        assert_eq!(route(&Method::PUT, "/v1/customers"), Route::ApiMethodNotAllowed);
+        assert_eq!(
+            route(&Method::PUT, "/v1/customers"),
+            Route::ApiMethodNotAllowed
+        );
         assert_eq!(route(&Method::GET, "/v1/nothing"), Route::ApiUnknown);
         assert_eq!(route(&Method::GET, "/nothing"), Route::NotFound);
         assert_eq!(

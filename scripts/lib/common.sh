@@ -1,0 +1,26 @@
+# Shared helpers for the scripts in scripts/. Source, don't run.
+
+# Run as root, or through sudo when we are not root.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+apt_updated=""
+# Install Debian packages that are missing (by the command they provide).
+#   need_pkg COMMAND PACKAGE
+need_pkg() {
+  if command -v "$1" >/dev/null 2>&1; then return 0; fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "$1 is missing and this is not a Debian machine: install $2 yourself" >&2
+    return 1
+  fi
+  echo "==> installing $2 (for $1)" >&2
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq >&2; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$2" >&2
+}
+
+# redis-server only as a binary: the project never uses the system service.
+need_redis() {
+  need_pkg redis-server redis-server
+}
