@@ -15,3 +15,4 @@ mod pagination;
 mod params;
 mod rate_limit;
 mod resilience;
+mod startup;

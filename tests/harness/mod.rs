@@ -32,10 +32,15 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
+        Self::start_on(free_port())
+    }
+
+    /// A redis-server on a chosen port (for tests that start it after the daemon).
+    pub fn start_on(port: u16) -> Redis {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut r = Redis {
             child: None,
-            port: free_port(),
+            port,
             dir,
         };
         r.spawn();
