@@ -8,11 +8,15 @@
 //! - [`metadata`]: Stripe's metadata rules (50 keys, merge on update, `""` deletes).
 //! - [`list`]: cursor pagination parameters and the `{object: "list"}` envelope.
 //! - [`customer`]: the customer resource and its create/update parameters.
+//! - [`card`]: card numbers, expiry and CVC checked on arrival; never stored.
+//! - [`payment_method`], [`payment_intent`], [`charge`], [`refund`]: the payment resources.
 //! - [`event`]: events, the immutable record of every state change.
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
 //! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
 
+pub mod card;
 pub mod cardstream;
+pub mod charge;
 pub mod customer;
 pub mod error;
 pub mod event;
@@ -21,6 +25,9 @@ pub mod list;
 pub mod metadata;
 pub mod mode;
 pub mod params;
+pub mod payment_intent;
+pub mod payment_method;
+pub mod refund;
 pub mod secret;
 
 pub use error::{ApiError, ErrorType};

@@ -1,0 +1,66 @@
+//! The payment method resource: a card tokenised at the gateway. Only the gateway's `xref`
+//! (kept beside the record, never answered), brand, last4, expiry, funding and a fingerprint
+//! are kept.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::metadata::Metadata;
+
+pub const PREFIX: &str = "pm";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardChecks {
+    pub address_line1_check: Option<String>,
+    pub address_postal_code_check: Option<String>,
+    pub cvc_check: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardDetails {
+    pub brand: String,
+    pub checks: CardChecks,
+    pub country: Option<String>,
+    pub display_brand: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+    pub fingerprint: String,
+    pub funding: String,
+    pub last4: String,
+    pub networks: Value,
+    pub three_d_secure_usage: Value,
+    pub wallet: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingDetails {
+    pub address: Option<Value>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentMethod {
+    pub id: String,
+    pub object: String,
+    pub allow_redisplay: String,
+    pub billing_details: BillingDetails,
+    pub card: CardDetails,
+    pub created: i64,
+    pub customer: Option<String>,
+    pub livemode: bool,
+    pub metadata: Metadata,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The Calmony docs' spelling of `customer`.
+    #[serde(rename = "customerId")]
+    pub customer_id: Option<String>,
+}
+
+impl PaymentMethod {
+    pub fn set_customer(&mut self, customer: Option<String>) {
+        self.customer_id = customer.clone();
+        self.customer = customer;
+    }
+}
