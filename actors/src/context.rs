@@ -32,8 +32,9 @@ impl RequestContext {
 pub struct Reply {
     pub status: u16,
     pub body: String,
-    /// The answer is already stored under the request's idempotency key (atomically with the
-    /// change it reports), so the edge must not store it again.
+    /// The edge must not store this answer under the idempotency key: it is stored already
+    /// (atomically with the change it reports), or the work continues elsewhere (a payment
+    /// left to recovery) and whoever finishes it stores the final answer.
     pub stored: bool,
 }
 

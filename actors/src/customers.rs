@@ -4,15 +4,15 @@
 
 use calmony_protocol::customer::{self, Customer, CustomerChanges};
 use calmony_protocol::event::Event;
-use calmony_protocol::list::{ListPage, ListParams};
+use calmony_protocol::list::ListParams;
 use calmony_protocol::params::Params;
 use calmony_protocol::{ApiError, ids};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::context::{Reply, RequestContext};
+use crate::resource::{commit, page_body, to_json};
 use crate::store::{Commit, Scope, Store, Tx};
 
 /// How often an update re-reads and retries when another writer got there first.
@@ -52,26 +52,6 @@ fn is_deleted(json: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(|e| {
-        let mut err = ApiError::internal("");
-        err.message = format!("cannot encode response: {e}");
-        err
-    })
-}
-
-async fn commit(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {
-    match store.commit(tx).await? {
-        Commit::LostClaim => Err(ApiError::new(
-            409,
-            calmony_protocol::ErrorType::IdempotencyError,
-            "The idempotency key expired while this request ran and another request took it.",
-        )
-        .with_code("idempotency_key_in_use")),
-        other => Ok(other),
-    }
-}
-
 /// Create a customer (`customer.created`).
 pub async fn create(
     store: &Store,
@@ -101,7 +81,7 @@ pub async fn create(
     }
     tx.event(&ctx.scope, &event).respond(ctx, 200, &body);
     match commit(store, &tx).await? {
-        Commit::Done => Ok(Reply {
+        Commit::Done(_) => Ok(Reply {
             status: 200,
             body,
             stored: true,
@@ -167,7 +147,7 @@ pub async fn update(
             tx.event(&ctx.scope, &event);
         }
         tx.respond(ctx, 200, &body);
-        if commit(store, &tx).await? == Commit::Done {
+        if commit(store, &tx).await? == Commit::Done(None) {
             return Ok(Reply {
                 status: 200,
                 body,
@@ -207,7 +187,7 @@ pub async fn delete(
             ctx.event_request(),
         );
         tx.event(&ctx.scope, &event).respond(ctx, 200, &body);
-        if commit(store, &tx).await? == Commit::Done {
+        if commit(store, &tx).await? == Commit::Done(None) {
             return Ok(Reply {
                 status: 200,
                 body,
@@ -231,19 +211,4 @@ pub async fn list(store: &Store, ctx: &RequestContext, params: Params) -> Result
     };
     let (items, has_more) = store.page(&ctx.scope, &index, &list).await?;
     page_body("/v1/customers", &items, has_more).map(Reply::ok)
-}
-
-/// Serialize a list page from stored JSON without re-parsing the objects.
-pub fn page_body(url: &str, items: &[String], has_more: bool) -> Result<String, ApiError> {
-    let raws: Vec<Box<RawValue>> = items
-        .iter()
-        .filter_map(|s| RawValue::from_string(s.clone()).ok())
-        .collect();
-    let page = ListPage {
-        object: "list",
-        data: raws.iter().map(AsRef::as_ref).collect(),
-        has_more,
-        url,
-    };
-    to_json(&page)
 }

@@ -6,6 +6,10 @@
 //!   per-key rate limit, both decided in one Redis round trip.
 //! - [`idempotency`]: `Idempotency-Key` claims, replays and conflicts.
 //! - [`context`]: who is asking (project, mode, request id) and the answer handed back.
+//! - [`gateway`]: the card gateway (Cardstream's Direct API), one method per payment flow.
+//! - [`payment_methods`]: cards tokenised at the gateway.
+//! - [`payments`]: the IntentProcessor: payment intents, charges, refunds, 3-D Secure and the
+//!   recovery of payments a crash interrupted.
 //! - [`customers`]: the customer resource's operations.
 //! - [`clock`]: the time the daemon believes it is.
 
@@ -13,7 +17,11 @@ pub mod api_keys;
 pub mod clock;
 pub mod context;
 pub mod customers;
+pub mod gateway;
 pub mod idempotency;
+pub mod payment_methods;
+pub mod payments;
+pub mod resource;
 pub mod store;
 
 pub use context::{Reply, RequestContext};

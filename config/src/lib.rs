@@ -47,6 +47,17 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("api.idempotency_lock_seconds", Kind::Int),
     ("api.bootstrap_test_key", Kind::Bool),
     ("shutdown.grace_seconds", Kind::Int),
+    ("instance_id", Kind::Str),
+    ("gateway.timeout_seconds", Kind::Int),
+    ("gateway.recovery_after_seconds", Kind::Int),
+    ("gateway.test.url", Kind::Str),
+    ("gateway.test.merchant_id", Kind::Str),
+    ("gateway.test.secret", Kind::Str),
+    ("gateway.live.url", Kind::Str),
+    ("gateway.live.merchant_id", Kind::Str),
+    ("gateway.live.secret", Kind::Str),
+    ("sandbox.enabled", Kind::Bool),
+    ("sandbox.settlement_time", Kind::Str),
 ];
 
 /// The environment variable that overrides a setting.
@@ -84,6 +95,81 @@ pub struct Config {
     pub redis: RedisConfig,
     pub api: ApiConfig,
     pub shutdown: ShutdownConfig,
+    /// This daemon's name among several sharing one Redis (its stream consumer name). Empty:
+    /// derived from the host name and listen port, so a restarted daemon finds its own work.
+    pub instance_id: String,
+    pub gateway: GatewayConfig,
+    pub sandbox: SandboxConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Longest wait for one gateway answer; after it the payment is resolved by QUERY.
+    pub timeout_seconds: u64,
+    /// How long a payment may stay `processing` in another daemon's hands before this one
+    /// takes it over (must exceed `timeout_seconds`).
+    pub recovery_after_seconds: u64,
+    /// The merchant account test keys use. Empty `url`: the built-in sandbox gateway.
+    pub test: MerchantAccount,
+    /// The merchant account live keys use. Live payments are refused until it is set.
+    pub live: MerchantAccount,
+}
+
+/// A Cardstream merchant account: where to send, who we are, and the signing secret.
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MerchantAccount {
+    pub url: String,
+    pub merchant_id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for MerchantAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MerchantAccount")
+            .field("url", &self.url)
+            .field("merchant_id", &self.merchant_id)
+            .field("secret", &"****")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Serve the Cardstream simulator under /sandbox/ (test mode only ever talks to it).
+    pub enabled: bool,
+    /// Daily settlement run of the simulator, `HH:MM` UTC.
+    pub settlement_time: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 30,
+            recovery_after_seconds: 45,
+            test: MerchantAccount {
+                url: String::new(),
+                merchant_id: "100001".into(),
+                secret: "Circle4Take40Idea".into(),
+            },
+            live: MerchantAccount {
+                url: "https://gateway.cardstream.com/direct/".into(),
+                merchant_id: String::new(),
+                secret: String::new(),
+            },
+        }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            settlement_time: "22:00".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +226,9 @@ impl Default for Config {
             redis: RedisConfig::default(),
             api: ApiConfig::default(),
             shutdown: ShutdownConfig::default(),
+            instance_id: String::new(),
+            gateway: GatewayConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -258,6 +347,33 @@ impl Config {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 4242)))
     }
 
+    /// This daemon's consumer name: configured, or `<hostname>:<listen port>`.
+    pub fn instance_name(&self) -> String {
+        if !self.instance_id.is_empty() {
+            return self.instance_id.clone();
+        }
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{host}:{}", self.listen_addr().port())
+    }
+
+    /// The settlement time as (hour, minute), already checked by [`Config::load`].
+    pub fn settlement_at(&self) -> (u8, u8) {
+        parse_hh_mm(&self.sandbox.settlement_time).unwrap_or((22, 0))
+    }
+
+    /// The URL of the gateway for test keys: configured, or the built-in sandbox.
+    pub fn test_gateway_url(&self) -> String {
+        if self.gateway.test.url.is_empty() {
+            format!("{}/sandbox/direct/", self.public_base())
+        } else {
+            self.gateway.test.url.clone()
+        }
+    }
+
     /// The public base URL: configured, or derived from the listen address.
     pub fn public_base(&self) -> String {
         if self.public_url.is_empty() {
@@ -344,11 +460,69 @@ impl Config {
                 "must be between 1 and 3600".into(),
             ));
         }
+        if !(1..=300).contains(&self.gateway.timeout_seconds) {
+            return Err((
+                "gateway.timeout_seconds",
+                "must be between 1 and 300".into(),
+            ));
+        }
+        if self.gateway.recovery_after_seconds <= self.gateway.timeout_seconds {
+            return Err((
+                "gateway.recovery_after_seconds",
+                "must be longer than gateway.timeout_seconds".into(),
+            ));
+        }
+        for (name, acct) in [
+            ("gateway.test", &self.gateway.test),
+            ("gateway.live", &self.gateway.live),
+        ] {
+            let scheme_ok = ["http://", "https://"]
+                .iter()
+                .any(|p| acct.url.starts_with(p));
+            if !acct.url.is_empty() && !scheme_ok {
+                return Err((
+                    if name == "gateway.test" {
+                        "gateway.test.url"
+                    } else {
+                        "gateway.live.url"
+                    },
+                    "must start with https:// (or http:// for a local test gateway)".into(),
+                ));
+            }
+        }
+        if !self.gateway.live.merchant_id.is_empty() && self.gateway.live.secret.is_empty() {
+            return Err((
+                "gateway.live.secret",
+                "is required when gateway.live.merchant_id is set".into(),
+            ));
+        }
+        if !self.gateway.live.merchant_id.is_empty()
+            && self.gateway.live.merchant_id == self.gateway.test.merchant_id
+            && (self.gateway.live.url == self.gateway.test.url || self.gateway.test.url.is_empty())
+        {
+            return Err((
+                "gateway.test.merchant_id",
+                "must not be the live merchant account: test keys never reach a live account"
+                    .into(),
+            ));
+        }
+        if parse_hh_mm(&self.sandbox.settlement_time).is_none() {
+            return Err((
+                "sandbox.settlement_time",
+                format!("{:?} is not HH:MM", self.sandbox.settlement_time),
+            ));
+        }
         if self.shutdown.grace_seconds > 3600 {
             return Err(("shutdown.grace_seconds", "must be at most 3600".into()));
         }
         Ok(())
     }
+}
+
+fn parse_hh_mm(s: &str) -> Option<(u8, u8)> {
+    let (h, m) = s.split_once(':')?;
+    let (h, m) = (h.parse::<u8>().ok()?, m.parse::<u8>().ok()?);
+    (h < 24 && m < 60).then_some((h, m))
 }
 
 fn typed(raw: &str, kind: Kind) -> Result<toml::Value, String> {

@@ -4,6 +4,7 @@
 //! - [`runtime`]: start-up: config, the managed Redis, the store, the first-start key.
 //! - [`edge`]: the hyper HTTP edge: routing, auth, rate limit, bodies, idempotency, errors.
 //! - [`api`]: one handler module per resource under `/v1`.
+//! - [`pages`]: HTML for customers' browsers (3-D Secure).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`systemd`]: `sd_notify` READY, STOPPING and the watchdog.
@@ -12,6 +13,7 @@ mod api;
 mod cli;
 mod edge;
 mod ops;
+mod pages;
 mod runtime;
 mod systemd;
 mod telemetry;

@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use calmony_actors::gateway::Gateway;
+use calmony_actors::payments::Payments;
 use calmony_actors::store::ManagedRedis;
 use calmony_actors::{Store, StoreError, api_keys};
 use calmony_config::Config;
@@ -85,10 +87,44 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(listen = %local, version = env!("CARGO_PKG_VERSION"), "calmony-payd is serving");
-    let state = Arc::new(crate::edge::AppState::new(config.clone(), store, metrics));
+    calmony_actors::gateway::install_tls_provider();
+    let payments = Payments::new(
+        store.clone(),
+        Gateway::from_config(&config),
+        config.instance_name(),
+        config.public_base(),
+        Duration::from_secs(config.gateway.recovery_after_seconds),
+        config.api.idempotency_ttl_hours * 3600,
+    );
+    if let Err(e) = payments.ensure_group().await {
+        tracing::warn!(error = %e, "could not create the payment command group yet");
+    }
+    let sandbox = config.sandbox.enabled.then(|| {
+        let sandbox = calmony_sandbox::Sandbox::new(
+            store.clone(),
+            calmony_sandbox::SandboxConfig {
+                merchant_id: config.gateway.test.merchant_id.clone(),
+                secret: config.gateway.test.secret.clone(),
+                public_base: config.public_base(),
+            },
+        );
+        let (hour, minute) = config.settlement_at();
+        sandbox.spawn_daily_settlement(hour, minute);
+        sandbox
+    });
+    let state = Arc::new(crate::edge::AppState {
+        config: config.clone(),
+        store,
+        metrics,
+        payments: payments.clone(),
+        sandbox,
+    });
     crate::systemd::ready();
     crate::systemd::spawn_watchdog();
+    // Recovery starts once the listener (and so the sandbox) is up: it may call the gateway.
+    let recovery = payments.spawn_recovery();
     crate::edge::run(state, listener, shutdown_signal()).await;
+    recovery.abort();
     crate::systemd::stopping();
     if let Some(m) = managed {
         m.stop().await;

@@ -6,6 +6,7 @@ mod harness;
 
 mod auth;
 mod config;
+mod crash;
 mod customers;
 mod idempotency;
 mod isolation;
@@ -13,6 +14,9 @@ mod managed_redis;
 mod operations;
 mod pagination;
 mod params;
+mod payments;
 mod rate_limit;
+mod refunds;
 mod resilience;
 mod startup;
+mod three_ds;

@@ -131,6 +131,7 @@ impl Daemon {
 
     /// A daemon with extra `CALMONY_*` settings. An empty `redis_url` uses the managed Redis.
     pub fn start_with(redis_url: &str, extra: &[(&str, &str)]) -> Daemon {
+        calmony_actors::gateway::install_tls_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut env = vec![
@@ -331,6 +332,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str, key: &str) -> Api {
+        calmony_actors::gateway::install_tls_provider();
         Api {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -442,4 +444,263 @@ impl World {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// The sandbox gateway's ledger entries (optionally for one orderRef, i.e. one intent).
+pub async fn ledger(base: &str, order_ref: Option<&str>) -> Vec<Value> {
+    let url = match order_ref {
+        Some(o) => format!("{base}/sandbox/ledger?orderRef={o}"),
+        None => format!("{base}/sandbox/ledger"),
+    };
+    let body: Value = reqwest::get(url).await.expect("ledger").json_text().await;
+    body["entries"].as_array().cloned().unwrap_or_default()
+}
+
+/// Approved SALEs per orderRef: the test of "charged once".
+pub fn sales_per_order(entries: &[Value]) -> std::collections::HashMap<String, usize> {
+    let mut m = std::collections::HashMap::new();
+    for e in entries {
+        let approved = e["responseCode"]
+            .as_str()
+            .map_or(e["responseCode"] == 0, |c| c == "0");
+        if e["action"] == "SALE" && approved {
+            *m.entry(e["orderRef"].as_str().unwrap_or("").to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+pub async fn sandbox_post(base: &str, path: &str, form: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_string())
+        .send()
+        .await
+        .expect("sandbox")
+        .json_text()
+        .await
+}
+
+trait JsonText {
+    async fn json_text(self) -> Value;
+}
+
+impl JsonText for reqwest::Response {
+    async fn json_text(self) -> Value {
+        let t = self.text().await.unwrap_or_default();
+        serde_json::from_str(&t).unwrap_or(Value::Null)
+    }
+}
+
+/// An HTML form: where it posts and its named inputs (the pages use plain, escaped markup).
+#[derive(Debug, Clone)]
+pub struct Form {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// The form with this id in a page.
+pub fn form(html: &str, id: &str) -> Form {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no form {id} in:\n{html}"));
+    let open = html[..start].rfind("<form").expect("form tag");
+    let close = html[open..]
+        .find("</form>")
+        .map_or(html.len(), |e| open + e);
+    let tag_end = html[open..].find('>').map_or(close, |e| open + e);
+    let action = attr(&html[open..tag_end], "action").unwrap_or_default();
+    let mut fields = Vec::new();
+    let mut rest = &html[tag_end..close];
+    while let Some(i) = rest.find("<input") {
+        let end = rest[i..].find('>').map_or(rest.len(), |e| i + e);
+        let tag = &rest[i..end];
+        if let Some(name) = attr(tag, "name") {
+            fields.push((name, attr(tag, "value").unwrap_or_default()));
+        }
+        rest = &rest[end..];
+    }
+    Form { action, fields }
+}
+
+impl Form {
+    pub fn with(mut self, name: &str, value: &str) -> Form {
+        self.fields.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Submit as a browser would (no redirects followed): status, Location, body.
+    pub async fn submit(&self, base: &str) -> (u16, Option<String>, String) {
+        let url = if self.action.starts_with("http") {
+            self.action.clone()
+        } else {
+            format!("{base}{}", self.action)
+        };
+        let body: String = form_urlencoded_pairs(&self.fields);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let r = client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("submit");
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (status, location, r.text().await.unwrap_or_default())
+    }
+}
+
+fn form_urlencoded_pairs(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn pct(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+/// GET a page (no redirects followed).
+pub async fn get_page(url: &str) -> (u16, String) {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(url)
+        .send()
+        .await
+        .expect("page");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+impl Api {
+    /// A customer's id.
+    pub async fn customer(&self) -> String {
+        let r = self
+            .post_form("/v1/customers", "name=Alice&email=alice%40example.com")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json["id"].as_str().expect("id").to_string()
+    }
+
+    /// A tokenised card (optionally for a customer); expiry month/year chosen by the test.
+    pub async fn card(
+        &self,
+        number: &str,
+        month: u32,
+        year: u32,
+        customer: Option<&str>,
+    ) -> String {
+        let mut body = format!(
+            "type=card&card[number]={number}&card[exp_month]={month}&card[exp_year]={year}&card[cvc]=123"
+        );
+        if let Some(c) = customer {
+            body.push_str(&format!("&customer={c}"));
+        }
+        let r = self.post_form("/v1/payment_methods", &body).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json["id"].as_str().expect("id").to_string()
+    }
+
+    /// Create and confirm a payment of `amount` with a card.
+    pub async fn pay(&self, amount: i64, pm: &str, extra: &str) -> Resp {
+        self.post_form(
+            "/v1/payment_intents",
+            &format!("amount={amount}&currency=gbp&payment_method={pm}&confirm=true{extra}"),
+        )
+        .await
+    }
+}
+
+/// Every key and value in a Redis, as text, for greps that prove something is NOT stored.
+pub fn redis_dump_text(conn: &mut redis::Connection) -> String {
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(conn).unwrap_or_default();
+    let mut out = String::new();
+    for k in keys {
+        out.push_str(&k);
+        out.push('\n');
+        let t: String = redis::cmd("TYPE").arg(&k).query(conn).unwrap_or_default();
+        let text: Vec<String> = match t.as_str() {
+            "string" => redis::cmd("GET")
+                .arg(&k)
+                .query::<Option<String>>(conn)
+                .ok()
+                .flatten()
+                .into_iter()
+                .collect(),
+            "hash" => redis::cmd("HGETALL")
+                .arg(&k)
+                .query(conn)
+                .unwrap_or_default(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&k)
+                .arg(0)
+                .arg(-1)
+                .query(conn)
+                .unwrap_or_default(),
+            "set" => redis::cmd("SMEMBERS")
+                .arg(&k)
+                .query(conn)
+                .unwrap_or_default(),
+            "list" => redis::cmd("LRANGE")
+                .arg(&k)
+                .arg(0)
+                .arg(-1)
+                .query(conn)
+                .unwrap_or_default(),
+            "stream" => {
+                let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                    .arg(&k)
+                    .arg("-")
+                    .arg("+")
+                    .query(conn)
+                    .unwrap_or_default();
+                entries
+                    .into_iter()
+                    .flat_map(|(_, f)| f.into_iter().flat_map(|(a, b)| [a, b]))
+                    .collect()
+            }
+            _ => vec![],
+        };
+        for s in text {
+            out.push_str(&s);
+            out.push('\n');
+        }
+    }
+    out
 }

@@ -138,7 +138,8 @@ impl Record {
 /// What a commit found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Commit {
-    Done,
+    /// Applied; carries the id of the command it appended, if any.
+    Done(Option<String>),
     /// A record changed since it was read; read again and retry.
     Conflict,
     /// The idempotency claim expired and was taken by another request.
@@ -176,9 +177,51 @@ impl Tx {
 
     /// Write a record at `version` (the version read plus one).
     pub fn put(&mut self, key: &str, version: u64, json: &str) -> &mut Self {
+        self.put_with(key, version, json, &[])
+    }
+
+    /// Write a record with internal fields kept beside its JSON (never answered to clients).
+    pub fn put_with(
+        &mut self,
+        key: &str,
+        version: u64,
+        json: &str,
+        internal: &[(&str, &str)],
+    ) -> &mut Self {
         let k = self.k(key);
-        self.ops.push(json!(["put", k, version.to_string(), json]));
+        let flat: Vec<&str> = internal.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        self.ops
+            .push(json!(["put", k, version.to_string(), json, flat]));
         self
+    }
+
+    /// Append a command to `stream`, delivered at once to `consumer` of `group`.
+    pub fn command(
+        &mut self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        fields: &[(&str, &str)],
+    ) -> &mut Self {
+        let k = self.k(stream);
+        let flat: Vec<&str> = fields.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        self.ops.push(json!(["cmd", k, group, consumer, flat]));
+        self
+    }
+
+    /// Acknowledge (and delete) a finished command.
+    pub fn ack(&mut self, stream: &str, group: &str, id: &str) -> &mut Self {
+        let k = self.k(stream);
+        self.ops.push(json!(["ack", k, group, id]));
+        self
+    }
+
+    /// Keep an idempotency claim alive (still running) for `ms`: a change that will finish
+    /// later, perhaps in another process, holds the key until its answer is stored.
+    pub fn hold_claim(&mut self, claim: &crate::idempotency::Claim, ms: u64) -> &mut Self {
+        let k = self.k(&claim.redis_key);
+        self.ops.push(json!(["own", k, claim.owner]));
+        self.expire_ms(&claim.redis_key.clone(), ms)
     }
 
     /// Add an id to a list index.
@@ -228,16 +271,48 @@ impl Tx {
     /// change: a crash can then never leave a change without its answer or the reverse.
     pub fn respond(&mut self, ctx: &crate::RequestContext, status: u16, body: &str) -> &mut Self {
         if let Some(claim) = &ctx.idempotency {
-            let k = self.k(&claim.redis_key);
-            self.ops.push(json!(["own", k, claim.owner]));
-            let status = status.to_string();
-            self.hset(
-                &claim.redis_key.clone(),
-                &[("state", "done"), ("status", &status), ("body", body)],
-            );
-            self.expire_ms(&claim.redis_key.clone(), ctx.idempotency_ttl_secs * 1000);
+            self.respond_to(claim, ctx.idempotency_ttl_secs, status, body);
         }
         self
+    }
+
+    /// Store the answer under a claim carried by a command (the request may be long gone).
+    pub fn respond_to(
+        &mut self,
+        claim: &crate::idempotency::Claim,
+        ttl_secs: u64,
+        status: u16,
+        body: &str,
+    ) -> &mut Self {
+        let k = self.k(&claim.redis_key);
+        self.ops.push(json!(["own", k, claim.owner]));
+        let status = status.to_string();
+        self.hset(
+            &claim.redis_key.clone(),
+            &[("state", "done"), ("status", &status), ("body", body)],
+        );
+        self.expire_ms(&claim.redis_key.clone(), ttl_secs * 1000)
+    }
+
+    /// The same writes without the idempotency checks and answers (for a retry after the
+    /// claim was lost: the change itself must still happen).
+    pub fn without_answers(&self) -> Tx {
+        let claim_keys: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|op| op[0] == "own")
+            .filter_map(|op| op[1].as_u64())
+            .collect();
+        let ops = self
+            .ops
+            .iter()
+            .filter(|op| !op[1].as_u64().is_some_and(|k| claim_keys.contains(&k)))
+            .cloned()
+            .collect();
+        Tx {
+            keys: self.keys.clone(),
+            ops,
+        }
     }
 }
 
@@ -354,6 +429,33 @@ impl Store {
         })
     }
 
+    /// Read a record with internal fields.
+    pub async fn get_with(
+        &self,
+        key: &str,
+        internal: &[&str],
+    ) -> Result<Option<(Record, Vec<Option<String>>)>, StoreError> {
+        let mut c = self.conn();
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(key).arg("v").arg("json");
+        for f in internal {
+            cmd.arg(*f);
+        }
+        let mut out: Vec<Option<String>> = self
+            .run(async move { cmd.query_async(&mut c).await })
+            .await?;
+        if out.len() < 2 {
+            return Ok(None);
+        }
+        let rest = out.split_off(2);
+        Ok(
+            match (out[0].as_ref().and_then(|v| v.parse().ok()), out[1].take()) {
+                (Some(version), Some(json)) => Some((Record { version, json }, rest)),
+                _ => None,
+            },
+        )
+    }
+
     /// Apply a transaction atomically. See the module documentation.
     pub async fn commit(&self, tx: &Tx) -> Result<Commit, StoreError> {
         let ops = serde_json::to_string(&tx.ops).unwrap_or_default();
@@ -367,7 +469,7 @@ impl Store {
             .run(async move { inv.invoke_async(&mut c).await })
             .await?;
         Ok(match out.first().map(String::as_str) {
-            Some("ok") => Commit::Done,
+            Some("ok") => Commit::Done(out.get(1).filter(|s| !s.is_empty()).cloned()),
             Some("lost") => Commit::LostClaim,
             _ => Commit::Conflict,
         })
@@ -380,10 +482,36 @@ impl Store {
         index: &str,
         list: &ListParams,
     ) -> Result<(Vec<String>, bool), StoreError> {
-        let (dir, cursor) = match &list.cursor {
-            Cursor::Start => ("start", ""),
-            Cursor::After(id) => ("after", id.as_str()),
-            Cursor::Before(id) => ("before", id.as_str()),
+        self.page_within(scope, index, list, None, None).await
+    }
+
+    /// One page of ids between `lo` and `hi` inclusive (either open), newest first.
+    pub async fn page_within(
+        &self,
+        scope: &Scope,
+        index: &str,
+        list: &ListParams,
+        lo: Option<&str>,
+        hi: Option<&str>,
+    ) -> Result<(Vec<String>, bool), StoreError> {
+        let lo_bound = lo.map_or("-".to_string(), |l| format!("[{l}"));
+        let hi_bound = hi.map_or("+".to_string(), |h| format!("[{h}"));
+        let (dir, min, max) = match &list.cursor {
+            Cursor::Start => ("desc", lo_bound, hi_bound),
+            Cursor::After(id) => {
+                let max = match hi {
+                    Some(h) if h < id.as_str() => hi_bound,
+                    _ => format!("({id}"),
+                };
+                ("desc", lo_bound, max)
+            }
+            Cursor::Before(id) => {
+                let min = match lo {
+                    Some(l) if l > id.as_str() => lo_bound,
+                    _ => format!("({id}"),
+                };
+                ("asc", min, hi_bound)
+            }
         };
         let mut c = self.conn();
         let prefix = scope.record_prefix();
@@ -393,7 +521,8 @@ impl Store {
                 scripts::PAGE
                     .key(index)
                     .arg(dir)
-                    .arg(cursor)
+                    .arg(min)
+                    .arg(max)
                     .arg(limit + 1)
                     .arg(prefix)
                     .invoke_async(&mut c)
@@ -402,7 +531,7 @@ impl Store {
             .await?;
         let has_more = ids.len() > limit;
         let mut items: Vec<String> = jsons.into_iter().take(limit).flatten().collect();
-        if dir == "before" {
+        if dir == "asc" {
             items.reverse();
         }
         Ok((items, has_more))

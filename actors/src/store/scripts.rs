@@ -10,12 +10,19 @@ use redis::Script;
 /// `KEYS`: every key touched. `ARGV[1]`: a JSON list of operations naming keys by index:
 /// `["ver", k, v]` record `k` is still at version `v` (0: absent);
 /// `["own", k, owner]` idempotency claim `k` is still held by `owner`;
-/// `["put", k, v, json]`; `["hset", k, [f, v, …]]`; `["zadd", k, score, member]`;
-/// `["zrem", k, member]`; `["xadd", k, [f, v, …]]`; `["pexpire", k, ms]`.
+/// `["put", k, v, json, [f, v, …]]` a record with extra (internal) fields;
+/// `["hset", k, [f, v, …]]`; `["zadd", k, score, member]`; `["zrem", k, member]`;
+/// `["xadd", k, [f, v, …]]`; `["pexpire", k, ms]`;
+/// `["cmd", k, group, consumer, [f, v, …]]` append a command and deliver it at once to
+/// `consumer`, so from birth it sits in that daemon's pending list (a crash leaves it there
+/// for recovery, and no other consumer can pick it up while it is being worked on);
+/// `["ack", k, group, id]` acknowledge and delete a command.
+/// Answers `{'ok', <id of the last command appended or ''>}`.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local ops = cjson.decode(ARGV[1])
+local cmd_id = ''
 for i = 1, #ops do
   local op = ops[i]
   if op[1] == 'ver' then
@@ -29,39 +36,45 @@ for i = 1, #ops do
   local op = ops[i]
   local k = KEYS[op[2]]
   local o = op[1]
-  if o == 'put' then redis.call('HSET', k, 'v', op[3], 'json', op[4])
+  if o == 'put' then
+    redis.call('HSET', k, 'v', op[3], 'json', op[4])
+    if op[5] and #op[5] > 0 then redis.call('HSET', k, unpack(op[5])) end
   elseif o == 'hset' then redis.call('HSET', k, unpack(op[3]))
   elseif o == 'zadd' then redis.call('ZADD', k, op[3], op[4])
   elseif o == 'zrem' then redis.call('ZREM', k, op[3])
   elseif o == 'xadd' then redis.call('XADD', k, '*', unpack(op[3]))
   elseif o == 'pexpire' then redis.call('PEXPIRE', k, op[3])
+  elseif o == 'cmd' then
+    cmd_id = redis.call('XADD', k, '*', unpack(op[5]))
+    redis.call('XREADGROUP', 'GROUP', op[3], op[4], 'COUNT', 1000, 'STREAMS', k, '>')
+  elseif o == 'ack' then
+    redis.call('XACK', k, op[3], op[4])
+    redis.call('XDEL', k, op[4])
   end
 end
-return {'ok'}
+return {'ok', cmd_id}
 "#,
     )
 });
 
 /// One page of a list index (a sorted set of ids with equal scores) and the records' JSON.
 ///
-/// `KEYS[1]`: the index. `ARGV`: direction (`start`, `after`, `before`), cursor id, how many,
-/// the record key prefix. `before` walks upwards (oldest first) from the cursor; the caller
-/// reverses it so every page reads newest first.
+/// `KEYS[1]`: the index. `ARGV`: direction (`desc` newest first, `asc` oldest first), the
+/// lexicographic min and max (`-`, `+`, `[id` or `(id`), how many, the record key prefix. The
+/// caller turns cursors and `created` ranges into min and max, and reverses `asc` pages so
+/// every page reads newest first.
 pub static PAGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local n = tonumber(ARGV[3])
 local ids
-if ARGV[1] == 'before' then
-  ids = redis.call('ZRANGEBYLEX', KEYS[1], '(' .. ARGV[2], '+', 'LIMIT', 0, n)
-elseif ARGV[1] == 'after' then
-  ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .. ARGV[2], '-', 'LIMIT', 0, n)
+if ARGV[1] == 'asc' then
+  ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[2], ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 else
-  ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-', 'LIMIT', 0, n)
+  ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[3], ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
 end
 local out = {}
 for i = 1, #ids do
-  out[i] = redis.call('HGET', ARGV[4] .. ids[i], 'json')
+  out[i] = redis.call('HGET', ARGV[5] .. ids[i], 'json')
 end
 return {ids, out}
 "#,

@@ -1,24 +1,45 @@
-//! The `/v1` resources: one module per resource, each a thin mapping from a route to the
-//! operation that does the work.
+//! The `/v1` resources: a thin mapping from each endpoint to the operation that does the
+//! work (in `calmony_actors`). Customers go straight to the store; everything that moves money
+//! goes through the IntentProcessor ([`Payments`]).
 
-mod customers;
-
-use calmony_actors::{Reply, RequestContext, Store};
+use calmony_actors::payments::{self, Payments};
+use calmony_actors::{Reply, RequestContext, customers, payment_methods};
 use calmony_protocol::{ApiError, Params};
 
-use crate::edge::routes::ApiRoute;
+use crate::edge::routes::{ApiRoute, Endpoint};
 
 pub async fn dispatch(
-    store: &Store,
+    p: &Payments,
     ctx: &RequestContext,
     route: ApiRoute,
     params: Params,
 ) -> Result<Reply, ApiError> {
-    match route {
-        ApiRoute::CustomersCreate
-        | ApiRoute::CustomersList
-        | ApiRoute::CustomerRetrieve(_)
-        | ApiRoute::CustomerUpdate(_)
-        | ApiRoute::CustomerDelete(_) => customers::handle(store, ctx, route, params).await,
+    use Endpoint::*;
+    let store = &p.store;
+    let id = route.id.as_str();
+    match route.endpoint {
+        CustomerCreate => customers::create(store, ctx, params).await,
+        CustomerList => customers::list(store, ctx, params).await,
+        CustomerRetrieve => customers::retrieve(store, ctx, id, params).await,
+        CustomerUpdate => customers::update(store, ctx, id, params).await,
+        CustomerDelete => customers::delete(store, ctx, id, params).await,
+        CustomerPaymentMethods => payment_methods::list(p, ctx, Some(id.to_string()), params).await,
+        PaymentMethodCreate => payment_methods::create(p, ctx, params).await,
+        PaymentMethodList => payment_methods::list(p, ctx, None, params).await,
+        PaymentMethodRetrieve => payment_methods::retrieve(p, ctx, id, params).await,
+        PaymentMethodAttach => payment_methods::attach(p, ctx, id, params).await,
+        PaymentMethodDetach => payment_methods::detach(p, ctx, id, params).await,
+        IntentCreate => payments::create(p, ctx, params).await,
+        IntentList => payments::list(p, ctx, params).await,
+        IntentRetrieve => payments::retrieve(p, ctx, id, params).await,
+        IntentUpdate => payments::update(p, ctx, id, params).await,
+        IntentConfirm => payments::confirm(p, ctx, id, params).await,
+        IntentCapture => payments::capture(p, ctx, id, params).await,
+        IntentCancel => payments::cancel(p, ctx, id, params).await,
+        RefundCreate => payments::create_refund(p, ctx, params).await,
+        RefundList => payments::list_refunds(p, ctx, params).await,
+        RefundRetrieve => payments::retrieve_refund(p, ctx, id, params).await,
+        ChargeList => payments::list_charges(p, ctx, params).await,
+        ChargeRetrieve => payments::retrieve_charge(p, ctx, id, params).await,
     }
 }

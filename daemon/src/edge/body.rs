@@ -9,17 +9,38 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 
-pub async fn read_params(req: Request<Incoming>, limit: usize) -> Result<Params, ApiError> {
-    let too_large = || ApiError::body_too_large(limit);
-    if let Some(len) = req
-        .headers()
+/// The raw body, size-limited (for pages and the sandbox, which parse their own forms).
+pub async fn read_bytes(req: Request<Incoming>, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    if declared_len(&req).is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    collect(req.into_body(), limit).await
+}
+
+fn declared_len(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
-        return Err(too_large());
-    }
+}
+
+async fn collect(body: Incoming, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    Ok(Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::body_too_large(limit)
+            } else {
+                ApiError::malformed("The request body could not be read.")
+            }
+        })?
+        .to_bytes())
+}
+
+pub async fn read_params(req: Request<Incoming>, limit: usize) -> Result<Params, ApiError> {
     let is_json = req
         .headers()
         .get("content-type")
@@ -27,19 +48,7 @@ pub async fn read_params(req: Request<Incoming>, limit: usize) -> Result<Params,
         .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_string();
-    let bytes = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large()
-            } else {
-                ApiError::malformed("The request body could not be read.")
-            }
-        })?
-        .to_bytes();
+    let bytes = read_bytes(req, limit).await?;
     let mut map = if method == Method::GET || method == Method::DELETE || bytes.is_empty() {
         serde_json::Map::new()
     } else if is_json {

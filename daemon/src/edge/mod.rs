@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use calmony_actors::api_keys::{self, Auth};
+use calmony_actors::payments::Payments;
 use calmony_actors::{Reply, RequestContext, Store};
 use calmony_config::Config;
 use calmony_protocol::{API_VERSION, ApiError, ids};
@@ -48,16 +49,9 @@ pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub metrics: PrometheusHandle,
-}
-
-impl AppState {
-    pub fn new(config: Config, store: Store, metrics: PrometheusHandle) -> Self {
-        Self {
-            config,
-            store,
-            metrics,
-        }
-    }
+    pub payments: Payments,
+    /// The Cardstream simulator, when `sandbox.enabled`.
+    pub sandbox: Option<calmony_sandbox::Sandbox>,
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to the grace period).
@@ -160,6 +154,40 @@ async fn dispatch(
             &ApiError::unknown_route(req.method().as_str(), &path),
             &request_id,
         ),
+        Route::Sandbox => match &state.sandbox {
+            Some(sandbox) => {
+                let method = req.method().clone();
+                let query = req.uri().query().unwrap_or("").to_string();
+                match body::read_bytes(req, state.config.api.max_body_bytes as usize).await {
+                    Ok(bytes) => sandbox.handle(&method, &path, &query, bytes).await,
+                    Err(e) => error_response(&e, &request_id),
+                }
+            }
+            None => error_response(
+                &ApiError::unknown_route(req.method().as_str(), &path),
+                &request_id,
+            ),
+        },
+        Route::ThreeDsPage {
+            project,
+            mode,
+            intent,
+        } => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            crate::pages::three_ds::page_for(&state.payments, &project, &mode, &intent, &query)
+                .await
+        }
+        Route::ThreeDsComplete {
+            project,
+            mode,
+            intent,
+        } => match body::read_bytes(req, state.config.api.max_body_bytes as usize).await {
+            Ok(bytes) => {
+                crate::pages::three_ds::complete(&state.payments, &project, &mode, &intent, &bytes)
+                    .await
+            }
+            Err(e) => error_response(&e, &request_id),
+        },
         Route::Api(_) | Route::ApiUnknown | Route::ApiMethodNotAllowed => {
             match api(&state, req, route, &path, &request_id).await {
                 Ok(resp) => resp,
@@ -234,7 +262,7 @@ async fn api(
         _ => None,
     };
     let Some(key) = idem_key else {
-        let reply = crate::api::dispatch(&state.store, &ctx, api_route, params).await?;
+        let reply = crate::api::dispatch(&state.payments, &ctx, api_route, params).await?;
         return Ok(reply_response(reply));
     };
     idempotency::run(state, &mut ctx, &key, path, api_route, params).await

@@ -1,5 +1,8 @@
 //! Routing: a request's method and path to a route, and the route's label for metrics (the
-//! template, never the raw path, so ids do not explode the label set).
+//! path template, never the raw path, so ids do not explode the label set).
+//!
+//! The `/v1` API is one table, [`API`]: method, template, endpoint. Adding an endpoint is one
+//! line here and one arm in `api::dispatch`.
 
 use hyper::Method;
 
@@ -13,27 +16,110 @@ pub enum Route {
     ApiMethodNotAllowed,
     /// A `/v1` path that does not exist.
     ApiUnknown,
+    /// The 3-D Secure page a payment's `next_action` sends the browser to.
+    ThreeDsPage {
+        project: String,
+        mode: String,
+        intent: String,
+    },
+    /// Where the issuer's page posts the cardholder back.
+    ThreeDsComplete {
+        project: String,
+        mode: String,
+        intent: String,
+    },
+    /// The Cardstream simulator.
+    Sandbox,
     NotFound,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiRoute {
-    CustomersCreate,
-    CustomersList,
-    CustomerRetrieve(String),
-    CustomerUpdate(String),
-    CustomerDelete(String),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    CustomerCreate,
+    CustomerList,
+    CustomerRetrieve,
+    CustomerUpdate,
+    CustomerDelete,
+    CustomerPaymentMethods,
+    PaymentMethodCreate,
+    PaymentMethodList,
+    PaymentMethodRetrieve,
+    PaymentMethodAttach,
+    PaymentMethodDetach,
+    IntentCreate,
+    IntentList,
+    IntentRetrieve,
+    IntentUpdate,
+    IntentConfirm,
+    IntentCapture,
+    IntentCancel,
+    RefundCreate,
+    RefundList,
+    RefundRetrieve,
+    ChargeList,
+    ChargeRetrieve,
 }
 
-impl ApiRoute {
-    pub fn label(&self) -> &'static str {
-        match self {
-            ApiRoute::CustomersCreate | ApiRoute::CustomersList => "/v1/customers",
-            ApiRoute::CustomerRetrieve(_)
-            | ApiRoute::CustomerUpdate(_)
-            | ApiRoute::CustomerDelete(_) => "/v1/customers/:id",
-        }
-    }
+/// Every `/v1` endpoint: method, path template (`:id` matches one segment), endpoint.
+const API: &[(Method, &str, Endpoint)] = {
+    use Endpoint::*;
+    &[
+        (Method::POST, "/v1/customers", CustomerCreate),
+        (Method::GET, "/v1/customers", CustomerList),
+        (Method::GET, "/v1/customers/:id", CustomerRetrieve),
+        (Method::POST, "/v1/customers/:id", CustomerUpdate),
+        (Method::DELETE, "/v1/customers/:id", CustomerDelete),
+        (
+            Method::GET,
+            "/v1/customers/:id/payment_methods",
+            CustomerPaymentMethods,
+        ),
+        (Method::POST, "/v1/payment_methods", PaymentMethodCreate),
+        (Method::GET, "/v1/payment_methods", PaymentMethodList),
+        (
+            Method::GET,
+            "/v1/payment_methods/:id",
+            PaymentMethodRetrieve,
+        ),
+        (
+            Method::POST,
+            "/v1/payment_methods/:id/attach",
+            PaymentMethodAttach,
+        ),
+        (
+            Method::POST,
+            "/v1/payment_methods/:id/detach",
+            PaymentMethodDetach,
+        ),
+        (Method::POST, "/v1/payment_intents", IntentCreate),
+        (Method::GET, "/v1/payment_intents", IntentList),
+        (Method::GET, "/v1/payment_intents/:id", IntentRetrieve),
+        (Method::POST, "/v1/payment_intents/:id", IntentUpdate),
+        (
+            Method::POST,
+            "/v1/payment_intents/:id/confirm",
+            IntentConfirm,
+        ),
+        (
+            Method::POST,
+            "/v1/payment_intents/:id/capture",
+            IntentCapture,
+        ),
+        (Method::POST, "/v1/payment_intents/:id/cancel", IntentCancel),
+        (Method::POST, "/v1/refunds", RefundCreate),
+        (Method::GET, "/v1/refunds", RefundList),
+        (Method::GET, "/v1/refunds/:id", RefundRetrieve),
+        (Method::GET, "/v1/charges", ChargeList),
+        (Method::GET, "/v1/charges/:id", ChargeRetrieve),
+    ]
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRoute {
+    pub endpoint: Endpoint,
+    /// The `:id` segment, if the template has one.
+    pub id: String,
+    pub label: &'static str,
 }
 
 impl Route {
@@ -42,8 +128,11 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
-            Route::Api(r) => r.label(),
+            Route::Api(r) => r.label,
             Route::ApiMethodNotAllowed => "method_not_allowed",
+            Route::ThreeDsPage { .. } => "/pay/3ds/:intent",
+            Route::ThreeDsComplete { .. } => "/pay/3ds/:intent/complete",
+            Route::Sandbox => "/sandbox",
             Route::ApiUnknown | Route::NotFound => "unknown",
         }
     }
@@ -70,29 +159,63 @@ pub fn normalize(path: &str) -> String {
     out
 }
 
+fn matches(template: &str, segs: &[&str]) -> Option<String> {
+    let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+    if parts.len() != segs.len() {
+        return None;
+    }
+    let mut id = String::new();
+    for (t, s) in parts.iter().zip(segs) {
+        if *t == ":id" {
+            id = (*s).to_string();
+        } else if t != s {
+            return None;
+        }
+    }
+    Some(id)
+}
+
 pub fn route(method: &Method, path: &str) -> Route {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
         (&Method::GET, ["healthz"]) => Route::Healthz,
         (&Method::GET, ["readyz"]) => Route::Readyz,
         (&Method::GET, ["metrics"]) => Route::Metrics,
-        (_, ["v1", rest @ ..]) => api(method, rest),
+        (_, ["sandbox", ..]) => Route::Sandbox,
+        (&Method::GET, ["pay", "3ds", project, mode, intent]) => Route::ThreeDsPage {
+            project: project.to_string(),
+            mode: mode.to_string(),
+            intent: intent.to_string(),
+        },
+        (&Method::POST, ["pay", "3ds", project, mode, intent, "complete"]) => {
+            Route::ThreeDsComplete {
+                project: project.to_string(),
+                mode: mode.to_string(),
+                intent: intent.to_string(),
+            }
+        }
+        (_, ["v1", ..]) => {
+            let mut other_method = false;
+            for (m, template, endpoint) in API {
+                if let Some(id) = matches(template, &segs) {
+                    if m == method {
+                        return Route::Api(ApiRoute {
+                            endpoint: *endpoint,
+                            id,
+                            label: template,
+                        });
+                    }
+                    other_method = true;
+                }
+            }
+            if other_method {
+                Route::ApiMethodNotAllowed
+            } else {
+                Route::ApiUnknown
+            }
+        }
         _ => Route::NotFound,
     }
-}
-
-fn api(method: &Method, segs: &[&str]) -> Route {
-    use ApiRoute::*;
-    let r = match (method, segs) {
-        (&Method::POST, ["customers"]) => CustomersCreate,
-        (&Method::GET, ["customers"]) => CustomersList,
-        (&Method::GET, ["customers", id]) => CustomerRetrieve(id.to_string()),
-        (&Method::POST, ["customers", id]) => CustomerUpdate(id.to_string()),
-        (&Method::DELETE, ["customers", id]) => CustomerDelete(id.to_string()),
-        (_, ["customers"] | ["customers", _]) => return Route::ApiMethodNotAllowed,
-        _ => return Route::ApiUnknown,
-    };
-    Route::Api(r)
 }
 
 #[cfg(test)]
@@ -102,10 +225,23 @@ mod tests {
     #[test]
     fn routes_and_labels() {
         assert_eq!(route(&Method::GET, "/healthz"), Route::Healthz);
+        let r = route(&Method::GET, &normalize("//v1//customers/cus_1/"));
         assert_eq!(
-            route(&Method::GET, &normalize("//v1//customers/cus_1/")),
-            Route::Api(ApiRoute::CustomerRetrieve("cus_1".into()))
+            r,
+            Route::Api(ApiRoute {
+                endpoint: Endpoint::CustomerRetrieve,
+                id: "cus_1".into(),
+                label: "/v1/customers/:id"
+            })
         );
+        let r = route(&Method::POST, "/v1/payment_intents/pi_1/confirm");
+        assert!(matches!(
+            r,
+            Route::Api(ApiRoute {
+                endpoint: Endpoint::IntentConfirm,
+                ..
+            })
+        ));
         assert_eq!(
             route(&Method::PUT, "/v1/customers"),
             Route::ApiMethodNotAllowed
@@ -116,5 +252,6 @@ mod tests {
             route(&Method::DELETE, "/v1/customers/x").label(),
             "/v1/customers/:id"
         );
+        assert_eq!(route(&Method::POST, "/sandbox/direct"), Route::Sandbox);
     }
 }

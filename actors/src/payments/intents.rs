@@ -1,0 +1,1157 @@
+//! Payment intents: create, retrieve, update, list, confirm, capture, cancel, and the finish
+//! step every gateway answer goes through. See the module above for the path of a payment.
+
+use calmony_protocol::charge::{self, Charge};
+use calmony_protocol::event::{Event, EventRequest};
+use calmony_protocol::list::ListParams;
+use calmony_protocol::params::{Field, Params};
+use calmony_protocol::payment_intent::{
+    self, ConfirmParams, CreateParams, CreatedRange, PaymentIntent, UpdateParams, status,
+};
+use calmony_protocol::payment_method::PaymentMethod;
+use calmony_protocol::{ApiError, ErrorType, ids};
+use serde_json::{Value, json};
+
+use super::{COMMANDS, Challenge, Command, GROUP, HOLD_MS, IntentInternal, Loaded, Payments};
+use crate::clock;
+use crate::context::{Reply, RequestContext};
+use crate::gateway::{AuthOutcome, Cardstream, GatewayError, Sale};
+use crate::resource::{commit, page_body, to_json};
+use crate::store::{Commit, Scope, Tx};
+
+/// How often a transition re-reads and retries when another writer got there first.
+const MAX_ATTEMPTS: usize = 5;
+
+pub(super) fn index(scope: &Scope) -> String {
+    scope.key("payment_intents")
+}
+
+fn customer_index(scope: &Scope, customer: &str) -> String {
+    scope.key(&format!("customer:{customer}:payment_intents"))
+}
+
+/// A referenced object in a request's parameters that does not exist (400, naming the param).
+pub(crate) fn missing_ref(object: &str, id: &str, param: &str) -> ApiError {
+    let mut e = ApiError::no_such(object, id, param);
+    e.status = 400;
+    e
+}
+
+/// The customer must exist in this scope and not be deleted.
+pub(crate) async fn check_customer(
+    p: &Payments,
+    scope: &Scope,
+    id: &str,
+    param: &str,
+) -> Result<(), ApiError> {
+    if !ids::is_valid(calmony_protocol::customer::PREFIX, id) {
+        return Err(missing_ref("customer", id, param));
+    }
+    let rec = p.store.get(&scope.record(id)).await?;
+    match rec {
+        Some(r) if !r.json.contains("\"deleted\":true") => Ok(()),
+        _ => Err(missing_ref("customer", id, param)),
+    }
+}
+
+/// A payment method of this scope with its gateway token.
+pub(crate) async fn load_method(
+    p: &Payments,
+    scope: &Scope,
+    id: &str,
+    param: &str,
+) -> Result<(PaymentMethod, String), ApiError> {
+    if !ids::is_valid(calmony_protocol::payment_method::PREFIX, id) {
+        return Err(missing_ref("payment_method", id, param));
+    }
+    let key = scope.record(id);
+    let (rec, internal) = p
+        .store
+        .get_with(&key, &["xref"])
+        .await?
+        .ok_or_else(|| missing_ref("payment_method", id, param))?;
+    let pm: PaymentMethod = super::parse(&rec, &key)?;
+    let xref = internal.into_iter().next().flatten().unwrap_or_default();
+    Ok((pm, xref))
+}
+
+fn event(
+    kind: &str,
+    object: &impl serde::Serialize,
+    scope: &Scope,
+    request: &EventRequest,
+) -> Event {
+    Event::new(
+        kind,
+        serde_json::to_value(object).unwrap_or(Value::Null),
+        None,
+        clock::now(),
+        scope.livemode(),
+        request.clone(),
+    )
+}
+
+fn unexpected(intent: &PaymentIntent, action: &str) -> ApiError {
+    ApiError::new(
+        400,
+        ErrorType::InvalidRequestError,
+        format!(
+            "You cannot {action} this PaymentIntent because it has a status of {}.",
+            intent.status
+        ),
+    )
+    .with_code("payment_intent_unexpected_state")
+    .with_param("intent")
+}
+
+fn write_intent(
+    tx: &mut Tx,
+    scope: &Scope,
+    version: u64,
+    intent: &PaymentIntent,
+    internal: &IntentInternal,
+) -> Result<String, ApiError> {
+    let body = to_json(intent)?;
+    let internal = to_json(internal)?;
+    tx.put_with(
+        &scope.record(&intent.id),
+        version,
+        &body,
+        &[("internal", &internal)],
+    );
+    Ok(body)
+}
+
+/// `POST /v1/payment_intents`, with `confirm: true` going straight on to the gateway.
+pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Result<Reply, ApiError> {
+    let c = CreateParams::take(params)?;
+    let scope = &ctx.scope;
+    if let Some(cus) = &c.customer {
+        check_customer(p, scope, cus, "customer").await?;
+    }
+    if let Some(pm) = &c.payment_method {
+        let (method, _) = load_method(p, scope, pm, "payment_method").await?;
+        check_owner(&method, c.customer.as_deref())?;
+    }
+    if c.confirm && c.payment_method.is_none() {
+        return Err(ApiError::missing_param("payment_method"));
+    }
+    let id = ids::new_id(payment_intent::PREFIX);
+    let mut intent = PaymentIntent {
+        client_secret: format!("{id}_secret_{}", ids::random_alnum(24)),
+        id,
+        object: "payment_intent".into(),
+        amount: c.amount,
+        amount_capturable: 0,
+        amount_received: 0,
+        automatic_payment_methods: None,
+        canceled_at: None,
+        cancellation_reason: None,
+        capture_method: c.capture_method,
+        confirmation_method: "automatic".into(),
+        created: clock::now(),
+        currency: c.currency,
+        customer: None,
+        description: c.description,
+        last_payment_error: None,
+        latest_charge: None,
+        livemode: scope.livemode(),
+        metadata: Default::default(),
+        next_action: None,
+        payment_method: None,
+        payment_method_types: vec!["card".into()],
+        processing: None,
+        receipt_email: c.receipt_email,
+        return_url: c.return_url,
+        setup_future_usage: None,
+        shipping: None,
+        statement_descriptor: c.statement_descriptor,
+        status: if c.payment_method.is_some() {
+            status::REQUIRES_CONFIRMATION.into()
+        } else {
+            status::REQUIRES_PAYMENT_METHOD.into()
+        },
+        customer_id: None,
+        payment_method_id: None,
+        cardstream_transaction_id: None,
+    };
+    intent.set_customer(c.customer.clone());
+    intent.set_payment_method(c.payment_method.clone());
+    if let Some(m) = &c.metadata {
+        m.apply(&mut intent.metadata, "metadata")?;
+    }
+    let request = ctx.event_request();
+    let created = event("payment_intent.created", &intent, scope, &request);
+    let mut tx = Tx::new();
+    let key = scope.record(&intent.id);
+    tx.expect_version(&key, 0).index(&index(scope), &intent.id);
+    if let Some(cus) = &intent.customer {
+        tx.index(&customer_index(scope, cus), &intent.id);
+    }
+    tx.event(scope, &created);
+    if !c.confirm {
+        let body = write_intent(&mut tx, scope, 1, &intent, &IntentInternal::default())?;
+        tx.respond(ctx, 200, &body);
+        return match commit(&p.store, &tx).await? {
+            Commit::Done(_) => Ok(Reply {
+                status: 200,
+                body,
+                stored: true,
+            }),
+            _ => Err(ApiError::lock_timeout()),
+        };
+    }
+    // Created and confirmed in one commit: a crash can't leave a created-but-unconfirmed
+    // intent behind an idempotency key that would then create a second one.
+    p.account(scope.mode)?;
+    let attempt = ids::new_id("att");
+    intent.status = status::PROCESSING.into();
+    let internal = IntentInternal {
+        attempt: Some(attempt.clone()),
+        ..Default::default()
+    };
+    write_intent(&mut tx, scope, 1, &intent, &internal)?;
+    let cmd = command(ctx, &intent.id, "confirm", &attempt, Value::Null);
+    add_command(&mut tx, p, ctx, &cmd);
+    match commit(&p.store, &tx).await? {
+        Commit::Done(Some(cmd_id)) => run(p, &cmd, &cmd_id, false).await,
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+fn check_owner(method: &PaymentMethod, customer: Option<&str>) -> Result<(), ApiError> {
+    match (&method.customer, customer) {
+        (Some(owner), Some(c)) if owner != c => Err(ApiError::invalid_param(
+            "payment_method_customer_mismatch",
+            "payment_method",
+            format!(
+                "The payment method {} belongs to another customer than {c}.",
+                method.id
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn command(ctx: &RequestContext, intent: &str, op: &str, attempt: &str, args: Value) -> Command {
+    Command {
+        project: ctx.scope.project.clone(),
+        mode: ctx.scope.mode,
+        intent: intent.to_string(),
+        op: op.to_string(),
+        attempt: attempt.to_string(),
+        args,
+        claim: ctx
+            .idempotency
+            .as_ref()
+            .map(|c| (c.key.clone(), c.redis_key.clone(), c.owner.clone())),
+        request: Some(ctx.request_id.clone()),
+    }
+}
+
+/// The command entry, and the request's idempotency claim held until the result is stored.
+fn add_command(tx: &mut Tx, p: &Payments, ctx: &RequestContext, cmd: &Command) {
+    tx.command(COMMANDS, GROUP, &p.consumer, &[("cmd", &cmd.encode())]);
+    if let Some(claim) = &ctx.idempotency {
+        tx.hold_claim(claim, HOLD_MS);
+    }
+}
+
+/// `GET /v1/payment_intents/:id`.
+pub async fn retrieve(
+    p: &Payments,
+    ctx: &RequestContext,
+    id: &str,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    params.expand()?;
+    params.take(&["client_secret"])?;
+    params.finish()?;
+    let loaded = p.load(&ctx.scope, id).await?;
+    Ok(Reply::ok(to_json(&loaded.intent)?))
+}
+
+/// `POST /v1/payment_intents/:id`: change amount, customer, payment method, description or
+/// metadata before the intent is confirmed.
+pub async fn update(
+    p: &Payments,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
+    let u = UpdateParams::take(params)?;
+    let scope = &ctx.scope;
+    for _ in 0..MAX_ATTEMPTS {
+        let Loaded {
+            version,
+            mut intent,
+            internal,
+        } = p.load(scope, id).await?;
+        let editable = [
+            status::REQUIRES_PAYMENT_METHOD,
+            status::REQUIRES_CONFIRMATION,
+            status::REQUIRES_ACTION,
+        ];
+        if !editable.contains(&intent.status.as_str()) {
+            return Err(unexpected(&intent, "update"));
+        }
+        if let Some(a) = u.amount {
+            intent.amount = a;
+        }
+        if let Some(cus) = &u.customer {
+            check_customer(p, scope, cus, "customer").await?;
+            intent.set_customer(Some(cus.clone()));
+        }
+        if let Some(pm) = &u.payment_method {
+            let (method, _) = load_method(p, scope, pm, "payment_method").await?;
+            check_owner(&method, intent.customer.as_deref())?;
+            intent.set_payment_method(Some(pm.clone()));
+            intent.status = status::REQUIRES_CONFIRMATION.into();
+        }
+        match &u.description {
+            Field::Set(d) => intent.description = Some(d.clone()),
+            Field::Unset => intent.description = None,
+            Field::Absent => {}
+        }
+        match &u.receipt_email {
+            Field::Set(e) => intent.receipt_email = Some(e.clone()),
+            Field::Unset => intent.receipt_email = None,
+            Field::Absent => {}
+        }
+        if let Some(m) = &u.metadata {
+            m.apply(&mut intent.metadata, "metadata")?;
+        }
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), version);
+        let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+        if let Some(cus) = &u.customer {
+            tx.index(&customer_index(scope, cus), id);
+        }
+        tx.respond(ctx, 200, &body);
+        if let Commit::Done(_) = commit(&p.store, &tx).await? {
+            return Ok(Reply {
+                status: 200,
+                body,
+                stored: true,
+            });
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+/// `GET /v1/payment_intents`: newest first, by customer and `created` range.
+pub async fn list(
+    p: &Payments,
+    ctx: &RequestContext,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut params, payment_intent::PREFIX)?;
+    let customer = params
+        .string_max(&["customer", "customerId"], 100)?
+        .into_option();
+    let created = CreatedRange::take(&mut params)?;
+    params.expand()?;
+    params.finish()?;
+    let scope = &ctx.scope;
+    let index = match &customer {
+        Some(c) => customer_index(scope, c),
+        None => index(scope),
+    };
+    let (lo, hi) = ids::time_bounds(payment_intent::PREFIX, created.gte, created.lte);
+    let (items, has_more) = p
+        .store
+        .page_within(scope, &index, &list, lo.as_deref(), hi.as_deref())
+        .await?;
+    page_body("/v1/payment_intents", &items, has_more).map(Reply::ok)
+}
+
+/// `POST /v1/payment_intents/:id/confirm`: `requires_payment_method` (with a payment method)
+/// or `requires_confirmation` -> `processing` -> the gateway's answer.
+pub async fn confirm(
+    p: &Payments,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
+    let c = ConfirmParams::take(params)?;
+    let scope = &ctx.scope;
+    p.account(scope.mode)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let Loaded {
+            version,
+            mut intent,
+            ..
+        } = p.load(scope, id).await?;
+        let confirmable = [
+            status::REQUIRES_PAYMENT_METHOD,
+            status::REQUIRES_CONFIRMATION,
+        ];
+        if !confirmable.contains(&intent.status.as_str()) {
+            return Err(unexpected(&intent, "confirm"));
+        }
+        if let Some(pm) = &c.payment_method {
+            intent.set_payment_method(Some(pm.clone()));
+        }
+        let Some(pm) = intent.payment_method.clone() else {
+            return Err(ApiError::new(
+                400,
+                ErrorType::InvalidRequestError,
+                "You cannot confirm this PaymentIntent because it's missing a payment method. \
+                 Update it with a payment_method or pass one to confirm.",
+            )
+            .with_code("payment_intent_unexpected_state")
+            .with_param("payment_method"));
+        };
+        let (method, _) = load_method(p, scope, &pm, "payment_method").await?;
+        check_owner(&method, intent.customer.as_deref())?;
+        if c.return_url.is_some() {
+            intent.return_url = c.return_url.clone();
+        }
+        let attempt = ids::new_id("att");
+        intent.status = status::PROCESSING.into();
+        intent.last_payment_error = None;
+        let internal = IntentInternal {
+            attempt: Some(attempt.clone()),
+            ..Default::default()
+        };
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), version);
+        write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+        let cmd = command(ctx, id, "confirm", &attempt, Value::Null);
+        add_command(&mut tx, p, ctx, &cmd);
+        if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
+            return run(p, &cmd, &cmd_id, false).await;
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+/// `POST /v1/payment_intents/:id/capture`: `requires_capture` -> `succeeded`, for all or part.
+pub async fn capture(
+    p: &Payments,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
+    let amount = payment_intent::take_capture(params)?;
+    let scope = &ctx.scope;
+    for _ in 0..MAX_ATTEMPTS {
+        let Loaded {
+            version,
+            mut intent,
+            mut internal,
+        } = p.load(scope, id).await?;
+        if intent.status != status::REQUIRES_CAPTURE {
+            return Err(unexpected(&intent, "capture"));
+        }
+        let amount = amount.unwrap_or(intent.amount_capturable);
+        if amount > intent.amount_capturable {
+            return Err(ApiError::invalid_param(
+                "amount_too_large",
+                "amount_to_capture",
+                format!(
+                    "amount_to_capture ({amount}) is more than the amount capturable ({}).",
+                    intent.amount_capturable
+                ),
+            ));
+        }
+        let attempt = ids::new_id("att");
+        intent.status = status::PROCESSING.into();
+        internal.resume_status = Some(status::REQUIRES_CAPTURE.into());
+        internal.attempt = Some(attempt.clone());
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), version);
+        write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+        let cmd = command(ctx, id, "capture", &attempt, json!({"amount": amount}));
+        add_command(&mut tx, p, ctx, &cmd);
+        if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
+            return run(p, &cmd, &cmd_id, false).await;
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+/// `POST /v1/payment_intents/:id/cancel`: from any state before money moved, and from
+/// `requires_capture` by voiding the authorisation at the gateway.
+pub async fn cancel(
+    p: &Payments,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
+    let reason = payment_intent::take_cancel(params)?;
+    let scope = &ctx.scope;
+    for _ in 0..MAX_ATTEMPTS {
+        let Loaded {
+            version,
+            mut intent,
+            mut internal,
+        } = p.load(scope, id).await?;
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), version);
+        match intent.status.as_str() {
+            status::REQUIRES_PAYMENT_METHOD
+            | status::REQUIRES_CONFIRMATION
+            | status::REQUIRES_ACTION => {
+                mark_canceled(&mut intent, reason.clone());
+                internal.challenge = None;
+                let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+                tx.event(
+                    scope,
+                    &event(
+                        "payment_intent.canceled",
+                        &intent,
+                        scope,
+                        &ctx.event_request(),
+                    ),
+                );
+                tx.respond(ctx, 200, &body);
+                if let Commit::Done(_) = commit(&p.store, &tx).await? {
+                    return Ok(Reply {
+                        status: 200,
+                        body,
+                        stored: true,
+                    });
+                }
+            }
+            status::REQUIRES_CAPTURE => {
+                let attempt = ids::new_id("att");
+                intent.status = status::PROCESSING.into();
+                internal.resume_status = Some(status::REQUIRES_CAPTURE.into());
+                internal.attempt = Some(attempt.clone());
+                write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+                let cmd = command(ctx, id, "cancel", &attempt, json!({"reason": reason}));
+                add_command(&mut tx, p, ctx, &cmd);
+                if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
+                    return run(p, &cmd, &cmd_id, false).await;
+                }
+            }
+            _ => return Err(unexpected(&intent, "cancel")),
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+fn mark_canceled(intent: &mut PaymentIntent, reason: Option<String>) {
+    intent.status = status::CANCELED.into();
+    intent.canceled_at = Some(clock::now());
+    intent.cancellation_reason = Some(reason.unwrap_or_else(|| "requested_by_customer".into()));
+    intent.next_action = None;
+    intent.amount_capturable = 0;
+}
+
+/// Continue a 3-D Secure challenge with the fields the issuer's page posted back:
+/// `requires_action` -> `processing` -> the gateway's answer. Returns the intent afterwards.
+pub async fn continue_challenge(
+    p: &Payments,
+    scope: &Scope,
+    id: &str,
+    posted: Vec<(String, String)>,
+) -> Result<PaymentIntent, ApiError> {
+    p.account(scope.mode)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let Loaded {
+            version,
+            mut intent,
+            internal,
+        } = p.load(scope, id).await?;
+        if intent.status != status::REQUIRES_ACTION || internal.challenge.is_none() {
+            // Already finished (a second post of the same form): show where it stands.
+            return Ok(intent);
+        }
+        intent.status = status::PROCESSING.into();
+        intent.next_action = None;
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), version);
+        write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+        let cmd = Command {
+            project: scope.project.clone(),
+            mode: scope.mode,
+            intent: id.to_string(),
+            op: "continue_3ds".into(),
+            attempt: internal.attempt.clone().unwrap_or_default(),
+            args: json!({ "posted": posted }),
+            claim: None,
+            request: None,
+        };
+        tx.command(COMMANDS, GROUP, &p.consumer, &[("cmd", &cmd.encode())]);
+        if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
+            run(p, &cmd, &cmd_id, false).await?;
+            return Ok(p.load(scope, id).await?.intent);
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+/// Carry out a command: the gateway call (asking first when recovering), then the finish
+/// commit. Used by the request that began it and by recovery alike.
+pub(super) async fn run(
+    p: &Payments,
+    cmd: &Command,
+    cmd_id: &str,
+    recovering: bool,
+) -> Result<Reply, ApiError> {
+    p.mark(cmd_id, true);
+    let result = run_inner(p, cmd, cmd_id, recovering).await;
+    p.mark(cmd_id, false);
+    result
+}
+
+async fn run_inner(
+    p: &Payments,
+    cmd: &Command,
+    cmd_id: &str,
+    recovering: bool,
+) -> Result<Reply, ApiError> {
+    let scope = cmd.scope();
+    let loaded = p.load(&scope, &cmd.intent).await?;
+    if loaded.intent.status != status::PROCESSING
+        || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
+    {
+        // Finished by someone else; only the command entry is left to clear.
+        let mut tx = Tx::new();
+        tx.ack(COMMANDS, GROUP, cmd_id);
+        p.store.commit(&tx).await?;
+        return Ok(Reply {
+            status: 200,
+            body: to_json(&loaded.intent)?,
+            stored: true,
+        });
+    }
+    let acct = p.account(scope.mode)?;
+    let result = match cmd.op.as_str() {
+        "confirm" => confirm_at_gateway(p, acct, &scope, cmd, &loaded, recovering)
+            .await
+            .map(Step::Auth),
+        "continue_3ds" => challenge_at_gateway(acct, cmd, &loaded)
+            .await
+            .map(Step::Auth),
+        "capture" => manage_at_gateway(acct, cmd, &loaded, recovering).await,
+        "cancel" => manage_at_gateway(acct, cmd, &loaded, recovering).await,
+        other => {
+            tracing::error!(op = other, "unknown payment command");
+            Err(GatewayError::Malformed(format!("unknown command {other}")))
+        }
+    };
+    match result {
+        Ok(step) => {
+            // The finish must land: the gateway has acted. A version conflict (a charge
+            // touched meanwhile) is retried on fresh reads; if the intent left `processing`,
+            // another resolver applied this same result.
+            let mut loaded = loaded;
+            for _ in 0..MAX_ATTEMPTS {
+                if let Some(reply) = finish(p, &scope, cmd, cmd_id, loaded, step.clone()).await? {
+                    return Ok(reply);
+                }
+                loaded = p.load(&scope, &cmd.intent).await?;
+                if loaded.intent.status != status::PROCESSING
+                    || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
+                {
+                    return Ok(Reply {
+                        status: 200,
+                        body: to_json(&loaded.intent)?,
+                        stored: true,
+                    });
+                }
+            }
+            // Still contended: the command stays pending and recovery finishes it.
+            Ok(Reply {
+                status: 200,
+                body: to_json(&loaded.intent)?,
+                stored: true,
+            })
+        }
+        Err(e) => {
+            // The outcome is unknown: the intent stays `processing`, the command pending, and
+            // recovery asks the gateway again. Nothing is answered under the idempotency key.
+            tracing::warn!(intent = %cmd.intent, op = %cmd.op, error = %e, "payment outcome unknown; left for recovery");
+            metrics::counter!("calmony_payments_total", "outcome" => "unknown").increment(1);
+            // `stored`: the claim stays held; recovery stores the final answer under it.
+            Ok(Reply {
+                status: 200,
+                body: to_json(&loaded.intent)?,
+                stored: true,
+            })
+        }
+    }
+}
+
+/// What the gateway said, in the terms of the finish step.
+#[derive(Clone)]
+pub(super) enum Step {
+    Auth(AuthOutcome),
+    Captured { amount: i64 },
+    Voided,
+    ManageRefused { message: String },
+}
+
+fn three_ds_return(p: &Payments, scope: &Scope, id: &str) -> String {
+    format!(
+        "{}/pay/3ds/{}/{}/{id}/complete",
+        p.public_base, scope.project, scope.mode
+    )
+}
+
+async fn confirm_at_gateway(
+    p: &Payments,
+    acct: &Cardstream,
+    scope: &Scope,
+    cmd: &Command,
+    loaded: &Loaded,
+    recovering: bool,
+) -> Result<AuthOutcome, GatewayError> {
+    let pm = loaded.intent.payment_method.clone().unwrap_or_default();
+    let xref = match load_method(p, scope, &pm, "payment_method").await {
+        Ok((_, xref)) => xref,
+        Err(_) => {
+            return Ok(AuthOutcome::Failed {
+                code: 0,
+                message: "The payment method no longer exists.".into(),
+            });
+        }
+    };
+    let sale = Sale {
+        attempt: cmd.attempt.clone(),
+        order_ref: loaded.intent.id.clone(),
+        amount: loaded.intent.amount,
+        card_xref: xref,
+        capture: loaded.intent.capture_method != "manual",
+        three_ds_return: Some(three_ds_return(p, scope, &loaded.intent.id)),
+        recurring: cmd
+            .args
+            .get("recurring")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
+    if recovering {
+        if let Some(found) = acct.sync(Some(&sale.attempt), None).await? {
+            return Ok(found.outcome);
+        }
+    }
+    match acct.authorise(&sale).await {
+        Ok(AuthOutcome::Failed { code: 65554, .. }) => acct
+            .sync(Some(&sale.attempt), None)
+            .await?
+            .map(|s| s.outcome)
+            .ok_or_else(|| GatewayError::Malformed("a duplicate the gateway cannot find".into())),
+        Ok(outcome) => Ok(outcome),
+        Err(first) => {
+            tracing::warn!(attempt = %sale.attempt, error = %first, "sale outcome unknown; asking the gateway");
+            match acct.sync(Some(&sale.attempt), None).await? {
+                Some(found) => Ok(found.outcome),
+                // The gateway never saw it: send it again, under the same transactionUnique.
+                None => acct.authorise(&sale).await,
+            }
+        }
+    }
+}
+
+async fn challenge_at_gateway(
+    acct: &Cardstream,
+    cmd: &Command,
+    loaded: &Loaded,
+) -> Result<AuthOutcome, GatewayError> {
+    let reference = loaded
+        .internal
+        .challenge
+        .as_ref()
+        .map(|c| c.reference.clone())
+        .unwrap_or_default();
+    let posted: Vec<(String, String)> = cmd
+        .args
+        .get("posted")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    match acct.continue_challenge(&reference, &posted).await {
+        Ok(outcome) => Ok(outcome),
+        Err(first) => {
+            tracing::warn!(attempt = %cmd.attempt, error = %first, "3-D Secure outcome unknown; asking the gateway");
+            match acct.sync(Some(&cmd.attempt), None).await? {
+                Some(found) if !matches!(found.outcome, AuthOutcome::Challenge { .. }) => {
+                    Ok(found.outcome)
+                }
+                _ => acct.continue_challenge(&reference, &posted).await,
+            }
+        }
+    }
+}
+
+/// Capture or cancel an authorised sale; after an unknown answer, the sale's state decides.
+async fn manage_at_gateway(
+    acct: &Cardstream,
+    cmd: &Command,
+    loaded: &Loaded,
+    recovering: bool,
+) -> Result<Step, GatewayError> {
+    let xref = loaded.internal.sale_xref.clone().unwrap_or_default();
+    let capturing = cmd.op == "capture";
+    let amount = cmd
+        .args
+        .get("amount")
+        .and_then(Value::as_i64)
+        .unwrap_or(loaded.intent.amount_capturable);
+    let done = |state: &str| {
+        if capturing {
+            matches!(state, "captured" | "tendered" | "deferred" | "accepted")
+        } else {
+            state == "canceled"
+        }
+    };
+    let success = || {
+        if capturing {
+            Step::Captured { amount }
+        } else {
+            Step::Voided
+        }
+    };
+    if recovering {
+        if let Some(s) = acct.sync(None, Some(&xref)).await? {
+            if done(&s.state) {
+                return Ok(success());
+            }
+        }
+    }
+    let sent = if capturing {
+        acct.capture(&xref, amount).await
+    } else {
+        acct.void(&xref).await
+    };
+    let outcome = match sent {
+        Ok(o) => o,
+        Err(first) => {
+            tracing::warn!(xref = %xref, error = %first, "capture/cancel outcome unknown; asking the gateway");
+            match acct.sync(None, Some(&xref)).await? {
+                Some(s) if done(&s.state) => return Ok(success()),
+                _ => {
+                    if capturing {
+                        acct.capture(&xref, amount).await?
+                    } else {
+                        acct.void(&xref).await?
+                    }
+                }
+            }
+        }
+    };
+    Ok(match outcome {
+        crate::gateway::ManageOutcome::Done { .. } => success(),
+        crate::gateway::ManageOutcome::Refused { message, .. } => Step::ManageRefused { message },
+    })
+}
+
+/// Stripe's `code` and message for a decline.
+fn decline_words(decline_code: &str) -> (&'static str, &'static str) {
+    match decline_code {
+        "insufficient_funds" => ("card_declined", "Your card has insufficient funds."),
+        "expired_card" => ("expired_card", "Your card has expired."),
+        "incorrect_cvc" => ("incorrect_cvc", "Your card's security code is incorrect."),
+        "incorrect_number" => ("incorrect_number", "Your card number is incorrect."),
+        "processing_error" => (
+            "processing_error",
+            "An error occurred while processing your card. Try again in a little bit.",
+        ),
+        "authentication_required" => (
+            "payment_intent_authentication_failure",
+            "We are unable to authenticate your payment method. Please choose a different \
+             payment method and try again.",
+        ),
+        "call_issuer" => (
+            "card_declined",
+            "Your card was declined. Please contact your card issuer.",
+        ),
+        _ => ("card_declined", "Your card was declined."),
+    }
+}
+
+fn new_charge(
+    intent: &PaymentIntent,
+    scope: &Scope,
+    transaction_id: Option<String>,
+    method: Option<&PaymentMethod>,
+) -> Charge {
+    let details = match method {
+        Some(m) => json!({"type": "card", "card": {
+            "brand": m.card.brand, "last4": m.card.last4, "exp_month": m.card.exp_month,
+            "exp_year": m.card.exp_year, "fingerprint": m.card.fingerprint, "funding": m.card.funding,
+            "country": m.card.country}}),
+        None => json!({"type": "card"}),
+    };
+    Charge {
+        id: ids::new_id(charge::PREFIX),
+        object: "charge".into(),
+        amount: intent.amount,
+        amount_captured: 0,
+        amount_refunded: 0,
+        balance_transaction: None,
+        captured: false,
+        created: clock::now(),
+        currency: intent.currency.clone(),
+        customer: intent.customer.clone(),
+        description: intent.description.clone(),
+        failure_code: None,
+        failure_message: None,
+        livemode: scope.livemode(),
+        metadata: intent.metadata.clone(),
+        outcome: Value::Null,
+        paid: false,
+        payment_intent: intent.id.clone(),
+        payment_method: intent.payment_method.clone(),
+        payment_method_details: details,
+        refunded: false,
+        status: "failed".into(),
+        cardstream_transaction_id: transaction_id,
+    }
+}
+
+/// The finish commit: the intent's new state, its charge and events, the command
+/// acknowledged, and the answer stored under the idempotency key, all at once.
+/// `None`: a record changed since it was read (retry on fresh reads).
+async fn finish(
+    p: &Payments,
+    scope: &Scope,
+    cmd: &Command,
+    cmd_id: &str,
+    loaded: Loaded,
+    step: Step,
+) -> Result<Option<Reply>, ApiError> {
+    let Loaded {
+        version,
+        mut intent,
+        mut internal,
+    } = loaded;
+    let request = EventRequest {
+        id: cmd.request.clone(),
+        idempotency_key: cmd.claim.as_ref().map(|c| c.0.clone()),
+    };
+    let method = match &intent.payment_method {
+        Some(pm) => load_method(p, scope, pm, "payment_method")
+            .await
+            .ok()
+            .map(|(m, _)| m),
+        None => None,
+    };
+    let mut tx = Tx::new();
+    tx.expect_version(&scope.record(&intent.id), version);
+    let mut events: Vec<Event> = Vec::new();
+    let mut charge_write: Option<(Charge, u64)> = None;
+    let (status_code, outcome_label): (u16, &str);
+    let mut error_body: Option<Value> = None;
+
+    match step {
+        Step::Auth(AuthOutcome::Approved { txn, amount, .. }) => {
+            let mut ch = new_charge(&intent, scope, txn.transaction_id.clone(), method.as_ref());
+            let captured = intent.capture_method != "manual";
+            ch.status = "succeeded".into();
+            ch.paid = true;
+            ch.captured = captured;
+            ch.amount_captured = if captured { amount } else { 0 };
+            ch.outcome = json!({"network_status": "approved_by_network", "type": "authorized", "seller_message": "Payment complete.", "risk_level": "normal"});
+            intent.latest_charge = Some(ch.id.clone());
+            intent.cardstream_transaction_id = txn.transaction_id.clone();
+            intent.last_payment_error = None;
+            intent.next_action = None;
+            internal.sale_xref = Some(txn.xref);
+            internal.challenge = None;
+            if captured {
+                intent.status = status::SUCCEEDED.into();
+                intent.amount_received = amount;
+                events.push(event("charge.succeeded", &ch, scope, &request));
+                events.push(event("payment_intent.succeeded", &intent, scope, &request));
+            } else {
+                intent.status = status::REQUIRES_CAPTURE.into();
+                intent.amount_capturable = amount;
+                events.push(event("charge.succeeded", &ch, scope, &request));
+                events.push(event(
+                    "payment_intent.amount_capturable_updated",
+                    &intent,
+                    scope,
+                    &request,
+                ));
+            }
+            charge_write = Some((ch, 1));
+            status_code = 200;
+            outcome_label = "succeeded";
+        }
+        Step::Auth(AuthOutcome::Challenge {
+            txn,
+            url,
+            fields,
+            reference,
+        }) if !url.is_empty() => {
+            intent.status = status::REQUIRES_ACTION.into();
+            let page = format!(
+                "{}/pay/3ds/{}/{}/{}?client_secret={}",
+                p.public_base, scope.project, scope.mode, intent.id, intent.client_secret
+            );
+            intent.next_action = Some(json!({
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": page, "return_url": intent.return_url},
+            }));
+            if let Some(t) = txn {
+                intent.cardstream_transaction_id = t.transaction_id;
+            }
+            internal.challenge = Some(Challenge {
+                url,
+                fields,
+                reference,
+            });
+            events.push(event(
+                "payment_intent.requires_action",
+                &intent,
+                scope,
+                &request,
+            ));
+            status_code = 200;
+            outcome_label = "requires_action";
+        }
+        Step::Auth(other) => {
+            let (code, decline_code, gateway_message, txn) = match other {
+                AuthOutcome::Declined {
+                    txn,
+                    code,
+                    decline_code,
+                    message,
+                } => (code, decline_code, message, txn),
+                AuthOutcome::Failed { code, message } => {
+                    (code, "processing_error".to_string(), message, None)
+                }
+                // A challenge without a page to send the cardholder to cannot be completed.
+                _ => (
+                    0,
+                    "authentication_required".to_string(),
+                    String::new(),
+                    None,
+                ),
+            };
+            let (stripe_code, message) = decline_words(&decline_code);
+            let mut ch = new_charge(
+                &intent,
+                scope,
+                txn.as_ref().and_then(|t| t.transaction_id.clone()),
+                method.as_ref(),
+            );
+            ch.failure_code = Some(stripe_code.into());
+            ch.failure_message = Some(message.into());
+            ch.outcome = json!({"network_status": "declined_by_network", "type": "issuer_declined", "reason": decline_code, "seller_message": gateway_message, "gateway_code": code});
+            let error = json!({
+                "type": "card_error",
+                "code": stripe_code,
+                "decline_code": decline_code,
+                "message": message,
+                "charge": ch.id,
+                "payment_method": method,
+            });
+            intent.status = status::REQUIRES_PAYMENT_METHOD.into();
+            intent.last_payment_error = Some(error.clone());
+            intent.latest_charge = Some(ch.id.clone());
+            intent.next_action = None;
+            if let Some(t) = &txn {
+                intent.cardstream_transaction_id = t.transaction_id.clone();
+            }
+            internal.challenge = None;
+            events.push(event("charge.failed", &ch, scope, &request));
+            events.push(event(
+                "payment_intent.payment_failed",
+                &intent,
+                scope,
+                &request,
+            ));
+            // The Calmony docs' name for the same event.
+            events.push(event("payment_intent.failed", &intent, scope, &request));
+            charge_write = Some((ch, 1));
+            let mut body = error;
+            body["payment_intent"] = serde_json::to_value(&intent).unwrap_or(Value::Null);
+            error_body = Some(json!({ "error": body }));
+            status_code = 402;
+            outcome_label = "declined";
+        }
+        Step::Captured { amount } => {
+            intent.status = status::SUCCEEDED.into();
+            intent.amount_received = amount;
+            intent.amount_capturable = 0;
+            internal.resume_status = None;
+            if let Some(ch_id) = &intent.latest_charge {
+                if let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await? {
+                    let mut ch: Charge = super::parse(&rec, ch_id)?;
+                    ch.captured = true;
+                    ch.amount_captured = amount;
+                    events.push(event("charge.captured", &ch, scope, &request));
+                    charge_write = Some((ch, rec.version + 1));
+                    tx.expect_version(&scope.record(ch_id), rec.version);
+                }
+            }
+            events.push(event("payment_intent.succeeded", &intent, scope, &request));
+            status_code = 200;
+            outcome_label = "captured";
+        }
+        Step::Voided => {
+            let reason = cmd
+                .args
+                .get("reason")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            mark_canceled(&mut intent, reason);
+            internal.resume_status = None;
+            if let Some(ch_id) = &intent.latest_charge {
+                if let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await? {
+                    let mut ch: Charge = super::parse(&rec, ch_id)?;
+                    ch.refunded = true;
+                    ch.amount_refunded = ch.amount;
+                    charge_write = Some((ch, rec.version + 1));
+                    tx.expect_version(&scope.record(ch_id), rec.version);
+                }
+            }
+            events.push(event("payment_intent.canceled", &intent, scope, &request));
+            status_code = 200;
+            outcome_label = "canceled";
+        }
+        Step::ManageRefused { message } => {
+            intent.status = internal
+                .resume_status
+                .take()
+                .unwrap_or_else(|| status::REQUIRES_CAPTURE.into());
+            error_body = Some(json!({"error": {
+                "type": "invalid_request_error",
+                "code": "gateway_refused",
+                "message": format!("The gateway refused the request: {message}"),
+            }}));
+            status_code = 400;
+            outcome_label = "refused";
+        }
+    }
+
+    let intent_body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+    if let Some((ch, v)) = &charge_write {
+        let key = scope.record(&ch.id);
+        if *v == 1 {
+            tx.expect_version(&key, 0);
+            tx.index(&scope.key("charges"), &ch.id);
+        }
+        tx.put(&key, *v, &to_json(ch)?);
+    }
+    for e in &events {
+        tx.event(scope, e);
+    }
+    tx.ack(COMMANDS, GROUP, cmd_id);
+    let body = match &error_body {
+        Some(b) => b.to_string(),
+        None => intent_body,
+    };
+    if let Some(claim) = cmd.claim() {
+        tx.respond_to(&claim, p.idempotency_ttl_secs, status_code, &body);
+    }
+    let outcome = match p.store.commit(&tx).await? {
+        Commit::LostClaim => p.store.commit(&tx.without_answers()).await?,
+        other => other,
+    };
+    match outcome {
+        Commit::Done(_) => {
+            metrics::counter!("calmony_payments_total", "outcome" => outcome_label).increment(1);
+            Ok(Some(Reply {
+                status: status_code,
+                body,
+                stored: true,
+            }))
+        }
+        _ => Ok(None),
+    }
+}

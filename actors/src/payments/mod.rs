@@ -1,0 +1,217 @@
+//! The IntentProcessor: every payment intent transition that moves money, and their recovery.
+//!
+//! ## The path of a payment
+//! 1. **Begin** (one atomic commit): the intent moves to `processing`, a command entry
+//!    (`confirm`, `continue_3ds`, `capture`, `cancel`, `refund`, with its attempt id) is
+//!    appended to the `cp:payments:commands` stream *and delivered to this daemon's consumer in
+//!    the same script*, and the request's idempotency claim is held for 24 h.
+//! 2. **Gateway**: the request goes out with the attempt id as `transactionUnique`.
+//! 3. **Finish** (one atomic commit): the intent's new state, its charge, its events, the
+//!    command acknowledged and deleted, and the answer stored under the idempotency key.
+//!
+//! A crash between 1 and 3 leaves the command pending in the consumer group. The recovery
+//! loop ([`Payments::spawn_recovery`]) finds it: its own pending entries at once after a
+//! restart (the consumer name is stable per daemon), other daemons' entries after
+//! `gateway.recovery_after_seconds` idle (XAUTOCLAIM). It then **asks the gateway first**
+//! (QUERY by the attempt id, or by the sale's xref) and only re-sends when the gateway never
+//! saw the request, with the same `transactionUnique`, so the gateway's duplicate check backs
+//! it up. A payment is never lost and never charged twice. The finish commit checks the
+//! intent's version, so two resolvers cannot both apply a result. An answer the gateway did
+//! not sign correctly is never acted on: the command stays pending and is retried.
+//!
+//! Commands that keep failing to process (a poison entry) go to `cp:payments:dead` after
+//! [`MAX_DELIVERIES`] tries, for an operator to look at.
+
+mod charges;
+mod intents;
+mod recovery;
+mod refunds;
+pub mod three_ds;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use calmony_protocol::payment_intent::PaymentIntent;
+use calmony_protocol::{ApiError, Mode, ids};
+use serde::{Deserialize, Serialize};
+
+use crate::gateway::{Cardstream, Gateway};
+use crate::idempotency::Claim;
+use crate::store::{Record, Scope, Store};
+
+pub use charges::{list_charges, retrieve_charge};
+pub(crate) use intents::check_customer;
+pub use intents::{cancel, capture, confirm, create, list, retrieve, update};
+pub use refunds::{create_refund, list_refunds, retrieve_refund};
+
+/// The command stream and its consumer group.
+pub const COMMANDS: &str = "cp:payments:commands";
+pub const GROUP: &str = "processors";
+/// Where poison commands go.
+pub const DEAD_LETTERS: &str = "cp:payments:dead";
+/// Deliveries of one command before it is parked as poison.
+pub const MAX_DELIVERIES: u64 = 20;
+
+/// How long a request-held idempotency claim lives while its payment may be finished by
+/// recovery (Stripe keeps keys 24 h).
+const HOLD_MS: u64 = 24 * 3600 * 1000;
+
+/// What the processor keeps beside an intent's JSON (never answered to clients).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IntentInternal {
+    /// The gateway attempt in flight or last made (`transactionUnique`).
+    pub attempt: Option<String>,
+    /// The status to return to if a capture or cancel is refused.
+    pub resume_status: Option<String>,
+    /// The approved sale's xref: what capture, cancel and refunds act on.
+    pub sale_xref: Option<String>,
+    /// A pending 3-D Secure challenge.
+    pub challenge: Option<Challenge>,
+    /// Total refunded, including refunds in flight.
+    pub refunded: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Challenge {
+    pub url: String,
+    pub fields: Vec<(String, String)>,
+    pub reference: String,
+}
+
+/// An intent as loaded for a transition.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub version: u64,
+    pub intent: PaymentIntent,
+    pub internal: IntentInternal,
+}
+
+/// The processor: shared by the API handlers, the 3-D Secure pages and the recovery loop.
+#[derive(Clone)]
+pub struct Payments {
+    pub store: Store,
+    pub gateway: Gateway,
+    /// This daemon's consumer name in [`GROUP`].
+    pub consumer: String,
+    /// Where browsers reach this daemon (3-D Secure pages).
+    pub public_base: String,
+    pub recovery_after: Duration,
+    pub idempotency_ttl_secs: u64,
+    /// Command ids this process is working on right now (recovery leaves them alone).
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Payments {
+    pub fn new(
+        store: Store,
+        gateway: Gateway,
+        consumer: String,
+        public_base: String,
+        recovery_after: Duration,
+        idempotency_ttl_secs: u64,
+    ) -> Self {
+        Self {
+            store,
+            gateway,
+            consumer,
+            public_base,
+            recovery_after,
+            idempotency_ttl_secs,
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    pub(crate) fn account(&self, mode: Mode) -> Result<&Cardstream, ApiError> {
+        self.gateway.account(mode).map_err(|e| {
+            ApiError::new(
+                400,
+                calmony_protocol::ErrorType::InvalidRequestError,
+                format!("{e}: set gateway.live in the configuration to take live payments."),
+            )
+            .with_code("live_mode_not_configured")
+        })
+    }
+
+    fn mark(&self, id: &str, working: bool) {
+        let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if working {
+            set.insert(id.to_string());
+        } else {
+            set.remove(id);
+        }
+    }
+
+    fn is_in_flight(&self, id: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    /// Load an intent with its internals; 404 unless it exists in this scope.
+    pub async fn load(&self, scope: &Scope, id: &str) -> Result<Loaded, ApiError> {
+        if !ids::is_valid(calmony_protocol::payment_intent::PREFIX, id) {
+            return Err(ApiError::no_such("payment_intent", id, "intent"));
+        }
+        let key = scope.record(id);
+        let (rec, internal) = self
+            .store
+            .get_with(&key, &["internal"])
+            .await?
+            .ok_or_else(|| ApiError::no_such("payment_intent", id, "intent"))?;
+        Ok(Loaded {
+            version: rec.version,
+            intent: rec.parse(&key)?,
+            internal: internal
+                .into_iter()
+                .next()
+                .flatten()
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// What a command entry carries: enough to finish the work without the request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Command {
+    pub project: String,
+    pub mode: Mode,
+    pub intent: String,
+    pub op: String,
+    pub attempt: String,
+    #[serde(default)]
+    pub args: serde_json::Value,
+    /// The idempotency claim whose answer this command's result is.
+    pub claim: Option<(String, String, String)>,
+    /// The request that began it (events name it).
+    #[serde(default)]
+    pub request: Option<String>,
+}
+
+impl Command {
+    pub fn scope(&self) -> Scope {
+        Scope::new(self.project.clone(), self.mode)
+    }
+
+    pub fn claim(&self) -> Option<Claim> {
+        self.claim.clone().map(|(key, redis_key, owner)| Claim {
+            key,
+            redis_key,
+            owner,
+        })
+    }
+
+    pub(crate) fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Treat an unreadable stored record as a 500 with detail in the log.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    rec: &Record,
+    key: &str,
+) -> Result<T, ApiError> {
+    Ok(rec.parse(key)?)
+}

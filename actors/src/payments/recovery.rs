@@ -1,0 +1,206 @@
+//! Recovery of payment commands left pending by a crash, a lost gateway answer, or a daemon
+//! that died: see the module documentation of [`super`].
+
+use std::time::Duration;
+
+use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamPendingCountReply};
+
+use super::{COMMANDS, Command, DEAD_LETTERS, GROUP, MAX_DELIVERIES, Payments};
+use crate::store::StoreError;
+
+/// How often the loop looks for work.
+const TICK: Duration = Duration::from_millis(500);
+/// Own pending commands idle this long (and not in hand) are orphans of a previous life or
+/// of an unknown gateway answer.
+const OWN_IDLE_MS: u64 = 1000;
+
+impl Payments {
+    /// Create the consumer group if needed (safe to race).
+    pub async fn ensure_group(&self) -> Result<(), StoreError> {
+        let mut c = self.store.conn();
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(COMMANDS)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut c)
+            .await;
+        match created {
+            Ok(()) => Ok(()),
+            Err(e) if e.to_string().contains("BUSYGROUP") => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Run the recovery loop forever (a supervised task: a panic in one pass is logged and the
+    /// loop goes on).
+    pub fn spawn_recovery(&self) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let pass = tokio::spawn({
+                    let me = me.clone();
+                    async move { me.recover_once().await }
+                });
+                match pass.await {
+                    Ok(Ok(n)) if n > 0 => tracing::info!(recovered = n, "resumed pending payments"),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::debug!(error = %e, "payment recovery pass failed"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "payment recovery pass panicked; restarting")
+                    }
+                }
+                tokio::time::sleep(TICK).await;
+            }
+        })
+    }
+
+    /// One pass: own orphans first, then other daemons' stale work. Returns how many it ran.
+    pub async fn recover_once(&self) -> Result<usize, StoreError> {
+        let _ = self.ensure_group().await;
+        let mut entries = self.own_orphans().await?;
+        entries.extend(self.claim_stale().await?);
+        let mut done = 0;
+        for (id, deliveries, fields) in entries {
+            if self.is_in_flight(&id) {
+                continue;
+            }
+            let Some(cmd) = fields.and_then(|f| serde_json::from_str::<Command>(&f).ok()) else {
+                self.park(&id, "unreadable command").await?;
+                continue;
+            };
+            if deliveries > MAX_DELIVERIES {
+                self.park(&id, "too many deliveries").await?;
+                continue;
+            }
+            let result = match cmd.op.as_str() {
+                "refund" => super::refunds::run(self, &cmd, &id, true).await,
+                _ => super::intents::run(self, &cmd, &id, true).await,
+            };
+            match result {
+                Ok(_) => done += 1,
+                Err(e) => {
+                    tracing::warn!(command = %id, error = %e.message, "recovery of a payment failed; will retry")
+                }
+            }
+        }
+        metrics::gauge!("calmony_payment_commands_pending")
+            .set(self.pending_count().await.unwrap_or(0) as f64);
+        Ok(done)
+    }
+
+    /// This daemon's own pending commands, idle for a while and not being worked on.
+    async fn own_orphans(&self) -> Result<Vec<(String, u64, Option<String>)>, StoreError> {
+        let mut c = self.store.conn();
+        let consumer = self.consumer.clone();
+        let pending: StreamPendingCountReply = self
+            .store
+            .run(async move {
+                redis::cmd("XPENDING")
+                    .arg(COMMANDS)
+                    .arg(GROUP)
+                    .arg("IDLE")
+                    .arg(OWN_IDLE_MS)
+                    .arg("-")
+                    .arg("+")
+                    .arg(100)
+                    .arg(&consumer)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let mut out = Vec::new();
+        for p in pending.ids {
+            if self.is_in_flight(&p.id) {
+                continue;
+            }
+            let fields = self.read_entry(&p.id).await?;
+            out.push((p.id, p.times_delivered as u64, fields));
+        }
+        Ok(out)
+    }
+
+    /// Other daemons' commands idle past `recovery_after`: claimed (XAUTOCLAIM) and taken over.
+    async fn claim_stale(&self) -> Result<Vec<(String, u64, Option<String>)>, StoreError> {
+        let mut c = self.store.conn();
+        let consumer = self.consumer.clone();
+        let idle = self.recovery_after.as_millis() as u64;
+        let reply: StreamAutoClaimReply = self
+            .store
+            .run(async move {
+                redis::cmd("XAUTOCLAIM")
+                    .arg(COMMANDS)
+                    .arg(GROUP)
+                    .arg(&consumer)
+                    .arg(idle)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(50)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let _ = StreamAutoClaimOptions::default();
+        Ok(reply
+            .claimed
+            .into_iter()
+            .map(|e| {
+                let f = e.get::<String>("cmd");
+                (e.id, 2, f)
+            })
+            .collect())
+    }
+
+    async fn read_entry(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.store.conn();
+        let reply: redis::streams::StreamRangeReply = self
+            .store
+            .run(async move {
+                redis::cmd("XRANGE")
+                    .arg(COMMANDS)
+                    .arg(id)
+                    .arg(id)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .next()
+            .and_then(|e| e.get::<String>("cmd")))
+    }
+
+    /// Move a poison command to the dead-letter list and out of the way.
+    async fn park(&self, id: &str, why: &str) -> Result<(), StoreError> {
+        tracing::error!(command = %id, why, "parking a payment command in {DEAD_LETTERS}");
+        let fields = self.read_entry(id).await?.unwrap_or_default();
+        let mut c = self.store.conn();
+        let entry = serde_json::json!({"id": id, "why": why, "cmd": fields}).to_string();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .rpush(DEAD_LETTERS, entry)
+            .ignore()
+            .xack(COMMANDS, GROUP, &[id])
+            .ignore()
+            .xdel(COMMANDS, &[id])
+            .ignore();
+        self.store.run(pipe.query_async::<()>(&mut c)).await
+    }
+
+    async fn pending_count(&self) -> Result<u64, StoreError> {
+        let mut c = self.store.conn();
+        let reply: redis::streams::StreamPendingReply = self
+            .store
+            .run(async move {
+                redis::cmd("XPENDING")
+                    .arg(COMMANDS)
+                    .arg(GROUP)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(reply.count() as u64)
+    }
+}

@@ -1,0 +1,127 @@
+//! The 3-D Secure hand-off.
+//!
+//! A payment that needs authentication answers `requires_action` with
+//! `next_action.redirect_to_url.url` pointing here. This page posts the gateway's
+//! `threeDSRequest` fields to the issuer's page (`threeDSURL`); the issuer posts its result back
+//! to `/complete`, which continues the payment with the gateway. While the gateway asks for
+//! more (another challenge), the loop repeats; then the browser returns to the merchant's
+//! `return_url` with `payment_intent`, `payment_intent_client_secret` and `redirect_status`,
+//! as Stripe's redirect does.
+
+use calmony_actors::payments::Payments;
+use calmony_actors::payments::three_ds::{self, Next};
+use calmony_protocol::payment_intent::{PaymentIntent, status};
+use hyper::Response;
+
+use super::{auto_post, escape, page, redirect};
+use crate::edge::Body;
+
+pub async fn page_for(
+    p: &Payments,
+    project: &str,
+    mode: &str,
+    intent: &str,
+    query: &str,
+) -> Response<Body> {
+    let secret = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "client_secret")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let Some(scope) = three_ds::scope(project, mode) else {
+        return not_found();
+    };
+    match three_ds::page(p, &scope, intent, &secret).await {
+        Ok(next) => render(next),
+        Err(e) if e.status == 404 => not_found(),
+        Err(e) => failure(&e.message),
+    }
+}
+
+pub async fn complete(
+    p: &Payments,
+    project: &str,
+    mode: &str,
+    intent: &str,
+    body: &[u8],
+) -> Response<Body> {
+    let Some(scope) = three_ds::scope(project, mode) else {
+        return not_found();
+    };
+    let posted: Vec<(String, String)> = form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .take(50)
+        .collect();
+    match three_ds::complete(p, &scope, intent, posted).await {
+        Ok(next) => render(next),
+        Err(e) if e.status == 404 => not_found(),
+        Err(e) => failure(&e.message),
+    }
+}
+
+fn render(next: Next) -> Response<Body> {
+    match next {
+        Next::Challenge(c) => page(
+            200,
+            "Verifying your card",
+            &format!(
+                "<h1>Verifying your card…</h1><p>Your bank needs to confirm this payment. \
+                 You are being taken to its page.</p>{}",
+                auto_post("threeds", &c.url, &c.fields, "Continue to your bank")
+            ),
+        ),
+        Next::Processing(i) => page(
+            200,
+            "Processing your payment",
+            &format!(
+                "<h1>Processing your payment…</h1><p>This takes a moment. \
+                 <a href=\"?client_secret={}\">Check again</a>.</p>",
+                escape(&i.client_secret)
+            ),
+        ),
+        Next::Done(i) => back_to_merchant(&i),
+    }
+}
+
+fn back_to_merchant(i: &PaymentIntent) -> Response<Body> {
+    let outcome = match i.status.as_str() {
+        status::SUCCEEDED | status::REQUIRES_CAPTURE => "succeeded",
+        _ => "failed",
+    };
+    match &i.return_url {
+        Some(url) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("payment_intent", &i.id)
+                .append_pair("payment_intent_client_secret", &i.client_secret)
+                .append_pair("redirect_status", outcome)
+                .finish();
+            redirect(&format!("{url}{sep}{query}"))
+        }
+        None if outcome == "succeeded" => page(
+            200,
+            "Payment complete",
+            "<h1>Payment complete</h1><p>You can close this page.</p>",
+        ),
+        None => page(
+            200,
+            "Payment not completed",
+            "<h1>Payment not completed</h1><p>Your card could not be verified. Please try another card.</p>",
+        ),
+    }
+}
+
+fn not_found() -> Response<Body> {
+    page(
+        404,
+        "Not found",
+        "<h1>This payment page does not exist</h1>",
+    )
+}
+
+fn failure(message: &str) -> Response<Body> {
+    page(
+        503,
+        "Please try again",
+        &format!("<h1>Something went wrong</h1><p>{}</p>", escape(message)),
+    )
+}

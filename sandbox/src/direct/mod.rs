@@ -1,0 +1,235 @@
+//! The Direct API, `POST /sandbox/direct/`: Cardstream's server-to-server endpoint, simulated.
+//!
+//! A request is read the way the gateway reads it (PHP form rules, via the protocol codec),
+//! its signature is checked before anything else, and it is dispatched on `action`, one module
+//! per action as the gateway documents them. Every answer, errors included, echoes the request
+//! minus `cardNumber` and `cardCVV`, adds `responseCode`, `responseMessage` and
+//! `responseStatus`, and is signed in full, so the daemon's client exercises exactly the code
+//! it runs against Cardstream.
+//!
+//! Errors that concern no transaction (a bad signature, a missing field) are answered with
+//! state `finished` and no `xref`: nothing was created, so there is nothing to query. An action
+//! that loses a race with a concurrent change to the same transaction reads again and decides
+//! again (up to [`ATTEMPTS`] times), so every answer reflects one consistent state.
+//!
+//! Simulator extensions, beyond the real gateway: QUERY by `transactionUnique` (for a daemon
+//! that lost a SALE's answer and knows only its own id), and the fault injection of
+//! [`crate::faults`].
+
+mod cancel;
+mod capture;
+mod continuation;
+mod query;
+mod refund_sale;
+mod sale;
+mod verify;
+
+use std::time::Duration;
+
+use calmony_protocol::cardstream::{
+    Coverage, Fields, SignatureError, codes, verify as verify_signature,
+};
+
+use crate::Gateway;
+use crate::faults::{self, Faults};
+use crate::reply::{self, Reply};
+use crate::transactions::Transaction;
+
+/// How often an action re-reads and re-decides after losing a race before answering 65536.
+const ATTEMPTS: usize = 5;
+
+pub(crate) const IN_PROGRESS: u32 = 65536;
+pub(crate) const GENERAL_ERROR: u32 = 65537;
+pub(crate) const NOT_ALLOWED: u32 = 65541;
+pub(crate) const MISMATCH: u32 = 65542;
+pub(crate) const MALFORMED: u32 = 65544;
+pub(crate) const CURRENCY_NOT_SUPPORTED: u32 = 65546;
+pub(crate) const DB_ERROR: u32 = 65548;
+pub(crate) const PROCESSOR_ERROR: u32 = 65550;
+pub(crate) const AMOUNTS_DO_NOT_TALLY: u32 = 65573;
+pub(crate) const MISSING_REQUEST: u32 = 66048;
+
+/// The gateway's code for a missing field; the invalid-field code is this plus 256.
+fn missing_code(field: &str) -> u32 {
+    match field {
+        "merchantID" => 66049,
+        "action" => 66055,
+        "amount" => 66056,
+        "currencyCode" => 66057,
+        "cardNumber" => 66058,
+        "xref" => 66085,
+        "type" => 66086,
+        "signature" => codes::MISSING_SIGNATURE,
+        "captureDelay" => 66102,
+        _ => GENERAL_ERROR - 256,
+    }
+}
+
+/// Serve one Direct API request, faults included.
+pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
+    let faults = faults::current(&gw.store).await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "sandbox faults unreadable; serving without them");
+        Faults::default()
+    });
+    if faults.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
+    }
+    let mut answer = answer(gw, body).await;
+    let secret = gw.config.secret.as_str();
+    if !secret.is_empty() {
+        if faults.tamper_signatures {
+            answer.add_signature(&format!("{secret}-tampered"), None);
+        } else {
+            answer.add_signature(secret, None);
+        }
+    }
+    if faults.drop_next > 0 && faults::claim_drop(&gw.store).await.unwrap_or(false) {
+        tracing::info!("sandbox fault: dropping a processed /direct/ answer");
+        tokio::time::sleep(gw.drop_hold).await;
+        return reply::empty();
+    }
+    reply::form(answer.encode())
+}
+
+/// The unsigned answer to a request body.
+async fn answer(gw: &Gateway, body: &[u8]) -> Fields {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return refusal(&Fields::new(), MISSING_REQUEST, "Missing request");
+    }
+    let request = match Fields::parse(body) {
+        Ok(fields) => fields,
+        Err(_) => return refusal(&Fields::new(), MALFORMED, "Request malformed"),
+    };
+    if !gw.config.secret.is_empty() {
+        match verify_signature(&request, Some(&gw.config.secret)) {
+            Ok(Coverage::All) => {}
+            Err(SignatureError::MissingSignature) => {
+                return refusal(&request, codes::MISSING_SIGNATURE, "Missing signature");
+            }
+            // A partial signature leaves fields anyone could have changed: not on /direct/.
+            Ok(_) | Err(_) => {
+                return refusal(&request, codes::INVALID_SIGNATURE, "Invalid signature");
+            }
+        }
+    }
+    match request.get("merchantID").filter(|m| !m.is_empty()) {
+        None => return missing(&request, "merchantID"),
+        Some(id) if id != gw.config.merchant_id => {
+            return refusal(&request, codes::INVALID_CREDENTIALS, "Invalid credentials");
+        }
+        Some(_) => {}
+    }
+    let action = request.get("action").unwrap_or_default().to_owned();
+    let result = if request.get("threeDSRef").is_some() {
+        continuation::continue_sale(gw, &request).await
+    } else {
+        match action.as_str() {
+            "" => Ok(missing(&request, "action")),
+            "VERIFY" => verify::verify(gw, &request).await,
+            "SALE" => sale::sale(gw, &request).await,
+            "CAPTURE" => capture::capture(gw, &request).await,
+            "CANCEL" => cancel::cancel(gw, &request).await,
+            "REFUND_SALE" => refund_sale::refund_sale(gw, &request).await,
+            "QUERY" => query::query(gw, &request).await,
+            _ => Ok(invalid(&request, "action")),
+        }
+    };
+    let answer = result.unwrap_or_else(|error| {
+        tracing::error!(%error, action, "sandbox /direct/ request failed");
+        refusal(&request, DB_ERROR, "DB ERROR")
+    });
+    tracing::info!(
+        action,
+        response_code = answer.get("responseCode").unwrap_or_default(),
+        xref = answer.get("xref").unwrap_or_default(),
+        state = answer.get("state").unwrap_or_default(),
+        "sandbox /direct/ answered"
+    );
+    answer
+}
+
+/// The request fields an answer echoes: everything but card data, password and signature.
+pub(crate) fn echo(request: &Fields) -> Fields {
+    let mut fields = request.clone();
+    for secret in ["cardNumber", "cardCVV", "merchantPwd", "signature"] {
+        fields.remove(secret);
+    }
+    fields
+}
+
+/// Set `responseCode`, `responseMessage` and `responseStatus` (0 approved, 1 declined,
+/// 2 error or more to do).
+pub(crate) fn set_outcome(fields: &mut Fields, code: u32, message: &str) {
+    let status = match code {
+        0 => 0,
+        1..65536 | codes::THREE_DS_NOT_ACCEPTED => 1,
+        _ => 2,
+    };
+    fields
+        .insert("responseCode", code.to_string())
+        .insert("responseMessage", message)
+        .insert("responseStatus", status.to_string());
+}
+
+/// An answer that concerns no stored transaction.
+pub(crate) fn refusal(request: &Fields, code: u32, message: &str) -> Fields {
+    let mut fields = echo(request);
+    set_outcome(&mut fields, code, message);
+    fields
+        .insert("state", "finished")
+        .insert("timestamp", crate::clock::UtcTime::now().timestamp());
+    fields
+}
+
+/// An answer refusing an action on `txn`, which is described as it stands.
+pub(crate) fn refusal_about(
+    request: &Fields,
+    txn: &Transaction,
+    code: u32,
+    message: &str,
+) -> Fields {
+    let mut fields = echo(request);
+    set_outcome(&mut fields, code, message);
+    txn.describe(&mut fields);
+    fields
+}
+
+pub(crate) fn missing(request: &Fields, field: &str) -> Fields {
+    refusal(request, missing_code(field), &format!("Missing {field}"))
+}
+
+pub(crate) fn invalid(request: &Fields, field: &str) -> Fields {
+    refusal(
+        request,
+        missing_code(field) + 256,
+        &format!("Invalid {field}"),
+    )
+}
+
+pub(crate) fn duplicate(request: &Fields) -> Fields {
+    refusal(request, codes::DUPLICATE, "Duplicate request")
+}
+
+/// Every attempt lost a race: the transaction is busy.
+pub(crate) fn contended(request: &Fields) -> Fields {
+    refusal(request, IN_PROGRESS, "Transaction in progress")
+}
+
+/// A field's value, if sent and not empty.
+pub(crate) fn non_empty<'a>(request: &'a Fields, name: &str) -> Option<&'a str> {
+    request.get(name).filter(|v| !v.is_empty())
+}
+
+/// An amount in minor units: digits only.
+pub(crate) fn parse_amount(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Whether a transaction is the merchant's own `action` transaction (a REFUND_SALE is never
+/// captured, cancelled or refunded again).
+pub(crate) fn is_sale(txn: &Transaction) -> bool {
+    txn.action == "SALE"
+}

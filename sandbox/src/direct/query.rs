@@ -1,0 +1,48 @@
+//! QUERY: what happened to a transaction, answered with its original response as it stands now.
+//!
+//! By `xref`, as the gateway documents, or (a simulator extension) by `transactionUnique`: a
+//! daemon whose SALE timed out knows only its own id, and this is how it learns whether the
+//! card was charged before deciding anything. The answer replays the transaction's last
+//! response (its code, message, amounts, card) with the current `state` and amounts, and the
+//! QUERY's own fields (`action=QUERY`) echoed over it.
+
+use calmony_protocol::cardstream::Fields;
+
+use super::{GENERAL_ERROR, echo, invalid, missing, non_empty, refusal};
+use crate::transactions::{self, Loaded};
+use crate::{Gateway, SandboxError, keys};
+
+/// Answer a QUERY. Changes nothing.
+pub(super) async fn query(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
+    let merchant = gw.config.merchant_id.as_str();
+    let found: Option<Loaded> = if let Some(xref) = non_empty(request, "xref") {
+        match transactions::load_for(&gw.store, merchant, xref).await? {
+            Some(loaded) => Some(loaded),
+            None => return Ok(invalid(request, "xref")),
+        }
+    } else if let Some(unique) = non_empty(request, "transactionUnique") {
+        match transactions::get_string(&gw.store, &keys::unique(merchant, unique)).await? {
+            Some(xref) => transactions::load_for(&gw.store, merchant, &xref).await?,
+            None => None,
+        }
+    } else {
+        return Ok(missing(request, "xref"));
+    };
+    let Some(Loaded { txn, .. }) = found else {
+        return Ok(refusal(request, GENERAL_ERROR, "Transaction not found"));
+    };
+    let mut answer = txn.remembered();
+    for (name, value) in transactions::flatten(&echo(request)) {
+        answer.insert(&name, value);
+    }
+    answer
+        .insert("xref", txn.xref.as_str())
+        .insert("state", txn.state.as_str());
+    if txn.amount_authorised > 0 {
+        answer.insert("amountReceived", txn.amount_received().to_string());
+    }
+    if txn.amount_refunded > 0 {
+        answer.insert("amountRefunded", txn.amount_refunded.to_string());
+    }
+    Ok(answer)
+}

@@ -1,0 +1,48 @@
+//! The simulated gateway's Redis keyspace, in one place so the README table can be read off it.
+//!
+//! Everything lives under `cp:sandbox:` and is shared by every daemon on the same Redis: they
+//! all talk to one simulated gateway, so an `xref` issued through one daemon can be captured
+//! through another, and settlement moves each transaction once however many timers fire.
+//! Keys carry no hash tag: the simulator's atomic changes span several of them and it assumes
+//! a single Redis, never a Cluster.
+//!
+//! | Key | Type | Holds |
+//! |---|---|---|
+//! | `cp:sandbox:txn:<xref>` | string (JSON) | one transaction: state, amounts, card profile (no PAN), last answer |
+//! | `cp:sandbox:unique:<merchantID>:<transactionUnique>` | string | the `xref` that used it (duplicate check, QUERY by `transactionUnique`) |
+//! | `cp:sandbox:transaction_id` | counter | the last numeric `transactionID` issued |
+//! | `cp:sandbox:unsettled` | set | `xref`s in state `captured`, for the next settlement run |
+//! | `cp:sandbox:ledger` | list (JSON) | every charge, cancel and refund, oldest first |
+//! | `cp:sandbox:3ds:ref:<threeDSRef>` | string, 1 h TTL | the pending transaction's `xref` |
+//! | `cp:sandbox:3ds:creq:<creq>` | string, 1 h TTL | the pending transaction's `xref`, for the ACS page |
+//! | `cp:sandbox:3ds:cres:<cres>` | string (JSON), 1 h TTL | the challenge outcome chosen on the ACS page |
+//! | `cp:sandbox:faults` | hash | fault injection: `tamper_signatures`, `delay_ms`, `drop_next` |
+
+/// How long a 3-D Secure token stays usable: the cardholder has this long to finish the
+/// challenge and the merchant to continue.
+pub const THREE_DS_TTL_MS: u64 = 60 * 60 * 1000;
+
+pub const TRANSACTION_ID: &str = "cp:sandbox:transaction_id";
+pub const UNSETTLED: &str = "cp:sandbox:unsettled";
+pub const LEDGER: &str = "cp:sandbox:ledger";
+pub const FAULTS: &str = "cp:sandbox:faults";
+
+pub fn transaction(xref: &str) -> String {
+    format!("cp:sandbox:txn:{xref}")
+}
+
+pub fn unique(merchant_id: &str, transaction_unique: &str) -> String {
+    format!("cp:sandbox:unique:{merchant_id}:{transaction_unique}")
+}
+
+pub fn three_ds_ref(reference: &str) -> String {
+    format!("cp:sandbox:3ds:ref:{reference}")
+}
+
+pub fn creq(creq: &str) -> String {
+    format!("cp:sandbox:3ds:creq:{creq}")
+}
+
+pub fn cres(cres: &str) -> String {
+    format!("cp:sandbox:3ds:cres:{cres}")
+}

@@ -1,0 +1,218 @@
+//! Calmony Pay's sandbox gateway: a Cardstream Direct API simulator the daemon talks to over
+//! real HTTP, exactly as it talks to Cardstream.
+//!
+//! Test mode must exercise the same client code as live mode, so the simulator speaks the real
+//! wire protocol: PHP-encoded forms, SHA-512 signatures both ways, Cardstream's response codes
+//! and transaction states, the 65802 3-D Secure flow and `xref` card-on-file. Its state is in
+//! Redis under `cp:sandbox:`, so several daemons sharing a Redis share one simulated gateway.
+//!
+//! - `direct`: `POST /sandbox/direct/`, one module per action (VERIFY, SALE, CAPTURE, CANCEL,
+//!   REFUND_SALE, QUERY and the 3-D Secure continuation).
+//! - `cards`: the test cards and the card profile kept instead of the card number.
+//! - `issuer`: the simulated issuer: authorisation outcomes, test amounts, 3-D Secure plans.
+//! - `three_ds`: the ACS pages and the tokens of a challenge.
+//! - `transactions`: the transaction record and the one atomic way it changes.
+//! - `ledger`: every charge, cancel and refund, for tests to count.
+//! - `settlement`: the daily run from `captured` to `accepted`.
+//! - `faults`: tampered signatures, delays and dropped answers, on demand.
+//! - `pages`, `reply`: HTML and HTTP answers. `clock`: the UTC calendar. [`keys`]: the
+//!   keyspace.
+//!
+//! Routes, all under `/sandbox/`: `POST direct/`, `GET|POST acs`, `POST acs/complete`,
+//! `POST settle`, `GET ledger`, `GET|POST faults`. Anything else is a 404.
+
+mod cards;
+mod clock;
+mod direct;
+mod faults;
+mod issuer;
+pub mod keys;
+mod ledger;
+mod pages;
+mod reply;
+mod settlement;
+mod three_ds;
+mod transactions;
+
+pub use cards::known_numbers as test_card_numbers;
+pub use ledger::LedgerEntry;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use calmony_actors::{Store, StoreError};
+use calmony_protocol::cardstream::Fields;
+use http_body_util::Full;
+use hyper::{Method, Response, StatusCode};
+use serde_json::json;
+
+/// How long a dropped /direct/ answer holds the connection: past any sane client timeout.
+const DROP_HOLD: Duration = Duration::from_secs(60);
+
+/// The simulated merchant account and where the simulator is reachable.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    pub merchant_id: String,
+    /// The account's signature secret: requests must be signed with it, answers are.
+    pub secret: String,
+    /// The simulator's public origin, e.g. `http://127.0.0.1:4242`: the ACS URL is built on it.
+    pub public_base: String,
+}
+
+impl fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("merchant_id", &self.merchant_id)
+            .field("secret", &"****")
+            .field("public_base", &self.public_base)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sandbox record {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// What every handler shares.
+pub(crate) struct Gateway {
+    pub(crate) store: Store,
+    pub(crate) config: SandboxConfig,
+    /// How long a dropped answer is held ([`DROP_HOLD`]; shorter in tests).
+    pub(crate) drop_hold: Duration,
+}
+
+/// The simulated gateway. Cheap to clone: clones share one state.
+#[derive(Clone)]
+pub struct Sandbox {
+    gateway: Arc<Gateway>,
+}
+
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("config", &self.gateway.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    pub fn new(store: Store, config: SandboxConfig) -> Self {
+        Self {
+            gateway: Arc::new(Gateway {
+                store,
+                config,
+                drop_hold: DROP_HOLD,
+            }),
+        }
+    }
+
+    /// The same simulator, holding dropped answers for `hold` instead of a minute, so a test
+    /// can see the empty answer arrive.
+    pub fn with_drop_hold(store: Store, config: SandboxConfig, hold: Duration) -> Self {
+        Self {
+            gateway: Arc::new(Gateway {
+                store,
+                config,
+                drop_hold: hold,
+            }),
+        }
+    }
+
+    /// Answer one request. `path` is the full path (starting `/sandbox/`), `query` the raw
+    /// query string, `body` the whole body. Never panics; every failure is an answer.
+    pub async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        body: Bytes,
+    ) -> Response<Full<Bytes>> {
+        let gw = self.gateway.as_ref();
+        let form = |bytes: &[u8]| Fields::parse(bytes).unwrap_or_default();
+        match (path, method) {
+            ("/sandbox/direct" | "/sandbox/direct/", &Method::POST) => {
+                direct::handle(gw, &body).await
+            }
+            ("/sandbox/acs" | "/sandbox/acs/", &Method::GET) => {
+                three_ds::challenge_page(gw, &form(query.as_bytes())).await
+            }
+            ("/sandbox/acs" | "/sandbox/acs/", &Method::POST) => {
+                let mut fields = form(query.as_bytes());
+                for (name, value) in transactions::flatten(&form(&body)) {
+                    fields.insert(&name, value);
+                }
+                three_ds::challenge_page(gw, &fields).await
+            }
+            ("/sandbox/acs/complete", &Method::POST) => three_ds::complete(gw, &form(&body)).await,
+            ("/sandbox/settle", &Method::POST) => match self.settle().await {
+                Ok(settled) => reply::json(StatusCode::OK, &json!({ "settled": settled })),
+                Err(error) => unavailable(&error),
+            },
+            ("/sandbox/ledger", &Method::GET) => {
+                let filter = form(query.as_bytes());
+                let order_ref = filter.get("orderRef").filter(|r| !r.is_empty());
+                match ledger::entries(&gw.store, order_ref).await {
+                    Ok(entries) => reply::json(StatusCode::OK, &json!({ "entries": entries })),
+                    Err(error) => unavailable(&error),
+                }
+            }
+            ("/sandbox/faults", &Method::GET) => match faults::current(&gw.store).await {
+                Ok(current) => reply::json(StatusCode::OK, &json!(current)),
+                Err(error) => unavailable(&error),
+            },
+            ("/sandbox/faults", &Method::POST) => {
+                let settings = match Fields::parse(&body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|f| faults::Settings::parse(&f).map_err(|e| e.to_string()))
+                {
+                    Ok(settings) => settings,
+                    Err(message) => return reply::json_error(StatusCode::BAD_REQUEST, &message),
+                };
+                match faults::apply(&gw.store, &settings).await {
+                    Ok(current) => {
+                        tracing::info!(?current, "sandbox faults set");
+                        reply::json(StatusCode::OK, &json!(current))
+                    }
+                    Err(error) => unavailable(&error),
+                }
+            }
+            (
+                "/sandbox/direct"
+                | "/sandbox/direct/"
+                | "/sandbox/acs"
+                | "/sandbox/acs/"
+                | "/sandbox/acs/complete"
+                | "/sandbox/settle"
+                | "/sandbox/ledger"
+                | "/sandbox/faults",
+                _,
+            ) => reply::json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+            _ => reply::json_error(StatusCode::NOT_FOUND, "no such sandbox route"),
+        }
+    }
+
+    /// Run settlement now (also what the daily timer runs): returns how many transactions
+    /// moved. Moves money: `captured` to `accepted` or `rejected`.
+    pub async fn settle(&self) -> Result<usize, SandboxError> {
+        settlement::settle(&self.gateway.store).await
+    }
+
+    /// Spawn a tokio task that runs [`Sandbox::settle`] every day at `hour:minute` UTC.
+    pub fn spawn_daily_settlement(&self, hour: u8, minute: u8) {
+        settlement::spawn_daily(Arc::clone(&self.gateway), hour, minute);
+    }
+}
+
+fn unavailable(error: &SandboxError) -> Response<Full<Bytes>> {
+    tracing::error!(%error, "sandbox request failed");
+    reply::json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the sandbox store is unavailable",
+    )
+}

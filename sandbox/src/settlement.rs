@@ -1,0 +1,105 @@
+//! Settlement: the evening run that turns captured transactions into settled ones.
+//!
+//! Cardstream settles once a day (§6.1). Until then a SALE can be cancelled or re-captured for
+//! less; after it, only REFUND_SALE can give money back, which is the branch the daemon's
+//! refund code must get right. The run reads the `cp:sandbox:unsettled` set (every `captured`
+//! transaction), and moves each one with its own compare-and-set: a captured SALE to
+//! `accepted`, or `rejected` when a guide card's captured amount is in a rejected band
+//! (§10.2); a REFUND_SALE to `accepted`. Manual-capture sales still `approved` are not in the
+//! set and stay as they are.
+//!
+//! Several daemons may run the daily timer against one Redis at the same minute; each
+//! transaction still moves once, because the loser of the compare-and-set finds it settled.
+
+use std::sync::Arc;
+
+use calmony_actors::Store;
+
+use crate::clock;
+use crate::transactions::{self, Applied, Change, State};
+use crate::{Gateway, SandboxError, issuer, keys};
+
+/// Settle every captured transaction now. Moves money: `captured` to `accepted` or
+/// `rejected`. Returns how many transactions this run moved.
+pub async fn settle(store: &Store) -> Result<usize, SandboxError> {
+    let mut c = store.conn();
+    let xrefs: Vec<String> = store
+        .run(async move {
+            redis::cmd("SMEMBERS")
+                .arg(keys::UNSETTLED)
+                .query_async(&mut c)
+                .await
+        })
+        .await?;
+    let mut moved = 0;
+    for xref in xrefs {
+        if settle_one(store, &xref).await? {
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        tracing::info!(moved, "sandbox settlement run");
+    }
+    Ok(moved)
+}
+
+/// Settle one transaction; `false` if it was no longer captured (someone else settled or
+/// cancelled it).
+async fn settle_one(store: &Store, xref: &str) -> Result<bool, SandboxError> {
+    for _ in 0..5 {
+        let Some(loaded) = transactions::load(store, xref).await? else {
+            forget(store, xref).await?;
+            return Ok(false);
+        };
+        if loaded.txn.state != State::Captured {
+            forget(store, xref).await?;
+            return Ok(false);
+        }
+        let mut txn = loaded.txn.clone();
+        txn.state = if txn.action == "SALE"
+            && issuer::settlement_rejected(&txn.card, txn.amount_captured)
+        {
+            State::Rejected
+        } else {
+            State::Accepted
+        };
+        let mut change = Change::new();
+        change.update(&loaded, &txn)?.settle_later(xref, false);
+        if change.apply(store).await? == Applied::Done {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Drop an `xref` that no longer needs settling from the set.
+async fn forget(store: &Store, xref: &str) -> Result<(), SandboxError> {
+    let mut c = store.conn();
+    let xref = xref.to_owned();
+    store
+        .run(async move {
+            redis::cmd("SREM")
+                .arg(keys::UNSETTLED)
+                .arg(xref)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await?;
+    Ok(())
+}
+
+/// Run [`settle`] every day at `hour:minute` UTC, for as long as the runtime lives. Out-of-range
+/// values wrap (hour 24 is midnight) rather than panic.
+pub fn spawn_daily(gateway: Arc<Gateway>, hour: u8, minute: u8) {
+    let (hour, minute) = (hour % 24, minute % 60);
+    tokio::spawn(async move {
+        loop {
+            let wait = clock::until_next(calmony_actors::clock::now(), hour, minute);
+            tokio::time::sleep(wait).await;
+            match settle(&gateway.store).await {
+                Ok(moved) => tracing::info!(moved, "sandbox daily settlement done"),
+                Err(error) => tracing::error!(%error, "sandbox daily settlement failed"),
+            }
+        }
+    });
+}

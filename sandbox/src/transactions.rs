@@ -1,0 +1,484 @@
+//! The gateway's transactions and the one way they change.
+//!
+//! A transaction is one JSON string under `cp:sandbox:txn:<xref>`. Every change (a new
+//! transaction, a capture, a settlement, the end of a 3-D Secure challenge) is read, decided in
+//! Rust, and written by [`Change::apply`] through one Lua script: first every check, then every
+//! write, or nothing at all. The checks are what make the simulator safe when several daemons
+//! share it:
+//! - `cas`: the record is still byte-for-byte what we read (or still absent), so two CAPTUREs
+//!   or two settlement runs cannot both win; the loser reads again and decides again;
+//! - `claim`: a `transactionUnique` has not been used, so a retried SALE is a 65554 duplicate
+//!   and never a second charge;
+//! - `take`: a single-use token (a `threeDSRef`, a `creq`) still exists, and is consumed.
+//!
+//! The ledger entry, the settlement index and the tokens are written in the same script, so a
+//! charge is never recorded without its transaction or the reverse.
+
+use std::sync::LazyLock;
+
+use calmony_actors::Store;
+use calmony_protocol::cardstream::{FieldValue, Fields};
+use rand::Rng;
+use redis::Script;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::SandboxError;
+use crate::cards::CardProfile;
+use crate::clock::UtcTime;
+use crate::keys;
+use crate::ledger::LedgerEntry;
+
+/// Cardstream's transaction states (§6.1). `canceled` is spelt the gateway's way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Received,
+    Approved,
+    Verified,
+    Declined,
+    Referred,
+    Captured,
+    Accepted,
+    Rejected,
+    Canceled,
+    Finished,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::Approved => "approved",
+            State::Verified => "verified",
+            State::Declined => "declined",
+            State::Referred => "referred",
+            State::Captured => "captured",
+            State::Accepted => "accepted",
+            State::Rejected => "rejected",
+            State::Canceled => "canceled",
+            State::Finished => "finished",
+        }
+    }
+}
+
+/// A 3-D Secure challenge waiting for the cardholder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChallenge {
+    /// Where the ACS page sends the cardholder's browser with the `cres`.
+    pub redirect_url: String,
+    /// The `authorisationCode` the SALE carried, for its authorisation afterwards.
+    pub authorisation_code: Option<String>,
+}
+
+/// One transaction at the simulated gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub xref: String,
+    pub transaction_id: u64,
+    pub merchant_id: String,
+    /// `SALE`, `VERIFY` or `REFUND_SALE`.
+    pub action: String,
+    /// The wire `type`: 1, 2 or 9.
+    pub kind: String,
+    pub state: State,
+    /// The amount asked for, in minor units.
+    pub amount: u64,
+    pub amount_authorised: u64,
+    pub amount_captured: u64,
+    /// For a SALE: the total refunded by REFUND_SALEs so far.
+    pub amount_refunded: u64,
+    pub currency_code: String,
+    pub transaction_unique: Option<String>,
+    pub order_ref: Option<String>,
+    pub card: CardProfile,
+    /// Sent with `captureDelay` -1 or `never`: approved only, captured by CAPTURE.
+    pub manual_capture: bool,
+    pub authorisation_code: Option<String>,
+    /// For a REFUND_SALE: the SALE it refunds.
+    pub original_xref: Option<String>,
+    /// Set while the transaction waits in `received` for a 3-D Secure challenge.
+    pub challenge: Option<PendingChallenge>,
+    /// `YYYY-MM-DD HH:MM:SS` UTC.
+    pub created: String,
+    /// The latest answer about this transaction, unsigned, as `(name, value)` pairs with
+    /// records flattened to `root[sub]`: what QUERY replays. Never holds card data.
+    pub response: Vec<(String, String)>,
+}
+
+impl Transaction {
+    /// A new transaction with a fresh `xref` and `transactionID`, in state `received`.
+    pub async fn begin(
+        store: &Store,
+        merchant_id: &str,
+        action: &str,
+        card: CardProfile,
+    ) -> Result<Self, SandboxError> {
+        let now = UtcTime::now();
+        Ok(Transaction {
+            xref: new_xref(&now),
+            transaction_id: next_transaction_id(store).await?,
+            merchant_id: merchant_id.to_owned(),
+            action: action.to_owned(),
+            kind: "1".to_owned(),
+            state: State::Received,
+            amount: 0,
+            amount_authorised: 0,
+            amount_captured: 0,
+            amount_refunded: 0,
+            currency_code: "826".to_owned(),
+            transaction_unique: None,
+            order_ref: None,
+            card,
+            manual_capture: false,
+            authorisation_code: None,
+            original_xref: None,
+            challenge: None,
+            created: now.timestamp(),
+            response: Vec::new(),
+        })
+    }
+
+    /// The amount the card has been charged: what was captured, else what was authorised.
+    pub fn amount_received(&self) -> u64 {
+        if self.amount_captured > 0 {
+            self.amount_captured
+        } else {
+            self.amount_authorised
+        }
+    }
+
+    /// The fields every answer about this transaction carries: its identity, state, card and,
+    /// once authorised, the amount received and authorisation code.
+    pub fn describe(&self, fields: &mut Fields) {
+        fields
+            .insert("xref", self.xref.as_str())
+            .insert("transactionID", self.transaction_id.to_string())
+            .insert("state", self.state.as_str())
+            .insert("timestamp", UtcTime::now().timestamp());
+        self.card.describe(fields);
+        if self.amount_authorised > 0 {
+            fields.insert("amountReceived", self.amount_received().to_string());
+        }
+        if let Some(code) = self.authorisation_code.as_deref() {
+            fields.insert("authorisationCode", code);
+        }
+    }
+
+    /// Keep `fields` as the answer QUERY replays.
+    pub fn remember(&mut self, fields: &Fields) {
+        self.response = flatten(fields);
+    }
+
+    /// The remembered answer.
+    pub fn remembered(&self) -> Fields {
+        self.response
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
+    fn to_json(&self) -> Result<String, SandboxError> {
+        serde_json::to_string(self).map_err(|e| SandboxError::Corrupt {
+            key: keys::transaction(&self.xref),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A transaction as read, with the exact JSON it was read as (what a `cas` compares against).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub txn: Transaction,
+    pub raw: String,
+}
+
+/// Read a transaction by `xref`.
+pub async fn load(store: &Store, xref: &str) -> Result<Option<Loaded>, SandboxError> {
+    let key = keys::transaction(xref);
+    let Some(raw) = get_string(store, &key).await? else {
+        return Ok(None);
+    };
+    let txn = serde_json::from_str(&raw).map_err(|e| SandboxError::Corrupt {
+        key,
+        reason: e.to_string(),
+    })?;
+    Ok(Some(Loaded { txn, raw }))
+}
+
+/// Read a merchant's transaction by `xref`: another merchant's is as good as absent.
+pub async fn load_for(
+    store: &Store,
+    merchant_id: &str,
+    xref: &str,
+) -> Result<Option<Loaded>, SandboxError> {
+    Ok(load(store, xref)
+        .await?
+        .filter(|loaded| loaded.txn.merchant_id == merchant_id))
+}
+
+/// Read a string key.
+pub async fn get_string(store: &Store, key: &str) -> Result<Option<String>, SandboxError> {
+    let mut c = store.conn();
+    let key = key.to_owned();
+    Ok(store
+        .run(async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+        .await?)
+}
+
+async fn next_transaction_id(store: &Store) -> Result<u64, SandboxError> {
+    let mut c = store.conn();
+    Ok(store
+        .run(async move {
+            redis::cmd("INCR")
+                .arg(keys::TRANSACTION_ID)
+                .query_async(&mut c)
+                .await
+        })
+        .await?)
+}
+
+/// `YYMMDDHH` and 15 uppercase letters and digits, as the gateway's are.
+fn new_xref(now: &UtcTime) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    let tail: String = (0..15)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect();
+    format!("{}{tail}", now.xref_prefix())
+}
+
+/// An opaque single-use token (`threeDSRef`, `creq`, `cres`): 40 letters and digits.
+pub fn new_token() -> String {
+    random_alnum(40)
+}
+
+/// `len` random letters and digits.
+pub fn random_alnum(len: usize) -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// Flatten a message to `(name, value)` pairs, records as `root[sub]` in their order.
+pub fn flatten(fields: &Fields) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(fields.len());
+    for (root, value) in fields.iter() {
+        match value {
+            FieldValue::Scalar(v) => out.push((root.to_owned(), v.clone())),
+            FieldValue::Record(items) => {
+                for (sub, v) in items {
+                    out.push((format!("{root}[{sub}]"), v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What [`Change::apply`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// A transaction changed since it was read: read again and decide again.
+    Conflict,
+    /// The `transactionUnique` was already used.
+    Duplicate,
+    /// A single-use token was already used (or expired).
+    Gone,
+}
+
+/// The writes of one change, applied atomically.
+#[derive(Debug, Default)]
+pub struct Change {
+    keys: Vec<String>,
+    ops: Vec<Value>,
+}
+
+impl Change {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn k(&mut self, key: &str) -> usize {
+        match self.keys.iter().position(|k| k == key) {
+            Some(i) => i + 1,
+            None => {
+                self.keys.push(key.to_owned());
+                self.keys.len()
+            }
+        }
+    }
+
+    /// Write a new transaction; fails as a conflict if its `xref` somehow exists.
+    pub fn create(&mut self, txn: &Transaction) -> Result<&mut Self, SandboxError> {
+        let json = txn.to_json()?;
+        let k = self.k(&keys::transaction(&txn.xref));
+        self.ops.push(json!(["cas", k, "", json]));
+        Ok(self)
+    }
+
+    /// Replace a transaction read as `before`, if nobody changed it since.
+    pub fn update(
+        &mut self,
+        before: &Loaded,
+        txn: &Transaction,
+    ) -> Result<&mut Self, SandboxError> {
+        let json = txn.to_json()?;
+        let k = self.k(&keys::transaction(&txn.xref));
+        self.ops.push(json!(["cas", k, before.raw, json]));
+        Ok(self)
+    }
+
+    /// Claim the merchant's `transactionUnique` for `xref`, unless already used.
+    pub fn claim_unique(&mut self, merchant_id: &str, unique: &str, xref: &str) -> &mut Self {
+        let k = self.k(&keys::unique(merchant_id, unique));
+        self.ops.push(json!(["claim", k, xref]));
+        self
+    }
+
+    /// Consume a single-use token, which must still exist.
+    pub fn take(&mut self, key: &str) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["take", k]));
+        self
+    }
+
+    /// Write a token that expires after `ttl_ms`.
+    pub fn token(&mut self, key: &str, value: &str, ttl_ms: u64) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["set", k, value, ttl_ms.to_string()]));
+        self
+    }
+
+    pub fn ledger(&mut self, entry: &LedgerEntry) -> Result<&mut Self, SandboxError> {
+        let json = serde_json::to_string(entry).map_err(|e| SandboxError::Corrupt {
+            key: keys::LEDGER.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let k = self.k(keys::LEDGER);
+        self.ops.push(json!(["rpush", k, json]));
+        Ok(self)
+    }
+
+    /// Put the transaction in, or take it out of, the next settlement run.
+    pub fn settle_later(&mut self, xref: &str, pending: bool) -> &mut Self {
+        let k = self.k(keys::UNSETTLED);
+        let op = if pending { "sadd" } else { "srem" };
+        self.ops.push(json!([op, k, xref]));
+        self
+    }
+
+    pub async fn apply(&self, store: &Store) -> Result<Applied, SandboxError> {
+        let ops = serde_json::to_string(&self.ops).map_err(|e| SandboxError::Corrupt {
+            key: "change".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut invocation = APPLY.prepare_invoke();
+        for key in &self.keys {
+            invocation.key(key);
+        }
+        invocation.arg(ops);
+        let mut c = store.conn();
+        let outcome: String = store
+            .run(async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        Ok(match outcome.as_str() {
+            "ok" => Applied::Done,
+            "duplicate" => Applied::Duplicate,
+            "gone" => Applied::Gone,
+            _ => Applied::Conflict,
+        })
+    }
+}
+
+/// `KEYS`: every key touched. `ARGV[1]`: a JSON list of operations naming keys by index.
+/// Checks: `["cas", k, expected ("" = absent), new]`, `["claim", k, value]` (must be absent),
+/// `["take", k]` (must exist). Writes: those three (set, set, delete), then
+/// `["set", k, value, ttl_ms]`, `["rpush", k, value]`, `["sadd", k, m]`, `["srem", k, m]`.
+static APPLY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ops = cjson.decode(ARGV[1])
+for i = 1, #ops do
+  local op = ops[i]
+  local k = KEYS[op[2]]
+  if op[1] == 'cas' then
+    local current = redis.call('GET', k)
+    if op[3] == '' then
+      if current then return 'conflict' end
+    elseif current ~= op[3] then
+      return 'conflict'
+    end
+  elseif op[1] == 'claim' then
+    if redis.call('EXISTS', k) == 1 then return 'duplicate' end
+  elseif op[1] == 'take' then
+    if redis.call('EXISTS', k) == 0 then return 'gone' end
+  end
+end
+for i = 1, #ops do
+  local op = ops[i]
+  local k = KEYS[op[2]]
+  if op[1] == 'cas' then
+    redis.call('SET', k, op[4])
+  elseif op[1] == 'claim' then
+    redis.call('SET', k, op[3])
+  elseif op[1] == 'take' then
+    redis.call('DEL', k)
+  elseif op[1] == 'set' then
+    redis.call('SET', k, op[3], 'PX', op[4])
+  elseif op[1] == 'rpush' then
+    redis.call('RPUSH', k, op[3])
+  elseif op[1] == 'sadd' then
+    redis.call('SADD', k, op[3])
+  elseif op[1] == 'srem' then
+    redis.call('SREM', k, op[3])
+  end
+end
+return 'ok'
+"#,
+    )
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xrefs_look_like_the_gateways() {
+        let now = UtcTime::from_unix(1_575_376_496);
+        let xref = new_xref(&now);
+        assert_eq!(xref.len(), 23);
+        assert!(xref.starts_with("19120312"));
+        assert!(
+            xref.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        );
+        assert_ne!(new_xref(&now), xref);
+        assert_eq!(new_token().len(), 40);
+    }
+
+    #[test]
+    fn flatten_keeps_record_order() {
+        let fields: Fields = [
+            ("a", "1"),
+            ("threeDSRequest[creq]", "x"),
+            ("threeDSRequest[b]", "y"),
+        ]
+        .into_iter()
+        .collect();
+        let flat = flatten(&fields);
+        assert_eq!(
+            flat,
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("threeDSRequest[creq]".to_owned(), "x".to_owned()),
+                ("threeDSRequest[b]".to_owned(), "y".to_owned()),
+            ]
+        );
+        let back: Fields = flat.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(back, fields);
+    }
+}

@@ -1,0 +1,280 @@
+//! The test harness: a real `redis-server` of the test's own (a free port, a temporary
+//! directory, never 6379) and a [`Sandbox`] on it, driven through `Sandbox::handle` with
+//! bodies signed by the protocol codec, exactly as the daemon's client sends them.
+//!
+//! Every test ends with [`Sim::finish`], which reads every key and value in its Redis and fails
+//! if any test card number is there; the redis-server is killed when the `Sim` drops.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use calmony_actors::Store;
+use calmony_protocol::cardstream::{Coverage, Fields, verify};
+use calmony_sandbox::{Sandbox, SandboxConfig};
+use hyper::{Method, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+pub const MERCHANT: &str = "100001";
+pub const SECRET: &str = "Circle4Take40Idea";
+pub const BASE: &str = "http://127.0.0.1:4242";
+/// A card number the simulator does not know (Luhn-valid).
+pub const UNKNOWN_CARD: &str = "4000000000000010";
+/// A future expiry year (two digits) and a past one.
+pub const FUTURE: &str = "40";
+pub const PAST: &str = "20";
+
+pub struct Sim {
+    redis: Child,
+    _dir: tempfile::TempDir,
+    pub store: Store,
+    pub sandbox: Sandbox,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Sim {
+    pub async fn start() -> Sim {
+        for _ in 0..5 {
+            let port = free_port();
+            assert_ne!(port, 6379);
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut redis = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+                .arg(dir.path())
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server runs");
+            let url = format!("redis://127.0.0.1:{port}/");
+            for _ in 0..100 {
+                if redis.try_wait().ok().flatten().is_some() {
+                    break; // lost the port race; try another
+                }
+                if let Ok(store) = Store::connect(&url, Duration::from_millis(500)).await {
+                    let config = SandboxConfig {
+                        merchant_id: MERCHANT.into(),
+                        secret: SECRET.into(),
+                        public_base: BASE.into(),
+                    };
+                    let sandbox = Sandbox::with_drop_hold(
+                        store.clone(),
+                        config,
+                        Duration::from_millis(100),
+                    );
+                    return Sim {
+                        redis,
+                        _dir: dir,
+                        store,
+                        sandbox,
+                    };
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = redis.kill();
+            let _ = redis.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    /// Any request to the sandbox: status and body.
+    pub async fn call(&self, method: Method, path: &str, query: &str, body: &str) -> (StatusCode, String) {
+        let response = self
+            .sandbox
+            .handle(&method, path, query, Bytes::from(body.to_owned()))
+            .await;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).expect("utf-8"))
+    }
+
+    /// POST a raw body to /direct/ and parse the answer, checking its signature.
+    pub async fn direct_body(&self, body: &str) -> Fields {
+        let (status, text) = self.call(Method::POST, "/sandbox/direct/", "", body).await;
+        assert_eq!(status, StatusCode::OK);
+        let answer = Fields::parse(text.as_bytes()).expect("form answer");
+        assert_eq!(
+            verify(&answer, Some(SECRET)),
+            Ok(Coverage::All),
+            "the answer must be signed: {answer:?}"
+        );
+        assert!(answer.get("cardNumber").is_none() && answer.get("cardCVV").is_none());
+        answer
+    }
+
+    /// Sign `pairs` with the merchant's secret and send them to /direct/.
+    pub async fn direct(&self, pairs: &[(&str, &str)]) -> Fields {
+        self.direct_body(&signed(pairs)).await
+    }
+
+    pub async fn json(&self, method: Method, path: &str, query: &str, body: &str) -> Value {
+        let (status, text) = self.call(method, path, query, body).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// The ledger entries for one `orderRef`.
+    pub async fn ledger(&self, order_ref: &str) -> Vec<Value> {
+        let ledger = self
+            .json(Method::GET, "/sandbox/ledger", &format!("orderRef={order_ref}"), "")
+            .await;
+        ledger["entries"].as_array().cloned().expect("entries")
+    }
+
+    pub async fn settle(&self) -> u64 {
+        self.json(Method::POST, "/sandbox/settle", "", "").await["settled"]
+            .as_u64()
+            .expect("settled count")
+    }
+
+    /// Prove no card number reached Redis, then stop.
+    pub async fn finish(self) {
+        let mut c = self.store.conn();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut c)
+            .await
+            .expect("KEYS");
+        assert!(!keys.is_empty(), "the test stored nothing");
+        let mut dump = String::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut c)
+                .await
+                .expect("TYPE");
+            let values: Vec<String> = match kind.as_str() {
+                "string" => vec![
+                    redis::cmd("GET")
+                        .arg(&key)
+                        .query_async(&mut c)
+                        .await
+                        .expect("GET"),
+                ],
+                "list" => redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await
+                    .expect("LRANGE"),
+                "set" => redis::cmd("SMEMBERS")
+                    .arg(&key)
+                    .query_async(&mut c)
+                    .await
+                    .expect("SMEMBERS"),
+                "hash" => redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut c)
+                    .await
+                    .expect("HGETALL"),
+                other => panic!("unexpected {other} key {key}"),
+            };
+            assert!(key.starts_with("cp:sandbox:"), "{key} is outside the keyspace");
+            dump.push_str(&key);
+            dump.push('\n');
+            for value in values {
+                dump.push_str(&value);
+                dump.push('\n');
+            }
+        }
+        for number in calmony_sandbox::test_card_numbers().chain([UNKNOWN_CARD]) {
+            assert!(!dump.contains(number), "card number {number} found in Redis");
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.redis.kill();
+        let _ = self.redis.wait();
+    }
+}
+
+/// A signed /direct/ body.
+pub fn signed(pairs: &[(&str, &str)]) -> String {
+    let mut fields: Fields = pairs.iter().copied().collect();
+    fields.add_signature(SECRET, None);
+    fields.encode()
+}
+
+/// A card SALE or VERIFY: the merchant, action and card, plus `extra`.
+pub fn with_card<'a>(
+    action: &'a str,
+    number: &'a str,
+    month: &'a str,
+    year: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut pairs = vec![
+        ("merchantID", MERCHANT),
+        ("action", action),
+        ("type", "1"),
+        ("currencyCode", "826"),
+        ("countryCode", "826"),
+        ("cardNumber", number),
+        ("cardExpiryMonth", month),
+        ("cardExpiryYear", year),
+        ("cardCVV", "123"),
+    ];
+    if action == "VERIFY" {
+        pairs.push(("amount", "0"));
+    }
+    for (name, value) in extra {
+        match pairs.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => pairs.push((name, value)),
+        }
+    }
+    pairs
+}
+
+/// A management request (CAPTURE, CANCEL, REFUND_SALE, QUERY) on `xref`, plus `extra`.
+pub fn on_xref<'a>(action: &'a str, xref: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut pairs = vec![("merchantID", MERCHANT), ("action", action), ("xref", xref)];
+    pairs.extend_from_slice(extra);
+    pairs
+}
+
+/// `responseCode` as a number.
+pub fn code(answer: &Fields) -> u32 {
+    answer
+        .get("responseCode")
+        .and_then(|c| c.parse().ok())
+        .expect("responseCode")
+}
+
+pub fn field<'a>(answer: &'a Fields, name: &str) -> &'a str {
+    answer.get(name).unwrap_or_else(|| panic!("{name} missing from {answer:?}"))
+}
+
+/// The value of the first `name="…" value="…"` input in an HTML page.
+pub fn input_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("input present") + marker.len();
+    let end = html[start..].find('"').expect("closing quote") + start;
+    html[start..end].to_owned()
+}
+
+/// The `action` of the form with this id.
+pub fn form_action(html: &str, id: &str) -> String {
+    let marker = format!("<form id=\"{id}\" method=\"post\" action=\"");
+    let start = html.find(&marker).expect("form present") + marker.len();
+    let end = html[start..].find('"').expect("closing quote") + start;
+    html[start..end].to_owned()
+}

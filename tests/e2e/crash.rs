@@ -1,0 +1,187 @@
+//! Crash safety: SIGKILL with payments in flight, a restart, and proof from the sandbox
+//! ledger that nothing was lost and nothing charged twice. Also: an answer with a bad
+//! signature is never acted on.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::harness::{World, eventually, ledger, sales_per_order, sandbox_post};
+
+#[tokio::test]
+async fn kill_9_with_200_confirmations_in_flight_loses_nothing_and_charges_once() {
+    // The clients' retries below would trip the default 100/s limit.
+    let mut w = World::with(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")]);
+    let base = w.daemon.base();
+    let good = w.api.card("4242424242424242", 12, 2030, None).await;
+    let bad = w.api.card("4000000000000002", 12, 2030, None).await;
+    // Slow the gateway so that many payments are between "processing" and their answer.
+    sandbox_post(&base, "/sandbox/faults", "delay_ms=300").await;
+
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let api = w.api.clone();
+        let pm = if i % 10 == 0 {
+            bad.clone()
+        } else {
+            good.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let body = format!(
+                "amount={}&currency=gbp&payment_method={pm}&confirm=true",
+                1000 + i
+            );
+            let key = format!("crash-{i}");
+            // The connection dies with the daemon: an error here is expected.
+            let r = api
+                .http
+                .post(format!("{}/v1/payment_intents", api.base))
+                .bearer_auth(&api.key)
+                .header("idempotency-key", key)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await;
+            r.map(|r| r.status().as_u16()).ok()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    w.daemon.kill9();
+    let mut answered_before = 0;
+    for t in tasks {
+        if t.await.expect("task").is_some() {
+            answered_before += 1;
+        }
+    }
+    w.daemon.restart();
+    sandbox_post(&base, "/sandbox/faults", "reset=true").await;
+
+    // Recovery finishes every accepted payment by itself.
+    let api = w.api.clone();
+    let settled = eventually(Duration::from_secs(60), || {
+        let api = api.clone();
+        async move {
+            let list = api.get("/v1/payment_intents?limit=100").await;
+            let page2 = match list.json["data"]
+                .as_array()
+                .and_then(|d| d.last())
+                .and_then(|o| o["id"].as_str())
+            {
+                Some(last) => {
+                    api.get(&format!(
+                        "/v1/payment_intents?limit=100&starting_after={last}"
+                    ))
+                    .await
+                    .json
+                }
+                None => serde_json::Value::Null,
+            };
+            let all: Vec<serde_json::Value> = list.json["data"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(page2["data"].as_array().cloned().unwrap_or_default())
+                .collect();
+            !all.iter().any(|i| i["status"] == "processing")
+        }
+    })
+    .await;
+    assert!(settled, "no intent stays processing:\n{}", w.daemon.logs());
+
+    // Clients retry with their idempotency keys: each gets its payment's final answer, and
+    // payments that were never accepted run now.
+    let mut statuses: HashMap<u16, usize> = HashMap::new();
+    let mut intents = std::collections::HashSet::new();
+    for i in 0..200 {
+        let pm = if i % 10 == 0 { &bad } else { &good };
+        let body = format!(
+            "amount={}&currency=gbp&payment_method={pm}&confirm=true",
+            1000 + i
+        );
+        let mut r = w
+            .api
+            .post_idem("/v1/payment_intents", &body, &format!("crash-{i}"))
+            .await;
+        for _ in 0..50 {
+            if r.status != 409 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            r = w
+                .api
+                .post_idem("/v1/payment_intents", &body, &format!("crash-{i}"))
+                .await;
+        }
+        *statuses.entry(r.status).or_insert(0) += 1;
+        let intent = if r.status == 402 {
+            &r.json["error"]["payment_intent"]
+        } else {
+            &r.json
+        };
+        let id = intent["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: {}", r.status, r.text))
+            .to_string();
+        let expected = if i % 10 == 0 {
+            "requires_payment_method"
+        } else {
+            "succeeded"
+        };
+        assert_eq!(intent["status"], expected, "payment {i}: {}", r.text);
+        intents.insert(id);
+    }
+    assert_eq!(statuses.get(&200), Some(&180), "{statuses:?}");
+    assert_eq!(statuses.get(&402), Some(&20), "{statuses:?}");
+    assert_eq!(intents.len(), 200, "one intent per idempotency key");
+
+    let entries = ledger(&base, None).await;
+    let sales = sales_per_order(&entries);
+    assert_eq!(sales.len(), 180, "every good payment charged");
+    let doubled: Vec<_> = sales.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "charged twice: {doubled:?}");
+    eprintln!(
+        "crash drill: {answered_before} answered before the kill; 180 succeeded, 20 declined, 0 lost, 0 doubled"
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_gateway_signature_leaves_the_payment_unpaid() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let pm = w.api.card("4242424242424242", 12, 2030, None).await;
+    sandbox_post(&base, "/sandbox/faults", "tamper_signatures=true").await;
+    let r = w.api.pay(2500, &pm, "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["status"], "processing", "not acted on: {}", r.text);
+    let pi = r.json["id"].as_str().expect("id").to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let still = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(
+        still.json["status"], "processing",
+        "a forged answer is never applied"
+    );
+    assert!(
+        w.daemon.logs().contains("signature"),
+        "the failure is logged"
+    );
+
+    // Once the gateway answers genuinely, recovery learns the sale went through, and applies
+    // it once: the card was charged once, and the payment is now paid.
+    sandbox_post(&base, "/sandbox/faults", "reset=true").await;
+    let api = w.api.clone();
+    let pi2 = pi.clone();
+    let done =
+        eventually(Duration::from_secs(20), || {
+            let api = api.clone();
+            let pi = pi2.clone();
+            async move {
+                api.get(&format!("/v1/payment_intents/{pi}")).await.json["status"] == "succeeded"
+            }
+        })
+        .await;
+    assert!(done, "{}", w.daemon.logs());
+    assert_eq!(
+        sales_per_order(&ledger(&base, Some(&pi)).await).get(&pi),
+        Some(&1)
+    );
+}

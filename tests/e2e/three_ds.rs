@@ -1,0 +1,158 @@
+//! 3-D Secure: each outcome, the challenge driven by posting the pages' forms as a browser
+//! would (the page -> the issuer's page -> back to the daemon -> back to the merchant).
+
+use crate::harness::{World, form, get_page, ledger, sales_per_order};
+
+/// Walk a challenge: returns where the browser lands (the Location of the final redirect).
+async fn walk(w: &World, next_action_url: &str, outcome: &str) -> Option<String> {
+    let base = w.daemon.base();
+    let (status, html) = get_page(next_action_url).await;
+    assert_eq!(status, 200, "{html}");
+    let to_issuer = form(&html, "threeds");
+    assert!(
+        to_issuer.action.contains("/sandbox/acs"),
+        "{}",
+        to_issuer.action
+    );
+    let (status, _, challenge) = to_issuer.submit(&base).await;
+    assert_eq!(status, 200, "{challenge}");
+    let answer = form(&challenge, "challenge").with("outcome", outcome);
+    let (_, _, result_page) = answer.submit(&base).await;
+    let back = form(&result_page, "acs-result");
+    assert!(back.action.contains("/pay/3ds/"), "{}", back.action);
+    let (status, location, body) = back.submit(&base).await;
+    assert!(status == 303 || status == 200, "{status}: {body}");
+    location
+}
+
+#[tokio::test]
+async fn challenge_authenticated_then_paid_and_redirected() {
+    let w = World::new();
+    let pm = w.api.card("4000002500003155", 12, 2030, None).await;
+    let r = w
+        .api
+        .pay(
+            2500,
+            &pm,
+            "&return_url=https%3A%2F%2Fshop.example%2Fdone%3Forder%3D9",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["status"], "requires_action");
+    assert_eq!(r.json["next_action"]["type"], "redirect_to_url");
+    let pi = r.json["id"].as_str().expect("id").to_string();
+    assert!(
+        sales_per_order(&ledger(&w.daemon.base(), Some(&pi)).await)
+            .get(&pi)
+            .is_none(),
+        "not charged yet"
+    );
+    let url = r.json["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let landed = walk(&w, &url, "Y").await.expect("a redirect to return_url");
+    assert!(
+        landed.starts_with("https://shop.example/done?order=9&"),
+        "{landed}"
+    );
+    assert!(
+        landed.contains(&format!("payment_intent={pi}"))
+            && landed.contains("redirect_status=succeeded"),
+        "{landed}"
+    );
+    let got = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(got.json["status"], "succeeded");
+    assert_eq!(
+        sales_per_order(&ledger(&w.daemon.base(), Some(&pi)).await).get(&pi),
+        Some(&1)
+    );
+
+    // Posting the issuer's answer again changes nothing.
+    let (status, _) = get_page(&url).await;
+    assert!(status == 303 || status == 200);
+    assert_eq!(
+        sales_per_order(&ledger(&w.daemon.base(), Some(&pi)).await).get(&pi),
+        Some(&1)
+    );
+}
+
+#[tokio::test]
+async fn failed_and_rejected_authentication_decline_without_charging() {
+    let w = World::new();
+    for outcome in ["N", "R"] {
+        let pm = w.api.card("4000000000003220", 12, 2030, None).await;
+        let r = w
+            .api
+            .pay(2500, &pm, "&return_url=https%3A%2F%2Fshop.example%2Fback")
+            .await;
+        let pi = r.json["id"].as_str().expect("id").to_string();
+        let url = r.json["next_action"]["redirect_to_url"]["url"]
+            .as_str()
+            .expect("url")
+            .to_string();
+        let landed = walk(&w, &url, outcome).await.expect("redirect");
+        assert!(
+            landed.contains("redirect_status=failed"),
+            "{outcome}: {landed}"
+        );
+        let got = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+        assert_eq!(got.json["status"], "requires_payment_method", "{outcome}");
+        assert_eq!(
+            got.json["last_payment_error"]["code"],
+            "payment_intent_authentication_failure"
+        );
+        assert!(
+            sales_per_order(&ledger(&w.daemon.base(), Some(&pi)).await)
+                .get(&pi)
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_guide_cards_expiry_month_picks_the_3ds_result() {
+    let w = World::new();
+    // 12: challenge; 01: frictionless success; 02: not authenticated (declined); 11: not
+    // enrolled (authorised without authentication).
+    let pm = w.api.card("4929421234600821", 12, 2030, None).await;
+    let r = w.api.pay(1000, &pm, "").await;
+    assert_eq!(r.json["status"], "requires_action", "{}", r.text);
+    let url = r.json["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    walk(&w, &url, "Y").await;
+    let pi = r.json["id"].as_str().expect("id");
+    assert_eq!(
+        w.api.get(&format!("/v1/payment_intents/{pi}")).await.json["status"],
+        "succeeded"
+    );
+
+    let pm = w.api.card("4929421234600821", 1, 2030, None).await;
+    assert_eq!(w.api.pay(1000, &pm, "").await.json["status"], "succeeded");
+    let pm = w.api.card("4929421234600821", 2, 2030, None).await;
+    let r = w.api.pay(1000, &pm, "").await;
+    assert_eq!(
+        (r.status, r.err("code")),
+        (402, "payment_intent_authentication_failure"),
+        "{}",
+        r.text
+    );
+    let pm = w.api.card("4929421234600821", 11, 2030, None).await;
+    assert_eq!(w.api.pay(1000, &pm, "").await.json["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn the_page_needs_the_client_secret() {
+    let w = World::new();
+    let pm = w.api.card("4000002500003155", 12, 2030, None).await;
+    let r = w.api.pay(2500, &pm, "").await;
+    let url = r.json["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let wrong = url.split("client_secret=").next().unwrap_or("").to_string() + "client_secret=nope";
+    assert_eq!(get_page(&wrong).await.0, 404);
+    assert_eq!(get_page(&url).await.0, 200);
+}
