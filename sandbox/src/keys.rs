@@ -12,7 +12,7 @@
 //! | `cp:sandbox:unique:<merchantID>:<transactionUnique>` | string | the `xref` that used it (duplicate check, QUERY by `transactionUnique`) |
 //! | `cp:sandbox:transaction_id` | counter | the last numeric `transactionID` issued |
 //! | `cp:sandbox:unsettled` | set | `xref`s in state `captured`, for the next settlement run |
-//! | `cp:sandbox:ledger` | list (JSON) | every charge, cancel and refund, oldest first |
+//! | `cp:sandbox:ledger` | list (JSON) | every charge, capture, cancel and refund, oldest first |
 //! | `cp:sandbox:3ds:ref:<threeDSRef>` | string, 1 h TTL | the pending transaction's `xref` |
 //! | `cp:sandbox:3ds:creq:<creq>` | string, 1 h TTL | the pending transaction's `xref`, for the ACS page |
 //! | `cp:sandbox:3ds:cres:<cres>` | string (JSON), 1 h TTL | the challenge outcome chosen on the ACS page |

@@ -2,8 +2,9 @@
 //!
 //! It exists for tests. A daemon that retries, recovers and re-queries must still charge a card
 //! once; the ledger is the gateway's own account of what it did (one `SALE` entry per approved
-//! authorisation, one `CANCEL` per cancelled sale, one `REFUND_SALE` per refund), so an
-//! end-to-end test can prove "charged exactly once" from outside the daemon. Entries are written
+//! authorisation, one `CAPTURE` per capture with the amount that will settle, one `CANCEL` per
+//! cancelled sale, one `REFUND_SALE` per refund), so an end-to-end test can prove "charged
+//! exactly once" from outside the daemon. Entries are written
 //! in the same atomic change as the transaction they describe (see
 //! [`crate::transactions::Change`]).
 

@@ -12,7 +12,7 @@
 //! - `issuer`: the simulated issuer: authorisation outcomes, test amounts, 3-D Secure plans.
 //! - `three_ds`: the ACS pages and the tokens of a challenge.
 //! - `transactions`: the transaction record and the one atomic way it changes.
-//! - `ledger`: every charge, cancel and refund, for tests to count.
+//! - `ledger`: every charge, capture, cancel and refund, for tests to count.
 //! - `settlement`: the daily run from `captured` to `accepted`.
 //! - `faults`: tampered signatures, delays and dropped answers, on demand.
 //! - `pages`, `reply`: HTML and HTTP answers. `clock`: the UTC calendar. [`keys`]: the

@@ -10,6 +10,7 @@ use super::{
     ATTEMPTS, NOT_ALLOWED, contended, echo, invalid, is_sale, missing, non_empty, parse_amount,
     refusal_about, set_outcome,
 };
+use crate::ledger::LedgerEntry;
 use crate::transactions::{self, Applied, Change, State};
 use crate::{Gateway, SandboxError};
 
@@ -54,7 +55,10 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
     set_outcome(&mut answer, 0, "CAPTURED");
     txn.describe(&mut answer);
     let mut change = Change::new();
-    change.update(&loaded, &txn)?.settle_later(&txn.xref, true);
+    change
+        .update(&loaded, &txn)?
+        .settle_later(&txn.xref, true)
+        .ledger(&LedgerEntry::of("CAPTURE", &txn, amount))?;
     Ok(match change.apply(&gw.store).await? {
         Applied::Done => Some(answer),
         _ => None,

@@ -3,8 +3,8 @@
 //! By `xref`, as the gateway documents, or (a simulator extension) by `transactionUnique`: a
 //! daemon whose SALE timed out knows only its own id, and this is how it learns whether the
 //! card was charged before deciding anything. The answer replays the transaction's last
-//! response (its code, message, amounts, card) with the current `state` and amounts, and the
-//! QUERY's own fields (`action=QUERY`) echoed over it.
+//! response (its code, message, amounts, card, `transactionUnique`) with the current `state`
+//! and amounts, `action=QUERY`, and any other QUERY field the original lacks.
 
 use calmony_protocol::cardstream::Fields;
 
@@ -31,11 +31,16 @@ pub(super) async fn query(gw: &Gateway, request: &Fields) -> Result<Fields, Sand
     let Some(Loaded { txn, .. }) = found else {
         return Ok(refusal(request, GENERAL_ERROR, "Transaction not found"));
     };
+    // The original's fields win (its transactionUnique, amount, orderRef), so a caller that
+    // checks the echo against its own order checks the transaction, not its own question.
     let mut answer = txn.remembered();
     for (name, value) in transactions::flatten(&echo(request)) {
-        answer.insert(&name, value);
+        if answer.get(&name).is_none() {
+            answer.insert(&name, value);
+        }
     }
     answer
+        .insert("action", "QUERY")
         .insert("xref", txn.xref.as_str())
         .insert("state", txn.state.as_str());
     if txn.amount_authorised > 0 {

@@ -27,7 +27,10 @@ async fn verify_then_sale_by_xref_charges_once() {
     assert_eq!(field(&verified, "transactionUnique"), "seti_1");
     let xref = field(&verified, "xref").to_owned();
     assert_eq!(xref.len(), 23);
-    assert!(xref.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    assert!(
+        xref.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    );
     assert!(field(&verified, "transactionID").parse::<u64>().is_ok());
     let timestamp = field(&verified, "timestamp");
     assert_eq!(timestamp.len(), 19, "{timestamp}");
@@ -53,7 +56,11 @@ async fn verify_then_sale_by_xref_charges_once() {
     assert_eq!(field(&sale, "responseMessage"), format!("AUTHCODE:{auth}"));
     assert_ne!(field(&sale, "xref"), xref, "a SALE is a new transaction");
     assert_eq!(field(&sale, "cardNumberMask"), "424242******4242");
-    assert_eq!(field(&sale, "rtAgreementType"), "recurring", "request fields are echoed");
+    assert_eq!(
+        field(&sale, "rtAgreementType"),
+        "recurring",
+        "request fields are echoed"
+    );
 
     let ledger = sim.ledger("order-1").await;
     assert_eq!(ledger.len(), 1);
@@ -63,7 +70,10 @@ async fn verify_then_sale_by_xref_charges_once() {
     assert_eq!(ledger[0]["transactionUnique"], "pi_1");
     assert_eq!(ledger[0]["state"], "captured");
     assert_eq!(ledger[0]["responseCode"], 0);
-    assert!(sim.ledger("setup").await.is_empty(), "a VERIFY charges nothing");
+    assert!(
+        sim.ledger("setup").await.is_empty(),
+        "a VERIFY charges nothing"
+    );
     sim.finish().await;
 }
 
@@ -78,7 +88,13 @@ async fn stripe_cards_decline_by_number() {
         (UNKNOWN_CARD, 5, "UNKNOWN TEST CARD"),
     ] {
         let answer = sim
-            .direct(&with_card("SALE", number, "12", FUTURE, &[("amount", "1000"), ("orderRef", "declines")]))
+            .direct(&with_card(
+                "SALE",
+                number,
+                "12",
+                FUTURE,
+                &[("amount", "1000"), ("orderRef", "declines")],
+            ))
             .await;
         assert_eq!(code(&answer), expected, "{number}");
         assert_eq!(field(&answer, "responseMessage"), message, "{number}");
@@ -86,11 +102,21 @@ async fn stripe_cards_decline_by_number() {
         assert_eq!(field(&answer, "state"), "declined", "{number}");
         assert!(answer.get("authorisationCode").is_none());
         assert!(answer.get("amountReceived").is_none());
-        assert_eq!(field(&answer, "xref").len(), 23, "a decline is a transaction");
+        assert_eq!(
+            field(&answer, "xref").len(),
+            23,
+            "a decline is a transaction"
+        );
     }
 
     let cvc = sim
-        .direct(&with_card("SALE", "4000000000000127", "12", FUTURE, &[("amount", "1000")]))
+        .direct(&with_card(
+            "SALE",
+            "4000000000000127",
+            "12",
+            FUTURE,
+            &[("amount", "1000")],
+        ))
         .await;
     assert_eq!(code(&cvc), 5);
     assert_eq!(field(&cvc, "cv2Check"), "not matched");
@@ -103,15 +129,28 @@ async fn stripe_cards_decline_by_number() {
     );
 
     let processor = sim
-        .direct(&with_card("SALE", "4000000000000119", "12", FUTURE, &[("amount", "1000")]))
+        .direct(&with_card(
+            "SALE",
+            "4000000000000119",
+            "12",
+            FUTURE,
+            &[("amount", "1000")],
+        ))
         .await;
     assert_eq!(code(&processor), 65550);
     assert_eq!(field(&processor, "responseStatus"), "2");
     assert_eq!(field(&processor, "state"), "finished");
 
     // Every one of them can still be saved: VERIFY succeeds.
-    for number in ["4000000000000002", "4000000000009995", "4000000000000069", "4000000000000119"] {
-        let answer = sim.direct(&with_card("VERIFY", number, "12", FUTURE, &[])).await;
+    for number in [
+        "4000000000000002",
+        "4000000000009995",
+        "4000000000000069",
+        "4000000000000119",
+    ] {
+        let answer = sim
+            .direct(&with_card("VERIFY", number, "12", FUTURE, &[]))
+            .await;
         assert_eq!(code(&answer), 0, "{number}");
     }
     // 0341 attaches, then fails when charged by xref.
@@ -131,7 +170,10 @@ async fn stripe_cards_decline_by_number() {
         .await;
     assert_eq!(code(&charged), 5);
 
-    assert!(sim.ledger("declines").await.is_empty(), "no decline is a charge");
+    assert!(
+        sim.ledger("declines").await.is_empty(),
+        "no decline is a charge"
+    );
     sim.finish().await;
 }
 
@@ -139,21 +181,103 @@ async fn stripe_cards_decline_by_number() {
 async fn invalid_requests_name_the_field() {
     let sim = Sim::start().await;
     let cases: Vec<(Vec<(&str, &str)>, u32)> = vec![
-        (with_card("VERIFY", "4242424242424241", "12", FUTURE, &[]), 66314),
+        (
+            with_card("VERIFY", "4242424242424241", "12", FUTURE, &[]),
+            66314,
+        ),
         (with_card("VERIFY", "4242424242424242", "12", PAST, &[]), 54),
         (with_card("VERIFY", UNKNOWN_CARD, "12", FUTURE, &[]), 5),
-        (with_card("VERIFY", "4242424242424242", "12", FUTURE, &[("amount", "100")]), 66312),
-        (with_card("VERIFY", "4242424242424242", "13", FUTURE, &[]), 66315),
-        (with_card("SALE", "4242424242424242", "12", FUTURE, &[]), 66056),
-        (with_card("SALE", "4242424242424242", "12", FUTURE, &[("amount", "0")]), 66312),
-        (with_card("SALE", "4242424242424242", "12", FUTURE, &[("amount", "1x")]), 66312),
-        (with_card("SALE", "4242424242424242", "12", FUTURE, &[("amount", "100"), ("currencyCode", "USD")]), 65546),
-        (with_card("SALE", "4242424242424242", "12", FUTURE, &[("amount", "100"), ("type", "7")]), 66342),
-        (with_card("SALE", "4242424242424242", "12", FUTURE, &[("amount", "100"), ("captureDelay", "99")]), 66358),
-        (with_card("SALE", "4242424242424242", "12", PAST, &[("amount", "100")]), 54),
-        (vec![("merchantID", MERCHANT), ("action", "SALE"), ("type", "1"), ("amount", "100"), ("currencyCode", "826")], 66058),
-        (vec![("merchantID", MERCHANT), ("action", "SALE"), ("type", "9"), ("xref", "26010112NOSUCHXREF00000"), ("amount", "100"), ("currencyCode", "826")], 66341),
-        (vec![("merchantID", MERCHANT), ("action", "PREAUTHORISE")], 66311),
+        (
+            with_card(
+                "VERIFY",
+                "4242424242424242",
+                "12",
+                FUTURE,
+                &[("amount", "100")],
+            ),
+            66312,
+        ),
+        (
+            with_card("VERIFY", "4242424242424242", "13", FUTURE, &[]),
+            66315,
+        ),
+        (
+            with_card("SALE", "4242424242424242", "12", FUTURE, &[]),
+            66056,
+        ),
+        (
+            with_card("SALE", "4242424242424242", "12", FUTURE, &[("amount", "0")]),
+            66312,
+        ),
+        (
+            with_card(
+                "SALE",
+                "4242424242424242",
+                "12",
+                FUTURE,
+                &[("amount", "1x")],
+            ),
+            66312,
+        ),
+        (
+            with_card(
+                "SALE",
+                "4242424242424242",
+                "12",
+                FUTURE,
+                &[("amount", "100"), ("currencyCode", "USD")],
+            ),
+            65546,
+        ),
+        (
+            with_card(
+                "SALE",
+                "4242424242424242",
+                "12",
+                FUTURE,
+                &[("amount", "100"), ("type", "7")],
+            ),
+            66342,
+        ),
+        (
+            with_card(
+                "SALE",
+                "4242424242424242",
+                "12",
+                FUTURE,
+                &[("amount", "100"), ("captureDelay", "99")],
+            ),
+            66358,
+        ),
+        (
+            with_card("SALE", "4242424242424242", "12", PAST, &[("amount", "100")]),
+            54,
+        ),
+        (
+            vec![
+                ("merchantID", MERCHANT),
+                ("action", "SALE"),
+                ("type", "1"),
+                ("amount", "100"),
+                ("currencyCode", "826"),
+            ],
+            66058,
+        ),
+        (
+            vec![
+                ("merchantID", MERCHANT),
+                ("action", "SALE"),
+                ("type", "9"),
+                ("xref", "26010112NOSUCHXREF00000"),
+                ("amount", "100"),
+                ("currencyCode", "826"),
+            ],
+            66341,
+        ),
+        (
+            vec![("merchantID", MERCHANT), ("action", "PREAUTHORISE")],
+            66311,
+        ),
         (vec![("merchantID", MERCHANT)], 66055),
     ];
     for (pairs, expected) in cases {
@@ -171,7 +295,11 @@ async fn a_repeated_transaction_unique_is_a_duplicate_not_a_second_charge() {
         "5555555555554444",
         "12",
         FUTURE,
-        &[("amount", "2500"), ("transactionUnique", "pi_dup"), ("orderRef", "dup")],
+        &[
+            ("amount", "2500"),
+            ("transactionUnique", "pi_dup"),
+            ("orderRef", "dup"),
+        ],
     );
     let first = sim.direct(&sale).await;
     assert_eq!(code(&first), 0);
@@ -188,7 +316,11 @@ async fn a_repeated_transaction_unique_is_a_duplicate_not_a_second_charge() {
         "4242424242424242",
         "12",
         FUTURE,
-        &[("amount", "700"), ("transactionUnique", "pi_race"), ("orderRef", "race")],
+        &[
+            ("amount", "700"),
+            ("transactionUnique", "pi_race"),
+            ("orderRef", "race"),
+        ],
     );
     let (a, b) = tokio::join!(sim.direct(&racing), sim.direct(&racing));
     let mut codes = [code(&a), code(&b)];
@@ -210,7 +342,12 @@ async fn guide_cards_follow_the_test_amount_table() {
     for (amount, extra, expected, state) in [
         ("1000", &[][..], 0, "captured"),
         ("6000", &[][..], 2, "referred"),
-        ("6000", &[("authorisationCode", "VOICE1")][..], 0, "captured"),
+        (
+            "6000",
+            &[("authorisationCode", "VOICE1")][..],
+            0,
+            "captured",
+        ),
         ("12000", &[][..], 5, "declined"),
         ("16000", &[][..], 4, "declined"),
         ("21000", &[][..], 65, "declined"),
@@ -229,7 +366,9 @@ async fn guide_cards_follow_the_test_amount_table() {
         assert_eq!(code(&answer), expected, "{amount} {extra:?}");
         assert_eq!(field(&answer, "state"), state, "{amount} {extra:?}");
     }
-    let referred = sim.direct(&sale("6000", &[("authorisationCode", "VOICE2")])).await;
+    let referred = sim
+        .direct(&sale("6000", &[("authorisationCode", "VOICE2")]))
+        .await;
     assert_eq!(field(&referred, "authorisationCode"), "VOICE2");
     let invalid = sim.direct(&sale("99", &[])).await;
     assert_eq!(code(&invalid), 66312);
@@ -241,7 +380,9 @@ async fn guide_cards_follow_the_test_amount_table() {
     let accepted = sim.direct(&sale("2000", &[])).await;
     assert!(sim.settle().await >= 2);
     for (answer, state) in [(&rejected, "rejected"), (&accepted, "accepted")] {
-        let query = sim.direct(&on_xref("QUERY", field(answer, "xref"), &[])).await;
+        let query = sim
+            .direct(&on_xref("QUERY", field(answer, "xref"), &[]))
+            .await;
         assert_eq!(field(&query, "state"), state);
     }
 
@@ -256,10 +397,20 @@ async fn guide_cards_follow_the_test_amount_table() {
         ("10", 0, "I"),
     ] {
         let answer = sim
-            .direct(&with_card("SALE", card, month, FUTURE, &[("amount", "1000"), redirect]))
+            .direct(&with_card(
+                "SALE",
+                card,
+                month,
+                FUTURE,
+                &[("amount", "1000"), redirect],
+            ))
             .await;
         assert_eq!(code(&answer), expected, "month {month}");
-        assert_eq!(field(&answer, "threeDSAuthenticated"), authenticated, "month {month}");
+        assert_eq!(
+            field(&answer, "threeDSAuthenticated"),
+            authenticated,
+            "month {month}"
+        );
         assert_eq!(
             answer.get("threeDSECI").is_some(),
             matches!(authenticated, "Y" | "A"),
@@ -268,15 +419,33 @@ async fn guide_cards_follow_the_test_amount_table() {
     }
     // Authenticated, an SCA band authorises; unauthenticated, it is a soft decline.
     let sca = sim
-        .direct(&with_card("SALE", card, "01", FUTURE, &[("amount", "21000"), redirect]))
+        .direct(&with_card(
+            "SALE",
+            card,
+            "01",
+            FUTURE,
+            &[("amount", "21000"), redirect],
+        ))
         .await;
     assert_eq!(code(&sca), 0);
     let sca = sim
-        .direct(&with_card("SALE", card, "03", FUTURE, &[("amount", "21000"), redirect]))
+        .direct(&with_card(
+            "SALE",
+            card,
+            "03",
+            FUTURE,
+            &[("amount", "21000"), redirect],
+        ))
         .await;
     assert_eq!(code(&sca), 65);
     let challenge = sim
-        .direct(&with_card("SALE", card, "12", FUTURE, &[("amount", "1000"), redirect]))
+        .direct(&with_card(
+            "SALE",
+            card,
+            "12",
+            FUTURE,
+            &[("amount", "1000"), redirect],
+        ))
         .await;
     assert_eq!(code(&challenge), 65802);
     sim.finish().await;

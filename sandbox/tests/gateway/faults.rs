@@ -1,0 +1,102 @@
+//! Fault injection: tampered signatures, slow answers, dropped answers.
+
+use std::time::{Duration, Instant};
+
+use calmony_protocol::cardstream::{Fields, SignatureError, verify};
+use hyper::{Method, StatusCode};
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn tampered_signatures_fail_verification_until_reset() {
+    let sim = Sim::start().await;
+    let faults = sim
+        .json(
+            Method::POST,
+            "/sandbox/faults",
+            "",
+            "tamper_signatures=true",
+        )
+        .await;
+    assert_eq!(faults["tamper_signatures"], true);
+    let current = sim.json(Method::GET, "/sandbox/faults", "", "").await;
+    assert_eq!(current, faults);
+
+    let body = signed(&with_card("VERIFY", "4242424242424242", "12", FUTURE, &[]));
+    let (status, text) = sim.call(Method::POST, "/sandbox/direct/", "", &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = Fields::parse(text.as_bytes()).expect("form");
+    assert_eq!(code(&answer), 0, "the request itself was processed");
+    assert_eq!(verify(&answer, Some(SECRET)), Err(SignatureError::Mismatch));
+
+    let reset = sim
+        .json(Method::POST, "/sandbox/faults", "", "reset=true")
+        .await;
+    assert_eq!(reset["tamper_signatures"], false);
+    assert_eq!(reset["delay_ms"], 0);
+    assert_eq!(reset["drop_next"], 0);
+    // `direct` checks the signature.
+    sim.direct(&with_card("VERIFY", "4242424242424242", "12", FUTURE, &[]))
+        .await;
+
+    let (status, text) = sim
+        .call(Method::POST, "/sandbox/faults", "", "delay_ms=soon")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    let (status, _) = sim
+        .call(Method::POST, "/sandbox/faults", "", "explode=true")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    sim.finish().await;
+}
+
+#[tokio::test]
+async fn a_dropped_answer_still_charged_and_query_finds_it() {
+    let sim = Sim::start().await;
+    sim.json(
+        Method::POST,
+        "/sandbox/faults",
+        "",
+        "drop_next=1&delay_ms=50",
+    )
+    .await;
+    let sale = with_card(
+        "SALE",
+        "4242424242424242",
+        "12",
+        FUTURE,
+        &[
+            ("amount", "990"),
+            ("transactionUnique", "pi_lost"),
+            ("orderRef", "lost"),
+        ],
+    );
+    let started = Instant::now();
+    let (status, text) = sim
+        .call(Method::POST, "/sandbox/direct/", "", &signed(&sale))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "delayed, then held"
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.is_empty(), "no answer: {text}");
+    let faults = sim.json(Method::GET, "/sandbox/faults", "", "").await;
+    assert_eq!(faults["drop_next"], 0);
+
+    // The charge happened; the retry is a duplicate; QUERY tells the truth.
+    let retry = sim.direct(&sale).await;
+    assert_eq!(code(&retry), 65554);
+    let query = sim
+        .direct(&[
+            ("merchantID", MERCHANT),
+            ("action", "QUERY"),
+            ("transactionUnique", "pi_lost"),
+        ])
+        .await;
+    assert_eq!(code(&query), 0);
+    assert_eq!(field(&query, "state"), "captured");
+    assert_eq!(field(&query, "amountReceived"), "990");
+    assert_eq!(sim.ledger("lost").await.len(), 1);
+    sim.finish().await;
+}
