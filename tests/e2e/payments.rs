@@ -442,3 +442,91 @@ async fn live_keys_never_reach_the_test_merchant() {
         "nothing reached the sandbox"
     );
 }
+
+#[tokio::test]
+async fn lists_filter_by_customer_and_created_and_cards_attach_and_detach() {
+    let w = World::new();
+    let api = &w.api;
+    let (a, b) = (api.customer().await, api.customer().await);
+    let pm = api.card("4242424242424242", 12, 2030, Some(&a)).await;
+    let other = api.card("5555555555554444", 12, 2030, None).await;
+    let r = api
+        .post_form(
+            &format!("/v1/payment_methods/{other}/attach"),
+            &format!("customer={b}"),
+        )
+        .await;
+    assert_eq!(r.json["customer"], b.as_str(), "{}", r.text);
+    let taken = api
+        .post_form(
+            &format!("/v1/payment_methods/{other}/attach"),
+            &format!("customer={a}"),
+        )
+        .await;
+    assert_eq!(taken.status, 400, "attached to someone else");
+    let mismatch = api.pay(100, &other, &format!("&customer={a}")).await;
+    assert_eq!(
+        (mismatch.status, mismatch.err("param")),
+        (400, "payment_method")
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            api.pay(100, &pm, &format!("&customer={a}")).await.status,
+            200
+        );
+    }
+    assert_eq!(
+        api.pay(100, &other, &format!("&customer={b}")).await.status,
+        200
+    );
+    let of_a = api.get(&format!("/v1/payment_intents?customer={a}")).await;
+    assert_eq!(of_a.json["data"].as_array().map(Vec::len), Some(3));
+    let created = of_a.json["data"][0]["created"].as_i64().expect("created");
+    let window = api
+        .get(&format!(
+            "/v1/payment_intents?created[gte]={created}&created[lte]={created}"
+        ))
+        .await;
+    assert!(
+        window.json["data"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+    );
+    let future = api
+        .get(&format!("/v1/payment_intents?created[gt]={}", created + 10))
+        .await;
+    assert_eq!(future.json["data"].as_array().map(Vec::len), Some(0));
+    let past = api
+        .get(&format!(
+            "/v1/payment_intents?created[lt]={}",
+            created - 100
+        ))
+        .await;
+    assert_eq!(past.json["data"].as_array().map(Vec::len), Some(0));
+    let bad = api.get("/v1/payment_intents?created[soon]=1").await;
+    assert_eq!((bad.status, bad.err("param")), (400, "created[soon]"));
+
+    let d = api
+        .post_form(&format!("/v1/payment_methods/{other}/detach"), "")
+        .await;
+    assert_eq!(
+        (d.status, d.json["customer"].clone()),
+        (200, serde_json::Value::Null)
+    );
+    let cards_b = api.get(&format!("/v1/customers/{b}/payment_methods")).await;
+    assert_eq!(cards_b.json["data"].as_array().map(Vec::len), Some(0));
+    let mut conn = w.redis.conn();
+    let dump = redis_dump_text(&mut conn);
+    assert!(dump.contains("payment_method.attached") && dump.contains("payment_method.detached"));
+    let m = api.get("/metrics").await;
+    assert!(
+        m.text
+            .contains("calmony_payments_total{outcome=\"succeeded\"}"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text
+            .contains("calmony_gateway_request_duration_seconds_bucket{action=\"SALE\"")
+    );
+}
