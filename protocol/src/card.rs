@@ -133,7 +133,7 @@ pub fn luhn(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Stripe's brand name for a card number, from its leading digits.

@@ -47,6 +47,24 @@ pub fn request_id() -> String {
     format!("req_{}", random_alnum(14))
 }
 
+/// The smallest and largest ids with `prefix` created within `[from, to]` seconds: a
+/// `created` range as a lexicographic range of ULID ids.
+pub fn time_bounds(
+    prefix: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> (Option<String>, Option<String>) {
+    let lo = from.map(|s| {
+        let ms = (s.max(0) as u64).saturating_mul(1000);
+        format!("{prefix}_{}", ulid::Ulid::from_parts(ms, 0))
+    });
+    let hi = to.map(|s| {
+        let ms = (s.max(0) as u64).saturating_mul(1000).saturating_add(999);
+        format!("{prefix}_{}", ulid::Ulid::from_parts(ms, u128::MAX))
+    });
+    (lo, hi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,22 +87,4 @@ mod tests {
         assert!(!is_valid("cus", "cus_a}b{"));
         assert!(!is_valid("cus", &format!("cus_{}", "a".repeat(200))));
     }
-}
-
-/// The smallest and largest ids with `prefix` created within `[from, to]` seconds: a
-/// `created` range as a lexicographic range of ULID ids.
-pub fn time_bounds(
-    prefix: &str,
-    from: Option<i64>,
-    to: Option<i64>,
-) -> (Option<String>, Option<String>) {
-    let lo = from.map(|s| {
-        let ms = (s.max(0) as u64).saturating_mul(1000);
-        format!("{prefix}_{}", ulid::Ulid::from_parts(ms, 0))
-    });
-    let hi = to.map(|s| {
-        let ms = (s.max(0) as u64).saturating_mul(1000).saturating_add(999);
-        format!("{prefix}_{}", ulid::Ulid::from_parts(ms, u128::MAX))
-    });
-    (lo, hi)
 }

@@ -134,14 +134,14 @@ fn take_return_url(p: &mut Params) -> Result<Option<String>, ApiError> {
     let url = p
         .string_max(&["return_url", "returnUrl"], 2048)?
         .into_option();
-    if let Some(u) = &url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            return Err(ApiError::invalid_param(
-                "url_invalid",
-                "return_url",
-                "return_url must be an http:// or https:// URL.",
-            ));
-        }
+    if let Some(u) = &url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(ApiError::invalid_param(
+            "url_invalid",
+            "return_url",
+            "return_url must be an http:// or https:// URL.",
+        ));
     }
     Ok(url)
 }
@@ -190,14 +190,13 @@ impl CreateParams {
         }
         if let Field::Set(types) =
             p.string_array(&["payment_method_types", "paymentMethodTypes"])?
+            && types.iter().any(|t| t != "card")
         {
-            if types.iter().any(|t| t != "card") {
-                return Err(ApiError::invalid_param(
-                    "parameter_invalid_value",
-                    "payment_method_types",
-                    "Only `card` payment methods are supported.",
-                ));
-            }
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_value",
+                "payment_method_types",
+                "Only `card` payment methods are supported.",
+            ));
         }
         p.take(&["automatic_payment_methods"])?;
         p.expand()?;

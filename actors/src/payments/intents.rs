@@ -723,10 +723,8 @@ async fn confirm_at_gateway(
             .and_then(Value::as_bool)
             .unwrap_or(false),
     };
-    if recovering {
-        if let Some(found) = acct.sync(Some(&sale.attempt), None).await? {
-            return Ok(found.outcome);
-        }
+    if recovering && let Some(found) = acct.sync(Some(&sale.attempt), None).await? {
+        return Ok(found.outcome);
     }
     match acct.authorise(&sale).await {
         Ok(AuthOutcome::Failed { code: 65554, .. }) => acct
@@ -804,12 +802,11 @@ async fn manage_at_gateway(
             Step::Voided
         }
     };
-    if recovering {
-        if let Some(s) = acct.sync(None, Some(&xref)).await? {
-            if done(&s.state) {
-                return Ok(success());
-            }
-        }
+    if recovering
+        && let Some(s) = acct.sync(None, Some(&xref)).await?
+        && done(&s.state)
+    {
+        return Ok(success());
     }
     let sent = if capturing {
         acct.capture(&xref, amount).await
@@ -1069,15 +1066,15 @@ async fn finish(
             intent.amount_received = amount;
             intent.amount_capturable = 0;
             internal.resume_status = None;
-            if let Some(ch_id) = &intent.latest_charge {
-                if let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await? {
-                    let mut ch: Charge = super::parse(&rec, ch_id)?;
-                    ch.captured = true;
-                    ch.amount_captured = amount;
-                    events.push(event("charge.captured", &ch, scope, &request));
-                    charge_write = Some((ch, rec.version + 1));
-                    tx.expect_version(&scope.record(ch_id), rec.version);
-                }
+            if let Some(ch_id) = &intent.latest_charge
+                && let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await?
+            {
+                let mut ch: Charge = super::parse(&rec, ch_id)?;
+                ch.captured = true;
+                ch.amount_captured = amount;
+                events.push(event("charge.captured", &ch, scope, &request));
+                charge_write = Some((ch, rec.version + 1));
+                tx.expect_version(&scope.record(ch_id), rec.version);
             }
             events.push(event("payment_intent.succeeded", &intent, scope, &request));
             status_code = 200;
@@ -1091,14 +1088,14 @@ async fn finish(
                 .map(str::to_string);
             mark_canceled(&mut intent, reason);
             internal.resume_status = None;
-            if let Some(ch_id) = &intent.latest_charge {
-                if let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await? {
-                    let mut ch: Charge = super::parse(&rec, ch_id)?;
-                    ch.refunded = true;
-                    ch.amount_refunded = ch.amount;
-                    charge_write = Some((ch, rec.version + 1));
-                    tx.expect_version(&scope.record(ch_id), rec.version);
-                }
+            if let Some(ch_id) = &intent.latest_charge
+                && let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await?
+            {
+                let mut ch: Charge = super::parse(&rec, ch_id)?;
+                ch.refunded = true;
+                ch.amount_refunded = ch.amount;
+                charge_write = Some((ch, rec.version + 1));
+                tx.expect_version(&scope.record(ch_id), rec.version);
             }
             events.push(event("payment_intent.canceled", &intent, scope, &request));
             status_code = 200;

@@ -296,12 +296,11 @@ async fn refund_at_gateway(
         .await?
         .ok_or_else(|| GatewayError::Malformed(format!("the gateway does not know sale {xref}")))?;
     if sale.settled() {
-        if recovering {
-            if let Some(done) = acct.sync(Some(&cmd.attempt), None).await? {
-                if let crate::gateway::AuthOutcome::Approved { txn, .. } = done.outcome {
-                    return Ok(ManageOutcome::Done { txn });
-                }
-            }
+        if recovering
+            && let Some(done) = acct.sync(Some(&cmd.attempt), None).await?
+            && let crate::gateway::AuthOutcome::Approved { txn, .. } = done.outcome
+        {
+            return Ok(ManageOutcome::Done { txn });
         }
         return acct.refund(&xref, amount, &cmd.attempt).await;
     }
@@ -343,15 +342,15 @@ async fn finish(
         ManageOutcome::Done { txn } => {
             refund.status = "succeeded".into();
             refund.cardstream_transaction_id = txn.transaction_id;
-            if let Some(ch_id) = &refund.charge {
-                if let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await? {
-                    let mut ch: Charge = super::parse(&rec, ch_id)?;
-                    ch.amount_refunded += refund.amount;
-                    ch.refunded = ch.amount_refunded >= ch.amount_captured;
-                    tx.expect_version(&scope.record(ch_id), rec.version);
-                    tx.put(&scope.record(ch_id), rec.version + 1, &to_json(&ch)?);
-                    tx.event(scope, &event("charge.refunded", &ch, scope, &request));
-                }
+            if let Some(ch_id) = &refund.charge
+                && let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await?
+            {
+                let mut ch: Charge = super::parse(&rec, ch_id)?;
+                ch.amount_refunded += refund.amount;
+                ch.refunded = ch.amount_refunded >= ch.amount_captured;
+                tx.expect_version(&scope.record(ch_id), rec.version);
+                tx.put(&scope.record(ch_id), rec.version + 1, &to_json(&ch)?);
+                tx.event(scope, &event("charge.refunded", &ch, scope, &request));
             }
             let body = to_json(&refund)?;
             metrics::counter!("calmony_refunds_total", "outcome" => "succeeded").increment(1);

@@ -96,19 +96,19 @@ pub fn query_request(attempt: Option<&str>, xref: Option<&str>) -> Fields {
 
 /// A genuine answer for another payment must not be applied to this one.
 pub fn check_echo(f: &Fields, attempt: &str, amount: Option<i64>) -> Result<(), GatewayError> {
-    if let Some(t) = f.get("transactionUnique") {
-        if t != attempt {
-            return Err(GatewayError::Unverified(format!(
-                "answer is for transactionUnique {t:?}, not {attempt:?}"
-            )));
-        }
+    if let Some(t) = f.get("transactionUnique")
+        && t != attempt
+    {
+        return Err(GatewayError::Unverified(format!(
+            "answer is for transactionUnique {t:?}, not {attempt:?}"
+        )));
     }
-    if let (Some(a), Some(expected)) = (f.get("amount"), amount) {
-        if a.parse::<i64>().ok() != Some(expected) {
-            return Err(GatewayError::Unverified(format!(
-                "answer is for amount {a}, not {expected}"
-            )));
-        }
+    if let (Some(a), Some(expected)) = (f.get("amount"), amount)
+        && a.parse::<i64>().ok() != Some(expected)
+    {
+        return Err(GatewayError::Unverified(format!(
+            "answer is for amount {a}, not {expected}"
+        )));
     }
     Ok(())
 }
