@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How a setting's environment value is typed before it joins the TOML tree.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +82,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address and port of the HTTP API.
@@ -102,7 +102,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// Longest wait for one gateway answer; after it the payment is resolved by QUERY.
@@ -117,7 +117,7 @@ pub struct GatewayConfig {
 }
 
 /// A Cardstream merchant account: where to send, who we are, and the signing secret.
-#[derive(Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MerchantAccount {
     pub url: String,
@@ -135,7 +135,7 @@ impl std::fmt::Debug for MerchantAccount {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
     /// Serve the Cardstream simulator under /sandbox/ (test mode only ever talks to it).
@@ -172,7 +172,7 @@ impl Default for SandboxConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `text` for people, `json` for log collectors.
@@ -181,7 +181,7 @@ pub struct LogConfig {
     pub level: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
     /// `redis://host:port/db` or `redis+unix:///path`. Empty: the daemon runs its own.
@@ -194,7 +194,7 @@ pub struct RedisConfig {
     pub connect_timeout_seconds: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Requests per second allowed per API key (a token bucket with one second of burst).
@@ -209,7 +209,7 @@ pub struct ApiConfig {
     pub bootstrap_test_key: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
     /// How long SIGTERM waits for in-flight requests before closing them.
@@ -318,8 +318,15 @@ impl Config {
                 .map(|(_, n)| format!("environment variable {n}"))
                 .unwrap_or_else(|| origin_file.clone())
         };
+        // Settings given override the defaults one by one, at any depth: setting only
+        // `gateway.test.url` keeps the default test merchant id and secret.
+        let mut merged = match toml::Value::try_from(Config::default()) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => toml::Table::new(),
+        };
+        merge(&mut merged, table);
         let config: Config =
-            toml::Value::Table(table)
+            toml::Value::Table(merged)
                 .try_into()
                 .map_err(|e: toml::de::Error| {
                     let problem = e.message().to_string();
@@ -519,6 +526,18 @@ impl Config {
     }
 }
 
+/// Overlay `over` onto `base`, table by table.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
 fn parse_hh_mm(s: &str) -> Option<(u8, u8)> {
     let (h, m) = s.split_once(':')?;
     let (h, m) = (h.parse::<u8>().ok()?, m.parse::<u8>().ok()?);
@@ -655,6 +674,19 @@ mod tests {
         assert_eq!(c.listen, "0.0.0.0:9");
         assert_eq!(c.redis.url, "redis://x:1");
         assert_eq!(c.api.rate_limit_per_second, 5);
+    }
+
+    #[test]
+    fn a_nested_setting_keeps_its_siblings_defaults() {
+        let c = Config::load_with(
+            None,
+            env(&[("CALMONY_GATEWAY_TEST_URL", "http://gw:1/direct/")]),
+        )
+        .expect("valid");
+        assert_eq!(c.gateway.test.url, "http://gw:1/direct/");
+        assert_eq!(c.gateway.test.merchant_id, "100001");
+        assert!(!c.gateway.test.secret.is_empty());
+        assert_eq!(c.gateway.live.url, "https://gateway.cardstream.com/direct/");
     }
 
     #[test]

@@ -5,17 +5,48 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::harness::{World, eventually, ledger, sales_per_order, sandbox_post};
+use crate::harness::{Daemon, Redis, World, eventually, ledger, sales_per_order, sandbox_post};
 
 #[tokio::test]
 async fn kill_9_with_200_confirmations_in_flight_loses_nothing_and_charges_once() {
-    // The clients' retries below would trip the default 100/s limit.
-    let mut w = World::with(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")]);
-    let base = w.daemon.base();
+    drill(false).await;
+}
+
+#[tokio::test]
+async fn kill_9_after_the_gateway_charged_but_before_the_daemon_recorded_it() {
+    drill(true).await;
+}
+
+/// 200 confirmations (1 in 10 declined), SIGKILL mid-flight, restart, client retries with
+/// their idempotency keys; then the counts, and the ledger's proof.
+async fn drill(external_gateway: bool) {
+    // External: the gateway runs in a process of its own, as Cardstream would, and charges
+    // cards then never answers, so the kill leaves sales the gateway completed but the daemon
+    // never recorded, which recovery must find by QUERY rather than charge again. In-process:
+    // the gateway dies with the daemon, so recovery finds sales it never saw, and sends them.
+    let gateway_redis = Redis::start();
+    let gateway = Daemon::start(&gateway_redis.url());
+    let direct = format!("{}/sandbox/direct/", gateway.base());
+    let mut settings = vec![("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")];
+    if external_gateway {
+        settings.push(("CALMONY_GATEWAY_TEST_URL", direct.as_str()));
+    }
+    // (The clients' retries below would trip the default 100/s limit.)
+    let mut w = World::with(&settings);
+    let base = if external_gateway {
+        gateway.base()
+    } else {
+        w.daemon.base()
+    };
     let good = w.api.card("4242424242424242", 12, 2030, None).await;
     let bad = w.api.card("4000000000000002", 12, 2030, None).await;
     // Slow the gateway so that many payments are between "processing" and their answer.
-    sandbox_post(&base, "/sandbox/faults", "delay_ms=300").await;
+    let fault = if external_gateway {
+        "drop_next=150"
+    } else {
+        "delay_ms=300"
+    };
+    sandbox_post(&base, "/sandbox/faults", fault).await;
 
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -44,7 +75,12 @@ async fn kill_9_with_200_confirmations_in_flight_loses_nothing_and_charges_once(
             r.map(|r| r.status().as_u16()).ok()
         }));
     }
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(if external_gateway {
+        600
+    } else {
+        250
+    }))
+    .await;
     w.daemon.kill9();
     let mut answered_before = 0;
     for t in tasks {
@@ -52,8 +88,93 @@ async fn kill_9_with_200_confirmations_in_flight_loses_nothing_and_charges_once(
             answered_before += 1;
         }
     }
-    w.daemon.restart();
-    sandbox_post(&base, "/sandbox/faults", "reset=true").await;
+    // What the crash left: accepted payments and how many were mid-flight.
+    let mut conn = w.redis.conn();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("cp:*:test:obj:pi_*")
+        .query(&mut conn)
+        .expect("keys");
+    let mut in_flight_at_kill = 0;
+    for k in &keys {
+        let json: String = redis::cmd("HGET")
+            .arg(k)
+            .arg("json")
+            .query(&mut conn)
+            .expect("json");
+        if json.contains("\"status\":\"processing\"") {
+            in_flight_at_kill += 1;
+        }
+    }
+    let accepted_at_kill = keys.len();
+    // Let the gateway finish what it had received, then count sales the daemon never saw
+    // (an in-process gateway died with the daemon: it has nothing to finish).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let charged_at_gateway = if external_gateway {
+        sales_per_order(&ledger(&base, None).await).len()
+    } else {
+        0
+    };
+    let succeeded_in_daemon = keys
+        .iter()
+        .filter(|k| {
+            redis::cmd("HGET")
+                .arg(*k)
+                .arg("json")
+                .query::<String>(&mut conn)
+                .is_ok_and(|j| j.contains("\"status\":\"succeeded\""))
+        })
+        .count();
+    let charged_unrecorded = charged_at_gateway.saturating_sub(succeeded_in_daemon);
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg("cp:payments:commands")
+        .arg("processors")
+        .query(&mut conn)
+        .unwrap_or_default();
+    let _ = pending;
+    // What the crash left: accepted payments and how many were mid-flight.
+    let mut conn = w.redis.conn();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("cp:*:test:obj:pi_*")
+        .query(&mut conn)
+        .expect("keys");
+    let mut in_flight_at_kill = 0;
+    for k in &keys {
+        let json: String = redis::cmd("HGET")
+            .arg(k)
+            .arg("json")
+            .query(&mut conn)
+            .expect("json");
+        if json.contains("\"status\":\"processing\"") {
+            in_flight_at_kill += 1;
+        }
+    }
+    let accepted_at_kill = keys.len();
+    // Let the gateway finish what it had received, then count sales the daemon never saw
+    // (an in-process gateway died with the daemon: it has nothing to finish).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let charged_at_gateway = if external_gateway {
+        sales_per_order(&ledger(&base, None).await).len()
+    } else {
+        0
+    };
+    let succeeded_in_daemon = keys
+        .iter()
+        .filter(|k| {
+            redis::cmd("HGET")
+                .arg(*k)
+                .arg("json")
+                .query::<String>(&mut conn)
+                .is_ok_and(|j| j.contains("\"status\":\"succeeded\""))
+        })
+        .count();
+    let charged_unrecorded = charged_at_gateway.saturating_sub(succeeded_in_daemon);
+    if external_gateway {
+        sandbox_post(&base, "/sandbox/faults", "reset=true").await;
+        w.daemon.restart();
+    } else {
+        w.daemon.restart();
+        sandbox_post(&base, "/sandbox/faults", "reset=true").await;
+    }
 
     // Recovery finishes every accepted payment by itself.
     let api = w.api.clone();
@@ -140,7 +261,19 @@ async fn kill_9_with_200_confirmations_in_flight_loses_nothing_and_charges_once(
     let doubled: Vec<_> = sales.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "charged twice: {doubled:?}");
     eprintln!(
-        "crash drill: {answered_before} answered before the kill; 180 succeeded, 20 declined, 0 lost, 0 doubled"
+        "crash drill ({}): {accepted_at_kill} payments accepted before the kill, {in_flight_at_kill} of \
+         them mid-flight (processing), {answered_before} answered; after restart and client \
+         retries: 180 succeeded, 20 declined, 0 lost, 0 charged twice; {charged_unrecorded} \
+         were charged at the gateway while the daemon was down and found by QUERY",
+        if external_gateway {
+            "gateway in its own process"
+        } else {
+            "gateway in the daemon"
+        }
+    );
+    assert!(
+        in_flight_at_kill > 0,
+        "the drill must catch payments mid-flight"
     );
 }
 
