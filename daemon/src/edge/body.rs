@@ -9,9 +9,19 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 
+/// Oversized bodies up to this size are read and dropped before the 413 is sent.
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+
 /// The raw body, size-limited (for pages and the sandbox, which parse their own forms).
 pub async fn read_bytes(req: Request<Incoming>, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    if declared_len(&req).is_some_and(|len| len > limit as u64) {
+    if let Some(len) = declared_len(&req).filter(|len| *len > limit as u64) {
+        // Read (and drop) a moderately oversized body before answering, so the client is not
+        // cut off mid-upload and reliably reads the 413; a huge one is refused unread.
+        if len <= DRAIN_LIMIT {
+            let _ = Limited::new(req.into_body(), DRAIN_LIMIT as usize)
+                .collect()
+                .await;
+        }
         return Err(ApiError::body_too_large(limit));
     }
     collect(req.into_body(), limit).await
