@@ -5,6 +5,10 @@ use calmony_protocol::list::ListPage;
 use calmony_protocol::{ApiError, ErrorType};
 use serde_json::value::RawValue;
 
+use calmony_protocol::ids;
+use calmony_protocol::params::Params;
+
+use crate::context::{Reply, RequestContext};
 use crate::store::{Commit, Store, Tx};
 
 /// Encode an answer; a failure here is a bug, answered as a bare 500.
@@ -42,4 +46,35 @@ pub fn page_body(url: &str, items: &[String], has_more: bool) -> Result<String, 
         url,
     };
     to_json(&page)
+}
+
+/// `GET /v1/<objects>/:id` for an object answered exactly as stored (charges, refunds): 404
+/// unless an id of this kind exists in the caller's project and mode.
+pub async fn retrieve_stored(
+    store: &Store,
+    ctx: &RequestContext,
+    prefix: &str,
+    object: &str,
+    id: &str,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    params.expand()?;
+    params.finish()?;
+    if !ids::is_valid(prefix, id) {
+        return Err(ApiError::no_such(object, id, "id"));
+    }
+    let rec = store
+        .get(&ctx.scope.record(id))
+        .await?
+        .ok_or_else(|| ApiError::no_such(object, id, "id"))?;
+    Ok(Reply::ok(rec.json))
+}
+
+/// Commit a finish step, whose change must land even if its idempotency claim was lost
+/// meanwhile (the answer is then not stored; the change still is).
+pub async fn commit_finish(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {
+    Ok(match store.commit(tx).await? {
+        Commit::LostClaim => store.commit(&tx.without_answers()).await?,
+        other => other,
+    })
 }

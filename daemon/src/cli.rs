@@ -138,27 +138,11 @@ async fn run_keys(
     Ok(())
 }
 
-/// `2026-11-21 11:42:09` in UTC, without a date library.
+/// `2026-11-21 11:42:09` in UTC.
 fn fmt_time(t: Option<i64>) -> String {
-    let Some(t) = t else { return "never".into() };
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    t.map_or("never".into(), |t| {
+        calmony_actors::clock::UtcTime::from_unix(t).timestamp()
+    })
 }
 
 #[cfg(test)]

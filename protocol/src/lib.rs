@@ -11,6 +11,7 @@
 //! - [`card`]: card numbers, expiry and CVC checked on arrival; never stored.
 //! - [`payment_method`], [`payment_intent`], [`charge`], [`refund`]: the payment resources.
 //! - [`event`]: events, the immutable record of every state change.
+//! - [`html`]: escaping for rendered pages.
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
 //! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
 
@@ -20,6 +21,7 @@ pub mod charge;
 pub mod customer;
 pub mod error;
 pub mod event;
+pub mod html;
 pub mod ids;
 pub mod list;
 pub mod metadata;

@@ -1,118 +1,25 @@
 //! Gateway time: the UTC calendar the wire format speaks (`timestamp`, the `YYMMDDHH` head of
-//! an `xref`, card expiry, the daily settlement run).
-//!
-//! The seconds come from the daemon's clock ([`calmony_actors::clock`]); the calendar is the
-//! civil-from-days conversion, written out so the workspace needs no date crate for five
-//! fields.
+//! an `xref`, card expiry, the daily settlement run), from the daemon's clock
+//! ([`calmony_actors::clock`]).
 
-use std::time::Duration;
+pub use calmony_actors::clock::{UtcTime, until_next};
 
-const SECONDS_PER_DAY: i64 = 86_400;
-
-/// A UTC calendar time to the second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UtcTime {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-}
-
-impl UtcTime {
-    pub fn now() -> Self {
-        Self::from_unix(calmony_actors::clock::now())
-    }
-
-    pub fn from_unix(seconds: i64) -> Self {
-        let days = seconds.div_euclid(SECONDS_PER_DAY);
-        let of_day = seconds.rem_euclid(SECONDS_PER_DAY);
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        Self {
-            year,
-            month: month as u32,
-            day: day as u32,
-            hour: (of_day / 3600) as u32,
-            minute: (of_day % 3600 / 60) as u32,
-            second: (of_day % 60) as u32,
-        }
-    }
-
-    /// The gateway's `timestamp` format, `YYYY-MM-DD HH:MM:SS`.
-    pub fn timestamp(&self) -> String {
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )
-    }
-
-    /// The first eight characters of an `xref`: `YYMMDDHH`.
-    pub fn xref_prefix(&self) -> String {
-        format!(
-            "{:02}{:02}{:02}{:02}",
-            self.year.rem_euclid(100),
-            self.month,
-            self.day,
-            self.hour
-        )
-    }
-}
-
-/// How long from `now` (Unix seconds) until the next `hour:minute` UTC. Exactly at that
-/// minute's start it is a whole day, so a run that finishes within its own second is not
-/// repeated.
-pub fn until_next(now: i64, hour: u8, minute: u8) -> Duration {
-    let target = i64::from(hour) * 3600 + i64::from(minute) * 60;
-    let wait = (target - now.rem_euclid(SECONDS_PER_DAY)).rem_euclid(SECONDS_PER_DAY);
-    let wait = if wait == 0 { SECONDS_PER_DAY } else { wait };
-    Duration::from_secs(wait.unsigned_abs())
+/// The first eight characters of an `xref`: `YYMMDDHH`.
+pub fn xref_prefix(t: &UtcTime) -> String {
+    format!(
+        "{:02}{:02}{:02}{:02}",
+        t.year.rem_euclid(100),
+        t.month,
+        t.day,
+        t.hour
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn calendar_matches_known_instants() {
-        assert_eq!(UtcTime::from_unix(0).timestamp(), "1970-01-01 00:00:00");
-        // 2019-12-03 12:34:56 UTC, the day of the guide's sample xref 19120312….
-        let t = UtcTime::from_unix(1_575_376_496);
-        assert_eq!(t.timestamp(), "2019-12-03 12:34:56");
-        assert_eq!(t.xref_prefix(), "19120312");
-        // A leap day and the turn of a century year.
-        assert_eq!(
-            UtcTime::from_unix(951_782_400).timestamp(),
-            "2000-02-29 00:00:00"
-        );
-        assert_eq!(
-            UtcTime::from_unix(4_107_542_399).timestamp(),
-            "2100-02-28 23:59:59"
-        );
-    }
-
-    #[test]
-    fn next_run_is_later_today_or_tomorrow() {
-        let ten_pm = 22 * 3600;
-        let day = 1_700_000_000 - 1_700_000_000 % 86_400;
-        assert_eq!(
-            until_next(day + ten_pm - 60, 22, 0),
-            Duration::from_secs(60)
-        );
-        assert_eq!(until_next(day + ten_pm, 22, 0), Duration::from_secs(86_400));
-        assert_eq!(
-            until_next(day + ten_pm + 1, 22, 0),
-            Duration::from_secs(86_399)
-        );
-        assert_eq!(until_next(day, 0, 30), Duration::from_secs(1800));
+    fn xref_prefix_is_yymmddhh() {
+        let t = super::UtcTime::from_unix(1_575_376_496);
+        assert_eq!(super::xref_prefix(&t), "19120312");
     }
 }

@@ -7,21 +7,7 @@
 //! interpolated value is escaped: the merchant name, order details and redirect URL all come
 //! from a request.
 
-/// Escape text for an HTML element body or a double- or single-quoted attribute.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use calmony_protocol::html::escape;
 
 fn page(title: &str, body: &str) -> String {
     format!(

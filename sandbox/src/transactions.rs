@@ -245,7 +245,7 @@ fn new_xref(now: &UtcTime) -> String {
     let tail: String = (0..15)
         .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
         .collect();
-    format!("{}{tail}", now.xref_prefix())
+    format!("{}{tail}", crate::clock::xref_prefix(now))
 }
 
 /// An opaque single-use token (`threeDSRef`, `creq`, `cres`): 40 letters and digits.

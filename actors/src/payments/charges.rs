@@ -2,29 +2,19 @@
 
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::Params;
-use calmony_protocol::{ApiError, charge, ids};
+use calmony_protocol::{ApiError, charge};
 
 use super::Payments;
 use crate::context::{Reply, RequestContext};
-use crate::resource::page_body;
+use crate::resource::{page_body, retrieve_stored};
 
 pub async fn retrieve_charge(
     p: &Payments,
     ctx: &RequestContext,
     id: &str,
-    mut params: Params,
+    params: Params,
 ) -> Result<Reply, ApiError> {
-    params.expand()?;
-    params.finish()?;
-    if !ids::is_valid(charge::PREFIX, id) {
-        return Err(ApiError::no_such("charge", id, "id"));
-    }
-    let rec = p
-        .store
-        .get(&ctx.scope.record(id))
-        .await?
-        .ok_or_else(|| ApiError::no_such("charge", id, "id"))?;
-    Ok(Reply::ok(rec.json))
+    retrieve_stored(&p.store, ctx, charge::PREFIX, "charge", id, params).await
 }
 
 pub async fn list_charges(

@@ -1136,10 +1136,7 @@ async fn finish(
     if let Some(claim) = cmd.claim() {
         tx.respond_to(&claim, p.idempotency_ttl_secs, status_code, &body);
     }
-    let outcome = match p.store.commit(&tx).await? {
-        Commit::LostClaim => p.store.commit(&tx.without_answers()).await?,
-        other => other,
-    };
+    let outcome = crate::resource::commit_finish(&p.store, &tx).await?;
     match outcome {
         Commit::Done(_) => {
             metrics::counter!("calmony_payments_total", "outcome" => outcome_label).increment(1);

@@ -388,10 +388,7 @@ async fn finish(
     if let Some(claim) = cmd.claim() {
         tx.respond_to(&claim, p.idempotency_ttl_secs, status_code, &body);
     }
-    let outcome = match p.store.commit(&tx).await? {
-        Commit::LostClaim => p.store.commit(&tx.without_answers()).await?,
-        other => other,
-    };
+    let outcome = crate::resource::commit_finish(&p.store, &tx).await?;
     match outcome {
         Commit::Done(_) => Ok(Some(Reply {
             status: status_code,
@@ -407,19 +404,9 @@ pub async fn retrieve_refund(
     p: &Payments,
     ctx: &RequestContext,
     id: &str,
-    mut params: Params,
+    params: Params,
 ) -> Result<Reply, ApiError> {
-    params.expand()?;
-    params.finish()?;
-    if !ids::is_valid(refund::PREFIX, id) {
-        return Err(ApiError::no_such("refund", id, "id"));
-    }
-    let rec = p
-        .store
-        .get(&ctx.scope.record(id))
-        .await?
-        .ok_or_else(|| ApiError::no_such("refund", id, "id"))?;
-    Ok(Reply::ok(rec.json))
+    crate::resource::retrieve_stored(&p.store, ctx, refund::PREFIX, "refund", id, params).await
 }
 
 /// `GET /v1/refunds`, optionally for one payment intent.

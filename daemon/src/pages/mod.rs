@@ -13,21 +13,7 @@ use hyper::Response;
 
 use crate::edge::{Body, set};
 
-/// Escape text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use calmony_protocol::html::escape;
 
 /// A page with the shared look: centred card, system fonts, readable on a phone.
 pub fn page(status: u16, title: &str, body: &str) -> Response<Body> {
@@ -76,15 +62,4 @@ pub fn redirect(to: &str) -> Response<Body> {
     *resp.status_mut() = hyper::StatusCode::SEE_OTHER;
     set(&mut resp, "location", to);
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            super::escape("<a href=\"x\">'&"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
-        );
-    }
 }
