@@ -12,6 +12,7 @@
 //! - [`payment_method`], [`payment_intent`], [`charge`], [`refund`]: the payment resources.
 //! - [`event`]: events, the immutable record of every state change.
 //! - [`html`]: escaping for rendered pages.
+//! - [`webhook`]: delivery signatures and their verification, the event catalogue, endpoints.
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
 //! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
 
@@ -31,6 +32,7 @@ pub mod payment_intent;
 pub mod payment_method;
 pub mod refund;
 pub mod secret;
+pub mod webhook;
 
 pub use error::{ApiError, ErrorType};
 pub use mode::Mode;
