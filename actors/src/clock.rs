@@ -4,22 +4,40 @@
 //! [`UtcTime`] is the calendar (civil-from-days, written out so the workspace needs no date
 //! crate for five fields): the gateway's timestamps, card expiry, daily runs.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// How far this daemon's clock runs ahead of the system's, in ms. Zero unless
+/// `clock.controllable` is on and `calmony-payd clock advance` moved it (tests and rehearsals:
+/// a day of webhook retries or a year of renewals in seconds).
+static OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// The Redis key holding the shared offset, so every daemon on one Redis agrees.
+pub const OFFSET_KEY: &str = "cp:clock:offset_ms";
+
+pub fn set_offset_ms(ms: i64) {
+    OFFSET_MS.store(ms, Ordering::Relaxed);
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
+pub fn offset_ms() -> i64 {
+    OFFSET_MS.load(Ordering::Relaxed)
+}
+
+fn system_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    now_ms().div_euclid(1000)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    system_ms() + offset_ms()
 }
 
 /// The current UTC (year, month), for card expiry checks.

@@ -10,6 +10,7 @@
 //! - [`payment_methods`]: cards tokenised at the gateway.
 //! - [`payments`]: the IntentProcessor: payment intents, charges, refunds, 3-D Secure and the
 //!   recovery of payments a crash interrupted.
+//! - [`webhooks`]: the event log's API, webhook endpoints and the WebhookDispatcher.
 //! - [`customers`]: the customer resource's operations.
 //! - [`clock`]: the time the daemon believes it is.
 
@@ -23,6 +24,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod resource;
 pub mod store;
+pub mod webhooks;
 
 pub use context::{Reply, RequestContext};
 pub use store::{Scope, Store, StoreError};

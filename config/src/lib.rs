@@ -58,6 +58,12 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("gateway.live.secret", Kind::Str),
     ("sandbox.enabled", Kind::Bool),
     ("sandbox.settlement_time", Kind::Str),
+    ("webhooks.timeout_seconds", Kind::Int),
+    ("webhooks.retry_schedule", Kind::Str),
+    ("webhooks.disable_after_hours", Kind::Int),
+    ("webhooks.secret_overlap_hours", Kind::Int),
+    ("webhooks.concurrency", Kind::Int),
+    ("clock.controllable", Kind::Bool),
 ];
 
 /// The environment variable that overrides a setting.
@@ -100,6 +106,44 @@ pub struct Config {
     pub instance_id: String,
     pub gateway: GatewayConfig,
     pub sandbox: SandboxConfig,
+    pub webhooks: WebhooksConfig,
+    pub clock: ClockConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Seconds to wait for an endpoint's answer; no answer in time is a failure.
+    pub timeout_seconds: u64,
+    /// Seconds between tries after a failure, comma-separated; each gets ±20% jitter. The
+    /// default spans about three days.
+    pub retry_schedule: String,
+    /// An endpoint failing continuously this long is disabled.
+    pub disable_after_hours: u64,
+    /// How long a rolled secret keeps signing beside the new one.
+    pub secret_overlap_hours: u64,
+    /// Deliveries in flight at once per daemon.
+    pub concurrency: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 10,
+            retry_schedule: "60,300,1800,3600,7200,14400,28800,43200,86400,86400".into(),
+            disable_after_hours: 120,
+            secret_overlap_hours: 24,
+            concurrency: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockConfig {
+    /// Let `calmony-payd clock advance` move this daemon's clock forward (tests and
+    /// rehearsals of retries and renewals). Never on in production.
+    pub controllable: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -229,6 +273,8 @@ impl Default for Config {
             instance_id: String::new(),
             gateway: GatewayConfig::default(),
             sandbox: SandboxConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            clock: ClockConfig::default(),
         }
     }
 }
@@ -352,6 +398,11 @@ impl Config {
         self.listen
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 4242)))
+    }
+
+    /// The webhook retry delays, already checked by [`Config::load`].
+    pub fn retry_schedule(&self) -> Vec<u64> {
+        parse_schedule(&self.webhooks.retry_schedule).unwrap_or_default()
     }
 
     /// This daemon's consumer name: configured, or `<hostname>:<listen port>`.
@@ -513,6 +564,30 @@ impl Config {
                     .into(),
             ));
         }
+        if !(1..=120).contains(&self.webhooks.timeout_seconds) {
+            return Err((
+                "webhooks.timeout_seconds",
+                "must be between 1 and 120".into(),
+            ));
+        }
+        if parse_schedule(&self.webhooks.retry_schedule).is_none() {
+            return Err((
+                "webhooks.retry_schedule",
+                format!(
+                    "{:?} is not a comma-separated list of 1 to 50 delays in seconds",
+                    self.webhooks.retry_schedule
+                ),
+            ));
+        }
+        if !(1..=4096).contains(&self.webhooks.concurrency) {
+            return Err(("webhooks.concurrency", "must be between 1 and 4096".into()));
+        }
+        if self.webhooks.secret_overlap_hours > 24 * 7 {
+            return Err((
+                "webhooks.secret_overlap_hours",
+                "must be at most 168".into(),
+            ));
+        }
         if parse_hh_mm(&self.sandbox.settlement_time).is_none() {
             return Err((
                 "sandbox.settlement_time",
@@ -536,6 +611,14 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
             }
         }
     }
+}
+
+fn parse_schedule(s: &str) -> Option<Vec<u64>> {
+    let delays: Option<Vec<u64>> = s
+        .split(',')
+        .map(|d| d.trim().parse::<u64>().ok().filter(|d| *d > 0))
+        .collect();
+    delays.filter(|d| (1..=50).contains(&d.len()))
 }
 
 fn parse_hh_mm(s: &str) -> Option<(u8, u8)> {

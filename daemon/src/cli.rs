@@ -34,6 +34,31 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Move the daemons' clock (only daemons with clock.controllable follow it).
+    #[command(subcommand)]
+    Clock(ClockCommand),
+    /// Webhook operations.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClockCommand {
+    /// Move time forward by this many seconds (cumulative); prints the new offset.
+    Advance {
+        #[arg(long)]
+        seconds: i64,
+    },
+    /// Back to real time.
+    Reset,
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhooksCommand {
+    /// Print the parked (dead-letter) deliveries.
+    DeadLetters,
+    /// Put every parked delivery back in the delivery queue.
+    ReplayDead,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +99,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => rt.block_on(crate::runtime::serve(config)),
         Command::Keys(k) => rt.block_on(keys(config, k)),
+        Command::Clock(c) => rt.block_on(clock(config, c)),
+        Command::Webhooks(w) => rt.block_on(webhooks(config, w)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,6 +118,71 @@ async fn keys(config: Config, cmd: KeysCommand) -> Result<(), crate::runtime::St
         m.stop().await;
     }
     result
+}
+
+async fn clock(config: Config, cmd: ClockCommand) -> Result<(), crate::runtime::StartError> {
+    let (store, managed) = crate::runtime::open_store(&config, true).await?;
+    let mut c = store.conn();
+    let key = calmony_actors::clock::OFFSET_KEY;
+    let result: Result<i64, _> = match cmd {
+        ClockCommand::Advance { seconds } => {
+            store
+                .run(async move {
+                    redis::cmd("INCRBY")
+                        .arg(key)
+                        .arg(seconds * 1000)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await
+        }
+        ClockCommand::Reset => store
+            .run(async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(0)
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await
+            .map(|_| 0),
+    };
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    println!("{}", result? / 1000);
+    Ok(())
+}
+
+async fn webhooks(config: Config, cmd: WebhooksCommand) -> Result<(), crate::runtime::StartError> {
+    let (store, managed) = crate::runtime::open_store(&config, true).await?;
+    let result = match cmd {
+        WebhooksCommand::DeadLetters => {
+            let mut c = store.conn();
+            let entries: Result<Vec<String>, _> = store
+                .run(async move {
+                    redis::cmd("LRANGE")
+                        .arg(calmony_actors::webhooks::DEAD_LETTERS)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await;
+            entries.map(|e| {
+                for line in e {
+                    println!("{line}");
+                }
+            })
+        }
+        WebhooksCommand::ReplayDead => calmony_actors::webhooks::replay_dead(&store)
+            .await
+            .map(|n| eprintln!("replayed {n} deliveries")),
+    };
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    result.map_err(Into::into)
 }
 
 async fn run_keys(

@@ -12,6 +12,7 @@ use std::time::Duration;
 use calmony_actors::gateway::Gateway;
 use calmony_actors::payments::Payments;
 use calmony_actors::store::ManagedRedis;
+use calmony_actors::webhooks::Webhooks;
 use calmony_actors::{Store, StoreError, api_keys};
 use calmony_config::Config;
 
@@ -112,17 +113,23 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         sandbox.spawn_daily_settlement(hour, minute);
         sandbox
     });
+    let webhooks = Webhooks::new(store.clone(), &config);
+    if config.clock.controllable {
+        spawn_clock_follower(store.clone());
+    }
     let state = Arc::new(crate::edge::AppState {
         config: config.clone(),
         store,
         metrics,
         payments: payments.clone(),
+        webhooks: webhooks.clone(),
         sandbox,
     });
     crate::systemd::ready();
     crate::systemd::spawn_watchdog();
     // Recovery starts once the listener (and so the sandbox) is up: it may call the gateway.
     let recovery = payments.spawn_recovery();
+    webhooks.spawn();
     crate::edge::run(state, listener, shutdown_signal()).await;
     recovery.abort();
     crate::systemd::stopping();
@@ -145,6 +152,31 @@ fn announce_first_key(config: &Config, raw: &str) {
          curl -s {base}/v1/customers -u {raw}: -d email=alice@example.com -d name=\"Alice Smith\"\n    \
          curl -s {base}/v1/customers -u {raw}:\n"
     );
+}
+
+/// With `clock.controllable`, follow the shared clock offset that `calmony-payd clock advance`
+/// moves, so every daemon on the Redis sees the same time.
+fn spawn_clock_follower(store: Store) {
+    tracing::warn!(
+        "clock.controllable is on: `calmony-payd clock advance` can move this daemon's time"
+    );
+    tokio::spawn(async move {
+        loop {
+            let mut c = store.conn();
+            let offset: Result<Option<i64>, _> = store
+                .run(async move {
+                    redis::cmd("GET")
+                        .arg(calmony_actors::clock::OFFSET_KEY)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await;
+            if let Ok(ms) = offset {
+                calmony_actors::clock::set_offset_ms(ms.unwrap_or(0));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
 }
 
 /// Resolves on SIGTERM or SIGINT.

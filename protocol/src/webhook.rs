@@ -83,7 +83,11 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// The header value for a delivery: `t=…,v1=…` with one `v1` per active secret.
-pub fn header<'a>(timestamp: i64, secrets: impl IntoIterator<Item = &'a str>, body: &[u8]) -> String {
+pub fn header<'a>(
+    timestamp: i64,
+    secrets: impl IntoIterator<Item = &'a str>,
+    body: &[u8],
+) -> String {
     let mut out = format!("t={timestamp}");
     for s in secrets {
         out.push_str(",v1=");
@@ -106,7 +110,13 @@ pub enum VerifyError {
 
 /// Verify a delivery as a merchant would: some `v1` matches (constant time), and the
 /// timestamp is no older than `tolerance` seconds before `now`. Unknown schemes are ignored.
-pub fn verify(body: &[u8], header: &str, secret: &str, tolerance: i64, now: i64) -> Result<i64, VerifyError> {
+pub fn verify(
+    body: &[u8],
+    header: &str,
+    secret: &str,
+    tolerance: i64,
+    now: i64,
+) -> Result<i64, VerifyError> {
     let mut t = None;
     let mut candidates = Vec::new();
     for part in header.split(',') {
@@ -239,11 +249,17 @@ fn is_private_host(host: &str) -> bool {
     }
     match host.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(v4)) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-                || v4.is_broadcast() || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
         }
         Ok(std::net::IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
         }
         Err(_) => false,
@@ -319,22 +335,48 @@ mod tests {
         let body = br#"{"id":"evt_1"}"#;
         let h = header(1_700_000_000, ["whsec_old", "whsec_new"], body);
         assert_eq!(h.matches("v1=").count(), 2);
-        assert_eq!(verify(body, &h, "whsec_new", 300, 1_700_000_100), Ok(1_700_000_000));
-        assert_eq!(verify(body, &h, "whsec_old", 300, 1_700_000_100), Ok(1_700_000_000));
-        assert_eq!(verify(body, &h, "whsec_other", 300, 1_700_000_100), Err(VerifyError::Mismatch));
-        assert_eq!(verify(b"{}", &h, "whsec_new", 300, 1_700_000_100), Err(VerifyError::Mismatch));
-        assert_eq!(verify(body, &h, "whsec_new", 300, 1_700_000_301), Err(VerifyError::TooOld));
-        assert_eq!(verify(body, &h, "whsec_new", 0, 1_800_000_000), Ok(1_700_000_000));
-        assert_eq!(verify(body, "v1=abc", "s", 300, 0), Err(VerifyError::NoTimestamp));
-        assert_eq!(verify(body, "t=1,v0=abc", "s", 300, 0), Err(VerifyError::NoSignature));
+        assert_eq!(
+            verify(body, &h, "whsec_new", 300, 1_700_000_100),
+            Ok(1_700_000_000)
+        );
+        assert_eq!(
+            verify(body, &h, "whsec_old", 300, 1_700_000_100),
+            Ok(1_700_000_000)
+        );
+        assert_eq!(
+            verify(body, &h, "whsec_other", 300, 1_700_000_100),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"{}", &h, "whsec_new", 300, 1_700_000_100),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            verify(body, &h, "whsec_new", 300, 1_700_000_301),
+            Err(VerifyError::TooOld)
+        );
+        assert_eq!(
+            verify(body, &h, "whsec_new", 0, 1_800_000_000),
+            Ok(1_700_000_000)
+        );
+        assert_eq!(
+            verify(body, "v1=abc", "s", 300, 0),
+            Err(VerifyError::NoTimestamp)
+        );
+        assert_eq!(
+            verify(body, "t=1,v0=abc", "s", 300, 0),
+            Err(VerifyError::NoSignature)
+        );
     }
 
     #[test]
     fn known_hmac() {
         // HMAC-SHA256("whsec_test", "1.{}"), computed with Python's hmac module.
-        assert_eq!(signature("whsec_test", 1, b"{}"), "7500d5d4be4b3ef07af1fe56f7d522d135cdaa7530de557e67cc1049c52de094");
+        assert_eq!(
+            signature("whsec_test", 1, b"{}"),
+            "7500d5d4be4b3ef07af1fe56f7d522d135cdaa7530de557e67cc1049c52de094"
+        );
     }
-
 
     #[test]
     fn url_policy() {

@@ -209,6 +209,40 @@ impl Tx {
         self
     }
 
+    pub fn hincrby(&mut self, key: &str, field: &str, by: i64) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["hincrby", k, field, by]));
+        self
+    }
+
+    pub fn hdel(&mut self, key: &str, field: &str) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["hdel", k, field]));
+        self
+    }
+
+    pub fn hsetnx(&mut self, key: &str, field: &str, value: &str) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["hsetnx", k, field, value]));
+        self
+    }
+
+    /// Add a member to a sorted set with a score (due times of scheduled work).
+    pub fn schedule(&mut self, set: &str, due_ms: i64, member: &str) -> &mut Self {
+        let k = self.k(set);
+        self.ops
+            .push(json!(["zadd", k, due_ms.to_string(), member]));
+        self
+    }
+
+    /// Append an entry to a stream (no consumer is chosen: the group's readers share it).
+    pub fn append(&mut self, stream: &str, fields: &[(&str, &str)]) -> &mut Self {
+        let k = self.k(stream);
+        let flat: Vec<&str> = fields.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        self.ops.push(json!(["xadd", k, flat]));
+        self
+    }
+
     /// Acknowledge (and delete) a finished command.
     pub fn ack(&mut self, stream: &str, group: &str, id: &str) -> &mut Self {
         let k = self.k(stream);
@@ -261,6 +295,10 @@ impl Tx {
             (calmony_protocol::event::RETENTION_SECS as u64) * 1000,
         );
         self.index(&scope.key("events:index"), &event.id);
+        self.index(
+            &scope.key(&format!("events:type:{}", event.kind)),
+            &event.id,
+        );
         let k = self.k(&scope.event_stream());
         self.ops
             .push(json!(["xadd", k, ["id", event.id, "type", event.kind]]));

@@ -16,7 +16,8 @@ use redis::Script;
 /// `["cmd", k, group, consumer, [f, v, …]]` append a command and deliver it at once to
 /// `consumer`, so from birth it sits in that daemon's pending list (a crash leaves it there
 /// for recovery, and no other consumer can pick it up while it is being worked on);
-/// `["ack", k, group, id]` acknowledge and delete a command.
+/// `["ack", k, group, id]` acknowledge and delete a command;
+/// `["hincrby", k, field, n]`; `["hdel", k, field]`; `["hsetnx", k, field, value]`.
 /// Answers `{'ok', <id of the last command appended or ''>}`.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -47,6 +48,9 @@ for i = 1, #ops do
   elseif o == 'cmd' then
     cmd_id = redis.call('XADD', k, '*', unpack(op[5]))
     redis.call('XREADGROUP', 'GROUP', op[3], op[4], 'COUNT', 1000, 'STREAMS', k, '>')
+  elseif o == 'hincrby' then redis.call('HINCRBY', k, op[3], op[4])
+  elseif o == 'hdel' then redis.call('HDEL', k, op[3])
+  elseif o == 'hsetnx' then redis.call('HSETNX', k, op[3], op[4])
   elseif o == 'ack' then
     redis.call('XACK', k, op[3], op[4])
     redis.call('XDEL', k, op[4])
@@ -158,6 +162,22 @@ if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] and redis.call('HGET', KEYS[1
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"#,
+    )
+});
+
+/// Move webhook retries that are due into the delivery stream. `KEYS[1]`: the retry set
+/// (scored by due time in ms), `KEYS[2]`: the delivery stream. `ARGV`: now (ms), how many.
+/// Any number of daemons may run it at once: each retry moves exactly once.
+pub static PROMOTE_DUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due do
+  redis.call('ZREM', KEYS[1], due[i])
+  redis.call('XADD', KEYS[2], '*', 'd', due[i])
+end
+return #due
 "#,
     )
 });

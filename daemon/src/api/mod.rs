@@ -2,19 +2,23 @@
 //! work (in `calmony_actors`). Customers go straight to the store; everything that moves money
 //! goes through the IntentProcessor ([`Payments`]).
 
-use calmony_actors::payments::{self, Payments};
+use calmony_actors::payments;
+use calmony_actors::webhooks::{endpoints, events};
 use calmony_actors::{Reply, RequestContext, customers, payment_methods};
 use calmony_protocol::{ApiError, Params};
 
+use crate::edge::AppState;
 use crate::edge::routes::{ApiRoute, Endpoint};
 
 pub async fn dispatch(
-    p: &Payments,
+    state: &AppState,
     ctx: &RequestContext,
     route: ApiRoute,
     params: Params,
 ) -> Result<Reply, ApiError> {
     use Endpoint::*;
+    let p = &state.payments;
+    let w = &state.webhooks;
     let store = &p.store;
     let id = route.id.as_str();
     match route.endpoint {
@@ -41,5 +45,16 @@ pub async fn dispatch(
         RefundRetrieve => payments::retrieve_refund(p, ctx, id, params).await,
         ChargeList => payments::list_charges(p, ctx, params).await,
         ChargeRetrieve => payments::retrieve_charge(p, ctx, id, params).await,
+        EventList => events::list(w, ctx, params).await,
+        EventRetrieve => events::retrieve(w, ctx, id, params).await,
+        EventAttempts => events::attempts(w, ctx, id, params).await,
+        EventResend => events::resend(w, ctx, id, params).await,
+        EndpointCreate => endpoints::create(w, ctx, params).await,
+        EndpointList => endpoints::list(w, ctx, params).await,
+        EndpointRetrieve => endpoints::retrieve(w, ctx, id, params).await,
+        EndpointUpdate => endpoints::update(w, ctx, id, params).await,
+        EndpointDelete => endpoints::delete(w, ctx, id, params).await,
+        EndpointRollSecret => endpoints::roll_secret(w, ctx, id, params).await,
+        EndpointAttempts => endpoints::attempts(w, ctx, id, params).await,
     }
 }

@@ -41,7 +41,7 @@ pub async fn run(
     let mut resp = match begin {
         Begin::Proceed => {
             ctx.idempotency = Some(claim.clone());
-            let result = crate::api::dispatch(&state.payments, ctx, route, params).await;
+            let result = crate::api::dispatch(state, ctx, route, params).await;
             settle(state, ctx, &claim, result).await
         }
         Begin::Running => {

@@ -50,6 +50,7 @@ pub struct AppState {
     pub store: Store,
     pub metrics: PrometheusHandle,
     pub payments: Payments,
+    pub webhooks: calmony_actors::webhooks::Webhooks,
     /// The Cardstream simulator, when `sandbox.enabled`.
     pub sandbox: Option<calmony_sandbox::Sandbox>,
 }
@@ -262,7 +263,7 @@ async fn api(
         _ => None,
     };
     let Some(key) = idem_key else {
-        let reply = crate::api::dispatch(&state.payments, &ctx, api_route, params).await?;
+        let reply = crate::api::dispatch(state, &ctx, api_route, params).await?;
         return Ok(reply_response(reply));
     };
     idempotency::run(state, &mut ctx, &key, path, api_route, params).await

@@ -58,6 +58,17 @@ pub enum Endpoint {
     RefundRetrieve,
     ChargeList,
     ChargeRetrieve,
+    EventList,
+    EventRetrieve,
+    EventAttempts,
+    EventResend,
+    EndpointCreate,
+    EndpointList,
+    EndpointRetrieve,
+    EndpointUpdate,
+    EndpointDelete,
+    EndpointRollSecret,
+    EndpointAttempts,
 }
 
 /// Every `/v1` endpoint: method, path template (`:id` matches one segment), endpoint.
@@ -111,6 +122,25 @@ const API: &[(Method, &str, Endpoint)] = {
         (Method::GET, "/v1/refunds/:id", RefundRetrieve),
         (Method::GET, "/v1/charges", ChargeList),
         (Method::GET, "/v1/charges/:id", ChargeRetrieve),
+        (Method::GET, "/v1/events", EventList),
+        (Method::GET, "/v1/events/:id", EventRetrieve),
+        (Method::GET, "/v1/events/:id/attempts", EventAttempts),
+        (Method::POST, "/v1/events/:id/resend", EventResend),
+        (Method::POST, "/v1/webhook_endpoints", EndpointCreate),
+        (Method::GET, "/v1/webhook_endpoints", EndpointList),
+        (Method::GET, "/v1/webhook_endpoints/:id", EndpointRetrieve),
+        (Method::POST, "/v1/webhook_endpoints/:id", EndpointUpdate),
+        (Method::DELETE, "/v1/webhook_endpoints/:id", EndpointDelete),
+        (
+            Method::POST,
+            "/v1/webhook_endpoints/:id/roll_secret",
+            EndpointRollSecret,
+        ),
+        (
+            Method::GET,
+            "/v1/webhook_endpoints/:id/attempts",
+            EndpointAttempts,
+        ),
     ]
 };
 

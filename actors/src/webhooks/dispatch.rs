@@ -1,0 +1,222 @@
+//! Fan-out: from each project's event stream to one delivery per matching endpoint.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use calmony_protocol::Mode;
+use redis::AsyncCommands;
+use redis::streams::{StreamAutoClaimReply, StreamReadReply};
+
+use super::send::Delivery;
+use super::{DELIVERIES, EVENTS_GROUP, Webhooks, endpoints};
+use crate::api_keys::EVENT_STREAMS;
+use crate::store::{Commit, Scope, StoreError, Tx};
+
+/// An event entry read from a stream.
+struct Entry {
+    stream: String,
+    id: String,
+    event: Option<String>,
+    kind: Option<String>,
+}
+
+/// `cp:{prj}:<mode>:events` -> the scope.
+fn scope_of(stream: &str) -> Option<Scope> {
+    let rest = stream.strip_prefix("cp:{")?;
+    let (project, rest) = rest.split_once("}:")?;
+    let mode = rest.strip_suffix(":events")?;
+    Some(Scope::new(project.to_string(), Mode::parse(mode)?))
+}
+
+impl Webhooks {
+    pub(super) async fn fan_out_loop(self) {
+        let mut streams: Vec<String> = Vec::new();
+        let mut refreshed = Instant::now() - Duration::from_secs(60);
+        let mut swept = Instant::now() - Duration::from_secs(60);
+        loop {
+            if refreshed.elapsed() > Duration::from_secs(2) {
+                match self.refresh_streams().await {
+                    Ok(s) => streams = s,
+                    Err(e) => tracing::debug!(error = %e, "could not list event streams"),
+                }
+                refreshed = Instant::now();
+            }
+            if streams.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            // Own unfinished entries (a previous life of this daemon), and other daemons'
+            // stale ones, now and then; new entries always.
+            let mut batch = Vec::new();
+            if swept.elapsed() > Duration::from_secs(5) {
+                batch.extend(self.read(&streams, "0").await.unwrap_or_default());
+                batch.extend(self.claim_stale(&streams).await.unwrap_or_default());
+                swept = Instant::now();
+            }
+            match self.read(&streams, ">").await {
+                Ok(new) => batch.extend(new),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading event streams failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            if let Err(e) = self.fan_out(batch).await {
+                tracing::warn!(error = %e.message, "webhook fan-out failed; will retry");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    async fn refresh_streams(&self) -> Result<Vec<String>, StoreError> {
+        let mut c = self.store.conn();
+        let streams: Vec<String> = self.store.run(c.smembers(EVENT_STREAMS)).await?;
+        for s in &streams {
+            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(s)
+                .arg(EVENTS_GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut c)
+                .await;
+            if let Err(e) = created {
+                if !e.to_string().contains("BUSYGROUP") {
+                    return Err(StoreError::Unavailable(e.to_string()));
+                }
+            }
+        }
+        Ok(streams)
+    }
+
+    async fn read(&self, streams: &[String], from: &str) -> Result<Vec<Entry>, StoreError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(EVENTS_GROUP)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(200)
+            .arg("STREAMS");
+        for s in streams {
+            cmd.arg(s);
+        }
+        for _ in streams {
+            cmd.arg(from);
+        }
+        let mut c = self.store.conn();
+        let reply: Option<StreamReadReply> = self
+            .store
+            .run(async move { cmd.query_async(&mut c).await })
+            .await?;
+        Ok(reply
+            .map(|r| {
+                r.keys
+                    .into_iter()
+                    .flat_map(|k| {
+                        let stream = k.key;
+                        k.ids.into_iter().map(move |e| Entry {
+                            stream: stream.clone(),
+                            event: e.get("id"),
+                            kind: e.get("type"),
+                            id: e.id,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn claim_stale(&self, streams: &[String]) -> Result<Vec<Entry>, StoreError> {
+        let idle = (self.timeout.as_millis() as u64) * 2 + 20_000;
+        let mut out = Vec::new();
+        for s in streams {
+            let mut c = self.store.conn();
+            let reply: StreamAutoClaimReply = self
+                .store
+                .run(async {
+                    redis::cmd("XAUTOCLAIM")
+                        .arg(s)
+                        .arg(EVENTS_GROUP)
+                        .arg(&self.consumer)
+                        .arg(idle)
+                        .arg("0-0")
+                        .arg("COUNT")
+                        .arg(100)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            out.extend(reply.claimed.into_iter().map(|e| Entry {
+                stream: s.clone(),
+                event: e.get("id"),
+                kind: e.get("type"),
+                id: e.id,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// One commit per event: mark it fanned out (its version 1 -> 2, so a repeat is a no-op),
+    /// count its pending deliveries, append them, and acknowledge the entry.
+    async fn fan_out(&self, batch: Vec<Entry>) -> Result<(), calmony_protocol::ApiError> {
+        let mut endpoints_of: HashMap<String, Vec<endpoints::Loaded>> = HashMap::new();
+        for entry in batch {
+            let Some(scope) = scope_of(&entry.stream) else {
+                self.ack_event(&entry).await?;
+                continue;
+            };
+            let (Some(event), Some(kind)) = (&entry.event, &entry.kind) else {
+                self.ack_event(&entry).await?;
+                continue;
+            };
+            if !endpoints_of.contains_key(&entry.stream) {
+                let all = endpoints::all(self, &scope).await?;
+                endpoints_of.insert(entry.stream.clone(), all);
+            }
+            let targets: Vec<&endpoints::Loaded> = endpoints_of
+                .get(&entry.stream)
+                .map(|v| v.iter().filter(|l| l.endpoint.wants(kind)).collect())
+                .unwrap_or_default();
+            let record = scope.record(event);
+            let mut tx = Tx::new();
+            tx.expect_version(&record, 1);
+            let pending = targets.len().to_string();
+            tx.hset(&record, &[("v", "2"), ("pending", &pending)]);
+            for l in &targets {
+                let d = Delivery::first(&scope, event, &l.endpoint.id);
+                tx.append(DELIVERIES, &[("d", &d.encode())]);
+            }
+            tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
+            match self.store.commit(&tx).await? {
+                Commit::Done(_) => {
+                    metrics::counter!("calmony_webhook_fanouts_total").increment(1);
+                }
+                // Fanned out already (or expired): only the entry is left to clear.
+                _ => self.ack_event(&entry).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn ack_event(&self, entry: &Entry) -> Result<(), StoreError> {
+        let mut tx = Tx::new();
+        tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
+        self.store.commit(&tx).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stream_names_give_the_scope() {
+        let s = super::scope_of("cp:{prj_1}:live:events").expect("scope");
+        assert_eq!(
+            (s.project.as_str(), s.mode),
+            ("prj_1", calmony_protocol::Mode::Live)
+        );
+        assert!(super::scope_of("cp:payments:commands").is_none());
+    }
+}

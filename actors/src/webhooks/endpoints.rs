@@ -1,0 +1,368 @@
+//! `/v1/webhook_endpoints`: create (the `whsec_` secret is answered once), retrieve, update,
+//! delete, list, roll the secret (the old one keeps signing for the overlap), and each
+//! endpoint's delivery attempts.
+
+use calmony_protocol::list::ListParams;
+use calmony_protocol::params::{Field, Params};
+use calmony_protocol::webhook::{
+    ATTEMPT_PREFIX, ENDPOINT_PREFIX, EndpointParams, MAX_ENDPOINTS, WebhookEndpoint,
+};
+use calmony_protocol::{ApiError, ids};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use super::Webhooks;
+use crate::clock;
+use crate::context::{Reply, RequestContext};
+use crate::resource::{commit, page_body, to_json};
+use crate::store::{Commit, Scope, Tx};
+
+const MAX_ATTEMPTS: usize = 5;
+
+pub(super) fn index(scope: &Scope) -> String {
+    scope.key("webhook_endpoints")
+}
+
+pub(super) fn attempts_index(scope: &Scope, endpoint: &str) -> String {
+    scope.key(&format!("webhook_endpoint:{endpoint}:attempts"))
+}
+
+/// A signing secret and when it stops signing (0: never).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SigningSecret {
+    pub secret: String,
+    pub expires_at: i64,
+}
+
+/// An endpoint with what is kept beside it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub version: u64,
+    pub endpoint: WebhookEndpoint,
+    pub secrets: Vec<SigningSecret>,
+    pub failing_since: Option<i64>,
+}
+
+impl Loaded {
+    /// The secrets that sign a delivery now.
+    pub fn active_secrets(&self, now: i64) -> Vec<&str> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at == 0 || s.expires_at > now)
+            .map(|s| s.secret.as_str())
+            .collect()
+    }
+}
+
+fn new_secret() -> String {
+    format!("whsec_{}", ids::random_alnum(32))
+}
+
+pub(super) async fn load(
+    w: &Webhooks,
+    scope: &Scope,
+    id: &str,
+) -> Result<Option<Loaded>, ApiError> {
+    if !ids::is_valid(ENDPOINT_PREFIX, id) {
+        return Ok(None);
+    }
+    let key = scope.record(id);
+    let Some((rec, internal)) = w
+        .store
+        .get_with(&key, &["secrets", "failing_since"])
+        .await?
+    else {
+        return Ok(None);
+    };
+    if rec.json.contains("\"deleted\":true") {
+        return Ok(None);
+    }
+    let mut it = internal.into_iter();
+    let secrets = it
+        .next()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let failing_since = it.next().flatten().and_then(|s| s.parse().ok());
+    Ok(Some(Loaded {
+        version: rec.version,
+        endpoint: rec.parse(&key)?,
+        secrets,
+        failing_since,
+    }))
+}
+
+async fn must_load(w: &Webhooks, scope: &Scope, id: &str) -> Result<Loaded, ApiError> {
+    load(w, scope, id)
+        .await?
+        .ok_or_else(|| ApiError::no_such("webhook_endpoint", id, "id"))
+}
+
+/// Every endpoint of a scope (at most 16).
+pub(super) async fn all(w: &Webhooks, scope: &Scope) -> Result<Vec<Loaded>, ApiError> {
+    let mut c = w.store.conn();
+    let ids: Vec<String> = w
+        .store
+        .run(c.zrange(index(scope), 0, (MAX_ENDPOINTS * 2) as isize))
+        .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(l) = load(w, scope, &id).await? {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+fn write(tx: &mut Tx, scope: &Scope, version: u64, l: &Loaded) -> Result<String, ApiError> {
+    let mut public = l.endpoint.clone();
+    public.secret = None;
+    let body = to_json(&public)?;
+    let secrets = to_json(&l.secrets)?;
+    tx.put_with(
+        &scope.record(&l.endpoint.id),
+        version,
+        &body,
+        &[("secrets", &secrets)],
+    );
+    Ok(body)
+}
+
+/// `POST /v1/webhook_endpoints`.
+pub async fn create(w: &Webhooks, ctx: &RequestContext, params: Params) -> Result<Reply, ApiError> {
+    let scope = &ctx.scope;
+    let p = EndpointParams::take_create(params, scope.livemode())?;
+    let mut c = w.store.conn();
+    let count: usize = w.store.run(c.zcard(index(scope))).await?;
+    if count >= MAX_ENDPOINTS {
+        return Err(ApiError::invalid_param(
+            "webhook_endpoints_limit",
+            "url",
+            format!("A project can have at most {MAX_ENDPOINTS} webhook endpoints per mode."),
+        ));
+    }
+    let events = p.enabled_events.clone().unwrap_or_default();
+    let mut endpoint = WebhookEndpoint {
+        id: ids::new_id(ENDPOINT_PREFIX),
+        object: "webhook_endpoint".into(),
+        api_version: Some(calmony_protocol::API_VERSION.into()),
+        application: None,
+        created: clock::now(),
+        description: p.description.clone().into_option(),
+        enabled_events: events.clone(),
+        livemode: scope.livemode(),
+        metadata: Default::default(),
+        secret: None,
+        status: "enabled".into(),
+        url: p.url.clone().unwrap_or_default(),
+        enabled_events_camel: events,
+    };
+    if let Some(m) = &p.metadata {
+        m.apply(&mut endpoint.metadata, "metadata")?;
+    }
+    let secret = new_secret();
+    let loaded = Loaded {
+        version: 0,
+        endpoint: endpoint.clone(),
+        secrets: vec![SigningSecret {
+            secret: secret.clone(),
+            expires_at: 0,
+        }],
+        failing_since: None,
+    };
+    let mut tx = Tx::new();
+    let key = scope.record(&endpoint.id);
+    tx.expect_version(&key, 0);
+    write(&mut tx, scope, 1, &loaded)?;
+    tx.index(&index(scope), &endpoint.id);
+    // The secret is answered once, here; the stored answer under an idempotency key holds it
+    // too, so a retried create shows the same secret rather than minting another endpoint.
+    endpoint.secret = Some(secret);
+    let body = to_json(&endpoint)?;
+    tx.respond(ctx, 200, &body);
+    match commit(&w.store, &tx).await? {
+        Commit::Done(_) => Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+/// `GET /v1/webhook_endpoints/:id`.
+pub async fn retrieve(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    id: &str,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    params.expand()?;
+    params.finish()?;
+    let l = must_load(w, &ctx.scope, id).await?;
+    Ok(Reply::ok(to_json(&l.endpoint)?))
+}
+
+/// `POST /v1/webhook_endpoints/:id`: url, enabled_events, description, metadata, `disabled`.
+pub async fn update(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
+    let scope = &ctx.scope;
+    let p = EndpointParams::take_update(params, scope.livemode())?;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut l = must_load(w, scope, id).await?;
+        let e = &mut l.endpoint;
+        if let Some(u) = &p.url {
+            e.url = u.clone();
+        }
+        if let Some(ev) = &p.enabled_events {
+            e.enabled_events = ev.clone();
+            e.enabled_events_camel = ev.clone();
+        }
+        match &p.description {
+            Field::Set(d) => e.description = Some(d.clone()),
+            Field::Unset => e.description = None,
+            Field::Absent => {}
+        }
+        if let Some(m) = &p.metadata {
+            m.apply(&mut e.metadata, "metadata")?;
+        }
+        if let Some(d) = p.disabled {
+            e.status = if d {
+                "disabled".into()
+            } else {
+                "enabled".into()
+            };
+        }
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), l.version);
+        let body = write(&mut tx, scope, l.version + 1, &l)?;
+        if p.disabled == Some(false) {
+            // Re-enabled: the failure clock starts again.
+            tx.hdel(&scope.record(id), "failing_since");
+        }
+        tx.respond(ctx, 200, &body);
+        if let Commit::Done(_) = commit(&w.store, &tx).await? {
+            return Ok(Reply {
+                status: 200,
+                body,
+                stored: true,
+            });
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+/// `POST /v1/webhook_endpoints/:id/roll_secret`: a new secret, answered once; the current one
+/// keeps signing for `expires_in` hours (default `webhooks.secret_overlap_hours`, 0 = now).
+pub async fn roll_secret(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    id: &str,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let overlap = params
+        .integer(&["expires_in", "expiresIn"], 0, 24 * 7)?
+        .into_option()
+        .map_or(w.secret_overlap_secs, |h| h * 3600);
+    params.expand()?;
+    params.finish()?;
+    let scope = &ctx.scope;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut l = must_load(w, scope, id).await?;
+        let now = clock::now();
+        for s in &mut l.secrets {
+            if s.expires_at == 0 || s.expires_at > now + overlap {
+                s.expires_at = now + overlap;
+            }
+        }
+        l.secrets.retain(|s| s.expires_at > now);
+        let secret = new_secret();
+        l.secrets.push(SigningSecret {
+            secret: secret.clone(),
+            expires_at: 0,
+        });
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), l.version);
+        write(&mut tx, scope, l.version + 1, &l)?;
+        let mut answer = l.endpoint.clone();
+        answer.secret = Some(secret);
+        let body = to_json(&answer)?;
+        tx.respond(ctx, 200, &body);
+        if let Commit::Done(_) = commit(&w.store, &tx).await? {
+            return Ok(Reply {
+                status: 200,
+                body,
+                stored: true,
+            });
+        }
+    }
+    Err(ApiError::lock_timeout())
+}
+
+/// `DELETE /v1/webhook_endpoints/:id`: pending retries to it are dropped when they come due.
+pub async fn delete(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    id: &str,
+    params: Params,
+) -> Result<Reply, ApiError> {
+    params.finish()?;
+    let scope = &ctx.scope;
+    let l = must_load(w, scope, id).await?;
+    let body =
+        serde_json::json!({"id": id, "object": "webhook_endpoint", "deleted": true}).to_string();
+    let mut tx = Tx::new();
+    tx.expect_version(&scope.record(id), l.version)
+        .put(&scope.record(id), l.version + 1, &body)
+        .unindex(&index(scope), id)
+        .respond(ctx, 200, &body);
+    match commit(&w.store, &tx).await? {
+        Commit::Done(_) => Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+/// `GET /v1/webhook_endpoints`.
+pub async fn list(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut params, ENDPOINT_PREFIX)?;
+    params.expand()?;
+    params.finish()?;
+    let (items, has_more) = w.store.page(&ctx.scope, &index(&ctx.scope), &list).await?;
+    page_body("/v1/webhook_endpoints", &items, has_more).map(Reply::ok)
+}
+
+/// `GET /v1/webhook_endpoints/:id/attempts`: every delivery attempt to it, newest first.
+pub async fn attempts(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    id: &str,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut params, ATTEMPT_PREFIX)?;
+    params.finish()?;
+    if !ids::is_valid(ENDPOINT_PREFIX, id) || w.store.get(&ctx.scope.record(id)).await?.is_none() {
+        return Err(ApiError::no_such("webhook_endpoint", id, "id"));
+    }
+    let (items, has_more) = w
+        .store
+        .page(&ctx.scope, &attempts_index(&ctx.scope, id), &list)
+        .await?;
+    page_body(
+        &format!("/v1/webhook_endpoints/{id}/attempts"),
+        &items,
+        has_more,
+    )
+    .map(Reply::ok)
+}

@@ -1,0 +1,209 @@
+//! `/v1/events`: the event log, 30 days of it, newest first; each event's delivery attempts;
+//! and resending an event to its endpoints.
+
+use calmony_protocol::event::PREFIX;
+use calmony_protocol::list::{Cursor, ListParams};
+use calmony_protocol::params::{Field, Params};
+use calmony_protocol::payment_intent::CreatedRange;
+use calmony_protocol::webhook::ATTEMPT_PREFIX;
+use calmony_protocol::{ApiError, ids};
+use serde_json::Value;
+
+use super::{DELIVERIES, Webhooks, endpoints};
+use crate::context::{Reply, RequestContext};
+use crate::resource::page_body;
+use crate::store::{Scope, Tx};
+
+pub(super) fn attempts_index(scope: &Scope, event: &str) -> String {
+    scope.key(&format!("event:{event}:attempts"))
+}
+
+fn type_index(scope: &Scope, kind: &str) -> String {
+    scope.key(&format!("events:type:{kind}"))
+}
+
+fn valid_type(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 100
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+}
+
+/// `GET /v1/events`: filter by `type`, `types[]` and `created`.
+pub async fn list(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut params, PREFIX)?;
+    let created = CreatedRange::take(&mut params)?;
+    let one = params.string_max(&["type"], 100)?.into_option();
+    let many = match params.string_array(&["types"])? {
+        Field::Set(t) => t,
+        _ => Vec::new(),
+    };
+    params.take(&["delivery_success"])?;
+    params.expand()?;
+    params.finish()?;
+    let scope = &ctx.scope;
+    let (lo, hi) = ids::time_bounds(PREFIX, created.gte, created.lte);
+    let types: Vec<String> = one.into_iter().chain(many).collect();
+    for (i, t) in types.iter().enumerate() {
+        if !valid_type(t) {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_value",
+                &format!("types[{i}]"),
+                format!("Invalid event type {t:?}."),
+            ));
+        }
+    }
+    if types.len() <= 1 {
+        let index = match types.first() {
+            Some(t) => type_index(scope, t),
+            None => scope.key("events:index"),
+        };
+        let (items, has_more) = w
+            .store
+            .page_within(scope, &index, &list, lo.as_deref(), hi.as_deref())
+            .await?;
+        return page_body("/v1/events", &items, has_more).map(Reply::ok);
+    }
+    // Several types: page each index the same way and merge by id (ids sort by creation).
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for t in &types {
+        let (items, _) = w
+            .store
+            .page_within(
+                scope,
+                &type_index(scope, t),
+                &list,
+                lo.as_deref(),
+                hi.as_deref(),
+            )
+            .await?;
+        for json in items {
+            let id = serde_json::from_str::<Value>(&json)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            merged.push((id, json));
+        }
+    }
+    merged.sort_by(|a, b| b.0.cmp(&a.0));
+    merged.dedup_by(|a, b| a.0 == b.0);
+    let has_more = merged.len() > list.limit;
+    let page: Vec<String> = if matches!(list.cursor, Cursor::Before(_)) {
+        let skip = merged.len().saturating_sub(list.limit);
+        merged.into_iter().skip(skip).map(|(_, j)| j).collect()
+    } else {
+        merged
+            .into_iter()
+            .take(list.limit)
+            .map(|(_, j)| j)
+            .collect()
+    };
+    page_body("/v1/events", &page, has_more).map(Reply::ok)
+}
+
+/// `GET /v1/events/:id`, with `pending_webhooks` as it is now.
+pub async fn retrieve(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    id: &str,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    params.expand()?;
+    params.finish()?;
+    if !ids::is_valid(PREFIX, id) {
+        return Err(ApiError::no_such("event", id, "id"));
+    }
+    let (rec, internal) = w
+        .store
+        .get_with(&ctx.scope.record(id), &["pending"])
+        .await?
+        .ok_or_else(|| ApiError::no_such("event", id, "id"))?;
+    let pending: i64 = internal
+        .into_iter()
+        .next()
+        .flatten()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let mut event: Value = serde_json::from_str(&rec.json).unwrap_or(Value::Null);
+    event["pending_webhooks"] = Value::from(pending.max(0));
+    Ok(Reply::ok(event.to_string()))
+}
+
+/// `GET /v1/events/:id/attempts`.
+pub async fn attempts(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    id: &str,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut params, ATTEMPT_PREFIX)?;
+    params.finish()?;
+    if !ids::is_valid(PREFIX, id) || w.store.get(&ctx.scope.record(id)).await?.is_none() {
+        return Err(ApiError::no_such("event", id, "id"));
+    }
+    let (items, has_more) = w
+        .store
+        .page(&ctx.scope, &attempts_index(&ctx.scope, id), &list)
+        .await?;
+    page_body(&format!("/v1/events/{id}/attempts"), &items, has_more).map(Reply::ok)
+}
+
+/// `POST /v1/events/:id/resend`: deliver again now, to one endpoint (`webhook_endpoint`) or to
+/// every enabled endpoint that wants the event. Works for failed and delivered events alike.
+pub async fn resend(
+    w: &Webhooks,
+    ctx: &RequestContext,
+    id: &str,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let only = params
+        .string_max(&["webhook_endpoint", "webhookEndpoint"], 100)?
+        .into_option();
+    params.finish()?;
+    let scope = &ctx.scope;
+    if !ids::is_valid(PREFIX, id) {
+        return Err(ApiError::no_such("event", id, "id"));
+    }
+    let rec = w
+        .store
+        .get(&scope.record(id))
+        .await?
+        .ok_or_else(|| ApiError::no_such("event", id, "id"))?;
+    let kind = serde_json::from_str::<Value>(&rec.json)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let targets: Vec<String> = match &only {
+        Some(we) => {
+            let l = endpoints::load(w, scope, we)
+                .await?
+                .ok_or_else(|| ApiError::no_such("webhook_endpoint", we, "webhook_endpoint"))?;
+            if l.endpoint.status != "enabled" {
+                return Err(ApiError::invalid_param(
+                    "webhook_endpoint_disabled",
+                    "webhook_endpoint",
+                    "The webhook endpoint is disabled; enable it first.",
+                ));
+            }
+            vec![l.endpoint.id]
+        }
+        None => endpoints::all(w, scope)
+            .await?
+            .into_iter()
+            .filter(|l| l.endpoint.wants(&kind))
+            .map(|l| l.endpoint.id)
+            .collect(),
+    };
+    let mut tx = Tx::new();
+    for we in &targets {
+        let d = super::send::Delivery::first(scope, id, we);
+        tx.append(DELIVERIES, &[("d", &d.encode())]);
+        tx.hincrby(&scope.record(id), "pending", 1);
+    }
+    w.store.commit(&tx).await?;
+    Ok(Reply::ok(rec.json))
+}

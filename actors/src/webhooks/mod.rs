@@ -1,0 +1,140 @@
+//! Events and webhooks: the event log's API, webhook endpoints, and the WebhookDispatcher.
+//!
+//! ## The path of a delivery
+//! 1. Every state change appends its event, in the same commit, to its project's event stream
+//!    (`cp:{prj}:<mode>:events`; all such streams are listed in `cp:event_streams`).
+//! 2. **Fan-out** ([`dispatch`]): the `webhooks` consumer group reads the event streams. For each
+//!    event, one commit bumps the event record's version (so a second fan-out of the same
+//!    event, after a crash, changes nothing), sets its `pending` count, appends one delivery per
+//!    matching endpoint to `cp:webhooks:deliveries`, and acknowledges the event entry.
+//! 3. **Send** ([`send`]): the `senders` group reads deliveries, many in flight at once. Each
+//!    POST is signed (`Calmony-Signature` and `Stripe-Signature`, one `v1` per active secret)
+//!    over exactly the bytes sent. One commit then records the attempt, acknowledges the
+//!    delivery, and on failure schedules the next try in `cp:webhooks:retries` (a sorted set
+//!    by due time) following `webhooks.retry_schedule` with ±20% jitter, `Retry-After`
+//!    honoured within bounds.
+//! 4. **Retries** come due and are moved back into the delivery stream by one script any daemon
+//!    may run. An endpoint failing continuously for `webhooks.disable_after_hours` is disabled,
+//!    with a `webhook_endpoint.disabled` event.
+//!
+//! Crash safety: a delivery claimed by a daemon that dies stays pending in the group and is
+//! taken over (own orphans after a restart at once, other daemons' by XAUTOCLAIM), so every
+//! event reaches every endpoint at least once; without failures, exactly once, because each
+//! step is one atomic commit and each entry goes to one consumer. Entries that cannot be
+//! processed at all go to `cp:webhooks:dead`, which `calmony-payd webhooks replay-dead` replays.
+
+mod dispatch;
+pub mod endpoints;
+pub mod events;
+mod send;
+
+pub use send::replay_dead;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use calmony_config::Config;
+
+use crate::store::Store;
+
+pub const DELIVERIES: &str = "cp:webhooks:deliveries";
+pub const SENDERS: &str = "senders";
+pub const EVENTS_GROUP: &str = "webhooks";
+pub const RETRIES: &str = "cp:webhooks:retries";
+pub const DEAD_LETTERS: &str = "cp:webhooks:dead";
+/// Deliveries of one entry before it is parked as poison.
+const MAX_DELIVERIES: u64 = 10;
+
+/// The dispatcher: fan-out, sending, retries, recovery. Cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub store: Store,
+    http: reqwest::Client,
+    consumer: String,
+    schedule: Arc<Vec<u64>>,
+    timeout: Duration,
+    disable_after_secs: i64,
+    pub secret_overlap_secs: i64,
+    concurrency: usize,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Webhooks {
+    pub fn new(store: Store, config: &Config) -> Self {
+        let timeout = Duration::from_secs(config.webhooks.timeout_seconds);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(config.webhooks.concurrency as usize)
+            .user_agent("Calmony-Pay/1.0 (+webhooks)")
+            .build()
+            .unwrap_or_default();
+        Self {
+            store,
+            http,
+            consumer: config.instance_name(),
+            schedule: Arc::new(config.retry_schedule()),
+            timeout,
+            disable_after_secs: (config.webhooks.disable_after_hours * 3600) as i64,
+            secret_overlap_secs: (config.webhooks.secret_overlap_hours * 3600) as i64,
+            concurrency: config.webhooks.concurrency as usize,
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// For the API side only (endpoints, events): no sending.
+    pub fn for_api(store: Store, config: &Config) -> Self {
+        Self::new(store, config)
+    }
+
+    fn mark(&self, id: &str, working: bool) -> bool {
+        let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if working {
+            set.insert(id.to_string())
+        } else {
+            set.remove(id)
+        }
+    }
+
+    fn is_in_flight(&self, id: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    /// Start the fan-out, send, retry and recovery loops.
+    pub fn spawn(&self) {
+        supervise("webhook fan-out", self.clone(), |w| async move {
+            w.fan_out_loop().await
+        });
+        supervise("webhook sender", self.clone(), |w| async move {
+            w.send_loop().await
+        });
+        supervise("webhook retries", self.clone(), |w| async move {
+            w.retry_loop().await
+        });
+    }
+}
+
+/// Run a loop forever; if it panics or ends, log it and start it again after a pause.
+fn supervise<F, Fut>(name: &'static str, w: Webhooks, f: F)
+where
+    F: Fn(Webhooks) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let run = tokio::spawn(f(w.clone()));
+            match run.await {
+                Ok(()) => tracing::warn!(loop_name = name, "loop ended; restarting"),
+                Err(e) => {
+                    tracing::error!(loop_name = name, error = %e, "loop panicked; restarting")
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+}

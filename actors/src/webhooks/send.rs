@@ -1,0 +1,486 @@
+//! Sending deliveries, scheduling retries, and taking over deliveries left by a crash.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use calmony_protocol::event::Event;
+use calmony_protocol::webhook::{ATTEMPT_PREFIX, WebhookAttempt, header};
+use calmony_protocol::{Mode, ids};
+use rand::Rng;
+use redis::AsyncCommands;
+use redis::streams::{
+    StreamAutoClaimReply, StreamPendingCountReply, StreamRangeReply, StreamReadReply,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use super::{
+    DEAD_LETTERS, DELIVERIES, MAX_DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, events,
+};
+use crate::clock;
+use crate::store::{Scope, StoreError, Tx, scripts};
+
+/// How much of an endpoint's answer an attempt keeps.
+const SNIPPET: usize = 256;
+
+/// One event to one endpoint, on its `n`th try.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub p: String,
+    pub m: Mode,
+    pub e: String,
+    pub w: String,
+    pub n: u32,
+}
+
+impl Delivery {
+    pub fn first(scope: &Scope, event: &str, endpoint: &str) -> Self {
+        Self {
+            id: ids::new_id("whd"),
+            p: scope.project.clone(),
+            m: scope.mode,
+            e: event.to_string(),
+            w: endpoint.to_string(),
+            n: 1,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::new(self.p.clone(), self.m)
+    }
+}
+
+impl Webhooks {
+    async fn ensure_group(&self) -> Result<(), StoreError> {
+        let mut c = self.store.conn();
+        let r: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(DELIVERIES)
+            .arg(SENDERS)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut c)
+            .await;
+        match r {
+            Err(e) if !e.to_string().contains("BUSYGROUP") => {
+                Err(StoreError::Unavailable(e.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) async fn send_loop(self) {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        loop {
+            if let Err(e) = self.ensure_group().await {
+                tracing::debug!(error = %e, "delivery group not ready");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            let batch = match self.read_new(free.min(500)).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading deliveries failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            for (entry_id, raw) in batch {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                self.spawn_delivery(entry_id, raw, permit);
+            }
+        }
+    }
+
+    fn spawn_delivery(
+        &self,
+        entry_id: String,
+        raw: Option<String>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        if !self.mark(&entry_id, true) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.deliver(&entry_id, raw).await {
+                tracing::warn!(delivery = %entry_id, error = %e, "delivery not recorded; will be retried");
+            }
+            me.mark(&entry_id, false);
+            drop(permit);
+        });
+    }
+
+    async fn read_new(&self, count: usize) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let mut c = self.store.conn();
+        let consumer = self.consumer.clone();
+        let reply: Option<StreamReadReply> = self
+            .store
+            .run(async move {
+                redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(SENDERS)
+                    .arg(&consumer)
+                    .arg("COUNT")
+                    .arg(count)
+                    .arg("STREAMS")
+                    .arg(DELIVERIES)
+                    .arg(">")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(reply
+            .map(|r| {
+                r.keys
+                    .into_iter()
+                    .flat_map(|k| {
+                        k.ids
+                            .into_iter()
+                            .map(|e| (e.id.clone(), e.get::<String>("d")))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// One try: sign, POST, and one commit recording the attempt, acknowledging the delivery
+    /// and, on failure, scheduling the next try.
+    async fn deliver(&self, entry_id: &str, raw: Option<String>) -> Result<(), StoreError> {
+        let Some(d) = raw.and_then(|r| serde_json::from_str::<Delivery>(&r).ok()) else {
+            return self.park(entry_id, "unreadable delivery").await;
+        };
+        let scope = d.scope();
+        let endpoint = endpoints::load(self, &scope, &d.w).await.ok().flatten();
+        let event = self.store.get(&scope.record(&d.e)).await?;
+        let (Some(endpoint), Some(event)) = (endpoint, event) else {
+            // The endpoint was deleted or the event expired: nothing to send.
+            metrics::counter!("calmony_webhook_deliveries_total", "outcome" => "dropped")
+                .increment(1);
+            let mut tx = Tx::new();
+            tx.ack(DELIVERIES, SENDERS, entry_id);
+            return self.store.commit(&tx).await.map(|_| ());
+        };
+        if endpoint.endpoint.status != "enabled" {
+            metrics::counter!("calmony_webhook_deliveries_total", "outcome" => "dropped")
+                .increment(1);
+            let mut tx = Tx::new();
+            tx.ack(DELIVERIES, SENDERS, entry_id);
+            return self.store.commit(&tx).await.map(|_| ());
+        }
+        let now = clock::now();
+        let body = event.json.into_bytes();
+        let signature = header(now, endpoint.active_secrets(now), &body);
+        let started = Instant::now();
+        let sent = self
+            .http
+            .post(&endpoint.endpoint.url)
+            .header("content-type", "application/json; charset=utf-8")
+            .header("calmony-signature", &signature)
+            .header("stripe-signature", &signature)
+            .body(body)
+            .send()
+            .await;
+        let (ok, status, response, retry_after) = match sent {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let text = resp.text().await.unwrap_or_default();
+                let snippet: String = text.chars().take(SNIPPET).collect();
+                (
+                    (200..300).contains(&status),
+                    Some(status),
+                    snippet,
+                    retry_after,
+                )
+            }
+            Err(e) if e.is_timeout() => (
+                false,
+                None,
+                format!("no answer within {:?}", self.timeout),
+                None,
+            ),
+            Err(e) => (false, None, format!("{e}"), None),
+        };
+        let elapsed = started.elapsed();
+        metrics::histogram!("calmony_webhook_attempt_duration_seconds")
+            .record(elapsed.as_secs_f64());
+        metrics::counter!("calmony_webhook_deliveries_total", "outcome" => if ok { "succeeded" } else { "failed" })
+            .increment(1);
+
+        let mut next_due_ms = None;
+        if !ok && (d.n as usize) <= self.schedule.len() {
+            let base = self.schedule[d.n as usize - 1] as f64;
+            let jittered = base * rand::rng().random_range(0.8..1.2);
+            let delay = match retry_after {
+                // Honour the endpoint's wish within [1 s, twice the schedule].
+                Some(ra) => (ra as f64).clamp(1.0, base * 2.0),
+                None => jittered,
+            };
+            next_due_ms = Some(clock::now_ms() + (delay * 1000.0) as i64);
+        }
+        let attempt = WebhookAttempt {
+            id: ids::new_id(ATTEMPT_PREFIX),
+            object: "webhook_attempt".into(),
+            created: now,
+            event: d.e.clone(),
+            webhook_endpoint: d.w.clone(),
+            url: endpoint.endpoint.url.clone(),
+            attempt: d.n,
+            status: if ok {
+                "succeeded".into()
+            } else {
+                "failed".into()
+            },
+            http_status: status,
+            duration_ms: elapsed.as_millis() as u64,
+            response,
+            next_attempt_at: next_due_ms.map(|ms| ms / 1000),
+            livemode: scope.livemode(),
+        };
+        let attempt_json = serde_json::to_string(&attempt).unwrap_or_default();
+        let endpoint_key = scope.record(&d.w);
+        let mut tx = Tx::new();
+        tx.put(&scope.record(&attempt.id), 1, &attempt_json)
+            .expire_ms(
+                &scope.record(&attempt.id),
+                (calmony_protocol::event::RETENTION_SECS as u64) * 1000,
+            )
+            .index(&endpoints::attempts_index(&scope, &d.w), &attempt.id)
+            .index(&events::attempts_index(&scope, &d.e), &attempt.id)
+            .ack(DELIVERIES, SENDERS, entry_id);
+        if ok {
+            tx.hincrby(&scope.record(&d.e), "pending", -1)
+                .hdel(&endpoint_key, "failing_since");
+        } else {
+            tx.hsetnx(&endpoint_key, "failing_since", &now.to_string());
+            if let Some(due) = next_due_ms {
+                let next = Delivery {
+                    n: d.n + 1,
+                    ..d.clone()
+                };
+                tx.schedule(RETRIES, due, &next.encode());
+            }
+        }
+        self.store.commit(&tx).await?;
+        if !ok {
+            let since = endpoint.failing_since.unwrap_or(now);
+            if now - since >= self.disable_after_secs {
+                self.disable(&scope, endpoint).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Disable an endpoint that kept failing, with an event saying so.
+    async fn disable(&self, scope: &Scope, mut l: endpoints::Loaded) -> Result<(), StoreError> {
+        l.endpoint.status = "disabled".into();
+        let body = serde_json::to_string(&l.endpoint).unwrap_or_default();
+        let event = Event::new(
+            "webhook_endpoint.disabled",
+            serde_json::to_value(&l.endpoint).unwrap_or_default(),
+            None,
+            clock::now(),
+            scope.livemode(),
+            calmony_protocol::event::EventRequest {
+                id: None,
+                idempotency_key: None,
+            },
+        );
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(&l.endpoint.id), l.version)
+            .put(&scope.record(&l.endpoint.id), l.version + 1, &body)
+            .event(scope, &event);
+        self.store.commit(&tx).await?;
+        tracing::warn!(endpoint = %l.endpoint.id, url = %l.endpoint.url, "webhook endpoint disabled after failing continuously");
+        Ok(())
+    }
+
+    /// Move due retries back into the delivery stream, take over deliveries left by crashes,
+    /// and report queue depths.
+    pub(super) async fn retry_loop(self) {
+        let mut swept = Instant::now();
+        loop {
+            let mut c = self.store.conn();
+            let moved: Result<i64, StoreError> = self
+                .store
+                .run(async {
+                    scripts::PROMOTE_DUE
+                        .key(RETRIES)
+                        .key(DELIVERIES)
+                        .arg(clock::now_ms())
+                        .arg(1000)
+                        .invoke_async(&mut c)
+                        .await
+                })
+                .await;
+            if let Err(e) = moved {
+                tracing::debug!(error = %e, "promoting retries failed");
+            }
+            if swept.elapsed() > Duration::from_secs(1) {
+                if let Err(e) = self.take_over().await {
+                    tracing::debug!(error = %e, "delivery recovery pass failed");
+                }
+                self.gauges().await;
+                swept = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Deliveries pending in this daemon's name but not in hand (a previous life), and other
+    /// daemons' deliveries idle far past the timeout.
+    async fn take_over(&self) -> Result<(), StoreError> {
+        let mut c = self.store.conn();
+        let consumer = self.consumer.clone();
+        let own: StreamPendingCountReply = self
+            .store
+            .run(async {
+                redis::cmd("XPENDING")
+                    .arg(DELIVERIES)
+                    .arg(SENDERS)
+                    .arg("IDLE")
+                    .arg(1000)
+                    .arg("-")
+                    .arg("+")
+                    .arg(200)
+                    .arg(&consumer)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let mut work = Vec::new();
+        for p in own.ids {
+            if self.is_in_flight(&p.id) {
+                continue;
+            }
+            if p.times_delivered as u64 > MAX_DELIVERIES {
+                self.park(&p.id, "too many deliveries").await?;
+                continue;
+            }
+            work.push((p.id.clone(), self.read_entry(&p.id).await?));
+        }
+        let idle = (self.timeout.as_millis() as u64) * 2 + 10_000;
+        let stale: StreamAutoClaimReply = self
+            .store
+            .run(async {
+                redis::cmd("XAUTOCLAIM")
+                    .arg(DELIVERIES)
+                    .arg(SENDERS)
+                    .arg(&consumer)
+                    .arg(idle)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(100)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        work.extend(
+            stale
+                .claimed
+                .into_iter()
+                .map(|e| (e.id.clone(), e.get::<String>("d"))),
+        );
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        for (id, raw) in work {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            self.spawn_delivery(id, raw, permit);
+        }
+        Ok(())
+    }
+
+    async fn read_entry(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.store.conn();
+        let reply: StreamRangeReply = self
+            .store
+            .run(async {
+                redis::cmd("XRANGE")
+                    .arg(DELIVERIES)
+                    .arg(id)
+                    .arg(id)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .next()
+            .and_then(|e| e.get::<String>("d")))
+    }
+
+    /// Park a delivery that cannot be processed in the dead-letter list.
+    async fn park(&self, id: &str, why: &str) -> Result<(), StoreError> {
+        let raw = self.read_entry(id).await?.unwrap_or_default();
+        tracing::error!(delivery = %id, why, "parking a webhook delivery in {DEAD_LETTERS}");
+        let entry = serde_json::json!({"id": id, "why": why, "d": raw}).to_string();
+        let mut c = self.store.conn();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .rpush(DEAD_LETTERS, entry)
+            .ignore()
+            .xack(DELIVERIES, SENDERS, &[id])
+            .ignore()
+            .xdel(DELIVERIES, &[id])
+            .ignore();
+        self.store.run(pipe.query_async::<()>(&mut c)).await
+    }
+
+    async fn gauges(&self) {
+        let mut c = self.store.conn();
+        let queued: Result<u64, _> = self.store.run(c.xlen(DELIVERIES)).await;
+        let retries: Result<u64, _> = self.store.run(c.zcard(RETRIES)).await;
+        let dead: Result<u64, _> = self.store.run(c.llen(DEAD_LETTERS)).await;
+        metrics::gauge!("calmony_webhook_queue_depth", "queue" => "deliveries")
+            .set(queued.unwrap_or(0) as f64);
+        metrics::gauge!("calmony_webhook_queue_depth", "queue" => "retries")
+            .set(retries.unwrap_or(0) as f64);
+        metrics::gauge!("calmony_webhook_queue_depth", "queue" => "dead_letters")
+            .set(dead.unwrap_or(0) as f64);
+    }
+}
+
+/// Put every parked delivery back in the delivery stream (`calmony-payd webhooks replay-dead`).
+pub async fn replay_dead(store: &crate::store::Store) -> Result<usize, StoreError> {
+    let mut n = 0;
+    loop {
+        let mut c = store.conn();
+        let next: Option<String> = store.run(c.lpop(DEAD_LETTERS, None)).await?;
+        let Some(entry) = next else { return Ok(n) };
+        let raw = serde_json::from_str::<serde_json::Value>(&entry)
+            .ok()
+            .and_then(|v| v["d"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        if serde_json::from_str::<Delivery>(&raw).is_ok() {
+            let _: String = store
+                .run(c.xadd(DELIVERIES, "*", &[("d", raw.as_str())]))
+                .await?;
+            n += 1;
+        } else {
+            tracing::warn!(entry, "dropping an unreadable dead letter");
+        }
+    }
+}
