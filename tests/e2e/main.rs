@@ -20,3 +20,4 @@ mod refunds;
 mod resilience;
 mod startup;
 mod three_ds;
+mod webhooks;

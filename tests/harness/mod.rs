@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -334,8 +336,11 @@ impl Api {
     pub fn new(base: &str, key: &str) -> Api {
         calmony_actors::gateway::install_tls_provider();
         Api {
+            // No pooled connections: tests restart daemons on the same port, and a kept-alive
+            // connection to a killed daemon would fail the next request.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("client"),
             base: base.to_string(),

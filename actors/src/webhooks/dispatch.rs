@@ -83,10 +83,10 @@ impl Webhooks {
                 .arg("MKSTREAM")
                 .query_async(&mut c)
                 .await;
-            if let Err(e) = created {
-                if !e.to_string().contains("BUSYGROUP") {
-                    return Err(StoreError::Unavailable(e.to_string()));
-                }
+            if let Err(e) = created
+                && !e.to_string().contains("BUSYGROUP")
+            {
+                return Err(StoreError::Unavailable(e.to_string()));
             }
         }
         Ok(streams)

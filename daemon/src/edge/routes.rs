@@ -62,13 +62,13 @@ pub enum Endpoint {
     EventRetrieve,
     EventAttempts,
     EventResend,
-    EndpointCreate,
-    EndpointList,
-    EndpointRetrieve,
-    EndpointUpdate,
-    EndpointDelete,
-    EndpointRollSecret,
-    EndpointAttempts,
+    HookEndpointCreate,
+    HookEndpointList,
+    HookEndpointRetrieve,
+    HookEndpointUpdate,
+    HookEndpointDelete,
+    HookEndpointRollSecret,
+    HookEndpointAttempts,
 }
 
 /// Every `/v1` endpoint: method, path template (`:id` matches one segment), endpoint.
@@ -126,20 +126,32 @@ const API: &[(Method, &str, Endpoint)] = {
         (Method::GET, "/v1/events/:id", EventRetrieve),
         (Method::GET, "/v1/events/:id/attempts", EventAttempts),
         (Method::POST, "/v1/events/:id/resend", EventResend),
-        (Method::POST, "/v1/webhook_endpoints", EndpointCreate),
-        (Method::GET, "/v1/webhook_endpoints", EndpointList),
-        (Method::GET, "/v1/webhook_endpoints/:id", EndpointRetrieve),
-        (Method::POST, "/v1/webhook_endpoints/:id", EndpointUpdate),
-        (Method::DELETE, "/v1/webhook_endpoints/:id", EndpointDelete),
+        (Method::POST, "/v1/webhook_endpoints", HookEndpointCreate),
+        (Method::GET, "/v1/webhook_endpoints", HookEndpointList),
+        (
+            Method::GET,
+            "/v1/webhook_endpoints/:id",
+            HookEndpointRetrieve,
+        ),
+        (
+            Method::POST,
+            "/v1/webhook_endpoints/:id",
+            HookEndpointUpdate,
+        ),
+        (
+            Method::DELETE,
+            "/v1/webhook_endpoints/:id",
+            HookEndpointDelete,
+        ),
         (
             Method::POST,
             "/v1/webhook_endpoints/:id/roll_secret",
-            EndpointRollSecret,
+            HookEndpointRollSecret,
         ),
         (
             Method::GET,
             "/v1/webhook_endpoints/:id/attempts",
-            EndpointAttempts,
+            HookEndpointAttempts,
         ),
     ]
 };
