@@ -405,11 +405,15 @@ async fn kill_9_in_the_middle_of_deliveries_still_delivers_every_event() {
 #[tokio::test]
 async fn two_daemons_share_the_work_and_deliver_each_event_once() {
     let redis = Redis::start();
-    let d1 = Daemon::start(&redis.url());
-    let d2 = Daemon::start(&redis.url());
+    // Few delivery slots each and a receiver that takes a moment: neither daemon can take
+    // the whole burst, so both must share it.
+    let settings = [("CALMONY_WEBHOOKS_CONCURRENCY", "4")];
+    let d1 = Daemon::start_with(&redis.url(), &settings);
+    let d2 = Daemon::start_with(&redis.url(), &settings);
     let key = d1.key("acme", "test");
     let (a1, a2) = (d1.api(&key), d2.api(&key));
     let rx = Receiver::start().await;
+    rx.set(Answer::Hang(Duration::from_millis(20)));
     endpoint(&a1, &rx.url, &["customer.created"]).await;
     for i in 0..100 {
         let api = if i % 2 == 0 { &a1 } else { &a2 };

@@ -160,45 +160,59 @@ impl Webhooks {
     }
 
     /// One commit per event: mark it fanned out (its version 1 -> 2, so a repeat is a no-op),
-    /// count its pending deliveries, append them, and acknowledge the entry.
+    /// count its pending deliveries, append them, and acknowledge the entry. The commits of a
+    /// batch are independent, so they go out together (pipelined on the shared connections).
     async fn fan_out(&self, batch: Vec<Entry>) -> Result<(), calmony_protocol::ApiError> {
         let mut endpoints_of: HashMap<String, Vec<endpoints::Loaded>> = HashMap::new();
-        for entry in batch {
-            let Some(scope) = scope_of(&entry.stream) else {
-                self.ack_event(&entry).await?;
-                continue;
-            };
-            let (Some(event), Some(kind)) = (&entry.event, &entry.kind) else {
-                self.ack_event(&entry).await?;
-                continue;
-            };
-            if !endpoints_of.contains_key(&entry.stream) {
-                let all = endpoints::all(self, &scope).await?;
-                endpoints_of.insert(entry.stream.clone(), all);
-            }
-            let targets: Vec<&endpoints::Loaded> = endpoints_of
-                .get(&entry.stream)
-                .map(|v| v.iter().filter(|l| l.endpoint.wants(kind)).collect())
-                .unwrap_or_default();
-            let record = scope.record(event);
-            let mut tx = Tx::new();
-            tx.expect_version(&record, 1);
-            let pending = targets.len().to_string();
-            tx.hset(&record, &[("v", "2"), ("pending", &pending)]);
-            for l in &targets {
-                let d = Delivery::first(&scope, event, &l.endpoint.id);
-                tx.append(DELIVERIES, &[("d", &d.encode())]);
-            }
-            tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
-            match self.store.commit(&tx).await? {
-                Commit::Done(_) => {
-                    metrics::counter!("calmony_webhook_fanouts_total").increment(1);
-                }
-                // Fanned out already (or expired): only the entry is left to clear.
-                _ => self.ack_event(&entry).await?,
+        for entry in &batch {
+            if !endpoints_of.contains_key(&entry.stream)
+                && let Some(scope) = scope_of(&entry.stream)
+            {
+                endpoints_of.insert(entry.stream.clone(), endpoints::all(self, &scope).await?);
             }
         }
+        let commits = batch.iter().map(|entry| {
+            let targets: Vec<&endpoints::Loaded> =
+                match (&entry.kind, endpoints_of.get(&entry.stream)) {
+                    (Some(kind), Some(all)) => {
+                        all.iter().filter(|l| l.endpoint.wants(kind)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+            self.fan_out_one(entry, targets)
+        });
+        for result in futures_util::future::join_all(commits).await {
+            result?;
+        }
         Ok(())
+    }
+
+    async fn fan_out_one(
+        &self,
+        entry: &Entry,
+        targets: Vec<&endpoints::Loaded>,
+    ) -> Result<(), StoreError> {
+        let (Some(scope), Some(event)) = (scope_of(&entry.stream), &entry.event) else {
+            return self.ack_event(entry).await;
+        };
+        let record = scope.record(event);
+        let mut tx = Tx::new();
+        tx.expect_version(&record, 1);
+        let pending = targets.len().to_string();
+        tx.hset(&record, &[("v", "2"), ("pending", &pending)]);
+        for l in &targets {
+            let d = Delivery::first(&scope, event, &l.endpoint.id);
+            tx.append(DELIVERIES, &[("d", &d.encode())]);
+        }
+        tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
+        match self.store.commit(&tx).await? {
+            Commit::Done(_) => {
+                metrics::counter!("calmony_webhook_fanouts_total").increment(1);
+                Ok(())
+            }
+            // Fanned out already (or expired): only the entry is left to clear.
+            _ => self.ack_event(entry).await,
+        }
     }
 
     async fn ack_event(&self, entry: &Entry) -> Result<(), StoreError> {

@@ -30,7 +30,7 @@ mod send;
 
 pub use send::replay_dead;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,7 +58,11 @@ pub struct Webhooks {
     pub secret_overlap_secs: i64,
     concurrency: usize,
     in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Endpoints parsed at a version, by `project:mode:id` (see `endpoint_cached`).
+    endpoints: Arc<Mutex<EndpointCache>>,
 }
+
+type EndpointCache = HashMap<String, (u64, Option<Arc<endpoints::Loaded>>)>;
 
 impl Webhooks {
     pub fn new(store: Store, config: &Config) -> Self {
@@ -81,6 +85,7 @@ impl Webhooks {
             secret_overlap_secs: (config.webhooks.secret_overlap_hours * 3600) as i64,
             concurrency: config.webhooks.concurrency as usize,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
+            endpoints: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 

@@ -167,7 +167,7 @@ impl Webhooks {
             return self.park(entry_id, "unreadable delivery").await;
         };
         let scope = d.scope();
-        let endpoint = endpoints::load(self, &scope, &d.w).await.ok().flatten();
+        let endpoint = self.endpoint_cached(&scope, &d.w).await;
         let event = self.store.get(&scope.record(&d.e)).await?;
         let (Some(endpoint), Some(event)) = (endpoint, event) else {
             // The endpoint was deleted or the event expired: nothing to send.
@@ -270,10 +270,17 @@ impl Webhooks {
             .index(&events::attempts_index(&scope, &d.e), &attempt.id)
             .ack(DELIVERIES, SENDERS, entry_id);
         if ok {
-            tx.hincrby(&scope.record(&d.e), "pending", -1)
-                .hdel(&endpoint_key, "failing_since");
+            tx.hincrby(&scope.record(&d.e), "pending", -1);
+            if endpoint.failing_since.is_some() {
+                // The failure clock stops; the version moves so cached copies are refreshed.
+                tx.hdel(&endpoint_key, "failing_since")
+                    .hincrby(&endpoint_key, "v", 1);
+            }
         } else {
-            tx.hsetnx(&endpoint_key, "failing_since", &now.to_string());
+            if endpoint.failing_since.is_none() {
+                tx.hsetnx(&endpoint_key, "failing_since", &now.to_string())
+                    .hincrby(&endpoint_key, "v", 1);
+            }
             if let Some(due) = next_due_ms {
                 let next = Delivery {
                     n: d.n + 1,
@@ -292,8 +299,44 @@ impl Webhooks {
         Ok(())
     }
 
+    /// An endpoint, parsed once per version: every delivery checks the stored version (a
+    /// small read) and reuses the parsed copy while it is current, so a secret roll, a disable
+    /// or a deletion is seen by the very next delivery.
+    async fn endpoint_cached(&self, scope: &Scope, id: &str) -> Option<Arc<endpoints::Loaded>> {
+        let key = format!("{}:{}:{id}", scope.project, scope.mode);
+        let record = scope.record(id);
+        let mut c = self.store.conn();
+        let version: Option<u64> = self.store.run(c.hget(&record, "v")).await.ok().flatten();
+        let version = version?;
+        {
+            let cache = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((v, l)) = cache.get(&key)
+                && *v == version
+            {
+                return l.clone();
+            }
+        }
+        let loaded = endpoints::load(self, scope, id)
+            .await
+            .ok()
+            .flatten()
+            .map(Arc::new);
+        let mut cache = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        if let Some(l) = &loaded {
+            cache.insert(key, (l.version, loaded.clone()));
+        }
+        loaded
+    }
+
     /// Disable an endpoint that kept failing, with an event saying so.
-    async fn disable(&self, scope: &Scope, mut l: endpoints::Loaded) -> Result<(), StoreError> {
+    async fn disable(&self, scope: &Scope, l: Arc<endpoints::Loaded>) -> Result<(), StoreError> {
+        // Re-read: the failure clock's own writes moved the version.
+        let Ok(Some(mut l)) = endpoints::load(self, scope, &l.endpoint.id).await else {
+            return Ok(());
+        };
         l.endpoint.status = "disabled".into();
         let body = serde_json::to_string(&l.endpoint).unwrap_or_default();
         let event = Event::new(

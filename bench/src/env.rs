@@ -1,0 +1,271 @@
+//! The system under test: a `redis-server` and `calmony-payd` started for the run (or a
+//! daemon already running), and how much memory and CPU the daemon uses.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::Args;
+
+pub struct Env {
+    pub base: String,
+    pub key: String,
+    pub redis_url: Option<String>,
+    redis: Option<Child>,
+    daemon: Option<Child>,
+    daemon_bin: String,
+    daemon_env: Vec<(String, String)>,
+    /// Holds the run's temporary directory (Redis data, daemon log) until the end.
+    _dir: Option<tempfile::TempDir>,
+    pub logs: std::path::PathBuf,
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+fn default_daemon() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("calmony-payd")))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "target/release/calmony-payd".into())
+}
+
+impl Env {
+    pub async fn up(args: &Args) -> Result<Env, String> {
+        if let Some(url) = &args.url {
+            let key = args.key.clone().ok_or("--url needs --key")?;
+            return Ok(Env {
+                base: url.trim_end_matches('/').to_string(),
+                key,
+                redis_url: None,
+                redis: None,
+                daemon: None,
+                daemon_bin: String::new(),
+                daemon_env: Vec::new(),
+                _dir: None,
+                logs: std::path::PathBuf::from("/dev/null"),
+            });
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let redis_port = free_port()?;
+        let redis = Command::new("redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(dir.path())
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                &args.fsync,
+            ])
+            .args(["--daemonize", "no", "--logfile", "redis.log"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        let redis_url = format!("redis://127.0.0.1:{redis_port}/");
+        let port = free_port()?;
+        let daemon_bin = args.daemon.clone().unwrap_or_else(default_daemon);
+        let daemon_env = vec![
+            ("CALMONY_LISTEN".to_string(), format!("127.0.0.1:{port}")),
+            ("CALMONY_REDIS_URL".to_string(), redis_url.clone()),
+            (
+                "CALMONY_DATA_DIR".to_string(),
+                dir.path().join("data").display().to_string(),
+            ),
+            (
+                "CALMONY_API_RATE_LIMIT_PER_SECOND".to_string(),
+                "1000000".to_string(),
+            ),
+            (
+                "CALMONY_API_BOOTSTRAP_TEST_KEY".to_string(),
+                "false".to_string(),
+            ),
+            ("CALMONY_LOG_LEVEL".to_string(), "warn".to_string()),
+            ("CALMONY_CLOCK_CONTROLLABLE".to_string(), "true".to_string()),
+        ];
+        let logs = dir.path().join("daemon.log");
+        let mut env = Env {
+            base: format!("http://127.0.0.1:{port}"),
+            key: String::new(),
+            redis_url: Some(redis_url),
+            redis: Some(redis),
+            daemon: None,
+            daemon_bin,
+            daemon_env,
+            _dir: Some(dir),
+            logs,
+        };
+        env.start_daemon().await?;
+        env.key = env.cli(&["keys", "create", "--project", "bench", "--mode", "test"])?;
+        Ok(env)
+    }
+
+    pub fn managed(&self) -> bool {
+        self.daemon_env.iter().any(|(k, _)| k == "CALMONY_LISTEN")
+    }
+
+    pub async fn start_daemon(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.logs)
+            .map_err(|e| e.to_string())?;
+        let child = Command::new(&self.daemon_bin)
+            .arg("serve")
+            .envs(
+                self.daemon_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start {}: {e} (build it: cargo build --release -p calmony-payd)",
+                    self.daemon_bin
+                )
+            })?;
+        self.daemon = Some(child);
+        let addr = self.base.trim_start_matches("http://").to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err("the daemon did not start".into())
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(&self.daemon_bin)
+            .args(args)
+            .envs(
+                self.daemon_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    /// Total commands Redis has processed (for commands per operation).
+    pub fn redis_commands(&self) -> Option<u64> {
+        let url = self.redis_url.as_ref()?;
+        let mut c = redis::Client::open(url.as_str())
+            .ok()?
+            .get_connection()
+            .ok()?;
+        let info: String = redis::cmd("INFO").arg("stats").query(&mut c).ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_commands_processed:"))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    pub fn down(mut self) {
+        self.kill9();
+        if let Some(mut r) = self.redis.take() {
+            let _ = r.kill();
+            let _ = r.wait();
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.kill9();
+        if let Some(mut r) = self.redis.take() {
+            let _ = r.kill();
+            let _ = r.wait();
+        }
+    }
+}
+
+/// Samples a process's resident memory (peak) and CPU time while a scenario runs.
+pub struct Usage {
+    pid: u32,
+    peak_rss_kb: Arc<AtomicU64>,
+    cpu_start: u64,
+    started: Instant,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit(')').next()?.to_string();
+            let f: Vec<&str> = after.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+impl Usage {
+    pub fn start(pid: u32) -> Usage {
+        let peak = Arc::new(AtomicU64::new(rss_kb(pid)));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(rss_kb(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        Usage {
+            pid,
+            peak_rss_kb: peak,
+            cpu_start: cpu_ticks(pid),
+            started: Instant::now(),
+            stop,
+        }
+    }
+
+    /// (peak RSS in MB, CPU use in cores on average).
+    pub fn finish(self) -> (f64, f64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let ticks = cpu_ticks(self.pid).saturating_sub(self.cpu_start) as f64;
+        let cores = ticks / 100.0 / self.started.elapsed().as_secs_f64().max(0.001);
+        (
+            self.peak_rss_kb.load(Ordering::Relaxed) as f64 / 1024.0,
+            cores,
+        )
+    }
+}

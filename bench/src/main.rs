@@ -1,0 +1,97 @@
+//! `calmony-bench`: the figures a merchant asks for, measured against a real daemon.
+//!
+//! It starts its own `redis-server` (AOF, `appendfsync` as asked) and the release
+//! `calmony-payd` on free ports, or targets a running daemon (`--url` and `--key`), then runs
+//! one named scenario closed-loop (saturation: `--concurrency` workers back to back) or at a
+//! constant arrival rate (`--rate` per second, latency measured from each request's scheduled
+//! start, so a slow daemon cannot hide queueing). It reports throughput, p50/p90/p99/p99.9,
+//! errors, the daemon's peak resident memory and CPU, and Redis commands per operation, as a
+//! table and as JSON.
+//!
+//! - [`env`]: Redis and the daemon as child processes, and the daemon's resource use.
+//! - [`load`]: the two load shapes and the statistics.
+//! - [`scenarios`]: checkout, confirm, read, webhooks, renewals, crash.
+
+mod env;
+mod load;
+mod scenarios;
+
+#[path = "../../tests/harness/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "calmony-bench", about = "Load scenarios against calmony-payd")]
+pub struct Args {
+    /// checkout | confirm | read | webhooks | renewals | crash
+    pub scenario: String,
+    /// How long to apply load, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Closed loop: this many workers back to back.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Open loop: this many requests per second instead of a closed loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Operations for count-based scenarios (webhooks: events; renewals: subscriptions).
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// The managed Redis's appendfsync (everysec or always).
+    #[arg(long, default_value = "everysec")]
+    pub fsync: String,
+    /// Target a running daemon instead of starting one.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// API key for --url.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The daemon binary (default: target/release/calmony-payd next to this one).
+    #[arg(long)]
+    pub daemon: Option<String>,
+    /// Crash scenario: how many SIGKILLs.
+    #[arg(long, default_value_t = 20)]
+    pub kills: usize,
+    /// Write the report as JSON here too.
+    #[arg(long)]
+    pub json: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    calmony_actors::gateway::install_tls_provider();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("calmony-bench: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("calmony-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut env = env::Env::up(&args).await?;
+    let report = scenarios::run(&args, &mut env).await;
+    let report = report?;
+    report.print();
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.json().to_string()).map_err(|e| format!("{path}: {e}"))?;
+    }
+    env.down();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}
