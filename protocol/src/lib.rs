@@ -8,6 +8,7 @@
 //! - [`metadata`]: Stripe's metadata rules (50 keys, merge on update, `""` deletes).
 //! - [`list`]: cursor pagination parameters and the `{object: "list"}` envelope.
 //! - [`customer`]: the customer resource and its create/update parameters.
+//! - [`billing`]: products, prices, tax rates, invoices and their totals, subscriptions.
 //! - [`card`]: card numbers, expiry and CVC checked on arrival; never stored.
 //! - [`payment_method`], [`payment_intent`], [`charge`], [`refund`]: the payment resources.
 //! - [`event`]: events, the immutable record of every state change.
@@ -16,6 +17,7 @@
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
 //! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
 
+pub mod billing;
 pub mod card;
 pub mod cardstream;
 pub mod charge;
