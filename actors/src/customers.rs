@@ -59,7 +59,25 @@ pub async fn create(
     params: Params,
 ) -> Result<Reply, ApiError> {
     let changes = CustomerChanges::take(params)?;
-    let created = clock::now();
+    let mut created = clock::now();
+    if let Some(c) = &changes.test_clock {
+        if ctx.scope.livemode() {
+            return Err(ApiError::invalid_param(
+                "test_mode_only",
+                "test_clock",
+                "Test clocks exist in test mode only.",
+            ));
+        }
+        created = crate::billing::clocks::frozen_time(store, &ctx.scope, c)
+            .await?
+            .ok_or_else(|| {
+                ApiError::invalid_param(
+                    "resource_missing",
+                    "test_clock",
+                    format!("No such test clock: '{c}'"),
+                )
+            })?;
+    }
     let c = changes.create(ids::new_id(customer::PREFIX), created, ctx.scope.livemode())?;
     let body = to_json(&c)?;
     let object: Value = serde_json::to_value(&c).unwrap_or(Value::Null);
@@ -118,6 +136,13 @@ pub async fn update(
     params: Params,
 ) -> Result<Reply, ApiError> {
     let changes = CustomerChanges::take(params)?;
+    if changes.test_clock.is_some() {
+        return Err(ApiError::invalid_param(
+            "parameter_invalid",
+            "test_clock",
+            "A customer's test clock is set when the customer is created.",
+        ));
+    }
     for _ in 0..MAX_ATTEMPTS {
         let (version, mut c) = load(store, ctx, id).await?;
         let old_email = c.email.clone();

@@ -11,10 +11,13 @@
 //! - [`payments`]: the IntentProcessor: payment intents, charges, refunds, 3-D Secure and the
 //!   recovery of payments a crash interrupted.
 //! - [`webhooks`]: the event log's API, webhook endpoints and the WebhookDispatcher.
+//! - [`billing`]: products, prices, tax rates, invoices with PDFs, subscriptions, the
+//!   SubscriptionScheduler with dunning, and test clocks.
 //! - [`customers`]: the customer resource's operations.
 //! - [`clock`]: the time the daemon believes it is.
 
 pub mod api_keys;
+pub mod billing;
 pub mod clock;
 pub mod context;
 pub mod customers;

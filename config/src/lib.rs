@@ -64,6 +64,12 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("webhooks.secret_overlap_hours", Kind::Int),
     ("webhooks.concurrency", Kind::Int),
     ("clock.controllable", Kind::Bool),
+    ("billing.schedule", Kind::Str),
+    ("billing.dunning_retry_hours", Kind::Str),
+    ("billing.final_action", Kind::Str),
+    ("billing.lease_seconds", Kind::Int),
+    ("billing.concurrency", Kind::Int),
+    ("billing.invoice_prefix", Kind::Str),
 ];
 
 /// The environment variable that overrides a setting.
@@ -108,6 +114,40 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub webhooks: WebhooksConfig,
     pub clock: ClockConfig,
+    pub billing: BillingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// When the SubscriptionScheduler runs: a cron expression with seconds
+    /// (`sec min hour day month weekday`), hourly by default. Test clocks also run it at once.
+    pub schedule: String,
+    /// Hours between payment retries of a failed renewal, comma-separated: three retries over
+    /// three days by default.
+    pub dunning_retry_hours: String,
+    /// After the last retry fails: `past_due` (stay), `unpaid`, or `cancel`.
+    pub final_action: String,
+    /// How long a scheduler run's lease lasts without renewal (another daemon takes over a
+    /// run whose daemon died after this).
+    pub lease_seconds: u64,
+    /// Subscriptions renewed at once in a run.
+    pub concurrency: u64,
+    /// Invoice numbers: this prefix and a six-digit sequence per project and mode.
+    pub invoice_prefix: String,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "0 0 * * * *".into(),
+            dunning_retry_hours: "24,24,24".into(),
+            final_action: "past_due".into(),
+            lease_seconds: 30,
+            concurrency: 128,
+            invoice_prefix: "CP-".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -275,6 +315,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             webhooks: WebhooksConfig::default(),
             clock: ClockConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -403,6 +444,11 @@ impl Config {
     /// The webhook retry delays, already checked by [`Config::load`].
     pub fn retry_schedule(&self) -> Vec<u64> {
         parse_schedule(&self.webhooks.retry_schedule).unwrap_or_default()
+    }
+
+    /// Hours between dunning retries, already checked by [`Config::load`].
+    pub fn dunning_hours(&self) -> Vec<u64> {
+        parse_schedule(&self.billing.dunning_retry_hours).unwrap_or_default()
     }
 
     /// This daemon's consumer name: configured, or `<hostname>:<listen port>`.
@@ -586,6 +632,50 @@ impl Config {
             return Err((
                 "webhooks.secret_overlap_hours",
                 "must be at most 168".into(),
+            ));
+        }
+        if self.billing.schedule.split_whitespace().count() < 6
+            || <cron::Schedule as std::str::FromStr>::from_str(&self.billing.schedule).is_err()
+        {
+            return Err((
+                "billing.schedule",
+                format!(
+                    "{:?} is not a cron expression with seconds (sec min hour day month weekday)",
+                    self.billing.schedule
+                ),
+            ));
+        }
+        if parse_schedule(&self.billing.dunning_retry_hours).is_none() {
+            return Err((
+                "billing.dunning_retry_hours",
+                "must be a comma-separated list of 1 to 50 hours".into(),
+            ));
+        }
+        if !["past_due", "unpaid", "cancel"].contains(&self.billing.final_action.as_str()) {
+            return Err((
+                "billing.final_action",
+                format!(
+                    "{:?} is not past_due, unpaid or cancel",
+                    self.billing.final_action
+                ),
+            ));
+        }
+        if !(2..=3600).contains(&self.billing.lease_seconds) {
+            return Err(("billing.lease_seconds", "must be between 2 and 3600".into()));
+        }
+        if !(1..=4096).contains(&self.billing.concurrency) {
+            return Err(("billing.concurrency", "must be between 1 and 4096".into()));
+        }
+        if self.billing.invoice_prefix.len() > 10
+            || !self
+                .billing
+                .invoice_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err((
+                "billing.invoice_prefix",
+                "must be at most 10 letters, digits or dashes".into(),
             ));
         }
         if parse_hh_mm(&self.sandbox.settlement_time).is_none() {

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use calmony_actors::billing::Billing;
 use calmony_actors::gateway::Gateway;
-use calmony_actors::payments::Payments;
+use calmony_actors::payments::{BillingSettings, Payments};
 use calmony_actors::store::ManagedRedis;
 use calmony_actors::webhooks::Webhooks;
 use calmony_actors::{Store, StoreError, api_keys};
@@ -96,7 +97,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         config.public_base(),
         Duration::from_secs(config.gateway.recovery_after_seconds),
         config.api.idempotency_ttl_hours * 3600,
-    );
+    )
+    .with_billing(BillingSettings {
+        dunning_secs: config
+            .dunning_hours()
+            .into_iter()
+            .map(|h| (h * 3600) as i64)
+            .collect(),
+        final_action: config.billing.final_action.clone(),
+        invoice_prefix: config.billing.invoice_prefix.clone(),
+        receipts: true,
+    });
     if let Err(e) = payments.ensure_group().await {
         tracing::warn!(error = %e, "could not create the payment command group yet");
     }
@@ -114,6 +125,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         sandbox
     });
     let webhooks = Webhooks::new(store.clone(), &config);
+    let billing = Billing::new(payments.clone(), &config);
     if config.clock.controllable {
         spawn_clock_follower(store.clone());
     }
@@ -123,6 +135,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         metrics,
         payments: payments.clone(),
         webhooks: webhooks.clone(),
+        billing: billing.clone(),
         sandbox,
     });
     crate::systemd::ready();
@@ -130,6 +143,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Recovery starts once the listener (and so the sandbox) is up: it may call the gateway.
     let recovery = payments.spawn_recovery();
     webhooks.spawn();
+    billing.spawn_scheduler();
     crate::edge::run(state, listener, shutdown_signal()).await;
     recovery.abort();
     crate::systemd::stopping();

@@ -103,7 +103,11 @@ fn div_round(n: i128, d: i128) -> i128 {
     }
     let q = n / d;
     let r = n % d;
-    if 2 * r.abs() >= d.abs() { q + n.signum() * d.signum() } else { q }
+    if 2 * r.abs() >= d.abs() {
+        q + n.signum() * d.signum()
+    } else {
+        q
+    }
 }
 
 /// Tax on one line for one rate (see the module docs).
@@ -228,13 +232,26 @@ impl Invoice {
         let mut tax = 0;
         let mut totals: Vec<TaxAmount> = Vec::new();
         for line in &mut self.lines.data {
-            let ids = if line.tax_rates.is_empty() { self.default_tax_rates.clone() } else { line.tax_rates.clone() };
+            let ids = if line.tax_rates.is_empty() {
+                self.default_tax_rates.clone()
+            } else {
+                line.tax_rates.clone()
+            };
             line.tax_amounts.clear();
             for id in ids {
                 let Some(rate) = find(&id) else { continue };
                 let t = line_tax(line.amount, rate.ppm(), rate.inclusive);
-                let taxable = if rate.inclusive { line.amount - t } else { line.amount };
-                line.tax_amounts.push(TaxAmount { amount: t, inclusive: rate.inclusive, tax_rate: id.clone(), taxable_amount: taxable });
+                let taxable = if rate.inclusive {
+                    line.amount - t
+                } else {
+                    line.amount
+                };
+                line.tax_amounts.push(TaxAmount {
+                    amount: t,
+                    inclusive: rate.inclusive,
+                    tax_rate: id.clone(),
+                    taxable_amount: taxable,
+                });
                 tax += t;
                 if !rate.inclusive {
                     exclusive += t;
@@ -244,7 +261,12 @@ impl Invoice {
                         x.amount += t;
                         x.taxable_amount += taxable;
                     }
-                    None => totals.push(TaxAmount { amount: t, inclusive: rate.inclusive, tax_rate: id.clone(), taxable_amount: taxable }),
+                    None => totals.push(TaxAmount {
+                        amount: t,
+                        inclusive: rate.inclusive,
+                        tax_rate: id.clone(),
+                        taxable_amount: taxable,
+                    }),
                 }
             }
             subtotal += line.amount;
@@ -355,7 +377,11 @@ pub fn add_interval(t: i64, interval: &str, count: i64) -> i64 {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let (y, m, d) = civil(days);
-    let months = if interval == "year" { 12 * count } else { count };
+    let months = if interval == "year" {
+        12 * count
+    } else {
+        count
+    };
     let total = y * 12 + (m - 1) + months;
     let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) + 1);
     let nd = d.min(days_in_month(ny, nm));
@@ -395,15 +421,24 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Read `recurring[interval]` and `recurring[interval_count]`.
 pub fn take_recurring(p: &mut Params) -> Result<Option<Recurring>, ApiError> {
-    let Field::Set(mut r) = p.object(&["recurring"])? else { return Ok(None) };
+    let Field::Set(mut r) = p.object(&["recurring"])? else {
+        return Ok(None);
+    };
     let interval = r
         .one_of(&["interval"], &["month", "year"])?
         .into_option()
         .ok_or_else(|| ApiError::missing_param(&r.name("interval")))?;
-    let count = r.integer(&["interval_count", "intervalCount"], 1, 12)?.into_option().unwrap_or(1);
+    let count = r
+        .integer(&["interval_count", "intervalCount"], 1, 12)?
+        .into_option()
+        .unwrap_or(1);
     r.take(&["usage_type"])?;
     r.finish()?;
-    Ok(Some(Recurring { interval, interval_count: count, usage_type: "licensed".into() }))
+    Ok(Some(Recurring {
+        interval,
+        interval_count: count,
+        usage_type: "licensed".into(),
+    }))
 }
 
 /// Read `currency` (GBP only), required.
@@ -431,7 +466,11 @@ mod tests {
         assert_eq!(line_tax(2, 200_000, false), 0);
         assert_eq!(line_tax(3000, 200_000, true), 500);
         assert_eq!(line_tax(1000, 200_000, true), 167);
-        assert_eq!(line_tax(-2500, 200_000, false), -500, "credits round symmetrically");
+        assert_eq!(
+            line_tax(-2500, 200_000, false),
+            -500,
+            "credits round symmetrically"
+        );
         assert_eq!(line_tax(999, 50_000, false), 50, "5% of 999 = 49.95 -> 50");
     }
 

@@ -68,6 +68,10 @@ pub struct CustomerChanges {
     pub tax_exempt: Field<String>,
     pub metadata: Option<MetadataUpdate>,
     pub expand: Vec<String>,
+    /// A test clock (`clock_…`) the customer follows; create only, test mode only.
+    pub test_clock: Option<String>,
+    /// `invoice_settings[default_payment_method]`.
+    pub default_payment_method: Field<String>,
 }
 
 impl CustomerChanges {
@@ -87,6 +91,18 @@ impl CustomerChanges {
             tax_exempt: p.one_of(&["tax_exempt", "taxExempt"], &["none", "exempt", "reverse"])?,
             metadata: metadata::take(&mut p)?,
             expand: p.expand()?,
+            test_clock: p
+                .string_max(&["test_clock", "testClock"], 100)?
+                .into_option(),
+            default_payment_method: match p.object(&["invoice_settings", "invoiceSettings"])? {
+                Field::Set(mut s) => {
+                    let pm =
+                        s.string_max(&["default_payment_method", "defaultPaymentMethod"], 100)?;
+                    s.finish()?;
+                    pm
+                }
+                _ => Field::Absent,
+            },
         };
         p.finish()?;
         Ok(changes)
@@ -94,6 +110,7 @@ impl CustomerChanges {
 
     /// A new customer from create parameters.
     pub fn create(self, id: String, created: i64, livemode: bool) -> Result<Customer, ApiError> {
+        let test_clock = self.test_clock.clone();
         let mut c = Customer {
             id,
             object: "customer".into(),
@@ -119,6 +136,7 @@ impl CustomerChanges {
             test_clock: None,
         };
         self.apply(&mut c)?;
+        c.test_clock = test_clock;
         Ok(c)
     }
 
@@ -143,6 +161,11 @@ impl CustomerChanges {
         }
         if let Some(m) = self.metadata {
             m.apply(&mut c.metadata, "metadata")?;
+        }
+        match self.default_payment_method {
+            Field::Set(pm) => c.invoice_settings.default_payment_method = Some(pm),
+            Field::Unset => c.invoice_settings.default_payment_method = None,
+            Field::Absent => {}
         }
         let after = serde_json::to_value(&*c).unwrap_or(Value::Null);
         Ok(previous_attributes(&before, &after))

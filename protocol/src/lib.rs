@@ -21,6 +21,7 @@ pub mod billing;
 pub mod card;
 pub mod cardstream;
 pub mod charge;
+pub mod clock_text;
 pub mod customer;
 pub mod error;
 pub mod event;

@@ -16,11 +16,16 @@
 //! | `cp:sandbox:3ds:ref:<threeDSRef>` | string, 1 h TTL | the pending transaction's `xref` |
 //! | `cp:sandbox:3ds:creq:<creq>` | string, 1 h TTL | the pending transaction's `xref`, for the ACS page |
 //! | `cp:sandbox:3ds:cres:<cres>` | string (JSON), 1 h TTL | the challenge outcome chosen on the ACS page |
+//! | `cp:sandbox:hosted:<session>` | string (JSON), 1 h TTL | a Hosted Payment Page session: the merchant's signed request (no card data) and how far the payment got |
 //! | `cp:sandbox:faults` | hash | fault injection: `tamper_signatures`, `delay_ms`, `drop_next` |
 
 /// How long a 3-D Secure token stays usable: the cardholder has this long to finish the
 /// challenge and the merchant to continue.
 pub const THREE_DS_TTL_MS: u64 = 60 * 60 * 1000;
+
+/// How long a Hosted Payment Page session lives: the customer has this long to pay, and a
+/// finished session re-posts its result for the rest of it.
+pub const HOSTED_TTL_MS: u64 = 60 * 60 * 1000;
 
 pub const TRANSACTION_ID: &str = "cp:sandbox:transaction_id";
 pub const UNSETTLED: &str = "cp:sandbox:unsettled";
@@ -45,4 +50,8 @@ pub fn creq(creq: &str) -> String {
 
 pub fn cres(cres: &str) -> String {
     format!("cp:sandbox:3ds:cres:{cres}")
+}
+
+pub fn hosted(session: &str) -> String {
+    format!("cp:sandbox:hosted:{session}")
 }

@@ -1,5 +1,5 @@
-//! Calmony Pay's sandbox gateway: a Cardstream Direct API simulator the daemon talks to over
-//! real HTTP, exactly as it talks to Cardstream.
+//! Calmony Pay's sandbox gateway: a Cardstream simulator (Direct API and Hosted Payment Page)
+//! the daemon talks to over real HTTP, exactly as it talks to Cardstream.
 //!
 //! Test mode must exercise the same client code as live mode, so the simulator speaks the real
 //! wire protocol: PHP-encoded forms, SHA-512 signatures both ways, Cardstream's response codes
@@ -8,6 +8,9 @@
 //!
 //! - `direct`: `POST /sandbox/direct/`, one module per action (VERIFY, SALE, CAPTURE, CANCEL,
 //!   REFUND_SALE, QUERY and the 3-D Secure continuation).
+//! - `hosted`: the Hosted Payment Page, `POST /sandbox/hosted/`: the card page, 3-D Secure run
+//!   inside it, the signed result posted back through the browser and to `callbackURL`. It
+//!   authorises through `direct`'s own SALE and VERIFY.
 //! - `cards`: the test cards and the card profile kept instead of the card number.
 //! - `issuer`: the simulated issuer: authorisation outcomes, test amounts, 3-D Secure plans.
 //! - `three_ds`: the ACS pages and the tokens of a challenge.
@@ -18,13 +21,15 @@
 //! - `pages`, `reply`: HTML and HTTP answers. `clock`: the UTC calendar. [`keys`]: the
 //!   keyspace.
 //!
-//! Routes, all under `/sandbox/`: `POST direct/`, `GET|POST acs`, `POST acs/complete`,
-//! `POST settle`, `GET ledger`, `GET|POST faults`. Anything else is a 404.
+//! Routes, all under `/sandbox/`: `POST direct/`, `POST hosted/`, `POST hosted/pay`,
+//! `POST hosted/3ds`, `GET|POST acs`, `POST acs/complete`, `POST settle`, `GET ledger`,
+//! `GET|POST faults`. Anything else is a 404.
 
 mod cards;
 mod clock;
 mod direct;
 mod faults;
+mod hosted;
 mod issuer;
 pub mod keys;
 mod ledger;
@@ -35,6 +40,7 @@ mod three_ds;
 mod transactions;
 
 pub use cards::known_numbers as test_card_numbers;
+pub use hosted::DEFAULT_CALLBACK_BACKOFF;
 pub use ledger::LedgerEntry;
 
 use std::fmt;
@@ -85,6 +91,9 @@ pub(crate) struct Gateway {
     pub(crate) config: SandboxConfig,
     /// How long a dropped answer is held ([`DROP_HOLD`]; shorter in tests).
     pub(crate) drop_hold: Duration,
+    /// The delays before each retry of a hosted payment's callback
+    /// ([`DEFAULT_CALLBACK_BACKOFF`]; shorter in tests).
+    pub(crate) callback_backoff: Vec<Duration>,
 }
 
 /// The simulated gateway. Cheap to clone: clones share one state.
@@ -103,13 +112,7 @@ impl fmt::Debug for Sandbox {
 
 impl Sandbox {
     pub fn new(store: Store, config: SandboxConfig) -> Self {
-        Self {
-            gateway: Arc::new(Gateway {
-                store,
-                config,
-                drop_hold: DROP_HOLD,
-            }),
-        }
+        Self::with_drop_hold(store, config, DROP_HOLD)
     }
 
     /// The same simulator, holding dropped answers for `hold` instead of a minute, so a test
@@ -120,6 +123,22 @@ impl Sandbox {
                 store,
                 config,
                 drop_hold: hold,
+                callback_backoff: DEFAULT_CALLBACK_BACKOFF.to_vec(),
+            }),
+        }
+    }
+
+    /// The same simulator, retrying a hosted payment's callback after each of `delays` instead
+    /// of [`DEFAULT_CALLBACK_BACKOFF`] (so `delays.len() + 1` attempts), so a test need not
+    /// wait minutes for a retry.
+    pub fn with_callback_backoff(self, delays: Vec<Duration>) -> Self {
+        let gw = self.gateway.as_ref();
+        Self {
+            gateway: Arc::new(Gateway {
+                store: gw.store.clone(),
+                config: gw.config.clone(),
+                drop_hold: gw.drop_hold,
+                callback_backoff: delays,
             }),
         }
     }
@@ -138,6 +157,17 @@ impl Sandbox {
         match (path, method) {
             ("/sandbox/direct" | "/sandbox/direct/", &Method::POST) => {
                 direct::handle(gw, &body).await
+            }
+            ("/sandbox/hosted" | "/sandbox/hosted/", &Method::POST) => {
+                hosted::start(gw, &body).await
+            }
+            (hosted::PAY_PATH, &Method::POST) => hosted::pay(gw, &form(&body)).await,
+            (hosted::THREE_DS_PATH, &Method::POST) => {
+                let mut fields = form(query.as_bytes());
+                for (name, value) in transactions::flatten(&form(&body)) {
+                    fields.insert(&name, value);
+                }
+                hosted::three_ds_return(gw, &fields).await
             }
             ("/sandbox/acs" | "/sandbox/acs/", &Method::GET) => {
                 three_ds::challenge_page(gw, &form(query.as_bytes())).await
@@ -185,6 +215,10 @@ impl Sandbox {
             (
                 "/sandbox/direct"
                 | "/sandbox/direct/"
+                | "/sandbox/hosted"
+                | "/sandbox/hosted/"
+                | hosted::PAY_PATH
+                | hosted::THREE_DS_PATH
                 | "/sandbox/acs"
                 | "/sandbox/acs/"
                 | "/sandbox/acs/complete"

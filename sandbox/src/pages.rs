@@ -9,15 +9,22 @@
 
 pub use calmony_protocol::html::escape;
 
+/// The issuer pages' style.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;\
+     padding:0 1rem;line-height:1.5}button{font:inherit;padding:.5rem 1rem;\
+     margin:.25rem .5rem .25rem 0}dt{font-weight:bold}";
+
 fn page(title: &str, body: &str) -> String {
+    document(title, STYLE, body)
+}
+
+/// A whole page: `body` (already escaped markup) in `<main>`, styled by `css` (a constant).
+pub fn document(title: &str, css: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"robots\" content=\"noindex\">\n<title>{title}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;\
-         padding:0 1rem;line-height:1.5}}button{{font:inherit;padding:.5rem 1rem;\
-         margin:.25rem .5rem .25rem 0}}dt{{font-weight:bold}}</style>\n</head>\n<body>\n\
-         <main>\n{body}</main>\n</body>\n</html>\n",
+         <style>{css}</style>\n</head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
         title = escape(title),
     )
 }

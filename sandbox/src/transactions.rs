@@ -346,6 +346,14 @@ impl Change {
         self
     }
 
+    /// Replace a value read as `before` (a hosted payment session), keeping its expiry. The
+    /// change is [`Applied::Gone`] if the key has expired and a conflict if it changed.
+    pub fn replace(&mut self, key: &str, before: &str, value: &str) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(json!(["replace", k, before, value]));
+        self
+    }
+
     /// Write a token that expires after `ttl_ms`.
     pub fn token(&mut self, key: &str, value: &str, ttl_ms: u64) -> &mut Self {
         let k = self.k(key);
@@ -396,7 +404,8 @@ impl Change {
 
 /// `KEYS`: every key touched. `ARGV[1]`: a JSON list of operations naming keys by index.
 /// Checks: `["cas", k, expected ("" = absent), new]`, `["claim", k, value]` (must be absent),
-/// `["take", k]` (must exist). Writes: those three (set, set, delete), then
+/// `["take", k]` (must exist), `["replace", k, expected, new]` (must exist and equal `expected`).
+/// Writes: those four (set, set, delete, set keeping the TTL), then
 /// `["set", k, value, ttl_ms]`, `["rpush", k, value]`, `["sadd", k, m]`, `["srem", k, m]`.
 static APPLY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -416,6 +425,10 @@ for i = 1, #ops do
     if redis.call('EXISTS', k) == 1 then return 'duplicate' end
   elseif op[1] == 'take' then
     if redis.call('EXISTS', k) == 0 then return 'gone' end
+  elseif op[1] == 'replace' then
+    local current = redis.call('GET', k)
+    if not current then return 'gone' end
+    if current ~= op[3] then return 'conflict' end
   end
 end
 for i = 1, #ops do
@@ -427,6 +440,8 @@ for i = 1, #ops do
     redis.call('SET', k, op[3])
   elseif op[1] == 'take' then
     redis.call('DEL', k)
+  elseif op[1] == 'replace' then
+    redis.call('SET', k, op[4], 'KEEPTTL')
   elseif op[1] == 'set' then
     redis.call('SET', k, op[3], 'PX', op[4])
   elseif op[1] == 'rpush' then

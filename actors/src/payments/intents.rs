@@ -257,6 +257,118 @@ fn add_command(tx: &mut Tx, p: &Payments, ctx: &RequestContext, cmd: &Command) {
     }
 }
 
+/// An invoice to charge (from billing).
+pub struct InvoiceCharge {
+    pub intent_id: String,
+    pub invoice: String,
+    pub customer: String,
+    pub payment_method: String,
+    pub amount: i64,
+    pub description: Option<String>,
+    /// A merchant-initiated recurring payment (a subscription's), charged without the
+    /// cardholder: `type=9`, no 3-D Secure.
+    pub recurring: bool,
+    pub created: i64,
+}
+
+/// Charge an invoice: a payment intent created and confirmed in one begin commit, together
+/// with `extra` (billing's marker that the invoice has a payment in flight). The finish step
+/// applies the result to the invoice in the same commit as the payment's.
+pub async fn charge_invoice(
+    p: &Payments,
+    scope: &Scope,
+    ctx: Option<&RequestContext>,
+    c: InvoiceCharge,
+    extra: impl FnOnce(&mut Tx),
+) -> Result<Reply, ApiError> {
+    p.account(scope.mode)?;
+    let (method, _) = load_method(p, scope, &c.payment_method, "payment_method").await?;
+    check_owner(&method, Some(&c.customer))?;
+    let id = c.intent_id;
+    let mut intent = PaymentIntent {
+        client_secret: format!("{id}_secret_{}", ids::random_alnum(24)),
+        id: id.clone(),
+        object: "payment_intent".into(),
+        amount: c.amount,
+        amount_capturable: 0,
+        amount_received: 0,
+        automatic_payment_methods: None,
+        canceled_at: None,
+        cancellation_reason: None,
+        capture_method: "automatic".into(),
+        confirmation_method: "automatic".into(),
+        created: c.created,
+        currency: "gbp".into(),
+        customer: None,
+        description: c.description,
+        last_payment_error: None,
+        latest_charge: None,
+        livemode: scope.livemode(),
+        metadata: [("invoice".to_string(), c.invoice.clone())]
+            .into_iter()
+            .collect(),
+        next_action: None,
+        payment_method: None,
+        payment_method_types: vec!["card".into()],
+        processing: None,
+        receipt_email: None,
+        return_url: None,
+        setup_future_usage: Some("off_session".into()),
+        shipping: None,
+        statement_descriptor: None,
+        status: status::PROCESSING.into(),
+        customer_id: None,
+        payment_method_id: None,
+        cardstream_transaction_id: None,
+    };
+    intent.set_customer(Some(c.customer.clone()));
+    intent.set_payment_method(Some(c.payment_method.clone()));
+    let attempt = ids::new_id("att");
+    let internal = IntentInternal {
+        attempt: Some(attempt.clone()),
+        invoice: Some(c.invoice.clone()),
+        ..Default::default()
+    };
+    let request = ctx.map_or(
+        EventRequest {
+            id: None,
+            idempotency_key: None,
+        },
+        RequestContext::event_request,
+    );
+    let mut tx = Tx::new();
+    let key = scope.record(&id);
+    tx.expect_version(&key, 0)
+        .index(&index(scope), &id)
+        .index(&customer_index(scope, &c.customer), &id);
+    write_intent(&mut tx, scope, 1, &intent, &internal)?;
+    tx.event(
+        scope,
+        &event("payment_intent.created", &intent, scope, &request),
+    );
+    let cmd = Command {
+        project: scope.project.clone(),
+        mode: scope.mode,
+        intent: id.clone(),
+        op: "confirm".into(),
+        attempt,
+        args: json!({"recurring": c.recurring}),
+        claim: ctx
+            .and_then(|x| x.idempotency.as_ref())
+            .map(|c| (c.key.clone(), c.redis_key.clone(), c.owner.clone())),
+        request: request.id.clone(),
+    };
+    tx.command(COMMANDS, GROUP, &p.consumer, &[("cmd", &cmd.encode())]);
+    if let Some(claim) = ctx.and_then(|x| x.idempotency.as_ref()) {
+        tx.hold_claim(claim, HOLD_MS);
+    }
+    extra(&mut tx);
+    match commit(&p.store, &tx).await? {
+        Commit::Done(Some(cmd_id)) => run(p, &cmd, &cmd_id, false).await,
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
 /// `GET /v1/payment_intents/:id`.
 pub async fn retrieve(
     p: &Payments,
@@ -712,7 +824,13 @@ async fn confirm_at_gateway(
     };
     let sale = Sale {
         attempt: cmd.attempt.clone(),
-        order_ref: loaded.intent.id.clone(),
+        // An invoice's payments are ordered by the invoice: the gateway's ledger then shows
+        // one charge per invoice.
+        order_ref: loaded
+            .internal
+            .invoice
+            .clone()
+            .unwrap_or_else(|| loaded.intent.id.clone()),
         amount: loaded.intent.amount,
         card_xref: xref,
         capture: loaded.intent.capture_method != "manual",
@@ -1116,6 +1234,38 @@ async fn finish(
         }
     }
 
+    // Billing: the invoice this payment pays takes its result in this same commit; a one-off
+    // payment that succeeded gets its paid receipt invoice.
+    let settings = p.billing.clone();
+    let now = intent.created.max(clock::now());
+    match (&internal.invoice, outcome_label) {
+        (Some(inv), "succeeded" | "declined") => {
+            crate::billing::on_payment(
+                &p.store,
+                &mut tx,
+                scope,
+                inv,
+                Some(&intent.id),
+                outcome_label == "succeeded",
+                &settings.dunning_secs,
+                &settings.final_action,
+                &request,
+            )
+            .await?;
+        }
+        (None, "succeeded" | "captured") if settings.receipts => {
+            crate::billing::receipt_for(
+                &mut tx,
+                scope,
+                &intent,
+                &settings.invoice_prefix,
+                &p.public_base,
+                &request,
+                now,
+            )?;
+        }
+        _ => {}
+    }
     let intent_body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
     if let Some((ch, v)) = &charge_write {
         let key = scope.record(&ch.id);

@@ -42,7 +42,9 @@ use crate::store::{Record, Scope, Store};
 
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;
-pub use intents::{cancel, capture, confirm, create, list, retrieve, update};
+pub use intents::{
+    InvoiceCharge, cancel, capture, charge_invoice, confirm, create, list, retrieve, update,
+};
 pub use refunds::{create_refund, list_refunds, retrieve_refund};
 
 /// The command stream and its consumer group.
@@ -70,6 +72,9 @@ pub struct IntentInternal {
     pub challenge: Option<Challenge>,
     /// Total refunded, including refunds in flight.
     pub refunded: i64,
+    /// The invoice this payment pays, if any (its result is applied to it).
+    #[serde(default)]
+    pub invoice: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,6 +105,29 @@ pub struct Payments {
     pub idempotency_ttl_secs: u64,
     /// Command ids this process is working on right now (recovery leaves them alone).
     in_flight: Arc<Mutex<HashSet<String>>>,
+    /// What a payment's result means for billing (dunning, numbering).
+    pub billing: Arc<BillingSettings>,
+}
+
+/// The billing settings a payment's finish step applies.
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    pub dunning_secs: Vec<i64>,
+    pub final_action: String,
+    pub invoice_prefix: String,
+    /// Write a paid receipt invoice for every one-off payment.
+    pub receipts: bool,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            dunning_secs: vec![86_400, 86_400, 86_400],
+            final_action: "past_due".into(),
+            invoice_prefix: "CP-".into(),
+            receipts: true,
+        }
+    }
 }
 
 impl Payments {
@@ -119,7 +147,14 @@ impl Payments {
             recovery_after,
             idempotency_ttl_secs,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
+            billing: Arc::new(BillingSettings::default()),
         }
+    }
+
+    /// Use these billing settings (from the configuration).
+    pub fn with_billing(mut self, settings: BillingSettings) -> Self {
+        self.billing = Arc::new(settings);
+        self
     }
 
     pub(crate) fn account(&self, mode: Mode) -> Result<&Cardstream, ApiError> {

@@ -243,6 +243,16 @@ impl Tx {
         self
     }
 
+    /// Take the next number of `counter` as `prefix` + six digits, written wherever
+    /// `placeholder` appears in this transaction's writes.
+    pub fn number(&mut self, counter: &str, placeholder: &str, prefix: &str) -> &mut Self {
+        let k = self.k(counter);
+        // Numbers are taken in the write pass before any write that carries them.
+        self.ops
+            .insert(0, json!(["seq", k, placeholder, prefix, 6]));
+        self
+    }
+
     /// Acknowledge (and delete) a finished command.
     pub fn ack(&mut self, stream: &str, group: &str, id: &str) -> &mut Self {
         let k = self.k(stream);

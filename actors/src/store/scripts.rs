@@ -17,13 +17,27 @@ use redis::Script;
 /// `consumer`, so from birth it sits in that daemon's pending list (a crash leaves it there
 /// for recovery, and no other consumer can pick it up while it is being worked on);
 /// `["ack", k, group, id]` acknowledge and delete a command;
-/// `["hincrby", k, field, n]`; `["hdel", k, field]`; `["hsetnx", k, field, value]`.
+/// `["hincrby", k, field, n]`; `["hdel", k, field]`; `["hsetnx", k, field, value]`;
+/// `["seq", k, placeholder, prefix, width]` take the next number of counter `k` and put
+/// `prefix` + the zero-padded number in place of `placeholder` in every later write (how an
+/// invoice gets a gap-free number: only a commit that happens takes one).
 /// Answers `{'ok', <id of the last command appended or ''>}`.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local ops = cjson.decode(ARGV[1])
 local cmd_id = ''
+local subst = {}
+local function sub(v)
+  if type(v) ~= 'string' then return v end
+  for ph, val in pairs(subst) do v = string.gsub(v, ph, val) end
+  return v
+end
+local function sub_all(list)
+  local out = {}
+  for j = 1, #list do out[j] = sub(list[j]) end
+  return out
+end
 for i = 1, #ops do
   local op = ops[i]
   if op[1] == 'ver' then
@@ -37,13 +51,16 @@ for i = 1, #ops do
   local op = ops[i]
   local k = KEYS[op[2]]
   local o = op[1]
-  if o == 'put' then
-    redis.call('HSET', k, 'v', op[3], 'json', op[4])
-    if op[5] and #op[5] > 0 then redis.call('HSET', k, unpack(op[5])) end
-  elseif o == 'hset' then redis.call('HSET', k, unpack(op[3]))
+  if o == 'seq' then
+    local n = redis.call('INCR', k)
+    subst[op[3]] = op[4] .. string.format('%0' .. op[5] .. 'd', n)
+  elseif o == 'put' then
+    redis.call('HSET', k, 'v', op[3], 'json', sub(op[4]))
+    if op[5] and #op[5] > 0 then redis.call('HSET', k, unpack(sub_all(op[5]))) end
+  elseif o == 'hset' then redis.call('HSET', k, unpack(sub_all(op[3])))
   elseif o == 'zadd' then redis.call('ZADD', k, op[3], op[4])
   elseif o == 'zrem' then redis.call('ZREM', k, op[3])
-  elseif o == 'xadd' then redis.call('XADD', k, '*', unpack(op[3]))
+  elseif o == 'xadd' then redis.call('XADD', k, '*', unpack(sub_all(op[3])))
   elseif o == 'pexpire' then redis.call('PEXPIRE', k, op[3])
   elseif o == 'cmd' then
     cmd_id = redis.call('XADD', k, '*', unpack(op[5]))

@@ -2,6 +2,7 @@
 //! work (in `calmony_actors`). Customers go straight to the store; everything that moves money
 //! goes through the IntentProcessor ([`Payments`]).
 
+use calmony_actors::billing::{self, clocks};
 use calmony_actors::payments;
 use calmony_actors::webhooks::{endpoints, events};
 use calmony_actors::{Reply, RequestContext, customers, payment_methods};
@@ -19,13 +20,27 @@ pub async fn dispatch(
     use Endpoint::*;
     let p = &state.payments;
     let w = &state.webhooks;
+    let b = &state.billing;
     let store = &p.store;
     let id = route.id.as_str();
     match route.endpoint {
         CustomerCreate => customers::create(store, ctx, params).await,
         CustomerList => customers::list(store, ctx, params).await,
         CustomerRetrieve => customers::retrieve(store, ctx, id, params).await,
-        CustomerUpdate => customers::update(store, ctx, id, params).await,
+        CustomerUpdate => {
+            let card_change = params
+                .keys()
+                .iter()
+                .any(|k| k == "invoice_settings" || k == "invoiceSettings");
+            let reply = customers::update(store, ctx, id, params).await?;
+            if card_change {
+                // A new default card retries the customer's open subscription invoices at once.
+                if let Err(e) = billing::retry_for_customer(b, &ctx.scope, id).await {
+                    tracing::warn!(customer = id, error = %e.message, "retrying open invoices failed");
+                }
+            }
+            Ok(reply)
+        }
         CustomerDelete => customers::delete(store, ctx, id, params).await,
         CustomerPaymentMethods => payment_methods::list(p, ctx, Some(id.to_string()), params).await,
         PaymentMethodCreate => payment_methods::create(p, ctx, params).await,
@@ -56,5 +71,42 @@ pub async fn dispatch(
         HookEndpointDelete => endpoints::delete(w, ctx, id, params).await,
         HookEndpointRollSecret => endpoints::roll_secret(w, ctx, id, params).await,
         HookEndpointAttempts => endpoints::attempts(w, ctx, id, params).await,
+        ProductCreate => billing::create_product(store, ctx, params).await,
+        ProductList => billing::list_products(store, ctx, params).await,
+        ProductRetrieve => billing::retrieve_product(store, ctx, id, params).await,
+        ProductUpdate => billing::update_product(store, ctx, id, params).await,
+        ProductDelete => billing::delete_product(store, ctx, id, params).await,
+        PriceCreate => billing::create_price(store, ctx, params).await,
+        PriceList => billing::list_prices(store, ctx, params).await,
+        PriceRetrieve => billing::retrieve_price(store, ctx, id, params).await,
+        PriceUpdate => billing::update_price(store, ctx, id, params).await,
+        TaxRateCreate => billing::create_tax_rate(store, ctx, params).await,
+        TaxRateList => billing::list_tax_rates(store, ctx, params).await,
+        TaxRateRetrieve => billing::retrieve_tax_rate(store, ctx, id, params).await,
+        TaxRateUpdate => billing::update_tax_rate(store, ctx, id, params).await,
+        InvoiceCreate => billing::create_invoice(b, ctx, params).await,
+        InvoiceList => billing::list_invoices(b, ctx, params).await,
+        InvoiceRetrieve => billing::retrieve_invoice(b, ctx, id, params).await,
+        InvoiceDelete => billing::delete_invoice(b, ctx, id, params).await,
+        InvoiceFinalize => billing::finalize_invoice(b, ctx, id, params).await,
+        InvoicePay => billing::pay_invoice(b, ctx, id, params).await,
+        InvoiceVoid => billing::void_invoice(b, ctx, id, params).await,
+        InvoiceUncollectible => billing::mark_uncollectible(b, ctx, id, params).await,
+        InvoiceLines => billing::invoice_lines(b, ctx, id, params).await,
+        // Answered by the edge (a PDF, not JSON).
+        InvoicePdf => Err(ApiError::unknown_route("GET", "/v1/invoices/:id/pdf")),
+        InvoiceItemCreate => billing::create_invoice_item(b, ctx, params).await,
+        InvoiceItemList => billing::list_invoice_items(b, ctx, params).await,
+        InvoiceItemRetrieve => billing::retrieve_invoice_item(b, ctx, id, params).await,
+        SubscriptionCreate => billing::create_subscription(b, ctx, params).await,
+        SubscriptionList => billing::list_subscriptions(b, ctx, params).await,
+        SubscriptionRetrieve => billing::retrieve_subscription(b, ctx, id, params).await,
+        SubscriptionUpdate => billing::update_subscription(b, ctx, id, params).await,
+        SubscriptionCancel => billing::cancel_subscription(b, ctx, id, params).await,
+        TestClockCreate => clocks::create(b, ctx, params).await,
+        TestClockList => clocks::list(b, ctx, params).await,
+        TestClockRetrieve => clocks::retrieve(b, ctx, id, params).await,
+        TestClockDelete => clocks::delete(b, ctx, id, params).await,
+        TestClockAdvance => clocks::advance(b, ctx, id, params).await,
     }
 }

@@ -51,6 +51,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub payments: Payments,
     pub webhooks: calmony_actors::webhooks::Webhooks,
+    pub billing: calmony_actors::billing::Billing,
     /// The Cardstream simulator, when `sandbox.enabled`.
     pub sandbox: Option<calmony_sandbox::Sandbox>,
 }
@@ -169,6 +170,25 @@ async fn dispatch(
                 &request_id,
             ),
         },
+        Route::InvoicePublicPdf {
+            project,
+            mode,
+            invoice,
+            token,
+        } => match calmony_actors::payments::three_ds::scope(&project, &mode) {
+            Some(scope) => {
+                match calmony_actors::billing::public_pdf(&state.billing, &scope, &invoice, &token)
+                    .await
+                {
+                    Ok((bytes, name)) => pdf_response(bytes, &name),
+                    Err(e) => error_response(&e, &request_id),
+                }
+            }
+            None => error_response(
+                &ApiError::no_such("invoice", &invoice, "invoice"),
+                &request_id,
+            ),
+        },
         Route::ThreeDsPage {
             project,
             mode,
@@ -262,11 +282,32 @@ async fn api(
         // GET and DELETE are idempotent by definition; a key has no effect there.
         _ => None,
     };
+    if api_route.endpoint == routes::Endpoint::InvoicePdf {
+        let (bytes, name) =
+            calmony_actors::billing::invoice_pdf(&state.billing, &ctx, &api_route.id).await?;
+        return Ok(pdf_response(bytes, &name));
+    }
     let Some(key) = idem_key else {
         let reply = crate::api::dispatch(state, &ctx, api_route, params).await?;
         return Ok(reply_response(reply));
     };
     idempotency::run(state, &mut ctx, &key, path, api_route, params).await
+}
+
+/// A PDF answer (an invoice), named for download.
+pub fn pdf_response(bytes: Vec<u8>, name: &str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    set(&mut resp, "content-type", "application/pdf");
+    let safe: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    set(
+        &mut resp,
+        "content-disposition",
+        &format!("inline; filename=\"invoice-{safe}.pdf\""),
+    );
+    resp
 }
 
 pub fn reply_response(reply: Reply) -> Response<Body> {

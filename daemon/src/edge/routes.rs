@@ -30,6 +30,13 @@ pub enum Route {
     },
     /// The Cardstream simulator.
     Sandbox,
+    /// An invoice's public PDF link (`invoice_pdf`): the token is the credential.
+    InvoicePublicPdf {
+        project: String,
+        mode: String,
+        invoice: String,
+        token: String,
+    },
     NotFound,
 }
 
@@ -69,6 +76,42 @@ pub enum Endpoint {
     HookEndpointDelete,
     HookEndpointRollSecret,
     HookEndpointAttempts,
+    ProductCreate,
+    ProductList,
+    ProductRetrieve,
+    ProductUpdate,
+    ProductDelete,
+    PriceCreate,
+    PriceList,
+    PriceRetrieve,
+    PriceUpdate,
+    TaxRateCreate,
+    TaxRateList,
+    TaxRateRetrieve,
+    TaxRateUpdate,
+    InvoiceCreate,
+    InvoiceList,
+    InvoiceRetrieve,
+    InvoiceDelete,
+    InvoiceFinalize,
+    InvoicePay,
+    InvoiceVoid,
+    InvoiceUncollectible,
+    InvoiceLines,
+    InvoicePdf,
+    InvoiceItemCreate,
+    InvoiceItemList,
+    InvoiceItemRetrieve,
+    SubscriptionCreate,
+    SubscriptionList,
+    SubscriptionRetrieve,
+    SubscriptionUpdate,
+    SubscriptionCancel,
+    TestClockCreate,
+    TestClockList,
+    TestClockRetrieve,
+    TestClockDelete,
+    TestClockAdvance,
 }
 
 /// Every `/v1` endpoint: method, path template (`:id` matches one segment), endpoint.
@@ -153,6 +196,62 @@ const API: &[(Method, &str, Endpoint)] = {
             "/v1/webhook_endpoints/:id/attempts",
             HookEndpointAttempts,
         ),
+        (Method::POST, "/v1/products", ProductCreate),
+        (Method::GET, "/v1/products", ProductList),
+        (Method::GET, "/v1/products/:id", ProductRetrieve),
+        (Method::POST, "/v1/products/:id", ProductUpdate),
+        (Method::DELETE, "/v1/products/:id", ProductDelete),
+        (Method::POST, "/v1/prices", PriceCreate),
+        (Method::GET, "/v1/prices", PriceList),
+        (Method::GET, "/v1/prices/:id", PriceRetrieve),
+        (Method::POST, "/v1/prices/:id", PriceUpdate),
+        (Method::POST, "/v1/tax_rates", TaxRateCreate),
+        (Method::GET, "/v1/tax_rates", TaxRateList),
+        (Method::GET, "/v1/tax_rates/:id", TaxRateRetrieve),
+        (Method::POST, "/v1/tax_rates/:id", TaxRateUpdate),
+        (Method::POST, "/v1/invoices", InvoiceCreate),
+        (Method::GET, "/v1/invoices", InvoiceList),
+        (Method::GET, "/v1/invoices/:id", InvoiceRetrieve),
+        (Method::DELETE, "/v1/invoices/:id", InvoiceDelete),
+        (Method::POST, "/v1/invoices/:id/finalize", InvoiceFinalize),
+        (Method::POST, "/v1/invoices/:id/pay", InvoicePay),
+        (Method::POST, "/v1/invoices/:id/void", InvoiceVoid),
+        (
+            Method::POST,
+            "/v1/invoices/:id/mark_uncollectible",
+            InvoiceUncollectible,
+        ),
+        (Method::GET, "/v1/invoices/:id/lines", InvoiceLines),
+        (Method::GET, "/v1/invoices/:id/pdf", InvoicePdf),
+        (Method::POST, "/v1/invoiceitems", InvoiceItemCreate),
+        (Method::GET, "/v1/invoiceitems", InvoiceItemList),
+        (Method::GET, "/v1/invoiceitems/:id", InvoiceItemRetrieve),
+        (Method::POST, "/v1/subscriptions", SubscriptionCreate),
+        (Method::GET, "/v1/subscriptions", SubscriptionList),
+        (Method::GET, "/v1/subscriptions/:id", SubscriptionRetrieve),
+        (Method::POST, "/v1/subscriptions/:id", SubscriptionUpdate),
+        (Method::DELETE, "/v1/subscriptions/:id", SubscriptionCancel),
+        (
+            Method::POST,
+            "/v1/test_helpers/test_clocks",
+            TestClockCreate,
+        ),
+        (Method::GET, "/v1/test_helpers/test_clocks", TestClockList),
+        (
+            Method::GET,
+            "/v1/test_helpers/test_clocks/:id",
+            TestClockRetrieve,
+        ),
+        (
+            Method::DELETE,
+            "/v1/test_helpers/test_clocks/:id",
+            TestClockDelete,
+        ),
+        (
+            Method::POST,
+            "/v1/test_helpers/test_clocks/:id/advance",
+            TestClockAdvance,
+        ),
     ]
 };
 
@@ -175,6 +274,7 @@ impl Route {
             Route::ThreeDsPage { .. } => "/pay/3ds/:intent",
             Route::ThreeDsComplete { .. } => "/pay/3ds/:intent/complete",
             Route::Sandbox => "/sandbox",
+            Route::InvoicePublicPdf { .. } => "/invoices/:id/pdf",
             Route::ApiUnknown | Route::NotFound => "unknown",
         }
     }
@@ -224,6 +324,14 @@ pub fn route(method: &Method, path: &str) -> Route {
         (&Method::GET, ["readyz"]) => Route::Readyz,
         (&Method::GET, ["metrics"]) => Route::Metrics,
         (_, ["sandbox", ..]) => Route::Sandbox,
+        (&Method::GET, ["invoices", project, mode, invoice, file]) if file.ends_with(".pdf") => {
+            Route::InvoicePublicPdf {
+                project: project.to_string(),
+                mode: mode.to_string(),
+                invoice: invoice.to_string(),
+                token: file.trim_end_matches(".pdf").to_string(),
+            }
+        }
         (&Method::GET, ["pay", "3ds", project, mode, intent]) => Route::ThreeDsPage {
             project: project.to_string(),
             mode: mode.to_string(),

@@ -23,7 +23,7 @@ const CHALLENGE_FIELDS: [&str; 3] = ["threeDSURL", "threeDSRequest", "threeDSRef
 
 /// Answer a continuation. Moves money on Y or A: the pending SALE goes from `received` to
 /// `captured` (or `approved`), else to `declined`.
-pub(super) async fn continue_sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
+pub(crate) async fn continue_sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
     for _ in 0..ATTEMPTS {
         if let Some(answer) = attempt(gw, request).await? {
             return Ok(answer);

@@ -18,11 +18,11 @@
 
 mod cancel;
 mod capture;
-mod continuation;
+pub(crate) mod continuation;
 mod query;
 mod refund_sale;
-mod sale;
-mod verify;
+pub(crate) mod sale;
+pub(crate) mod verify;
 
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ pub(crate) const AMOUNTS_DO_NOT_TALLY: u32 = 65573;
 pub(crate) const MISSING_REQUEST: u32 = 66048;
 
 /// The gateway's code for a missing field; the invalid-field code is this plus 256.
-fn missing_code(field: &str) -> u32 {
+pub(crate) fn missing_code(field: &str) -> u32 {
     match field {
         "merchantID" => 66049,
         "action" => 66055,

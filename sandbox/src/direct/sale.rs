@@ -24,7 +24,7 @@ use crate::{Gateway, SandboxError, three_ds};
 /// Answer a SALE. Moves money: a new transaction ends `captured` (or `approved` with manual
 /// capture) when authorised, else `declined`, `referred`, `finished`, or `received` while a
 /// 3-D Secure challenge is pending.
-pub(super) async fn sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
+pub(crate) async fn sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
     for _ in 0..ATTEMPTS {
         if let Some(answer) = attempt(gw, request).await? {
             return Ok(answer);
@@ -162,13 +162,13 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
 }
 
 /// GBP, by ISO number or letters: the simulated account settles nothing else.
-fn supported_currency(code: &str) -> bool {
+pub(crate) fn supported_currency(code: &str) -> bool {
     code == "826" || code.eq_ignore_ascii_case("GBP")
 }
 
 /// `captureDelay`: absent or 0–30 days is automatic capture; -1 or `never` is manual.
 /// `None` for anything else.
-fn manual_capture(request: &Fields) -> Option<bool> {
+pub(crate) fn manual_capture(request: &Fields) -> Option<bool> {
     match request.get("captureDelay").map(str::trim) {
         None | Some("") => Some(false),
         Some("-1") | Some("never") => Some(true),

@@ -18,7 +18,7 @@ use crate::{Gateway, SandboxError};
 
 /// Answer a VERIFY. Creates a transaction that ends `verified` (never settled) or `declined`;
 /// no money moves.
-pub(super) async fn verify(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
+pub(crate) async fn verify(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
     for _ in 0..ATTEMPTS {
         if let Some(answer) = attempt(gw, request).await? {
             return Ok(answer);

@@ -4,12 +4,17 @@
 //!
 //! Every test ends with [`Sim::finish`], which reads every key and value in its Redis and fails
 //! if any test card number is there; the redis-server is killed when the `Sim` drops.
+//! [`CallbackReceiver`] is a merchant's `callbackURL`: a real local HTTP listener that records
+//! what the simulator posts to it.
 
 #![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 
 use bytes::Bytes;
 use calmony_actors::Store;
@@ -27,6 +32,13 @@ pub const UNKNOWN_CARD: &str = "4000000000000010";
 /// A future expiry year (two digits) and a past one.
 pub const FUTURE: &str = "40";
 pub const PAST: &str = "20";
+/// Hosted callbacks are retried after these in tests: four retries within a fifth of a second.
+pub const CALLBACK_BACKOFF: [Duration; 4] = [
+    Duration::from_millis(10),
+    Duration::from_millis(20),
+    Duration::from_millis(40),
+    Duration::from_millis(80),
+];
 
 pub struct Sim {
     redis: Child,
@@ -68,7 +80,8 @@ impl Sim {
                         public_base: BASE.into(),
                     };
                     let sandbox =
-                        Sandbox::with_drop_hold(store.clone(), config, Duration::from_millis(100));
+                        Sandbox::with_drop_hold(store.clone(), config, Duration::from_millis(100))
+                            .with_callback_backoff(CALLBACK_BACKOFF.to_vec());
                     return Sim {
                         redis,
                         _dir: dir,
@@ -296,4 +309,121 @@ pub fn form_action(html: &str, id: &str) -> String {
     let start = html.find(&marker).expect("form present") + marker.len();
     let end = html[start..].find('"').expect("closing quote") + start;
     html[start..end].to_owned()
+}
+
+/// Undo [`calmony_protocol::html::escape`].
+pub fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The hidden inputs of the form with this id, as the browser would post them.
+pub fn hidden_fields(html: &str, form_id: &str) -> Fields {
+    let start = html
+        .find(&format!("<form id=\"{form_id}\""))
+        .expect("form present");
+    let end = html[start..].find("</form>").expect("form closed") + start;
+    let mut fields = Fields::new();
+    let marker = "<input type=\"hidden\" name=\"";
+    let mut rest = &html[start..end];
+    while let Some(at) = rest.find(marker) {
+        rest = &rest[at + marker.len()..];
+        let name_end = rest.find('"').expect("name closed");
+        let name = unescape(&rest[..name_end]);
+        rest = &rest[name_end..];
+        let value_marker = "\" value=\"";
+        assert!(rest.starts_with(value_marker), "value follows name");
+        rest = &rest[value_marker.len()..];
+        let value_end = rest.find('"').expect("value closed");
+        fields.insert(&name, unescape(&rest[..value_end]));
+        rest = &rest[value_end..];
+    }
+    fields
+}
+
+/// A merchant's `callbackURL`: answers each POST with the next of its statuses (200 once they
+/// run out) and records every body it receives, in order.
+pub struct CallbackReceiver {
+    pub url: String,
+    bodies: mpsc::UnboundedReceiver<String>,
+}
+
+impl CallbackReceiver {
+    pub async fn start(statuses: &[u16]) -> CallbackReceiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, bodies) = mpsc::unbounded_channel();
+        let mut statuses = statuses.to_vec().into_iter();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut raw = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break (None, 0);
+                    }
+                    raw.extend_from_slice(&chunk[..n]);
+                    if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&raw[..at]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (Some(at + 4), length);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                while raw.len() < head_end + length {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+                assert!(head.starts_with("POST "), "{head}");
+                assert!(
+                    head.to_lowercase()
+                        .contains("content-type: application/x-www-form-urlencoded"),
+                    "{head}"
+                );
+                let body = String::from_utf8_lossy(&raw[head_end..]).to_string();
+                let status = statuses.next().unwrap_or(200);
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+                let _ = tx.send(body);
+            }
+        });
+        CallbackReceiver {
+            url: format!("http://127.0.0.1:{port}/hooks/cardstream?source=hpp"),
+            bodies,
+        }
+    }
+
+    /// The next body posted, waiting up to five seconds.
+    pub async fn next(&mut self) -> Fields {
+        let body = tokio::time::timeout(Duration::from_secs(5), self.bodies.recv())
+            .await
+            .expect("a callback within 5 s")
+            .expect("receiver running");
+        Fields::parse(body.as_bytes()).expect("form body")
+    }
+
+    /// Whether anything more arrives within `wait`.
+    pub async fn more_within(&mut self, wait: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(wait, self.bodies.recv()).await,
+            Ok(Some(_))
+        )
+    }
 }

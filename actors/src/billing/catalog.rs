@@ -1,0 +1,513 @@
+//! The catalogue: `/v1/products`, `/v1/prices` (one-off and recurring, reused by id; inline
+//! `price_data` where Stripe accepts it creates one too), `/v1/tax_rates`.
+
+use calmony_protocol::billing::{
+    PRICE_PREFIX, PRODUCT_PREFIX, Price, Product, TAX_RATE_PREFIX, TaxRate, take_gbp,
+    take_recurring,
+};
+use calmony_protocol::list::ListParams;
+use calmony_protocol::params::{Field, Params};
+use calmony_protocol::{ApiError, ids, metadata};
+
+use crate::clock;
+use crate::context::{Reply, RequestContext};
+use crate::resource::{commit, page_body, to_json};
+use crate::store::{Commit, Scope, Store, Tx};
+
+fn not_found(object: &str, id: &str, param: &str) -> ApiError {
+    ApiError::no_such(object, id, param)
+}
+
+/// Load a stored object of a kind (404 naming `param` when absent).
+pub(super) async fn load<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    scope: &Scope,
+    prefix: &str,
+    object: &str,
+    id: &str,
+    param: &str,
+) -> Result<(u64, T), ApiError> {
+    if !ids::is_valid(prefix, id) {
+        return Err(not_found(object, id, param));
+    }
+    let key = scope.record(id);
+    let rec = store
+        .get(&key)
+        .await?
+        .ok_or_else(|| not_found(object, id, param))?;
+    if rec.json.contains("\"deleted\":true") {
+        return Err(not_found(object, id, param));
+    }
+    Ok((rec.version, rec.parse(&key)?))
+}
+
+async fn save<T: serde::Serialize>(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    version: u64,
+    obj: &T,
+    index: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let body = to_json(obj)?;
+    let key = ctx.scope.record(id);
+    let mut tx = Tx::new();
+    tx.expect_version(&key, version)
+        .put(&key, version + 1, &body);
+    if let Some(i) = index {
+        tx.index(&ctx.scope.key(i), id);
+    }
+    tx.respond(ctx, 200, &body);
+    match commit(store, &tx).await? {
+        Commit::Done(_) => Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+fn new_product(ctx: &RequestContext, name: String) -> Product {
+    let now = clock::now();
+    Product {
+        id: ids::new_id(PRODUCT_PREFIX),
+        object: "product".into(),
+        active: true,
+        created: now,
+        default_price: None,
+        description: None,
+        livemode: ctx.scope.livemode(),
+        metadata: Default::default(),
+        name,
+        unit_label: None,
+        updated: now,
+    }
+}
+
+/// `POST /v1/products`.
+pub async fn create_product(
+    store: &Store,
+    ctx: &RequestContext,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let name = p.required_string(&["name"], 250)?;
+    let mut prod = new_product(ctx, name);
+    prod.description = p.string_max(&["description"], 5000)?.into_option();
+    prod.unit_label = p
+        .string_max(&["unit_label", "unitLabel"], 12)?
+        .into_option();
+    prod.active = p.boolean(&["active"])?.into_option().unwrap_or(true);
+    if let Some(m) = metadata::take(&mut p)? {
+        m.apply(&mut prod.metadata, "metadata")?;
+    }
+    p.take(&["id", "images", "tax_code", "url", "statement_descriptor"])?;
+    p.expand()?;
+    p.finish()?;
+    let id = prod.id.clone();
+    save(store, ctx, &id, 0, &prod, Some("products")).await
+}
+
+pub async fn retrieve_product(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    p.expand()?;
+    p.finish()?;
+    let (_, prod): (u64, Product) =
+        load(store, &ctx.scope, PRODUCT_PREFIX, "product", id, "id").await?;
+    Ok(Reply::ok(to_json(&prod)?))
+}
+
+pub async fn update_product(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let (v, mut prod): (u64, Product) =
+        load(store, &ctx.scope, PRODUCT_PREFIX, "product", id, "id").await?;
+    if let Field::Set(n) = p.string_max(&["name"], 250)? {
+        prod.name = n;
+    }
+    match p.string_max(&["description"], 5000)? {
+        Field::Set(d) => prod.description = Some(d),
+        Field::Unset => prod.description = None,
+        Field::Absent => {}
+    }
+    if let Field::Set(a) = p.boolean(&["active"])? {
+        prod.active = a;
+    }
+    if let Some(m) = metadata::take(&mut p)? {
+        m.apply(&mut prod.metadata, "metadata")?;
+    }
+    p.expand()?;
+    p.finish()?;
+    prod.updated = clock::now();
+    save(store, ctx, id, v, &prod, None).await
+}
+
+pub async fn delete_product(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    p: Params,
+) -> Result<Reply, ApiError> {
+    p.finish()?;
+    let (v, _): (u64, Product) =
+        load(store, &ctx.scope, PRODUCT_PREFIX, "product", id, "id").await?;
+    let body = serde_json::json!({"id": id, "object": "product", "deleted": true}).to_string();
+    let mut tx = Tx::new();
+    tx.expect_version(&ctx.scope.record(id), v)
+        .put(&ctx.scope.record(id), v + 1, &body)
+        .unindex(&ctx.scope.key("products"), id)
+        .respond(ctx, 200, &body);
+    match commit(store, &tx).await? {
+        Commit::Done(_) => Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+pub async fn list_products(
+    store: &Store,
+    ctx: &RequestContext,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut p, PRODUCT_PREFIX)?;
+    p.take(&["active"])?;
+    p.expand()?;
+    p.finish()?;
+    let (items, more) = store
+        .page(&ctx.scope, &ctx.scope.key("products"), &list)
+        .await?;
+    page_body("/v1/products", &items, more).map(Reply::ok)
+}
+
+/// Read a price's terms (for `POST /v1/prices` and inline `price_data`). `product` or
+/// `product_data[name]` names the product; a new product is created in `tx`.
+pub(super) async fn price_from(
+    store: &Store,
+    ctx: &RequestContext,
+    p: &mut Params,
+    tx: &mut Tx,
+    inline: bool,
+) -> Result<Price, ApiError> {
+    let currency = take_gbp(p)?;
+    let unit_amount = p
+        .integer(&["unit_amount", "unitAmount"], 0, 99_999_999)?
+        .into_option()
+        .ok_or_else(|| ApiError::missing_param(&p.name("unit_amount")))?;
+    let recurring = take_recurring(p)?;
+    let tax_behavior = p
+        .one_of(
+            &["tax_behavior", "taxBehavior"],
+            &["inclusive", "exclusive", "unspecified"],
+        )?
+        .into_option()
+        .unwrap_or_else(|| "unspecified".into());
+    let product = match (
+        p.string_max(&["product"], 100)?.into_option(),
+        p.object(&["product_data", "productData"])?,
+    ) {
+        (Some(id), _) => {
+            let (_, prod): (u64, Product) = load(
+                store,
+                &ctx.scope,
+                PRODUCT_PREFIX,
+                "product",
+                &id,
+                &p.name("product"),
+            )
+            .await?;
+            prod.id
+        }
+        (None, Field::Set(mut pd)) => {
+            let name = pd.required_string(&["name"], 250)?;
+            let description = pd.string_max(&["description"], 5000)?.into_option();
+            pd.take(&["metadata", "images", "tax_code"])?;
+            pd.finish()?;
+            let mut prod = new_product(ctx, name);
+            prod.description = description;
+            let body = to_json(&prod)?;
+            tx.expect_version(&ctx.scope.record(&prod.id), 0)
+                .put(&ctx.scope.record(&prod.id), 1, &body)
+                .index(&ctx.scope.key("products"), &prod.id);
+            prod.id
+        }
+        _ => return Err(ApiError::missing_param(&p.name("product"))),
+    };
+    let mut price = Price {
+        id: ids::new_id(PRICE_PREFIX),
+        object: "price".into(),
+        active: !inline,
+        billing_scheme: "per_unit".into(),
+        created: clock::now(),
+        currency,
+        livemode: ctx.scope.livemode(),
+        lookup_key: None,
+        metadata: Default::default(),
+        nickname: None,
+        product,
+        kind: if recurring.is_some() {
+            "recurring".into()
+        } else {
+            "one_time".into()
+        },
+        recurring,
+        tax_behavior,
+        unit_amount,
+        unit_amount_decimal: unit_amount.to_string(),
+    };
+    if !inline {
+        price.nickname = p.string_max(&["nickname"], 250)?.into_option();
+        price.lookup_key = p
+            .string_max(&["lookup_key", "lookupKey"], 200)?
+            .into_option();
+        if let Some(m) = metadata::take(p)? {
+            m.apply(&mut price.metadata, "metadata")?;
+        }
+        p.take(&["active"])?;
+    }
+    let body = to_json(&price)?;
+    tx.expect_version(&ctx.scope.record(&price.id), 0)
+        .put(&ctx.scope.record(&price.id), 1, &body);
+    if !inline {
+        tx.index(&ctx.scope.key("prices"), &price.id);
+    }
+    Ok(price)
+}
+
+/// `POST /v1/prices`.
+pub async fn create_price(
+    store: &Store,
+    ctx: &RequestContext,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let mut tx = Tx::new();
+    let price = price_from(store, ctx, &mut p, &mut tx, false).await?;
+    p.expand()?;
+    p.finish()?;
+    let body = to_json(&price)?;
+    tx.respond(ctx, 200, &body);
+    match commit(store, &tx).await? {
+        Commit::Done(_) => Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+pub async fn retrieve_price(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    p.expand()?;
+    p.finish()?;
+    let (_, price): (u64, Price) = load(store, &ctx.scope, PRICE_PREFIX, "price", id, "id").await?;
+    Ok(Reply::ok(to_json(&price)?))
+}
+
+/// `POST /v1/prices/:id`: a price's terms never change; `active`, `nickname` and `metadata` do.
+pub async fn update_price(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let (v, mut price): (u64, Price) =
+        load(store, &ctx.scope, PRICE_PREFIX, "price", id, "id").await?;
+    if let Field::Set(a) = p.boolean(&["active"])? {
+        price.active = a;
+    }
+    match p.string_max(&["nickname"], 250)? {
+        Field::Set(n) => price.nickname = Some(n),
+        Field::Unset => price.nickname = None,
+        Field::Absent => {}
+    }
+    if let Some(m) = metadata::take(&mut p)? {
+        m.apply(&mut price.metadata, "metadata")?;
+    }
+    p.expand()?;
+    p.finish()?;
+    save(store, ctx, id, v, &price, None).await
+}
+
+pub async fn list_prices(
+    store: &Store,
+    ctx: &RequestContext,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut p, PRICE_PREFIX)?;
+    p.take(&["active", "product", "type", "currency"])?;
+    p.expand()?;
+    p.finish()?;
+    let (items, more) = store
+        .page(&ctx.scope, &ctx.scope.key("prices"), &list)
+        .await?;
+    page_body("/v1/prices", &items, more).map(Reply::ok)
+}
+
+/// `POST /v1/tax_rates`: e.g. UK VAT, `display_name=VAT&percentage=20&inclusive=false`.
+pub async fn create_tax_rate(
+    store: &Store,
+    ctx: &RequestContext,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let display_name = p.required_string(&["display_name", "displayName"], 50)?;
+    let percentage = match p.take(&["percentage"])? {
+        None => return Err(ApiError::missing_param("percentage")),
+        Some((name, v)) => {
+            let pct = match &v {
+                serde_json::Value::Number(n) => n.as_f64(),
+                serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            };
+            match pct {
+                Some(x) if (0.0..=100.0).contains(&x) => (x * 10_000.0).round() / 10_000.0,
+                _ => {
+                    return Err(ApiError::invalid_param(
+                        "parameter_invalid_value",
+                        &name,
+                        "percentage must be a number from 0 to 100 (up to four decimals).",
+                    ));
+                }
+            }
+        }
+    };
+    let inclusive = p
+        .boolean(&["inclusive"])?
+        .into_option()
+        .ok_or_else(|| ApiError::missing_param("inclusive"))?;
+    let mut rate = TaxRate {
+        id: ids::new_id(TAX_RATE_PREFIX),
+        object: "tax_rate".into(),
+        active: p.boolean(&["active"])?.into_option().unwrap_or(true),
+        country: p.string_max(&["country"], 2)?.into_option(),
+        created: clock::now(),
+        description: p.string_max(&["description"], 500)?.into_option(),
+        display_name,
+        inclusive,
+        jurisdiction: p.string_max(&["jurisdiction"], 50)?.into_option(),
+        livemode: ctx.scope.livemode(),
+        metadata: Default::default(),
+        percentage,
+    };
+    if let Some(m) = metadata::take(&mut p)? {
+        m.apply(&mut rate.metadata, "metadata")?;
+    }
+    p.take(&["tax_type", "state"])?;
+    p.expand()?;
+    p.finish()?;
+    let id = rate.id.clone();
+    save(store, ctx, &id, 0, &rate, Some("tax_rates")).await
+}
+
+pub async fn retrieve_tax_rate(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    p.expand()?;
+    p.finish()?;
+    let (_, rate): (u64, TaxRate) =
+        load(store, &ctx.scope, TAX_RATE_PREFIX, "tax_rate", id, "id").await?;
+    Ok(Reply::ok(to_json(&rate)?))
+}
+
+/// `POST /v1/tax_rates/:id`: percentage and inclusiveness are fixed once created.
+pub async fn update_tax_rate(
+    store: &Store,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let (v, mut rate): (u64, TaxRate) =
+        load(store, &ctx.scope, TAX_RATE_PREFIX, "tax_rate", id, "id").await?;
+    if let Field::Set(a) = p.boolean(&["active"])? {
+        rate.active = a;
+    }
+    if let Field::Set(n) = p.string_max(&["display_name", "displayName"], 50)? {
+        rate.display_name = n;
+    }
+    if let Some(m) = metadata::take(&mut p)? {
+        m.apply(&mut rate.metadata, "metadata")?;
+    }
+    p.expand()?;
+    p.finish()?;
+    save(store, ctx, id, v, &rate, None).await
+}
+
+pub async fn list_tax_rates(
+    store: &Store,
+    ctx: &RequestContext,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut p, TAX_RATE_PREFIX)?;
+    p.take(&["active", "inclusive"])?;
+    p.expand()?;
+    p.finish()?;
+    let (items, more) = store
+        .page(&ctx.scope, &ctx.scope.key("tax_rates"), &list)
+        .await?;
+    page_body("/v1/tax_rates", &items, more).map(Reply::ok)
+}
+
+/// Tax rates named in a request (`tax_rates[]` / `default_tax_rates[]`), checked to exist.
+pub(super) async fn take_tax_rates(
+    store: &Store,
+    scope: &Scope,
+    p: &mut Params,
+    names: &[&str],
+) -> Result<Option<Vec<String>>, ApiError> {
+    let param = p.name(names[0]);
+    let Field::Set(ids) = p.string_array(names)? else {
+        return Ok(None);
+    };
+    for (i, id) in ids.iter().enumerate() {
+        load::<TaxRate>(
+            store,
+            scope,
+            TAX_RATE_PREFIX,
+            "tax_rate",
+            id,
+            &format!("{param}[{i}]"),
+        )
+        .await
+        .map_err(|mut e| {
+            e.status = 400;
+            e
+        })?;
+    }
+    Ok(Some(ids))
+}
+
+/// The tax rates an invoice uses, loaded.
+pub(super) async fn rates_for(
+    store: &Store,
+    scope: &Scope,
+    ids: &[String],
+) -> Result<Vec<TaxRate>, ApiError> {
+    let mut out = Vec::new();
+    for id in ids {
+        if out.iter().any(|r: &TaxRate| &r.id == id) {
+            continue;
+        }
+        if let Ok((_, r)) =
+            load::<TaxRate>(store, scope, TAX_RATE_PREFIX, "tax_rate", id, "tax_rates").await
+        {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,414 @@
+//! The SubscriptionScheduler: on its cron schedule (hourly by default) one daemon at a time,
+//! holding a lease, takes every subscription due and moves it on: trial notices and trial
+//! ends, renewals (one invoice per period, charged as a merchant-initiated recurring payment),
+//! dunning retries, cancellation at period end, and expiry of incomplete subscriptions.
+//! Advancing a test clock runs the same work over that clock's subscriptions at once.
+
+use std::time::{Duration, Instant};
+
+use calmony_protocol::ApiError;
+use calmony_protocol::billing::Subscription;
+use calmony_protocol::customer::Customer;
+use calmony_protocol::event::EventRequest;
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+
+use super::catalog::load;
+use super::invoices;
+use super::subscriptions::{
+    self, INCOMPLETE_WINDOW, TRIAL_NOTICE, load_sub, sub_events, write_sub,
+};
+use super::{Billing, DUE, LEASE, clock_due, parse_due_member};
+use crate::clock;
+use crate::resource::commit;
+use crate::store::{Commit, Scope, Tx};
+
+/// Automatic work has no request (events say `request.id: null`).
+fn automatic() -> EventRequest {
+    EventRequest {
+        id: None,
+        idempotency_key: None,
+    }
+}
+
+impl Billing {
+    /// Run on the cron schedule forever. Time is the daemon's clock (so a controllable clock
+    /// moves the schedule too).
+    pub fn spawn_scheduler(&self) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let schedule: cron::Schedule = match me.schedule.parse() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "billing.schedule is not a cron expression; the scheduler is off");
+                    return;
+                }
+            };
+            let next_after = |t: i64| {
+                chrono::DateTime::from_timestamp(t, 0)
+                    .and_then(|d| schedule.after(&d).next())
+                    .map_or(t + 3600, |d| d.timestamp())
+            };
+            let mut next = next_after(clock::now());
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let now = clock::now();
+                if now < next {
+                    continue;
+                }
+                match me.run_due(now).await {
+                    Ok(n) if n > 0 => tracing::info!(subscriptions = n, "billing run finished"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "billing run failed; next tick retries")
+                    }
+                }
+                next = next_after(now);
+            }
+        });
+    }
+
+    /// One run over real-time subscriptions due by `now`, under the lease. Returns how many
+    /// were moved on; 0 if another daemon holds the lease.
+    pub async fn run_due(&self, now: i64) -> Result<usize, ApiError> {
+        let mut c = self.store.conn();
+        let ttl = self.lease.as_millis() as u64;
+        let got: Option<String> = self
+            .store
+            .run(async {
+                redis::cmd("SET")
+                    .arg(LEASE)
+                    .arg(&self.consumer)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        if got.is_none() {
+            return Ok(0);
+        }
+        let result = self.run_set(DUE, now, true).await;
+        let _: Result<i64, _> = self
+            .store
+            .run(async {
+                redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+                    .key(LEASE)
+                    .arg(&self.consumer)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await;
+        result
+    }
+
+    /// Renew the lease; `false` if it was lost (another daemon took over: stop).
+    async fn keep_lease(&self) -> bool {
+        let mut c = self.store.conn();
+        let ttl = self.lease.as_millis() as u64;
+        let renewed: Result<i64, _> = self
+            .store
+            .run(async {
+                redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
+                    .key(LEASE)
+                    .arg(&self.consumer)
+                    .arg(ttl)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await;
+        renewed.is_ok_and(|r| r == 1)
+    }
+
+    /// Move on everything in `set` due by `now`, `concurrency` at a time, until nothing is.
+    async fn run_set(&self, set: &str, now: i64, leased: bool) -> Result<usize, ApiError> {
+        let mut done = 0;
+        let mut renewed = Instant::now();
+        loop {
+            let mut c = self.store.conn();
+            let due: Vec<String> = self
+                .store
+                .run(c.zrangebyscore_limit(set, "-inf", now, 0, (self.concurrency * 4) as isize))
+                .await?;
+            if due.is_empty() {
+                return Ok(done);
+            }
+            let work = due.into_iter().map(|m| {
+                let (me, set) = (self.clone(), set.to_string());
+                async move { me.process(&set, &m, now).await }
+            });
+            let results: Vec<Result<(), ApiError>> = futures_util::stream::iter(work)
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            let mut progressed = 0;
+            for r in results {
+                match r {
+                    Ok(()) => progressed += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "a subscription could not be moved on; next run retries")
+                    }
+                }
+            }
+            done += progressed;
+            if progressed == 0 {
+                return Ok(done);
+            }
+            if leased && renewed.elapsed() > self.lease / 3 {
+                if !self.keep_lease().await {
+                    tracing::warn!("billing lease lost; another daemon continues the run");
+                    return Ok(done);
+                }
+                renewed = Instant::now();
+            }
+        }
+    }
+
+    /// Move one subscription on at `now`, and leave it scheduled for its next due time.
+    async fn process(&self, set: &str, member: &str, now: i64) -> Result<(), ApiError> {
+        let Some((scope, id)) = parse_due_member(member) else {
+            let mut c = self.store.conn();
+            let _: i64 = self.store.run(c.zrem(set, member)).await?;
+            return Ok(());
+        };
+        let (v, mut s, mut internal) = match load_sub(self, &scope, &id).await {
+            Ok(x) => x,
+            Err(e) if e.status == 404 => {
+                let mut c = self.store.conn();
+                let _: i64 = self.store.run(c.zrem(set, member)).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let request = automatic();
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(&id), v);
+        match s.status.as_str() {
+            "canceled" | "incomplete_expired" => {
+                tx.unindex(set, member);
+            }
+            "incomplete" => {
+                if now >= s.created + INCOMPLETE_WINDOW {
+                    s.status = "incomplete_expired".into();
+                    s.ended_at = Some(now);
+                    if let Some(inv) = &s.latest_invoice {
+                        void_open(self, &mut tx, &scope, inv, now).await?;
+                    }
+                    write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
+                    sub_events(&mut tx, &scope, "updated", &s, &request, now);
+                    tx.unindex(set, member);
+                } else {
+                    tx.schedule(set, s.created + INCOMPLETE_WINDOW, member);
+                }
+            }
+            "trialing" => {
+                let trial_end = s.trial_end.unwrap_or(s.current_period_end);
+                if now >= trial_end {
+                    return self
+                        .start_period(&scope, set, member, v, s, internal, trial_end, now)
+                        .await;
+                }
+                if !internal.trial_will_end_sent && now >= trial_end - TRIAL_NOTICE {
+                    internal.trial_will_end_sent = true;
+                    write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
+                    sub_events(&mut tx, &scope, "trial_will_end", &s, &request, now);
+                }
+                tx.schedule(set, trial_end, member);
+            }
+            "active" | "past_due" | "unpaid" => {
+                // A retry of the latest invoice that has come due (dunning, or a charge a crash
+                // interrupted).
+                if let Some(inv_id) = s.latest_invoice.clone() {
+                    if let Ok((_, inv, inv_internal)) =
+                        invoices::load_invoice(&self.store, &scope, &inv_id).await
+                    {
+                        if inv.status == "open" && s.status != "unpaid" {
+                            if inv_internal.paying.is_some() {
+                                tx.schedule(set, now + 60, member);
+                                return commit(&self.store, &tx).await.map(|_| ());
+                            }
+                            if inv.next_payment_attempt.is_some_and(|t| t <= now) {
+                                self.charge_or_fail(&scope, &inv_id).await;
+                                return Ok(());
+                            }
+                            if let Some(t) = inv
+                                .next_payment_attempt
+                                .filter(|t| *t < s.current_period_end)
+                            {
+                                tx.schedule(set, t, member);
+                                return commit(&self.store, &tx).await.map(|_| ());
+                            }
+                        }
+                    }
+                }
+                if now >= s.current_period_end {
+                    if s.cancel_at_period_end {
+                        s.status = "canceled".into();
+                        s.canceled_at = Some(s.current_period_end);
+                        s.ended_at = Some(s.current_period_end);
+                        write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
+                        sub_events(&mut tx, &scope, "deleted", &s, &request, now);
+                        tx.unindex(set, member);
+                    } else {
+                        let start = s.current_period_end;
+                        return self
+                            .start_period(&scope, set, member, v, s, internal, start, now)
+                            .await;
+                    }
+                } else {
+                    tx.schedule(set, s.current_period_end, member);
+                }
+            }
+            _ => {
+                tx.unindex(set, member);
+            }
+        }
+        match commit(&self.store, &tx).await? {
+            Commit::Done(_) => Ok(()),
+            // Changed meanwhile (an API update): the next pass sees the new version.
+            _ => Ok(()),
+        }
+    }
+
+    /// A new period from `start`: its invoice (once per period), then the charge.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_period(
+        &self,
+        scope: &Scope,
+        set: &str,
+        member: &str,
+        v: u64,
+        mut s: Subscription,
+        internal: subscriptions::SubInternal,
+        start: i64,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let (_, customer): (u64, Customer) = load(
+            &self.store,
+            scope,
+            "cus",
+            "customer",
+            &s.customer,
+            "customer",
+        )
+        .await?;
+        let end = subscriptions::next_period_end(&s, start);
+        let request = automatic();
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(&s.id), v);
+        let was_trial = s.status == "trialing";
+        let inv = subscriptions::period_invoice(
+            self,
+            &mut tx,
+            scope,
+            &s,
+            &customer,
+            start,
+            end,
+            "subscription_cycle",
+            now,
+            &request,
+        )
+        .await?;
+        s.current_period_start = start;
+        s.current_period_end = end;
+        for i in &mut s.items.data {
+            i.current_period_start = start;
+            i.current_period_end = end;
+        }
+        s.latest_invoice = Some(inv.id.clone());
+        if was_trial {
+            s.status = "active".into();
+        }
+        write_sub(&mut tx, scope, v + 1, &s, &internal)?;
+        sub_events(&mut tx, scope, "updated", &s, &request, now);
+        // Due again at once until the charge's result reschedules it: a crash before the charge
+        // leaves the invoice to be charged by the next pass.
+        tx.schedule(
+            set,
+            if inv.amount_due > 0 && s.status != "unpaid" {
+                now
+            } else {
+                end
+            },
+            member,
+        );
+        match commit(&self.store, &tx).await? {
+            Commit::Done(_) => {}
+            // Another run invoiced this period already (or the subscription changed).
+            _ => return Ok(()),
+        }
+        if inv.amount_due > 0 && s.status != "unpaid" {
+            self.charge_or_fail(scope, &inv.id).await;
+        }
+        Ok(())
+    }
+
+    /// Charge an invoice; without a payment method to charge, count a failed attempt.
+    async fn charge_or_fail(&self, scope: &Scope, invoice: &str) {
+        match invoices::charge(self, scope, invoice, None, None).await {
+            Ok(_) => {}
+            Err(e) if e.code == Some("invoice_no_payment_method") => {
+                let mut tx = Tx::new();
+                let r = invoices::on_payment(
+                    &self.store,
+                    &mut tx,
+                    scope,
+                    invoice,
+                    None,
+                    false,
+                    &self.dunning,
+                    &self.final_action,
+                    &automatic(),
+                )
+                .await;
+                if r.is_ok() {
+                    let _ = self.store.commit(&tx).await;
+                }
+            }
+            Err(e) => tracing::warn!(invoice, error = %e.message, "renewal charge failed to start"),
+        }
+    }
+
+    pub fn dunning_secs(&self) -> &[i64] {
+        &self.dunning
+    }
+
+    pub fn final_action(&self) -> &str {
+        &self.final_action
+    }
+}
+
+async fn void_open(
+    b: &Billing,
+    tx: &mut Tx,
+    scope: &Scope,
+    inv_id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let (iv, mut inv, internal) = invoices::load_invoice(&b.store, scope, inv_id).await?;
+    if inv.status == "open" {
+        inv.status = "void".into();
+        inv.status_transitions.voided_at = Some(now);
+        inv.next_payment_attempt = None;
+        tx.expect_version(&scope.record(inv_id), iv);
+        invoices::write_invoice(tx, scope, iv + 1, &inv, &internal)?;
+        tx.event(
+            scope,
+            &invoices::event("invoice.voided", &inv, scope, &automatic(), now),
+        );
+    }
+    Ok(())
+}
+
+/// Everything a test clock's subscriptions need done by `frozen_time` (called by advance).
+pub async fn run_clock(
+    b: &Billing,
+    scope: &Scope,
+    clock: &str,
+    frozen_time: i64,
+) -> Result<usize, ApiError> {
+    let _ = scope;
+    b.run_set(&clock_due(clock), frozen_time, false).await
+}

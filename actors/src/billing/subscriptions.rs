@@ -1,0 +1,1053 @@
+//! `/v1/subscriptions`: create (trial, or the first period charged at once), retrieve, list,
+//! update (price or quantity with proration, cancel at period end, payment method), cancel.
+//! Statuses: `incomplete` (first payment failed; `incomplete_expired` after 23 h),
+//! `trialing`, `active`, `past_due`, `unpaid`, `canceled`.
+
+use calmony_protocol::billing::{
+    INVOICE_ITEM_PREFIX, InvoiceItem, ItemList, PRICE_PREFIX, Period, Price, Product,
+    SUBSCRIPTION_ITEM_PREFIX, SUBSCRIPTION_PREFIX, Subscription, SubscriptionItem, add_interval,
+};
+use calmony_protocol::customer::Customer;
+use calmony_protocol::event::EventRequest;
+use calmony_protocol::list::ListParams;
+use calmony_protocol::params::{Field, Params};
+use calmony_protocol::payment_method::PaymentMethod;
+use calmony_protocol::{ApiError, ids, metadata};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::catalog::{self, load, take_tax_rates};
+use super::invoices::{self, BillTo, event};
+use super::{Billing, due_member};
+use crate::context::{Reply, RequestContext};
+use crate::resource::{commit, page_body, to_json};
+use crate::store::{Commit, Scope, Tx};
+
+/// Stripe's window for a first payment before an incomplete subscription expires.
+pub const INCOMPLETE_WINDOW: i64 = 23 * 3600;
+/// `trial_will_end` comes this long before the trial ends.
+pub const TRIAL_NOTICE: i64 = 3 * 86_400;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SubInternal {
+    pub trial_will_end_sent: bool,
+}
+
+fn index(scope: &Scope) -> String {
+    scope.key("subscriptions")
+}
+
+fn customer_index(scope: &Scope, c: &str) -> String {
+    scope.key(&format!("customer:{c}:subscriptions"))
+}
+
+pub(super) fn period_marker(scope: &Scope, sub: &str, start: i64) -> String {
+    scope.key(&format!("subscription:{sub}:period:{start}"))
+}
+
+pub(super) async fn load_sub(
+    b: &Billing,
+    scope: &Scope,
+    id: &str,
+) -> Result<(u64, Subscription, SubInternal), ApiError> {
+    if !ids::is_valid(SUBSCRIPTION_PREFIX, id) {
+        return Err(ApiError::no_such("subscription", id, "subscription"));
+    }
+    let key = scope.record(id);
+    let (rec, internal) = b
+        .store
+        .get_with(&key, &["internal"])
+        .await?
+        .ok_or_else(|| ApiError::no_such("subscription", id, "subscription"))?;
+    let internal = internal
+        .into_iter()
+        .next()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    Ok((rec.version, rec.parse(&key)?, internal))
+}
+
+pub(super) fn write_sub(
+    tx: &mut Tx,
+    scope: &Scope,
+    version: u64,
+    s: &Subscription,
+    internal: &SubInternal,
+) -> Result<String, ApiError> {
+    let body = to_json(s)?;
+    tx.put_with(
+        &scope.record(&s.id),
+        version,
+        &body,
+        &[("internal", &to_json(internal)?)],
+    );
+    Ok(body)
+}
+
+pub(super) fn sub_events(
+    tx: &mut Tx,
+    scope: &Scope,
+    kind: &str,
+    s: &Subscription,
+    request: &EventRequest,
+    now: i64,
+) {
+    for prefix in ["subscription", "customer.subscription"] {
+        tx.event(
+            scope,
+            &event(&format!("{prefix}.{kind}"), s, scope, request, now),
+        );
+    }
+}
+
+/// Read `items[]`: each a `price` id or inline `price_data`, with `quantity` and `tax_rates`.
+async fn take_items(
+    b: &Billing,
+    ctx: &RequestContext,
+    p: &mut Params,
+    tx: &mut Tx,
+    sub_id: &str,
+    now: i64,
+) -> Result<Vec<SubscriptionItem>, ApiError> {
+    let Field::Set(items) = p.array(&["items"])? else {
+        return Err(ApiError::missing_param("items"));
+    };
+    if items.is_empty() || items.len() > 20 {
+        return Err(ApiError::invalid_param(
+            "parameter_invalid_array",
+            "items",
+            "A subscription has 1 to 20 items.",
+        ));
+    }
+    let mut out: Vec<SubscriptionItem> = Vec::new();
+    for (name, v) in items {
+        let Value::Object(map) = v else {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_object",
+                &name,
+                format!("{name} must be an object."),
+            ));
+        };
+        let mut item = Params::new(map);
+        let _ = &name;
+        let price: Price = match (
+            item.string_max(&["price", "priceId"], 100)?.into_option(),
+            item.object(&["price_data", "priceData"])?,
+        ) {
+            (Some(id), _) => load(
+                &b.store,
+                &ctx.scope,
+                PRICE_PREFIX,
+                "price",
+                &id,
+                &format!("{name}[price]"),
+            )
+            .await
+            .map(|(_, p)| p)
+            .map_err(|mut e| {
+                e.status = 400;
+                e
+            })?,
+            (None, Field::Set(mut pd)) => {
+                catalog::price_from(&b.store, ctx, &mut pd, tx, true).await?
+            }
+            _ => return Err(ApiError::missing_param(&format!("{name}[price]"))),
+        };
+        if price.recurring.is_none() {
+            return Err(ApiError::invalid_param(
+                "price_not_recurring",
+                &format!("{name}[price]"),
+                "A subscription needs recurring prices.",
+            ));
+        }
+        let quantity = item
+            .integer(&["quantity"], 1, 1_000_000)?
+            .into_option()
+            .unwrap_or(1);
+        let tax_rates = take_tax_rates(&b.store, &ctx.scope, &mut item, &["tax_rates", "taxRates"])
+            .await?
+            .unwrap_or_default();
+        item.take(&["metadata"])?;
+        item.finish()?;
+        if let Some(first) = out.first() {
+            if first
+                .price
+                .recurring
+                .as_ref()
+                .map(|r| (&r.interval, r.interval_count))
+                != price
+                    .recurring
+                    .as_ref()
+                    .map(|r| (&r.interval, r.interval_count))
+            {
+                return Err(ApiError::invalid_param(
+                    "price_interval_mismatch",
+                    &format!("{name}[price]"),
+                    "All items of a subscription must bill on the same interval.",
+                ));
+            }
+        }
+        out.push(SubscriptionItem {
+            id: ids::new_id(SUBSCRIPTION_ITEM_PREFIX),
+            object: "subscription_item".into(),
+            created: now,
+            current_period_end: now,
+            current_period_start: now,
+            metadata: Default::default(),
+            price,
+            quantity,
+            subscription: sub_id.to_string(),
+            tax_rates,
+        });
+    }
+    Ok(out)
+}
+
+/// A payment method the customer may use (attached to them, or to nobody).
+async fn check_method(
+    b: &Billing,
+    scope: &Scope,
+    pm: &str,
+    customer: &str,
+    param: &str,
+) -> Result<(), ApiError> {
+    let (_, m): (u64, PaymentMethod) = load(&b.store, scope, "pm", "payment_method", pm, param)
+        .await
+        .map_err(|mut e| {
+            e.status = 400;
+            e
+        })?;
+    match &m.customer {
+        Some(c) if c != customer => Err(ApiError::invalid_param(
+            "payment_method_customer_mismatch",
+            param,
+            "The payment method belongs to another customer.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn interval_of(s: &Subscription) -> (String, i64) {
+    s.items
+        .data
+        .first()
+        .and_then(|i| i.price.recurring.as_ref())
+        .map(|r| (r.interval.clone(), r.interval_count))
+        .unwrap_or(("month".into(), 1))
+}
+
+pub(super) async fn product_name(b: &Billing, scope: &Scope, product: &str) -> String {
+    load::<Product>(&b.store, scope, "prod", "product", product, "product")
+        .await
+        .map(|(_, p)| p.name)
+        .unwrap_or_else(|_| "Subscription".into())
+}
+
+/// The invoice for a period `[start, end)`, with the subscription's items and any pending
+/// proration items, finalized in `tx`; the period marker makes it once per period.
+pub(super) async fn period_invoice(
+    b: &Billing,
+    tx: &mut Tx,
+    scope: &Scope,
+    s: &Subscription,
+    customer: &Customer,
+    start: i64,
+    end: i64,
+    reason: &str,
+    now: i64,
+    request: &EventRequest,
+) -> Result<calmony_protocol::billing::Invoice, ApiError> {
+    let (mut inv, internal) =
+        invoices::draft(&b.public_base, scope, BillTo::from(customer), now, reason);
+    inv.subscription = Some(s.id.clone());
+    inv.parent = Some(
+        serde_json::json!({"type": "subscription_details", "subscription_details": {"subscription": s.id, "metadata": s.metadata}}),
+    );
+    inv.period_start = start;
+    inv.period_end = end;
+    inv.default_tax_rates = s.default_tax_rates.clone();
+    inv.default_payment_method = s.default_payment_method.clone();
+    inv.next_payment_attempt = Some(now);
+    for item in &s.items.data {
+        let name = product_name(b, scope, &item.price.product).await;
+        let per = item
+            .price
+            .recurring
+            .as_ref()
+            .map(|r| {
+                if r.interval_count == 1 {
+                    r.interval.clone()
+                } else {
+                    format!("{} {}s", r.interval_count, r.interval)
+                }
+            })
+            .unwrap_or_default();
+        let desc = format!(
+            "{} × {name} (at {} / {per})",
+            item.quantity,
+            calmony_protocol::clock_text::money(item.price.unit_amount)
+        );
+        let mut l = invoices::line(
+            &inv,
+            Some(desc),
+            item.price.unit_amount,
+            item.quantity,
+            Period { start, end },
+            Some(item.price.id.clone()),
+            item.tax_rates.clone(),
+            false,
+        );
+        l.subscription = Some(s.id.clone());
+        inv.lines.data.push(l);
+    }
+    // Prorations waiting for this subscription's next invoice.
+    let mut c = b.store.conn();
+    let pending: Vec<String> = b
+        .store
+        .run(c.zrange(
+            scope.key(&format!("customer:{}:pending_items", s.customer)),
+            0,
+            500,
+        ))
+        .await?;
+    for item_id in pending {
+        let Ok((iv, mut item)) = load::<InvoiceItem>(
+            &b.store,
+            scope,
+            INVOICE_ITEM_PREFIX,
+            "invoiceitem",
+            &item_id,
+            "invoiceitem",
+        )
+        .await
+        else {
+            continue;
+        };
+        if item.subscription.as_deref() != Some(s.id.as_str()) {
+            continue;
+        }
+        let mut l = invoices::line(
+            &inv,
+            item.description.clone(),
+            item.unit_amount,
+            item.quantity,
+            item.period.clone(),
+            item.price.clone(),
+            item.tax_rates.clone(),
+            item.proration,
+        );
+        l.invoice_item = Some(item.id.clone());
+        l.subscription = Some(s.id.clone());
+        inv.lines.data.push(l);
+        item.invoice = Some(inv.id.clone());
+        tx.expect_version(&scope.record(&item.id), iv)
+            .put(&scope.record(&item.id), iv + 1, &to_json(&item)?)
+            .unindex(
+                &scope.key(&format!("customer:{}:pending_items", s.customer)),
+                &item.id,
+            );
+    }
+    let rate_ids: Vec<String> = inv
+        .lines
+        .data
+        .iter()
+        .flat_map(|l| l.tax_rates.clone())
+        .chain(inv.default_tax_rates.clone())
+        .collect();
+    inv.compute(&catalog::rates_for(&b.store, scope, &rate_ids).await?);
+    tx.event(scope, &event("invoice.created", &inv, scope, request, now));
+    invoices::finalize_in(&b.invoice_prefix, tx, scope, &mut inv, now, request);
+    let marker = period_marker(scope, &s.id, start);
+    tx.expect_version(&marker, 0).put(&marker, 1, &inv.id);
+    tx.expect_version(&scope.record(&inv.id), 0);
+    invoices::write_invoice(tx, scope, 1, &inv, &internal)?;
+    invoices::index_for_subscription(tx, scope, &inv);
+    Ok(inv)
+}
+
+/// `POST /v1/subscriptions`.
+pub async fn create_subscription(
+    b: &Billing,
+    ctx: &RequestContext,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let scope = &ctx.scope;
+    let cus = p
+        .string_max(&["customer", "customerId"], 100)?
+        .into_option()
+        .ok_or_else(|| ApiError::missing_param("customer"))?;
+    let (_, customer): (u64, Customer) = load(&b.store, scope, "cus", "customer", &cus, "customer")
+        .await
+        .map_err(|mut e| {
+            e.status = 400;
+            e
+        })?;
+    let now = b.now_for(scope, customer.test_clock.as_deref()).await?;
+    let id = ids::new_id(SUBSCRIPTION_PREFIX);
+    let mut tx = Tx::new();
+    let items = take_items(b, ctx, &mut p, &mut tx, &id, now).await?;
+    let pm = p
+        .string_max(
+            &[
+                "default_payment_method",
+                "defaultPaymentMethod",
+                "paymentMethodId",
+            ],
+            100,
+        )?
+        .into_option()
+        .or(customer.invoice_settings.default_payment_method.clone());
+    if let Some(pm) = &pm {
+        check_method(b, scope, pm, &cus, "default_payment_method").await?;
+    }
+    let trial_days = p
+        .integer(&["trial_period_days", "trialPeriodDays"], 1, 730)?
+        .into_option();
+    let trial_end = match p.take(&["trial_end", "trialEnd"])? {
+        None => trial_days.map(|d| now + d * 86_400),
+        Some((_, Value::String(s))) if s == "now" => None,
+        Some((name, v)) => {
+            let t = v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| {
+                    ApiError::invalid_param(
+                        "parameter_invalid_integer",
+                        &name,
+                        "trial_end must be a Unix time or `now`.",
+                    )
+                })?;
+            if t <= now {
+                return Err(ApiError::invalid_param(
+                    "parameter_invalid_integer",
+                    &name,
+                    "trial_end must be in the future.",
+                ));
+            }
+            Some(t)
+        }
+    };
+    let cancel_at_period_end = p
+        .boolean(&["cancel_at_period_end", "cancelAtPeriodEnd"])?
+        .into_option()
+        .unwrap_or(false);
+    let default_tax_rates = take_tax_rates(
+        &b.store,
+        scope,
+        &mut p,
+        &["default_tax_rates", "defaultTaxRates"],
+    )
+    .await?
+    .unwrap_or_default();
+    let description = p.string_max(&["description"], 500)?.into_option();
+    let meta = metadata::take(&mut p)?;
+    p.take(&[
+        "payment_behavior",
+        "collection_method",
+        "off_session",
+        "proration_behavior",
+    ])?;
+    p.expand()?;
+    p.finish()?;
+
+    let first_end = match trial_end {
+        Some(t) => t,
+        None => {
+            let (iv, n) = items[0]
+                .price
+                .recurring
+                .as_ref()
+                .map(|r| (r.interval.clone(), r.interval_count))
+                .unwrap_or(("month".into(), 1));
+            add_interval(now, &iv, n)
+        }
+    };
+    let mut items = items;
+    for i in &mut items {
+        i.current_period_start = now;
+        i.current_period_end = first_end;
+    }
+    let mut s = Subscription {
+        id: id.clone(),
+        object: "subscription".into(),
+        billing_cycle_anchor: first_end,
+        cancel_at: cancel_at_period_end.then_some(first_end),
+        cancel_at_period_end,
+        canceled_at: None,
+        collection_method: "charge_automatically".into(),
+        created: now,
+        currency: "gbp".into(),
+        current_period_end: first_end,
+        current_period_start: now,
+        customer: cus.clone(),
+        default_payment_method: pm,
+        default_tax_rates,
+        description,
+        ended_at: None,
+        items: ItemList {
+            object: "list".into(),
+            total_count: items.len(),
+            data: items,
+            has_more: false,
+            url: format!("/v1/subscription_items?subscription={id}"),
+        },
+        latest_invoice: None,
+        livemode: scope.livemode(),
+        metadata: Default::default(),
+        start_date: now,
+        status: if trial_end.is_some() {
+            "trialing".into()
+        } else {
+            "incomplete".into()
+        },
+        test_clock: customer.test_clock.clone(),
+        trial_end,
+        trial_start: trial_end.map(|_| now),
+        customer_id: cus.clone(),
+    };
+    if let Some(m) = &meta {
+        m.apply(&mut s.metadata, "metadata")?;
+    }
+    let request = ctx.event_request();
+    let due_set = Billing::due_set(s.test_clock.as_deref());
+    let member = due_member(scope, &id);
+    let mut invoice_id = None;
+    if trial_end.is_none() {
+        let inv = period_invoice(
+            b,
+            &mut tx,
+            scope,
+            &s,
+            &customer,
+            now,
+            first_end,
+            "subscription_create",
+            now,
+            &request,
+        )
+        .await?;
+        s.latest_invoice = Some(inv.id.clone());
+        invoice_id = Some(inv.id);
+        tx.schedule(&due_set, now + INCOMPLETE_WINDOW, &member);
+    } else {
+        let notice = first_end - TRIAL_NOTICE;
+        tx.schedule(
+            &due_set,
+            if notice > now { notice } else { first_end },
+            &member,
+        );
+    }
+    tx.expect_version(&scope.record(&id), 0);
+    let body = write_sub(&mut tx, scope, 1, &s, &SubInternal::default())?;
+    tx.index(&index(scope), &id)
+        .index(&customer_index(scope, &cus), &id);
+    sub_events(&mut tx, scope, "created", &s, &request, now);
+    if invoice_id.is_none() {
+        tx.respond(ctx, 200, &body);
+    }
+    if !matches!(commit(&b.store, &tx).await?, Commit::Done(_)) {
+        return Err(ApiError::lock_timeout());
+    }
+    let Some(inv) = invoice_id else {
+        return Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        });
+    };
+    // The first period is charged at once; its result makes the subscription active (or
+    // leaves it incomplete). The answer is the subscription as it then stands.
+    if let Err(e) = invoices::charge(b, scope, &inv, None, None).await {
+        tracing::info!(subscription = %id, error = %e.message, "first payment not made");
+    }
+    let (_, s, _) = load_sub(b, scope, &id).await?;
+    Ok(Reply {
+        status: 200,
+        body: to_json(&s)?,
+        stored: false,
+    })
+}
+
+pub async fn retrieve_subscription(
+    b: &Billing,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    p.expand()?;
+    p.finish()?;
+    let (_, s, _) = load_sub(b, &ctx.scope, id).await?;
+    Ok(Reply::ok(to_json(&s)?))
+}
+
+/// `GET /v1/subscriptions`: by `customer` and `status` (`all` includes canceled).
+pub async fn list_subscriptions(
+    b: &Billing,
+    ctx: &RequestContext,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let list = ListParams::take(&mut p, SUBSCRIPTION_PREFIX)?;
+    let customer = p
+        .string_max(&["customer", "customerId"], 100)?
+        .into_option();
+    let status = p
+        .one_of(
+            &["status"],
+            &[
+                "incomplete",
+                "incomplete_expired",
+                "trialing",
+                "active",
+                "past_due",
+                "unpaid",
+                "canceled",
+                "all",
+                "ended",
+            ],
+        )?
+        .into_option();
+    p.take(&["price", "created", "collection_method"])?;
+    p.expand()?;
+    p.finish()?;
+    let idx = match &customer {
+        Some(c) => customer_index(&ctx.scope, c),
+        None => index(&ctx.scope),
+    };
+    let (items, more) = b
+        .store
+        .page(
+            &ctx.scope,
+            &idx,
+            &ListParams {
+                limit: 100,
+                ..list.clone()
+            },
+        )
+        .await?;
+    let keep = |j: &String| match status.as_deref() {
+        None => {
+            !j.contains("\"status\":\"canceled\"")
+                && !j.contains("\"status\":\"incomplete_expired\"")
+        }
+        Some("all") => true,
+        Some("ended") => {
+            j.contains("\"status\":\"canceled\"") || j.contains("\"status\":\"incomplete_expired\"")
+        }
+        Some(s) => j.contains(&format!("\"status\":\"{s}\"")),
+    };
+    let mut out: Vec<String> = items.into_iter().filter(keep).collect();
+    let has_more = out.len() > list.limit || more;
+    out.truncate(list.limit);
+    page_body("/v1/subscriptions", &out, has_more).map(Reply::ok)
+}
+
+/// Prorate a change at `now` within `[start, end)`: the unused time of the old items as a
+/// credit, the remaining time of the new ones as a charge (pending items for the next invoice).
+fn proration_items(
+    s: &Subscription,
+    new_items: &[SubscriptionItem],
+    now: i64,
+    names: &[(String, String)],
+) -> Vec<InvoiceItem> {
+    let (start, end) = (s.current_period_start, s.current_period_end);
+    if end <= start || now >= end || now < start {
+        return Vec::new();
+    }
+    let remaining = (end - now) as i128;
+    let whole = (end - start) as i128;
+    let part = |amount: i64| -> i64 {
+        let n = i128::from(amount) * remaining;
+        ((2 * n + whole * n.signum()) / (2 * whole)) as i64
+    };
+    let name = |product: &str| {
+        names
+            .iter()
+            .find(|(p, _)| p == product)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| "plan".into())
+    };
+    let date = calmony_protocol::clock_text::date(now);
+    let mut out = Vec::new();
+    let mut push = |desc: String, amount: i64, price: &Price, qty: i64, tax: &[String]| {
+        out.push(InvoiceItem {
+            id: ids::new_id(INVOICE_ITEM_PREFIX),
+            object: "invoiceitem".into(),
+            amount,
+            currency: "gbp".into(),
+            customer: s.customer.clone(),
+            date: now,
+            description: Some(desc),
+            invoice: None,
+            livemode: s.livemode,
+            metadata: Default::default(),
+            period: Period { start: now, end },
+            price: Some(price.id.clone()),
+            proration: true,
+            quantity: 1,
+            subscription: Some(s.id.clone()),
+            tax_rates: tax.to_vec(),
+            unit_amount: amount,
+        });
+        let _ = qty;
+    };
+    for old in &s.items.data {
+        let amount = -part(old.price.unit_amount * old.quantity);
+        push(
+            format!(
+                "Unused time on {} × {} after {date}",
+                old.quantity,
+                name(&old.price.product)
+            ),
+            amount,
+            &old.price,
+            old.quantity,
+            &old.tax_rates,
+        );
+    }
+    for new in new_items {
+        let amount = part(new.price.unit_amount * new.quantity);
+        push(
+            format!(
+                "Remaining time on {} × {} after {date}",
+                new.quantity,
+                name(&new.price.product)
+            ),
+            amount,
+            &new.price,
+            new.quantity,
+            &new.tax_rates,
+        );
+    }
+    out
+}
+
+/// `POST /v1/subscriptions/:id`: items (price or quantity), proration, cancel at period end,
+/// payment method, metadata. A new payment method retries an open invoice at once.
+pub async fn update_subscription(
+    b: &Billing,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    let scope = &ctx.scope;
+    let (v, mut s, internal) = load_sub(b, scope, id).await?;
+    if matches!(s.status.as_str(), "canceled" | "incomplete_expired") {
+        return Err(ApiError::unexpected_state(
+            "subscription",
+            &s.status,
+            "updated",
+        ));
+    }
+    let now = b.now_for(scope, s.test_clock.as_deref()).await?;
+    let before = serde_json::to_value(&s).unwrap_or(Value::Null);
+    let mut tx = Tx::new();
+    let proration = p
+        .one_of(
+            &["proration_behavior", "prorationBehavior"],
+            &["create_prorations", "none", "always_invoice"],
+        )?
+        .into_option()
+        .unwrap_or_else(|| "create_prorations".into());
+    let new_items = if p.keys().iter().any(|k| k == "items") {
+        let mut items = take_items(b, ctx, &mut p, &mut tx, id, now).await?;
+        if interval_of(&s)
+            != items[0]
+                .price
+                .recurring
+                .as_ref()
+                .map(|r| (r.interval.clone(), r.interval_count))
+                .unwrap_or_default()
+        {
+            return Err(ApiError::invalid_param(
+                "price_interval_mismatch",
+                "items",
+                "A change of billing interval is not supported; cancel and start a new subscription.",
+            ));
+        }
+        for i in &mut items {
+            i.current_period_start = s.current_period_start;
+            i.current_period_end = s.current_period_end;
+        }
+        Some(items)
+    } else {
+        None
+    };
+    if let Field::Set(c) = p.boolean(&["cancel_at_period_end", "cancelAtPeriodEnd"])? {
+        s.cancel_at_period_end = c;
+        s.cancel_at = c.then_some(s.current_period_end);
+    }
+    let new_pm = p
+        .string_max(
+            &[
+                "default_payment_method",
+                "defaultPaymentMethod",
+                "paymentMethodId",
+            ],
+            100,
+        )?
+        .into_option();
+    if let Some(pm) = &new_pm {
+        check_method(b, scope, pm, &s.customer, "default_payment_method").await?;
+        s.default_payment_method = Some(pm.clone());
+    }
+    if let Some(m) = metadata::take(&mut p)? {
+        m.apply(&mut s.metadata, "metadata")?;
+    }
+    if let Some(rates) = take_tax_rates(
+        &b.store,
+        scope,
+        &mut p,
+        &["default_tax_rates", "defaultTaxRates"],
+    )
+    .await?
+    {
+        s.default_tax_rates = rates;
+    }
+    p.take(&["payment_behavior", "billing_cycle_anchor"])?;
+    p.expand()?;
+    p.finish()?;
+    let mut invoice_now = None;
+    if let Some(items) = new_items {
+        if proration != "none" && s.status != "trialing" {
+            let mut names = Vec::new();
+            for i in s.items.data.iter().chain(items.iter()) {
+                names.push((
+                    i.price.product.clone(),
+                    product_name(b, scope, &i.price.product).await,
+                ));
+            }
+            for item in proration_items(&s, &items, now, &names) {
+                let key = scope.record(&item.id);
+                tx.expect_version(&key, 0)
+                    .put(&key, 1, &to_json(&item)?)
+                    .index(&scope.key("invoiceitems"), &item.id)
+                    .index(
+                        &scope.key(&format!("customer:{}:pending_items", s.customer)),
+                        &item.id,
+                    );
+            }
+            if proration == "always_invoice" {
+                invoice_now = Some(());
+            }
+        }
+        s.items.total_count = items.len();
+        s.items.data = items;
+    }
+    let after = serde_json::to_value(&s).unwrap_or(Value::Null);
+    let previous = calmony_protocol::customer::previous_attributes(&before, &after);
+    tx.expect_version(&scope.record(id), v);
+    let body = write_sub(&mut tx, scope, v + 1, &s, &internal)?;
+    if !previous.is_empty() {
+        let mut e = event("subscription.updated", &s, scope, &ctx.event_request(), now);
+        e.data.previous_attributes = Some(Value::Object(previous.clone()));
+        tx.event(scope, &e);
+        let mut e = event(
+            "customer.subscription.updated",
+            &s,
+            scope,
+            &ctx.event_request(),
+            now,
+        );
+        e.data.previous_attributes = Some(Value::Object(previous));
+        tx.event(scope, &e);
+    }
+    let follow_up = new_pm.is_some() || invoice_now.is_some();
+    if !follow_up {
+        tx.respond(ctx, 200, &body);
+    }
+    if !matches!(commit(&b.store, &tx).await?, Commit::Done(_)) {
+        return Err(ApiError::lock_timeout());
+    }
+    if invoice_now.is_some() {
+        invoice_prorations_now(b, scope, &s, now).await?;
+    }
+    if new_pm.is_some() {
+        retry_open(b, scope, &s).await;
+    }
+    if follow_up {
+        let (_, s, _) = load_sub(b, scope, id).await?;
+        return Ok(Reply {
+            status: 200,
+            body: to_json(&s)?,
+            stored: false,
+        });
+    }
+    Ok(Reply {
+        status: 200,
+        body,
+        stored: true,
+    })
+}
+
+/// `proration_behavior=always_invoice`: invoice and charge the prorations now.
+async fn invoice_prorations_now(
+    b: &Billing,
+    scope: &Scope,
+    s: &Subscription,
+    now: i64,
+) -> Result<(), ApiError> {
+    let (_, customer): (u64, Customer) =
+        load(&b.store, scope, "cus", "customer", &s.customer, "customer").await?;
+    let (mut inv, internal) = invoices::draft(
+        &b.public_base,
+        scope,
+        BillTo::from(&customer),
+        now,
+        "subscription_update",
+    );
+    inv.subscription = Some(s.id.clone());
+    inv.default_payment_method = s.default_payment_method.clone();
+    let mut tx = Tx::new();
+    let mut c = b.store.conn();
+    let pending: Vec<String> = b
+        .store
+        .run(c.zrange(
+            scope.key(&format!("customer:{}:pending_items", s.customer)),
+            0,
+            500,
+        ))
+        .await?;
+    for item_id in pending {
+        let Ok((iv, mut item)) = load::<InvoiceItem>(
+            &b.store,
+            scope,
+            INVOICE_ITEM_PREFIX,
+            "invoiceitem",
+            &item_id,
+            "invoiceitem",
+        )
+        .await
+        else {
+            continue;
+        };
+        if item.subscription.as_deref() != Some(s.id.as_str()) {
+            continue;
+        }
+        let mut l = invoices::line(
+            &inv,
+            item.description.clone(),
+            item.unit_amount,
+            1,
+            item.period.clone(),
+            item.price.clone(),
+            item.tax_rates.clone(),
+            true,
+        );
+        l.invoice_item = Some(item.id.clone());
+        inv.lines.data.push(l);
+        item.invoice = Some(inv.id.clone());
+        tx.expect_version(&scope.record(&item.id), iv)
+            .put(&scope.record(&item.id), iv + 1, &to_json(&item)?)
+            .unindex(
+                &scope.key(&format!("customer:{}:pending_items", s.customer)),
+                &item.id,
+            );
+    }
+    let rate_ids: Vec<String> = inv
+        .lines
+        .data
+        .iter()
+        .flat_map(|l| l.tax_rates.clone())
+        .collect();
+    inv.compute(&catalog::rates_for(&b.store, scope, &rate_ids).await?);
+    let request = EventRequest {
+        id: None,
+        idempotency_key: None,
+    };
+    tx.event(scope, &event("invoice.created", &inv, scope, &request, now));
+    invoices::finalize_in(&b.invoice_prefix, &mut tx, scope, &mut inv, now, &request);
+    tx.expect_version(&scope.record(&inv.id), 0);
+    invoices::write_invoice(&mut tx, scope, 1, &inv, &internal)?;
+    invoices::index_for_subscription(&mut tx, scope, &inv);
+    commit(&b.store, &tx).await?;
+    if inv.amount_due > 0 {
+        let _ = invoices::charge(b, scope, &inv.id, None, None).await;
+    }
+    Ok(())
+}
+
+/// Retry the latest open invoice of a subscription now (its payment method changed).
+async fn retry_open(b: &Billing, scope: &Scope, s: &Subscription) {
+    let Some(inv) = &s.latest_invoice else { return };
+    let Ok((_, invoice, internal)) = invoices::load_invoice(&b.store, scope, inv).await else {
+        return;
+    };
+    if invoice.status == "open" && internal.paying.is_none() {
+        if let Err(e) = invoices::charge(b, scope, inv, None, None).await {
+            tracing::info!(invoice = %inv, error = %e.message, "retry after a payment method change failed");
+        }
+    }
+}
+
+/// A customer changed their default card: retry their subscriptions' open invoices at once.
+pub async fn retry_for_customer(
+    b: &Billing,
+    scope: &Scope,
+    customer: &str,
+) -> Result<(), ApiError> {
+    let mut c = b.store.conn();
+    let subs: Vec<String> = b
+        .store
+        .run(c.zrange(customer_index(scope, customer), 0, 100))
+        .await?;
+    for id in subs {
+        if let Ok((_, s, _)) = load_sub(b, scope, &id).await {
+            if matches!(
+                s.status.as_str(),
+                "past_due" | "unpaid" | "incomplete" | "active"
+            ) {
+                retry_open(b, scope, &s).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `DELETE /v1/subscriptions/:id`: cancel now.
+pub async fn cancel_subscription(
+    b: &Billing,
+    ctx: &RequestContext,
+    id: &str,
+    mut p: Params,
+) -> Result<Reply, ApiError> {
+    p.take(&["invoice_now", "prorate", "cancellation_details"])?;
+    p.expand()?;
+    p.finish()?;
+    let scope = &ctx.scope;
+    let (v, mut s, internal) = load_sub(b, scope, id).await?;
+    if matches!(s.status.as_str(), "canceled" | "incomplete_expired") {
+        return Err(ApiError::unexpected_state(
+            "subscription",
+            &s.status,
+            "canceled",
+        ));
+    }
+    let now = b.now_for(scope, s.test_clock.as_deref()).await?;
+    s.status = "canceled".into();
+    s.canceled_at = Some(now);
+    s.ended_at = Some(now);
+    let mut tx = Tx::new();
+    tx.expect_version(&scope.record(id), v);
+    let body = write_sub(&mut tx, scope, v + 1, &s, &internal)?;
+    tx.unindex(
+        &Billing::due_set(s.test_clock.as_deref()),
+        &due_member(scope, id),
+    );
+    sub_events(&mut tx, scope, "deleted", &s, &ctx.event_request(), now);
+    tx.respond(ctx, 200, &body);
+    match commit(&b.store, &tx).await? {
+        Commit::Done(_) => Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+pub(super) fn next_period_end(s: &Subscription, start: i64) -> i64 {
+    let (iv, n) = interval_of(s);
+    add_interval(start, &iv, n)
+}
