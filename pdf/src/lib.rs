@@ -10,7 +10,7 @@
 //! - `layout`: A4 geometry, the palette, and pagination of line items.
 //! - `header`, `parties`, `stamp`, `table`, `totals`: one module per part of the page.
 //! - `fonts`, `text`, `canvas`: the embedded DejaVu Sans, shaping and wrapping, drawing.
-//! - [`error`]: [`PdfError`].
+//! - [`error`]: why rendering can fail ([`PdfError`]).
 
 mod canvas;
 pub mod error;

@@ -1,7 +1,7 @@
 //! Putting an invoice on pages: prepare every block, plan the pages, then draw them.
 //!
 //! Preparing first (wrapping text, shrinking amounts) gives every block its height, so the
-//! page plan ([`crate::layout::paginate`]) is made before anything is drawn and the footer
+//! page plan (`layout::paginate`) is made before anything is drawn and the footer
 //! can say "Page 1 of 3". Output is deterministic: no dates or random IDs go into the file,
 //! so the same invoice always renders to the same bytes and can be cached or compared.
 

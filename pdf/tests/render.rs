@@ -153,6 +153,16 @@ fn a_short_invoice_is_one_page_with_all_its_text() {
 }
 
 #[test]
+fn names_in_other_scripts_come_back_as_text() {
+    let mut doc = short_invoice();
+    doc.customer.name = "Ελένη Παπαδοπούλου".to_owned();
+    doc.customer.lines = vec!["Дмитрий Иванов, ул. Ленина 1".to_owned()];
+    let text = text(&render_invoice(&doc).expect("renders"));
+    assert!(text.contains("Ελένη Παπαδοπούλου"), "{text}");
+    assert!(text.contains("Дмитрий Иванов"), "{text}");
+}
+
+#[test]
 fn the_document_title_names_the_invoice() {
     let pdf = render_invoice(&short_invoice()).expect("renders");
     let info = info(&pdf);

@@ -6,7 +6,8 @@
 //! charging again. The settings live in one Redis hash, so a test can switch a fault on through
 //! any daemon and every daemon sharing the simulator sees it.
 //!
-//! - `tamper_signatures`: sign /direct/ answers with the wrong secret.
+//! - `tamper_signatures`: sign /direct/ answers, and the Hosted Payment Page's results and
+//!   callbacks, with the wrong secret.
 //! - `delay_ms`: wait this long before processing each /direct/ request.
 //! - `drop_next`: process the next N /direct/ requests fully, then hold the connection without
 //!   an answer (the client's timeout fires; the state change has happened). Each drop is

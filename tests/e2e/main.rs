@@ -5,6 +5,7 @@
 mod harness;
 
 mod auth;
+mod billing;
 mod config;
 mod crash;
 mod customers;

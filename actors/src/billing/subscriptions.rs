@@ -268,7 +268,8 @@ pub(super) async fn period_invoice(
     inv.period_start = start;
     inv.period_end = end;
     inv.default_tax_rates = s.default_tax_rates.clone();
-    inv.default_payment_method = s.default_payment_method.clone();
+    // No payment method is copied onto the invoice: its charge uses the subscription's (or
+    // the customer's) current one, so a card updated during dunning is the one retried.
     inv.next_payment_attempt = Some(now);
     for item in &s.items.data {
         let name = product_name(b, scope, &item.price.product).await;
@@ -898,7 +899,6 @@ async fn invoice_prorations_now(
         "subscription_update",
     );
     inv.subscription = Some(s.id.clone());
-    inv.default_payment_method = s.default_payment_method.clone();
     let mut tx = Tx::new();
     let mut c = b.store.conn();
     let pending: Vec<String> = b

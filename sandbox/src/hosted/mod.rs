@@ -31,7 +31,11 @@
 //!
 //! The session holds only what the merchant sent (minus any card fields it pre-filled) and,
 //! once finished, the result; card numbers and CVVs live only in the request that carries
-//! them, as on /direct/.
+//! them, as on /direct/. A session left `paying` by a crash mid-authorisation stays so until
+//! it expires; whatever the SALE did is then found by QUERY on its `transactionUnique`.
+//!
+//! Of the faults, only `tamper_signatures` reaches the hosted page (the result and callback are
+//! signed wrongly); `delay_ms` and `drop_next` concern /direct/ answers.
 
 mod callback;
 mod pages;
@@ -278,7 +282,7 @@ pub(crate) async fn pay(gw: &Gateway, form: &Fields) -> Reply {
             Err(error) => return unavailable(&error),
         };
         if loaded.session.stage != Stage::Open {
-            return revisit(gw, &loaded.session.stage).await;
+            return revisit(gw, &loaded).await;
         }
         let request = loaded.session.request();
         if form.get("cancel") == Some("1") {
@@ -311,19 +315,15 @@ pub(crate) async fn pay(gw: &Gateway, form: &Fields) -> Reply {
     in_progress()
 }
 
-/// A submit on a session that is no longer open.
-async fn revisit(gw: &Gateway, stage: &Stage) -> Reply {
-    match stage {
+/// A submit on a session past the stage it expected.
+async fn revisit(gw: &Gateway, loaded: &Loaded) -> Reply {
+    match &loaded.session.stage {
         Stage::Done { result } => {
-            let result = session::pairs_to_fields(result);
-            let redirect = result.get("redirectURL").unwrap_or_default();
+            let request = loaded.session.request();
+            let redirect = request.get("redirectURL").unwrap_or_default();
             reply::html(
                 StatusCode::OK,
-                pages::result(
-                    "This payment is already complete",
-                    redirect,
-                    &flatten(&result),
-                ),
+                pages::result("This payment is already complete", redirect, result),
             )
         }
         Stage::Challenge { creq, .. } => {
@@ -434,11 +434,12 @@ async fn authorise(gw: &Gateway, paying: &Loaded, request: &Fields, card: Fields
             creq: creq.to_owned(),
             three_ds_ref: three_ds_ref.to_owned(),
         };
-        if let Err(error) = paying.advance(&gw.store, stage.clone()).await {
-            return unavailable(&error);
-        }
         tracing::info!(xref, "sandbox hosted payment waits for 3-D Secure");
-        return revisit(gw, &stage).await;
+        return match paying.advance(&gw.store, stage).await {
+            Ok(Some(challenge)) => revisit(gw, &challenge).await,
+            Ok(None) => session_not_found(),
+            Err(error) => unavailable(&error),
+        };
     }
     finish(gw, paying, request, &answer).await
 }
@@ -459,7 +460,7 @@ pub(crate) async fn three_ds_return(gw: &Gateway, form: &Fields) -> Reply {
             xref, three_ds_ref, ..
         } = &loaded.session.stage
         else {
-            return revisit(gw, &loaded.session.stage).await;
+            return revisit(gw, &loaded).await;
         };
         // Only this payment's own challenge result may move it on.
         let Some(cres) = non_empty(form, "cres") else {

@@ -358,8 +358,9 @@ impl CallbackReceiver {
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, bodies) = mpsc::unbounded_channel();
-        let mut statuses = statuses.to_vec().into_iter();
+        let statuses = statuses.to_vec();
         tokio::spawn(async move {
+            let mut statuses = statuses.into_iter();
             while let Ok((mut stream, _)) = listener.accept().await {
                 let mut raw = Vec::new();
                 let mut chunk = [0u8; 4096];

@@ -1,0 +1,622 @@
+//! Subscriptions, the scheduler with dunning, invoices with tax and PDFs, and test clocks.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Api, World, ledger};
+
+const DAY: i64 = 86_400;
+/// 2026-01-15 09:00 UTC: a start far from month ends.
+const T0: i64 = 1_768_467_600;
+
+struct Setup {
+    clock: String,
+    customer: String,
+    price: String,
+    vat: String,
+    card: String,
+}
+
+async fn setup(api: &Api, customer_name: &str, card_number: &str) -> Setup {
+    let clock = api
+        .post_form(
+            "/v1/test_helpers/test_clocks",
+            &format!("frozen_time={T0}&name=year"),
+        )
+        .await;
+    assert_eq!(clock.status, 200, "{}", clock.text);
+    let clock = clock.json["id"].as_str().expect("clock").to_string();
+    let cus = api
+        .post_json("/v1/customers", &json!({"name": customer_name, "email": "billing@lodz.example", "test_clock": clock, "address": {"line1": "ul. Piotrkowska 1", "city": "Łódź", "country": "PL"}}))
+        .await;
+    assert_eq!(cus.status, 200, "{}", cus.text);
+    assert_eq!(
+        cus.json["created"], T0,
+        "a clocked customer lives at the clock's time"
+    );
+    let customer = cus.json["id"].as_str().expect("cus").to_string();
+    let card = api.card(card_number, 12, 2035, Some(&customer)).await;
+    let vat = api
+        .post_form(
+            "/v1/tax_rates",
+            "display_name=VAT&percentage=20&inclusive=false&country=GB&jurisdiction=UK",
+        )
+        .await;
+    assert_eq!(vat.status, 200, "{}", vat.text);
+    let price = api
+        .post_form(
+            "/v1/prices",
+            "currency=gbp&unit_amount=1000&recurring[interval]=month&product_data[name]=Gold+plan",
+        )
+        .await;
+    assert_eq!(price.status, 200, "{}", price.text);
+    Setup {
+        clock,
+        customer,
+        price: price.json["id"].as_str().expect("price").to_string(),
+        vat: vat.json["id"].as_str().expect("vat").to_string(),
+        card,
+    }
+}
+
+async fn advance(api: &Api, clock: &str, to: i64) {
+    let r = api
+        .post_form(
+            &format!("/v1/test_helpers/test_clocks/{clock}/advance"),
+            &format!("frozen_time={to}"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "advance: {}", r.text);
+    assert_eq!(r.json["status"], "ready");
+}
+
+async fn invoices_of(api: &Api, sub: &str) -> Vec<Value> {
+    let r = api
+        .get(&format!("/v1/invoices?subscription={sub}&limit=100"))
+        .await;
+    let mut v = r.json["data"].as_array().cloned().unwrap_or_default();
+    v.reverse();
+    v
+}
+
+async fn events_of(api: &Api, kind: &str) -> Vec<Value> {
+    api.get(&format!("/v1/events?type={kind}&limit=100"))
+        .await
+        .json["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_trial_becomes_active_and_renews_for_a_year() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Łódź Café Ltd", "4242424242424242").await;
+    let sub = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!("customer={}&items[0][price]={}&trial_period_days=14&default_payment_method={}&default_tax_rates[0]={}", s.customer, s.price, s.card, s.vat),
+        )
+        .await;
+    assert_eq!(sub.status, 200, "{}", sub.text);
+    assert_eq!(sub.json["status"], "trialing");
+    assert_eq!(sub.json["trial_end"], T0 + 14 * DAY);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    assert!(
+        invoices_of(api, &id).await.is_empty(),
+        "nothing is charged during the trial"
+    );
+
+    advance(api, &s.clock, T0 + 12 * DAY).await;
+    assert_eq!(
+        events_of(api, "customer.subscription.trial_will_end")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(events_of(api, "subscription.trial_will_end").await.len(), 1);
+    advance(api, &s.clock, T0 + 14 * DAY + 3600).await;
+    let got = api.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(got.json["status"], "active", "{}", got.text);
+    assert_eq!(invoices_of(api, &id).await.len(), 1);
+
+    // Eleven more months in one jump: the scheduler catches up period by period.
+    let first_period_start = T0 + 14 * DAY;
+    advance(api, &s.clock, first_period_start + 334 * DAY).await;
+    let invoices = invoices_of(api, &id).await;
+    assert_eq!(
+        invoices.len(),
+        12,
+        "{}",
+        invoices
+            .iter()
+            .map(|i| i["number"].to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut numbers = Vec::new();
+    let mut previous_end = first_period_start;
+    for inv in &invoices {
+        assert_eq!(inv["status"], "paid", "{inv}");
+        assert_eq!(inv["billing_reason"], "subscription_cycle");
+        assert_eq!(
+            (
+                inv["subtotal"].as_i64(),
+                inv["tax"].as_i64(),
+                inv["total"].as_i64()
+            ),
+            (Some(1000), Some(200), Some(1200))
+        );
+        assert_eq!(inv["amount_paid"], 1200);
+        assert_eq!(inv["lines"]["data"][0]["tax_amounts"][0]["amount"], 200);
+        assert_eq!(
+            inv["period_start"].as_i64(),
+            Some(previous_end),
+            "periods are contiguous"
+        );
+        previous_end = inv["period_end"].as_i64().expect("end");
+        let n = inv["number"].as_str().expect("number");
+        assert!(n.starts_with("CP-"), "{n}");
+        numbers.push(n[3..].parse::<u64>().expect("digits"));
+    }
+    for pair in numbers.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "numbers in sequence: {numbers:?}");
+    }
+    // Charged once per invoice, at the gateway.
+    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
+    for inv in &invoices {
+        assert_eq!(
+            sales.get(inv["id"].as_str().unwrap_or("")),
+            Some(&1),
+            "{}",
+            inv["id"]
+        );
+    }
+    assert_eq!(events_of(api, "invoice.paid").await.len(), 12);
+}
+
+#[tokio::test]
+async fn a_failing_card_is_retried_three_times_then_past_due_then_recovers() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Dunning Ltd", "4242424242424242").await;
+    let sub = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!(
+                "customer={}&items[0][price]={}&default_payment_method={}",
+                s.customer, s.price, s.card
+            ),
+        )
+        .await;
+    assert_eq!(sub.json["status"], "active", "{}", sub.text);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    let end = sub.json["current_period_end"].as_i64().expect("end");
+    // The card starts failing (attaches fine, every charge declined).
+    let bad = api
+        .card("4000000000000341", 12, 2035, Some(&s.customer))
+        .await;
+    let r = api
+        .post_form(
+            &format!("/v1/subscriptions/{id}"),
+            &format!("default_payment_method={bad}"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    advance(api, &s.clock, end + 60).await;
+    let inv = invoices_of(api, &id)
+        .await
+        .last()
+        .cloned()
+        .expect("renewal invoice");
+    assert_eq!(
+        (inv["status"].as_str(), inv["attempt_count"].as_i64()),
+        (Some("open"), Some(1)),
+        "{inv}"
+    );
+    assert_eq!(inv["next_payment_attempt"].as_i64(), Some(end + 60 + DAY));
+    for (retry, at) in [
+        (2, end + 60 + DAY),
+        (3, end + 60 + 2 * DAY),
+        (4, end + 60 + 3 * DAY),
+    ] {
+        let sub_now = api.get(&format!("/v1/subscriptions/{id}")).await;
+        assert_ne!(
+            sub_now.json["status"], "past_due",
+            "still retrying before attempt {retry}"
+        );
+        advance(api, &s.clock, at + 60).await;
+        let inv = api
+            .get(&format!("/v1/invoices/{}", inv["id"].as_str().expect("id")))
+            .await;
+        assert_eq!(
+            inv.json["attempt_count"].as_i64(),
+            Some(retry),
+            "{}",
+            inv.text
+        );
+    }
+    let after = api.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(after.json["status"], "past_due", "{}", after.text);
+    let failed = events_of(api, "invoice.payment_failed").await;
+    assert_eq!(failed.len(), 4, "the first try and three retries");
+    assert_eq!(
+        failed[0]["data"]["object"]["next_payment_attempt"],
+        Value::Null,
+        "no retry after the last"
+    );
+    // No more tries after the last one.
+    advance(api, &s.clock, end + 60 + 6 * DAY).await;
+    let inv_id = inv["id"].as_str().expect("id");
+    assert_eq!(
+        api.get(&format!("/v1/invoices/{inv_id}")).await.json["attempt_count"],
+        4
+    );
+
+    // The customer updates their card: the open invoice is paid at once, and it's active again.
+    let good = api
+        .card("5555555555554444", 12, 2035, Some(&s.customer))
+        .await;
+    let r = api
+        .post_form(
+            &format!("/v1/customers/{}", s.customer),
+            &format!("invoice_settings[default_payment_method]={good}"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api
+        .post_form(
+            &format!("/v1/subscriptions/{id}"),
+            &format!("default_payment_method={good}"),
+        )
+        .await;
+    assert_eq!(r.json["status"], "active", "{}", r.text);
+    assert_eq!(
+        api.get(&format!("/v1/invoices/{inv_id}")).await.json["status"],
+        "paid"
+    );
+}
+
+#[tokio::test]
+async fn cancel_at_period_end_and_an_upgrade_with_proration() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Proration plc", "4242424242424242").await;
+    let gold2 = api
+        .post_form("/v1/prices", "currency=gbp&unit_amount=2000&recurring[interval]=month&product_data[name]=Platinum+plan")
+        .await;
+    let platinum = gold2.json["id"].as_str().expect("price").to_string();
+    let sub = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!(
+                "customer={}&items[0][price]={}&default_payment_method={}",
+                s.customer, s.price, s.card
+            ),
+        )
+        .await;
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    let (start, end) = (
+        sub.json["current_period_start"].as_i64().expect("s"),
+        sub.json["current_period_end"].as_i64().expect("e"),
+    );
+    let mid = start + (end - start) / 2;
+    advance(api, &s.clock, mid).await;
+    let up = api
+        .post_form(
+            &format!("/v1/subscriptions/{id}"),
+            &format!("items[0][price]={platinum}&proration_behavior=create_prorations"),
+        )
+        .await;
+    assert_eq!(up.status, 200, "{}", up.text);
+    assert_eq!(
+        up.json["items"]["data"][0]["price"]["id"],
+        platinum.as_str()
+    );
+    let pending = api
+        .get(&format!("/v1/invoiceitems?customer={}", s.customer))
+        .await;
+    let amounts: Vec<i64> = pending.json["data"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["amount"].as_i64())
+        .collect();
+    let (remaining, whole) = ((end - mid) as f64, (end - start) as f64);
+    let credit = -(1000.0 * remaining / whole).round() as i64;
+    let charge = (2000.0 * remaining / whole).round() as i64;
+    let mut sorted = amounts.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![credit, charge], "{}", pending.text);
+    advance(api, &s.clock, end + 60).await;
+    let renewal = invoices_of(api, &id)
+        .await
+        .last()
+        .cloned()
+        .expect("renewal");
+    assert_eq!(
+        renewal["total"].as_i64(),
+        Some(2000 + credit + charge),
+        "{renewal}"
+    );
+    let prorations = renewal["lines"]["data"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|l| l["proration"] == true)
+        .count();
+    assert_eq!(prorations, 2);
+    assert_eq!(renewal["status"], "paid");
+
+    // Cancel at period end: nothing more is invoiced, and it ends when the period does.
+    let c = api
+        .post_form(
+            &format!("/v1/subscriptions/{id}"),
+            "cancel_at_period_end=true",
+        )
+        .await;
+    assert_eq!(c.json["cancel_at_period_end"], true);
+    let period_end = c.json["current_period_end"].as_i64().expect("end");
+    let count = invoices_of(api, &id).await.len();
+    advance(api, &s.clock, period_end + 3600).await;
+    let ended = api.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(ended.json["status"], "canceled", "{}", ended.text);
+    assert_eq!(invoices_of(api, &id).await.len(), count);
+    assert_eq!(
+        events_of(api, "customer.subscription.deleted").await.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_first_payment_that_fails_leaves_it_incomplete_then_expired() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Incomplete Ltd", "4000000000000341").await;
+    let sub = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!(
+                "customer={}&items[0][price]={}&default_payment_method={}",
+                s.customer, s.price, s.card
+            ),
+        )
+        .await;
+    assert_eq!(sub.json["status"], "incomplete", "{}", sub.text);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    advance(api, &s.clock, T0 + 24 * 3600).await;
+    let got = api.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(got.json["status"], "incomplete_expired");
+    let inv = invoices_of(api, &id).await;
+    assert_eq!(inv[0]["status"], "void");
+}
+
+#[tokio::test]
+async fn manual_invoices_numbers_taxes_receipts_and_the_pdf() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Łódź Café Ltd", "4242424242424242").await;
+    let inclusive = api
+        .post_form(
+            "/v1/tax_rates",
+            "display_name=VAT&percentage=20&inclusive=true",
+        )
+        .await;
+    let inc = inclusive.json["id"].as_str().expect("rate").to_string();
+    for (desc, amount, rate) in [
+        ("Espresso machine service", 12_000, s.vat.clone()),
+        ("Coffee beans, 5 kg", 3_000, inc.clone()),
+    ] {
+        let r = api
+            .post_form(
+                "/v1/invoiceitems",
+                &format!(
+                    "customer={}&amount={amount}&description={}&tax_rates[0]={rate}",
+                    s.customer,
+                    desc.replace(' ', "+").replace(',', "%2C")
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let inv = api
+        .post_form(
+            "/v1/invoices",
+            &format!("customer={}&description=November+service", s.customer),
+        )
+        .await;
+    assert_eq!(
+        (inv.status, inv.json["status"].as_str()),
+        (200, Some("draft")),
+        "{}",
+        inv.text
+    );
+    assert_eq!(inv.json["number"], Value::Null);
+    // 120.00 + 20% on top = 24.00; 30.00 including 20% holds 5.00.
+    assert_eq!(
+        (
+            inv.json["subtotal"].as_i64(),
+            inv.json["tax"].as_i64(),
+            inv.json["total"].as_i64()
+        ),
+        (Some(15_000), Some(2_900), Some(17_400)),
+        "{}",
+        inv.text
+    );
+    let id = inv.json["id"].as_str().expect("id").to_string();
+    let fin = api
+        .post_form(&format!("/v1/invoices/{id}/finalize"), "")
+        .await;
+    assert_eq!(fin.json["status"], "open", "{}", fin.text);
+    let number = fin.json["number"].as_str().expect("number").to_string();
+    let paid = api
+        .post_form(
+            &format!("/v1/invoices/{id}/pay"),
+            &format!("payment_method={}", s.card),
+        )
+        .await;
+    assert_eq!(paid.json["status"], "paid", "{}", paid.text);
+    assert_eq!(paid.json["amount_paid"], 17_400);
+
+    // Void and uncollectible, and the numbers stay gap-free across them.
+    let mut more = Vec::new();
+    for _ in 0..2 {
+        api.post_form(
+            "/v1/invoiceitems",
+            &format!("customer={}&amount=500&description=Extra", s.customer),
+        )
+        .await;
+        let d = api
+            .post_form("/v1/invoices", &format!("customer={}", s.customer))
+            .await;
+        let did = d.json["id"].as_str().expect("id").to_string();
+        let f = api
+            .post_form(&format!("/v1/invoices/{did}/finalize"), "")
+            .await;
+        more.push((did, f.json["number"].as_str().expect("n").to_string()));
+    }
+    assert_eq!(
+        api.post_form(&format!("/v1/invoices/{}/void", more[0].0), "")
+            .await
+            .json["status"],
+        "void"
+    );
+    assert_eq!(
+        api.post_form(
+            &format!("/v1/invoices/{}/mark_uncollectible", more[1].0),
+            ""
+        )
+        .await
+        .json["status"],
+        "uncollectible"
+    );
+    let seq: Vec<u64> = [number.clone(), more[0].1.clone(), more[1].1.clone()]
+        .iter()
+        .map(|n| n[3..].parse().expect("n"))
+        .collect();
+    assert_eq!(seq[1], seq[0] + 1);
+    assert_eq!(seq[2], seq[1] + 1);
+    assert_eq!(
+        api.post_form(&format!("/v1/invoices/{}/void", more[0].0), "")
+            .await
+            .status,
+        400
+    );
+    let draft = api
+        .post_form("/v1/invoices", &format!("customer={}", s.customer))
+        .await;
+    let del = api
+        .delete(&format!(
+            "/v1/invoices/{}",
+            draft.json["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(del.json["deleted"], true);
+
+    // A one-off payment gets a paid receipt invoice.
+    let pay = api
+        .pay(
+            2500,
+            &s.card,
+            &format!("&customer={}&description=Gift+card", s.customer),
+        )
+        .await;
+    assert_eq!(pay.json["status"], "succeeded");
+    let mine = api
+        .get(&format!(
+            "/v1/invoices?customer={}&status=paid&limit=100",
+            s.customer
+        ))
+        .await;
+    let receipt = mine.json["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|i| i["payment_intent"] == pay.json["id"])
+        .cloned()
+        .expect("a receipt");
+    assert_eq!(
+        (receipt["total"].as_i64(), receipt["status"].as_str()),
+        (Some(2500), Some("paid"))
+    );
+    assert!(
+        receipt["number"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("CP-"))
+    );
+
+    // The PDF: valid, one page, and its text holds what matters, accents and £ intact.
+    let pdf = api
+        .send(api.req(reqwest::Method::GET, &format!("/v1/invoices/{id}/pdf")))
+        .await;
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+    let bytes = api
+        .http
+        .get(format!("{}/v1/invoices/{id}/pdf", api.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .expect("pdf")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert!(bytes.starts_with(b"%PDF"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("invoice.pdf");
+    std::fs::write(&file, &bytes).expect("write");
+    let info = String::from_utf8_lossy(
+        &std::process::Command::new("pdfinfo")
+            .arg(&file)
+            .output()
+            .expect("pdfinfo (poppler-utils)")
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("Pages:") && l.trim_end().ends_with(" 1")),
+        "{info}"
+    );
+    let text = String::from_utf8_lossy(
+        &std::process::Command::new("pdftotext")
+            .arg(&file)
+            .arg("-")
+            .output()
+            .expect("pdftotext")
+            .stdout,
+    )
+    .into_owned();
+    for needle in [
+        number.as_str(),
+        "Łódź Café Ltd",
+        "Espresso machine service",
+        "Coffee beans, 5 kg",
+        "£174.00",
+        "£120.00",
+        "PAID",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle:?} not in the PDF text:\n{text}"
+        );
+    }
+    // The public link on the invoice needs no key, and a wrong token is refused.
+    let link = paid.json["invoice_pdf"]
+        .as_str()
+        .expect("invoice_pdf")
+        .to_string();
+    let public = reqwest::get(&link).await.expect("public pdf");
+    assert_eq!(public.status(), 200);
+    let wrong = reqwest::get(link.replace(".pdf", "x.pdf"))
+        .await
+        .expect("wrong");
+    assert_eq!(wrong.status(), 404);
+    if std::env::var("CALMONY_KEEP_PDF").is_ok() {
+        std::fs::copy(&file, "/tmp/calmony-invoice.pdf").ok();
+    }
+    let _: HashMap<String, String> = HashMap::new();
+}
