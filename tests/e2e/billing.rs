@@ -620,3 +620,119 @@ async fn manual_invoices_numbers_taxes_receipts_and_the_pdf() {
     }
     let _: HashMap<String, String> = HashMap::new();
 }
+
+/// Two daemons run the scheduler; the one holding the lease is killed with SIGKILL in the
+/// middle of a run over 10,000 due subscriptions. The other finishes the run: every
+/// subscription is invoiced once for the period, and the gateway's ledger shows one charge per
+/// invoice.
+#[tokio::test]
+async fn two_daemons_and_a_kill_9_mid_run_charge_each_period_exactly_once() {
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use crate::harness::{Daemon, Redis, eventually};
+
+    const N: usize = 10_000;
+    let redis = Redis::start();
+    let settings = [
+        ("CALMONY_CLOCK_CONTROLLABLE", "true"),
+        ("CALMONY_BILLING_LEASE_SECONDS", "3"),
+        ("CALMONY_API_RATE_LIMIT_PER_SECOND", "1000000"),
+        ("CALMONY_API_BOOTSTRAP_TEST_KEY", "false"),
+    ];
+    let mut d1 = Daemon::start_with(&redis.url(), &settings);
+    let mut d2 = Daemon::start_with(&redis.url(), &settings);
+    let key = d1.key("acme", "test");
+    let api = d1.api(&key);
+    let cus = api.customer().await;
+    let card = api.card("4242424242424242", 12, 2035, Some(&cus)).await;
+    let price = api
+        .post_form(
+            "/v1/prices",
+            "currency=gbp&unit_amount=500&recurring[interval]=month&product_data[name]=Basic",
+        )
+        .await;
+    let price = price.json["id"].as_str().expect("price").to_string();
+    // 10,000 subscriptions whose trials end tomorrow: their first paid period is the run's work.
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..48 {
+        let (api, next) = (api.clone(), next.clone());
+        let body = format!(
+            "customer={cus}&items[0][price]={price}&trial_period_days=1&default_payment_method={card}"
+        );
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < N {
+                let r = api.post_form("/v1/subscriptions", &body).await;
+                assert_eq!(r.status, 200, "{}", r.text);
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("creator");
+    }
+    // Two days and two hours later: the hourly schedule fires on both daemons; one wins the lease.
+    d1.cli(&[
+        "clock",
+        "advance",
+        "--seconds",
+        &(2 * 86_400 + 7200).to_string(),
+    ]);
+    let mut conn = redis.conn();
+    let base = d1.base();
+    let started = eventually(Duration::from_secs(30), || {
+        let base = base.clone();
+        async move { ledger(&base, None).await.len() >= 200 }
+    })
+    .await;
+    assert!(started, "the run did not start:\n{}", d1.logs());
+    let holder: String = redis::cmd("GET")
+        .arg("cp:billing:lease")
+        .query(&mut conn)
+        .unwrap_or_default();
+    let victim_is_d1 = holder.ends_with(&format!(":{}", d1.port));
+    if victim_is_d1 {
+        d1.kill9()
+    } else {
+        d2.kill9()
+    }
+    let survivor = if victim_is_d1 { d2.base() } else { d1.base() };
+    let charged_at_kill = crate::harness::sales_per_order(&ledger(&survivor, None).await).len();
+    // The survivor finishes the run once the lease lapses.
+    let done = eventually(Duration::from_secs(240), || {
+        let base = survivor.clone();
+        async move { crate::harness::sales_per_order(&ledger(&base, None).await).len() >= N }
+    })
+    .await;
+    assert!(
+        done,
+        "only {} of {N} renewals charged",
+        crate::harness::sales_per_order(&ledger(&survivor, None).await).len()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sales = crate::harness::sales_per_order(&ledger(&survivor, None).await);
+    assert_eq!(sales.len(), N, "one charged invoice per subscription");
+    let doubled: Vec<_> = sales.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "charged twice: {doubled:?}");
+    // Every subscription was invoiced for the period exactly once (the period marker).
+    let markers: Vec<String> = redis::cmd("KEYS")
+        .arg("cp:*:subscription:*:period:*")
+        .query(&mut conn)
+        .expect("keys");
+    assert_eq!(markers.len(), N);
+    let subs: HashSet<String> = markers
+        .iter()
+        .filter_map(|k| {
+            k.split(":subscription:")
+                .nth(1)?
+                .split(':')
+                .next()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(subs.len(), N);
+    eprintln!(
+        "scheduler drill: {N} due, {charged_at_kill} charged when the lease holder was killed, {} after takeover, 0 doubled",
+        sales.len()
+    );
+}

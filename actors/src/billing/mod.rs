@@ -53,6 +53,8 @@ pub use subscriptions::{
 pub const DUE: &str = "cp:billing:due";
 /// The scheduler's lease.
 pub const LEASE: &str = "cp:billing:lease";
+/// The cutoff time of a run in progress (so another daemon can finish it).
+pub const RUN: &str = "cp:billing:run";
 
 pub fn clock_due(clock: &str) -> String {
     format!("cp:billing:clock:{clock}")

@@ -18,7 +18,7 @@ use super::invoices;
 use super::subscriptions::{
     self, INCOMPLETE_WINDOW, TRIAL_NOTICE, load_sub, sub_events, write_sub,
 };
-use super::{Billing, DUE, LEASE, clock_due, parse_due_member};
+use super::{Billing, DUE, LEASE, RUN, clock_due, parse_due_member};
 use crate::clock;
 use crate::resource::commit;
 use crate::store::{Commit, Scope, Tx};
@@ -50,26 +50,48 @@ impl Billing {
                     .map_or(t + 3600, |d| d.timestamp())
             };
             let mut next = next_after(clock::now());
+            let mut checked = Instant::now();
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let now = clock::now();
-                if now < next {
-                    continue;
-                }
-                match me.run_due(now).await {
-                    Ok(n) if n > 0 => tracing::info!(subscriptions = n, "billing run finished"),
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e.message, "billing run failed; next tick retries")
+                if now >= next {
+                    next = next_after(now);
+                    me.run_logged(now).await;
+                } else if checked.elapsed() > Duration::from_secs(2) {
+                    // A run another daemon began and did not finish (it died): continue it
+                    // once its lease has lapsed, with the run's own cutoff time.
+                    checked = Instant::now();
+                    if let Ok(Some(cutoff)) = me.unfinished_run().await {
+                        me.run_logged(cutoff).await;
                     }
                 }
-                next = next_after(now);
             }
         });
     }
 
+    async fn run_logged(&self, now: i64) {
+        match self.run_due(now).await {
+            Ok(n) if n > 0 => tracing::info!(subscriptions = n, "billing run finished"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e.message, "billing run failed; it will be continued")
+            }
+        }
+    }
+
+    /// The cutoff of a run that was begun and not finished, if its lease is free.
+    async fn unfinished_run(&self) -> Result<Option<i64>, ApiError> {
+        let mut c = self.store.conn();
+        let (run, lease): (Option<i64>, Option<String>) = self
+            .store
+            .run(async { redis::pipe().get(RUN).get(LEASE).query_async(&mut c).await })
+            .await?;
+        Ok(if lease.is_none() { run } else { None })
+    }
+
     /// One run over real-time subscriptions due by `now`, under the lease. Returns how many
-    /// were moved on; 0 if another daemon holds the lease.
+    /// were moved on; 0 if another daemon holds the lease. While it runs, `cp:billing:run`
+    /// holds its cutoff, so a daemon that outlives this one can finish it.
     pub async fn run_due(&self, now: i64) -> Result<usize, ApiError> {
         let mut c = self.store.conn();
         let ttl = self.lease.as_millis() as u64;
@@ -89,7 +111,13 @@ impl Billing {
         if got.is_none() {
             return Ok(0);
         }
+        let _: Result<(), _> = self.store.run(c.set(RUN, now)).await;
         let result = self.run_set(DUE, now, true).await;
+        // Finished (not interrupted by losing the lease): the run is over.
+        if let Ok((_, true)) = result {
+            let _: Result<(), _> = self.store.run(c.del(RUN)).await;
+        }
+        let result = result.map(|(n, _)| n);
         let _: Result<i64, _> = self
             .store
             .run(async {
@@ -122,7 +150,8 @@ impl Billing {
     }
 
     /// Move on everything in `set` due by `now`, `concurrency` at a time, until nothing is.
-    async fn run_set(&self, set: &str, now: i64, leased: bool) -> Result<usize, ApiError> {
+    /// Answers how many moved on, and whether the run finished (rather than lost its lease).
+    async fn run_set(&self, set: &str, now: i64, leased: bool) -> Result<(usize, bool), ApiError> {
         let mut done = 0;
         let mut renewed = Instant::now();
         loop {
@@ -132,7 +161,7 @@ impl Billing {
                 .run(c.zrangebyscore_limit(set, "-inf", now, 0, (self.concurrency * 4) as isize))
                 .await?;
             if due.is_empty() {
-                return Ok(done);
+                return Ok((done, true));
             }
             let work = due.into_iter().map(|m| {
                 let (me, set) = (self.clone(), set.to_string());
@@ -153,12 +182,12 @@ impl Billing {
             }
             done += progressed;
             if progressed == 0 {
-                return Ok(done);
+                return Ok((done, true));
             }
             if leased && renewed.elapsed() > self.lease / 3 {
                 if !self.keep_lease().await {
                     tracing::warn!("billing lease lost; another daemon continues the run");
-                    return Ok(done);
+                    return Ok((done, false));
                 }
                 renewed = Instant::now();
             }
@@ -410,5 +439,7 @@ pub async fn run_clock(
     frozen_time: i64,
 ) -> Result<usize, ApiError> {
     let _ = scope;
-    b.run_set(&clock_due(clock), frozen_time, false).await
+    b.run_set(&clock_due(clock), frozen_time, false)
+        .await
+        .map(|(n, _)| n)
 }
