@@ -1208,8 +1208,13 @@ async fn pdf_bytes(
     .await
     .ok()
     .map(|(_, c)| c);
+    let merchant: Option<String> = b
+        .store
+        .run(c.hget(format!("cp:project:{{{}}}", scope.project), "name"))
+        .await?;
     let doc = super::pdf::document(
         &inv,
+        merchant.as_deref().unwrap_or("Calmony Pay merchant"),
         customer.as_ref(),
         &rates_for(
             &b.store,

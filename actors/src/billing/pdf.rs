@@ -6,16 +6,17 @@ use calmony_protocol::billing::{Invoice, TaxRate};
 use calmony_protocol::clock_text::date;
 use calmony_protocol::customer::Customer;
 
-pub fn document(inv: &Invoice, customer: Option<&Customer>, rates: &[TaxRate]) -> InvoiceDocument {
+pub fn document(
+    inv: &Invoice,
+    merchant: &str,
+    customer: Option<&Customer>,
+    rates: &[TaxRate],
+) -> InvoiceDocument {
     let label = |id: &str| {
-        rates.iter().find(|r| r.id == id).map(|r| {
-            let pct = format!("{}", r.percentage);
-            format!(
-                "{} {pct}%{}",
-                r.display_name,
-                if r.inclusive { " incl." } else { "" }
-            )
-        })
+        rates
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| format!("{} {}%", r.display_name, r.percentage))
     };
     let mut bill_to = Vec::new();
     if let Some(a) = customer.and_then(|c| c.address.as_ref()) {
@@ -31,7 +32,7 @@ pub fn document(inv: &Invoice, customer: Option<&Customer>, rates: &[TaxRate]) -
             name: inv
                 .account_name
                 .clone()
-                .unwrap_or_else(|| "Calmony Pay merchant".into()),
+                .unwrap_or_else(|| merchant.to_string()),
             lines: vec!["United Kingdom".into()],
             email: None,
             tax_id: None,
