@@ -410,11 +410,78 @@ async fn drain_backlog(
     Ok((drained, t0.elapsed().as_secs_f64()))
 }
 
-async fn renewals(_args: &Args, _env: &Env, _c: &Arc<Client>) -> Result<Report, String> {
-    Err(
-        "the renewals scenario needs subscriptions (issue 5), which this build does not have yet"
-            .into(),
-    )
+/// One scheduler run over `count` due subscriptions (trials ending together), with the
+/// sandbox gateway charging each renewal: renewals per second from the run's start to its end.
+async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, String> {
+    if !env.managed() {
+        return Err("the renewals scenario moves its own daemon's clock; drop --url".into());
+    }
+    let (s, v) = c.post("/v1/customers", "name=Renewals".into(), None).await?;
+    expect(s, &v, 200)?;
+    let cus = v["id"].as_str().unwrap_or("").to_string();
+    let (s, v) = c
+        .post("/v1/payment_methods", format!("customer={cus}&card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2035&card[cvc]=123"), None)
+        .await?;
+    expect(s, &v, 200)?;
+    let pm = v["id"].as_str().unwrap_or("").to_string();
+    let (s, v) = c.post("/v1/prices", "currency=gbp&unit_amount=999&recurring[interval]=month&product_data[name]=Plan".into(), None).await?;
+    expect(s, &v, 200)?;
+    let price = v["id"].as_str().unwrap_or("").to_string();
+    let n = args.count;
+    let made = Arc::new(AtomicU64::new(0));
+    let setup = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency.min(n.max(1)) {
+        let (c, made) = (c.clone(), made.clone());
+        let body = format!("customer={cus}&items[0][price]={price}&trial_period_days=1&default_payment_method={pm}");
+        workers.push(tokio::spawn(async move {
+            while made.fetch_add(1, Ordering::Relaxed) < n as u64 {
+                let _ = c.post("/v1/subscriptions", body.clone(), None).await;
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let setup_secs = setup.elapsed().as_secs_f64();
+    let url = env.redis_url.clone().ok_or("no redis")?;
+    let mut r = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()).map_err(|e| e.to_string())?;
+    let due_before: u64 = redis::cmd("ZCARD").arg("cp:billing:due").query(&mut r).map_err(|e| e.to_string())?;
+    env.cli(&["clock", "advance", "--seconds", &(2 * 86_400 + 7200).to_string()])?;
+    // The run starts at the next scheduler tick (within a second) and ends when no
+    // subscription is due any more.
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    let mut started: Option<Instant> = None;
+    loop {
+        let running: bool = redis::cmd("EXISTS").arg("cp:billing:run").query(&mut r).unwrap_or(false);
+        let offset: i64 = redis::cmd("GET").arg("cp:clock:offset_ms").query::<Option<i64>>(&mut r).ok().flatten().unwrap_or(0);
+        let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0) + offset) / 1000;
+        let still_due: u64 = redis::cmd("ZCOUNT").arg("cp:billing:due").arg("-inf").arg(now).query(&mut r).unwrap_or(0);
+        if running && started.is_none() {
+            started = Some(Instant::now());
+        }
+        if started.is_some() && !running && still_due == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("the run did not finish".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    let (_, ledger) = c.get("/sandbox/ledger").await?;
+    let charged = ledger["entries"].as_array().map_or(0, |e| {
+        e.iter()
+            .filter(|x| x["action"] == "SALE" && (x["responseCode"] == 0 || x["responseCode"] == "0") && x["orderRef"].as_str().is_some_and(|o| o.starts_with("in_")))
+            .count()
+    });
+    let mut rep = report("renewals", format!("{n} subscriptions due at once"), None);
+    rep.extra.push(("setup_secs".into(), json!(setup_secs)));
+    rep.extra.push(("due".into(), json!(due_before)));
+    rep.extra.push(("renewed".into(), json!(charged)));
+    rep.extra.push(("run_secs".into(), json!(secs)));
+    rep.extra.push(("renewals/s".into(), json!((charged as f64 / secs.max(0.001)).round())));
+    Ok(rep)
 }
 
 /// `confirm` under load while the daemon is SIGKILLed at random moments and restarted; then
