@@ -13,11 +13,13 @@
 //! - [`webhooks`]: the event log's API, webhook endpoints and the WebhookDispatcher.
 //! - [`billing`]: products, prices, tax rates, invoices with PDFs, subscriptions, the
 //!   SubscriptionScheduler with dunning, and test clocks.
+//! - [`checkout`]: hosted checkout sessions and their exactly-once completion.
 //! - [`customers`]: the customer resource's operations.
 //! - [`clock`]: the time the daemon believes it is.
 
 pub mod api_keys;
 pub mod billing;
+pub mod checkout;
 pub mod clock;
 pub mod context;
 pub mod customers;

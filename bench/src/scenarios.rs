@@ -416,7 +416,9 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
     if !env.managed() {
         return Err("the renewals scenario moves its own daemon's clock; drop --url".into());
     }
-    let (s, v) = c.post("/v1/customers", "name=Renewals".into(), None).await?;
+    let (s, v) = c
+        .post("/v1/customers", "name=Renewals".into(), None)
+        .await?;
     expect(s, &v, 200)?;
     let cus = v["id"].as_str().unwrap_or("").to_string();
     let (s, v) = c
@@ -424,7 +426,13 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
         .await?;
     expect(s, &v, 200)?;
     let pm = v["id"].as_str().unwrap_or("").to_string();
-    let (s, v) = c.post("/v1/prices", "currency=gbp&unit_amount=999&recurring[interval]=month&product_data[name]=Plan".into(), None).await?;
+    let (s, v) = c
+        .post(
+            "/v1/prices",
+            "currency=gbp&unit_amount=999&recurring[interval]=month&product_data[name]=Plan".into(),
+            None,
+        )
+        .await?;
     expect(s, &v, 200)?;
     let price = v["id"].as_str().unwrap_or("").to_string();
     let n = args.count;
@@ -433,7 +441,9 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.min(n.max(1)) {
         let (c, made) = (c.clone(), made.clone());
-        let body = format!("customer={cus}&items[0][price]={price}&trial_period_days=1&default_payment_method={pm}");
+        let body = format!(
+            "customer={cus}&items[0][price]={price}&trial_period_days=1&default_payment_method={pm}"
+        );
         workers.push(tokio::spawn(async move {
             while made.fetch_add(1, Ordering::Relaxed) < n as u64 {
                 let _ = c.post("/v1/subscriptions", body.clone(), None).await;
@@ -445,18 +455,46 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
     }
     let setup_secs = setup.elapsed().as_secs_f64();
     let url = env.redis_url.clone().ok_or("no redis")?;
-    let mut r = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()).map_err(|e| e.to_string())?;
-    let due_before: u64 = redis::cmd("ZCARD").arg("cp:billing:due").query(&mut r).map_err(|e| e.to_string())?;
-    env.cli(&["clock", "advance", "--seconds", &(2 * 86_400 + 7200).to_string()])?;
+    let mut r = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection())
+        .map_err(|e| e.to_string())?;
+    let due_before: u64 = redis::cmd("ZCARD")
+        .arg("cp:billing:due")
+        .query(&mut r)
+        .map_err(|e| e.to_string())?;
+    env.cli(&[
+        "clock",
+        "advance",
+        "--seconds",
+        &(2 * 86_400 + 7200).to_string(),
+    ])?;
     // The run starts at the next scheduler tick (within a second) and ends when no
     // subscription is due any more.
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut started: Option<Instant> = None;
     loop {
-        let running: bool = redis::cmd("EXISTS").arg("cp:billing:run").query(&mut r).unwrap_or(false);
-        let offset: i64 = redis::cmd("GET").arg("cp:clock:offset_ms").query::<Option<i64>>(&mut r).ok().flatten().unwrap_or(0);
-        let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0) + offset) / 1000;
-        let still_due: u64 = redis::cmd("ZCOUNT").arg("cp:billing:due").arg("-inf").arg(now).query(&mut r).unwrap_or(0);
+        let running: bool = redis::cmd("EXISTS")
+            .arg("cp:billing:run")
+            .query(&mut r)
+            .unwrap_or(false);
+        let offset: i64 = redis::cmd("GET")
+            .arg("cp:clock:offset_ms")
+            .query::<Option<i64>>(&mut r)
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        let now = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+            + offset)
+            / 1000;
+        let still_due: u64 = redis::cmd("ZCOUNT")
+            .arg("cp:billing:due")
+            .arg("-inf")
+            .arg(now)
+            .query(&mut r)
+            .unwrap_or(0);
         if running && started.is_none() {
             started = Some(Instant::now());
         }
@@ -472,7 +510,11 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
     let (_, ledger) = c.get("/sandbox/ledger").await?;
     let charged = ledger["entries"].as_array().map_or(0, |e| {
         e.iter()
-            .filter(|x| x["action"] == "SALE" && (x["responseCode"] == 0 || x["responseCode"] == "0") && x["orderRef"].as_str().is_some_and(|o| o.starts_with("in_")))
+            .filter(|x| {
+                x["action"] == "SALE"
+                    && (x["responseCode"] == 0 || x["responseCode"] == "0")
+                    && x["orderRef"].as_str().is_some_and(|o| o.starts_with("in_"))
+            })
             .count()
     });
     let mut rep = report("renewals", format!("{n} subscriptions due at once"), None);
@@ -480,7 +522,10 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
     rep.extra.push(("due".into(), json!(due_before)));
     rep.extra.push(("renewed".into(), json!(charged)));
     rep.extra.push(("run_secs".into(), json!(secs)));
-    rep.extra.push(("renewals/s".into(), json!((charged as f64 / secs.max(0.001)).round())));
+    rep.extra.push((
+        "renewals/s".into(),
+        json!((charged as f64 / secs.max(0.001)).round()),
+    ));
     Ok(rep)
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use calmony_actors::billing::Billing;
+use calmony_actors::checkout::Checkout;
 use calmony_actors::gateway::Gateway;
 use calmony_actors::payments::{BillingSettings, Payments};
 use calmony_actors::store::ManagedRedis;
@@ -126,6 +127,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     });
     let webhooks = Webhooks::new(store.clone(), &config);
     let billing = Billing::new(payments.clone(), &config);
+    let checkout = Checkout {
+        payments: payments.clone(),
+        billing: billing.clone(),
+    };
     if config.clock.controllable {
         spawn_clock_follower(store.clone());
     }
@@ -136,6 +141,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         payments: payments.clone(),
         webhooks: webhooks.clone(),
         billing: billing.clone(),
+        checkout: checkout.clone(),
         sandbox,
     });
     crate::systemd::ready();
@@ -144,6 +150,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let recovery = payments.spawn_recovery();
     webhooks.spawn();
     billing.spawn_scheduler();
+    checkout.spawn_sweeper();
     crate::edge::run(state, listener, shutdown_signal()).await;
     recovery.abort();
     crate::systemd::stopping();

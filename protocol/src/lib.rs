@@ -11,6 +11,7 @@
 //! - [`billing`]: products, prices, tax rates, invoices and their totals, subscriptions.
 //! - [`card`]: card numbers, expiry and CVC checked on arrival; never stored.
 //! - [`payment_method`], [`payment_intent`], [`charge`], [`refund`]: the payment resources.
+//! - [`checkout`]: hosted checkout sessions.
 //! - [`event`]: events, the immutable record of every state change.
 //! - [`html`]: escaping for rendered pages.
 //! - [`webhook`]: delivery signatures and their verification, the event catalogue, endpoints.
@@ -21,6 +22,7 @@ pub mod billing;
 pub mod card;
 pub mod cardstream;
 pub mod charge;
+pub mod checkout;
 pub mod clock_text;
 pub mod customer;
 pub mod error;

@@ -45,8 +45,8 @@ pub use invoices::{
 };
 pub use invoices::{on_payment, receipt_for};
 pub use subscriptions::{
-    cancel_subscription, create_subscription, list_subscriptions, retrieve_subscription,
-    retry_for_customer, update_subscription,
+    cancel_subscription, create_subscription, create_subscription_as, list_subscriptions,
+    retrieve_subscription, retry_for_customer, update_subscription,
 };
 
 /// Real-time subscriptions waiting for the scheduler.

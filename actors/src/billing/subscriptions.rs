@@ -372,7 +372,20 @@ pub(super) async fn period_invoice(
 pub async fn create_subscription(
     b: &Billing,
     ctx: &RequestContext,
+    p: Params,
+) -> Result<Reply, ApiError> {
+    create_subscription_as(b, ctx, p, ids::new_id(SUBSCRIPTION_PREFIX)).await
+}
+
+/// Creates the subscription under a chosen id. A checkout session derives the id from its own,
+/// so the redirect and the gateway callback racing to start it create one subscription: the
+/// loser's commit finds the record already there and fails with `lock_timeout` before any
+/// charge.
+pub async fn create_subscription_as(
+    b: &Billing,
+    ctx: &RequestContext,
     mut p: Params,
+    id: String,
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
     let cus = p
@@ -386,7 +399,6 @@ pub async fn create_subscription(
             e
         })?;
     let now = b.now_for(scope, customer.test_clock.as_deref()).await?;
-    let id = ids::new_id(SUBSCRIPTION_PREFIX);
     let mut tx = Tx::new();
     let items = take_items(b, ctx, &mut p, &mut tx, &id, now).await?;
     let pm = p

@@ -108,5 +108,13 @@ pub async fn dispatch(
         TestClockRetrieve => clocks::retrieve(b, ctx, id, params).await,
         TestClockDelete => clocks::delete(b, ctx, id, params).await,
         TestClockAdvance => clocks::advance(b, ctx, id, params).await,
+        CheckoutCreate => state.checkout.create(ctx, params).await,
+        CheckoutList => state.checkout.list(ctx, params).await,
+        CheckoutRetrieve => state.checkout.retrieve(ctx, id, params).await,
+        CheckoutLineItems => state.checkout.line_items(ctx, id, params).await,
+        CheckoutExpire => {
+            params.finish()?;
+            state.checkout.expire(&ctx.scope, id, Some(ctx)).await
+        }
     }
 }

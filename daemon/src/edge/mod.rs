@@ -52,6 +52,7 @@ pub struct AppState {
     pub payments: Payments,
     pub webhooks: calmony_actors::webhooks::Webhooks,
     pub billing: calmony_actors::billing::Billing,
+    pub checkout: calmony_actors::checkout::Checkout,
     /// The Cardstream simulator, when `sandbox.enabled`.
     pub sandbox: Option<calmony_sandbox::Sandbox>,
 }
@@ -170,6 +171,25 @@ async fn dispatch(
                 &request_id,
             ),
         },
+        Route::Checkout {
+            project,
+            mode,
+            session,
+            step,
+        } => {
+            let body = if step == routes::CheckoutStep::Page {
+                Ok(Bytes::new())
+            } else {
+                body::read_bytes(req, state.config.api.max_body_bytes as usize).await
+            };
+            match body {
+                Ok(bytes) => {
+                    crate::pages::checkout::handle(&state, &project, &mode, &session, step, &bytes)
+                        .await
+                }
+                Err(e) => error_response(&e, &request_id),
+            }
+        }
         Route::InvoicePublicPdf {
             project,
             mode,

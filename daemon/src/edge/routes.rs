@@ -30,6 +30,13 @@ pub enum Route {
     },
     /// The Cardstream simulator.
     Sandbox,
+    /// A checkout session's page (`url`), and where the hosted payment page answers.
+    Checkout {
+        project: String,
+        mode: String,
+        session: String,
+        step: CheckoutStep,
+    },
     /// An invoice's public PDF link (`invoice_pdf`): the token is the credential.
     InvoicePublicPdf {
         project: String,
@@ -112,6 +119,11 @@ pub enum Endpoint {
     TestClockRetrieve,
     TestClockDelete,
     TestClockAdvance,
+    CheckoutCreate,
+    CheckoutList,
+    CheckoutRetrieve,
+    CheckoutLineItems,
+    CheckoutExpire,
 }
 
 /// Every `/v1` endpoint: method, path template (`:id` matches one segment), endpoint.
@@ -252,6 +264,19 @@ const API: &[(Method, &str, Endpoint)] = {
             "/v1/test_helpers/test_clocks/:id/advance",
             TestClockAdvance,
         ),
+        (Method::POST, "/v1/checkout/sessions", CheckoutCreate),
+        (Method::GET, "/v1/checkout/sessions", CheckoutList),
+        (Method::GET, "/v1/checkout/sessions/:id", CheckoutRetrieve),
+        (
+            Method::GET,
+            "/v1/checkout/sessions/:id/line_items",
+            CheckoutLineItems,
+        ),
+        (
+            Method::POST,
+            "/v1/checkout/sessions/:id/expire",
+            CheckoutExpire,
+        ),
     ]
 };
 
@@ -275,8 +300,31 @@ impl Route {
             Route::ThreeDsComplete { .. } => "/pay/3ds/:intent/complete",
             Route::Sandbox => "/sandbox",
             Route::InvoicePublicPdf { .. } => "/invoices/:id/pdf",
+            Route::Checkout { step, .. } => match step {
+                CheckoutStep::Page => "/pay/checkout/:id",
+                CheckoutStep::Return => "/pay/checkout/:id/return",
+                CheckoutStep::Callback => "/pay/checkout/:id/callback",
+            },
             Route::ApiUnknown | Route::NotFound => "unknown",
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutStep {
+    Page,
+    /// The customer's browser, posted back by the hosted page.
+    Return,
+    /// The gateway, server to server.
+    Callback,
+}
+
+fn checkout(project: &str, mode: &str, session: &str, step: CheckoutStep) -> Route {
+    Route::Checkout {
+        project: project.into(),
+        mode: mode.into(),
+        session: session.into(),
+        step,
     }
 }
 
@@ -331,6 +379,15 @@ pub fn route(method: &Method, path: &str) -> Route {
                 invoice: invoice.to_string(),
                 token: file.trim_end_matches(".pdf").to_string(),
             }
+        }
+        (&Method::GET, ["pay", "checkout", project, mode, session]) => {
+            checkout(project, mode, session, CheckoutStep::Page)
+        }
+        (&Method::POST, ["pay", "checkout", project, mode, session, "return"]) => {
+            checkout(project, mode, session, CheckoutStep::Return)
+        }
+        (&Method::POST, ["pay", "checkout", project, mode, session, "callback"]) => {
+            checkout(project, mode, session, CheckoutStep::Callback)
         }
         (&Method::GET, ["pay", "3ds", project, mode, intent]) => Route::ThreeDsPage {
             project: project.to_string(),

@@ -1,10 +1,12 @@
 //! The pages the daemon serves to customers' browsers (not to API clients).
 //!
+//! - [`checkout`]: the hosted checkout page and the gateway's answers to it.
 //! - [`three_ds`]: the 3-D Secure hand-off a payment's `next_action` points at.
 //!
 //! Pages are small, plain HTML that works without JavaScript (a button where a script would
 //! auto-submit), and every interpolated value is escaped with [`escape`].
 
+pub mod checkout;
 pub mod three_ds;
 
 use bytes::Bytes;

@@ -52,6 +52,42 @@ impl Cardstream {
         &self.merchant_id
     }
 
+    /// The Hosted Payment Page beside this account's Direct API (`…/direct/` -> `…/hosted/`).
+    pub fn hosted_url(&self) -> String {
+        match self.url.rfind("/direct") {
+            Some(i) => format!("{}/hosted/", &self.url[..i]),
+            None => format!("{}/hosted/", self.url.trim_end_matches('/')),
+        }
+    }
+
+    /// Sign a form the customer's browser will post to the hosted page (the secret never
+    /// leaves the daemon; the browser carries only the signature).
+    pub fn sign_form(&self, mut fields: Fields) -> Fields {
+        fields.insert("merchantID", self.merchant_id.as_str());
+        fields.add_signature(&self.secret, None);
+        fields
+    }
+
+    /// Verify a result the hosted page posted back (browser redirect or server callback).
+    /// Every field the caller reads must be covered by the signature.
+    pub fn verify_result(&self, fields: &Fields) -> Result<(), GatewayError> {
+        let coverage = verify(fields, Some(&self.secret))
+            .map_err(|e| GatewayError::Unverified(e.to_string()))?;
+        for must in [
+            "responseCode",
+            "amount",
+            "xref",
+            "transactionUnique",
+            "orderRef",
+            "currencyCode",
+        ] {
+            if fields.get(must).is_some() && !coverage.covers(must) {
+                return Err(GatewayError::Unverified(format!("{must} is not signed")));
+            }
+        }
+        Ok(())
+    }
+
     /// Sign, send, verify. The only way a request leaves the daemon.
     async fn call(&self, mut fields: Fields) -> Result<Fields, GatewayError> {
         let action = fields.get("action").unwrap_or("3DS").to_string();

@@ -1,0 +1,915 @@
+//! Hosted checkout sessions: the API, the signed hand-off to the gateway's hosted payment page,
+//! and completion.
+//!
+//! ## Completion, exactly once
+//! The gateway tells us the result twice, in either order and perhaps more than once: the
+//! customer's browser is posted back to `redirectURL`, and the gateway posts to `callbackURL`
+//! server to server. Both go to [`complete`]: the signature is verified, the result is checked
+//! against the session (its `orderRef`, a `transactionUnique` of this session, the amount and
+//! currency), and then one commit, conditional on the session still being `open`, writes
+//! everything: the customer (created from `customer_email` if needed), the card as a payment
+//! method with its `xref`, the payment intent (`succeeded`, with `cardstreamTransactionId` and
+//! the session's and `payment_intent_data`'s metadata), its charge, the receipt invoice, the
+//! session `complete`, and the events. The second arrival finds it complete and changes nothing.
+//! A success for a session that expired is refused, logged, and the charge voided at the gateway.
+
+use calmony_protocol::billing::{PRICE_PREFIX, Price, Product};
+use calmony_protocol::cardstream::Fields;
+use calmony_protocol::charge::Charge;
+use calmony_protocol::checkout::{CheckoutLine, CheckoutSession, CreateParams, LineSpec, PREFIX};
+use calmony_protocol::customer::{Customer, CustomerChanges};
+use calmony_protocol::event::{Event, EventRequest};
+use calmony_protocol::list::ListParams;
+use calmony_protocol::params::Params;
+use calmony_protocol::payment_intent::{PaymentIntent, status};
+use calmony_protocol::payment_method::{BillingDetails, CardChecks, CardDetails, PaymentMethod};
+use calmony_protocol::{ApiError, Mode, ids};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::billing::Billing;
+use crate::clock;
+use crate::context::{Reply, RequestContext};
+use crate::payments::Payments;
+use crate::resource::{commit, page_body, to_json};
+use crate::store::{Commit, Scope, Tx};
+
+/// Sessions by expiry time, for the sweeper.
+pub const EXPIRY: &str = "cp:checkout:expiry";
+
+#[derive(Clone)]
+pub struct Checkout {
+    pub payments: Payments,
+    pub billing: Billing,
+}
+
+/// What a session keeps beside its answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionInternal {
+    pub lines: Vec<CheckoutLine>,
+    pub intent_metadata: calmony_protocol::metadata::Metadata,
+}
+
+/// What the hosted page's result came to.
+pub enum Completion {
+    Completed(CheckoutSession),
+    Canceled(CheckoutSession),
+    Declined {
+        session: CheckoutSession,
+        message: String,
+    },
+    Refused(String),
+}
+
+fn member(scope: &Scope, id: &str) -> String {
+    format!("{}|{}|{id}", scope.project, scope.mode)
+}
+
+fn event(kind: &str, obj: &impl Serialize, scope: &Scope, now: i64) -> Event {
+    Event::new(
+        kind,
+        serde_json::to_value(obj).unwrap_or(Value::Null),
+        None,
+        now,
+        scope.livemode(),
+        EventRequest {
+            id: None,
+            idempotency_key: None,
+        },
+    )
+}
+
+/// The page a session's `url` opens.
+pub fn page_url(public_base: &str, scope: &Scope, id: &str) -> String {
+    format!(
+        "{public_base}/pay/checkout/{}/{}/{id}",
+        scope.project, scope.mode
+    )
+}
+
+impl Checkout {
+    fn store(&self) -> &crate::store::Store {
+        &self.payments.store
+    }
+
+    pub async fn load(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<(u64, CheckoutSession, SessionInternal), ApiError> {
+        if !ids::is_valid(PREFIX, id) {
+            return Err(ApiError::no_such("checkout.session", id, "id"));
+        }
+        let key = scope.record(id);
+        let (rec, internal) = self
+            .store()
+            .get_with(&key, &["internal"])
+            .await?
+            .ok_or_else(|| ApiError::no_such("checkout.session", id, "id"))?;
+        let internal = internal
+            .into_iter()
+            .next()
+            .flatten()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        Ok((rec.version, rec.parse(&key)?, internal))
+    }
+
+    /// `POST /v1/checkout/sessions`.
+    pub async fn create(&self, ctx: &RequestContext, params: Params) -> Result<Reply, ApiError> {
+        let scope = &ctx.scope;
+        let now = clock::now();
+        let p = CreateParams::take(params, now)?;
+        if let Some(c) = &p.customer {
+            crate::payments::check_customer(&self.payments, scope, c, "customer").await?;
+        }
+        let id = format!(
+            "{}_{}_{}",
+            PREFIX,
+            scope.mode,
+            ids::new_id("x").trim_start_matches("x_").to_string() + &ids::random_alnum(24)
+        );
+        let mut tx = Tx::new();
+        let mut lines = Vec::new();
+        for (i, spec) in p.lines.iter().enumerate() {
+            let (price, name) = match spec {
+                LineSpec::Price { id: pid, .. } => {
+                    let (_, price): (u64, Price) = load_obj(
+                        self,
+                        scope,
+                        PRICE_PREFIX,
+                        pid,
+                        &format!("line_items[{i}][price]"),
+                    )
+                    .await?;
+                    let (_, prod): (u64, Product) = load_obj(
+                        self,
+                        scope,
+                        "prod",
+                        &price.product,
+                        &format!("line_items[{i}][price]"),
+                    )
+                    .await?;
+                    (price, prod.name)
+                }
+                LineSpec::Inline {
+                    name,
+                    unit_amount,
+                    recurring,
+                    ..
+                } => {
+                    let prod = Product {
+                        id: ids::new_id("prod"),
+                        object: "product".into(),
+                        active: true,
+                        created: now,
+                        default_price: None,
+                        description: None,
+                        livemode: scope.livemode(),
+                        metadata: Default::default(),
+                        name: name.clone(),
+                        unit_label: None,
+                        updated: now,
+                    };
+                    let price = Price {
+                        id: ids::new_id(PRICE_PREFIX),
+                        object: "price".into(),
+                        active: false,
+                        billing_scheme: "per_unit".into(),
+                        created: now,
+                        currency: "gbp".into(),
+                        livemode: scope.livemode(),
+                        lookup_key: None,
+                        metadata: Default::default(),
+                        nickname: None,
+                        product: prod.id.clone(),
+                        kind: if recurring.is_some() {
+                            "recurring".into()
+                        } else {
+                            "one_time".into()
+                        },
+                        recurring: recurring.clone(),
+                        tax_behavior: "unspecified".into(),
+                        unit_amount: *unit_amount,
+                        unit_amount_decimal: unit_amount.to_string(),
+                    };
+                    tx.expect_version(&scope.record(&prod.id), 0).put(
+                        &scope.record(&prod.id),
+                        1,
+                        &to_json(&prod)?,
+                    );
+                    tx.expect_version(&scope.record(&price.id), 0).put(
+                        &scope.record(&price.id),
+                        1,
+                        &to_json(&price)?,
+                    );
+                    (price, name.clone())
+                }
+            };
+            let quantity = match spec {
+                LineSpec::Price { quantity, .. } | LineSpec::Inline { quantity, .. } => *quantity,
+            };
+            let recurring_ok = (p.mode == "subscription") == price.recurring.is_some();
+            if !recurring_ok {
+                return Err(ApiError::invalid_param(
+                    "parameter_invalid_value",
+                    &format!("line_items[{i}]"),
+                    if p.mode == "subscription" {
+                        "A subscription checkout needs recurring prices."
+                    } else {
+                        "A payment checkout takes one-off prices."
+                    },
+                ));
+            }
+            lines.push(CheckoutLine {
+                id: ids::new_id("li"),
+                object: "item".into(),
+                amount_subtotal: price.unit_amount * quantity,
+                amount_total: price.unit_amount * quantity,
+                currency: "gbp".into(),
+                description: name,
+                price: serde_json::to_value(&price).unwrap_or(Value::Null),
+                quantity,
+            });
+        }
+        let total: i64 = lines.iter().map(|l| l.amount_total).sum();
+        let expires_at = p
+            .expires_at
+            .unwrap_or(now + calmony_protocol::checkout::MAX_LIFE);
+        let session = CheckoutSession {
+            url: Some(page_url(&self.payments.public_base, scope, &id)),
+            id: id.clone(),
+            object: "checkout.session".into(),
+            amount_subtotal: total,
+            amount_total: total,
+            cancel_url: p.cancel_url,
+            client_reference_id: p.client_reference_id,
+            created: now,
+            currency: "gbp".into(),
+            customer_id: p.customer.clone(),
+            customer: p.customer,
+            customer_email: p.customer_email,
+            expires_at,
+            livemode: scope.livemode(),
+            metadata: p.metadata,
+            payment_status: if p.mode == "setup" {
+                "no_payment_required".into()
+            } else {
+                "unpaid".into()
+            },
+            mode: p.mode,
+            payment_intent: None,
+            payment_intent_id: None,
+            payment_method: None,
+            status: "open".into(),
+            subscription: None,
+            success_url: p.success_url,
+            invoice: None,
+        };
+        let internal = SessionInternal {
+            lines,
+            intent_metadata: p.intent_metadata,
+        };
+        let body = to_json(&session)?;
+        tx.expect_version(&scope.record(&id), 0)
+            .put_with(
+                &scope.record(&id),
+                1,
+                &body,
+                &[("internal", &to_json(&internal)?)],
+            )
+            .index(&scope.key("checkout_sessions"), &id)
+            .schedule(EXPIRY, expires_at, &member(scope, &id))
+            .respond(ctx, 200, &body);
+        match commit(self.store(), &tx).await? {
+            Commit::Done(_) => Ok(Reply {
+                status: 200,
+                body,
+                stored: true,
+            }),
+            _ => Err(ApiError::lock_timeout()),
+        }
+    }
+
+    pub async fn retrieve(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        mut p: Params,
+    ) -> Result<Reply, ApiError> {
+        p.expand()?;
+        p.finish()?;
+        let (_, s, _) = self.load(&ctx.scope, id).await?;
+        Ok(Reply::ok(to_json(&s)?))
+    }
+
+    pub async fn list(&self, ctx: &RequestContext, mut p: Params) -> Result<Reply, ApiError> {
+        let list = ListParams::take(&mut p, PREFIX)?;
+        p.take(&["payment_intent", "customer", "status"])?;
+        p.expand()?;
+        p.finish()?;
+        let (items, more) = self
+            .store()
+            .page(&ctx.scope, &ctx.scope.key("checkout_sessions"), &list)
+            .await?;
+        page_body("/v1/checkout/sessions", &items, more).map(Reply::ok)
+    }
+
+    /// `GET /v1/checkout/sessions/:id/line_items`.
+    pub async fn line_items(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        mut p: Params,
+    ) -> Result<Reply, ApiError> {
+        p.take(&["limit", "starting_after", "ending_before"])?;
+        p.expand()?;
+        p.finish()?;
+        let (_, _, internal) = self.load(&ctx.scope, id).await?;
+        let body = json!({"object": "list", "data": internal.lines, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items")});
+        Ok(Reply::ok(body.to_string()))
+    }
+
+    /// `POST /v1/checkout/sessions/:id/expire`, and the sweeper: `open` -> `expired`.
+    pub async fn expire(
+        &self,
+        scope: &Scope,
+        id: &str,
+        ctx: Option<&RequestContext>,
+    ) -> Result<Reply, ApiError> {
+        let (v, mut s, internal) = self.load(scope, id).await?;
+        if s.status != "open" {
+            return Err(ApiError::unexpected_state(
+                "checkout session",
+                &s.status,
+                "expired",
+            ));
+        }
+        let now = clock::now();
+        s.status = "expired".into();
+        s.url = None;
+        let body = to_json(&s)?;
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), v)
+            .put_with(
+                &scope.record(id),
+                v + 1,
+                &body,
+                &[("internal", &to_json(&internal)?)],
+            )
+            .unindex(EXPIRY, &member(scope, id))
+            .event(scope, &event("checkout.session.expired", &s, scope, now));
+        if let Some(ctx) = ctx {
+            tx.respond(ctx, 200, &body);
+        }
+        match commit(self.store(), &tx).await? {
+            Commit::Done(_) => Ok(Reply {
+                status: 200,
+                body,
+                stored: true,
+            }),
+            _ => Err(ApiError::lock_timeout()),
+        }
+    }
+
+    /// Expire sessions past `expires_at` (every daemon runs it; each session expires once).
+    pub fn spawn_sweeper(&self) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let mut c = me.store().conn();
+                let due: Vec<String> = match me
+                    .store()
+                    .run(c.zrangebyscore_limit(EXPIRY, "-inf", clock::now(), 0, 500))
+                    .await
+                {
+                    Ok(d) => d,
+                    Err(_) => continue,
+                };
+                for m in due {
+                    let mut it = m.split('|');
+                    let (Some(p), Some(mode), Some(id)) =
+                        (it.next(), it.next().and_then(Mode::parse), it.next())
+                    else {
+                        continue;
+                    };
+                    let scope = Scope::new(p.to_string(), mode);
+                    match me.expire(&scope, id, None).await {
+                        Ok(_) => {}
+                        Err(e) if e.status == 400 || e.status == 404 => {
+                            let _: Result<i64, _> = me.store().run(c.zrem(EXPIRY, &m)).await;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e.message, "expiring a checkout session failed")
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// The signed form that hands the browser to the hosted payment page: a new attempt
+    /// (`transactionUnique` = session id + a random suffix), so a declined card can be
+    /// retried with another.
+    pub async fn hand_off(
+        &self,
+        scope: &Scope,
+        s: &CheckoutSession,
+        merchant: &str,
+    ) -> Result<(String, Vec<(String, String)>), ApiError> {
+        let acct = self.payments.account(scope.mode)?;
+        let base = page_url(&self.payments.public_base, scope, &s.id);
+        let mut f = Fields::new();
+        let verify_only = s.mode != "payment";
+        f.insert("action", if verify_only { "VERIFY" } else { "SALE" })
+            .insert("type", "1")
+            .insert(
+                "amount",
+                if verify_only {
+                    "0".to_string()
+                } else {
+                    s.amount_total.to_string()
+                },
+            )
+            .insert("currencyCode", "826")
+            .insert("countryCode", "826")
+            .insert(
+                "transactionUnique",
+                format!("{}.{}", s.id, ids::random_alnum(10)),
+            )
+            .insert("orderRef", s.id.as_str())
+            .insert("redirectURL", format!("{base}/return"))
+            .insert("callbackURL", format!("{base}/callback"))
+            .insert("merchantName", merchant)
+            .insert("formResponsive", "Y");
+        if let Some(e) = &s.customer_email {
+            f.insert("customerEmail", e.as_str());
+        }
+        let signed = acct.sign_form(f);
+        let fields = signed
+            .iter()
+            .filter_map(|(k, v)| match v {
+                calmony_protocol::cardstream::FieldValue::Scalar(s) => {
+                    Some((k.to_string(), s.clone()))
+                }
+                calmony_protocol::cardstream::FieldValue::Record(_) => None,
+            })
+            .collect();
+        Ok((acct.hosted_url(), fields))
+    }
+
+    /// Apply a result the hosted page posted back (see the module documentation).
+    pub async fn complete(
+        &self,
+        scope: &Scope,
+        id: &str,
+        body: &[u8],
+    ) -> Result<Completion, ApiError> {
+        let fields = Fields::parse(body).map_err(|e| ApiError::malformed(e.to_string()))?;
+        let acct = self.payments.account(scope.mode)?;
+        if let Err(e) = acct.verify_result(&fields) {
+            tracing::warn!(session = id, error = %e, "refused a checkout result whose signature does not verify");
+            return Ok(Completion::Refused(
+                "The payment result could not be verified.".into(),
+            ));
+        }
+        let (v, s, internal) = self.load(scope, id).await?;
+        let code: i64 = fields
+            .get("responseCode")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(-1);
+        let unique = fields.get("transactionUnique").unwrap_or("");
+        let ours = fields.get("orderRef") == Some(id) && unique.starts_with(&format!("{id}."));
+        let expected_amount = if s.mode == "payment" {
+            s.amount_total
+        } else {
+            0
+        };
+        let amount_ok =
+            fields.get("amount").and_then(|a| a.parse::<i64>().ok()) == Some(expected_amount);
+        let currency_ok = matches!(fields.get("currencyCode"), Some("826") | Some("GBP"));
+        if !ours || !amount_ok || !currency_ok {
+            tracing::warn!(
+                session = id,
+                "refused a checkout result that does not match the session"
+            );
+            return Ok(Completion::Refused(
+                "The payment result does not match this checkout.".into(),
+            ));
+        }
+        if s.status == "complete" {
+            if s.mode == "subscription" && s.subscription.is_none() {
+                return Ok(Completion::Completed(
+                    self.start_subscription(scope, id).await?,
+                ));
+            }
+            return Ok(Completion::Completed(s));
+        }
+        if code == 65576 {
+            return Ok(Completion::Canceled(s));
+        }
+        if code != 0 {
+            let message = match calmony_protocol::cardstream::codes::Outcome::from_response(&fields)
+                .ok()
+                .and_then(|o| o.decline_code())
+            {
+                Some("insufficient_funds") => "Your card has insufficient funds.",
+                Some("expired_card") => "Your card has expired.",
+                Some("incorrect_cvc") => "Your card's security code is incorrect.",
+                Some("authentication_required") => "Your bank could not verify this payment.",
+                _ => "Your card was declined.",
+            };
+            return Ok(Completion::Declined {
+                session: s,
+                message: message.into(),
+            });
+        }
+        let xref = fields.get("xref").unwrap_or("").to_string();
+        if s.status != "open" {
+            tracing::error!(session = id, status = %s.status, xref, "a payment arrived for a checkout session that is no longer open; voiding it at the gateway");
+            if s.mode == "payment" {
+                if let Err(e) = acct.void(&xref).await {
+                    tracing::error!(session = id, error = %e, "voiding the late payment failed: refund it by hand");
+                }
+            }
+            return Ok(Completion::Refused("This checkout has expired.".into()));
+        }
+        let completed = self
+            .write_completion(scope, v, s, internal, &fields, &xref)
+            .await?;
+        if completed.mode == "subscription" {
+            return Ok(Completion::Completed(
+                self.start_subscription(scope, id).await?,
+            ));
+        }
+        Ok(Completion::Completed(completed))
+    }
+
+    async fn write_completion(
+        &self,
+        scope: &Scope,
+        v: u64,
+        mut s: CheckoutSession,
+        internal: SessionInternal,
+        f: &Fields,
+        xref: &str,
+    ) -> Result<CheckoutSession, ApiError> {
+        let now = clock::now();
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(&s.id), v);
+        // The customer: given, or made from the email.
+        let customer_id = match &s.customer {
+            Some(c) => c.clone(),
+            None => {
+                let mut changes = CustomerChanges::default();
+                if let Some(e) = &s.customer_email {
+                    changes.email = calmony_protocol::params::Field::Set(e.clone());
+                }
+                if let Some(n) = f.get("cardholderName").filter(|n| !n.is_empty()) {
+                    changes.name = calmony_protocol::params::Field::Set(n.to_string());
+                }
+                let c: Customer = changes.create(ids::new_id("cus"), now, scope.livemode())?;
+                let body = to_json(&c)?;
+                tx.expect_version(&scope.record(&c.id), 0)
+                    .put(&scope.record(&c.id), 1, &body)
+                    .index(&scope.key("customers"), &c.id)
+                    .event(scope, &event("customer.created", &c, scope, now));
+                c.id
+            }
+        };
+        // The card, as a payment method holding its xref.
+        let mask = f.get("cardNumberMask").unwrap_or("");
+        let last4: String = mask
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let brand = match f.get("cardSchemeCode").unwrap_or("") {
+            "VC" | "VD" | "EL" => "visa",
+            "MC" | "MD" | "MA" => "mastercard",
+            "AM" => "amex",
+            "JC" => "jcb",
+            "DI" => "diners",
+            _ => calmony_protocol::card::brand(mask),
+        };
+        let year = f
+            .get("cardExpiryYear")
+            .and_then(|y| y.parse::<u32>().ok())
+            .map(|y| if y < 100 { y + 2000 } else { y })
+            .unwrap_or(0);
+        let mut pm = PaymentMethod {
+            id: ids::new_id("pm"),
+            object: "payment_method".into(),
+            allow_redisplay: "always".into(),
+            billing_details: BillingDetails {
+                address: None,
+                email: s.customer_email.clone(),
+                name: f.get("cardholderName").map(str::to_string),
+                phone: None,
+            },
+            card: CardDetails {
+                brand: brand.into(),
+                checks: CardChecks {
+                    address_line1_check: None,
+                    address_postal_code_check: None,
+                    cvc_check: Some("pass".into()),
+                },
+                country: Some("GB".into()),
+                display_brand: brand.into(),
+                exp_month: f
+                    .get("cardExpiryMonth")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(0),
+                exp_year: year,
+                fingerprint: String::new(),
+                funding: if f.get("cardTypeCode").is_some_and(|t| t.ends_with('D')) {
+                    "debit".into()
+                } else {
+                    "credit".into()
+                },
+                last4,
+                networks: json!({"available": [brand], "preferred": null}),
+                three_d_secure_usage: json!({"supported": true}),
+                wallet: None,
+            },
+            created: now,
+            customer: None,
+            livemode: scope.livemode(),
+            metadata: Default::default(),
+            kind: "card".into(),
+            customer_id: None,
+        };
+        pm.set_customer(Some(customer_id.clone()));
+        let pm_body = to_json(&pm)?;
+        tx.expect_version(&scope.record(&pm.id), 0)
+            .put_with(&scope.record(&pm.id), 1, &pm_body, &[("xref", xref)])
+            .index(&scope.key("payment_methods"), &pm.id)
+            .index(
+                &scope.key(&format!("customer:{customer_id}:payment_methods")),
+                &pm.id,
+            )
+            .event(scope, &event("payment_method.attached", &pm, scope, now));
+        if s.mode == "payment" {
+            let mut metadata = s.metadata.clone();
+            metadata.extend(internal.intent_metadata.clone());
+            let pi_id = ids::new_id("pi");
+            let mut intent = PaymentIntent {
+                client_secret: format!("{pi_id}_secret_{}", ids::random_alnum(24)),
+                id: pi_id.clone(),
+                object: "payment_intent".into(),
+                amount: s.amount_total,
+                amount_capturable: 0,
+                amount_received: s.amount_total,
+                automatic_payment_methods: None,
+                canceled_at: None,
+                cancellation_reason: None,
+                capture_method: "automatic".into(),
+                confirmation_method: "automatic".into(),
+                created: now,
+                currency: "gbp".into(),
+                customer: None,
+                description: internal.lines.first().map(|l| l.description.clone()),
+                last_payment_error: None,
+                latest_charge: None,
+                livemode: scope.livemode(),
+                metadata,
+                next_action: None,
+                payment_method: None,
+                payment_method_types: vec!["card".into()],
+                processing: None,
+                receipt_email: s.customer_email.clone(),
+                return_url: None,
+                setup_future_usage: None,
+                shipping: None,
+                statement_descriptor: None,
+                status: status::SUCCEEDED.into(),
+                customer_id: None,
+                payment_method_id: None,
+                cardstream_transaction_id: f.get("transactionID").map(str::to_string),
+            };
+            intent.set_customer(Some(customer_id.clone()));
+            intent.set_payment_method(Some(pm.id.clone()));
+            let charge = Charge {
+                id: ids::new_id("ch"),
+                object: "charge".into(),
+                amount: s.amount_total,
+                amount_captured: s.amount_total,
+                amount_refunded: 0,
+                balance_transaction: None,
+                captured: true,
+                created: now,
+                currency: "gbp".into(),
+                customer: Some(customer_id.clone()),
+                description: intent.description.clone(),
+                failure_code: None,
+                failure_message: None,
+                livemode: scope.livemode(),
+                metadata: intent.metadata.clone(),
+                outcome: json!({"network_status": "approved_by_network", "type": "authorized"}),
+                paid: true,
+                payment_intent: pi_id.clone(),
+                payment_method: Some(pm.id.clone()),
+                payment_method_details: json!({"type": "card", "card": {"brand": brand, "last4": pm.card.last4}}),
+                refunded: false,
+                status: "succeeded".into(),
+                cardstream_transaction_id: intent.cardstream_transaction_id.clone(),
+            };
+            intent.latest_charge = Some(charge.id.clone());
+            let internal_pi = crate::payments::IntentInternal {
+                sale_xref: Some(xref.to_string()),
+                ..Default::default()
+            };
+            tx.expect_version(&scope.record(&pi_id), 0)
+                .put_with(
+                    &scope.record(&pi_id),
+                    1,
+                    &to_json(&intent)?,
+                    &[("internal", &to_json(&internal_pi)?)],
+                )
+                .index(&scope.key("payment_intents"), &pi_id)
+                .index(
+                    &scope.key(&format!("customer:{customer_id}:payment_intents")),
+                    &pi_id,
+                )
+                .expect_version(&scope.record(&charge.id), 0)
+                .put(&scope.record(&charge.id), 1, &to_json(&charge)?)
+                .index(&scope.key("charges"), &charge.id)
+                .event(scope, &event("payment_intent.created", &intent, scope, now))
+                .event(scope, &event("charge.succeeded", &charge, scope, now))
+                .event(
+                    scope,
+                    &event("payment_intent.succeeded", &intent, scope, now),
+                );
+            let settings = self.payments.billing.clone();
+            crate::billing::receipt_for(
+                &mut tx,
+                scope,
+                &intent,
+                &settings.invoice_prefix,
+                &self.payments.public_base,
+                &EventRequest {
+                    id: None,
+                    idempotency_key: None,
+                },
+                now,
+            )?;
+            s.payment_intent = Some(pi_id.clone());
+            s.payment_intent_id = Some(pi_id);
+            s.payment_status = "paid".into();
+        }
+        s.status = "complete".into();
+        s.url = None;
+        s.customer = Some(customer_id.clone());
+        s.customer_id = Some(customer_id);
+        s.payment_method = Some(pm.id.clone());
+        let body = to_json(&s)?;
+        tx.put_with(
+            &scope.record(&s.id),
+            v + 1,
+            &body,
+            &[("internal", &to_json(&internal)?)],
+        )
+        .unindex(EXPIRY, &member(scope, &s.id));
+        if s.mode != "subscription" {
+            tx.event(scope, &event("checkout.session.completed", &s, scope, now));
+        }
+        match self.store().commit(&tx).await? {
+            Commit::Done(_) => Ok(s),
+            // The other arrival (redirect or callback) completed it first.
+            _ => Ok(self.load(scope, &s.id).await?.1),
+        }
+    }
+
+    /// `mode: subscription`: the card was saved (VERIFY); the subscription starts now and its
+    /// first period is charged as usual. The session completes with it.
+    ///
+    /// The redirect and the gateway callback both arrive here. The subscription's id is
+    /// derived from the session's, so only one of them creates it (and charges); the other
+    /// waits for the creator to record it on the session. If the creator died in between,
+    /// the waiter records it after a few seconds, so a crash never leaves it unrecorded.
+    async fn start_subscription(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<CheckoutSession, ApiError> {
+        let ulid: String = id
+            .strip_prefix(&format!("{PREFIX}_{}_", scope.mode))
+            .unwrap_or(id)
+            .chars()
+            .take(26)
+            .collect();
+        let sub_id = format!("sub_{ulid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let (v, mut s, internal) = self.load(scope, id).await?;
+            if s.subscription.is_some() {
+                return Ok(s);
+            }
+            let created_here = if self.store().get(&scope.record(&sub_id)).await?.is_none() {
+                match crate::billing::create_subscription_as(
+                    &self.billing,
+                    &self.context(scope),
+                    self.subscription_params(&s, &internal),
+                    sub_id.clone(),
+                )
+                .await
+                {
+                    Ok(_) => true,
+                    Err(e) if e.code == Some("lock_timeout") => false,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                false
+            };
+            if !created_here && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            let sub: Value = match self.store().get(&scope.record(&sub_id)).await? {
+                Some(rec) => rec.parse(&scope.record(&sub_id))?,
+                None => Value::Null,
+            };
+            s.subscription = Some(sub_id.clone());
+            s.invoice = sub["latest_invoice"].as_str().map(str::to_string);
+            s.payment_status = if sub["status"] == "active" || sub["status"] == "trialing" {
+                "paid".into()
+            } else {
+                "unpaid".into()
+            };
+            let now = clock::now();
+            let mut tx = Tx::new();
+            tx.expect_version(&scope.record(&s.id), v)
+                .put_with(
+                    &scope.record(&s.id),
+                    v + 1,
+                    &to_json(&s)?,
+                    &[("internal", &to_json(&internal)?)],
+                )
+                .event(scope, &event("checkout.session.completed", &s, scope, now));
+            if let Commit::Done(_) = self.store().commit(&tx).await? {
+                return Ok(s);
+            }
+        }
+    }
+
+    fn context(&self, scope: &Scope) -> RequestContext {
+        RequestContext {
+            request_id: ids::request_id(),
+            scope: scope.clone(),
+            idempotency: None,
+            idempotency_ttl_secs: 86_400,
+        }
+    }
+
+    /// The subscription a session's line items describe, paid by the card it saved.
+    fn subscription_params(&self, s: &CheckoutSession, internal: &SessionInternal) -> Params {
+        let mut map = serde_json::Map::new();
+        map.insert(
+            "customer".into(),
+            Value::String(s.customer.clone().unwrap_or_default()),
+        );
+        map.insert(
+            "default_payment_method".into(),
+            Value::String(s.payment_method.clone().unwrap_or_default()),
+        );
+        let items: Vec<Value> = internal
+            .lines
+            .iter()
+            .map(|l| json!({"price": l.price["id"], "quantity": l.quantity.to_string()}))
+            .collect();
+        map.insert("items".into(), Value::Array(items));
+        let md: serde_json::Map<String, Value> = s
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        map.insert("metadata".into(), Value::Object(md));
+        Params::new(map)
+    }
+}
+
+async fn load_obj<T: serde::de::DeserializeOwned>(
+    c: &Checkout,
+    scope: &Scope,
+    prefix: &str,
+    id: &str,
+    param: &str,
+) -> Result<(u64, T), ApiError> {
+    if !ids::is_valid(prefix, id) {
+        return Err(ApiError::invalid_param(
+            "resource_missing",
+            param,
+            format!("No such object: '{id}'"),
+        ));
+    }
+    let key = scope.record(id);
+    let rec = c.store().get(&key).await?.ok_or_else(|| {
+        ApiError::invalid_param("resource_missing", param, format!("No such object: '{id}'"))
+    })?;
+    Ok((rec.version, rec.parse(&key)?))
+}
