@@ -144,6 +144,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         checkout: checkout.clone(),
         sandbox,
     });
+    let shutdown = shutdown_signal();
     crate::systemd::ready();
     crate::systemd::spawn_watchdog();
     // Recovery starts once the listener (and so the sandbox) is up: it may call the gateway.
@@ -151,9 +152,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     webhooks.spawn();
     billing.spawn_scheduler();
     checkout.spawn_sweeper();
-    crate::edge::run(state, listener, shutdown_signal()).await;
+    crate::edge::run(state, listener, shutdown).await;
     recovery.abort();
-    crate::systemd::stopping();
     if let Some(m) = managed {
         m.stop().await;
     }
@@ -200,21 +200,28 @@ fn spawn_clock_follower(store: Store) {
     });
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT, and tells systemd the daemon is stopping.
+///
+/// The handlers are installed when this is called, not when the future is first polled: a
+/// SIGTERM arriving between `READY=1` and the edge's first poll must start a graceful stop,
+/// not kill the process with the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = int.recv() => tracing::info!("SIGINT: stopping"),
+                }
+            }
+            _ => {
+                tracing::error!("cannot install signal handlers; ctrl-c only");
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
-        _ => {
-            tracing::error!("cannot install signal handlers; ctrl-c only");
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        crate::systemd::stopping();
     }
 }

@@ -38,7 +38,7 @@ pub fn money(pence: i64) -> String {
     let pounds = (p / 100).to_string();
     let mut grouped = String::new();
     for (i, ch) in pounds.chars().enumerate() {
-        if i > 0 && (pounds.len() - i) % 3 == 0 {
+        if i > 0 && (pounds.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);

@@ -900,17 +900,16 @@ pub(super) async fn charge(
     let mut recurring = false;
     if let Some(s) = &inv.subscription {
         recurring = true;
-        if pm.is_none() {
-            if let Ok((_, sub)) =
+        if pm.is_none()
+            && let Ok((_, sub)) =
                 load::<Subscription>(&b.store, scope, "sub", "subscription", s, "subscription")
                     .await
             {
                 pm = sub.default_payment_method;
             }
-        }
     }
-    if pm.is_none() {
-        if let Ok((_, c)) = load::<Customer>(
+    if pm.is_none()
+        && let Ok((_, c)) = load::<Customer>(
             &b.store,
             scope,
             "cus",
@@ -922,7 +921,6 @@ pub(super) async fn charge(
         {
             pm = c.invoice_settings.default_payment_method;
         }
-    }
     let Some(pm) = pm else {
         return Err(ApiError::invalid_param(
             "invoice_no_payment_method",
@@ -1192,11 +1190,10 @@ async fn pdf_bytes(
                 .await
         })
         .await?;
-    if let (Some(cv), Some(bytes)) = cached {
-        if cv == v {
+    if let (Some(cv), Some(bytes)) = cached
+        && cv == v {
             return Ok((bytes, internal, inv));
         }
-    }
     let customer: Option<Customer> = load(
         &b.store,
         scope,

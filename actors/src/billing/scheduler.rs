@@ -248,11 +248,10 @@ impl Billing {
             "active" | "past_due" | "unpaid" => {
                 // A retry of the latest invoice that has come due (dunning, or a charge a crash
                 // interrupted).
-                if let Some(inv_id) = s.latest_invoice.clone() {
-                    if let Ok((_, inv, inv_internal)) =
+                if let Some(inv_id) = s.latest_invoice.clone()
+                    && let Ok((_, inv, inv_internal)) =
                         invoices::load_invoice(&self.store, &scope, &inv_id).await
-                    {
-                        if inv.status == "open" && s.status != "unpaid" {
+                        && inv.status == "open" && s.status != "unpaid" {
                             if inv_internal.paying.is_some() {
                                 tx.schedule(set, now + 60, member);
                                 return commit(&self.store, &tx).await.map(|_| ());
@@ -269,8 +268,6 @@ impl Billing {
                                 return commit(&self.store, &tx).await.map(|_| ());
                             }
                         }
-                    }
-                }
                 if now >= s.current_period_end {
                     if s.cancel_at_period_end {
                         s.status = "canceled".into();

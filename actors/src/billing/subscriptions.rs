@@ -171,8 +171,8 @@ async fn take_items(
             .unwrap_or_default();
         item.take(&["metadata"])?;
         item.finish()?;
-        if let Some(first) = out.first() {
-            if first
+        if let Some(first) = out.first()
+            && first
                 .price
                 .recurring
                 .as_ref()
@@ -188,7 +188,6 @@ async fn take_items(
                     "All items of a subscription must bill on the same interval.",
                 ));
             }
-        }
         out.push(SubscriptionItem {
             id: ids::new_id(SUBSCRIPTION_ITEM_PREFIX),
             object: "subscription_item".into(),
@@ -986,11 +985,10 @@ async fn retry_open(b: &Billing, scope: &Scope, s: &Subscription) {
     let Ok((_, invoice, internal)) = invoices::load_invoice(&b.store, scope, inv).await else {
         return;
     };
-    if invoice.status == "open" && internal.paying.is_none() {
-        if let Err(e) = invoices::charge(b, scope, inv, None, None).await {
+    if invoice.status == "open" && internal.paying.is_none()
+        && let Err(e) = invoices::charge(b, scope, inv, None, None).await {
             tracing::info!(invoice = %inv, error = %e.message, "retry after a payment method change failed");
         }
-    }
 }
 
 /// A customer changed their default card: retry their subscriptions' open invoices at once.
@@ -1005,14 +1003,13 @@ pub async fn retry_for_customer(
         .run(c.zrange(customer_index(scope, customer), 0, 100))
         .await?;
     for id in subs {
-        if let Ok((_, s, _)) = load_sub(b, scope, &id).await {
-            if matches!(
+        if let Ok((_, s, _)) = load_sub(b, scope, &id).await
+            && matches!(
                 s.status.as_str(),
                 "past_due" | "unpaid" | "incomplete" | "active"
             ) {
                 retry_open(b, scope, &s).await;
             }
-        }
     }
     Ok(())
 }
