@@ -530,9 +530,10 @@ impl Checkout {
         if s.status != "open" {
             tracing::error!(session = id, status = %s.status, xref, "a payment arrived for a checkout session that is no longer open; voiding it at the gateway");
             if s.mode == "payment"
-                && let Err(e) = acct.void(&xref).await {
-                    tracing::error!(session = id, error = %e, "voiding the late payment failed: refund it by hand");
-                }
+                && let Err(e) = acct.void(&xref).await
+            {
+                tracing::error!(session = id, error = %e, "voiding the late payment failed: refund it by hand");
+            }
             return Ok(Completion::Refused("This checkout has expired.".into()));
         }
         let completed = self

@@ -216,13 +216,14 @@ impl CreateParams {
             .integer(&["expires_at", "expiresAt"], 0, 10_000_000_000)?
             .into_option();
         if let Some(t) = expires_at
-            && (t < now + MIN_LIFE || t > now + MAX_LIFE) {
-                return Err(ApiError::invalid_param(
-                    "parameter_invalid_integer",
-                    "expires_at",
-                    "expires_at must be between 30 minutes and 24 hours from now.",
-                ));
-            }
+            && (t < now + MIN_LIFE || t > now + MAX_LIFE)
+        {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_integer",
+                "expires_at",
+                "expires_at must be between 30 minutes and 24 hours from now.",
+            ));
+        }
         let s = Self {
             lines,
             success_url,

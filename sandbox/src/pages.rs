@@ -85,7 +85,7 @@ pub fn problem(title: &str, detail: &str) -> String {
 /// `£10.99` for 1099 in GBP; other currencies as `1099 <code>` (the simulator only takes GBP).
 pub fn money(amount: u64, currency_code: &str) -> String {
     if currency_code == "826" || currency_code.eq_ignore_ascii_case("GBP") {
-        format!("£{}.{:02}", amount / 100, amount % 100)
+        calmony_protocol::clock_text::money(i64::try_from(amount).unwrap_or(i64::MAX))
     } else {
         format!("{amount} {currency_code}")
     }

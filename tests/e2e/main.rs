@@ -6,6 +6,7 @@ mod harness;
 
 mod auth;
 mod billing;
+mod browser;
 mod checkout;
 mod config;
 mod crash;

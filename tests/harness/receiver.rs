@@ -84,6 +84,25 @@ impl Receiver {
     }
 
     async fn answer_to(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        // A browser landing on the merchant's `success_url` or `cancel_url`: a plain page.
+        if req.method() == hyper::Method::GET {
+            let target = req.uri().to_string();
+            let html = format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+                 <title>Hart &amp; Co lettings</title></head>\
+                 <body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem\">\
+                 <h1 id=\"merchant-landing\">Thank you: holding deposit received</h1>\
+                 <p>Back on the merchant's site at <code id=\"landed\">{}</code></p></body></html>",
+                target.replace('&', "&amp;").replace('<', "&lt;")
+            );
+            let mut resp = Response::new(Full::new(Bytes::from(html)));
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            return resp;
+        }
         let header = |n: &str| {
             req.headers()
                 .get(n)

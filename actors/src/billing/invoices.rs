@@ -904,9 +904,9 @@ pub(super) async fn charge(
             && let Ok((_, sub)) =
                 load::<Subscription>(&b.store, scope, "sub", "subscription", s, "subscription")
                     .await
-            {
-                pm = sub.default_payment_method;
-            }
+        {
+            pm = sub.default_payment_method;
+        }
     }
     if pm.is_none()
         && let Ok((_, c)) = load::<Customer>(
@@ -918,9 +918,9 @@ pub(super) async fn charge(
             "customer",
         )
         .await
-        {
-            pm = c.invoice_settings.default_payment_method;
-        }
+    {
+        pm = c.invoice_settings.default_payment_method;
+    }
     let Some(pm) = pm else {
         return Err(ApiError::invalid_param(
             "invoice_no_payment_method",
@@ -1191,9 +1191,10 @@ async fn pdf_bytes(
         })
         .await?;
     if let (Some(cv), Some(bytes)) = cached
-        && cv == v {
-            return Ok((bytes, internal, inv));
-        }
+        && cv == v
+    {
+        return Ok((bytes, internal, inv));
+    }
     let customer: Option<Customer> = load(
         &b.store,
         scope,

@@ -251,23 +251,25 @@ impl Billing {
                 if let Some(inv_id) = s.latest_invoice.clone()
                     && let Ok((_, inv, inv_internal)) =
                         invoices::load_invoice(&self.store, &scope, &inv_id).await
-                        && inv.status == "open" && s.status != "unpaid" {
-                            if inv_internal.paying.is_some() {
-                                tx.schedule(set, now + 60, member);
-                                return commit(&self.store, &tx).await.map(|_| ());
-                            }
-                            if inv.next_payment_attempt.is_some_and(|t| t <= now) {
-                                self.charge_or_fail(&scope, &inv_id).await;
-                                return Ok(());
-                            }
-                            if let Some(t) = inv
-                                .next_payment_attempt
-                                .filter(|t| *t < s.current_period_end)
-                            {
-                                tx.schedule(set, t, member);
-                                return commit(&self.store, &tx).await.map(|_| ());
-                            }
-                        }
+                    && inv.status == "open"
+                    && s.status != "unpaid"
+                {
+                    if inv_internal.paying.is_some() {
+                        tx.schedule(set, now + 60, member);
+                        return commit(&self.store, &tx).await.map(|_| ());
+                    }
+                    if inv.next_payment_attempt.is_some_and(|t| t <= now) {
+                        self.charge_or_fail(&scope, &inv_id).await;
+                        return Ok(());
+                    }
+                    if let Some(t) = inv
+                        .next_payment_attempt
+                        .filter(|t| *t < s.current_period_end)
+                    {
+                        tx.schedule(set, t, member);
+                        return commit(&self.store, &tx).await.map(|_| ());
+                    }
+                }
                 if now >= s.current_period_end {
                     if s.cancel_at_period_end {
                         s.status = "canceled".into();

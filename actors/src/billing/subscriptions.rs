@@ -181,13 +181,13 @@ async fn take_items(
                     .recurring
                     .as_ref()
                     .map(|r| (&r.interval, r.interval_count))
-            {
-                return Err(ApiError::invalid_param(
-                    "price_interval_mismatch",
-                    &format!("{name}[price]"),
-                    "All items of a subscription must bill on the same interval.",
-                ));
-            }
+        {
+            return Err(ApiError::invalid_param(
+                "price_interval_mismatch",
+                &format!("{name}[price]"),
+                "All items of a subscription must bill on the same interval.",
+            ));
+        }
         out.push(SubscriptionItem {
             id: ids::new_id(SUBSCRIPTION_ITEM_PREFIX),
             object: "subscription_item".into(),
@@ -985,10 +985,12 @@ async fn retry_open(b: &Billing, scope: &Scope, s: &Subscription) {
     let Ok((_, invoice, internal)) = invoices::load_invoice(&b.store, scope, inv).await else {
         return;
     };
-    if invoice.status == "open" && internal.paying.is_none()
-        && let Err(e) = invoices::charge(b, scope, inv, None, None).await {
-            tracing::info!(invoice = %inv, error = %e.message, "retry after a payment method change failed");
-        }
+    if invoice.status == "open"
+        && internal.paying.is_none()
+        && let Err(e) = invoices::charge(b, scope, inv, None, None).await
+    {
+        tracing::info!(invoice = %inv, error = %e.message, "retry after a payment method change failed");
+    }
 }
 
 /// A customer changed their default card: retry their subscriptions' open invoices at once.
@@ -1007,9 +1009,10 @@ pub async fn retry_for_customer(
             && matches!(
                 s.status.as_str(),
                 "past_due" | "unpaid" | "incomplete" | "active"
-            ) {
-                retry_open(b, scope, &s).await;
-            }
+            )
+        {
+            retry_open(b, scope, &s).await;
+        }
     }
     Ok(())
 }

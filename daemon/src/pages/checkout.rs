@@ -186,7 +186,7 @@ async fn summary(
          <table aria-label=\"Order summary\"><tbody>{rows}<tr class=\"total\"><td>Total</td><td class=\"num\" id=\"total\">{total}{interval}</td></tr></tbody></table>\
          {email}<form id=\"checkout-hand-off\" method=\"post\" action=\"{action}\">{inputs}\
          <button type=\"submit\" id=\"pay-button\">{button}</button></form>\
-         <p class=\"secure\">🔒 {note}</p>{cancel}",
+         <p class=\"secure\">{note}</p>{cancel}",
         merchant = escape(&merchant),
         total = money(s.amount_total),
         interval = escape(&interval),

@@ -19,7 +19,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;font-size:1.0625rem;\
      padding:.5rem .75rem;margin:0 0 1rem}\
      h1{font-size:1.375rem;margin:.5rem 0 0}\
      .amount{font-size:2rem;font-weight:700;margin:.25rem 0 .5rem}\
-     .meta{margin:0;color:#444}\
+     .meta{margin:0;color:#444;overflow-wrap:anywhere}\
      label{display:block;font-weight:600;margin:1rem 0 .25rem}\
      input{box-sizing:border-box;width:100%;min-height:3rem;font:inherit;font-size:1.125rem;\
      padding:.5rem .75rem;border:2px solid #555;border-radius:.375rem;background:#fff}\
@@ -34,8 +34,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;font-size:1.0625rem;\
      padding:.5rem .75rem;margin:1rem 0 0}";
 
 /// The notice at the top of every hosted page.
-const NOTICE: &str = "<p class=\"notice\" id=\"sandbox-notice\"><span aria-hidden=\"true\">\
-     \u{1F512}</span> Sandbox \u{2014} test cards only. No real payment is taken.</p>\n";
+const NOTICE: &str = "<p class=\"notice\" id=\"sandbox-notice\">Sandbox \u{2014} test cards \
+     only. No real payment is taken.</p>\n";
 
 /// An input of the card form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
