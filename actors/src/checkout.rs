@@ -746,7 +746,7 @@ impl Checkout {
                     &event("payment_intent.succeeded", &intent, scope, now),
                 );
             let settings = self.payments.billing.clone();
-            crate::billing::receipt_for(
+            s.invoice = Some(crate::billing::receipt_for(
                 &mut tx,
                 scope,
                 &intent,
@@ -757,7 +757,7 @@ impl Checkout {
                     idempotency_key: None,
                 },
                 now,
-            )?;
+            )?);
             s.payment_intent = Some(pi_id.clone());
             s.payment_intent_id = Some(pi_id);
             s.payment_status = "paid".into();

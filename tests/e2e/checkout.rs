@@ -141,6 +141,10 @@ async fn the_seed_flow_pays_and_lands_on_success_url_with_metadata_on_the_webhoo
     let invoices = w.api.get(&format!("/v1/invoices?customer={cus}")).await;
     assert_eq!(invoices.json["data"][0]["status"], "paid");
     assert_eq!(
+        done.json["invoice"], invoices.json["data"][0]["id"],
+        "the session names its invoice"
+    );
+    assert_eq!(
         sales_per_order(&ledger(&w.daemon.base(), Some(&id)).await).get(&id),
         Some(&1)
     );

@@ -275,7 +275,7 @@ pub fn receipt_for(
     public_base: &str,
     request: &EventRequest,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let to = BillTo {
         id: intent.customer.as_deref().unwrap_or(""),
         email: intent.receipt_email.clone(),
@@ -321,7 +321,7 @@ pub fn receipt_for(
     }
     tx.event(scope, &event("invoice.created", &inv, scope, request, now));
     tx.event(scope, &event("invoice.paid", &inv, scope, request, now));
-    Ok(())
+    Ok(inv.id)
 }
 
 /// Apply a payment's result to its invoice (and the invoice's subscription), in the payment's
