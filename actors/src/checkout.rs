@@ -306,14 +306,38 @@ impl Checkout {
 
     pub async fn list(&self, ctx: &RequestContext, mut p: Params) -> Result<Reply, ApiError> {
         let list = ListParams::take(&mut p, PREFIX)?;
-        p.take(&["payment_intent", "customer", "status"])?;
+        let payment_intent = p.string_max(&["payment_intent"], 100)?.into_option();
+        let customer = p.string_max(&["customer"], 100)?.into_option();
+        let status = p
+            .one_of(&["status"], &["open", "complete", "expired"])?
+            .into_option();
         p.expand()?;
         p.finish()?;
+        // Filters apply within a window of 100 sessions from the cursor, as the other
+        // filtered lists do.
+        let window = ListParams {
+            limit: 100,
+            ..list.clone()
+        };
         let (items, more) = self
             .store()
-            .page(&ctx.scope, &ctx.scope.key("checkout_sessions"), &list)
+            .page(&ctx.scope, &ctx.scope.key("checkout_sessions"), &window)
             .await?;
-        page_body("/v1/checkout/sessions", &items, more).map(Reply::ok)
+        let wanted = |field: &str, want: &Option<String>, v: &Value| {
+            want.as_deref().is_none_or(|w| v[field].as_str() == Some(w))
+        };
+        let mut out: Vec<String> = items
+            .into_iter()
+            .filter(|j| {
+                let v: Value = serde_json::from_str(j).unwrap_or(Value::Null);
+                wanted("payment_intent", &payment_intent, &v)
+                    && wanted("customer", &customer, &v)
+                    && wanted("status", &status, &v)
+            })
+            .collect();
+        let has_more = out.len() > list.limit || more;
+        out.truncate(list.limit);
+        page_body("/v1/checkout/sessions", &out, has_more).map(Reply::ok)
     }
 
     /// `GET /v1/checkout/sessions/:id/line_items`.

@@ -144,6 +144,30 @@ async fn the_seed_flow_pays_and_lands_on_success_url_with_metadata_on_the_webhoo
         done.json["invoice"], invoices.json["data"][0]["id"],
         "the session names its invoice"
     );
+    // The list filters: by status and by payment intent.
+    let ids = |r: &crate::harness::Resp| -> Vec<String> {
+        r.json["data"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let complete = w.api.get("/v1/checkout/sessions?status=complete").await;
+    assert!(ids(&complete).contains(&id), "{}", complete.text);
+    assert!(!ids(&w.api.get("/v1/checkout/sessions?status=open").await).contains(&id));
+    let by_pi = w
+        .api
+        .get(&format!(
+            "/v1/checkout/sessions?payment_intent={}",
+            done.json["payment_intent"].as_str().expect("pi")
+        ))
+        .await;
+    assert_eq!(ids(&by_pi), vec![id.clone()]);
+    assert_eq!(
+        w.api.get("/v1/checkout/sessions?status=paid").await.status,
+        400
+    );
     assert_eq!(
         sales_per_order(&ledger(&w.daemon.base(), Some(&id)).await).get(&id),
         Some(&1)
