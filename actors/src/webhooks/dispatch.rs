@@ -171,16 +171,33 @@ impl Webhooks {
                 endpoints_of.insert(entry.stream.clone(), endpoints::all(self, &scope).await?);
             }
         }
-        let commits = batch.iter().map(|entry| {
-            let targets: Vec<&endpoints::Loaded> =
-                match (&entry.kind, endpoints_of.get(&entry.stream)) {
+        let plan: Vec<(&Entry, Vec<&endpoints::Loaded>)> = batch
+            .iter()
+            .map(|entry| {
+                let targets = match (&entry.kind, endpoints_of.get(&entry.stream)) {
                     (Some(kind), Some(all)) => {
                         all.iter().filter(|l| l.endpoint.wants(kind)).collect()
                     }
                     _ => Vec::new(),
                 };
-            self.fan_out_one(entry, targets)
-        });
+                (entry, targets)
+            })
+            .collect();
+        // The whole batch in one commit: the common case, and one round trip instead of one
+        // per event. If any event was fanned out already (another daemon took over a stale
+        // entry, or a previous life of this one got that far), the script wrote nothing and
+        // the events go one at a time.
+        let mut tx = Tx::new();
+        for (entry, targets) in &plan {
+            fan_out_into(&mut tx, entry, targets);
+        }
+        if let Commit::Done(_) = self.store.commit(&tx).await? {
+            metrics::counter!("calmony_webhook_fanouts_total").increment(plan.len() as u64);
+            return Ok(());
+        }
+        let commits = plan
+            .into_iter()
+            .map(|(entry, targets)| self.fan_out_one(entry, targets));
         for result in futures_util::future::join_all(commits).await {
             result?;
         }
@@ -192,19 +209,8 @@ impl Webhooks {
         entry: &Entry,
         targets: Vec<&endpoints::Loaded>,
     ) -> Result<(), StoreError> {
-        let (Some(scope), Some(event)) = (scope_of(&entry.stream), &entry.event) else {
-            return self.ack_event(entry).await;
-        };
-        let record = scope.record(event);
         let mut tx = Tx::new();
-        tx.expect_version(&record, 1);
-        let pending = targets.len().to_string();
-        tx.hset(&record, &[("v", "2"), ("pending", &pending)]);
-        for l in &targets {
-            let d = Delivery::first(&scope, event, &l.endpoint.id);
-            tx.append(DELIVERIES, &[("d", &d.encode())]);
-        }
-        tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
+        fan_out_into(&mut tx, entry, &targets);
         match self.store.commit(&tx).await? {
             Commit::Done(_) => {
                 metrics::counter!("calmony_webhook_fanouts_total").increment(1);
@@ -220,6 +226,23 @@ impl Webhooks {
         tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
         self.store.commit(&tx).await.map(|_| ())
     }
+}
+
+/// One event's fan-out: version 1 → 2 with the count of endpoints still to hear of it, a
+/// delivery per endpoint, and the stream entry acknowledged. An entry that names no event (or
+/// no project) is only acknowledged.
+fn fan_out_into(tx: &mut Tx, entry: &Entry, targets: &[&endpoints::Loaded]) {
+    if let (Some(scope), Some(event)) = (scope_of(&entry.stream), &entry.event) {
+        let record = scope.record(event);
+        tx.expect_version(&record, 1);
+        let pending = targets.len().to_string();
+        tx.hset(&record, &[("v", "2"), ("pending", &pending)]);
+        for l in targets {
+            let d = Delivery::first(&scope, event, &l.endpoint.id);
+            tx.append(DELIVERIES, &[("d", &d.encode())]);
+        }
+    }
+    tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
 }
 
 #[cfg(test)]

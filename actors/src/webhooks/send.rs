@@ -76,11 +76,16 @@ impl Webhooks {
 
     pub(super) async fn send_loop(self) {
         let permits = Arc::new(Semaphore::new(self.concurrency));
+        // The group is made once, and again only after a failed read (Redis restarted empty).
+        let mut group_ready = false;
         loop {
-            if let Err(e) = self.ensure_group().await {
-                tracing::debug!(error = %e, "delivery group not ready");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
+            if !group_ready {
+                if let Err(e) = self.ensure_group().await {
+                    tracing::debug!(error = %e, "delivery group not ready");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                group_ready = true;
             }
             let free = permits.available_permits();
             if free == 0 {
@@ -91,6 +96,7 @@ impl Webhooks {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading deliveries failed");
+                    group_ready = false;
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
