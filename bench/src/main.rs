@@ -93,5 +93,38 @@ async fn run(args: Args) -> Result<(), String> {
     }
     env.down();
     tokio::time::sleep(Duration::from_millis(10)).await;
-    Ok(())
+    match failure(&report.json()) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
+}
+
+/// What makes a run fail, whatever its speed: a lost or doubled payment, a request that
+/// errored, a webhook event not delivered exactly once, a due subscription not renewed.
+fn failure(j: &serde_json::Value) -> Option<String> {
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    if n(&j["lost"]) > 0 || n(&j["doubled"]) > 0 {
+        return Some(format!(
+            "{} payments lost, {} doubled",
+            n(&j["lost"]),
+            n(&j["doubled"])
+        ));
+    }
+    if n(&j["load"]["errors"]) > 0 {
+        return Some(format!(
+            "{} requests failed: {}",
+            n(&j["load"]["errors"]),
+            j["load"]["first_error"]
+        ));
+    }
+    if j.get("events").is_some() && (j["unique"] != j["events"] || j["delivered"] != j["events"]) {
+        return Some(format!(
+            "{} events, {} delivered, {} unique",
+            j["events"], j["delivered"], j["unique"]
+        ));
+    }
+    if j.get("due").is_some() && j["renewed"] != j["due"] {
+        return Some(format!("{} due, {} renewed", j["due"], j["renewed"]));
+    }
+    None
 }
