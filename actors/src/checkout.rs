@@ -98,22 +98,13 @@ impl Checkout {
         scope: &Scope,
         id: &str,
     ) -> Result<(u64, CheckoutSession, SessionInternal), ApiError> {
-        if !ids::is_valid(PREFIX, id) {
-            return Err(ApiError::no_such("checkout.session", id, "id"));
-        }
-        let key = scope.record(id);
-        let (rec, internal) = self
-            .store()
-            .get_with(&key, &["internal"])
-            .await?
-            .ok_or_else(|| ApiError::no_such("checkout.session", id, "id"))?;
-        let internal = internal
-            .into_iter()
-            .next()
-            .flatten()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
-        Ok((rec.version, rec.parse(&key)?, internal))
+        crate::resource::load_with_internal(
+            self.store(),
+            scope,
+            (PREFIX, "checkout.session", "id"),
+            id,
+        )
+        .await
     }
 
     /// `POST /v1/checkout/sessions`.

@@ -70,6 +70,37 @@ pub async fn retrieve_stored(
     Ok(Reply::ok(rec.json))
 }
 
+/// A stored object with its `internal` field (JSON; the default when absent), by id. An id of
+/// the wrong shape, an absent record and (for invoices) a deleted draft are all `no_such`,
+/// naming `param`.
+pub async fn load_with_internal<T, I>(
+    store: &Store,
+    scope: &crate::store::Scope,
+    (prefix, object, param): (&str, &str, &str),
+    id: &str,
+) -> Result<(u64, T, I), ApiError>
+where
+    T: serde::de::DeserializeOwned,
+    I: serde::de::DeserializeOwned + Default,
+{
+    if !ids::is_valid(prefix, id) {
+        return Err(ApiError::no_such(object, id, param));
+    }
+    let key = scope.record(id);
+    let (rec, internal) = store
+        .get_with(&key, &["internal"])
+        .await?
+        .filter(|(rec, _)| !rec.json.contains("\"deleted\":true"))
+        .ok_or_else(|| ApiError::no_such(object, id, param))?;
+    let internal = internal
+        .into_iter()
+        .next()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    Ok((rec.version, rec.parse(&key)?, internal))
+}
+
 /// Commit a finish step, whose change must land even if its idempotency claim was lost
 /// meanwhile (the answer is then not stored; the change still is).
 pub async fn commit_finish(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {

@@ -52,24 +52,8 @@ pub(super) async fn load_invoice(
     scope: &Scope,
     id: &str,
 ) -> Result<(u64, Invoice, InvoiceInternal), ApiError> {
-    if !ids::is_valid(INVOICE_PREFIX, id) {
-        return Err(ApiError::no_such("invoice", id, "invoice"));
-    }
-    let key = scope.record(id);
-    let (rec, internal) = store
-        .get_with(&key, &["internal"])
-        .await?
-        .ok_or_else(|| ApiError::no_such("invoice", id, "invoice"))?;
-    if rec.json.contains("\"deleted\":true") {
-        return Err(ApiError::no_such("invoice", id, "invoice"));
-    }
-    let internal = internal
-        .into_iter()
-        .next()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
-    Ok((rec.version, rec.parse(&key)?, internal))
+    crate::resource::load_with_internal(store, scope, (INVOICE_PREFIX, "invoice", "invoice"), id)
+        .await
 }
 
 pub(super) fn write_invoice(

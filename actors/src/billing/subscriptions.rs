@@ -51,22 +51,13 @@ pub(super) async fn load_sub(
     scope: &Scope,
     id: &str,
 ) -> Result<(u64, Subscription, SubInternal), ApiError> {
-    if !ids::is_valid(SUBSCRIPTION_PREFIX, id) {
-        return Err(ApiError::no_such("subscription", id, "subscription"));
-    }
-    let key = scope.record(id);
-    let (rec, internal) = b
-        .store
-        .get_with(&key, &["internal"])
-        .await?
-        .ok_or_else(|| ApiError::no_such("subscription", id, "subscription"))?;
-    let internal = internal
-        .into_iter()
-        .next()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
-    Ok((rec.version, rec.parse(&key)?, internal))
+    crate::resource::load_with_internal(
+        &b.store,
+        scope,
+        (SUBSCRIPTION_PREFIX, "subscription", "subscription"),
+        id,
+    )
+    .await
 }
 
 pub(super) fn write_sub(
