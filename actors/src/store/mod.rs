@@ -309,9 +309,17 @@ impl Tx {
             &scope.key(&format!("events:type:{}", event.kind)),
             &event.id,
         );
+        // Only a project with webhook endpoints needs the event queued for fan-out, and the
+        // check is inside the commit, so an endpoint created concurrently either predates the
+        // event (and hears of it) or follows it (and, as with Stripe, does not).
         let k = self.k(&scope.event_stream());
-        self.ops
-            .push(json!(["xadd", k, ["id", event.id, "type", event.kind]]));
+        let guard = self.k(&scope.key("webhook_endpoints"));
+        self.ops.push(json!([
+            "xaddif",
+            k,
+            guard,
+            ["id", event.id, "type", event.kind]
+        ]));
         self
     }
 

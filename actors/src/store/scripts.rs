@@ -12,7 +12,8 @@ use redis::Script;
 /// `["own", k, owner]` idempotency claim `k` is still held by `owner`;
 /// `["put", k, v, json, [f, v, …]]` a record with extra (internal) fields;
 /// `["hset", k, [f, v, …]]`; `["zadd", k, score, member]`; `["zrem", k, member]`;
-/// `["xadd", k, [f, v, …]]`; `["pexpire", k, ms]`;
+/// `["xadd", k, [f, v, …]]`; `["xaddif", k, guard, [f, v, …]]` append only if key `guard`
+/// exists; `["pexpire", k, ms]`;
 /// `["cmd", k, group, consumer, [f, v, …]]` append a command and deliver it at once to
 /// `consumer`, so from birth it sits in that daemon's pending list (a crash leaves it there
 /// for recovery, and no other consumer can pick it up while it is being worked on);
@@ -61,6 +62,8 @@ for i = 1, #ops do
   elseif o == 'zadd' then redis.call('ZADD', k, op[3], op[4])
   elseif o == 'zrem' then redis.call('ZREM', k, op[3])
   elseif o == 'xadd' then redis.call('XADD', k, '*', unpack(sub_all(op[3])))
+  elseif o == 'xaddif' then
+    if redis.call('EXISTS', KEYS[op[3]]) == 1 then redis.call('XADD', k, '*', unpack(sub_all(op[4]))) end
   elseif o == 'pexpire' then redis.call('PEXPIRE', k, op[3])
   elseif o == 'cmd' then
     cmd_id = redis.call('XADD', k, '*', unpack(op[5]))
