@@ -38,6 +38,15 @@ use crate::store::{Commit, Scope, Tx};
 /// Sessions by expiry time, for the sweeper.
 pub const EXPIRY: &str = "cp:checkout:expiry";
 
+/// The session's fields that name another object and can be expanded on retrieve.
+const EXPANDABLE: [&str; 5] = [
+    "payment_intent",
+    "customer",
+    "payment_method",
+    "subscription",
+    "invoice",
+];
+
 #[derive(Clone)]
 pub struct Checkout {
     pub payments: Payments,
@@ -289,10 +298,31 @@ impl Checkout {
         id: &str,
         mut p: Params,
     ) -> Result<Reply, ApiError> {
-        p.expand()?;
+        let expand = p.expand()?;
         p.finish()?;
         let (_, s, _) = self.load(&ctx.scope, id).await?;
-        Ok(Reply::ok(to_json(&s)?))
+        if expand.is_empty() {
+            return Ok(Reply::ok(to_json(&s)?));
+        }
+        // `expand[]=payment_intent` and friends, as Stripe's success pages use: the id is
+        // replaced by the object it names.
+        let mut body: Value = serde_json::from_str(&to_json(&s)?).unwrap_or(Value::Null);
+        for field in &expand {
+            if !EXPANDABLE.contains(&field.as_str()) {
+                return Err(ApiError::invalid_param(
+                    "parameter_invalid_string",
+                    "expand",
+                    format!("This property cannot be expanded ({field})."),
+                ));
+            }
+            let Some(obj_id) = body[field.as_str()].as_str().map(str::to_string) else {
+                continue;
+            };
+            if let Some(rec) = self.store().get(&ctx.scope.record(&obj_id)).await? {
+                body[field.as_str()] = serde_json::from_str(&rec.json).unwrap_or(Value::Null);
+            }
+        }
+        Ok(Reply::ok(body.to_string()))
     }
 
     pub async fn list(&self, ctx: &RequestContext, mut p: Params) -> Result<Reply, ApiError> {

@@ -168,6 +168,33 @@ async fn the_seed_flow_pays_and_lands_on_success_url_with_metadata_on_the_webhoo
         w.api.get("/v1/checkout/sessions?status=paid").await.status,
         400
     );
+    let expanded = w
+        .api
+        .get(&format!(
+            "/v1/checkout/sessions/{id}?expand[]=customer&expand[]=invoice"
+        ))
+        .await;
+    assert_eq!(
+        (
+            expanded.json["customer"]["object"].as_str(),
+            expanded.json["invoice"]["status"].as_str()
+        ),
+        (Some("customer"), Some("paid")),
+        "{}",
+        expanded.text
+    );
+    let bad = w
+        .api
+        .get(&format!(
+            "/v1/checkout/sessions/{id}?expand[]=line_items.data"
+        ))
+        .await;
+    assert_eq!(
+        (bad.status, bad.json["error"]["param"].as_str()),
+        (400, Some("expand")),
+        "{}",
+        bad.text
+    );
     assert_eq!(
         sales_per_order(&ledger(&w.daemon.base(), Some(&id)).await).get(&id),
         Some(&1)
