@@ -626,14 +626,7 @@ impl Checkout {
         };
         // The card, as a payment method holding its xref.
         let mask = f.get("cardNumberMask").unwrap_or("");
-        let last4: String = mask
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let last4 = calmony_protocol::card::last4_of(mask);
         let brand = match f.get("cardSchemeCode").unwrap_or("") {
             "VC" | "VD" | "EL" => "visa",
             "MC" | "MD" | "MA" => "mastercard",

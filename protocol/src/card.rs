@@ -117,6 +117,13 @@ impl CardInput {
     }
 }
 
+/// The last four characters of any text (a gateway's card mask, an API key), counted in
+/// characters so outside input cannot split one.
+pub fn last4_of(text: &str) -> String {
+    let skip = text.chars().count().saturating_sub(4);
+    text.chars().skip(skip).collect()
+}
+
 /// The Luhn check digit test.
 pub fn luhn(digits: &str) -> bool {
     let mut sum = 0u32;

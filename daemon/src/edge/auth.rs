@@ -43,14 +43,7 @@ fn malformed() -> ApiError {
 
 /// How an unknown key is named in the error: enough to recognise it, not enough to use it.
 pub fn redact(key: &str) -> String {
-    let tail: String = key
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let tail = calmony_protocol::card::last4_of(key);
     let head: String = key.chars().take(8).collect();
     format!("{head}****{tail}")
 }
