@@ -75,18 +75,9 @@ fn member(scope: &Scope, id: &str) -> String {
     format!("{}|{}|{id}", scope.project, scope.mode)
 }
 
+/// Checkout's events come from the customer's browser or the gateway, not an API request.
 fn event(kind: &str, obj: &impl Serialize, scope: &Scope, now: i64) -> Event {
-    Event::new(
-        kind,
-        serde_json::to_value(obj).unwrap_or(Value::Null),
-        None,
-        now,
-        scope.livemode(),
-        EventRequest {
-            id: None,
-            idempotency_key: None,
-        },
-    )
+    crate::resource::event(kind, obj, scope, &EventRequest::default(), now)
 }
 
 /// The page a session's `url` opens.
@@ -790,10 +781,7 @@ impl Checkout {
                 &intent,
                 &settings.invoice_prefix,
                 &self.payments.public_base,
-                &EventRequest {
-                    id: None,
-                    idempotency_key: None,
-                },
+                &EventRequest::default(),
                 now,
             )?);
             s.payment_intent = Some(pi_id.clone());

@@ -16,7 +16,7 @@ use calmony_protocol::payment_method::{
 use calmony_protocol::{ApiError, ErrorType, ids, metadata};
 use hmac::{Hmac, Mac};
 use redis::AsyncCommands;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::Sha256;
 
 use crate::clock;
@@ -67,14 +67,7 @@ fn card_error(code: &'static str, decline_code: &str, message: &str) -> ApiError
 }
 
 fn event(kind: &str, pm: &PaymentMethod, scope: &Scope, ctx: &RequestContext) -> Event {
-    Event::new(
-        kind,
-        serde_json::to_value(pm).unwrap_or(Value::Null),
-        None,
-        clock::now(),
-        scope.livemode(),
-        ctx.event_request(),
-    )
+    crate::resource::event(kind, pm, scope, &ctx.event_request(), clock::now())
 }
 
 fn take_billing(p: &mut Params) -> Result<BillingDetails, ApiError> {

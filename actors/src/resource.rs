@@ -70,6 +70,45 @@ pub async fn retrieve_stored(
     Ok(Reply::ok(rec.json))
 }
 
+/// An event carrying a snapshot of `object` (its `data.object`), at `created` (a test clock's
+/// time for billing, the wall clock elsewhere).
+pub fn event(
+    kind: &str,
+    object: &impl serde::Serialize,
+    scope: &crate::store::Scope,
+    request: &calmony_protocol::event::EventRequest,
+    created: i64,
+) -> calmony_protocol::event::Event {
+    calmony_protocol::event::Event::new(
+        kind,
+        serde_json::to_value(object).unwrap_or(serde_json::Value::Null),
+        None,
+        created,
+        scope.livemode(),
+        request.clone(),
+    )
+}
+
+/// Write an object at `version` with its `internal` field (what the API never shows);
+/// answers the object's JSON, the body of the reply.
+pub fn write_with_internal(
+    tx: &mut Tx,
+    scope: &crate::store::Scope,
+    id: &str,
+    version: u64,
+    object: &impl serde::Serialize,
+    internal: &impl serde::Serialize,
+) -> Result<String, ApiError> {
+    let body = to_json(object)?;
+    tx.put_with(
+        &scope.record(id),
+        version,
+        &body,
+        &[("internal", &to_json(internal)?)],
+    );
+    Ok(body)
+}
+
 /// A stored object with its `internal` field (JSON; the default when absent), by id. An id of
 /// the wrong shape, an absent record and (for invoices) a deleted draft are all `no_such`,
 /// naming `param`.

@@ -19,7 +19,7 @@ pub struct EventData {
     pub previous_attributes: Option<Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventRequest {
     /// The API request that caused the event; `None` for automatic events (renewals, expiry).
     pub id: Option<String>,

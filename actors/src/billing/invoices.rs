@@ -7,7 +7,7 @@ use calmony_protocol::billing::{
     NUMBER_PLACEHOLDER, Period, StatusTransitions, Subscription,
 };
 use calmony_protocol::customer::Customer;
-use calmony_protocol::event::{Event, EventRequest};
+use calmony_protocol::event::EventRequest;
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::{Field, Params};
 use calmony_protocol::payment_intent::PaymentIntent;
@@ -63,32 +63,10 @@ pub(super) fn write_invoice(
     inv: &Invoice,
     internal: &InvoiceInternal,
 ) -> Result<String, ApiError> {
-    let body = to_json(inv)?;
-    tx.put_with(
-        &scope.record(&inv.id),
-        version,
-        &body,
-        &[("internal", &to_json(internal)?)],
-    );
-    Ok(body)
+    crate::resource::write_with_internal(tx, scope, &inv.id, version, inv, internal)
 }
 
-pub(super) fn event(
-    kind: &str,
-    obj: &impl Serialize,
-    scope: &Scope,
-    request: &EventRequest,
-    created: i64,
-) -> Event {
-    Event::new(
-        kind,
-        serde_json::to_value(obj).unwrap_or(Value::Null),
-        None,
-        created,
-        scope.livemode(),
-        request.clone(),
-    )
-}
+pub(super) use crate::resource::event;
 
 /// Who an invoice bills.
 pub(super) struct BillTo<'a> {

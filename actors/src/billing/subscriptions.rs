@@ -67,14 +67,7 @@ pub(super) fn write_sub(
     s: &Subscription,
     internal: &SubInternal,
 ) -> Result<String, ApiError> {
-    let body = to_json(s)?;
-    tx.put_with(
-        &scope.record(&s.id),
-        version,
-        &body,
-        &[("internal", &to_json(internal)?)],
-    );
-    Ok(body)
+    crate::resource::write_with_internal(tx, scope, &s.id, version, s, internal)
 }
 
 pub(super) fn sub_events(

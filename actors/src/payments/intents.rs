@@ -75,20 +75,14 @@ pub(crate) async fn load_method(
     Ok((pm, xref))
 }
 
+/// A payment's events happen now, on the wall clock.
 fn event(
     kind: &str,
     object: &impl serde::Serialize,
     scope: &Scope,
     request: &EventRequest,
 ) -> Event {
-    Event::new(
-        kind,
-        serde_json::to_value(object).unwrap_or(Value::Null),
-        None,
-        clock::now(),
-        scope.livemode(),
-        request.clone(),
-    )
+    crate::resource::event(kind, object, scope, request, clock::now())
 }
 
 fn unexpected(intent: &PaymentIntent, action: &str) -> ApiError {

@@ -31,20 +31,14 @@ fn intent_refunds(scope: &Scope, intent: &str) -> String {
     scope.key(&format!("payment_intent:{intent}:refunds"))
 }
 
+/// A payment's events happen now, on the wall clock.
 fn event(
     kind: &str,
     object: &impl serde::Serialize,
     scope: &Scope,
     request: &EventRequest,
 ) -> Event {
-    Event::new(
-        kind,
-        serde_json::to_value(object).unwrap_or(Value::Null),
-        None,
-        clock::now(),
-        scope.livemode(),
-        request.clone(),
-    )
+    crate::resource::event(kind, object, scope, request, clock::now())
 }
 
 /// `POST /v1/refunds`.
