@@ -25,10 +25,7 @@ use crate::store::{Commit, Scope, Tx};
 
 /// Automatic work has no request (events say `request.id: null`).
 fn automatic() -> EventRequest {
-    EventRequest {
-        id: None,
-        idempotency_key: None,
-    }
+    EventRequest::default()
 }
 
 impl Billing {

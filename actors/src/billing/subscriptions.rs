@@ -286,53 +286,7 @@ pub(super) async fn period_invoice(
         l.subscription = Some(s.id.clone());
         inv.lines.data.push(l);
     }
-    // Prorations waiting for this subscription's next invoice.
-    let mut c = b.store.conn();
-    let pending: Vec<String> = b
-        .store
-        .run(c.zrange(
-            scope.key(&format!("customer:{}:pending_items", s.customer)),
-            0,
-            500,
-        ))
-        .await?;
-    for item_id in pending {
-        let Ok((iv, mut item)) = load::<InvoiceItem>(
-            &b.store,
-            scope,
-            INVOICE_ITEM_PREFIX,
-            "invoiceitem",
-            &item_id,
-            "invoiceitem",
-        )
-        .await
-        else {
-            continue;
-        };
-        if item.subscription.as_deref() != Some(s.id.as_str()) {
-            continue;
-        }
-        let mut l = invoices::line(
-            &inv,
-            item.description.clone(),
-            item.unit_amount,
-            item.quantity,
-            item.period.clone(),
-            item.price.clone(),
-            item.tax_rates.clone(),
-            item.proration,
-        );
-        l.invoice_item = Some(item.id.clone());
-        l.subscription = Some(s.id.clone());
-        inv.lines.data.push(l);
-        item.invoice = Some(inv.id.clone());
-        tx.expect_version(&scope.record(&item.id), iv)
-            .put(&scope.record(&item.id), iv + 1, &to_json(&item)?)
-            .unindex(
-                &scope.key(&format!("customer:{}:pending_items", s.customer)),
-                &item.id,
-            );
-    }
+    take_pending_items(b, tx, scope, s, &mut inv).await?;
     let rate_ids: Vec<String> = inv
         .lines
         .data
@@ -877,6 +831,55 @@ pub async fn update_subscription(
     })
 }
 
+/// Moves the prorations (and any other invoice items) waiting for subscription `s` onto
+/// `inv`, each item marked as invoiced in the same commit, so it is billed once.
+async fn take_pending_items(
+    b: &Billing,
+    tx: &mut Tx,
+    scope: &Scope,
+    s: &Subscription,
+    inv: &mut calmony_protocol::billing::Invoice,
+) -> Result<(), ApiError> {
+    let pending_key = scope.key(&format!("customer:{}:pending_items", s.customer));
+    let mut c = b.store.conn();
+    let pending: Vec<String> = b.store.run(c.zrange(&pending_key, 0, 500)).await?;
+    for item_id in pending {
+        let Ok((iv, mut item)) = load::<InvoiceItem>(
+            &b.store,
+            scope,
+            INVOICE_ITEM_PREFIX,
+            "invoiceitem",
+            &item_id,
+            "invoiceitem",
+        )
+        .await
+        else {
+            continue;
+        };
+        if item.subscription.as_deref() != Some(s.id.as_str()) {
+            continue;
+        }
+        let mut l = invoices::line(
+            inv,
+            item.description.clone(),
+            item.unit_amount,
+            item.quantity,
+            item.period.clone(),
+            item.price.clone(),
+            item.tax_rates.clone(),
+            item.proration,
+        );
+        l.invoice_item = Some(item.id.clone());
+        l.subscription = Some(s.id.clone());
+        inv.lines.data.push(l);
+        item.invoice = Some(inv.id.clone());
+        tx.expect_version(&scope.record(&item.id), iv)
+            .put(&scope.record(&item.id), iv + 1, &to_json(&item)?)
+            .unindex(&pending_key, &item.id);
+    }
+    Ok(())
+}
+
 /// `proration_behavior=always_invoice`: invoice and charge the prorations now.
 async fn invoice_prorations_now(
     b: &Billing,
@@ -895,51 +898,7 @@ async fn invoice_prorations_now(
     );
     inv.subscription = Some(s.id.clone());
     let mut tx = Tx::new();
-    let mut c = b.store.conn();
-    let pending: Vec<String> = b
-        .store
-        .run(c.zrange(
-            scope.key(&format!("customer:{}:pending_items", s.customer)),
-            0,
-            500,
-        ))
-        .await?;
-    for item_id in pending {
-        let Ok((iv, mut item)) = load::<InvoiceItem>(
-            &b.store,
-            scope,
-            INVOICE_ITEM_PREFIX,
-            "invoiceitem",
-            &item_id,
-            "invoiceitem",
-        )
-        .await
-        else {
-            continue;
-        };
-        if item.subscription.as_deref() != Some(s.id.as_str()) {
-            continue;
-        }
-        let mut l = invoices::line(
-            &inv,
-            item.description.clone(),
-            item.unit_amount,
-            1,
-            item.period.clone(),
-            item.price.clone(),
-            item.tax_rates.clone(),
-            true,
-        );
-        l.invoice_item = Some(item.id.clone());
-        inv.lines.data.push(l);
-        item.invoice = Some(inv.id.clone());
-        tx.expect_version(&scope.record(&item.id), iv)
-            .put(&scope.record(&item.id), iv + 1, &to_json(&item)?)
-            .unindex(
-                &scope.key(&format!("customer:{}:pending_items", s.customer)),
-                &item.id,
-            );
-    }
+    take_pending_items(b, &mut tx, scope, s, &mut inv).await?;
     let rate_ids: Vec<String> = inv
         .lines
         .data
@@ -947,10 +906,7 @@ async fn invoice_prorations_now(
         .flat_map(|l| l.tax_rates.clone())
         .collect();
     inv.compute(&catalog::rates_for(&b.store, scope, &rate_ids).await?);
-    let request = EventRequest {
-        id: None,
-        idempotency_key: None,
-    };
+    let request = EventRequest::default();
     tx.event(scope, &event("invoice.created", &inv, scope, &request, now));
     invoices::finalize_in(&b.invoice_prefix, &mut tx, scope, &mut inv, now, &request);
     tx.expect_version(&scope.record(&inv.id), 0);

@@ -323,13 +323,7 @@ pub async fn charge_invoice(
         invoice: Some(c.invoice.clone()),
         ..Default::default()
     };
-    let request = ctx.map_or(
-        EventRequest {
-            id: None,
-            idempotency_key: None,
-        },
-        RequestContext::event_request,
-    );
+    let request = ctx.map_or(EventRequest::default(), RequestContext::event_request);
     let mut tx = Tx::new();
     let key = scope.record(&id);
     tx.expect_version(&key, 0)

@@ -351,10 +351,7 @@ impl Webhooks {
             None,
             clock::now(),
             scope.livemode(),
-            calmony_protocol::event::EventRequest {
-                id: None,
-                idempotency_key: None,
-            },
+            calmony_protocol::event::EventRequest::default(),
         );
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(&l.endpoint.id), l.version)
