@@ -507,20 +507,12 @@ pub async fn confirm(
         if c.return_url.is_some() {
             intent.return_url = c.return_url.clone();
         }
-        let attempt = ids::new_id("att");
-        intent.status = status::PROCESSING.into();
         intent.last_payment_error = None;
-        let internal = IntentInternal {
-            attempt: Some(attempt.clone()),
-            ..Default::default()
-        };
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), version);
-        write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
-        let cmd = command(ctx, id, "confirm", &attempt, Value::Null);
-        add_command(&mut tx, p, ctx, &cmd);
-        if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
-            return run(p, &cmd, &cmd_id, false).await;
+        let step = (version, intent, IntentInternal::default());
+        if let Some(reply) = start_step(p, ctx, tx, step, "confirm", Value::Null).await? {
+            return Ok(reply);
         }
     }
     Err(ApiError::lock_timeout())
@@ -538,7 +530,7 @@ pub async fn capture(
     for _ in 0..MAX_ATTEMPTS {
         let Loaded {
             version,
-            mut intent,
+            intent,
             mut internal,
         } = p.load(scope, id).await?;
         if intent.status != status::REQUIRES_CAPTURE {
@@ -555,17 +547,14 @@ pub async fn capture(
                 ),
             ));
         }
-        let attempt = ids::new_id("att");
-        intent.status = status::PROCESSING.into();
         internal.resume_status = Some(status::REQUIRES_CAPTURE.into());
-        internal.attempt = Some(attempt.clone());
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), version);
-        write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
-        let cmd = command(ctx, id, "capture", &attempt, json!({"amount": amount}));
-        add_command(&mut tx, p, ctx, &cmd);
-        if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
-            return run(p, &cmd, &cmd_id, false).await;
+        let step = (version, intent, internal);
+        if let Some(reply) =
+            start_step(p, ctx, tx, step, "capture", json!({"amount": amount})).await?
+        {
+            return Ok(reply);
         }
     }
     Err(ApiError::lock_timeout())
@@ -615,21 +604,41 @@ pub async fn cancel(
                 }
             }
             status::REQUIRES_CAPTURE => {
-                let attempt = ids::new_id("att");
-                intent.status = status::PROCESSING.into();
                 internal.resume_status = Some(status::REQUIRES_CAPTURE.into());
-                internal.attempt = Some(attempt.clone());
-                write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
-                let cmd = command(ctx, id, "cancel", &attempt, json!({"reason": reason}));
-                add_command(&mut tx, p, ctx, &cmd);
-                if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
-                    return run(p, &cmd, &cmd_id, false).await;
+                let step = (version, intent, internal);
+                let args = json!({"reason": reason});
+                if let Some(reply) = start_step(p, ctx, tx, step, "cancel", args).await? {
+                    return Ok(reply);
                 }
             }
             _ => return Err(unexpected(&intent, "cancel")),
         }
     }
     Err(ApiError::lock_timeout())
+}
+
+/// Hand a gateway step (`confirm`, `capture`, `cancel`) to the processor: the intent becomes
+/// `processing` under a new attempt id, and the command is appended in the same commit as
+/// that change (to `tx`, which already holds the caller's version check), then run. `None`:
+/// the intent changed meanwhile; the caller reads it again.
+async fn start_step(
+    p: &Payments,
+    ctx: &RequestContext,
+    mut tx: Tx,
+    (version, mut intent, mut internal): (u64, PaymentIntent, IntentInternal),
+    action: &str,
+    args: Value,
+) -> Result<Option<Reply>, ApiError> {
+    let attempt = ids::new_id("att");
+    intent.status = status::PROCESSING.into();
+    internal.attempt = Some(attempt.clone());
+    write_intent(&mut tx, &ctx.scope, version + 1, &intent, &internal)?;
+    let cmd = command(ctx, &intent.id, action, &attempt, args);
+    add_command(&mut tx, p, ctx, &cmd);
+    match commit(&p.store, &tx).await? {
+        Commit::Done(Some(cmd_id)) => run(p, &cmd, &cmd_id, false).await.map(Some),
+        _ => Ok(None),
+    }
 }
 
 fn mark_canceled(intent: &mut PaymentIntent, reason: Option<String>) {
