@@ -112,13 +112,9 @@ pub async fn retrieve_product(
     store: &Store,
     ctx: &RequestContext,
     id: &str,
-    mut p: Params,
+    p: Params,
 ) -> Result<Reply, ApiError> {
-    p.expand()?;
-    p.finish()?;
-    let (_, prod): (u64, Product) =
-        load(store, &ctx.scope, PRODUCT_PREFIX, "product", id, "id").await?;
-    Ok(Reply::ok(to_json(&prod)?))
+    crate::resource::retrieve_stored(store, ctx, PRODUCT_PREFIX, "product", id, p).await
 }
 
 pub async fn update_product(
@@ -309,12 +305,9 @@ pub async fn retrieve_price(
     store: &Store,
     ctx: &RequestContext,
     id: &str,
-    mut p: Params,
+    p: Params,
 ) -> Result<Reply, ApiError> {
-    p.expand()?;
-    p.finish()?;
-    let (_, price): (u64, Price) = load(store, &ctx.scope, PRICE_PREFIX, "price", id, "id").await?;
-    Ok(Reply::ok(to_json(&price)?))
+    crate::resource::retrieve_stored(store, ctx, PRICE_PREFIX, "price", id, p).await
 }
 
 /// `POST /v1/prices/:id`: a price's terms never change; `active`, `nickname` and `metadata` do.
@@ -416,13 +409,9 @@ pub async fn retrieve_tax_rate(
     store: &Store,
     ctx: &RequestContext,
     id: &str,
-    mut p: Params,
+    p: Params,
 ) -> Result<Reply, ApiError> {
-    p.expand()?;
-    p.finish()?;
-    let (_, rate): (u64, TaxRate) =
-        load(store, &ctx.scope, TAX_RATE_PREFIX, "tax_rate", id, "id").await?;
-    Ok(Reply::ok(to_json(&rate)?))
+    crate::resource::retrieve_stored(store, ctx, TAX_RATE_PREFIX, "tax_rate", id, p).await
 }
 
 /// `POST /v1/tax_rates/:id`: percentage and inclusiveness are fixed once created.

@@ -700,10 +700,8 @@ pub(super) async fn run(
     cmd_id: &str,
     recovering: bool,
 ) -> Result<Reply, ApiError> {
-    p.mark(cmd_id, true);
-    let result = run_inner(p, cmd, cmd_id, recovering).await;
-    p.mark(cmd_id, false);
-    result
+    p.working_on(cmd_id, run_inner(p, cmd, cmd_id, recovering))
+        .await
 }
 
 async fn run_inner(

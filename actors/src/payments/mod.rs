@@ -168,13 +168,18 @@ impl Payments {
         })
     }
 
-    fn mark(&self, id: &str, working: bool) {
-        let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if working {
-            set.insert(id.to_string());
-        } else {
-            set.remove(id);
-        }
+    /// Carry out command `id` with it marked in flight, so recovery leaves it to this task.
+    async fn working_on<T>(&self, id: &str, work: impl std::future::Future<Output = T>) -> T {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string());
+        let result = work.await;
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        result
     }
 
     fn is_in_flight(&self, id: &str) -> bool {
