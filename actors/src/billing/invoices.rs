@@ -422,18 +422,8 @@ pub async fn create_invoice(
     mut p: Params,
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
-    let cus_id = p
-        .string_max(&["customer", "customerId"], 100)?
-        .into_option()
-        .ok_or_else(|| ApiError::missing_param("customer"))?;
-    let (_, customer): (u64, Customer) =
-        load(&b.store, scope, "cus", "customer", &cus_id, "customer")
-            .await
-            .map_err(|mut e| {
-                e.status = 400;
-                e
-            })?;
-    let now = b.now_for(scope, customer.test_clock.as_deref()).await?;
+    let (customer, now) = b.billed_customer(scope, &mut p).await?;
+    let cus_id = customer.id.clone();
     let (mut inv, internal) = draft(
         &b.public_base,
         scope,
@@ -548,18 +538,8 @@ pub async fn create_invoice_item(
     mut p: Params,
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
-    let cus_id = p
-        .string_max(&["customer", "customerId"], 100)?
-        .into_option()
-        .ok_or_else(|| ApiError::missing_param("customer"))?;
-    let (_, customer): (u64, Customer) =
-        load(&b.store, scope, "cus", "customer", &cus_id, "customer")
-            .await
-            .map_err(|mut e| {
-                e.status = 400;
-                e
-            })?;
-    let now = b.now_for(scope, customer.test_clock.as_deref()).await?;
+    let (customer, now) = b.billed_customer(scope, &mut p).await?;
+    let cus_id = customer.id.clone();
     let mut tx = Tx::new();
     let quantity = p
         .integer(&["quantity"], 1, 1_000_000)?

@@ -105,6 +105,28 @@ impl Billing {
         }
     }
 
+    /// The required `customer` of a billing request (an unknown one is a 400 naming it, as a
+    /// parameter rather than a path), and the time that customer lives at.
+    pub(crate) async fn billed_customer(
+        &self,
+        scope: &Scope,
+        p: &mut calmony_protocol::params::Params,
+    ) -> Result<(calmony_protocol::customer::Customer, i64), ApiError> {
+        let id = p
+            .string_max(&["customer", "customerId"], 100)?
+            .into_option()
+            .ok_or_else(|| ApiError::missing_param("customer"))?;
+        let (_, customer): (u64, calmony_protocol::customer::Customer) =
+            catalog::load(&self.store, scope, "cus", "customer", &id, "customer")
+                .await
+                .map_err(|mut e| {
+                    e.status = 400;
+                    e
+                })?;
+        let now = self.now_for(scope, customer.test_clock.as_deref()).await?;
+        Ok((customer, now))
+    }
+
     /// The due set a subscription belongs in.
     pub fn due_set(test_clock: Option<&str>) -> String {
         match test_clock {

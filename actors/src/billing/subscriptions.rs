@@ -325,17 +325,8 @@ pub async fn create_subscription_as(
     id: String,
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
-    let cus = p
-        .string_max(&["customer", "customerId"], 100)?
-        .into_option()
-        .ok_or_else(|| ApiError::missing_param("customer"))?;
-    let (_, customer): (u64, Customer) = load(&b.store, scope, "cus", "customer", &cus, "customer")
-        .await
-        .map_err(|mut e| {
-            e.status = 400;
-            e
-        })?;
-    let now = b.now_for(scope, customer.test_clock.as_deref()).await?;
+    let (customer, now) = b.billed_customer(scope, &mut p).await?;
+    let cus = customer.id.clone();
     let mut tx = Tx::new();
     let items = take_items(b, ctx, &mut p, &mut tx, &id, now).await?;
     let pm = p
