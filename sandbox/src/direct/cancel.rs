@@ -6,8 +6,7 @@
 use calmony_protocol::cardstream::Fields;
 
 use super::{
-    ATTEMPTS, NOT_ALLOWED, contended, echo, invalid, is_sale, missing, non_empty, refusal_about,
-    set_outcome,
+    NOT_ALLOWED, echo, invalid, is_sale, missing, non_empty, refusal_about, retried, set_outcome,
 };
 use crate::ledger::LedgerEntry;
 use crate::transactions::{self, Applied, Change, State};
@@ -16,12 +15,7 @@ use crate::{Gateway, SandboxError};
 /// Answer a CANCEL. Moves money back: `approved` or `captured` to `canceled`, out of the next
 /// settlement run.
 pub(super) async fn cancel(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
-    for _ in 0..ATTEMPTS {
-        if let Some(answer) = attempt(gw, request).await? {
-            return Ok(answer);
-        }
-    }
-    Ok(contended(request))
+    retried(request, || attempt(gw, request)).await
 }
 
 async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {

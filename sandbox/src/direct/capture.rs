@@ -7,8 +7,8 @@
 use calmony_protocol::cardstream::Fields;
 
 use super::{
-    ATTEMPTS, NOT_ALLOWED, contended, echo, invalid, is_sale, missing, non_empty, parse_amount,
-    refusal_about, set_outcome,
+    NOT_ALLOWED, echo, invalid, is_sale, missing, non_empty, parse_amount, refusal_about, retried,
+    set_outcome,
 };
 use crate::ledger::LedgerEntry;
 use crate::transactions::{self, Applied, Change, State};
@@ -17,12 +17,7 @@ use crate::{Gateway, SandboxError};
 /// Answer a CAPTURE. Moves money: `approved` or `captured` to `captured`, with the amount
 /// that will settle.
 pub(super) async fn capture(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
-    for _ in 0..ATTEMPTS {
-        if let Some(answer) = attempt(gw, request).await? {
-            return Ok(answer);
-        }
-    }
-    Ok(contended(request))
+    retried(request, || attempt(gw, request)).await
 }
 
 async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {

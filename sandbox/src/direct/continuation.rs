@@ -11,7 +11,7 @@
 use calmony_protocol::cardstream::Fields;
 
 use super::sale::{book, conclude, refuse_after_three_ds};
-use super::{ATTEMPTS, GENERAL_ERROR, MISMATCH, contended, echo, non_empty, parse_amount, refusal};
+use super::{GENERAL_ERROR, MISMATCH, echo, non_empty, parse_amount, refusal, retried};
 use crate::cards;
 use crate::clock::UtcTime;
 use crate::issuer::{self, Sale, TxnType};
@@ -24,12 +24,7 @@ const CHALLENGE_FIELDS: [&str; 3] = ["threeDSURL", "threeDSRequest", "threeDSRef
 /// Answer a continuation. Moves money on Y or A: the pending SALE goes from `received` to
 /// `captured` (or `approved`), else to `declined`.
 pub(crate) async fn continue_sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
-    for _ in 0..ATTEMPTS {
-        if let Some(answer) = attempt(gw, request).await? {
-            return Ok(answer);
-        }
-    }
-    Ok(contended(request))
+    retried(request, || attempt(gw, request)).await
 }
 
 fn unknown_ref(request: &Fields) -> Fields {

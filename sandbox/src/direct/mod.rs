@@ -211,6 +211,25 @@ pub(crate) fn duplicate(request: &Fields) -> Fields {
 }
 
 /// Every attempt lost a race: the transaction is busy.
+/// Run an action's attempt until it commits: an attempt answers `None` when another request
+/// changed the transaction between its read and its write, and is simply run again; after
+/// `ATTEMPTS` tries the answer is "in progress".
+pub(crate) async fn retried<F, Fut>(
+    request: &Fields,
+    mut attempt: F,
+) -> Result<Fields, crate::SandboxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Fields>, crate::SandboxError>>,
+{
+    for _ in 0..ATTEMPTS {
+        if let Some(answer) = attempt().await? {
+            return Ok(answer);
+        }
+    }
+    Ok(contended(request))
+}
+
 pub(crate) fn contended(request: &Fields) -> Fields {
     refusal(request, IN_PROGRESS, "Transaction in progress")
 }

@@ -10,8 +10,8 @@
 use calmony_protocol::cardstream::Fields;
 
 use super::{
-    AMOUNTS_DO_NOT_TALLY, ATTEMPTS, MISMATCH, NOT_ALLOWED, contended, duplicate, echo, invalid,
-    is_sale, missing, non_empty, parse_amount, refusal_about, set_outcome,
+    AMOUNTS_DO_NOT_TALLY, MISMATCH, NOT_ALLOWED, duplicate, echo, invalid, is_sale, missing,
+    non_empty, parse_amount, refusal_about, retried, set_outcome,
 };
 use crate::cards;
 use crate::ledger::LedgerEntry;
@@ -21,12 +21,7 @@ use crate::{Gateway, SandboxError};
 /// Answer a REFUND_SALE. Moves money back: creates a REFUND_SALE transaction in `captured`
 /// (to be `accepted` at settlement) and adds to the sale's refunded total.
 pub(super) async fn refund_sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
-    for _ in 0..ATTEMPTS {
-        if let Some(answer) = attempt(gw, request).await? {
-            return Ok(answer);
-        }
-    }
-    Ok(contended(request))
+    retried(request, || attempt(gw, request)).await
 }
 
 async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {

@@ -11,8 +11,8 @@
 use calmony_protocol::cardstream::Fields;
 
 use super::{
-    ATTEMPTS, CURRENCY_NOT_SUPPORTED, PROCESSOR_ERROR, contended, duplicate, echo, invalid,
-    missing, non_empty, parse_amount, refusal, set_outcome,
+    CURRENCY_NOT_SUPPORTED, PROCESSOR_ERROR, duplicate, echo, invalid, missing, non_empty,
+    parse_amount, refusal, retried, set_outcome,
 };
 use crate::cards::{self, Behaviour};
 use crate::clock::UtcTime;
@@ -25,12 +25,7 @@ use crate::{Gateway, SandboxError, three_ds};
 /// capture) when authorised, else `declined`, `referred`, `finished`, or `received` while a
 /// 3-D Secure challenge is pending.
 pub(crate) async fn sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
-    for _ in 0..ATTEMPTS {
-        if let Some(answer) = attempt(gw, request).await? {
-            return Ok(answer);
-        }
-    }
-    Ok(contended(request))
+    retried(request, || attempt(gw, request)).await
 }
 
 async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {

@@ -7,8 +7,7 @@
 use calmony_protocol::cardstream::Fields;
 
 use super::{
-    ATTEMPTS, contended, duplicate, echo, invalid, missing, non_empty, parse_amount, refusal,
-    set_outcome,
+    duplicate, echo, invalid, missing, non_empty, parse_amount, refusal, retried, set_outcome,
 };
 use crate::cards;
 use crate::clock::UtcTime;
@@ -19,12 +18,7 @@ use crate::{Gateway, SandboxError};
 /// Answer a VERIFY. Creates a transaction that ends `verified` (never settled) or `declined`;
 /// no money moves.
 pub(crate) async fn verify(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
-    for _ in 0..ATTEMPTS {
-        if let Some(answer) = attempt(gw, request).await? {
-            return Ok(answer);
-        }
-    }
-    Ok(contended(request))
+    retried(request, || attempt(gw, request)).await
 }
 
 async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {
