@@ -153,40 +153,15 @@ impl Payments {
     }
 
     async fn read_entry(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let mut c = self.store.conn();
-        let reply: redis::streams::StreamRangeReply = self
-            .store
-            .run(async move {
-                redis::cmd("XRANGE")
-                    .arg(COMMANDS)
-                    .arg(id)
-                    .arg(id)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(reply
-            .ids
-            .into_iter()
-            .next()
-            .and_then(|e| e.get::<String>("cmd")))
+        self.store.stream_field(COMMANDS, id, "cmd").await
     }
 
     /// Move a poison command to the dead-letter list and out of the way.
     async fn park(&self, id: &str, why: &str) -> Result<(), StoreError> {
         tracing::error!(command = %id, why, "parking a payment command in {DEAD_LETTERS}");
-        let fields = self.read_entry(id).await?.unwrap_or_default();
-        let mut c = self.store.conn();
-        let entry = serde_json::json!({"id": id, "why": why, "cmd": fields}).to_string();
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .rpush(DEAD_LETTERS, entry)
-            .ignore()
-            .xack(COMMANDS, GROUP, &[id])
-            .ignore()
-            .xdel(COMMANDS, &[id])
-            .ignore();
-        self.store.run(pipe.query_async::<()>(&mut c)).await
+        self.store
+            .dead_letter((COMMANDS, GROUP, "cmd"), DEAD_LETTERS, id, why)
+            .await
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {

@@ -444,6 +444,61 @@ impl Store {
         self.conns[i].clone()
     }
 
+    /// Field `field` of stream entry `id` (`None`: the entry is gone).
+    pub async fn stream_field(
+        &self,
+        stream: &str,
+        id: &str,
+        field: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn();
+        let reply: redis::streams::StreamRangeReply = self
+            .run(async {
+                redis::cmd("XRANGE")
+                    .arg(stream)
+                    .arg(id)
+                    .arg(id)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .next()
+            .and_then(|e| e.get::<String>(field)))
+    }
+
+    /// Move stream entry `id` that keeps failing out of `group`'s way and onto the list
+    /// `dead`, as `{id, why, <field>: …}`, in one MULTI, for an operator to look at or replay.
+    pub async fn dead_letter(
+        &self,
+        (stream, group, field): (&str, &str, &str),
+        dead: &str,
+        id: &str,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        let value = self
+            .stream_field(stream, id, field)
+            .await?
+            .unwrap_or_default();
+        let mut entry = serde_json::Map::new();
+        entry.insert("id".into(), id.into());
+        entry.insert("why".into(), why.into());
+        entry.insert(field.into(), value.into());
+        let entry = Value::Object(entry).to_string();
+        let mut c = self.conn();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .rpush(dead, entry)
+            .ignore()
+            .xack(stream, group, &[id])
+            .ignore()
+            .xdel(stream, &[id])
+            .ignore();
+        self.run(pipe.query_async::<()>(&mut c)).await
+    }
+
     /// Run one Redis operation with the store's timeout and error mapping.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where

@@ -8,9 +8,7 @@ use calmony_protocol::webhook::{ATTEMPT_PREFIX, WebhookAttempt, header};
 use calmony_protocol::{Mode, ids};
 use rand::Rng;
 use redis::AsyncCommands;
-use redis::streams::{
-    StreamAutoClaimReply, StreamPendingCountReply, StreamRangeReply, StreamReadReply,
-};
+use redis::streams::{StreamAutoClaimReply, StreamPendingCountReply, StreamReadReply};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -459,40 +457,15 @@ impl Webhooks {
     }
 
     async fn read_entry(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let mut c = self.store.conn();
-        let reply: StreamRangeReply = self
-            .store
-            .run(async {
-                redis::cmd("XRANGE")
-                    .arg(DELIVERIES)
-                    .arg(id)
-                    .arg(id)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(reply
-            .ids
-            .into_iter()
-            .next()
-            .and_then(|e| e.get::<String>("d")))
+        self.store.stream_field(DELIVERIES, id, "d").await
     }
 
     /// Park a delivery that cannot be processed in the dead-letter list.
     async fn park(&self, id: &str, why: &str) -> Result<(), StoreError> {
-        let raw = self.read_entry(id).await?.unwrap_or_default();
         tracing::error!(delivery = %id, why, "parking a webhook delivery in {DEAD_LETTERS}");
-        let entry = serde_json::json!({"id": id, "why": why, "d": raw}).to_string();
-        let mut c = self.store.conn();
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .rpush(DEAD_LETTERS, entry)
-            .ignore()
-            .xack(DELIVERIES, SENDERS, &[id])
-            .ignore()
-            .xdel(DELIVERIES, &[id])
-            .ignore();
-        self.store.run(pipe.query_async::<()>(&mut c)).await
+        self.store
+            .dead_letter((DELIVERIES, SENDERS, "d"), DEAD_LETTERS, id, why)
+            .await
     }
 
     async fn gauges(&self) {
@@ -511,22 +484,28 @@ impl Webhooks {
 
 /// Put every parked delivery back in the delivery stream (`calmony-payd webhooks replay-dead`).
 pub async fn replay_dead(store: &crate::store::Store) -> Result<usize, StoreError> {
+    let mut c = store.conn();
+    let entries: Vec<String> = store.run(c.lrange(DEAD_LETTERS, 0, -1)).await?;
     let mut n = 0;
-    loop {
-        let mut c = store.conn();
-        let next: Option<String> = store.run(c.lpop(DEAD_LETTERS, None)).await?;
-        let Some(entry) = next else { return Ok(n) };
+    for entry in entries {
         let raw = serde_json::from_str::<serde_json::Value>(&entry)
             .ok()
             .and_then(|v| v["d"].as_str().map(str::to_string))
             .unwrap_or_default();
-        if serde_json::from_str::<Delivery>(&raw).is_ok() {
-            let _: String = store
-                .run(c.xadd(DELIVERIES, "*", &[("d", raw.as_str())]))
-                .await?;
-            n += 1;
-        } else {
-            tracing::warn!(entry, "dropping an unreadable dead letter");
+        if serde_json::from_str::<Delivery>(&raw).is_err() {
+            // Replaying it would only park it again; it stays for a person to look at.
+            tracing::warn!(entry, "keeping an unreadable dead letter");
+            continue;
         }
+        // Back in the queue and off the list in one MULTI: a crash never loses or doubles it.
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .xadd(DELIVERIES, "*", &[("d", raw.as_str())])
+            .ignore()
+            .lrem(DEAD_LETTERS, 1, &entry)
+            .ignore();
+        store.run(pipe.query_async::<()>(&mut c)).await?;
+        n += 1;
     }
+    Ok(n)
 }
