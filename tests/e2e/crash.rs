@@ -27,7 +27,13 @@ async fn drill(external_gateway: bool) {
     let gateway_redis = Redis::start();
     let gateway = Daemon::start(&gateway_redis.url());
     let direct = format!("{}/sandbox/direct/", gateway.base());
-    let mut settings = vec![("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")];
+    // A request killed after claiming its idempotency key but before its payment was accepted
+    // leaves a claim that only expires (409 `idempotency_key_in_use` until then): a short lock
+    // keeps the clients' retries below quick; on a loaded machine the kill lands there often.
+    let mut settings = vec![
+        ("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000"),
+        ("CALMONY_API_IDEMPOTENCY_LOCK_SECONDS", "5"),
+    ];
     if external_gateway {
         settings.push(("CALMONY_GATEWAY_TEST_URL", direct.as_str()));
     }
@@ -180,7 +186,7 @@ async fn drill(external_gateway: bool) {
             .api
             .post_idem("/v1/payment_intents", &body, &format!("crash-{i}"))
             .await;
-        for _ in 0..50 {
+        for _ in 0..150 {
             if r.status != 409 {
                 break;
             }
