@@ -80,10 +80,9 @@ pub async fn create(
     }
     let c = changes.create(ids::new_id(customer::PREFIX), created, ctx.scope.livemode())?;
     let body = to_json(&c)?;
-    let object: Value = serde_json::to_value(&c).unwrap_or(Value::Null);
     let event = Event::new(
         "customer.created",
-        object,
+        &c,
         None,
         created,
         ctx.scope.livemode(),
@@ -163,7 +162,7 @@ pub async fn update(
         if !previous.is_empty() {
             let event = Event::new(
                 "customer.updated",
-                serde_json::to_value(&c).unwrap_or(Value::Null),
+                &c,
                 Some(Value::Object(previous)),
                 clock::now(),
                 ctx.scope.livemode(),
@@ -205,7 +204,7 @@ pub async fn delete(
         }
         let event = Event::new(
             "customer.deleted",
-            serde_json::to_value(&c).unwrap_or(Value::Null),
+            &c,
             None,
             clock::now(),
             ctx.scope.livemode(),

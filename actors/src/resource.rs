@@ -81,7 +81,7 @@ pub fn event(
 ) -> calmony_protocol::event::Event {
     calmony_protocol::event::Event::new(
         kind,
-        serde_json::to_value(object).unwrap_or(serde_json::Value::Null),
+        object,
         None,
         created,
         scope.livemode(),

@@ -66,6 +66,8 @@ impl Env {
                 "yes",
                 "--appendfsync",
                 &args.fsync,
+                "--rdbcompression",
+                "no",
             ])
             .args(["--daemonize", "no", "--logfile", "redis.log"])
             .stdout(Stdio::null())

@@ -6,15 +6,18 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub const PREFIX: &str = "evt";
 
 /// Events are kept, and listable, for this long (Stripe keeps 30 days).
 pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `object` is kept as the snapshot's JSON text: it is written once, when the event is made,
+/// and copied as it is into the stored event and every webhook body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventData {
-    pub object: Value,
+    pub object: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_attributes: Option<Value>,
 }
@@ -26,7 +29,7 @@ pub struct EventRequest {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     pub id: String,
     pub object: String,
@@ -41,9 +44,10 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event whose `data.object` is a snapshot of `object` as it is now.
     pub fn new(
         kind: &str,
-        object: Value,
+        object: &impl Serialize,
         previous_attributes: Option<Value>,
         created: i64,
         livemode: bool,
@@ -55,7 +59,8 @@ impl Event {
             api_version: crate::API_VERSION.into(),
             created,
             data: EventData {
-                object,
+                object: serde_json::value::to_raw_value(object)
+                    .unwrap_or_else(|_| RawValue::NULL.to_owned()),
                 previous_attributes,
             },
             livemode,

@@ -123,10 +123,14 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     if let Some(cus) = &c.customer {
         check_customer(p, scope, cus, "customer").await?;
     }
-    if let Some(pm) = &c.payment_method {
-        let (method, _) = load_method(p, scope, pm, "payment_method").await?;
-        check_owner(&method, c.customer.as_deref())?;
-    }
+    let method = match &c.payment_method {
+        Some(pm) => {
+            let loaded = load_method(p, scope, pm, "payment_method").await?;
+            check_owner(&loaded.0, c.customer.as_deref())?;
+            Some(loaded)
+        }
+        None => None,
+    };
     if c.confirm && c.payment_method.is_none() {
         return Err(ApiError::missing_param("payment_method"));
     }
@@ -208,7 +212,14 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     let cmd = command(ctx, &intent.id, "confirm", &attempt, Value::Null);
     add_command(&mut tx, p, ctx, &cmd);
     match commit(&p.store, &tx).await? {
-        Commit::Done(Some(cmd_id)) => run(p, &cmd, &cmd_id, false).await,
+        Commit::Done(Some(cmd_id)) => {
+            let written = Loaded {
+                version: 1,
+                intent,
+                internal,
+            };
+            run(p, &cmd, &cmd_id, Begun::Here(written, method)).await
+        }
         _ => Err(ApiError::lock_timeout()),
     }
 }
@@ -276,8 +287,8 @@ pub async fn charge_invoice(
     extra: impl FnOnce(&mut Tx),
 ) -> Result<Reply, ApiError> {
     p.account(scope.mode)?;
-    let (method, _) = load_method(p, scope, &c.payment_method, "payment_method").await?;
-    check_owner(&method, Some(&c.customer))?;
+    let method = load_method(p, scope, &c.payment_method, "payment_method").await?;
+    check_owner(&method.0, Some(&c.customer))?;
     let id = c.intent_id;
     let mut intent = PaymentIntent {
         client_secret: format!("{id}_secret_{}", ids::random_alnum(24)),
@@ -352,7 +363,14 @@ pub async fn charge_invoice(
     }
     extra(&mut tx);
     match commit(&p.store, &tx).await? {
-        Commit::Done(Some(cmd_id)) => run(p, &cmd, &cmd_id, false).await,
+        Commit::Done(Some(cmd_id)) => {
+            let written = Loaded {
+                version: 1,
+                intent,
+                internal,
+            };
+            run(p, &cmd, &cmd_id, Begun::Here(written, Some(method))).await
+        }
         _ => Err(ApiError::lock_timeout()),
     }
 }
@@ -364,11 +382,17 @@ pub async fn retrieve(
     id: &str,
     mut params: Params,
 ) -> Result<Reply, ApiError> {
-    params.expand()?;
+    // Answered exactly as stored: no parse and re-encode on the hottest read.
     params.take(&["client_secret"])?;
-    params.finish()?;
-    let loaded = p.load(&ctx.scope, id).await?;
-    Ok(Reply::ok(to_json(&loaded.intent)?))
+    crate::resource::retrieve_stored(
+        &p.store,
+        ctx,
+        payment_intent::PREFIX,
+        "payment_intent",
+        id,
+        params,
+    )
+    .await
 }
 
 /// `POST /v1/payment_intents/:id`: change amount, customer, payment method, description or
@@ -636,7 +660,16 @@ async fn start_step(
     let cmd = command(ctx, &intent.id, action, &attempt, args);
     add_command(&mut tx, p, ctx, &cmd);
     match commit(&p.store, &tx).await? {
-        Commit::Done(Some(cmd_id)) => run(p, &cmd, &cmd_id, false).await.map(Some),
+        Commit::Done(Some(cmd_id)) => {
+            let written = Loaded {
+                version: version + 1,
+                intent,
+                internal,
+            };
+            run(p, &cmd, &cmd_id, Begun::Here(written, None))
+                .await
+                .map(Some)
+        }
         _ => Ok(None),
     }
 }
@@ -685,11 +718,26 @@ pub async fn continue_challenge(
         };
         tx.command(COMMANDS, GROUP, &p.consumer, &[("cmd", &cmd.encode())]);
         if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
-            run(p, &cmd, &cmd_id, false).await?;
+            let written = Loaded {
+                version: version + 1,
+                intent,
+                internal,
+            };
+            run(p, &cmd, &cmd_id, Begun::Here(written, None)).await?;
             return Ok(p.load(scope, id).await?.intent);
         }
     }
     Err(ApiError::lock_timeout())
+}
+
+/// Who carries out a command, and what they already know.
+pub(crate) enum Begun {
+    /// Recovery (after a restart, or for another daemon): the intent is read afresh and the
+    /// gateway asked first.
+    Recovered,
+    /// The request whose begin commit just wrote the intent (as given) and appended the
+    /// command; with the payment method and its gateway token when it had loaded them.
+    Here(Loaded, Option<(PaymentMethod, String)>),
 }
 
 /// Carry out a command: the gateway call (asking first when recovering), then the finish
@@ -698,9 +746,11 @@ pub(super) async fn run(
     p: &Payments,
     cmd: &Command,
     cmd_id: &str,
-    recovering: bool,
+    begun: Begun,
 ) -> Result<Reply, ApiError> {
-    p.working_on(cmd_id, run_inner(p, cmd, cmd_id, recovering))
+    // Boxed: the payment's state machine is large, and nested inside billing's (an invoice
+    // paid through the API) it would otherwise overflow a worker thread's stack.
+    p.working_on(cmd_id, Box::pin(run_inner(p, cmd, cmd_id, begun)))
         .await
 }
 
@@ -708,10 +758,13 @@ async fn run_inner(
     p: &Payments,
     cmd: &Command,
     cmd_id: &str,
-    recovering: bool,
+    begun: Begun,
 ) -> Result<Reply, ApiError> {
     let scope = cmd.scope();
-    let loaded = p.load(&scope, &cmd.intent).await?;
+    let (loaded, mut method, recovering) = match begun {
+        Begun::Recovered => (p.load(&scope, &cmd.intent).await?, None, true),
+        Begun::Here(loaded, method) => (loaded, method, false),
+    };
     if loaded.intent.status != status::PROCESSING
         || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
     {
@@ -727,7 +780,7 @@ async fn run_inner(
     }
     let acct = p.account(scope.mode)?;
     let result = match cmd.op.as_str() {
-        "confirm" => confirm_at_gateway(p, acct, &scope, cmd, &loaded, recovering)
+        "confirm" => confirm_at_gateway(p, acct, &scope, cmd, &loaded, &mut method, recovering)
             .await
             .map(Step::Auth),
         "continue_3ds" => challenge_at_gateway(acct, cmd, &loaded)
@@ -746,8 +799,18 @@ async fn run_inner(
             // touched meanwhile) is retried on fresh reads; if the intent left `processing`,
             // another resolver applied this same result.
             let mut loaded = loaded;
+            let method = method.map(|(m, _)| m);
             for _ in 0..MAX_ATTEMPTS {
-                if let Some(reply) = finish(p, &scope, cmd, cmd_id, loaded, step.clone()).await? {
+                let finished = Box::pin(finish(
+                    p,
+                    &scope,
+                    cmd,
+                    cmd_id,
+                    loaded,
+                    method.clone(),
+                    step.clone(),
+                ));
+                if let Some(reply) = finished.await? {
                     return Ok(reply);
                 }
                 loaded = p.load(&scope, &cmd.intent).await?;
@@ -805,18 +868,22 @@ async fn confirm_at_gateway(
     scope: &Scope,
     cmd: &Command,
     loaded: &Loaded,
+    method: &mut Option<(PaymentMethod, String)>,
     recovering: bool,
 ) -> Result<AuthOutcome, GatewayError> {
-    let pm = loaded.intent.payment_method.clone().unwrap_or_default();
-    let xref = match load_method(p, scope, &pm, "payment_method").await {
-        Ok((_, xref)) => xref,
-        Err(_) => {
-            return Ok(AuthOutcome::Failed {
-                code: 0,
-                message: "The payment method no longer exists.".into(),
-            });
+    if method.is_none() {
+        let pm = loaded.intent.payment_method.clone().unwrap_or_default();
+        match load_method(p, scope, &pm, "payment_method").await {
+            Ok(found) => *method = Some(found),
+            Err(_) => {
+                return Ok(AuthOutcome::Failed {
+                    code: 0,
+                    message: "The payment method no longer exists.".into(),
+                });
+            }
         }
-    };
+    }
+    let xref = method.as_ref().map(|(_, x)| x.clone()).unwrap_or_default();
     let sale = Sale {
         attempt: cmd.attempt.clone(),
         // An invoice's payments are ordered by the invoice: the gateway's ledger then shows
@@ -1021,6 +1088,7 @@ async fn finish(
     cmd: &Command,
     cmd_id: &str,
     loaded: Loaded,
+    method: Option<PaymentMethod>,
     step: Step,
 ) -> Result<Option<Reply>, ApiError> {
     let Loaded {
@@ -1032,12 +1100,13 @@ async fn finish(
         id: cmd.request.clone(),
         idempotency_key: cmd.claim.as_ref().map(|c| c.0.clone()),
     };
-    let method = match &intent.payment_method {
-        Some(pm) => load_method(p, scope, pm, "payment_method")
+    let method = match (method, &intent.payment_method) {
+        (Some(m), _) => Some(m),
+        (None, Some(pm)) => load_method(p, scope, pm, "payment_method")
             .await
             .ok()
             .map(|(m, _)| m),
-        None => None,
+        (None, None) => None,
     };
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(&intent.id), version);

@@ -76,7 +76,7 @@ impl Payments {
             }
             let result = match cmd.op.as_str() {
                 "refund" => super::refunds::run(self, &cmd, &id, true).await,
-                _ => super::intents::run(self, &cmd, &id, true).await,
+                _ => super::intents::run(self, &cmd, &id, super::intents::Begun::Recovered).await,
             };
             match result {
                 Ok(_) => done += 1,

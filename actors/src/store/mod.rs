@@ -147,10 +147,18 @@ pub enum Commit {
 }
 
 /// The writes of one state change, applied atomically by [`Store::commit`].
+///
+/// Operations name keys by their index in `KEYS` and values by their index in `ARGV`, so the
+/// records' JSON travels as plain script arguments: it is neither escaped into the operation
+/// list here nor decoded again inside Redis (that double handling was most of a commit's cost).
 #[derive(Debug, Default)]
 pub struct Tx {
     keys: Vec<String>,
     ops: Vec<Value>,
+    /// Script arguments after the operation list: `ARGV[i + 2]` is `args[i]`.
+    args: Vec<String>,
+    /// `(placeholder, prefix)` of every number taken (see [`Tx::number`]).
+    numbers: Vec<(String, String)>,
 }
 
 impl Tx {
@@ -166,6 +174,19 @@ impl Tx {
                 self.keys.len()
             }
         }
+    }
+
+    /// A value as a script argument; answers its `ARGV` index.
+    fn v(&mut self, value: &str) -> usize {
+        self.args.push(value.to_string());
+        self.args.len() + 1
+    }
+
+    fn vs(&mut self, pairs: &[(&str, &str)]) -> Vec<usize> {
+        pairs
+            .iter()
+            .flat_map(|(a, b)| [self.v(a), self.v(b)])
+            .collect()
     }
 
     /// The record must still be at `version` (0: must not exist).
@@ -189,9 +210,10 @@ impl Tx {
         internal: &[(&str, &str)],
     ) -> &mut Self {
         let k = self.k(key);
-        let flat: Vec<&str> = internal.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        let body = self.v(json);
+        let extra = self.vs(internal);
         self.ops
-            .push(json!(["put", k, version.to_string(), json, flat]));
+            .push(json!(["put", k, version.to_string(), body, extra]));
         self
     }
 
@@ -204,8 +226,8 @@ impl Tx {
         fields: &[(&str, &str)],
     ) -> &mut Self {
         let k = self.k(stream);
-        let flat: Vec<&str> = fields.iter().flat_map(|(a, b)| [*a, *b]).collect();
-        self.ops.push(json!(["cmd", k, group, consumer, flat]));
+        let fields = self.vs(fields);
+        self.ops.push(json!(["cmd", k, group, consumer, fields]));
         self
     }
 
@@ -223,6 +245,7 @@ impl Tx {
 
     pub fn hsetnx(&mut self, key: &str, field: &str, value: &str) -> &mut Self {
         let k = self.k(key);
+        let value = self.v(value);
         self.ops.push(json!(["hsetnx", k, field, value]));
         self
     }
@@ -230,6 +253,7 @@ impl Tx {
     /// Add a member to a sorted set with a score (due times of scheduled work).
     pub fn schedule(&mut self, set: &str, due_ms: i64, member: &str) -> &mut Self {
         let k = self.k(set);
+        let member = self.v(member);
         self.ops
             .push(json!(["zadd", k, due_ms.to_string(), member]));
         self
@@ -238,8 +262,8 @@ impl Tx {
     /// Append an entry to a stream (no consumer is chosen: the group's readers share it).
     pub fn append(&mut self, stream: &str, fields: &[(&str, &str)]) -> &mut Self {
         let k = self.k(stream);
-        let flat: Vec<&str> = fields.iter().flat_map(|(a, b)| [*a, *b]).collect();
-        self.ops.push(json!(["xadd", k, flat]));
+        let fields = self.vs(fields);
+        self.ops.push(json!(["xadd", k, fields]));
         self
     }
 
@@ -250,6 +274,8 @@ impl Tx {
         // Numbers are taken in the write pass before any write that carries them.
         self.ops
             .insert(0, json!(["seq", k, placeholder, prefix, 6]));
+        self.numbers
+            .push((placeholder.to_string(), prefix.to_string()));
         self
     }
 
@@ -271,20 +297,22 @@ impl Tx {
     /// Add an id to a list index.
     pub fn index(&mut self, index: &str, id: &str) -> &mut Self {
         let k = self.k(index);
+        let id = self.v(id);
         self.ops.push(json!(["zadd", k, "0", id]));
         self
     }
 
     pub fn unindex(&mut self, index: &str, id: &str) -> &mut Self {
         let k = self.k(index);
+        let id = self.v(id);
         self.ops.push(json!(["zrem", k, id]));
         self
     }
 
     pub fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> &mut Self {
         let k = self.k(key);
-        let flat: Vec<&str> = fields.iter().flat_map(|(a, b)| [*a, *b]).collect();
-        self.ops.push(json!(["hset", k, flat]));
+        let fields = self.vs(fields);
+        self.ops.push(json!(["hset", k, fields]));
         self
     }
 
@@ -314,12 +342,8 @@ impl Tx {
         // event (and hears of it) or follows it (and, as with Stripe, does not).
         let k = self.k(&scope.event_stream());
         let guard = self.k(&scope.key("webhook_endpoints"));
-        self.ops.push(json!([
-            "xaddif",
-            k,
-            guard,
-            ["id", event.id, "type", event.kind]
-        ]));
+        let fields = self.vs(&[("id", &event.id), ("type", &event.kind)]);
+        self.ops.push(json!(["xaddif", k, guard, fields]));
         self
     }
 
@@ -368,7 +392,33 @@ impl Tx {
         Tx {
             keys: self.keys.clone(),
             ops,
+            args: self.args.clone(),
+            numbers: self.numbers.clone(),
         }
+    }
+
+    /// The script's arguments: the operation list, the values, then, for each value that
+    /// carries a number's placeholder, its pieces around it (the script joins them with the
+    /// number it takes, so no pattern substitution runs over the records inside Redis).
+    fn script_args(&self) -> (String, Vec<&str>) {
+        let mut pieces: Vec<&str> = Vec::new();
+        let mut templates: Vec<Value> = Vec::new();
+        let base = self.args.len() + 2;
+        for (placeholder, _) in &self.numbers {
+            for (i, arg) in self.args.iter().enumerate() {
+                if !arg.contains(placeholder.as_str()) {
+                    continue;
+                }
+                let first = base + pieces.len();
+                pieces.extend(arg.split(placeholder.as_str()));
+                let last = base + pieces.len() - 1;
+                templates.push(json!([i + 2, placeholder, first, last]));
+            }
+        }
+        let header = json!({"ops": self.ops, "tpl": templates});
+        let mut argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        argv.extend(pieces);
+        (header.to_string(), argv)
     }
 }
 
@@ -569,13 +619,16 @@ impl Store {
 
     /// Apply a transaction atomically. See the module documentation.
     pub async fn commit(&self, tx: &Tx) -> Result<Commit, StoreError> {
-        let ops = serde_json::to_string(&tx.ops).unwrap_or_default();
+        let (header, values) = tx.script_args();
         let mut c = self.conn();
         let mut inv = scripts::COMMIT.prepare_invoke();
         for k in &tx.keys {
             inv.key(k);
         }
-        inv.arg(ops);
+        inv.arg(header);
+        for v in values {
+            inv.arg(v);
+        }
         let out: Vec<String> = self
             .run(async move { inv.invoke_async(&mut c).await })
             .await?;

@@ -7,36 +7,34 @@ use redis::Script;
 
 /// Apply one state change: every check first, then every write, or nothing.
 ///
-/// `KEYS`: every key touched. `ARGV[1]`: a JSON list of operations naming keys by index:
+/// `KEYS`: every key touched. `ARGV[1]`: JSON `{"ops": [...], "tpl": [...]}`; every other
+/// argument is a value, named in the operations by its `ARGV` index (`a` below), so records
+/// arrive as they are, never escaped into the JSON. Operations name keys by `KEYS` index:
 /// `["ver", k, v]` record `k` is still at version `v` (0: absent);
 /// `["own", k, owner]` idempotency claim `k` is still held by `owner`;
-/// `["put", k, v, json, [f, v, …]]` a record with extra (internal) fields;
-/// `["hset", k, [f, v, …]]`; `["zadd", k, score, member]`; `["zrem", k, member]`;
-/// `["xadd", k, [f, v, …]]`; `["xaddif", k, guard, [f, v, …]]` append only if key `guard`
+/// `["put", k, v, a, [a, …]]` a record with extra (internal) field/value pairs;
+/// `["hset", k, [a, …]]`; `["zadd", k, score, a]`; `["zrem", k, a]`;
+/// `["xadd", k, [a, …]]`; `["xaddif", k, guard, [a, …]]` append only if key `guard`
 /// exists; `["pexpire", k, ms]`;
-/// `["cmd", k, group, consumer, [f, v, …]]` append a command and deliver it at once to
+/// `["cmd", k, group, consumer, [a, …]]` append a command and deliver it at once to
 /// `consumer`, so from birth it sits in that daemon's pending list (a crash leaves it there
 /// for recovery, and no other consumer can pick it up while it is being worked on);
 /// `["ack", k, group, id]` acknowledge and delete a command;
-/// `["hincrby", k, field, n]`; `["hdel", k, field]`; `["hsetnx", k, field, value]`;
-/// `["seq", k, placeholder, prefix, width]` take the next number of counter `k` and put
-/// `prefix` + the zero-padded number in place of `placeholder` in every later write (how an
-/// invoice gets a gap-free number: only a commit that happens takes one).
+/// `["hincrby", k, field, n]`; `["hdel", k, field]`; `["hsetnx", k, field, a]`;
+/// `["seq", k, placeholder, prefix, width]` take the next number of counter `k` (how an
+/// invoice gets a gap-free number: only a commit that happens takes one). Each `tpl` entry
+/// `[a, placeholder, first, last]` then sets value `a` to `ARGV[first..last]` joined with that
+/// number, before any write.
 /// Answers `{'ok', <id of the last command appended or ''>}`.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local ops = cjson.decode(ARGV[1])
+local tx = cjson.decode(ARGV[1])
+local ops = tx['ops']
 local cmd_id = ''
-local subst = {}
-local function sub(v)
-  if type(v) ~= 'string' then return v end
-  for ph, val in pairs(subst) do v = string.gsub(v, ph, val) end
-  return v
-end
-local function sub_all(list)
+local function vals(list)
   local out = {}
-  for j = 1, #list do out[j] = sub(list[j]) end
+  for j = 1, #list do out[j] = ARGV[list[j]] end
   return out
 end
 for i = 1, #ops do
@@ -48,29 +46,47 @@ for i = 1, #ops do
     if redis.call('HGET', KEYS[op[2]], 'owner') ~= op[3] then return {'lost', KEYS[op[2]]} end
   end
 end
+local numbers = {}
+for i = 1, #ops do
+  local op = ops[i]
+  if op[1] == 'seq' then
+    local n = redis.call('INCR', KEYS[op[2]])
+    numbers[op[3]] = op[4] .. string.format('%0' .. op[5] .. 'd', n)
+  end
+end
+local tpl = tx['tpl']
+for i = 1, #tpl do
+  local t = tpl[i]
+  local pieces = {}
+  for j = t[3], t[4] do pieces[#pieces + 1] = ARGV[j] end
+  ARGV[t[1]] = table.concat(pieces, numbers[t[2]])
+end
+local guards = {}
 for i = 1, #ops do
   local op = ops[i]
   local k = KEYS[op[2]]
   local o = op[1]
-  if o == 'seq' then
-    local n = redis.call('INCR', k)
-    subst[op[3]] = op[4] .. string.format('%0' .. op[5] .. 'd', n)
-  elseif o == 'put' then
-    redis.call('HSET', k, 'v', op[3], 'json', sub(op[4]))
-    if op[5] and #op[5] > 0 then redis.call('HSET', k, unpack(sub_all(op[5]))) end
-  elseif o == 'hset' then redis.call('HSET', k, unpack(sub_all(op[3])))
-  elseif o == 'zadd' then redis.call('ZADD', k, op[3], op[4])
-  elseif o == 'zrem' then redis.call('ZREM', k, op[3])
-  elseif o == 'xadd' then redis.call('XADD', k, '*', unpack(sub_all(op[3])))
+  if o == 'put' then
+    redis.call('HSET', k, 'v', op[3], 'json', ARGV[op[4]])
+    if #op[5] > 0 then redis.call('HSET', k, unpack(vals(op[5]))) end
+  elseif o == 'hset' then redis.call('HSET', k, unpack(vals(op[3])))
+  elseif o == 'zadd' then redis.call('ZADD', k, op[3], ARGV[op[4]])
+  elseif o == 'zrem' then redis.call('ZREM', k, ARGV[op[3]])
+  elseif o == 'xadd' then redis.call('XADD', k, '*', unpack(vals(op[3])))
   elseif o == 'xaddif' then
-    if redis.call('EXISTS', KEYS[op[3]]) == 1 then redis.call('XADD', k, '*', unpack(sub_all(op[4]))) end
+    local g = guards[op[3]]
+    if g == nil then
+      g = redis.call('EXISTS', KEYS[op[3]]) == 1
+      guards[op[3]] = g
+    end
+    if g then redis.call('XADD', k, '*', unpack(vals(op[4]))) end
   elseif o == 'pexpire' then redis.call('PEXPIRE', k, op[3])
   elseif o == 'cmd' then
-    cmd_id = redis.call('XADD', k, '*', unpack(op[5]))
+    cmd_id = redis.call('XADD', k, '*', unpack(vals(op[5])))
     redis.call('XREADGROUP', 'GROUP', op[3], op[4], 'COUNT', 1000, 'STREAMS', k, '>')
   elseif o == 'hincrby' then redis.call('HINCRBY', k, op[3], op[4])
   elseif o == 'hdel' then redis.call('HDEL', k, op[3])
-  elseif o == 'hsetnx' then redis.call('HSETNX', k, op[3], op[4])
+  elseif o == 'hsetnx' then redis.call('HSETNX', k, op[3], ARGV[op[4]])
   elseif o == 'ack' then
     redis.call('XACK', k, op[3], op[4])
     redis.call('XDEL', k, op[4])

@@ -345,7 +345,7 @@ impl Webhooks {
         let body = serde_json::to_string(&l.endpoint).unwrap_or_default();
         let event = Event::new(
             "webhook_endpoint.disabled",
-            serde_json::to_value(&l.endpoint).unwrap_or_default(),
+            &l.endpoint,
             None,
             clock::now(),
             scope.livemode(),
