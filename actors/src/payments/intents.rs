@@ -218,7 +218,7 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
                 intent,
                 internal,
             };
-            run(p, &cmd, &cmd_id, Begun::Here(written, method)).await
+            run(p, &cmd, &cmd_id, Begun::Here(Box::new((written, method)))).await
         }
         _ => Err(ApiError::lock_timeout()),
     }
@@ -369,7 +369,13 @@ pub async fn charge_invoice(
                 intent,
                 internal,
             };
-            run(p, &cmd, &cmd_id, Begun::Here(written, Some(method))).await
+            run(
+                p,
+                &cmd,
+                &cmd_id,
+                Begun::Here(Box::new((written, Some(method)))),
+            )
+            .await
         }
         _ => Err(ApiError::lock_timeout()),
     }
@@ -666,7 +672,7 @@ async fn start_step(
                 intent,
                 internal,
             };
-            run(p, &cmd, &cmd_id, Begun::Here(written, None))
+            run(p, &cmd, &cmd_id, Begun::Here(Box::new((written, None))))
                 .await
                 .map(Some)
         }
@@ -723,7 +729,7 @@ pub async fn continue_challenge(
                 intent,
                 internal,
             };
-            run(p, &cmd, &cmd_id, Begun::Here(written, None)).await?;
+            run(p, &cmd, &cmd_id, Begun::Here(Box::new((written, None)))).await?;
             return Ok(p.load(scope, id).await?.intent);
         }
     }
@@ -737,7 +743,7 @@ pub(crate) enum Begun {
     Recovered,
     /// The request whose begin commit just wrote the intent (as given) and appended the
     /// command; with the payment method and its gateway token when it had loaded them.
-    Here(Loaded, Option<(PaymentMethod, String)>),
+    Here(Box<(Loaded, Option<(PaymentMethod, String)>)>),
 }
 
 /// Carry out a command: the gateway call (asking first when recovering), then the finish
@@ -763,7 +769,10 @@ async fn run_inner(
     let scope = cmd.scope();
     let (loaded, mut method, recovering) = match begun {
         Begun::Recovered => (p.load(&scope, &cmd.intent).await?, None, true),
-        Begun::Here(loaded, method) => (loaded, method, false),
+        Begun::Here(begun) => {
+            let (loaded, method) = *begun;
+            (loaded, method, false)
+        }
     };
     if loaded.intent.status != status::PROCESSING
         || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
