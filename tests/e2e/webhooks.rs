@@ -686,3 +686,70 @@ async fn an_unreadable_delivery_is_parked_listed_and_kept_by_replay() {
     assert!(status.success() && err.contains("replayed 0"), "{err}");
     assert_eq!(parked(&mut c), dead);
 }
+
+#[tokio::test]
+async fn events_are_forgotten_after_thirty_days_with_their_list_entries() {
+    let w = World::with(&[("CALMONY_CLOCK_CONTROLLABLE", "true")]);
+    let old = w.api.customer().await;
+    let listed = w.api.get("/v1/events?type=customer.created").await;
+    assert_eq!(
+        listed.json["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.text
+    );
+    let event = listed.json["data"][0]["id"]
+        .as_str()
+        .expect("event id")
+        .to_string();
+    assert_eq!(listed.json["data"][0]["data"]["object"]["id"], old.as_str());
+    let mut r = w.redis.conn();
+    let record_keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("cp:*:obj:{event}"))
+        .query(&mut r)
+        .expect("keys");
+    assert_eq!(record_keys.len(), 1, "the event's record is stored");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&record_keys[0])
+        .query(&mut r)
+        .expect("pttl");
+    assert_eq!(ttl, -1, "no per-event expiry: the sweep removes it");
+
+    // 29 days on: still there, and a new event joins it.
+    w.daemon
+        .cli(&["clock", "advance", "--seconds", &(29 * 86_400).to_string()]);
+    // The daemon takes up the moved clock within 50 ms; the sweep runs when it has.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let recent = w.api.customer().await;
+    assert_eq!(w.api.get(&format!("/v1/events/{event}")).await.status, 200);
+    // Two days more: past 30 days for the first event only.
+    w.daemon
+        .cli(&["clock", "advance", "--seconds", &(2 * 86_400).to_string()]);
+    let gone = eventually(Duration::from_secs(10), || async {
+        w.api.get(&format!("/v1/events/{event}")).await.status == 404
+    })
+    .await;
+    assert!(gone, "the 31-day-old event is forgotten");
+    for path in ["/v1/events", "/v1/events?type=customer.created"] {
+        let listed = w.api.get(path).await;
+        let objects: Vec<&str> = listed.json["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|e| e["data"]["object"]["id"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(objects, vec![recent.as_str()], "{path}: {}", listed.text);
+    }
+    let index_entries: i64 = redis::cmd("ZCARD")
+        .arg(record_keys[0].replace(&format!("obj:{event}"), "events:type:customer.created"))
+        .query(&mut r)
+        .expect("zcard");
+    assert_eq!(index_entries, 1, "the type list lost the old entry too");
+    let left: i64 = redis::cmd("EXISTS")
+        .arg(&record_keys[0])
+        .query(&mut r)
+        .expect("exists");
+    assert_eq!(left, 0, "the record is deleted");
+}

@@ -322,15 +322,19 @@ impl Tx {
         self
     }
 
-    /// Append an event: its record (kept for the retention period), its place in the
-    /// project's event list, and an entry on the project's event stream for delivery.
+    /// Append an event: its record (with its type beside the JSON, for the retention sweep
+    /// that forgets it after the retention period: see `webhooks::retention`), its place in
+    /// the project's event list and its type's, and an entry on the project's event stream for
+    /// delivery.
     pub fn event(&mut self, scope: &Scope, event: &Event) -> &mut Self {
         let json = serde_json::to_string(event).unwrap_or_default();
         let record = scope.record(&event.id);
-        self.put(&record, 1, &json);
-        self.expire_ms(
+        let created = event.created.to_string();
+        self.put_with(
             &record,
-            (calmony_protocol::event::RETENTION_SECS as u64) * 1000,
+            1,
+            &json,
+            &[("type", &event.kind), ("created", &created)],
         );
         self.index(&scope.key("events:index"), &event.id);
         self.index(
@@ -416,7 +420,24 @@ impl Tx {
             }
         }
         let header = json!({"ops": self.ops, "tpl": templates});
-        let mut argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        // A templated value travels only as its pieces.
+        let templated: Vec<usize> = templates
+            .iter()
+            .filter_map(|t| t[0].as_u64())
+            .map(|a| a as usize - 2)
+            .collect();
+        let mut argv: Vec<&str> = self
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if templated.contains(&i) {
+                    ""
+                } else {
+                    a.as_str()
+                }
+            })
+            .collect();
         argv.extend(pieces);
         (header.to_string(), argv)
     }

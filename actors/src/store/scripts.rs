@@ -67,8 +67,7 @@ for i = 1, #ops do
   local k = KEYS[op[2]]
   local o = op[1]
   if o == 'put' then
-    redis.call('HSET', k, 'v', op[3], 'json', ARGV[op[4]])
-    if #op[5] > 0 then redis.call('HSET', k, unpack(vals(op[5]))) end
+    redis.call('HSET', k, 'v', op[3], 'json', ARGV[op[4]], unpack(vals(op[5])))
   elseif o == 'hset' then redis.call('HSET', k, unpack(vals(op[3])))
   elseif o == 'zadd' then redis.call('ZADD', k, op[3], ARGV[op[4]])
   elseif o == 'zrem' then redis.call('ZREM', k, ARGV[op[3]])
@@ -198,6 +197,42 @@ if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] and redis.call('HGET', KEYS[1
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"#,
+    )
+});
+
+/// Forget a scope's events created before a cutoff, oldest first, a batch at a time: each
+/// event's record, its place in the event list and in its type's list. `KEYS[1]`: the scope's
+/// event list. `ARGV`: the record key prefix, the type list key prefix, the cutoff (`created`,
+/// seconds), how many at most. Answers how many went and whether it stopped at a newer event
+/// (`{n, 1}`) or ran out of batch (`{n, 0}`).
+///
+/// The list is in id order, which is creation order, so the first event at or after the cutoff
+/// ends the sweep. `created` is the event's own time (a controllable clock's, in rehearsals);
+/// an event written before records carried `type` and `created` is read from its JSON, whose
+/// first `created` and last field (`type`) are the event's. A list entry whose record is gone
+/// is dropped too.
+pub static TRIM_EVENTS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], '-', '+', 'LIMIT', 0, tonumber(ARGV[4]))
+local cutoff = tonumber(ARGV[3])
+local n = 0
+for i = 1, #ids do
+  local rec = ARGV[1] .. ids[i]
+  local f = redis.call('HMGET', rec, 'type', 'created', 'json')
+  local t, created = f[1], tonumber(f[2])
+  if f[3] then
+    if not created then created = tonumber(string.match(f[3], '"created":(%d+)')) end
+    if not t then t = string.match(f[3], '"type":"([^"]*)"}$') end
+    if created and created >= cutoff then return {n, 1} end
+  end
+  if t then redis.call('ZREM', ARGV[2] .. t, ids[i]) end
+  redis.call('DEL', rec)
+  redis.call('ZREM', KEYS[1], ids[i])
+  n = n + 1
+end
+return {n, 0}
 "#,
     )
 });

@@ -21,7 +21,7 @@ struct Entry {
 }
 
 /// `cp:{prj}:<mode>:events` -> the scope.
-fn scope_of(stream: &str) -> Option<Scope> {
+pub(super) fn scope_of(stream: &str) -> Option<Scope> {
     let rest = stream.strip_prefix("cp:{")?;
     let (project, rest) = rest.split_once("}:")?;
     let mode = rest.strip_suffix(":events")?;

@@ -26,6 +26,7 @@
 mod dispatch;
 pub mod endpoints;
 pub mod events;
+mod retention;
 mod send;
 
 pub use send::replay_dead;
@@ -120,6 +121,9 @@ impl Webhooks {
         });
         supervise("webhook retries", self.clone(), |w| async move {
             w.retry_loop().await
+        });
+        supervise("event retention", self.clone(), |w| async move {
+            w.retention_loop().await
         });
     }
 }
