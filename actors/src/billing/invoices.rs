@@ -274,8 +274,7 @@ pub fn receipt_for(
     mark_paid(&mut inv, now);
     inv.attempted = true;
     inv.attempt_count = 1;
-    let key = scope.record(&inv.id);
-    tx.expect_version(&key, 0);
+    // A fresh id: no absence check needed.
     write_invoice(tx, scope, 1, &inv, &internal)?;
     tx.index(&index(scope), &inv.id);
     if let Some(c) = &intent.customer {

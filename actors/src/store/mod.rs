@@ -405,41 +405,30 @@ impl Tx {
     /// carries a number's placeholder, its pieces around it (the script joins them with the
     /// number it takes, so no pattern substitution runs over the records inside Redis).
     fn script_args(&self) -> (String, Vec<&str>) {
-        let mut pieces: Vec<&str> = Vec::new();
-        let mut templates: Vec<Value> = Vec::new();
-        let base = self.args.len() + 2;
+        let mut argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut templates: Vec<(usize, &str, usize, usize)> = Vec::new();
         for (placeholder, _) in &self.numbers {
             for (i, arg) in self.args.iter().enumerate() {
                 if !arg.contains(placeholder.as_str()) {
                     continue;
                 }
-                let first = base + pieces.len();
-                pieces.extend(arg.split(placeholder.as_str()));
-                let last = base + pieces.len() - 1;
-                templates.push(json!([i + 2, placeholder, first, last]));
+                // A templated value travels only as its pieces.
+                argv[i] = "";
+                let first = argv.len() + 2;
+                argv.extend(arg.split(placeholder.as_str()));
+                templates.push((i + 2, placeholder, first, argv.len() + 1));
             }
         }
-        let header = json!({"ops": self.ops, "tpl": templates});
-        // A templated value travels only as its pieces.
-        let templated: Vec<usize> = templates
-            .iter()
-            .filter_map(|t| t[0].as_u64())
-            .map(|a| a as usize - 2)
-            .collect();
-        let mut argv: Vec<&str> = self
-            .args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                if templated.contains(&i) {
-                    ""
-                } else {
-                    a.as_str()
-                }
-            })
-            .collect();
-        argv.extend(pieces);
-        (header.to_string(), argv)
+        #[derive(serde::Serialize)]
+        struct Header<'a> {
+            ops: &'a [Value],
+            tpl: &'a [(usize, &'a str, usize, usize)],
+        }
+        let header = Header {
+            ops: &self.ops,
+            tpl: &templates,
+        };
+        (serde_json::to_string(&header).unwrap_or_default(), argv)
     }
 }
 
