@@ -401,6 +401,38 @@ impl Tx {
         }
     }
 
+    /// Whether this change only writes (no version or claim checks, no numbers): such changes
+    /// can share one commit (see [`Batcher`]) without one's check failing the others.
+    pub fn is_unchecked(&self) -> bool {
+        self.numbers.is_empty() && !self.ops.iter().any(|op| op[0] == "ver" || op[0] == "own")
+    }
+
+    /// Append another change's writes, its keys and values renumbered after this one's.
+    fn absorb(&mut self, other: Tx) {
+        let (keys, args) = (self.keys.len() as u64, self.args.len() as u64);
+        for mut op in other.ops {
+            shift(&mut op[1], keys);
+            match op[0].as_str().unwrap_or("") {
+                "put" => {
+                    shift(&mut op[3], args);
+                    shift_all(&mut op[4], args);
+                }
+                "hset" | "xadd" => shift_all(&mut op[2], args),
+                "zadd" | "hsetnx" => shift(&mut op[3], args),
+                "zrem" => shift(&mut op[2], args),
+                "xaddif" => {
+                    shift(&mut op[2], keys);
+                    shift_all(&mut op[3], args);
+                }
+                "cmd" => shift_all(&mut op[4], args),
+                _ => {}
+            }
+            self.ops.push(op);
+        }
+        self.keys.extend(other.keys);
+        self.args.extend(other.args);
+    }
+
     /// The script's arguments: the operation list, the values, then, for each value that
     /// carries a number's placeholder, its pieces around it (the script joins them with the
     /// number it takes, so no pattern substitution runs over the records inside Redis).
@@ -429,6 +461,77 @@ impl Tx {
             tpl: &templates,
         };
         (serde_json::to_string(&header).unwrap_or_default(), argv)
+    }
+}
+
+fn shift(index: &mut Value, by: u64) {
+    if let Some(n) = index.as_u64() {
+        *index = json!(n + by);
+    }
+}
+
+fn shift_all(list: &mut Value, by: u64) {
+    if let Some(items) = list.as_array_mut() {
+        items.iter_mut().for_each(|i| shift(i, by));
+    }
+}
+
+type Pending = (Tx, tokio::sync::oneshot::Sender<Result<Commit, StoreError>>);
+
+/// Commits that only write, gathered into one script call: while one batch is in Redis the
+/// next waits in a queue, so under load many changes share a round trip and a script run, and
+/// when idle each goes alone at once. Each caller still learns whether its change landed.
+#[derive(Clone)]
+pub struct Batcher {
+    queue: tokio::sync::mpsc::Sender<Pending>,
+    store: Store,
+}
+
+impl Batcher {
+    /// Start the batching task (inside a Tokio runtime); at most `max` changes per commit.
+    pub fn start(store: Store, max: usize) -> Batcher {
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<Pending>(max * 4);
+        let committer = store.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < max {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let mut merged = Tx::new();
+                let mut replies = Vec::with_capacity(batch.len());
+                for (tx, reply) in batch {
+                    merged.absorb(tx);
+                    replies.push(reply);
+                }
+                let result = committer.commit(&merged).await;
+                for reply in replies {
+                    let shared = match &result {
+                        Ok(c) => Ok(c.clone()),
+                        Err(e) => Err(StoreError::Unavailable(e.to_string())),
+                    };
+                    let _ = reply.send(shared);
+                }
+            }
+        });
+        Batcher { queue, store }
+    }
+
+    /// Commit `tx`, sharing the script call with others when it only writes.
+    pub async fn commit(&self, tx: Tx) -> Result<Commit, StoreError> {
+        if !tx.is_unchecked() {
+            return self.store.commit(&tx).await;
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self.queue.send((tx, reply)).await.is_err() {
+            return Err(StoreError::Unavailable("commit batcher stopped".into()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("commit batcher stopped".into())))
     }
 }
 
@@ -709,5 +812,71 @@ impl Store {
             items.reverse();
         }
         Ok((items, has_more))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an operation names, resolved through the script arguments as the script would.
+    fn resolve(tx: &Tx) -> Vec<(String, String, Vec<String>)> {
+        let (header, argv) = tx.script_args();
+        let header: Value = serde_json::from_str(&header).expect("header");
+        let value = |i: &Value| argv[i.as_u64().expect("index") as usize - 2].to_string();
+        header["ops"]
+            .as_array()
+            .expect("ops")
+            .iter()
+            .map(|op| {
+                let key = tx.keys[op[1].as_u64().expect("key") as usize - 1].clone();
+                let values = match op[0].as_str().expect("kind") {
+                    "put" => std::iter::once(value(&op[3]))
+                        .chain(op[4].as_array().expect("fields").iter().map(value))
+                        .collect(),
+                    "zadd" => vec![value(&op[3])],
+                    "xadd" => op[2]
+                        .as_array()
+                        .expect("fields")
+                        .iter()
+                        .map(value)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (op[0].as_str().unwrap_or("").to_string(), key, values)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn absorbed_changes_keep_their_own_keys_and_values() {
+        let mut first = Tx::new();
+        first.put("k1", 1, "A").index("list", "a1");
+        let mut second = Tx::new();
+        second
+            .put_with("k2", 3, "B", &[("f", "x")])
+            .index("list", "b1")
+            .append("stream", &[("d", "D")]);
+        let mut merged = Tx::new();
+        merged.absorb(first);
+        merged.absorb(second);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            resolve(&merged),
+            vec![
+                ("put".into(), "k1".into(), s(&["A"])),
+                ("zadd".into(), "list".into(), s(&["a1"])),
+                ("put".into(), "k2".into(), s(&["B", "f", "x"])),
+                ("zadd".into(), "list".into(), s(&["b1"])),
+                ("xadd".into(), "stream".into(), s(&["d", "D"])),
+            ]
+        );
+        assert!(merged.is_unchecked());
+        let mut checked = Tx::new();
+        checked.expect_version("k1", 1).put("k1", 2, "A2");
+        assert!(
+            !checked.is_unchecked(),
+            "a version check keeps a change to itself"
+        );
     }
 }

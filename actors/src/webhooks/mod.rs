@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use calmony_config::Config;
 
-use crate::store::Store;
+use crate::store::{Batcher, Store};
 
 pub const DELIVERIES: &str = "cp:webhooks:deliveries";
 pub const SENDERS: &str = "senders";
@@ -61,6 +61,8 @@ pub struct Webhooks {
     in_flight: Arc<Mutex<HashSet<String>>>,
     /// Endpoints parsed at a version, by `project:mode:id` (see `endpoint_cached`).
     endpoints: Arc<Mutex<EndpointCache>>,
+    /// Records delivery attempts, many to a commit (started by the first delivery).
+    recorder: Arc<std::sync::OnceLock<Batcher>>,
 }
 
 type EndpointCache = HashMap<String, (u64, Option<Arc<endpoints::Loaded>>)>;
@@ -87,6 +89,7 @@ impl Webhooks {
             concurrency: config.webhooks.concurrency as usize,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             endpoints: Arc::new(Mutex::new(HashMap::new())),
+            recorder: Arc::new(std::sync::OnceLock::new()),
         }
     }
 

@@ -16,7 +16,10 @@ use super::{
     DEAD_LETTERS, DELIVERIES, MAX_DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, events,
 };
 use crate::clock;
-use crate::store::{Scope, StoreError, Tx, scripts};
+use crate::store::{Batcher, Scope, StoreError, Tx, scripts};
+
+/// Delivery attempts recorded per commit, at most.
+const RECORD_BATCH: usize = 64;
 
 /// How much of an endpoint's answer an attempt keeps.
 const SNIPPET: usize = 256;
@@ -171,8 +174,18 @@ impl Webhooks {
             return self.park(entry_id, "unreadable delivery").await;
         };
         let scope = d.scope();
-        let endpoint = self.endpoint_cached(&scope, &d.w).await;
-        let event = self.store.get(&scope.record(&d.e)).await?;
+        // The endpoint's version and the event, in one round trip.
+        let mut c = self.store.conn();
+        let mut reads = redis::pipe();
+        reads
+            .hget(scope.record(&d.w), "v")
+            .hget(scope.record(&d.e), "json");
+        let (endpoint_version, event): (Option<u64>, Option<String>) =
+            self.store.run(reads.query_async(&mut c)).await?;
+        let endpoint = match endpoint_version {
+            Some(v) => self.endpoint_cached(&scope, &d.w, v).await,
+            None => None,
+        };
         let (Some(endpoint), Some(event)) = (endpoint, event) else {
             // The endpoint was deleted or the event expired: nothing to send.
             metrics::counter!("calmony_webhook_deliveries_total", "outcome" => "dropped")
@@ -189,7 +202,7 @@ impl Webhooks {
             return self.store.commit(&tx).await.map(|_| ());
         }
         let now = clock::now();
-        let body = event.json.into_bytes();
+        let body = event.into_bytes();
         let signature = header(now, endpoint.active_secrets(now), &body);
         let started = Instant::now();
         let sent = self
@@ -293,7 +306,11 @@ impl Webhooks {
                 tx.schedule(RETRIES, due, &next.encode());
             }
         }
-        self.store.commit(&tx).await?;
+        // Attempts only write, so concurrent deliveries share commits (one script run for many).
+        let recorder = self
+            .recorder
+            .get_or_init(|| Batcher::start(self.store.clone(), RECORD_BATCH));
+        recorder.commit(tx).await?;
         if !ok {
             let since = endpoint.failing_since.unwrap_or(now);
             if now - since >= self.disable_after_secs {
@@ -303,15 +320,16 @@ impl Webhooks {
         Ok(())
     }
 
-    /// An endpoint, parsed once per version: every delivery checks the stored version (a
-    /// small read) and reuses the parsed copy while it is current, so a secret roll, a disable
+    /// An endpoint, parsed once per version: every delivery reads the stored version (with the
+    /// event, in one round trip) and reuses the parsed copy while it is current, so a secret roll, a disable
     /// or a deletion is seen by the very next delivery.
-    async fn endpoint_cached(&self, scope: &Scope, id: &str) -> Option<Arc<endpoints::Loaded>> {
+    async fn endpoint_cached(
+        &self,
+        scope: &Scope,
+        id: &str,
+        version: u64,
+    ) -> Option<Arc<endpoints::Loaded>> {
         let key = format!("{}:{}:{id}", scope.project, scope.mode);
-        let record = scope.record(id);
-        let mut c = self.store.conn();
-        let version: Option<u64> = self.store.run(c.hget(&record, "v")).await.ok().flatten();
-        let version = version?;
         {
             let cache = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((v, l)) = cache.get(&key)
