@@ -43,10 +43,17 @@ pub struct ApiKeyInfo {
 /// What authentication decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
-    Ok { scope: Scope, key_id: String },
+    Ok {
+        scope: Scope,
+        key_id: String,
+        /// The object asked for with the check, if one was: `(id, its JSON if it exists)`.
+        prefetched: Option<(String, Option<String>)>,
+    },
     Unknown,
     Revoked,
-    Limited { retry_after_ms: u64 },
+    Limited {
+        retry_after_ms: u64,
+    },
 }
 
 pub fn hash(raw: &str) -> String {
@@ -61,6 +68,18 @@ fn rate_key(sha: &str) -> String {
     format!("cp:apikey:{{{sha}}}:rl")
 }
 
+/// Whether a path segment is shaped like an object id (`prefix_` and letters or digits), so
+/// it can name a key inside the authentication script.
+fn looks_like_id(s: &str) -> bool {
+    s.len() <= 100
+        && s.split_once('_').is_some_and(|(prefix, rest)| {
+            !prefix.is_empty()
+                && prefix.bytes().all(|b| b.is_ascii_lowercase())
+                && !rest.is_empty()
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
 /// Whether a string is shaped like a secret key at all (checked before any lookup).
 pub fn looks_like_key(raw: &str) -> bool {
     (raw.starts_with("sk_test_") || raw.starts_with("sk_live_"))
@@ -68,25 +87,37 @@ pub fn looks_like_key(raw: &str) -> bool {
         && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Authenticate a raw key and charge one request against its rate limit.
-pub async fn authenticate(store: &Store, raw: &str, per_second: u64) -> Result<Auth, StoreError> {
+/// Authenticate a raw key and charge one request against its rate limit; with `prefetch`, also
+/// read that object of the key's project and mode (it must be shaped like an id).
+pub async fn authenticate(
+    store: &Store,
+    raw: &str,
+    per_second: u64,
+    prefetch: Option<&str>,
+) -> Result<Auth, StoreError> {
     if !looks_like_key(raw) {
         return Ok(Auth::Unknown);
     }
     let sha = hash(raw);
+    let prefetch = prefetch.filter(|id| looks_like_id(id));
     let mut c = store.conn();
-    let out: Vec<String> = store
-        .run(async move {
-            scripts::AUTHENTICATE
-                .key(record_key(&sha))
-                .key(rate_key(&sha))
-                .arg(per_second)
-                .invoke_async(&mut c)
-                .await
-        })
+    let mut inv = scripts::AUTHENTICATE.prepare_invoke();
+    inv.key(record_key(&sha))
+        .key(rate_key(&sha))
+        .arg(per_second)
+        .arg(prefetch.unwrap_or(""));
+    let mut out: Vec<String> = store
+        .run(async move { inv.invoke_async(&mut c).await })
         .await?;
     Ok(match out.first().map(String::as_str) {
-        Some("ok") if out.len() == 4 => {
+        Some("ok") if out.len() == 4 || out.len() == 6 => {
+            let prefetched = match (prefetch, out.len()) {
+                (Some(id), 6) => {
+                    let json = out.pop().filter(|_| out[4] == "1");
+                    Some((id.to_string(), json))
+                }
+                _ => None,
+            };
             let mode = Mode::parse(&out[2]).ok_or_else(|| StoreError::Corrupt {
                 key: "apikey".into(),
                 reason: format!("unknown mode {:?}", out[2]),
@@ -94,6 +125,7 @@ pub async fn authenticate(store: &Store, raw: &str, per_second: u64) -> Result<A
             Auth::Ok {
                 scope: Scope::new(out[1].clone(), mode),
                 key_id: out[3].clone(),
+                prefetched,
             }
         }
         Some("limited") => Auth::Limited {

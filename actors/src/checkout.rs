@@ -889,6 +889,7 @@ impl Checkout {
             scope: scope.clone(),
             idempotency: None,
             idempotency_ttl_secs: 86_400,
+            prefetched: None,
         }
     }
 

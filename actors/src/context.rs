@@ -15,6 +15,9 @@ pub struct RequestContext {
     pub idempotency: Option<Claim>,
     /// How long an idempotent answer is kept, in seconds.
     pub idempotency_ttl_secs: u64,
+    /// The object a `GET /v1/<objects>/<id>` names, read with the key check: `(id, JSON if it
+    /// exists)`. Handlers that answer an object as stored use it instead of a second read.
+    pub prefetched: Option<(String, Option<String>)>,
 }
 
 impl RequestContext {

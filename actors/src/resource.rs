@@ -63,11 +63,13 @@ pub async fn retrieve_stored(
     if !ids::is_valid(prefix, id) {
         return Err(ApiError::no_such(object, id, "id"));
     }
-    let rec = store
-        .get(&ctx.scope.record(id))
-        .await?
-        .ok_or_else(|| ApiError::no_such(object, id, "id"))?;
-    Ok(Reply::ok(rec.json))
+    let json = match &ctx.prefetched {
+        // Read with the key check, in the same round trip.
+        Some((read, json)) if read == id => json.clone(),
+        _ => store.get(&ctx.scope.record(id)).await?.map(|r| r.json),
+    };
+    json.map(Reply::ok)
+        .ok_or_else(|| ApiError::no_such(object, id, "id"))
 }
 
 /// An event carrying a snapshot of `object` (its `data.object`), at `created` (a test clock's

@@ -49,3 +49,39 @@ async fn projects_and_modes_cannot_see_each_other() {
     assert_eq!(mine.status, 200);
     assert_eq!(mine.json["name"], "A", "nobody else changed it");
 }
+
+/// A retrieve reads the object in the same round trip as the key check; that read is made in
+/// the key's own project and mode, so it can never reach across the wall either.
+#[tokio::test]
+async fn payments_read_with_the_key_check_stay_in_their_project_and_mode() {
+    let w = World::new();
+    let other_project = w.daemon.api(&w.daemon.key("globex", "test"));
+    let pm = w.api.card("4242424242424242", 12, 2030, None).await;
+    let paid = w.api.pay(2500, &pm, "").await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    let pi = paid.json["id"].as_str().expect("intent").to_string();
+    let ch = paid.json["latest_charge"]
+        .as_str()
+        .expect("charge")
+        .to_string();
+
+    let mine = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(mine.status, 200, "{}", mine.text);
+    assert_eq!(mine.json, paid.json, "answered exactly as stored");
+    assert_eq!(w.api.get(&format!("/v1/charges/{ch}")).await.status, 200);
+
+    for path in [
+        format!("/v1/payment_intents/{pi}"),
+        format!("/v1/charges/{ch}"),
+    ] {
+        let r = other_project.get(&path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert_eq!(r.err("code"), "resource_missing");
+    }
+    // An id of another kind in the path is still a missing object of the route's kind.
+    let wrong_kind = w.api.get(&format!("/v1/payment_intents/{ch}")).await;
+    assert_eq!(wrong_kind.status, 404, "{}", wrong_kind.text);
+    // Hostile ids never name a key: refused as missing, nothing read.
+    let hostile = w.api.get("/v1/payment_intents/pi_x}:test:obj:pi_y").await;
+    assert_eq!(hostile.status, 404, "{}", hostile.text);
+}

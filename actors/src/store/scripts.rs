@@ -123,7 +123,8 @@ return {ids, out}
 /// Authenticate an API key and charge its rate limit, in one round trip.
 ///
 /// `KEYS[1]`: the key's record, `KEYS[2]`: its rate-limit state. `ARGV[1]`: requests per
-/// second. The limit is a GCRA token bucket holding one second of requests, timed by the Redis
+/// second; `ARGV[2]`: an object id whose stored JSON to fetch from the key's own project and
+/// mode in the same call (or empty): a `GET /v1/<objects>/<id>` then costs one round trip. The limit is a GCRA token bucket holding one second of requests, timed by the Redis
 /// server's clock so every daemon sharing the Redis enforces the same budget. Rejected requests
 /// do not consume budget. `last_used` is refreshed at most once a minute.
 pub static AUTHENTICATE: LazyLock<Script> = LazyLock::new(|| {
@@ -145,6 +146,11 @@ end
 redis.call('SET', KEYS[2], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 if tonumber(rec[4] or '0') < tonumber(t[1]) - 60 then
   redis.call('HSET', KEYS[1], 'last_used', t[1])
+end
+if ARGV[2] ~= '' then
+  local json = redis.call('HGET', 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':obj:' .. ARGV[2], 'json')
+  if json then return {'ok', rec[1], rec[2], rec[5], '1', json} end
+  return {'ok', rec[1], rec[2], rec[5], '0', ''}
 end
 return {'ok', rec[1], rec[2], rec[5]}
 "#,

@@ -247,14 +247,25 @@ async fn api(
     request_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let raw_key = auth::key_from_header(req.headers().get("authorization").map(|v| v.as_bytes()))?;
-    let scope = match api_keys::authenticate(
+    // `GET /v1/<objects>/<id>`: the object is read in the key check's round trip.
+    let prefetch = match path
+        .strip_prefix("/v1/")
+        .map(|p| p.split('/').collect::<Vec<_>>())
+    {
+        Some(parts) if req.method() == Method::GET && parts.len() == 2 => Some(parts[1]),
+        _ => None,
+    };
+    let (scope, prefetched) = match api_keys::authenticate(
         &state.store,
         &raw_key,
         state.config.api.rate_limit_per_second,
+        prefetch,
     )
     .await?
     {
-        Auth::Ok { scope, .. } => scope,
+        Auth::Ok {
+            scope, prefetched, ..
+        } => (scope, prefetched),
         Auth::Unknown => {
             return Err(ApiError::authentication(format!(
                 "Invalid API Key provided: {}",
@@ -293,6 +304,7 @@ async fn api(
         scope,
         idempotency: None,
         idempotency_ttl_secs: state.config.api.idempotency_ttl_hours * 3600,
+        prefetched,
     };
     let idem_key = match idem_header {
         Some(Ok(k)) if method == Method::POST => Some(k),
