@@ -64,10 +64,6 @@ fn record_key(sha: &str) -> String {
     format!("cp:apikey:{{{sha}}}")
 }
 
-fn rate_key(sha: &str) -> String {
-    format!("cp:apikey:{{{sha}}}:rl")
-}
-
 /// Whether a path segment is shaped like an object id (`prefix_` and letters or digits), so
 /// it can name a key inside the authentication script.
 fn looks_like_id(s: &str) -> bool {
@@ -103,7 +99,6 @@ pub async fn authenticate(
     let mut c = store.conn();
     let mut inv = scripts::AUTHENTICATE.prepare_invoke();
     inv.key(record_key(&sha))
-        .key(rate_key(&sha))
         .arg(per_second)
         .arg(prefetch.unwrap_or(""));
     let mut out: Vec<String> = store

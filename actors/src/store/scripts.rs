@@ -122,30 +122,33 @@ return {ids, out}
 
 /// Authenticate an API key and charge its rate limit, in one round trip.
 ///
-/// `KEYS[1]`: the key's record, `KEYS[2]`: its rate-limit state. `ARGV[1]`: requests per
-/// second; `ARGV[2]`: an object id whose stored JSON to fetch from the key's own project and
-/// mode in the same call (or empty): a `GET /v1/<objects>/<id>` then costs one round trip. The limit is a GCRA token bucket holding one second of requests, timed by the Redis
+/// `KEYS[1]`: the key's record, which also holds its rate-limit state (`tat`, the GCRA
+/// theoretical arrival time in µs), so the check is one read and one write. `ARGV[1]`: requests
+/// per second; `ARGV[2]`: an object id whose stored JSON to fetch from the key's own project and
+/// mode in the same call (or empty): a `GET /v1/<objects>/<id>` then costs one round trip.
+/// The limit is a GCRA token bucket holding one second of requests, timed by the Redis
 /// server's clock so every daemon sharing the Redis enforces the same budget. Rejected requests
 /// do not consume budget. `last_used` is refreshed at most once a minute.
 pub static AUTHENTICATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local rec = redis.call('HMGET', KEYS[1], 'project', 'mode', 'revoked', 'last_used', 'id')
+local rec = redis.call('HMGET', KEYS[1], 'project', 'mode', 'revoked', 'last_used', 'id', 'tat')
 if not rec[1] then return {'unknown'} end
 if rec[3] == '1' then return {'revoked'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = math.floor(1000000 / tonumber(ARGV[1]))
 local burst = 1000000
-local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+local tat = tonumber(rec[6] or '0') or 0
 if tat < now then tat = now end
 local new_tat = tat + interval
 if new_tat - now > burst then
   return {'limited', tostring(math.ceil((new_tat - now - burst) / 1000))}
 end
-redis.call('SET', KEYS[2], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 if tonumber(rec[4] or '0') < tonumber(t[1]) - 60 then
-  redis.call('HSET', KEYS[1], 'last_used', t[1])
+  redis.call('HSET', KEYS[1], 'tat', string.format('%d', new_tat), 'last_used', t[1])
+else
+  redis.call('HSET', KEYS[1], 'tat', string.format('%d', new_tat))
 end
 if ARGV[2] ~= '' then
   local json = redis.call('HGET', 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':obj:' .. ARGV[2], 'json')
