@@ -1,8 +1,9 @@
 //! The daemon's clock. Everything that stamps a `created` time asks here, so that test clocks
 //! (which move a customer's or project's time forward) have one place to plug in.
 //!
-//! [`UtcTime`] is the calendar (civil-from-days, written out so the workspace needs no date
-//! crate for five fields): the gateway's timestamps, card expiry, daily runs.
+//! [`UtcTime`] is the calendar (civil-from-days, from `calmony_protocol::billing::civil`, so
+//! the workspace needs no date crate for five fields): the gateway's timestamps, card expiry,
+//! daily runs.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -67,16 +68,7 @@ impl UtcTime {
     pub fn from_unix(seconds: i64) -> Self {
         let days = seconds.div_euclid(SECONDS_PER_DAY);
         let of_day = seconds.rem_euclid(SECONDS_PER_DAY);
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = calmony_protocol::billing::civil(days);
         Self {
             year,
             month: month as u32,

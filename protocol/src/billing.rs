@@ -397,7 +397,9 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-fn civil(z: i64) -> (i64, i64, i64) {
+/// `(year, month, day)` of the day `z` days after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`): the one calendar conversion the workspace uses.
+pub fn civil(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

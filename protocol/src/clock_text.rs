@@ -18,16 +18,7 @@ const MONTHS: [&str; 12] = [
 
 /// `21 November 2026` for a Unix time.
 pub fn date(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::billing::civil(t.div_euclid(86_400));
     format!("{d} {} {y}", MONTHS[(m - 1) as usize])
 }
 
