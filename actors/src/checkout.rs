@@ -687,40 +687,19 @@ impl Checkout {
             let mut metadata = s.metadata.clone();
             metadata.extend(internal.intent_metadata.clone());
             let pi_id = ids::new_id("pi");
-            let mut intent = PaymentIntent {
-                client_secret: format!("{pi_id}_secret_{}", ids::random_alnum(24)),
-                id: pi_id.clone(),
-                object: "payment_intent".into(),
-                amount: s.amount_total,
-                amount_capturable: 0,
-                amount_received: s.amount_total,
-                automatic_payment_methods: None,
-                canceled_at: None,
-                cancellation_reason: None,
-                capture_method: "automatic".into(),
-                confirmation_method: "automatic".into(),
-                created: now,
-                currency: "gbp".into(),
-                customer: None,
-                description: internal.lines.first().map(|l| l.description.clone()),
-                last_payment_error: None,
-                latest_charge: None,
-                livemode: scope.livemode(),
-                metadata,
-                next_action: None,
-                payment_method: None,
-                payment_method_types: vec!["card".into()],
-                processing: None,
-                receipt_email: s.customer_email.clone(),
-                return_url: None,
-                setup_future_usage: None,
-                shipping: None,
-                statement_descriptor: None,
-                status: status::SUCCEEDED.into(),
-                customer_id: None,
-                payment_method_id: None,
-                cardstream_transaction_id: f.get("transactionID").map(str::to_string),
-            };
+            let mut intent = PaymentIntent::new(
+                pi_id.clone(),
+                s.amount_total,
+                "gbp".into(),
+                now,
+                scope.livemode(),
+            );
+            intent.amount_received = s.amount_total;
+            intent.description = internal.lines.first().map(|l| l.description.clone());
+            intent.metadata = metadata;
+            intent.receipt_email = s.customer_email.clone();
+            intent.status = status::SUCCEEDED.into();
+            intent.cardstream_transaction_id = f.get("transactionID").map(str::to_string);
             intent.set_customer(Some(customer_id.clone()));
             intent.set_payment_method(Some(pm.id.clone()));
             let charge = Charge {

@@ -71,6 +71,46 @@ pub struct PaymentIntent {
 }
 
 impl PaymentIntent {
+    /// A new card payment of `amount` pence in `currency` as the API's create makes it
+    /// (`requires_payment_method`, captured automatically, a fresh client secret); callers set
+    /// what their path decides on top.
+    pub fn new(id: String, amount: i64, currency: String, created: i64, livemode: bool) -> Self {
+        Self {
+            client_secret: format!("{id}_secret_{}", crate::ids::random_alnum(24)),
+            id,
+            object: "payment_intent".into(),
+            amount,
+            amount_capturable: 0,
+            amount_received: 0,
+            automatic_payment_methods: None,
+            canceled_at: None,
+            cancellation_reason: None,
+            capture_method: "automatic".into(),
+            confirmation_method: "automatic".into(),
+            created,
+            currency,
+            customer: None,
+            description: None,
+            last_payment_error: None,
+            latest_charge: None,
+            livemode,
+            metadata: Metadata::default(),
+            next_action: None,
+            payment_method: None,
+            payment_method_types: vec!["card".into()],
+            processing: None,
+            receipt_email: None,
+            return_url: None,
+            setup_future_usage: None,
+            shipping: None,
+            statement_descriptor: None,
+            status: status::REQUIRES_PAYMENT_METHOD.into(),
+            customer_id: None,
+            payment_method_id: None,
+            cardstream_transaction_id: None,
+        }
+    }
+
     pub fn set_customer(&mut self, c: Option<String>) {
         self.customer_id = c.clone();
         self.customer = c;

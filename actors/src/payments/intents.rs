@@ -135,44 +135,15 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
         return Err(ApiError::missing_param("payment_method"));
     }
     let id = ids::new_id(payment_intent::PREFIX);
-    let mut intent = PaymentIntent {
-        client_secret: format!("{id}_secret_{}", ids::random_alnum(24)),
-        id,
-        object: "payment_intent".into(),
-        amount: c.amount,
-        amount_capturable: 0,
-        amount_received: 0,
-        automatic_payment_methods: None,
-        canceled_at: None,
-        cancellation_reason: None,
-        capture_method: c.capture_method,
-        confirmation_method: "automatic".into(),
-        created: clock::now(),
-        currency: c.currency,
-        customer: None,
-        description: c.description,
-        last_payment_error: None,
-        latest_charge: None,
-        livemode: scope.livemode(),
-        metadata: Default::default(),
-        next_action: None,
-        payment_method: None,
-        payment_method_types: vec!["card".into()],
-        processing: None,
-        receipt_email: c.receipt_email,
-        return_url: c.return_url,
-        setup_future_usage: None,
-        shipping: None,
-        statement_descriptor: c.statement_descriptor,
-        status: if c.payment_method.is_some() {
-            status::REQUIRES_CONFIRMATION.into()
-        } else {
-            status::REQUIRES_PAYMENT_METHOD.into()
-        },
-        customer_id: None,
-        payment_method_id: None,
-        cardstream_transaction_id: None,
-    };
+    let mut intent = PaymentIntent::new(id, c.amount, c.currency, clock::now(), scope.livemode());
+    intent.capture_method = c.capture_method;
+    intent.description = c.description;
+    intent.receipt_email = c.receipt_email;
+    intent.return_url = c.return_url;
+    intent.statement_descriptor = c.statement_descriptor;
+    if c.payment_method.is_some() {
+        intent.status = status::REQUIRES_CONFIRMATION.into();
+    }
     intent.set_customer(c.customer.clone());
     intent.set_payment_method(c.payment_method.clone());
     if let Some(m) = &c.metadata {
@@ -290,42 +261,19 @@ pub async fn charge_invoice(
     let method = load_method(p, scope, &c.payment_method, "payment_method").await?;
     check_owner(&method.0, Some(&c.customer))?;
     let id = c.intent_id;
-    let mut intent = PaymentIntent {
-        client_secret: format!("{id}_secret_{}", ids::random_alnum(24)),
-        id: id.clone(),
-        object: "payment_intent".into(),
-        amount: c.amount,
-        amount_capturable: 0,
-        amount_received: 0,
-        automatic_payment_methods: None,
-        canceled_at: None,
-        cancellation_reason: None,
-        capture_method: "automatic".into(),
-        confirmation_method: "automatic".into(),
-        created: c.created,
-        currency: "gbp".into(),
-        customer: None,
-        description: c.description,
-        last_payment_error: None,
-        latest_charge: None,
-        livemode: scope.livemode(),
-        metadata: [("invoice".to_string(), c.invoice.clone())]
-            .into_iter()
-            .collect(),
-        next_action: None,
-        payment_method: None,
-        payment_method_types: vec!["card".into()],
-        processing: None,
-        receipt_email: None,
-        return_url: None,
-        setup_future_usage: Some("off_session".into()),
-        shipping: None,
-        statement_descriptor: None,
-        status: status::PROCESSING.into(),
-        customer_id: None,
-        payment_method_id: None,
-        cardstream_transaction_id: None,
-    };
+    let mut intent = PaymentIntent::new(
+        id.clone(),
+        c.amount,
+        "gbp".into(),
+        c.created,
+        scope.livemode(),
+    );
+    intent.description = c.description;
+    intent.metadata = [("invoice".to_string(), c.invoice.clone())]
+        .into_iter()
+        .collect();
+    intent.setup_future_usage = Some("off_session".into());
+    intent.status = status::PROCESSING.into();
     intent.set_customer(Some(c.customer.clone()));
     intent.set_payment_method(Some(c.payment_method.clone()));
     let attempt = ids::new_id("att");
