@@ -32,7 +32,7 @@ use crate::billing::Billing;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::payments::Payments;
-use crate::resource::{commit, page_body, to_json};
+use crate::resource::{commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Tx};
 
 /// Sessions by expiry time, for the sweeper.
@@ -273,14 +273,7 @@ impl Checkout {
             .index(&scope.key("checkout_sessions"), &id)
             .schedule(EXPIRY, expires_at, &member(scope, &id))
             .respond(ctx, 200, &body);
-        match commit(self.store(), &tx).await? {
-            Commit::Done(_) => Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            }),
-            _ => Err(ApiError::lock_timeout()),
-        }
+        commit_answer(self.store(), &tx, body).await
     }
 
     pub async fn retrieve(
@@ -399,14 +392,7 @@ impl Checkout {
         if let Some(ctx) = ctx {
             tx.respond(ctx, 200, &body);
         }
-        match commit(self.store(), &tx).await? {
-            Commit::Done(_) => Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            }),
-            _ => Err(ApiError::lock_timeout()),
-        }
+        commit_answer(self.store(), &tx, body).await
     }
 
     /// Expire sessions past `expires_at` (every daemon runs it; each session expires once).

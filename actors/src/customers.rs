@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, page_body, to_json};
+use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Store, Tx};
 
 /// How often an update re-reads and retries when another writer got there first.
@@ -97,14 +97,7 @@ pub async fn create(
         tx.index(&email_index(&ctx.scope, email), &c.id);
     }
     tx.event(&ctx.scope, &event).respond(ctx, 200, &body);
-    match commit(store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(store, &tx, body).await
 }
 
 /// Retrieve a customer. A deleted one answers `{id, object, deleted: true}`, as Stripe's does.

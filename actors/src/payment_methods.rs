@@ -23,7 +23,7 @@ use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, CardToTokenise};
 use crate::payments::Payments;
-use crate::resource::{commit, page_body, to_json};
+use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Store, StoreError, Tx};
 
 const MAX_ATTEMPTS: usize = 5;
@@ -195,14 +195,7 @@ pub async fn create(
         tx.event(scope, &event("payment_method.attached", &pm, scope, ctx));
     }
     tx.respond(ctx, 200, &body);
-    match commit(&p.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&p.store, &tx, body).await
 }
 
 async fn load(

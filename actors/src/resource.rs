@@ -33,6 +33,20 @@ pub async fn commit(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {
     }
 }
 
+/// Commit a change whose answer is `body` (already stored under the request's idempotency key
+/// by `tx.respond`): 200 when it landed; a record that moved meanwhile is a lock timeout (the
+/// caller made no version checks it could retry on).
+pub async fn commit_answer(store: &Store, tx: &Tx, body: String) -> Result<Reply, ApiError> {
+    match commit(store, tx).await? {
+        Commit::Done(_) => Ok(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
 /// Serialize a list page from stored JSON without re-parsing the objects.
 pub fn page_body(url: &str, items: &[String], has_more: bool) -> Result<String, ApiError> {
     let raws: Vec<Box<RawValue>> = items

@@ -11,8 +11,8 @@ use calmony_protocol::{ApiError, ids, metadata};
 
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, page_body, to_json};
-use crate::store::{Commit, Scope, Store, Tx};
+use crate::resource::{commit_answer, page_body, to_json};
+use crate::store::{Scope, Store, Tx};
 
 fn not_found(object: &str, id: &str, param: &str) -> ApiError {
     ApiError::no_such(object, id, param)
@@ -58,14 +58,7 @@ async fn save<T: serde::Serialize>(
         tx.index(&ctx.scope.key(i), id);
     }
     tx.respond(ctx, 200, &body);
-    match commit(store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(store, &tx, body).await
 }
 
 fn new_product(ctx: &RequestContext, name: String) -> Product {
@@ -160,14 +153,7 @@ pub async fn delete_product(
         .put(&ctx.scope.record(id), v + 1, &body)
         .unindex(&ctx.scope.key("products"), id)
         .respond(ctx, 200, &body);
-    match commit(store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(store, &tx, body).await
 }
 
 pub async fn list_products(
@@ -291,14 +277,7 @@ pub async fn create_price(
     p.finish()?;
     let body = to_json(&price)?;
     tx.respond(ctx, 200, &body);
-    match commit(store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(store, &tx, body).await
 }
 
 pub async fn retrieve_price(

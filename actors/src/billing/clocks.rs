@@ -9,7 +9,7 @@ use calmony_protocol::{ApiError, ids};
 
 use super::Billing;
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, page_body, to_json};
+use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Store, Tx};
 
 fn test_mode_only(ctx: &RequestContext) -> Result<(), ApiError> {
@@ -86,14 +86,7 @@ pub async fn create(b: &Billing, ctx: &RequestContext, mut p: Params) -> Result<
         .put(&ctx.scope.record(&clock.id), 1, &body)
         .index(&ctx.scope.key("test_clocks"), &clock.id)
         .respond(ctx, 200, &body);
-    match commit(&b.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&b.store, &tx, body).await
 }
 
 pub async fn retrieve(
@@ -136,14 +129,7 @@ pub async fn delete(
         .put(&ctx.scope.record(id), v + 1, &body)
         .unindex(&ctx.scope.key("test_clocks"), id)
         .respond(ctx, 200, &body);
-    match commit(&b.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&b.store, &tx, body).await
 }
 
 /// `POST /v1/test_helpers/test_clocks/:id/advance`: move the frozen time forward and run

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::catalog::{self, load, rates_for, take_tax_rates};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, page_body, to_json};
+use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Store, Tx};
 
 /// What is kept beside an invoice.
@@ -520,14 +520,7 @@ pub async fn create_invoice(
         &event("invoice.created", &inv, scope, &ctx.event_request(), now),
     );
     tx.respond(ctx, 200, &body);
-    match commit(&b.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&b.store, &tx, body).await
 }
 
 /// `POST /v1/invoiceitems`: a charge for a customer's next invoice, or for a draft (`invoice`).
@@ -663,14 +656,7 @@ pub async fn create_invoice_item(
             ),
         )
         .respond(ctx, 200, &body);
-    match commit(&b.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&b.store, &tx, body).await
 }
 
 pub async fn retrieve_invoice_item(
@@ -798,14 +784,7 @@ pub async fn pay_invoice(
             &event("invoice.paid", &inv, scope, &ctx.event_request(), now),
         )
         .respond(ctx, 200, &body);
-        return match commit(&b.store, &tx).await? {
-            Commit::Done(_) => Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            }),
-            _ => Err(ApiError::lock_timeout()),
-        };
+        return commit_answer(&b.store, &tx, body).await;
     }
     let reply = charge(b, scope, id, pm, Some(ctx)).await?;
     if reply.status == 200 {
@@ -979,14 +958,7 @@ async fn transition(
     let body = write_invoice(&mut tx, scope, v + 1, &inv, &internal)?;
     tx.event(scope, &event(kind, &inv, scope, &ctx.event_request(), now))
         .respond(ctx, 200, &body);
-    match commit(&b.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&b.store, &tx, body).await
 }
 
 /// `DELETE /v1/invoices/:id`: drafts only.
@@ -1013,14 +985,7 @@ pub async fn delete_invoice(
         .unindex(&index(scope), id)
         .unindex(&customer_index(scope, &inv.customer), id)
         .respond(ctx, 200, &body);
-    match commit(&b.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&b.store, &tx, body).await
 }
 
 pub async fn retrieve_invoice(

@@ -21,7 +21,7 @@ use super::catalog::{self, load, take_tax_rates};
 use super::invoices::{self, BillTo, event};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, page_body, to_json};
+use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Tx};
 
 /// Stripe's window for a first payment before an incomplete subscription expires.
@@ -980,14 +980,7 @@ pub async fn cancel_subscription(
     );
     sub_events(&mut tx, scope, "deleted", &s, &ctx.event_request(), now);
     tx.respond(ctx, 200, &body);
-    match commit(&b.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&b.store, &tx, body).await
 }
 
 pub(super) fn next_period_end(s: &Subscription, start: i64) -> i64 {

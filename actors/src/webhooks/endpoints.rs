@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::Webhooks;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, page_body, to_json};
+use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Tx};
 
 const MAX_ATTEMPTS: usize = 5;
@@ -180,14 +180,7 @@ pub async fn create(w: &Webhooks, ctx: &RequestContext, params: Params) -> Resul
     endpoint.secret = Some(secret);
     let body = to_json(&endpoint)?;
     tx.respond(ctx, 200, &body);
-    match commit(&w.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&w.store, &tx, body).await
 }
 
 /// `GET /v1/webhook_endpoints/:id`.
@@ -320,14 +313,7 @@ pub async fn delete(
         .put(&scope.record(id), l.version + 1, &body)
         .unindex(&index(scope), id)
         .respond(ctx, 200, &body);
-    match commit(&w.store, &tx).await? {
-        Commit::Done(_) => Ok(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Err(ApiError::lock_timeout()),
-    }
+    commit_answer(&w.store, &tx, body).await
 }
 
 /// `GET /v1/webhook_endpoints`.
