@@ -367,7 +367,7 @@ async fn webhooks(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last_at = Instant::now();
     while Instant::now() < deadline {
-        let got = rx.received().len();
+        let got = rx.count();
         if got > 0 && first.is_none() {
             first = Some(Instant::now());
         }
@@ -422,7 +422,7 @@ async fn drain_backlog(
     rx: &Receiver,
 ) -> Result<(usize, f64), String> {
     let n = args.count;
-    let before = rx.received().len();
+    let before = rx.count();
     rx.set(Answer::Fail);
     let created = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();

@@ -155,15 +155,22 @@ impl Receiver {
         self.log.lock().expect("lock").clone()
     }
 
-    /// Wait until `pred` holds for what was received.
+    /// How many requests arrived so far, without copying them (a load run polls this often).
+    pub fn count(&self) -> usize {
+        self.log.lock().expect("lock").len()
+    }
+
+    /// Wait until `pred` holds for what was received. The predicate looks at the log in place:
+    /// copying thousands of bodies every poll would cost the machine more than the deliveries.
     pub async fn wait(&self, limit: Duration, pred: impl Fn(&[Received]) -> bool) -> bool {
         let deadline = std::time::Instant::now() + limit;
+        let holds = || pred(&self.log.lock().expect("lock"));
         while std::time::Instant::now() < deadline {
-            if pred(&self.received()) {
+            if holds() {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        pred(&self.received())
+        holds()
     }
 }
