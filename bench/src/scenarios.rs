@@ -507,6 +507,7 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
         .arg("cp:billing:due")
         .query(&mut r)
         .map_err(|e| e.to_string())?;
+    let commands_before = env.redis_commands();
     env.cli(&[
         "clock",
         "advance",
@@ -552,6 +553,16 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    let commands = commands_before
+        .zip(env.redis_commands())
+        .map(|(b, a)| a.saturating_sub(b));
+    if std::env::var_os("BENCH_COMMANDSTATS").is_some() {
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut r)
+            .unwrap_or_default();
+        eprintln!("{stats}");
+    }
     let (_, ledger) = c.get("/sandbox/ledger").await?;
     let charged = ledger["entries"].as_array().map_or(0, |e| {
         e.iter()
@@ -571,6 +582,13 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
         "renewals/s".into(),
         json!((charged as f64 / secs.max(0.001)).round()),
     ));
+    if let Some(n) = commands {
+        // The whole run, scheduler bookkeeping included, over the renewals it made.
+        rep.extra.push((
+            "redis/renewal".into(),
+            json!((n as f64 / charged.max(1) as f64 * 10.0).round() / 10.0),
+        ));
+    }
     Ok(rep)
 }
 

@@ -7,88 +7,89 @@ use redis::Script;
 
 /// Apply one state change: every check first, then every write, or nothing.
 ///
-/// `KEYS`: every key touched. `ARGV[1]`: JSON `{"ops": [...], "tpl": [...]}`; every other
-/// argument is a value, named in the operations by its `ARGV` index (`a` below), so records
-/// arrive as they are, never escaped into the JSON. Operations name keys by `KEYS` index:
-/// `["ver", k, v]` record `k` is still at version `v` (0: absent);
-/// `["own", k, owner]` idempotency claim `k` is still held by `owner`;
-/// `["put", k, v, a, [a, …]]` a record with extra (internal) field/value pairs;
-/// `["hset", k, [a, …]]`; `["zadd", k, score, a]`; `["zrem", k, a]`;
-/// `["xadd", k, [a, …]]`; `["xaddif", k, guard, [a, …]]` append only if key `guard`
-/// exists; `["pexpire", k, ms]`;
-/// `["cmd", k, group, consumer, [a, …]]` append a command and deliver it at once to
-/// `consumer`, so from birth it sits in that daemon's pending list (a crash leaves it there
-/// for recovery, and no other consumer can pick it up while it is being worked on);
-/// `["ack", k, group, id]` acknowledge and delete a command;
-/// `["hincrby", k, field, n]`; `["hdel", k, field]`; `["hsetnx", k, field, a]`;
-/// `["seq", k, placeholder, prefix, width]` take the next number of counter `k` (how an
-/// invoice gets a gap-free number: only a commit that happens takes one). Each `tpl` entry
-/// `[a, placeholder, first, last]` then sets value `a` to `ARGV[first..last]` joined with that
-/// number, before any write.
-/// Answers `{'ok', <id of the last command appended or ''>}`.
+/// `KEYS`: every key touched. `ARGV[1]`: the operations, a line of codes and integers
+/// separated by spaces; every other argument is a value. In an operation `k`/`g` are `KEYS`
+/// indexes, and `a`, `f` (the first of `n` consecutive values), `b` (a record's JSON, its
+/// `n` internal field/value arguments following it) are `ARGV` indexes. The line lists the
+/// checks first, then the numbers, then the writes (`store::Tx` orders them so):
+/// `V k version` record `k` is still at `version` (0: absent);
+/// `O k a` idempotency claim `k` is still held by owner `a`;
+/// `S k a` take the next number of counter `k` as prefix `a` + six digits (how an invoice
+/// gets a gap-free number: only a commit that happens takes one);
+/// `T a s f l` set value `a` to values `f..l` joined with the `s`th number taken;
+/// `P k version b n` a record; `H k f n` `HSET`; `Z k score a`; `R k a` `ZREM`;
+/// `X k f n` `XADD`; `XI k g f n` `XADD` only if key `g` exists; `E k ms` `PEXPIRE`;
+/// `C k a1 a2 f n` append a command and deliver it at once to consumer `a2` of group `a1`, so
+/// from birth it sits in that daemon's pending list (a crash leaves it there for recovery, and
+/// no other consumer can pick it up while it is being worked on);
+/// `A k a1 a2` acknowledge and delete entry `a2` of group `a1`;
+/// `I k a by` `HINCRBY`; `D k a` `HDEL`; `N k a1 a2` `HSETNX`.
+/// Answers `{'ok', <id of the last command appended or ''>}`, or `{'conflict'|'lost', key}`.
+///
+/// The line is split once and walked with a cursor: no Lua table per operation, and the
+/// values are handed to Redis with `unpack` straight from `ARGV`.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local tx = cjson.decode(ARGV[1])
-local ops = tx['ops']
+local t = {}
+for w in string.gmatch(ARGV[1], '%S+') do t[#t + 1] = w end
+local p, last = 1, #t
+local function n(i) return tonumber(t[p + i]) end
+local function key(i) return KEYS[tonumber(t[p + i])] end
+local function val(i) return ARGV[tonumber(t[p + i])] end
+local function run(i)
+  local f = tonumber(t[p + i])
+  return unpack(ARGV, f, f + tonumber(t[p + i + 1]) - 1)
+end
 local cmd_id = ''
-local function vals(list)
-  local out = {}
-  for j = 1, #list do out[j] = ARGV[list[j]] end
-  return out
-end
-for i = 1, #ops do
-  local op = ops[i]
-  if op[1] == 'ver' then
-    local v = tonumber(redis.call('HGET', KEYS[op[2]], 'v') or '0')
-    if v ~= tonumber(op[3]) then return {'conflict', KEYS[op[2]]} end
-  elseif op[1] == 'own' then
-    if redis.call('HGET', KEYS[op[2]], 'owner') ~= op[3] then return {'lost', KEYS[op[2]]} end
-  end
-end
 local numbers = {}
-for i = 1, #ops do
-  local op = ops[i]
-  if op[1] == 'seq' then
-    local n = redis.call('INCR', KEYS[op[2]])
-    numbers[op[3]] = op[4] .. string.format('%0' .. op[5] .. 'd', n)
-  end
-end
-local tpl = tx['tpl']
-for i = 1, #tpl do
-  local t = tpl[i]
-  local pieces = {}
-  for j = t[3], t[4] do pieces[#pieces + 1] = ARGV[j] end
-  ARGV[t[1]] = table.concat(pieces, numbers[t[2]])
-end
 local guards = {}
-for i = 1, #ops do
-  local op = ops[i]
-  local k = KEYS[op[2]]
-  local o = op[1]
-  if o == 'put' then
-    redis.call('HSET', k, 'v', op[3], 'json', ARGV[op[4]], unpack(vals(op[5])))
-  elseif o == 'hset' then redis.call('HSET', k, unpack(vals(op[3])))
-  elseif o == 'zadd' then redis.call('ZADD', k, op[3], ARGV[op[4]])
-  elseif o == 'zrem' then redis.call('ZREM', k, ARGV[op[3]])
-  elseif o == 'xadd' then redis.call('XADD', k, '*', unpack(vals(op[3])))
-  elseif o == 'xaddif' then
-    local g = guards[op[3]]
-    if g == nil then
-      g = redis.call('EXISTS', KEYS[op[3]]) == 1
-      guards[op[3]] = g
+while p <= last do
+  local o = t[p]
+  if o == 'V' then
+    local v = tonumber(redis.call('HGET', key(1), 'v') or '0')
+    if v ~= n(2) then return {'conflict', key(1)} end
+    p = p + 3
+  elseif o == 'O' then
+    if redis.call('HGET', key(1), 'owner') ~= val(2) then return {'lost', key(1)} end
+    p = p + 3
+  elseif o == 'S' then
+    numbers[#numbers + 1] = val(2) .. string.format('%06d', redis.call('INCR', key(1)))
+    p = p + 3
+  elseif o == 'T' then
+    ARGV[n(1)] = table.concat(ARGV, numbers[n(2)], n(3), n(4))
+    p = p + 5
+  elseif o == 'P' then
+    local b = n(3)
+    redis.call('HSET', key(1), 'v', t[p + 2], 'json', ARGV[b], unpack(ARGV, b + 1, b + n(4)))
+    p = p + 5
+  elseif o == 'H' then redis.call('HSET', key(1), run(2)) p = p + 4
+  elseif o == 'Z' then redis.call('ZADD', key(1), t[p + 2], val(3)) p = p + 4
+  elseif o == 'R' then redis.call('ZREM', key(1), val(2)) p = p + 3
+  elseif o == 'X' then redis.call('XADD', key(1), '*', run(2)) p = p + 4
+  elseif o == 'XI' then
+    local g = n(2)
+    local ok = guards[g]
+    if ok == nil then
+      ok = redis.call('EXISTS', KEYS[g]) == 1
+      guards[g] = ok
     end
-    if g then redis.call('XADD', k, '*', unpack(vals(op[4]))) end
-  elseif o == 'pexpire' then redis.call('PEXPIRE', k, op[3])
-  elseif o == 'cmd' then
-    cmd_id = redis.call('XADD', k, '*', unpack(vals(op[5])))
-    redis.call('XREADGROUP', 'GROUP', op[3], op[4], 'COUNT', 1000, 'STREAMS', k, '>')
-  elseif o == 'hincrby' then redis.call('HINCRBY', k, op[3], op[4])
-  elseif o == 'hdel' then redis.call('HDEL', k, op[3])
-  elseif o == 'hsetnx' then redis.call('HSETNX', k, op[3], ARGV[op[4]])
-  elseif o == 'ack' then
-    redis.call('XACK', k, op[3], op[4])
-    redis.call('XDEL', k, op[4])
+    if ok then redis.call('XADD', key(1), '*', run(3)) end
+    p = p + 5
+  elseif o == 'E' then redis.call('PEXPIRE', key(1), t[p + 2]) p = p + 3
+  elseif o == 'C' then
+    cmd_id = redis.call('XADD', key(1), '*', run(4))
+    redis.call('XREADGROUP', 'GROUP', val(2), val(3), 'COUNT', 1000, 'STREAMS', key(1), '>')
+    p = p + 6
+  elseif o == 'I' then redis.call('HINCRBY', key(1), val(2), t[p + 3]) p = p + 4
+  elseif o == 'D' then redis.call('HDEL', key(1), val(2)) p = p + 3
+  elseif o == 'N' then redis.call('HSETNX', key(1), val(2), val(3)) p = p + 4
+  elseif o == 'A' then
+    redis.call('XACK', key(1), val(2), val(3))
+    redis.call('XDEL', key(1), val(3))
+    p = p + 4
+  else
+    return redis.error_reply('commit: unknown operation ' .. tostring(o))
   end
 end
 return {'ok', cmd_id}

@@ -1,0 +1,644 @@
+//! [`Tx`]: the writes of one state change, and how they travel to the commit script.
+//!
+//! Operations name keys by their index in `KEYS` and values by their index in `ARGV`, so the
+//! records' JSON travels as plain script arguments, never escaped into the operation list. The
+//! operation list itself is a line of short codes and integers (see [`scripts::COMMIT`]): the
+//! script splits it once and walks it with a cursor. Decoding it as JSON built a Lua table for
+//! every operation and every list of indexes and parsed each number with `strtod`, which cost
+//! Redis more than the writes themselves in a commit of many operations.
+//!
+//! [`scripts::COMMIT`]: super::scripts::COMMIT
+
+use std::fmt::Write as _;
+
+use calmony_protocol::event::Event;
+
+use super::Scope;
+
+/// One operation. `k`/`guard`: `KEYS` indexes; every other `usize` an `ARGV` index; a list of
+/// values is a run of consecutive arguments, `(first, count)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    /// Record `k` is still at `version` (0: absent).
+    Ver {
+        k: usize,
+        version: u64,
+    },
+    /// Idempotency claim `k` is still held by `owner`.
+    Own {
+        k: usize,
+        owner: usize,
+    },
+    /// Take the next number of counter `k`, as `prefix` + six digits.
+    Seq {
+        k: usize,
+        prefix: usize,
+    },
+    /// A record: `v`, `json` = `body`, then `extra` internal field/value pairs after `body`.
+    Put {
+        k: usize,
+        version: u64,
+        body: usize,
+        extra: usize,
+    },
+    Hset {
+        k: usize,
+        first: usize,
+        count: usize,
+    },
+    Zadd {
+        k: usize,
+        score: i64,
+        member: usize,
+    },
+    Zrem {
+        k: usize,
+        member: usize,
+    },
+    Xadd {
+        k: usize,
+        first: usize,
+        count: usize,
+    },
+    /// Append only if key `guard` exists.
+    XaddIf {
+        k: usize,
+        guard: usize,
+        first: usize,
+        count: usize,
+    },
+    Pexpire {
+        k: usize,
+        ms: u64,
+    },
+    /// Append a command and deliver it at once to `consumer` of `group`.
+    Cmd {
+        k: usize,
+        group: usize,
+        consumer: usize,
+        first: usize,
+        count: usize,
+    },
+    /// Acknowledge and delete entry `id` of `group`.
+    Ack {
+        k: usize,
+        group: usize,
+        id: usize,
+    },
+    Hincrby {
+        k: usize,
+        field: usize,
+        by: i64,
+    },
+    Hdel {
+        k: usize,
+        field: usize,
+    },
+    Hsetnx {
+        k: usize,
+        field: usize,
+        value: usize,
+    },
+}
+
+impl Op {
+    /// The script runs every check, then takes every number, then writes: the list it gets is
+    /// in that order whatever order the change was built in.
+    fn phase(&self) -> u8 {
+        match self {
+            Op::Ver { .. } | Op::Own { .. } => 0,
+            Op::Seq { .. } => 1,
+            _ => 2,
+        }
+    }
+
+    fn key(&self) -> usize {
+        match self {
+            Op::Ver { k, .. }
+            | Op::Own { k, .. }
+            | Op::Seq { k, .. }
+            | Op::Put { k, .. }
+            | Op::Hset { k, .. }
+            | Op::Zadd { k, .. }
+            | Op::Zrem { k, .. }
+            | Op::Xadd { k, .. }
+            | Op::XaddIf { k, .. }
+            | Op::Pexpire { k, .. }
+            | Op::Cmd { k, .. }
+            | Op::Ack { k, .. }
+            | Op::Hincrby { k, .. }
+            | Op::Hdel { k, .. }
+            | Op::Hsetnx { k, .. } => *k,
+        }
+    }
+
+    /// The same operation with its key indexes moved up by `keys` and its value indexes by
+    /// `args` (another change's operations appended after this one's).
+    fn shifted(mut self, keys: usize, args: usize) -> Op {
+        match &mut self {
+            Op::Ver { k, .. } | Op::Pexpire { k, .. } => *k += keys,
+            Op::Own { k, owner: a }
+            | Op::Seq { k, prefix: a }
+            | Op::Put { k, body: a, .. }
+            | Op::Hset { k, first: a, .. }
+            | Op::Zadd { k, member: a, .. }
+            | Op::Zrem { k, member: a }
+            | Op::Xadd { k, first: a, .. }
+            | Op::Hincrby { k, field: a, .. }
+            | Op::Hdel { k, field: a } => {
+                *k += keys;
+                *a += args;
+            }
+            Op::XaddIf {
+                k, guard, first, ..
+            } => {
+                *k += keys;
+                *guard += keys;
+                *first += args;
+            }
+            Op::Cmd {
+                k,
+                group,
+                consumer,
+                first,
+                ..
+            } => {
+                *k += keys;
+                *group += args;
+                *consumer += args;
+                *first += args;
+            }
+            Op::Ack { k, group, id } => {
+                *k += keys;
+                *group += args;
+                *id += args;
+            }
+            Op::Hsetnx { k, field, value } => {
+                *k += keys;
+                *field += args;
+                *value += args;
+            }
+        }
+        self
+    }
+
+    /// The operation as the script reads it: a code, then integers.
+    fn encode(&self, out: &mut String) {
+        let _ = match *self {
+            Op::Ver { k, version } => write!(out, "V {k} {version} "),
+            Op::Own { k, owner } => write!(out, "O {k} {owner} "),
+            Op::Seq { k, prefix } => write!(out, "S {k} {prefix} "),
+            Op::Put {
+                k,
+                version,
+                body,
+                extra,
+            } => write!(out, "P {k} {version} {body} {extra} "),
+            Op::Hset { k, first, count } => write!(out, "H {k} {first} {count} "),
+            Op::Zadd { k, score, member } => write!(out, "Z {k} {score} {member} "),
+            Op::Zrem { k, member } => write!(out, "R {k} {member} "),
+            Op::Xadd { k, first, count } => write!(out, "X {k} {first} {count} "),
+            Op::XaddIf {
+                k,
+                guard,
+                first,
+                count,
+            } => write!(out, "XI {k} {guard} {first} {count} "),
+            Op::Pexpire { k, ms } => write!(out, "E {k} {ms} "),
+            Op::Cmd {
+                k,
+                group,
+                consumer,
+                first,
+                count,
+            } => write!(out, "C {k} {group} {consumer} {first} {count} "),
+            Op::Ack { k, group, id } => write!(out, "A {k} {group} {id} "),
+            Op::Hincrby { k, field, by } => write!(out, "I {k} {field} {by} "),
+            Op::Hdel { k, field } => write!(out, "D {k} {field} "),
+            Op::Hsetnx { k, field, value } => write!(out, "N {k} {field} {value} "),
+        };
+    }
+}
+
+/// The writes of one state change, applied atomically by [`super::Store::commit`].
+#[derive(Debug, Default)]
+pub struct Tx {
+    pub(super) keys: Vec<String>,
+    ops: Vec<Op>,
+    /// Script arguments after the operation list: `ARGV[i + 2]` is `args[i]`.
+    args: Vec<String>,
+    /// `(placeholder, index of its Seq among the Seq operations)` (see [`Tx::number`]).
+    numbers: Vec<(String, usize)>,
+}
+
+impl Tx {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn k(&mut self, key: &str) -> usize {
+        match self.keys.iter().position(|k| k == key) {
+            Some(i) => i + 1,
+            None => {
+                self.keys.push(key.to_string());
+                self.keys.len()
+            }
+        }
+    }
+
+    /// A value as a script argument; answers its `ARGV` index.
+    fn v(&mut self, value: &str) -> usize {
+        self.args.push(value.to_string());
+        self.args.len() + 1
+    }
+
+    /// Field/value pairs as consecutive arguments: `(first, count)`.
+    fn vs(&mut self, pairs: &[(&str, &str)]) -> (usize, usize) {
+        let first = self.args.len() + 2;
+        for (a, b) in pairs {
+            self.v(a);
+            self.v(b);
+        }
+        (first, pairs.len() * 2)
+    }
+
+    /// The record must still be at `version` (0: must not exist).
+    pub fn expect_version(&mut self, key: &str, version: u64) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(Op::Ver { k, version });
+        self
+    }
+
+    /// Write a record at `version` (the version read plus one).
+    pub fn put(&mut self, key: &str, version: u64, json: &str) -> &mut Self {
+        self.put_with(key, version, json, &[])
+    }
+
+    /// Write a record with internal fields kept beside its JSON (never answered to clients).
+    pub fn put_with(
+        &mut self,
+        key: &str,
+        version: u64,
+        json: &str,
+        internal: &[(&str, &str)],
+    ) -> &mut Self {
+        let k = self.k(key);
+        let body = self.v(json);
+        let (_, extra) = self.vs(internal);
+        self.ops.push(Op::Put {
+            k,
+            version,
+            body,
+            extra,
+        });
+        self
+    }
+
+    /// Append a command to `stream`, delivered at once to `consumer` of `group`.
+    pub fn command(
+        &mut self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        fields: &[(&str, &str)],
+    ) -> &mut Self {
+        let k = self.k(stream);
+        let (group, consumer) = (self.v(group), self.v(consumer));
+        let (first, count) = self.vs(fields);
+        self.ops.push(Op::Cmd {
+            k,
+            group,
+            consumer,
+            first,
+            count,
+        });
+        self
+    }
+
+    pub fn hincrby(&mut self, key: &str, field: &str, by: i64) -> &mut Self {
+        let k = self.k(key);
+        let field = self.v(field);
+        self.ops.push(Op::Hincrby { k, field, by });
+        self
+    }
+
+    pub fn hdel(&mut self, key: &str, field: &str) -> &mut Self {
+        let k = self.k(key);
+        let field = self.v(field);
+        self.ops.push(Op::Hdel { k, field });
+        self
+    }
+
+    pub fn hsetnx(&mut self, key: &str, field: &str, value: &str) -> &mut Self {
+        let k = self.k(key);
+        let (field, value) = (self.v(field), self.v(value));
+        self.ops.push(Op::Hsetnx { k, field, value });
+        self
+    }
+
+    /// Add a member to a sorted set with a score (due times of scheduled work).
+    pub fn schedule(&mut self, set: &str, due_ms: i64, member: &str) -> &mut Self {
+        let k = self.k(set);
+        let member = self.v(member);
+        self.ops.push(Op::Zadd {
+            k,
+            score: due_ms,
+            member,
+        });
+        self
+    }
+
+    /// Append an entry to a stream (no consumer is chosen: the group's readers share it).
+    pub fn append(&mut self, stream: &str, fields: &[(&str, &str)]) -> &mut Self {
+        let k = self.k(stream);
+        let (first, count) = self.vs(fields);
+        self.ops.push(Op::Xadd { k, first, count });
+        self
+    }
+
+    /// Take the next number of `counter` as `prefix` + six digits, written wherever
+    /// `placeholder` appears in this transaction's writes.
+    pub fn number(&mut self, counter: &str, placeholder: &str, prefix: &str) -> &mut Self {
+        let k = self.k(counter);
+        let prefix = self.v(prefix);
+        let ordinal = self.numbers.len();
+        self.ops.push(Op::Seq { k, prefix });
+        self.numbers.push((placeholder.to_string(), ordinal));
+        self
+    }
+
+    /// Acknowledge (and delete) a finished command.
+    pub fn ack(&mut self, stream: &str, group: &str, id: &str) -> &mut Self {
+        let k = self.k(stream);
+        let (group, id) = (self.v(group), self.v(id));
+        self.ops.push(Op::Ack { k, group, id });
+        self
+    }
+
+    /// Keep an idempotency claim alive (still running) for `ms`: a change that will finish
+    /// later, perhaps in another process, holds the key until its answer is stored.
+    pub fn hold_claim(&mut self, claim: &crate::idempotency::Claim, ms: u64) -> &mut Self {
+        let k = self.k(&claim.redis_key);
+        let owner = self.v(&claim.owner);
+        self.ops.push(Op::Own { k, owner });
+        self.ops.push(Op::Pexpire { k, ms });
+        self
+    }
+
+    /// Add an id to a list index.
+    pub fn index(&mut self, index: &str, id: &str) -> &mut Self {
+        let k = self.k(index);
+        let member = self.v(id);
+        self.ops.push(Op::Zadd {
+            k,
+            score: 0,
+            member,
+        });
+        self
+    }
+
+    pub fn unindex(&mut self, index: &str, id: &str) -> &mut Self {
+        let k = self.k(index);
+        let member = self.v(id);
+        self.ops.push(Op::Zrem { k, member });
+        self
+    }
+
+    pub fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> &mut Self {
+        let k = self.k(key);
+        let (first, count) = self.vs(fields);
+        self.ops.push(Op::Hset { k, first, count });
+        self
+    }
+
+    pub fn expire_ms(&mut self, key: &str, ms: u64) -> &mut Self {
+        let k = self.k(key);
+        self.ops.push(Op::Pexpire { k, ms });
+        self
+    }
+
+    /// Append an event: its record (with its type beside the JSON, for the retention sweep
+    /// that forgets it after the retention period: see `webhooks::retention`), its place in
+    /// the project's event list and its type's, and an entry on the project's event stream for
+    /// delivery.
+    pub fn event(&mut self, scope: &Scope, event: &Event) -> &mut Self {
+        let json = serde_json::to_string(event).unwrap_or_default();
+        let record = scope.record(&event.id);
+        let created = event.created.to_string();
+        self.put_with(
+            &record,
+            1,
+            &json,
+            &[("type", &event.kind), ("created", &created)],
+        );
+        self.index(&scope.key("events:index"), &event.id);
+        self.index(
+            &scope.key(&format!("events:type:{}", event.kind)),
+            &event.id,
+        );
+        // Only a project with webhook endpoints needs the event queued for fan-out, and the
+        // check is inside the commit, so an endpoint created concurrently either predates the
+        // event (and hears of it) or follows it (and, as with Stripe, does not).
+        let k = self.k(&scope.event_stream());
+        let guard = self.k(&scope.key("webhook_endpoints"));
+        let (first, count) = self.vs(&[("id", &event.id), ("type", &event.kind)]);
+        self.ops.push(Op::XaddIf {
+            k,
+            guard,
+            first,
+            count,
+        });
+        self
+    }
+
+    /// Store the request's answer under its idempotency key, if it has one, as part of this
+    /// change: a crash can then never leave a change without its answer or the reverse.
+    pub fn respond(&mut self, ctx: &crate::RequestContext, status: u16, body: &str) -> &mut Self {
+        if let Some(claim) = &ctx.idempotency {
+            self.respond_to(claim, ctx.idempotency_ttl_secs, status, body);
+        }
+        self
+    }
+
+    /// Store the answer under a claim carried by a command (the request may be long gone).
+    pub fn respond_to(
+        &mut self,
+        claim: &crate::idempotency::Claim,
+        ttl_secs: u64,
+        status: u16,
+        body: &str,
+    ) -> &mut Self {
+        let k = self.k(&claim.redis_key);
+        let owner = self.v(&claim.owner);
+        self.ops.push(Op::Own { k, owner });
+        let status = status.to_string();
+        self.hset(
+            &claim.redis_key.clone(),
+            &[("state", "done"), ("status", &status), ("body", body)],
+        );
+        self.expire_ms(&claim.redis_key.clone(), ttl_secs * 1000)
+    }
+
+    /// The same writes without the idempotency checks and answers (for a retry after the
+    /// claim was lost: the change itself must still happen).
+    pub fn without_answers(&self) -> Tx {
+        let claim_keys: Vec<usize> = self
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Own { k, .. } => Some(*k),
+                _ => None,
+            })
+            .collect();
+        Tx {
+            keys: self.keys.clone(),
+            ops: self
+                .ops
+                .iter()
+                .filter(|op| !claim_keys.contains(&op.key()))
+                .cloned()
+                .collect(),
+            args: self.args.clone(),
+            numbers: self.numbers.clone(),
+        }
+    }
+
+    /// Whether this change only writes (no version or claim checks, no numbers): such changes
+    /// can share one commit (see [`super::Batcher`]) without one's check failing the others.
+    pub fn is_unchecked(&self) -> bool {
+        self.ops.iter().all(|op| op.phase() == 2)
+    }
+
+    /// Append another (unchecked) change's writes, its keys and values renumbered after this
+    /// one's.
+    pub(super) fn absorb(&mut self, other: Tx) {
+        let (keys, args) = (self.keys.len(), self.args.len());
+        self.ops
+            .extend(other.ops.into_iter().map(|op| op.shifted(keys, args)));
+        self.keys.extend(other.keys);
+        self.args.extend(other.args);
+    }
+
+    /// The script's arguments: the operation list, the values, then, for each value that
+    /// carries a number's placeholder, its pieces around it (the script joins them with the
+    /// number it takes, so no pattern substitution runs over the records inside Redis).
+    pub(super) fn script_args(&self) -> (String, Vec<&str>) {
+        let mut argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut header = String::with_capacity(self.ops.len() * 12 + 16);
+        for phase in 0..=2 {
+            for op in self.ops.iter().filter(|op| op.phase() == phase) {
+                op.encode(&mut header);
+            }
+            if phase != 1 {
+                continue;
+            }
+            // After the numbers are taken, before any write: each templated value travels
+            // only as its pieces, `T value number first last`.
+            for (placeholder, ordinal) in &self.numbers {
+                for (i, arg) in self.args.iter().enumerate() {
+                    if !arg.contains(placeholder.as_str()) {
+                        continue;
+                    }
+                    argv[i] = "";
+                    let first = argv.len() + 2;
+                    argv.extend(arg.split(placeholder.as_str()));
+                    let _ = write!(
+                        header,
+                        "T {} {} {first} {} ",
+                        i + 2,
+                        ordinal + 1,
+                        argv.len() + 1
+                    );
+                }
+            }
+        }
+        (header, argv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each write names, read from the encoded script arguments as the script reads
+    /// them: `(code, key, values)`.
+    fn resolve(tx: &Tx) -> Vec<(String, String, Vec<String>)> {
+        let (header, argv) = tx.script_args();
+        let t: Vec<&str> = header.split_whitespace().collect();
+        let n = |i: usize| t[i].parse::<usize>().expect("integer");
+        let arg = |i: usize| argv[i - 2].to_string();
+        let run = |first: usize, count: usize| (first..first + count).map(arg).collect::<Vec<_>>();
+        let mut out = Vec::new();
+        let mut p = 0;
+        while p < t.len() {
+            let key = tx.keys[n(p + 1) - 1].clone();
+            let (values, len) = match t[p] {
+                "P" => {
+                    let body = n(p + 3);
+                    (run(body, 1 + n(p + 4)), 5)
+                }
+                "Z" => (vec![arg(n(p + 3))], 4),
+                "X" | "H" => (run(n(p + 2), n(p + 3)), 4),
+                "V" | "O" | "S" | "E" | "R" | "D" => (Vec::new(), 3),
+                other => panic!("unexpected code {other}"),
+            };
+            out.push((t[p].to_string(), key, values));
+            p += len;
+        }
+        out
+    }
+
+    #[test]
+    fn absorbed_changes_keep_their_own_keys_and_values() {
+        let mut first = Tx::new();
+        first.put("k1", 1, "A").index("list", "a1");
+        let mut second = Tx::new();
+        second
+            .put_with("k2", 3, "B", &[("f", "x")])
+            .index("list", "b1")
+            .append("stream", &[("d", "D")]);
+        let mut merged = Tx::new();
+        merged.absorb(first);
+        merged.absorb(second);
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            resolve(&merged),
+            vec![
+                ("P".into(), "k1".into(), s(&["A"])),
+                ("Z".into(), "list".into(), s(&["a1"])),
+                ("P".into(), "k2".into(), s(&["B", "f", "x"])),
+                ("Z".into(), "list".into(), s(&["b1"])),
+                ("X".into(), "stream".into(), s(&["d", "D"])),
+            ]
+        );
+        assert!(merged.is_unchecked());
+        let mut checked = Tx::new();
+        checked.expect_version("k1", 1).put("k1", 2, "A2");
+        assert!(
+            !checked.is_unchecked(),
+            "a version check keeps a change to itself"
+        );
+    }
+
+    #[test]
+    fn checks_go_first_and_numbered_values_travel_as_pieces() {
+        let mut tx = Tx::new();
+        tx.put("inv", 2, "{\"number\":\"#NUM#\",\"again\":\"#NUM#\"}")
+            .expect_version("inv", 1)
+            .number("seq", "#NUM#", "CP-");
+        let (header, argv) = tx.script_args();
+        let codes: Vec<&str> = header
+            .split_whitespace()
+            .filter(|t| t.parse::<i64>().is_err())
+            .collect();
+        assert_eq!(codes, ["V", "S", "T", "P"]);
+        let t: Vec<&str> = header.split_whitespace().collect();
+        // T value number first last: the record's JSON, cut around both placeholders.
+        let at = t.iter().position(|c| *c == "T").expect("template");
+        let n = |i: usize| t[at + i].parse::<usize>().expect("integer");
+        assert_eq!(argv[n(1) - 2], "", "the whole value is not sent as well");
+        assert_eq!(n(2), 1);
+        let pieces: Vec<&str> = (n(3)..=n(4)).map(|i| argv[i - 2]).collect();
+        assert_eq!(pieces, ["{\"number\":\"", "\",\"again\":\"", "\"}"]);
+    }
+}
