@@ -9,10 +9,12 @@
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`systemd`]: `sd_notify` READY, STOPPING and the watchdog.
 
-/// Many small, short-lived allocations per request (JSON, form fields, Redis replies):
-/// mimalloc serves them with far less CPU than glibc's malloc (see BENCHMARKS.md).
+/// Many small, short-lived allocations per request (JSON, form fields, Redis replies), often
+/// freed on another thread than the one that made them (the edge, the actors and the Redis
+/// connections run on different threads): jemalloc serves them with less CPU than glibc's
+/// malloc or mimalloc, and a smaller footprint (see BENCHMARKS.md, third round).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod api;
 mod cli;
