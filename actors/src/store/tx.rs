@@ -349,7 +349,12 @@ impl Tx {
     }
 
     /// Append an entry to a stream (no consumer is chosen: the group's readers share it).
+    /// Nothing is appended without fields: Redis would refuse the `XADD` midway through the
+    /// script, after earlier writes had landed.
     pub fn append(&mut self, stream: &str, fields: &[(&str, &str)]) -> &mut Self {
+        if fields.is_empty() {
+            return self;
+        }
         let k = self.k(stream);
         let (first, count) = self.vs(fields);
         self.ops.push(Op::Xadd { k, first, count });
@@ -404,7 +409,11 @@ impl Tx {
         self
     }
 
+    /// Setting no fields writes nothing (an empty `HSET` would fail midway through the script).
     pub fn hset(&mut self, key: &str, fields: &[(&str, &str)]) -> &mut Self {
+        if fields.is_empty() {
+            return self;
+        }
         let k = self.k(key);
         let (first, count) = self.vs(fields);
         self.ops.push(Op::Hset { k, first, count });
@@ -560,55 +569,104 @@ impl Tx {
 mod tests {
     use super::*;
 
-    /// What each write names, read from the encoded script arguments as the script reads
-    /// them: `(code, key, values)`.
-    fn resolve(tx: &Tx) -> Vec<(String, String, Vec<String>)> {
+    /// Each operation as the script reads it from the encoded arguments: its code, its key
+    /// (and guard key), and the values it names, in order.
+    fn resolve(tx: &Tx) -> Vec<(String, Vec<String>, Vec<String>)> {
         let (header, argv) = tx.script_args();
         let t: Vec<&str> = header.split_whitespace().collect();
-        let n = |i: usize| t[i].parse::<usize>().expect("integer");
-        let arg = |i: usize| argv[i - 2].to_string();
-        let run = |first: usize, count: usize| (first..first + count).map(arg).collect::<Vec<_>>();
         let mut out = Vec::new();
         let mut p = 0;
         while p < t.len() {
-            let key = tx.keys[n(p + 1) - 1].clone();
-            let (values, len) = match t[p] {
+            let n = |i: usize| t[p + i].parse::<usize>().expect("integer");
+            let key = |i: usize| tx.keys[n(i) - 1].clone();
+            let arg = |i: usize| argv[n(i) - 2].to_string();
+            let run = |i: usize| {
+                (n(i)..n(i) + n(i + 1))
+                    .map(|a| argv[a - 2].to_string())
+                    .collect::<Vec<_>>()
+            };
+            let literal = |i: usize| t[p + i].to_string();
+            let (keys, values, len) = match t[p] {
+                "V" | "E" => (vec![key(1)], vec![literal(2)], 3),
+                "O" | "S" | "R" | "D" => (vec![key(1)], vec![arg(2)], 3),
+                "T" => (Vec::new(), vec![literal(1), literal(2)], 5),
                 "P" => {
-                    let body = n(p + 3);
-                    (run(body, 1 + n(p + 4)), 5)
+                    let mut v = vec![literal(2), arg(3)];
+                    v.extend((1..=n(4)).map(|j| argv[n(3) + j - 2].to_string()));
+                    (vec![key(1)], v, 5)
                 }
-                "Z" => (vec![arg(n(p + 3))], 4),
-                "X" | "H" => (run(n(p + 2), n(p + 3)), 4),
-                "V" | "O" | "S" | "E" | "R" | "D" => (Vec::new(), 3),
+                "H" | "X" => (vec![key(1)], run(2), 4),
+                "Z" => (vec![key(1)], vec![literal(2), arg(3)], 4),
+                "XI" => (vec![key(1), key(2)], run(3), 5),
+                "C" => {
+                    let mut v = vec![arg(2), arg(3)];
+                    v.extend(run(4));
+                    (vec![key(1)], v, 6)
+                }
+                "A" | "N" => (vec![key(1)], vec![arg(2), arg(3)], 4),
+                "I" => (vec![key(1)], vec![arg(2), literal(3)], 4),
                 other => panic!("unexpected code {other}"),
             };
-            out.push((t[p].to_string(), key, values));
+            out.push((t[p].to_string(), keys, values));
             p += len;
         }
         out
     }
 
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
     #[test]
     fn absorbed_changes_keep_their_own_keys_and_values() {
         let mut first = Tx::new();
-        first.put("k1", 1, "A").index("list", "a1");
+        first
+            .put("k1", 1, "A")
+            .index("list", "a1")
+            .hincrby("k1", "n", -1);
         let mut second = Tx::new();
         second
             .put_with("k2", 3, "B", &[("f", "x")])
             .index("list", "b1")
-            .append("stream", &[("d", "D")]);
+            .append("stream", &[("d", "D")])
+            .hsetnx("k2", "since", "100")
+            .hdel("k2", "gone")
+            .unindex("list", "old")
+            .schedule("due", 5_000, "m")
+            .expire_ms("k2", 60_000)
+            .ack("cmds", "group", "1-0")
+            .command("cmds", "group", "me", &[("cmd", "C")]);
+        let (k, guard) = (second.k("events"), second.k("endpoints"));
+        let (first_arg, count) = second.vs(&[("id", "evt_1")]);
+        second.ops.push(Op::XaddIf {
+            k,
+            guard,
+            first: first_arg,
+            count,
+        });
         let mut merged = Tx::new();
         merged.absorb(first);
         merged.absorb(second);
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let op = |code: &str, keys: &[&str], values: &[&str]| {
+            (code.to_string(), strings(keys), strings(values))
+        };
         assert_eq!(
             resolve(&merged),
             vec![
-                ("P".into(), "k1".into(), s(&["A"])),
-                ("Z".into(), "list".into(), s(&["a1"])),
-                ("P".into(), "k2".into(), s(&["B", "f", "x"])),
-                ("Z".into(), "list".into(), s(&["b1"])),
-                ("X".into(), "stream".into(), s(&["d", "D"])),
+                op("P", &["k1"], &["1", "A"]),
+                op("Z", &["list"], &["0", "a1"]),
+                op("I", &["k1"], &["n", "-1"]),
+                op("P", &["k2"], &["3", "B", "f", "x"]),
+                op("Z", &["list"], &["0", "b1"]),
+                op("X", &["stream"], &["d", "D"]),
+                op("N", &["k2"], &["since", "100"]),
+                op("D", &["k2"], &["gone"]),
+                op("R", &["list"], &["old"]),
+                op("Z", &["due"], &["5000", "m"]),
+                op("E", &["k2"], &["60000"]),
+                op("A", &["cmds"], &["group", "1-0"]),
+                op("C", &["cmds"], &["group", "me", "cmd", "C"]),
+                op("XI", &["events", "endpoints"], &["id", "evt_1"]),
             ]
         );
         assert!(merged.is_unchecked());
@@ -618,6 +676,13 @@ mod tests {
             !checked.is_unchecked(),
             "a version check keeps a change to itself"
         );
+    }
+
+    #[test]
+    fn empty_field_lists_write_nothing() {
+        let mut tx = Tx::new();
+        tx.hset("k", &[]).append("stream", &[]);
+        assert!(resolve(&tx).is_empty());
     }
 
     #[test]
