@@ -59,6 +59,15 @@ pub struct Args {
     /// Write the report as JSON here too.
     #[arg(long)]
     pub json: Option<String>,
+    /// A/B: also run this daemon binary, alternating with `--daemon` (or the default) for
+    /// `--rounds` rounds, each run on a fresh Redis and daemon, and print both series with
+    /// their means. This machine's speed drifts by tens of percent within an hour, so only
+    /// interleaved runs compare two builds fairly.
+    #[arg(long)]
+    pub versus: Option<String>,
+    /// A/B: how many rounds (each runs both daemons once).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 fn main() -> std::process::ExitCode {
@@ -84,6 +93,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    if args.versus.is_some() {
+        return compare(args).await;
+    }
     let mut env = env::Env::up(&args).await?;
     let report = scenarios::run(&args, &mut env).await;
     let report = report?;
@@ -97,6 +109,90 @@ async fn run(args: Args) -> Result<(), String> {
         Some(why) => Err(why),
         None => Ok(()),
     }
+}
+
+/// One run on its own Redis and daemon: its report as JSON, or why it failed.
+async fn once(args: &Args) -> Result<serde_json::Value, String> {
+    let mut env = env::Env::up(args).await?;
+    let report = scenarios::run(args, &mut env).await;
+    env.down();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let j = report?.json();
+    match failure(&j) {
+        Some(why) => Err(why),
+        None => Ok(j),
+    }
+}
+
+/// A scenario's headline figure (per second) and, for load scenarios, the daemon's CPU per
+/// operation in µs.
+fn headline(scenario: &str, j: &serde_json::Value) -> (f64, Option<f64>) {
+    let rate = match scenario {
+        "webhooks" => j["drain/s"].as_f64().or(j["deliveries/s"].as_f64()),
+        "renewals" => j["renewals/s"].as_f64(),
+        _ => j["load"]["throughput_per_s"].as_f64(),
+    }
+    .unwrap_or(0.0);
+    let cpu = j["daemon_cpu_cores"]
+        .as_f64()
+        .filter(|_| j.get("load").is_some() && rate > 0.0)
+        .map(|cores| cores / rate * 1e6);
+    (rate, cpu)
+}
+
+/// `--versus`: interleaved runs of two daemon binaries, then both series and their means.
+async fn compare(args: Args) -> Result<(), String> {
+    if args.url.is_some() || args.scenario == "crash" {
+        return Err("--versus starts its own daemons and does not run the crash drill".into());
+    }
+    let a = Args {
+        versus: None,
+        ..args.clone()
+    };
+    let b = Args {
+        daemon: args.versus.clone(),
+        versus: None,
+        ..args.clone()
+    };
+    let label = |x: &Args| {
+        x.daemon
+            .clone()
+            .unwrap_or_else(|| "(default daemon)".into())
+    };
+    println!("a            {}", label(&a));
+    println!("b            {}", label(&b));
+    let unit = if args.scenario == "webhooks" {
+        "deliveries/s (drain)"
+    } else {
+        "/s"
+    };
+    let (mut sa, mut sb) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds.max(1) {
+        let ra = headline(&args.scenario, &once(&a).await?);
+        let rb = headline(&args.scenario, &once(&b).await?);
+        let cpu = |c: Option<f64>| {
+            c.map(|c| format!(" ({c:.0} µs CPU/op)"))
+                .unwrap_or_default()
+        };
+        println!(
+            "round {round:<6} a {:.0}{}   b {:.0}{}",
+            ra.0,
+            cpu(ra.1),
+            rb.0,
+            cpu(rb.1)
+        );
+        sa.push(ra);
+        sb.push(rb);
+    }
+    let mean = |s: &[(f64, Option<f64>)]| s.iter().map(|x| x.0).sum::<f64>() / s.len() as f64;
+    let (ma, mb) = (mean(&sa), mean(&sb));
+    let wins = sa.iter().zip(&sb).filter(|(x, y)| y.0 > x.0).count();
+    println!(
+        "mean         a {ma:.0} {unit}   b {mb:.0} {unit}   b/a {:.3} (b ahead in {wins} of {} rounds)",
+        mb / ma.max(f64::MIN_POSITIVE),
+        sa.len()
+    );
+    Ok(())
 }
 
 /// What makes a run fail, whatever its speed: a lost or doubled payment, a request that
