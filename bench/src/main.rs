@@ -124,10 +124,10 @@ async fn once(args: &Args) -> Result<serde_json::Value, String> {
     }
 }
 
-/// A scenario's headline figure (per second) and, for load scenarios, the daemon's CPU per
-/// operation in µs.
-fn headline(scenario: &str, j: &serde_json::Value) -> (f64, Option<f64>) {
-    let rate = match scenario {
+/// A run's headline figure (per second; at a constant arrival rate, the p99 latency in ms)
+/// and, for load scenarios, the daemon's CPU per operation in µs.
+fn headline(args: &Args, j: &serde_json::Value) -> (f64, Option<f64>) {
+    let rate = match args.scenario.as_str() {
         "webhooks" => j["drain/s"].as_f64().or(j["deliveries/s"].as_f64()),
         "renewals" => j["renewals/s"].as_f64(),
         _ => j["load"]["throughput_per_s"].as_f64(),
@@ -137,7 +137,10 @@ fn headline(scenario: &str, j: &serde_json::Value) -> (f64, Option<f64>) {
         .as_f64()
         .filter(|_| j.get("load").is_some() && rate > 0.0)
         .map(|cores| cores / rate * 1e6);
-    (rate, cpu)
+    match args.rate {
+        Some(_) => (j["load"]["p99_ms"].as_f64().unwrap_or(0.0), cpu),
+        None => (rate, cpu),
+    }
 }
 
 /// `--versus`: interleaved runs of two daemon binaries, then both series and their means.
@@ -161,21 +164,23 @@ async fn compare(args: Args) -> Result<(), String> {
     };
     println!("a            {}", label(&a));
     println!("b            {}", label(&b));
-    let unit = if args.scenario == "webhooks" {
-        "deliveries/s (drain)"
-    } else {
-        "/s"
+    let unit = match (args.rate, args.scenario.as_str()) {
+        (Some(_), _) => "ms p99",
+        (None, "webhooks") => "deliveries/s (drain)",
+        (None, _) => "/s",
     };
+    // At a constant arrival rate the figure is a latency: lower is better.
+    let better = |x: f64, y: f64| if args.rate.is_some() { y < x } else { y > x };
     let (mut sa, mut sb) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds.max(1) {
-        let ra = headline(&args.scenario, &once(&a).await?);
-        let rb = headline(&args.scenario, &once(&b).await?);
+        let ra = headline(&args, &once(&a).await?);
+        let rb = headline(&args, &once(&b).await?);
         let cpu = |c: Option<f64>| {
             c.map(|c| format!(" ({c:.0} µs CPU/op)"))
                 .unwrap_or_default()
         };
         println!(
-            "round {round:<6} a {:.0}{}   b {:.0}{}",
+            "round {round:<6} a {:.1}{}   b {:.1}{}",
             ra.0,
             cpu(ra.1),
             rb.0,
@@ -186,9 +191,9 @@ async fn compare(args: Args) -> Result<(), String> {
     }
     let mean = |s: &[(f64, Option<f64>)]| s.iter().map(|x| x.0).sum::<f64>() / s.len() as f64;
     let (ma, mb) = (mean(&sa), mean(&sb));
-    let wins = sa.iter().zip(&sb).filter(|(x, y)| y.0 > x.0).count();
+    let wins = sa.iter().zip(&sb).filter(|(x, y)| better(x.0, y.0)).count();
     println!(
-        "mean         a {ma:.0} {unit}   b {mb:.0} {unit}   b/a {:.3} (b ahead in {wins} of {} rounds)",
+        "mean         a {ma:.1} {unit}   b {mb:.1} {unit}   b/a {:.3} (b better in {wins} of {} rounds)",
         mb / ma.max(f64::MIN_POSITIVE),
         sa.len()
     );
