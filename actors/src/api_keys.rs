@@ -64,18 +64,6 @@ fn record_key(sha: &str) -> String {
     format!("cp:apikey:{{{sha}}}")
 }
 
-/// Whether a path segment is shaped like an object id (`prefix_` and letters or digits), so
-/// it can name a key inside the authentication script.
-fn looks_like_id(s: &str) -> bool {
-    s.len() <= 100
-        && s.split_once('_').is_some_and(|(prefix, rest)| {
-            !prefix.is_empty()
-                && prefix.bytes().all(|b| b.is_ascii_lowercase())
-                && !rest.is_empty()
-                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        })
-}
-
 /// Whether a string is shaped like a secret key at all (checked before any lookup).
 pub fn looks_like_key(raw: &str) -> bool {
     (raw.starts_with("sk_test_") || raw.starts_with("sk_live_"))
@@ -95,7 +83,8 @@ pub async fn authenticate(
         return Ok(Auth::Unknown);
     }
     let sha = hash(raw);
-    let prefetch = prefetch.filter(|id| looks_like_id(id));
+    // Only an id-shaped segment may name a key inside the script.
+    let prefetch = prefetch.filter(|id| ids::is_any(id));
     let mut c = store.conn();
     let mut inv = scripts::AUTHENTICATE.prepare_invoke();
     inv.key(record_key(&sha))

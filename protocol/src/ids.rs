@@ -32,6 +32,14 @@ pub fn is_valid(prefix: &str, id: &str) -> bool {
             })
 }
 
+/// Whether `id` is shaped like the ID of some object (a lowercase prefix, `_`, then what
+/// [`is_valid`] allows), when the object it names is not known yet.
+pub fn is_any(id: &str) -> bool {
+    id.split_once('_').is_some_and(|(prefix, _)| {
+        !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase()) && is_valid(prefix, id)
+    })
+}
+
 /// A random string of letters and digits, for secrets and request IDs.
 pub fn random_alnum(len: usize) -> String {
     use rand::Rng;
@@ -86,5 +94,14 @@ mod tests {
         assert!(!is_valid("cus", "cus_a:b"));
         assert!(!is_valid("cus", "cus_a}b{"));
         assert!(!is_valid("cus", &format!("cus_{}", "a".repeat(200))));
+    }
+
+    #[test]
+    fn any_object_id_shape() {
+        assert!(is_any(&new_id("pi")));
+        assert!(is_any("whsec_x"));
+        for bad in ["", "pi", "_x", "Pi_x", "pi_", "pi_a:b", "pi_a}b{", "pi_a/b"] {
+            assert!(!is_any(bad), "{bad:?}");
+        }
     }
 }

@@ -248,13 +248,11 @@ async fn api(
 ) -> Result<Response<Body>, ApiError> {
     let raw_key = auth::key_from_header(req.headers().get("authorization").map(|v| v.as_bytes()))?;
     // `GET /v1/<objects>/<id>`: the object is read in the key check's round trip.
-    let prefetch = match path
+    let prefetch = path
         .strip_prefix("/v1/")
-        .map(|p| p.split('/').collect::<Vec<_>>())
-    {
-        Some(parts) if req.method() == Method::GET && parts.len() == 2 => Some(parts[1]),
-        _ => None,
-    };
+        .and_then(|p| p.split_once('/'))
+        .map(|(_, id)| id)
+        .filter(|id| req.method() == Method::GET && !id.contains('/'));
     let (scope, prefetched) = match api_keys::authenticate(
         &state.store,
         &raw_key,
