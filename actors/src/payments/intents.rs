@@ -177,12 +177,7 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     add_command(&mut tx, p, ctx, &cmd);
     match commit(&p.store, &tx).await? {
         Commit::Done(Some(cmd_id)) => {
-            let written = Loaded {
-                version: 1,
-                intent,
-                internal,
-            };
-            run(p, &cmd, &cmd_id, Begun::Here(Box::new((written, method)))).await
+            run(p, &cmd, &cmd_id, Begun::here(1, intent, internal, method)).await
         }
         _ => Err(ApiError::lock_timeout()),
     }
@@ -305,18 +300,8 @@ pub async fn charge_invoice(
     extra(&mut tx);
     match commit(&p.store, &tx).await? {
         Commit::Done(Some(cmd_id)) => {
-            let written = Loaded {
-                version: 1,
-                intent,
-                internal,
-            };
-            run(
-                p,
-                &cmd,
-                &cmd_id,
-                Begun::Here(Box::new((written, Some(method)))),
-            )
-            .await
+            let begun = Begun::here(1, intent, internal, Some(method));
+            run(p, &cmd, &cmd_id, begun).await
         }
         _ => Err(ApiError::lock_timeout()),
     }
@@ -608,14 +593,8 @@ async fn start_step(
     add_command(&mut tx, p, ctx, &cmd);
     match commit(&p.store, &tx).await? {
         Commit::Done(Some(cmd_id)) => {
-            let written = Loaded {
-                version: version + 1,
-                intent,
-                internal,
-            };
-            run(p, &cmd, &cmd_id, Begun::Here(Box::new((written, None))))
-                .await
-                .map(Some)
+            let begun = Begun::here(version + 1, intent, internal, None);
+            run(p, &cmd, &cmd_id, begun).await.map(Some)
         }
         _ => Ok(None),
     }
@@ -665,12 +644,8 @@ pub async fn continue_challenge(
         };
         tx.command(COMMANDS, GROUP, &p.consumer, &[("cmd", &cmd.encode())]);
         if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
-            let written = Loaded {
-                version: version + 1,
-                intent,
-                internal,
-            };
-            run(p, &cmd, &cmd_id, Begun::Here(Box::new((written, None)))).await?;
+            let begun = Begun::here(version + 1, intent, internal, None);
+            run(p, &cmd, &cmd_id, begun).await?;
             return Ok(p.load(scope, id).await?.intent);
         }
     }
@@ -685,6 +660,23 @@ pub(crate) enum Begun {
     /// The request whose begin commit just wrote the intent (as given) and appended the
     /// command; with the payment method and its gateway token when it had loaded them.
     Here(Box<(Loaded, Option<(PaymentMethod, String)>)>),
+}
+
+impl Begun {
+    /// The intent as the begin commit wrote it, at `version`.
+    fn here(
+        version: u64,
+        intent: PaymentIntent,
+        internal: IntentInternal,
+        method: Option<(PaymentMethod, String)>,
+    ) -> Self {
+        let written = Loaded {
+            version,
+            intent,
+            internal,
+        };
+        Begun::Here(Box::new((written, method)))
+    }
 }
 
 /// Carry out a command: the gateway call (asking first when recovering), then the finish
