@@ -96,28 +96,26 @@ async fn run(args: Args) -> Result<(), String> {
     if args.versus.is_some() {
         return compare(args).await;
     }
-    let mut env = env::Env::up(&args).await?;
-    let report = scenarios::run(&args, &mut env).await;
-    let report = report?;
+    let report = once(&args).await?;
     report.print();
+    let j = report.json();
     if let Some(path) = &args.json {
-        std::fs::write(path, report.json().to_string()).map_err(|e| format!("{path}: {e}"))?;
+        std::fs::write(path, j.to_string()).map_err(|e| format!("{path}: {e}"))?;
     }
-    env.down();
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    match failure(&report.json()) {
-        Some(why) => Err(why),
-        None => Ok(()),
-    }
+    passed(j).map(|_| ())
 }
 
-/// One run on its own Redis and daemon: its report as JSON, or why it failed.
-async fn once(args: &Args) -> Result<serde_json::Value, String> {
+/// One run on its own Redis and daemon (or against `--url`).
+async fn once(args: &Args) -> Result<scenarios::Report, String> {
     let mut env = env::Env::up(args).await?;
     let report = scenarios::run(args, &mut env).await;
     env.down();
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let j = report?.json();
+    report
+}
+
+/// The report, or why the run failed whatever its speed (see [`failure`]).
+fn passed(j: serde_json::Value) -> Result<serde_json::Value, String> {
     match failure(&j) {
         Some(why) => Err(why),
         None => Ok(j),
@@ -173,8 +171,8 @@ async fn compare(args: Args) -> Result<(), String> {
     let better = |x: f64, y: f64| if args.rate.is_some() { y < x } else { y > x };
     let (mut sa, mut sb) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds.max(1) {
-        let ra = headline(&args, &once(&a).await?);
-        let rb = headline(&args, &once(&b).await?);
+        let ra = headline(&args, &passed(once(&a).await?.json())?);
+        let rb = headline(&args, &passed(once(&b).await?.json())?);
         let cpu = |c: Option<f64>| {
             c.map(|c| format!(" ({c:.0} µs CPU/op)"))
                 .unwrap_or_default()

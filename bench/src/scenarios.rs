@@ -175,22 +175,22 @@ struct BriefError {
 }
 
 fn expect_brief(status: u16, b: &Brief, want: u16) -> Result<(), String> {
-    if status == want {
-        Ok(())
-    } else {
-        let message = b.error.as_ref().map_or("", |e| e.message.as_str());
-        Err(format!("{status}: {message}"))
-    }
+    let message = || b.error.as_ref().map_or("", |e| e.message.as_str());
+    answered(status, want, message)
 }
 
 fn expect(status: u16, v: &Value, want: u16) -> Result<(), String> {
+    answered(status, want, || {
+        v["error"]["message"].as_str().unwrap_or("")
+    })
+}
+
+/// The answer had the status wanted, or an error naming the status and the API's message.
+fn answered<'a>(status: u16, want: u16, message: impl FnOnce() -> &'a str) -> Result<(), String> {
     if status == want {
         Ok(())
     } else {
-        Err(format!(
-            "{status}: {}",
-            v["error"]["message"].as_str().unwrap_or("")
-        ))
+        Err(format!("{status}: {}", message()))
     }
 }
 
