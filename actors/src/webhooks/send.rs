@@ -321,8 +321,8 @@ impl Webhooks {
     }
 
     /// An endpoint, parsed once per version: every delivery reads the stored version (with the
-    /// event, in one round trip) and reuses the parsed copy while it is current, so a secret roll, a disable
-    /// or a deletion is seen by the very next delivery.
+    /// event, in one round trip) and reuses the parsed copy while it is current, so a secret
+    /// roll, a disable or a deletion is seen by the very next delivery.
     async fn endpoint_cached(
         &self,
         scope: &Scope,
