@@ -90,17 +90,29 @@ pub async fn authenticate(
     inv.key(record_key(&sha))
         .arg(per_second)
         .arg(prefetch.unwrap_or(""));
-    let mut out: Vec<String> = store
+    // Byte strings: a prefetched event's JSON is stored packed.
+    let mut raw_out: Vec<Vec<u8>> = store
         .run(async move { inv.invoke_async(&mut c).await })
         .await?;
+    let prefetched_json = match (prefetch, raw_out.len()) {
+        (Some(id), 6) => Some((id, raw_out.pop())),
+        _ => None,
+    };
+    let out: Vec<String> = raw_out
+        .into_iter()
+        .map(|f| String::from_utf8_lossy(&f).into_owned())
+        .collect();
     Ok(match out.first().map(String::as_str) {
-        Some("ok") if out.len() == 4 || out.len() == 6 => {
-            let prefetched = match (prefetch, out.len()) {
-                (Some(id), 6) => {
-                    let json = out.pop().filter(|_| out[4] == "1");
+        Some("ok") if out.len() == 4 || out.len() == 5 => {
+            let prefetched = match prefetched_json {
+                Some((id, json)) => {
+                    let json = match json.filter(|_| out[4] == "1") {
+                        Some(j) => Some(crate::store::text(id, j)?),
+                        None => None,
+                    };
                     Some((id.to_string(), json))
                 }
-                _ => None,
+                None => None,
             };
             let mode = Mode::parse(&out[2]).ok_or_else(|| StoreError::Corrupt {
                 key: "apikey".into(),

@@ -1,5 +1,6 @@
 //! The customer lifecycle, and the events each change appends in the same atomic write.
 
+use calmony_actors::store::packed;
 use serde_json::json;
 
 use crate::harness::World;
@@ -79,11 +80,12 @@ async fn create_retrieve_update_delete_with_events() {
     let types: Vec<String> = ids
         .iter()
         .map(|id| {
-            let json: String = redis::cmd("HGET")
+            let stored: Vec<u8> = redis::cmd("HGET")
                 .arg(test_stream.replace(":events", &format!(":obj:{id}")))
                 .arg("json")
                 .query(&mut conn)
                 .expect("event");
+            let json = packed::text(stored).expect("event decodes");
             let v: serde_json::Value = serde_json::from_str(&json).expect("event json");
             v["type"].as_str().unwrap_or("").to_string()
         })
@@ -94,11 +96,15 @@ async fn create_retrieve_update_delete_with_events() {
     );
     let upd_id = ids[1].clone();
     let record_key = test_stream.replace(":events", &format!(":obj:{upd_id}"));
-    let event_json: String = redis::cmd("HGET")
+    // Events are stored packed (zstd against a dictionary), a few hundred bytes each.
+    let stored: Vec<u8> = redis::cmd("HGET")
         .arg(&record_key)
         .arg("json")
         .query(&mut conn)
         .expect("event");
+    assert_eq!(stored.first(), Some(&packed::MARK));
+    let event_json = packed::text(stored).expect("event decodes");
+    assert!(event_json.len() > 400, "a full snapshot: {event_json}");
     let event: serde_json::Value = serde_json::from_str(&event_json).expect("event json");
     assert_eq!(event["object"], "event");
     assert_eq!(event["type"], "customer.updated");

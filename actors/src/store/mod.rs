@@ -18,6 +18,7 @@
 //! write path: customers, and every resource after them, go through [`Store::commit`].
 
 mod managed;
+pub mod packed;
 pub mod scripts;
 mod tx;
 
@@ -118,6 +119,14 @@ impl Scope {
     pub fn livemode(&self) -> bool {
         self.mode.livemode()
     }
+}
+
+/// A stored `json` value as text (packed events decoded; see [`packed`]).
+pub fn text(key: &str, value: Vec<u8>) -> Result<String, StoreError> {
+    packed::text(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// A stored record: its version and its JSON.
@@ -358,7 +367,7 @@ impl Store {
     /// Read a record (version and JSON).
     pub async fn get(&self, key: &str) -> Result<Option<Record>, StoreError> {
         let mut c = self.conn();
-        let (v, json): (Option<u64>, Option<String>) = self
+        let (v, json): (Option<u64>, Option<Vec<u8>>) = self
             .run(async move {
                 redis::cmd("HMGET")
                     .arg(key)
@@ -369,7 +378,10 @@ impl Store {
             })
             .await?;
         Ok(match (v, json) {
-            (Some(version), Some(json)) => Some(Record { version, json }),
+            (Some(version), Some(json)) => Some(Record {
+                version,
+                json: text(key, json)?,
+            }),
             _ => None,
         })
     }
@@ -386,19 +398,31 @@ impl Store {
         for f in internal {
             cmd.arg(*f);
         }
-        let mut out: Vec<Option<String>> = self
+        let mut out: Vec<Option<Vec<u8>>> = self
             .run(async move { cmd.query_async(&mut c).await })
             .await?;
         if out.len() < 2 {
             return Ok(None);
         }
-        let rest = out.split_off(2);
-        Ok(
-            match (out[0].as_ref().and_then(|v| v.parse().ok()), out[1].take()) {
-                (Some(version), Some(json)) => Some((Record { version, json }, rest)),
-                _ => None,
-            },
-        )
+        let rest = out
+            .split_off(2)
+            .into_iter()
+            .map(|f| f.map(|f| String::from_utf8_lossy(&f).into_owned()))
+            .collect();
+        let version = out[0]
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok());
+        Ok(match (version, out[1].take()) {
+            (Some(version), Some(json)) => Some((
+                Record {
+                    version,
+                    json: text(key, json)?,
+                },
+                rest,
+            )),
+            _ => None,
+        })
     }
 
     /// Apply a transaction atomically. See the module documentation.
@@ -410,8 +434,8 @@ impl Store {
             inv.key(k);
         }
         inv.arg(header);
-        for v in values {
-            inv.arg(v);
+        for v in &values {
+            inv.arg(&**v);
         }
         let out: Vec<String> = self
             .run(async move { inv.invoke_async(&mut c).await })
@@ -464,7 +488,7 @@ impl Store {
         let mut c = self.conn();
         let prefix = scope.record_prefix();
         let limit = list.limit;
-        let (ids, jsons): (Vec<String>, Vec<Option<String>>) = self
+        let (ids, jsons): (Vec<String>, Vec<Option<Vec<u8>>>) = self
             .run(async move {
                 scripts::PAGE
                     .key(index)
@@ -478,7 +502,12 @@ impl Store {
             })
             .await?;
         let has_more = ids.len() > limit;
-        let mut items: Vec<String> = jsons.into_iter().take(limit).flatten().collect();
+        let mut items = Vec::with_capacity(limit.min(ids.len()));
+        for (id, json) in ids.iter().zip(jsons).take(limit) {
+            if let Some(json) = json {
+                items.push(text(id, json)?);
+            }
+        }
         if dir == "asc" {
             items.reverse();
         }

@@ -17,6 +17,8 @@ use redis::Script;
 /// `S k a` take the next number of counter `k` as prefix `a` + six digits (how an invoice
 /// gets a gap-free number: only a commit that happens takes one);
 /// `T a s f l` set value `a` to values `f..l` joined with the `s`th number taken;
+/// `TZ a s f l` the same for a packed value: its pieces are zstd frames, joined with the
+/// number as a raw frame (`store::packed::raw_frame` builds the same bytes);
 /// `P k version b n` a record; `H k f n` `HSET`; `Z k score a`; `R k a` `ZREM`;
 /// `X k f n` `XADD`; `XI k g f n` `XADD` only if key `g` exists; `E k ms` `PEXPIRE`;
 /// `C k a1 a2 f n` append a command and deliver it at once to consumer `a2` of group `a1`, so
@@ -41,6 +43,10 @@ local function run(i)
   local f = tonumber(t[p + i])
   return unpack(ARGV, f, f + tonumber(t[p + i + 1]) - 1)
 end
+local function rawframe(s)
+  local len, b = #s, #s * 8 + 1
+  return '\40\181\47\253\32' .. string.char(len, b % 256, math.floor(b / 256) % 256, math.floor(b / 65536)) .. s
+end
 local cmd_id = ''
 local numbers = {}
 local guards = {}
@@ -58,6 +64,9 @@ while p <= last do
     p = p + 3
   elseif o == 'T' then
     ARGV[n(1)] = table.concat(ARGV, numbers[n(2)], n(3), n(4))
+    p = p + 5
+  elseif o == 'TZ' then
+    ARGV[n(1)] = table.concat(ARGV, rawframe(numbers[n(2)]), n(3), n(4))
     p = p + 5
   elseif o == 'P' then
     local b = n(3)

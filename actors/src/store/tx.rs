@@ -9,11 +9,12 @@
 //!
 //! [`scripts::COMMIT`]: super::scripts::COMMIT
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use calmony_protocol::event::Event;
 
-use super::Scope;
+use super::{Scope, packed};
 
 /// One operation. `k`/`guard`: `KEYS` indexes; every other `usize` an `ARGV` index; a list of
 /// values is a run of consecutive arguments, `(first, count)`.
@@ -229,6 +230,8 @@ pub struct Tx {
     args: Vec<String>,
     /// `(placeholder, index of its Seq among the Seq operations)` (see [`Tx::number`]).
     numbers: Vec<(String, usize)>,
+    /// Indexes into `args` of values stored packed (see [`packed`]).
+    packed: Vec<usize>,
 }
 
 impl Tx {
@@ -282,8 +285,22 @@ impl Tx {
         json: &str,
         internal: &[(&str, &str)],
     ) -> &mut Self {
+        self.put_record(key, version, json, internal, false)
+    }
+
+    fn put_record(
+        &mut self,
+        key: &str,
+        version: u64,
+        json: &str,
+        internal: &[(&str, &str)],
+        pack: bool,
+    ) -> &mut Self {
         let k = self.k(key);
         let body = self.v(json);
+        if pack {
+            self.packed.push(body - 2);
+        }
         let (_, extra) = self.vs(internal);
         self.ops.push(Op::Put {
             k,
@@ -434,11 +451,12 @@ impl Tx {
         let json = serde_json::to_string(event).unwrap_or_default();
         let record = scope.record(&event.id);
         let created = event.created.to_string();
-        self.put_with(
+        self.put_record(
             &record,
             1,
             &json,
             &[("type", &event.kind), ("created", &created)],
+            true,
         );
         self.index(&scope.key("events:index"), &event.id);
         self.index(
@@ -509,6 +527,7 @@ impl Tx {
                 .collect(),
             args: self.args.clone(),
             numbers: self.numbers.clone(),
+            packed: self.packed.clone(),
         }
     }
 
@@ -525,14 +544,31 @@ impl Tx {
         self.ops
             .extend(other.ops.into_iter().map(|op| op.shifted(keys, args)));
         self.keys.extend(other.keys);
+        self.packed
+            .extend(other.packed.into_iter().map(|i| i + args));
         self.args.extend(other.args);
     }
 
     /// The script's arguments: the operation list, the values, then, for each value that
     /// carries a number's placeholder, its pieces around it (the script joins them with the
     /// number it takes, so no pattern substitution runs over the records inside Redis).
-    pub(super) fn script_args(&self) -> (String, Vec<&str>) {
-        let mut argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+    /// Packed values travel compressed; a packed value's pieces travel as frames, and the
+    /// script puts the number between them as a raw frame (`TZ`, see [`packed`]).
+    pub(super) fn script_args(&self) -> (String, Vec<Cow<'_, [u8]>>) {
+        let is_packed = |i: usize| self.packed.contains(&i);
+        let templated = |arg: &str| self.numbers.iter().any(|(p, _)| arg.contains(p.as_str()));
+        let mut argv: Vec<Cow<'_, [u8]>> = self
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, arg)| {
+                if is_packed(i) && !templated(arg) {
+                    Cow::Owned(packed::pack(arg))
+                } else {
+                    Cow::Borrowed(arg.as_bytes())
+                }
+            })
+            .collect();
         let mut header = String::with_capacity(self.ops.len() * 12 + 16);
         for phase in 0..=2 {
             for op in self.ops.iter().filter(|op| op.phase() == phase) {
@@ -542,18 +578,35 @@ impl Tx {
                 continue;
             }
             // After the numbers are taken, before any write: each templated value travels
-            // only as its pieces, `T value number first last`.
+            // only as its pieces, `T value number first last` (`TZ` when packed).
             for (placeholder, ordinal) in &self.numbers {
                 for (i, arg) in self.args.iter().enumerate() {
                     if !arg.contains(placeholder.as_str()) {
                         continue;
                     }
-                    argv[i] = "";
+                    argv[i] = Cow::Borrowed(&[][..]);
                     let first = argv.len() + 2;
-                    argv.extend(arg.split(placeholder.as_str()));
+                    let code = if is_packed(i) {
+                        for (j, piece) in arg.split(placeholder.as_str()).enumerate() {
+                            let mut framed = if j == 0 {
+                                vec![packed::MARK]
+                            } else {
+                                Vec::new()
+                            };
+                            framed.extend(packed::frame(piece));
+                            argv.push(Cow::Owned(framed));
+                        }
+                        "TZ"
+                    } else {
+                        argv.extend(
+                            arg.split(placeholder.as_str())
+                                .map(|p| Cow::Borrowed(p.as_bytes())),
+                        );
+                        "T"
+                    };
                     let _ = write!(
                         header,
-                        "T {} {} {first} {} ",
+                        "{code} {} {} {first} {} ",
                         i + 2,
                         ordinal + 1,
                         argv.len() + 1
@@ -579,20 +632,20 @@ mod tests {
         while p < t.len() {
             let n = |i: usize| t[p + i].parse::<usize>().expect("integer");
             let key = |i: usize| tx.keys[n(i) - 1].clone();
-            let arg = |i: usize| argv[n(i) - 2].to_string();
+            let arg = |i: usize| shown(&argv[n(i) - 2]);
             let run = |i: usize| {
                 (n(i)..n(i) + n(i + 1))
-                    .map(|a| argv[a - 2].to_string())
+                    .map(|a| shown(&argv[a - 2]))
                     .collect::<Vec<_>>()
             };
             let literal = |i: usize| t[p + i].to_string();
             let (keys, values, len) = match t[p] {
                 "V" | "E" => (vec![key(1)], vec![literal(2)], 3),
                 "O" | "S" | "R" | "D" => (vec![key(1)], vec![arg(2)], 3),
-                "T" => (Vec::new(), vec![literal(1), literal(2)], 5),
+                "T" | "TZ" => (Vec::new(), vec![literal(1), literal(2)], 5),
                 "P" => {
                     let mut v = vec![literal(2), arg(3)];
-                    v.extend((1..=n(4)).map(|j| argv[n(3) + j - 2].to_string()));
+                    v.extend((1..=n(4)).map(|j| shown(&argv[n(3) + j - 2])));
                     (vec![key(1)], v, 5)
                 }
                 "H" | "X" => (vec![key(1)], run(2), 4),
@@ -611,6 +664,11 @@ mod tests {
             p += len;
         }
         out
+    }
+
+    /// A value as text: packed values decoded, as a reader would see them.
+    fn shown(value: &[u8]) -> String {
+        packed::text(value.to_vec()).unwrap_or_else(|_| String::from_utf8_lossy(value).into())
     }
 
     fn strings(v: &[&str]) -> Vec<String> {
@@ -701,9 +759,58 @@ mod tests {
         // T value number first last: the record's JSON, cut around both placeholders.
         let at = t.iter().position(|c| *c == "T").expect("template");
         let n = |i: usize| t[at + i].parse::<usize>().expect("integer");
-        assert_eq!(argv[n(1) - 2], "", "the whole value is not sent as well");
+        assert!(
+            argv[n(1) - 2].is_empty(),
+            "the whole value is not sent as well"
+        );
         assert_eq!(n(2), 1);
-        let pieces: Vec<&str> = (n(3)..=n(4)).map(|i| argv[i - 2]).collect();
-        assert_eq!(pieces, ["{\"number\":\"", "\",\"again\":\"", "\"}"]);
+        let pieces: Vec<&[u8]> = (n(3)..=n(4)).map(|i| &*argv[i - 2]).collect();
+        let want: [&[u8]; 3] = [b"{\"number\":\"", b"\",\"again\":\"", b"\"}"];
+        assert_eq!(pieces, want);
+    }
+
+    /// An event travels packed; one carrying an invoice number travels as frames the script
+    /// joins with the number as a raw frame (`TZ`), which then reads as the JSON with the
+    /// number in place.
+    #[test]
+    fn events_travel_packed_and_numbered_ones_as_frames() {
+        let scope = Scope::new("prj_1", calmony_protocol::Mode::Test);
+        let event = |kind: &str, number: &str| {
+            Event::new(
+                kind,
+                &serde_json::json!({"object": "invoice", "number": number}),
+                None,
+                1,
+                false,
+                Default::default(),
+            )
+        };
+        let mut tx = Tx::new();
+        tx.number("seq", "#NUM#", "CP-")
+            .event(&scope, &event("invoice.created", "#NUM#"))
+            .event(&scope, &event("invoice.updated", "CP-000001"));
+        let (header, argv) = tx.script_args();
+        let t: Vec<&str> = header.split_whitespace().collect();
+        let at = t.iter().position(|c| *c == "TZ").expect("framed template");
+        let n = |i: usize| t[at + i].parse::<usize>().expect("integer");
+        let mut joined = Vec::new();
+        for (j, i) in (n(3)..=n(4)).enumerate() {
+            if j > 0 {
+                joined.extend(packed::raw_frame(b"CP-000007"));
+            }
+            joined.extend(argv[i - 2].iter());
+        }
+        let json = packed::text(joined).expect("decodes");
+        assert!(json.contains(r#""number":"CP-000007""#), "{json}");
+        let puts: Vec<_> = resolve(&tx)
+            .into_iter()
+            .filter(|(c, ..)| c == "P")
+            .collect();
+        assert!(puts[1].2[1].contains(r#""number":"CP-000001""#));
+        let plain = puts[1].2[1].len();
+        let p = t.iter().rposition(|c| *c == "P").expect("put");
+        let body = t[p + 3].parse::<usize>().expect("integer");
+        assert_eq!(argv[body - 2][0], packed::MARK);
+        assert!(argv[body - 2].len() < plain, "packed is smaller");
     }
 }

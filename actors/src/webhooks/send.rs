@@ -180,8 +180,12 @@ impl Webhooks {
         reads
             .hget(scope.record(&d.w), "v")
             .hget(scope.record(&d.e), "json");
-        let (endpoint_version, event): (Option<u64>, Option<String>) =
+        let (endpoint_version, event): (Option<u64>, Option<Vec<u8>>) =
             self.store.run(reads.query_async(&mut c)).await?;
+        let event = match event {
+            Some(e) => Some(crate::store::text(&d.e, e)?),
+            None => None,
+        };
         let endpoint = match endpoint_version {
             Some(v) => self.endpoint_cached(&scope, &d.w, v).await,
             None => None,
