@@ -49,24 +49,40 @@ pub enum FaultsError {
 
 /// The faults currently set.
 pub async fn current(store: &Store) -> Result<Faults, SandboxError> {
+    Ok(current_and(store, None).await?.0)
+}
+
+/// The faults currently set and, in the same round trip, string key `also` (a transaction a
+/// request names, read before its turn: see `direct::handle`).
+pub async fn current_and(
+    store: &Store,
+    also: Option<&str>,
+) -> Result<(Faults, Option<String>), SandboxError> {
     let mut c = store.conn();
-    let (tamper, delay, drop): (Option<String>, Option<String>, Option<String>) = store
-        .run(async move {
-            redis::cmd("HMGET")
-                .arg(keys::FAULTS)
-                .arg("tamper_signatures")
-                .arg("delay_ms")
-                .arg("drop_next")
-                .query_async(&mut c)
-                .await
-        })
-        .await?;
+    let mut reads = redis::pipe();
+    reads
+        .cmd("HMGET")
+        .arg(keys::FAULTS)
+        .arg("tamper_signatures")
+        .arg("delay_ms")
+        .arg("drop_next");
+    if let Some(key) = also {
+        reads.get(key);
+    }
+    type Read = (Option<String>, Option<String>, Option<String>);
+    let ((tamper, delay, drop), extra): (Read, Option<String>) = if also.is_some() {
+        store.run(reads.query_async(&mut c)).await?
+    } else {
+        let (read,): (Read,) = store.run(reads.query_async(&mut c)).await?;
+        (read, None)
+    };
     let number = |v: Option<String>| v.and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    Ok(Faults {
+    let faults = Faults {
         tamper_signatures: tamper.as_deref() == Some("true"),
         delay_ms: number(delay),
         drop_next: number(drop),
-    })
+    };
+    Ok((faults, extra))
 }
 
 /// What a `POST /sandbox/faults` form asks for.

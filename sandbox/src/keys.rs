@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `cp:sandbox:txn:<xref>` | string (JSON) | one transaction: state, amounts, card profile (no PAN), last answer |
 //! | `cp:sandbox:unique:<merchantID>:<transactionUnique>` | string | the `xref` that used it (duplicate check, QUERY by `transactionUnique`) |
-//! | `cp:sandbox:transaction_id` | counter | the last numeric `transactionID` issued |
+//! | `cp:sandbox:transaction_id` | counter | the end of the last block of numeric `transactionID`s reserved (a hundred at a time) |
 //! | `cp:sandbox:unsettled` | set | `xref`s in state `captured`, for the next settlement run |
 //! | `cp:sandbox:ledger` | list (JSON) | every charge, capture, cancel and refund, oldest first |
 //! | `cp:sandbox:3ds:ref:<threeDSRef>` | string, 1 h TTL | the pending transaction's `xref` |

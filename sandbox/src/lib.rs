@@ -94,6 +94,8 @@ pub(crate) struct Gateway {
     /// The delays before each retry of a hosted payment's callback
     /// ([`DEFAULT_CALLBACK_BACKOFF`]; shorter in tests).
     pub(crate) callback_backoff: Vec<Duration>,
+    /// `transactionID`s reserved from Redis a block at a time (see [`Gateway::transaction_id`]).
+    pub(crate) ids: transactions::IdBlock,
 }
 
 /// The simulated gateway. Cheap to clone: clones share one state.
@@ -124,6 +126,7 @@ impl Sandbox {
                 config,
                 drop_hold: hold,
                 callback_backoff: DEFAULT_CALLBACK_BACKOFF.to_vec(),
+                ids: transactions::IdBlock::default(),
             }),
         }
     }
@@ -139,6 +142,7 @@ impl Sandbox {
                 config: gw.config.clone(),
                 drop_hold: gw.drop_hold,
                 callback_backoff: delays,
+                ids: transactions::IdBlock::default(),
             }),
         }
     }

@@ -108,8 +108,8 @@ pub struct Transaction {
 
 impl Transaction {
     /// A new transaction with a fresh `xref` and `transactionID`, in state `received`.
-    pub async fn begin(
-        store: &Store,
+    pub(crate) async fn begin(
+        gw: &crate::Gateway,
         merchant_id: &str,
         action: &str,
         card: CardProfile,
@@ -117,7 +117,7 @@ impl Transaction {
         let now = UtcTime::now();
         Ok(Transaction {
             xref: new_xref(&now),
-            transaction_id: next_transaction_id(store).await?,
+            transaction_id: gw.ids.next(&gw.store).await?,
             merchant_id: merchant_id.to_owned(),
             action: action.to_owned(),
             kind: "1".to_owned(),
@@ -196,7 +196,12 @@ pub struct Loaded {
 /// Read a transaction by `xref`.
 pub async fn load(store: &Store, xref: &str) -> Result<Option<Loaded>, SandboxError> {
     let key = keys::transaction(xref);
-    let Some(raw) = get_string(store, &key).await? else {
+    let raw = get_string(store, &key).await?;
+    parsed(key, raw)
+}
+
+fn parsed(key: String, raw: Option<String>) -> Result<Option<Loaded>, SandboxError> {
+    let Some(raw) = raw else {
         return Ok(None);
     };
     let txn = serde_json::from_str(&raw).map_err(|e| SandboxError::Corrupt {
@@ -212,9 +217,29 @@ pub async fn load_for(
     merchant_id: &str,
     xref: &str,
 ) -> Result<Option<Loaded>, SandboxError> {
-    Ok(load(store, xref)
-        .await?
-        .filter(|loaded| loaded.txn.merchant_id == merchant_id))
+    load_ahead(store, merchant_id, xref, None).await
+}
+
+/// A transaction read ahead of its turn (with the faults, in one round trip; see
+/// `direct::handle`), as `GET` answered it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadAhead {
+    pub xref: String,
+    pub raw: Option<String>,
+}
+
+/// [`load_for`], taking the transaction from `ahead` when it was read ahead.
+pub(crate) async fn load_ahead(
+    store: &Store,
+    merchant_id: &str,
+    xref: &str,
+    ahead: Option<&ReadAhead>,
+) -> Result<Option<Loaded>, SandboxError> {
+    let loaded = match ahead.filter(|a| a.xref == xref) {
+        Some(a) => parsed(keys::transaction(xref), a.raw.clone())?,
+        None => load(store, xref).await?,
+    };
+    Ok(loaded.filter(|loaded| loaded.txn.merchant_id == merchant_id))
 }
 
 /// Read a string key.
@@ -226,16 +251,39 @@ pub async fn get_string(store: &Store, key: &str) -> Result<Option<String>, Sand
         .await?)
 }
 
-async fn next_transaction_id(store: &Store) -> Result<u64, SandboxError> {
-    let mut c = store.conn();
-    Ok(store
-        .run(async move {
-            redis::cmd("INCR")
-                .arg(keys::TRANSACTION_ID)
-                .query_async(&mut c)
-                .await
-        })
-        .await?)
+/// How many `transactionID`s one `INCRBY` reserves.
+const ID_BLOCK: u64 = 100;
+
+/// Numeric `transactionID`s, unique across every simulator sharing the Redis: each takes a
+/// block of [`ID_BLOCK`] from the counter and hands them out in order, so a transaction costs
+/// no round trip of its own for its number. Like Cardstream's, the numbers rise but are not
+/// gap-free: a restart forgets the rest of its block, and simulators interleave blocks.
+#[derive(Debug, Default)]
+pub(crate) struct IdBlock {
+    /// `(next, end)`: the ids not yet handed out, `next..end`.
+    range: tokio::sync::Mutex<(u64, u64)>,
+}
+
+impl IdBlock {
+    pub(crate) async fn next(&self, store: &Store) -> Result<u64, SandboxError> {
+        let mut range = self.range.lock().await;
+        if range.0 >= range.1 {
+            let mut c = store.conn();
+            let end: u64 = store
+                .run(async move {
+                    redis::cmd("INCRBY")
+                        .arg(keys::TRANSACTION_ID)
+                        .arg(ID_BLOCK)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            *range = (end + 1 - ID_BLOCK, end + 1);
+        }
+        let id = range.0;
+        range.0 += 1;
+        Ok(id)
+    }
 }
 
 /// `YYMMDDHH` and 15 uppercase letters and digits, as the gateway's are.

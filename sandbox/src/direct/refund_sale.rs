@@ -68,8 +68,7 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
         )));
     }
 
-    let mut refund =
-        Transaction::begin(&gw.store, merchant, "REFUND_SALE", sale.card.clone()).await?;
+    let mut refund = Transaction::begin(gw, merchant, "REFUND_SALE", sale.card.clone()).await?;
     refund.kind.clone_from(&sale.kind);
     refund.state = State::Captured;
     refund.amount = amount;

@@ -18,21 +18,30 @@ use crate::cards::{self, Behaviour};
 use crate::clock::UtcTime;
 use crate::issuer::{self, Decision, Sale, ThreeDsPlan, TxnType};
 use crate::ledger::LedgerEntry;
-use crate::transactions::{self, Applied, Change, PendingChallenge, State, Transaction};
+use crate::transactions::{self, Applied, Change, PendingChallenge, ReadAhead, State, Transaction};
 use crate::{Gateway, SandboxError, three_ds};
 
 /// Answer a SALE. Moves money: a new transaction ends `captured` (or `approved` with manual
 /// capture) when authorised, else `declined`, `referred`, `finished`, or `received` while a
 /// 3-D Secure challenge is pending.
-pub(crate) async fn sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
-    retried(request, || attempt(gw, request)).await
+/// `ahead`: the transaction `xref` names, if it was read ahead.
+pub(crate) async fn sale(
+    gw: &Gateway,
+    request: &Fields,
+    ahead: Option<&ReadAhead>,
+) -> Result<Fields, SandboxError> {
+    retried(request, || attempt(gw, request, ahead)).await
 }
 
-async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {
+async fn attempt(
+    gw: &Gateway,
+    request: &Fields,
+    ahead: Option<&ReadAhead>,
+) -> Result<Option<Fields>, SandboxError> {
     let merchant = gw.config.merchant_id.as_str();
     let origin = match non_empty(request, "xref") {
         None => None,
-        Some(xref) => match transactions::load_for(&gw.store, merchant, xref).await? {
+        Some(xref) => match transactions::load_ahead(&gw.store, merchant, xref, ahead).await? {
             Some(loaded) => Some(loaded.txn),
             None => return Ok(Some(invalid(request, "xref"))),
         },
@@ -90,7 +99,7 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
         return Ok(Some(refusal(request, 66312, "Invalid Test Amount")));
     }
 
-    let mut txn = Transaction::begin(&gw.store, merchant, "SALE", card).await?;
+    let mut txn = Transaction::begin(gw, merchant, "SALE", card).await?;
     txn.kind = kind.as_str().to_owned();
     txn.amount = amount;
     txn.currency_code = currency;

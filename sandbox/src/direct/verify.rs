@@ -12,16 +12,25 @@ use super::{
 use crate::cards;
 use crate::clock::UtcTime;
 use crate::issuer::{self, Decision, TxnType};
-use crate::transactions::{self, Applied, Change, State, Transaction};
+use crate::transactions::{self, Applied, Change, ReadAhead, State, Transaction};
 use crate::{Gateway, SandboxError};
 
 /// Answer a VERIFY. Creates a transaction that ends `verified` (never settled) or `declined`;
 /// no money moves.
-pub(crate) async fn verify(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
-    retried(request, || attempt(gw, request)).await
+/// `ahead`: the transaction `xref` names, if it was read ahead.
+pub(crate) async fn verify(
+    gw: &Gateway,
+    request: &Fields,
+    ahead: Option<&ReadAhead>,
+) -> Result<Fields, SandboxError> {
+    retried(request, || attempt(gw, request, ahead)).await
 }
 
-async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {
+async fn attempt(
+    gw: &Gateway,
+    request: &Fields,
+    ahead: Option<&ReadAhead>,
+) -> Result<Option<Fields>, SandboxError> {
     let merchant = gw.config.merchant_id.as_str();
     match non_empty(request, "amount").map(parse_amount) {
         None | Some(Some(0)) => {}
@@ -36,7 +45,7 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
     };
     let origin = match non_empty(request, "xref") {
         None => None,
-        Some(xref) => match transactions::load_for(&gw.store, merchant, xref).await? {
+        Some(xref) => match transactions::load_ahead(&gw.store, merchant, xref, ahead).await? {
             Some(loaded) => Some(loaded.txn),
             None => return Ok(Some(invalid(request, "xref"))),
         },
@@ -58,7 +67,7 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
         },
     };
 
-    let mut txn = Transaction::begin(&gw.store, merchant, "VERIFY", card).await?;
+    let mut txn = Transaction::begin(gw, merchant, "VERIFY", card).await?;
     txn.kind = kind.as_str().to_owned();
     if let Some(currency) = non_empty(request, "currencyCode") {
         currency.clone_into(&mut txn.currency_code);

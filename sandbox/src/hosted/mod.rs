@@ -413,9 +413,9 @@ async fn authorise(gw: &Gateway, paying: &Loaded, request: &Fields, card: Fields
         ),
     );
     let answer = if request.get("action") == Some("VERIFY") {
-        direct::verify::verify(gw, &direct_request).await
+        direct::verify::verify(gw, &direct_request, None).await
     } else {
-        direct::sale::sale(gw, &direct_request).await
+        direct::sale::sale(gw, &direct_request, None).await
     };
     let answer = answer.unwrap_or_else(|error| {
         tracing::error!(%error, "sandbox hosted payment failed");

@@ -2,6 +2,38 @@
 
 use crate::harness::*;
 
+/// Two simulators sharing one Redis (two daemons) never hand out the same `transactionID`:
+/// each reserves its own block of the counter, and within a simulator the numbers rise.
+#[tokio::test]
+async fn transaction_ids_stay_unique_across_simulators_sharing_redis() {
+    let sim = Sim::start().await;
+    let twin = sim.twin();
+    let mut seen = std::collections::HashSet::new();
+    let mut last = [0u64; 2];
+    for i in 0..250 {
+        let unique = format!("seti_ids_{i}");
+        let body = signed(&with_card(
+            "VERIFY",
+            "4242424242424242",
+            "12",
+            FUTURE,
+            &[("transactionUnique", unique.as_str())],
+        ));
+        let which = i % 2;
+        let answer = if which == 0 {
+            sim.direct_body(&body).await
+        } else {
+            direct_on(&twin, &body).await
+        };
+        assert_eq!(code(&answer), 0);
+        let id: u64 = field(&answer, "transactionID").parse().expect("numeric id");
+        assert!(seen.insert(id), "transactionID {id} issued twice");
+        assert!(id > last[which], "ids rise within one simulator");
+        last[which] = id;
+    }
+    sim.finish().await;
+}
+
 #[tokio::test]
 async fn verify_then_sale_by_xref_charges_once() {
     let sim = Sim::start().await;

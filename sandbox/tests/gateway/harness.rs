@@ -54,7 +54,23 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A simulator on `store`, as every test configures it.
+fn simulator(store: &Store) -> Sandbox {
+    let config = SandboxConfig {
+        merchant_id: MERCHANT.into(),
+        secret: SECRET.into(),
+        public_base: BASE.into(),
+    };
+    Sandbox::with_drop_hold(store.clone(), config, Duration::from_millis(100))
+        .with_callback_backoff(CALLBACK_BACKOFF.to_vec())
+}
+
 impl Sim {
+    /// Another simulator sharing this one's Redis, as a second daemon's would.
+    pub fn twin(&self) -> Sandbox {
+        simulator(&self.store)
+    }
+
     pub async fn start() -> Sim {
         for _ in 0..5 {
             let port = free_port();
@@ -74,14 +90,7 @@ impl Sim {
                     break; // lost the port race; try another
                 }
                 if let Ok(store) = Store::connect(&url, Duration::from_millis(500)).await {
-                    let config = SandboxConfig {
-                        merchant_id: MERCHANT.into(),
-                        secret: SECRET.into(),
-                        public_base: BASE.into(),
-                    };
-                    let sandbox =
-                        Sandbox::with_drop_hold(store.clone(), config, Duration::from_millis(100))
-                            .with_callback_backoff(CALLBACK_BACKOFF.to_vec());
+                    let sandbox = simulator(&store);
                     return Sim {
                         redis,
                         _dir: dir,
@@ -105,32 +114,12 @@ impl Sim {
         query: &str,
         body: &str,
     ) -> (StatusCode, String) {
-        let response = self
-            .sandbox
-            .handle(&method, path, query, Bytes::from(body.to_owned()))
-            .await;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (status, String::from_utf8(bytes.to_vec()).expect("utf-8"))
+        call_on(&self.sandbox, method, path, query, body).await
     }
 
     /// POST a raw body to /direct/ and parse the answer, checking its signature.
     pub async fn direct_body(&self, body: &str) -> Fields {
-        let (status, text) = self.call(Method::POST, "/sandbox/direct/", "", body).await;
-        assert_eq!(status, StatusCode::OK);
-        let answer = Fields::parse(text.as_bytes()).expect("form answer");
-        assert_eq!(
-            verify(&answer, Some(SECRET)),
-            Ok(Coverage::All),
-            "the answer must be signed: {answer:?}"
-        );
-        assert!(answer.get("cardNumber").is_none() && answer.get("cardCVV").is_none());
-        answer
+        direct_on(&self.sandbox, body).await
     }
 
     /// Sign `pairs` with the merchant's secret and send them to /direct/.
@@ -230,6 +219,41 @@ impl Drop for Sim {
         let _ = self.redis.kill();
         let _ = self.redis.wait();
     }
+}
+
+/// Any request to `sandbox`: status and body.
+pub async fn call_on(
+    sandbox: &Sandbox,
+    method: Method,
+    path: &str,
+    query: &str,
+    body: &str,
+) -> (StatusCode, String) {
+    let response = sandbox
+        .handle(&method, path, query, Bytes::from(body.to_owned()))
+        .await;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).expect("utf-8"))
+}
+
+/// POST a raw body to `sandbox`'s /direct/ and parse the answer, checking its signature.
+pub async fn direct_on(sandbox: &Sandbox, body: &str) -> Fields {
+    let (status, text) = call_on(sandbox, Method::POST, "/sandbox/direct/", "", body).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = Fields::parse(text.as_bytes()).expect("form answer");
+    assert_eq!(
+        verify(&answer, Some(SECRET)),
+        Ok(Coverage::All),
+        "the answer must be signed: {answer:?}"
+    );
+    assert!(answer.get("cardNumber").is_none() && answer.get("cardCVV").is_none());
+    answer
 }
 
 /// A signed /direct/ body.

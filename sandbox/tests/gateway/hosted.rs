@@ -104,15 +104,28 @@ fn verified(page: &str) -> Fields {
     result
 }
 
-/// How many transactions the simulator has created.
+/// How many transactions the simulator has stored (one record each, by `xref`; the numeric
+/// `transactionID` counter moves a block at a time, so it cannot count them).
 async fn transactions_created(sim: &Sim) -> u64 {
     let mut c = sim.store.conn();
-    let count: Option<u64> = redis::cmd("GET")
-        .arg("cp:sandbox:transaction_id")
-        .query_async(&mut c)
-        .await
-        .expect("GET");
-    count.unwrap_or(0)
+    let mut cursor = 0u64;
+    let mut count = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("cp:sandbox:txn:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await
+            .expect("SCAN");
+        count += keys.len() as u64;
+        if next == 0 {
+            return count;
+        }
+        cursor = next;
+    }
 }
 
 async fn hosted_sessions(sim: &Sim) -> Vec<String> {
