@@ -704,11 +704,13 @@ fn count_status(env: &Env, status: &str) -> Result<usize, String> {
     let needle = format!("\"status\":\"{status}\"");
     let mut n = 0;
     for k in keys {
-        let json: String = redis::cmd("HGET")
+        // Records are stored packed (`store::packed`).
+        let stored: Vec<u8> = redis::cmd("HGET")
             .arg(&k)
             .arg("json")
             .query(&mut c)
             .unwrap_or_default();
+        let json = calmony_actors::store::packed::text(stored).unwrap_or_default();
         if json.contains(&needle) {
             n += 1;
         }

@@ -40,6 +40,12 @@ enum Command {
     /// Webhook operations.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Print a stored record's JSON (records are kept packed; see the README's keyspace),
+    /// e.g. `calmony-payd record 'cp:{prj_…}:test:obj:pi_…' | jq .status`.
+    Record {
+        /// The record's key, `cp:{<project>}:<mode>:obj:<id>`.
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Keys(k) => rt.block_on(keys(config, k)),
         Command::Clock(c) => rt.block_on(clock(config, c)),
         Command::Webhooks(w) => rt.block_on(webhooks(config, w)),
+        Command::Record { key } => rt.block_on(record(config, key)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +190,23 @@ async fn webhooks(config: Config, cmd: WebhooksCommand) -> Result<(), crate::run
         m.stop().await;
     }
     result.map_err(Into::into)
+}
+
+async fn record(config: Config, key: String) -> Result<(), crate::runtime::StartError> {
+    let (store, managed) = crate::runtime::open_store(&config, true).await?;
+    let found = store.get(&key).await;
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    match found? {
+        Some(record) => {
+            println!("{}", record.json);
+            Ok(())
+        }
+        None => Err(crate::runtime::StartError::Usage(format!(
+            "no record at {key}"
+        ))),
+    }
 }
 
 async fn run_keys(

@@ -101,12 +101,17 @@ async fn drill(external_gateway: bool) {
         .query(&mut conn)
         .expect("keys");
     let mut in_flight_at_kill = 0;
-    for k in &keys {
-        let json: String = redis::cmd("HGET")
+    // Records are stored packed (`store::packed`).
+    let mut stored = |k: &str| -> Option<String> {
+        let value: Vec<u8> = redis::cmd("HGET")
             .arg(k)
             .arg("json")
             .query(&mut conn)
-            .expect("json");
+            .ok()?;
+        calmony_actors::store::packed::text(value).ok()
+    };
+    for k in &keys {
+        let json = stored(k).expect("a readable payment record");
         if json.contains("\"status\":\"processing\"") {
             in_flight_at_kill += 1;
         }
@@ -122,13 +127,7 @@ async fn drill(external_gateway: bool) {
     };
     let succeeded_in_daemon = keys
         .iter()
-        .filter(|k| {
-            redis::cmd("HGET")
-                .arg(*k)
-                .arg("json")
-                .query::<String>(&mut conn)
-                .is_ok_and(|j| j.contains("\"status\":\"succeeded\""))
-        })
+        .filter(|k| stored(k).is_some_and(|j| j.contains("\"status\":\"succeeded\"")))
         .count();
     let charged_unrecorded = charged_at_gateway.saturating_sub(succeeded_in_daemon);
     if external_gateway {

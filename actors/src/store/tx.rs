@@ -278,6 +278,7 @@ impl Tx {
     }
 
     /// Write a record with internal fields kept beside its JSON (never answered to clients).
+    /// The JSON is stored packed (see [`packed`]); the internal fields as they are.
     pub fn put_with(
         &mut self,
         key: &str,
@@ -285,22 +286,9 @@ impl Tx {
         json: &str,
         internal: &[(&str, &str)],
     ) -> &mut Self {
-        self.put_record(key, version, json, internal, false)
-    }
-
-    fn put_record(
-        &mut self,
-        key: &str,
-        version: u64,
-        json: &str,
-        internal: &[(&str, &str)],
-        pack: bool,
-    ) -> &mut Self {
         let k = self.k(key);
         let body = self.v(json);
-        if pack {
-            self.packed.push(body - 2);
-        }
+        self.packed.push(body - 2);
         let (_, extra) = self.vs(internal);
         self.ops.push(Op::Put {
             k,
@@ -451,12 +439,11 @@ impl Tx {
         let json = serde_json::to_string(event).unwrap_or_default();
         let record = scope.record(&event.id);
         let created = event.created.to_string();
-        self.put_record(
+        self.put_with(
             &record,
             1,
             &json,
             &[("type", &event.kind), ("created", &created)],
-            true,
         );
         self.index(&scope.key("events:index"), &event.id);
         self.index(
@@ -747,6 +734,7 @@ mod tests {
     fn checks_go_first_and_numbered_values_travel_as_pieces() {
         let mut tx = Tx::new();
         tx.put("inv", 2, "{\"number\":\"#NUM#\",\"again\":\"#NUM#\"}")
+            .hset("answer", &[("body", "#NUM#!")])
             .expect_version("inv", 1)
             .number("seq", "#NUM#", "CP-");
         let (header, argv) = tx.script_args();
@@ -754,19 +742,32 @@ mod tests {
             .split_whitespace()
             .filter(|t| t.parse::<i64>().is_err())
             .collect();
-        assert_eq!(codes, ["V", "S", "T", "P"]);
+        assert_eq!(codes, ["V", "S", "TZ", "T", "P", "H"]);
         let t: Vec<&str> = header.split_whitespace().collect();
-        // T value number first last: the record's JSON, cut around both placeholders.
-        let at = t.iter().position(|c| *c == "T").expect("template");
-        let n = |i: usize| t[at + i].parse::<usize>().expect("integer");
-        assert!(
-            argv[n(1) - 2].is_empty(),
-            "the whole value is not sent as well"
+        let template = |code: &str| {
+            let at = t.iter().position(|c| *c == code).expect("template");
+            let n = |i: usize| t[at + i].parse::<usize>().expect("integer");
+            assert!(
+                argv[n(1) - 2].is_empty(),
+                "the whole value is not sent as well"
+            );
+            assert_eq!(n(2), 1);
+            (n(3)..=n(4))
+                .map(|i| argv[i - 2].to_vec())
+                .collect::<Vec<_>>()
+        };
+        // A plain value (here an answer body) travels as its pieces, joined with the number.
+        let want: [&[u8]; 2] = [b"", b"!"];
+        assert_eq!(template("T"), want);
+        // A record is packed: its pieces are frames, joined with the number as a raw frame.
+        let pieces = template("TZ");
+        assert_eq!(pieces.len(), 3, "cut around both placeholders");
+        assert_eq!(pieces[0][0], packed::MARK);
+        let joined = pieces.join(&packed::raw_frame(b"CP-000042")[..]);
+        assert_eq!(
+            packed::text(joined).expect("decodes"),
+            "{\"number\":\"CP-000042\",\"again\":\"CP-000042\"}"
         );
-        assert_eq!(n(2), 1);
-        let pieces: Vec<&[u8]> = (n(3)..=n(4)).map(|i| &*argv[i - 2]).collect();
-        let want: [&[u8]; 3] = [b"{\"number\":\"", b"\",\"again\":\"", b"\"}"];
-        assert_eq!(pieces, want);
     }
 
     /// An event travels packed; one carrying an invoice number travels as frames the script
