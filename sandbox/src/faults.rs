@@ -57,7 +57,7 @@ pub async fn current(store: &Store) -> Result<Faults, SandboxError> {
 pub async fn current_and(
     store: &Store,
     also: Option<&str>,
-) -> Result<(Faults, Option<String>), SandboxError> {
+) -> Result<(Faults, Option<Vec<u8>>), SandboxError> {
     let mut c = store.conn();
     let mut reads = redis::pipe();
     reads
@@ -70,7 +70,9 @@ pub async fn current_and(
         reads.get(key);
     }
     type Read = (Option<String>, Option<String>, Option<String>);
-    let ((tamper, delay, drop), extra): (Read, Option<String>) = if also.is_some() {
+    // The extra value is read as bytes, so a value that is not text fails only its reader,
+    // not the faults.
+    let ((tamper, delay, drop), extra): (Read, Option<Vec<u8>>) = if also.is_some() {
         store.run(reads.query_async(&mut c)).await?
     } else {
         let (read,): (Read,) = store.run(reads.query_async(&mut c)).await?;

@@ -94,7 +94,7 @@ pub(crate) struct Gateway {
     /// The delays before each retry of a hosted payment's callback
     /// ([`DEFAULT_CALLBACK_BACKOFF`]; shorter in tests).
     pub(crate) callback_backoff: Vec<Duration>,
-    /// `transactionID`s reserved from Redis a block at a time (see [`Gateway::transaction_id`]).
+    /// `transactionID`s reserved from Redis a block at a time (see [`transactions::IdBlock`]).
     pub(crate) ids: transactions::IdBlock,
 }
 

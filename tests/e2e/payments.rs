@@ -411,6 +411,12 @@ async fn card_numbers_never_reach_redis_logs_or_answers() {
     assert!(!bad.text.contains("4242424242424241"));
     let mut conn = w.redis.conn();
     let dump = redis_dump_text(&mut conn);
+    // The dump holds the records' JSON (decoded from their packed form): the cards are there
+    // by their last four digits only.
+    assert!(
+        dump.contains("\"last4\":\"3155\""),
+        "payment method records are in the dump"
+    );
     let logs = w.daemon.logs();
     for n in numbers.iter().chain(["4242424242424241"].iter()) {
         assert!(!dump.contains(n), "{n} found in Redis");

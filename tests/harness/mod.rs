@@ -653,6 +653,8 @@ impl Api {
 }
 
 /// Every key and value in a Redis, as text, for greps that prove something is NOT stored.
+/// Records' `json` is stored packed (`store::packed`): it is decoded, so a grep sees the JSON.
+/// A value that cannot be read fails the dump rather than being left out of it.
 pub fn redis_dump_text(conn: &mut redis::Connection) -> String {
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(conn).unwrap_or_default();
     let mut out = String::new();
@@ -663,15 +665,26 @@ pub fn redis_dump_text(conn: &mut redis::Connection) -> String {
         let text: Vec<String> = match t.as_str() {
             "string" => redis::cmd("GET")
                 .arg(&k)
-                .query::<Option<String>>(conn)
-                .ok()
-                .flatten()
+                .query::<Option<Vec<u8>>>(conn)
+                .expect("GET")
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
                 .into_iter()
                 .collect(),
-            "hash" => redis::cmd("HGETALL")
-                .arg(&k)
-                .query(conn)
-                .unwrap_or_default(),
+            "hash" => {
+                let fields: Vec<(String, Vec<u8>)> =
+                    redis::cmd("HGETALL").arg(&k).query(conn).expect("HGETALL");
+                fields
+                    .into_iter()
+                    .flat_map(|(name, value)| {
+                        let text = if name == "json" {
+                            calmony_actors::store::packed::text(value).expect("a readable record")
+                        } else {
+                            String::from_utf8_lossy(&value).into_owned()
+                        };
+                        [name, text]
+                    })
+                    .collect()
+            }
             "zset" => redis::cmd("ZRANGE")
                 .arg(&k)
                 .arg(0)

@@ -505,7 +505,10 @@ impl Store {
         let mut items = Vec::with_capacity(limit.min(ids.len()));
         for (id, json) in ids.iter().zip(jsons).take(limit) {
             if let Some(json) = json {
-                items.push(text(id, json)?);
+                items.push(packed::text(json).map_err(|e| StoreError::Corrupt {
+                    key: format!("{}{id}", scope.record_prefix()),
+                    reason: e.to_string(),
+                })?);
             }
         }
         if dir == "asc" {

@@ -90,16 +90,31 @@ pub fn pack(json: &str) -> Vec<u8> {
     out
 }
 
-/// A zstd frame holding `content` uncompressed (at most 255 bytes): magic number, a frame
-/// header with a one-byte content size and no window, checksum or dictionary id, and one raw
-/// block. The commit script builds the same bytes around an invoice number.
+/// A zstd frame holding `content` uncompressed: magic number, a single-segment frame header
+/// with the content size and no window, checksum or dictionary id, then raw blocks of at most
+/// 128 KiB. Up to 255 bytes the size takes one byte, exactly as the commit script builds the
+/// frame around an invoice number (`rawframe` in `scripts::COMMIT`); longer content (only
+/// ever the fallback in [`frame`]) a four-byte size.
 pub fn raw_frame(content: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x28, 0xB5, 0x2F, 0xFD, 0x20];
-    let n = content.len().min(255);
-    out.push(n as u8);
-    let block = (n << 3) | 1;
-    out.extend([block as u8, (block >> 8) as u8, (block >> 16) as u8]);
-    out.extend(&content[..n]);
+    const MAX_BLOCK: usize = 128 << 10;
+    let mut out = vec![0x28, 0xB5, 0x2F, 0xFD];
+    match u8::try_from(content.len()) {
+        Ok(n) => out.extend([0x20, n]),
+        Err(_) => {
+            out.push(0xA0);
+            let n = u32::try_from(content.len()).unwrap_or(u32::MAX);
+            out.extend(n.to_le_bytes());
+        }
+    }
+    let mut blocks = content.chunks(MAX_BLOCK).peekable();
+    if blocks.peek().is_none() {
+        out.extend([1, 0, 0]); // one empty last block
+    }
+    while let Some(block) = blocks.next() {
+        let header = (block.len() << 3) | usize::from(blocks.peek().is_none());
+        out.extend([header as u8, (header >> 8) as u8, (header >> 16) as u8]);
+        out.extend(block);
+    }
     out
 }
 
@@ -159,6 +174,19 @@ mod tests {
         edge.extend(frame(""));
         edge.extend(raw_frame(b"42"));
         assert_eq!(text(edge).expect("decodes"), "42");
+    }
+
+    /// The fallback when compression fails: a raw frame of any length still decodes whole.
+    #[test]
+    fn raw_frames_of_any_length_decode_whole() {
+        for len in [0, 1, 255, 256, 70_000, 300_000] {
+            let content: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let mut stored = vec![MARK];
+            stored.extend(raw_frame(content.as_bytes()));
+            assert_eq!(text(stored).expect("decodes"), content, "{len} bytes");
+        }
     }
 
     #[test]
