@@ -230,8 +230,6 @@ pub struct Tx {
     args: Vec<String>,
     /// `(placeholder, index of its Seq among the Seq operations)` (see [`Tx::number`]).
     numbers: Vec<(String, usize)>,
-    /// Indexes into `args` of values stored packed (see [`packed`]).
-    packed: Vec<usize>,
 }
 
 impl Tx {
@@ -288,7 +286,6 @@ impl Tx {
     ) -> &mut Self {
         let k = self.k(key);
         let body = self.v(json);
-        self.packed.push(body - 2);
         let (_, extra) = self.vs(internal);
         self.ops.push(Op::Put {
             k,
@@ -514,7 +511,6 @@ impl Tx {
                 .collect(),
             args: self.args.clone(),
             numbers: self.numbers.clone(),
-            packed: self.packed.clone(),
         }
     }
 
@@ -531,18 +527,26 @@ impl Tx {
         self.ops
             .extend(other.ops.into_iter().map(|op| op.shifted(keys, args)));
         self.keys.extend(other.keys);
-        self.packed
-            .extend(other.packed.into_iter().map(|i| i + args));
         self.args.extend(other.args);
     }
 
     /// The script's arguments: the operation list, the values, then, for each value that
     /// carries a number's placeholder, its pieces around it (the script joins them with the
     /// number it takes, so no pattern substitution runs over the records inside Redis).
-    /// Packed values travel compressed; a packed value's pieces travel as frames, and the
-    /// script puts the number between them as a raw frame (`TZ`, see [`packed`]).
+    /// Every record's JSON (a `Put`'s body) travels packed; a packed value's pieces travel as
+    /// frames, and the script puts the number between them as a raw frame (`TZ`, see
+    /// [`packed`]).
     pub(super) fn script_args(&self) -> (String, Vec<Cow<'_, [u8]>>) {
-        let is_packed = |i: usize| self.packed.contains(&i);
+        let mut bodies: Vec<usize> = self
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Put { body, .. } => Some(body - 2),
+                _ => None,
+            })
+            .collect();
+        bodies.sort_unstable();
+        let is_packed = |i: usize| bodies.binary_search(&i).is_ok();
         let templated = |arg: &str| self.numbers.iter().any(|(p, _)| arg.contains(p.as_str()));
         let mut argv: Vec<Cow<'_, [u8]>> = self
             .args
