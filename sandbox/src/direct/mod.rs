@@ -27,7 +27,7 @@ pub(crate) mod verify;
 use std::time::Duration;
 
 use calmony_protocol::cardstream::{
-    Coverage, Fields, SignatureError, codes, verify as verify_signature,
+    Coverage, Fields, FormError, SignatureError, codes, verify as verify_signature,
 };
 
 use crate::Gateway;
@@ -71,10 +71,11 @@ pub(crate) fn missing_code(field: &str) -> u32 {
 /// A SALE or VERIFY naming an earlier transaction by `xref` (a saved card charged again) has
 /// that transaction read with the faults, in one round trip instead of two.
 pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
-    let named = Fields::parse(body).ok().and_then(|request| {
+    let parsed = Fields::parse(body);
+    let named = parsed.as_ref().ok().and_then(|request| {
         let action = request.get("action")?;
         let ahead = matches!(action, "SALE" | "VERIFY") && request.get("threeDSRef").is_none();
-        non_empty(&request, "xref")
+        non_empty(request, "xref")
             .filter(|_| ahead)
             .map(str::to_owned)
     });
@@ -95,7 +96,7 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
         // The named transaction may have changed while the request waited.
         ahead = None;
     }
-    let mut answer = answer(gw, body, ahead.as_ref()).await;
+    let mut answer = answer(gw, body, parsed, ahead.as_ref()).await;
     let secret = gw.config.secret.as_str();
     if !secret.is_empty() {
         if faults.tamper_signatures {
@@ -112,12 +113,17 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
     reply::form(answer.encode())
 }
 
-/// The unsigned answer to a request body.
-async fn answer(gw: &Gateway, body: &[u8], ahead: Option<&ReadAhead>) -> Fields {
+/// The unsigned answer to a request body (`parsed`: the body parsed, once, by [`handle`]).
+async fn answer(
+    gw: &Gateway,
+    body: &[u8],
+    parsed: Result<Fields, FormError>,
+    ahead: Option<&ReadAhead>,
+) -> Fields {
     if body.iter().all(u8::is_ascii_whitespace) {
         return refusal(&Fields::new(), MISSING_REQUEST, "Missing request");
     }
-    let request = match Fields::parse(body) {
+    let request = match parsed {
         Ok(fields) => fields,
         Err(_) => return refusal(&Fields::new(), MALFORMED, "Request malformed"),
     };
