@@ -22,8 +22,13 @@ pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
 
 /// Commit; a lost idempotency claim is a 409 for the caller to retry.
 pub async fn commit(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {
-    match store.commit(tx).await? {
-        Commit::LostClaim => Err(ApiError::new(
+    commit_numbered(store, tx).await.map(|(c, _)| c)
+}
+
+/// [`commit`], with the numbers the commit took (see [`Store::commit_numbered`]).
+pub async fn commit_numbered(store: &Store, tx: &Tx) -> Result<(Commit, Vec<String>), ApiError> {
+    match store.commit_numbered(tx).await? {
+        (Commit::LostClaim, _) => Err(ApiError::new(
             409,
             ErrorType::IdempotencyError,
             "The idempotency key expired while this request ran and another request took it.",

@@ -31,6 +31,86 @@ pub struct InvoiceInternal {
     pub pdf_token: String,
 }
 
+/// An invoice as its caller has just written it (and, for a subscription's, the subscription
+/// as it stands), handed to the next step so that step need not read them back: a renewal's
+/// charge, then the payment's finish. Every write that relies on it still checks the version
+/// it names, so a change made meanwhile fails that commit and the step reads afresh.
+#[derive(Debug, Clone)]
+pub struct KnownInvoice {
+    pub version: u64,
+    pub invoice: Invoice,
+    pub internal: InvoiceInternal,
+    pub subscription: Option<(u64, Subscription)>,
+}
+
+impl KnownInvoice {
+    /// A newly finalized invoice as its commit wrote it, given the numbers that commit took:
+    /// its number is the one taken (the invoice held only the placeholder). `None` unless the
+    /// commit took exactly that one number: the next step then reads the invoice.
+    pub(super) fn finalized(
+        mut invoice: Invoice,
+        internal: InvoiceInternal,
+        subscription: (u64, Subscription),
+        numbers: Vec<String>,
+    ) -> Option<KnownInvoice> {
+        let [number] = <[String; 1]>::try_from(numbers).ok()?;
+        invoice.number = Some(number);
+        Some(KnownInvoice {
+            version: 1,
+            invoice,
+            internal,
+            subscription: Some(subscription),
+        })
+    }
+
+    /// `id` as known, or as read from Redis.
+    async fn load(
+        known: Option<KnownInvoice>,
+        store: &Store,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<KnownInvoice, ApiError> {
+        if let Some(k) = known.filter(|k| k.invoice.id == id) {
+            return Ok(k);
+        }
+        let (version, invoice, internal) = load_invoice(store, scope, id).await?;
+        Ok(KnownInvoice {
+            version,
+            invoice,
+            internal,
+            subscription: None,
+        })
+    }
+
+    /// The invoice's subscription, as known or as read; `tx` then checks its version, since
+    /// what the commit does to the subscription (or its schedule) follows from this state.
+    async fn subscription(
+        &mut self,
+        store: &Store,
+        scope: &Scope,
+        tx: &mut Tx,
+    ) -> Option<(u64, Subscription)> {
+        let id = self.invoice.subscription.clone()?;
+        let found = match self.subscription.take().filter(|(_, s)| s.id == id) {
+            Some(known) => Some(known),
+            None => load::<Subscription>(
+                store,
+                scope,
+                calmony_protocol::billing::SUBSCRIPTION_PREFIX,
+                "subscription",
+                &id,
+                "subscription",
+            )
+            .await
+            .ok(),
+        };
+        if let Some((v, _)) = &found {
+            tx.expect_version(&scope.record(&id), *v);
+        }
+        found
+    }
+}
+
 pub(super) fn index(scope: &Scope) -> String {
     scope.key("invoices")
 }
@@ -298,27 +378,22 @@ pub async fn on_payment(
     dunning_secs: &[i64],
     final_action: &str,
     request: &EventRequest,
+    known: Option<KnownInvoice>,
 ) -> Result<(), ApiError> {
-    let (v, mut inv, mut internal) = load_invoice(store, scope, invoice_id).await?;
+    let mut known = KnownInvoice::load(known, store, scope, invoice_id).await?;
+    let sub = known.subscription(store, scope, tx).await;
+    let KnownInvoice {
+        version: v,
+        invoice: mut inv,
+        mut internal,
+        ..
+    } = known;
     let now = super::clocks::now_for_invoice(store, scope, &inv).await;
     internal.paying = None;
     inv.attempted = true;
     inv.attempt_count += 1;
     if let Some(pi) = intent {
         inv.payment_intent = Some(pi.to_string());
-    }
-    let mut sub: Option<(u64, Subscription)> = None;
-    if let Some(s) = &inv.subscription {
-        sub = load::<Subscription>(
-            store,
-            scope,
-            calmony_protocol::billing::SUBSCRIPTION_PREFIX,
-            "subscription",
-            s,
-            "subscription",
-        )
-        .await
-        .ok();
     }
     let mut sub_next_due: Option<i64> = None;
     let mut sub_status: Option<&str> = None;
@@ -394,8 +469,7 @@ pub async fn on_payment(
         }
         if s.status != before || sub_next_due.is_some() {
             let body = to_json(&s)?;
-            tx.expect_version(&scope.record(&s.id), sv)
-                .put(&scope.record(&s.id), sv + 1, &body);
+            tx.put(&scope.record(&s.id), sv + 1, &body);
             if s.status != before {
                 let kind = if s.status == "canceled" {
                     "deleted"
@@ -786,7 +860,7 @@ pub async fn pay_invoice(
         .respond(ctx, 200, &body);
         return commit_answer(&b.store, &tx, body).await;
     }
-    let reply = charge(b, scope, id, pm, Some(ctx)).await?;
+    let reply = charge(b, scope, id, pm, Some(ctx), None).await?;
     if reply.status == 200 {
         return Ok(Reply {
             status: 200,
@@ -806,8 +880,14 @@ pub(super) async fn charge(
     id: &str,
     pm: Option<String>,
     ctx: Option<&RequestContext>,
+    known: Option<KnownInvoice>,
 ) -> Result<Reply, ApiError> {
-    let (v, inv, mut internal) = load_invoice(&b.store, scope, id).await?;
+    let KnownInvoice {
+        version: v,
+        invoice: inv,
+        mut internal,
+        subscription,
+    } = KnownInvoice::load(known, &b.store, scope, id).await?;
     if let Some(pi) = &internal.paying {
         return Err(ApiError::new(
             409,
@@ -820,12 +900,16 @@ pub(super) async fn charge(
     let mut recurring = false;
     if let Some(s) = &inv.subscription {
         recurring = true;
-        if pm.is_none()
-            && let Ok((_, sub)) =
-                load::<Subscription>(&b.store, scope, "sub", "subscription", s, "subscription")
-                    .await
-        {
-            pm = sub.default_payment_method;
+        if pm.is_none() {
+            pm = match &subscription {
+                Some((_, sub)) if &sub.id == s => sub.default_payment_method.clone(),
+                _ => {
+                    load::<Subscription>(&b.store, scope, "sub", "subscription", s, "subscription")
+                        .await
+                        .ok()
+                        .and_then(|(_, sub)| sub.default_payment_method)
+                }
+            };
         }
     }
     if pm.is_none()
@@ -852,7 +936,6 @@ pub(super) async fn charge(
     internal.paying = Some(pi_id.clone());
     let now = super::clocks::now_for_invoice(&b.store, scope, &inv).await;
     let (inv_id, inv_v, internal_json) = (inv.id.clone(), v, to_json(&internal)?);
-    let inv_body = to_json(&inv)?;
     crate::payments::charge_invoice(
         &b.payments,
         scope,
@@ -869,16 +952,20 @@ pub(super) async fn charge(
             )),
             recurring,
             created: now,
+            // As the begin commit below leaves it, for the finish.
+            known: Some(KnownInvoice {
+                version: v + 1,
+                invoice: inv.clone(),
+                internal: internal.clone(),
+                subscription,
+            }),
         },
         {
-            let key = scope.record(&inv_id);
+            // Only the in-flight marker beside the invoice changes; its JSON stays as it is.
+            let (key, next) = (scope.record(&inv_id), (inv_v + 1).to_string());
             move |tx: &mut Tx| {
-                tx.expect_version(&key, inv_v).put_with(
-                    &key,
-                    inv_v + 1,
-                    &inv_body,
-                    &[("internal", &internal_json)],
-                );
+                tx.expect_version(&key, inv_v)
+                    .hset(&key, &[("v", &next), ("internal", &internal_json)]);
             }
         },
     )

@@ -4,6 +4,7 @@
 //! dunning retries, cancellation at period end, and expiry of incomplete subscriptions.
 //! Advancing a test clock runs the same work over that clock's subscriptions at once.
 
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use calmony_protocol::ApiError;
@@ -11,6 +12,7 @@ use calmony_protocol::billing::Subscription;
 use calmony_protocol::customer::Customer;
 use calmony_protocol::event::EventRequest;
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use redis::AsyncCommands;
 
 use super::catalog::load;
@@ -18,9 +20,9 @@ use super::invoices;
 use super::subscriptions::{
     self, INCOMPLETE_WINDOW, TRIAL_NOTICE, load_sub, sub_events, write_sub,
 };
-use super::{Billing, DUE, LEASE, RUN, clock_due, parse_due_member};
+use super::{Billing, DUE, KnownInvoice, LEASE, RUN, clock_due, parse_due_member};
 use crate::clock;
-use crate::resource::commit;
+use crate::resource::{commit, commit_numbered};
 use crate::store::{Commit, Scope, Tx};
 
 /// Automatic work has no request (events say `request.id: null`).
@@ -148,38 +150,60 @@ impl Billing {
 
     /// Move on everything in `set` due by `now`, `concurrency` at a time, until nothing is.
     /// Answers how many moved on, and whether the run finished (rather than lost its lease).
+    ///
+    /// The work is one continuous stream: more due members are fetched while fewer than
+    /// `concurrency` wait, so the run never idles its slots waiting for a batch's slowest
+    /// subscription (fixed batches did, at the end of each). A member in flight is still due
+    /// (a renewal reschedules it only when its charge ends), so fetches skip those; one that
+    /// failed is left to the next run rather than retried at once.
     async fn run_set(&self, set: &str, now: i64, leased: bool) -> Result<(usize, bool), ApiError> {
         let mut done = 0;
         let mut renewed = Instant::now();
+        // Fetched and not yet finished (waiting in `queue` or running in `work`): still due.
+        let mut in_flight: HashSet<String> = HashSet::new();
+        let mut failed: HashSet<String> = HashSet::new();
+        let mut queue: VecDeque<String> = VecDeque::new();
+        let mut work = FuturesUnordered::new();
+        // The last fetch saw everything due (it found less than it had room for).
+        let mut exhausted = false;
         loop {
-            let mut c = self.store.conn();
-            let due: Vec<String> = self
-                .store
-                .run(c.zrangebyscore_limit(set, "-inf", now, 0, (self.concurrency * 4) as isize))
-                .await?;
-            if due.is_empty() {
-                return Ok((done, true));
-            }
-            let work = due.into_iter().map(|m| {
-                let (me, set) = (self.clone(), set.to_string());
-                async move { me.process(&set, &m, now).await }
-            });
-            let results: Vec<Result<(), ApiError>> = futures_util::stream::iter(work)
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
-            let mut progressed = 0;
-            for r in results {
-                match r {
-                    Ok(()) => progressed += 1,
-                    Err(e) => {
-                        tracing::warn!(error = %e.message, "a subscription could not be moved on; next run retries")
+            let idle = queue.is_empty() && work.is_empty();
+            if (queue.len() < self.concurrency && !exhausted) || idle {
+                let limit = self.concurrency * 4 + in_flight.len() + failed.len();
+                let mut c = self.store.conn();
+                let due: Vec<String> = self
+                    .store
+                    .run(c.zrangebyscore_limit(set, "-inf", now, 0, limit as isize))
+                    .await?;
+                exhausted = due.len() < limit;
+                for m in due {
+                    if !failed.contains(&m) && in_flight.insert(m.clone()) {
+                        queue.push_back(m);
                     }
                 }
+                if idle && queue.is_empty() {
+                    return Ok((done, true));
+                }
             }
-            done += progressed;
-            if progressed == 0 {
-                return Ok((done, true));
+            while work.len() < self.concurrency
+                && let Some(m) = queue.pop_front()
+            {
+                let (me, set) = (self.clone(), set.to_string());
+                work.push(async move {
+                    let r = me.process(&set, &m, now).await;
+                    (m, r)
+                });
+            }
+            let Some((m, r)) = work.next().await else {
+                continue;
+            };
+            in_flight.remove(&m);
+            match r {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "a subscription could not be moved on; next run retries");
+                    failed.insert(m);
+                }
             }
             if leased && renewed.elapsed() > self.lease / 3 {
                 if !self.keep_lease().await {
@@ -256,7 +280,7 @@ impl Billing {
                         return commit(&self.store, &tx).await.map(|_| ());
                     }
                     if inv.next_payment_attempt.is_some_and(|t| t <= now) {
-                        self.charge_or_fail(&scope, &inv_id).await;
+                        self.charge_or_fail(&scope, &inv_id, None).await;
                         return Ok(());
                     }
                     if let Some(t) = inv
@@ -323,7 +347,7 @@ impl Billing {
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(&s.id), v);
         let was_trial = s.status == "trialing";
-        let inv = subscriptions::period_invoice(
+        let (inv, inv_internal) = subscriptions::period_invoice(
             self,
             &mut tx,
             scope,
@@ -359,20 +383,23 @@ impl Billing {
             },
             member,
         );
-        match commit(&self.store, &tx).await? {
-            Commit::Done(_) => {}
+        let numbers = match commit_numbered(&self.store, &tx).await? {
+            (Commit::Done(_), numbers) => numbers,
             // Another run invoiced this period already (or the subscription changed).
             _ => return Ok(()),
-        }
+        };
         if inv.amount_due > 0 && s.status != "unpaid" {
-            self.charge_or_fail(scope, &inv.id).await;
+            let id = inv.id.clone();
+            let known = KnownInvoice::finalized(inv, inv_internal, (v + 1, s), numbers);
+            self.charge_or_fail(scope, &id, known).await;
         }
         Ok(())
     }
 
-    /// Charge an invoice; without a payment method to charge, count a failed attempt.
-    async fn charge_or_fail(&self, scope: &Scope, invoice: &str) {
-        match invoices::charge(self, scope, invoice, None, None).await {
+    /// Charge an invoice (as `known`, when this run just wrote it); without a payment method
+    /// to charge, count a failed attempt.
+    async fn charge_or_fail(&self, scope: &Scope, invoice: &str, known: Option<KnownInvoice>) {
+        match invoices::charge(self, scope, invoice, None, None, known).await {
             Ok(_) => {}
             Err(e) if e.code == Some("invoice_no_payment_method") => {
                 let mut tx = Tx::new();
@@ -386,6 +413,7 @@ impl Billing {
                     &self.dunning,
                     &self.final_action,
                     &automatic(),
+                    None,
                 )
                 .await;
                 if r.is_ok() {

@@ -21,7 +21,7 @@ use super::catalog::{self, load, take_tax_rates};
 use super::invoices::{self, BillTo, event};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, page_body, to_json};
+use crate::resource::{commit, commit_answer, commit_numbered, page_body, to_json};
 use crate::store::{Commit, Scope, Tx};
 
 /// Stripe's window for a first payment before an incomplete subscription expires.
@@ -241,7 +241,13 @@ pub(super) async fn period_invoice(
     reason: &str,
     now: i64,
     request: &EventRequest,
-) -> Result<calmony_protocol::billing::Invoice, ApiError> {
+) -> Result<
+    (
+        calmony_protocol::billing::Invoice,
+        invoices::InvoiceInternal,
+    ),
+    ApiError,
+> {
     let (mut inv, internal) =
         invoices::draft(&b.public_base, scope, BillTo::from(customer), now, reason);
     inv.subscription = Some(s.id.clone());
@@ -302,7 +308,7 @@ pub(super) async fn period_invoice(
     tx.expect_version(&scope.record(&inv.id), 0);
     invoices::write_invoice(tx, scope, 1, &inv, &internal)?;
     invoices::index_for_subscription(tx, scope, &inv);
-    Ok(inv)
+    Ok((inv, internal))
 }
 
 /// `POST /v1/subscriptions`.
@@ -454,9 +460,9 @@ pub async fn create_subscription_as(
     let request = ctx.event_request();
     let due_set = Billing::due_set(s.test_clock.as_deref());
     let member = due_member(scope, &id);
-    let mut invoice_id = None;
+    let mut first_invoice = None;
     if trial_end.is_none() {
-        let inv = period_invoice(
+        let (inv, internal) = period_invoice(
             b,
             &mut tx,
             scope,
@@ -470,7 +476,7 @@ pub async fn create_subscription_as(
         )
         .await?;
         s.latest_invoice = Some(inv.id.clone());
-        invoice_id = Some(inv.id);
+        first_invoice = Some((inv, internal));
         tx.schedule(&due_set, now + INCOMPLETE_WINDOW, &member);
     } else {
         let notice = first_end - TRIAL_NOTICE;
@@ -485,13 +491,14 @@ pub async fn create_subscription_as(
     tx.index(&index(scope), &id)
         .index(&customer_index(scope, &cus), &id);
     sub_events(&mut tx, scope, "created", &s, &request, now);
-    if invoice_id.is_none() {
+    if first_invoice.is_none() {
         tx.respond(ctx, 200, &body);
     }
-    if !matches!(commit(&b.store, &tx).await?, Commit::Done(_)) {
-        return Err(ApiError::lock_timeout());
-    }
-    let Some(inv) = invoice_id else {
+    let numbers = match commit_numbered(&b.store, &tx).await? {
+        (Commit::Done(_), numbers) => numbers,
+        _ => return Err(ApiError::lock_timeout()),
+    };
+    let Some((inv, internal)) = first_invoice else {
         return Ok(Reply {
             status: 200,
             body,
@@ -500,7 +507,9 @@ pub async fn create_subscription_as(
     };
     // The first period is charged at once; its result makes the subscription active (or
     // leaves it incomplete). The answer is the subscription as it then stands.
-    if let Err(e) = invoices::charge(b, scope, &inv, None, None).await {
+    let inv_id = inv.id.clone();
+    let known = invoices::KnownInvoice::finalized(inv, internal, (1, s), numbers);
+    if let Err(e) = invoices::charge(b, scope, &inv_id, None, None, known).await {
         tracing::info!(subscription = %id, error = %e.message, "first payment not made");
     }
     let (_, s, _) = load_sub(b, scope, &id).await?;
@@ -905,7 +914,7 @@ async fn invoice_prorations_now(
     invoices::index_for_subscription(&mut tx, scope, &inv);
     commit(&b.store, &tx).await?;
     if inv.amount_due > 0 {
-        let _ = invoices::charge(b, scope, &inv.id, None, None).await;
+        let _ = invoices::charge(b, scope, &inv.id, None, None, None).await;
     }
     Ok(())
 }
@@ -918,7 +927,7 @@ async fn retry_open(b: &Billing, scope: &Scope, s: &Subscription) {
     };
     if invoice.status == "open"
         && internal.paying.is_none()
-        && let Err(e) = invoices::charge(b, scope, inv, None, None).await
+        && let Err(e) = invoices::charge(b, scope, inv, None, None, None).await
     {
         tracing::info!(invoice = %inv, error = %e.message, "retry after a payment method change failed");
     }

@@ -13,6 +13,7 @@ use calmony_protocol::{ApiError, ErrorType, ids};
 use serde_json::{Value, json};
 
 use super::{COMMANDS, Challenge, Command, GROUP, HOLD_MS, IntentInternal, Loaded, Payments};
+use crate::billing::KnownInvoice;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, Cardstream, GatewayError, Sale};
@@ -233,6 +234,8 @@ pub struct InvoiceCharge {
     /// cardholder: `type=9`, no 3-D Secure.
     pub recurring: bool,
     pub created: i64,
+    /// The invoice as the begin commit leaves it, so the finish need not read it back.
+    pub known: Option<KnownInvoice>,
 }
 
 /// Charge an invoice: a payment intent created and confirmed in one begin commit, together
@@ -300,7 +303,7 @@ pub async fn charge_invoice(
     extra(&mut tx);
     match commit(&p.store, &tx).await? {
         Commit::Done(Some(cmd_id)) => {
-            let begun = Begun::here(1, intent, internal, Some(method));
+            let begun = Begun::here(1, intent, internal, Some(method)).with_invoice(c.known);
             run(p, &cmd, &cmd_id, begun).await
         }
         _ => Err(ApiError::lock_timeout()),
@@ -658,8 +661,15 @@ pub(crate) enum Begun {
     /// gateway asked first.
     Recovered,
     /// The request whose begin commit just wrote the intent (as given) and appended the
-    /// command; with the payment method and its gateway token when it had loaded them.
-    Here(Box<(Loaded, Option<(PaymentMethod, String)>)>),
+    /// command; with the payment method and its gateway token when it had loaded them, and
+    /// the invoice it pays as that commit left it.
+    Here(
+        Box<(
+            Loaded,
+            Option<(PaymentMethod, String)>,
+            Option<KnownInvoice>,
+        )>,
+    ),
 }
 
 impl Begun {
@@ -675,7 +685,14 @@ impl Begun {
             intent,
             internal,
         };
-        Begun::Here(Box::new((written, method)))
+        Begun::Here(Box::new((written, method, None)))
+    }
+
+    fn with_invoice(mut self, known: Option<KnownInvoice>) -> Self {
+        if let Begun::Here(b) = &mut self {
+            b.2 = known;
+        }
+        self
     }
 }
 
@@ -700,11 +717,11 @@ async fn run_inner(
     begun: Begun,
 ) -> Result<Reply, ApiError> {
     let scope = cmd.scope();
-    let (loaded, mut method, recovering) = match begun {
-        Begun::Recovered => (p.load(&scope, &cmd.intent).await?, None, true),
+    let (loaded, mut method, mut invoice, recovering) = match begun {
+        Begun::Recovered => (p.load(&scope, &cmd.intent).await?, None, None, true),
         Begun::Here(begun) => {
-            let (loaded, method) = *begun;
-            (loaded, method, false)
+            let (loaded, method, invoice) = *begun;
+            (loaded, method, invoice, false)
         }
     };
     if loaded.intent.status != status::PROCESSING
@@ -750,6 +767,8 @@ async fn run_inner(
                     cmd_id,
                     loaded,
                     method.clone(),
+                    // Known only as the begin commit left it: a retry reads afresh.
+                    invoice.take(),
                     step.clone(),
                 ));
                 if let Some(reply) = finished.await? {
@@ -1031,6 +1050,7 @@ async fn finish(
     cmd_id: &str,
     loaded: Loaded,
     method: Option<PaymentMethod>,
+    invoice: Option<KnownInvoice>,
     step: Step,
 ) -> Result<Option<Reply>, ApiError> {
     let Loaded {
@@ -1256,6 +1276,7 @@ async fn finish(
                 &settings.dunning_secs,
                 &settings.final_action,
                 &request,
+                invoice,
             )
             .await?;
         }

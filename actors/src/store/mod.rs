@@ -427,6 +427,13 @@ impl Store {
 
     /// Apply a transaction atomically. See the module documentation.
     pub async fn commit(&self, tx: &Tx) -> Result<Commit, StoreError> {
+        self.commit_numbered(tx).await.map(|(c, _)| c)
+    }
+
+    /// [`Store::commit`], answering too the numbers the commit took (`Tx::number`), in the
+    /// order it took them: a caller that goes on with what it wrote then holds the real
+    /// number instead of the placeholder.
+    pub async fn commit_numbered(&self, tx: &Tx) -> Result<(Commit, Vec<String>), StoreError> {
         let (header, values) = tx.script_args();
         let mut c = self.conn();
         let mut inv = scripts::COMMIT.prepare_invoke();
@@ -441,9 +448,12 @@ impl Store {
             .run(async move { inv.invoke_async(&mut c).await })
             .await?;
         Ok(match out.first().map(String::as_str) {
-            Some("ok") => Commit::Done(out.get(1).filter(|s| !s.is_empty()).cloned()),
-            Some("lost") => Commit::LostClaim,
-            _ => Commit::Conflict,
+            Some("ok") => (
+                Commit::Done(out.get(1).filter(|s| !s.is_empty()).cloned()),
+                out.get(2..).map(<[String]>::to_vec).unwrap_or_default(),
+            ),
+            Some("lost") => (Commit::LostClaim, Vec::new()),
+            _ => (Commit::Conflict, Vec::new()),
         })
     }
 

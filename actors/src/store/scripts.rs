@@ -101,7 +101,7 @@ while p <= last do
     return redis.error_reply('commit: unknown operation ' .. tostring(o))
   end
 end
-return {'ok', cmd_id}
+return {'ok', cmd_id, unpack(numbers)}
 "#,
     )
 });
