@@ -7,8 +7,9 @@ use redis::Script;
 
 /// Apply one state change: every check first, then every write, or nothing.
 ///
-/// `KEYS`: every key touched. `ARGV[1]`: the operations, a line of codes and integers
-/// separated by spaces; every other argument is a value. In an operation `k`/`g` are `KEYS`
+/// `KEYS`: every key touched. `ARGV[1]`: the operations, one MessagePack array of codes and
+/// integers (`store::tx::Header`; the numbers the script writes as they are travel as texts);
+/// every other argument is a value. In an operation `k`/`g` are `KEYS`
 /// indexes, and `a`, `f` (the first of `n` consecutive values), `b` (a record's JSON, its
 /// `n` internal field/value arguments following it) are `ARGV` indexes. The line lists the
 /// checks first, then the numbers, then the writes (`store::Tx` orders them so):
@@ -26,22 +27,22 @@ use redis::Script;
 /// no other consumer can pick it up while it is being worked on);
 /// `A k a1 a2` acknowledge and delete entry `a2` of group `a1`;
 /// `I k a by` `HINCRBY`; `D k a` `HDEL`; `N k a1 a2` `HSETNX`.
-/// Answers `{'ok', <id of the last command appended or ''>}`, or `{'conflict'|'lost', key}`.
+/// Answers `{'ok', <id of the last command appended or ''>, <each number taken>...}`, or
+/// `{'conflict'|'lost', key}`.
 ///
-/// The line is split once and walked with a cursor: no Lua table per operation, and the
-/// values are handed to Redis with `unpack` straight from `ARGV`.
+/// The list is unpacked once (in C, by `cmsgpack`) and walked with a cursor: no Lua table per
+/// operation, and the values are handed to Redis with `unpack` straight from `ARGV`.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local t = {}
-for w in string.gmatch(ARGV[1], '%S+') do t[#t + 1] = w end
+local t = cmsgpack.unpack(ARGV[1])
 local p, last = 1, #t
-local function n(i) return tonumber(t[p + i]) end
-local function key(i) return KEYS[tonumber(t[p + i])] end
-local function val(i) return ARGV[tonumber(t[p + i])] end
+local function n(i) return t[p + i] end
+local function key(i) return KEYS[t[p + i]] end
+local function val(i) return ARGV[t[p + i]] end
 local function run(i)
-  local f = tonumber(t[p + i])
-  return unpack(ARGV, f, f + tonumber(t[p + i + 1]) - 1)
+  local f = t[p + i]
+  return unpack(ARGV, f, f + t[p + i + 1] - 1)
 end
 local function rawframe(s)
   local len, b = #s, #s * 8 + 1
