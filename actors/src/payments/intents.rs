@@ -661,15 +661,17 @@ pub(crate) enum Begun {
     /// gateway asked first.
     Recovered,
     /// The request whose begin commit just wrote the intent (as given) and appended the
-    /// command; with the payment method and its gateway token when it had loaded them, and
-    /// the invoice it pays as that commit left it.
-    Here(
-        Box<(
-            Loaded,
-            Option<(PaymentMethod, String)>,
-            Option<KnownInvoice>,
-        )>,
-    ),
+    /// command.
+    Here(Box<Written>),
+}
+
+/// What the request that began a command already holds: the intent as its begin commit wrote
+/// it, the payment method and its gateway token when it had loaded them, and the invoice the
+/// payment pays as that commit left it.
+pub(crate) struct Written {
+    loaded: Loaded,
+    method: Option<(PaymentMethod, String)>,
+    invoice: Option<KnownInvoice>,
 }
 
 impl Begun {
@@ -680,17 +682,21 @@ impl Begun {
         internal: IntentInternal,
         method: Option<(PaymentMethod, String)>,
     ) -> Self {
-        let written = Loaded {
-            version,
-            intent,
-            internal,
-        };
-        Begun::Here(Box::new((written, method, None)))
+        Begun::Here(Box::new(Written {
+            loaded: Loaded {
+                version,
+                intent,
+                internal,
+            },
+            method,
+            invoice: None,
+        }))
     }
 
+    /// With the invoice the payment pays, as the begin commit left it.
     fn with_invoice(mut self, known: Option<KnownInvoice>) -> Self {
         if let Begun::Here(b) = &mut self {
-            b.2 = known;
+            b.invoice = known;
         }
         self
     }
@@ -720,7 +726,11 @@ async fn run_inner(
     let (loaded, mut method, mut invoice, recovering) = match begun {
         Begun::Recovered => (p.load(&scope, &cmd.intent).await?, None, None, true),
         Begun::Here(begun) => {
-            let (loaded, method, invoice) = *begun;
+            let Written {
+                loaded,
+                method,
+                invoice,
+            } = *begun;
             (loaded, method, invoice, false)
         }
     };
