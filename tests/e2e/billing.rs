@@ -177,6 +177,49 @@ async fn a_trial_becomes_active_and_renews_for_a_year() {
     assert_eq!(events_of(api, "invoice.paid").await.len(), 12);
 }
 
+/// A renewal whose card was detached cannot even start its charge: that counts as a failed
+/// attempt (retried on the dunning schedule), not as something to try again at once, which
+/// kept the run (here, the clock's advance) busy with the same subscription for ever.
+#[tokio::test]
+async fn a_renewal_whose_card_is_gone_counts_a_failed_attempt_and_the_run_ends() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Detached Ltd", "4242424242424242").await;
+    let sub = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!(
+                "customer={}&items[0][price]={}&trial_period_days=7&default_payment_method={}",
+                s.customer, s.price, s.card
+            ),
+        )
+        .await;
+    assert_eq!(sub.json["status"], "trialing", "{}", sub.text);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    let r = api
+        .post_form(&format!("/v1/payment_methods/{}/detach", s.card), "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let at = T0 + 7 * DAY + 60;
+    advance(api, &s.clock, at).await;
+    let invoices = invoices_of(api, &id).await;
+    assert_eq!(invoices.len(), 1, "one invoice for the period");
+    let inv = &invoices[0];
+    assert_eq!(
+        (inv["status"].as_str(), inv["attempt_count"].as_i64()),
+        (Some("open"), Some(1)),
+        "{inv}"
+    );
+    assert_eq!(inv["next_payment_attempt"].as_i64(), Some(at + DAY));
+    assert_eq!(events_of(api, "invoice.payment_failed").await.len(), 1);
+    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
+    assert!(
+        !sales.contains_key(inv["id"].as_str().unwrap_or("")),
+        "nothing reached the gateway"
+    );
+}
+
 #[tokio::test]
 async fn a_failing_card_is_retried_three_times_then_past_due_then_recovers() {
     let w = World::new();

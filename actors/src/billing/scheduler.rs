@@ -4,7 +4,7 @@
 //! dunning retries, cancellation at period end, and expiry of incomplete subscriptions.
 //! Advancing a test clock runs the same work over that clock's subscriptions at once.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use calmony_protocol::ApiError;
@@ -24,6 +24,11 @@ use super::{Billing, DUE, KnownInvoice, LEASE, RUN, clock_due, parse_due_member}
 use crate::clock;
 use crate::resource::{commit, commit_numbered};
 use crate::store::{Commit, Scope, Tx};
+
+/// Most times one run moves one subscription on (each period it catches up takes one or two:
+/// its invoice, then its charge's result); a test clock advanced 40 years on a monthly plan
+/// stays well within it.
+const MAX_PASSES: u32 = 1_000;
 
 /// Automatic work has no request (events say `request.id: null`).
 fn automatic() -> EventRequest {
@@ -162,6 +167,7 @@ impl Billing {
         // Fetched and not yet finished (waiting in `queue` or running in `work`): still due.
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut failed: HashSet<String> = HashSet::new();
+        let mut passes: HashMap<String, u32> = HashMap::new();
         let mut queue: VecDeque<String> = VecDeque::new();
         let mut work = FuturesUnordered::new();
         // The last fetch saw everything due (it found less than it had room for).
@@ -177,9 +183,20 @@ impl Billing {
                     .await?;
                 exhausted = due.len() < limit;
                 for m in due {
-                    if !failed.contains(&m) && in_flight.insert(m.clone()) {
-                        queue.push_back(m);
+                    if failed.contains(&m) || in_flight.contains(&m) {
+                        continue;
                     }
+                    // A subscription still due after this many passes is not catching up
+                    // period by period: it is stuck, and the run must end without it.
+                    let seen = passes.entry(m.clone()).or_insert(0);
+                    *seen += 1;
+                    if *seen > MAX_PASSES {
+                        tracing::warn!(subscription = %m, "still due after {MAX_PASSES} passes in one run; left for the next run");
+                        failed.insert(m);
+                        continue;
+                    }
+                    in_flight.insert(m.clone());
+                    queue.push_back(m);
                 }
                 if idle && queue.is_empty() {
                     return Ok((done, true));
@@ -397,11 +414,14 @@ impl Billing {
     }
 
     /// Charge an invoice (as `known`, when this run just wrote it); without a payment method
-    /// to charge, count a failed attempt.
+    /// it can charge, count a failed attempt.
     async fn charge_or_fail(&self, scope: &Scope, invoice: &str, known: Option<KnownInvoice>) {
         match invoices::charge(self, scope, invoice, None, None, known).await {
             Ok(_) => {}
-            Err(e) if e.code == Some("invoice_no_payment_method") => {
+            // Nothing to charge with (none set, or the one set is gone or detached): a failed
+            // attempt, retried on the dunning schedule. Anything else (a payment already in
+            // flight, Redis unavailable) is left for the next pass.
+            Err(e) if matches!(e.status, 400 | 404) => {
                 let mut tx = Tx::new();
                 let r = invoices::on_payment(
                     &self.store,

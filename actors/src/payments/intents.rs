@@ -250,7 +250,18 @@ pub async fn charge_invoice(
 ) -> Result<Reply, ApiError> {
     p.account(scope.mode)?;
     let method = load_method(p, scope, &c.payment_method, "payment_method").await?;
-    check_owner(&method.0, Some(&c.customer))?;
+    // Charged without the cardholder, an invoice takes only a card its customer still holds:
+    // a detached one (no customer any more) may not be used again, as with Stripe.
+    if method.0.customer.as_deref() != Some(c.customer.as_str()) {
+        return Err(ApiError::invalid_param(
+            "payment_method_not_attached",
+            "payment_method",
+            format!(
+                "The payment method {} is not attached to the invoice's customer {}.",
+                method.0.id, c.customer
+            ),
+        ));
+    }
     let id = c.intent_id;
     let mut intent = PaymentIntent::new(
         id.clone(),
