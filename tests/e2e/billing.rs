@@ -159,6 +159,15 @@ async fn a_trial_becomes_active_and_renews_for_a_year() {
         previous_end = inv["period_end"].as_i64().expect("end");
         let n = inv["number"].as_str().expect("number");
         assert!(n.starts_with("CP-"), "{n}");
+        // The renewal's payment began in the commit that numbered the invoice: it names the
+        // number taken, never the placeholder.
+        let pi = api
+            .get(&format!(
+                "/v1/payment_intents/{}",
+                inv["payment_intent"].as_str().expect("payment intent")
+            ))
+            .await;
+        assert_eq!(pi.json["description"], format!("Invoice {n}"), "{}", pi.text);
         numbers.push(n[3..].parse::<u64>().expect("digits"));
     }
     for pair in numbers.windows(2) {

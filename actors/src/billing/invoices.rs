@@ -882,12 +882,33 @@ pub(super) async fn charge(
     ctx: Option<&RequestContext>,
     known: Option<KnownInvoice>,
 ) -> Result<Reply, ApiError> {
+    let known = KnownInvoice::load(known, &b.store, scope, id).await?;
+    let (tx, begun) = begin_charge(b, scope, known, pm, ctx, false).await?;
+    match commit(&b.store, &tx).await? {
+        Commit::Done(Some(cmd_id)) => begun.run(&b.payments, &cmd_id).await,
+        _ => Err(ApiError::lock_timeout()),
+    }
+}
+
+/// The begin of invoice `k`'s charge, as a change to commit: the payment intent and its
+/// command (see `payments::begin_invoice_charge`) and the invoice's in-flight marker, set
+/// beside its JSON (which does not change). `written_here`: the change the caller adds this to
+/// writes the invoice itself (a renewal's period invoice and its charge begin in one commit),
+/// so the marker neither checks nor moves its version.
+pub(super) async fn begin_charge(
+    b: &Billing,
+    scope: &Scope,
+    k: KnownInvoice,
+    pm: Option<String>,
+    ctx: Option<&RequestContext>,
+    written_here: bool,
+) -> Result<(Tx, crate::payments::InvoiceChargeBegun), ApiError> {
     let KnownInvoice {
         version: v,
         invoice: inv,
         mut internal,
         subscription,
-    } = KnownInvoice::load(known, &b.store, scope, id).await?;
+    } = k;
     if let Some(pi) = &internal.paying {
         return Err(ApiError::new(
             409,
@@ -935,14 +956,13 @@ pub(super) async fn charge(
     let pi_id = ids::new_id(calmony_protocol::payment_intent::PREFIX);
     internal.paying = Some(pi_id.clone());
     let now = super::clocks::now_for_invoice(&b.store, scope, &inv).await;
-    let (inv_id, inv_v, internal_json) = (inv.id.clone(), v, to_json(&internal)?);
-    crate::payments::charge_invoice(
+    let (mut tx, begun) = crate::payments::begin_invoice_charge(
         &b.payments,
         scope,
         ctx,
         crate::payments::InvoiceCharge {
             intent_id: pi_id,
-            invoice: inv_id.clone(),
+            invoice: inv.id.clone(),
             customer: inv.customer.clone(),
             payment_method: pm,
             amount: inv.amount_remaining,
@@ -952,24 +972,29 @@ pub(super) async fn charge(
             )),
             recurring,
             created: now,
-            // As the begin commit below leaves it, for the finish.
-            known: Some(KnownInvoice {
-                version: v + 1,
-                invoice: inv.clone(),
-                internal: internal.clone(),
-                subscription,
-            }),
-        },
-        {
-            // Only the in-flight marker beside the invoice changes; its JSON stays as it is.
-            let (key, next) = (scope.record(&inv_id), (inv_v + 1).to_string());
-            move |tx: &mut Tx| {
-                tx.expect_version(&key, inv_v)
-                    .hset(&key, &[("v", &next), ("internal", &internal_json)]);
-            }
         },
     )
-    .await
+    .await?;
+    let key = scope.record(&inv.id);
+    let internal_json = to_json(&internal)?;
+    let version = if written_here {
+        tx.hset(&key, &[("internal", &internal_json)]);
+        v
+    } else {
+        tx.expect_version(&key, v).hset(
+            &key,
+            &[("v", &(v + 1).to_string()), ("internal", &internal_json)],
+        );
+        v + 1
+    };
+    // As the begin commit leaves it, for the finish.
+    let begun = begun.with_invoice(Some(KnownInvoice {
+        version,
+        invoice: inv,
+        internal,
+        subscription,
+    }));
+    Ok((tx, begun))
 }
 
 /// `POST /v1/invoices/:id/void`.

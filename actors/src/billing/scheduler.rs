@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use calmony_protocol::ApiError;
-use calmony_protocol::billing::Subscription;
+use calmony_protocol::billing::{NUMBER_PLACEHOLDER, Subscription};
 use calmony_protocol::customer::Customer;
 use calmony_protocol::event::EventRequest;
 use futures_util::StreamExt;
@@ -389,26 +389,49 @@ impl Billing {
         }
         write_sub(&mut tx, scope, v + 1, &s, &internal)?;
         sub_events(&mut tx, scope, "updated", &s, &request, now);
+        let charging = inv.amount_due > 0 && s.status != "unpaid";
         // Due again at once until the charge's result reschedules it: a crash before the charge
         // leaves the invoice to be charged by the next pass.
-        tx.schedule(
-            set,
-            if inv.amount_due > 0 && s.status != "unpaid" {
-                now
-            } else {
-                end
-            },
-            member,
-        );
-        let numbers = match commit_numbered(&self.store, &tx).await? {
-            (Commit::Done(_), numbers) => numbers,
+        tx.schedule(set, if charging { now } else { end }, member);
+        // The charge begins in this same commit (one script per renewal fewer); when it cannot
+        // (no card the customer still holds), the invoice lands alone and the charge is tried
+        // after, which counts the failed attempt.
+        let mut begun = None;
+        if charging {
+            let k = KnownInvoice {
+                version: 1,
+                invoice: inv.clone(),
+                internal: inv_internal.clone(),
+                subscription: Some((v + 1, s.clone())),
+            };
+            if let Ok((charge, b)) = invoices::begin_charge(self, scope, k, None, None, true).await
+            {
+                tx.absorb(charge);
+                begun = Some(b);
+            }
+        }
+        let (cmd_id, numbers) = match commit_numbered(&self.store, &tx).await? {
+            (Commit::Done(cmd_id), numbers) => (cmd_id, numbers),
             // Another run invoiced this period already (or the subscription changed).
             _ => return Ok(()),
         };
-        if inv.amount_due > 0 && s.status != "unpaid" {
-            let id = inv.id.clone();
-            let known = KnownInvoice::finalized(inv, inv_internal, (v + 1, s), numbers);
-            self.charge_or_fail(scope, &id, known).await;
+        match (begun, cmd_id) {
+            (Some(begun), Some(cmd_id)) => {
+                let number = match numbers.as_slice() {
+                    [n] => Some(n.as_str()),
+                    _ => None,
+                };
+                let begun = begun.numbered(NUMBER_PLACEHOLDER, number);
+                if let Err(e) = begun.run(&self.payments, &cmd_id).await {
+                    tracing::warn!(invoice = %inv.id, error = %e.message, "renewal charge failed");
+                }
+            }
+            _ if charging => {
+                let id = inv.id.clone();
+                let known = KnownInvoice::finalized(inv, inv_internal, (v + 1, s), numbers);
+                self.charge_or_fail(scope, &id, known).await;
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -234,20 +234,60 @@ pub struct InvoiceCharge {
     /// cardholder: `type=9`, no 3-D Secure.
     pub recurring: bool,
     pub created: i64,
-    /// The invoice as the begin commit leaves it, so the finish need not read it back.
-    pub known: Option<KnownInvoice>,
 }
 
-/// Charge an invoice: a payment intent created and confirmed in one begin commit, together
-/// with `extra` (billing's marker that the invoice has a payment in flight). The finish step
-/// applies the result to the invoice in the same commit as the payment's.
-pub async fn charge_invoice(
+/// An invoice's charge whose begin is written in a change not yet committed: once that commit
+/// lands (answering the command's id), [`InvoiceChargeBegun::run`] carries it out.
+pub struct InvoiceChargeBegun {
+    cmd: Command,
+    begun: Begun,
+}
+
+impl InvoiceChargeBegun {
+    /// With the invoice as the begin commit leaves it (the finish then need not read it).
+    pub fn with_invoice(mut self, known: Option<KnownInvoice>) -> Self {
+        self.begun = self.begun.with_invoice(known);
+        self
+    }
+
+    /// When the begin was committed in the change that finalized its invoice: the number that
+    /// commit took, in place of `placeholder` (in the intent's description and the invoice as
+    /// carried). Without it the intent is read afresh, as recovery reads it, rather than
+    /// carried on with the placeholder.
+    pub fn numbered(mut self, placeholder: &str, number: Option<&str>) -> Self {
+        let Begun::Here(w) = &mut self.begun else {
+            return self;
+        };
+        let Some(number) = number else {
+            self.begun = Begun::Recovered;
+            return self;
+        };
+        if let Some(d) = &mut w.loaded.intent.description {
+            *d = d.replace(placeholder, number);
+        }
+        if let Some(k) = &mut w.invoice
+            && k.invoice.number.as_deref() == Some(placeholder)
+        {
+            k.invoice.number = Some(number.to_string());
+        }
+        self
+    }
+
+    /// The gateway call and the finish, once the commit holding the begin appended command
+    /// `cmd_id`.
+    pub async fn run(self, p: &Payments, cmd_id: &str) -> Result<Reply, ApiError> {
+        run(p, &self.cmd, cmd_id, self.begun).await
+    }
+}
+
+/// The begin of an invoice's charge (the payment intent, created `processing`, its event and
+/// its command), as a change for the caller to commit, alone or within its own change.
+pub async fn begin_invoice_charge(
     p: &Payments,
     scope: &Scope,
     ctx: Option<&RequestContext>,
     c: InvoiceCharge,
-    extra: impl FnOnce(&mut Tx),
-) -> Result<Reply, ApiError> {
+) -> Result<(Tx, InvoiceChargeBegun), ApiError> {
     p.account(scope.mode)?;
     let method = load_method(p, scope, &c.payment_method, "payment_method").await?;
     // Charged without the cardholder, an invoice takes only a card its customer still holds:
@@ -311,14 +351,8 @@ pub async fn charge_invoice(
     if let Some(claim) = ctx.and_then(|x| x.idempotency.as_ref()) {
         tx.hold_claim(claim, HOLD_MS);
     }
-    extra(&mut tx);
-    match commit(&p.store, &tx).await? {
-        Commit::Done(Some(cmd_id)) => {
-            let begun = Begun::here(1, intent, internal, Some(method)).with_invoice(c.known);
-            run(p, &cmd, &cmd_id, begun).await
-        }
-        _ => Err(ApiError::lock_timeout()),
-    }
+    let begun = Begun::here(1, intent, internal, Some(method));
+    Ok((tx, InvoiceChargeBegun { cmd, begun }))
 }
 
 /// `GET /v1/payment_intents/:id`.

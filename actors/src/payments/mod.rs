@@ -43,7 +43,8 @@ use crate::store::{Record, Scope, Store};
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;
 pub use intents::{
-    InvoiceCharge, cancel, capture, charge_invoice, confirm, create, list, retrieve, update,
+    InvoiceCharge, InvoiceChargeBegun, begin_invoice_charge, cancel, capture, confirm, create,
+    list, retrieve, update,
 };
 pub use refunds::{create_refund, list_refunds, retrieve_refund};
 

@@ -565,9 +565,9 @@ impl Tx {
         self.ops.iter().all(|op| op.phase() == 2)
     }
 
-    /// Append another (unchecked) change's writes, its keys and values renumbered after this
-    /// one's.
-    pub(super) fn absorb(&mut self, other: Tx) {
+    /// Append another change's checks and writes, its keys and values renumbered after this
+    /// one's (its own numbers, if it takes any, are not carried).
+    pub(crate) fn absorb(&mut self, other: Tx) {
         let (keys, args) = (self.keys.len(), self.args.len());
         self.ops
             .extend(other.ops.into_iter().map(|op| op.shifted(keys, args)));
