@@ -167,7 +167,12 @@ async fn a_trial_becomes_active_and_renews_for_a_year() {
                 inv["payment_intent"].as_str().expect("payment intent")
             ))
             .await;
-        assert_eq!(pi.json["description"], format!("Invoice {n}"), "{}", pi.text);
+        assert_eq!(
+            pi.json["description"],
+            format!("Invoice {n}"),
+            "{}",
+            pi.text
+        );
         numbers.push(n[3..].parse::<u64>().expect("digits"));
     }
     for pair in numbers.windows(2) {
