@@ -30,11 +30,11 @@ use calmony_protocol::cardstream::{
     Coverage, Fields, FormError, SignatureError, codes, verify as verify_signature,
 };
 
-use crate::Gateway;
 use crate::faults::{self, Faults};
 use crate::keys;
 use crate::reply::{self, Reply};
 use crate::transactions::{ReadAhead, Transaction};
+use crate::{Gateway, SandboxError};
 
 /// How often an action re-reads and re-decides after losing a race before answering 65536.
 const ATTEMPTS: usize = 5;
@@ -259,6 +259,25 @@ where
 
 pub(crate) fn contended(request: &Fields) -> Fields {
     refusal(request, IN_PROGRESS, "Transaction in progress")
+}
+
+/// The transaction a SALE or VERIFY names by `xref`, whose card (and, for a SALE, type, amount
+/// and currency) it clones: `Ok(None)` when none is named, `Err(answer)` when the one named is
+/// not this merchant's (or does not exist). `ahead`: that transaction, if it was read ahead.
+pub(crate) async fn origin(
+    gw: &Gateway,
+    request: &Fields,
+    ahead: Option<&ReadAhead>,
+) -> Result<Result<Option<Transaction>, Fields>, SandboxError> {
+    let Some(xref) = non_empty(request, "xref") else {
+        return Ok(Ok(None));
+    };
+    let loaded =
+        crate::transactions::load_ahead(&gw.store, &gw.config.merchant_id, xref, ahead).await?;
+    Ok(match loaded {
+        Some(loaded) => Ok(Some(loaded.txn)),
+        None => Err(invalid(request, "xref")),
+    })
 }
 
 /// A field's value, if sent and not empty.

@@ -11,14 +11,14 @@
 use calmony_protocol::cardstream::Fields;
 
 use super::{
-    CURRENCY_NOT_SUPPORTED, PROCESSOR_ERROR, duplicate, echo, invalid, missing, non_empty,
+    CURRENCY_NOT_SUPPORTED, PROCESSOR_ERROR, duplicate, echo, invalid, missing, non_empty, origin,
     parse_amount, refusal, retried, set_outcome,
 };
 use crate::cards::{self, Behaviour};
 use crate::clock::UtcTime;
 use crate::issuer::{self, Decision, Sale, ThreeDsPlan, TxnType};
 use crate::ledger::LedgerEntry;
-use crate::transactions::{self, Applied, Change, PendingChallenge, ReadAhead, State, Transaction};
+use crate::transactions::{Applied, Change, PendingChallenge, ReadAhead, State, Transaction};
 use crate::{Gateway, SandboxError, three_ds};
 
 /// Answer a SALE. Moves money: a new transaction ends `captured` (or `approved` with manual
@@ -39,12 +39,9 @@ async fn attempt(
     ahead: Option<&ReadAhead>,
 ) -> Result<Option<Fields>, SandboxError> {
     let merchant = gw.config.merchant_id.as_str();
-    let origin = match non_empty(request, "xref") {
-        None => None,
-        Some(xref) => match transactions::load_ahead(&gw.store, merchant, xref, ahead).await? {
-            Some(loaded) => Some(loaded.txn),
-            None => return Ok(Some(invalid(request, "xref"))),
-        },
+    let origin = match origin(gw, request, ahead).await? {
+        Ok(origin) => origin,
+        Err(answer) => return Ok(Some(answer)),
     };
     let kind = match non_empty(request, "type").or(origin.as_ref().map(|o| o.kind.as_str())) {
         None => return Ok(Some(missing(request, "type"))),

@@ -7,12 +7,13 @@
 use calmony_protocol::cardstream::Fields;
 
 use super::{
-    duplicate, echo, invalid, missing, non_empty, parse_amount, refusal, retried, set_outcome,
+    duplicate, echo, invalid, missing, non_empty, origin, parse_amount, refusal, retried,
+    set_outcome,
 };
 use crate::cards;
 use crate::clock::UtcTime;
 use crate::issuer::{self, Decision, TxnType};
-use crate::transactions::{self, Applied, Change, ReadAhead, State, Transaction};
+use crate::transactions::{Applied, Change, ReadAhead, State, Transaction};
 use crate::{Gateway, SandboxError};
 
 /// Answer a VERIFY. Creates a transaction that ends `verified` (never settled) or `declined`;
@@ -43,12 +44,9 @@ async fn attempt(
             None => return Ok(Some(invalid(request, "type"))),
         },
     };
-    let origin = match non_empty(request, "xref") {
-        None => None,
-        Some(xref) => match transactions::load_ahead(&gw.store, merchant, xref, ahead).await? {
-            Some(loaded) => Some(loaded.txn),
-            None => return Ok(Some(invalid(request, "xref"))),
-        },
+    let origin = match origin(gw, request, ahead).await? {
+        Ok(origin) => origin,
+        Err(answer) => return Ok(Some(answer)),
     };
     let card = match cards::from_request(request) {
         Err(e) => return Ok(Some(refusal(request, e.response_code(), &e.to_string()))),
