@@ -44,25 +44,6 @@ pub struct KnownInvoice {
 }
 
 impl KnownInvoice {
-    /// A newly finalized invoice as its commit wrote it, given the numbers that commit took:
-    /// its number is the one taken (the invoice held only the placeholder). `None` unless the
-    /// commit took exactly that one number: the next step then reads the invoice.
-    pub(super) fn finalized(
-        mut invoice: Invoice,
-        internal: InvoiceInternal,
-        subscription: (u64, Subscription),
-        numbers: Vec<String>,
-    ) -> Option<KnownInvoice> {
-        let [number] = <[String; 1]>::try_from(numbers).ok()?;
-        invoice.number = Some(number);
-        Some(KnownInvoice {
-            version: 1,
-            invoice,
-            internal,
-            subscription: Some(subscription),
-        })
-    }
-
     /// `id` as known, or as read from Redis.
     async fn load(
         known: Option<KnownInvoice>,
@@ -888,6 +869,39 @@ pub(super) async fn charge(
         Commit::Done(Some(cmd_id)) => begun.run(&b.payments, &cmd_id).await,
         _ => Err(ApiError::lock_timeout()),
     }
+}
+
+/// Begin the charge of invoice `k`, which `tx` finalizes (not yet committed), within `tx`: the
+/// payment's begin then lands with the invoice, one script instead of two. `None` when it
+/// cannot begin (no card the customer still holds): the caller commits the invoice alone and
+/// charges it afterwards, which says why (and, for a renewal, counts the failed attempt).
+pub(super) async fn begin_charge_in(
+    b: &Billing,
+    scope: &Scope,
+    tx: &mut Tx,
+    k: KnownInvoice,
+) -> Option<crate::payments::InvoiceChargeBegun> {
+    let (charge, begun) = begin_charge(b, scope, k, None, None, true).await.ok()?;
+    tx.absorb(charge);
+    Some(begun)
+}
+
+/// Carry out a charge begun by [`begin_charge_in`], once its commit appended command `cmd_id`
+/// and took `numbers` (the invoice's, in place of its placeholder).
+pub(super) async fn run_begun(
+    b: &Billing,
+    begun: crate::payments::InvoiceChargeBegun,
+    cmd_id: &str,
+    numbers: &[String],
+) -> Result<Reply, ApiError> {
+    let number = match numbers {
+        [n] => Some(n.as_str()),
+        _ => None,
+    };
+    begun
+        .numbered(NUMBER_PLACEHOLDER, number)
+        .run(&b.payments, cmd_id)
+        .await
 }
 
 /// The begin of invoice `k`'s charge, as a change to commit: the payment intent and its

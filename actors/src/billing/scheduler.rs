@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use calmony_protocol::ApiError;
-use calmony_protocol::billing::{NUMBER_PLACEHOLDER, Subscription};
+use calmony_protocol::billing::Subscription;
 use calmony_protocol::customer::Customer;
 use calmony_protocol::event::EventRequest;
 use futures_util::StreamExt;
@@ -297,7 +297,7 @@ impl Billing {
                         return commit(&self.store, &tx).await.map(|_| ());
                     }
                     if inv.next_payment_attempt.is_some_and(|t| t <= now) {
-                        self.charge_or_fail(&scope, &inv_id, None).await;
+                        self.charge_or_fail(&scope, &inv_id).await;
                         return Ok(());
                     }
                     if let Some(t) = inv
@@ -393,23 +393,18 @@ impl Billing {
         // Due again at once until the charge's result reschedules it: a crash before the charge
         // leaves the invoice to be charged by the next pass.
         tx.schedule(set, if charging { now } else { end }, member);
-        // The charge begins in this same commit (one script per renewal fewer); when it cannot
-        // (no card the customer still holds), the invoice lands alone and the charge is tried
-        // after, which counts the failed attempt.
-        let mut begun = None;
-        if charging {
+        let id = inv.id.clone();
+        let begun = if charging {
             let k = KnownInvoice {
                 version: 1,
-                invoice: inv.clone(),
-                internal: inv_internal.clone(),
-                subscription: Some((v + 1, s.clone())),
+                invoice: inv,
+                internal: inv_internal,
+                subscription: Some((v + 1, s)),
             };
-            if let Ok((charge, b)) = invoices::begin_charge(self, scope, k, None, None, true).await
-            {
-                tx.absorb(charge);
-                begun = Some(b);
-            }
-        }
+            invoices::begin_charge_in(self, scope, &mut tx, k).await
+        } else {
+            None
+        };
         let (cmd_id, numbers) = match commit_numbered(&self.store, &tx).await? {
             (Commit::Done(cmd_id), numbers) => (cmd_id, numbers),
             // Another run invoiced this period already (or the subscription changed).
@@ -417,29 +412,19 @@ impl Billing {
         };
         match (begun, cmd_id) {
             (Some(begun), Some(cmd_id)) => {
-                let number = match numbers.as_slice() {
-                    [n] => Some(n.as_str()),
-                    _ => None,
-                };
-                let begun = begun.numbered(NUMBER_PLACEHOLDER, number);
-                if let Err(e) = begun.run(&self.payments, &cmd_id).await {
-                    tracing::warn!(invoice = %inv.id, error = %e.message, "renewal charge failed");
+                if let Err(e) = invoices::run_begun(self, begun, &cmd_id, &numbers).await {
+                    tracing::warn!(invoice = %id, error = %e.message, "renewal charge failed");
                 }
             }
-            _ if charging => {
-                let id = inv.id.clone();
-                let known = KnownInvoice::finalized(inv, inv_internal, (v + 1, s), numbers);
-                self.charge_or_fail(scope, &id, known).await;
-            }
+            _ if charging => self.charge_or_fail(scope, &id).await,
             _ => {}
         }
         Ok(())
     }
 
-    /// Charge an invoice (as `known`, when this run just wrote it); without a payment method
-    /// it can charge, count a failed attempt.
-    async fn charge_or_fail(&self, scope: &Scope, invoice: &str, known: Option<KnownInvoice>) {
-        match invoices::charge(self, scope, invoice, None, None, known).await {
+    /// Charge an invoice; without a payment method it can charge, count a failed attempt.
+    async fn charge_or_fail(&self, scope: &Scope, invoice: &str) {
+        match invoices::charge(self, scope, invoice, None, None, None).await {
             Ok(_) => {}
             // Nothing to charge with (none set, or the one set is gone or detached): a failed
             // attempt, retried on the dunning schedule. Anything else (a payment already in

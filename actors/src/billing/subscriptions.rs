@@ -491,25 +491,45 @@ pub async fn create_subscription_as(
     tx.index(&index(scope), &id)
         .index(&customer_index(scope, &cus), &id);
     sub_events(&mut tx, scope, "created", &s, &request, now);
-    if first_invoice.is_none() {
-        tx.respond(ctx, 200, &body);
-    }
-    let numbers = match commit_numbered(&b.store, &tx).await? {
-        (Commit::Done(_), numbers) => numbers,
+    // The first period is charged at once, its payment begun in this same commit; its result
+    // makes the subscription active (or leaves it incomplete). The answer is the subscription
+    // as it then stands.
+    let (inv_id, begun) = match first_invoice {
+        None => {
+            tx.respond(ctx, 200, &body);
+            (None, None)
+        }
+        Some((inv, internal)) => {
+            let inv_id = inv.id.clone();
+            let k = invoices::KnownInvoice {
+                version: 1,
+                invoice: inv,
+                internal,
+                subscription: Some((1, s)),
+            };
+            (
+                Some(inv_id),
+                invoices::begin_charge_in(b, scope, &mut tx, k).await,
+            )
+        }
+    };
+    let (cmd_id, numbers) = match commit_numbered(&b.store, &tx).await? {
+        (Commit::Done(cmd_id), numbers) => (cmd_id, numbers),
         _ => return Err(ApiError::lock_timeout()),
     };
-    let Some((inv, internal)) = first_invoice else {
+    let Some(inv_id) = inv_id else {
         return Ok(Reply {
             status: 200,
             body,
             stored: true,
         });
     };
-    // The first period is charged at once; its result makes the subscription active (or
-    // leaves it incomplete). The answer is the subscription as it then stands.
-    let inv_id = inv.id.clone();
-    let known = invoices::KnownInvoice::finalized(inv, internal, (1, s), numbers);
-    if let Err(e) = invoices::charge(b, scope, &inv_id, None, None, known).await {
+    let charged = match (begun, cmd_id) {
+        (Some(begun), Some(cmd_id)) => invoices::run_begun(b, begun, &cmd_id, &numbers).await,
+        // It could not begin: charging it alone says why.
+        _ => invoices::charge(b, scope, &inv_id, None, None, None).await,
+    };
+    if let Err(e) = charged {
         tracing::info!(subscription = %id, error = %e.message, "first payment not made");
     }
     let (_, s, _) = load_sub(b, scope, &id).await?;
