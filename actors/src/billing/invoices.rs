@@ -841,7 +841,7 @@ pub async fn pay_invoice(
         .respond(ctx, 200, &body);
         return commit_answer(&b.store, &tx, body).await;
     }
-    let reply = charge(b, scope, id, pm, Some(ctx), None).await?;
+    let reply = charge(b, scope, id, pm, Some(ctx)).await?;
     if reply.status == 200 {
         return Ok(Reply {
             status: 200,
@@ -861,9 +861,8 @@ pub(super) async fn charge(
     id: &str,
     pm: Option<String>,
     ctx: Option<&RequestContext>,
-    known: Option<KnownInvoice>,
 ) -> Result<Reply, ApiError> {
-    let known = KnownInvoice::load(known, &b.store, scope, id).await?;
+    let known = KnownInvoice::load(None, &b.store, scope, id).await?;
     let (tx, begun) = begin_charge(b, scope, known, pm, ctx, false).await?;
     match commit(&b.store, &tx).await? {
         Commit::Done(Some(cmd_id)) => begun.run(&b.payments, &cmd_id).await,
@@ -1002,12 +1001,12 @@ pub(super) async fn begin_charge(
         v + 1
     };
     // As the begin commit leaves it, for the finish.
-    let begun = begun.with_invoice(Some(KnownInvoice {
+    let begun = begun.with_invoice(KnownInvoice {
         version,
         invoice: inv,
         internal,
         subscription,
-    }));
+    });
     Ok((tx, begun))
 }
 

@@ -424,7 +424,7 @@ impl Billing {
 
     /// Charge an invoice; without a payment method it can charge, count a failed attempt.
     async fn charge_or_fail(&self, scope: &Scope, invoice: &str) {
-        match invoices::charge(self, scope, invoice, None, None, None).await {
+        match invoices::charge(self, scope, invoice, None, None).await {
             Ok(_) => {}
             // Nothing to charge with (none set, or the one set is gone or detached): a failed
             // attempt, retried on the dunning schedule. Anything else (a payment already in

@@ -527,7 +527,7 @@ pub async fn create_subscription_as(
     let charged = match (begun, cmd_id) {
         (Some(begun), Some(cmd_id)) => invoices::run_begun(b, begun, &cmd_id, &numbers).await,
         // It could not begin: charging it alone says why.
-        _ => invoices::charge(b, scope, &inv_id, None, None, None).await,
+        _ => invoices::charge(b, scope, &inv_id, None, None).await,
     };
     if let Err(e) = charged {
         tracing::info!(subscription = %id, error = %e.message, "first payment not made");
@@ -934,7 +934,7 @@ async fn invoice_prorations_now(
     invoices::index_for_subscription(&mut tx, scope, &inv);
     commit(&b.store, &tx).await?;
     if inv.amount_due > 0 {
-        let _ = invoices::charge(b, scope, &inv.id, None, None, None).await;
+        let _ = invoices::charge(b, scope, &inv.id, None, None).await;
     }
     Ok(())
 }
@@ -947,7 +947,7 @@ async fn retry_open(b: &Billing, scope: &Scope, s: &Subscription) {
     };
     if invoice.status == "open"
         && internal.paying.is_none()
-        && let Err(e) = invoices::charge(b, scope, inv, None, None, None).await
+        && let Err(e) = invoices::charge(b, scope, inv, None, None).await
     {
         tracing::info!(invoice = %inv, error = %e.message, "retry after a payment method change failed");
     }

@@ -245,8 +245,10 @@ pub struct InvoiceChargeBegun {
 
 impl InvoiceChargeBegun {
     /// With the invoice as the begin commit leaves it (the finish then need not read it).
-    pub fn with_invoice(mut self, known: Option<KnownInvoice>) -> Self {
-        self.begun = self.begun.with_invoice(known);
+    pub fn with_invoice(mut self, known: KnownInvoice) -> Self {
+        if let Begun::Here(w) = &mut self.begun {
+            w.invoice = Some(known);
+        }
         self
     }
 
@@ -736,14 +738,6 @@ impl Begun {
             method,
             invoice: None,
         }))
-    }
-
-    /// With the invoice the payment pays, as the begin commit left it.
-    fn with_invoice(mut self, known: Option<KnownInvoice>) -> Self {
-        if let Begun::Here(b) = &mut self {
-            b.invoice = known;
-        }
-        self
     }
 }
 
