@@ -515,10 +515,7 @@ impl Store {
         let mut items = Vec::with_capacity(limit.min(ids.len()));
         for (id, json) in ids.iter().zip(jsons).take(limit) {
             if let Some(json) = json {
-                items.push(packed::text(json).map_err(|e| StoreError::Corrupt {
-                    key: format!("{}{id}", scope.record_prefix()),
-                    reason: e.to_string(),
-                })?);
+                items.push(text(&format!("{}{id}", scope.record_prefix()), json)?);
             }
         }
         if dir == "asc" {
