@@ -15,7 +15,8 @@ use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
 
 use crate::clock;
-use crate::store::{Scope, Store, StoreError, scripts};
+use crate::idempotency::{Ask, Begin};
+use crate::store::{Fetched, Record, Scope, Store, StoreError, scripts};
 
 const PROJECTS: &str = "cp:projects";
 const KEY_INDEX: &str = "cp:apikeys";
@@ -41,19 +42,31 @@ pub struct ApiKeyInfo {
 }
 
 /// What authentication decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Auth {
     Ok {
         scope: Scope,
         key_id: String,
-        /// The object asked for with the check, if one was: `(id, its JSON if it exists)`.
-        prefetched: Option<(String, Option<String>)>,
+        /// The answer to the idempotency claim asked for with the check, if one was.
+        claim: Option<Begin>,
+        /// The objects asked for with the check: `(id, the record if it exists)`.
+        read: Vec<(String, Option<Fetched>)>,
     },
     Unknown,
     Revoked,
     Limited {
         retry_after_ms: u64,
     },
+}
+
+/// What the key check does in its round trip besides checking the key: each only once the key
+/// is known good, and in the key's own project and mode.
+#[derive(Debug, Default)]
+pub struct Alongside<'a> {
+    /// An idempotency key to claim.
+    pub claim: Option<&'a Ask>,
+    /// Objects to read (each must be shaped like an id; others are skipped).
+    pub read: Vec<&'a str>,
 }
 
 pub fn hash(raw: &str) -> String {
@@ -71,65 +84,113 @@ pub fn looks_like_key(raw: &str) -> bool {
         && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Authenticate a raw key and charge one request against its rate limit; with `prefetch`, also
-/// read that object of the key's project and mode (it must be shaped like an id).
+/// Authenticate a raw key and charge one request against its rate limit, doing what
+/// `alongside` asks in the same round trip.
 pub async fn authenticate(
     store: &Store,
     raw: &str,
     per_second: u64,
-    prefetch: Option<&str>,
+    alongside: &Alongside<'_>,
 ) -> Result<Auth, StoreError> {
     if !looks_like_key(raw) {
         return Ok(Auth::Unknown);
     }
     let sha = hash(raw);
-    // Only an id-shaped segment may name a key inside the script.
-    let prefetch = prefetch.filter(|id| ids::is_any(id));
+    // Only an id-shaped value may name a key inside the script.
+    let read: Vec<&str> = alongside
+        .read
+        .iter()
+        .copied()
+        .filter(|id| ids::is_any(id))
+        .collect();
     let mut c = store.conn();
     let mut inv = scripts::AUTHENTICATE.prepare_invoke();
-    inv.key(record_key(&sha))
-        .arg(per_second)
-        .arg(prefetch.unwrap_or(""));
-    // Byte strings: a prefetched event's JSON is stored packed.
-    let mut raw_out: Vec<Vec<u8>> = store
+    inv.key(record_key(&sha)).arg(per_second);
+    match alongside.claim {
+        Some(ask) => {
+            inv.arg(&ask.args());
+        }
+        None => {
+            inv.arg(&[""; 5][..]);
+        }
+    }
+    inv.arg(&read);
+    let out: redis::Value = store
         .run(async move { inv.invoke_async(&mut c).await })
         .await?;
-    let prefetched_json = match (prefetch, raw_out.len()) {
-        (Some(id), 6) => Some((id, raw_out.pop())),
-        _ => None,
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: "apikey".into(),
+        reason,
     };
-    let out: Vec<String> = raw_out
-        .into_iter()
-        .map(|f| String::from_utf8_lossy(&f).into_owned())
-        .collect();
-    Ok(match out.first().map(String::as_str) {
-        Some("ok") if out.len() == 4 || out.len() == 5 => {
-            let prefetched = match prefetched_json {
-                Some((id, json)) => {
-                    let json = match json.filter(|_| out[4] == "1") {
-                        Some(j) => Some(crate::store::text(id, j)?),
-                        None => None,
-                    };
-                    Some((id.to_string(), json))
-                }
-                None => None,
-            };
-            let mode = Mode::parse(&out[2]).ok_or_else(|| StoreError::Corrupt {
-                key: "apikey".into(),
-                reason: format!("unknown mode {:?}", out[2]),
-            })?;
+    let mut out = match out {
+        redis::Value::Array(items) => items.into_iter(),
+        other => return Err(corrupt(format!("unexpected answer {other:?}"))),
+    };
+    let word = out.next().and_then(bytes).map(lossy);
+    Ok(match word.as_deref() {
+        Some("ok") => {
+            let mut field = || out.next().and_then(bytes).map(lossy).unwrap_or_default();
+            let (project, mode, key_id) = (field(), field(), field());
+            let mode =
+                Mode::parse(&mode).ok_or_else(|| corrupt(format!("unknown mode {mode:?}")))?;
+            let scope = Scope::new(project, mode);
+            let answer: Vec<String> = list(out.next())
+                .into_iter()
+                .map(|v| bytes(v).map(lossy).unwrap_or_default())
+                .collect();
+            let claim = alongside.claim.map(|_| Begin::from_answer(&answer));
+            let mut fields = list(out.next()).into_iter().map(bytes);
+            let mut fetched = Vec::with_capacity(read.len());
+            for id in read {
+                let mut next = || fields.next().flatten();
+                let (v, json, internal, xref) = (next(), next(), next(), next());
+                let key = scope.record(id);
+                let found = Record::from_fields(&key, v, json)?.map(|record| Fetched {
+                    record,
+                    internal: internal.map(lossy),
+                    xref: xref.map(lossy),
+                });
+                fetched.push((id.to_string(), found));
+            }
             Auth::Ok {
-                scope: Scope::new(out[1].clone(), mode),
-                key_id: out[3].clone(),
-                prefetched,
+                scope,
+                key_id,
+                claim,
+                read: fetched,
             }
         }
         Some("limited") => Auth::Limited {
-            retry_after_ms: out.get(1).and_then(|s| s.parse().ok()).unwrap_or(1000),
+            retry_after_ms: out
+                .next()
+                .and_then(bytes)
+                .and_then(|b| lossy(b).parse().ok())
+                .unwrap_or(1000),
         },
         Some("revoked") => Auth::Revoked,
         _ => Auth::Unknown,
     })
+}
+
+/// A string or nil of a script's answer (`None` for nil or anything else).
+fn bytes(v: redis::Value) -> Option<Vec<u8>> {
+    match v {
+        redis::Value::BulkString(b) => Some(b),
+        redis::Value::SimpleString(s) => Some(s.into_bytes()),
+        redis::Value::Int(i) => Some(i.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+fn lossy(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// A nested list of a script's answer (empty for anything else).
+fn list(v: Option<redis::Value>) -> Vec<redis::Value> {
+    match v {
+        Some(redis::Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
 }
 
 /// The project with this name, created if needed (safe against two creators at once).

@@ -113,7 +113,7 @@ impl Checkout {
         let now = clock::now();
         let p = CreateParams::take(params, now)?;
         if let Some(c) = &p.customer {
-            crate::payments::check_customer(&self.payments, scope, c, "customer").await?;
+            crate::payments::check_customer(&self.payments, ctx, c, "customer").await?;
         }
         let id = format!(
             "{}_{}_{}",
@@ -854,7 +854,7 @@ impl Checkout {
             scope: scope.clone(),
             idempotency: None,
             idempotency_ttl_secs: 86_400,
-            prefetched: None,
+            prefetched: Default::default(),
         }
     }
 

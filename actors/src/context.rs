@@ -1,9 +1,11 @@
 //! The context of one API request and the answer handed back to the edge.
 
+use std::sync::Mutex;
+
 use calmony_protocol::event::EventRequest;
 
 use crate::idempotency::Claim;
-use crate::store::Scope;
+use crate::store::{Fetched, Scope, Store, StoreError};
 
 /// Who is asking and under which idempotency key.
 #[derive(Debug, Clone)]
@@ -15,12 +17,47 @@ pub struct RequestContext {
     pub idempotency: Option<Claim>,
     /// How long an idempotent answer is kept, in seconds.
     pub idempotency_ttl_secs: u64,
-    /// The object a `GET /v1/<objects>/<id>` names, read with the key check: `(id, JSON if it
-    /// exists)`. Handlers that answer an object as stored use it instead of a second read.
-    pub prefetched: Option<(String, Option<String>)>,
+    /// The objects the request names (its path's id, its `customer` and `payment_method`),
+    /// read with the key check: [`RequestContext::read`] hands them out.
+    pub prefetched: Prefetched,
+}
+
+/// Records read in the key check's round trip, each handed out once: a second read of the same
+/// id (a retry after a version conflict) goes to Redis and sees what changed meanwhile.
+#[derive(Debug, Default)]
+pub struct Prefetched(Mutex<Vec<(String, Option<Fetched>)>>);
+
+impl Prefetched {
+    /// `(id, the record if it exists)` for each id read.
+    pub fn new(read: Vec<(String, Option<Fetched>)>) -> Self {
+        Self(Mutex::new(read))
+    }
+
+    /// What the key check read of `id`, unless it read nothing of it or handed it out already.
+    fn take(&self, id: &str) -> Option<Option<Fetched>> {
+        // A poisoned lock only means a panic elsewhere mid-take: the list is still whole.
+        let mut read = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let at = read.iter().position(|(i, _)| i == id)?;
+        Some(read.swap_remove(at).1)
+    }
+}
+
+impl Clone for Prefetched {
+    fn clone(&self) -> Self {
+        Self::new(self.0.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
 }
 
 impl RequestContext {
+    /// Record `id` of the request's scope: as the key check read it if it did (once), else
+    /// from Redis now.
+    pub async fn read(&self, store: &Store, id: &str) -> Result<Option<Fetched>, StoreError> {
+        match self.prefetched.take(id) {
+            Some(read) => Ok(read),
+            None => store.fetch(&self.scope.record(id)).await,
+        }
+    }
+
     /// What an event caused by this request records about it.
     pub fn event_request(&self) -> EventRequest {
         EventRequest {
@@ -48,5 +85,39 @@ impl Reply {
             body,
             stored: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Record;
+
+    #[test]
+    fn a_prefetched_record_is_handed_out_once() {
+        let record = Record {
+            version: 3,
+            json: "{}".into(),
+        };
+        let read = Prefetched::new(vec![
+            (
+                "pi_1".into(),
+                Some(Fetched {
+                    record,
+                    internal: None,
+                    xref: None,
+                }),
+            ),
+            ("cus_1".into(), None),
+        ]);
+        let copy = read.clone();
+        assert_eq!(
+            read.take("pi_1").flatten().map(|f| f.record.version),
+            Some(3)
+        );
+        assert!(read.take("pi_1").is_none(), "a retry reads Redis afresh");
+        assert!(matches!(read.take("cus_1"), Some(None)), "read, and absent");
+        assert!(read.take("pm_1").is_none(), "never read");
+        assert!(copy.take("pi_1").is_some(), "a clone holds its own list");
     }
 }

@@ -66,49 +66,59 @@ pub fn fingerprint(method: &str, path: &str, canonical_params: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// The Redis key of a claim: the client's key is hashed into it, so it never becomes part of
+/// a key name verbatim. The key check's script builds the same name from the digest.
+fn digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
 pub fn claim_for(scope: &Scope, key: &str, owner: &str) -> Claim {
-    // The key is hashed into the Redis key name: clients choose it, so it never becomes part of
-    // a key name verbatim.
-    let digest = hex::encode(Sha256::digest(key.as_bytes()));
     Claim {
         key: key.to_string(),
-        redis_key: scope.key(&format!("idem:{digest}")),
+        redis_key: scope.key(&format!("idem:{}", digest(key))),
         owner: owner.to_string(),
     }
 }
 
-pub async fn begin(
-    store: &Store,
-    claim: &Claim,
-    fingerprint: &str,
-    endpoint: &str,
-    lock_ms: u64,
-) -> Result<Begin, StoreError> {
-    let mut c = store.conn();
-    let out: Vec<String> = store
-        .run(async move {
-            scripts::IDEMPOTENCY_BEGIN
-                .key(&claim.redis_key)
-                .arg(&claim.owner)
-                .arg(fingerprint)
-                .arg(endpoint)
-                .arg(lock_ms)
-                .invoke_async(&mut c)
-                .await
-        })
-        .await?;
-    Ok(match out.first().map(String::as_str) {
-        Some("new") => Begin::Proceed,
-        Some("running") => Begin::Running,
-        Some("mismatch") => Begin::Mismatch,
-        Some("other_endpoint") => Begin::OtherEndpoint(out.get(1).cloned().unwrap_or_default()),
-        Some("done") if out.len() == 4 => Begin::Replay {
-            status: out[1].parse().unwrap_or(500),
-            body: out[2].clone(),
-            original_request: out[3].clone(),
-        },
-        _ => Begin::Mismatch,
-    })
+/// A claim asked for with the key check ([`crate::api_keys::authenticate`]), before the
+/// request's project and mode are known: the script claims it in the key's own scope.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub key: String,
+    pub owner: String,
+    pub fingerprint: String,
+    pub endpoint: String,
+    pub lock_ms: u64,
+}
+
+impl Ask {
+    /// The script's arguments for the claim, in its order.
+    pub(crate) fn args(&self) -> [String; 5] {
+        [
+            digest(&self.key),
+            self.owner.clone(),
+            self.fingerprint.clone(),
+            self.endpoint.clone(),
+            self.lock_ms.to_string(),
+        ]
+    }
+}
+
+impl Begin {
+    /// The script's answer to a claim.
+    pub(crate) fn from_answer(out: &[String]) -> Self {
+        match out.first().map(String::as_str) {
+            Some("new") => Begin::Proceed,
+            Some("running") => Begin::Running,
+            Some("other_endpoint") => Begin::OtherEndpoint(out.get(1).cloned().unwrap_or_default()),
+            Some("done") if out.len() == 4 => Begin::Replay {
+                status: out[1].parse().unwrap_or(500),
+                body: out[2].clone(),
+                original_request: out[3].clone(),
+            },
+            _ => Begin::Mismatch,
+        }
+    }
 }
 
 /// Store an answer that did not come with a commit (errors worth replaying).

@@ -110,7 +110,7 @@ pub async fn create(
     params.expand()?;
     params.finish()?;
     if let Some(c) = &customer {
-        crate::payments::check_customer(p, scope, c, "customer").await?;
+        crate::payments::check_customer(p, ctx, c, "customer").await?;
     }
     let acct = p.account(scope.mode)?;
     let tokenised = acct
@@ -248,7 +248,7 @@ pub async fn attach(
     params.expand()?;
     params.finish()?;
     let scope = &ctx.scope;
-    crate::payments::check_customer(p, scope, &customer, "customer").await?;
+    crate::payments::check_customer(p, ctx, &customer, "customer").await?;
     for _ in 0..MAX_ATTEMPTS {
         let (version, mut pm, xref) = load(p, scope, id).await?;
         match &pm.customer {

@@ -82,12 +82,10 @@ pub async fn retrieve_stored(
     if !ids::is_valid(prefix, id) {
         return Err(ApiError::no_such(object, id, "id"));
     }
-    let json = match &ctx.prefetched {
-        // Read with the key check, in the same round trip.
-        Some((read, json)) if read == id => json.clone(),
-        _ => store.get(&ctx.scope.record(id)).await?.map(|r| r.json),
-    };
-    json.map(Reply::ok)
+    // Usually read with the key check, in the same round trip.
+    ctx.read(store, id)
+        .await?
+        .map(|f| Reply::ok(f.record.json))
         .ok_or_else(|| ApiError::no_such(object, id, "id"))
 }
 

@@ -275,6 +275,11 @@ impl Params {
         self.map.keys().cloned().collect()
     }
 
+    /// The string under `key`, left in place (for reading ahead what a handler will take).
+    pub fn peek_str(&self, key: &str) -> Option<&str> {
+        self.map.get(key).and_then(Value::as_str)
+    }
+
     /// Canonical JSON of what is left, for fingerprinting (keys sorted, as `Map` keeps them).
     pub fn canonical(&self) -> String {
         serde_json::to_string(&self.map).unwrap_or_default()

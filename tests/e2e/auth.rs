@@ -48,6 +48,45 @@ async fn missing_malformed_unknown_and_revoked_keys_are_401() {
     assert!(!r.text.contains(&key));
 }
 
+/// The body is read before the key check (which claims the idempotency key in its round trip),
+/// but a bad key is still the answer to a request whose body is bad too, and it claims nothing.
+#[tokio::test]
+async fn a_bad_key_is_answered_before_a_bad_body_and_claims_nothing() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let http = reqwest::Client::new();
+    let unknown = "Bearer sk_test_0000000000000000000000000000000";
+    for (what, body) in [
+        ("malformed json", "{\"amount\":".to_string()),
+        ("oversized", "x".repeat(2 * 1024 * 1024)),
+    ] {
+        let rb = http
+            .post(format!("{base}/v1/customers"))
+            .header("authorization", unknown)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "k-bad-key")
+            .body(body.clone());
+        let r = w.api.send(rb).await;
+        assert_eq!(r.status, 401, "{what}: {}", r.text);
+        assert_eq!(r.err("type"), "authentication_error", "{what}");
+        // With a good key the body's own error is the answer, and the key stays free.
+        let rb = http
+            .post(format!("{base}/v1/customers"))
+            .bearer_auth(&w.api.key)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "k-bad-key")
+            .body(body);
+        let r = w.api.send(rb).await;
+        assert!(r.status == 400 || r.status == 413, "{what}: {}", r.text);
+    }
+    let ok = w
+        .api
+        .post_idem("/v1/customers", "name=After", "k-bad-key")
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert!(ok.header("idempotent-replayed").is_none());
+}
+
 #[tokio::test]
 async fn bearer_and_basic_auth_both_work_and_keys_list_shows_use() {
     let w = World::new();

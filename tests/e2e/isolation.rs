@@ -78,6 +78,36 @@ async fn payments_read_with_the_key_check_stay_in_their_project_and_mode() {
         assert_eq!(r.status, 404, "{path}: {}", r.text);
         assert_eq!(r.err("code"), "resource_missing");
     }
+    // A POST's named objects are read with the key check too, in the key's scope: another
+    // project can neither pay with this card, nor for this customer, nor confirm this intent.
+    let cus = w.api.post_form("/v1/customers", "name=Mine").await;
+    let cus = cus.json["id"].as_str().expect("customer").to_string();
+    let theirs = other_project
+        .post_form(
+            "/v1/payment_intents",
+            &format!("amount=100&currency=gbp&payment_method={pm}&confirm=true"),
+        )
+        .await;
+    assert_eq!(theirs.status, 400, "{}", theirs.text);
+    assert_eq!(theirs.err("code"), "resource_missing");
+    assert_eq!(theirs.err("param"), "payment_method");
+    let theirs = other_project
+        .post_form(
+            "/v1/payment_intents",
+            &format!("amount=100&currency=gbp&customer={cus}"),
+        )
+        .await;
+    assert_eq!(theirs.status, 400, "{}", theirs.text);
+    assert_eq!(theirs.err("param"), "customer");
+    let open = w
+        .api
+        .post_form("/v1/payment_intents", "amount=100&currency=gbp")
+        .await;
+    let open = open.json["id"].as_str().expect("intent").to_string();
+    let theirs = other_project
+        .post_form(&format!("/v1/payment_intents/{open}/confirm"), "")
+        .await;
+    assert_eq!(theirs.status, 404, "{}", theirs.text);
     // An id of another kind in the path is still a missing object of the route's kind.
     let wrong_kind = w.api.get(&format!("/v1/payment_intents/{ch}")).await;
     assert_eq!(wrong_kind.status, 404, "{}", wrong_kind.text);

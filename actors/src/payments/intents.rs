@@ -18,7 +18,7 @@ use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, Cardstream, GatewayError, Sale};
 use crate::resource::{commit, commit_answer, page_body, to_json};
-use crate::store::{Commit, Scope, Tx};
+use crate::store::{Commit, Fetched, Scope, Tx};
 
 /// How often a transition re-reads and retries when another writer got there first.
 const MAX_ATTEMPTS: usize = 5;
@@ -38,19 +38,18 @@ pub(crate) fn missing_ref(object: &str, id: &str, param: &str) -> ApiError {
     e
 }
 
-/// The customer must exist in this scope and not be deleted.
+/// The customer must exist in the request's scope and not be deleted.
 pub(crate) async fn check_customer(
     p: &Payments,
-    scope: &Scope,
+    ctx: &RequestContext,
     id: &str,
     param: &str,
 ) -> Result<(), ApiError> {
     if !ids::is_valid(calmony_protocol::customer::PREFIX, id) {
         return Err(missing_ref("customer", id, param));
     }
-    let rec = p.store.get(&scope.record(id)).await?;
-    match rec {
-        Some(r) if !r.json.contains("\"deleted\":true") => Ok(()),
+    match ctx.read(&p.store, id).await? {
+        Some(f) if !f.record.json.contains("\"deleted\":true") => Ok(()),
         _ => Err(missing_ref("customer", id, param)),
     }
 }
@@ -66,14 +65,32 @@ pub(crate) async fn load_method(
         return Err(missing_ref("payment_method", id, param));
     }
     let key = scope.record(id);
-    let (rec, internal) = p
-        .store
-        .get_with(&key, &["xref"])
-        .await?
-        .ok_or_else(|| missing_ref("payment_method", id, param))?;
-    let pm: PaymentMethod = super::parse(&rec, &key)?;
-    let xref = internal.into_iter().next().flatten().unwrap_or_default();
-    Ok((pm, xref))
+    method_of(p.store.fetch(&key).await?, &key, id, param)
+}
+
+/// [`load_method`] for a request, which may have read it with the key check.
+async fn load_method_in(
+    p: &Payments,
+    ctx: &RequestContext,
+    id: &str,
+    param: &str,
+) -> Result<(PaymentMethod, String), ApiError> {
+    if !ids::is_valid(calmony_protocol::payment_method::PREFIX, id) {
+        return Err(missing_ref("payment_method", id, param));
+    }
+    let read = ctx.read(&p.store, id).await?;
+    method_of(read, &ctx.scope.record(id), id, param)
+}
+
+fn method_of(
+    read: Option<Fetched>,
+    key: &str,
+    id: &str,
+    param: &str,
+) -> Result<(PaymentMethod, String), ApiError> {
+    let f = read.ok_or_else(|| missing_ref("payment_method", id, param))?;
+    let pm: PaymentMethod = f.record.parse(key)?;
+    Ok((pm, f.xref.unwrap_or_default()))
 }
 
 /// A payment's events happen now, on the wall clock.
@@ -122,11 +139,11 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     let c = CreateParams::take(params)?;
     let scope = &ctx.scope;
     if let Some(cus) = &c.customer {
-        check_customer(p, scope, cus, "customer").await?;
+        check_customer(p, ctx, cus, "customer").await?;
     }
     let method = match &c.payment_method {
         Some(pm) => {
-            let loaded = load_method(p, scope, pm, "payment_method").await?;
+            let loaded = load_method_in(p, ctx, pm, "payment_method").await?;
             check_owner(&loaded.0, c.customer.as_deref())?;
             Some(loaded)
         }
@@ -392,7 +409,7 @@ pub async fn update(
             version,
             mut intent,
             internal,
-        } = p.load(scope, id).await?;
+        } = p.load_in(ctx, id).await?;
         let editable = [
             status::REQUIRES_PAYMENT_METHOD,
             status::REQUIRES_CONFIRMATION,
@@ -405,11 +422,11 @@ pub async fn update(
             intent.amount = a;
         }
         if let Some(cus) = &u.customer {
-            check_customer(p, scope, cus, "customer").await?;
+            check_customer(p, ctx, cus, "customer").await?;
             intent.set_customer(Some(cus.clone()));
         }
         if let Some(pm) = &u.payment_method {
-            let (method, _) = load_method(p, scope, pm, "payment_method").await?;
+            let (method, _) = load_method_in(p, ctx, pm, "payment_method").await?;
             check_owner(&method, intent.customer.as_deref())?;
             intent.set_payment_method(Some(pm.clone()));
             intent.status = status::REQUIRES_CONFIRMATION.into();
@@ -487,7 +504,7 @@ pub async fn confirm(
             version,
             mut intent,
             ..
-        } = p.load(scope, id).await?;
+        } = p.load_in(ctx, id).await?;
         let confirmable = [
             status::REQUIRES_PAYMENT_METHOD,
             status::REQUIRES_CONFIRMATION,
@@ -508,7 +525,7 @@ pub async fn confirm(
             .with_code("payment_intent_unexpected_state")
             .with_param("payment_method"));
         };
-        let (method, _) = load_method(p, scope, &pm, "payment_method").await?;
+        let (method, _) = load_method_in(p, ctx, &pm, "payment_method").await?;
         check_owner(&method, intent.customer.as_deref())?;
         if c.return_url.is_some() {
             intent.return_url = c.return_url.clone();
@@ -538,7 +555,7 @@ pub async fn capture(
             version,
             intent,
             mut internal,
-        } = p.load(scope, id).await?;
+        } = p.load_in(ctx, id).await?;
         if intent.status != status::REQUIRES_CAPTURE {
             return Err(unexpected(&intent, "capture"));
         }
@@ -581,7 +598,7 @@ pub async fn cancel(
             version,
             mut intent,
             mut internal,
-        } = p.load(scope, id).await?;
+        } = p.load_in(ctx, id).await?;
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), version);
         match intent.status.as_str() {

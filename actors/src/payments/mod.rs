@@ -36,9 +36,10 @@ use calmony_protocol::payment_intent::PaymentIntent;
 use calmony_protocol::{ApiError, Mode, ids};
 use serde::{Deserialize, Serialize};
 
+use crate::RequestContext;
 use crate::gateway::{Cardstream, Gateway};
 use crate::idempotency::Claim;
-use crate::store::{Record, Scope, Store};
+use crate::store::{Fetched, Record, Scope, Store};
 
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;
@@ -192,26 +193,37 @@ impl Payments {
 
     /// Load an intent with its internals; 404 unless it exists in this scope.
     pub async fn load(&self, scope: &Scope, id: &str) -> Result<Loaded, ApiError> {
-        if !ids::is_valid(calmony_protocol::payment_intent::PREFIX, id) {
-            return Err(ApiError::no_such("payment_intent", id, "intent"));
-        }
+        check_intent_id(id)?;
         let key = scope.record(id);
-        let (rec, internal) = self
-            .store
-            .get_with(&key, &["internal"])
-            .await?
-            .ok_or_else(|| ApiError::no_such("payment_intent", id, "intent"))?;
-        Ok(Loaded {
-            version: rec.version,
-            intent: rec.parse(&key)?,
-            internal: internal
-                .into_iter()
-                .next()
-                .flatten()
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or_default(),
-        })
+        loaded(self.store.fetch(&key).await?, &key, id)
     }
+
+    /// [`Payments::load`] for a request, which may have read it with the key check.
+    pub async fn load_in(&self, ctx: &RequestContext, id: &str) -> Result<Loaded, ApiError> {
+        check_intent_id(id)?;
+        let read = ctx.read(&self.store, id).await?;
+        loaded(read, &ctx.scope.record(id), id)
+    }
+}
+
+fn check_intent_id(id: &str) -> Result<(), ApiError> {
+    if ids::is_valid(calmony_protocol::payment_intent::PREFIX, id) {
+        Ok(())
+    } else {
+        Err(ApiError::no_such("payment_intent", id, "intent"))
+    }
+}
+
+fn loaded(read: Option<Fetched>, key: &str, id: &str) -> Result<Loaded, ApiError> {
+    let f = read.ok_or_else(|| ApiError::no_such("payment_intent", id, "intent"))?;
+    Ok(Loaded {
+        version: f.record.version,
+        intent: f.record.parse(key)?,
+        internal: f
+            .internal
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+    })
 }
 
 /// What a command entry carries: enough to finish the work without the request.

@@ -129,6 +129,19 @@ pub fn text(key: &str, value: Vec<u8>) -> Result<String, StoreError> {
     })
 }
 
+/// The internal fields every API read takes with a record: `internal` (a payment intent's
+/// attempt and challenge) and `xref` (a card's gateway token). Reading both for every object
+/// lets one read, the key check's, serve whichever handler the request reaches.
+pub const FETCHED_FIELDS: [&str; 2] = ["internal", "xref"];
+
+/// A record with its [`FETCHED_FIELDS`].
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub record: Record,
+    pub internal: Option<String>,
+    pub xref: Option<String>,
+}
+
 /// A stored record: its version and its JSON.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -137,6 +150,25 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record from its `v` and `json` fields as read (`None` if either is missing).
+    pub fn from_fields(
+        key: &str,
+        version: Option<Vec<u8>>,
+        json: Option<Vec<u8>>,
+    ) -> Result<Option<Self>, StoreError> {
+        let version = version
+            .as_deref()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok());
+        Ok(match (version, json) {
+            (Some(version), Some(json)) => Some(Record {
+                version,
+                json: text(key, json)?,
+            }),
+            _ => None,
+        })
+    }
+
     pub fn parse<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, StoreError> {
         serde_json::from_str(&self.json).map_err(|e| StoreError::Corrupt {
             key: key.to_string(),
@@ -409,20 +441,25 @@ impl Store {
             .into_iter()
             .map(|f| f.map(|f| String::from_utf8_lossy(&f).into_owned()))
             .collect();
-        let version = out[0]
-            .as_deref()
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.parse().ok());
-        Ok(match (version, out[1].take()) {
-            (Some(version), Some(json)) => Some((
-                Record {
-                    version,
-                    json: text(key, json)?,
-                },
-                rest,
-            )),
-            _ => None,
-        })
+        let json = out.pop().flatten();
+        let version = out.pop().flatten();
+        Ok(Record::from_fields(key, version, json)?.map(|r| (r, rest)))
+    }
+
+    /// Read a record as an API request does ([`Fetched`]).
+    pub async fn fetch(&self, key: &str) -> Result<Option<Fetched>, StoreError> {
+        Ok(self
+            .get_with(key, &FETCHED_FIELDS)
+            .await?
+            .map(|(record, mut f)| {
+                let xref = f.pop().flatten();
+                let internal = f.pop().flatten();
+                Fetched {
+                    record,
+                    internal,
+                    xref,
+                }
+            }))
     }
 
     /// Apply a transaction atomically. See the module documentation.

@@ -131,15 +131,26 @@ return {ids, out}
     )
 });
 
-/// Authenticate an API key and charge its rate limit, in one round trip.
+/// Authenticate an API key and charge its rate limit, and with the same round trip claim the
+/// request's idempotency key and read the objects it names.
 ///
 /// `KEYS[1]`: the key's record, which also holds its rate-limit state (`tat`, the GCRA
 /// theoretical arrival time in µs), so the check is one read and one write. `ARGV[1]`: requests
-/// per second; `ARGV[2]`: an object id whose stored JSON to fetch from the key's own project and
-/// mode in the same call (or empty): a `GET /v1/<objects>/<id>` then costs one round trip.
+/// per second. `ARGV[2..6]`: the `Idempotency-Key` to claim (its SHA-256, then owner (the
+/// request's id), fingerprint of the parameters, endpoint, claim lifetime in ms), or `ARGV[2]`
+/// empty for none. `ARGV[7..]`: ids of objects to read (`v`, `json`, `internal`, `xref`).
+/// Everything besides the key record is in the key's own project and mode, known only here:
+/// the scope cannot be chosen by the caller.
+///
 /// The limit is a GCRA token bucket holding one second of requests, timed by the Redis
 /// server's clock so every daemon sharing the Redis enforces the same budget. Rejected requests
-/// do not consume budget. `last_used` is refreshed at most once a minute.
+/// do not consume budget and claim nothing. `last_used` is refreshed at most once a minute.
+/// Answers `{'ok', project, mode, key id, {claim}, {v, json, internal, xref of each object
+/// read}}`, `{'unknown'}`, `{'revoked'}` or
+/// `{'limited', ms}`. A missing field is `false` (nil in the answer), so the lists keep
+/// their shape. The claim answers `new` (the key is now this request's), `running`,
+/// `mismatch`, `other_endpoint` (with the first endpoint) or `done` (with status, body, first
+/// request id), or is empty when no key was given.
 pub static AUTHENTICATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -161,35 +172,27 @@ if tonumber(rec[4] or '0') < tonumber(t[1]) - 60 then
 else
   redis.call('HSET', KEYS[1], 'tat', string.format('%d', new_tat))
 end
+local scope = 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':'
+local claim = {}
 if ARGV[2] ~= '' then
-  local json = redis.call('HGET', 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':obj:' .. ARGV[2], 'json')
-  if json then return {'ok', rec[1], rec[2], rec[5], '1', json} end
-  return {'ok', rec[1], rec[2], rec[5], '0', ''}
+  local k = scope .. 'idem:' .. ARGV[2]
+  local cur = redis.call('HMGET', k, 'state', 'fp', 'path', 'status', 'body', 'req')
+  if not cur[1] then
+    redis.call('HSET', k, 'state', 'running', 'owner', ARGV[3], 'fp', ARGV[4], 'path', ARGV[5],
+               'req', ARGV[3])
+    redis.call('PEXPIRE', k, ARGV[6])
+    claim = {'new'}
+  elseif cur[3] ~= ARGV[5] then claim = {'other_endpoint', cur[3]}
+  elseif cur[2] ~= ARGV[4] then claim = {'mismatch'}
+  elseif cur[1] == 'running' then claim = {'running'}
+  else claim = {'done', cur[4], cur[5], cur[6]} end
 end
-return {'ok', rec[1], rec[2], rec[5]}
-"#,
-    )
-});
-
-/// Claim an idempotency key, or report what the first request with it did.
-///
-/// `KEYS[1]`: the key's record. `ARGV`: owner (this request's id), fingerprint of the
-/// parameters, endpoint, claim lifetime in ms. Answers `new`, `running`, `mismatch`,
-/// `other_endpoint` (with the first endpoint) or `done` (with status, body, first request id).
-pub static IDEMPOTENCY_BEGIN: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local cur = redis.call('HMGET', KEYS[1], 'state', 'fp', 'path', 'status', 'body', 'req')
-if not cur[1] then
-  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'fp', ARGV[2],
-             'path', ARGV[3], 'req', ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return {'new'}
+local reads = {}
+for i = 7, #ARGV do
+  local f = redis.call('HMGET', scope .. 'obj:' .. ARGV[i], 'v', 'json', 'internal', 'xref')
+  for j = 1, 4 do reads[#reads + 1] = f[j] end
 end
-if cur[3] ~= ARGV[3] then return {'other_endpoint', cur[3]} end
-if cur[2] ~= ARGV[2] then return {'mismatch'} end
-if cur[1] == 'running' then return {'running'} end
-return {'done', cur[4], cur[5], cur[6]}
+return {'ok', rec[1], rec[2], rec[5], claim, reads}
 "#,
     )
 });

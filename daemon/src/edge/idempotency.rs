@@ -22,7 +22,8 @@ pub fn invalid_key() -> ApiError {
     e
 }
 
-/// Run a POST under its idempotency key: claim, replay or refuse, then keep or release.
+/// Run a POST under its idempotency key, as the key check's claim of it answered (`begin`):
+/// run, replay or refuse, then keep or release.
 pub async fn run(
     state: &AppState,
     ctx: &mut RequestContext,
@@ -30,14 +31,9 @@ pub async fn run(
     path: &str,
     route: ApiRoute,
     params: Params,
+    begin: Begin,
 ) -> Result<Response<Body>, ApiError> {
-    if !idempotency::valid_key(key) {
-        return Err(invalid_key());
-    }
-    let fingerprint = idempotency::fingerprint("POST", path, &params.canonical());
     let claim = idempotency::claim_for(&ctx.scope, key, &ctx.request_id);
-    let lock_ms = state.config.api.idempotency_lock_seconds * 1000;
-    let begin = idempotency::begin(&state.store, &claim, &fingerprint, path, lock_ms).await?;
     let mut resp = match begin {
         Begin::Proceed => {
             ctx.idempotency = Some(claim.clone());

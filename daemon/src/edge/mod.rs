@@ -1,11 +1,14 @@
 //! The HTTP edge: a thin hyper 1 server in front of the store and the actors.
 //!
-//! Every `/v1` request goes through the same steps, in Stripe's order:
-//! 1. authentication and the per-key rate limit (one Redis round trip, [`api_keys`]);
+//! Every `/v1` request goes through the same steps, answering errors in Stripe's order:
+//! 1. authentication and the per-key rate limit, in one Redis round trip ([`api_keys`]) that
+//!    also claims a POST's `Idempotency-Key` and reads the objects the request names;
 //! 2. the route (unknown paths answer a JSON 404 only after authentication, as Stripe does);
-//! 3. the body, refused with 413 past `api.max_body_bytes`, parsed as JSON or bracketed form
-//!    into [`Params`] (query string for GET and DELETE);
-//! 4. for a POST with `Idempotency-Key`: the claim, a replay, or a conflict ([`idempotency`]);
+//! 3. the body (read before the key check, answered after it), refused with 413 past
+//!    `api.max_body_bytes`, parsed as JSON or bracketed form into [`Params`] (query string for
+//!    GET and DELETE);
+//! 4. for a POST with `Idempotency-Key`: the claim's answer, a replay, or a conflict
+//!    ([`idempotency`]);
 //! 5. the handler, caught if it panics, so any failure is a JSON error and never a dropped
 //!    connection;
 //! 6. the answer stored under the idempotency key if it should be, and sent with `Request-Id`.
@@ -247,23 +250,55 @@ async fn api(
     request_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     let raw_key = auth::key_from_header(req.headers().get("authorization").map(|v| v.as_bytes()))?;
-    // `GET /v1/<objects>/<id>`: the object is read in the key check's round trip.
-    let prefetch = path
-        .strip_prefix("/v1/")
-        .and_then(|p| p.split_once('/'))
-        .map(|(_, id)| id)
-        .filter(|id| req.method() == Method::GET && !id.contains('/'));
-    let (scope, prefetched) = match api_keys::authenticate(
+    let method = req.method().clone();
+    let idem_header = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_string));
+    // Read before the key check, which claims the idempotency key (its fingerprint is of the
+    // parameters) and reads the objects the request names in its round trip; a body's errors
+    // are still answered after the key's.
+    let params = body::read_params(req, state.config.api.max_body_bytes as usize).await;
+    let api_route = match &route {
+        Route::Api(r) => Some(r),
+        _ => None,
+    };
+    let idem_key = match idem_header {
+        // GET and DELETE are idempotent by definition; a key has no effect there.
+        Some(k) if method == Method::POST => Some(k),
+        _ => None,
+    };
+    let ask = match (&idem_key, &params, api_route) {
+        (Some(Ok(key)), Ok(params), Some(_)) if calmony_actors::idempotency::valid_key(key) => {
+            Some(calmony_actors::idempotency::Ask {
+                key: key.clone(),
+                owner: request_id.to_string(),
+                fingerprint: calmony_actors::idempotency::fingerprint(
+                    "POST",
+                    path,
+                    &params.canonical(),
+                ),
+                endpoint: path.to_string(),
+                lock_ms: state.config.api.idempotency_lock_seconds * 1000,
+            })
+        }
+        _ => None,
+    };
+    let alongside = api_keys::Alongside {
+        claim: ask.as_ref(),
+        read: named_objects(&method, api_route, params.as_ref().ok()),
+    };
+    let (scope, claimed, read) = match api_keys::authenticate(
         &state.store,
         &raw_key,
         state.config.api.rate_limit_per_second,
-        prefetch,
+        &alongside,
     )
     .await?
     {
         Auth::Ok {
-            scope, prefetched, ..
-        } => (scope, prefetched),
+            scope, claim, read, ..
+        } => (scope, claim, read),
         Auth::Unknown => {
             return Err(ApiError::authentication(format!(
                 "Invalid API Key provided: {}",
@@ -284,7 +319,6 @@ async fn api(
             return Ok(resp);
         }
     };
-    let method = req.method().clone();
     let api_route = match route {
         Route::Api(r) => r,
         Route::ApiMethodNotAllowed => {
@@ -292,36 +326,60 @@ async fn api(
         }
         _ => return Err(ApiError::unknown_route(method.as_str(), path)),
     };
-    let idem_header = req
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::to_string));
-    let params = body::read_params(req, state.config.api.max_body_bytes as usize).await?;
+    let params = params?;
     let mut ctx = RequestContext {
         request_id: request_id.to_string(),
         scope,
         idempotency: None,
         idempotency_ttl_secs: state.config.api.idempotency_ttl_hours * 3600,
-        prefetched,
-    };
-    let idem_key = match idem_header {
-        Some(Ok(k)) if method == Method::POST => Some(k),
-        Some(Err(_)) if method == Method::POST => {
-            return Err(idempotency::invalid_key());
-        }
-        // GET and DELETE are idempotent by definition; a key has no effect there.
-        _ => None,
+        prefetched: calmony_actors::context::Prefetched::new(read),
     };
     if api_route.endpoint == routes::Endpoint::InvoicePdf {
         let (bytes, name) =
             calmony_actors::billing::invoice_pdf(&state.billing, &ctx, &api_route.id).await?;
         return Ok(pdf_response(bytes, &name));
     }
-    let Some(key) = idem_key else {
-        let reply = crate::api::dispatch(state, &ctx, api_route, params).await?;
-        return Ok(reply_response(reply));
+    let key = match idem_key {
+        None => {
+            let reply = crate::api::dispatch(state, &ctx, api_route, params).await?;
+            return Ok(reply_response(reply));
+        }
+        Some(Err(_)) => return Err(idempotency::invalid_key()),
+        Some(Ok(key)) => key,
     };
-    idempotency::run(state, &mut ctx, &key, path, api_route, params).await
+    match claimed {
+        Some(begin) => {
+            idempotency::run(state, &mut ctx, &key, path, api_route, params, begin).await
+        }
+        // Asked for only when the key is valid.
+        None => Err(idempotency::invalid_key()),
+    }
+}
+
+/// The objects a request names, read with the key check so the handler need not read them:
+/// the path's id (`GET` and `POST`), and a `POST`'s `customer` and `payment_method` (a
+/// payment's create and confirm use all three). An id a handler does not read costs one
+/// `HMGET` inside the same script.
+fn named_objects<'a>(
+    method: &Method,
+    route: Option<&'a routes::ApiRoute>,
+    params: Option<&'a calmony_protocol::Params>,
+) -> Vec<&'a str> {
+    let mut read = Vec::new();
+    let Some(route) = route else { return read };
+    if *method != Method::GET && *method != Method::POST {
+        return read;
+    }
+    if !route.id.is_empty() && route.endpoint != routes::Endpoint::InvoicePdf {
+        read.push(route.id.as_str());
+    }
+    if *method == Method::POST
+        && let Some(params) = params
+    {
+        read.extend(params.peek_str("customer"));
+        read.extend(params.peek_str("payment_method"));
+    }
+    read
 }
 
 /// A PDF answer (an invoice), named for download.
