@@ -68,6 +68,10 @@ pub struct Args {
     /// A/B: how many rounds (each runs both daemons once).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// `confirm`: send a fresh `Idempotency-Key` with every payment, as the official Stripe
+    /// libraries do.
+    #[arg(long)]
+    pub idempotency_keys: bool,
 }
 
 fn main() -> std::process::ExitCode {

@@ -273,14 +273,25 @@ async fn read(args: &Args, c: &Arc<Client>) -> Result<Report, String> {
 async fn confirm(args: &Args, c: &Arc<Client>) -> Result<Report, String> {
     let pm = c.card().await?;
     let c2 = c.clone();
+    // Unique across runs against one daemon (`--url`): the run's start time, then a count.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let keyed = args.idempotency_keys;
     let op: Op = Arc::new(move || {
         let (c, pm) = (c2.clone(), pm.clone());
+        let key = keyed.then(|| {
+            let n = sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("bench-{run}-{n}")
+        });
         Box::pin(async move {
             let (s, b) = c
                 .post_as::<Brief>(
                     "/v1/payment_intents",
                     format!("amount=2500&currency=gbp&payment_method={pm}&confirm=true"),
-                    None,
+                    key.as_deref(),
                 )
                 .await?;
             expect_brief(s, &b, 200)?;
