@@ -26,17 +26,30 @@ pub fn php_urlencode(s: &str) -> String {
 
 /// [`php_urlencode`] appending to `out`, so building a whole body allocates once.
 pub(crate) fn push_php_urlencoded(out: &mut String, s: &str) {
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push(char::from(UPPER_HEX[usize::from(b >> 4)]));
-                out.push(char::from(UPPER_HEX[usize::from(b & 0x0f)]));
-            }
+    // Runs of bytes that stand for themselves are copied whole: most values are all of them.
+    let mut run = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if unreserved(b) {
+            continue;
         }
+        // A run is ASCII, so it starts and ends on character boundaries (an empty one may
+        // sit inside a character, and `get` gives nothing for it).
+        out.push_str(s.get(run..i).unwrap_or_default());
+        if b == b' ' {
+            out.push('+');
+        } else {
+            out.push('%');
+            out.push(char::from(UPPER_HEX[usize::from(b >> 4)]));
+            out.push(char::from(UPPER_HEX[usize::from(b & 0x0f)]));
+        }
+        run = i + 1;
     }
+    out.push_str(s.get(run..).unwrap_or_default());
+}
+
+/// Bytes PHP's `urlencode` leaves as they are.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
 }
 
 /// Decode one name or value of a form body: `+` is a space, `%XX` a byte (either case of hex).
@@ -144,6 +157,31 @@ mod tests {
         assert_eq!(php_urlencode("AZaz09"), "AZaz09");
         assert_eq!(php_urlencode("\r\n"), "%0D%0A");
         assert_eq!(php_urlencode(""), "");
+    }
+
+    #[test]
+    fn runs_and_escapes_interleave_at_any_position() {
+        assert_eq!(php_urlencode(""), "");
+        assert_eq!(php_urlencode("£"), "%C2%A3");
+        assert_eq!(php_urlencode("£a£"), "%C2%A3a%C2%A3");
+        assert_eq!(php_urlencode("ab cd"), "ab+cd");
+        assert_eq!(php_urlencode("x€"), "x%E2%82%AC");
+        assert_eq!(php_urlencode("€x"), "%E2%82%ACx");
+        assert_eq!(php_urlencode("a&b=c"), "a%26b%3Dc");
+        // Every byte alone agrees with the byte-by-byte rule.
+        for c in ['a', 'Z', '0', '-', '_', '.', ' ', '~', '%', 'é', '😀'] {
+            let mut one = String::new();
+            for b in c.to_string().bytes() {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        one.push(char::from(b))
+                    }
+                    b' ' => one.push('+'),
+                    _ => one.push_str(&format!("%{b:02X}")),
+                }
+            }
+            assert_eq!(php_urlencode(&c.to_string()), one, "{c}");
+        }
     }
 
     #[test]
