@@ -105,53 +105,46 @@ pub async fn authenticate(
         .collect();
     let mut c = store.conn();
     let mut inv = scripts::AUTHENTICATE.prepare_invoke();
-    inv.key(record_key(&sha)).arg(per_second);
-    match alongside.claim {
-        Some(ask) => {
-            inv.arg(&ask.args());
-        }
-        None => {
-            inv.arg(&[""; 5][..]);
-        }
+    inv.key(record_key(&sha))
+        .arg(per_second)
+        .arg(read.len())
+        .arg(&read);
+    if let Some(ask) = alongside.claim {
+        inv.arg(&ask.args());
     }
-    inv.arg(&read);
-    let out: redis::Value = store
+    // Byte strings: a record's JSON is stored packed.
+    let out: Vec<Option<Vec<u8>>> = store
         .run(async move { inv.invoke_async(&mut c).await })
         .await?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        key: "apikey".into(),
-        reason,
-    };
-    let mut out = match out {
-        redis::Value::Array(items) => items.into_iter(),
-        other => return Err(corrupt(format!("unexpected answer {other:?}"))),
-    };
-    let word = out.next().and_then(bytes).map(lossy);
-    Ok(match word.as_deref() {
-        Some("ok") => {
-            let mut field = || out.next().and_then(bytes).map(lossy).unwrap_or_default();
-            let (project, mode, key_id) = (field(), field(), field());
-            let mode =
-                Mode::parse(&mode).ok_or_else(|| corrupt(format!("unknown mode {mode:?}")))?;
+    let mut out = out.into_iter();
+    let mut word = || out.next().flatten().map(lossy).unwrap_or_default();
+    Ok(match word().as_str() {
+        "ok" => {
+            let (project, mode, key_id) = (word(), word(), word());
+            let mode = Mode::parse(&mode).ok_or_else(|| StoreError::Corrupt {
+                key: "apikey".into(),
+                reason: format!("unknown mode {mode:?}"),
+            })?;
             let scope = Scope::new(project, mode);
-            let answer: Vec<String> = list(out.next())
-                .into_iter()
-                .map(|v| bytes(v).map(lossy).unwrap_or_default())
-                .collect();
-            let claim = alongside.claim.map(|_| Begin::from_answer(&answer));
-            let mut fields = list(out.next()).into_iter().map(bytes);
             let mut fetched = Vec::with_capacity(read.len());
             for id in read {
-                let mut next = || fields.next().flatten();
-                let (v, json, internal, xref) = (next(), next(), next(), next());
-                let key = scope.record(id);
-                let found = Record::from_fields(&key, v, json)?.map(|record| Fetched {
-                    record,
-                    internal: internal.map(lossy),
-                    xref: xref.map(lossy),
-                });
+                let mut field = || out.next().flatten();
+                let (v, json, internal, xref) = (field(), field(), field(), field());
+                let found =
+                    Record::from_fields(&scope.record(id), v, json)?.map(|record| Fetched {
+                        record,
+                        internal: internal.map(lossy),
+                        xref: xref.map(lossy),
+                    });
                 fetched.push((id.to_string(), found));
             }
+            let claim = alongside.claim.map(|_| {
+                let answer: Vec<String> = out
+                    .by_ref()
+                    .map(|f| f.map(lossy).unwrap_or_default())
+                    .collect();
+                Begin::from_answer(&answer)
+            });
             Auth::Ok {
                 scope,
                 key_id,
@@ -159,38 +152,16 @@ pub async fn authenticate(
                 read: fetched,
             }
         }
-        Some("limited") => Auth::Limited {
-            retry_after_ms: out
-                .next()
-                .and_then(bytes)
-                .and_then(|b| lossy(b).parse().ok())
-                .unwrap_or(1000),
+        "limited" => Auth::Limited {
+            retry_after_ms: word().parse().unwrap_or(1000),
         },
-        Some("revoked") => Auth::Revoked,
+        "revoked" => Auth::Revoked,
         _ => Auth::Unknown,
     })
 }
 
-/// A string or nil of a script's answer (`None` for nil or anything else).
-fn bytes(v: redis::Value) -> Option<Vec<u8>> {
-    match v {
-        redis::Value::BulkString(b) => Some(b),
-        redis::Value::SimpleString(s) => Some(s.into_bytes()),
-        redis::Value::Int(i) => Some(i.to_string().into_bytes()),
-        _ => None,
-    }
-}
-
 fn lossy(b: Vec<u8>) -> String {
     String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// A nested list of a script's answer (empty for anything else).
-fn list(v: Option<redis::Value>) -> Vec<redis::Value> {
-    match v {
-        Some(redis::Value::Array(items)) => items,
-        _ => Vec::new(),
-    }
 }
 
 /// The project with this name, created if needed (safe against two creators at once).
