@@ -18,7 +18,7 @@ use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, Cardstream, GatewayError, Sale};
 use crate::resource::{commit, commit_answer, page_body, to_json};
-use crate::store::{Commit, Fetched, Scope, Tx};
+use crate::store::{Commit, Scope, Tx};
 
 /// How often a transition re-reads and retries when another writer got there first.
 const MAX_ATTEMPTS: usize = 5;
@@ -54,10 +54,12 @@ pub(crate) async fn check_customer(
     }
 }
 
-/// A payment method of this scope with its gateway token.
+/// A payment method of this scope with its gateway token; for a request (`ctx`), as the key
+/// check read it if it did.
 pub(crate) async fn load_method(
     p: &Payments,
     scope: &Scope,
+    ctx: Option<&RequestContext>,
     id: &str,
     param: &str,
 ) -> Result<(PaymentMethod, String), ApiError> {
@@ -65,31 +67,12 @@ pub(crate) async fn load_method(
         return Err(missing_ref("payment_method", id, param));
     }
     let key = scope.record(id);
-    method_of(p.store.fetch(&key).await?, &key, id, param)
-}
-
-/// [`load_method`] for a request, which may have read it with the key check.
-async fn load_method_in(
-    p: &Payments,
-    ctx: &RequestContext,
-    id: &str,
-    param: &str,
-) -> Result<(PaymentMethod, String), ApiError> {
-    if !ids::is_valid(calmony_protocol::payment_method::PREFIX, id) {
-        return Err(missing_ref("payment_method", id, param));
-    }
-    let read = ctx.read(&p.store, id).await?;
-    method_of(read, &ctx.scope.record(id), id, param)
-}
-
-fn method_of(
-    read: Option<Fetched>,
-    key: &str,
-    id: &str,
-    param: &str,
-) -> Result<(PaymentMethod, String), ApiError> {
+    let read = match ctx {
+        Some(ctx) => ctx.read(&p.store, id).await?,
+        None => p.store.fetch(&key).await?,
+    };
     let f = read.ok_or_else(|| missing_ref("payment_method", id, param))?;
-    let pm: PaymentMethod = f.record.parse(key)?;
+    let pm: PaymentMethod = f.record.parse(&key)?;
     Ok((pm, f.xref.unwrap_or_default()))
 }
 
@@ -143,7 +126,7 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     }
     let method = match &c.payment_method {
         Some(pm) => {
-            let loaded = load_method_in(p, ctx, pm, "payment_method").await?;
+            let loaded = load_method(p, scope, Some(ctx), pm, "payment_method").await?;
             check_owner(&loaded.0, c.customer.as_deref())?;
             Some(loaded)
         }
@@ -308,7 +291,7 @@ pub async fn begin_invoice_charge(
     c: InvoiceCharge,
 ) -> Result<(Tx, InvoiceChargeBegun), ApiError> {
     p.account(scope.mode)?;
-    let method = load_method(p, scope, &c.payment_method, "payment_method").await?;
+    let method = load_method(p, scope, None, &c.payment_method, "payment_method").await?;
     // Charged without the cardholder, an invoice takes only a card its customer still holds:
     // a detached one (no customer any more) may not be used again, as with Stripe.
     if method.0.customer.as_deref() != Some(c.customer.as_str()) {
@@ -426,7 +409,7 @@ pub async fn update(
             intent.set_customer(Some(cus.clone()));
         }
         if let Some(pm) = &u.payment_method {
-            let (method, _) = load_method_in(p, ctx, pm, "payment_method").await?;
+            let (method, _) = load_method(p, scope, Some(ctx), pm, "payment_method").await?;
             check_owner(&method, intent.customer.as_deref())?;
             intent.set_payment_method(Some(pm.clone()));
             intent.status = status::REQUIRES_CONFIRMATION.into();
@@ -525,7 +508,7 @@ pub async fn confirm(
             .with_code("payment_intent_unexpected_state")
             .with_param("payment_method"));
         };
-        let (method, _) = load_method_in(p, ctx, &pm, "payment_method").await?;
+        let (method, _) = load_method(p, scope, Some(ctx), &pm, "payment_method").await?;
         check_owner(&method, intent.customer.as_deref())?;
         if c.return_url.is_some() {
             intent.return_url = c.return_url.clone();
@@ -900,7 +883,7 @@ async fn confirm_at_gateway(
 ) -> Result<AuthOutcome, GatewayError> {
     if method.is_none() {
         let pm = loaded.intent.payment_method.clone().unwrap_or_default();
-        match load_method(p, scope, &pm, "payment_method").await {
+        match load_method(p, scope, None, &pm, "payment_method").await {
             Ok(found) => *method = Some(found),
             Err(_) => {
                 return Ok(AuthOutcome::Failed {
@@ -1130,7 +1113,7 @@ async fn finish(
     };
     let method = match (method, &intent.payment_method) {
         (Some(m), _) => Some(m),
-        (None, Some(pm)) => load_method(p, scope, pm, "payment_method")
+        (None, Some(pm)) => load_method(p, scope, None, pm, "payment_method")
             .await
             .ok()
             .map(|(m, _)| m),
