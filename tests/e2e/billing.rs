@@ -428,6 +428,59 @@ async fn cancel_at_period_end_and_an_upgrade_with_proration() {
     );
 }
 
+/// A free price has nothing to charge: the subscription starts active with its invoice paid at
+/// £0 as it is finalized, renews the same way, and no card is ever sent to the gateway.
+#[tokio::test]
+async fn a_free_subscription_is_active_at_once_and_charges_nothing() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Free Tier Ltd", "4242424242424242").await;
+    let free = api
+        .post_form(
+            "/v1/prices",
+            "currency=gbp&unit_amount=0&recurring[interval]=month&product_data[name]=Free+plan",
+        )
+        .await;
+    assert_eq!(free.status, 200, "{}", free.text);
+    let price = free.json["id"].as_str().expect("price");
+    let sub = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!(
+                "customer={}&items[0][price]={price}&default_payment_method={}",
+                s.customer, s.card
+            ),
+        )
+        .await;
+    assert_eq!(sub.status, 200, "{}", sub.text);
+    assert_eq!(sub.json["status"], "active", "{}", sub.text);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+
+    // A month on, the second period is invoiced and paid the same way.
+    advance(api, &s.clock, T0 + 32 * DAY).await;
+    let got = api.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(got.json["status"], "active", "{}", got.text);
+    let invoices = invoices_of(api, &id).await;
+    assert_eq!(invoices.len(), 2, "{invoices:?}");
+    for inv in &invoices {
+        assert_eq!(
+            (inv["status"].as_str(), inv["amount_paid"].as_i64()),
+            (Some("paid"), Some(0)),
+            "{inv}"
+        );
+        assert!(inv["payment_intent"].is_null(), "no payment: {inv}");
+    }
+    let intents = api.get("/v1/payment_intents").await;
+    assert_eq!(
+        intents.json["data"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        intents.text
+    );
+    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
+    assert!(sales.is_empty(), "nothing reached the gateway: {sales:?}");
+}
+
 #[tokio::test]
 async fn a_first_payment_that_fails_leaves_it_incomplete_then_expired() {
     let w = World::new();

@@ -476,8 +476,15 @@ pub async fn create_subscription_as(
         )
         .await?;
         s.latest_invoice = Some(inv.id.clone());
-        first_invoice = Some((inv, internal));
-        tx.schedule(&due_set, now + INCOMPLETE_WINDOW, &member);
+        if inv.paid {
+            // Nothing to charge (a free price): paid as it was finalized, so the subscription
+            // starts active, due at its period's end, and no card is sent to the gateway.
+            s.status = "active".into();
+            tx.schedule(&due_set, first_end, &member);
+        } else {
+            first_invoice = Some((inv, internal));
+            tx.schedule(&due_set, now + INCOMPLETE_WINDOW, &member);
+        }
     } else {
         let notice = first_end - TRIAL_NOTICE;
         tx.schedule(
