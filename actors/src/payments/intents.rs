@@ -66,13 +66,11 @@ pub(crate) async fn load_method(
     if !ids::is_valid(calmony_protocol::payment_method::PREFIX, id) {
         return Err(missing_ref("payment_method", id, param));
     }
-    let key = scope.record(id);
-    let read = match ctx {
-        Some(ctx) => ctx.read(&p.store, id).await?,
-        None => p.store.fetch(&key).await?,
-    };
-    let f = read.ok_or_else(|| missing_ref("payment_method", id, param))?;
-    let pm: PaymentMethod = f.record.parse(&key)?;
+    let f = p
+        .fetch(scope, ctx, id)
+        .await?
+        .ok_or_else(|| missing_ref("payment_method", id, param))?;
+    let pm: PaymentMethod = f.record.parse(&scope.record(id))?;
     Ok((pm, f.xref.unwrap_or_default()))
 }
 
@@ -392,7 +390,7 @@ pub async fn update(
             version,
             mut intent,
             internal,
-        } = p.load_in(ctx, id).await?;
+        } = p.load(scope, Some(ctx), id).await?;
         let editable = [
             status::REQUIRES_PAYMENT_METHOD,
             status::REQUIRES_CONFIRMATION,
@@ -487,7 +485,7 @@ pub async fn confirm(
             version,
             mut intent,
             ..
-        } = p.load_in(ctx, id).await?;
+        } = p.load(scope, Some(ctx), id).await?;
         let confirmable = [
             status::REQUIRES_PAYMENT_METHOD,
             status::REQUIRES_CONFIRMATION,
@@ -538,7 +536,7 @@ pub async fn capture(
             version,
             intent,
             mut internal,
-        } = p.load_in(ctx, id).await?;
+        } = p.load(scope, Some(ctx), id).await?;
         if intent.status != status::REQUIRES_CAPTURE {
             return Err(unexpected(&intent, "capture"));
         }
@@ -581,7 +579,7 @@ pub async fn cancel(
             version,
             mut intent,
             mut internal,
-        } = p.load_in(ctx, id).await?;
+        } = p.load(scope, Some(ctx), id).await?;
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), version);
         match intent.status.as_str() {
@@ -672,7 +670,7 @@ pub async fn continue_challenge(
             version,
             mut intent,
             internal,
-        } = p.load(scope, id).await?;
+        } = p.load(scope, None, id).await?;
         if intent.status != status::REQUIRES_ACTION || internal.challenge.is_none() {
             // Already finished (a second post of the same form): show where it stands.
             return Ok(intent);
@@ -696,7 +694,7 @@ pub async fn continue_challenge(
         if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
             let begun = Begun::here(version + 1, intent, internal, None);
             run(p, &cmd, &cmd_id, begun).await?;
-            return Ok(p.load(scope, id).await?.intent);
+            return Ok(p.load(scope, None, id).await?.intent);
         }
     }
     Err(ApiError::lock_timeout())
@@ -763,7 +761,7 @@ async fn run_inner(
 ) -> Result<Reply, ApiError> {
     let scope = cmd.scope();
     let (loaded, mut method, mut invoice, recovering) = match begun {
-        Begun::Recovered => (p.load(&scope, &cmd.intent).await?, None, None, true),
+        Begun::Recovered => (p.load(&scope, None, &cmd.intent).await?, None, None, true),
         Begun::Here(begun) => {
             let Written {
                 loaded,
@@ -823,7 +821,7 @@ async fn run_inner(
                 if let Some(reply) = finished.await? {
                     return Ok(reply);
                 }
-                loaded = p.load(&scope, &cmd.intent).await?;
+                loaded = p.load(&scope, None, &cmd.intent).await?;
                 if loaded.intent.status != status::PROCESSING
                     || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
                 {

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::RequestContext;
 use crate::gateway::{Cardstream, Gateway};
 use crate::idempotency::Claim;
-use crate::store::{Fetched, Record, Scope, Store};
+use crate::store::{Fetched, Record, Scope, Store, StoreError};
 
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;
@@ -191,39 +191,41 @@ impl Payments {
             .contains(id)
     }
 
-    /// Load an intent with its internals; 404 unless it exists in this scope.
-    pub async fn load(&self, scope: &Scope, id: &str) -> Result<Loaded, ApiError> {
-        check_intent_id(id)?;
-        let key = scope.record(id);
-        loaded(self.store.fetch(&key).await?, &key, id)
+    /// Record `id` of `scope`; for a request (`ctx`), as its key check read it if it did.
+    pub(crate) async fn fetch(
+        &self,
+        scope: &Scope,
+        ctx: Option<&RequestContext>,
+        id: &str,
+    ) -> Result<Option<Fetched>, StoreError> {
+        match ctx {
+            Some(ctx) => ctx.read(&self.store, id).await,
+            None => self.store.fetch(&scope.record(id)).await,
+        }
     }
 
-    /// [`Payments::load`] for a request, which may have read it with the key check.
-    pub async fn load_in(&self, ctx: &RequestContext, id: &str) -> Result<Loaded, ApiError> {
-        check_intent_id(id)?;
-        let read = ctx.read(&self.store, id).await?;
-        loaded(read, &ctx.scope.record(id), id)
+    /// Load an intent with its internals; 404 unless it exists in this scope. A request's
+    /// (`ctx`) first load of it takes the key check's read.
+    pub async fn load(
+        &self,
+        scope: &Scope,
+        ctx: Option<&RequestContext>,
+        id: &str,
+    ) -> Result<Loaded, ApiError> {
+        let missing = || ApiError::no_such("payment_intent", id, "intent");
+        if !ids::is_valid(calmony_protocol::payment_intent::PREFIX, id) {
+            return Err(missing());
+        }
+        let f = self.fetch(scope, ctx, id).await?.ok_or_else(missing)?;
+        Ok(Loaded {
+            version: f.record.version,
+            intent: f.record.parse(&scope.record(id))?,
+            internal: f
+                .internal
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+        })
     }
-}
-
-fn check_intent_id(id: &str) -> Result<(), ApiError> {
-    if ids::is_valid(calmony_protocol::payment_intent::PREFIX, id) {
-        Ok(())
-    } else {
-        Err(ApiError::no_such("payment_intent", id, "intent"))
-    }
-}
-
-fn loaded(read: Option<Fetched>, key: &str, id: &str) -> Result<Loaded, ApiError> {
-    let f = read.ok_or_else(|| ApiError::no_such("payment_intent", id, "intent"))?;
-    Ok(Loaded {
-        version: f.record.version,
-        intent: f.record.parse(key)?,
-        internal: f
-            .internal
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default(),
-    })
 }
 
 /// What a command entry carries: enough to finish the work without the request.

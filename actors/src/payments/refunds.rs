@@ -71,7 +71,7 @@ pub async fn create_refund(
             version,
             intent,
             mut internal,
-        } = p.load(scope, &intent_id).await.map_err(|e| {
+        } = p.load(scope, None, &intent_id).await.map_err(|e| {
             if e.status == 404 {
                 super::intents::missing_ref("payment_intent", &intent_id, "payment_intent")
             } else {
@@ -219,7 +219,7 @@ async fn run_inner(
             stored: true,
         });
     }
-    let loaded = p.load(&scope, &cmd.intent).await?;
+    let loaded = p.load(&scope, None, &cmd.intent).await?;
     let acct = p.account(scope.mode)?;
     match refund_at_gateway(acct, cmd, &loaded, recovering).await {
         Ok(outcome) => {
@@ -352,7 +352,7 @@ async fn finish(
             refund.status = "failed".into();
             refund.failure_reason = Some(format!("gateway_refused_{code}"));
             // Give the reserved amount back.
-            let loaded = p.load(scope, &cmd.intent).await?;
+            let loaded = p.load(scope, None, &cmd.intent).await?;
             let mut internal = loaded.internal.clone();
             internal.refunded -= refund.amount;
             let key = scope.record(&cmd.intent);

@@ -29,7 +29,7 @@ pub async fn page(
     id: &str,
     client_secret: &str,
 ) -> Result<Next, ApiError> {
-    let loaded = p.load(scope, id).await?;
+    let loaded = p.load(scope, None, id).await?;
     let expected = loaded.intent.client_secret.as_bytes();
     if !bool::from(expected.ct_eq(client_secret.as_bytes())) {
         return Err(ApiError::no_such("payment_intent", id, "intent"));
@@ -45,7 +45,7 @@ pub async fn complete(
     posted: Vec<(String, String)>,
 ) -> Result<Next, ApiError> {
     let intent = super::intents::continue_challenge(p, scope, id, posted).await?;
-    let challenge = p.load(scope, id).await?.internal.challenge;
+    let challenge = p.load(scope, None, id).await?.internal.challenge;
     Ok(next(intent, challenge))
 }
 
