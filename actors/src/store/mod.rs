@@ -398,24 +398,7 @@ impl Store {
 
     /// Read a record (version and JSON).
     pub async fn get(&self, key: &str) -> Result<Option<Record>, StoreError> {
-        let mut c = self.conn();
-        let (v, json): (Option<u64>, Option<Vec<u8>>) = self
-            .run(async move {
-                redis::cmd("HMGET")
-                    .arg(key)
-                    .arg("v")
-                    .arg("json")
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(match (v, json) {
-            (Some(version), Some(json)) => Some(Record {
-                version,
-                json: text(key, json)?,
-            }),
-            _ => None,
-        })
+        Ok(self.get_with(key, &[]).await?.map(|(record, _)| record))
     }
 
     /// Read a record with internal fields.
