@@ -1,9 +1,10 @@
 //! The edge side of `Idempotency-Key` (the design is in `calmony_actors::idempotency`).
 
 use calmony_actors::RequestContext;
-use calmony_actors::idempotency::{self, Begin};
+use calmony_actors::idempotency::{self, Ask, Begin};
 use calmony_protocol::{ApiError, ErrorType, Params};
-use hyper::Response;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
 
 use super::routes::ApiRoute;
 use super::{AppState, Body, error_response, json_response, reply_response, set};
@@ -20,6 +21,35 @@ pub fn invalid_key() -> ApiError {
     .with_code("idempotency_key_invalid");
     e.validation = true;
     e
+}
+
+/// A POST's `Idempotency-Key`: `None` without one (and on GET and DELETE, idempotent by
+/// definition, where it has no effect), an error unless it is 1 to 255 printable ASCII
+/// characters.
+pub fn key_of(req: &Request<Incoming>) -> Option<Result<String, ApiError>> {
+    if req.method() != Method::POST {
+        return None;
+    }
+    let header = req.headers().get("idempotency-key")?;
+    Some(
+        header
+            .to_str()
+            .ok()
+            .filter(|k| idempotency::valid_key(k))
+            .map(str::to_string)
+            .ok_or_else(invalid_key),
+    )
+}
+
+/// The claim of `key` the key check makes for this request.
+pub fn ask(state: &AppState, key: &str, path: &str, params: &Params, request_id: &str) -> Ask {
+    Ask {
+        key: key.to_string(),
+        owner: request_id.to_string(),
+        fingerprint: idempotency::fingerprint("POST", path, &params.canonical()),
+        endpoint: path.to_string(),
+        lock_ms: state.config.api.idempotency_lock_seconds * 1000,
+    }
 }
 
 /// Run a POST under its idempotency key, as the key check's claim of it answered (`begin`):

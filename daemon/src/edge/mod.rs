@@ -251,10 +251,7 @@ async fn api(
 ) -> Result<Response<Body>, ApiError> {
     let raw_key = auth::key_from_header(req.headers().get("authorization").map(|v| v.as_bytes()))?;
     let method = req.method().clone();
-    let idem_header = req
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::to_string));
+    let idem_key = idempotency::key_of(&req);
     // Read before the key check, which claims the idempotency key (its fingerprint is of the
     // parameters) and reads the objects the request names in its round trip; a body's errors
     // are still answered after the key's.
@@ -263,24 +260,9 @@ async fn api(
         Route::Api(r) => Some(r),
         _ => None,
     };
-    let idem_key = match idem_header {
-        // GET and DELETE are idempotent by definition; a key has no effect there.
-        Some(k) if method == Method::POST => Some(k),
-        _ => None,
-    };
     let ask = match (&idem_key, &params, api_route) {
-        (Some(Ok(key)), Ok(params), Some(_)) if calmony_actors::idempotency::valid_key(key) => {
-            Some(calmony_actors::idempotency::Ask {
-                key: key.clone(),
-                owner: request_id.to_string(),
-                fingerprint: calmony_actors::idempotency::fingerprint(
-                    "POST",
-                    path,
-                    &params.canonical(),
-                ),
-                endpoint: path.to_string(),
-                lock_ms: state.config.api.idempotency_lock_seconds * 1000,
-            })
+        (Some(Ok(key)), Ok(params), Some(_)) => {
+            Some(idempotency::ask(state, key, path, params, request_id))
         }
         _ => None,
     };
@@ -339,21 +321,15 @@ async fn api(
             calmony_actors::billing::invoice_pdf(&state.billing, &ctx, &api_route.id).await?;
         return Ok(pdf_response(bytes, &name));
     }
-    let key = match idem_key {
-        None => {
-            let reply = crate::api::dispatch(state, &ctx, api_route, params).await?;
-            return Ok(reply_response(reply));
-        }
-        Some(Err(_)) => return Err(idempotency::invalid_key()),
-        Some(Ok(key)) => key,
+    let Some(key) = idem_key else {
+        let reply = crate::api::dispatch(state, &ctx, api_route, params).await?;
+        return Ok(reply_response(reply));
     };
-    match claimed {
-        Some(begin) => {
-            idempotency::run(state, &mut ctx, &key, path, api_route, params, begin).await
-        }
-        // Asked for only when the key is valid.
-        None => Err(idempotency::invalid_key()),
-    }
+    // A valid key on a routed request with good parameters was always claimed.
+    let (key, Some(begin)) = (key?, claimed) else {
+        return Err(idempotency::invalid_key());
+    };
+    idempotency::run(state, &mut ctx, &key, path, api_route, params, begin).await
 }
 
 /// The objects a request names, read with the key check so the handler need not read them:
