@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, World, ledger};
+use crate::harness::{Api, Resp, World, ledger};
 
 const DAY: i64 = 86_400;
 /// 2026-01-15 09:00 UTC: a start far from month ends.
@@ -60,6 +60,21 @@ async fn setup(api: &Api, customer_name: &str, card_number: &str) -> Setup {
     }
 }
 
+impl Setup {
+    /// `POST /v1/subscriptions` for the setup's customer on `price`, paid by its card, with
+    /// `extra` parameters (`&`-joined, or empty).
+    async fn subscribe(&self, api: &Api, price: &str, extra: &str) -> Resp {
+        api.post_form(
+            "/v1/subscriptions",
+            &format!(
+                "customer={}&items[0][price]={price}&default_payment_method={}{extra}",
+                self.customer, self.card
+            ),
+        )
+        .await
+    }
+}
+
 async fn advance(api: &Api, clock: &str, to: i64) {
     let r = api
         .post_form(
@@ -94,10 +109,11 @@ async fn a_trial_becomes_active_and_renews_for_a_year() {
     let w = World::new();
     let api = &w.api;
     let s = setup(api, "Łódź Café Ltd", "4242424242424242").await;
-    let sub = api
-        .post_form(
-            "/v1/subscriptions",
-            &format!("customer={}&items[0][price]={}&trial_period_days=14&default_payment_method={}&default_tax_rates[0]={}", s.customer, s.price, s.card, s.vat),
+    let sub = s
+        .subscribe(
+            api,
+            &s.price,
+            &format!("&trial_period_days=14&default_tax_rates[0]={}", s.vat),
         )
         .await;
     assert_eq!(sub.status, 200, "{}", sub.text);
@@ -199,15 +215,7 @@ async fn a_renewal_whose_card_is_gone_counts_a_failed_attempt_and_the_run_ends()
     let w = World::new();
     let api = &w.api;
     let s = setup(api, "Detached Ltd", "4242424242424242").await;
-    let sub = api
-        .post_form(
-            "/v1/subscriptions",
-            &format!(
-                "customer={}&items[0][price]={}&trial_period_days=7&default_payment_method={}",
-                s.customer, s.price, s.card
-            ),
-        )
-        .await;
+    let sub = s.subscribe(api, &s.price, "&trial_period_days=7").await;
     assert_eq!(sub.json["status"], "trialing", "{}", sub.text);
     let id = sub.json["id"].as_str().expect("sub").to_string();
     let r = api
@@ -239,15 +247,7 @@ async fn a_failing_card_is_retried_three_times_then_past_due_then_recovers() {
     let w = World::new();
     let api = &w.api;
     let s = setup(api, "Dunning Ltd", "4242424242424242").await;
-    let sub = api
-        .post_form(
-            "/v1/subscriptions",
-            &format!(
-                "customer={}&items[0][price]={}&default_payment_method={}",
-                s.customer, s.price, s.card
-            ),
-        )
-        .await;
+    let sub = s.subscribe(api, &s.price, "").await;
     assert_eq!(sub.json["status"], "active", "{}", sub.text);
     let id = sub.json["id"].as_str().expect("sub").to_string();
     let end = sub.json["current_period_end"].as_i64().expect("end");
@@ -346,15 +346,7 @@ async fn cancel_at_period_end_and_an_upgrade_with_proration() {
         .post_form("/v1/prices", "currency=gbp&unit_amount=2000&recurring[interval]=month&product_data[name]=Platinum+plan")
         .await;
     let platinum = gold2.json["id"].as_str().expect("price").to_string();
-    let sub = api
-        .post_form(
-            "/v1/subscriptions",
-            &format!(
-                "customer={}&items[0][price]={}&default_payment_method={}",
-                s.customer, s.price, s.card
-            ),
-        )
-        .await;
+    let sub = s.subscribe(api, &s.price, "").await;
     let id = sub.json["id"].as_str().expect("sub").to_string();
     let (start, end) = (
         sub.json["current_period_start"].as_i64().expect("s"),
@@ -443,15 +435,7 @@ async fn a_free_subscription_is_active_at_once_and_charges_nothing() {
         .await;
     assert_eq!(free.status, 200, "{}", free.text);
     let price = free.json["id"].as_str().expect("price");
-    let sub = api
-        .post_form(
-            "/v1/subscriptions",
-            &format!(
-                "customer={}&items[0][price]={price}&default_payment_method={}",
-                s.customer, s.card
-            ),
-        )
-        .await;
+    let sub = s.subscribe(api, price, "").await;
     assert_eq!(sub.status, 200, "{}", sub.text);
     assert_eq!(sub.json["status"], "active", "{}", sub.text);
     let id = sub.json["id"].as_str().expect("sub").to_string();
@@ -486,15 +470,7 @@ async fn a_first_payment_that_fails_leaves_it_incomplete_then_expired() {
     let w = World::new();
     let api = &w.api;
     let s = setup(api, "Incomplete Ltd", "4000000000000341").await;
-    let sub = api
-        .post_form(
-            "/v1/subscriptions",
-            &format!(
-                "customer={}&items[0][price]={}&default_payment_method={}",
-                s.customer, s.price, s.card
-            ),
-        )
-        .await;
+    let sub = s.subscribe(api, &s.price, "").await;
     assert_eq!(sub.json["status"], "incomplete", "{}", sub.text);
     let id = sub.json["id"].as_str().expect("sub").to_string();
     advance(api, &s.clock, T0 + 24 * 3600).await;

@@ -82,23 +82,21 @@ async fn payments_read_with_the_key_check_stay_in_their_project_and_mode() {
     // project can neither pay with this card, nor for this customer, nor confirm this intent.
     let cus = w.api.post_form("/v1/customers", "name=Mine").await;
     let cus = cus.json["id"].as_str().expect("customer").to_string();
-    let theirs = other_project
-        .post_form(
-            "/v1/payment_intents",
-            &format!("amount=100&currency=gbp&payment_method={pm}&confirm=true"),
-        )
-        .await;
-    assert_eq!(theirs.status, 400, "{}", theirs.text);
-    assert_eq!(theirs.err("code"), "resource_missing");
-    assert_eq!(theirs.err("param"), "payment_method");
-    let theirs = other_project
-        .post_form(
-            "/v1/payment_intents",
-            &format!("amount=100&currency=gbp&customer={cus}"),
-        )
-        .await;
-    assert_eq!(theirs.status, 400, "{}", theirs.text);
-    assert_eq!(theirs.err("param"), "customer");
+    for (body, param) in [
+        (
+            format!("amount=100&currency=gbp&payment_method={pm}&confirm=true"),
+            "payment_method",
+        ),
+        (
+            format!("amount=100&currency=gbp&customer={cus}"),
+            "customer",
+        ),
+    ] {
+        let theirs = other_project.post_form("/v1/payment_intents", &body).await;
+        assert_eq!(theirs.status, 400, "{}", theirs.text);
+        assert_eq!(theirs.err("code"), "resource_missing");
+        assert_eq!(theirs.err("param"), param);
+    }
     let open = w
         .api
         .post_form("/v1/payment_intents", "amount=100&currency=gbp")
