@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::idempotency::{Ask, Begin};
-use crate::store::{Fetched, Record, Scope, Store, StoreError, scripts};
+use crate::store::{Scope, Store, StoreError, Unread, scripts};
 
 const PROJECTS: &str = "cp:projects";
 const KEY_INDEX: &str = "cp:apikeys";
@@ -49,8 +49,8 @@ pub enum Auth {
         key_id: String,
         /// The answer to the idempotency claim asked for with the check, if one was.
         claim: Option<Begin>,
-        /// The objects asked for with the check: `(id, the record if it exists)`.
-        read: Vec<(String, Option<Fetched>)>,
+        /// The objects asked for with the check: `(id, its fields as read)`.
+        read: Vec<(String, Unread)>,
     },
     Unknown,
     Revoked,
@@ -126,18 +126,13 @@ pub async fn authenticate(
                 reason: format!("unknown mode {mode:?}"),
             })?;
             let scope = Scope::new(project, mode);
-            let mut fetched = Vec::with_capacity(read.len());
-            for id in read {
-                let mut field = || out.next().flatten();
-                let (v, json, internal, xref) = (field(), field(), field(), field());
-                let found =
-                    Record::from_fields(&scope.record(id), v, json)?.map(|record| Fetched {
-                        record,
-                        internal: internal.map(lossy),
-                        xref: xref.map(lossy),
-                    });
-                fetched.push((id.to_string(), found));
-            }
+            let fetched = read
+                .into_iter()
+                .map(|id| {
+                    let fields = std::array::from_fn(|_| out.next().flatten());
+                    (id.to_string(), Unread(fields))
+                })
+                .collect();
             let claim = alongside.claim.map(|_| {
                 let answer: Vec<String> = out
                     .by_ref()

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use calmony_protocol::event::EventRequest;
 
 use crate::idempotency::Claim;
-use crate::store::{Fetched, Scope, Store, StoreError};
+use crate::store::{Fetched, Scope, Store, StoreError, Unread};
 
 /// Who is asking and under which idempotency key.
 #[derive(Debug, Clone)]
@@ -25,16 +25,16 @@ pub struct RequestContext {
 /// Records read in the key check's round trip, each handed out once: a second read of the same
 /// id (a retry after a version conflict) goes to Redis and sees what changed meanwhile.
 #[derive(Debug, Default)]
-pub struct Prefetched(Mutex<Vec<(String, Option<Fetched>)>>);
+pub struct Prefetched(Mutex<Vec<(String, Unread)>>);
 
 impl Prefetched {
-    /// `(id, the record if it exists)` for each id read.
-    pub fn new(read: Vec<(String, Option<Fetched>)>) -> Self {
+    /// `(id, its fields as read)` for each id read.
+    pub fn new(read: Vec<(String, Unread)>) -> Self {
         Self(Mutex::new(read))
     }
 
     /// What the key check read of `id`, unless it read nothing of it or handed it out already.
-    fn take(&self, id: &str) -> Option<Option<Fetched>> {
+    fn take(&self, id: &str) -> Option<Unread> {
         // A poisoned lock only means a panic elsewhere mid-take: the list is still whole.
         let mut read = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let at = read.iter().position(|(i, _)| i == id)?;
@@ -52,9 +52,10 @@ impl RequestContext {
     /// Record `id` of the request's scope: as the key check read it if it did (once), else
     /// from Redis now.
     pub async fn read(&self, store: &Store, id: &str) -> Result<Option<Fetched>, StoreError> {
+        let key = self.scope.record(id);
         match self.prefetched.take(id) {
-            Some(read) => Ok(read),
-            None => store.fetch(&self.scope.record(id)).await,
+            Some(read) => read.decode(&key),
+            None => store.fetch(&key).await,
         }
     }
 
@@ -91,32 +92,25 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Record;
 
     #[test]
     fn a_prefetched_record_is_handed_out_once() {
-        let record = Record {
-            version: 3,
-            json: "{}".into(),
-        };
+        let found = Unread([Some(b"3".to_vec()), Some(b"{}".to_vec()), None, None]);
         let read = Prefetched::new(vec![
-            (
-                "pi_1".into(),
-                Some(Fetched {
-                    record,
-                    internal: None,
-                    xref: None,
-                }),
-            ),
-            ("cus_1".into(), None),
+            ("pi_1".into(), found),
+            ("cus_1".into(), Unread::default()),
         ]);
         let copy = read.clone();
-        assert_eq!(
-            read.take("pi_1").flatten().map(|f| f.record.version),
-            Some(3)
-        );
+        let version = |u: Option<Unread>| {
+            u.and_then(|u| u.decode("k").ok().flatten())
+                .map(|f| f.record.version)
+        };
+        assert_eq!(version(read.take("pi_1")), Some(3));
         assert!(read.take("pi_1").is_none(), "a retry reads Redis afresh");
-        assert!(matches!(read.take("cus_1"), Some(None)), "read, and absent");
+        assert!(
+            matches!(read.take("cus_1").map(|u| u.decode("k")), Some(Ok(None))),
+            "read, and absent"
+        );
         assert!(read.take("pm_1").is_none(), "never read");
         assert!(copy.take("pi_1").is_some(), "a clone holds its own list");
     }

@@ -129,17 +129,36 @@ pub fn text(key: &str, value: Vec<u8>) -> Result<String, StoreError> {
     })
 }
 
-/// The internal fields every API read takes with a record: `internal` (a payment intent's
-/// attempt and challenge) and `xref` (a card's gateway token). Reading both for every object
-/// lets one read, the key check's, serve whichever handler the request reaches.
-pub const FETCHED_FIELDS: [&str; 2] = ["internal", "xref"];
-
-/// A record with its [`FETCHED_FIELDS`].
+/// A record as every API read takes it: with `internal` (a payment intent's attempt and
+/// challenge) and `xref` (a card's gateway token). Reading both for every object lets one
+/// read, the key check's, serve whichever handler the request reaches.
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub record: Record,
     pub internal: Option<String>,
     pub xref: Option<String>,
+}
+
+/// A [`Fetched`] as Redis answered it (`v`, `json`, `internal`, `xref`), not yet decoded: the
+/// key check reads the objects a request names before the handler says which it wants, so
+/// decoding (a packed record's decompression) waits for [`Unread::decode`].
+#[derive(Debug, Clone, Default)]
+pub struct Unread(pub [Option<Vec<u8>>; 4]);
+
+impl Unread {
+    /// The fields in the order they are read.
+    pub const FIELDS: [&str; 4] = ["v", "json", "internal", "xref"];
+
+    /// The record at `key`, if it exists.
+    pub fn decode(self, key: &str) -> Result<Option<Fetched>, StoreError> {
+        let [v, json, internal, xref] = self.0;
+        let lossy = |f: Option<Vec<u8>>| f.map(|f| String::from_utf8_lossy(&f).into_owned());
+        Ok(Record::from_fields(key, v, json)?.map(|record| Fetched {
+            record,
+            internal: lossy(internal),
+            xref: lossy(xref),
+        }))
+    }
 }
 
 /// A stored record: its version and its JSON.
@@ -431,18 +450,14 @@ impl Store {
 
     /// Read a record as an API request does ([`Fetched`]).
     pub async fn fetch(&self, key: &str) -> Result<Option<Fetched>, StoreError> {
-        Ok(self
-            .get_with(key, &FETCHED_FIELDS)
-            .await?
-            .map(|(record, mut f)| {
-                let xref = f.pop().flatten();
-                let internal = f.pop().flatten();
-                Fetched {
-                    record,
-                    internal,
-                    xref,
-                }
-            }))
+        let mut c = self.conn();
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(key).arg(&Unread::FIELDS[..]);
+        let fields: Vec<Option<Vec<u8>>> = self
+            .run(async move { cmd.query_async(&mut c).await })
+            .await?;
+        let mut fields = fields.into_iter();
+        Unread(std::array::from_fn(|_| fields.next().flatten())).decode(key)
     }
 
     /// Apply a transaction atomically. See the module documentation.
