@@ -9,10 +9,12 @@
 //! table and as JSON.
 //!
 //! - [`env`]: Redis and the daemon as child processes, and the daemon's resource use.
+//! - [`http`]: the client, kept-alive HTTP/1.1 connections straight on hyper.
 //! - [`load`]: the two load shapes and the statistics.
 //! - [`scenarios`]: checkout, confirm, read, webhooks, renewals, crash.
 
 mod env;
+mod http;
 mod load;
 mod scenarios;
 
@@ -76,7 +78,6 @@ pub struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    calmony_actors::gateway::install_tls_provider();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hyper::Method;
 use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::Args;
 use crate::env::{Env, Usage};
+use crate::http::Http;
 use crate::load::{self, Op, Stats};
 use crate::receiver::{Answer, Receiver};
 
@@ -71,22 +73,14 @@ impl Report {
 }
 
 struct Client {
-    http: reqwest::Client,
-    base: String,
-    key: String,
+    http: Http,
 }
 
 impl Client {
-    fn new(env: &Env) -> Arc<Client> {
-        Arc::new(Client {
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(1024)
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
-            base: env.base.clone(),
-            key: env.key.clone(),
-        })
+    fn new(env: &Env) -> Result<Arc<Client>, String> {
+        Ok(Arc::new(Client {
+            http: Http::new(&env.base, &env.key)?,
+        }))
     }
 
     async fn post(
@@ -106,16 +100,8 @@ impl Client {
         body: String,
         idem: Option<&str>,
     ) -> Result<(u16, T), String> {
-        let mut rb = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        if let Some(k) = idem {
-            rb = rb.header("idempotency-key", k);
-        }
-        answer(rb).await
+        let (status, body) = self.http.send(Method::POST, path, Some(body), idem).await?;
+        Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
     }
 
     async fn get(&self, path: &str) -> Result<(u16, Value), String> {
@@ -126,11 +112,8 @@ impl Client {
         &self,
         path: &str,
     ) -> Result<(u16, T), String> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.key);
-        answer(r).await
+        let (status, body) = self.http.send(Method::GET, path, None, None).await?;
+        Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
     }
 
     async fn card(&self) -> Result<String, String> {
@@ -146,15 +129,6 @@ impl Client {
         }
         Ok(v["id"].as_str().unwrap_or("").to_string())
     }
-}
-
-async fn answer<T: serde::de::DeserializeOwned + Default>(
-    rb: reqwest::RequestBuilder,
-) -> Result<(u16, T), String> {
-    let r = rb.send().await.map_err(|e| e.to_string())?;
-    let status = r.status().as_u16();
-    let bytes = r.bytes().await.map_err(|e| e.to_string())?;
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or_default()))
 }
 
 /// What the hot paths check of an answer: its id, status or error.
@@ -209,7 +183,7 @@ async fn drive(args: &Args, op: Op) -> (Stats, String) {
 }
 
 pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
-    let client = Client::new(env);
+    let client = Client::new(env)?;
     let usage = env.daemon_pid().map(Usage::start);
     let redis_before = env.redis_commands();
     let mut report = match args.scenario.as_str() {
