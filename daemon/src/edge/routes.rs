@@ -350,19 +350,20 @@ pub fn normalize(path: &str) -> String {
 }
 
 fn matches(template: &str, segs: &[&str]) -> Option<String> {
-    let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-    if parts.len() != segs.len() {
-        return None;
-    }
-    let mut id = String::new();
-    for (t, s) in parts.iter().zip(segs) {
-        if *t == ":id" {
-            id = (*s).to_string();
-        } else if t != s {
-            return None;
+    // Walked side by side, not collected: every API request is tried against each template.
+    let mut parts = template.trim_start_matches('/').split('/');
+    let mut id = "";
+    for s in segs {
+        match parts.next()? {
+            ":id" => id = s,
+            t if t == *s => {}
+            _ => return None,
         }
     }
-    Some(id)
+    match parts.next() {
+        Some(_) => None,
+        None => Some(id.to_string()),
+    }
 }
 
 pub fn route(method: &Method, path: &str) -> Route {
@@ -454,6 +455,22 @@ mod tests {
             Route::ApiMethodNotAllowed
         );
         assert_eq!(route(&Method::GET, "/v1/nothing"), Route::ApiUnknown);
+        // A path longer or shorter than every template of its prefix matches none.
+        assert_eq!(
+            route(&Method::GET, "/v1/customers/cus_1/extra"),
+            Route::ApiUnknown
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/payment_intents/pi_1/"),
+            Route::ApiUnknown
+        );
+        match route(&Method::POST, "/v1/payment_intents/pi_2/capture") {
+            Route::Api(a) => assert_eq!(
+                (a.endpoint, a.id.as_str()),
+                (Endpoint::IntentCapture, "pi_2")
+            ),
+            other => panic!("capture routed to {other:?}"),
+        }
         assert_eq!(route(&Method::GET, "/nothing"), Route::NotFound);
         assert_eq!(
             route(&Method::DELETE, "/v1/customers/x").label(),
