@@ -22,6 +22,20 @@ pub struct Env {
     pub logs: std::path::PathBuf,
 }
 
+/// `--redis-config` values (`name value`) as `redis-server` arguments (`--name value`).
+fn redis_settings(settings: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for s in settings {
+        let mut words = s.split_whitespace();
+        let name = words
+            .next()
+            .ok_or("--redis-config needs a setting name and value")?;
+        out.push(format!("--{}", name.trim_start_matches('-')));
+        out.extend(words.map(str::to_string));
+    }
+    Ok(out)
+}
+
 fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -69,6 +83,7 @@ impl Env {
                 "--rdbcompression",
                 "no",
             ])
+            .args(redis_settings(&args.redis_config)?)
             .args(["--daemonize", "no", "--logfile", "redis.log"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

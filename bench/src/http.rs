@@ -24,6 +24,8 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Http {
     /// `host:port` to connect to.
     addr: String,
+    /// The base URL's path, put before every request's.
+    prefix: String,
     host: HeaderValue,
     auth: HeaderValue,
     form: HeaderValue,
@@ -34,17 +36,22 @@ impl Http {
     /// `base` is `http://host:port` (the daemon serves plain HTTP; TLS belongs to the proxy in
     /// front of it, so the load tool does not speak it).
     pub fn new(base: &str, key: &str) -> Result<Http, String> {
-        let addr = base
+        let rest = base
             .strip_prefix("http://")
             .ok_or_else(|| format!("{base}: the load tool speaks plain http:// only"))?
-            .trim_end_matches('/')
-            .to_string();
+            .trim_end_matches('/');
+        // A daemon behind a path prefix (`http://host/pay`) is asked for `/pay/v1/...`.
+        let (addr, prefix) = match rest.find('/') {
+            Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
+            None => (rest.to_string(), String::new()),
+        };
         let header = |v: &str| HeaderValue::from_str(v).map_err(|e| format!("{v:?}: {e}"));
         Ok(Http {
             host: header(&addr)?,
             auth: header(&format!("Bearer {key}"))?,
             form: HeaderValue::from_static("application/x-www-form-urlencoded"),
             addr,
+            prefix,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -57,7 +64,8 @@ impl Http {
         body: Option<String>,
         idempotency_key: Option<&str>,
     ) -> Result<(u16, Bytes), String> {
-        let mut req = Request::builder().method(method).uri(path);
+        let uri = format!("{}{path}", self.prefix);
+        let mut req = Request::builder().method(method).uri(uri.as_str());
         if let Some(h) = req.headers_mut() {
             h.insert(HOST, self.host.clone());
             h.insert(AUTHORIZATION, self.auth.clone());

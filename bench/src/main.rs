@@ -46,6 +46,10 @@ pub struct Args {
     /// The managed Redis's appendfsync (everysec or always).
     #[arg(long, default_value = "everysec")]
     pub fsync: String,
+    /// Another setting for the Redis the tool starts, as `name value` (repeatable), e.g.
+    /// `--redis-config 'auto-aof-rewrite-percentage 0'` to see a run without AOF rewrites.
+    #[arg(long = "redis-config", value_name = "NAME VALUE")]
+    pub redis_config: Vec<String>,
     /// Target a running daemon instead of starting one.
     #[arg(long)]
     pub url: Option<String>,
@@ -98,6 +102,14 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    if args.url.is_some() && !args.redis_config.is_empty() {
+        return Err(
+            "--redis-config applies only to the Redis the tool starts, not to --url".into(),
+        );
+    }
+    for setting in &args.redis_config {
+        println!("redis config {setting}");
+    }
     if args.versus.is_some() {
         return compare(args).await;
     }
