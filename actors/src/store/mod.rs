@@ -22,8 +22,6 @@ pub mod packed;
 pub mod scripts;
 mod tx;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use calmony_protocol::list::{Cursor, ListParams};
@@ -34,8 +32,6 @@ use serde_json::Value;
 pub use managed::ManagedRedis;
 pub use tx::Tx;
 
-/// How many multiplexed connections requests are spread over.
-const CONNECTIONS: usize = 4;
 /// Longest time one store operation may take before the request is answered 503.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -266,17 +262,18 @@ impl Batcher {
     }
 }
 
+/// The daemon's one multiplexed Redis connection: every operation is pipelined on it, in the
+/// order Redis will run them anyway. Four connections served in turn measured no faster at
+/// saturation and gave longer tails at 1,000 payments/s (p99 of 50 ms or more in 3 of 10 runs
+/// without AOF rewrites, against at most 19.3 ms with one; BENCHMARKS.md, seventh round).
 #[derive(Clone)]
 pub struct Store {
-    conns: Arc<Vec<ConnectionManager>>,
-    next: Arc<AtomicUsize>,
+    conn: ConnectionManager,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("connections", &self.conns.len())
-            .finish()
+        f.debug_struct("Store").finish_non_exhaustive()
     }
 }
 
@@ -289,17 +286,10 @@ impl Store {
             .set_response_timeout(Some(OP_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let mut conns = Vec::with_capacity(CONNECTIONS);
-        for _ in 0..CONNECTIONS {
-            let cm = ConnectionManager::new_with_config(client.clone(), config.clone())
-                .await
-                .map_err(StoreError::from_redis)?;
-            conns.push(cm);
-        }
-        let store = Self {
-            conns: Arc::new(conns),
-            next: Arc::new(AtomicUsize::new(0)),
-        };
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(StoreError::from_redis)?;
+        let store = Self { conn };
         store.ping().await?;
         Ok(store)
     }
@@ -332,10 +322,9 @@ impl Store {
         }
     }
 
-    /// A connection for one operation (they are multiplexed; this spreads the load).
+    /// A handle on the connection for one operation (a cheap clone of the multiplexed one).
     pub fn conn(&self) -> ConnectionManager {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
-        self.conns[i].clone()
+        self.conn.clone()
     }
 
     /// Field `field` of stream entry `id` (`None`: the entry is gone).
