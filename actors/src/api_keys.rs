@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::idempotency::{Ask, Begin};
-use crate::store::{Scope, Store, StoreError, Unread, scripts};
+use crate::store::{Scope, Store, StoreError, Unread, lossy, scripts};
 
 const PROJECTS: &str = "cp:projects";
 const KEY_INDEX: &str = "cp:apikeys";
@@ -153,10 +153,6 @@ pub async fn authenticate(
         "revoked" => Auth::Revoked,
         _ => Auth::Unknown,
     })
-}
-
-fn lossy(b: Vec<u8>) -> String {
-    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The project with this name, created if needed (safe against two creators at once).

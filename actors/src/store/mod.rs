@@ -117,6 +117,12 @@ impl Scope {
     }
 }
 
+/// A plain field as Redis answered it, as text: taken as it is when it is UTF-8 (it always is
+/// when the daemon wrote it), else with the bad bytes replaced.
+pub(crate) fn lossy(field: Vec<u8>) -> String {
+    String::from_utf8(field).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// A stored `json` value as text (packed events decoded; see [`packed`]).
 pub fn text(key: &str, value: Vec<u8>) -> Result<String, StoreError> {
     packed::text(value).map_err(|e| StoreError::Corrupt {
@@ -148,11 +154,10 @@ impl Unread {
     /// The record at `key`, if it exists.
     pub fn decode(self, key: &str) -> Result<Option<Fetched>, StoreError> {
         let [v, json, internal, xref] = self.0;
-        let lossy = |f: Option<Vec<u8>>| f.map(|f| String::from_utf8_lossy(&f).into_owned());
         Ok(Record::from_fields(key, v, json)?.map(|record| Fetched {
             record,
-            internal: lossy(internal),
-            xref: lossy(xref),
+            internal: internal.map(lossy),
+            xref: xref.map(lossy),
         }))
     }
 }
@@ -427,11 +432,7 @@ impl Store {
         if out.len() < 2 {
             return Ok(None);
         }
-        let rest = out
-            .split_off(2)
-            .into_iter()
-            .map(|f| f.map(|f| String::from_utf8_lossy(&f).into_owned()))
-            .collect();
+        let rest = out.split_off(2).into_iter().map(|f| f.map(lossy)).collect();
         let json = out.pop().flatten();
         let version = out.pop().flatten();
         Ok(Record::from_fields(key, version, json)?.map(|r| (r, rest)))
