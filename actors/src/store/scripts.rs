@@ -173,17 +173,17 @@ else
   redis.call('HSET', KEYS[1], 'tat', string.format('%d', new_tat))
 end
 local out = {'ok', rec[1], rec[2], rec[5]}
+local scope = 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':'
 local last = 2 + tonumber(ARGV[2])
 for i = 3, last do
-  local f = redis.call('HMGET', 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':obj:' .. ARGV[i],
-                       'v', 'json', 'internal', 'xref')
+  local f = redis.call('HMGET', scope .. 'obj:' .. ARGV[i], 'v', 'json', 'internal', 'xref')
   out[#out + 1] = f[1]
   out[#out + 1] = f[2]
   out[#out + 1] = f[3]
   out[#out + 1] = f[4]
 end
 if ARGV[last + 1] then
-  local k = 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':idem:' .. ARGV[last + 1]
+  local k = scope .. 'idem:' .. ARGV[last + 1]
   local owner, fp, path = ARGV[last + 2], ARGV[last + 3], ARGV[last + 4]
   local cur = redis.call('HMGET', k, 'state', 'fp', 'path', 'status', 'body', 'req')
   if not cur[1] then
