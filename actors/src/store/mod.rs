@@ -22,6 +22,8 @@ pub mod packed;
 pub mod scripts;
 mod tx;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use calmony_protocol::list::{Cursor, ListParams};
@@ -32,6 +34,11 @@ use serde_json::Value;
 pub use managed::ManagedRedis;
 pub use tx::Tx;
 
+/// How many multiplexed connections requests are spread over. One alone gave shorter tails at
+/// 1,000 payments/s, but under the two-daemon renewal drill a Redis operation queued behind
+/// it past `OP_TIMEOUT` (a renewal's charge then failed at the sandbox): kept at four until
+/// that is understood (BENCHMARKS.md, seventh round).
+const CONNECTIONS: usize = 4;
 /// Longest time one store operation may take before the request is answered 503.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -267,18 +274,17 @@ impl Batcher {
     }
 }
 
-/// The daemon's one multiplexed Redis connection: every operation is pipelined on it, in the
-/// order Redis will run them anyway. Four connections served in turn measured no faster at
-/// saturation and gave longer tails at 1,000 payments/s (p99 of 50 ms or more in 3 of 10 runs
-/// without AOF rewrites, against at most 19.3 ms with one; BENCHMARKS.md, seventh round).
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conns: Arc<Vec<ConnectionManager>>,
+    next: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("connections", &self.conns.len())
+            .finish()
     }
 }
 
@@ -291,10 +297,17 @@ impl Store {
             .set_response_timeout(Some(OP_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(StoreError::from_redis)?;
-        let store = Self { conn };
+        let mut conns = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            let cm = ConnectionManager::new_with_config(client.clone(), config.clone())
+                .await
+                .map_err(StoreError::from_redis)?;
+            conns.push(cm);
+        }
+        let store = Self {
+            conns: Arc::new(conns),
+            next: Arc::new(AtomicUsize::new(0)),
+        };
         store.ping().await?;
         Ok(store)
     }
@@ -327,9 +340,10 @@ impl Store {
         }
     }
 
-    /// A handle on the connection for one operation (a cheap clone of the multiplexed one).
+    /// A connection for one operation (they are multiplexed; this spreads the load).
     pub fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[i].clone()
     }
 
     /// Field `field` of stream entry `id` (`None`: the entry is gone).
