@@ -12,6 +12,10 @@
 //! - `drop_next`: process the next N /direct/ requests fully, then hold the connection without
 //!   an answer (the client's timeout fires; the state change has happened). Each drop is
 //!   claimed by an atomic decrement, so N requests are dropped however many daemons serve them.
+//! - `fail_next`: process the next N /direct/ requests other than QUERY fully, then answer
+//!   65548 (`DB ERROR`) in place of their answer, as a gateway whose own store failed after the
+//!   change was made: the daemon must QUERY (answered truthfully), not take the code as a
+//!   refusal. Claimed like `drop_next`.
 
 use std::sync::LazyLock;
 
@@ -32,12 +36,15 @@ pub struct Faults {
     pub tamper_signatures: bool,
     pub delay_ms: u64,
     pub drop_next: u64,
+    pub fail_next: u64,
 }
 
 /// A `POST /sandbox/faults` the simulator cannot apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultsError {
-    #[error("unknown fault {0:?}: expected tamper_signatures, delay_ms, drop_next or reset")]
+    #[error(
+        "unknown fault {0:?}: expected tamper_signatures, delay_ms, drop_next, fail_next or reset"
+    )]
     Unknown(String),
     #[error("{name} must be {expected}, not {value:?}")]
     Invalid {
@@ -65,14 +72,20 @@ pub async fn current_and(
         .arg(keys::FAULTS)
         .arg("tamper_signatures")
         .arg("delay_ms")
-        .arg("drop_next");
+        .arg("drop_next")
+        .arg("fail_next");
     if let Some(key) = also {
         reads.get(key);
     }
-    type Read = (Option<String>, Option<String>, Option<String>);
+    type Read = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     // The extra value is read as bytes, so a value that is not text fails only its reader,
     // not the faults.
-    let ((tamper, delay, drop), extra): (Read, Option<Vec<u8>>) = if also.is_some() {
+    let ((tamper, delay, drop, fail), extra): (Read, Option<Vec<u8>>) = if also.is_some() {
         store.run(reads.query_async(&mut c)).await?
     } else {
         let (read,): (Read,) = store.run(reads.query_async(&mut c)).await?;
@@ -83,6 +96,7 @@ pub async fn current_and(
         tamper_signatures: tamper.as_deref() == Some("true"),
         delay_ms: number(delay),
         drop_next: number(drop),
+        fail_next: number(fail),
     };
     Ok((faults, extra))
 }
@@ -120,16 +134,12 @@ impl Settings {
                         });
                     }
                 },
-                "drop_next" => match value.parse::<u64>() {
-                    Ok(n) => settings.writes.push(("drop_next", n.to_string())),
-                    Err(_) => {
-                        return Err(FaultsError::Invalid {
-                            name: "drop_next",
-                            expected: "a whole number",
-                            value: value.to_owned(),
-                        });
-                    }
-                },
+                "drop_next" => settings
+                    .writes
+                    .push(("drop_next", count("drop_next", value)?)),
+                "fail_next" => settings
+                    .writes
+                    .push(("fail_next", count("fail_next", value)?)),
                 other => return Err(FaultsError::Unknown(other.to_owned())),
             }
         }
@@ -154,6 +164,18 @@ pub async fn apply(store: &Store, settings: &Settings) -> Result<Faults, Sandbox
     current(store).await
 }
 
+/// A number of requests to fault, as text to store.
+fn count(name: &'static str, value: &str) -> Result<String, FaultsError> {
+    value
+        .parse::<u64>()
+        .map(|n| n.to_string())
+        .map_err(|_| FaultsError::Invalid {
+            name,
+            expected: "a whole number",
+            value: value.to_owned(),
+        })
+}
+
 fn parse_bool(name: &'static str, value: &str) -> Result<bool, FaultsError> {
     match value {
         "true" | "1" => Ok(true),
@@ -166,21 +188,38 @@ fn parse_bool(name: &'static str, value: &str) -> Result<bool, FaultsError> {
     }
 }
 
-/// Claim one dropped answer, if any are left.
-pub async fn claim_drop(store: &Store) -> Result<bool, SandboxError> {
+/// A fault that spends one of its N requests: `drop_next` or `fail_next`.
+#[derive(Debug, Clone, Copy)]
+pub enum Counted {
+    Drop,
+    Fail,
+}
+
+/// Claim one faulted answer of `which`, if any are left.
+pub async fn claim(store: &Store, which: Counted) -> Result<bool, SandboxError> {
+    let field = match which {
+        Counted::Drop => "drop_next",
+        Counted::Fail => "fail_next",
+    };
     let mut c = store.conn();
     let claimed: i64 = store
-        .run(async move { CLAIM_DROP.key(keys::FAULTS).invoke_async(&mut c).await })
+        .run(async move {
+            CLAIM
+                .key(keys::FAULTS)
+                .arg(field)
+                .invoke_async(&mut c)
+                .await
+        })
         .await?;
     Ok(claimed == 1)
 }
 
-static CLAIM_DROP: LazyLock<Script> = LazyLock::new(|| {
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local n = tonumber(redis.call('HGET', KEYS[1], 'drop_next') or '0') or 0
+local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
 if n > 0 then
-  redis.call('HSET', KEYS[1], 'drop_next', n - 1)
+  redis.call('HSET', KEYS[1], ARGV[1], n - 1)
   return 1
 end
 return 0
@@ -199,9 +238,17 @@ mod tests {
     #[test]
     fn settings_are_checked_before_anything_is_applied() {
         let settings =
-            parse("reset=true&tamper_signatures=true&delay_ms=250&drop_next=2").expect("valid");
+            parse("reset=true&tamper_signatures=true&delay_ms=250&drop_next=2&fail_next=1")
+                .expect("valid");
         assert!(settings.reset);
-        assert_eq!(settings.writes.len(), 3);
+        assert_eq!(settings.writes.len(), 4);
+        assert!(matches!(
+            parse("fail_next=-1"),
+            Err(FaultsError::Invalid {
+                name: "fail_next",
+                ..
+            })
+        ));
         assert!(matches!(
             parse("delay_ms=soon"),
             Err(FaultsError::Invalid { .. })

@@ -17,7 +17,7 @@
 //! | `cp:sandbox:3ds:creq:<creq>` | string, 1 h TTL | the pending transaction's `xref`, for the ACS page |
 //! | `cp:sandbox:3ds:cres:<cres>` | string (JSON), 1 h TTL | the challenge outcome chosen on the ACS page |
 //! | `cp:sandbox:hosted:<session>` | string (JSON), 1 h TTL | a Hosted Payment Page session: the merchant's signed request (no card data) and how far the payment got |
-//! | `cp:sandbox:faults` | hash | fault injection: `tamper_signatures`, `delay_ms`, `drop_next` |
+//! | `cp:sandbox:faults` | hash | fault injection: `tamper_signatures`, `delay_ms`, `drop_next`, `fail_next` |
 
 /// How long a 3-D Secure token stays usable: the cardholder has this long to finish the
 /// challenge and the merchant to continue.

@@ -99,6 +99,10 @@ pub enum GatewayError {
     Unverified(String),
     #[error("the gateway's answer could not be read: {0}")]
     Malformed(String),
+    /// The gateway answered, but with a code that says it cannot tell what became of the
+    /// request (65536 in progress, 65548 its database): it may have acted.
+    #[error("the gateway could not say what became of the request: {code} {message}")]
+    Unknown { code: u32, message: String },
 }
 
 /// One sale to authorise.

@@ -1,6 +1,7 @@
 //! Payment intents: create, retrieve, update, list, confirm, capture, cancel, and the finish
 //! step every gateway answer goes through. See the module above for the path of a payment.
 
+use calmony_protocol::cardstream::codes;
 use calmony_protocol::charge::{self, Charge};
 use calmony_protocol::event::{Event, EventRequest};
 use calmony_protocol::list::ListParams;
@@ -914,21 +915,33 @@ async fn confirm_at_gateway(
     if recovering && let Some(found) = acct.sync(Some(&sale.attempt), None).await? {
         return Ok(found.outcome);
     }
-    match acct.authorise(&sale).await {
-        Ok(AuthOutcome::Failed { code: 65554, .. }) => acct
-            .sync(Some(&sale.attempt), None)
-            .await?
-            .map(|s| s.outcome)
-            .ok_or_else(|| GatewayError::Malformed("a duplicate the gateway cannot find".into())),
-        Ok(outcome) => Ok(outcome),
+    match authorise(acct, &sale).await {
         Err(first) => {
             tracing::warn!(attempt = %sale.attempt, error = %first, "sale outcome unknown; asking the gateway");
             match acct.sync(Some(&sale.attempt), None).await? {
                 Some(found) => Ok(found.outcome),
                 // The gateway never saw it: send it again, under the same transactionUnique.
-                None => acct.authorise(&sale).await,
+                // Unknown again (or a duplicate: the first landed after the QUERY), the
+                // command is left for recovery, which asks first.
+                None => authorise(acct, &sale).await,
             }
         }
+        outcome => outcome,
+    }
+}
+
+/// Send a sale. A duplicate (65554) is not a refusal: the gateway has this sale already, and
+/// what became of it is a QUERY away, so it is an unknown outcome like a lost answer.
+async fn authorise(acct: &Cardstream, sale: &Sale) -> Result<AuthOutcome, GatewayError> {
+    match acct.authorise(sale).await? {
+        AuthOutcome::Failed {
+            code: codes::DUPLICATE,
+            message,
+        } => Err(GatewayError::Unknown {
+            code: codes::DUPLICATE,
+            message,
+        }),
+        outcome => Ok(outcome),
     }
 }
 

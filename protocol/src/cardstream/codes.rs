@@ -28,6 +28,7 @@
 //! | 91 | declined `issuer_not_available` |
 //! | 934 (`N7`, CVV2 failure) | declined `incorrect_cvc` |
 //! | any other code below 65536 | declined `generic_decline` |
+//! | 65536 (transaction in progress), 65548 (database error) | `Unknown` |
 //! | 65554 | `Duplicate` |
 //! | 65561, 65567 (card type or issuing country not supported) | declined `card_not_supported` |
 //! | 65566 (test card on a live account) | declined `testmode_decline` |
@@ -59,6 +60,10 @@ pub const SCA_REQUIRED: u32 = 65;
 pub const NO_REASON_TO_DECLINE: u32 = 85;
 /// Unknown merchant, or a signature that does not match.
 pub const INVALID_CREDENTIALS: u32 = 65539;
+/// The gateway was busy with the same transaction and did not finish this request.
+pub const IN_PROGRESS: u32 = 65536;
+/// The gateway's own store failed: the request may or may not have taken effect.
+pub const DATABASE_ERROR: u32 = 65548;
 /// The same request within `duplicateDelay`.
 pub const DUPLICATE: u32 = 65554;
 /// Continue the 3-D Secure flow with `threeDSURL` and `threeDSRequest[…]`.
@@ -86,6 +91,10 @@ pub enum Outcome {
     /// 65554: the gateway saw the same request within `duplicateDelay`; query the original
     /// rather than treat this as a decline.
     Duplicate,
+    /// 65536, 65548: the gateway could not say what became of the request (busy, or its own
+    /// store failed, perhaps after the change was made). Like no answer at all: query the
+    /// transaction before deciding anything, and never take it as "not charged".
+    Unknown { code: u32, message: String },
     /// Anything else: a request the gateway would not process. `message` is the gateway's
     /// `responseMessage` when it sent one, else the meaning of the code.
     GatewayError { code: u32, message: String },
@@ -107,6 +116,10 @@ impl Outcome {
             SUCCESS | NO_REASON_TO_DECLINE => Outcome::Approved,
             REFERRED | 2 => Outcome::Referred,
             DUPLICATE => Outcome::Duplicate,
+            IN_PROGRESS | DATABASE_ERROR => Outcome::Unknown {
+                code,
+                message: gateway_meaning(code).to_owned(),
+            },
             THREE_DS_REQUIRED => Outcome::ThreeDSecureRequired,
             THREE_DS_NOT_ACCEPTED => Outcome::AuthenticationFailed,
             0..=65535 => Outcome::Declined {
@@ -312,10 +325,16 @@ mod tests {
             code,
             message: message.to_owned(),
         };
+        let unknown = |code: u32, message: &str| Outcome::Unknown {
+            code,
+            message: message.to_owned(),
+        };
         assert_eq!(
             Outcome::from_code(65536),
-            error(65536, "Transaction in progress")
+            unknown(65536, "Transaction in progress")
         );
+        assert_eq!(Outcome::from_code(65548), unknown(65548, "Database error"));
+        assert_eq!(Outcome::from_code(65548).decline_code(), None);
         assert_eq!(
             Outcome::from_code(65539),
             error(65539, "Invalid credentials")

@@ -30,7 +30,7 @@ use calmony_protocol::cardstream::{
     Coverage, Fields, FormError, SignatureError, codes, verify as verify_signature,
 };
 
-use crate::faults::{self, Faults};
+use crate::faults::{self, Counted, Faults};
 use crate::keys;
 use crate::reply::{self, Reply};
 use crate::transactions::{ReadAhead, Transaction};
@@ -96,7 +96,22 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
         // The named transaction may have changed while the request waited.
         ahead = None;
     }
+    // Kept for the `fail_next` fault's answer, which echoes the request like any refusal. A
+    // QUERY changes nothing and is answered truthfully.
+    let failing = parsed
+        .as_ref()
+        .ok()
+        .filter(|r| faults.fail_next > 0 && r.get("action") != Some("QUERY"))
+        .cloned();
     let mut answer = answer(gw, body, parsed, ahead.as_ref()).await;
+    if let Some(request) = failing
+        && faults::claim(&gw.store, Counted::Fail)
+            .await
+            .unwrap_or(false)
+    {
+        tracing::info!("sandbox fault: a processed /direct/ request answered 65548");
+        answer = refusal(&request, DB_ERROR, "DB ERROR");
+    }
     let secret = gw.config.secret.as_str();
     if !secret.is_empty() {
         if faults.tamper_signatures {
@@ -105,7 +120,11 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
             answer.add_signature(secret, None);
         }
     }
-    if faults.drop_next > 0 && faults::claim_drop(&gw.store).await.unwrap_or(false) {
+    if faults.drop_next > 0
+        && faults::claim(&gw.store, Counted::Drop)
+            .await
+            .unwrap_or(false)
+    {
         tracing::info!("sandbox fault: dropping a processed /direct/ answer");
         tokio::time::sleep(gw.drop_hold).await;
         return reply::empty();

@@ -35,7 +35,7 @@
 //! it expires; whatever the SALE did is then found by QUERY on its `transactionUnique`.
 //!
 //! Of the faults, only `tamper_signatures` reaches the hosted page (the result and callback are
-//! signed wrongly); `delay_ms` and `drop_next` concern /direct/ answers.
+//! signed wrongly); `delay_ms`, `drop_next` and `fail_next` concern /direct/ answers.
 
 mod callback;
 mod pages;

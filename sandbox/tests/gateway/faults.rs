@@ -1,4 +1,4 @@
-//! Fault injection: tampered signatures, slow answers, dropped answers.
+//! Fault injection: tampered signatures, slow answers, dropped answers, database errors.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ async fn tampered_signatures_fail_verification_until_reset() {
     assert_eq!(reset["tamper_signatures"], false);
     assert_eq!(reset["delay_ms"], 0);
     assert_eq!(reset["drop_next"], 0);
+    assert_eq!(reset["fail_next"], 0);
     // `direct` checks the signature.
     sim.direct(&with_card("VERIFY", "4242424242424242", "12", FUTURE, &[]))
         .await;
@@ -98,5 +99,42 @@ async fn a_dropped_answer_still_charged_and_query_finds_it() {
     assert_eq!(field(&query, "state"), "captured");
     assert_eq!(field(&query, "amountReceived"), "990");
     assert_eq!(sim.ledger("lost").await.len(), 1);
+    sim.finish().await;
+}
+
+#[tokio::test]
+async fn a_database_error_answer_after_the_charge_is_signed_and_query_finds_the_charge() {
+    let sim = Sim::start().await;
+    sim.json(Method::POST, "/sandbox/faults", "", "fail_next=1")
+        .await;
+    let sale = with_card(
+        "SALE",
+        "4242424242424242",
+        "12",
+        FUTURE,
+        &[
+            ("amount", "1250"),
+            ("transactionUnique", "pi_db_error"),
+            ("orderRef", "db-error"),
+        ],
+    );
+    // `direct` checks the answer's signature.
+    let answer = sim.direct(&sale).await;
+    assert_eq!(code(&answer), 65548, "{answer:?}");
+    assert_eq!(field(&answer, "transactionUnique"), "pi_db_error");
+    let faults = sim.json(Method::GET, "/sandbox/faults", "", "").await;
+    assert_eq!(faults["fail_next"], 0, "one answer spent");
+
+    // The sale was made all the same: QUERY tells the truth, the ledger holds one charge.
+    let query = sim
+        .direct(&[
+            ("merchantID", MERCHANT),
+            ("action", "QUERY"),
+            ("transactionUnique", "pi_db_error"),
+        ])
+        .await;
+    assert_eq!(code(&query), 0);
+    assert_eq!(field(&query, "amountReceived"), "1250");
+    assert_eq!(sim.ledger("db-error").await.len(), 1);
     sim.finish().await;
 }

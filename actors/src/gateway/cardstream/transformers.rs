@@ -172,6 +172,12 @@ pub fn auth_outcome(f: &Fields) -> Result<AuthOutcome, GatewayError> {
                 .to_string(),
             message: message(f),
         },
+        Outcome::Unknown { .. } => {
+            return Err(GatewayError::Unknown {
+                code,
+                message: message(f),
+            });
+        }
         Outcome::Duplicate | Outcome::GatewayError { .. } => AuthOutcome::Failed {
             code,
             message: message(f),
@@ -179,11 +185,23 @@ pub fn auth_outcome(f: &Fields) -> Result<AuthOutcome, GatewayError> {
     })
 }
 
+/// An error for a code that leaves what the gateway did unknown ([`Outcome::Unknown`]).
+fn unknown(code: u32, f: &Fields) -> Result<(), GatewayError> {
+    match Outcome::from_code(code) {
+        Outcome::Unknown { code, .. } => Err(GatewayError::Unknown {
+            code,
+            message: message(f),
+        }),
+        _ => Ok(()),
+    }
+}
+
 pub fn manage_outcome(f: &Fields) -> Result<ManageOutcome, GatewayError> {
     let code: u32 = f
         .get("responseCode")
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| GatewayError::Malformed("no responseCode".into()))?;
+    unknown(code, f)?;
     Ok(if code == 0 {
         match txn(f) {
             Some(txn) => ManageOutcome::Done { txn },
@@ -219,6 +237,8 @@ pub fn txn_status(f: &Fields) -> Result<Option<TxnStatus>, GatewayError> {
         .get("responseCode")
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| GatewayError::Malformed("no responseCode".into()))?;
+    // A QUERY the gateway could not answer says nothing about the transaction.
+    unknown(code, f)?;
     // Not found: the gateway never created the transaction.
     if f.get("xref").is_none_or(str::is_empty) && code != 0 {
         return Ok(None);
