@@ -497,6 +497,15 @@ impl Checkout {
                 "The payment result could not be verified.".into(),
             ));
         }
+        let fields = match settled_result(acct, fields).await {
+            Some(fields) => fields,
+            None => {
+                return Ok(Completion::Refused(
+                    "The payment's result is not known yet. Refresh this page in a moment; do not pay again."
+                        .into(),
+                ));
+            }
+        };
         let (v, s, internal) = self.load(scope, id).await?;
         let code: i64 = fields
             .get("responseCode")
@@ -904,4 +913,27 @@ async fn load_obj<T: serde::de::DeserializeOwned>(
         ApiError::invalid_param("resource_missing", param, format!("No such object: '{id}'"))
     })?;
     Ok((rec.version, rec.parse(&key)?))
+}
+
+/// A hosted result as it can be acted on: one whose code says what happened is taken as it
+/// is; one that does not (65548, the gateway's store failed, perhaps after charging) is
+/// replaced by the gateway's QUERY answer for its `transactionUnique`, which replays the
+/// original's fields (signature checked by the call). `None` while the gateway cannot say.
+async fn settled_result(acct: &crate::gateway::Cardstream, fields: Fields) -> Option<Fields> {
+    use calmony_protocol::cardstream::codes::Outcome;
+    let unknown = |f: &Fields| matches!(Outcome::from_response(f), Ok(Outcome::Unknown { .. }));
+    if !unknown(&fields) {
+        return Some(fields);
+    }
+    let unique = fields.get("transactionUnique").filter(|u| !u.is_empty())?;
+    match acct.query(Some(unique), None).await {
+        Ok(answer) if !unknown(&answer) && answer.get("xref").is_some_and(|x| !x.is_empty()) => {
+            Some(answer)
+        }
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(%error, unique, "a hosted result with an unknown outcome could not be queried");
+            None
+        }
+    }
 }

@@ -12,10 +12,10 @@
 //! - `drop_next`: process the next N /direct/ requests fully, then hold the connection without
 //!   an answer (the client's timeout fires; the state change has happened). Each drop is
 //!   claimed by an atomic decrement, so N requests are dropped however many daemons serve them.
-//! - `fail_next`: process the next N /direct/ requests other than QUERY fully, then answer
-//!   65548 (`DB ERROR`) in place of their answer, as a gateway whose own store failed after the
-//!   change was made: the daemon must QUERY (answered truthfully), not take the code as a
-//!   refusal. Claimed like `drop_next`.
+//! - `fail_next`: process the next N requests other than QUERY fully (on /direct/ or a hosted
+//!   page's payment), then answer 65548 (`DB ERROR`) in place of their answer, as a gateway
+//!   whose own store failed after the change was made: the daemon must QUERY (answered
+//!   truthfully), not take the code as a refusal. Claimed like `drop_next`.
 
 use std::sync::LazyLock;
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::receiver::Receiver;
-use crate::harness::{Form, World, eventually, form, get_page, ledger, sales_per_order};
+use crate::harness::{
+    Form, World, eventually, form, get_page, ledger, sales_per_order, sandbox_post,
+};
 
 async fn session(w: &World, extra: &str) -> Value {
     let r = w
@@ -364,6 +366,49 @@ async fn a_declined_card_shows_the_reason_and_another_card_can_pay_cancel_keeps_
         ))
         .await;
     assert_eq!(still.json["status"], "open");
+}
+
+#[tokio::test]
+async fn a_result_answered_database_error_after_the_charge_completes_the_session_once() {
+    let w = World::new();
+    let s = session(&w, "").await;
+    let id = s["id"].as_str().expect("id").to_string();
+    let (card, _) = to_card_page(&w, s["url"].as_str().expect("url")).await;
+    let faults = sandbox_post(&w.daemon.base(), "/sandbox/faults", "fail_next=1").await;
+    assert_eq!(faults["fail_next"], 1, "{faults}");
+    let result = pay(&w, card, "4242424242424242").await;
+    assert!(
+        result
+            .fields
+            .iter()
+            .any(|(k, v)| k == "responseCode" && v == "65548"),
+        "the gateway's result says 65548: {:?}",
+        result.fields
+    );
+    // Not a decline: the daemon asks the gateway, which made the sale.
+    let (status, location, page) = result.submit(&w.daemon.base()).await;
+    assert_eq!(status, 303, "{location:?} {page}");
+    assert_eq!(
+        location
+            .as_deref()
+            .map(|l| l.starts_with("https://agency.example/paid")),
+        Some(true),
+        "{location:?}"
+    );
+    let got = w.api.get(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!(
+        (
+            got.json["status"].as_str(),
+            got.json["payment_status"].as_str()
+        ),
+        (Some("complete"), Some("paid")),
+        "{}",
+        got.text
+    );
+    assert_eq!(
+        sales_per_order(&ledger(&w.daemon.base(), Some(&id)).await).get(&id),
+        Some(&1)
+    );
 }
 
 #[tokio::test]

@@ -96,21 +96,15 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
         // The named transaction may have changed while the request waited.
         ahead = None;
     }
-    // Kept for the `fail_next` fault's answer, which echoes the request like any refusal. A
-    // QUERY changes nothing and is answered truthfully.
+    // Kept for the `fail_next` fault's answer, which echoes the request like any refusal.
     let failing = parsed
         .as_ref()
         .ok()
-        .filter(|r| faults.fail_next > 0 && r.get("action") != Some("QUERY"))
+        .filter(|_| faults.fail_next > 0)
         .cloned();
     let mut answer = answer(gw, body, parsed, ahead.as_ref()).await;
-    if let Some(request) = failing
-        && faults::claim(&gw.store, Counted::Fail)
-            .await
-            .unwrap_or(false)
-    {
-        tracing::info!("sandbox fault: a processed /direct/ request answered 65548");
-        answer = refusal(&request, DB_ERROR, "DB ERROR");
+    if let Some(request) = failing {
+        answer = failed_by_fault(gw, &request, answer).await;
     }
     let secret = gw.config.secret.as_str();
     if !secret.is_empty() {
@@ -130,6 +124,20 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
         return reply::empty();
     }
     reply::form(answer.encode())
+}
+
+/// Under the `fail_next` fault, a processed request's answer replaced by 65548 (`DB ERROR`),
+/// when one of the N is left to claim. A QUERY is never failed: it changes nothing.
+pub(crate) async fn failed_by_fault(gw: &Gateway, request: &Fields, answer: Fields) -> Fields {
+    if request.get("action") == Some("QUERY")
+        || !faults::claim(&gw.store, Counted::Fail)
+            .await
+            .unwrap_or(false)
+    {
+        return answer;
+    }
+    tracing::info!("sandbox fault: a processed request answered 65548");
+    refusal(request, DB_ERROR, "DB ERROR")
 }
 
 /// The unsigned answer to a request body (`parsed`: the body parsed, once, by [`handle`]).

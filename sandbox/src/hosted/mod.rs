@@ -34,8 +34,9 @@
 //! them, as on /direct/. A session left `paying` by a crash mid-authorisation stays so until
 //! it expires; whatever the SALE did is then found by QUERY on its `transactionUnique`.
 //!
-//! Of the faults, only `tamper_signatures` reaches the hosted page (the result and callback are
-//! signed wrongly); `delay_ms`, `drop_next` and `fail_next` concern /direct/ answers.
+//! Of the faults, `tamper_signatures` signs the result and callback wrongly and `fail_next`
+//! makes a payment's result 65548 after the payment was made; `delay_ms` and `drop_next`
+//! concern /direct/ answers only.
 
 mod callback;
 mod pages;
@@ -421,6 +422,7 @@ async fn authorise(gw: &Gateway, paying: &Loaded, request: &Fields, card: Fields
         tracing::error!(%error, "sandbox hosted payment failed");
         direct::refusal(&direct_request, DB_ERROR, "DB ERROR")
     });
+    let answer = direct::failed_by_fault(gw, &direct_request, answer).await;
     if answer.get("responseCode") == Some(&codes::THREE_DS_REQUIRED.to_string()) {
         let (Some(xref), Some(creq), Some(three_ds_ref)) = (
             answer.get("xref"),

@@ -200,9 +200,16 @@ impl Cardstream {
         attempt: Option<&str>,
         xref: Option<&str>,
     ) -> Result<Option<TxnStatus>, GatewayError> {
-        let response = self
-            .call(transformers::query_request(attempt, xref))
-            .await?;
-        transformers::txn_status(&response)
+        transformers::txn_status(&self.query(attempt, xref).await?)
+    }
+
+    /// The gateway's (verified) QUERY answer for a transaction: its original response as it
+    /// stands now, for a caller that reads the fields themselves (a hosted page's result).
+    pub async fn query(
+        &self,
+        attempt: Option<&str>,
+        xref: Option<&str>,
+    ) -> Result<Fields, GatewayError> {
+        self.call(transformers::query_request(attempt, xref)).await
     }
 }
