@@ -29,6 +29,8 @@ use std::time::Duration;
 use calmony_protocol::cardstream::{
     Coverage, Fields, FormError, SignatureError, codes, verify as verify_signature,
 };
+// The codes a daemon must answer with a QUERY, defined with their meaning in the protocol.
+pub(crate) use codes::{DATABASE_ERROR as DB_ERROR, IN_PROGRESS};
 
 use crate::faults::{self, Counted, Faults};
 use crate::keys;
@@ -39,13 +41,11 @@ use crate::{Gateway, SandboxError};
 /// How often an action re-reads and re-decides after losing a race before answering 65536.
 const ATTEMPTS: usize = 5;
 
-pub(crate) const IN_PROGRESS: u32 = 65536;
 pub(crate) const GENERAL_ERROR: u32 = 65537;
 pub(crate) const NOT_ALLOWED: u32 = 65541;
 pub(crate) const MISMATCH: u32 = 65542;
 pub(crate) const MALFORMED: u32 = 65544;
 pub(crate) const CURRENCY_NOT_SUPPORTED: u32 = 65546;
-pub(crate) const DB_ERROR: u32 = 65548;
 pub(crate) const PROCESSOR_ERROR: u32 = 65550;
 pub(crate) const AMOUNTS_DO_NOT_TALLY: u32 = 65573;
 pub(crate) const MISSING_REQUEST: u32 = 66048;
