@@ -88,13 +88,7 @@ async fn a_dropped_answer_still_charged_and_query_finds_it() {
     // The charge happened; the retry is a duplicate; QUERY tells the truth.
     let retry = sim.direct(&sale).await;
     assert_eq!(code(&retry), 65554);
-    let query = sim
-        .direct(&[
-            ("merchantID", MERCHANT),
-            ("action", "QUERY"),
-            ("transactionUnique", "pi_lost"),
-        ])
-        .await;
+    let query = sim.query_unique("pi_lost").await;
     assert_eq!(code(&query), 0);
     assert_eq!(field(&query, "state"), "captured");
     assert_eq!(field(&query, "amountReceived"), "990");
@@ -126,13 +120,7 @@ async fn a_database_error_answer_after_the_charge_is_signed_and_query_finds_the_
     assert_eq!(faults["fail_next"], 0, "one answer spent");
 
     // The sale was made all the same: QUERY tells the truth, the ledger holds one charge.
-    let query = sim
-        .direct(&[
-            ("merchantID", MERCHANT),
-            ("action", "QUERY"),
-            ("transactionUnique", "pi_db_error"),
-        ])
-        .await;
+    let query = sim.query_unique("pi_db_error").await;
     assert_eq!(code(&query), 0);
     assert_eq!(field(&query, "amountReceived"), "1250");
     assert_eq!(sim.ledger("db-error").await.len(), 1);

@@ -127,6 +127,16 @@ impl Sim {
         self.direct_body(&signed(pairs)).await
     }
 
+    /// QUERY a transaction by its `transactionUnique` (the answer's signature checked).
+    pub async fn query_unique(&self, unique: &str) -> Fields {
+        self.direct(&[
+            ("merchantID", MERCHANT),
+            ("action", "QUERY"),
+            ("transactionUnique", unique),
+        ])
+        .await
+    }
+
     pub async fn json(&self, method: Method, path: &str, query: &str, body: &str) -> Value {
         let (status, text) = self.call(method, path, query, body).await;
         assert_eq!(status, StatusCode::OK, "{text}");

@@ -355,13 +355,7 @@ async fn an_approved_card_posts_a_signed_result_and_calls_back() {
     assert!(!callback.more_within(Duration::from_millis(200)).await);
 
     // The Direct API knows the transaction the page made.
-    let query = sim
-        .direct(&[
-            ("merchantID", MERCHANT),
-            ("action", "QUERY"),
-            ("transactionUnique", "pi_paid"),
-        ])
-        .await;
+    let query = sim.query_unique("pi_paid").await;
     assert_eq!(code(&query), 0);
     assert_eq!(field(&query, "xref"), field(&result, "xref"));
     sim.finish().await;

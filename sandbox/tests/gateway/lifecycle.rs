@@ -189,13 +189,7 @@ async fn query_by_xref_or_transaction_unique() {
     let xref = field(&sale, "xref");
 
     let by_xref = sim.direct(&on_xref("QUERY", xref, &[])).await;
-    let by_unique = sim
-        .direct(&[
-            ("merchantID", MERCHANT),
-            ("action", "QUERY"),
-            ("transactionUnique", "pi_q"),
-        ])
-        .await;
+    let by_unique = sim.query_unique("pi_q").await;
     for answer in [&by_xref, &by_unique] {
         assert_eq!(code(answer), 0);
         assert_eq!(field(answer, "action"), "QUERY");
@@ -240,13 +234,7 @@ async fn query_by_xref_or_transaction_unique() {
         ))
         .await;
     assert_eq!(code(&declined), 51);
-    let query = sim
-        .direct(&[
-            ("merchantID", MERCHANT),
-            ("action", "QUERY"),
-            ("transactionUnique", "pi_poor"),
-        ])
-        .await;
+    let query = sim.query_unique("pi_poor").await;
     assert_eq!(code(&query), 51);
     assert_eq!(field(&query, "state"), "declined");
 
@@ -254,13 +242,7 @@ async fn query_by_xref_or_transaction_unique() {
         .direct(&on_xref("QUERY", "26010112AAAAAAAAAAAAAAA", &[]))
         .await;
     assert_eq!(code(&unknown_xref), 66341);
-    let unknown_unique = sim
-        .direct(&[
-            ("merchantID", MERCHANT),
-            ("action", "QUERY"),
-            ("transactionUnique", "pi_never"),
-        ])
-        .await;
+    let unknown_unique = sim.query_unique("pi_never").await;
     assert_eq!(code(&unknown_unique), 65537);
     let neither = sim
         .direct(&[("merchantID", MERCHANT), ("action", "QUERY")])

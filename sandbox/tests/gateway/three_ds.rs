@@ -99,13 +99,7 @@ async fn an_authenticated_challenge_charges_once() {
     let reference = field(&pending, "threeDSRef");
 
     // While pending, QUERY shows the 65802 and state received.
-    let query = sim
-        .direct(&[
-            ("merchantID", MERCHANT),
-            ("action", "QUERY"),
-            ("transactionUnique", "pi_3ds"),
-        ])
-        .await;
+    let query = sim.query_unique("pi_3ds").await;
     assert_eq!(code(&query), 65802);
     assert_eq!(field(&query, "state"), "received");
 
@@ -135,13 +129,7 @@ async fn an_authenticated_challenge_charges_once() {
     assert_eq!(ledger[0]["action"], "SALE");
     assert_eq!(ledger[0]["amount"], 1999);
 
-    let query = sim
-        .direct(&[
-            ("merchantID", MERCHANT),
-            ("action", "QUERY"),
-            ("transactionUnique", "pi_3ds"),
-        ])
-        .await;
+    let query = sim.query_unique("pi_3ds").await;
     assert_eq!(code(&query), 0);
     assert_eq!(field(&query, "state"), "captured");
 
