@@ -9,6 +9,11 @@
 //! 3. **Finish** (one atomic commit): the intent's new state, its charge, its events, the
 //!    command acknowledged and deleted, and the answer stored under the idempotency key.
 //!
+//! An answer that does not say what the gateway did is treated like no answer: a lost or
+//! unverified one, and also a 65548 (its database failed, perhaps after charging), a 65536
+//! (busy) or a duplicate (65554). The gateway is asked at once (QUERY by the attempt id); if it
+//! cannot say either, the command is left pending for recovery. None is ever a refusal.
+//!
 //! A crash between 1 and 3 leaves the command pending in the consumer group. The recovery
 //! loop ([`Payments::spawn_recovery`]) finds it: its own pending entries at once after a
 //! restart (the consumer name is stable per daemon), other daemons' entries after
