@@ -11,8 +11,9 @@
 //!
 //! An answer that does not say what the gateway did is treated like no answer: a lost or
 //! unverified one, and also a 65548 (its database failed, perhaps after charging), a 65536
-//! (busy) or a duplicate (65554). The gateway is asked at once (QUERY by the attempt id); if it
-//! cannot say either, the command is left pending for recovery. None is ever a refusal.
+//! (busy) or a duplicate (65554). A sale, capture or cancel asks the gateway at once (QUERY);
+//! a refund, or anything the QUERY cannot settle, is left pending for recovery, which asks
+//! first. None is ever taken as a refusal.
 //!
 //! A crash between 1 and 3 leaves the command pending in the consumer group. The recovery
 //! loop ([`Payments::spawn_recovery`]) finds it: its own pending entries at once after a
