@@ -920,17 +920,15 @@ async fn load_obj<T: serde::de::DeserializeOwned>(
 /// replaced by the gateway's QUERY answer for its `transactionUnique`, which replays the
 /// original's fields (signature checked by the call). `None` while the gateway cannot say.
 async fn settled_result(acct: &crate::gateway::Cardstream, fields: Fields) -> Option<Fields> {
-    use calmony_protocol::cardstream::codes::Outcome;
-    let unknown = |f: &Fields| matches!(Outcome::from_response(f), Ok(Outcome::Unknown { .. }));
-    if !unknown(&fields) {
+    let code = fields
+        .get("responseCode")
+        .and_then(|c| c.trim().parse().ok());
+    if !code.is_some_and(calmony_protocol::cardstream::codes::outcome_unknown) {
         return Some(fields);
     }
     let unique = fields.get("transactionUnique").filter(|u| !u.is_empty())?;
     match acct.query(Some(unique), None).await {
-        Ok(answer) if !unknown(&answer) && answer.get("xref").is_some_and(|x| !x.is_empty()) => {
-            Some(answer)
-        }
-        Ok(_) => None,
+        Ok(found) => found,
         Err(error) => {
             tracing::warn!(%error, unique, "a hosted result with an unknown outcome could not be queried");
             None

@@ -66,6 +66,12 @@ pub const IN_PROGRESS: u32 = 65536;
 pub const DATABASE_ERROR: u32 = 65548;
 /// The same request within `duplicateDelay`.
 pub const DUPLICATE: u32 = 65554;
+
+/// Whether `code` leaves what the gateway did unknown ([`Outcome::Unknown`]): the caller must
+/// QUERY before deciding anything.
+pub fn outcome_unknown(code: u32) -> bool {
+    matches!(code, IN_PROGRESS | DATABASE_ERROR)
+}
 /// Continue the 3-D Secure flow with `threeDSURL` and `threeDSRequest[…]`.
 pub const THREE_DS_REQUIRED: u32 = 65802;
 /// The 3-D Secure result does not meet `threeDSCheckPref`.
@@ -116,7 +122,7 @@ impl Outcome {
             SUCCESS | NO_REASON_TO_DECLINE => Outcome::Approved,
             REFERRED | 2 => Outcome::Referred,
             DUPLICATE => Outcome::Duplicate,
-            IN_PROGRESS | DATABASE_ERROR => Outcome::Unknown {
+            code if outcome_unknown(code) => Outcome::Unknown {
                 code,
                 message: gateway_meaning(code).to_owned(),
             },

@@ -200,16 +200,24 @@ impl Cardstream {
         attempt: Option<&str>,
         xref: Option<&str>,
     ) -> Result<Option<TxnStatus>, GatewayError> {
-        transformers::txn_status(&self.query(attempt, xref).await?)
+        self.query(attempt, xref)
+            .await?
+            .as_ref()
+            .map(transformers::txn_status)
+            .transpose()
     }
 
     /// The gateway's (verified) QUERY answer for a transaction: its original response as it
     /// stands now, for a caller that reads the fields themselves (a hosted page's result).
+    /// `None` when the gateway never created it; an error when it cannot say.
     pub async fn query(
         &self,
         attempt: Option<&str>,
         xref: Option<&str>,
-    ) -> Result<Fields, GatewayError> {
-        self.call(transformers::query_request(attempt, xref)).await
+    ) -> Result<Option<Fields>, GatewayError> {
+        transformers::queried(
+            self.call(transformers::query_request(attempt, xref))
+                .await?,
+        )
     }
 }

@@ -1,7 +1,7 @@
 //! Cardstream's fields for each flow, and its answers read back into gateway-neutral terms.
 
 use calmony_protocol::cardstream::Fields;
-use calmony_protocol::cardstream::codes::Outcome;
+use calmony_protocol::cardstream::codes::{self, Outcome};
 
 use crate::gateway::{
     AuthOutcome, CardReport, CardToTokenise, GatewayError, ManageOutcome, Sale, TxnRef, TxnStatus,
@@ -185,22 +185,26 @@ pub fn auth_outcome(f: &Fields) -> Result<AuthOutcome, GatewayError> {
     })
 }
 
+/// An answer's `responseCode`, which every answer carries.
+fn response_code(f: &Fields) -> Result<u32, GatewayError> {
+    f.get("responseCode")
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| GatewayError::Malformed("no responseCode".into()))
+}
+
 /// An error for a code that leaves what the gateway did unknown ([`Outcome::Unknown`]).
 fn unknown(code: u32, f: &Fields) -> Result<(), GatewayError> {
-    match Outcome::from_code(code) {
-        Outcome::Unknown { code, .. } => Err(GatewayError::Unknown {
+    if codes::outcome_unknown(code) {
+        return Err(GatewayError::Unknown {
             code,
             message: message(f),
-        }),
-        _ => Ok(()),
+        });
     }
+    Ok(())
 }
 
 pub fn manage_outcome(f: &Fields) -> Result<ManageOutcome, GatewayError> {
-    let code: u32 = f
-        .get("responseCode")
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| GatewayError::Malformed("no responseCode".into()))?;
+    let code = response_code(f)?;
     unknown(code, f)?;
     Ok(if code == 0 {
         match txn(f) {
@@ -232,23 +236,25 @@ pub fn card_report(f: &Fields) -> CardReport {
     }
 }
 
-pub fn txn_status(f: &Fields) -> Result<Option<TxnStatus>, GatewayError> {
-    let code: u32 = f
-        .get("responseCode")
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| GatewayError::Malformed("no responseCode".into()))?;
-    // A QUERY the gateway could not answer says nothing about the transaction.
-    unknown(code, f)?;
-    // Not found: the gateway never created the transaction.
+/// A QUERY's answer when it describes a transaction; `None` when the gateway has none (it
+/// never created it); an error when the gateway could not say.
+pub fn queried(f: Fields) -> Result<Option<Fields>, GatewayError> {
+    let code = response_code(&f)?;
+    unknown(code, &f)?;
     if f.get("xref").is_none_or(str::is_empty) && code != 0 {
         return Ok(None);
     }
-    Ok(Some(TxnStatus {
+    Ok(Some(f))
+}
+
+/// The state of the transaction a QUERY found ([`queried`]).
+pub fn txn_status(f: &Fields) -> Result<TxnStatus, GatewayError> {
+    Ok(TxnStatus {
         outcome: auth_outcome(f)?,
         state: f.get("state").unwrap_or("").to_string(),
         amount_refunded: f
             .get("amountRefunded")
             .and_then(|a| a.parse().ok())
             .unwrap_or(0),
-    }))
+    })
 }
