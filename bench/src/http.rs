@@ -64,8 +64,13 @@ impl Http {
         body: Option<String>,
         idempotency_key: Option<&str>,
     ) -> Result<(u16, Bytes), String> {
-        let uri = format!("{}{path}", self.prefix);
-        let mut req = Request::builder().method(method).uri(uri.as_str());
+        let mut req = if self.prefix.is_empty() {
+            Request::builder().method(method).uri(path)
+        } else {
+            Request::builder()
+                .method(method)
+                .uri(format!("{}{path}", self.prefix))
+        };
         if let Some(h) = req.headers_mut() {
             h.insert(HOST, self.host.clone());
             h.insert(AUTHORIZATION, self.auth.clone());
