@@ -6,6 +6,7 @@
 //! closes at once, in-flight requests finish (up to `shutdown.grace_seconds`), the managed
 //! Redis is shut down cleanly, and the process exits 0.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,6 +69,27 @@ pub async fn open_store(
     Ok((store, Some(managed)))
 }
 
+/// Connections the kernel may hold for the listener before the daemon accepts them. Tokio's
+/// `TcpListener::bind` asks for 128, the standard library's figure: a burst of new
+/// connections beyond it (a load balancer opening its pool, a client reconnecting hundreds
+/// of workers at once) overflowed the queue (`TcpExtListenOverflows`) and each dropped
+/// connection waited for the client's one-second SYN retry, the p99.9 of a 512-connection
+/// `calmony-bench confirm`. The kernel caps the figure at `net.core.somaxconn` (4096 by
+/// default since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// The API listener: address reuse as `TcpListener::bind` sets it, and a deeper backlog.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let metrics = crate::telemetry::init_metrics().map_err(StartError::Metrics)?;
     let (store, managed) = open_store(&config, true).await?;
@@ -79,12 +101,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         }
     }
     let addr = config.listen_addr();
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: addr.to_string(),
-            source,
-        })?;
+    let listener = listen(addr).map_err(|source| StartError::Listen {
+        addr: addr.to_string(),
+        source,
+    })?;
     let local = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -223,5 +243,29 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             }
         }
         crate::systemd::stopping();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections the daemon has not accepted yet wait in the kernel's queue: with the
+    /// default backlog of 128 the connections past it were dropped, and each waited a second
+    /// for its SYN to be sent again.
+    #[tokio::test]
+    async fn a_burst_of_300_connections_is_queued_not_dropped() {
+        let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0))).expect("listen");
+        let addr = listener.local_addr().expect("address");
+        let mut held = Vec::new();
+        for i in 0..300 {
+            let connection =
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500));
+            assert!(
+                connection.is_ok(),
+                "connection {i} was not queued: {connection:?}"
+            );
+            held.push(connection);
+        }
     }
 }
