@@ -188,18 +188,24 @@ async fn compare(args: Args) -> Result<(), String> {
     let better = |x: f64, y: f64| if args.rate.is_some() { y < x } else { y > x };
     let (mut sa, mut sb) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds.max(1) {
-        let ra = headline(&args, &passed(once(&a).await?.json())?);
-        let rb = headline(&args, &passed(once(&b).await?.json())?);
-        let cpu = |c: Option<f64>| {
-            c.map(|c| format!(" ({c:.0} µs CPU/op)"))
-                .unwrap_or_default()
+        let ja = passed(once(&a).await?.json())?;
+        let jb = passed(once(&b).await?.json())?;
+        let (ra, rb) = (headline(&args, &ja), headline(&args, &jb));
+        let cpu = |c: Option<f64>, j: &serde_json::Value| {
+            let daemon = c.map(|c| format!("{c:.0}")).unwrap_or_else(|| "-".into());
+            match j["redis_main_cpu_us_per_op"].as_f64() {
+                Some(r) => format!(" ({daemon} + redis {r:.0} µs CPU/op)"),
+                None => c
+                    .map(|_| format!(" ({daemon} µs CPU/op)"))
+                    .unwrap_or_default(),
+            }
         };
         println!(
             "round {round:<6} a {:.1}{}   b {:.1}{}",
             ra.0,
-            cpu(ra.1),
+            cpu(ra.1, &ja),
             rb.0,
-            cpu(rb.1)
+            cpu(rb.1, &jb)
         );
         sa.push(ra);
         sb.push(rb);

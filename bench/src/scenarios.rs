@@ -23,6 +23,8 @@ pub struct Report {
     pub rss_mb: Option<f64>,
     pub cpu_cores: Option<f64>,
     pub redis_per_op: Option<f64>,
+    /// Redis CPU µs per operation: main thread, and AOF rewrites finished during the run.
+    pub redis_cpu_us: Option<(f64, f64)>,
 }
 
 impl Report {
@@ -53,6 +55,11 @@ impl Report {
         if let Some(r) = self.redis_per_op {
             println!("redis        {r:.1} commands per operation");
         }
+        if let Some((main, rewrites)) = self.redis_cpu_us {
+            println!(
+                "redis cpu    {main:.0} µs per operation (main thread), {rewrites:.0} µs (AOF rewrites)"
+            );
+        }
         println!("json         {}", self.json());
     }
 
@@ -61,6 +68,8 @@ impl Report {
             "scenario": self.scenario, "mode": self.mode,
             "daemon_peak_rss_mb": self.rss_mb, "daemon_cpu_cores": self.cpu_cores,
             "redis_commands_per_op": self.redis_per_op,
+            "redis_main_cpu_us_per_op": self.redis_cpu_us.map(|c| c.0),
+            "redis_rewrite_cpu_us_per_op": self.redis_cpu_us.map(|c| c.1),
         });
         if let Some(s) = &self.stats {
             v["load"] = s.json();
@@ -186,6 +195,7 @@ pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
     let client = Client::new(env)?;
     let usage = env.daemon_pid().map(Usage::start);
     let redis_before = env.redis_commands();
+    let cpu_before = env.redis_cpu();
     let mut report = match args.scenario.as_str() {
         "read" => read(args, &client).await?,
         "confirm" => confirm(args, &client).await?,
@@ -205,6 +215,9 @@ pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
     {
         let ops = stats.ops.max(1) as f64;
         report.redis_per_op = Some((after.saturating_sub(before)) as f64 / ops);
+        if let (Some(b), Some(a)) = (cpu_before, env.redis_cpu()) {
+            report.redis_cpu_us = Some(((a.0 - b.0) / ops * 1e6, (a.1 - b.1) / ops * 1e6));
+        }
     }
     Ok(report)
 }
@@ -218,6 +231,7 @@ fn report(scenario: &str, mode: String, stats: Option<Stats>) -> Report {
         rss_mb: None,
         cpu_cores: None,
         redis_per_op: None,
+        redis_cpu_us: None,
     }
 }
 

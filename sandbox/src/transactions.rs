@@ -21,7 +21,6 @@ use calmony_protocol::cardstream::{FieldValue, Fields};
 use rand::Rng;
 use redis::Script;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::SandboxError;
 use crate::cards::CardProfile;
@@ -339,10 +338,19 @@ pub enum Applied {
 }
 
 /// The writes of one change, applied atomically.
+///
+/// The operations travel as one MessagePack list of codes and indexes (`cmsgpack.unpack` in
+/// the script, in C) and every value as a script argument of its own: the list used to be
+/// JSON with the transaction's own JSON escaped inside it, and decoding that in Lua
+/// (`cjson.decode`) was most of the script's time (23.8 against 14.7 µs a sale, inner
+/// commands 5 µs).
 #[derive(Debug, Default)]
 pub struct Change {
     keys: Vec<String>,
-    ops: Vec<Value>,
+    ops: Vec<u8>,
+    len: u32,
+    /// `ARGV[i + 2]` is `args[i]`.
+    args: Vec<String>,
 }
 
 impl Change {
@@ -350,22 +358,40 @@ impl Change {
         Self::default()
     }
 
-    fn k(&mut self, key: &str) -> usize {
-        match self.keys.iter().position(|k| k == key) {
-            Some(i) => i + 1,
+    fn k(&mut self, key: &str) -> u64 {
+        let i = match self.keys.iter().position(|k| k == key) {
+            Some(i) => i,
             None => {
                 self.keys.push(key.to_owned());
-                self.keys.len()
+                self.keys.len() - 1
             }
+        };
+        i as u64 + 1
+    }
+
+    /// A value as the next script argument; its `ARGV` index.
+    fn v(&mut self, value: impl Into<String>) -> u64 {
+        self.args.push(value.into());
+        self.args.len() as u64 + 1
+    }
+
+    /// One operation: its code, then key and argument indexes. Writing into a `Vec` cannot
+    /// fail.
+    fn op(&mut self, code: &str, indexes: &[u64]) -> &mut Self {
+        self.len += 1 + indexes.len() as u32;
+        let _ = rmp::encode::write_str(&mut self.ops, code);
+        for &i in indexes {
+            let _ = rmp::encode::write_uint(&mut self.ops, i);
         }
+        self
     }
 
     /// Write a new transaction; fails as a conflict if its `xref` somehow exists.
     pub fn create(&mut self, txn: &Transaction) -> Result<&mut Self, SandboxError> {
         let json = txn.to_json()?;
         let k = self.k(&keys::transaction(&txn.xref));
-        self.ops.push(json!(["cas", k, "", json]));
-        Ok(self)
+        let new = self.v(json);
+        Ok(self.op("cas", &[k, 0, new]))
     }
 
     /// Replace a transaction read as `before`, if nobody changed it since.
@@ -376,37 +402,39 @@ impl Change {
     ) -> Result<&mut Self, SandboxError> {
         let json = txn.to_json()?;
         let k = self.k(&keys::transaction(&txn.xref));
-        self.ops.push(json!(["cas", k, before.raw, json]));
-        Ok(self)
+        let expected = self.v(before.raw.as_str());
+        let new = self.v(json);
+        Ok(self.op("cas", &[k, expected, new]))
     }
 
     /// Claim the merchant's `transactionUnique` for `xref`, unless already used.
     pub fn claim_unique(&mut self, merchant_id: &str, unique: &str, xref: &str) -> &mut Self {
         let k = self.k(&keys::unique(merchant_id, unique));
-        self.ops.push(json!(["claim", k, xref]));
-        self
+        let value = self.v(xref);
+        self.op("claim", &[k, value])
     }
 
     /// Consume a single-use token, which must still exist.
     pub fn take(&mut self, key: &str) -> &mut Self {
         let k = self.k(key);
-        self.ops.push(json!(["take", k]));
-        self
+        self.op("take", &[k])
     }
 
     /// Replace a value read as `before` (a hosted payment session), keeping its expiry. The
     /// change is [`Applied::Gone`] if the key has expired and a conflict if it changed.
     pub fn replace(&mut self, key: &str, before: &str, value: &str) -> &mut Self {
         let k = self.k(key);
-        self.ops.push(json!(["replace", k, before, value]));
-        self
+        let expected = self.v(before);
+        let new = self.v(value);
+        self.op("replace", &[k, expected, new])
     }
 
     /// Write a token that expires after `ttl_ms`.
     pub fn token(&mut self, key: &str, value: &str, ttl_ms: u64) -> &mut Self {
         let k = self.k(key);
-        self.ops.push(json!(["set", k, value, ttl_ms.to_string()]));
-        self
+        let value = self.v(value);
+        let ttl = self.v(ttl_ms.to_string());
+        self.op("set", &[k, value, ttl])
     }
 
     pub fn ledger(&mut self, entry: &LedgerEntry) -> Result<&mut Self, SandboxError> {
@@ -415,28 +443,29 @@ impl Change {
             reason: e.to_string(),
         })?;
         let k = self.k(keys::LEDGER);
-        self.ops.push(json!(["rpush", k, json]));
-        Ok(self)
+        let value = self.v(json);
+        Ok(self.op("rpush", &[k, value]))
     }
 
     /// Put the transaction in, or take it out of, the next settlement run.
     pub fn settle_later(&mut self, xref: &str, pending: bool) -> &mut Self {
         let k = self.k(keys::UNSETTLED);
-        let op = if pending { "sadd" } else { "srem" };
-        self.ops.push(json!([op, k, xref]));
-        self
+        let member = self.v(xref);
+        self.op(if pending { "sadd" } else { "srem" }, &[k, member])
     }
 
     pub async fn apply(&self, store: &Store) -> Result<Applied, SandboxError> {
-        let ops = serde_json::to_string(&self.ops).map_err(|e| SandboxError::Corrupt {
-            key: "change".to_owned(),
-            reason: e.to_string(),
-        })?;
+        let mut ops = Vec::with_capacity(self.ops.len() + 5);
+        let _ = rmp::encode::write_array_len(&mut ops, self.len);
+        ops.extend_from_slice(&self.ops);
         let mut invocation = APPLY.prepare_invoke();
         for key in &self.keys {
             invocation.key(key);
         }
         invocation.arg(ops);
+        for value in &self.args {
+            invocation.arg(value.as_str());
+        }
         let mut c = store.conn();
         let outcome: String = store
             .run(async move { invocation.invoke_async(&mut c).await })
@@ -450,55 +479,54 @@ impl Change {
     }
 }
 
-/// `KEYS`: every key touched. `ARGV[1]`: a JSON list of operations naming keys by index.
-/// Checks: `["cas", k, expected ("" = absent), new]`, `["claim", k, value]` (must be absent),
-/// `["take", k]` (must exist), `["replace", k, expected, new]` (must exist and equal `expected`).
-/// Writes: those four (set, set, delete, set keeping the TTL), then
-/// `["set", k, value, ttl_ms]`, `["rpush", k, value]`, `["sadd", k, m]`, `["srem", k, m]`.
+/// `KEYS`: every key touched. `ARGV[1]`: the operations, one MessagePack list of codes and
+/// indexes (`k` a `KEYS` index, every other an `ARGV` index; `0` for "absent"), walked with a
+/// cursor. Checks: `cas k expected new` (`expected` 0: must be absent), `claim k value` (must
+/// be absent), `take k` (must exist), `replace k expected new` (must exist and equal
+/// `expected`). Writes: those four (set, set, delete, set keeping the TTL), then
+/// `set k value ttl_ms`, `rpush k value`, `sadd k member`, `srem k member`.
 static APPLY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local ops = cjson.decode(ARGV[1])
-for i = 1, #ops do
-  local op = ops[i]
-  local k = KEYS[op[2]]
-  if op[1] == 'cas' then
+local t = cmsgpack.unpack(ARGV[1])
+local n = #t
+local width = {cas = 4, claim = 3, take = 2, replace = 4, set = 4, rpush = 3, sadd = 3, srem = 3}
+local p = 1
+while p <= n do
+  local o, k = t[p], KEYS[t[p + 1]]
+  if o == 'cas' then
     local current = redis.call('GET', k)
-    if op[3] == '' then
+    if t[p + 2] == 0 then
       if current then return 'conflict' end
-    elseif current ~= op[3] then
+    elseif current ~= ARGV[t[p + 2]] then
       return 'conflict'
     end
-  elseif op[1] == 'claim' then
+  elseif o == 'claim' then
     if redis.call('EXISTS', k) == 1 then return 'duplicate' end
-  elseif op[1] == 'take' then
+  elseif o == 'take' then
     if redis.call('EXISTS', k) == 0 then return 'gone' end
-  elseif op[1] == 'replace' then
+  elseif o == 'replace' then
     local current = redis.call('GET', k)
     if not current then return 'gone' end
-    if current ~= op[3] then return 'conflict' end
+    if current ~= ARGV[t[p + 2]] then return 'conflict' end
+  elseif not width[o] then
+    return redis.error_reply('apply: unknown operation ' .. tostring(o))
   end
+  p = p + width[o]
 end
-for i = 1, #ops do
-  local op = ops[i]
-  local k = KEYS[op[2]]
-  if op[1] == 'cas' then
-    redis.call('SET', k, op[4])
-  elseif op[1] == 'claim' then
-    redis.call('SET', k, op[3])
-  elseif op[1] == 'take' then
-    redis.call('DEL', k)
-  elseif op[1] == 'replace' then
-    redis.call('SET', k, op[4], 'KEEPTTL')
-  elseif op[1] == 'set' then
-    redis.call('SET', k, op[3], 'PX', op[4])
-  elseif op[1] == 'rpush' then
-    redis.call('RPUSH', k, op[3])
-  elseif op[1] == 'sadd' then
-    redis.call('SADD', k, op[3])
-  elseif op[1] == 'srem' then
-    redis.call('SREM', k, op[3])
+p = 1
+while p <= n do
+  local o, k = t[p], KEYS[t[p + 1]]
+  if o == 'cas' then redis.call('SET', k, ARGV[t[p + 3]])
+  elseif o == 'claim' then redis.call('SET', k, ARGV[t[p + 2]])
+  elseif o == 'take' then redis.call('DEL', k)
+  elseif o == 'replace' then redis.call('SET', k, ARGV[t[p + 3]], 'KEEPTTL')
+  elseif o == 'set' then redis.call('SET', k, ARGV[t[p + 2]], 'PX', ARGV[t[p + 3]])
+  elseif o == 'rpush' then redis.call('RPUSH', k, ARGV[t[p + 2]])
+  elseif o == 'sadd' then redis.call('SADD', k, ARGV[t[p + 2]])
+  elseif o == 'srem' then redis.call('SREM', k, ARGV[t[p + 2]])
   end
+  p = p + width[o]
 end
 return 'ok'
 "#,

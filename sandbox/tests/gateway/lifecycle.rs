@@ -250,3 +250,50 @@ async fn query_by_xref_or_transaction_unique() {
     assert_eq!(code(&neither), 66085);
     sim.finish().await;
 }
+
+/// Refunds of one sale racing each other: each reads the sale, and all but one find it changed
+/// when they write (the change's compare-and-set) and decide again, so together they refund
+/// exactly the amount and a fifth finds nothing left.
+#[tokio::test]
+async fn racing_refunds_of_one_sale_tally() {
+    let sim = Sim::start().await;
+    let sale = sim
+        .direct(&with_card(
+            "SALE",
+            "4242424242424242",
+            "12",
+            FUTURE,
+            &[
+                ("amount", "2000"),
+                ("orderRef", "racing"),
+                ("transactionUnique", "pi_race"),
+            ],
+        ))
+        .await;
+    assert_eq!(code(&sale), 0);
+    let xref = field(&sale, "xref").to_owned();
+    assert_eq!(sim.settle().await, 1);
+
+    let quarter = on_xref("REFUND_SALE", &xref, &[("amount", "500")]);
+    let (a, b, c, d) = tokio::join!(
+        sim.direct(&quarter),
+        sim.direct(&quarter),
+        sim.direct(&quarter),
+        sim.direct(&quarter)
+    );
+    for refund in [&a, &b, &c, &d] {
+        assert_eq!(code(refund), 0, "{refund:?}");
+    }
+    let original = sim.direct(&on_xref("QUERY", &xref, &[])).await;
+    assert_eq!(field(&original, "amountRefunded"), "2000");
+    let fifth = sim.direct(&quarter).await;
+    assert_eq!(code(&fifth), 65573, "nothing is left to refund");
+    let refunds = sim
+        .ledger("racing")
+        .await
+        .iter()
+        .filter(|e| e["action"] == "REFUND_SALE")
+        .count();
+    assert_eq!(refunds, 4);
+    sim.finish().await;
+}
