@@ -102,3 +102,41 @@ async fn pages_forward_and_backward() {
     let expected: Vec<String> = created.iter().step_by(5).rev().cloned().collect();
     assert_eq!(five_ids, expected);
 }
+
+/// Every event a payment writes is in the event log, newest first, and in its type's list: the
+/// finish of a payment adds several events to the log at once (one `ZADD` of them all).
+#[tokio::test]
+async fn every_event_of_a_payment_is_listed_once() {
+    let w = World::new();
+    let pm = w.api.card("4242424242424242", 12, 2030, None).await;
+    let paid = w.api.pay(2500, &pm, "").await;
+    assert_eq!(paid.json["status"], "succeeded", "{}", paid.text);
+    let all = w.api.get("/v1/events?limit=100").await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    let events = all.json["data"].as_array().cloned().unwrap_or_default();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    for kind in [
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "invoice.created",
+        "invoice.paid",
+    ] {
+        assert_eq!(
+            types.iter().filter(|t| **t == kind).count(),
+            1,
+            "{kind} in {types:?}"
+        );
+        let by_type = w.api.get(&format!("/v1/events?type={kind}")).await;
+        assert_eq!(ids(&by_type.json).len(), 1, "{kind}: {}", by_type.text);
+    }
+    let listed = ids(&all.json);
+    assert_eq!(
+        listed.iter().collect::<HashSet<_>>().len(),
+        listed.len(),
+        "each event once: {listed:?}"
+    );
+    let mut newest_first = listed.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(listed, newest_first, "newest first");
+}

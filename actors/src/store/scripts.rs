@@ -20,7 +20,8 @@ use redis::Script;
 /// `T a s f l` set value `a` to values `f..l` joined with the `s`th number taken;
 /// `TZ a s f l` the same for a packed value: its pieces are zstd frames, joined with the
 /// number as a raw frame (`store::packed::raw_frame` builds the same bytes);
-/// `P k version b n` a record; `H k f n` `HSET`; `Z k score a`; `R k a` `ZREM`;
+/// `P k version b n` a record; `H k f n` `HSET`; `Z k score a`; `ZM k n score a...` one
+/// `ZADD` of `n` entries (`Tx` joins an index's entries so); `R k a` `ZREM`;
 /// `X k f n` `XADD`; `XI k g f n` `XADD` only if key `g` exists; `E k ms` `PEXPIRE`;
 /// `C k a1 a2 f n` append a command and deliver it at once to consumer `a2` of group `a1`, so
 /// from birth it sits in that daemon's pending list (a crash leaves it there for recovery, and
@@ -75,6 +76,14 @@ while p <= last do
     p = p + 5
   elseif o == 'H' then redis.call('HSET', key(1), run(2)) p = p + 4
   elseif o == 'Z' then redis.call('ZADD', key(1), t[p + 2], val(3)) p = p + 4
+  elseif o == 'ZM' then
+    local c, entries = n(2), {}
+    for i = 1, c do
+      entries[2 * i - 1] = t[p + 1 + 2 * i]
+      entries[2 * i] = ARGV[t[p + 2 + 2 * i]]
+    end
+    redis.call('ZADD', key(1), unpack(entries))
+    p = p + 3 + 2 * c
   elseif o == 'R' then redis.call('ZREM', key(1), val(2)) p = p + 3
   elseif o == 'X' then redis.call('XADD', key(1), '*', run(2)) p = p + 4
   elseif o == 'XI' then

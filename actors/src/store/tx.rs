@@ -575,6 +575,27 @@ impl Tx {
         self.args.extend(other.args);
     }
 
+    /// The index entries (`ZADD`s) of this change that can go to Redis as one `ZADD` per
+    /// index: for each index key with more than one entry and no removal (a removal between
+    /// two additions of the same member decides the outcome by its order), the positions of
+    /// its entries. A payment's finish adds four events to its scope's event list, and a
+    /// batch of webhook deliveries many more; each `ZADD` inside the script costs its own
+    /// call (about 2 µs of Lua around it and its share of the AOF).
+    fn joined_index_entries(&self) -> std::collections::HashMap<usize, Vec<usize>> {
+        let mut by_key: std::collections::HashMap<usize, Vec<usize>> =
+            std::collections::HashMap::new();
+        let mut removed = Vec::new();
+        for (i, op) in self.ops.iter().enumerate() {
+            match op {
+                Op::Zadd { k, .. } => by_key.entry(*k).or_default().push(i),
+                Op::Zrem { k, .. } => removed.push(*k),
+                _ => {}
+            }
+        }
+        by_key.retain(|k, entries| entries.len() > 1 && !removed.contains(k));
+        by_key
+    }
+
     /// The script's arguments: the operation list, the values, then, for each value that
     /// carries a number's placeholder, its pieces around it (the script joins them with the
     /// number it takes, so no pattern substitution runs over the records inside Redis).
@@ -606,9 +627,25 @@ impl Tx {
             })
             .collect();
         let mut header = Header::default();
+        let joined = self.joined_index_entries();
         for phase in 0..=2 {
-            for op in self.ops.iter().filter(|op| op.phase() == phase) {
-                op.encode(&mut header);
+            for (i, op) in self.ops.iter().enumerate() {
+                if op.phase() != phase {
+                    continue;
+                }
+                match (op, joined.get(&op.key())) {
+                    // The first entry of a joined index carries them all; the rest are in it.
+                    (Op::Zadd { k, .. }, Some(entries)) if entries[0] == i => {
+                        header.code("ZM").int(*k).int(entries.len());
+                        for &j in entries {
+                            if let Op::Zadd { score, member, .. } = self.ops[j] {
+                                header.text(score).int(member);
+                            }
+                        }
+                    }
+                    (Op::Zadd { .. }, Some(_)) => {}
+                    _ => op.encode(&mut header),
+                }
             }
             if phase != 1 {
                 continue;
@@ -685,6 +722,12 @@ mod tests {
                 }
                 "H" | "X" => (vec![key(1)], run(2), 4),
                 "Z" => (vec![key(1)], vec![literal(2), arg(3)], 4),
+                "ZM" => {
+                    let v = (0..n(2))
+                        .flat_map(|j| [literal(3 + 2 * j), arg(4 + 2 * j)])
+                        .collect();
+                    (vec![key(1)], v, 3 + 2 * n(2))
+                }
                 "XI" => (vec![key(1), key(2)], run(3), 5),
                 "C" => {
                     let mut v = vec![arg(2), arg(3)];
@@ -733,6 +776,39 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    /// An index's entries travel as one `ZADD`, at the place of the first; an index with a
+    /// removal keeps its entries one by one, in order.
+    #[test]
+    fn an_index_entries_join_into_one_zadd_unless_the_index_has_a_removal() {
+        let mut tx = Tx::new();
+        tx.put("k1", 1, "A")
+            .index("events", "evt_1")
+            .index("charges", "ch_1")
+            .index("events", "evt_2")
+            .index("list", "a1")
+            .unindex("list", "a0")
+            .index("list", "a2")
+            .index("events", "evt_3");
+        let op = |code: &str, keys: &[&str], values: &[&str]| {
+            (code.to_string(), strings(keys), strings(values))
+        };
+        assert_eq!(
+            resolve(&tx),
+            vec![
+                op("P", &["k1"], &["1", "A"]),
+                op(
+                    "ZM",
+                    &["events"],
+                    &["0", "evt_1", "0", "evt_2", "0", "evt_3"]
+                ),
+                op("Z", &["charges"], &["0", "ch_1"]),
+                op("Z", &["list"], &["0", "a1"]),
+                op("R", &["list"], &["a0"]),
+                op("Z", &["list"], &["0", "a2"]),
+            ]
+        );
     }
 
     #[test]
