@@ -194,13 +194,8 @@ impl Env {
 
     /// Total commands Redis has processed (for commands per operation).
     pub fn redis_commands(&self) -> Option<u64> {
-        let url = self.redis_url.as_ref()?;
-        let mut c = redis::Client::open(url.as_str())
-            .ok()?
-            .get_connection()
-            .ok()?;
-        let info: String = redis::cmd("INFO").arg("stats").query(&mut c).ok()?;
-        info.lines()
+        self.redis_info("stats")?
+            .lines()
             .find_map(|l| l.strip_prefix("total_commands_processed:"))
             .and_then(|v| v.trim().parse().ok())
     }
@@ -209,12 +204,7 @@ impl Env {
     /// `INFO cpu`: per operation a steadier figure than throughput on a machine whose speed
     /// drifts, and the part of the machine the daemon's daemon-CPU figure does not show.
     pub fn redis_cpu(&self) -> Option<(f64, f64)> {
-        let url = self.redis_url.as_ref()?;
-        let mut c = redis::Client::open(url.as_str())
-            .ok()?
-            .get_connection()
-            .ok()?;
-        let info: String = redis::cmd("INFO").arg("cpu").query(&mut c).ok()?;
+        let info = self.redis_info("cpu")?;
         let field = |name: &str| -> Option<f64> {
             info.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
@@ -224,6 +214,16 @@ impl Env {
             field("used_cpu_sys_main_thread")? + field("used_cpu_user_main_thread")?,
             field("used_cpu_sys_children")? + field("used_cpu_user_children")?,
         ))
+    }
+
+    /// One section of `INFO` from the Redis the tool started.
+    fn redis_info(&self, section: &str) -> Option<String> {
+        let url = self.redis_url.as_ref()?;
+        let mut c = redis::Client::open(url.as_str())
+            .ok()?
+            .get_connection()
+            .ok()?;
+        redis::cmd("INFO").arg(section).query(&mut c).ok()
     }
 
     pub fn down(mut self) {

@@ -744,6 +744,11 @@ mod tests {
         out
     }
 
+    /// One resolved operation, as [`resolve`] gives it.
+    fn op(code: &str, keys: &[&str], values: &[&str]) -> (String, Vec<String>, Vec<String>) {
+        (code.to_string(), strings(keys), strings(values))
+    }
+
     /// The operation list as the words the script reads, and the values.
     fn script_text(tx: &Tx) -> (String, Vec<Cow<'_, [u8]>>) {
         let (header, argv) = tx.script_args();
@@ -791,9 +796,6 @@ mod tests {
             .unindex("list", "a0")
             .index("list", "a2")
             .index("events", "evt_3");
-        let op = |code: &str, keys: &[&str], values: &[&str]| {
-            (code.to_string(), strings(keys), strings(values))
-        };
         assert_eq!(
             resolve(&tx),
             vec![
@@ -841,9 +843,6 @@ mod tests {
         let mut merged = Tx::new();
         merged.absorb(first);
         merged.absorb(second);
-        let op = |code: &str, keys: &[&str], values: &[&str]| {
-            (code.to_string(), strings(keys), strings(values))
-        };
         assert_eq!(
             resolve(&merged),
             vec![
