@@ -8,7 +8,7 @@
 //!
 //! | Key | Type | Holds |
 //! |---|---|---|
-//! | `cp:sandbox:txn:<xref>` | string (JSON) | one transaction: state, amounts, card profile (no PAN), last answer |
+//! | `cp:sandbox:txn:<xref>` | string (packed JSON, `store::packed`) | one transaction: state, amounts, card profile (no PAN), last answer |
 //! | `cp:sandbox:unique:<merchantID>:<transactionUnique>` | string | the `xref` that used it (duplicate check, QUERY by `transactionUnique`) |
 //! | `cp:sandbox:transaction_id` | counter | the end of the last block of numeric `transactionID`s reserved (a hundred at a time) |
 //! | `cp:sandbox:unsettled` | set | `xref`s in state `captured`, for the next settlement run |

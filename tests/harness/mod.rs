@@ -653,7 +653,8 @@ impl Api {
 }
 
 /// Every key and value in a Redis, as text, for greps that prove something is NOT stored.
-/// Records' `json` is stored packed (`store::packed`): it is decoded, so a grep sees the JSON.
+/// Records' `json` and the sandbox's transactions are stored packed (`store::packed`): they are
+/// decoded, so a grep sees the JSON.
 /// A value that cannot be read fails the dump rather than being left out of it.
 pub fn redis_dump_text(conn: &mut redis::Connection) -> String {
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(conn).unwrap_or_default();
@@ -667,7 +668,13 @@ pub fn redis_dump_text(conn: &mut redis::Connection) -> String {
                 .arg(&k)
                 .query::<Option<Vec<u8>>>(conn)
                 .expect("GET")
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .map(|v| match v.first() {
+                    // The sandbox's transactions are stored packed as records are.
+                    Some(&calmony_actors::store::packed::MARK) => {
+                        calmony_actors::store::packed::text(v).expect("a readable value")
+                    }
+                    _ => String::from_utf8_lossy(&v).into_owned(),
+                })
                 .into_iter()
                 .collect(),
             "hash" => {

@@ -81,11 +81,7 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
     });
     let key = named.as_deref().map(keys::transaction);
     let (faults, mut ahead) = match faults::current_and(&gw.store, key.as_deref()).await {
-        // A value that is not text is left to the action's own read, which reports it.
-        Ok((faults, raw)) => match raw.map(String::from_utf8).transpose() {
-            Ok(raw) => (faults, named.map(|xref| ReadAhead { xref, raw })),
-            Err(_) => (faults, None),
-        },
+        Ok((faults, raw)) => (faults, named.map(|xref| ReadAhead { xref, raw })),
         Err(error) => {
             tracing::warn!(%error, "sandbox faults unreadable; serving without them");
             (Faults::default(), None)

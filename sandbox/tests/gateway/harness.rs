@@ -178,12 +178,16 @@ impl Sim {
                 .await
                 .expect("TYPE");
             let values: Vec<String> = match kind.as_str() {
+                // Transactions are stored packed: decoded, so the grep sees their JSON.
                 "string" => vec![
-                    redis::cmd("GET")
-                        .arg(&key)
-                        .query_async(&mut c)
-                        .await
-                        .expect("GET"),
+                    calmony_actors::store::packed::text(
+                        redis::cmd("GET")
+                            .arg(&key)
+                            .query_async(&mut c)
+                            .await
+                            .expect("GET"),
+                    )
+                    .expect("a readable value"),
                 ],
                 "list" => redis::cmd("LRANGE")
                     .arg(&key)

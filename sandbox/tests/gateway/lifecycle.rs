@@ -297,3 +297,58 @@ async fn racing_refunds_of_one_sale_tally() {
     assert_eq!(refunds, 4);
     sim.finish().await;
 }
+
+/// Transactions are stored packed, and one stored plain (before packing) still reads and
+/// still changes: its refund compares against the plain bytes it was read as.
+#[tokio::test]
+async fn transactions_are_stored_packed_and_plain_ones_still_read() {
+    let sim = Sim::start().await;
+    let sale = sim
+        .direct(&with_card(
+            "SALE",
+            "4242424242424242",
+            "12",
+            FUTURE,
+            &[
+                ("amount", "1200"),
+                ("orderRef", "packed"),
+                ("transactionUnique", "pi_packed"),
+            ],
+        ))
+        .await;
+    assert_eq!(code(&sale), 0);
+    let xref = field(&sale, "xref").to_owned();
+    let key = calmony_sandbox::keys::transaction(&xref);
+    let mut c = sim.store.conn();
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .expect("GET");
+    assert_eq!(stored.first(), Some(&calmony_actors::store::packed::MARK));
+    let json = calmony_actors::store::packed::text(stored.clone()).expect("decodes");
+    assert!(json.contains(&xref), "{json}");
+    assert!(
+        stored.len() < json.len(),
+        "{} of {}",
+        stored.len(),
+        json.len()
+    );
+
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&json)
+        .query_async(&mut c)
+        .await
+        .expect("SET");
+    let query = sim.direct(&on_xref("QUERY", &xref, &[])).await;
+    assert_eq!(field(&query, "state"), "captured");
+    assert_eq!(sim.settle().await, 1);
+    let refund = sim
+        .direct(&on_xref("REFUND_SALE", &xref, &[("amount", "200")]))
+        .await;
+    assert_eq!(code(&refund), 0, "{refund:?}");
+    let original = sim.direct(&on_xref("QUERY", &xref, &[])).await;
+    assert_eq!(field(&original, "amountRefunded"), "200");
+    sim.finish().await;
+}
