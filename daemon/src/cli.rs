@@ -43,7 +43,8 @@ enum Command {
     /// Print a stored record's JSON (records are kept packed; see the README's keyspace),
     /// e.g. `calmony-payd record 'cp:{prj_…}:test:obj:pi_…' | jq .status`.
     Record {
-        /// The record's key, `cp:{<project>}:<mode>:obj:<id>`.
+        /// The record's key, `cp:{<project>}:<mode>:obj:<id>`, or a sandbox transaction's,
+        /// `cp:sandbox:txn:<xref>`.
         key: String,
     },
 }
@@ -194,19 +195,44 @@ async fn webhooks(config: Config, cmd: WebhooksCommand) -> Result<(), crate::run
 
 async fn record(config: Config, key: String) -> Result<(), crate::runtime::StartError> {
     let (store, managed) = crate::runtime::open_store(&config, true).await?;
-    let found = store.get(&key).await;
+    let found = if key.starts_with(&calmony_sandbox::keys::transaction("")) {
+        sandbox_transaction(&store, &key).await
+    } else {
+        store.get(&key).await.map(|r| r.map(|record| record.json))
+    };
     if let Some(m) = managed {
         m.stop().await;
     }
     match found? {
-        Some(record) => {
-            println!("{}", record.json);
+        Some(json) => {
+            println!("{json}");
             Ok(())
         }
         None => Err(crate::runtime::StartError::Usage(format!(
             "no record at {key}"
         ))),
     }
+}
+
+/// A sandbox transaction's JSON: a string key, packed as records are.
+async fn sandbox_transaction(
+    store: &calmony_actors::Store,
+    key: &str,
+) -> Result<Option<String>, calmony_actors::StoreError> {
+    let mut c = store.conn();
+    let read = key.to_owned();
+    let raw: Option<Vec<u8>> = store
+        .run(async move { redis::cmd("GET").arg(read).query_async(&mut c).await })
+        .await?;
+    raw.map(|value| {
+        calmony_actors::store::packed::text(value).map_err(|e| {
+            calmony_actors::StoreError::Corrupt {
+                key: key.to_owned(),
+                reason: e.to_string(),
+            }
+        })
+    })
+    .transpose()
 }
 
 async fn run_keys(

@@ -59,3 +59,40 @@ async fn every_answer_carries_a_request_id_and_json() {
         }
     }
 }
+
+/// `calmony-payd record` prints a packed record's JSON: a payment intent's, and the sandbox
+/// gateway's transaction for it (a string key, packed too).
+#[tokio::test]
+async fn record_prints_packed_records_and_sandbox_transactions() {
+    let w = World::new();
+    let pm = w.api.card("4242424242424242", 12, 2030, None).await;
+    let paid = w.api.pay(2500, &pm, "").await;
+    let pi = paid.json["id"].as_str().expect("id").to_owned();
+    let mut c = w.redis.conn();
+    let keys = |pattern: &str, c: &mut redis::Connection| -> Vec<String> {
+        redis::cmd("KEYS").arg(pattern).query(c).expect("KEYS")
+    };
+    let intent = keys(&format!("cp:*:test:obj:{pi}"), &mut c);
+    assert_eq!(intent.len(), 1, "{intent:?}");
+    let (status, stdout, stderr) = w.daemon.cli(&["record", &intent[0]]);
+    assert!(status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["status"], "succeeded");
+
+    let txns = keys("cp:sandbox:txn:*", &mut c);
+    assert!(!txns.is_empty());
+    for key in &txns {
+        let (status, stdout, stderr) = w.daemon.cli(&["record", key]);
+        assert!(status.success(), "{key}: {stderr}");
+        let txn: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_eq!(
+            Some(txn["xref"].as_str().unwrap_or_default()),
+            key.strip_prefix("cp:sandbox:txn:")
+        );
+    }
+    let sale = txns.iter().any(|key| {
+        let (_, stdout, _) = w.daemon.cli(&["record", key]);
+        stdout.contains(&pi)
+    });
+    assert!(sale, "the sale names the payment intent as its orderRef");
+}
