@@ -257,21 +257,7 @@ async fn query_by_xref_or_transaction_unique() {
 #[tokio::test]
 async fn racing_refunds_of_one_sale_tally() {
     let sim = Sim::start().await;
-    let sale = sim
-        .direct(&with_card(
-            "SALE",
-            "4242424242424242",
-            "12",
-            FUTURE,
-            &[
-                ("amount", "2000"),
-                ("orderRef", "racing"),
-                ("transactionUnique", "pi_race"),
-            ],
-        ))
-        .await;
-    assert_eq!(code(&sale), 0);
-    let xref = field(&sale, "xref").to_owned();
+    let xref = visa_sale(&sim, "2000", "racing").await;
     assert_eq!(sim.settle().await, 1);
 
     let quarter = on_xref("REFUND_SALE", &xref, &[("amount", "500")]);
@@ -303,21 +289,7 @@ async fn racing_refunds_of_one_sale_tally() {
 #[tokio::test]
 async fn transactions_are_stored_packed_and_plain_ones_still_read() {
     let sim = Sim::start().await;
-    let sale = sim
-        .direct(&with_card(
-            "SALE",
-            "4242424242424242",
-            "12",
-            FUTURE,
-            &[
-                ("amount", "1200"),
-                ("orderRef", "packed"),
-                ("transactionUnique", "pi_packed"),
-            ],
-        ))
-        .await;
-    assert_eq!(code(&sale), 0);
-    let xref = field(&sale, "xref").to_owned();
+    let xref = visa_sale(&sim, "1200", "packed").await;
     let key = calmony_sandbox::keys::transaction(&xref);
     let mut c = sim.store.conn();
     let stored: Vec<u8> = redis::cmd("GET")
@@ -351,4 +323,25 @@ async fn transactions_are_stored_packed_and_plain_ones_still_read() {
     let original = sim.direct(&on_xref("QUERY", &xref, &[])).await;
     assert_eq!(field(&original, "amountRefunded"), "200");
     sim.finish().await;
+}
+
+/// An approved Visa sale of `amount` for order `order` (its `transactionUnique` derived from
+/// it); its `xref`.
+async fn visa_sale(sim: &Sim, amount: &str, order: &str) -> String {
+    let unique = format!("pi_{order}");
+    let sale = sim
+        .direct(&with_card(
+            "SALE",
+            "4242424242424242",
+            "12",
+            FUTURE,
+            &[
+                ("amount", amount),
+                ("orderRef", order),
+                ("transactionUnique", &unique),
+            ],
+        ))
+        .await;
+    assert_eq!(code(&sale), 0, "{sale:?}");
+    field(&sale, "xref").to_owned()
 }
