@@ -11,7 +11,10 @@
 //! method with its `xref`, the payment intent (`succeeded`, with `cardstreamTransactionId` and
 //! the session's and `payment_intent_data`'s metadata), its charge, the receipt invoice, the
 //! session `complete`, and the events. The second arrival finds it complete and changes nothing.
-//! A success for a session that expired is refused, logged, and the charge voided at the gateway.
+//! A success for a session that expired is refused, logged, and the charge voided at the gateway;
+//! so is a success of another attempt for a session already paid (a customer who paid again
+//! on a second card page while the first result was unknown): the session keeps the payment
+//! that completed it.
 
 use calmony_protocol::billing::{PRICE_PREFIX, Price, Product};
 use calmony_protocol::cardstream::Fields;
@@ -536,6 +539,10 @@ impl Checkout {
                     self.start_subscription(scope, id).await?,
                 ));
             }
+            if code == 0 {
+                self.void_unless_it_paid(scope, &s, fields.get("xref").unwrap_or(""))
+                    .await;
+            }
             return Ok(Completion::Completed(s));
         }
         if code == 65576 {
@@ -570,12 +577,67 @@ impl Checkout {
         let completed = self
             .write_completion(scope, v, s, internal, &fields, &xref)
             .await?;
+        // Another attempt may have completed it while this one was written.
+        self.void_unless_it_paid(scope, &completed, &xref).await;
         if completed.mode == "subscription" {
             return Ok(Completion::Completed(
                 self.start_subscription(scope, id).await?,
             ));
         }
         Ok(Completion::Completed(completed))
+    }
+
+    /// A successful payment for a session that another attempt already paid (the customer
+    /// paid again while the first result was not known, or two attempts' results raced) is
+    /// voided at the gateway, as a late payment for an expired session is: the session keeps
+    /// the payment that completed it, and the card is never charged twice for one checkout. A
+    /// replay of the completing attempt's own result (its redirect and its callback) finds its
+    /// own `xref` on the session's payment and does nothing.
+    async fn void_unless_it_paid(&self, scope: &Scope, s: &CheckoutSession, xref: &str) {
+        if s.mode != "payment" || xref.is_empty() {
+            return;
+        }
+        let Some(pi) = s.payment_intent_id.as_deref() else {
+            return;
+        };
+        let paid_by = match self
+            .store()
+            .get_with(&scope.record(pi), &["internal"])
+            .await
+        {
+            Ok(Some((_, internal))) => internal
+                .into_iter()
+                .next()
+                .flatten()
+                .and_then(|i| serde_json::from_str::<crate::payments::IntentInternal>(&i).ok())
+                .and_then(|i| i.sale_xref),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(session = %s.id, xref, error = %e, "cannot read which payment completed this checkout; check this payment by hand");
+                return;
+            }
+        };
+        let Some(paid_by) = paid_by else {
+            return;
+        };
+        if paid_by == xref {
+            return;
+        }
+        tracing::error!(session = %s.id, xref, paid_by = %paid_by, "a second payment arrived for a checkout session another payment completed; voiding it at the gateway");
+        let voided = match self.payments.account(scope.mode) {
+            Ok(acct) => acct.void(xref).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.message),
+        };
+        match voided {
+            Ok(crate::gateway::ManageOutcome::Done { .. }) => {}
+            // A replay of this result finds it voided already; anything else needs a person.
+            Ok(crate::gateway::ManageOutcome::Refused { code, message }) => {
+                tracing::error!(session = %s.id, xref, code, %message, "the gateway refused to void the second payment (voided already, or settled: if it is charged, refund it by hand)");
+            }
+            Err(e) => {
+                tracing::error!(session = %s.id, xref, error = %e, "voiding the second payment failed: refund it by hand");
+            }
+        }
     }
 
     async fn write_completion(

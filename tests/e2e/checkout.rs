@@ -1,7 +1,8 @@
 //! Hosted checkout over HTTP: the session API, the page's hand-off to the sandbox's hosted card
 //! page, completion from the redirect and the callback in either order and replayed, declines,
-//! cancel, expiry (and a late payment refused and voided), setup and subscription modes, and
-//! the lettings client's flow (metadata on the `payment_intent.succeeded` webhook).
+//! cancel, expiry (and a late payment refused and voided), a second payment for a paid session
+//! voided, setup and subscription modes, and the lettings client's flow (metadata on the
+//! `payment_intent.succeeded` webhook).
 
 use std::time::Duration;
 
@@ -409,6 +410,64 @@ async fn a_result_answered_database_error_after_the_charge_completes_the_session
         sales_per_order(&ledger(&w.daemon.base(), Some(&id)).await).get(&id),
         Some(&1)
     );
+}
+
+/// The customer pays on a second card page while the first payment's result has not reached
+/// the daemon (or both results race): the session keeps the payment that completed it and
+/// the other is voided at the gateway, whichever order the results arrive in.
+#[tokio::test]
+async fn a_second_payment_for_a_paid_session_is_voided() {
+    let w = World::new();
+    let s = session(&w, "").await;
+    let id = s["id"].as_str().expect("id").to_string();
+    let url = s["url"].as_str().expect("url").to_string();
+    let (first_card, _) = to_card_page(&w, &url).await;
+    let (second_card, _) = to_card_page(&w, &url).await;
+    let first = pay(&w, first_card, "4242424242424242").await;
+    let second = pay(&w, second_card, "5555555555554444").await;
+    let xref = |f: &Form| {
+        f.fields
+            .iter()
+            .find(|(k, _)| k == "xref")
+            .map(|(_, v)| v.clone())
+            .expect("xref")
+    };
+    let (first_xref, second_xref) = (xref(&first), xref(&second));
+    assert_ne!(first_xref, second_xref);
+    for result in [&first, &second] {
+        let (status, location, page) = result.clone().submit(&w.daemon.base()).await;
+        assert_eq!(status, 303, "{location:?} {page}");
+    }
+    let got = w.api.get(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!(got.json["status"], "complete", "{}", got.text);
+    let pi = got.json["payment_intent"]
+        .as_str()
+        .expect("intent")
+        .to_string();
+    let intents = w.api.get("/v1/payment_intents?limit=10").await;
+    assert_eq!(
+        intents.json["data"].as_array().map(Vec::len),
+        Some(1),
+        "one payment for the session: {}",
+        intents.text
+    );
+    assert_eq!(intents.json["data"][0]["id"], pi.as_str());
+    let voided: Vec<Value> = ledger(&w.daemon.base(), None)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "CANCEL" && e["orderRef"] == id.as_str())
+        .collect();
+    assert_eq!(voided.len(), 1, "exactly one payment voided: {voided:?}");
+    let target = [&voided[0]["xref"], &voided[0]["originalXref"]];
+    assert!(
+        target
+            .iter()
+            .any(|x| *x == first_xref.as_str() || *x == second_xref.as_str()),
+        "the void names one of the two sales: {voided:?}"
+    );
+    let sale = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(sale.json["status"], "succeeded");
+    assert!(w.daemon.logs().contains("a second payment arrived"));
 }
 
 #[tokio::test]
