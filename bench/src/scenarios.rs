@@ -25,6 +25,44 @@ pub struct Report {
     pub redis_per_op: Option<f64>,
     /// Redis CPU µs per operation: main thread, and AOF rewrites finished during the run.
     pub redis_cpu_us: Option<(f64, f64)>,
+    /// The machine the run had: its CPU model and count, and the share of its CPU time the
+    /// hypervisor took (steal) during the run. Figures from different hosts, or from a run
+    /// with steal, are not comparable.
+    pub host: Option<Host>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub cpu: String,
+    pub cpus: usize,
+    pub steal_pct: f64,
+}
+
+/// `/proc/stat`'s first line: (steal, total) jiffies across the CPUs.
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Some((*values.get(7)?, values.iter().take(8).sum()))
+}
+
+fn host_since(start: Option<(u64, u64)>) -> Option<Host> {
+    let ((steal0, total0), (steal1, total1)) = (start?, cpu_jiffies()?);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
+        .unwrap_or_default();
+    Some(Host {
+        cpu,
+        cpus: std::thread::available_parallelism().map_or(0, usize::from),
+        steal_pct: 100.0 * steal1.saturating_sub(steal0) as f64
+            / total1.saturating_sub(total0).max(1) as f64,
+    })
 }
 
 impl Report {
@@ -55,6 +93,12 @@ impl Report {
         if let Some(r) = self.redis_per_op {
             println!("redis        {r:.1} commands per operation");
         }
+        if let Some(h) = &self.host {
+            println!(
+                "host         {} ({} CPUs), steal {:.1} % during the run",
+                h.cpu, h.cpus, h.steal_pct
+            );
+        }
         if let Some((main, rewrites)) = self.redis_cpu_us {
             println!(
                 "redis cpu    {main:.0} µs per operation (main thread), {rewrites:.0} µs (AOF rewrites)"
@@ -70,6 +114,9 @@ impl Report {
             "redis_commands_per_op": self.redis_per_op,
             "redis_main_cpu_us_per_op": self.redis_cpu_us.map(|c| c.0),
             "redis_rewrite_cpu_us_per_op": self.redis_cpu_us.map(|c| c.1),
+            "host": self.host.as_ref().map(|h| json!({
+                "cpu": h.cpu, "cpus": h.cpus, "steal_pct": h.steal_pct,
+            })),
         });
         if let Some(s) = &self.stats {
             v["load"] = s.json();
@@ -196,15 +243,21 @@ pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
     let usage = env.daemon_pid().map(Usage::start);
     let redis_before = env.redis_commands();
     let cpu_before = env.redis_cpu();
+    let jiffies = cpu_jiffies();
     let mut report = match args.scenario.as_str() {
         "read" => read(args, &client).await?,
         "confirm" => confirm(args, &client).await?,
         "checkout" => checkout(args, &client).await?,
         "webhooks" => webhooks(args, env, &client).await?,
         "renewals" => renewals(args, env, &client).await?,
-        "crash" => return crash(args, env, &client).await,
+        "crash" => {
+            let mut report = crash(args, env, &client).await?;
+            report.host = host_since(jiffies);
+            return Ok(report);
+        }
         other => return Err(format!("unknown scenario {other:?}")),
     };
+    report.host = host_since(jiffies);
     if let Some(u) = usage {
         let (rss, cpu) = u.finish();
         report.rss_mb = Some(rss);
@@ -232,6 +285,7 @@ fn report(scenario: &str, mode: String, stats: Option<Stats>) -> Report {
         cpu_cores: None,
         redis_per_op: None,
         redis_cpu_us: None,
+        host: None,
     }
 }
 
