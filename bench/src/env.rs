@@ -216,6 +216,19 @@ impl Env {
         ))
     }
 
+    /// The last `lines` of the daemon's log, on standard error (a failed run's context).
+    pub fn print_log_tail(&self, lines: usize) {
+        let Ok(log) = std::fs::read_to_string(&self.logs) else {
+            return;
+        };
+        let all: Vec<&str> = log.lines().collect();
+        eprintln!("--- the daemon's log, last {lines} lines ---");
+        for line in &all[all.len().saturating_sub(lines)..] {
+            eprintln!("{line}");
+        }
+        eprintln!("--- end of the daemon's log ---");
+    }
+
     /// One section of `INFO` from the Redis the tool started.
     fn redis_info(&self, section: &str) -> Option<String> {
         let url = self.redis_url.as_ref()?;

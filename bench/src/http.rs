@@ -88,6 +88,7 @@ impl Http {
         tokio::time::timeout(TIMEOUT, self.exchange(req))
             .await
             .map_err(|_| format!("{path}: no answer in {TIMEOUT:?}"))?
+            .map_err(|e| format!("{path}: {e}"))
     }
 
     async fn exchange(&self, req: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {

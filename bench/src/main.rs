@@ -126,6 +126,10 @@ async fn run(args: Args) -> Result<(), String> {
 async fn once(args: &Args) -> Result<scenarios::Report, String> {
     let mut env = env::Env::up(args).await?;
     let report = scenarios::run(args, &mut env).await;
+    if report.is_err() {
+        // What the daemon said before the run failed, while its log still exists.
+        env.print_log_tail(30);
+    }
     env.down();
     tokio::time::sleep(Duration::from_millis(10)).await;
     report
