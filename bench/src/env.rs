@@ -36,11 +36,20 @@ fn redis_settings(settings: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
+/// Two distinct free ports on loopback, for Redis and the daemon. Both listeners are held
+/// until both ports are known: taken one after the other, the second could be the first
+/// again (redis-server had not bound it yet), and then the daemon could not listen while the
+/// tool, finding Redis on the daemon's port, sent it HTTP (Redis closes such a connection:
+/// "connection closed before message completed", seen once in CI).
+fn free_ports() -> Result<(u16, u16), String> {
+    let bind = || TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"));
+    let (a, b) = (bind()?, bind()?);
+    let port = |l: &TcpListener| {
+        l.local_addr()
+            .map(|a| a.port())
+            .map_err(|e| format!("no free port: {e}"))
+    };
+    Ok((port(&a)?, port(&b)?))
 }
 
 fn default_daemon() -> String {
@@ -49,6 +58,22 @@ fn default_daemon() -> String {
         .and_then(|p| p.parent().map(|d| d.join("calmony-payd")))
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "target/release/calmony-payd".into())
+}
+
+/// Whether `GET /healthz` at `addr` answers 200 (a plain blocking exchange: it runs only while
+/// the daemon starts).
+fn healthy(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
 impl Env {
@@ -68,7 +93,7 @@ impl Env {
             });
         }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let redis_port = free_port()?;
+        let (redis_port, port) = free_ports()?;
         let redis = Command::new("redis-server")
             .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
@@ -90,7 +115,6 @@ impl Env {
             .spawn()
             .map_err(|e| format!("cannot start redis-server: {e}"))?;
         let redis_url = format!("redis://127.0.0.1:{redis_port}/");
-        let port = free_port()?;
         let daemon_bin = args.daemon.clone().unwrap_or_else(default_daemon);
         let daemon_env = vec![
             ("CALMONY_LISTEN".to_string(), format!("127.0.0.1:{port}")),
@@ -157,11 +181,17 @@ impl Env {
         let addr = self.base.trim_start_matches("http://").to_string();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(&addr).is_ok() {
+            if let Some(Ok(Some(status))) = self.daemon.as_mut().map(Child::try_wait) {
+                self.print_log_tail(30);
+                return Err(format!("the daemon exited at start ({status})"));
+            }
+            // Up means the daemon answers, not merely that something listens on its port.
+            if healthy(&addr) {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        self.print_log_tail(30);
         Err("the daemon did not start".into())
     }
 
