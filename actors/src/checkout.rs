@@ -577,8 +577,6 @@ impl Checkout {
         let completed = self
             .write_completion(scope, v, s, internal, &fields, &xref)
             .await?;
-        // Another attempt may have completed it while this one was written.
-        self.void_unless_it_paid(scope, &completed, &xref).await;
         if completed.mode == "subscription" {
             return Ok(Completion::Completed(
                 self.start_subscription(scope, id).await?,
@@ -600,20 +598,10 @@ impl Checkout {
         let Some(pi) = s.payment_intent_id.as_deref() else {
             return;
         };
-        let paid_by = match self
-            .store()
-            .get_with(&scope.record(pi), &["internal"])
-            .await
-        {
-            Ok(Some((_, internal))) => internal
-                .into_iter()
-                .next()
-                .flatten()
-                .and_then(|i| serde_json::from_str::<crate::payments::IntentInternal>(&i).ok())
-                .and_then(|i| i.sale_xref),
-            Ok(None) => None,
+        let paid_by = match self.payments.load(scope, None, pi).await {
+            Ok(loaded) => loaded.internal.sale_xref,
             Err(e) => {
-                tracing::error!(session = %s.id, xref, error = %e, "cannot read which payment completed this checkout; check this payment by hand");
+                tracing::error!(session = %s.id, xref, error = %e.message, "cannot read which payment completed this checkout; check this payment by hand");
                 return;
             }
         };
@@ -842,8 +830,13 @@ impl Checkout {
         }
         match self.store().commit(&tx).await? {
             Commit::Done(_) => Ok(s),
-            // The other arrival (redirect or callback) completed it first.
-            _ => Ok(self.load(scope, &s.id).await?.1),
+            // The other arrival (redirect or callback) completed it first, or another attempt
+            // did while this one was written.
+            _ => {
+                let s = self.load(scope, &s.id).await?.1;
+                self.void_unless_it_paid(scope, &s, xref).await;
+                Ok(s)
+            }
         }
     }
 
