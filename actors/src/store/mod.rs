@@ -32,7 +32,7 @@ use redis::aio::ConnectionManager;
 use serde_json::Value;
 
 pub use managed::ManagedRedis;
-pub use tx::Tx;
+pub use tx::{OpList, Tx};
 
 /// How many multiplexed connections requests are spread over. One alone gave shorter tails at
 /// 1,000 payments/s, but under the two-daemon renewal drill a Redis operation queued behind

@@ -8,7 +8,7 @@ use redis::Script;
 /// Apply one state change: every check first, then every write, or nothing.
 ///
 /// `KEYS`: every key touched. `ARGV[1]`: the operations, one MessagePack array of codes and
-/// integers (`store::tx::Header`; the numbers the script writes as they are travel as texts);
+/// integers (`store::OpList`; the numbers the script writes as they are travel as texts);
 /// every other argument is a value. In an operation `k`/`g` are `KEYS`
 /// indexes, and `a`, `f` (the first of `n` consecutive values), `b` (a record's JSON, its
 /// `n` internal field/value arguments following it) are `ARGV` indexes. The line lists the

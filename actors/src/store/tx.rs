@@ -183,7 +183,7 @@ impl Op {
     }
 
     /// The operation as the script reads it: a code, then integers.
-    fn encode(&self, out: &mut Header) {
+    fn encode(&self, out: &mut OpList) {
         match *self {
             Op::Ver { k, version } => out.code("V").int(k).int(version),
             Op::Own { k, owner } => out.code("O").int(k).int(owner),
@@ -231,22 +231,22 @@ impl Op {
 /// they are: versions, scores, expiries, increments). Redis's `cmsgpack.unpack` turns it
 /// into a Lua table in C; splitting a line of words with `string.gmatch` and `tonumber` on
 /// each cost the script about 20 µs per commit (a 100-word list, measured in Redis 7.0)
-/// against 4 µs so.
-#[derive(Default)]
-pub(super) struct Header {
+/// against 4 µs so. The sandbox gateway's change script reads its operations the same way.
+#[derive(Debug, Default)]
+pub struct OpList {
     items: Vec<u8>,
     len: u32,
 }
 
-impl Header {
-    fn code(&mut self, code: &str) -> &mut Self {
+impl OpList {
+    pub fn code(&mut self, code: &str) -> &mut Self {
         self.len += 1;
         // Writing into a Vec cannot fail.
         let _ = rmp::encode::write_str(&mut self.items, code);
         self
     }
 
-    fn int(&mut self, n: impl TryInto<u64>) -> &mut Self {
+    pub fn int(&mut self, n: impl TryInto<u64>) -> &mut Self {
         self.len += 1;
         let _ = rmp::encode::write_uint(&mut self.items, n.try_into().unwrap_or(u64::MAX));
         self
@@ -258,10 +258,11 @@ impl Header {
         self
     }
 
-    fn into_bytes(self) -> Vec<u8> {
+    /// The list as the script's `ARGV[1]`.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.items.len() + 5);
         let _ = rmp::encode::write_array_len(&mut out, self.len);
-        out.extend(self.items);
+        out.extend_from_slice(&self.items);
         out
     }
 }
@@ -626,7 +627,7 @@ impl Tx {
                 }
             })
             .collect();
-        let mut header = Header::default();
+        let mut header = OpList::default();
         let joined = self.joined_index_entries();
         for phase in 0..=2 {
             for (i, op) in self.ops.iter().enumerate() {
@@ -686,7 +687,7 @@ impl Tx {
                 }
             }
         }
-        (header.into_bytes(), argv)
+        (header.to_bytes(), argv)
     }
 }
 
