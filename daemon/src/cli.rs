@@ -195,11 +195,7 @@ async fn webhooks(config: Config, cmd: WebhooksCommand) -> Result<(), crate::run
 
 async fn record(config: Config, key: String) -> Result<(), crate::runtime::StartError> {
     let (store, managed) = crate::runtime::open_store(&config, true).await?;
-    let found = if key.starts_with(&calmony_sandbox::keys::transaction("")) {
-        sandbox_transaction(&store, &key).await
-    } else {
-        store.get(&key).await.map(|r| r.map(|record| record.json))
-    };
+    let found = store.json_at(&key).await;
     if let Some(m) = managed {
         m.stop().await;
     }
@@ -212,27 +208,6 @@ async fn record(config: Config, key: String) -> Result<(), crate::runtime::Start
             "no record at {key}"
         ))),
     }
-}
-
-/// A sandbox transaction's JSON: a string key, packed as records are.
-async fn sandbox_transaction(
-    store: &calmony_actors::Store,
-    key: &str,
-) -> Result<Option<String>, calmony_actors::StoreError> {
-    let mut c = store.conn();
-    let read = key.to_owned();
-    let raw: Option<Vec<u8>> = store
-        .run(async move { redis::cmd("GET").arg(read).query_async(&mut c).await })
-        .await?;
-    raw.map(|value| {
-        calmony_actors::store::packed::text(value).map_err(|e| {
-            calmony_actors::StoreError::Corrupt {
-                key: key.to_owned(),
-                reason: e.to_string(),
-            }
-        })
-    })
-    .transpose()
 }
 
 async fn run_keys(

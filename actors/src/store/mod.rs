@@ -428,6 +428,26 @@ impl Store {
         Ok(self.get_with(key, &[]).await?.map(|(record, _)| record))
     }
 
+    /// The JSON stored at `key`, whatever holds it: a record's `json` field (a hash) or a whole
+    /// string value (the sandbox gateway's transactions), packed or plain. For operators
+    /// (`calmony-payd record`); two round trips.
+    pub async fn json_at(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let (mut c, k) = (self.conn(), key.to_owned());
+        let kind: String = self
+            .run(async move { redis::cmd("TYPE").arg(k).query_async(&mut c).await })
+            .await?;
+        let read = match kind.as_str() {
+            "hash" => redis::cmd("HGET").arg(key).arg("json").to_owned(),
+            "string" => redis::cmd("GET").arg(key).to_owned(),
+            _ => return Ok(None),
+        };
+        let mut c = self.conn();
+        let raw: Option<Vec<u8>> = self
+            .run(async move { read.query_async(&mut c).await })
+            .await?;
+        raw.map(|value| text(key, value)).transpose()
+    }
+
     /// Read a record with internal fields.
     pub async fn get_with(
         &self,
