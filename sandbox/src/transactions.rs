@@ -202,11 +202,7 @@ pub struct Loaded {
 /// Read a transaction by `xref`.
 pub async fn load(store: &Store, xref: &str) -> Result<Option<Loaded>, SandboxError> {
     let key = keys::transaction(xref);
-    let mut c = store.conn();
-    let read = key.clone();
-    let raw: Option<Vec<u8>> = store
-        .run(async move { redis::cmd("GET").arg(read).query_async(&mut c).await })
-        .await?;
+    let raw = get(store, &key).await?;
     parsed(key, raw)
 }
 
@@ -254,8 +250,16 @@ pub(crate) async fn load_ahead(
     Ok(loaded.filter(|loaded| loaded.txn.merchant_id == merchant_id))
 }
 
-/// Read a string key.
+/// Read a string key as text.
 pub async fn get_string(store: &Store, key: &str) -> Result<Option<String>, SandboxError> {
+    get(store, key).await
+}
+
+/// Read a string key, as text or as the bytes stored (a packed transaction).
+async fn get<T: redis::FromRedisValue + Send + 'static>(
+    store: &Store,
+    key: &str,
+) -> Result<Option<T>, SandboxError> {
     let mut c = store.conn();
     let key = key.to_owned();
     Ok(store
