@@ -146,7 +146,11 @@ impl Env {
             _dir: Some(dir),
             logs,
         };
-        env.start_daemon().await?;
+        if let Err(e) = env.start_daemon().await {
+            // The run never began, so `once` has no environment to show the log of.
+            env.print_log_tail(30);
+            return Err(e);
+        }
         env.key = env.cli(&["keys", "create", "--project", "bench", "--mode", "test"])?;
         Ok(env)
     }
@@ -182,7 +186,6 @@ impl Env {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(Ok(Some(status))) = self.daemon.as_mut().map(Child::try_wait) {
-                self.print_log_tail(30);
                 return Err(format!("the daemon exited at start ({status})"));
             }
             // Up means the daemon answers, not merely that something listens on its port.
@@ -191,7 +194,6 @@ impl Env {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.print_log_tail(30);
         Err("the daemon did not start".into())
     }
 

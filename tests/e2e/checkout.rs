@@ -378,11 +378,9 @@ async fn a_result_answered_database_error_after_the_charge_completes_the_session
     let faults = sandbox_post(&w.daemon.base(), "/sandbox/faults", "fail_next=1").await;
     assert_eq!(faults["fail_next"], 1, "{faults}");
     let result = pay(&w, card, "4242424242424242").await;
-    assert!(
-        result
-            .fields
-            .iter()
-            .any(|(k, v)| k == "responseCode" && v == "65548"),
+    assert_eq!(
+        result.field("responseCode"),
+        Some("65548"),
         "the gateway's result says 65548: {:?}",
         result.fields
     );
@@ -425,17 +423,13 @@ async fn a_second_payment_for_a_paid_session_is_voided() {
     let (second_card, _) = to_card_page(&w, &url).await;
     let first = pay(&w, first_card, "4242424242424242").await;
     let second = pay(&w, second_card, "5555555555554444").await;
-    let xref = |f: &Form| {
-        f.fields
-            .iter()
-            .find(|(k, _)| k == "xref")
-            .map(|(_, v)| v.clone())
-            .expect("xref")
-    };
-    let (first_xref, second_xref) = (xref(&first), xref(&second));
+    let (first_xref, second_xref) = (
+        first.field("xref").expect("xref"),
+        second.field("xref").expect("xref"),
+    );
     assert_ne!(first_xref, second_xref);
     for result in [&first, &second] {
-        let (status, location, page) = result.clone().submit(&w.daemon.base()).await;
+        let (status, location, page) = result.submit(&w.daemon.base()).await;
         assert_eq!(status, 303, "{location:?} {page}");
     }
     let got = w.api.get(&format!("/v1/checkout/sessions/{id}")).await;
@@ -460,9 +454,7 @@ async fn a_second_payment_for_a_paid_session_is_voided() {
     assert_eq!(voided.len(), 1, "exactly one payment voided: {voided:?}");
     let target = [&voided[0]["xref"], &voided[0]["originalXref"]];
     assert!(
-        target
-            .iter()
-            .any(|x| *x == first_xref.as_str() || *x == second_xref.as_str()),
+        target.iter().any(|x| *x == first_xref || *x == second_xref),
         "the void names one of the two sales: {voided:?}"
     );
     let sale = w.api.get(&format!("/v1/payment_intents/{pi}")).await;

@@ -546,6 +546,14 @@ pub fn form(html: &str, id: &str) -> Form {
 }
 
 impl Form {
+    /// The value of input `name`, if the form has one.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn with(mut self, name: &str, value: &str) -> Form {
         self.fields.push((name.to_string(), value.to_string()));
         self
