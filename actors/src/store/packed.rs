@@ -18,9 +18,12 @@
 //!
 //! A packed value is [`MARK`] followed by one or more zstd frames; the frames decode, one after
 //! the other, to the JSON. Frames make room for an invoice number the commit script only
-//! learns inside Redis (see `Tx::number`): the daemon compresses the pieces around the
-//! number's placeholder as separate frames and the script puts the number between them as a
-//! raw (uncompressed) frame, built exactly as [`raw_frame`] builds it here.
+//! learns inside Redis (see `Tx::number`): the daemon compresses the JSON with the number's
+//! placeholder in it, after a skippable frame (which zstd passes over) saying how long the
+//! JSON is and what the placeholder is ([`pack_templated`]); the script appends the number
+//! as a raw (uncompressed) frame, built exactly as [`raw_frame`] builds it here, and a reader
+//! puts it in the placeholder's place. (Values written before this kept the pieces around the
+//! placeholder as separate frames with the number between them; they still read as they did.)
 //!
 //! Every reader of a record's `json` goes through [`text`], so a value written before packing
 //! existed (plain JSON, which never starts with [`MARK`]) reads as it always did. An operator
@@ -90,6 +93,39 @@ pub fn pack(json: &str) -> Vec<u8> {
     out
 }
 
+/// The magic number of the skippable frame that describes a templated value (any of
+/// `0x184D2A50..=0x184D2A5F` is skippable; this one is ours).
+const TEMPLATE_MAGIC: u32 = 0x184D_2A5C;
+
+/// `json`, which holds `placeholder`, packed for the commit script to append the number that
+/// replaces it (see the module documentation): one compression, whatever the number.
+pub fn pack_templated(json: &str, placeholder: &str) -> Vec<u8> {
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let mut out = vec![MARK];
+    out.extend(TEMPLATE_MAGIC.to_le_bytes());
+    out.extend(len(4 + placeholder.len()));
+    out.extend(len(json.len()));
+    out.extend(placeholder.as_bytes());
+    out.extend(frame(json));
+    out
+}
+
+/// A templated value's description, read from its leading skippable frame: the JSON's
+/// length and the placeholder the number after it replaces.
+fn template_of(frames: &[u8]) -> Option<(usize, &[u8])> {
+    let word = |at: usize| -> Option<u32> {
+        let bytes: [u8; 4] = frames.get(at..at + 4)?.try_into().ok()?;
+        Some(u32::from_le_bytes(bytes))
+    };
+    if word(0)? != TEMPLATE_MAGIC {
+        return None;
+    }
+    let size = word(4)? as usize;
+    let json_len = word(8)? as usize;
+    let placeholder = frames.get(12..8 + size)?;
+    Some((json_len, placeholder))
+}
+
 /// A zstd frame holding `content` uncompressed: magic number, a single-segment frame header
 /// with the content size and no window, checksum or dictionary id, then raw blocks of at most
 /// 128 KiB. Up to 255 bytes the size takes one byte, exactly as the commit script builds the
@@ -135,7 +171,18 @@ pub fn text(value: Vec<u8>) -> Result<String, PackError> {
             }),
         }
     })?;
-    Ok(String::from_utf8(bytes)?)
+    let Some((json_len, placeholder)) = template_of(frames) else {
+        return Ok(String::from_utf8(bytes)?);
+    };
+    // The JSON, then the number the script appended after it.
+    let (json, number) = bytes.split_at(json_len.min(bytes.len()));
+    let (json, number) = (std::str::from_utf8(json), std::str::from_utf8(number));
+    match (json, number, std::str::from_utf8(placeholder)) {
+        (Ok(json), Ok(number), Ok(placeholder)) if !placeholder.is_empty() => {
+            Ok(json.replace(placeholder, number))
+        }
+        _ => Ok(String::from_utf8(bytes)?),
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +224,26 @@ mod tests {
     }
 
     /// The fallback when compression fails: a raw frame of any length still decodes whole.
+    #[test]
+    fn a_templated_value_reads_with_the_appended_number_in_place() {
+        let json = EVENT.replace("payment_intent.succeeded", "#NUM#");
+        let mut stored = pack_templated(&json, "#NUM#");
+        assert_eq!(stored[0], MARK);
+        stored.extend(raw_frame(b"CP-000042"));
+        let expected = EVENT.replace("payment_intent.succeeded", "CP-000042");
+        assert_eq!(text(stored.clone()).expect("decodes"), expected);
+        // Frames only, after the mark: what `zstd -d` shows an operator is the JSON with its
+        // placeholder and the number after it.
+        let mut plain = Vec::new();
+        let read = zstd::stream::read::Decoder::with_dictionary(&stored[1..], DICTIONARY)
+            .and_then(|mut d| std::io::Read::read_to_end(&mut d, &mut plain));
+        assert!(read.is_ok(), "{read:?}");
+        assert_eq!(
+            String::from_utf8(plain).expect("text"),
+            format!("{json}CP-000042")
+        );
+    }
+
     #[test]
     fn raw_frames_of_any_length_decode_whole() {
         for len in [0, 1, 255, 256, 70_000, 300_000] {

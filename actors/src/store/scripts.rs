@@ -18,8 +18,8 @@ use redis::Script;
 /// `S k a` take the next number of counter `k` as prefix `a` + six digits (how an invoice
 /// gets a gap-free number: only a commit that happens takes one);
 /// `T a s f l` set value `a` to values `f..l` joined with the `s`th number taken;
-/// `TZ a s f l` the same for a packed value: its pieces are zstd frames, joined with the
-/// number as a raw frame (`store::packed::raw_frame` builds the same bytes);
+/// `TZ a s` append the `s`th number taken to packed value `a` as a raw zstd frame
+/// (`store::packed::raw_frame` builds the same bytes; a reader puts it in its place);
 /// `P k version b n` a record; `H k f n` `HSET`; `Z k score a`; `ZM k n score a...` one
 /// `ZADD` of `n` entries (`Tx` joins an index's entries so); `R k a` `ZREM`;
 /// `X k f n` `XADD`; `XI k g f n` `XADD` only if key `g` exists; `E k ms` `PEXPIRE`;
@@ -68,8 +68,8 @@ while p <= last do
     ARGV[n(1)] = table.concat(ARGV, numbers[n(2)], n(3), n(4))
     p = p + 5
   elseif o == 'TZ' then
-    ARGV[n(1)] = table.concat(ARGV, rawframe(numbers[n(2)]), n(3), n(4))
-    p = p + 5
+    ARGV[n(1)] = ARGV[n(1)] .. rawframe(numbers[n(2)])
+    p = p + 3
   elseif o == 'P' then
     local b = n(3)
     redis.call('HSET', key(1), 'v', t[p + 2], 'json', ARGV[b], unpack(ARGV, b + 1, b + n(4)))

@@ -597,12 +597,12 @@ impl Tx {
         by_key
     }
 
-    /// The script's arguments: the operation list, the values, then, for each value that
+    /// The script's arguments: the operation list, the values, then, for each plain value that
     /// carries a number's placeholder, its pieces around it (the script joins them with the
     /// number it takes, so no pattern substitution runs over the records inside Redis).
-    /// Every record's JSON (a `Put`'s body) travels packed; a packed value's pieces travel as
-    /// frames, and the script puts the number between them as a raw frame (`TZ`, see
-    /// [`packed`]).
+    /// Every record's JSON (a `Put`'s body) travels packed; a packed value that carries a
+    /// placeholder is compressed whole and the script appends the number to it as a raw frame
+    /// (`TZ`), which a reader puts in the placeholder's place (see [`packed`]).
     pub(super) fn script_args(&self) -> (Vec<u8>, Vec<Cow<'_, [u8]>>) {
         let mut bodies: Vec<usize> = self
             .ops
@@ -651,35 +651,27 @@ impl Tx {
             if phase != 1 {
                 continue;
             }
-            // After the numbers are taken, before any write: each templated value travels
-            // only as its pieces, `T value number first last` (`TZ` when packed).
+            // After the numbers are taken, before any write: a packed value that holds a
+            // placeholder gets the number appended (`TZ value number`); a plain one travels
+            // only as its pieces (`T value number first last`).
             for (placeholder, ordinal) in &self.numbers {
                 for (i, arg) in self.args.iter().enumerate() {
                     if !arg.contains(placeholder.as_str()) {
                         continue;
                     }
+                    if is_packed(i) {
+                        argv[i] = Cow::Owned(packed::pack_templated(arg, placeholder));
+                        header.code("TZ").int(i + 2).int(ordinal + 1);
+                        continue;
+                    }
                     argv[i] = Cow::Borrowed(&[][..]);
                     let first = argv.len() + 2;
-                    let code = if is_packed(i) {
-                        for (j, piece) in arg.split(placeholder.as_str()).enumerate() {
-                            let mut framed = if j == 0 {
-                                vec![packed::MARK]
-                            } else {
-                                Vec::new()
-                            };
-                            framed.extend(packed::frame(piece));
-                            argv.push(Cow::Owned(framed));
-                        }
-                        "TZ"
-                    } else {
-                        argv.extend(
-                            arg.split(placeholder.as_str())
-                                .map(|p| Cow::Borrowed(p.as_bytes())),
-                        );
-                        "T"
-                    };
+                    argv.extend(
+                        arg.split(placeholder.as_str())
+                            .map(|p| Cow::Borrowed(p.as_bytes())),
+                    );
                     header
-                        .code(code)
+                        .code("T")
                         .int(i + 2)
                         .int(ordinal + 1)
                         .int(first)
@@ -715,7 +707,8 @@ mod tests {
             let (keys, values, len) = match t[p] {
                 "V" | "E" => (vec![key(1)], vec![literal(2)], 3),
                 "O" | "S" | "R" | "D" => (vec![key(1)], vec![arg(2)], 3),
-                "T" | "TZ" => (Vec::new(), vec![literal(1), literal(2)], 5),
+                "T" => (Vec::new(), vec![literal(1), literal(2)], 5),
+                "TZ" => (Vec::new(), vec![literal(1), literal(2)], 3),
                 "P" => {
                     let mut v = vec![literal(2), arg(3)];
                     v.extend((1..=n(4)).map(|j| shown(&argv[n(3) + j - 2])));
@@ -880,7 +873,7 @@ mod tests {
     }
 
     #[test]
-    fn checks_go_first_and_numbered_values_travel_as_pieces() {
+    fn checks_go_first_and_numbered_values_get_their_number_inside_redis() {
         let mut tx = Tx::new();
         tx.put("inv", 2, "{\"number\":\"#NUM#\",\"again\":\"#NUM#\"}")
             .hset("answer", &[("body", "#NUM#!")])
@@ -893,35 +886,36 @@ mod tests {
             .collect();
         assert_eq!(codes, ["V", "S", "TZ", "T", "P", "H"]);
         let t: Vec<&str> = header.split_whitespace().collect();
-        let template = |code: &str| {
-            let at = t.iter().position(|c| *c == code).expect("template");
-            let n = |i: usize| t[at + i].parse::<usize>().expect("integer");
-            assert!(
-                argv[n(1) - 2].is_empty(),
-                "the whole value is not sent as well"
-            );
-            assert_eq!(n(2), 1);
-            (n(3)..=n(4))
-                .map(|i| argv[i - 2].to_vec())
-                .collect::<Vec<_>>()
-        };
+        let at = |code: &str| t.iter().position(|c| *c == code).expect("template");
+        let n = |at: usize, i: usize| t[at + i].parse::<usize>().expect("integer");
         // A plain value (here an answer body) travels as its pieces, joined with the number.
+        let plain = at("T");
+        assert!(
+            argv[n(plain, 1) - 2].is_empty(),
+            "the whole value is not sent as well"
+        );
+        assert_eq!(n(plain, 2), 1);
+        let pieces: Vec<Vec<u8>> = (n(plain, 3)..=n(plain, 4))
+            .map(|i| argv[i - 2].to_vec())
+            .collect();
         let want: [&[u8]; 2] = [b"", b"!"];
-        assert_eq!(template("T"), want);
-        // A record is packed: its pieces are frames, joined with the number as a raw frame.
-        let pieces = template("TZ");
-        assert_eq!(pieces.len(), 3, "cut around both placeholders");
-        assert_eq!(pieces[0][0], packed::MARK);
-        let joined = pieces.join(&packed::raw_frame(b"CP-000042")[..]);
+        assert_eq!(pieces, want);
+        // A record is packed whole; the script appends the number as a raw frame, and the
+        // value reads with it in both places.
+        let packed_at = at("TZ");
+        assert_eq!(n(packed_at, 2), 1);
+        let mut stored = argv[n(packed_at, 1) - 2].to_vec();
+        assert_eq!(stored[0], packed::MARK);
+        stored.extend(packed::raw_frame(b"CP-000042"));
         assert_eq!(
-            packed::text(joined).expect("decodes"),
+            packed::text(stored).expect("decodes"),
             "{\"number\":\"CP-000042\",\"again\":\"CP-000042\"}"
         );
     }
 
-    /// An event travels packed; one carrying an invoice number travels as frames the script
-    /// joins with the number as a raw frame (`TZ`), which then reads as the JSON with the
-    /// number in place.
+    /// An event travels packed; one carrying an invoice number travels packed whole, the script
+    /// appends the number as a raw frame (`TZ`), and it then reads as the JSON with the number
+    /// in place.
     #[test]
     fn events_travel_packed_and_numbered_ones_as_frames() {
         let scope = Scope::new("prj_1", calmony_protocol::Mode::Test);
@@ -943,14 +937,9 @@ mod tests {
         let t: Vec<&str> = header.split_whitespace().collect();
         let at = t.iter().position(|c| *c == "TZ").expect("framed template");
         let n = |i: usize| t[at + i].parse::<usize>().expect("integer");
-        let mut joined = Vec::new();
-        for (j, i) in (n(3)..=n(4)).enumerate() {
-            if j > 0 {
-                joined.extend(packed::raw_frame(b"CP-000007"));
-            }
-            joined.extend(argv[i - 2].iter());
-        }
-        let json = packed::text(joined).expect("decodes");
+        let mut stored = argv[n(1) - 2].to_vec();
+        stored.extend(packed::raw_frame(b"CP-000007"));
+        let json = packed::text(stored).expect("decodes");
         assert!(json.contains(r#""number":"CP-000007""#), "{json}");
         let puts: Vec<_> = resolve(&tx)
             .into_iter()
