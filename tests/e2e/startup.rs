@@ -75,3 +75,21 @@ async fn systemd_hears_ready_watchdog_and_stopping() {
     assert!(status.success(), "{status}");
     assert!(seen.find("READY=1") < seen.find("STOPPING=1"), "{seen}");
 }
+
+/// Tests run side by side, and a drawn port is free only when drawn: a server of another test
+/// can take it before this test's binds it. The harness then draws again instead of talking
+/// to the other test's server (which answers on that port just as well).
+#[tokio::test]
+async fn a_drawn_port_taken_meanwhile_is_drawn_again() {
+    let other = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = other.local_addr().expect("addr").port();
+    let redis = Redis::start_at(taken, true);
+    assert_ne!(redis.port, taken);
+    assert!(redis.ping());
+    let d = Daemon::start_drawn(&redis.url(), &[], taken);
+    assert_ne!(d.port, taken);
+    assert!(d.logs().contains("Address already in use"), "{}", d.logs());
+    let key = d.key("acme", "test");
+    assert_eq!(d.api(&key).get("/v1/customers").await.status, 200);
+    drop(other);
+}

@@ -17,7 +17,15 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_calmony-payd");
 
-/// A free TCP port on loopback.
+/// How a server of the test's own came up.
+enum Started {
+    Ready,
+    /// Another server bound its port first.
+    PortTaken,
+    Failed,
+}
+
+/// A free TCP port on loopback (free when drawn: see the servers' starts for the rest).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -30,26 +38,59 @@ pub struct Redis {
     child: Option<Child>,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// Whether the port was drawn here (and may be drawn again if it was taken meanwhile).
+    drawn: bool,
 }
 
 impl Redis {
     pub fn start() -> Redis {
-        Self::start_on(free_port())
+        Self::start_at(free_port(), true)
     }
 
     /// A redis-server on a chosen port (for tests that start it after the daemon).
     pub fn start_on(port: u16) -> Redis {
+        Self::start_at(port, false)
+    }
+
+    /// A redis-server on `port`; `drawn`: the port came from [`free_port`] and another may be
+    /// drawn if a server took it meanwhile.
+    pub fn start_at(port: u16, drawn: bool) -> Redis {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut r = Redis {
             child: None,
             port,
             dir,
+            drawn,
         };
         r.spawn();
         r
     }
 
+    /// Start it and wait until it says it is ready: its own log, not an answer on the port,
+    /// which another test's server could give. A drawn port taken by another server before
+    /// this one bound it is drawn again.
     fn spawn(&mut self) {
+        for _ in 0..3 {
+            match self.spawn_once() {
+                Started::Ready => return,
+                Started::PortTaken if self.drawn => self.port = free_port(),
+                _ => break,
+            }
+        }
+        panic!(
+            "redis-server on port {} did not start:\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    fn spawn_once(&mut self) -> Started {
+        // The log is appended to across restarts: only what this start adds counts.
+        let from = self.log().len();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
@@ -70,12 +111,24 @@ impl Redis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.ping() {
-                return;
+            let log = self.log();
+            let this_start = log.get(from..).unwrap_or_default();
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                self.child = None;
+                return if this_start.contains("Address already in use") {
+                    Started::PortTaken
+                } else {
+                    Started::Failed
+                };
+            }
+            if this_start.contains("Ready to accept connections") && self.ping() {
+                return Started::Ready;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not start", self.port);
+        Started::Failed
     }
 
     pub fn url(&self) -> String {
@@ -106,7 +159,9 @@ impl Redis {
     /// Start it again on the same port and directory (its AOF is replayed).
     pub fn restart(&mut self) {
         self.kill();
+        let drawn = std::mem::replace(&mut self.drawn, false);
         self.spawn();
+        self.drawn = drawn;
     }
 }
 
@@ -133,9 +188,13 @@ impl Daemon {
 
     /// A daemon with extra `CALMONY_*` settings. An empty `redis_url` uses the managed Redis.
     pub fn start_with(redis_url: &str, extra: &[(&str, &str)]) -> Daemon {
+        Self::start_drawn(redis_url, extra, free_port())
+    }
+
+    /// [`Daemon::start_with`] on `port`, as drawn by [`free_port`].
+    pub fn start_drawn(redis_url: &str, extra: &[(&str, &str)], port: u16) -> Daemon {
         calmony_actors::gateway::install_tls_provider();
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let mut env = vec![
             ("CALMONY_LISTEN".to_string(), format!("127.0.0.1:{port}")),
             ("CALMONY_REDIS_URL".to_string(), redis_url.to_string()),
@@ -168,34 +227,70 @@ impl Daemon {
         d
     }
 
+    /// Start it and wait until it serves. The first start's port was drawn by [`free_port`],
+    /// which releases it: if another test's server took it before this daemon bound it, the
+    /// daemon exits saying so and the port is drawn again (a restart keeps its port).
     fn spawn(&mut self) {
-        self.starts += 1;
-        let log = std::fs::File::create(self.log_path()).expect("log file");
-        let child = Command::new(BIN)
-            .arg("serve")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn calmony-payd");
-        self.child = Some(child);
-        self.wait_healthy(Duration::from_secs(30));
+        let first = self.starts == 0;
+        for _ in 0..3 {
+            self.starts += 1;
+            let log = std::fs::File::create(self.log_path()).expect("log file");
+            let child = Command::new(BIN)
+                .arg("serve")
+                .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn calmony-payd");
+            self.child = Some(child);
+            match self.wait_healthy(Duration::from_secs(30)) {
+                Started::Ready => return,
+                Started::PortTaken if first => {
+                    self.port = free_port();
+                    let listen = format!("127.0.0.1:{}", self.port);
+                    for (k, v) in self.env.iter_mut() {
+                        if k == "CALMONY_LISTEN" {
+                            *v = listen.clone();
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        panic!("daemon exited at start:\n{}", self.logs());
     }
 
     fn log_path(&self) -> PathBuf {
         self.dir.path().join(format!("daemon-{}.log", self.starts))
     }
 
-    fn wait_healthy(&mut self, limit: Duration) {
+    /// Ready when its log says it serves (it logs that once its listener is bound; a daemon
+    /// told to log less is taken as ready when its port answers).
+    fn wait_healthy(&mut self, limit: Duration) -> Started {
+        let says_so = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "CALMONY_LOG_LEVEL")
+            .is_none_or(|(_, v)| matches!(v.as_str(), "info" | "debug" | "trace"));
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
+            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
             {
+                self.child = None;
+                if log.contains("Address already in use") {
+                    return Started::PortTaken;
+                }
                 panic!("daemon exited at start ({status}):\n{}", self.logs());
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            let ready = if says_so {
+                log.contains("calmony-payd is serving")
+            } else {
+                std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            };
+            if ready {
+                return Started::Ready;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
