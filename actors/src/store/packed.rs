@@ -207,6 +207,7 @@ mod tests {
 
     /// What the commit script stores for a value holding an invoice number: the pieces
     /// around the placeholder as compressed frames, the number between them as a raw frame.
+    /// The form templated values had before `pack_templated`: still read.
     #[test]
     fn a_number_between_compressed_pieces_reads_in_place() {
         let (before, after) = EVENT.split_once("payment_intent.succeeded").expect("cut");
@@ -223,7 +224,6 @@ mod tests {
         assert_eq!(text(edge).expect("decodes"), "42");
     }
 
-    /// The fallback when compression fails: a raw frame of any length still decodes whole.
     #[test]
     fn a_templated_value_reads_with_the_appended_number_in_place() {
         let json = EVENT.replace("payment_intent.succeeded", "#NUM#");
@@ -244,6 +244,7 @@ mod tests {
         );
     }
 
+    /// The fallback when compression fails: a raw frame of any length still decodes whole.
     #[test]
     fn raw_frames_of_any_length_decode_whole() {
         for len in [0, 1, 255, 256, 70_000, 300_000] {
