@@ -435,6 +435,41 @@ async fn two_daemons_share_the_work_and_deliver_each_event_once() {
     assert!(sent(&m1) && sent(&m2), "both daemons delivered some");
 }
 
+/// An operator who deletes a project's event stream (its consumer group goes with it) does not
+/// stop that project's webhooks: the fan-out lists the streams again, creates the group, and
+/// the next event is delivered.
+#[tokio::test]
+async fn a_deleted_event_stream_comes_back_and_later_events_are_delivered() {
+    let w = World::new();
+    let rx = Receiver::start().await;
+    endpoint(&w.api, &rx.url, &["customer.created"]).await;
+    w.api.customer().await;
+    assert!(
+        rx.wait(Duration::from_secs(10), |r| !r.is_empty()).await,
+        "{}",
+        w.daemon.logs()
+    );
+    let mut c = w.redis.conn();
+    let streams: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("cp:event_streams")
+        .query(&mut c)
+        .expect("SMEMBERS");
+    let stream = streams
+        .iter()
+        .find(|s| s.ends_with(":test:events"))
+        .expect("the project's test stream is registered");
+    let deleted: u64 = redis::cmd("DEL").arg(stream).query(&mut c).expect("DEL");
+    assert_eq!(deleted, 1);
+    let second = w.api.customer().await;
+    assert!(
+        rx.wait(Duration::from_secs(30), |r| r.len() >= 2).await,
+        "{}",
+        w.daemon.logs()
+    );
+    let last: Value = serde_json::from_str(&rx.received()[1].body).expect("json");
+    assert_eq!(last["data"]["object"]["id"], json!(second));
+}
+
 #[tokio::test]
 async fn failing_endpoints_are_disabled_and_redirects_timeouts_and_retry_after_count() {
     let w = World::with(&[

@@ -12,6 +12,11 @@ use super::{DELIVERIES, EVENTS_GROUP, Webhooks, endpoints};
 use crate::api_keys::EVENT_STREAMS;
 use crate::store::{Commit, Scope, StoreError, Tx};
 
+/// How often the fan-out looks for event streams registered since it last did (one `SCARD`).
+const STREAMS_CHECK: Duration = Duration::from_millis(250);
+/// How often it reads the whole list and makes sure every stream's group exists.
+const STREAMS_RELIST: Duration = Duration::from_secs(10);
+
 /// An event entry read from a stream.
 struct Entry {
     stream: String,
@@ -31,15 +36,20 @@ pub(super) fn scope_of(stream: &str) -> Option<Scope> {
 impl Webhooks {
     pub(super) async fn fan_out_loop(self) {
         let mut streams: Vec<String> = Vec::new();
-        let mut refreshed = Instant::now() - Duration::from_secs(60);
+        let mut checked = Instant::now() - Duration::from_secs(60);
+        let mut listed = Instant::now() - Duration::from_secs(60);
         let mut swept = Instant::now() - Duration::from_secs(60);
         loop {
-            if refreshed.elapsed() > Duration::from_secs(2) {
-                match self.refresh_streams().await {
-                    Ok(s) => streams = s,
+            // A new project's stream is noticed within a check (its first events wait no
+            // longer than that); the whole list is read again now and then regardless.
+            if checked.elapsed() > STREAMS_CHECK {
+                let relist = listed.elapsed() > STREAMS_RELIST;
+                match self.refresh_streams(&mut streams, relist).await {
+                    Ok(true) => listed = Instant::now(),
+                    Ok(false) => {}
                     Err(e) => tracing::debug!(error = %e, "could not list event streams"),
                 }
-                refreshed = Instant::now();
+                checked = Instant::now();
             }
             if streams.is_empty() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -56,6 +66,9 @@ impl Webhooks {
             match self.read(&streams, ">").await {
                 Ok(new) => batch.extend(new),
                 Err(e) => {
+                    // A stream or its group may have gone (an operator's DEL): list and
+                    // create them all again at the next check.
+                    listed = Instant::now() - STREAMS_RELIST;
                     tracing::warn!(error = %e, "reading event streams failed");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -71,10 +84,27 @@ impl Webhooks {
         }
     }
 
-    async fn refresh_streams(&self) -> Result<Vec<String>, StoreError> {
+    /// Bring `streams` up to date with the registered event streams, creating the consumer
+    /// group of each new one (of every one when `relist`). A check is one `SCARD` while
+    /// nothing changed; answers whether the list was read.
+    async fn refresh_streams(
+        &self,
+        streams: &mut Vec<String>,
+        relist: bool,
+    ) -> Result<bool, StoreError> {
         let mut c = self.store.conn();
-        let streams: Vec<String> = self.store.run(c.smembers(EVENT_STREAMS)).await?;
-        for s in &streams {
+        if !relist {
+            let registered: usize = self.store.run(c.scard(EVENT_STREAMS)).await?;
+            if registered == streams.len() {
+                return Ok(false);
+            }
+        }
+        let all: Vec<String> = self.store.run(c.smembers(EVENT_STREAMS)).await?;
+        let new: Vec<&String> = all
+            .iter()
+            .filter(|s| relist || !streams.contains(s))
+            .collect();
+        for s in new {
             let created: redis::RedisResult<()> = redis::cmd("XGROUP")
                 .arg("CREATE")
                 .arg(s)
@@ -89,7 +119,8 @@ impl Webhooks {
                 return Err(StoreError::Unavailable(e.to_string()));
             }
         }
-        Ok(streams)
+        *streams = all;
+        Ok(true)
     }
 
     async fn read(&self, streams: &[String], from: &str) -> Result<Vec<Entry>, StoreError> {
