@@ -61,14 +61,7 @@ async fn create_retrieve_update_delete_with_events() {
 
     // The events: created, updated, deleted, in order, with the right objects.
     let mut conn = w.redis.conn();
-    let streams: Vec<String> = redis::cmd("SMEMBERS")
-        .arg("cp:event_streams")
-        .query(&mut conn)
-        .expect("streams");
-    let test_stream = streams
-        .iter()
-        .find(|s| s.ends_with(":test:events"))
-        .expect("stream registered");
+    let test_stream = w.test_event_stream();
     // (The stream itself only queues events for projects with webhook endpoints; the event
     // index holds every event, ids in creation order.)
     let ids: Vec<String> = redis::cmd("ZRANGE")
@@ -136,14 +129,7 @@ async fn an_update_that_changes_nothing_appends_no_event_and_unknown_ids_are_404
         assert_eq!(r.status, 404, "{bad}: {}", r.text);
     }
     let mut conn = w.redis.conn();
-    let streams: Vec<String> = redis::cmd("SMEMBERS")
-        .arg("cp:event_streams")
-        .query(&mut conn)
-        .expect("streams");
-    let s = streams
-        .iter()
-        .find(|s| s.ends_with(":test:events"))
-        .expect("stream");
+    let s = w.test_event_stream();
     let len: usize = redis::cmd("ZCARD")
         .arg(s.replace(":events", ":events:index"))
         .query(&mut conn)

@@ -449,16 +449,10 @@ async fn a_deleted_event_stream_comes_back_and_later_events_are_delivered() {
         "{}",
         w.daemon.logs()
     );
-    let mut c = w.redis.conn();
-    let streams: Vec<String> = redis::cmd("SMEMBERS")
-        .arg("cp:event_streams")
-        .query(&mut c)
-        .expect("SMEMBERS");
-    let stream = streams
-        .iter()
-        .find(|s| s.ends_with(":test:events"))
-        .expect("the project's test stream is registered");
-    let deleted: u64 = redis::cmd("DEL").arg(stream).query(&mut c).expect("DEL");
+    let deleted: u64 = redis::cmd("DEL")
+        .arg(w.test_event_stream())
+        .query(&mut w.redis.conn())
+        .expect("DEL");
     assert_eq!(deleted, 1);
     let second = w.api.customer().await;
     assert!(

@@ -540,6 +540,19 @@ impl World {
         let api = daemon.api(&key);
         World { redis, daemon, api }
     }
+
+    /// The key of the project's test-mode event stream, as the daemon registered it in
+    /// `cp:event_streams`.
+    pub fn test_event_stream(&self) -> String {
+        let streams: Vec<String> = redis::cmd("SMEMBERS")
+            .arg("cp:event_streams")
+            .query(&mut self.redis.conn())
+            .expect("SMEMBERS");
+        streams
+            .into_iter()
+            .find(|s| s.ends_with(":test:events"))
+            .expect("the project's test stream is registered")
+    }
 }
 
 pub fn path_exists(p: &Path) -> bool {
