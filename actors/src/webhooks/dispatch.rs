@@ -36,20 +36,23 @@ pub(super) fn scope_of(stream: &str) -> Option<Scope> {
 impl Webhooks {
     pub(super) async fn fan_out_loop(self) {
         let mut streams: Vec<String> = Vec::new();
-        let mut checked = Instant::now() - Duration::from_secs(60);
-        let mut listed = Instant::now() - Duration::from_secs(60);
-        let mut swept = Instant::now() - Duration::from_secs(60);
+        // When each was last done; `None`: not yet, or wanted at once. (Not "now minus a
+        // minute": that underflows in the first minute after boot, when systemd starts us.)
+        let mut checked: Option<Instant> = None;
+        let mut listed: Option<Instant> = None;
+        let mut swept: Option<Instant> = None;
+        let due = |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() > every);
         loop {
             // A new project's stream is noticed within a check (its first events wait no
             // longer than that); the whole list is read again now and then regardless.
-            if checked.elapsed() > STREAMS_CHECK {
-                let relist = listed.elapsed() > STREAMS_RELIST;
+            if due(checked, STREAMS_CHECK) {
+                let relist = due(listed, STREAMS_RELIST);
                 match self.refresh_streams(&mut streams, relist).await {
-                    Ok(true) => listed = Instant::now(),
+                    Ok(true) => listed = Some(Instant::now()),
                     Ok(false) => {}
                     Err(e) => tracing::debug!(error = %e, "could not list event streams"),
                 }
-                checked = Instant::now();
+                checked = Some(Instant::now());
             }
             if streams.is_empty() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -58,17 +61,17 @@ impl Webhooks {
             // Own unfinished entries (a previous life of this daemon), and other daemons'
             // stale ones, now and then; new entries always.
             let mut batch = Vec::new();
-            if swept.elapsed() > Duration::from_secs(5) {
+            if due(swept, Duration::from_secs(5)) {
                 batch.extend(self.read(&streams, "0").await.unwrap_or_default());
                 batch.extend(self.claim_stale(&streams).await.unwrap_or_default());
-                swept = Instant::now();
+                swept = Some(Instant::now());
             }
             match self.read(&streams, ">").await {
                 Ok(new) => batch.extend(new),
                 Err(e) => {
                     // A stream or its group may have gone (an operator's DEL): list and
                     // create them all again at the next check.
-                    listed = Instant::now() - STREAMS_RELIST;
+                    listed = None;
                     tracing::warn!(error = %e, "reading event streams failed");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
