@@ -567,10 +567,8 @@ impl Checkout {
         let xref = fields.get("xref").unwrap_or("").to_string();
         if s.status != "open" {
             tracing::error!(session = id, status = %s.status, xref, "a payment arrived for a checkout session that is no longer open; voiding it at the gateway");
-            if s.mode == "payment"
-                && let Err(e) = acct.void(&xref).await
-            {
-                tracing::error!(session = id, error = %e, "voiding the late payment failed: refund it by hand");
+            if s.mode == "payment" {
+                void_unkept(acct, id, &xref).await;
             }
             return Ok(Completion::Refused("This checkout has expired.".into()));
         }
@@ -612,18 +610,10 @@ impl Checkout {
             return;
         }
         tracing::error!(session = %s.id, xref, paid_by = %paid_by, "a second payment arrived for a checkout session another payment completed; voiding it at the gateway");
-        let voided = match self.payments.account(scope.mode) {
-            Ok(acct) => acct.void(xref).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.message),
-        };
-        match voided {
-            Ok(crate::gateway::ManageOutcome::Done { .. }) => {}
-            // A replay of this result finds it voided already; anything else needs a person.
-            Ok(crate::gateway::ManageOutcome::Refused { code, message }) => {
-                tracing::error!(session = %s.id, xref, code, %message, "the gateway refused to void the second payment (voided already, or settled: if it is charged, refund it by hand)");
-            }
+        match self.payments.account(scope.mode) {
+            Ok(acct) => void_unkept(acct, &s.id, xref).await,
             Err(e) => {
-                tracing::error!(session = %s.id, xref, error = %e, "voiding the second payment failed: refund it by hand");
+                tracing::error!(session = %s.id, xref, error = %e.message, "cannot void the second payment: refund it by hand");
             }
         }
     }
@@ -974,6 +964,21 @@ async fn load_obj<T: serde::de::DeserializeOwned>(
 /// is; one that does not (65548, the gateway's store failed, perhaps after charging) is
 /// replaced by the gateway's QUERY answer for its `transactionUnique`, which replays the
 /// original's fields (signature checked by the call). `None` while the gateway cannot say.
+/// Void a payment a session will not keep (it came late, or a second time). Whatever stops
+/// the void is logged for a person: a refusal may mean it was voided already (a replay of the
+/// same result) or that it settled and must be refunded.
+async fn void_unkept(acct: &crate::gateway::Cardstream, session: &str, xref: &str) {
+    match acct.void(xref).await {
+        Ok(crate::gateway::ManageOutcome::Done { .. }) => {}
+        Ok(crate::gateway::ManageOutcome::Refused { code, message }) => {
+            tracing::error!(session, xref, code, %message, "the gateway refused to void a payment the checkout does not keep (voided already, or settled: if it is charged, refund it by hand)");
+        }
+        Err(e) => {
+            tracing::error!(session, xref, error = %e, "voiding a payment the checkout does not keep failed: refund it by hand");
+        }
+    }
+}
+
 async fn settled_result(acct: &crate::gateway::Cardstream, fields: Fields) -> Option<Fields> {
     let code = fields
         .get("responseCode")
