@@ -43,8 +43,8 @@ enum Command {
     /// Print a stored record's JSON (records are kept packed; see the README's keyspace),
     /// e.g. `calmony-payd record 'cp:{prj_…}:test:obj:pi_…' | jq .status`.
     Record {
-        /// The record's key, `cp:{<project>}:<mode>:obj:<id>`, or a sandbox transaction's,
-        /// `cp:sandbox:txn:<xref>`.
+        /// The record's key, `cp:{<project>}:<mode>:obj:<id>` (an event's too, though events
+        /// are entries of `…:events:log`), or a sandbox transaction's, `cp:sandbox:txn:<xref>`.
         key: String,
     },
 }
@@ -193,9 +193,25 @@ async fn webhooks(config: Config, cmd: WebhooksCommand) -> Result<(), crate::run
     result.map_err(Into::into)
 }
 
+/// `cp:{<project>}:<mode>:obj:evt_…` -> the scope and the event id.
+fn event_scope(key: &str) -> Option<(calmony_actors::store::Scope, &str)> {
+    let (project, rest) = key.strip_prefix("cp:{")?.split_once("}:")?;
+    let (mode, id) = rest.split_once(":obj:")?;
+    let mode = calmony_protocol::Mode::parse(mode)?;
+    id.starts_with("evt_")
+        .then(|| (calmony_actors::store::Scope::new(project, mode), id))
+}
+
 async fn record(config: Config, key: String) -> Result<(), crate::runtime::StartError> {
     let (store, managed) = crate::runtime::open_store(&config, true).await?;
-    let found = store.json_at(&key).await;
+    let found = match (store.json_at(&key).await, event_scope(&key)) {
+        // An event of the log has no record key: the key names its scope and id.
+        (Ok(None), Some((scope, id))) => store
+            .event(&scope, id)
+            .await
+            .map(|e| e.map(|(json, _)| json)),
+        (found, _) => found,
+    };
     if let Some(m) = managed {
         m.stop().await;
     }

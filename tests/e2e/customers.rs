@@ -63,38 +63,24 @@ async fn create_retrieve_update_delete_with_events() {
     let mut conn = w.redis.conn();
     let test_stream = w.test_event_stream();
     // (The stream itself only queues events for projects with webhook endpoints; the event
-    // index holds every event, ids in creation order.)
-    let ids: Vec<String> = redis::cmd("ZRANGE")
-        .arg(test_stream.replace(":events", ":events:index"))
-        .arg(0)
-        .arg(-1)
+    // log holds every event, in the order of the commits.)
+    let log: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(test_stream.replace(":events", ":events:log"))
+        .arg("-")
+        .arg("+")
         .query(&mut conn)
-        .expect("zrange");
-    let types: Vec<String> = ids
+        .expect("xrange");
+    let types: Vec<String> = log
+        .ids
         .iter()
-        .map(|id| {
-            let stored: Vec<u8> = redis::cmd("HGET")
-                .arg(test_stream.replace(":events", &format!(":obj:{id}")))
-                .arg("json")
-                .query(&mut conn)
-                .expect("event");
-            let json = packed::text(stored).expect("event decodes");
-            let v: serde_json::Value = serde_json::from_str(&json).expect("event json");
-            v["type"].as_str().unwrap_or("").to_string()
-        })
+        .map(|e| e.get::<String>("t").unwrap_or_default())
         .collect();
     assert_eq!(
         types,
         ["customer.created", "customer.updated", "customer.deleted"]
     );
-    let upd_id = ids[1].clone();
-    let record_key = test_stream.replace(":events", &format!(":obj:{upd_id}"));
     // Events are stored packed (zstd against a dictionary), a few hundred bytes each.
-    let stored: Vec<u8> = redis::cmd("HGET")
-        .arg(&record_key)
-        .arg("json")
-        .query(&mut conn)
-        .expect("event");
+    let stored: Vec<u8> = log.ids[1].get("j").expect("the event's JSON");
     assert_eq!(stored.first(), Some(&packed::MARK));
     let event_json = packed::text(stored).expect("event decodes");
     assert!(event_json.len() > 400, "a full snapshot: {event_json}");
@@ -130,9 +116,9 @@ async fn an_update_that_changes_nothing_appends_no_event_and_unknown_ids_are_404
     }
     let mut conn = w.redis.conn();
     let s = w.test_event_stream();
-    let len: usize = redis::cmd("ZCARD")
-        .arg(s.replace(":events", ":events:index"))
+    let len: usize = redis::cmd("XLEN")
+        .arg(s.replace(":events", ":events:log"))
         .query(&mut conn)
-        .expect("zcard");
+        .expect("xlen");
     assert_eq!(len, 1, "only customer.created");
 }

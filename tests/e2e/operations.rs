@@ -60,8 +60,8 @@ async fn every_answer_carries_a_request_id_and_json() {
     }
 }
 
-/// `calmony-payd record` prints a packed record's JSON: a payment intent's, and the sandbox
-/// gateway's transaction for it (a string key, packed too).
+/// `calmony-payd record` prints a packed record's JSON: a payment intent's, an event's, and
+/// the sandbox gateway's transaction for it (a string key, packed too).
 #[tokio::test]
 async fn record_prints_packed_records_and_sandbox_transactions() {
     let w = World::new();
@@ -78,6 +78,19 @@ async fn record_prints_packed_records_and_sandbox_transactions() {
     assert!(status.success(), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(json["status"], "succeeded");
+    // An event has no record key of its own (it is an entry of the log); its would-be key
+    // still prints it, with its id.
+    let listed = w.api.get("/v1/events?type=payment_intent.succeeded").await;
+    let event = listed.json["data"][0]["id"]
+        .as_str()
+        .expect("event")
+        .to_owned();
+    let key = intent[0].replace(&format!("obj:{pi}"), &format!("obj:{event}"));
+    let (status, stdout, stderr) = w.daemon.cli(&["record", &key]);
+    assert!(status.success(), "{key}: {stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["id"], event.as_str());
+    assert_eq!(json["data"]["object"]["id"], pi.as_str());
 
     let txns = keys("cp:sandbox:txn:*", &mut c);
     assert!(!txns.is_empty());

@@ -733,17 +733,12 @@ async fn events_are_forgotten_after_thirty_days_with_their_list_entries() {
         .to_string();
     assert_eq!(listed.json["data"][0]["data"]["object"]["id"], old.as_str());
     let mut r = w.redis.conn();
-    let record_keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("cp:*:obj:{event}"))
-        .query(&mut r)
-        .expect("keys");
-    assert_eq!(record_keys.len(), 1, "the event's record is stored");
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&record_keys[0])
-        .query(&mut r)
-        .expect("pttl");
-    assert_eq!(ttl, -1, "no per-event expiry: the sweep removes it");
-
+    let log = w.test_event_stream().replace(":events", ":events:log");
+    let log_len =
+        |r: &mut redis::Connection| -> i64 { redis::cmd("XLEN").arg(&log).query(r).expect("xlen") };
+    assert_eq!(log_len(&mut r), 1, "the event is in the project's log");
+    let ttl: i64 = redis::cmd("PTTL").arg(&log).query(&mut r).expect("pttl");
+    assert_eq!(ttl, -1, "no expiry: the sweep removes old events");
     // 29 days on: still there, and a new event joins it.
     w.daemon
         .cli(&["clock", "advance", "--seconds", &(29 * 86_400).to_string()]);
@@ -772,13 +767,120 @@ async fn events_are_forgotten_after_thirty_days_with_their_list_entries() {
         assert_eq!(objects, vec![recent.as_str()], "{path}: {}", listed.text);
     }
     let index_entries: i64 = redis::cmd("ZCARD")
-        .arg(record_keys[0].replace(&format!("obj:{event}"), "events:type:customer.created"))
+        .arg(log.replace(":events:log", ":events:type:customer.created"))
         .query(&mut r)
         .expect("zcard");
     assert_eq!(index_entries, 1, "the type list lost the old entry too");
-    let left: i64 = redis::cmd("EXISTS")
-        .arg(&record_keys[0])
+    assert_eq!(log_len(&mut r), 1, "the log lost the old entry");
+}
+
+/// Events written before the event log (a record `obj:evt_…` listed in `events:index`) are
+/// still retrieved, listed after the log's, paged across, found by type and forgotten
+/// after the retention period, as a daemon upgraded over old data needs.
+#[tokio::test]
+async fn events_written_before_the_log_are_still_read_listed_and_forgotten() {
+    let w = World::with(&[("CALMONY_CLOCK_CONTROLLABLE", "true")]);
+    let scope = w.test_event_stream().replace(":events", "");
+    let old = calmony_protocol::ids::new_id("evt");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        .to_string();
+    let old_json = json!({
+        "id": old, "object": "event", "api_version": "2024-06-20", "created": now.parse::<i64>().unwrap_or(0),
+        "data": {"object": {"id": "cus_old", "object": "customer"}}, "livemode": false,
+        "pending_webhooks": 0, "request": {"id": null, "idempotency_key": null},
+        "type": "customer.created"
+    })
+    .to_string();
+    let mut r = w.redis.conn();
+    let _: () = redis::pipe()
+        .hset_multiple(
+            format!("{scope}:obj:{old}"),
+            &[
+                ("v", "1"),
+                ("json", &old_json),
+                ("type", "customer.created"),
+                ("created", &now),
+            ],
+        )
+        .zadd(format!("{scope}:events:index"), &old, 0)
+        .zadd(format!("{scope}:events:type:customer.created"), &old, 0)
+        .query(&mut r)
+        .expect("old event written");
+    // The new event is made 29 days on, so the old one alone passes the retention period next.
+    w.daemon
+        .cli(&["clock", "advance", "--seconds", &(29 * 86_400).to_string()]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let new = w.api.customer().await;
+
+    let one = w.api.get(&format!("/v1/events/{old}")).await;
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.json["data"]["object"]["id"], "cus_old");
+    for path in ["/v1/events", "/v1/events?type=customer.created"] {
+        let listed = w.api.get(path).await;
+        let objects: Vec<&str> = listed.json["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|e| e["data"]["object"]["id"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            objects,
+            vec![new.as_str(), "cus_old"],
+            "{path}: {}",
+            listed.text
+        );
+    }
+    let first = w.api.get("/v1/events?limit=1").await;
+    assert_eq!(first.json["has_more"], true);
+    let newest = first.json["data"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let rest = w
+        .api
+        .get(&format!("/v1/events?limit=1&starting_after={newest}"))
+        .await;
+    assert_eq!(rest.json["data"][0]["id"], old.as_str(), "{}", rest.text);
+    assert_eq!(rest.json["has_more"], false);
+    let back = w.api.get(&format!("/v1/events?ending_before={old}")).await;
+    assert_eq!(back.json["data"][0]["id"], newest.as_str(), "{}", back.text);
+
+    // Two days more: the old event is past 30 days, the new one is not. The sweep forgets the
+    // old one, record and lists.
+    w.daemon
+        .cli(&["clock", "advance", "--seconds", &(2 * 86_400).to_string()]);
+    let gone = eventually(Duration::from_secs(10), || async {
+        w.api.get(&format!("/v1/events/{old}")).await.status == 404
+    })
+    .await;
+    assert!(gone, "the old event is forgotten");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("{scope}:obj:{old}"))
         .query(&mut r)
         .expect("exists");
-    assert_eq!(left, 0, "the record is deleted");
+    assert_eq!(exists, 0);
+    let listed = w.api.get("/v1/events?type=customer.created").await;
+    assert_eq!(
+        ids_of(&listed.json),
+        vec![newest.clone()],
+        "{}",
+        listed.text
+    );
+    assert_eq!(w.api.get(&format!("/v1/events/{newest}")).await.status, 200);
+}
+
+fn ids_of(v: &Value) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }

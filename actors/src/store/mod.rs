@@ -17,6 +17,7 @@
 //! a concurrent writer turns into a clean retry instead of a lost update. There is no second
 //! write path: customers, and every resource after them, go through [`Store::commit`].
 
+pub mod event_log;
 mod managed;
 pub mod packed;
 pub mod scripts;
@@ -121,6 +122,36 @@ impl Scope {
 
     pub fn livemode(&self) -> bool {
         self.mode.livemode()
+    }
+}
+
+/// A page's direction and lexicographic bounds (`-`, `+`, `[id`, `(id`) from its cursor and
+/// the inclusive `lo` and `hi` of a `created` range. An `ending_before` page is read oldest
+/// first from the cursor; the caller turns it newest first.
+pub fn lex_range(
+    list: &ListParams,
+    lo: Option<&str>,
+    hi: Option<&str>,
+) -> (event_log::Direction, String, String) {
+    use event_log::Direction;
+    let lo_bound = lo.map_or("-".to_string(), |l| format!("[{l}"));
+    let hi_bound = hi.map_or("+".to_string(), |h| format!("[{h}"));
+    match &list.cursor {
+        Cursor::Start => (Direction::Desc, lo_bound, hi_bound),
+        Cursor::After(id) => {
+            let max = match hi {
+                Some(h) if h < id.as_str() => hi_bound,
+                _ => format!("({id}"),
+            };
+            (Direction::Desc, lo_bound, max)
+        }
+        Cursor::Before(id) => {
+            let min = match lo {
+                Some(l) if l > id.as_str() => lo_bound,
+                _ => format!("({id}"),
+            };
+            (Direction::Asc, min, hi_bound)
+        }
     }
 }
 
@@ -535,24 +566,10 @@ impl Store {
         lo: Option<&str>,
         hi: Option<&str>,
     ) -> Result<(Vec<String>, bool), StoreError> {
-        let lo_bound = lo.map_or("-".to_string(), |l| format!("[{l}"));
-        let hi_bound = hi.map_or("+".to_string(), |h| format!("[{h}"));
-        let (dir, min, max) = match &list.cursor {
-            Cursor::Start => ("desc", lo_bound, hi_bound),
-            Cursor::After(id) => {
-                let max = match hi {
-                    Some(h) if h < id.as_str() => hi_bound,
-                    _ => format!("({id}"),
-                };
-                ("desc", lo_bound, max)
-            }
-            Cursor::Before(id) => {
-                let min = match lo {
-                    Some(l) if l > id.as_str() => lo_bound,
-                    _ => format!("({id}"),
-                };
-                ("asc", min, hi_bound)
-            }
+        let (dir, min, max) = lex_range(list, lo, hi);
+        let dir = match dir {
+            event_log::Direction::Desc => "desc",
+            event_log::Direction::Asc => "asc",
         };
         let mut c = self.conn();
         let prefix = scope.record_prefix();

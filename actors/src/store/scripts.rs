@@ -5,6 +5,8 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+use super::event_log::EVENT_ID_LUA;
+
 /// Apply one state change: every check first, then every write, or nothing.
 ///
 /// `KEYS`: every key touched. `ARGV[1]`: the operations, one MessagePack array of codes and
@@ -14,6 +16,7 @@ use redis::Script;
 /// `n` internal field/value arguments following it) are `ARGV` indexes. The line lists the
 /// checks first, then the numbers, then the writes (`store::Tx` orders them so):
 /// `V k version` record `k` is still at `version` (0: absent);
+/// `VP k a1 a2` entry `a2` of stream `k` is still pending in group `a1`;
 /// `O k a` idempotency claim `k` is still held by owner `a`;
 /// `S k a` take the next number of counter `k` as prefix `a` + six digits (how an invoice
 /// gets a gap-free number: only a commit that happens takes one);
@@ -22,20 +25,25 @@ use redis::Script;
 /// (`store::packed::raw_frame` builds the same bytes; a reader puts it in its place);
 /// `P k version b n` a record; `H k f n` `HSET`; `Z k score a`; `ZM k n score a...` one
 /// `ZADD` of `n` entries (`Tx` joins an index's entries so); `R k a` `ZREM`;
-/// `X k f n` `XADD`; `XI k g f n` `XADD` only if key `g` exists; `E k ms` `PEXPIRE`;
+/// `X k f n` `XADD`; `E k ms` `PEXPIRE`;
 /// `C k a1 a2 f n` append a command and deliver it at once to consumer `a2` of group `a1`, so
 /// from birth it sits in that daemon's pending list (a crash leaves it there for recovery, and
 /// no other consumer can pick it up while it is being worked on);
 /// `A k a1 a2` acknowledge and delete entry `a2` of group `a1`;
-/// `I k a by` `HINCRBY`; `D k a` `HDEL`; `N k a1 a2` `HSETNX`.
+/// `I k a by` `HINCRBY`; `D k a` `HDEL`; `N k a1 a2` `HSETNX`;
+/// `EV k k2 k3 g a1 a2 a3 a4` append an event to log `k` (type `a3`, `created` `a4`, packed
+/// JSON `a2`), its id (derived from the entry ID and the scope's tag `a1`, see
+/// `store::event_log`) to the type list `k2`, and, if key `g` exists, to the fan-out stream
+/// `k3`.
 /// Answers `{'ok', <id of the last command appended or ''>, <each number taken>...}`, or
 /// `{'conflict'|'lost', key}`.
 ///
 /// The list is unpacked once (in C, by `cmsgpack`) and walked with a cursor: no Lua table per
 /// operation, and the values are handed to Redis with `unpack` straight from `ARGV`.
-pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
+pub static COMMIT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{EVENT_ID_LUA}{COMMIT_BODY}")));
+
+const COMMIT_BODY: &str = r#"
 local t = cmsgpack.unpack(ARGV[1])
 local p, last = 1, #t
 local function n(i) return t[p + i] end
@@ -58,6 +66,9 @@ while p <= last do
     local v = tonumber(redis.call('HGET', key(1), 'v') or '0')
     if v ~= n(2) then return {'conflict', key(1)} end
     p = p + 3
+  elseif o == 'VP' then
+    if #redis.call('XPENDING', key(1), val(2), val(3), val(3), 1) == 0 then return {'conflict', key(1)} end
+    p = p + 4
   elseif o == 'O' then
     if redis.call('HGET', key(1), 'owner') ~= val(2) then return {'lost', key(1)} end
     p = p + 3
@@ -86,15 +97,18 @@ while p <= last do
     p = p + 3 + 2 * c
   elseif o == 'R' then redis.call('ZREM', key(1), val(2)) p = p + 3
   elseif o == 'X' then redis.call('XADD', key(1), '*', run(2)) p = p + 4
-  elseif o == 'XI' then
-    local g = n(2)
+  elseif o == 'EV' then
+    local kind = val(7)
+    local id = event_id(redis.call('XADD', key(1), '*', 't', kind, 'c', val(8), 'j', val(6)), val(5))
+    redis.call('ZADD', key(2), 0, id)
+    local g = n(4)
     local ok = guards[g]
     if ok == nil then
       ok = redis.call('EXISTS', KEYS[g]) == 1
       guards[g] = ok
     end
-    if ok then redis.call('XADD', key(1), '*', run(3)) end
-    p = p + 5
+    if ok then redis.call('XADD', key(3), '*', 'id', id, 'type', kind) end
+    p = p + 9
   elseif o == 'E' then redis.call('PEXPIRE', key(1), t[p + 2]) p = p + 3
   elseif o == 'C' then
     cmd_id = redis.call('XADD', key(1), '*', run(4))
@@ -112,9 +126,7 @@ while p <= last do
   end
 end
 return {'ok', cmd_id, unpack(numbers)}
-"#,
-    )
-});
+"#;
 
 /// One page of a list index (a sorted set of ids with equal scores) and the records' JSON.
 ///
@@ -277,6 +289,39 @@ end
 return {n, 0}
 "#,
     )
+});
+
+/// Forget the oldest events of a scope's log, up to the first created at or after the cutoff:
+/// the entries, their ids in their types' lists and their pending counts.
+///
+/// `KEYS[1]`: the log, `KEYS[2]`: its pending counts. `ARGV`: the type lists' key prefix, the
+/// cutoff (`created`, seconds), how many at most, the scope's tag. Answers `{forgotten,
+/// reached_newer}` as [`TRIM_EVENTS`] does.
+pub static TRIM_LOG: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{EVENT_ID_LUA}{}",
+        r#"
+local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[3]))
+local cutoff = tonumber(ARGV[2])
+local gone = {}
+local reached = 0
+for i = 1, #entries do
+  local id, f = entries[i][1], entries[i][2]
+  local kind, created
+  for j = 1, #f, 2 do
+    if f[j] == 't' then kind = f[j + 1] elseif f[j] == 'c' then created = tonumber(f[j + 1]) end
+  end
+  if created and created >= cutoff then reached = 1 break end
+  if kind then redis.call('ZREM', ARGV[1] .. kind, event_id(id, ARGV[4])) end
+  gone[#gone + 1] = id
+end
+if #gone > 0 then
+  redis.call('XDEL', KEYS[1], unpack(gone))
+  redis.call('HDEL', KEYS[2], unpack(gone))
+end
+return {#gone, reached}
+"#
+    ))
 });
 
 /// Move webhook retries that are due into the delivery stream. `KEYS[1]`: the retry set

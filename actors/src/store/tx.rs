@@ -60,13 +60,6 @@ enum Op {
         first: usize,
         count: usize,
     },
-    /// Append only if key `guard` exists.
-    XaddIf {
-        k: usize,
-        guard: usize,
-        first: usize,
-        count: usize,
-    },
     Pexpire {
         k: usize,
         ms: u64,
@@ -99,6 +92,25 @@ enum Op {
         field: usize,
         value: usize,
     },
+    /// Entry `id` of stream `k` is still pending in `group` (not yet acknowledged).
+    Unacked {
+        k: usize,
+        group: usize,
+        id: usize,
+    },
+    /// Append an event to log `k`, its derived id (see [`super::event_log`]) to the type list
+    /// `index`, and to the fan-out stream `stream` if key `guard` exists.
+    Event {
+        k: usize,
+        index: usize,
+        stream: usize,
+        guard: usize,
+        /// `ARGV` indexes of the scope's tag, the packed JSON, the type and `created`.
+        tag: usize,
+        json: usize,
+        kind: usize,
+        created: usize,
+    },
 }
 
 impl Op {
@@ -106,7 +118,7 @@ impl Op {
     /// in that order whatever order the change was built in.
     fn phase(&self) -> u8 {
         match self {
-            Op::Ver { .. } | Op::Own { .. } => 0,
+            Op::Ver { .. } | Op::Own { .. } | Op::Unacked { .. } => 0,
             Op::Seq { .. } => 1,
             _ => 2,
         }
@@ -122,13 +134,14 @@ impl Op {
             | Op::Zadd { k, .. }
             | Op::Zrem { k, .. }
             | Op::Xadd { k, .. }
-            | Op::XaddIf { k, .. }
             | Op::Pexpire { k, .. }
             | Op::Cmd { k, .. }
             | Op::Ack { k, .. }
             | Op::Hincrby { k, .. }
             | Op::Hdel { k, .. }
-            | Op::Hsetnx { k, .. } => *k,
+            | Op::Hsetnx { k, .. }
+            | Op::Unacked { k, .. }
+            | Op::Event { k, .. } => *k,
         }
     }
 
@@ -149,13 +162,6 @@ impl Op {
                 *k += keys;
                 *a += args;
             }
-            Op::XaddIf {
-                k, guard, first, ..
-            } => {
-                *k += keys;
-                *guard += keys;
-                *first += args;
-            }
             Op::Cmd {
                 k,
                 group,
@@ -168,10 +174,27 @@ impl Op {
                 *consumer += args;
                 *first += args;
             }
-            Op::Ack { k, group, id } => {
+            Op::Ack { k, group, id } | Op::Unacked { k, group, id } => {
                 *k += keys;
                 *group += args;
                 *id += args;
+            }
+            Op::Event {
+                k,
+                index,
+                stream,
+                guard,
+                tag,
+                json,
+                kind,
+                created,
+            } => {
+                for key in [k, index, stream, guard] {
+                    *key += keys;
+                }
+                for arg in [tag, json, kind, created] {
+                    *arg += args;
+                }
             }
             Op::Hsetnx { k, field, value } => {
                 *k += keys;
@@ -198,12 +221,6 @@ impl Op {
             Op::Zadd { k, score, member } => out.code("Z").int(k).text(score).int(member),
             Op::Zrem { k, member } => out.code("R").int(k).int(member),
             Op::Xadd { k, first, count } => out.code("X").int(k).int(first).int(count),
-            Op::XaddIf {
-                k,
-                guard,
-                first,
-                count,
-            } => out.code("XI").int(k).int(guard).int(first).int(count),
             Op::Pexpire { k, ms } => out.code("E").int(k).text(ms),
             Op::Cmd {
                 k,
@@ -222,6 +239,26 @@ impl Op {
             Op::Hincrby { k, field, by } => out.code("I").int(k).int(field).text(by),
             Op::Hdel { k, field } => out.code("D").int(k).int(field),
             Op::Hsetnx { k, field, value } => out.code("N").int(k).int(field).int(value),
+            Op::Unacked { k, group, id } => out.code("VP").int(k).int(group).int(id),
+            Op::Event {
+                k,
+                index,
+                stream,
+                guard,
+                tag,
+                json,
+                kind,
+                created,
+            } => out
+                .code("EV")
+                .int(k)
+                .int(index)
+                .int(stream)
+                .int(guard)
+                .int(tag)
+                .int(json)
+                .int(kind)
+                .int(created),
         };
     }
 }
@@ -474,37 +511,42 @@ impl Tx {
         self
     }
 
-    /// Append an event: its record (with its type beside the JSON, for the retention sweep
-    /// that forgets it after the retention period: see `webhooks::retention`), its place in
-    /// the project's event list and its type's, and an entry on the project's event stream for
-    /// delivery.
+    /// Append an event to its scope's log (see [`super::event_log`]): the entry (type,
+    /// `created`, packed JSON), its id in its type's list, and, for a project with webhook
+    /// endpoints, an entry on the project's event stream for delivery. The id is derived from
+    /// the entry's ID inside the commit, so the list and the stream get the one readers see.
+    /// Only a project with endpoints needs the event queued, and the check is inside the
+    /// commit, so an endpoint created concurrently either predates the event (and hears of
+    /// it) or follows it (and, as with Stripe, does not).
     pub fn event(&mut self, scope: &Scope, event: &Event) -> &mut Self {
         let json = serde_json::to_string(event).unwrap_or_default();
-        let record = scope.record(&event.id);
-        let created = event.created.to_string();
-        self.put_with(
-            &record,
-            1,
-            &json,
-            &[("type", &event.kind), ("created", &created)],
-        );
-        self.index(&scope.key("events:index"), &event.id);
-        self.index(
-            &scope.key(&format!("events:type:{}", event.kind)),
-            &event.id,
-        );
-        // Only a project with webhook endpoints needs the event queued for fan-out, and the
-        // check is inside the commit, so an endpoint created concurrently either predates the
-        // event (and hears of it) or follows it (and, as with Stripe, does not).
-        let k = self.k(&scope.event_stream());
+        let k = self.k(&scope.event_log());
+        let index = self.k(&scope.event_type_index(&event.kind));
+        let stream = self.k(&scope.event_stream());
         let guard = self.k(&scope.key("webhook_endpoints"));
-        let (first, count) = self.vs(&[("id", &event.id), ("type", &event.kind)]);
-        self.ops.push(Op::XaddIf {
+        let tag = self.v(&super::event_log::tag(scope));
+        let json = self.v(&json);
+        let kind = self.v(&event.kind);
+        let created = self.v(&event.created.to_string());
+        self.ops.push(Op::Event {
             k,
+            index,
+            stream,
             guard,
-            first,
-            count,
+            tag,
+            json,
+            kind,
+            created,
         });
+        self
+    }
+
+    /// The commit applies only while entry `id` of `stream` is unacknowledged in `group`: a
+    /// stream entry is then processed once even if two readers hold it.
+    pub fn expect_unacked(&mut self, stream: &str, group: &str, id: &str) -> &mut Self {
+        let k = self.k(stream);
+        let (group, id) = (self.v(group), self.v(id));
+        self.ops.push(Op::Unacked { k, group, id });
         self
     }
 
@@ -608,7 +650,7 @@ impl Tx {
             .ops
             .iter()
             .filter_map(|op| match op {
-                Op::Put { body, .. } => Some(body - 2),
+                Op::Put { body, .. } | Op::Event { json: body, .. } => Some(body - 2),
                 _ => None,
             })
             .collect();
@@ -722,7 +764,12 @@ mod tests {
                         .collect();
                     (vec![key(1)], v, 3 + 2 * n(2))
                 }
-                "XI" => (vec![key(1), key(2)], run(3), 5),
+                "EV" => (
+                    vec![key(1), key(2), key(3), key(4)],
+                    vec![arg(5), arg(6), arg(7), arg(8)],
+                    9,
+                ),
+                "VP" => (vec![key(1)], vec![arg(2), arg(3)], 4),
                 "C" => {
                     let mut v = vec![arg(2), arg(3)];
                     v.extend(run(4));
@@ -826,14 +873,16 @@ mod tests {
             .expire_ms("k2", 60_000)
             .ack("cmds", "group", "1-0")
             .command("cmds", "group", "me", &[("cmd", "C")]);
-        let (k, guard) = (second.k("events"), second.k("endpoints"));
-        let (first_arg, count) = second.vs(&[("id", "evt_1")]);
-        second.ops.push(Op::XaddIf {
-            k,
-            guard,
-            first: first_arg,
-            count,
-        });
+        let scope = Scope::new("prj_1", calmony_protocol::Mode::Test);
+        let event = Event::new(
+            "customer.created",
+            &serde_json::json!({"id": "cus_1"}),
+            None,
+            7,
+            false,
+            Default::default(),
+        );
+        second.event(&scope, &event);
         let mut merged = Tx::new();
         merged.absorb(first);
         merged.absorb(second);
@@ -853,7 +902,21 @@ mod tests {
                 op("E", &["k2"], &["60000"]),
                 op("A", &["cmds"], &["group", "1-0"]),
                 op("C", &["cmds"], &["group", "me", "cmd", "C"]),
-                op("XI", &["events", "endpoints"], &["id", "evt_1"]),
+                op(
+                    "EV",
+                    &[
+                        "cp:{prj_1}:test:events:log",
+                        "cp:{prj_1}:test:events:type:customer.created",
+                        "cp:{prj_1}:test:events",
+                        "cp:{prj_1}:test:webhook_endpoints",
+                    ],
+                    &[
+                        &super::super::event_log::tag(&scope),
+                        &serde_json::to_string(&event).expect("json"),
+                        "customer.created",
+                        "7",
+                    ]
+                ),
             ]
         );
         assert!(merged.is_unchecked());
@@ -863,6 +926,18 @@ mod tests {
             !checked.is_unchecked(),
             "a version check keeps a change to itself"
         );
+        let mut once = Tx::new();
+        once.ack("events", "webhooks", "1-0")
+            .expect_unacked("events", "webhooks", "1-0");
+        assert_eq!(
+            resolve(&once),
+            vec![
+                op("VP", &["events"], &["webhooks", "1-0"]),
+                op("A", &["events"], &["webhooks", "1-0"]),
+            ],
+            "the check goes first"
+        );
+        assert!(!once.is_unchecked());
     }
 
     #[test]
@@ -941,14 +1016,14 @@ mod tests {
         stored.extend(packed::raw_frame(b"CP-000007"));
         let json = packed::text(stored).expect("decodes");
         assert!(json.contains(r#""number":"CP-000007""#), "{json}");
-        let puts: Vec<_> = resolve(&tx)
+        let events: Vec<_> = resolve(&tx)
             .into_iter()
-            .filter(|(c, ..)| c == "P")
+            .filter(|(c, ..)| c == "EV")
             .collect();
-        assert!(puts[1].2[1].contains(r#""number":"CP-000001""#));
-        let plain = puts[1].2[1].len();
-        let p = t.iter().rposition(|c| *c == "P").expect("put");
-        let body = t[p + 3].parse::<usize>().expect("integer");
+        assert!(events[1].2[1].contains(r#""number":"CP-000001""#));
+        let plain = events[1].2[1].len();
+        let p = t.iter().rposition(|c| *c == "EV").expect("event");
+        let body = t[p + 6].parse::<usize>().expect("integer");
         assert_eq!(argv[body - 2][0], packed::MARK);
         assert!(argv[body - 2].len() < plain, "packed is smaller");
     }

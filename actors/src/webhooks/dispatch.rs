@@ -10,6 +10,7 @@ use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use super::send::Delivery;
 use super::{DELIVERIES, EVENTS_GROUP, Webhooks, endpoints};
 use crate::api_keys::EVENT_STREAMS;
+use crate::store::event_log::Place;
 use crate::store::{Commit, Scope, StoreError, Tx};
 
 /// How often the fan-out looks for event streams registered since it last did (one `SCARD`).
@@ -193,8 +194,8 @@ impl Webhooks {
         Ok(out)
     }
 
-    /// One commit per event: mark it fanned out (its version 1 -> 2, so a repeat is a no-op),
-    /// count its pending deliveries, append them, and acknowledge the entry. The commits of a
+    /// One commit per event: count its pending deliveries, append them, and acknowledge the
+    /// entry, only while it is unacknowledged (so a repeat is a no-op). The commits of a
     /// batch are independent, so they go out together (pipelined on the shared connections).
     async fn fan_out(&self, batch: Vec<Entry>) -> Result<(), calmony_protocol::ApiError> {
         let mut endpoints_of: HashMap<String, Vec<endpoints::Loaded>> = HashMap::new();
@@ -250,7 +251,8 @@ impl Webhooks {
                 metrics::counter!("calmony_webhook_fanouts_total").increment(1);
                 Ok(())
             }
-            // Fanned out already (or expired): only the entry is left to clear.
+            // Fanned out already, by the commit that acknowledged the entry: clearing it
+            // again changes nothing.
             _ => self.ack_event(entry).await,
         }
     }
@@ -262,21 +264,20 @@ impl Webhooks {
     }
 }
 
-/// One event's fan-out: version 1 → 2 with the count of endpoints still to hear of it, a
-/// delivery per endpoint, and the stream entry acknowledged. An event no endpoint wants (and
-/// an entry that names no event) is only acknowledged: doing that twice changes nothing, so
-/// it needs no version check, and most events of a project without endpoints cost two
-/// commands less.
+/// One event's fan-out: the count of endpoints still to hear of it, a delivery per endpoint,
+/// and the stream entry acknowledged, applied only while the entry is unacknowledged (two
+/// daemons holding it, one a stale claim, fan it out once). An event no endpoint wants (and an
+/// entry that names no event) is only acknowledged: doing that twice changes nothing, so it
+/// needs no check, and most events of a project without endpoints cost two commands less.
 fn fan_out_into(tx: &mut Tx, entry: &Entry, targets: &[&endpoints::Loaded]) {
     if targets.is_empty() {
         tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
         return;
     }
     if let (Some(scope), Some(event)) = (scope_of(&entry.stream), &entry.event) {
-        let record = scope.record(event);
-        tx.expect_version(&record, 1);
-        let pending = targets.len().to_string();
-        tx.hset(&record, &[("v", "2"), ("pending", &pending)]);
+        tx.expect_unacked(&entry.stream, EVENTS_GROUP, &entry.id);
+        let (counter, field) = Place::of(&scope, event).pending(&scope);
+        tx.hincrby(&counter, &field, targets.len() as i64);
         for l in targets {
             let d = Delivery::first(&scope, event, &l.endpoint.id);
             tx.append(DELIVERIES, &[("d", &d.encode())]);

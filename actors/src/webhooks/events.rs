@@ -2,7 +2,7 @@
 //! and resending an event to its endpoints.
 
 use calmony_protocol::event::PREFIX;
-use calmony_protocol::list::{Cursor, ListParams};
+use calmony_protocol::list::ListParams;
 use calmony_protocol::params::{Field, Params};
 use calmony_protocol::payment_intent::CreatedRange;
 use calmony_protocol::webhook::ATTEMPT_PREFIX;
@@ -12,14 +12,11 @@ use serde_json::Value;
 use super::{DELIVERIES, Webhooks, endpoints};
 use crate::context::{Reply, RequestContext};
 use crate::resource::page_body;
-use crate::store::{Scope, Tx};
+use crate::store::event_log::{Direction, Place, entry_bound};
+use crate::store::{Scope, Tx, lex_range};
 
 pub(super) fn attempts_index(scope: &Scope, event: &str) -> String {
     scope.key(&format!("event:{event}:attempts"))
-}
-
-fn type_index(scope: &Scope, kind: &str) -> String {
-    scope.key(&format!("events:type:{kind}"))
 }
 
 fn valid_type(t: &str) -> bool {
@@ -57,42 +54,37 @@ pub async fn list(
             ));
         }
     }
-    if types.len() <= 1 {
-        let index = match types.first() {
-            Some(t) => type_index(scope, t),
-            None => scope.key("events:index"),
-        };
-        let (items, has_more) = w
-            .store
-            .page_within(scope, &index, &list, lo.as_deref(), hi.as_deref())
-            .await?;
-        return page_body("/v1/events", &items, has_more).map(Reply::ok);
-    }
-    // Several types: page each index the same way and merge by id (ids sort by creation).
+    let (dir, min, max) = lex_range(&list, lo.as_deref(), hi.as_deref());
+    let count = list.limit + 1;
+    // Each source is read the same way (limit + 1 from the cursor, within `created`) and the
+    // page merged by id (ids sort by creation): every type's list, or, for all events, the log
+    // and the list of events written before it.
     let mut merged: Vec<(String, String)> = Vec::new();
+    if types.is_empty() {
+        let (lmin, lmax) = (
+            entry_bound(scope, &min, false),
+            entry_bound(scope, &max, true),
+        );
+        merged.extend(w.store.log_page(scope, dir, &lmin, &lmax, count).await?);
+        let before = scope.event_index_before_log();
+        merged.extend(
+            w.store
+                .event_index_page(scope, &before, dir, &min, &max, count)
+                .await?,
+        );
+    }
     for t in &types {
-        let (items, _) = w
-            .store
-            .page_within(
-                scope,
-                &type_index(scope, t),
-                &list,
-                lo.as_deref(),
-                hi.as_deref(),
-            )
-            .await?;
-        for json in items {
-            let id = serde_json::from_str::<Value>(&json)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            merged.push((id, json));
-        }
+        let index = scope.event_type_index(t);
+        merged.extend(
+            w.store
+                .event_index_page(scope, &index, dir, &min, &max, count)
+                .await?,
+        );
     }
     merged.sort_by(|a, b| b.0.cmp(&a.0));
     merged.dedup_by(|a, b| a.0 == b.0);
     let has_more = merged.len() > list.limit;
-    let page: Vec<String> = if matches!(list.cursor, Cursor::Before(_)) {
+    let page: Vec<String> = if dir == Direction::Asc {
         let skip = merged.len().saturating_sub(list.limit);
         merged.into_iter().skip(skip).map(|(_, j)| j).collect()
     } else {
@@ -117,19 +109,13 @@ pub async fn retrieve(
     if !ids::is_valid(PREFIX, id) {
         return Err(ApiError::no_such("event", id, "id"));
     }
-    let (rec, internal) = w
+    let (json, pending) = w
         .store
-        .get_with(&ctx.scope.record(id), &["pending"])
+        .event(&ctx.scope, id)
         .await?
         .ok_or_else(|| ApiError::no_such("event", id, "id"))?;
-    let pending: i64 = internal
-        .into_iter()
-        .next()
-        .flatten()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    let mut event: Value = serde_json::from_str(&rec.json).unwrap_or(Value::Null);
-    event["pending_webhooks"] = Value::from(pending.max(0));
+    let mut event: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+    event["pending_webhooks"] = Value::from(pending);
     Ok(Reply::ok(event.to_string()))
 }
 
@@ -142,7 +128,7 @@ pub async fn attempts(
 ) -> Result<Reply, ApiError> {
     let list = ListParams::take(&mut params, ATTEMPT_PREFIX)?;
     params.finish()?;
-    if !ids::is_valid(PREFIX, id) || w.store.get(&ctx.scope.record(id)).await?.is_none() {
+    if !ids::is_valid(PREFIX, id) || w.store.event(&ctx.scope, id).await?.is_none() {
         return Err(ApiError::no_such("event", id, "id"));
     }
     let (items, has_more) = w
@@ -168,12 +154,12 @@ pub async fn resend(
     if !ids::is_valid(PREFIX, id) {
         return Err(ApiError::no_such("event", id, "id"));
     }
-    let rec = w
+    let (json, _) = w
         .store
-        .get(&scope.record(id))
+        .event(scope, id)
         .await?
         .ok_or_else(|| ApiError::no_such("event", id, "id"))?;
-    let kind = serde_json::from_str::<Value>(&rec.json)
+    let kind = serde_json::from_str::<Value>(&json)
         .ok()
         .and_then(|v| v["type"].as_str().map(str::to_string))
         .unwrap_or_default();
@@ -198,12 +184,13 @@ pub async fn resend(
             .map(|l| l.endpoint.id)
             .collect(),
     };
+    let (counter, field) = Place::of(scope, id).pending(scope);
     let mut tx = Tx::new();
     for we in &targets {
         let d = super::send::Delivery::first(scope, id, we);
         tx.append(DELIVERIES, &[("d", &d.encode())]);
-        tx.hincrby(&scope.record(id), "pending", 1);
+        tx.hincrby(&counter, &field, 1);
     }
     w.store.commit(&tx).await?;
-    Ok(Reply::ok(rec.json))
+    Ok(Reply::ok(json))
 }

@@ -1,12 +1,15 @@
 //! Events and webhooks: the event log's API, webhook endpoints, and the WebhookDispatcher.
 //!
 //! ## The path of a delivery
-//! 1. Every state change appends its event, in the same commit, to its project's event stream
-//!    (`cp:{prj}:<mode>:events`; all such streams are listed in `cp:event_streams`).
+//! 1. Every state change appends its event, in the same commit, to its project's event log
+//!    (`cp:{prj}:<mode>:events:log`, see `store::event_log`) and, while the project has
+//!    endpoints, to its event stream (`cp:{prj}:<mode>:events`; all such streams are listed in
+//!    `cp:event_streams`).
 //! 2. **Fan-out** ([`dispatch`]): the `webhooks` consumer group reads the event streams. For each
-//!    event, one commit bumps the event record's version (so a second fan-out of the same
-//!    event, after a crash, changes nothing), sets its `pending` count, appends one delivery per
-//!    matching endpoint to `cp:webhooks:deliveries`, and acknowledges the event entry.
+//!    event, one commit, applied only while the entry is unacknowledged (so a second fan-out of
+//!    the same event, after a crash or a stale claim, changes nothing), counts its pending
+//!    deliveries (`events:pending`), appends one delivery per matching endpoint to
+//!    `cp:webhooks:deliveries`, and acknowledges the event entry.
 //! 3. **Send** ([`send`]): the `senders` group reads deliveries, many in flight at once. Each
 //!    POST is signed (`Calmony-Signature` and `Stripe-Signature`, one `v1` per active secret)
 //!    over exactly the bytes sent. One commit then records the attempt, acknowledges the

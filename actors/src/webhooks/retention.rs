@@ -1,10 +1,11 @@
 //! Forgetting events after the retention period (30 days, as Stripe).
 //!
-//! An event record carries no expiry of its own: one sweep a minute removes, for every
-//! project and mode, the events older than the period together with their places in the event
-//! lists, in batches. That keeps the lists from growing without end (an expiring record would
-//! leave its list entries behind) and keeps an expiry command off every event of every
-//! payment.
+//! An event carries no expiry of its own: one sweep a minute removes, for every project and
+//! mode, the events older than the period from the head of the log together with their ids in
+//! the type lists and their pending counts, in batches (and the events written before the log
+//! from their records and lists). That keeps the lists from growing without end (an expiring
+//! key would leave its list entries behind) and keeps an expiry command off every event of
+//! every payment.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use super::Webhooks;
 use super::dispatch::scope_of;
 use crate::api_keys::EVENT_STREAMS;
 use crate::clock;
-use crate::store::{StoreError, scripts};
+use crate::store::{Scope, StoreError, event_log, scripts};
 
 /// How often the sweep runs.
 const EVERY: Duration = Duration::from_secs(60);
@@ -51,24 +52,55 @@ impl Webhooks {
         let streams: Vec<String> = self.store.run(c.smembers(EVENT_STREAMS)).await?;
         let mut forgotten = 0;
         for scope in streams.iter().filter_map(|s| scope_of(s)) {
-            loop {
-                let mut c = self.store.conn();
-                let mut inv = scripts::TRIM_EVENTS.prepare_invoke();
-                inv.key(scope.key("events:index"))
-                    .arg(scope.record_prefix())
-                    .arg(scope.key("events:type:"))
-                    .arg(cutoff)
-                    .arg(BATCH);
-                let (n, reached_newer): (usize, u8) = self
-                    .store
-                    .run(async move { inv.invoke_async(&mut c).await })
-                    .await?;
-                forgotten += n;
-                if reached_newer == 1 || n < BATCH {
-                    break;
-                }
-            }
+            forgotten += self.forget_in_log(&scope, cutoff).await?;
+            forgotten += self.forget_before_log(&scope, cutoff).await?;
         }
         Ok(forgotten)
+    }
+
+    /// The log's events created before `cutoff`, in batches from the oldest.
+    async fn forget_in_log(&self, scope: &Scope, cutoff: i64) -> Result<usize, StoreError> {
+        let tag = event_log::tag(scope);
+        let mut forgotten = 0;
+        loop {
+            let mut c = self.store.conn();
+            let mut inv = scripts::TRIM_LOG.prepare_invoke();
+            inv.key(scope.event_log())
+                .key(scope.event_pending())
+                .arg(scope.key("events:type:"))
+                .arg(cutoff)
+                .arg(BATCH)
+                .arg(&tag);
+            let (n, reached_newer): (usize, u8) = self
+                .store
+                .run(async move { inv.invoke_async(&mut c).await })
+                .await?;
+            forgotten += n;
+            if reached_newer == 1 || n < BATCH {
+                return Ok(forgotten);
+            }
+        }
+    }
+
+    /// Events written before the log (records listed in `events:index`), as they were swept.
+    async fn forget_before_log(&self, scope: &Scope, cutoff: i64) -> Result<usize, StoreError> {
+        let mut forgotten = 0;
+        loop {
+            let mut c = self.store.conn();
+            let mut inv = scripts::TRIM_EVENTS.prepare_invoke();
+            inv.key(scope.event_index_before_log())
+                .arg(scope.record_prefix())
+                .arg(scope.key("events:type:"))
+                .arg(cutoff)
+                .arg(BATCH);
+            let (n, reached_newer): (usize, u8) = self
+                .store
+                .run(async move { inv.invoke_async(&mut c).await })
+                .await?;
+            forgotten += n;
+            if reached_newer == 1 || n < BATCH {
+                return Ok(forgotten);
+            }
+        }
     }
 }

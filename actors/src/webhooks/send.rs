@@ -16,6 +16,7 @@ use super::{
     DEAD_LETTERS, DELIVERIES, MAX_DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, events,
 };
 use crate::clock;
+use crate::store::event_log::Place;
 use crate::store::{Batcher, Scope, StoreError, Tx, scripts};
 
 /// Delivery attempts recorded per commit, at most.
@@ -175,17 +176,15 @@ impl Webhooks {
         };
         let scope = d.scope();
         // The endpoint's version and the event, in one round trip.
+        let place = Place::of(&scope, &d.e);
         let mut c = self.store.conn();
         let mut reads = redis::pipe();
         reads
             .hget(scope.record(&d.w), "v")
-            .hget(scope.record(&d.e), "json");
-        let (endpoint_version, event): (Option<u64>, Option<Vec<u8>>) =
+            .add_command(place.read());
+        let (endpoint_version, event): (Option<u64>, redis::Value) =
             self.store.run(reads.query_async(&mut c)).await?;
-        let event = match event {
-            Some(e) => Some(crate::store::text(&d.e, e)?),
-            None => None,
-        };
+        let event = place.json(&d.e, event)?;
         let endpoint = match endpoint_version {
             Some(v) => self.endpoint_cached(&scope, &d.w, v).await,
             None => None,
@@ -291,7 +290,8 @@ impl Webhooks {
             .index(&events::attempts_index(&scope, &d.e), &attempt.id)
             .ack(DELIVERIES, SENDERS, entry_id);
         if ok {
-            tx.hincrby(&scope.record(&d.e), "pending", -1);
+            let (counter, field) = place.pending(&scope);
+            tx.hincrby(&counter, &field, -1);
             if endpoint.failing_since.is_some() {
                 // The failure clock stops; the version moves so cached copies are refreshed.
                 tx.hdel(&endpoint_key, "failing_since")
