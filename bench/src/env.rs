@@ -232,6 +232,15 @@ impl Env {
             .and_then(|v| v.trim().parse().ok())
     }
 
+    /// Bytes of memory Redis holds (`used_memory`): what a run's writes leave behind, per
+    /// operation, is the keyspace's cost to an operator sizing Redis.
+    pub fn redis_memory(&self) -> Option<u64> {
+        self.redis_info("memory")?
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// CPU seconds of Redis's main thread and of its finished children (AOF rewrites), from
     /// `INFO cpu`: per operation a steadier figure than throughput on a machine whose speed
     /// drifts, and the part of the machine the daemon's daemon-CPU figure does not show.

@@ -25,6 +25,8 @@ pub struct Report {
     pub redis_per_op: Option<f64>,
     /// Redis CPU µs per operation: main thread, and AOF rewrites finished during the run.
     pub redis_cpu_us: Option<(f64, f64)>,
+    /// Bytes of Redis memory added per operation (`used_memory` after the run less before).
+    pub redis_bytes: Option<f64>,
     /// The machine the run had: its CPU model and count, and the share of its CPU time the
     /// hypervisor took (steal) during the run. Figures from different hosts, or from a run
     /// with steal, are not comparable.
@@ -93,6 +95,9 @@ impl Report {
         if let Some(r) = self.redis_per_op {
             println!("redis        {r:.1} commands per operation");
         }
+        if let Some(b) = self.redis_bytes {
+            println!("redis memory {b:.0} bytes more per operation");
+        }
         if let Some(h) = &self.host {
             println!(
                 "host         {} ({} CPUs), steal {:.1} % during the run",
@@ -114,6 +119,7 @@ impl Report {
             "redis_commands_per_op": self.redis_per_op,
             "redis_main_cpu_us_per_op": self.redis_cpu_us.map(|c| c.0),
             "redis_rewrite_cpu_us_per_op": self.redis_cpu_us.map(|c| c.1),
+            "redis_bytes_per_op": self.redis_bytes,
             "host": self.host.as_ref().map(|h| json!({
                 "cpu": h.cpu, "cpus": h.cpus, "steal_pct": h.steal_pct,
             })),
@@ -243,6 +249,7 @@ pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
     let usage = env.daemon_pid().map(Usage::start);
     let redis_before = env.redis_commands();
     let cpu_before = env.redis_cpu();
+    let memory_before = env.redis_memory();
     let jiffies = cpu_jiffies();
     let mut report = match args.scenario.as_str() {
         "read" => read(args, &client).await?,
@@ -272,6 +279,9 @@ pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
         if let (Some(b), Some(a)) = (cpu_before, env.redis_cpu()) {
             report.redis_cpu_us = Some(((a.0 - b.0) / ops * 1e6, (a.1 - b.1) / ops * 1e6));
         }
+        if let (Some(b), Some(a)) = (memory_before, env.redis_memory()) {
+            report.redis_bytes = Some((a as f64 - b as f64) / ops);
+        }
     }
     Ok(report)
 }
@@ -286,6 +296,7 @@ fn report(scenario: &str, mode: String, stats: Option<Stats>) -> Report {
         cpu_cores: None,
         redis_per_op: None,
         redis_cpu_us: None,
+        redis_bytes: None,
         host: None,
     }
 }
