@@ -884,3 +884,79 @@ fn ids_of(v: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The sweep reads the log from its head in steps: more expired events than one step (and a
+/// project with an endpoint, so the events have pending counts) all go, with their list
+/// entries and counts, and the newer event stays.
+#[tokio::test]
+async fn the_retention_sweep_forgets_many_events_in_steps() {
+    let w = World::with(&[
+        ("CALMONY_CLOCK_CONTROLLABLE", "true"),
+        ("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000"),
+    ]);
+    let rx = Receiver::start().await;
+    rx.set(Answer::Ok);
+    let we = w
+        .api
+        .post_form(
+            "/v1/webhook_endpoints",
+            &format!("url={}&enabled_events[]=customer.created", rx.url),
+        )
+        .await;
+    assert_eq!(we.status, 200, "{}", we.text);
+    for _ in 0..130 {
+        w.api.customer().await;
+    }
+    let log = w.test_event_stream().replace(":events", ":events:log");
+    let pending = log.replace(":events:log", ":events:pending");
+    let mut r = w.redis.conn();
+    let counted = eventually(Duration::from_secs(10), || async {
+        let n: i64 = redis::cmd("HLEN")
+            .arg(&pending)
+            .query(&mut w.redis.conn())
+            .expect("hlen");
+        n == 130
+    })
+    .await;
+    assert!(
+        counted,
+        "each event endpoints were told of has its pending count"
+    );
+    w.daemon
+        .cli(&["clock", "advance", "--seconds", &(31 * 86_400).to_string()]);
+    // The daemon takes up the moved clock within 50 ms: the new event is made after it has.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let kept = w.api.customer().await;
+    let swept = eventually(Duration::from_secs(10), || async {
+        let n: i64 = redis::cmd("XLEN")
+            .arg(&log)
+            .query(&mut w.redis.conn())
+            .expect("xlen");
+        n == 1
+    })
+    .await;
+    assert!(
+        swept,
+        "the 130 old events are forgotten, the new one kept:\n{}",
+        w.daemon.logs()
+    );
+    let listed = w.api.get("/v1/events?type=customer.created").await;
+    assert_eq!(ids_of(&listed.json).len(), 1, "{}", listed.text);
+    assert_eq!(
+        listed.json["data"][0]["data"]["object"]["id"],
+        kept.as_str()
+    );
+    let types: i64 = redis::cmd("ZCARD")
+        .arg(log.replace(":events:log", ":events:type:customer.created"))
+        .query(&mut r)
+        .expect("zcard");
+    assert_eq!(types, 1);
+    let counts: i64 = redis::cmd("HLEN")
+        .arg(&pending)
+        .query(&mut r)
+        .expect("hlen");
+    assert!(
+        counts <= 1,
+        "only the new event's count may remain: {counts}"
+    );
+}

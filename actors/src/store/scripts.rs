@@ -301,19 +301,27 @@ pub static TRIM_LOG: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{EVENT_ID_LUA}{}",
         r#"
-local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[3]))
-local cutoff = tonumber(ARGV[2])
+local cutoff, most = tonumber(ARGV[2]), tonumber(ARGV[3])
 local gone = {}
 local reached = 0
-for i = 1, #entries do
-  local id, f = entries[i][1], entries[i][2]
-  local kind, created
-  for j = 1, #f, 2 do
-    if f[j] == 't' then kind = f[j + 1] elseif f[j] == 'c' then created = tonumber(f[j + 1]) end
+local from = '-'
+-- From the head in steps of 50: most sweeps find the first entry inside the period and read
+-- no further.
+while reached == 0 and #gone < most do
+  local entries = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', math.min(50, most - #gone))
+  if #entries == 0 then break end
+  for i = 1, #entries do
+    local id, f = entries[i][1], entries[i][2]
+    local kind, created
+    for j = 1, #f, 2 do
+      if f[j] == 't' then kind = f[j + 1] elseif f[j] == 'c' then created = tonumber(f[j + 1]) end
+    end
+    if created and created >= cutoff then reached = 1 break end
+    if kind then redis.call('ZREM', ARGV[1] .. kind, event_id(id, ARGV[4])) end
+    gone[#gone + 1] = id
+    from = '(' .. id
   end
-  if created and created >= cutoff then reached = 1 break end
-  if kind then redis.call('ZREM', ARGV[1] .. kind, event_id(id, ARGV[4])) end
-  gone[#gone + 1] = id
+  if #entries < 50 then break end
 end
 if #gone > 0 then
   redis.call('XDEL', KEYS[1], unpack(gone))
