@@ -2,18 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::harness::World;
-
-fn ids(v: &serde_json::Value) -> Vec<String> {
-    v["data"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::harness::{World, ids};
 
 #[tokio::test]
 async fn pages_forward_and_backward() {

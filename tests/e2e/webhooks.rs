@@ -9,7 +9,7 @@ use calmony_protocol::webhook::verify;
 use serde_json::{Value, json};
 
 use crate::harness::receiver::{Answer, Receiver};
-use crate::harness::{Api, Daemon, Redis, World, eventually};
+use crate::harness::{Api, Daemon, Redis, World, event_objects, eventually, ids};
 
 async fn endpoint(api: &Api, url: &str, events: &[&str]) -> (String, String) {
     let mut body = format!("url={}", urlencode(url));
@@ -756,14 +756,7 @@ async fn events_are_forgotten_after_thirty_days_with_their_list_entries() {
     assert!(gone, "the 31-day-old event is forgotten");
     for path in ["/v1/events", "/v1/events?type=customer.created"] {
         let listed = w.api.get(path).await;
-        let objects: Vec<&str> = listed.json["data"]
-            .as_array()
-            .map(|d| {
-                d.iter()
-                    .filter_map(|e| e["data"]["object"]["id"].as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let objects = event_objects(&listed.json);
         assert_eq!(objects, vec![recent.as_str()], "{path}: {}", listed.text);
     }
     let index_entries: i64 = redis::cmd("ZCARD")
@@ -820,14 +813,7 @@ async fn events_written_before_the_log_are_still_read_listed_and_forgotten() {
     assert_eq!(one.json["data"]["object"]["id"], "cus_old");
     for path in ["/v1/events", "/v1/events?type=customer.created"] {
         let listed = w.api.get(path).await;
-        let objects: Vec<&str> = listed.json["data"]
-            .as_array()
-            .map(|d| {
-                d.iter()
-                    .filter_map(|e| e["data"]["object"]["id"].as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let objects = event_objects(&listed.json);
         assert_eq!(
             objects,
             vec![new.as_str(), "cus_old"],
@@ -865,24 +851,8 @@ async fn events_written_before_the_log_are_still_read_listed_and_forgotten() {
         .expect("exists");
     assert_eq!(exists, 0);
     let listed = w.api.get("/v1/events?type=customer.created").await;
-    assert_eq!(
-        ids_of(&listed.json),
-        vec![newest.clone()],
-        "{}",
-        listed.text
-    );
+    assert_eq!(ids(&listed.json), vec![newest.clone()], "{}", listed.text);
     assert_eq!(w.api.get(&format!("/v1/events/{newest}")).await.status, 200);
-}
-
-fn ids_of(v: &Value) -> Vec<String> {
-    v["data"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The sweep reads the log from its head in steps: more expired events than one step (and a
@@ -941,7 +911,7 @@ async fn the_retention_sweep_forgets_many_events_in_steps() {
         w.daemon.logs()
     );
     let listed = w.api.get("/v1/events?type=customer.created").await;
-    assert_eq!(ids_of(&listed.json).len(), 1, "{}", listed.text);
+    assert_eq!(ids(&listed.json).len(), 1, "{}", listed.text);
     assert_eq!(
         listed.json["data"][0]["data"]["object"]["id"],
         kept.as_str()

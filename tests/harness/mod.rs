@@ -555,6 +555,30 @@ impl World {
     }
 }
 
+/// The ids of a list's objects, in the order listed.
+pub fn ids(list: &serde_json::Value) -> Vec<String> {
+    list_field(list, |o| &o["id"])
+}
+
+/// The ids of the objects a list of events is about (`data.object.id`), in the order listed.
+pub fn event_objects(list: &serde_json::Value) -> Vec<String> {
+    list_field(list, |e| &e["data"]["object"]["id"])
+}
+
+fn list_field(
+    list: &serde_json::Value,
+    field: impl Fn(&serde_json::Value) -> &serde_json::Value,
+) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| field(o).as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }

@@ -98,18 +98,12 @@ enum Op {
         group: usize,
         id: usize,
     },
-    /// Append an event to log `k`, its derived id (see [`super::event_log`]) to the type list
-    /// `index`, and to the fan-out stream `stream` if key `guard` exists.
+    /// Append an event (see [`super::event_log`]). `keys`: the log, the type list its derived
+    /// id goes to, the fan-out stream, and the key that must exist for the fan-out entry (the
+    /// project's endpoints); `args`: the scope's tag, the packed JSON, the type, `created`.
     Event {
-        k: usize,
-        index: usize,
-        stream: usize,
-        guard: usize,
-        /// `ARGV` indexes of the scope's tag, the packed JSON, the type and `created`.
-        tag: usize,
-        json: usize,
-        kind: usize,
-        created: usize,
+        keys: [usize; 4],
+        args: [usize; 4],
     },
 }
 
@@ -140,8 +134,8 @@ impl Op {
             | Op::Hincrby { k, .. }
             | Op::Hdel { k, .. }
             | Op::Hsetnx { k, .. }
-            | Op::Unacked { k, .. }
-            | Op::Event { k, .. } => *k,
+            | Op::Unacked { k, .. } => *k,
+            Op::Event { keys, .. } => keys[0],
         }
     }
 
@@ -179,22 +173,9 @@ impl Op {
                 *group += args;
                 *id += args;
             }
-            Op::Event {
-                k,
-                index,
-                stream,
-                guard,
-                tag,
-                json,
-                kind,
-                created,
-            } => {
-                for key in [k, index, stream, guard] {
-                    *key += keys;
-                }
-                for arg in [tag, json, kind, created] {
-                    *arg += args;
-                }
+            Op::Event { keys: k, args: a } => {
+                k.iter_mut().for_each(|k| *k += keys);
+                a.iter_mut().for_each(|a| *a += args);
             }
             Op::Hsetnx { k, field, value } => {
                 *k += keys;
@@ -240,25 +221,10 @@ impl Op {
             Op::Hdel { k, field } => out.code("D").int(k).int(field),
             Op::Hsetnx { k, field, value } => out.code("N").int(k).int(field).int(value),
             Op::Unacked { k, group, id } => out.code("VP").int(k).int(group).int(id),
-            Op::Event {
-                k,
-                index,
-                stream,
-                guard,
-                tag,
-                json,
-                kind,
-                created,
-            } => out
-                .code("EV")
-                .int(k)
-                .int(index)
-                .int(stream)
-                .int(guard)
-                .int(tag)
-                .int(json)
-                .int(kind)
-                .int(created),
+            Op::Event { keys, args } => keys
+                .into_iter()
+                .chain(args)
+                .fold(out.code("EV"), |out, i| out.int(i)),
         };
     }
 }
@@ -520,24 +486,19 @@ impl Tx {
     /// it) or follows it (and, as with Stripe, does not).
     pub fn event(&mut self, scope: &Scope, event: &Event) -> &mut Self {
         let json = serde_json::to_string(event).unwrap_or_default();
-        let k = self.k(&scope.event_log());
-        let index = self.k(&scope.event_type_index(&event.kind));
-        let stream = self.k(&scope.event_stream());
-        let guard = self.k(&scope.key("webhook_endpoints"));
-        let tag = self.v(&super::event_log::tag(scope));
-        let json = self.v(&json);
-        let kind = self.v(&event.kind);
-        let created = self.v(&event.created.to_string());
-        self.ops.push(Op::Event {
-            k,
-            index,
-            stream,
-            guard,
-            tag,
-            json,
-            kind,
-            created,
-        });
+        let keys = [
+            self.k(&scope.event_log()),
+            self.k(&scope.event_type_index(&event.kind)),
+            self.k(&scope.event_stream()),
+            self.k(&scope.key("webhook_endpoints")),
+        ];
+        let args = [
+            self.v(&super::event_log::tag(scope)),
+            self.v(&json),
+            self.v(&event.kind),
+            self.v(&event.created.to_string()),
+        ];
+        self.ops.push(Op::Event { keys, args });
         self
     }
 
@@ -650,7 +611,8 @@ impl Tx {
             .ops
             .iter()
             .filter_map(|op| match op {
-                Op::Put { body, .. } | Op::Event { json: body, .. } => Some(body - 2),
+                Op::Put { body, .. } => Some(body - 2),
+                Op::Event { args, .. } => Some(args[1] - 2),
                 _ => None,
             })
             .collect();

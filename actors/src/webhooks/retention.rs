@@ -58,12 +58,10 @@ impl Webhooks {
         Ok(forgotten)
     }
 
-    /// The log's events created before `cutoff`, in batches from the oldest.
+    /// The log's events created before `cutoff`.
     async fn forget_in_log(&self, scope: &Scope, cutoff: i64) -> Result<usize, StoreError> {
         let tag = event_log::tag(scope);
-        let mut forgotten = 0;
-        loop {
-            let mut c = self.store.conn();
+        self.in_batches(|| {
             let mut inv = scripts::TRIM_LOG.prepare_invoke();
             inv.key(scope.event_log())
                 .key(scope.event_pending())
@@ -71,28 +69,34 @@ impl Webhooks {
                 .arg(cutoff)
                 .arg(BATCH)
                 .arg(&tag);
-            let (n, reached_newer): (usize, u8) = self
-                .store
-                .run(async move { inv.invoke_async(&mut c).await })
-                .await?;
-            forgotten += n;
-            if reached_newer == 1 || n < BATCH {
-                return Ok(forgotten);
-            }
-        }
+            inv
+        })
+        .await
     }
 
     /// Events written before the log (records listed in `events:index`), as they were swept.
     async fn forget_before_log(&self, scope: &Scope, cutoff: i64) -> Result<usize, StoreError> {
-        let mut forgotten = 0;
-        loop {
-            let mut c = self.store.conn();
+        self.in_batches(|| {
             let mut inv = scripts::TRIM_EVENTS.prepare_invoke();
             inv.key(scope.event_index_before_log())
                 .arg(scope.record_prefix())
                 .arg(scope.key("events:type:"))
                 .arg(cutoff)
                 .arg(BATCH);
+            inv
+        })
+        .await
+    }
+
+    /// Run a trimming script (answering how many it forgot and whether it reached an event
+    /// inside the period) until it reaches one or forgets less than a batch; answers the total.
+    async fn in_batches(
+        &self,
+        invocation: impl Fn() -> redis::ScriptInvocation<'static>,
+    ) -> Result<usize, StoreError> {
+        let mut forgotten = 0;
+        loop {
+            let (inv, mut c) = (invocation(), self.store.conn());
             let (n, reached_newer): (usize, u8) = self
                 .store
                 .run(async move { inv.invoke_async(&mut c).await })
