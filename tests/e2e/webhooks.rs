@@ -759,10 +759,10 @@ async fn events_are_forgotten_after_thirty_days_with_their_list_entries() {
         let objects = event_objects(&listed.json);
         assert_eq!(objects, vec![recent.as_str()], "{path}: {}", listed.text);
     }
-    let index_entries: i64 = redis::cmd("ZCARD")
-        .arg(log.replace(":events:log", ":events:type:customer.created"))
+    let index_entries: i64 = redis::cmd("XLEN")
+        .arg(log.replace(":events:log", ":events:bytype:customer.created"))
         .query(&mut r)
-        .expect("zcard");
+        .expect("xlen");
     assert_eq!(index_entries, 1, "the type list lost the old entry too");
     assert_eq!(log_len(&mut r), 1, "the log lost the old entry");
 }
@@ -916,10 +916,10 @@ async fn the_retention_sweep_forgets_many_events_in_steps() {
         listed.json["data"][0]["data"]["object"]["id"],
         kept.as_str()
     );
-    let types: i64 = redis::cmd("ZCARD")
-        .arg(log.replace(":events:log", ":events:type:customer.created"))
+    let types: i64 = redis::cmd("XLEN")
+        .arg(log.replace(":events:log", ":events:bytype:customer.created"))
         .query(&mut r)
-        .expect("zcard");
+        .expect("xlen");
     assert_eq!(types, 1);
     let counts: i64 = redis::cmd("HLEN")
         .arg(&pending)

@@ -14,9 +14,14 @@
 //! mode (another tag) is refused without a read. The stored JSON keeps the placeholder id the
 //! daemon gave the event; every reader puts the derived id in its place ([`with_id`]).
 //!
-//! Events written before the log (a record `obj:evt_…` and an entry in `events:index`) have
-//! ids without the scope's tag; they are read from their records, listed after the log's
-//! entries, and forgotten by the retention sweep as before.
+//! A type's list is a stream too, `events:bytype:<type>`, whose entries carry the IDs their
+//! events have in the log (a few bytes each in the stream's listpack, where a sorted-set
+//! member cost a skiplist node and a dictionary entry: about 6 % of `confirm` at saturation).
+//! It is paged like the log, then the events read from the log by ID.
+//!
+//! Events written before the log (a record `obj:evt_…` and entries in `events:index` and
+//! `events:type:<type>`) have ids without the scope's tag; they are read from their records,
+//! listed after the log's entries, and forgotten by the retention sweep as before.
 
 use redis::Value;
 use sha2::{Digest, Sha256};
@@ -64,8 +69,14 @@ impl Scope {
         self.key("events:pending")
     }
 
-    /// A type's list of event ids (a sorted set, ids with equal scores).
-    pub fn event_type_index(&self, kind: &str) -> String {
+    /// A type's list of the log's events: a stream of their entry IDs (each entry the ID the
+    /// event has in the log), a few bytes each.
+    pub fn event_type_log(&self, kind: &str) -> String {
+        self.key(&format!("events:bytype:{kind}"))
+    }
+
+    /// A type's list of events written before the log (a sorted set of ids).
+    pub fn event_type_index_before_log(&self, kind: &str) -> String {
         self.key(&format!("events:type:{kind}"))
     }
 
@@ -295,20 +306,7 @@ impl Store {
         count: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let log = scope.event_log();
-        let cmd = match dir {
-            Direction::Desc => redis::cmd("XREVRANGE")
-                .arg(&log)
-                .arg(max)
-                .arg(min)
-                .to_owned(),
-            Direction::Asc => redis::cmd("XRANGE").arg(&log).arg(min).arg(max).to_owned(),
-        };
-        let mut cmd = cmd;
-        cmd.arg("COUNT").arg(count);
-        let mut c = self.conn();
-        let reply: Value = self
-            .run(async move { cmd.query_async(&mut c).await })
-            .await?;
+        let reply = self.range(&log, dir, min, max, count).await?;
         let tag = tag(scope);
         let mut out = Vec::new();
         for (entry, packed) in entries(reply) {
@@ -320,8 +318,56 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `count` ids of a list of events between two lexicographic bounds, and their
-    /// events (log entries or records), as (id, JSON); two round trips.
+    /// Up to `count` events of one type from the log, between two entry bounds, as (id,
+    /// JSON); two round trips.
+    pub async fn log_page_of_type(
+        &self,
+        scope: &Scope,
+        kind: &str,
+        dir: Direction,
+        min: &str,
+        max: &str,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let reply = self
+            .range(&scope.event_type_log(kind), dir, min, max, count)
+            .await?;
+        let tag = tag(scope);
+        let ids = entries(reply)
+            .into_iter()
+            .filter_map(|(entry, _)| id_of(&entry, &tag))
+            .collect();
+        self.events_by_id(scope, ids).await
+    }
+
+    /// `XREVRANGE` (`Desc`) or `XRANGE` (`Asc`) of a stream between two entry bounds.
+    async fn range(
+        &self,
+        stream: &str,
+        dir: Direction,
+        min: &str,
+        max: &str,
+        count: usize,
+    ) -> Result<Value, StoreError> {
+        let mut cmd = match dir {
+            Direction::Desc => redis::cmd("XREVRANGE")
+                .arg(stream)
+                .arg(max)
+                .arg(min)
+                .to_owned(),
+            Direction::Asc => redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(min)
+                .arg(max)
+                .to_owned(),
+        };
+        cmd.arg("COUNT").arg(count);
+        let mut c = self.conn();
+        self.run(async move { cmd.query_async(&mut c).await }).await
+    }
+
+    /// Up to `count` ids of a sorted-set list of events between two lexicographic bounds, and
+    /// their events, as (id, JSON); two round trips.
     pub async fn event_index_page(
         &self,
         scope: &Scope,
@@ -331,7 +377,7 @@ impl Store {
         max: &str,
         count: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let cmd = match dir {
+        let mut cmd = match dir {
             Direction::Desc => redis::cmd("ZREVRANGEBYLEX")
                 .arg(index)
                 .arg(max)
@@ -343,12 +389,20 @@ impl Store {
                 .arg(max)
                 .to_owned(),
         };
-        let mut cmd = cmd;
         cmd.arg("LIMIT").arg(0).arg(count);
         let mut c = self.conn();
         let ids: Vec<String> = self
             .run(async move { cmd.query_async(&mut c).await })
             .await?;
+        self.events_by_id(scope, ids).await
+    }
+
+    /// The events of these ids (log entries or records), in one round trip, as (id, JSON).
+    async fn events_by_id(
+        &self,
+        scope: &Scope,
+        ids: Vec<String>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

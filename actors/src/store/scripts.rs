@@ -32,9 +32,9 @@ use super::event_log::EVENT_ID_LUA;
 /// `A k a1 a2` acknowledge and delete entry `a2` of group `a1`;
 /// `I k a by` `HINCRBY`; `D k a` `HDEL`; `N k a1 a2` `HSETNX`;
 /// `EV k k2 k3 g a1 a2 a3 a4` append an event to log `k` (type `a3`, `created` `a4`, packed
-/// JSON `a2`), its id (derived from the entry ID and the scope's tag `a1`, see
-/// `store::event_log`) to the type list `k2`, and, if key `g` exists, to the fan-out stream
-/// `k3`.
+/// JSON `a2`), its entry ID to the type list `k2` (a stream), and, if key `g` exists, its id
+/// (derived from the entry ID and the scope's tag `a1`, see `store::event_log`) to the
+/// fan-out stream `k3`.
 /// Answers `{'ok', <id of the last command appended or ''>, <each number taken>...}`, or
 /// `{'conflict'|'lost', key}`.
 ///
@@ -99,8 +99,12 @@ while p <= last do
   elseif o == 'X' then redis.call('XADD', key(1), '*', run(2)) p = p + 4
   elseif o == 'EV' then
     local kind = val(7)
-    local id = event_id(redis.call('XADD', key(1), '*', 't', kind, 'c', val(8), 'j', val(6)), val(5))
-    redis.call('ZADD', key(2), 0, id)
+    local e = redis.call('XADD', key(1), '*', 't', kind, 'c', val(8), 'j', val(6))
+    local id = event_id(e, val(5))
+    -- The log's IDs only grow, so this one is above the type list's last; if the log was
+    -- deleted and the clock went back it is not, and the event is only not listed by type
+    -- (an error here would leave the log's entry written without the rest of the commit).
+    redis.pcall('XADD', key(2), e, 'e', '1')
     local g = n(4)
     local ok = guards[g]
     if ok == nil then
@@ -292,14 +296,13 @@ return {n, 0}
 });
 
 /// Forget the oldest events of a scope's log, up to the first created at or after the cutoff:
-/// the entries, their ids in their types' lists and their pending counts.
+/// the entries, their entries in their types' lists and their pending counts.
 ///
 /// `KEYS[1]`: the log, `KEYS[2]`: its pending counts. `ARGV`: the type lists' key prefix, the
-/// cutoff (`created`, seconds), how many at most, the scope's tag. Answers `{forgotten,
+/// cutoff (`created`, seconds), how many at most. Answers `{forgotten,
 /// reached_newer}` as [`TRIM_EVENTS`] does.
 pub static TRIM_LOG: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{EVENT_ID_LUA}{}",
+    Script::new(
         r#"
 local cutoff, most = tonumber(ARGV[2]), tonumber(ARGV[3])
 local gone = {}
@@ -317,7 +320,7 @@ while reached == 0 and #gone < most do
       if f[j] == 't' then kind = f[j + 1] elseif f[j] == 'c' then created = tonumber(f[j + 1]) end
     end
     if created and created >= cutoff then reached = 1 break end
-    if kind then redis.call('ZREM', ARGV[1] .. kind, event_id(id, ARGV[4])) end
+    if kind then redis.call('XDEL', ARGV[1] .. kind, id) end
     gone[#gone + 1] = id
     from = '(' .. id
   end
@@ -328,8 +331,8 @@ if #gone > 0 then
   redis.call('HDEL', KEYS[2], unpack(gone))
 end
 return {#gone, reached}
-"#
-    ))
+"#,
+    )
 });
 
 /// Move webhook retries that are due into the delivery stream. `KEYS[1]`: the retry set

@@ -98,8 +98,8 @@ enum Op {
         group: usize,
         id: usize,
     },
-    /// Append an event (see [`super::event_log`]). `keys`: the log, the type list its derived
-    /// id goes to, the fan-out stream, and the key that must exist for the fan-out entry (the
+    /// Append an event (see [`super::event_log`]). `keys`: the log, the type list its entry
+    /// ID goes to, the fan-out stream, and the key that must exist for the fan-out entry (the
     /// project's endpoints); `args`: the scope's tag, the packed JSON, the type, `created`.
     Event {
         keys: [usize; 4],
@@ -478,7 +478,7 @@ impl Tx {
     }
 
     /// Append an event to its scope's log (see [`super::event_log`]): the entry (type,
-    /// `created`, packed JSON), its id in its type's list, and, for a project with webhook
+    /// `created`, packed JSON), its entry ID in its type's list, and, for a project with webhook
     /// endpoints, an entry on the project's event stream for delivery. The id is derived from
     /// the entry's ID inside the commit, so the list and the stream get the one readers see.
     /// Only a project with endpoints needs the event queued, and the check is inside the
@@ -488,7 +488,7 @@ impl Tx {
         let json = serde_json::to_string(event).unwrap_or_default();
         let keys = [
             self.k(&scope.event_log()),
-            self.k(&scope.event_type_index(&event.kind)),
+            self.k(&scope.event_type_log(&event.kind)),
             self.k(&scope.event_stream()),
             self.k(&scope.key("webhook_endpoints")),
         ];
@@ -868,7 +868,7 @@ mod tests {
                     "EV",
                     &[
                         "cp:{prj_1}:test:events:log",
-                        "cp:{prj_1}:test:events:type:customer.created",
+                        "cp:{prj_1}:test:events:bytype:customer.created",
                         "cp:{prj_1}:test:events",
                         "cp:{prj_1}:test:webhook_endpoints",
                     ],

@@ -57,14 +57,14 @@ pub async fn list(
     let (dir, min, max) = lex_range(&list, lo.as_deref(), hi.as_deref());
     let count = list.limit + 1;
     // Each source is read the same way (limit + 1 from the cursor, within `created`) and the
-    // page merged by id (ids sort by creation): every type's list, or, for all events, the log
-    // and the list of events written before it.
+    // page merged by id (ids sort by creation): for all events, the log and the list of events
+    // written before it; for types, each type's list in the log and its list from before.
     let mut merged: Vec<(String, String)> = Vec::new();
+    let (lmin, lmax) = (
+        entry_bound(scope, &min, false),
+        entry_bound(scope, &max, true),
+    );
     if types.is_empty() {
-        let (lmin, lmax) = (
-            entry_bound(scope, &min, false),
-            entry_bound(scope, &max, true),
-        );
         merged.extend(w.store.log_page(scope, dir, &lmin, &lmax, count).await?);
         let before = scope.event_index_before_log();
         merged.extend(
@@ -74,10 +74,15 @@ pub async fn list(
         );
     }
     for t in &types {
-        let index = scope.event_type_index(t);
         merged.extend(
             w.store
-                .event_index_page(scope, &index, dir, &min, &max, count)
+                .log_page_of_type(scope, t, dir, &lmin, &lmax, count)
+                .await?,
+        );
+        let before = scope.event_type_index_before_log(t);
+        merged.extend(
+            w.store
+                .event_index_page(scope, &before, dir, &min, &max, count)
                 .await?,
         );
     }

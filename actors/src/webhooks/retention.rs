@@ -16,7 +16,7 @@ use super::Webhooks;
 use super::dispatch::scope_of;
 use crate::api_keys::EVENT_STREAMS;
 use crate::clock;
-use crate::store::{Scope, StoreError, event_log, scripts};
+use crate::store::{Scope, StoreError, scripts};
 
 /// How often the sweep runs.
 const EVERY: Duration = Duration::from_secs(60);
@@ -60,15 +60,13 @@ impl Webhooks {
 
     /// The log's events created before `cutoff`.
     async fn forget_in_log(&self, scope: &Scope, cutoff: i64) -> Result<usize, StoreError> {
-        let tag = event_log::tag(scope);
         self.in_batches(|| {
             let mut inv = scripts::TRIM_LOG.prepare_invoke();
             inv.key(scope.event_log())
                 .key(scope.event_pending())
-                .arg(scope.key("events:type:"))
+                .arg(scope.key("events:bytype:"))
                 .arg(cutoff)
-                .arg(BATCH)
-                .arg(&tag);
+                .arg(BATCH);
             inv
         })
         .await
