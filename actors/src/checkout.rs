@@ -960,10 +960,6 @@ async fn load_obj<T: serde::de::DeserializeOwned>(
     Ok((rec.version, rec.parse(&key)?))
 }
 
-/// A hosted result as it can be acted on: one whose code says what happened is taken as it
-/// is; one that does not (65548, the gateway's store failed, perhaps after charging) is
-/// replaced by the gateway's QUERY answer for its `transactionUnique`, which replays the
-/// original's fields (signature checked by the call). `None` while the gateway cannot say.
 /// Void a payment a session will not keep (it came late, or a second time). Whatever stops
 /// the void is logged for a person: a refusal may mean it was voided already (a replay of the
 /// same result) or that it settled and must be refunded.
@@ -979,6 +975,10 @@ async fn void_unkept(acct: &crate::gateway::Cardstream, session: &str, xref: &st
     }
 }
 
+/// A hosted result as it can be acted on: one whose code says what happened is taken as it
+/// is; one that does not (65548, the gateway's store failed, perhaps after charging) is
+/// replaced by the gateway's QUERY answer for its `transactionUnique`, which replays the
+/// original's fields (signature checked by the call). `None` while the gateway cannot say.
 async fn settled_result(acct: &crate::gateway::Cardstream, fields: Fields) -> Option<Fields> {
     let code = fields
         .get("responseCode")
