@@ -38,8 +38,8 @@ const PREFIX: &str = "evt_";
 /// The largest sequence number of an entry ID, for a bound "anywhere in this millisecond".
 const SEQ_MAX: u64 = u64::MAX;
 
-/// The Lua functions of the commit and retention scripts that derive an event's id from its
-/// entry ID (`1733123456789-5`) and the scope's tag, exactly as [`id_of`] does.
+/// The Lua functions of the commit script that derive an event's id from its entry ID
+/// (`1733123456789-5`) and the scope's tag, exactly as [`id_of`] does.
 pub const EVENT_ID_LUA: &str = r#"
 local CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 local function b32(n, width)

@@ -480,7 +480,7 @@ impl Tx {
     /// Append an event to its scope's log (see [`super::event_log`]): the entry (type,
     /// `created`, packed JSON), its entry ID in its type's list, and, for a project with webhook
     /// endpoints, an entry on the project's event stream for delivery. The id is derived from
-    /// the entry's ID inside the commit, so the list and the stream get the one readers see.
+    /// the entry's ID inside the commit, so the fan-out gets the one readers see.
     /// Only a project with endpoints needs the event queued, and the check is inside the
     /// commit, so an endpoint created concurrently either predates the event (and hears of
     /// it) or follows it (and, as with Stripe, does not).
@@ -582,9 +582,9 @@ impl Tx {
     /// The index entries (`ZADD`s) of this change that can go to Redis as one `ZADD` per
     /// index: for each index key with more than one entry and no removal (a removal between
     /// two additions of the same member decides the outcome by its order), the positions of
-    /// its entries. A payment's finish adds four events to its scope's event list, and a
-    /// batch of webhook deliveries many more; each `ZADD` inside the script costs its own
-    /// call (about 2 µs of Lua around it and its share of the AOF).
+    /// its entries. A batch of webhook delivery attempts adds many to its endpoints' and
+    /// events' attempt lists; each `ZADD` inside the script costs its own call (about 2 µs of
+    /// Lua around it and its share of the AOF).
     fn joined_index_entries(&self) -> std::collections::HashMap<usize, Vec<usize>> {
         let mut by_key: std::collections::HashMap<usize, Vec<usize>> =
             std::collections::HashMap::new();
