@@ -195,11 +195,9 @@ async fn webhooks(config: Config, cmd: WebhooksCommand) -> Result<(), crate::run
 
 /// `cp:{<project>}:<mode>:obj:evt_…` -> the scope and the event id.
 fn event_scope(key: &str) -> Option<(calmony_actors::store::Scope, &str)> {
-    let (project, rest) = key.strip_prefix("cp:{")?.split_once("}:")?;
-    let (mode, id) = rest.split_once(":obj:")?;
-    let mode = calmony_protocol::Mode::parse(mode)?;
-    id.starts_with("evt_")
-        .then(|| (calmony_actors::store::Scope::new(project, mode), id))
+    let (scope, rest) = calmony_actors::store::Scope::of_key(key)?;
+    let id = rest.strip_prefix("obj:")?;
+    id.starts_with("evt_").then_some((scope, id))
 }
 
 async fn record(config: Config, key: String) -> Result<(), crate::runtime::StartError> {

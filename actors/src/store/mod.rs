@@ -107,6 +107,13 @@ impl Scope {
         format!("cp:{{{}}}:{}:{}", self.project, self.mode.as_str(), rest)
     }
 
+    /// The scope of one of its keys, and the rest of the key: the inverse of [`Scope::key`].
+    pub fn of_key(key: &str) -> Option<(Scope, &str)> {
+        let (project, rest) = key.strip_prefix("cp:{")?.split_once("}:")?;
+        let (mode, rest) = rest.split_once(':')?;
+        Some((Scope::new(project, Mode::parse(mode)?), rest))
+    }
+
     /// The record key of an object: `cp:{prj}:<mode>:obj:<id>`.
     pub fn record(&self, id: &str) -> String {
         self.key(&format!("obj:{id}"))
@@ -600,5 +607,20 @@ impl Store {
             items.reverse();
         }
         Ok((items, has_more))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_gives_back_its_scope_and_the_rest() {
+        let scope = Scope::new("prj_1", Mode::Live);
+        let key = scope.key("obj:evt_1");
+        let (back, rest) = Scope::of_key(&key).expect("a scope's key");
+        assert_eq!((back, rest), (scope, "obj:evt_1"));
+        assert!(Scope::of_key("cp:payments:commands").is_none());
+        assert!(Scope::of_key("cp:{prj_1}:nomode:x").is_none());
     }
 }

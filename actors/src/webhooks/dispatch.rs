@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use calmony_protocol::Mode;
 use redis::AsyncCommands;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 
@@ -28,10 +27,9 @@ struct Entry {
 
 /// `cp:{prj}:<mode>:events` -> the scope.
 pub(super) fn scope_of(stream: &str) -> Option<Scope> {
-    let rest = stream.strip_prefix("cp:{")?;
-    let (project, rest) = rest.split_once("}:")?;
-    let mode = rest.strip_suffix(":events")?;
-    Some(Scope::new(project.to_string(), Mode::parse(mode)?))
+    Scope::of_key(stream)
+        .filter(|(_, rest)| *rest == "events")
+        .map(|(scope, _)| scope)
 }
 
 impl Webhooks {
