@@ -26,7 +26,7 @@
 use redis::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Scope, Store, StoreError, text};
+use super::{Direction, Scope, Store, StoreError, text};
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters of the id (after `evt_`): the millisecond, the sequence number, the tag.
@@ -268,13 +268,6 @@ fn entries(reply: Value) -> Vec<(String, Option<Vec<u8>>)> {
         .collect()
 }
 
-/// Which way a page is read: `desc` newest first, `asc` oldest first (the caller reverses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Desc,
-    Asc,
-}
-
 impl Store {
     /// One event and its `pending_webhooks`, one round trip.
     pub async fn event(
@@ -295,75 +288,43 @@ impl Store {
             .map(|json| (json, pending.unwrap_or(0).max(0))))
     }
 
-    /// Up to `count` events of the log between two entry bounds (see [`entry_bound`]), as
-    /// (id, JSON).
+    /// Up to `count` events of the log, or of one type's list in it, between two entry bounds
+    /// (see [`entry_bound`]), as (id, JSON). The log's entries hold the events; a type list's
+    /// hold the IDs of the log's, which a second round trip reads.
     pub async fn log_page(
         &self,
         scope: &Scope,
+        kind: Option<&str>,
         dir: Direction,
         min: &str,
         max: &str,
         count: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let log = scope.event_log();
-        let reply = self.range(&log, dir, min, max, count).await?;
+        let stream = kind.map_or_else(|| log.clone(), |k| scope.event_type_log(k));
+        let mut cmd = dir.range("XREVRANGE", "XRANGE", &stream, min, max);
+        cmd.arg("COUNT").arg(count);
+        let mut c = self.conn();
+        let reply: Value = self
+            .run(async move { cmd.query_async(&mut c).await })
+            .await?;
         let tag = tag(scope);
+        let found = entries(reply)
+            .into_iter()
+            .filter_map(|(entry, packed)| Some((id_of(&entry, &tag)?, packed)));
+        if kind.is_some() {
+            return self
+                .events_by_id(scope, found.map(|(id, _)| id).collect())
+                .await;
+        }
         let mut out = Vec::new();
-        for (entry, packed) in entries(reply) {
-            if let (Some(id), Some(packed)) = (id_of(&entry, &tag), packed) {
+        for (id, packed) in found {
+            if let Some(packed) = packed {
                 let json = with_id(text(&log, packed)?, &id);
                 out.push((id, json));
             }
         }
         Ok(out)
-    }
-
-    /// Up to `count` events of one type from the log, between two entry bounds, as (id,
-    /// JSON); two round trips.
-    pub async fn log_page_of_type(
-        &self,
-        scope: &Scope,
-        kind: &str,
-        dir: Direction,
-        min: &str,
-        max: &str,
-        count: usize,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let reply = self
-            .range(&scope.event_type_log(kind), dir, min, max, count)
-            .await?;
-        let tag = tag(scope);
-        let ids = entries(reply)
-            .into_iter()
-            .filter_map(|(entry, _)| id_of(&entry, &tag))
-            .collect();
-        self.events_by_id(scope, ids).await
-    }
-
-    /// `XREVRANGE` (`Desc`) or `XRANGE` (`Asc`) of a stream between two entry bounds.
-    async fn range(
-        &self,
-        stream: &str,
-        dir: Direction,
-        min: &str,
-        max: &str,
-        count: usize,
-    ) -> Result<Value, StoreError> {
-        let mut cmd = match dir {
-            Direction::Desc => redis::cmd("XREVRANGE")
-                .arg(stream)
-                .arg(max)
-                .arg(min)
-                .to_owned(),
-            Direction::Asc => redis::cmd("XRANGE")
-                .arg(stream)
-                .arg(min)
-                .arg(max)
-                .to_owned(),
-        };
-        cmd.arg("COUNT").arg(count);
-        let mut c = self.conn();
-        self.run(async move { cmd.query_async(&mut c).await }).await
     }
 
     /// Up to `count` ids of a sorted-set list of events between two lexicographic bounds, and
@@ -377,18 +338,7 @@ impl Store {
         max: &str,
         count: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let mut cmd = match dir {
-            Direction::Desc => redis::cmd("ZREVRANGEBYLEX")
-                .arg(index)
-                .arg(max)
-                .arg(min)
-                .to_owned(),
-            Direction::Asc => redis::cmd("ZRANGEBYLEX")
-                .arg(index)
-                .arg(min)
-                .arg(max)
-                .to_owned(),
-        };
+        let mut cmd = dir.range("ZREVRANGEBYLEX", "ZRANGEBYLEX", index, min, max);
         cmd.arg("LIMIT").arg(0).arg(count);
         let mut c = self.conn();
         let ids: Vec<String> = self

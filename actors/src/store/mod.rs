@@ -134,6 +134,32 @@ impl Scope {
     }
 }
 
+/// Which way a page is read: `Desc` newest first, `Asc` oldest first (the caller reverses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Desc,
+    Asc,
+}
+
+impl Direction {
+    /// The command that reads a range this way: `desc` (takes the upper bound first) or `asc`.
+    pub fn range(self, desc: &str, asc: &str, key: &str, min: &str, max: &str) -> redis::Cmd {
+        let (name, first, second) = match self {
+            Direction::Desc => (desc, max, min),
+            Direction::Asc => (asc, min, max),
+        };
+        redis::cmd(name).arg(key).arg(first).arg(second).to_owned()
+    }
+
+    /// As the list script takes it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Desc => "desc",
+            Direction::Asc => "asc",
+        }
+    }
+}
+
 /// A page's direction and lexicographic bounds (`-`, `+`, `[id`, `(id`) from its cursor and
 /// the inclusive `lo` and `hi` of a `created` range. An `ending_before` page is read oldest
 /// first from the cursor; the caller turns it newest first.
@@ -141,8 +167,7 @@ pub fn lex_range(
     list: &ListParams,
     lo: Option<&str>,
     hi: Option<&str>,
-) -> (event_log::Direction, String, String) {
-    use event_log::Direction;
+) -> (Direction, String, String) {
     let lo_bound = lo.map_or("-".to_string(), |l| format!("[{l}"));
     let hi_bound = hi.map_or("+".to_string(), |h| format!("[{h}"));
     match &list.cursor {
@@ -576,10 +601,7 @@ impl Store {
         hi: Option<&str>,
     ) -> Result<(Vec<String>, bool), StoreError> {
         let (dir, min, max) = lex_range(list, lo, hi);
-        let dir = match dir {
-            event_log::Direction::Desc => "desc",
-            event_log::Direction::Asc => "asc",
-        };
+        let dir = dir.as_str();
         let mut c = self.conn();
         let prefix = scope.record_prefix();
         let limit = list.limit;

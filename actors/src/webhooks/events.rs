@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::{DELIVERIES, Webhooks, endpoints};
 use crate::context::{Reply, RequestContext};
 use crate::resource::page_body;
-use crate::store::event_log::{Direction, Place, entry_bound};
-use crate::store::{Scope, Tx, lex_range};
+use crate::store::event_log::{Place, entry_bound};
+use crate::store::{Direction, Scope, Tx, lex_range};
 
 pub(super) fn attempts_index(scope: &Scope, event: &str) -> String {
     scope.key(&format!("event:{event}:attempts"))
@@ -59,30 +59,29 @@ pub async fn list(
     // Each source is read the same way (limit + 1 from the cursor, within `created`) and the
     // page merged by id (ids sort by creation): for all events, the log and the list of events
     // written before it; for types, each type's list in the log and its list from before.
-    let mut merged: Vec<(String, String)> = Vec::new();
     let (lmin, lmax) = (
         entry_bound(scope, &min, false),
         entry_bound(scope, &max, true),
     );
-    if types.is_empty() {
-        merged.extend(w.store.log_page(scope, dir, &lmin, &lmax, count).await?);
-        let before = scope.event_index_before_log();
+    let sources: Vec<(Option<&str>, String)> = if types.is_empty() {
+        vec![(None, scope.event_index_before_log())]
+    } else {
+        types
+            .iter()
+            .map(|t| (Some(t.as_str()), scope.event_type_index_before_log(t)))
+            .collect()
+    };
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (kind, before) in &sources {
+        let store = &w.store;
         merged.extend(
-            w.store
-                .event_index_page(scope, &before, dir, &min, &max, count)
+            store
+                .log_page(scope, *kind, dir, &lmin, &lmax, count)
                 .await?,
         );
-    }
-    for t in &types {
         merged.extend(
-            w.store
-                .log_page_of_type(scope, t, dir, &lmin, &lmax, count)
-                .await?,
-        );
-        let before = scope.event_type_index_before_log(t);
-        merged.extend(
-            w.store
-                .event_index_page(scope, &before, dir, &min, &max, count)
+            store
+                .event_index_page(scope, before, dir, &min, &max, count)
                 .await?,
         );
     }
