@@ -4,6 +4,31 @@ use std::collections::HashSet;
 
 use crate::harness::{World, ids};
 
+/// Every page of a list, ten at a time with `starting_after`, newest first: the ids in order
+/// and each page's `has_more`.
+async fn walk_forward(w: &World, path: &str) -> (Vec<String>, Vec<bool>) {
+    let (mut seen, mut flags) = (Vec::new(), Vec::new());
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("{path}?limit=10&starting_after={c}"),
+            None => format!("{path}?limit=10"),
+        };
+        let page = w.api.get(&q).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.json["object"], "list");
+        assert_eq!(page.json["url"], path);
+        let page_ids = ids(&page.json);
+        let more = page.json["has_more"].as_bool().expect("has_more");
+        flags.push(more);
+        cursor = page_ids.last().cloned();
+        seen.extend(page_ids);
+        if !more {
+            return (seen, flags);
+        }
+    }
+}
+
 #[tokio::test]
 async fn pages_forward_and_backward() {
     let w = World::new();
@@ -23,26 +48,7 @@ async fn pages_forward_and_backward() {
     let newest_first: Vec<String> = created.iter().rev().cloned().collect();
 
     // Forward with starting_after: 10, 10, 5.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut has_more_flags = Vec::new();
-    loop {
-        let q = match &cursor {
-            Some(c) => format!("/v1/customers?limit=10&starting_after={c}"),
-            None => "/v1/customers?limit=10".to_string(),
-        };
-        let page = w.api.get(&q).await;
-        assert_eq!(page.status, 200, "{}", page.text);
-        assert_eq!(page.json["object"], "list");
-        assert_eq!(page.json["url"], "/v1/customers");
-        let page_ids = ids(&page.json);
-        has_more_flags.push(page.json["has_more"].as_bool().expect("has_more"));
-        cursor = page_ids.last().cloned();
-        seen.extend(page_ids);
-        if !page.json["has_more"].as_bool().unwrap_or(false) {
-            break;
-        }
-    }
+    let (seen, has_more_flags) = walk_forward(&w, "/v1/customers").await;
     assert_eq!(seen, newest_first);
     assert_eq!(has_more_flags, [true, true, false]);
 
@@ -149,25 +155,7 @@ async fn the_event_log_pages_forward_and_backward_and_by_created() {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(all, sorted, "newest first");
 
-    let mut forward = Vec::new();
-    let mut flags = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = match &cursor {
-            Some(c) => format!("/v1/events?limit=10&starting_after={c}"),
-            None => "/v1/events?limit=10".to_string(),
-        };
-        let page = w.api.get(&q).await;
-        assert_eq!(page.status, 200, "{}", page.text);
-        let page_ids = ids(&page.json);
-        let more = page.json["has_more"].as_bool().expect("has_more");
-        flags.push(more);
-        cursor = page_ids.last().cloned();
-        forward.extend(page_ids);
-        if !more {
-            break;
-        }
-    }
+    let (forward, flags) = walk_forward(&w, "/v1/events").await;
     assert_eq!(forward, all);
     assert_eq!(flags, [true, true, false]);
 
