@@ -100,10 +100,10 @@ enum Op {
     },
     /// Append an event (see [`super::event_log`]). `keys`: the log, the type list its entry
     /// ID goes to, the fan-out stream, and the key that must exist for the fan-out entry (the
-    /// project's endpoints); `args`: the scope's tag, the packed JSON, the type, `created`.
+    /// project's endpoints); `args`: the packed JSON, the type, `created`.
     Event {
         keys: [usize; 4],
-        args: [usize; 4],
+        args: [usize; 3],
     },
 }
 
@@ -493,7 +493,6 @@ impl Tx {
             self.k(&scope.key("webhook_endpoints")),
         ];
         let args = [
-            self.v(&super::event_log::tag(scope)),
             self.v(&json),
             self.v(&event.kind),
             self.v(&event.created.to_string()),
@@ -612,7 +611,7 @@ impl Tx {
             .iter()
             .filter_map(|op| match op {
                 Op::Put { body, .. } => Some(body - 2),
-                Op::Event { args, .. } => Some(args[1] - 2),
+                Op::Event { args, .. } => Some(args[0] - 2),
                 _ => None,
             })
             .collect();
@@ -728,8 +727,8 @@ mod tests {
                 }
                 "EV" => (
                     vec![key(1), key(2), key(3), key(4)],
-                    vec![arg(5), arg(6), arg(7), arg(8)],
-                    9,
+                    vec![arg(5), arg(6), arg(7)],
+                    8,
                 ),
                 "VP" => (vec![key(1)], vec![arg(2), arg(3)], 4),
                 "C" => {
@@ -873,7 +872,6 @@ mod tests {
                         "cp:{prj_1}:test:webhook_endpoints",
                     ],
                     &[
-                        &super::super::event_log::tag(&scope),
                         &serde_json::to_string(&event).expect("json"),
                         "customer.created",
                         "7",
@@ -982,10 +980,10 @@ mod tests {
             .into_iter()
             .filter(|(c, ..)| c == "EV")
             .collect();
-        assert!(events[1].2[1].contains(r#""number":"CP-000001""#));
-        let plain = events[1].2[1].len();
+        assert!(events[1].2[0].contains(r#""number":"CP-000001""#));
+        let plain = events[1].2[0].len();
         let p = t.iter().rposition(|c| *c == "EV").expect("event");
-        let body = t[p + 6].parse::<usize>().expect("integer");
+        let body = t[p + 5].parse::<usize>().expect("integer");
         assert_eq!(argv[body - 2][0], packed::MARK);
         assert!(argv[body - 2].len() < plain, "packed is smaller");
     }

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use redis::streams::{StreamAutoClaimReply, StreamReadReply};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
 use super::send::Delivery;
 use super::{DELIVERIES, EVENTS_GROUP, Webhooks, endpoints};
 use crate::api_keys::EVENT_STREAMS;
-use crate::store::event_log::Place;
+use crate::store::event_log::{self, Place};
 use crate::store::{Commit, Scope, StoreError, Tx};
 
 /// How often the fan-out looks for event streams registered since it last did (one `SCARD`).
@@ -23,6 +23,29 @@ struct Entry {
     id: String,
     event: Option<String>,
     kind: Option<String>,
+}
+
+impl Entry {
+    /// An entry of `stream`, whose scope's tag is `tag`. The event is named by `e`, its entry ID
+    /// in the scope's log, from which its id is derived; or by `id`, the id itself, in entries
+    /// written before the commit script stopped deriving ids (and before the log).
+    fn read(stream: &str, tag: Option<&str>, e: StreamId) -> Self {
+        let event = e.get("id").or_else(|| {
+            let entry: String = e.get("e")?;
+            event_log::id_of(&entry, tag?)
+        });
+        Entry {
+            stream: stream.to_owned(),
+            event,
+            kind: e.get("type"),
+            id: e.id,
+        }
+    }
+}
+
+/// The tag of the scope whose fan-out stream this is, for [`Entry::read`].
+fn tag_of(stream: &str) -> Option<String> {
+    scope_of(stream).map(|scope| event_log::tag(&scope))
 }
 
 /// `cp:{prj}:<mode>:events` -> the scope.
@@ -149,13 +172,10 @@ impl Webhooks {
                 r.keys
                     .into_iter()
                     .flat_map(|k| {
-                        let stream = k.key;
-                        k.ids.into_iter().map(move |e| Entry {
-                            stream: stream.clone(),
-                            event: e.get("id"),
-                            kind: e.get("type"),
-                            id: e.id,
-                        })
+                        let tag = tag_of(&k.key);
+                        k.ids
+                            .into_iter()
+                            .map(move |e| Entry::read(&k.key, tag.as_deref(), e))
                     })
                     .collect()
             })
@@ -182,12 +202,13 @@ impl Webhooks {
                         .await
                 })
                 .await?;
-            out.extend(reply.claimed.into_iter().map(|e| Entry {
-                stream: s.clone(),
-                event: e.get("id"),
-                kind: e.get("type"),
-                id: e.id,
-            }));
+            let tag = tag_of(s);
+            out.extend(
+                reply
+                    .claimed
+                    .into_iter()
+                    .map(|e| Entry::read(s, tag.as_deref(), e)),
+            );
         }
         Ok(out)
     }
