@@ -316,4 +316,35 @@ mod tests {
         );
         assert!(super::scope_of("cp:payments:commands").is_none());
     }
+
+    #[test]
+    fn an_entry_names_its_event_by_log_entry_or_by_id() {
+        let stream = "cp:{prj_1}:test:events";
+        let tag = super::tag_of(stream).expect("tag");
+        let entry = |fields: &[(&str, &str)]| redis::streams::StreamId {
+            id: "5-0".into(),
+            map: fields
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        redis::Value::BulkString(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let derived = super::Entry::read(
+            stream,
+            Some(&tag),
+            entry(&[("e", "1733123456789-5"), ("type", "charge.succeeded")]),
+        );
+        let expected = super::event_log::id_of("1733123456789-5", &tag);
+        assert_eq!(derived.event, expected);
+        assert_eq!(derived.kind.as_deref(), Some("charge.succeeded"));
+        let written_before = super::Entry::read(stream, Some(&tag), entry(&[("id", "evt_1")]));
+        assert_eq!(written_before.event.as_deref(), Some("evt_1"));
+        let nameless = super::Entry::read(stream, Some(&tag), entry(&[("type", "x")]));
+        assert_eq!(nameless.event, None);
+    }
 }
