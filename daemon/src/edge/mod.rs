@@ -121,10 +121,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> 
     let route = route(&method, &path);
     let span = tracing::info_span!("request", id = %request_id, method = %method, path = %path);
     let label = route.label();
-    // Boxed: the future holds the largest of every route's handlers (16 KB in a release
-    // build), and each layer around it (unwind guard, span, hyper's service) would otherwise
-    // copy it whole, twice a payment (the API request and the sandbox gateway's).
-    let fut = Box::pin(dispatch(state, req, route, path, request_id.clone()));
+    let fut = dispatch(state, req, route, path, request_id.clone());
     let mut resp = match AssertUnwindSafe(fut)
         .catch_unwind()
         .instrument(span.clone())
