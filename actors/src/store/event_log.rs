@@ -171,13 +171,19 @@ pub enum Place {
 }
 
 impl Place {
+    /// Where the event with this id is: its log entry, or a record written before the log.
     pub fn of(scope: &Scope, id: &str) -> Self {
         match entry_of(scope, id) {
-            Some(entry) => Place::Log {
-                log: scope.event_log(),
-                entry,
-            },
+            Some(entry) => Place::at_entry(scope, entry),
             None => Place::Record(scope.record(id)),
+        }
+    }
+
+    /// Entry `entry` of the scope's log (one already known, as the fan-out's entries give it).
+    pub fn at_entry(scope: &Scope, entry: String) -> Self {
+        Place::Log {
+            log: scope.event_log(),
+            entry,
         }
     }
 

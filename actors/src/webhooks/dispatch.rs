@@ -21,18 +21,24 @@ const STREAMS_RELIST: Duration = Duration::from_secs(10);
 struct Entry {
     stream: String,
     id: String,
-    event: Option<String>,
+    /// The event's id and where it is kept, if the entry names one.
+    event: Option<(String, Place)>,
     kind: Option<String>,
 }
 
 impl Entry {
-    /// An entry of `stream`, whose scope's tag is `tag`. The event is named by `e`, its entry ID
-    /// in the scope's log, from which its id is derived; or by `id`, the id itself, in entries
-    /// written before the commit script stopped deriving ids (and before the log).
-    fn read(stream: &str, tag: Option<&str>, e: StreamId) -> Self {
-        let event = e.get("id").or_else(|| {
-            let entry: String = e.get("e")?;
-            event_log::id_of(&entry, tag?)
+    /// An entry of `stream`, whose scope and tag are `scope`. The event is named by `e`, its
+    /// entry ID in the scope's log, which gives both its place and (with the tag) its id; or
+    /// by `id`, the id itself, in entries written before the commit script stopped deriving
+    /// ids (and before the log).
+    fn read(stream: &str, scope: Option<&(Scope, String)>, e: StreamId) -> Self {
+        let event = scope.and_then(|(scope, tag)| match e.get::<String>("id") {
+            Some(id) => Some((id.clone(), Place::of(scope, &id))),
+            None => {
+                let entry: String = e.get("e")?;
+                let id = event_log::id_of(&entry, tag)?;
+                Some((id, Place::at_entry(scope, entry)))
+            }
         });
         Entry {
             stream: stream.to_owned(),
@@ -43,9 +49,12 @@ impl Entry {
     }
 }
 
-/// The tag of the scope whose fan-out stream this is, for [`Entry::read`].
-fn tag_of(stream: &str) -> Option<String> {
-    scope_of(stream).map(|scope| event_log::tag(&scope))
+/// The scope of this fan-out stream and its tag, once a read, for [`Entry::read`].
+fn scope_and_tag(stream: &str) -> Option<(Scope, String)> {
+    scope_of(stream).map(|scope| {
+        let tag = event_log::tag(&scope);
+        (scope, tag)
+    })
 }
 
 /// `cp:{prj}:<mode>:events` -> the scope.
@@ -172,10 +181,10 @@ impl Webhooks {
                 r.keys
                     .into_iter()
                     .flat_map(|k| {
-                        let tag = tag_of(&k.key);
+                        let scope = scope_and_tag(&k.key);
                         k.ids
                             .into_iter()
-                            .map(move |e| Entry::read(&k.key, tag.as_deref(), e))
+                            .map(move |e| Entry::read(&k.key, scope.as_ref(), e))
                     })
                     .collect()
             })
@@ -202,12 +211,12 @@ impl Webhooks {
                         .await
                 })
                 .await?;
-            let tag = tag_of(s);
+            let scope = scope_and_tag(s);
             out.extend(
                 reply
                     .claimed
                     .into_iter()
-                    .map(|e| Entry::read(s, tag.as_deref(), e)),
+                    .map(|e| Entry::read(s, scope.as_ref(), e)),
             );
         }
         Ok(out)
@@ -293,9 +302,9 @@ fn fan_out_into(tx: &mut Tx, entry: &Entry, targets: &[&endpoints::Loaded]) {
         tx.ack(&entry.stream, EVENTS_GROUP, &entry.id);
         return;
     }
-    if let (Some(scope), Some(event)) = (scope_of(&entry.stream), &entry.event) {
+    if let (Some(scope), Some((event, place))) = (scope_of(&entry.stream), &entry.event) {
         tx.expect_unacked(&entry.stream, EVENTS_GROUP, &entry.id);
-        let (counter, field) = Place::of(&scope, event).pending(&scope);
+        let (counter, field) = place.pending(&scope);
         tx.hincrby(&counter, &field, targets.len() as i64);
         for l in targets {
             let d = Delivery::first(&scope, event, &l.endpoint.id);
@@ -320,7 +329,7 @@ mod tests {
     #[test]
     fn an_entry_names_its_event_by_log_entry_or_by_id() {
         let stream = "cp:{prj_1}:test:events";
-        let tag = super::tag_of(stream).expect("tag");
+        let scope = super::scope_and_tag(stream).expect("scope");
         let entry = |fields: &[(&str, &str)]| redis::streams::StreamId {
             id: "5-0".into(),
             map: fields
@@ -336,15 +345,26 @@ mod tests {
         };
         let derived = super::Entry::read(
             stream,
-            Some(&tag),
+            Some(&scope),
             entry(&[("e", "1733123456789-5"), ("type", "charge.succeeded")]),
         );
-        let expected = super::event_log::id_of("1733123456789-5", &tag);
-        assert_eq!(derived.event, expected);
+        let expected = super::event_log::id_of("1733123456789-5", &scope.1);
+        let (id, place) = derived.event.expect("named");
+        assert_eq!(Some(id), expected);
+        assert_eq!(
+            place,
+            super::Place::at_entry(&scope.0, "1733123456789-5".into())
+        );
         assert_eq!(derived.kind.as_deref(), Some("charge.succeeded"));
-        let written_before = super::Entry::read(stream, Some(&tag), entry(&[("id", "evt_1")]));
-        assert_eq!(written_before.event.as_deref(), Some("evt_1"));
-        let nameless = super::Entry::read(stream, Some(&tag), entry(&[("type", "x")]));
-        assert_eq!(nameless.event, None);
+        let written_before = super::Entry::read(stream, Some(&scope), entry(&[("id", "evt_1")]));
+        assert_eq!(
+            written_before.event,
+            Some((
+                "evt_1".to_string(),
+                super::Place::Record(scope.0.record("evt_1"))
+            ))
+        );
+        let nameless = super::Entry::read(stream, Some(&scope), entry(&[("type", "x")]));
+        assert!(nameless.event.is_none());
     }
 }
