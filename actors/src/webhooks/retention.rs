@@ -2,10 +2,10 @@
 //!
 //! An event carries no expiry of its own: one sweep a minute removes, for every project and
 //! mode, the events older than the period from the head of the log together with their
-//! entries in the type lists and their pending counts, in batches (and the events written before the log
-//! from their records and lists). That keeps the lists from growing without end (an expiring
-//! key would leave its list entries behind) and keeps an expiry command off every event of
-//! every payment.
+//! entries in the type lists and their pending counts, in batches (and the events written
+//! before the log from their records and lists). That keeps the lists from growing without
+//! end (an expiring key would leave its list entries behind) and keeps an expiry command off
+//! every event of every payment.
 
 use std::time::{Duration, Instant};
 
