@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::idempotency::{Ask, Begin};
-use crate::store::{Scope, Store, StoreError, Unread, lossy, scripts};
+use crate::store::{KeyRefusal, Scope, Store, StoreError, Unread, lossy, scripts};
 
 const PROJECTS: &str = "cp:projects";
 const KEY_INDEX: &str = "cp:apikeys";
@@ -52,11 +52,7 @@ pub enum Auth {
         /// The objects asked for with the check: `(id, its fields as read)`.
         read: Vec<(String, Unread)>,
     },
-    Unknown,
-    Revoked,
-    Limited {
-        retry_after_ms: u64,
-    },
+    Refused(KeyRefusal),
 }
 
 /// What the key check does in its round trip besides checking the key: each only once the key
@@ -73,7 +69,8 @@ pub fn hash(raw: &str) -> String {
     hex::encode(Sha256::digest(raw.as_bytes()))
 }
 
-fn record_key(sha: &str) -> String {
+/// The key record of the key whose SHA-256 is `sha`.
+pub fn record_key(sha: &str) -> String {
     format!("cp:apikey:{{{sha}}}")
 }
 
@@ -93,7 +90,7 @@ pub async fn authenticate(
     alongside: &Alongside<'_>,
 ) -> Result<Auth, StoreError> {
     if !looks_like_key(raw) {
-        return Ok(Auth::Unknown);
+        return Ok(Auth::Refused(KeyRefusal::Unknown));
     }
     let sha = hash(raw);
     // Only an id-shaped value may name a key inside the script.
@@ -118,7 +115,8 @@ pub async fn authenticate(
         .await?;
     let mut out = out.into_iter();
     let mut word = || out.next().flatten().map(lossy).unwrap_or_default();
-    Ok(match word().as_str() {
+    let first = word();
+    Ok(match first.as_str() {
         "ok" => {
             let (project, mode, key_id) = (word(), word(), word());
             let mode = Mode::parse(&mode).ok_or_else(|| StoreError::Corrupt {
@@ -147,11 +145,9 @@ pub async fn authenticate(
                 read: fetched,
             }
         }
-        "limited" => Auth::Limited {
-            retry_after_ms: word().parse().unwrap_or(1000),
-        },
-        "revoked" => Auth::Revoked,
-        _ => Auth::Unknown,
+        _ => Auth::Refused(
+            KeyRefusal::from_answer(&first, Some(&word())).unwrap_or(KeyRefusal::Unknown),
+        ),
     })
 }
 

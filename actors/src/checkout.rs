@@ -904,6 +904,7 @@ impl Checkout {
 
     fn context(&self, scope: &Scope) -> RequestContext {
         RequestContext {
+            deferred: None,
             request_id: ids::request_id(),
             scope: scope.clone(),
             idempotency: None,

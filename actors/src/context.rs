@@ -1,11 +1,11 @@
 //! The context of one API request and the answer handed back to the edge.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use calmony_protocol::event::EventRequest;
 
 use crate::idempotency::Claim;
-use crate::store::{Fetched, Scope, Store, StoreError, Unread};
+use crate::store::{Commit, Fetched, KeyRefusal, Scope, Store, StoreError, Tx, Unread};
 
 /// Who is asking and under which idempotency key.
 #[derive(Debug, Clone)]
@@ -20,6 +20,59 @@ pub struct RequestContext {
     /// The objects the request names (its path's id, its `customer` and `payment_method`),
     /// read with the key check: [`RequestContext::read`] hands them out.
     pub prefetched: Prefetched,
+    /// Set when the edge answered the key check from memory: the request's commit must carry
+    /// the check itself ([`RequestContext::vouch`]).
+    pub deferred: Option<Arc<DeferredKeyCheck>>,
+}
+
+/// A key check deferred to the request's own commit. The edge remembers the keys and objects
+/// it has checked and read; for a request whose key and named objects it remembers, it skips
+/// the key check's round trip and hands the remembered objects to the handler, whose commit
+/// then checks the key (good, of this project and mode, within its rate limit) and that each
+/// remembered object is still at the version remembered, before it writes anything. A request
+/// that ends without such a commit, or whose commit found a remembered object changed, wrote
+/// nothing: the edge runs it again the usual way, so its answer is always the one a fresh key
+/// check would have given.
+#[derive(Debug)]
+pub struct DeferredKeyCheck {
+    /// The API key's record.
+    pub record: String,
+    pub per_second: u64,
+    /// `(record key, version)` of each remembered object handed to the handler.
+    pub remembered: Vec<(String, u64)>,
+    state: Mutex<KeyCheck>,
+}
+
+/// Where a deferred key check stands once the handler is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// No commit carried it, or the one that did found a remembered object changed and wrote
+    /// nothing: the request is to be run again with a fresh key check.
+    NotDone,
+    /// A commit carrying it was sent and its outcome is unknown (Redis did not answer): the
+    /// handler's answer stands, as any answer after an ambiguous write does.
+    Sent,
+    Passed,
+    Refused(KeyRefusal),
+}
+
+impl DeferredKeyCheck {
+    pub fn new(record: String, per_second: u64, remembered: Vec<(String, u64)>) -> Self {
+        Self {
+            record,
+            per_second,
+            remembered,
+            state: Mutex::new(KeyCheck::NotDone),
+        }
+    }
+
+    pub fn state(&self) -> KeyCheck {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, to: KeyCheck) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
 }
 
 /// Records read in the key check's round trip, each handed out once: a second read of the same
@@ -56,6 +109,28 @@ impl RequestContext {
         match self.prefetched.take(id) {
             Some(read) => read.decode(&key),
             None => store.fetch(&key).await,
+        }
+    }
+
+    /// Put a deferred key check into `tx`, the change that will answer the request: the key,
+    /// and that the remembered objects have not changed. A request without one is unchanged.
+    pub fn vouch(&self, tx: &mut Tx) {
+        let Some(d) = &self.deferred else { return };
+        for (key, version) in &d.remembered {
+            tx.expect_version(key, *version);
+        }
+        tx.check_key(&d.record, d.per_second, &self.scope);
+        d.set(KeyCheck::Sent);
+    }
+
+    /// Record what the commit of a vouched change found (see [`KeyCheck`]).
+    pub fn settle(&self, outcome: &Result<Commit, StoreError>) {
+        let Some(d) = &self.deferred else { return };
+        match outcome {
+            Ok(Commit::Refused(r)) => d.set(KeyCheck::Refused(*r)),
+            Ok(Commit::Conflict) => d.set(KeyCheck::NotDone),
+            Ok(_) => d.set(KeyCheck::Passed),
+            Err(_) => {}
         }
     }
 

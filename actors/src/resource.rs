@@ -28,14 +28,34 @@ pub async fn commit(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {
 /// [`commit`], with the numbers the commit took (see [`Store::commit_numbered`]).
 pub async fn commit_numbered(store: &Store, tx: &Tx) -> Result<(Commit, Vec<String>), ApiError> {
     match store.commit_numbered(tx).await? {
-        (Commit::LostClaim, _) => Err(ApiError::new(
-            409,
-            ErrorType::IdempotencyError,
-            "The idempotency key expired while this request ran and another request took it.",
-        )
-        .with_code("idempotency_key_in_use")),
+        (Commit::LostClaim, _) => Err(lost_claim()),
         other => Ok(other),
     }
+}
+
+/// [`commit`] for the change that answers `ctx`'s request, carrying the request's key check
+/// if the edge deferred it (see [`crate::context::DeferredKeyCheck`]).
+pub async fn commit_for(
+    store: &Store,
+    ctx: &RequestContext,
+    tx: &mut Tx,
+) -> Result<Commit, ApiError> {
+    ctx.vouch(tx);
+    let outcome = store.commit(tx).await;
+    ctx.settle(&outcome);
+    match outcome? {
+        Commit::LostClaim => Err(lost_claim()),
+        other => Ok(other),
+    }
+}
+
+fn lost_claim() -> ApiError {
+    ApiError::new(
+        409,
+        ErrorType::IdempotencyError,
+        "The idempotency key expired while this request ran and another request took it.",
+    )
+    .with_code("idempotency_key_in_use")
 }
 
 /// Commit a change whose answer is `body` (already stored under the request's idempotency key

@@ -163,6 +163,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         billing: billing.clone(),
         checkout: checkout.clone(),
         sandbox,
+        remembered: Default::default(),
     });
     let shutdown = shutdown_signal();
     crate::systemd::ready();

@@ -816,6 +816,7 @@ pub async fn pay_invoice(
         finalize_invoice(
             b,
             &RequestContext {
+                deferred: None,
                 idempotency: None,
                 ..ctx.clone()
             },

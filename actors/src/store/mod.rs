@@ -223,6 +223,14 @@ impl Unread {
     /// The fields in the order they are read.
     pub const FIELDS: [&str; 4] = ["v", "json", "internal", "xref"];
 
+    /// The record's version, if it was there.
+    pub fn version(&self) -> Option<u64> {
+        std::str::from_utf8(self.0[0].as_deref()?)
+            .ok()?
+            .parse()
+            .ok()
+    }
+
     /// The record at `key`, if it exists.
     pub fn decode(self, key: &str) -> Result<Option<Fetched>, StoreError> {
         let [v, json, internal, xref] = self.0;
@@ -278,6 +286,37 @@ pub enum Commit {
     Conflict,
     /// The idempotency claim expired and was taken by another request.
     LostClaim,
+    /// The request's API key, checked in the commit ([`Tx::check_key`]), was refused; nothing
+    /// was written.
+    Refused(KeyRefusal),
+}
+
+/// Why a key check refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// No such key (or, checked in a commit, not of the project and mode expected).
+    Unknown,
+    Revoked,
+    /// Over the key's rate limit: retry after this long.
+    Limited {
+        retry_after_ms: u64,
+    },
+}
+
+impl KeyRefusal {
+    /// The refusal the key check answered, from its first word (and the wait, if limited).
+    pub fn from_answer(word: &str, retry_after_ms: Option<&str>) -> Option<KeyRefusal> {
+        match word {
+            "unknown" => Some(KeyRefusal::Unknown),
+            "revoked" => Some(KeyRefusal::Revoked),
+            "limited" => Some(KeyRefusal::Limited {
+                retry_after_ms: retry_after_ms
+                    .and_then(|ms| ms.parse().ok())
+                    .unwrap_or(1000),
+            }),
+            _ => None,
+        }
+    }
 }
 
 type Pending = (Tx, tokio::sync::oneshot::Sender<Result<Commit, StoreError>>);
@@ -577,7 +616,11 @@ impl Store {
                 out.get(2..).map(<[String]>::to_vec).unwrap_or_default(),
             ),
             Some("lost") => (Commit::LostClaim, Vec::new()),
-            _ => (Commit::Conflict, Vec::new()),
+            Some(word) => match KeyRefusal::from_answer(word, out.get(1).map(String::as_str)) {
+                Some(refusal) => (Commit::Refused(refusal), Vec::new()),
+                None => (Commit::Conflict, Vec::new()),
+            },
+            None => (Commit::Conflict, Vec::new()),
         })
     }
 

@@ -5,6 +5,46 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+/// The key check of a request, as a Lua function both [`AUTHENTICATE`] and [`COMMIT`] define:
+/// `key_check(key, per_second[, project, mode])` looks up the API key's record, refuses an
+/// unknown or revoked key (or one of another project or mode than the one given) and charges
+/// one request against its rate limit. Answers `nil, record` (`project`, `mode`, `revoked`,
+/// `last_used`, `id`, `tat`) or a refusal, `{'unknown'}`, `{'revoked'}` or `{'limited', ms}`,
+/// having written nothing.
+///
+/// The limit is a GCRA token bucket holding one second of requests, timed by the Redis
+/// server's clock so every daemon sharing the Redis enforces the same budget; its state is the
+/// key record's `tat` (the theoretical arrival time in µs), so the check is one read and one
+/// write. `last_used` is refreshed at most once a minute.
+macro_rules! key_check {
+    () => {
+        r#"
+local function key_check(k, per_second, project, mode)
+  local rec = redis.call('HMGET', k, 'project', 'mode', 'revoked', 'last_used', 'id', 'tat')
+  if not rec[1] then return {'unknown'} end
+  if project and (rec[1] ~= project or rec[2] ~= mode) then return {'unknown'} end
+  if rec[3] == '1' then return {'revoked'} end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local interval = math.floor(1000000 / tonumber(per_second))
+  local burst = 1000000
+  local tat = tonumber(rec[6] or '0') or 0
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  if new_tat - now > burst then
+    return {'limited', tostring(math.ceil((new_tat - now - burst) / 1000))}
+  end
+  if tonumber(rec[4] or '0') < tonumber(t[1]) - 60 then
+    redis.call('HSET', k, 'tat', string.format('%d', new_tat), 'last_used', t[1])
+  else
+    redis.call('HSET', k, 'tat', string.format('%d', new_tat))
+  end
+  return nil, rec
+end
+"#
+    };
+}
+
 /// Apply one state change: every check first, then every write, or nothing.
 ///
 /// `KEYS`: every key touched. `ARGV[1]`: the operations, one MessagePack array of codes and
@@ -16,6 +56,10 @@ use redis::Script;
 /// `V k version` record `k` is still at `version` (0: absent);
 /// `VP k a1 a2` entry `a2` of stream `k` is still pending in group `a1`;
 /// `O k a` idempotency claim `k` is still held by owner `a`;
+/// `K k per_second a1 a2` the request's API key (record `k`) is good and of project `a1` and
+/// mode `a2`, charged one request against its rate limit ([`key_check!`]; the last check, so
+/// only a change that then happens is charged): how a request whose key check was deferred
+/// (see `RequestContext::deferred`) is authenticated in its own commit, one round trip less;
 /// `S k a` take the next number of counter `k` as prefix `a` + six digits (how an invoice
 /// gets a gap-free number: only a commit that happens takes one);
 /// `T a s f l` set value `a` to values `f..l` joined with the `s`th number taken;
@@ -34,12 +78,13 @@ use redis::Script;
 /// the fan-out stream `k3` (as `e`; the fan-out derives the event's id from it, see
 /// `store::event_log`: deriving it here in Lua cost about 7 µs of Redis's one thread an event).
 /// Answers `{'ok', <id of the last command appended or ''>, <each number taken>...}`, or
-/// `{'conflict'|'lost', key}`.
+/// `{'conflict'|'lost', key}`, or the key check's refusal.
 ///
 /// The list is unpacked once (in C, by `cmsgpack`) and walked with a cursor: no Lua table per
 /// operation, and the values are handed to Redis with `unpack` straight from `ARGV`.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        key_check!(),
         r#"
 local t = cmsgpack.unpack(ARGV[1])
 local p, last = 1, #t
@@ -69,6 +114,10 @@ while p <= last do
   elseif o == 'O' then
     if redis.call('HGET', key(1), 'owner') ~= val(2) then return {'lost', key(1)} end
     p = p + 3
+  elseif o == 'K' then
+    local refused = key_check(key(1), n(2), val(3), val(4))
+    if refused then return refused end
+    p = p + 5
   elseif o == 'S' then
     numbers[#numbers + 1] = val(2) .. string.format('%06d', redis.call('INCR', key(1)))
     p = p + 3
@@ -126,8 +175,8 @@ while p <= last do
   end
 end
 return {'ok', cmd_id, unpack(numbers)}
-"#,
-    )
+"#
+    ))
 });
 
 /// One page of a list index (a sorted set of ids with equal scores) and the records' JSON.
@@ -165,36 +214,19 @@ return {ids, out}
 /// claim's lifetime in ms. Everything besides the key record is in the key's own project and
 /// mode, known only here: the caller cannot choose the scope.
 ///
-/// The limit is a GCRA token bucket holding one second of requests, timed by the Redis
-/// server's clock so every daemon sharing the Redis enforces the same budget. Rejected requests
-/// do not consume budget, read nothing and claim nothing. `last_used` is refreshed at most once
-/// a minute. Answers `{'unknown'}`, `{'revoked'}`, `{'limited', ms}` or one flat list:
+/// The key check and the rate limit are [`key_check!`]'s. Rejected requests do not consume
+/// budget, read nothing and claim nothing. Answers `{'unknown'}`, `{'revoked'}`, `{'limited', ms}` or one flat list:
 /// `'ok'`, project, mode, key id, the four fields of each object (a missing one nil), then the
 /// claim's answer if one was asked: `new` (the key is now this request's), `running`,
 /// `mismatch`, `other_endpoint` and the first endpoint, or `done` with the status, body and
 /// first request id. Flat, because building and sending nested tables measured several
 /// microseconds a call more (`redis-benchmark` of both shapes, a quarter of the script).
 pub static AUTHENTICATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        key_check!(),
         r#"
-local rec = redis.call('HMGET', KEYS[1], 'project', 'mode', 'revoked', 'last_used', 'id', 'tat')
-if not rec[1] then return {'unknown'} end
-if rec[3] == '1' then return {'revoked'} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = math.floor(1000000 / tonumber(ARGV[1]))
-local burst = 1000000
-local tat = tonumber(rec[6] or '0') or 0
-if tat < now then tat = now end
-local new_tat = tat + interval
-if new_tat - now > burst then
-  return {'limited', tostring(math.ceil((new_tat - now - burst) / 1000))}
-end
-if tonumber(rec[4] or '0') < tonumber(t[1]) - 60 then
-  redis.call('HSET', KEYS[1], 'tat', string.format('%d', new_tat), 'last_used', t[1])
-else
-  redis.call('HSET', KEYS[1], 'tat', string.format('%d', new_tat))
-end
+local refused, rec = key_check(KEYS[1], ARGV[1])
+if refused then return refused end
 local out = {'ok', rec[1], rec[2], rec[5]}
 local scope = 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':'
 local last = 2 + tonumber(ARGV[2])
@@ -226,8 +258,8 @@ if ARGV[last + 1] then
   end
 end
 return out
-"#,
-    )
+"#
+    ))
 });
 
 /// Store an answer under a claimed idempotency key (`ARGV`: owner, status, body, ttl ms), only

@@ -17,6 +17,9 @@ use super::{Scope, packed};
 
 /// One operation. `k`/`guard`: `KEYS` indexes; every other `usize` an `ARGV` index; a list of
 /// values is a run of consecutive arguments, `(first, count)`.
+/// The phase of the operations that write (see [`Op::phase`]).
+const WRITE: u8 = 3;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
     /// Record `k` is still at `version` (0: absent).
@@ -28,6 +31,13 @@ enum Op {
     Own {
         k: usize,
         owner: usize,
+    },
+    /// The API key of record `k` is good, of `project` and `mode`, and is charged a request.
+    Key {
+        k: usize,
+        per_second: u64,
+        project: usize,
+        mode: usize,
     },
     /// Take the next number of counter `k`, as `prefix` + six digits.
     Seq {
@@ -108,13 +118,15 @@ enum Op {
 }
 
 impl Op {
-    /// The script runs every check, then takes every number, then writes: the list it gets is
-    /// in that order whatever order the change was built in.
+    /// The script runs every check, then the key check (which charges the rate limit, so
+    /// only once the change is sure to happen), then takes every number, then writes: the
+    /// list it gets is in that order whatever order the change was built in.
     fn phase(&self) -> u8 {
         match self {
             Op::Ver { .. } | Op::Own { .. } | Op::Unacked { .. } => 0,
-            Op::Seq { .. } => 1,
-            _ => 2,
+            Op::Key { .. } => 1,
+            Op::Seq { .. } => 2,
+            _ => WRITE,
         }
     }
 
@@ -122,6 +134,7 @@ impl Op {
         match self {
             Op::Ver { k, .. }
             | Op::Own { k, .. }
+            | Op::Key { k, .. }
             | Op::Seq { k, .. }
             | Op::Put { k, .. }
             | Op::Hset { k, .. }
@@ -144,6 +157,13 @@ impl Op {
     fn shifted(mut self, keys: usize, args: usize) -> Op {
         match &mut self {
             Op::Ver { k, .. } | Op::Pexpire { k, .. } => *k += keys,
+            Op::Key {
+                k, project, mode, ..
+            } => {
+                *k += keys;
+                *project += args;
+                *mode += args;
+            }
             Op::Own { k, owner: a }
             | Op::Seq { k, prefix: a }
             | Op::Put { k, body: a, .. }
@@ -191,6 +211,12 @@ impl Op {
         match *self {
             Op::Ver { k, version } => out.code("V").int(k).int(version),
             Op::Own { k, owner } => out.code("O").int(k).int(owner),
+            Op::Key {
+                k,
+                per_second,
+                project,
+                mode,
+            } => out.code("K").int(k).int(per_second).int(project).int(mode),
             Op::Seq { k, prefix } => out.code("S").int(k).int(prefix),
             Op::Put {
                 k,
@@ -316,6 +342,22 @@ impl Tx {
     pub fn expect_version(&mut self, key: &str, version: u64) -> &mut Self {
         let k = self.k(key);
         self.ops.push(Op::Ver { k, version });
+        self
+    }
+
+    /// The request's API key must be good, of `scope`, and is charged one request against
+    /// its rate limit of `per_second` (a refusal answers [`super::Commit::Refused`]): the
+    /// key check of a request that deferred it to its commit.
+    pub fn check_key(&mut self, record: &str, per_second: u64, scope: &Scope) -> &mut Self {
+        let k = self.k(record);
+        let project = self.v(&scope.project);
+        let mode = self.v(scope.mode.as_str());
+        self.ops.push(Op::Key {
+            k,
+            per_second,
+            project,
+            mode,
+        });
         self
     }
 
@@ -565,7 +607,7 @@ impl Tx {
     /// Whether this change only writes (no version or claim checks, no numbers): such changes
     /// can share one commit (see [`super::Batcher`]) without one's check failing the others.
     pub fn is_unchecked(&self) -> bool {
-        self.ops.iter().all(|op| op.phase() == 2)
+        self.ops.iter().all(|op| op.phase() == WRITE)
     }
 
     /// Append another change's checks and writes, its keys and values renumbered after this
@@ -632,7 +674,7 @@ impl Tx {
             .collect();
         let mut header = OpList::default();
         let joined = self.joined_index_entries();
-        for phase in 0..=2 {
+        for phase in 0..=WRITE {
             for (i, op) in self.ops.iter().enumerate() {
                 if op.phase() != phase {
                     continue;
@@ -651,7 +693,7 @@ impl Tx {
                     _ => op.encode(&mut header),
                 }
             }
-            if phase != 1 {
+            if phase != WRITE - 1 {
                 continue;
             }
             // After the numbers are taken, before any write: a packed value that holds a
@@ -709,6 +751,7 @@ mod tests {
             let literal = |i: usize| t[p + i].to_string();
             let (keys, values, len) = match t[p] {
                 "V" | "E" => (vec![key(1)], vec![literal(2)], 3),
+                "K" => (vec![key(1)], vec![literal(2), arg(3), arg(4)], 5),
                 "O" | "S" | "R" | "D" => (vec![key(1)], vec![arg(2)], 3),
                 "T" => (Vec::new(), vec![literal(1), literal(2)], 5),
                 "TZ" => (Vec::new(), vec![literal(1), literal(2)], 3),
@@ -898,6 +941,25 @@ mod tests {
             "the check goes first"
         );
         assert!(!once.is_unchecked());
+    }
+
+    /// The key check charges the rate limit, so it runs after every other check (a change
+    /// that conflicts is not charged) and before any number is taken or anything written.
+    #[test]
+    fn the_key_check_runs_after_the_checks_and_before_numbers_and_writes() {
+        let scope = Scope::new("prj_1", calmony_protocol::Mode::Live);
+        let mut tx = Tx::new();
+        tx.put("pi", 1, "A")
+            .number("seq", "#N#", "CP-")
+            .check_key("cp:apikey:{abc}", 100, &scope)
+            .expect_version("pm", 3);
+        let codes: Vec<String> = resolve(&tx).into_iter().map(|(c, ..)| c).collect();
+        assert_eq!(codes, ["V", "K", "S", "P"]);
+        assert_eq!(
+            resolve(&tx)[1],
+            op("K", &["cp:apikey:{abc}"], &["100", "prj_1", "live"])
+        );
+        assert!(!tx.is_unchecked(), "a key check keeps a change to itself");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 mod auth;
 mod body;
 mod idempotency;
+pub mod remembered;
 pub mod routes;
 
 use std::convert::Infallible;
@@ -28,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use calmony_actors::api_keys::{self, Auth};
+use calmony_actors::context::KeyCheck;
 use calmony_actors::payments::Payments;
+use calmony_actors::store::KeyRefusal;
 use calmony_actors::{Reply, RequestContext, Store};
 use calmony_config::Config;
 use calmony_protocol::{API_VERSION, ApiError, ids};
@@ -58,6 +61,8 @@ pub struct AppState {
     pub checkout: calmony_actors::checkout::Checkout,
     /// The Cardstream simulator, when `sandbox.enabled`.
     pub sandbox: Option<calmony_sandbox::Sandbox>,
+    /// Keys and objects of earlier key checks, for a payment's create to defer its own.
+    pub remembered: remembered::Remembered,
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to the grace period).
@@ -266,41 +271,48 @@ async fn api(
         }
         _ => None,
     };
+    let named = named_objects(&method, api_route, params.as_ref().ok());
+    let per_second = state.config.api.rate_limit_per_second;
+    let sha = api_keys::looks_like_key(&raw_key).then(|| api_keys::hash(&raw_key));
+    // A payment's create whose key and objects are remembered leaves its key check to its
+    // commit (see `remembered`); if it ends without one it wrote nothing, and runs below.
+    let deferrable = api_route.is_some_and(|r| r.endpoint == routes::Endpoint::IntentCreate)
+        && idem_key.is_none();
+    if deferrable
+        && let (Some(sha), Ok(params), Some(r)) = (&sha, &params, api_route)
+        && let Some(d) = state.remembered.deferral(sha, &named, per_second)
+    {
+        let ctx = RequestContext {
+            request_id: request_id.to_string(),
+            scope: d.scope,
+            idempotency: None,
+            idempotency_ttl_secs: state.config.api.idempotency_ttl_hours * 3600,
+            prefetched: calmony_actors::context::Prefetched::new(d.read),
+            deferred: Some(d.check.clone()),
+        };
+        let answer = crate::api::dispatch(state, &ctx, r.clone(), params.clone()).await;
+        match d.check.state() {
+            KeyCheck::Passed | KeyCheck::Sent => return answer.map(reply_response),
+            KeyCheck::Refused(refusal) => return refused(refusal, &raw_key, request_id),
+            KeyCheck::NotDone => {
+                metrics::counter!("calmony_deferred_key_checks_rerun_total").increment(1);
+            }
+        }
+    }
     let alongside = api_keys::Alongside {
         claim: ask.as_ref(),
-        read: named_objects(&method, api_route, params.as_ref().ok()),
+        read: named,
     };
-    let (scope, claimed, read) = match api_keys::authenticate(
-        &state.store,
-        &raw_key,
-        state.config.api.rate_limit_per_second,
-        &alongside,
-    )
-    .await?
-    {
-        Auth::Ok {
-            scope, claim, read, ..
-        } => (scope, claim, read),
-        Auth::Unknown => {
-            return Err(ApiError::authentication(format!(
-                "Invalid API Key provided: {}",
-                auth::redact(&raw_key)
-            )));
-        }
-        Auth::Revoked => {
-            return Err(ApiError::authentication(format!(
-                "This API key has been revoked: {}",
-                auth::redact(&raw_key)
-            )));
-        }
-        Auth::Limited { retry_after_ms } => {
-            metrics::counter!("calmony_rate_limited_total").increment(1);
-            let mut resp = error_response(&ApiError::rate_limited(), request_id);
-            let secs = retry_after_ms.div_ceil(1000).max(1);
-            set(&mut resp, "retry-after", &secs.to_string());
-            return Ok(resp);
-        }
-    };
+    let (scope, claimed, read) =
+        match api_keys::authenticate(&state.store, &raw_key, per_second, &alongside).await? {
+            Auth::Ok {
+                scope, claim, read, ..
+            } => (scope, claim, read),
+            Auth::Refused(refusal) => return refused(refusal, &raw_key, request_id),
+        };
+    if deferrable && let Some(sha) = &sha {
+        state.remembered.keep(sha, &scope, &read);
+    }
     let api_route = match route {
         Route::Api(r) => r,
         Route::ApiMethodNotAllowed => {
@@ -315,6 +327,7 @@ async fn api(
         idempotency: None,
         idempotency_ttl_secs: state.config.api.idempotency_ttl_hours * 3600,
         prefetched: calmony_actors::context::Prefetched::new(read),
+        deferred: None,
     };
     if api_route.endpoint == routes::Endpoint::InvoicePdf {
         let (bytes, name) =
@@ -330,6 +343,29 @@ async fn api(
         return Err(idempotency::invalid_key());
     };
     idempotency::run(state, &mut ctx, &key, path, api_route, params, begin).await
+}
+
+/// The answer to a request whose key check refused it.
+fn refused(
+    refusal: KeyRefusal,
+    raw_key: &str,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let message = match refusal {
+        KeyRefusal::Unknown => "Invalid API Key provided",
+        KeyRefusal::Revoked => "This API key has been revoked",
+        KeyRefusal::Limited { retry_after_ms } => {
+            metrics::counter!("calmony_rate_limited_total").increment(1);
+            let mut resp = error_response(&ApiError::rate_limited(), request_id);
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            set(&mut resp, "retry-after", &secs.to_string());
+            return Ok(resp);
+        }
+    };
+    Err(ApiError::authentication(format!(
+        "{message}: {}",
+        auth::redact(raw_key)
+    )))
 }
 
 /// The objects a request names, read with the key check so the handler need not read them:

@@ -1,0 +1,135 @@
+//! What the edge remembers of earlier key checks, so that a payment's create can leave its key
+//! check to its own commit: one Redis round trip and one script less on the checkout path.
+//!
+//! A key check answers which project and mode a key belongs to (which never changes) and reads
+//! the customer and card a payment names (which rarely do). For a `POST /v1/payment_intents`
+//! without an `Idempotency-Key` whose key and named objects are all remembered, the edge hands
+//! the remembered objects to the handler with a [`DeferredKeyCheck`]; the handler's commit then
+//! checks the key (still good, of this project and mode, within its rate limit) and that each
+//! remembered object is at the version remembered, before writing anything. A request that
+//! ends without that commit (a parameter error, say) or whose commit found an object changed
+//! wrote nothing and is run again the usual way: its answer is the one a fresh key check gives.
+//!
+//! What is remembered is keyed by the key's SHA-256 and by the object's record key, which
+//! names its project and mode, so nothing crosses a project or mode. Both maps are bounded and
+//! simply emptied when full.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use calmony_actors::Scope;
+use calmony_actors::api_keys;
+use calmony_actors::context::DeferredKeyCheck;
+use calmony_actors::store::Unread;
+
+/// Keys remembered at most (a deployment has a handful).
+const MAX_KEYS: usize = 1024;
+/// Objects remembered at most (each a packed record, about a kilobyte).
+const MAX_OBJECTS: usize = 8192;
+
+#[derive(Debug, Default)]
+pub struct Remembered {
+    /// Key SHA-256 → its project and mode.
+    keys: Mutex<HashMap<String, Scope>>,
+    /// Record key → the record as the key check read it.
+    objects: Mutex<HashMap<String, Unread>>,
+}
+
+/// A request that may defer its key check: its scope, the objects it names as remembered, and
+/// the check for its commit to carry.
+pub struct Deferral {
+    pub scope: Scope,
+    pub read: Vec<(String, Unread)>,
+    pub check: Arc<DeferredKeyCheck>,
+}
+
+impl Remembered {
+    /// Remember what a key check that passed answered: the key's scope, and the objects it
+    /// read that exist.
+    pub fn keep(&self, sha: &str, scope: &Scope, read: &[(String, Unread)]) {
+        let mut keys = lock(&self.keys);
+        if !keys.contains_key(sha) {
+            if keys.len() >= MAX_KEYS {
+                keys.clear();
+            }
+            keys.insert(sha.to_string(), scope.clone());
+        }
+        drop(keys);
+        let mut objects = lock(&self.objects);
+        for (id, fields) in read.iter().filter(|(_, f)| f.version().is_some()) {
+            if objects.len() >= MAX_OBJECTS {
+                objects.clear();
+            }
+            objects.insert(scope.record(id), fields.clone());
+        }
+    }
+
+    /// The deferral for a request with key `sha` naming `ids`, if the key and every object
+    /// are remembered.
+    pub fn deferral(&self, sha: &str, ids: &[&str], per_second: u64) -> Option<Deferral> {
+        let scope = lock(&self.keys).get(sha)?.clone();
+        let objects = lock(&self.objects);
+        let mut read = Vec::with_capacity(ids.len());
+        let mut versions = Vec::with_capacity(ids.len());
+        for id in ids {
+            let key = scope.record(id);
+            let fields = objects.get(&key)?;
+            versions.push((key, fields.version()?));
+            read.push((id.to_string(), fields.clone()));
+        }
+        drop(objects);
+        let check = DeferredKeyCheck::new(api_keys::record_key(sha), per_second, versions);
+        Some(Deferral {
+            scope,
+            read,
+            check: Arc::new(check),
+        })
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere mid-insert: the map is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use calmony_protocol::Mode;
+
+    use super::*;
+
+    fn read(id: &str, version: Option<&str>) -> (String, Unread) {
+        let v = version.map(|v| v.as_bytes().to_vec());
+        (id.into(), Unread([v, Some(b"{}".to_vec()), None, None]))
+    }
+
+    #[test]
+    fn a_deferral_needs_the_key_and_every_object_remembered_in_its_own_scope() {
+        let mine = Scope::new("prj_a", Mode::Test);
+        let r = Remembered::default();
+        assert!(r.deferral("sha1", &[], 100).is_none(), "unknown key");
+        r.keep(
+            "sha1",
+            &mine,
+            &[read("pm_1", Some("3")), read("cus_gone", None)],
+        );
+        let d = r.deferral("sha1", &["pm_1"], 100).expect("remembered");
+        assert_eq!(d.scope, mine);
+        assert_eq!(d.check.remembered, vec![(mine.record("pm_1"), 3)]);
+        assert_eq!(d.check.record, api_keys::record_key("sha1"));
+        assert!(
+            r.deferral("sha1", &["pm_1", "cus_gone"], 100).is_none(),
+            "an absent object is not remembered"
+        );
+        r.keep("sha2", &Scope::new("prj_b", Mode::Test), &[]);
+        assert!(
+            r.deferral("sha2", &["pm_1"], 100).is_none(),
+            "another project's key does not see the object"
+        );
+        r.keep("sha3", &Scope::new("prj_a", Mode::Live), &[]);
+        assert!(
+            r.deferral("sha3", &["pm_1"], 100).is_none(),
+            "nor does the live key of the same project"
+        );
+    }
+}
