@@ -68,6 +68,11 @@ fn describe() {
         "calmony_idempotent_replays_total",
         "Answers replayed for a repeated Idempotency-Key"
     );
+    metrics::describe_counter!(
+        "calmony_deferred_key_checks_total",
+        "Payment creates whose key check rode in their own commit, by outcome: passed, refused, \
+         rerun (ended without that commit, run again with a fresh key check), unanswered"
+    );
     // Counters appear in /metrics from the start, not only after their first increment.
     metrics::counter!("calmony_redis_errors_total").absolute(0);
     metrics::counter!("calmony_rate_limited_total").absolute(0);

@@ -11,6 +11,7 @@ mod checkout;
 mod config;
 mod crash;
 mod customers;
+mod deferred_key_check;
 mod gateway_errors;
 mod idempotency;
 mod isolation;

@@ -291,12 +291,18 @@ async fn api(
             deferred: Some(d.check.clone()),
         };
         let answer = crate::api::dispatch(state, &ctx, r.clone(), params.clone()).await;
-        match d.check.state() {
+        let state = d.check.state();
+        let outcome = match state {
+            KeyCheck::Passed => "passed",
+            KeyCheck::Sent => "unanswered",
+            KeyCheck::Refused(_) => "refused",
+            KeyCheck::NotDone => "rerun",
+        };
+        metrics::counter!("calmony_deferred_key_checks_total", "outcome" => outcome).increment(1);
+        match state {
             KeyCheck::Passed | KeyCheck::Sent => return answer.map(reply_response),
             KeyCheck::Refused(refusal) => return refused(refusal, &raw_key, request_id),
-            KeyCheck::NotDone => {
-                metrics::counter!("calmony_deferred_key_checks_rerun_total").increment(1);
-            }
+            KeyCheck::NotDone => {}
         }
     }
     let alongside = api_keys::Alongside {
