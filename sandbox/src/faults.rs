@@ -39,6 +39,14 @@ pub struct Faults {
     pub fail_next: u64,
 }
 
+/// The faults as read, and the generation they were read at ([`keys::FAULTS_GEN`], which every
+/// setting of them increments; 0 before the first).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub generation: u64,
+    pub faults: Faults,
+}
+
 /// A `POST /sandbox/faults` the simulator cannot apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultsError {
@@ -56,7 +64,7 @@ pub enum FaultsError {
 
 /// The faults currently set.
 pub async fn current(store: &Store) -> Result<Faults, SandboxError> {
-    Ok(current_and(store, None).await?.0)
+    Ok(current_and(store, None).await?.0.faults)
 }
 
 /// The faults currently set and, in the same round trip, string key `also` (a transaction a
@@ -64,7 +72,7 @@ pub async fn current(store: &Store) -> Result<Faults, SandboxError> {
 pub async fn current_and(
     store: &Store,
     also: Option<&str>,
-) -> Result<(Faults, Option<Vec<u8>>), SandboxError> {
+) -> Result<(Seen, Option<Vec<u8>>), SandboxError> {
     let mut c = store.conn();
     let mut reads = redis::pipe();
     reads
@@ -73,7 +81,8 @@ pub async fn current_and(
         .arg("tamper_signatures")
         .arg("delay_ms")
         .arg("drop_next")
-        .arg("fail_next");
+        .arg("fail_next")
+        .get(keys::FAULTS_GEN);
     if let Some(key) = also {
         reads.get(key);
     }
@@ -85,12 +94,14 @@ pub async fn current_and(
     );
     // The extra value is read as bytes, so a value that is not text fails only its reader,
     // not the faults.
-    let ((tamper, delay, drop, fail), extra): (Read, Option<Vec<u8>>) = if also.is_some() {
-        store.run(reads.query_async(&mut c)).await?
-    } else {
-        let (read,): (Read,) = store.run(reads.query_async(&mut c)).await?;
-        (read, None)
-    };
+    let ((tamper, delay, drop, fail), generation, extra): (Read, Option<u64>, Option<Vec<u8>>) =
+        if also.is_some() {
+            store.run(reads.query_async(&mut c)).await?
+        } else {
+            let (read, generation): (Read, Option<u64>) =
+                store.run(reads.query_async(&mut c)).await?;
+            (read, generation, None)
+        };
     let number = |v: Option<String>| v.and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     let faults = Faults {
         tamper_signatures: tamper.as_deref() == Some("true"),
@@ -98,7 +109,11 @@ pub async fn current_and(
         drop_next: number(drop),
         fail_next: number(fail),
     };
-    Ok((faults, extra))
+    let seen = Seen {
+        generation: generation.unwrap_or(0),
+        faults,
+    };
+    Ok((seen, extra))
 }
 
 /// What a `POST /sandbox/faults` form asks for.
@@ -157,6 +172,7 @@ pub async fn apply(store: &Store, settings: &Settings) -> Result<Faults, Sandbox
     for (name, value) in &settings.writes {
         pipe.hset(keys::FAULTS, *name, value).ignore();
     }
+    pipe.incr(keys::FAULTS_GEN, 1).ignore();
     let mut c = store.conn();
     store
         .run(async move { pipe.query_async::<()>(&mut c).await })

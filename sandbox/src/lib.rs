@@ -33,6 +33,7 @@ mod hosted;
 mod issuer;
 pub mod keys;
 mod ledger;
+mod memory;
 mod pages;
 mod reply;
 mod settlement;
@@ -83,6 +84,10 @@ pub enum SandboxError {
     Store(#[from] StoreError),
     #[error("sandbox record {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A request served on remembered faults found them changed: nothing was written, and the
+    /// request is served again on the faults as they are (see [`memory`]).
+    #[error("the sandbox faults changed while the request was served")]
+    FaultsChanged,
 }
 
 /// What every handler shares.
@@ -96,6 +101,8 @@ pub(crate) struct Gateway {
     pub(crate) callback_backoff: Vec<Duration>,
     /// `transactionID`s reserved from Redis a block at a time (see [`transactions::IdBlock`]).
     pub(crate) ids: transactions::IdBlock,
+    /// The faults last read and the VERIFYs SALEs clone (see [`memory`]).
+    pub(crate) memory: memory::Memory,
 }
 
 /// The simulated gateway. Cheap to clone: clones share one state.
@@ -127,6 +134,7 @@ impl Sandbox {
                 drop_hold: hold,
                 callback_backoff: DEFAULT_CALLBACK_BACKOFF.to_vec(),
                 ids: transactions::IdBlock::default(),
+                memory: memory::Memory::default(),
             }),
         }
     }
@@ -143,6 +151,7 @@ impl Sandbox {
                 drop_hold: gw.drop_hold,
                 callback_backoff: delays,
                 ids: transactions::IdBlock::default(),
+                memory: memory::Memory::default(),
             }),
         }
     }

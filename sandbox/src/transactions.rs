@@ -468,19 +468,48 @@ impl Change {
         self.op(if pending { "sadd" } else { "srem" }, &[k, member])
     }
 
+    /// Apply the change. Inside a request served on remembered faults
+    /// ([`crate::memory::AS_OF`]) it first checks their generation: moved, it writes nothing
+    /// and fails with [`SandboxError::FaultsChanged`].
     pub async fn apply(&self, store: &Store) -> Result<Applied, SandboxError> {
+        let as_of = crate::memory::AS_OF.try_with(Clone::clone).ok();
         let mut invocation = APPLY.prepare_invoke();
         for key in &self.keys {
             invocation.key(key);
         }
-        invocation.arg(self.ops.to_bytes());
+        match &as_of {
+            Some(_) => {
+                // The check goes first in the list; its key and value follow all the others.
+                let mut ops = OpList::default();
+                ops.code("gen")
+                    .int(self.keys.len() as u64 + 1)
+                    .int(self.args.len() as u64 + 2)
+                    .extend(&self.ops);
+                invocation.key(keys::FAULTS_GEN);
+                invocation.arg(ops.to_bytes());
+            }
+            None => {
+                invocation.arg(self.ops.to_bytes());
+            }
+        }
         for value in &self.args {
             invocation.arg(value.as_slice());
+        }
+        if let Some(as_of) = &as_of {
+            invocation.arg(as_of.generation);
         }
         let mut c = store.conn();
         let outcome: String = store
             .run(async move { invocation.invoke_async(&mut c).await })
             .await?;
+        if outcome == "faults" {
+            return Err(SandboxError::FaultsChanged);
+        }
+        if let Some(as_of) = &as_of
+            && outcome == "ok"
+        {
+            as_of.mark_applied();
+        }
         Ok(match outcome.as_str() {
             "ok" => Applied::Done,
             "duplicate" => Applied::Duplicate,
@@ -495,13 +524,15 @@ impl Change {
 /// cursor. Checks: `cas k expected new` (`expected` 0: must be absent), `claim k value` (must
 /// be absent), `take k` (must exist), `replace k expected new` (must exist and equal
 /// `expected`). Writes: those four (set, set, delete, set keeping the TTL), then
-/// `set k value ttl_ms`, `rpush k value`, `sadd k member`, `srem k member`.
+/// `set k value ttl_ms`, `rpush k value`, `sadd k member`, `srem k member`. And a check that
+/// writes nothing, `gen k expected`: the faults generation (key `k`, absent as 0) is still
+/// `expected`, else the answer is `faults` (see [`crate::memory`]).
 static APPLY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local t = cmsgpack.unpack(ARGV[1])
 local n = #t
-local width = {cas = 4, claim = 3, take = 2, replace = 4, set = 4, rpush = 3, sadd = 3, srem = 3}
+local width = {cas = 4, claim = 3, take = 2, replace = 4, set = 4, rpush = 3, sadd = 3, srem = 3, gen = 3}
 local p = 1
 while p <= n do
   local o, k = t[p], KEYS[t[p + 1]]
@@ -516,6 +547,8 @@ while p <= n do
     if redis.call('EXISTS', k) == 1 then return 'duplicate' end
   elseif o == 'take' then
     if redis.call('EXISTS', k) == 0 then return 'gone' end
+  elseif o == 'gen' then
+    if (redis.call('GET', k) or '0') ~= ARGV[t[p + 2]] then return 'faults' end
   elseif o == 'replace' then
     local current = redis.call('GET', k)
     if not current then return 'gone' end

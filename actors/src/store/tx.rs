@@ -287,6 +287,13 @@ impl OpList {
         self
     }
 
+    /// Append another list's items after this one's.
+    pub fn extend(&mut self, other: &OpList) -> &mut Self {
+        self.len += other.len;
+        self.items.extend_from_slice(&other.items);
+        self
+    }
+
     /// The list as the script's `ARGV[1]`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.items.len() + 5);

@@ -34,6 +34,7 @@ pub(crate) use codes::{DATABASE_ERROR as DB_ERROR, IN_PROGRESS};
 
 use crate::faults::{self, Counted, Faults};
 use crate::keys;
+use crate::memory::{AS_OF, AsOf};
 use crate::reply::{self, Reply};
 use crate::transactions::{ReadAhead, Transaction};
 use crate::{Gateway, SandboxError};
@@ -68,9 +69,16 @@ pub(crate) fn missing_code(field: &str) -> u32 {
 
 /// Serve one Direct API request, faults included.
 ///
-/// A SALE or VERIFY naming an earlier transaction by `xref` (a saved card charged again) has
-/// that transaction read with the faults, in one round trip instead of two.
+/// While the faults this simulator last read were none, a request is served without reading
+/// them again, as of their generation ([`crate::memory`]); if they have changed it is served
+/// again below. Otherwise a SALE or VERIFY naming an earlier transaction by `xref` (a saved
+/// card charged again) has that transaction read with the faults, in one round trip.
 pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
+    if let Some(generation) = gw.memory.no_faults_at()
+        && let Some(answer) = as_of(gw, body, generation).await
+    {
+        return reply::form(signed(gw, answer, false).encode());
+    }
     let parsed = Fields::parse(body);
     let named = parsed.as_ref().ok().and_then(|request| {
         let action = request.get("action")?;
@@ -81,7 +89,10 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
     });
     let key = named.as_deref().map(keys::transaction);
     let (faults, mut ahead) = match faults::current_and(&gw.store, key.as_deref()).await {
-        Ok((faults, raw)) => (faults, named.map(|xref| ReadAhead { xref, raw })),
+        Ok((seen, raw)) => {
+            gw.memory.saw(seen);
+            (seen.faults, named.map(|xref| ReadAhead { xref, raw }))
+        }
         Err(error) => {
             tracing::warn!(%error, "sandbox faults unreadable; serving without them");
             (Faults::default(), None)
@@ -98,18 +109,14 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
         .ok()
         .filter(|_| faults.fail_next > 0)
         .cloned();
-    let mut answer = answer(gw, body, parsed, ahead.as_ref()).await;
+    // Only a request served as of remembered faults can find them changed.
+    let mut answer = answer(gw, body, parsed, ahead.as_ref())
+        .await
+        .unwrap_or_else(|| refusal(&Fields::new(), DB_ERROR, "DB ERROR"));
     if let Some(request) = failing {
         answer = failed_by_fault(gw, &request, answer).await;
     }
-    let secret = gw.config.secret.as_str();
-    if !secret.is_empty() {
-        if faults.tamper_signatures {
-            answer.add_signature(&format!("{secret}-tampered"), None);
-        } else {
-            answer.add_signature(secret, None);
-        }
-    }
+    let answer = signed(gw, answer, faults.tamper_signatures);
     if faults.drop_next > 0
         && faults::claim(&gw.store, Counted::Drop)
             .await
@@ -120,6 +127,41 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
         return reply::empty();
     }
     reply::form(answer.encode())
+}
+
+/// The answer to a request served as of faults generation `generation`, when none were set:
+/// `None` if they have changed since (the request wrote nothing; serve it on the faults as
+/// they are). A request that changed nothing checks the generation before it answers.
+async fn as_of(gw: &Gateway, body: &[u8], generation: u64) -> Option<Fields> {
+    let as_of = AsOf::new(generation);
+    let answer = AS_OF
+        .scope(as_of.clone(), answer(gw, body, Fields::parse(body), None))
+        .await?;
+    if as_of.applied() {
+        return Some(answer);
+    }
+    match faults::current_and(&gw.store, None).await {
+        Ok((seen, _)) if seen.generation == generation => Some(answer),
+        Ok((seen, _)) => {
+            gw.memory.saw(seen);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// `answer` signed with the account's secret (or, under the `tamper_signatures` fault, the
+/// wrong one), unless the simulator has no secret.
+fn signed(gw: &Gateway, mut answer: Fields, tampered: bool) -> Fields {
+    let secret = gw.config.secret.as_str();
+    if !secret.is_empty() {
+        if tampered {
+            answer.add_signature(&format!("{secret}-tampered"), None);
+        } else {
+            answer.add_signature(secret, None);
+        }
+    }
+    answer
 }
 
 /// Under the `fail_next` fault, a processed request's answer replaced by 65548 (`DB ERROR`),
@@ -136,36 +178,49 @@ pub(crate) async fn failed_by_fault(gw: &Gateway, request: &Fields, answer: Fiel
     refusal(request, DB_ERROR, "DB ERROR")
 }
 
-/// The unsigned answer to a request body (`parsed`: the body parsed, once, by [`handle`]).
+/// The unsigned answer to a request body (`parsed`: the body parsed, once, by [`handle`]);
+/// `None` if it was served as of remembered faults that have changed ([`as_of`]).
 async fn answer(
     gw: &Gateway,
     body: &[u8],
     parsed: Result<Fields, FormError>,
     ahead: Option<&ReadAhead>,
-) -> Fields {
+) -> Option<Fields> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return refusal(&Fields::new(), MISSING_REQUEST, "Missing request");
+        return Some(refusal(&Fields::new(), MISSING_REQUEST, "Missing request"));
     }
     let request = match parsed {
         Ok(fields) => fields,
-        Err(_) => return refusal(&Fields::new(), MALFORMED, "Request malformed"),
+        Err(_) => return Some(refusal(&Fields::new(), MALFORMED, "Request malformed")),
     };
     if !gw.config.secret.is_empty() {
         match verify_signature(&request, Some(&gw.config.secret)) {
             Ok(Coverage::All) => {}
             Err(SignatureError::MissingSignature) => {
-                return refusal(&request, codes::MISSING_SIGNATURE, "Missing signature");
+                return Some(refusal(
+                    &request,
+                    codes::MISSING_SIGNATURE,
+                    "Missing signature",
+                ));
             }
             // A partial signature leaves fields anyone could have changed: not on /direct/.
             Ok(_) | Err(_) => {
-                return refusal(&request, codes::INVALID_SIGNATURE, "Invalid signature");
+                return Some(refusal(
+                    &request,
+                    codes::INVALID_SIGNATURE,
+                    "Invalid signature",
+                ));
             }
         }
     }
     match request.get("merchantID").filter(|m| !m.is_empty()) {
-        None => return missing(&request, "merchantID"),
+        None => return Some(missing(&request, "merchantID")),
         Some(id) if id != gw.config.merchant_id => {
-            return refusal(&request, codes::INVALID_CREDENTIALS, "Invalid credentials");
+            return Some(refusal(
+                &request,
+                codes::INVALID_CREDENTIALS,
+                "Invalid credentials",
+            ));
         }
         Some(_) => {}
     }
@@ -184,10 +239,14 @@ async fn answer(
             _ => Ok(invalid(&request, "action")),
         }
     };
-    let answer = result.unwrap_or_else(|error| {
-        tracing::error!(%error, action, "sandbox /direct/ request failed");
-        refusal(&request, DB_ERROR, "DB ERROR")
-    });
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(SandboxError::FaultsChanged) => return None,
+        Err(error) => {
+            tracing::error!(%error, action, "sandbox /direct/ request failed");
+            refusal(&request, DB_ERROR, "DB ERROR")
+        }
+    };
     tracing::info!(
         action,
         response_code = answer.get("responseCode").unwrap_or_default(),
@@ -195,7 +254,7 @@ async fn answer(
         state = answer.get("state").unwrap_or_default(),
         "sandbox /direct/ answered"
     );
-    answer
+    Some(answer)
 }
 
 /// The request fields an answer echoes: everything but card data, password and signature.
@@ -295,10 +354,17 @@ pub(crate) async fn origin(
     let Some(xref) = non_empty(request, "xref") else {
         return Ok(Ok(None));
     };
+    // Only this merchant's VERIFYs are ever remembered.
+    if let Some(verify) = gw.memory.verify(xref) {
+        return Ok(Ok(Some(verify)));
+    }
     let loaded =
         crate::transactions::load_ahead(&gw.store, &gw.config.merchant_id, xref, ahead).await?;
     Ok(match loaded {
-        Some(loaded) => Ok(Some(loaded.txn)),
+        Some(loaded) => {
+            gw.memory.keep_verify(&loaded.txn);
+            Ok(Some(loaded.txn))
+        }
         None => Err(invalid(request, "xref")),
     })
 }

@@ -126,3 +126,82 @@ async fn a_database_error_answer_after_the_charge_is_signed_and_query_finds_the_
     assert_eq!(sim.ledger("db-error").await.len(), 1);
     sim.finish().await;
 }
+
+/// A simulator that last found no faults serves without reading them (`memory`); a fault set
+/// through another simulator sharing the Redis still applies to its very next request, a
+/// charge (which checks the faults' generation in its change) or a QUERY (which writes
+/// nothing and reads them before answering), and each charge is made once.
+#[tokio::test]
+async fn a_fault_set_through_another_simulator_applies_to_the_next_request() {
+    let sim = Sim::start().await;
+    let twin = sim.twin();
+    let saved = sim
+        .direct(&with_card("VERIFY", "4242424242424242", "12", FUTURE, &[]))
+        .await;
+    let xref = field(&saved, "xref").to_owned();
+    let sale = |unique: &'static str| {
+        let mut pairs = on_xref("SALE", &xref, &[("amount", "700"), ("orderRef", unique)]);
+        pairs.push(("transactionUnique", unique));
+        signed(&pairs)
+    };
+    assert_eq!(code(&sim.direct_body(&sale("before")).await), 0);
+
+    // Each fault is set while `sim` last read none, so its next request is served from
+    // memory and must find the change.
+    call_on(
+        &twin,
+        Method::POST,
+        "/sandbox/faults",
+        "",
+        "tamper_signatures=true",
+    )
+    .await;
+    let (_, text) = sim
+        .call(Method::POST, "/sandbox/direct/", "", &sale("tampered"))
+        .await;
+    let answer = Fields::parse(text.as_bytes()).expect("form");
+    assert_eq!(code(&answer), 0, "processed: {answer:?}");
+    assert_eq!(verify(&answer, Some(SECRET)), Err(SignatureError::Mismatch));
+    let tampered_xref = field(&answer, "xref").to_owned();
+
+    call_on(&twin, Method::POST, "/sandbox/faults", "", "reset=true").await;
+    assert_eq!(
+        code(&sim.direct_body(&sale("after")).await),
+        0,
+        "signed well"
+    );
+    call_on(
+        &twin,
+        Method::POST,
+        "/sandbox/faults",
+        "",
+        "tamper_signatures=true",
+    )
+    .await;
+    let query = signed(&on_xref("QUERY", &tampered_xref, &[]));
+    let (_, text) = sim.call(Method::POST, "/sandbox/direct/", "", &query).await;
+    let queried = Fields::parse(text.as_bytes()).expect("form");
+    assert_eq!(code(&queried), 0, "{queried:?}");
+    assert_eq!(
+        verify(&queried, Some(SECRET)),
+        Err(SignatureError::Mismatch),
+        "a QUERY, which writes nothing, sees the fault too"
+    );
+
+    call_on(&twin, Method::POST, "/sandbox/faults", "", "reset=true").await;
+    assert_eq!(
+        code(&sim.direct_body(&sale("again")).await),
+        0,
+        "signed well"
+    );
+    call_on(&twin, Method::POST, "/sandbox/faults", "", "delay_ms=300").await;
+    let started = Instant::now();
+    assert_eq!(code(&sim.direct_body(&sale("delayed")).await), 0);
+    assert!(started.elapsed() >= Duration::from_millis(300), "delayed");
+    call_on(&twin, Method::POST, "/sandbox/faults", "", "reset=true").await;
+
+    for order in ["before", "tampered", "after", "again", "delayed"] {
+        assert_eq!(sim.ledger(order).await.len(), 1, "{order} charged once");
+    }
+    sim.finish().await;
+}
