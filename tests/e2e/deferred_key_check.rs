@@ -83,23 +83,11 @@ async fn the_rate_limit_holds_when_the_check_rides_in_the_commit() {
             })
         })
         .collect();
-    let (mut ok, mut limited) = (0usize, 0usize);
-    for t in tasks {
-        let r = t.await.expect("task");
-        match r.status {
-            200 => ok += 1,
-            429 => {
-                limited += 1;
-                assert_eq!(r.err("type"), "rate_limit_error");
-                assert!(r.header("retry-after").is_some(), "{}", r.text);
-            }
-            s => panic!("unexpected {s}: {}", r.text),
-        }
-    }
+    let (ok, limited) = crate::harness::passed_and_limited(tasks).await;
     let elapsed = started.elapsed().as_secs_f64();
     let allowed = 10.0 + 10.0 * elapsed + 1.0;
     assert!(limited > 0, "40 creates at once must hit a 10/s limit");
-    assert!(ok as f64 <= allowed, "{ok} passed in {elapsed:.2}s");
+    assert!(f64::from(ok) <= allowed, "{ok} passed in {elapsed:.2}s");
     assert!(
         deferred(&w.api, "refused").await > 0,
         "refused in the commit"
@@ -107,7 +95,7 @@ async fn the_rate_limit_holds_when_the_check_rides_in_the_commit() {
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(
         intents(&w.api).await,
-        ok + 1,
+        ok as usize + 1,
         "a limited create wrote nothing"
     );
 }

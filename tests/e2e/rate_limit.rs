@@ -20,19 +20,7 @@ async fn the_limit_holds_across_two_daemons() {
         let api = if i % 2 == 0 { a1.clone() } else { a2.clone() };
         tasks.push(tokio::spawn(async move { api.get("/v1/customers").await }));
     }
-    let (mut ok, mut limited) = (0u32, 0u32);
-    for t in tasks {
-        let r = t.await.expect("task");
-        match r.status {
-            200 => ok += 1,
-            429 => {
-                limited += 1;
-                assert_eq!(r.err("type"), "rate_limit_error");
-                assert!(r.header("retry-after").is_some());
-            }
-            s => panic!("unexpected {s}: {}", r.text),
-        }
-    }
+    let (ok, limited) = crate::harness::passed_and_limited(tasks).await;
     let elapsed = started.elapsed().as_secs_f64();
     // One second of burst (20) plus 20/s for the time the burst took, across both daemons.
     let allowed = 20.0 + 20.0 * elapsed + 1.0;

@@ -792,6 +792,25 @@ impl Api {
     }
 }
 
+/// Await requests sent at once against a rate limit: how many passed and how many were
+/// limited, each limited one a `rate_limit_error` with `Retry-After`, and nothing else.
+pub async fn passed_and_limited(tasks: Vec<tokio::task::JoinHandle<Resp>>) -> (u32, u32) {
+    let (mut ok, mut limited) = (0, 0);
+    for t in tasks {
+        let r = t.await.expect("task");
+        match r.status {
+            200 => ok += 1,
+            429 => {
+                limited += 1;
+                assert_eq!(r.err("type"), "rate_limit_error");
+                assert!(r.header("retry-after").is_some(), "{}", r.text);
+            }
+            s => panic!("unexpected {s}: {}", r.text),
+        }
+    }
+    (ok, limited)
+}
+
 /// Every key and value in a Redis, as text, for greps that prove something is NOT stored.
 /// Records' `json` and the sandbox's transactions are stored packed (`store::packed`): they are
 /// decoded, so a grep sees the JSON.

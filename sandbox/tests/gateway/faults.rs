@@ -127,6 +127,12 @@ async fn a_database_error_answer_after_the_charge_is_signed_and_query_finds_the_
     sim.finish().await;
 }
 
+/// Set faults through `sandbox` (another simulator than the one under test).
+async fn set_faults(sandbox: &calmony_sandbox::Sandbox, form: &str) {
+    let (status, text) = call_on(sandbox, Method::POST, "/sandbox/faults", "", form).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+}
+
 /// A simulator that last found no faults serves without reading them (`memory`); a fault set
 /// through another simulator sharing the Redis still applies to its very next request, a
 /// charge (which checks the faults' generation in its change) or a QUERY (which writes
@@ -148,14 +154,7 @@ async fn a_fault_set_through_another_simulator_applies_to_the_next_request() {
 
     // Each fault is set while `sim` last read none, so its next request is served from
     // memory and must find the change.
-    call_on(
-        &twin,
-        Method::POST,
-        "/sandbox/faults",
-        "",
-        "tamper_signatures=true",
-    )
-    .await;
+    set_faults(&twin, "tamper_signatures=true").await;
     let (_, text) = sim
         .call(Method::POST, "/sandbox/direct/", "", &sale("tampered"))
         .await;
@@ -164,20 +163,13 @@ async fn a_fault_set_through_another_simulator_applies_to_the_next_request() {
     assert_eq!(verify(&answer, Some(SECRET)), Err(SignatureError::Mismatch));
     let tampered_xref = field(&answer, "xref").to_owned();
 
-    call_on(&twin, Method::POST, "/sandbox/faults", "", "reset=true").await;
+    set_faults(&twin, "reset=true").await;
     assert_eq!(
         code(&sim.direct_body(&sale("after")).await),
         0,
         "signed well"
     );
-    call_on(
-        &twin,
-        Method::POST,
-        "/sandbox/faults",
-        "",
-        "tamper_signatures=true",
-    )
-    .await;
+    set_faults(&twin, "tamper_signatures=true").await;
     let query = signed(&on_xref("QUERY", &tampered_xref, &[]));
     let (_, text) = sim.call(Method::POST, "/sandbox/direct/", "", &query).await;
     let queried = Fields::parse(text.as_bytes()).expect("form");
@@ -188,17 +180,17 @@ async fn a_fault_set_through_another_simulator_applies_to_the_next_request() {
         "a QUERY, which writes nothing, sees the fault too"
     );
 
-    call_on(&twin, Method::POST, "/sandbox/faults", "", "reset=true").await;
+    set_faults(&twin, "reset=true").await;
     assert_eq!(
         code(&sim.direct_body(&sale("again")).await),
         0,
         "signed well"
     );
-    call_on(&twin, Method::POST, "/sandbox/faults", "", "delay_ms=300").await;
+    set_faults(&twin, "delay_ms=300").await;
     let started = Instant::now();
     assert_eq!(code(&sim.direct_body(&sale("delayed")).await), 0);
     assert!(started.elapsed() >= Duration::from_millis(300), "delayed");
-    call_on(&twin, Method::POST, "/sandbox/faults", "", "reset=true").await;
+    set_faults(&twin, "reset=true").await;
 
     for order in ["before", "tampered", "after", "again", "delayed"] {
         assert_eq!(sim.ledger(order).await.len(), 1, "{order} charged once");
