@@ -255,31 +255,6 @@ impl Op {
     }
 }
 
-/// The compressed frames of contents that more than one packed value of a change holds.
-#[derive(Default)]
-struct SharedFrames<'a> {
-    /// `(content, how many values hold it, its frame once made)`.
-    seen: Vec<(&'a str, usize, Option<Vec<u8>>)>,
-}
-
-impl<'a> SharedFrames<'a> {
-    fn count(&mut self, content: &'a str) {
-        match self.seen.iter_mut().find(|(c, ..)| *c == content) {
-            Some((_, n, _)) => *n += 1,
-            None => self.seen.push((content, 1, None)),
-        }
-    }
-
-    /// The frame of `content` if it is shared, compressed on first use.
-    fn frame(&mut self, content: &str) -> Option<Vec<u8>> {
-        let (_, n, frame) = self.seen.iter_mut().find(|(c, ..)| *c == content)?;
-        if *n < 2 {
-            return None;
-        }
-        Some(frame.get_or_insert_with(|| packed::frame(content)).clone())
-    }
-}
-
 /// The operation list as the script receives it (`ARGV[1]`): one MessagePack array of codes,
 /// integers (indexes, and the versions checked) and texts (the numbers the script writes as
 /// they are: versions, scores, expiries, increments). Redis's `cmsgpack.unpack` turns it
@@ -337,9 +312,6 @@ pub struct Tx {
     args: Vec<String>,
     /// `(placeholder, index of its Seq among the Seq operations)` (see [`Tx::number`]).
     numbers: Vec<(String, usize)>,
-    /// Where each event's `data.object` sits in its JSON: `(index in args, start, length)`
-    /// (see [`Tx::script_args`]: an object written twice in one change is compressed once).
-    snapshots: Vec<(usize, usize, usize)>,
 }
 
 impl Tx {
@@ -563,15 +535,6 @@ impl Tx {
     /// it) or follows it (and, as with Stripe, does not).
     pub fn event(&mut self, scope: &Scope, event: &Event) -> &mut Self {
         let json = serde_json::to_string(event).unwrap_or_default();
-        // `data` follows a few short fields, and `object` comes first in it.
-        let object = event.data.object.get();
-        let start = json
-            .find("\"data\":{\"object\":")
-            .map(|at| at + "\"data\":{\"object\":".len())
-            .filter(|&at| json[at..].starts_with(object));
-        if let Some(start) = start {
-            self.snapshots.push((self.args.len(), start, object.len()));
-        }
         let keys = [
             self.k(&scope.event_log()),
             self.k(&scope.event_type_log(&event.kind)),
@@ -645,7 +608,6 @@ impl Tx {
                 .collect(),
             args: self.args.clone(),
             numbers: self.numbers.clone(),
-            snapshots: self.snapshots.clone(),
         }
     }
 
@@ -661,12 +623,6 @@ impl Tx {
         let (keys, args) = (self.keys.len(), self.args.len());
         self.ops
             .extend(other.ops.into_iter().map(|op| op.shifted(keys, args)));
-        self.snapshots.extend(
-            other
-                .snapshots
-                .into_iter()
-                .map(|(i, start, len)| (i + args, start, len)),
-        );
         self.keys.extend(other.keys);
         self.args.extend(other.args);
     }
@@ -698,7 +654,7 @@ impl Tx {
     /// Every record's JSON (a `Put`'s body) travels packed; a packed value that carries a
     /// placeholder is compressed whole and the script appends the number to it as a raw frame
     /// (`TZ`), which a reader puts in the placeholder's place (see [`packed`]).
-    pub(super) fn script_args<'a>(&'a self) -> (Vec<u8>, Vec<Cow<'a, [u8]>>) {
+    pub(super) fn script_args(&self) -> (Vec<u8>, Vec<Cow<'_, [u8]>>) {
         let mut bodies: Vec<usize> = self
             .ops
             .iter()
@@ -711,45 +667,16 @@ impl Tx {
         bodies.sort_unstable();
         let is_packed = |i: usize| bodies.binary_search(&i).is_ok();
         let templated = |arg: &str| self.numbers.iter().any(|(p, _)| arg.contains(p.as_str()));
-        let snapshot = |i: usize| {
-            self.snapshots
-                .iter()
-                .find(|(at, ..)| *at == i)
-                .map(|&(_, start, len)| (start, len))
-        };
-        // What each packed value holds whole, or as an event, its object: a record and the
-        // events that snapshot it in the same change hold the same object, compressed once.
-        let content = |i: usize, arg: &'a str| match snapshot(i) {
-            Some((start, len)) => &arg[start..start + len],
-            None => arg,
-        };
-        let mut shared = SharedFrames::default();
-        for (i, arg) in self.args.iter().enumerate() {
-            if is_packed(i) && !templated(arg) {
-                shared.count(content(i, arg));
-            }
-        }
         let mut argv: Vec<Cow<'_, [u8]>> = self
             .args
             .iter()
             .enumerate()
             .map(|(i, arg)| {
-                if !is_packed(i) || templated(arg) {
-                    return Cow::Borrowed(arg.as_bytes());
+                if is_packed(i) && !templated(arg) {
+                    Cow::Owned(packed::pack(arg))
+                } else {
+                    Cow::Borrowed(arg.as_bytes())
                 }
-                let Some(object) = shared.frame(content(i, arg)) else {
-                    return Cow::Owned(packed::pack(arg));
-                };
-                let mut out = vec![packed::MARK];
-                match snapshot(i) {
-                    Some((start, len)) => {
-                        out.extend(packed::frame(&arg[..start]));
-                        out.extend(object);
-                        out.extend(packed::frame(&arg[start + len..]));
-                    }
-                    None => out.extend(object),
-                }
-                Cow::Owned(out)
             })
             .collect();
         let mut header = OpList::default();
@@ -1040,43 +967,6 @@ mod tests {
             op("K", &["cp:apikey:{abc}"], &["100", "prj_1", "live"])
         );
         assert!(!tx.is_unchecked(), "a key check keeps a change to itself");
-    }
-
-    /// A record and the events that snapshot it in the same change hold one compressed frame
-    /// of it; every value still reads back whole, and an object held once is packed as before.
-    #[test]
-    fn an_object_written_twice_in_one_change_is_compressed_once() {
-        let scope = Scope::new("prj_1", calmony_protocol::Mode::Test);
-        let intent = serde_json::json!({"id": "pi_1", "object": "payment_intent", "amount": 2500});
-        let body = serde_json::to_string(&intent).expect("json");
-        let snapshot = |kind: &str, object: &serde_json::Value| {
-            Event::new(kind, object, None, 7, false, Default::default())
-        };
-        let succeeded = snapshot("payment_intent.succeeded", &intent);
-        let other = snapshot("customer.created", &serde_json::json!({"id": "cus_1"}));
-        let mut tx = Tx::new();
-        tx.put("pi", 2, &body)
-            .event(&scope, &succeeded)
-            .event(&scope, &other);
-        let (_, argv) = tx.script_args();
-        let texts: Vec<String> = argv
-            .iter()
-            .filter(|v| v.first() == Some(&packed::MARK))
-            .map(|v| packed::text(v.to_vec()).expect("decodes"))
-            .collect();
-        let json = |e: &Event| serde_json::to_string(e).expect("json");
-        assert_eq!(texts, [body.clone(), json(&succeeded), json(&other)]);
-        let record = &argv[0];
-        let frame = &record[1..];
-        assert!(
-            argv[1].windows(frame.len()).any(|w| w == frame),
-            "the event carries the record's frame"
-        );
-        assert_eq!(
-            &*argv[4],
-            &packed::pack(&json(&other))[..],
-            "held once: as before"
-        );
     }
 
     #[test]
