@@ -164,7 +164,8 @@ impl Fields {
 
 /// Write root fields as `name=value&…`, records flattened in their own order.
 pub(crate) fn encode_pairs<'a>(entries: impl Iterator<Item = (&'a str, &'a FieldValue)>) -> String {
-    let mut out = String::new();
+    // Room for a typical message at once rather than growing through reallocations.
+    let mut out = String::with_capacity(1024);
     for (name, value) in entries {
         match value {
             FieldValue::Scalar(v) => push_pair(&mut out, name, None, v),

@@ -139,7 +139,7 @@ fn canonical_string(fields: &Fields, partial: Option<&[&str]>) -> String {
         .collect();
     // Stable, by root name only: record sub-fields keep their order.
     signed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    normalise_line_endings(&encode_pairs(signed.into_iter()))
+    normalise_line_endings(encode_pairs(signed.into_iter()))
 }
 
 #[cfg(test)]
