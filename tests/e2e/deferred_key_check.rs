@@ -120,7 +120,15 @@ async fn a_card_changed_since_it_was_remembered_is_read_afresh() {
         .await;
     assert_eq!(attached.status, 200, "{}", attached.text);
     let before = deferred(api, "rerun").await;
-    let theirs = api.pay(1000, &pm, &format!("&customer={alice}")).await;
+    // Named in the docs' camelCase (read with the key check too): the same answer.
+    let theirs = api
+        .post_form(
+            "/v1/payment_intents",
+            &format!(
+                "amount=1000&currency=gbp&customerId={alice}&paymentMethodId={pm}&confirm=true"
+            ),
+        )
+        .await;
     assert_eq!(theirs.status, 400, "{}", theirs.text);
     assert_eq!(theirs.err("param"), "payment_method");
     assert_eq!(deferred(api, "rerun").await, before + 1);

@@ -375,8 +375,8 @@ fn refused(
 }
 
 /// The objects a request names, read with the key check so the handler need not read them:
-/// the path's id (`GET` and `POST`), and a `POST`'s `customer` and `payment_method` (a
-/// payment's create and confirm use all three). An id a handler does not read costs one
+/// the path's id (`GET` and `POST`), and a `POST`'s `customer` and `payment_method` (or
+/// `customerId` and `paymentMethodId`; a payment's create and confirm use all three). An id a handler does not read costs one
 /// `HMGET` inside the same script.
 fn named_objects<'a>(
     method: &Method,
@@ -394,8 +394,15 @@ fn named_objects<'a>(
     if *method == Method::POST
         && let Some(params) = params
     {
-        read.extend(params.peek_str("customer"));
-        read.extend(params.peek_str("payment_method"));
+        // Either spelling: the Calmony docs' camelCase is accepted wherever snake_case is.
+        for name in [
+            "customer",
+            "customerId",
+            "payment_method",
+            "paymentMethodId",
+        ] {
+            read.extend(params.peek_str(name));
+        }
     }
     read
 }
