@@ -2,7 +2,9 @@
 //!
 //! Every `/v1` request goes through the same steps, answering errors in Stripe's order:
 //! 1. authentication and the per-key rate limit, in one Redis round trip ([`api_keys`]) that
-//!    also claims a POST's `Idempotency-Key` and reads the objects the request names;
+//!    also claims a POST's `Idempotency-Key` and reads the objects the request names (for a
+//!    payment's create whose key and objects are [`remembered`], in the create's own commit
+//!    instead);
 //! 2. the route (unknown paths answer a JSON 404 only after authentication, as Stripe does);
 //! 3. the body (read before the key check, answered after it), refused with 413 past
 //!    `api.max_body_bytes`, parsed as JSON or bracketed form into [`Params`] (query string for
@@ -291,15 +293,15 @@ async fn api(
             deferred: Some(d.check.clone()),
         };
         let answer = crate::api::dispatch(state, &ctx, r.clone(), params.clone()).await;
-        let state = d.check.state();
-        let outcome = match state {
+        let check = d.check.state();
+        let outcome = match check {
             KeyCheck::Passed => "passed",
             KeyCheck::Sent => "unanswered",
             KeyCheck::Refused(_) => "refused",
             KeyCheck::NotDone => "rerun",
         };
         metrics::counter!("calmony_deferred_key_checks_total", "outcome" => outcome).increment(1);
-        match state {
+        match check {
             KeyCheck::Passed | KeyCheck::Sent => return answer.map(reply_response),
             KeyCheck::Refused(refusal) => return refused(refusal, &raw_key, request_id),
             KeyCheck::NotDone => {}
