@@ -64,15 +64,11 @@ pub enum FaultsError {
 
 /// The faults currently set.
 pub async fn current(store: &Store) -> Result<Faults, SandboxError> {
-    Ok(current_and(store, None).await?.0.faults)
+    Ok(read(store).await?.faults)
 }
 
-/// The faults currently set and, in the same round trip, string key `also` (a transaction a
-/// request names, read before its turn: see `direct::handle`).
-pub async fn current_and(
-    store: &Store,
-    also: Option<&str>,
-) -> Result<(Seen, Option<Vec<u8>>), SandboxError> {
+/// The faults currently set, with their generation.
+pub async fn read(store: &Store) -> Result<Seen, SandboxError> {
     let mut c = store.conn();
     let mut reads = redis::pipe();
     reads
@@ -83,37 +79,24 @@ pub async fn current_and(
         .arg("drop_next")
         .arg("fail_next")
         .get(keys::FAULTS_GEN);
-    if let Some(key) = also {
-        reads.get(key);
-    }
     type Read = (
         Option<String>,
         Option<String>,
         Option<String>,
         Option<String>,
     );
-    // The extra value is read as bytes, so a value that is not text fails only its reader,
-    // not the faults.
-    let ((tamper, delay, drop, fail), generation, extra): (Read, Option<u64>, Option<Vec<u8>>) =
-        if also.is_some() {
-            store.run(reads.query_async(&mut c)).await?
-        } else {
-            let (read, generation): (Read, Option<u64>) =
-                store.run(reads.query_async(&mut c)).await?;
-            (read, generation, None)
-        };
+    let ((tamper, delay, drop, fail), generation): (Read, Option<u64>) =
+        store.run(reads.query_async(&mut c)).await?;
     let number = |v: Option<String>| v.and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    let faults = Faults {
-        tamper_signatures: tamper.as_deref() == Some("true"),
-        delay_ms: number(delay),
-        drop_next: number(drop),
-        fail_next: number(fail),
-    };
-    let seen = Seen {
+    Ok(Seen {
         generation: generation.unwrap_or(0),
-        faults,
-    };
-    Ok((seen, extra))
+        faults: Faults {
+            tamper_signatures: tamper.as_deref() == Some("true"),
+            delay_ms: number(delay),
+            drop_next: number(drop),
+            fail_next: number(fail),
+        },
+    })
 }
 
 /// What a `POST /sandbox/faults` form asks for.

@@ -56,7 +56,7 @@ impl AsOf {
 #[derive(Debug, Default)]
 pub(crate) struct Memory {
     seen: Mutex<Option<Seen>>,
-    verifies: Mutex<HashMap<String, Transaction>>,
+    verifies: Mutex<HashMap<String, Arc<Transaction>>>,
 }
 
 impl Memory {
@@ -73,12 +73,12 @@ impl Memory {
     }
 
     /// The VERIFY transaction `xref`, if remembered.
-    pub fn verify(&self, xref: &str) -> Option<Transaction> {
+    pub fn verify(&self, xref: &str) -> Option<Arc<Transaction>> {
         lock(&self.verifies).get(xref).cloned()
     }
 
     /// Remember `txn` if it is a VERIFY (nothing else is immutable).
-    pub fn keep_verify(&self, txn: &Transaction) {
+    pub fn keep_verify(&self, txn: &Arc<Transaction>) {
         if txn.action != "VERIFY" {
             return;
         }
@@ -86,7 +86,7 @@ impl Memory {
         if verifies.len() >= MAX_VERIFIES {
             verifies.clear();
         }
-        verifies.insert(txn.xref.clone(), txn.clone());
+        verifies.insert(txn.xref.clone(), Arc::clone(txn));
     }
 }
 

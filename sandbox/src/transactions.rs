@@ -225,28 +225,7 @@ pub async fn load_for(
     merchant_id: &str,
     xref: &str,
 ) -> Result<Option<Loaded>, SandboxError> {
-    load_ahead(store, merchant_id, xref, None).await
-}
-
-/// A transaction read ahead of its turn (with the faults, in one round trip; see
-/// `direct::handle`), as `GET` answered it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ReadAhead {
-    pub xref: String,
-    pub raw: Option<Vec<u8>>,
-}
-
-/// [`load_for`], taking the transaction from `ahead` when it was read ahead.
-pub(crate) async fn load_ahead(
-    store: &Store,
-    merchant_id: &str,
-    xref: &str,
-    ahead: Option<&ReadAhead>,
-) -> Result<Option<Loaded>, SandboxError> {
-    let loaded = match ahead.filter(|a| a.xref == xref) {
-        Some(a) => parsed(keys::transaction(xref), a.raw.clone())?,
-        None => load(store, xref).await?,
-    };
+    let loaded = load(store, xref).await?;
     Ok(loaded.filter(|loaded| loaded.txn.merchant_id == merchant_id))
 }
 

@@ -24,6 +24,7 @@ mod refund_sale;
 pub(crate) mod sale;
 pub(crate) mod verify;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use calmony_protocol::cardstream::{
@@ -33,10 +34,9 @@ use calmony_protocol::cardstream::{
 pub(crate) use codes::{DATABASE_ERROR as DB_ERROR, IN_PROGRESS};
 
 use crate::faults::{self, Counted, Faults};
-use crate::keys;
 use crate::memory::{AS_OF, AsOf};
 use crate::reply::{self, Reply};
-use crate::transactions::{ReadAhead, Transaction};
+use crate::transactions::Transaction;
 use crate::{Gateway, SandboxError};
 
 /// How often an action re-reads and re-decides after losing a race before answering 65536.
@@ -71,8 +71,7 @@ pub(crate) fn missing_code(field: &str) -> u32 {
 ///
 /// While the faults this simulator last read were none, a request is served without reading
 /// them again, as of their generation ([`crate::memory`]); if they have changed it is served
-/// again below. Otherwise a SALE or VERIFY naming an earlier transaction by `xref` (a saved
-/// card charged again) has that transaction read with the faults, in one round trip.
+/// again below, on the faults read first.
 pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
     if let Some(generation) = gw.memory.no_faults_at()
         && let Some(answer) = as_of(gw, body, generation).await
@@ -80,28 +79,18 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
         return reply::form(signed(gw, answer, false).encode());
     }
     let parsed = Fields::parse(body);
-    let named = parsed.as_ref().ok().and_then(|request| {
-        let action = request.get("action")?;
-        let ahead = matches!(action, "SALE" | "VERIFY") && request.get("threeDSRef").is_none();
-        non_empty(request, "xref")
-            .filter(|_| ahead)
-            .map(str::to_owned)
-    });
-    let key = named.as_deref().map(keys::transaction);
-    let (faults, mut ahead) = match faults::current_and(&gw.store, key.as_deref()).await {
-        Ok((seen, raw)) => {
+    let faults = match faults::read(&gw.store).await {
+        Ok(seen) => {
             gw.memory.saw(seen);
-            (seen.faults, named.map(|xref| ReadAhead { xref, raw }))
+            seen.faults
         }
         Err(error) => {
             tracing::warn!(%error, "sandbox faults unreadable; serving without them");
-            (Faults::default(), None)
+            Faults::default()
         }
     };
     if faults.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
-        // The named transaction may have changed while the request waited.
-        ahead = None;
     }
     // Kept for the `fail_next` fault's answer, which echoes the request like any refusal.
     let failing = parsed
@@ -110,7 +99,7 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
         .filter(|_| faults.fail_next > 0)
         .cloned();
     // Only a request served as of remembered faults can find them changed.
-    let mut answer = answer(gw, body, parsed, ahead.as_ref())
+    let mut answer = answer(gw, body, parsed)
         .await
         .unwrap_or_else(|| refusal(&Fields::new(), DB_ERROR, "DB ERROR"));
     if let Some(request) = failing {
@@ -135,14 +124,14 @@ pub(crate) async fn handle(gw: &Gateway, body: &[u8]) -> Reply {
 async fn as_of(gw: &Gateway, body: &[u8], generation: u64) -> Option<Fields> {
     let as_of = AsOf::new(generation);
     let answer = AS_OF
-        .scope(as_of.clone(), answer(gw, body, Fields::parse(body), None))
+        .scope(as_of.clone(), answer(gw, body, Fields::parse(body)))
         .await?;
     if as_of.applied() {
         return Some(answer);
     }
-    match faults::current_and(&gw.store, None).await {
-        Ok((seen, _)) if seen.generation == generation => Some(answer),
-        Ok((seen, _)) => {
+    match faults::read(&gw.store).await {
+        Ok(seen) if seen.generation == generation => Some(answer),
+        Ok(seen) => {
             gw.memory.saw(seen);
             None
         }
@@ -180,12 +169,7 @@ pub(crate) async fn failed_by_fault(gw: &Gateway, request: &Fields, answer: Fiel
 
 /// The unsigned answer to a request body (`parsed`: the body parsed, once, by [`handle`]);
 /// `None` if it was served as of remembered faults that have changed ([`as_of`]).
-async fn answer(
-    gw: &Gateway,
-    body: &[u8],
-    parsed: Result<Fields, FormError>,
-    ahead: Option<&ReadAhead>,
-) -> Option<Fields> {
+async fn answer(gw: &Gateway, body: &[u8], parsed: Result<Fields, FormError>) -> Option<Fields> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Some(refusal(&Fields::new(), MISSING_REQUEST, "Missing request"));
     }
@@ -230,8 +214,8 @@ async fn answer(
     } else {
         match action.as_str() {
             "" => Ok(missing(&request, "action")),
-            "VERIFY" => verify::verify(gw, &request, ahead).await,
-            "SALE" => sale::sale(gw, &request, ahead).await,
+            "VERIFY" => verify::verify(gw, &request).await,
+            "SALE" => sale::sale(gw, &request).await,
             "CAPTURE" => capture::capture(gw, &request).await,
             "CANCEL" => cancel::cancel(gw, &request).await,
             "REFUND_SALE" => refund_sale::refund_sale(gw, &request).await,
@@ -345,12 +329,11 @@ pub(crate) fn contended(request: &Fields) -> Fields {
 
 /// The transaction a SALE or VERIFY names by `xref`, whose card (and, for a SALE, type, amount
 /// and currency) it clones: `Ok(None)` when none is named, `Err(answer)` when the one named is
-/// not this merchant's (or does not exist). `ahead`: that transaction, if it was read ahead.
+/// not this merchant's (or does not exist). A VERIFY (a saved card) is remembered once read.
 pub(crate) async fn origin(
     gw: &Gateway,
     request: &Fields,
-    ahead: Option<&ReadAhead>,
-) -> Result<Result<Option<Transaction>, Fields>, SandboxError> {
+) -> Result<Result<Option<Arc<Transaction>>, Fields>, SandboxError> {
     let Some(xref) = non_empty(request, "xref") else {
         return Ok(Ok(None));
     };
@@ -358,12 +341,12 @@ pub(crate) async fn origin(
     if let Some(verify) = gw.memory.verify(xref) {
         return Ok(Ok(Some(verify)));
     }
-    let loaded =
-        crate::transactions::load_ahead(&gw.store, &gw.config.merchant_id, xref, ahead).await?;
+    let loaded = crate::transactions::load_for(&gw.store, &gw.config.merchant_id, xref).await?;
     Ok(match loaded {
         Some(loaded) => {
-            gw.memory.keep_verify(&loaded.txn);
-            Ok(Some(loaded.txn))
+            let txn = Arc::new(loaded.txn);
+            gw.memory.keep_verify(&txn);
+            Ok(Some(txn))
         }
         None => Err(invalid(request, "xref")),
     })

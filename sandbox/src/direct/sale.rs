@@ -18,28 +18,19 @@ use crate::cards::{self, Behaviour};
 use crate::clock::UtcTime;
 use crate::issuer::{self, Decision, Sale, ThreeDsPlan, TxnType};
 use crate::ledger::LedgerEntry;
-use crate::transactions::{Applied, Change, PendingChallenge, ReadAhead, State, Transaction};
+use crate::transactions::{Applied, Change, PendingChallenge, State, Transaction};
 use crate::{Gateway, SandboxError, three_ds};
 
 /// Answer a SALE. Moves money: a new transaction ends `captured` (or `approved` with manual
 /// capture) when authorised, else `declined`, `referred`, `finished`, or `received` while a
 /// 3-D Secure challenge is pending.
-/// `ahead`: the transaction `xref` names, if it was read ahead.
-pub(crate) async fn sale(
-    gw: &Gateway,
-    request: &Fields,
-    ahead: Option<&ReadAhead>,
-) -> Result<Fields, SandboxError> {
-    retried(request, || attempt(gw, request, ahead)).await
+pub(crate) async fn sale(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
+    retried(request, || attempt(gw, request)).await
 }
 
-async fn attempt(
-    gw: &Gateway,
-    request: &Fields,
-    ahead: Option<&ReadAhead>,
-) -> Result<Option<Fields>, SandboxError> {
+async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {
     let merchant = gw.config.merchant_id.as_str();
-    let origin = match origin(gw, request, ahead).await? {
+    let origin = match origin(gw, request).await? {
         Ok(origin) => origin,
         Err(answer) => return Ok(Some(answer)),
     };

@@ -13,25 +13,16 @@ use super::{
 use crate::cards;
 use crate::clock::UtcTime;
 use crate::issuer::{self, Decision, TxnType};
-use crate::transactions::{Applied, Change, ReadAhead, State, Transaction};
+use crate::transactions::{Applied, Change, State, Transaction};
 use crate::{Gateway, SandboxError};
 
 /// Answer a VERIFY. Creates a transaction that ends `verified` (never settled) or `declined`;
 /// no money moves.
-/// `ahead`: the transaction `xref` names, if it was read ahead.
-pub(crate) async fn verify(
-    gw: &Gateway,
-    request: &Fields,
-    ahead: Option<&ReadAhead>,
-) -> Result<Fields, SandboxError> {
-    retried(request, || attempt(gw, request, ahead)).await
+pub(crate) async fn verify(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {
+    retried(request, || attempt(gw, request)).await
 }
 
-async fn attempt(
-    gw: &Gateway,
-    request: &Fields,
-    ahead: Option<&ReadAhead>,
-) -> Result<Option<Fields>, SandboxError> {
+async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, SandboxError> {
     let merchant = gw.config.merchant_id.as_str();
     match non_empty(request, "amount").map(parse_amount) {
         None | Some(Some(0)) => {}
@@ -44,7 +35,7 @@ async fn attempt(
             None => return Ok(Some(invalid(request, "type"))),
         },
     };
-    let origin = match origin(gw, request, ahead).await? {
+    let origin = match origin(gw, request).await? {
         Ok(origin) => origin,
         Err(answer) => return Ok(Some(answer)),
     };

@@ -414,9 +414,9 @@ async fn authorise(gw: &Gateway, paying: &Loaded, request: &Fields, card: Fields
         ),
     );
     let answer = if request.get("action") == Some("VERIFY") {
-        direct::verify::verify(gw, &direct_request, None).await
+        direct::verify::verify(gw, &direct_request).await
     } else {
-        direct::sale::sale(gw, &direct_request, None).await
+        direct::sale::sale(gw, &direct_request).await
     };
     let answer = answer.unwrap_or_else(|error| {
         tracing::error!(%error, "sandbox hosted payment failed");
