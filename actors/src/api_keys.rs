@@ -81,18 +81,22 @@ pub fn looks_like_key(raw: &str) -> bool {
         && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Authenticate a raw key and charge one request against its rate limit, doing what
-/// `alongside` asks in the same round trip.
+/// The SHA-256 a raw key is looked up by, if it is shaped like a key at all.
+pub fn lookup_hash(raw: &str) -> Option<String> {
+    looks_like_key(raw).then(|| hash(raw))
+}
+
+/// Authenticate the key whose [`lookup_hash`] is `sha` (`None`: not a key) and charge one
+/// request against its rate limit, doing what `alongside` asks in the same round trip.
 pub async fn authenticate(
     store: &Store,
-    raw: &str,
+    sha: Option<&str>,
     per_second: u64,
     alongside: &Alongside<'_>,
 ) -> Result<Auth, StoreError> {
-    if !looks_like_key(raw) {
+    let Some(sha) = sha else {
         return Ok(Auth::Refused(KeyRefusal::Unknown));
-    }
-    let sha = hash(raw);
+    };
     // Only an id-shaped value may name a key inside the script.
     let read: Vec<&str> = alongside
         .read
@@ -102,7 +106,7 @@ pub async fn authenticate(
         .collect();
     let mut c = store.conn();
     let mut inv = scripts::AUTHENTICATE.prepare_invoke();
-    inv.key(record_key(&sha))
+    inv.key(record_key(sha))
         .arg(per_second)
         .arg(read.len())
         .arg(&read);

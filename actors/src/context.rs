@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use calmony_protocol::ApiError;
 use calmony_protocol::event::EventRequest;
 
 use crate::idempotency::Claim;
@@ -67,11 +68,11 @@ impl DeferredKeyCheck {
     }
 
     pub fn state(&self) -> KeyCheck {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+        *crate::lock(&self.state)
     }
 
     fn set(&self, to: KeyCheck) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = to;
+        *crate::lock(&self.state) = to;
     }
 }
 
@@ -88,8 +89,7 @@ impl Prefetched {
 
     /// What the key check read of `id`, unless it read nothing of it or handed it out already.
     fn take(&self, id: &str) -> Option<Unread> {
-        // A poisoned lock only means a panic elsewhere mid-take: the list is still whole.
-        let mut read = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut read = crate::lock(&self.0);
         let at = read.iter().position(|(i, _)| i == id)?;
         Some(read.swap_remove(at).1)
     }
@@ -97,7 +97,7 @@ impl Prefetched {
 
 impl Clone for Prefetched {
     fn clone(&self) -> Self {
-        Self::new(self.0.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        Self::new(crate::lock(&self.0).clone())
     }
 }
 
@@ -123,8 +123,9 @@ impl RequestContext {
         d.set(KeyCheck::Sent);
     }
 
-    /// Record what the commit of a vouched change found (see [`KeyCheck`]).
-    pub fn settle(&self, outcome: &Result<Commit, StoreError>) {
+    /// Record what the commit of a vouched change found (see [`KeyCheck`]). An error leaves
+    /// it [`KeyCheck::Sent`]: Redis may or may not have applied the change.
+    pub fn settle(&self, outcome: &Result<Commit, ApiError>) {
         let Some(d) = &self.deferred else { return };
         match outcome {
             Ok(Commit::Refused(r)) => d.set(KeyCheck::Refused(*r)),

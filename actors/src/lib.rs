@@ -33,3 +33,9 @@ pub mod webhooks;
 
 pub use context::{Reply, RequestContext};
 pub use store::{Scope, Store, StoreError};
+
+/// Lock `m`, also after a panic elsewhere poisoned it: every value kept behind these locks
+/// (remembered keys, objects, transactions, a request's state) is whole between statements.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

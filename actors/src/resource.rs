@@ -28,7 +28,12 @@ pub async fn commit(store: &Store, tx: &Tx) -> Result<Commit, ApiError> {
 /// [`commit`], with the numbers the commit took (see [`Store::commit_numbered`]).
 pub async fn commit_numbered(store: &Store, tx: &Tx) -> Result<(Commit, Vec<String>), ApiError> {
     match store.commit_numbered(tx).await? {
-        (Commit::LostClaim, _) => Err(lost_claim()),
+        (Commit::LostClaim, _) => Err(ApiError::new(
+            409,
+            ErrorType::IdempotencyError,
+            "The idempotency key expired while this request ran and another request took it.",
+        )
+        .with_code("idempotency_key_in_use")),
         other => Ok(other),
     }
 }
@@ -41,28 +46,21 @@ pub async fn commit_for(
     tx: &mut Tx,
 ) -> Result<Commit, ApiError> {
     ctx.vouch(tx);
-    let outcome = store.commit(tx).await;
+    let outcome = commit(store, tx).await;
     ctx.settle(&outcome);
-    match outcome? {
-        Commit::LostClaim => Err(lost_claim()),
-        other => Ok(other),
-    }
-}
-
-fn lost_claim() -> ApiError {
-    ApiError::new(
-        409,
-        ErrorType::IdempotencyError,
-        "The idempotency key expired while this request ran and another request took it.",
-    )
-    .with_code("idempotency_key_in_use")
+    outcome
 }
 
 /// Commit a change whose answer is `body` (already stored under the request's idempotency key
 /// by `tx.respond`): 200 when it landed; a record that moved meanwhile is a lock timeout (the
 /// caller made no version checks it could retry on).
 pub async fn commit_answer(store: &Store, tx: &Tx, body: String) -> Result<Reply, ApiError> {
-    match commit(store, tx).await? {
+    answered(commit(store, tx).await?, body)
+}
+
+/// The answer `body` of a change that was committed as `landed` (see [`commit_answer`]).
+pub fn answered(landed: Commit, body: String) -> Result<Reply, ApiError> {
+    match landed {
         Commit::Done(_) => Ok(Reply {
             status: 200,
             body,

@@ -15,7 +15,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use calmony_actors::lock;
 
 use crate::faults::{Faults, Seen};
 use crate::transactions::Transaction;
@@ -88,11 +90,6 @@ impl Memory {
         }
         verifies.insert(txn.xref.clone(), Arc::clone(txn));
     }
-}
-
-/// A poisoned lock only means a panic elsewhere mid-update: the value is still whole.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

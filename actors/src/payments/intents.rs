@@ -18,7 +18,7 @@ use crate::billing::KnownInvoice;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, Cardstream, GatewayError, Sale};
-use crate::resource::{commit, commit_for, page_body, to_json};
+use crate::resource::{answered, commit, commit_for, page_body, to_json};
 use crate::store::{Commit, Scope, Tx};
 
 /// How often a transition re-reads and retries when another writer got there first.
@@ -161,14 +161,7 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     if !c.confirm {
         let body = write_intent(&mut tx, scope, 1, &intent, &IntentInternal::default())?;
         tx.respond(ctx, 200, &body);
-        return match commit_for(&p.store, ctx, &mut tx).await? {
-            Commit::Done(_) => Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            }),
-            _ => Err(ApiError::lock_timeout()),
-        };
+        return answered(commit_for(&p.store, ctx, &mut tx).await?, body);
     }
     // Created and confirmed in one commit: a crash can't leave a created-but-unconfirmed
     // intent behind an idempotency key that would then create a second one.

@@ -215,8 +215,8 @@ return {ids, out}
 /// mode, known only here: the caller cannot choose the scope.
 ///
 /// The key check and the rate limit are [`key_check!`]'s. Rejected requests do not consume
-/// budget, read nothing and claim nothing. Answers `{'unknown'}`, `{'revoked'}`, `{'limited', ms}` or one flat list:
-/// `'ok'`, project, mode, key id, the four fields of each object (a missing one nil), then the
+/// budget, read nothing and claim nothing. Answers `{'unknown'}`, `{'revoked'}`,
+/// `{'limited', ms}` or one flat list: `'ok'`, project, mode, key id, the four fields of each object (a missing one nil), then the
 /// claim's answer if one was asked: `new` (the key is now this request's), `running`,
 /// `mismatch`, `other_endpoint` and the first endpoint, or `done` with the status, body and
 /// first request id. Flat, because building and sending nested tables measured several

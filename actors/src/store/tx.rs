@@ -15,11 +15,11 @@ use calmony_protocol::event::Event;
 
 use super::{Scope, packed};
 
-/// One operation. `k`/`guard`: `KEYS` indexes; every other `usize` an `ARGV` index; a list of
-/// values is a run of consecutive arguments, `(first, count)`.
 /// The phase of the operations that write (see [`Op::phase`]).
 const WRITE: u8 = 3;
 
+/// One operation. `k`/`guard`: `KEYS` indexes; every other `usize` an `ARGV` index; a list of
+/// values is a run of consecutive arguments, `(first, count)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
     /// Record `k` is still at `version` (0: absent).

@@ -275,7 +275,7 @@ async fn api(
     };
     let named = named_objects(&method, api_route, params.as_ref().ok());
     let per_second = state.config.api.rate_limit_per_second;
-    let sha = api_keys::looks_like_key(&raw_key).then(|| api_keys::hash(&raw_key));
+    let sha = api_keys::lookup_hash(&raw_key);
     // A payment's create whose key and objects are remembered leaves its key check to its
     // commit (see `remembered`); if it ends without one it wrote nothing, and runs below.
     let deferrable = api_route.is_some_and(|r| r.endpoint == routes::Endpoint::IntentCreate)
@@ -312,7 +312,7 @@ async fn api(
         read: named,
     };
     let (scope, claimed, read) =
-        match api_keys::authenticate(&state.store, &raw_key, per_second, &alongside).await? {
+        match api_keys::authenticate(&state.store, sha.as_deref(), per_second, &alongside).await? {
             Auth::Ok {
                 scope, claim, read, ..
             } => (scope, claim, read),

@@ -17,10 +17,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use calmony_actors::Scope;
 use calmony_actors::api_keys;
 use calmony_actors::context::DeferredKeyCheck;
 use calmony_actors::store::Unread;
+use calmony_actors::{Scope, lock};
 
 /// Keys remembered at most (a deployment has a handful).
 const MAX_KEYS: usize = 1024;
@@ -85,11 +85,6 @@ impl Remembered {
             check: Arc::new(check),
         })
     }
-}
-
-/// A poisoned lock only means a panic elsewhere mid-insert: the map is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
