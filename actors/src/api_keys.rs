@@ -135,13 +135,17 @@ pub async fn authenticate(
                     (id.to_string(), Unread(fields))
                 })
                 .collect();
-            let claim = alongside.claim.map(|_| {
-                let answer: Vec<String> = out
-                    .by_ref()
-                    .map(|f| f.map(lossy).unwrap_or_default())
-                    .collect();
-                Begin::from_answer(&answer)
-            });
+            // A stored answer's body is packed (see `Tx::respond_to`); the other words plain.
+            let claim = match alongside.claim {
+                Some(_) => {
+                    let answer = out
+                        .by_ref()
+                        .map(|f| f.map_or(Ok(String::new()), |b| crate::store::text("idem", b)))
+                        .collect::<Result<Vec<String>, StoreError>>()?;
+                    Some(Begin::from_answer(&answer))
+                }
+                None => None,
+            };
             Auth::Ok {
                 scope,
                 key_id,

@@ -41,7 +41,20 @@ pub struct DeferredKeyCheck {
     pub per_second: u64,
     /// `(record key, version)` of each remembered object handed to the handler.
     pub remembered: Vec<(String, u64)>,
+    /// The request's `Idempotency-Key` claim, which the key check would have made: made by
+    /// the commit instead, which then also finds the key unclaimed (a key already claimed,
+    /// running or answered, leaves the commit unwritten and the request to run again the
+    /// usual way, whose key check answers the replay, the 409 or the mismatch).
+    pub claim: Option<FreshClaim>,
     state: Mutex<KeyCheck>,
+}
+
+/// What a claim made in a commit records beside its owner (see [`Tx::claim_fresh`]).
+#[derive(Debug, Clone)]
+pub struct FreshClaim {
+    pub fingerprint: String,
+    pub endpoint: String,
+    pub lock_ms: u64,
 }
 
 /// Where a deferred key check stands once the handler is done.
@@ -58,11 +71,17 @@ pub enum KeyCheck {
 }
 
 impl DeferredKeyCheck {
-    pub fn new(record: String, per_second: u64, remembered: Vec<(String, u64)>) -> Self {
+    pub fn new(
+        record: String,
+        per_second: u64,
+        remembered: Vec<(String, u64)>,
+        claim: Option<FreshClaim>,
+    ) -> Self {
         Self {
             record,
             per_second,
             remembered,
+            claim,
             state: Mutex::new(KeyCheck::NotDone),
         }
     }
@@ -113,11 +132,20 @@ impl RequestContext {
     }
 
     /// Put a deferred key check into `tx`, the change that will answer the request: the key,
-    /// and that the remembered objects have not changed. A request without one is unchanged.
+    /// that the remembered objects have not changed, and the idempotency claim the key check
+    /// would have made. A request without one is unchanged.
     pub fn vouch(&self, tx: &mut Tx) {
         let Some(d) = &self.deferred else { return };
+        // Once a commit carried the check, the request's later commits need not (and must
+        // not claim its key again).
+        if d.state() != KeyCheck::NotDone {
+            return;
+        }
         for (key, version) in &d.remembered {
             tx.expect_version(key, *version);
+        }
+        if let (Some(fresh), Some(claim)) = (&d.claim, &self.idempotency) {
+            tx.claim_fresh(claim, &fresh.fingerprint, &fresh.endpoint, fresh.lock_ms);
         }
         tx.check_key(&d.record, d.per_second, &self.scope);
         d.set(KeyCheck::Sent);

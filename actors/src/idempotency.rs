@@ -121,7 +121,8 @@ impl Begin {
     }
 }
 
-/// Store an answer that did not come with a commit (errors worth replaying).
+/// Store an answer that did not come with a commit (errors worth replaying), packed as a
+/// commit stores one.
 pub async fn finish(
     store: &Store,
     claim: &Claim,
@@ -136,7 +137,7 @@ pub async fn finish(
                 .key(&claim.redis_key)
                 .arg(&claim.owner)
                 .arg(status)
-                .arg(body)
+                .arg(crate::store::packed::pack(body))
                 .arg(ttl_secs * 1000)
                 .invoke_async::<i64>(&mut c)
                 .await

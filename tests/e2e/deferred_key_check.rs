@@ -161,3 +161,72 @@ async fn remembered_objects_stay_in_their_project_and_mode() {
     }
     assert_eq!(intents(&w.api).await, 1);
 }
+
+/// A create with an `Idempotency-Key` whose key check is deferred claims the key in its own
+/// commit. A repeat finds the key claimed, writes nothing and runs again behind the key
+/// check, which replays the stored answer (or refuses other parameters): one payment, one
+/// charge, whichever way each request went.
+#[tokio::test]
+async fn an_idempotency_key_is_claimed_in_the_commit_and_replayed_after() {
+    let w = World::new();
+    let api = &w.api;
+    let pm = api.card("4242424242424242", 12, 2030, None).await;
+    let body = format!("amount=1500&currency=gbp&payment_method={pm}&confirm=true");
+    // The first create checks the key the usual way and remembers the key and the card.
+    let first = api.post_idem("/v1/payment_intents", &body, "k-first").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let passed = deferred(api, "passed").await;
+
+    let paid = api.post_idem("/v1/payment_intents", &body, "k-paid").await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(paid.json["status"], "succeeded");
+    assert_eq!(paid.header("idempotency-key"), Some("k-paid"));
+    assert_eq!(
+        deferred(api, "passed").await,
+        passed + 1,
+        "claimed in the create's own commit"
+    );
+
+    let rerun = deferred(api, "rerun").await;
+    let again = api.post_idem("/v1/payment_intents", &body, "k-paid").await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(
+        again.json["id"], paid.json["id"],
+        "the same payment, replayed"
+    );
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.header("original-request"), paid.header("request-id"));
+    assert_eq!(
+        deferred(api, "rerun").await,
+        rerun + 1,
+        "the claimed key sent it round again"
+    );
+    let other = api
+        .post_idem(
+            "/v1/payment_intents",
+            &format!("amount=999&currency=gbp&payment_method={pm}&confirm=true"),
+            "k-paid",
+        )
+        .await;
+    assert_eq!(other.status, 400, "{}", other.text);
+    assert_eq!(other.err("type"), "idempotency_error");
+
+    // A create that is answered at once (not confirmed) stores its answer under the claim it
+    // made in the same commit.
+    let draft_body = format!("amount=700&currency=gbp&payment_method={pm}");
+    let draft = api
+        .post_idem("/v1/payment_intents", &draft_body, "k-draft")
+        .await;
+    assert_eq!(draft.status, 200, "{}", draft.text);
+    assert_eq!(draft.json["status"], "requires_confirmation");
+    let replayed = api
+        .post_idem("/v1/payment_intents", &draft_body, "k-draft")
+        .await;
+    assert_eq!(replayed.json["id"], draft.json["id"], "{}", replayed.text);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+
+    assert_eq!(intents(api).await, 3, "first, paid and draft, once each");
+    let ledger = crate::harness::ledger(&w.daemon.base(), None).await;
+    let sales = ledger.iter().filter(|e| e["action"] == "SALE").count();
+    assert_eq!(sales, 2, "two payments charged once each: {ledger:?}");
+}

@@ -171,3 +171,34 @@ async fn idempotency_holds_across_two_daemons() {
     assert_eq!(a.json["id"], b.json["id"]);
     assert_eq!(b.header("idempotent-replayed"), Some("true"));
 }
+
+/// An answer that carries a number the commit took inside Redis (an invoice's, on finalize)
+/// is stored packed with the number in place, and replays byte for byte.
+#[tokio::test]
+async fn a_replayed_finalize_carries_the_number_the_commit_took() {
+    let w = World::new();
+    let api = &w.api;
+    let customer = api.customer().await;
+    let item = api
+        .post_form(
+            "/v1/invoiceitems",
+            &format!("customer={customer}&amount=1200&description=Service"),
+        )
+        .await;
+    assert_eq!(item.status, 200, "{}", item.text);
+    let draft = api
+        .post_form("/v1/invoices", &format!("customer={customer}"))
+        .await;
+    assert_eq!(draft.status, 200, "{}", draft.text);
+    let path = format!(
+        "/v1/invoices/{}/finalize",
+        draft.json["id"].as_str().expect("id")
+    );
+    let first = api.post_idem(&path, "", "finalize-once").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let number = first.json["number"].as_str().expect("a number");
+    assert!(number.len() > 6, "{number}");
+    let again = api.post_idem(&path, "", "finalize-once").await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text, "the stored answer, number and all");
+}

@@ -56,6 +56,7 @@ end
 /// `V k version` record `k` is still at `version` (0: absent);
 /// `VP k a1 a2` entry `a2` of stream `k` is still pending in group `a1`;
 /// `O k a` idempotency claim `k` is still held by owner `a`;
+/// `NX k` key `k` does not exist (an idempotency claim the commit itself makes);
 /// `K k per_second a1 a2` the request's API key (record `k`) is good and of project `a1` and
 /// mode `a2`, charged one request against its rate limit ([`key_check!`]; the last check, so
 /// only a change that then happens is charged): how a request whose key check was deferred
@@ -114,6 +115,9 @@ while p <= last do
   elseif o == 'O' then
     if redis.call('HGET', key(1), 'owner') ~= val(2) then return {'lost', key(1)} end
     p = p + 3
+  elseif o == 'NX' then
+    if redis.call('EXISTS', key(1)) == 1 then return {'conflict', key(1)} end
+    p = p + 2
   elseif o == 'K' then
     local refused = key_check(key(1), n(2), val(3), val(4))
     if refused then return refused end

@@ -32,6 +32,11 @@ enum Op {
         k: usize,
         owner: usize,
     },
+    /// Key `k` does not exist (an idempotency claim this change makes; see
+    /// [`Tx::claim_fresh`]).
+    Absent {
+        k: usize,
+    },
     /// The API key of record `k` is good, of `project` and `mode`, and is charged a request.
     Key {
         k: usize,
@@ -123,7 +128,7 @@ impl Op {
     /// list it gets is in that order whatever order the change was built in.
     fn phase(&self) -> u8 {
         match self {
-            Op::Ver { .. } | Op::Own { .. } | Op::Unacked { .. } => 0,
+            Op::Ver { .. } | Op::Own { .. } | Op::Absent { .. } | Op::Unacked { .. } => 0,
             Op::Key { .. } => 1,
             Op::Seq { .. } => 2,
             _ => WRITE,
@@ -134,6 +139,7 @@ impl Op {
         match self {
             Op::Ver { k, .. }
             | Op::Own { k, .. }
+            | Op::Absent { k }
             | Op::Key { k, .. }
             | Op::Seq { k, .. }
             | Op::Put { k, .. }
@@ -156,7 +162,7 @@ impl Op {
     /// `args` (another change's operations appended after this one's).
     fn shifted(mut self, keys: usize, args: usize) -> Op {
         match &mut self {
-            Op::Ver { k, .. } | Op::Pexpire { k, .. } => *k += keys,
+            Op::Ver { k, .. } | Op::Absent { k } | Op::Pexpire { k, .. } => *k += keys,
             Op::Key {
                 k, project, mode, ..
             } => {
@@ -211,6 +217,7 @@ impl Op {
         match *self {
             Op::Ver { k, version } => out.code("V").int(k).int(version),
             Op::Own { k, owner } => out.code("O").int(k).int(owner),
+            Op::Absent { k } => out.code("NX").int(k),
             Op::Key {
                 k,
                 per_second,
@@ -312,6 +319,8 @@ pub struct Tx {
     args: Vec<String>,
     /// `(placeholder, index of its Seq among the Seq operations)` (see [`Tx::number`]).
     numbers: Vec<(String, usize)>,
+    /// Values other than records' and events' JSON that travel packed (stored answers).
+    packed: Vec<usize>,
 }
 
 impl Tx {
@@ -580,11 +589,53 @@ impl Tx {
         let owner = self.v(&claim.owner);
         self.ops.push(Op::Own { k, owner });
         let status = status.to_string();
-        self.hset(
-            &claim.redis_key.clone(),
-            &[("state", "done"), ("status", &status), ("body", body)],
-        );
-        self.expire_ms(&claim.redis_key.clone(), ttl_secs * 1000)
+        let (first, count) = self.vs(&[("state", "done"), ("status", &status), ("body", body)]);
+        // Kept a day and read only by a replay: packed, like the records it reports.
+        self.packed.push(first + count - 1);
+        self.ops.push(Op::Hset { k, first, count });
+        self.ops.push(Op::Pexpire {
+            k,
+            ms: ttl_secs * 1000,
+        });
+        self
+    }
+
+    /// Claim idempotency key `claim` in this change, for a request that claimed nothing
+    /// before it (its key check, which claims keys, was deferred to this commit; see
+    /// `RequestContext::vouch`): the claim must not exist, and is written as the key check
+    /// writes it (`running`, owned by the request, with the request's `fingerprint` and
+    /// `endpoint`) before any other write of it, so the change's answer or hold lands on it.
+    /// The change's checks that the request still holds the claim become that one check. A
+    /// change that neither answers under the claim nor holds it gets the claim's lock
+    /// (`lock_ms`), as the key check would have given it.
+    pub fn claim_fresh(
+        &mut self,
+        claim: &crate::idempotency::Claim,
+        fingerprint: &str,
+        endpoint: &str,
+        lock_ms: u64,
+    ) -> &mut Self {
+        let k = self.k(&claim.redis_key);
+        self.ops
+            .retain(|op| !matches!(op, Op::Own { k: own, .. } if *own == k));
+        let expires = self
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Pexpire { k: e, .. } if *e == k));
+        let (first, count) = self.vs(&[
+            ("state", "running"),
+            ("owner", &claim.owner),
+            ("fp", fingerprint),
+            ("path", endpoint),
+            ("req", &claim.owner),
+        ]);
+        // Writes go out in the order they were made: the claim's first.
+        self.ops.insert(0, Op::Absent { k });
+        self.ops.insert(1, Op::Hset { k, first, count });
+        if !expires {
+            self.ops.push(Op::Pexpire { k, ms: lock_ms });
+        }
+        self
     }
 
     /// The same writes without the idempotency checks and answers (for a retry after the
@@ -608,6 +659,7 @@ impl Tx {
                 .collect(),
             args: self.args.clone(),
             numbers: self.numbers.clone(),
+            packed: self.packed.clone(),
         }
     }
 
@@ -625,6 +677,8 @@ impl Tx {
             .extend(other.ops.into_iter().map(|op| op.shifted(keys, args)));
         self.keys.extend(other.keys);
         self.args.extend(other.args);
+        self.packed
+            .extend(other.packed.into_iter().map(|i| i + args));
     }
 
     /// The index entries (`ZADD`s) of this change that can go to Redis as one `ZADD` per
@@ -663,6 +717,7 @@ impl Tx {
                 Op::Event { args, .. } => Some(args[0] - 2),
                 _ => None,
             })
+            .chain(self.packed.iter().map(|i| i - 2))
             .collect();
         bodies.sort_unstable();
         let is_packed = |i: usize| bodies.binary_search(&i).is_ok();
@@ -758,6 +813,7 @@ mod tests {
             let literal = |i: usize| t[p + i].to_string();
             let (keys, values, len) = match t[p] {
                 "V" | "E" => (vec![key(1)], vec![literal(2)], 3),
+                "NX" => (vec![key(1)], Vec::new(), 2),
                 "K" => (vec![key(1)], vec![literal(2), arg(3), arg(4)], 5),
                 "O" | "S" | "R" | "D" => (vec![key(1)], vec![arg(2)], 3),
                 "T" => (Vec::new(), vec![literal(1), literal(2)], 5),
@@ -967,6 +1023,66 @@ mod tests {
             op("K", &["cp:apikey:{abc}"], &["100", "prj_1", "live"])
         );
         assert!(!tx.is_unchecked(), "a key check keeps a change to itself");
+    }
+
+    /// A claim the change makes itself: absent first among the checks, written before the
+    /// answer stored under it, and no check that the request already held it.
+    #[test]
+    fn a_fresh_claim_is_checked_absent_and_written_before_its_answer() {
+        let scope = Scope::new("prj_1", calmony_protocol::Mode::Test);
+        let claim = crate::idempotency::claim_for(&scope, "k1", "req_1");
+        let ctx = crate::RequestContext {
+            request_id: "req_1".into(),
+            scope: scope.clone(),
+            idempotency: Some(claim.clone()),
+            idempotency_ttl_secs: 60,
+            prefetched: Default::default(),
+            deferred: None,
+        };
+        let mut tx = Tx::new();
+        tx.put("pi", 1, "A")
+            .respond(&ctx, 200, "B")
+            .expect_version("pm", 3)
+            .claim_fresh(&claim, "fp", "/v1/payment_intents", 5000);
+        let ops = resolve(&tx);
+        let codes: Vec<&str> = ops.iter().map(|(c, ..)| c.as_str()).collect();
+        assert_eq!(codes, ["NX", "V", "H", "P", "H", "E"], "no O check is left");
+        let k = claim.redis_key.as_str();
+        assert_eq!(ops[0], op("NX", &[k], &[]));
+        assert_eq!(
+            ops[2],
+            op(
+                "H",
+                &[k],
+                &[
+                    "state",
+                    "running",
+                    "owner",
+                    "req_1",
+                    "fp",
+                    "fp",
+                    "path",
+                    "/v1/payment_intents",
+                    "req",
+                    "req_1"
+                ]
+            )
+        );
+        assert_eq!(
+            ops[4],
+            op("H", &[k], &["state", "done", "status", "200", "body", "B"])
+        );
+        assert_eq!(ops[5], op("E", &[k], &["60000"]), "the answer's lifetime");
+
+        let mut held = Tx::new();
+        held.put("pi", 1, "A")
+            .claim_fresh(&claim, "fp", "/v1/payment_intents", 5000);
+        let last = resolve(&held).pop().expect("ops");
+        assert_eq!(
+            last,
+            op("E", &[k], &["5000"]),
+            "the lock, when nothing else expires it"
+        );
     }
 
     #[test]

@@ -63,12 +63,11 @@ pub async fn run(
     params: Params,
     begin: Begin,
 ) -> Result<Response<Body>, ApiError> {
-    let claim = idempotency::claim_for(&ctx.scope, key, &ctx.request_id);
-    let mut resp = match begin {
+    let resp = match begin {
         Begin::Proceed => {
-            ctx.idempotency = Some(claim.clone());
+            ctx.idempotency = Some(idempotency::claim_for(&ctx.scope, key, &ctx.request_id));
             let result = crate::api::dispatch(state, ctx, route, params).await;
-            settle(state, ctx, &claim, result).await
+            return Ok(settled(state, ctx, key, result).await);
         }
         Begin::Running => {
             let e = ApiError::new(
@@ -122,11 +121,34 @@ pub async fn run(
             resp
         }
     };
+    Ok(with_key(resp, key, &ctx.request_id))
+}
+
+/// The answer of a request that ran holding its claim (`ctx.idempotency`: made by its key
+/// check, or by its own commit when the key check was deferred to it), kept or released.
+pub async fn settled(
+    state: &AppState,
+    ctx: &RequestContext,
+    key: &str,
+    result: Result<calmony_actors::Reply, ApiError>,
+) -> Response<Body> {
+    let resp = match &ctx.idempotency {
+        Some(claim) => settle(state, ctx, claim, result).await,
+        None => match result {
+            Ok(reply) => reply_response(reply),
+            Err(e) => error_response(&e, &ctx.request_id),
+        },
+    };
+    with_key(resp, key, &ctx.request_id)
+}
+
+/// An idempotent answer's headers: the key, and the request that first answered it.
+fn with_key(mut resp: Response<Body>, key: &str, request_id: &str) -> Response<Body> {
     set(&mut resp, "idempotency-key", key);
     if resp.headers().get("original-request").is_none() {
-        set(&mut resp, "original-request", &ctx.request_id);
+        set(&mut resp, "original-request", request_id);
     }
-    Ok(resp)
+    resp
 }
 
 /// Keep the answer under the key, or release the key so a fixed request may reuse it.

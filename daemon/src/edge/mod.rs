@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use calmony_actors::api_keys::{self, Auth};
-use calmony_actors::context::KeyCheck;
+use calmony_actors::context::{FreshClaim, KeyCheck};
 use calmony_actors::payments::Payments;
 use calmony_actors::store::KeyRefusal;
 use calmony_actors::{Reply, RequestContext, Store};
@@ -276,18 +276,30 @@ async fn api(
     let named = named_objects(&method, api_route, params.as_ref().ok());
     let per_second = state.config.api.rate_limit_per_second;
     let sha = api_keys::lookup_hash(&raw_key);
-    // A payment's create whose key and objects are remembered leaves its key check to its
-    // commit (see `remembered`); if it ends without one it wrote nothing, and runs below.
+    // A payment's create whose key and objects are remembered leaves its key check, and the
+    // claim of its idempotency key, to its commit (see `remembered`); if it ends without one
+    // it wrote nothing, and runs below.
     let deferrable = api_route.is_some_and(|r| r.endpoint == routes::Endpoint::IntentCreate)
-        && idem_key.is_none();
+        && !matches!(idem_key, Some(Err(_)));
     if deferrable
         && let (Some(sha), Ok(params), Some(r)) = (&sha, &params, api_route)
-        && let Some(d) = state.remembered.deferral(sha, &named, per_second)
+        && let Some(d) = state.remembered.deferral(
+            sha,
+            &named,
+            per_second,
+            ask.as_ref().map(|a| FreshClaim {
+                fingerprint: a.fingerprint.clone(),
+                endpoint: a.endpoint.clone(),
+                lock_ms: a.lock_ms,
+            }),
+        )
     {
         let ctx = RequestContext {
             request_id: request_id.to_string(),
+            idempotency: ask
+                .as_ref()
+                .map(|a| calmony_actors::idempotency::claim_for(&d.scope, &a.key, request_id)),
             scope: d.scope,
-            idempotency: None,
             idempotency_ttl_secs: state.config.api.idempotency_ttl_hours * 3600,
             prefetched: calmony_actors::context::Prefetched::new(d.read),
             deferred: Some(d.check.clone()),
@@ -301,10 +313,13 @@ async fn api(
             KeyCheck::NotDone => "rerun",
         };
         metrics::counter!("calmony_deferred_key_checks_total", "outcome" => outcome).increment(1);
-        match check {
-            KeyCheck::Passed | KeyCheck::Sent => return answer.map(reply_response),
-            KeyCheck::Refused(refusal) => return refused(refusal, &raw_key, request_id),
-            KeyCheck::NotDone => {}
+        match (check, &ask) {
+            (KeyCheck::Passed | KeyCheck::Sent, Some(a)) => {
+                return Ok(idempotency::settled(state, &ctx, &a.key, answer).await);
+            }
+            (KeyCheck::Passed | KeyCheck::Sent, None) => return answer.map(reply_response),
+            (KeyCheck::Refused(refusal), _) => return refused(refusal, &raw_key, request_id),
+            (KeyCheck::NotDone, _) => {}
         }
     }
     let alongside = api_keys::Alongside {

@@ -3,10 +3,11 @@
 //!
 //! A key check answers which project and mode a key belongs to (which never changes) and reads
 //! the customer and card a payment names (which rarely do). For a `POST /v1/payment_intents`
-//! without an `Idempotency-Key` whose key and named objects are all remembered, the edge hands
+//! whose key and named objects are all remembered, the edge hands
 //! the remembered objects to the handler with a [`DeferredKeyCheck`]; the handler's commit then
 //! checks the key (still good, of this project and mode, within its rate limit) and that each
-//! remembered object is at the version remembered, before writing anything. A request that
+//! remembered object is at the version remembered, and makes the `Idempotency-Key` claim the
+//! key check would have made (the key must be unclaimed), before writing anything. A request that
 //! ends without that commit (a parameter error, say) or whose commit found an object changed
 //! wrote nothing and is run again the usual way: its answer is the one a fresh key check gives.
 //!
@@ -18,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use calmony_actors::api_keys;
-use calmony_actors::context::DeferredKeyCheck;
+use calmony_actors::context::{DeferredKeyCheck, FreshClaim};
 use calmony_actors::store::Unread;
 use calmony_actors::{Scope, lock};
 
@@ -64,9 +65,15 @@ impl Remembered {
         }
     }
 
-    /// The deferral for a request with key `sha` naming `ids`, if the key and every object
-    /// are remembered.
-    pub fn deferral(&self, sha: &str, ids: &[&str], per_second: u64) -> Option<Deferral> {
+    /// The deferral for a request with key `sha` naming `ids` (and making `claim`, if it
+    /// carries an `Idempotency-Key`), if the key and every object are remembered.
+    pub fn deferral(
+        &self,
+        sha: &str,
+        ids: &[&str],
+        per_second: u64,
+        claim: Option<FreshClaim>,
+    ) -> Option<Deferral> {
         let scope = lock(&self.keys).get(sha)?.clone();
         let objects = lock(&self.objects);
         let mut read = Vec::with_capacity(ids.len());
@@ -78,7 +85,7 @@ impl Remembered {
             read.push((id.to_string(), fields.clone()));
         }
         drop(objects);
-        let check = DeferredKeyCheck::new(api_keys::record_key(sha), per_second, versions);
+        let check = DeferredKeyCheck::new(api_keys::record_key(sha), per_second, versions, claim);
         Some(Deferral {
             scope,
             read,
@@ -102,28 +109,31 @@ mod tests {
     fn a_deferral_needs_the_key_and_every_object_remembered_in_its_own_scope() {
         let mine = Scope::new("prj_a", Mode::Test);
         let r = Remembered::default();
-        assert!(r.deferral("sha1", &[], 100).is_none(), "unknown key");
+        assert!(r.deferral("sha1", &[], 100, None).is_none(), "unknown key");
         r.keep(
             "sha1",
             &mine,
             &[read("pm_1", Some("3")), read("cus_gone", None)],
         );
-        let d = r.deferral("sha1", &["pm_1"], 100).expect("remembered");
+        let d = r
+            .deferral("sha1", &["pm_1"], 100, None)
+            .expect("remembered");
         assert_eq!(d.scope, mine);
         assert_eq!(d.check.remembered, vec![(mine.record("pm_1"), 3)]);
         assert_eq!(d.check.record, api_keys::record_key("sha1"));
         assert!(
-            r.deferral("sha1", &["pm_1", "cus_gone"], 100).is_none(),
+            r.deferral("sha1", &["pm_1", "cus_gone"], 100, None)
+                .is_none(),
             "an absent object is not remembered"
         );
         r.keep("sha2", &Scope::new("prj_b", Mode::Test), &[]);
         assert!(
-            r.deferral("sha2", &["pm_1"], 100).is_none(),
+            r.deferral("sha2", &["pm_1"], 100, None).is_none(),
             "another project's key does not see the object"
         );
         r.keep("sha3", &Scope::new("prj_a", Mode::Live), &[]);
         assert!(
-            r.deferral("sha3", &["pm_1"], 100).is_none(),
+            r.deferral("sha3", &["pm_1"], 100, None).is_none(),
             "nor does the live key of the same project"
         );
     }
