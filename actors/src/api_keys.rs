@@ -140,7 +140,11 @@ pub async fn authenticate(
                 Some(_) => {
                     let answer = out
                         .by_ref()
-                        .map(|f| f.map_or(Ok(String::new()), |b| crate::store::text("idem", b)))
+                        .map(|f| {
+                            f.map_or(Ok(String::new()), |b| {
+                                crate::store::text("idempotency claim", b)
+                            })
+                        })
                         .collect::<Result<Vec<String>, StoreError>>()?;
                     Some(Begin::from_answer(&answer))
                 }

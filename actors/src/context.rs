@@ -136,9 +136,9 @@ impl RequestContext {
     /// would have made. A request without one is unchanged.
     pub fn vouch(&self, tx: &mut Tx) {
         let Some(d) = &self.deferred else { return };
-        // Once a commit carried the check, the request's later commits need not (and must
-        // not claim its key again).
-        if d.state() != KeyCheck::NotDone {
+        // Once a commit carried the check and may have landed, the request's later commits
+        // need not (and must not claim its key again).
+        if matches!(d.state(), KeyCheck::Passed | KeyCheck::Sent) {
             return;
         }
         for (key, version) in &d.remembered {
@@ -196,6 +196,35 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deferred check rides in the first commit that may land, and only in that one; a
+    /// refused or conflicting commit wrote nothing, so the next carries it again.
+    #[test]
+    fn a_deferred_check_rides_in_one_commit() {
+        let scope = Scope::new("prj_1", calmony_protocol::Mode::Test);
+        let check = DeferredKeyCheck::new("cp:apikey:{k}".into(), 100, Vec::new(), None);
+        let ctx = RequestContext {
+            request_id: "req_1".into(),
+            scope,
+            idempotency: None,
+            idempotency_ttl_secs: 60,
+            prefetched: Prefetched::default(),
+            deferred: Some(Arc::new(check)),
+        };
+        let vouched = |ctx: &RequestContext| {
+            let mut tx = Tx::new();
+            ctx.vouch(&mut tx);
+            !tx.is_unchecked()
+        };
+        assert!(vouched(&ctx));
+        ctx.settle(&Ok(Commit::Refused(KeyRefusal::Revoked)));
+        assert!(vouched(&ctx), "refused: nothing landed, check again");
+        ctx.settle(&Ok(Commit::Conflict));
+        assert!(vouched(&ctx), "conflict: nothing landed, check again");
+        assert!(!vouched(&ctx), "sent, outcome unknown: never twice");
+        ctx.settle(&Ok(Commit::Done(None)));
+        assert!(!vouched(&ctx), "passed: the later commits carry nothing");
+    }
 
     #[test]
     fn a_prefetched_record_is_handed_out_once() {
