@@ -382,7 +382,14 @@ impl Batcher {
 pub struct Store {
     conns: Arc<Vec<ConnectionManager>>,
     next: Arc<AtomicUsize>,
+    /// How the shared connections were made, for a loop's own ([`Store::dedicated`]).
+    client: redis::Client,
+    config: redis::aio::ConnectionManagerConfig,
 }
+
+/// Longest a blocking read waits for new entries (`XREADGROUP … BLOCK`), well inside
+/// `OP_TIMEOUT`.
+pub const BLOCK: Duration = Duration::from_millis(500);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -411,6 +418,8 @@ impl Store {
         let store = Self {
             conns: Arc::new(conns),
             next: Arc::new(AtomicUsize::new(0)),
+            client,
+            config,
         };
         store.ping().await?;
         Ok(store)
@@ -448,6 +457,16 @@ impl Store {
     pub fn conn(&self) -> ConnectionManager {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
         self.conns[i].clone()
+    }
+
+    /// A connection of its own, for one loop's blocking reads (`XREADGROUP … BLOCK`, at
+    /// most [`BLOCK`]): a blocked command holds up whatever is queued behind it on its
+    /// connection, so it never rides on the shared ones. An idle daemon then waits for
+    /// work inside Redis instead of asking for it every few milliseconds.
+    pub async fn dedicated(&self) -> Result<ConnectionManager, StoreError> {
+        ConnectionManager::new_with_config(self.client.clone(), self.config.clone())
+            .await
+            .map_err(StoreError::from_redis)
     }
 
     /// Field `field` of stream entry `id` (`None`: the entry is gone).

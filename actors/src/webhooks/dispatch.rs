@@ -72,6 +72,7 @@ impl Webhooks {
         let mut checked: Option<Instant> = None;
         let mut listed: Option<Instant> = None;
         let mut swept: Option<Instant> = None;
+        let mut waiter = None;
         let due = |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() > every);
         loop {
             // A new project's stream is noticed within a check (its first events wait no
@@ -93,11 +94,26 @@ impl Webhooks {
             // stale ones, now and then; new entries always.
             let mut batch = Vec::new();
             if due(swept, Duration::from_secs(5)) {
-                batch.extend(self.read(&streams, "0").await.unwrap_or_default());
+                batch.extend(self.read(&streams, "0", None).await.unwrap_or_default());
                 batch.extend(self.claim_stale(&streams).await.unwrap_or_default());
                 swept = Some(Instant::now());
             }
-            match self.read(&streams, ">").await {
+            // New entries are waited for (unless there is work in hand) on a connection of
+            // the loop's own, for at most `store::BLOCK`, so a project's stream that appears
+            // meanwhile is read from within that and a check.
+            let conn = match &waiter {
+                Some(c) => Clone::clone(c),
+                None => match self.store.dedicated().await {
+                    Ok(c) => waiter.insert(c).clone(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no connection to wait for events on");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                },
+            };
+            let wait = batch.is_empty().then_some(conn);
+            match self.read(&streams, ">", wait).await {
                 Ok(new) => batch.extend(new),
                 Err(e) => {
                     // A stream or its group may have gone (an operator's DEL): list and
@@ -108,7 +124,6 @@ impl Webhooks {
                 }
             }
             if batch.is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
             if let Err(e) = self.fan_out(batch).await {
@@ -157,21 +172,31 @@ impl Webhooks {
         Ok(true)
     }
 
-    async fn read(&self, streams: &[String], from: &str) -> Result<Vec<Entry>, StoreError> {
+    /// Entries of `streams` after `from` (`>`: new ones; `0`: this consumer's pending ones),
+    /// waiting up to `store::BLOCK` for new ones on `wait` if given (a loop's own connection).
+    async fn read(
+        &self,
+        streams: &[String],
+        from: &str,
+        wait: Option<redis::aio::ConnectionManager>,
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(EVENTS_GROUP)
             .arg(&self.consumer)
             .arg("COUNT")
-            .arg(200)
-            .arg("STREAMS");
+            .arg(200);
+        if wait.is_some() {
+            cmd.arg("BLOCK").arg(crate::store::BLOCK.as_millis() as u64);
+        }
+        cmd.arg("STREAMS");
         for s in streams {
             cmd.arg(s);
         }
         for _ in streams {
             cmd.arg(from);
         }
-        let mut c = self.store.conn();
+        let mut c = wait.unwrap_or_else(|| self.store.conn());
         let reply: Option<StreamReadReply> = self
             .store
             .run(async move { cmd.query_async(&mut c).await })

@@ -80,6 +80,8 @@ impl Webhooks {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         // The group is made once, and again only after a failed read (Redis restarted empty).
         let mut group_ready = false;
+        // New deliveries are waited for on a connection of the loop's own.
+        let mut waiter = None;
         loop {
             if !group_ready {
                 if let Err(e) = self.ensure_group().await {
@@ -94,7 +96,18 @@ impl Webhooks {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 continue;
             }
-            let batch = match self.read_new(free.min(500)).await {
+            let conn = match &waiter {
+                Some(c) => Clone::clone(c),
+                None => match self.store.dedicated().await {
+                    Ok(c) => waiter.insert(c).clone(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no connection to wait for deliveries on");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                },
+            };
+            let batch = match self.read_new(conn, free.min(500)).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading deliveries failed");
@@ -104,7 +117,7 @@ impl Webhooks {
                 }
             };
             if batch.is_empty() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                // The read waited (up to `store::BLOCK`) and nothing came.
                 continue;
             }
             for (entry_id, raw) in batch {
@@ -135,8 +148,13 @@ impl Webhooks {
         });
     }
 
-    async fn read_new(&self, count: usize) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        let mut c = self.store.conn();
+    /// New deliveries, up to `count`, waiting up to `store::BLOCK` for the first on `c` (the
+    /// loop's own connection).
+    async fn read_new(
+        &self,
+        mut c: redis::aio::ConnectionManager,
+        count: usize,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
         let consumer = self.consumer.clone();
         let reply: Option<StreamReadReply> = self
             .store
@@ -147,6 +165,8 @@ impl Webhooks {
                     .arg(&consumer)
                     .arg("COUNT")
                     .arg(count)
+                    .arg("BLOCK")
+                    .arg(crate::store::BLOCK.as_millis() as u64)
                     .arg("STREAMS")
                     .arg(DELIVERIES)
                     .arg(">")
