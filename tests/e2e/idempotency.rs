@@ -202,3 +202,39 @@ async fn a_replayed_finalize_carries_the_number_the_commit_took() {
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.text, first.text, "the stored answer, number and all");
 }
+
+/// A claim held by a committed change (a payment under way, whose command stores the answer)
+/// is never released, whatever its request then saw: had the begin's reply timed out after
+/// the begin was applied, releasing the claim would let a retry start a second payment.
+#[tokio::test]
+async fn a_claim_held_by_a_committed_change_is_never_released() {
+    use calmony_actors::store::{Commit, Store, Tx};
+    use calmony_actors::{Scope, idempotency};
+    let w = World::new();
+    let store = Store::connect(&w.redis.url(), std::time::Duration::from_secs(2))
+        .await
+        .expect("store");
+    let scope = Scope::new("prj_held", calmony_protocol::Mode::Test);
+    let mut conn = w.redis.conn();
+    for (key, held) in [("held", true), ("free", false)] {
+        let claim = idempotency::claim_for(&scope, key, "req_1");
+        // Claimed, as the key check claims.
+        let _: () = redis::cmd("HSET")
+            .arg(&claim.redis_key)
+            .arg(&["state", "running", "owner", "req_1"])
+            .query(&mut conn)
+            .expect("claim");
+        if held {
+            let mut tx = Tx::new();
+            tx.hold_claim(&claim, 60_000);
+            let landed = store.commit(&tx).await.expect("commit");
+            assert!(matches!(landed, Commit::Done(_)), "{landed:?}");
+        }
+        idempotency::release(&store, &claim).await.expect("release");
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&claim.redis_key)
+            .query(&mut conn)
+            .expect("exists");
+        assert_eq!(exists, held, "the {key} claim");
+    }
+}

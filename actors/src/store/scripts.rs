@@ -281,11 +281,14 @@ return 1
 });
 
 /// Release a claim whose answer is not kept (validation failures, 5xx): compare-and-delete,
-/// so a claim that expired and was taken by another request is left alone.
+/// so a claim that expired and was taken by another request is left alone, and a claim `held`
+/// by a committed change (`Tx::hold_claim`: a payment under way, whose command stores the
+/// answer) is kept whatever the request saw, so a retry replays instead of paying again.
 pub static IDEMPOTENCY_RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'running' then
+local c = redis.call('HMGET', KEYS[1], 'owner', 'state', 'held')
+if c[1] == ARGV[1] and c[2] == 'running' and not c[3] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
