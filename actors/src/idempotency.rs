@@ -146,14 +146,16 @@ pub async fn finish(
         .map(|_| ())
 }
 
-/// Release a claim whose answer is not kept.
-pub async fn release(store: &Store, claim: &Claim) -> Result<(), StoreError> {
+/// Release a claim whose answer is not kept, unless a committed change holds it (a claim
+/// living longer than its lock, `lock_ms`; see `scripts::IDEMPOTENCY_RELEASE`).
+pub async fn release(store: &Store, claim: &Claim, lock_ms: u64) -> Result<(), StoreError> {
     let mut c = store.conn();
     store
         .run(async move {
             scripts::IDEMPOTENCY_RELEASE
                 .key(&claim.redis_key)
                 .arg(&claim.owner)
+                .arg(lock_ms)
                 .invoke_async::<i64>(&mut c)
                 .await
         })

@@ -216,21 +216,31 @@ async fn a_claim_held_by_a_committed_change_is_never_released() {
         .expect("store");
     let scope = Scope::new("prj_held", calmony_protocol::Mode::Test);
     let mut conn = w.redis.conn();
+    let lock_ms = 60_000;
     for (key, held) in [("held", true), ("free", false)] {
         let claim = idempotency::claim_for(&scope, key, "req_1");
-        // Claimed, as the key check claims.
-        let _: () = redis::cmd("HSET")
+        // Claimed, as the key check claims: running, locked for a minute.
+        let _: () = redis::pipe()
+            .cmd("HSET")
             .arg(&claim.redis_key)
             .arg(&["state", "running", "owner", "req_1"])
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&claim.redis_key)
+            .arg(lock_ms)
+            .ignore()
             .query(&mut conn)
             .expect("claim");
         if held {
+            // Held as a payment's begin holds it (a day).
             let mut tx = Tx::new();
-            tx.hold_claim(&claim, 60_000);
+            tx.hold_claim(&claim, 24 * 3600 * 1000);
             let landed = store.commit(&tx).await.expect("commit");
             assert!(matches!(landed, Commit::Done(_)), "{landed:?}");
         }
-        idempotency::release(&store, &claim).await.expect("release");
+        idempotency::release(&store, &claim, lock_ms)
+            .await
+            .expect("release");
         let exists: bool = redis::cmd("EXISTS")
             .arg(&claim.redis_key)
             .query(&mut conn)

@@ -64,8 +64,13 @@ pub const DEAD_LETTERS: &str = "cp:payments:dead";
 pub const MAX_DELIVERIES: u64 = 20;
 
 /// How long a request-held idempotency claim lives while its payment may be finished by
-/// recovery (Stripe keeps keys 24 h).
+/// recovery (Stripe keeps keys 24 h). Longer than any claim's lock (at most an hour, see
+/// `api.idempotency_lock_seconds`): that is how a held claim is told from a free one.
 const HOLD_MS: u64 = 24 * 3600 * 1000;
+const _: () = assert!(
+    HOLD_MS > 2 * 3600 * 1000,
+    "a held claim must outlive every lock"
+);
 
 /// What the processor keeps beside an intent's JSON (never answered to clients).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

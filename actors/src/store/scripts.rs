@@ -281,14 +281,16 @@ return 1
 });
 
 /// Release a claim whose answer is not kept (validation failures, 5xx): compare-and-delete,
-/// so a claim that expired and was taken by another request is left alone, and a claim `held`
-/// by a committed change (`Tx::hold_claim`: a payment under way, whose command stores the
-/// answer) is kept whatever the request saw, so a retry replays instead of paying again.
+/// so a claim that expired and was taken by another request is left alone. `ARGV`: the owner,
+/// the claim's lock (ms). A claim that lives longer than its lock is held by a committed
+/// change (`Tx::hold_claim`: a payment under way, whose command stores the answer) and is
+/// kept whatever the request saw, so a retry replays instead of paying again. (Told by its
+/// lifetime rather than a field, so holding costs the begin no write.)
 pub static IDEMPOTENCY_RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local c = redis.call('HMGET', KEYS[1], 'owner', 'state', 'held')
-if c[1] == ARGV[1] and c[2] == 'running' and not c[3] then
+local c = redis.call('HMGET', KEYS[1], 'owner', 'state')
+if c[1] == ARGV[1] and c[2] == 'running' and redis.call('PTTL', KEYS[1]) <= tonumber(ARGV[2]) then
   return redis.call('DEL', KEYS[1])
 end
 return 0

@@ -490,16 +490,15 @@ impl Tx {
     }
 
     /// Keep an idempotency claim alive (still running) for `ms`: a change that will finish
-    /// later, perhaps in another process, holds the key until its answer is stored. The claim
-    /// is marked `held`, so it is never released (see `scripts::IDEMPOTENCY_RELEASE`): a
-    /// request that saw this commit fail (a timeout, with the commit applied after all) must
-    /// not free the key for a retry to start the change a second time.
+    /// later, perhaps in another process, holds the key until its answer is stored. `ms` must
+    /// exceed any claim's lock: a claim living longer than its lock is held, and is never
+    /// released (see `scripts::IDEMPOTENCY_RELEASE`), so a request that saw this commit fail
+    /// (a timeout, with the commit applied after all) cannot free the key for a retry to start
+    /// the change a second time.
     pub fn hold_claim(&mut self, claim: &crate::idempotency::Claim, ms: u64) -> &mut Self {
         let k = self.k(&claim.redis_key);
         let owner = self.v(&claim.owner);
         self.ops.push(Op::Own { k, owner });
-        let (first, count) = self.vs(&[("held", "1")]);
-        self.ops.push(Op::Hset { k, first, count });
         self.ops.push(Op::Pexpire { k, ms });
         self
     }

@@ -170,7 +170,8 @@ async fn settle(
             reply_response(reply)
         }
         Err(e) if e.validation || e.status >= 500 || e.status == 409 || e.status == 429 => {
-            if let Err(err) = idempotency::release(&state.store, claim).await {
+            let lock_ms = state.config.api.idempotency_lock_seconds * 1000;
+            if let Err(err) = idempotency::release(&state.store, claim, lock_ms).await {
                 tracing::warn!(error = %err, "could not release the idempotency key");
             }
             error_response(&e, &ctx.request_id)
