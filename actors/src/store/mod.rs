@@ -469,6 +469,20 @@ impl Store {
             .map_err(StoreError::from_redis)
     }
 
+    /// [`Store::dedicated`] for a loop that cannot start without one: tried again every half
+    /// second, saying so, until Redis gives it (the manager reconnects it after that).
+    pub async fn dedicated_when_ready(&self, purpose: &'static str) -> ConnectionManager {
+        loop {
+            match self.dedicated().await {
+                Ok(c) => return c,
+                Err(e) => {
+                    tracing::warn!(error = %e, purpose, "no connection of its own yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
     /// Field `field` of stream entry `id` (`None`: the entry is gone).
     pub async fn stream_field(
         &self,

@@ -72,7 +72,7 @@ impl Webhooks {
         let mut checked: Option<Instant> = None;
         let mut listed: Option<Instant> = None;
         let mut swept: Option<Instant> = None;
-        let mut waiter = None;
+        let waiter = self.store.dedicated_when_ready("waiting for events").await;
         let due = |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() > every);
         loop {
             // A new project's stream is noticed within a check (its first events wait no
@@ -101,18 +101,7 @@ impl Webhooks {
             // New entries are waited for (unless there is work in hand) on a connection of
             // the loop's own, for at most `store::BLOCK`, so a project's stream that appears
             // meanwhile is read from within that and a check.
-            let conn = match &waiter {
-                Some(c) => Clone::clone(c),
-                None => match self.store.dedicated().await {
-                    Ok(c) => waiter.insert(c).clone(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no connection to wait for events on");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
-                },
-            };
-            let wait = batch.is_empty().then_some(conn);
+            let wait = batch.is_empty().then(|| waiter.clone());
             match self.read(&streams, ">", wait).await {
                 Ok(new) => batch.extend(new),
                 Err(e) => {

@@ -81,7 +81,10 @@ impl Webhooks {
         // The group is made once, and again only after a failed read (Redis restarted empty).
         let mut group_ready = false;
         // New deliveries are waited for on a connection of the loop's own.
-        let mut waiter = None;
+        let waiter = self
+            .store
+            .dedicated_when_ready("waiting for deliveries")
+            .await;
         loop {
             if !group_ready {
                 if let Err(e) = self.ensure_group().await {
@@ -96,18 +99,7 @@ impl Webhooks {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 continue;
             }
-            let conn = match &waiter {
-                Some(c) => Clone::clone(c),
-                None => match self.store.dedicated().await {
-                    Ok(c) => waiter.insert(c).clone(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no connection to wait for deliveries on");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
-                },
-            };
-            let batch = match self.read_new(conn, free.min(500)).await {
+            let batch = match self.read_new(waiter.clone(), free.min(500)).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading deliveries failed");
