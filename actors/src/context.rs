@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use calmony_protocol::ApiError;
 use calmony_protocol::event::EventRequest;
 
-use crate::idempotency::Claim;
+use crate::idempotency::{Ask, Claim};
 use crate::store::{Commit, Fetched, KeyRefusal, Scope, Store, StoreError, Tx, Unread};
 
 /// Who is asking and under which idempotency key.
@@ -45,16 +45,8 @@ pub struct DeferredKeyCheck {
     /// the commit instead, which then also finds the key unclaimed (a key already claimed,
     /// running or answered, leaves the commit unwritten and the request to run again the
     /// usual way, whose key check answers the replay, the 409 or the mismatch).
-    pub claim: Option<FreshClaim>,
+    pub claim: Option<Ask>,
     state: Mutex<KeyCheck>,
-}
-
-/// What a claim made in a commit records beside its owner (see [`Tx::claim_fresh`]).
-#[derive(Debug, Clone)]
-pub struct FreshClaim {
-    pub fingerprint: String,
-    pub endpoint: String,
-    pub lock_ms: u64,
 }
 
 /// Where a deferred key check stands once the handler is done.
@@ -75,7 +67,7 @@ impl DeferredKeyCheck {
         record: String,
         per_second: u64,
         remembered: Vec<(String, u64)>,
-        claim: Option<FreshClaim>,
+        claim: Option<Ask>,
     ) -> Self {
         Self {
             record,
@@ -144,8 +136,8 @@ impl RequestContext {
         for (key, version) in &d.remembered {
             tx.expect_version(key, *version);
         }
-        if let (Some(fresh), Some(claim)) = (&d.claim, &self.idempotency) {
-            tx.claim_fresh(claim, &fresh.fingerprint, &fresh.endpoint, fresh.lock_ms);
+        if let (Some(ask), Some(claim)) = (&d.claim, &self.idempotency) {
+            tx.claim_fresh(claim, ask);
         }
         tx.check_key(&d.record, d.per_second, &self.scope);
         d.set(KeyCheck::Sent);

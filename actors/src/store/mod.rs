@@ -462,18 +462,12 @@ impl Store {
     /// A connection of its own, for one loop's blocking reads (`XREADGROUP … BLOCK`, at
     /// most [`BLOCK`]): a blocked command holds up whatever is queued behind it on its
     /// connection, so it never rides on the shared ones. An idle daemon then waits for
-    /// work inside Redis instead of asking for it every few milliseconds.
-    pub async fn dedicated(&self) -> Result<ConnectionManager, StoreError> {
-        ConnectionManager::new_with_config(self.client.clone(), self.config.clone())
-            .await
-            .map_err(StoreError::from_redis)
-    }
-
-    /// [`Store::dedicated`] for a loop that cannot start without one: tried again every half
-    /// second, saying so, until Redis gives it (the manager reconnects it after that).
-    pub async fn dedicated_when_ready(&self, purpose: &'static str) -> ConnectionManager {
+    /// work inside Redis instead of asking for it every few milliseconds. Tried again every
+    /// half second, saying so, until Redis gives it (the manager reconnects it after that).
+    pub async fn dedicated(&self, purpose: &'static str) -> ConnectionManager {
         loop {
-            match self.dedicated().await {
+            match ConnectionManager::new_with_config(self.client.clone(), self.config.clone()).await
+            {
                 Ok(c) => return c,
                 Err(e) => {
                     tracing::warn!(error = %e, purpose, "no connection of its own yet; retrying");

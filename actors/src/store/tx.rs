@@ -604,20 +604,18 @@ impl Tx {
         self
     }
 
-    /// Claim idempotency key `claim` in this change, for a request that claimed nothing
-    /// before it (its key check, which claims keys, was deferred to this commit; see
-    /// `RequestContext::vouch`): the claim must not exist, and is written as the key check
-    /// writes it (`running`, owned by the request, with the request's `fingerprint` and
-    /// `endpoint`) before any other write of it, so the change's answer or hold lands on it.
-    /// The change's checks that the request still holds the claim become that one check. A
-    /// change that neither answers under the claim nor holds it gets the claim's lock
-    /// (`lock_ms`), as the key check would have given it.
+    /// Claim idempotency key `claim` as `ask` asks, in this change, for a request that
+    /// claimed nothing before it (its key check, which claims keys, was deferred to this
+    /// commit; see `RequestContext::vouch`): the claim must not exist, and is written as the
+    /// key check writes it (`running`, owned by the request, with the request's fingerprint
+    /// and endpoint) before any other write of it, so the change's answer or hold lands on
+    /// it. The change's checks that the request still holds the claim become that one check.
+    /// A change that neither answers under the claim nor holds it gets the claim's lock, as
+    /// the key check would have given it.
     pub fn claim_fresh(
         &mut self,
         claim: &crate::idempotency::Claim,
-        fingerprint: &str,
-        endpoint: &str,
-        lock_ms: u64,
+        ask: &crate::idempotency::Ask,
     ) -> &mut Self {
         let k = self.k(&claim.redis_key);
         self.ops
@@ -629,15 +627,15 @@ impl Tx {
         let (first, count) = self.vs(&[
             ("state", "running"),
             ("owner", &claim.owner),
-            ("fp", fingerprint),
-            ("path", endpoint),
+            ("fp", &ask.fingerprint),
+            ("path", &ask.endpoint),
             ("req", &claim.owner),
         ]);
         // Writes go out in the order they were made: the claim's first.
         self.ops.insert(0, Op::Absent { k });
         self.ops.insert(1, Op::Hset { k, first, count });
         if !expires {
-            self.ops.push(Op::Pexpire { k, ms: lock_ms });
+            self.ops.push(Op::Pexpire { k, ms: ask.lock_ms });
         }
         self
     }
@@ -1043,11 +1041,18 @@ mod tests {
             prefetched: Default::default(),
             deferred: None,
         };
+        let ask = crate::idempotency::Ask {
+            key: "k1".into(),
+            owner: "req_1".into(),
+            fingerprint: "fp".into(),
+            endpoint: "/v1/payment_intents".into(),
+            lock_ms: 5000,
+        };
         let mut tx = Tx::new();
         tx.put("pi", 1, "A")
             .respond(&ctx, 200, "B")
             .expect_version("pm", 3)
-            .claim_fresh(&claim, "fp", "/v1/payment_intents", 5000);
+            .claim_fresh(&claim, &ask);
         let ops = resolve(&tx);
         let codes: Vec<&str> = ops.iter().map(|(c, ..)| c.as_str()).collect();
         assert_eq!(codes, ["NX", "V", "H", "P", "H", "E"], "no O check is left");
@@ -1079,8 +1084,7 @@ mod tests {
         assert_eq!(ops[5], op("E", &[k], &["60000"]), "the answer's lifetime");
 
         let mut held = Tx::new();
-        held.put("pi", 1, "A")
-            .claim_fresh(&claim, "fp", "/v1/payment_intents", 5000);
+        held.put("pi", 1, "A").claim_fresh(&claim, &ask);
         let last = resolve(&held).pop().expect("ops");
         assert_eq!(
             last,

@@ -72,7 +72,7 @@ impl Webhooks {
         let mut checked: Option<Instant> = None;
         let mut listed: Option<Instant> = None;
         let mut swept: Option<Instant> = None;
-        let waiter = self.store.dedicated_when_ready("waiting for events").await;
+        let waiter = self.store.dedicated("waiting for events").await;
         let due = |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() > every);
         loop {
             // A new project's stream is noticed within a check (its first events wait no

@@ -81,10 +81,7 @@ impl Webhooks {
         // The group is made once, and again only after a failed read (Redis restarted empty).
         let mut group_ready = false;
         // New deliveries are waited for on a connection of the loop's own.
-        let waiter = self
-            .store
-            .dedicated_when_ready("waiting for deliveries")
-            .await;
+        let waiter = self.store.dedicated("waiting for deliveries").await;
         loop {
             if !group_ready {
                 if let Err(e) = self.ensure_group().await {

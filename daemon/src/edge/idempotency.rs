@@ -65,9 +65,10 @@ pub async fn run(
 ) -> Result<Response<Body>, ApiError> {
     let resp = match begin {
         Begin::Proceed => {
-            ctx.idempotency = Some(idempotency::claim_for(&ctx.scope, key, &ctx.request_id));
+            let claim = idempotency::claim_for(&ctx.scope, key, &ctx.request_id);
+            ctx.idempotency = Some(claim.clone());
             let result = crate::api::dispatch(state, ctx, route, params).await;
-            return Ok(settled(state, ctx, key, result).await);
+            return Ok(settled(state, ctx, &claim, result).await);
         }
         Begin::Running => {
             let e = ApiError::new(
@@ -124,22 +125,16 @@ pub async fn run(
     Ok(with_key(resp, key, &ctx.request_id))
 }
 
-/// The answer of a request that ran holding its claim (`ctx.idempotency`: made by its key
-/// check, or by its own commit when the key check was deferred to it), kept or released.
+/// The answer of a request that ran holding `claim` (made by its key check, or by its own
+/// commit when the key check was deferred to it), kept or released.
 pub async fn settled(
     state: &AppState,
     ctx: &RequestContext,
-    key: &str,
+    claim: &idempotency::Claim,
     result: Result<calmony_actors::Reply, ApiError>,
 ) -> Response<Body> {
-    let resp = match &ctx.idempotency {
-        Some(claim) => settle(state, ctx, claim, result).await,
-        None => match result {
-            Ok(reply) => reply_response(reply),
-            Err(e) => error_response(&e, &ctx.request_id),
-        },
-    };
-    with_key(resp, key, &ctx.request_id)
+    let resp = settle(state, ctx, claim, result).await;
+    with_key(resp, &claim.key, &ctx.request_id)
 }
 
 /// An idempotent answer's headers: the key, and the request that first answered it.

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use calmony_actors::api_keys::{self, Auth};
-use calmony_actors::context::{FreshClaim, KeyCheck};
+use calmony_actors::context::KeyCheck;
 use calmony_actors::payments::Payments;
 use calmony_actors::store::KeyRefusal;
 use calmony_actors::{Reply, RequestContext, Store};
@@ -283,16 +283,9 @@ async fn api(
         && !matches!(idem_key, Some(Err(_)));
     if deferrable
         && let (Some(sha), Ok(params), Some(r)) = (&sha, &params, api_route)
-        && let Some(d) = state.remembered.deferral(
-            sha,
-            &named,
-            per_second,
-            ask.as_ref().map(|a| FreshClaim {
-                fingerprint: a.fingerprint.clone(),
-                endpoint: a.endpoint.clone(),
-                lock_ms: a.lock_ms,
-            }),
-        )
+        && let Some(d) = state
+            .remembered
+            .deferral(sha, &named, per_second, ask.clone())
     {
         let ctx = RequestContext {
             request_id: request_id.to_string(),
@@ -313,9 +306,9 @@ async fn api(
             KeyCheck::NotDone => "rerun",
         };
         metrics::counter!("calmony_deferred_key_checks_total", "outcome" => outcome).increment(1);
-        match (check, &ask) {
-            (KeyCheck::Passed | KeyCheck::Sent, Some(a)) => {
-                return Ok(idempotency::settled(state, &ctx, &a.key, answer).await);
+        match (check, &ctx.idempotency) {
+            (KeyCheck::Passed | KeyCheck::Sent, Some(claim)) => {
+                return Ok(idempotency::settled(state, &ctx, claim, answer).await);
             }
             (KeyCheck::Passed | KeyCheck::Sent, None) => return answer.map(reply_response),
             (KeyCheck::Refused(refusal), _) => return refused(refusal, &raw_key, request_id),

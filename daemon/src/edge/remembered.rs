@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use calmony_actors::api_keys;
-use calmony_actors::context::{DeferredKeyCheck, FreshClaim};
+use calmony_actors::context::DeferredKeyCheck;
+use calmony_actors::idempotency::Ask;
 use calmony_actors::store::Unread;
 use calmony_actors::{Scope, lock};
 
@@ -72,7 +73,7 @@ impl Remembered {
         sha: &str,
         ids: &[&str],
         per_second: u64,
-        claim: Option<FreshClaim>,
+        claim: Option<Ask>,
     ) -> Option<Deferral> {
         let scope = lock(&self.keys).get(sha)?.clone();
         let objects = lock(&self.objects);
