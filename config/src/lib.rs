@@ -46,6 +46,9 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("api.idempotency_ttl_hours", Kind::Int),
     ("api.idempotency_lock_seconds", Kind::Int),
     ("api.bootstrap_test_key", Kind::Bool),
+    ("http.header_read_timeout_seconds", Kind::Int),
+    ("http.body_read_timeout_seconds", Kind::Int),
+    ("http.max_connections", Kind::Int),
     ("shutdown.grace_seconds", Kind::Int),
     ("instance_id", Kind::Str),
     ("gateway.timeout_seconds", Kind::Int),
@@ -106,6 +109,7 @@ pub struct Config {
     pub log: LogConfig,
     pub redis: RedisConfig,
     pub api: ApiConfig,
+    pub http: HttpConfig,
     pub shutdown: ShutdownConfig,
     /// This daemon's name among several sharing one Redis (its stream consumer name). Empty:
     /// derived from the host name and listen port, so a restarted daemon finds its own work.
@@ -293,6 +297,59 @@ pub struct ApiConfig {
     pub bootstrap_test_key: bool,
 }
 
+/// `[http]`: how long a client may take and how many may be connected at once, so that slow
+/// or idle clients cannot hold the daemon's connections (and their memory) without end.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Seconds a client may take to send a request's headers, counted from its first byte or,
+    /// on a kept-alive connection, from the previous answer (so it is the idle timeout too);
+    /// past it the connection is closed.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a request's body may take to arrive in full; past it the request is answered
+    /// 408 and its connection closed. Counted after the key check on `/v1`: a made-up key is
+    /// refused before any of its body is read.
+    pub body_read_timeout_seconds: u64,
+    /// Connections open at once (each holds a file descriptor and buffers); one more is
+    /// answered 503 with `Stripe-Should-Retry: true` and closed. Keep it under the process's
+    /// file limit (`LimitNOFILE`).
+    pub max_connections: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            max_connections: 1024,
+        }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=300).contains(&self.header_read_timeout_seconds) {
+            return Err((
+                "http.header_read_timeout_seconds",
+                "must be between 1 and 300".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.body_read_timeout_seconds) {
+            return Err((
+                "http.body_read_timeout_seconds",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err((
+                "http.max_connections",
+                "must be between 1 and 1000000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
@@ -309,6 +366,7 @@ impl Default for Config {
             log: LogConfig::default(),
             redis: RedisConfig::default(),
             api: ApiConfig::default(),
+            http: HttpConfig::default(),
             shutdown: ShutdownConfig::default(),
             instance_id: String::new(),
             gateway: GatewayConfig::default(),
@@ -540,6 +598,7 @@ impl Config {
                 "must be between 1 and 60".into(),
             ));
         }
+        self.http.validate()?;
         if !(1..=1_000_000).contains(&self.api.rate_limit_per_second) {
             return Err((
                 "api.rate_limit_per_second",

@@ -1,4 +1,4 @@
-//! Operator endpoints: `/healthz` (the process answers), `/readyz` (and Redis answers),
+//! Operator endpoints: `/healthz` (the process answers), `/readyz` (and Redis takes writes),
 //! `/metrics` (Prometheus text format). They need no API key.
 
 use calmony_actors::Store;
@@ -11,8 +11,10 @@ pub fn healthz() -> Response<Body> {
     json_response(200, r#"{"status":"ok"}"#.into())
 }
 
+/// Ready when Redis takes a write: a Redis out of memory, loading or read-only answers reads
+/// but no payment can be taken, so the load balancer should send traffic elsewhere.
 pub async fn readyz(store: &Store) -> Response<Body> {
-    match store.ping().await {
+    match store.accepts_writes().await {
         Ok(()) => json_response(200, r#"{"status":"ready","redis":"ok"}"#.into()),
         Err(e) => json_response(
             503,

@@ -23,6 +23,25 @@ pub fn init_logging(config: &Config) {
     };
 }
 
+/// The `method` label of a request: one of HTTP's registered methods, or `other`. Any token is
+/// a valid method on the wire, and every label value is a series kept for the process's life,
+/// so an unauthenticated client must not be able to mint them (nor a 20 KB one).
+pub fn method_label(method: &hyper::Method) -> &'static str {
+    use hyper::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 /// Latency buckets in seconds, from 250 µs to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -58,7 +77,13 @@ fn describe() {
     );
     metrics::describe_counter!(
         "calmony_redis_errors_total",
-        "Redis operations that failed or timed out"
+        "Redis operations that failed, by kind: oom, loading, busy, readonly, masterdown, \
+         writes_stopped, cluster, connection, timeout (each answered 503, retry) or other"
+    );
+    metrics::describe_counter!(
+        "calmony_rate_limit_uncharged_total",
+        "Requests let through without charging their key's rate limit because Redis refused \
+         the write (reason: oom)"
     );
     metrics::describe_counter!(
         "calmony_rate_limited_total",
@@ -74,7 +99,41 @@ fn describe() {
          rerun (ended without that commit, run again with a fresh key check), unanswered"
     );
     // Counters appear in /metrics from the start, not only after their first increment.
-    metrics::counter!("calmony_redis_errors_total").absolute(0);
+    for kind in calmony_actors::store::Unavailability::ALL {
+        metrics::counter!("calmony_redis_errors_total", "kind" => kind.label()).absolute(0);
+    }
+    metrics::counter!("calmony_redis_errors_total", "kind" => "other").absolute(0);
     metrics::counter!("calmony_rate_limited_total").absolute(0);
     metrics::counter!("calmony_idempotent_replays_total").absolute(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_label;
+    use hyper::Method;
+
+    #[test]
+    fn only_known_methods_become_labels() {
+        let long = "X".repeat(20_000);
+        for (method, label) in [
+            ("GET", "GET"),
+            ("POST", "POST"),
+            ("DELETE", "DELETE"),
+            ("PATCH", "PATCH"),
+            ("HEAD", "HEAD"),
+            ("OPTIONS", "OPTIONS"),
+            ("get", "other"),
+            ("PURGE", "other"),
+            ("BREW", "other"),
+            (long.as_str(), "other"),
+        ] {
+            let m = Method::from_bytes(method.as_bytes()).expect("a token");
+            assert_eq!(
+                method_label(&m),
+                label,
+                "{}",
+                &method[..method.len().min(10)]
+            );
+        }
+    }
 }

@@ -169,6 +169,28 @@ impl ApiError {
         e
     }
 
+    /// The body did not arrive within the time allowed (`http.body_read_timeout_seconds`).
+    pub fn body_timeout(seconds: u64) -> Self {
+        let mut e = Self::new(
+            408,
+            ErrorType::InvalidRequestError,
+            format!("The request body did not arrive within {seconds} seconds."),
+        )
+        .with_code("request_timeout");
+        e.validation = true;
+        e
+    }
+
+    /// A connection beyond `http.max_connections`; safe to retry.
+    pub fn too_many_connections() -> Self {
+        Self::new(
+            503,
+            ErrorType::ApiError,
+            "The server has too many open connections. Please retry shortly.",
+        )
+        .with_code("service_unavailable")
+    }
+
     /// The store cannot be reached; safe to retry.
     pub fn unavailable() -> Self {
         Self::new(

@@ -109,3 +109,68 @@ async fn record_prints_packed_records_and_sandbox_transactions() {
     });
     assert!(sale, "the sale names the payment intent as its orderRef");
 }
+
+/// Sends `method` on `path` over a raw connection (any token, any length) and answers the
+/// status line.
+async fn raw_request(base: &str, method: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn request_series(metrics: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("calmony_http_requests_total{"))
+        .map(|l| {
+            l.rsplit_once(' ')
+                .map_or(l, |(series, _)| series)
+                .to_string()
+        })
+        .collect()
+}
+
+/// Invented methods (and one of 20,000 characters) from an unauthenticated client are counted
+/// under `other`: they mint no series and no label carries them.
+#[tokio::test]
+async fn invented_methods_mint_no_metric_series() {
+    let w = World::new();
+    // Every route kind, with a known method, so their series exist before.
+    for path in ["/v1/customers", "/nowhere", "/healthz"] {
+        raw_request(&w.daemon.base(), "GET", path).await;
+    }
+    let before = request_series(&w.api.get("/metrics").await.text);
+    let long = "Q".repeat(20_000);
+    let mut methods: Vec<String> = (0..50).map(|i| format!("INVENTED{i}")).collect();
+    methods.push(long.clone());
+    for (i, method) in methods.iter().enumerate() {
+        let path = ["/v1/customers", "/nowhere", "/healthz"][i % 3];
+        let status = raw_request(&w.daemon.base(), method, path).await;
+        assert!(status.starts_with("HTTP/1.1 "), "{status}");
+    }
+    let text = w.api.get("/metrics").await.text;
+    assert!(!text.contains("INVENTED"), "{text}");
+    assert!(!text.contains("QQQQQQQQ"), "the long method is no label");
+    let after = request_series(&text);
+    let new: Vec<&String> = after.iter().filter(|s| !before.contains(s)).collect();
+    // At most the `other` method on each route and status seen (and /metrics itself).
+    assert!(
+        new.iter()
+            .all(|s| s.contains(r#"method="other""#) || s.contains("/metrics")),
+        "{new:?}"
+    );
+    assert!(new.len() <= 8, "{new:?}");
+}

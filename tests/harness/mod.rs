@@ -40,6 +40,8 @@ pub struct Redis {
     pub dir: tempfile::TempDir,
     /// Whether the port was drawn here (and may be drawn again if it was taken meanwhile).
     drawn: bool,
+    /// Settings added to the command line of every start.
+    extra: Vec<String>,
 }
 
 impl Redis {
@@ -55,12 +57,23 @@ impl Redis {
     /// A redis-server on `port`; `drawn`: the port came from [`free_port`] and another may be
     /// drawn if a server took it meanwhile.
     pub fn start_at(port: u16, drawn: bool) -> Redis {
+        Self::start_args(port, drawn, &[])
+    }
+
+    /// A redis-server with extra command-line settings (`["--key-load-delay", "100"]`), kept
+    /// for its restarts.
+    pub fn start_with(extra: &[&str]) -> Redis {
+        Self::start_args(free_port(), true, extra)
+    }
+
+    fn start_args(port: u16, drawn: bool, extra: &[&str]) -> Redis {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut r = Redis {
             child: None,
             port,
             dir,
             drawn,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         r.spawn();
         r
@@ -104,6 +117,7 @@ impl Redis {
                 "always",
             ])
             .args(["--daemonize", "no", "--logfile", "redis.log"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -59,15 +59,94 @@ pub enum StoreError {
 
 impl StoreError {
     fn from_redis(e: redis::RedisError) -> Self {
-        if e.is_io_error()
+        match Unavailability::of(&e) {
+            Some(_) => StoreError::Unavailable(e.to_string()),
+            None => StoreError::Command(e),
+        }
+    }
+}
+
+/// Why Redis cannot do an operation now though it may shortly: a request meeting one answers
+/// 503 `api_error` with `Stripe-Should-Retry: true` rather than a 500 that says "do not
+/// retry". Each is a `kind` of `calmony_redis_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailability {
+    /// `OOM`: `maxmemory` reached under `noeviction`; writes are refused, reads served.
+    OutOfMemory,
+    /// `LOADING`: the dataset is being loaded (an AOF replayed after a restart).
+    Loading,
+    /// `BUSY`: a script or function is running past `busy-reply-threshold`.
+    Busy,
+    /// `READONLY`: a replica (a failover demoted this node); writes are refused.
+    ReadOnly,
+    /// `MASTERDOWN`: a replica that lost its master and serves no stale data.
+    MasterDown,
+    /// `NOREPLICAS` (`min-replicas-to-write` unmet) or `MISCONF` (persistence failing, writes
+    /// stopped): writes refused until the operator's side recovers.
+    WritesStopped,
+    /// `TRYAGAIN` or `CLUSTERDOWN`: a cluster resharding or without quorum.
+    Cluster,
+    /// The connection was refused, reset or dropped.
+    Connection,
+    /// No answer within the operation timeout.
+    Timeout,
+}
+
+impl Unavailability {
+    pub const ALL: [Self; 9] = [
+        Self::OutOfMemory,
+        Self::Loading,
+        Self::Busy,
+        Self::ReadOnly,
+        Self::MasterDown,
+        Self::WritesStopped,
+        Self::Cluster,
+        Self::Connection,
+        Self::Timeout,
+    ];
+
+    /// The kind of an error Redis answered with, from its code (the reply's first word, kept
+    /// when the command ran inside a script); `None`: a fault a retry will not mend.
+    pub fn of_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "OOM" => Self::OutOfMemory,
+            "LOADING" => Self::Loading,
+            "BUSY" => Self::Busy,
+            "READONLY" => Self::ReadOnly,
+            "MASTERDOWN" => Self::MasterDown,
+            "NOREPLICAS" | "MISCONF" => Self::WritesStopped,
+            "TRYAGAIN" | "CLUSTERDOWN" => Self::Cluster,
+            _ => return None,
+        })
+    }
+
+    /// The kind of a client error, if it is one a retry may mend.
+    pub fn of(e: &redis::RedisError) -> Option<Self> {
+        if e.is_timeout() {
+            Some(Self::Timeout)
+        } else if e.is_io_error()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
-            || e.is_timeout()
             || e.is_unrecoverable_error()
         {
-            StoreError::Unavailable(e.to_string())
+            Some(Self::Connection)
         } else {
-            StoreError::Command(e)
+            e.code().and_then(Self::of_code)
+        }
+    }
+
+    /// Its `kind` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OutOfMemory => "oom",
+            Self::Loading => "loading",
+            Self::Busy => "busy",
+            Self::ReadOnly => "readonly",
+            Self::MasterDown => "masterdown",
+            Self::WritesStopped => "writes_stopped",
+            Self::Cluster => "cluster",
+            Self::Connection => "connection",
+            Self::Timeout => "timeout",
         }
     }
 }
@@ -537,13 +616,18 @@ impl Store {
     where
         F: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let result = match tokio::time::timeout(OP_TIMEOUT, f).await {
-            Ok(r) => r.map_err(StoreError::from_redis),
-            Err(_) => Err(StoreError::Unavailable("operation timed out".into())),
+        let (result, kind) = match tokio::time::timeout(OP_TIMEOUT, f).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => {
+                let kind = Unavailability::of(&e).map_or("other", Unavailability::label);
+                (Err(StoreError::from_redis(e)), kind)
+            }
+            Err(_) => (
+                Err(StoreError::Unavailable("operation timed out".into())),
+                Unavailability::Timeout.label(),
+            ),
         };
-        if result.is_err() {
-            metrics::counter!("calmony_redis_errors_total").increment(1);
-        }
+        metrics::counter!("calmony_redis_errors_total", "kind" => kind).increment(1);
         result
     }
 
@@ -552,6 +636,23 @@ impl Store {
         self.run(async move { redis::cmd("PING").query_async::<String>(&mut c).await })
             .await
             .map(|_| ())
+    }
+
+    /// Whether Redis takes writes now: a small write that expires (`cp:readyz`), the probe
+    /// behind `/readyz`. A `PING` answers while Redis refuses every write (memory full,
+    /// loading, a replica), and a daemon that cannot write cannot take payments.
+    pub async fn accepts_writes(&self) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        self.run(async move {
+            redis::cmd("SET")
+                .arg("cp:readyz")
+                .arg("1")
+                .arg("PX")
+                .arg(10_000)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
     }
 
     /// Read a record (version and JSON).
@@ -705,6 +806,61 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_errors_a_retry_may_mend_are_unavailability() {
+        use Unavailability::*;
+        for (code, kind) in [
+            ("OOM", Some(OutOfMemory)),
+            ("LOADING", Some(Loading)),
+            ("BUSY", Some(Busy)),
+            ("READONLY", Some(ReadOnly)),
+            ("MASTERDOWN", Some(MasterDown)),
+            ("NOREPLICAS", Some(WritesStopped)),
+            ("MISCONF", Some(WritesStopped)),
+            ("TRYAGAIN", Some(Cluster)),
+            ("CLUSTERDOWN", Some(Cluster)),
+            ("ERR", None),
+            ("WRONGTYPE", None),
+            ("NOSCRIPT", None),
+            ("NOPERM", None),
+            ("oom", None),
+        ] {
+            assert_eq!(Unavailability::of_code(code), kind, "{code}");
+        }
+        let io = |kind| redis::RedisError::from(std::io::Error::new(kind, "x"));
+        for (e, kind) in [
+            (io(std::io::ErrorKind::ConnectionReset), Some(Connection)),
+            (io(std::io::ErrorKind::ConnectionRefused), Some(Connection)),
+            (io(std::io::ErrorKind::BrokenPipe), Some(Connection)),
+            (io(std::io::ErrorKind::TimedOut), Some(Timeout)),
+            (
+                redis::RedisError::from((redis::ErrorKind::Io, "closed")),
+                Some(Connection),
+            ),
+            (
+                redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "type")),
+                None,
+            ),
+            // As a script's `redis.call` answers it: the code kept, the script named after.
+            (
+                redis::make_extension_error(
+                    "OOM".into(),
+                    Some("command not allowed when used memory > 'maxmemory'. script: 5b6".into()),
+                ),
+                Some(OutOfMemory),
+            ),
+            (
+                redis::make_extension_error("ERR".into(), Some("user_script:1: bug".into())),
+                None,
+            ),
+        ] {
+            assert_eq!(Unavailability::of(&e), kind, "{e}");
+        }
+        // A 503 that says "retry", not a 500 that says "do not".
+        let api = ApiError::from(StoreError::Unavailable("OOM".into()));
+        assert_eq!((api.status, api.should_retry()), (503, true));
+    }
 
     #[test]
     fn a_key_gives_back_its_scope_and_the_rest() {

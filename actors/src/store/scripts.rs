@@ -16,6 +16,12 @@ use redis::Script;
 /// server's clock so every daemon sharing the Redis enforces the same budget; its state is the
 /// key record's `tat` (the theoretical arrival time in µs), so the check is one read and one
 /// write. `last_used` is refreshed at most once a minute.
+///
+/// When Redis refuses that write for want of memory (`OOM`, `maxmemory` under `noeviction`),
+/// the check lets the request through uncharged and answers a third value, `true`: every write
+/// is refused then, so an over-limit client can only read, and refusing would turn each read
+/// into an error for every client: a partial outage made total. Authentication itself never
+/// fails open, and any other refusal of the write is the script's error.
 macro_rules! key_check {
     () => {
         r#"
@@ -34,10 +40,15 @@ local function key_check(k, per_second, project, mode)
   if new_tat - now > burst then
     return {'limited', tostring(math.ceil((new_tat - now - burst) / 1000))}
   end
+  local charged
   if tonumber(rec[4] or '0') < tonumber(t[1]) - 60 then
-    redis.call('HSET', k, 'tat', string.format('%d', new_tat), 'last_used', t[1])
+    charged = redis.pcall('HSET', k, 'tat', string.format('%d', new_tat), 'last_used', t[1])
   else
-    redis.call('HSET', k, 'tat', string.format('%d', new_tat))
+    charged = redis.pcall('HSET', k, 'tat', string.format('%d', new_tat))
+  end
+  if type(charged) == 'table' and charged.err then
+    if string.sub(charged.err, 1, 4) == 'OOM ' then return nil, rec, true end
+    return charged
   end
   return nil, rec
 end
@@ -220,7 +231,8 @@ return {ids, out}
 ///
 /// The key check and the rate limit are [`key_check!`]'s. Rejected requests do not consume
 /// budget, read nothing and claim nothing. Answers `{'unknown'}`, `{'revoked'}`,
-/// `{'limited', ms}` or one flat list: `'ok'`, project, mode, key id, the four fields of each object (a missing one nil), then the
+/// `{'limited', ms}` or one flat list: `'ok'` (`'uncharged'`: the rate limit could not be
+/// charged, see [`key_check!`]), project, mode, key id, the four fields of each object (a missing one nil), then the
 /// claim's answer if one was asked: `new` (the key is now this request's), `running`,
 /// `mismatch`, `other_endpoint` and the first endpoint, or `done` with the status, body and
 /// first request id. Flat, because building and sending nested tables measured several
@@ -229,9 +241,9 @@ pub static AUTHENTICATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         key_check!(),
         r#"
-local refused, rec = key_check(KEYS[1], ARGV[1])
+local refused, rec, uncharged = key_check(KEYS[1], ARGV[1])
 if refused then return refused end
-local out = {'ok', rec[1], rec[2], rec[5]}
+local out = {uncharged and 'uncharged' or 'ok', rec[1], rec[2], rec[5]}
 local scope = 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':'
 local last = 2 + tonumber(ARGV[2])
 for i = 3, last do

@@ -1,19 +1,46 @@
-//! Request bodies: size-limited, then parsed as JSON or bracketed form into [`Params`].
+//! Request bodies: size- and time-limited, then parsed as JSON or bracketed form into [`Params`].
 //!
 //! The limit is checked against `Content-Length` before reading anything, and enforced while
-//! reading for chunked bodies, so an oversized body costs nothing and always answers 413.
+//! reading for chunked bodies, so an oversized body costs nothing and always answers 413. The
+//! whole body must arrive within `http.body_read_timeout_seconds`, or the request answers 408
+//! and its connection is closed: a client that announces a body and stalls holds a connection
+//! and a task for that long at most.
 
 use calmony_protocol::params::{parse_form, parse_json};
 use calmony_protocol::{ApiError, Params};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
+use std::time::Duration;
+
+/// How much of a body is read, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl Limits {
+    pub fn of(config: &calmony_config::Config) -> Limits {
+        Limits {
+            max_bytes: config.api.max_body_bytes as usize,
+            timeout: Duration::from_secs(config.http.body_read_timeout_seconds),
+        }
+    }
+}
 
 /// Oversized bodies up to this size are read and dropped before the 413 is sent.
 const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 
-/// The raw body, size-limited (for pages and the sandbox, which parse their own forms).
-pub async fn read_bytes(req: Request<Incoming>, limit: usize) -> Result<bytes::Bytes, ApiError> {
+/// The raw body, size- and time-limited (for pages and the sandbox, which parse their own
+/// forms).
+pub async fn read_bytes(req: Request<Incoming>, limits: Limits) -> Result<bytes::Bytes, ApiError> {
+    tokio::time::timeout(limits.timeout, read_within(req, limits.max_bytes))
+        .await
+        .unwrap_or_else(|_| Err(ApiError::body_timeout(limits.timeout.as_secs())))
+}
+
+async fn read_within(req: Request<Incoming>, limit: usize) -> Result<bytes::Bytes, ApiError> {
     if let Some(len) = declared_len(&req).filter(|len| *len > limit as u64) {
         // Read (and drop) a moderately oversized body before answering, so the client is not
         // cut off mid-upload and reliably reads the 413; a huge one is refused unread.
@@ -50,7 +77,7 @@ async fn collect(body: Incoming, limit: usize) -> Result<bytes::Bytes, ApiError>
         .to_bytes())
 }
 
-pub async fn read_params(req: Request<Incoming>, limit: usize) -> Result<Params, ApiError> {
+pub async fn read_params(req: Request<Incoming>, limits: Limits) -> Result<Params, ApiError> {
     let is_json = req
         .headers()
         .get("content-type")
@@ -58,7 +85,7 @@ pub async fn read_params(req: Request<Incoming>, limit: usize) -> Result<Params,
         .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_string();
-    let bytes = read_bytes(req, limit).await?;
+    let bytes = read_bytes(req, limits).await?;
     let mut map = if method == Method::GET || method == Method::DELETE || bytes.is_empty() {
         serde_json::Map::new()
     } else if is_json {

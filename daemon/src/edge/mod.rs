@@ -4,11 +4,12 @@
 //! 1. authentication and the per-key rate limit, in one Redis round trip ([`api_keys`]) that
 //!    also claims a POST's `Idempotency-Key` and reads the objects the request names (for a
 //!    payment's create whose key and objects are [`remembered`], in the create's own commit
-//!    instead);
+//!    instead); the key is known good before any of the body is read (remembered from an
+//!    earlier check, or looked up), so a made-up key never makes the daemon wait for a body;
 //! 2. the route (unknown paths answer a JSON 404 only after authentication, as Stripe does);
-//! 3. the body (read before the key check, answered after it), refused with 413 past
-//!    `api.max_body_bytes`, parsed as JSON or bracketed form into [`Params`] (query string for
-//!    GET and DELETE);
+//! 3. the body (read before the key check's round trip, answered after it), refused with 413
+//!    past `api.max_body_bytes` and 408 past `http.body_read_timeout_seconds`, parsed as JSON
+//!    or bracketed form into [`Params`] (query string for GET and DELETE);
 //! 4. for a POST with `Idempotency-Key`: the claim's answer, a replay, or a conflict
 //!    ([`idempotency`]);
 //! 5. the handler, caught if it panics, so any failure is a JSON error and never a dropped
@@ -16,10 +17,13 @@
 //! 6. the answer stored under the idempotency key if it should be, and sent with `Request-Id`.
 //!
 //! Errors of status 500 are logged with their detail and sent as a bare `api_error` carrying the
-//! request id. Shutdown is graceful: the listener closes, in-flight requests complete.
+//! request id. Shutdown is graceful: the listener closes, in-flight requests complete. Slow and
+//! idle clients are bounded by [`connections`]: a header timeout, and a cap on open
+//! connections with a 503 beyond it.
 
 mod auth;
 mod body;
+mod connections;
 mod idempotency;
 pub mod remembered;
 pub mod routes;
@@ -75,6 +79,8 @@ pub async fn run(
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let cap = connections::Cap::new(state.config.http.max_connections as usize);
+    let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_seconds);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -87,6 +93,10 @@ pub async fn run(
                         continue;
                     }
                 };
+                let Some(permit) = cap.admit() else {
+                    cap.refuse(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let svc = service_fn(move |req| {
@@ -95,11 +105,12 @@ pub async fn run(
                 });
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
+                    .header_read_timeout(header_timeout)
                     .serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(permit);
                 });
             }
             _ = &mut shutdown => break,
@@ -142,8 +153,12 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> 
     };
     set(&mut resp, "request-id", &request_id);
     let status = resp.status().as_u16();
+    if status == 408 {
+        // The body was not read to its end: the connection cannot carry another request.
+        set(&mut resp, "connection", "close");
+    }
     let elapsed = started.elapsed();
-    metrics::counter!("calmony_http_requests_total", "route" => label, "method" => method.to_string(), "status" => status.to_string()).increment(1);
+    metrics::counter!("calmony_http_requests_total", "route" => label, "method" => crate::telemetry::method_label(&method), "status" => status.to_string()).increment(1);
     metrics::histogram!("calmony_http_request_duration_seconds", "route" => label)
         .record(elapsed.as_secs_f64());
     span.in_scope(|| {
@@ -171,7 +186,7 @@ async fn dispatch(
             Some(sandbox) => {
                 let method = req.method().clone();
                 let query = req.uri().query().unwrap_or("").to_string();
-                match body::read_bytes(req, state.config.api.max_body_bytes as usize).await {
+                match body::read_bytes(req, body::Limits::of(&state.config)).await {
                     Ok(bytes) => sandbox.handle(&method, &path, &query, bytes).await,
                     Err(e) => error_response(&e, &request_id),
                 }
@@ -190,7 +205,7 @@ async fn dispatch(
             let body = if step == routes::CheckoutStep::Page {
                 Ok(Bytes::new())
             } else {
-                body::read_bytes(req, state.config.api.max_body_bytes as usize).await
+                body::read_bytes(req, body::Limits::of(&state.config)).await
             };
             match body {
                 Ok(bytes) => {
@@ -232,7 +247,7 @@ async fn dispatch(
             project,
             mode,
             intent,
-        } => match body::read_bytes(req, state.config.api.max_body_bytes as usize).await {
+        } => match body::read_bytes(req, body::Limits::of(&state.config)).await {
             Ok(bytes) => {
                 crate::pages::three_ds::complete(&state.payments, &project, &mode, &intent, &bytes)
                     .await
@@ -259,10 +274,25 @@ async fn api(
     let raw_key = auth::key_from_header(req.headers().get("authorization").map(|v| v.as_bytes()))?;
     let method = req.method().clone();
     let idem_key = idempotency::key_of(&req);
+    let sha = api_keys::lookup_hash(&raw_key);
+    // No body is read for a key not known good: a made-up key is refused before its client
+    // can make the daemon wait for a body. A key that passed a check before is known good
+    // (`remembered`); another is looked up, reading and writing nothing else.
+    match &sha {
+        Some(sha) if state.remembered.recognises(sha) => {}
+        _ => match api_keys::recognise(&state.store, sha.as_deref()).await? {
+            None => {
+                if let Some(sha) = &sha {
+                    state.remembered.recognise(sha);
+                }
+            }
+            Some(refusal) => return refused(refusal, &raw_key, request_id),
+        },
+    }
     // Read before the key check, which claims the idempotency key (its fingerprint is of the
     // parameters) and reads the objects the request names in its round trip; a body's errors
     // are still answered after the key's.
-    let params = body::read_params(req, state.config.api.max_body_bytes as usize).await;
+    let params = body::read_params(req, body::Limits::of(&state.config)).await;
     let api_route = match &route {
         Route::Api(r) => Some(r),
         _ => None,
@@ -275,7 +305,6 @@ async fn api(
     };
     let named = named_objects(&method, api_route, params.as_ref().ok());
     let per_second = state.config.api.rate_limit_per_second;
-    let sha = api_keys::lookup_hash(&raw_key);
     // A payment's create whose key and objects are remembered leaves its key check, and the
     // claim of its idempotency key, to its commit (see `remembered`); if it ends without one
     // it wrote nothing, and runs below.
@@ -311,7 +340,10 @@ async fn api(
                 return Ok(idempotency::settled(state, &ctx, claim, answer).await);
             }
             (KeyCheck::Passed | KeyCheck::Sent, None) => return answer.map(reply_response),
-            (KeyCheck::Refused(refusal), _) => return refused(refusal, &raw_key, request_id),
+            (KeyCheck::Refused(refusal), _) => {
+                forget_if_gone(state, sha, refusal);
+                return refused(refusal, &raw_key, request_id);
+            }
             (KeyCheck::NotDone, _) => {}
         }
     }
@@ -324,7 +356,12 @@ async fn api(
             Auth::Ok {
                 scope, claim, read, ..
             } => (scope, claim, read),
-            Auth::Refused(refusal) => return refused(refusal, &raw_key, request_id),
+            Auth::Refused(refusal) => {
+                if let Some(sha) = &sha {
+                    forget_if_gone(state, sha, refusal);
+                }
+                return refused(refusal, &raw_key, request_id);
+            }
         };
     if deferrable && let Some(sha) = &sha {
         state.remembered.keep(sha, &scope, &read);
@@ -359,6 +396,13 @@ async fn api(
         return Err(idempotency::invalid_key());
     };
     idempotency::run(state, &mut ctx, &key, path, api_route, params, begin).await
+}
+
+/// A key refused as unknown or revoked is no longer known good (one only rate-limited is).
+fn forget_if_gone(state: &AppState, sha: &str, refusal: KeyRefusal) {
+    if matches!(refusal, KeyRefusal::Unknown | KeyRefusal::Revoked) {
+        state.remembered.forget(sha);
+    }
 }
 
 /// The answer to a request whose key check refused it.

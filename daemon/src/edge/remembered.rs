@@ -11,11 +11,15 @@
 //! ends without that commit (a parameter error, say) or whose commit found an object changed
 //! wrote nothing and is run again the usual way: its answer is the one a fresh key check gives.
 //!
+//! Besides, the edge remembers which keys passed a check at all ([`Remembered::recognises`]):
+//! a `/v1` request's body is read only once its key is known good, and a remembered key is
+//! (it passed a check earlier, and the check after the body still refuses a key revoked since).
+//!
 //! What is remembered is keyed by the key's SHA-256 and by the object's record key, which
 //! names its project and mode, so nothing crosses a project or mode. Both maps are bounded and
 //! simply emptied when full.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use calmony_actors::api_keys;
@@ -35,6 +39,8 @@ pub struct Remembered {
     keys: Mutex<HashMap<String, Scope>>,
     /// Record key → the record as the key check read it.
     objects: Mutex<HashMap<String, Unread>>,
+    /// Key SHA-256s that passed a check (any request's).
+    good: Mutex<HashSet<String>>,
 }
 
 /// A request that may defer its key check: its scope, the objects it names as remembered, and
@@ -64,6 +70,29 @@ impl Remembered {
             }
             objects.insert(scope.record(id), fields.clone());
         }
+    }
+
+    /// Whether key `sha` passed a check earlier, so its request's body may be read before
+    /// this request's own check.
+    pub fn recognises(&self, sha: &str) -> bool {
+        lock(&self.good).contains(sha) || lock(&self.keys).contains_key(sha)
+    }
+
+    /// Remember that key `sha` passed a check.
+    pub fn recognise(&self, sha: &str) {
+        let mut good = lock(&self.good);
+        if !good.contains(sha) {
+            if good.len() >= MAX_KEYS {
+                good.clear();
+            }
+            good.insert(sha.to_string());
+        }
+    }
+
+    /// Forget key `sha`, which a check refused (revoked, or gone).
+    pub fn forget(&self, sha: &str) {
+        lock(&self.good).remove(sha);
+        lock(&self.keys).remove(sha);
     }
 
     /// The deferral for a request with key `sha` naming `ids` (and making `claim`, if it
@@ -100,6 +129,23 @@ mod tests {
     use calmony_protocol::Mode;
 
     use super::*;
+
+    #[test]
+    fn a_key_is_recognised_once_a_check_passed_until_one_refuses_it() {
+        let r = Remembered::default();
+        assert!(!r.recognises("sha1"));
+        r.recognise("sha1");
+        assert!(r.recognises("sha1"));
+        r.keep("sha2", &Scope::new("prj_a", Mode::Test), &[]);
+        assert!(
+            r.recognises("sha2"),
+            "a key kept for deferral is recognised"
+        );
+        r.forget("sha1");
+        r.forget("sha2");
+        assert!(!r.recognises("sha1") && !r.recognises("sha2"));
+        assert!(r.deferral("sha2", &[], 100, None).is_none());
+    }
 
     fn read(id: &str, version: Option<&str>) -> (String, Unread) {
         let v = version.map(|v| v.as_bytes().to_vec());
