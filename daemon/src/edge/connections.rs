@@ -12,8 +12,9 @@
 //! rather than left unaccepted in the kernel's backlog or closed bare: the official clients
 //! read that answer and retry with backoff, and the operator sees the refusals counted
 //! (`calmony_connections_refused_total`) instead of timeouts nobody can explain. The refusal
-//! does not parse the request; a few refusals at a time are answered (their permits are
-//! [`REFUSING`]), any more are closed at once.
+//! waits for the request's head but does not parse it, and spends [`REFUSAL_TIME`] at most; a
+//! few refusals at a time are answered (their permits are [`REFUSING`]), any more are closed at
+//! once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +26,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Refusals answered at once; past this a connection over the cap is closed unanswered.
 const REFUSING: usize = 64;
-/// Longest a refusal spends on its connection (writing, then reading what the client sent so
-/// that closing does not reset the connection before it reads the answer).
-const REFUSAL_TIME: Duration = Duration::from_secs(1);
+/// Longest a refusal spends on its connection: reading the request's head, writing the answer,
+/// reading what else the client sent.
+const REFUSAL_TIME: Duration = Duration::from_secs(2);
+/// Bytes of a request read at most before the refusal is sent anyway.
+const MAX_HEAD: usize = 64 * 1024;
 
 /// The cap on open connections.
 #[derive(Clone)]
@@ -58,17 +61,36 @@ impl Cap {
         };
         metrics::counter!("calmony_connections_refused_total", "answered" => "true").increment(1);
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(REFUSAL_TIME, async {
-                stream.write_all(&refusal()).await?;
-                stream.shutdown().await?;
-                let mut sink = [0u8; 4096];
-                while stream.read(&mut sink).await? > 0 {}
-                Ok::<(), std::io::Error>(())
-            })
-            .await;
+            let _ = tokio::time::timeout(REFUSAL_TIME, answer(&mut stream)).await;
             drop(permit);
         });
     }
+}
+
+/// Wait for the request's head (an HTTP client takes an answer that comes before its request
+/// for a broken connection), answer it with the refusal, and read what else the client sends
+/// until it closes (closing with unread bytes would reset the connection before the client
+/// reads the answer).
+async fn answer(stream: &mut TcpStream) -> std::io::Result<()> {
+    let mut buf = [0u8; 4096];
+    let mut tail = Vec::with_capacity(buf.len() + 3);
+    let mut read = 0;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        read += n;
+        tail.extend_from_slice(&buf[..n]);
+        if tail.windows(4).any(|w| w == b"\r\n\r\n") || read > MAX_HEAD {
+            break;
+        }
+        tail.drain(..tail.len().saturating_sub(3));
+    }
+    stream.write_all(&refusal()).await?;
+    stream.shutdown().await?;
+    while stream.read(&mut buf).await? > 0 {}
+    Ok(())
 }
 
 /// The whole HTTP answer to a connection over the cap.
