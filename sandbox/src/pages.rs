@@ -37,6 +37,8 @@ pub struct ChallengeDetails<'a> {
     pub amount: &'a str,
     pub last4: &'a str,
     pub creq: &'a str,
+    /// The merchant's `threeDSSessionData`, kept through the page and posted back unchanged.
+    pub session_data: Option<&'a str>,
 }
 
 /// The ACS challenge: who is asking for how much, and three ways to answer.
@@ -49,6 +51,7 @@ pub fn challenge(details: &ChallengeDetails<'_>) -> String {
          <dt>Card</dt><dd>ending {last4}</dd>\n</dl>\n\
          <form id=\"challenge\" method=\"post\" action=\"/sandbox/acs/complete\">\n\
          <input type=\"hidden\" name=\"creq\" value=\"{creq}\">\n\
+         {session}\
          <button type=\"submit\" name=\"outcome\" value=\"Y\">Authenticate</button>\n\
          <button type=\"submit\" name=\"outcome\" value=\"N\">Fail authentication</button>\n\
          <button type=\"submit\" name=\"outcome\" value=\"R\">Reject</button>\n\
@@ -57,21 +60,35 @@ pub fn challenge(details: &ChallengeDetails<'_>) -> String {
         amount = escape(details.amount),
         last4 = escape(details.last4),
         creq = escape(details.creq),
+        session = session_input(details.session_data),
     );
     page("Sandbox 3-D Secure challenge", &body)
 }
 
-/// The hand-back: post the `cres` to the merchant's `threeDSRedirectURL`.
-pub fn acs_result(redirect_url: &str, cres: &str) -> String {
+/// The hidden input that carries the merchant's `threeDSSessionData`, if it sent one.
+fn session_input(session_data: Option<&str>) -> String {
+    session_data.map_or_else(String::new, |data| {
+        format!(
+            "<input type=\"hidden\" name=\"threeDSSessionData\" value=\"{}\">\n",
+            escape(data)
+        )
+    })
+}
+
+/// The hand-back: post the `cres` (and the merchant's `threeDSSessionData`, unchanged, as
+/// EMV 3-D Secure's ACS does) to the merchant's `threeDSRedirectURL`.
+pub fn acs_result(redirect_url: &str, cres: &str, session_data: Option<&str>) -> String {
     let body = format!(
         "<h1>Returning to the merchant</h1>\n\
          <form id=\"acs-result\" method=\"post\" action=\"{action}\">\n\
          <input type=\"hidden\" name=\"cres\" value=\"{cres}\">\n\
+         {session}\
          <noscript><button type=\"submit\">Continue</button></noscript>\n\
          </form>\n\
          <script>document.getElementById('acs-result').submit();</script>\n",
         action = escape(redirect_url),
         cres = escape(cres),
+        session = session_input(session_data),
     );
     page("Sandbox 3-D Secure", &body)
 }
@@ -110,6 +127,7 @@ mod tests {
             amount: "£1.00",
             last4: "4242",
             creq: "abc\"def",
+            session_data: Some("s<1>"),
         });
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -119,8 +137,11 @@ mod tests {
                 "<form id=\"challenge\" method=\"post\" action=\"/sandbox/acs/complete\">"
             )
         );
-        let result = acs_result("https://shop.example/3ds?a=1&b=\"2\"", "tok");
+        assert!(html.contains("name=\"threeDSSessionData\" value=\"s&lt;1&gt;\""));
+        let result = acs_result("https://shop.example/3ds?a=1&b=\"2\"", "tok", Some("s<1>"));
         assert!(result.contains("action=\"https://shop.example/3ds?a=1&amp;b=&quot;2&quot;\""));
+        assert!(result.contains("name=\"threeDSSessionData\" value=\"s&lt;1&gt;\""));
+        assert!(!acs_result("https://shop.example/", "tok", None).contains("threeDSSessionData"));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!    `threeDSRef`. The transaction waits in `received`; nothing is charged.
 //! 2. The merchant's page posts the `creq` to the ACS page, where the "cardholder" picks an
 //!    outcome. The `creq` is consumed and a `cres` recording the outcome is posted to the
-//!    merchant's `threeDSRedirectURL`.
+//!    merchant's `threeDSRedirectURL`, with the merchant's `threeDSSessionData` (if it posted
+//!    one with the `creq`) unchanged beside it, as an EMV 3-D Secure ACS does.
 //! 3. The merchant continues at /direct/ with `threeDSRef` and `threeDSResponse[cres]`. The
 //!    `threeDSRef` is consumed in the same atomic change that authorises (or refuses) the
 //!    payment, so a continuation can complete once, however often it is retried.
@@ -108,6 +109,17 @@ pub async fn resolve_cres(
     Ok(serde_json::from_str(&raw).ok())
 }
 
+/// EMV 3-D Secure's cap on `threeDSSessionData`.
+const MAX_SESSION_DATA: usize = 1024;
+
+/// The merchant's `threeDSSessionData`: opaque to the ACS, carried through the challenge and
+/// posted back with the `cres` unchanged, so the merchant can tell its own cardholder's
+/// return from a forged one. Missing, empty or too long: none.
+fn session_data(form: &Fields) -> Option<&str> {
+    form.get("threeDSSessionData")
+        .filter(|d| !d.is_empty() && d.len() <= MAX_SESSION_DATA)
+}
+
 fn bad_request(title: &str, detail: &str) -> Reply {
     reply::html(StatusCode::BAD_REQUEST, pages::problem(title, detail))
 }
@@ -155,6 +167,7 @@ pub async fn challenge_page(gw: &Gateway, form: &Fields) -> Reply {
             amount: &amount,
             last4: &txn.card.last4,
             creq,
+            session_data: session_data(form),
         }),
     )
 }
@@ -215,7 +228,10 @@ pub async fn complete(gw: &Gateway, form: &Fields) -> Reply {
     match change.apply(&gw.store).await {
         Ok(Applied::Done) => {
             tracing::info!(xref = %result.xref, outcome = %outcome, "sandbox 3-D Secure challenge answered");
-            reply::html(StatusCode::OK, pages::acs_result(redirect, &cres))
+            reply::html(
+                StatusCode::OK,
+                pages::acs_result(redirect, &cres, session_data(form)),
+            )
         }
         Ok(_) => bad_request(
             "Challenge not found",

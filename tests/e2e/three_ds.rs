@@ -1,7 +1,7 @@
 //! 3-D Secure: each outcome, the challenge driven by posting the pages' forms as a browser
 //! would (the page -> the issuer's page -> back to the daemon -> back to the merchant).
 
-use crate::harness::{World, form, get_page, ledger, sales_per_order};
+use crate::harness::{Form, World, form, get_page, ledger, sales_per_order};
 
 /// Walk a challenge: returns where the browser lands (the Location of the final redirect).
 async fn walk(w: &World, next_action_url: &str, outcome: &str) -> Option<String> {
@@ -149,4 +149,159 @@ async fn the_page_needs_the_client_secret() {
     let wrong = url.split("client_secret=").next().unwrap_or("").to_string() + "client_secret=nope";
     assert_eq!(get_page(&wrong).await.0, 404);
     assert_eq!(get_page(&url).await.0, 200);
+}
+
+/// Run a challenge up to the issuer's hand-back: the form the issuer's page would post to the
+/// daemon, not yet posted.
+async fn issuer_hand_back(w: &World, next_action_url: &str, outcome: &str) -> Form {
+    let base = w.daemon.base();
+    let (status, html) = get_page(next_action_url).await;
+    assert_eq!(status, 200, "{html}");
+    let (status, _, challenge) = form(&html, "threeds").submit(&base).await;
+    assert_eq!(status, 200, "{challenge}");
+    let answer = form(&challenge, "challenge").with("outcome", outcome);
+    let (_, _, result_page) = answer.submit(&base).await;
+    form(&result_page, "acs-result")
+}
+
+/// An intent of `w`'s project waiting in `requires_action`: (id, next action's URL).
+async fn waiting_for_challenge(w: &World) -> (String, String) {
+    let pm = w.api.card("4000002500003155", 12, 2030, None).await;
+    let r = w
+        .api
+        .pay(2500, &pm, "&return_url=https%3A%2F%2Fshop.example%2Fdone")
+        .await;
+    assert_eq!(r.json["status"], "requires_action", "{}", r.text);
+    let pi = r.json["id"].as_str().expect("id").to_string();
+    let url = r.json["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    (pi, url)
+}
+
+fn without(form: &Form, name: &str) -> Form {
+    Form {
+        action: form.action.clone(),
+        fields: form
+            .fields
+            .iter()
+            .filter(|(k, _)| k != name)
+            .cloned()
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_completion_without_the_issuers_session_secret_is_not_found_and_changes_nothing() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let (pi, url) = waiting_for_challenge(&w).await;
+    let (other_pi, other_url) = waiting_for_challenge(&w).await;
+    // The issuer's page hands back the cres and the session secret it was given.
+    let back = issuer_hand_back(&w, &url, "N").await;
+    let secret = back
+        .field("threeDSSessionData")
+        .expect("the issuer carries the session secret back")
+        .to_string();
+    assert!(secret.len() >= 22, "{secret}");
+    let other_back = issuer_hand_back(&w, &other_url, "Y").await;
+    let other_secret = other_back
+        .field("threeDSSessionData")
+        .expect("secret")
+        .to_string();
+    assert_ne!(secret, other_secret);
+
+    let bare = without(&back, "threeDSSessionData");
+    let forged = [
+        ("no secret", bare.clone()),
+        (
+            "a wrong secret",
+            bare.clone()
+                .with("threeDSSessionData", "x".repeat(32).as_str()),
+        ),
+        (
+            "another attempt's secret",
+            bare.clone().with("threeDSSessionData", &other_secret),
+        ),
+        (
+            "the secret twice",
+            back.clone().with("threeDSSessionData", &secret),
+        ),
+        (
+            "no form at all",
+            Form {
+                action: back.action.clone(),
+                fields: Vec::new(),
+            },
+        ),
+    ];
+    for (what, attempt) in forged {
+        let (status, location, body) = attempt.submit(&base).await;
+        assert_eq!(status, 404, "{what}: {body}");
+        assert!(location.is_none(), "{what}: {location:?}");
+        assert!(
+            !body.contains("pi_") && !body.contains("secret"),
+            "{what}: {body}"
+        );
+        let got = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+        assert_eq!(got.json["status"], "requires_action", "{what}");
+    }
+
+    // The real round trip still completes, and only its own intent.
+    let (status, location, body) = back.submit(&base).await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        location
+            .as_deref()
+            .is_some_and(|l| l.contains("redirect_status=failed")),
+        "{location:?}"
+    );
+    let got = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(got.json["status"], "requires_payment_method");
+    let got = w.api.get(&format!("/v1/payment_intents/{other_pi}")).await;
+    assert_eq!(got.json["status"], "requires_action");
+    // Once finished, the same secret still shows where it stands; no secret still does not.
+    assert_eq!(back.submit(&base).await.0, 303);
+    assert_eq!(bare.submit(&base).await.0, 404);
+    let (status, location, _) = other_back.submit(&base).await;
+    assert_eq!(status, 303);
+    assert!(
+        location
+            .as_deref()
+            .is_some_and(|l| l.contains("redirect_status=succeeded")),
+        "{location:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_attempt_refuses_the_secret_of_the_last_one() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let (pi, url) = waiting_for_challenge(&w).await;
+    let first = issuer_hand_back(&w, &url, "N").await;
+    assert_eq!(first.submit(&base).await.0, 303);
+    // Confirmed again: a new attempt, a new challenge, a new secret.
+    let pm = w.api.card("4000002500003155", 12, 2030, None).await;
+    let r = w
+        .api
+        .post_form(
+            &format!("/v1/payment_intents/{pi}/confirm"),
+            &format!("payment_method={pm}&return_url=https%3A%2F%2Fshop.example%2Fdone"),
+        )
+        .await;
+    assert_eq!(r.json["status"], "requires_action", "{}", r.text);
+    let url = r.json["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let second = issuer_hand_back(&w, &url, "Y").await;
+    let old_secret = first.field("threeDSSessionData").expect("secret");
+    let replay = without(&second, "threeDSSessionData").with("threeDSSessionData", old_secret);
+    assert_eq!(replay.submit(&base).await.0, 404);
+    let got = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(got.json["status"], "requires_action");
+    assert_eq!(second.submit(&base).await.0, 303);
+    let got = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(got.json["status"], "succeeded");
 }

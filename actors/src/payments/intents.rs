@@ -659,10 +659,14 @@ fn mark_canceled(intent: &mut PaymentIntent, reason: Option<String>) {
 
 /// Continue a 3-D Secure challenge with the fields the issuer's page posted back:
 /// `requires_action` -> `processing` -> the gateway's answer. Returns the intent afterwards.
+///
+/// `session` is the secret the issuer's page carried back (see [`super::three_ds`]): without
+/// the one of the intent's current attempt, the intent is not found and nothing changes.
 pub async fn continue_challenge(
     p: &Payments,
     scope: &Scope,
     id: &str,
+    session: Option<&str>,
     posted: Vec<(String, String)>,
 ) -> Result<PaymentIntent, ApiError> {
     p.account(scope.mode)?;
@@ -672,6 +676,13 @@ pub async fn continue_challenge(
             mut intent,
             internal,
         } = p.load(scope, None, id).await?;
+        if !super::three_ds::session_matches(
+            internal.three_ds_session.as_ref(),
+            internal.attempt.as_deref(),
+            session,
+        ) {
+            return Err(ApiError::no_such("payment_intent", id, "intent"));
+        }
         if intent.status != status::REQUIRES_ACTION || internal.challenge.is_none() {
             // Already finished (a second post of the same form): show where it stands.
             return Ok(intent);
@@ -1190,9 +1201,13 @@ async fn finish(
             if let Some(t) = txn {
                 intent.cardstream_transaction_id = t.transaction_id;
             }
+            // A new secret for every challenge: the issuer's page carries it back.
+            let (secret, session) =
+                super::three_ds::Session::new(internal.attempt.as_deref().unwrap_or_default());
+            internal.three_ds_session = Some(session);
             internal.challenge = Some(Challenge {
                 url,
-                fields,
+                fields: super::three_ds::with_session(fields, secret),
                 reference,
             });
             events.push(event(

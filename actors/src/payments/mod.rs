@@ -83,6 +83,11 @@ pub struct IntentInternal {
     pub sale_xref: Option<String>,
     /// A pending 3-D Secure challenge.
     pub challenge: Option<Challenge>,
+    /// The secret the issuer's page must carry back to complete this attempt's challenge
+    /// (see [`three_ds`]). Kept after the challenge ends, so a repeated post of the same
+    /// form still finds where the payment stands.
+    #[serde(default)]
+    pub three_ds_session: Option<three_ds::Session>,
     /// Total refunded, including refunds in flight.
     pub refunded: i64,
     /// The invoice this payment pays, if any (its result is applied to it).
