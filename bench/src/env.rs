@@ -12,6 +12,10 @@ use crate::Args;
 pub struct Env {
     pub base: String,
     pub key: String,
+    /// The sandbox's operator token (`sandbox.operator_token`), for the whole ledger: made
+    /// for a daemon the run starts; `CALMONY_SANDBOX_OPERATOR_TOKEN` for one already running
+    /// (without it the ledger is read with the run's key, which sees its project's charges).
+    pub operator_token: Option<String>,
     pub redis_url: Option<String>,
     redis: Option<Child>,
     daemon: Option<Child>,
@@ -52,6 +56,15 @@ fn free_ports() -> Result<(u16, u16), String> {
     Ok((port(&a)?, port(&b)?))
 }
 
+/// 32 random hex digits: a run's sandbox operator token.
+fn uuid_like() -> String {
+    use std::fmt::Write;
+    (0..16).fold(String::new(), |mut s, _| {
+        let _ = write!(s, "{:02x}", rand::random::<u8>());
+        s
+    })
+}
+
 fn default_daemon() -> String {
     std::env::current_exe()
         .ok()
@@ -83,6 +96,9 @@ impl Env {
             return Ok(Env {
                 base: url.trim_end_matches('/').to_string(),
                 key,
+                operator_token: std::env::var("CALMONY_SANDBOX_OPERATOR_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty()),
                 redis_url: None,
                 redis: None,
                 daemon: None,
@@ -120,6 +136,7 @@ impl Env {
             .map_err(|e| format!("cannot start redis-server: {e}"))?;
         let redis_url = format!("redis://127.0.0.1:{redis_port}/");
         let daemon_bin = args.daemon.clone().unwrap_or_else(default_daemon);
+        let operator_token = format!("bench-{}", uuid_like());
         let daemon_env = vec![
             ("CALMONY_LISTEN".to_string(), format!("127.0.0.1:{port}")),
             ("CALMONY_REDIS_URL".to_string(), redis_url.clone()),
@@ -137,11 +154,16 @@ impl Env {
             ),
             ("CALMONY_LOG_LEVEL".to_string(), "warn".to_string()),
             ("CALMONY_CLOCK_CONTROLLABLE".to_string(), "true".to_string()),
+            (
+                "CALMONY_SANDBOX_OPERATOR_TOKEN".to_string(),
+                operator_token.clone(),
+            ),
         ];
         let logs = dir.path().join("daemon.log");
         let mut env = Env {
             base: format!("http://127.0.0.1:{port}"),
             key: String::new(),
+            operator_token: Some(operator_token),
             redis_url: Some(redis_url),
             redis: Some(redis),
             daemon: None,

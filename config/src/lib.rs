@@ -61,6 +61,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("gateway.live.secret", Kind::Str),
     ("sandbox.enabled", Kind::Bool),
     ("sandbox.settlement_time", Kind::Str),
+    ("sandbox.operator_token", Kind::Str),
     ("webhooks.timeout_seconds", Kind::Int),
     ("webhooks.retry_schedule", Kind::Str),
     ("webhooks.disable_after_hours", Kind::Int),
@@ -223,24 +224,56 @@ impl std::fmt::Debug for MerchantAccount {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
     /// Serve the Cardstream simulator under /sandbox/ (test mode only ever talks to it).
     pub enabled: bool,
     /// Daily settlement run of the simulator, `HH:MM` UTC.
     pub settlement_time: String,
+    /// The bearer token of the simulator's control routes (faults, settlement, the whole
+    /// ledger): they act on every project's test mode, so they are off while it is empty. A
+    /// project's test key still reads that project's own ledger.
+    pub operator_token: String,
 }
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("enabled", &self.enabled)
+            .field("settlement_time", &self.settlement_time)
+            .field(
+                "operator_token",
+                &if self.operator_token.is_empty() {
+                    ""
+                } else {
+                    "****"
+                },
+            )
+            .finish()
+    }
+}
+
+/// The Cardstream guide's published test-merchant signature secret. Anyone can sign with it,
+/// so the built-in sandbox never accepts it: each installation makes its own secret at first
+/// start (see `gateway.test.secret`). Cardstream's own test gateway may still use it.
+pub const PUBLISHED_DEMO_SECRET: &str = "Circle4Take40Idea";
+
+/// The shortest `sandbox.operator_token` accepted: a guessable token would open the control
+/// routes to anyone.
+pub const MIN_OPERATOR_TOKEN: usize = 32;
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             timeout_seconds: 30,
             recovery_after_seconds: 45,
+            // No secret: with the built-in sandbox, the installation's own (made at first
+            // start and kept in Redis); see `Config::needs_installation_test_secret`.
             test: MerchantAccount {
                 url: String::new(),
                 merchant_id: "100001".into(),
-                secret: "Circle4Take40Idea".into(),
+                secret: String::new(),
             },
             live: MerchantAccount {
                 url: "https://gateway.cardstream.com/direct/".into(),
@@ -256,6 +289,7 @@ impl Default for SandboxConfig {
         Self {
             enabled: true,
             settlement_time: "22:00".into(),
+            operator_token: String::new(),
         }
     }
 }
@@ -536,6 +570,12 @@ impl Config {
         }
     }
 
+    /// Whether test mode charges the built-in sandbox with no secret configured: the daemon
+    /// then uses the installation's own random secret, made at first start.
+    pub fn needs_installation_test_secret(&self) -> bool {
+        self.gateway.test.url.is_empty() && self.gateway.test.secret.is_empty()
+    }
+
     /// The public base URL: configured, or derived from the listen address.
     pub fn public_base(&self) -> String {
         if self.public_url.is_empty() {
@@ -652,6 +692,36 @@ impl Config {
                     "must start with https:// (or http:// for a local test gateway)".into(),
                 ));
             }
+        }
+        if self.gateway.test.url.is_empty() && self.gateway.test.secret == PUBLISHED_DEMO_SECRET {
+            return Err((
+                "gateway.test.secret",
+                "is the Cardstream guide's published demo secret, which anyone can sign with: \
+                 remove it and the daemon makes this installation its own at first start"
+                    .into(),
+            ));
+        }
+        if !self.gateway.test.url.is_empty() && self.gateway.test.secret.is_empty() {
+            return Err((
+                "gateway.test.secret",
+                "is required when gateway.test.url is set".into(),
+            ));
+        }
+        if !self.sandbox.operator_token.is_empty()
+            && (self.sandbox.operator_token.len() < MIN_OPERATOR_TOKEN
+                || !self
+                    .sandbox
+                    .operator_token
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic()))
+        {
+            return Err((
+                "sandbox.operator_token",
+                format!(
+                    "must be at least {MIN_OPERATOR_TOKEN} printable characters without spaces \
+                     (e.g. `openssl rand -hex 32`), or empty to turn the control routes off"
+                ),
+            ));
         }
         if !self.gateway.live.merchant_id.is_empty() && self.gateway.live.secret.is_empty() {
             return Err((
@@ -912,13 +982,64 @@ mod tests {
     fn a_nested_setting_keeps_its_siblings_defaults() {
         let c = Config::load_with(
             None,
-            env(&[("CALMONY_GATEWAY_TEST_URL", "http://gw:1/direct/")]),
+            env(&[
+                ("CALMONY_GATEWAY_TEST_URL", "http://gw:1/direct/"),
+                ("CALMONY_GATEWAY_TEST_SECRET", "s3cret"),
+            ]),
         )
         .expect("valid");
         assert_eq!(c.gateway.test.url, "http://gw:1/direct/");
         assert_eq!(c.gateway.test.merchant_id, "100001");
-        assert!(!c.gateway.test.secret.is_empty());
+        assert_eq!(c.gateway.test.secret, "s3cret");
         assert_eq!(c.gateway.live.url, "https://gateway.cardstream.com/direct/");
+    }
+
+    #[test]
+    fn the_sandbox_never_takes_the_published_secret_and_its_controls_need_a_real_token() {
+        let c = Config::load_with(None, env(&[])).expect("defaults");
+        assert!(c.needs_installation_test_secret());
+        assert!(c.sandbox.operator_token.is_empty(), "control routes off");
+        let spaced = "with space ".repeat(4);
+        let refused = [
+            (
+                ("CALMONY_GATEWAY_TEST_SECRET", PUBLISHED_DEMO_SECRET),
+                "gateway.test.secret",
+            ),
+            (
+                ("CALMONY_GATEWAY_TEST_URL", "https://gw.example/direct/"),
+                "gateway.test.secret",
+            ),
+            (
+                ("CALMONY_SANDBOX_OPERATOR_TOKEN", "short"),
+                "sandbox.operator_token",
+            ),
+            (
+                ("CALMONY_SANDBOX_OPERATOR_TOKEN", spaced.as_str()),
+                "sandbox.operator_token",
+            ),
+        ];
+        for (pair, named) in refused {
+            let e = Config::load_with(None, env(&[pair])).expect_err("refused");
+            assert!(e.to_string().contains(named), "{pair:?}: {e}");
+        }
+        // Cardstream's own test gateway may use its published secret.
+        let c = Config::load_with(
+            None,
+            env(&[
+                ("CALMONY_GATEWAY_TEST_URL", "https://gw.example/direct/"),
+                ("CALMONY_GATEWAY_TEST_SECRET", PUBLISHED_DEMO_SECRET),
+                (
+                    "CALMONY_SANDBOX_OPERATOR_TOKEN",
+                    &"t".repeat(MIN_OPERATOR_TOKEN),
+                ),
+            ]),
+        )
+        .expect("valid");
+        assert!(!c.needs_installation_test_secret());
+        assert!(
+            !format!("{:?}", c.sandbox).contains("ttt"),
+            "the token is masked"
+        );
     }
 
     #[test]

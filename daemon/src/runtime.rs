@@ -32,6 +32,8 @@ pub enum StartError {
     Metrics(String),
     #[error("{0}")]
     Usage(String),
+    #[error("cannot read or make the sandbox's merchant secret: {0}")]
+    SandboxSecret(#[from] calmony_sandbox::SandboxError),
 }
 
 /// Connect to the configured Redis, or to the managed one (started if `start_managed`).
@@ -90,9 +92,12 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-pub async fn serve(config: Config) -> Result<(), StartError> {
+pub async fn serve(mut config: Config) -> Result<(), StartError> {
     let metrics = crate::telemetry::init_metrics().map_err(StartError::Metrics)?;
     let (store, managed) = open_store(&config, true).await?;
+    if config.needs_installation_test_secret() {
+        config.gateway.test.secret = installation_test_secret(&store).await?;
+    }
     if config.api.bootstrap_test_key {
         match api_keys::bootstrap(&store).await {
             Ok(Some(raw)) => announce_first_key(&config, raw.expose()),
@@ -139,6 +144,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
                 merchant_id: config.gateway.test.merchant_id.clone(),
                 secret: config.gateway.test.secret.clone(),
                 public_base: config.public_base(),
+                operator_token: Some(config.sandbox.operator_token.clone())
+                    .filter(|t| !t.is_empty()),
             },
         );
         let (hour, minute) = config.settlement_at();
@@ -180,6 +187,23 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     tracing::info!("calmony-payd stopped");
     Ok(())
+}
+
+/// The built-in sandbox's merchant secret of this installation (see
+/// [`calmony_sandbox::merchant`]), retried for a while: Redis may still be loading its data.
+async fn installation_test_secret(store: &Store) -> Result<String, StartError> {
+    let mut tries = 0;
+    loop {
+        match calmony_sandbox::merchant::installation_secret(store).await {
+            Ok(secret) => return Ok(secret),
+            Err(e) if tries < 50 => {
+                tries += 1;
+                tracing::warn!(error = %e, "cannot read the sandbox's merchant secret yet; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn announce_first_key(config: &Config, raw: &str) {

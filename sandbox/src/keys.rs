@@ -18,6 +18,7 @@
 //! | `cp:sandbox:3ds:cres:<cres>` | string (JSON), 1 h TTL | the challenge outcome chosen on the ACS page |
 //! | `cp:sandbox:hosted:<session>` | string (JSON), 1 h TTL | a Hosted Payment Page session: the merchant's signed request (no card data) and how far the payment got |
 //! | `cp:sandbox:faults` | hash | fault injection: `tamper_signatures`, `delay_ms`, `drop_next`, `fail_next` |
+//! | `cp:sandbox:merchant_secret` | string | the installation's test merchant signature secret, made at first start (see [`crate::merchant`]) |
 //! | `cp:sandbox:faults_gen` | string (integer) | incremented by every setting of the faults: a simulator serving on the faults it last read checks it in each change (see `direct::handle`) |
 
 /// How long a 3-D Secure token stays usable: the cardholder has this long to finish the
@@ -33,6 +34,7 @@ pub const UNSETTLED: &str = "cp:sandbox:unsettled";
 pub const LEDGER: &str = "cp:sandbox:ledger";
 pub const FAULTS: &str = "cp:sandbox:faults";
 pub const FAULTS_GEN: &str = "cp:sandbox:faults_gen";
+pub const MERCHANT_SECRET: &str = "cp:sandbox:merchant_secret";
 
 pub fn transaction(xref: &str) -> String {
     format!("cp:sandbox:txn:{xref}")

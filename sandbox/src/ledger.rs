@@ -8,10 +8,15 @@
 //! in the same atomic change as the transaction they describe (see
 //! [`crate::transactions::Change`]).
 
+use std::collections::BTreeSet;
+
 use calmony_actors::Store;
+use calmony_actors::store::Scope;
+use calmony_protocol::{Mode, ids};
 use serde::{Deserialize, Serialize};
 
 use crate::SandboxError;
+use crate::access::View;
 use crate::clock::UtcTime;
 use crate::keys;
 use crate::transactions::Transaction;
@@ -51,10 +56,16 @@ impl LedgerEntry {
     }
 }
 
-/// Every entry, oldest first, optionally only those for one `orderRef`.
+/// Every entry `view` may see, oldest first, optionally only those for one `orderRef`.
+///
+/// A project sees the entries whose `orderRef` is one of its test-mode objects (a payment
+/// intent, an invoice, a checkout session: what the daemon sends as `orderRef`). Only the
+/// daemon can sign requests to the simulator, and ids are unique across projects, so the
+/// `orderRef` is as good as a project tag, without one on the wire.
 pub async fn entries(
     store: &Store,
     order_ref: Option<&str>,
+    view: &View,
 ) -> Result<Vec<LedgerEntry>, SandboxError> {
     let mut c = store.conn();
     let raw: Vec<String> = store
@@ -78,5 +89,45 @@ pub async fn entries(
             out.push(entry);
         }
     }
-    Ok(out)
+    match view {
+        View::All => Ok(out),
+        View::Project(project) => own_entries(store, project, out).await,
+    }
+}
+
+/// The entries of `entries` whose `orderRef` names an object of `project`'s test mode.
+async fn own_entries(
+    store: &Store,
+    project: &str,
+    entries: Vec<LedgerEntry>,
+) -> Result<Vec<LedgerEntry>, SandboxError> {
+    let scope = Scope::new(project, Mode::Test);
+    let refs: BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.order_ref.as_deref())
+        .filter(|r| ids::is_any(r))
+        .collect();
+    let refs: Vec<&str> = refs.into_iter().collect();
+    let mut owned = BTreeSet::new();
+    for chunk in refs.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for r in chunk {
+            pipe.exists(scope.record(r));
+        }
+        let mut c = store.conn();
+        let found: Vec<bool> = store
+            .run(async move { pipe.query_async(&mut c).await })
+            .await?;
+        owned.extend(
+            chunk
+                .iter()
+                .zip(found)
+                .filter(|(_, exists)| *exists)
+                .map(|(r, _)| (*r).to_owned()),
+        );
+    }
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.order_ref.as_ref().is_some_and(|r| owned.contains(r)))
+        .collect())
 }

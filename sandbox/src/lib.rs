@@ -18,13 +18,17 @@
 //! - `ledger`: every charge, capture, cancel and refund, for tests to count.
 //! - `settlement`: the daily run from `captured` to `accepted`.
 //! - `faults`: tampered signatures, delays and dropped answers, on demand.
+//! - [`access`]: who may use the control routes (faults, settlement, the ledger).
+//! - [`merchant`]: the installation's own signature secret, made at first start.
 //! - `pages`, `reply`: HTML and HTTP answers. `clock`: the UTC calendar. [`keys`]: the
 //!   keyspace.
 //!
 //! Routes, all under `/sandbox/`: `POST direct/`, `POST hosted/`, `POST hosted/pay`,
 //! `POST hosted/3ds`, `GET|POST acs`, `POST acs/complete`, `POST settle`, `GET ledger`,
-//! `GET|POST faults`. Anything else is a 404.
+//! `GET|POST faults`. Anything else is a 404. The last three are control routes, answered only
+//! to the callers [`access`] admits.
 
+pub mod access;
 mod cards;
 mod clock;
 mod direct;
@@ -34,12 +38,14 @@ mod issuer;
 pub mod keys;
 mod ledger;
 mod memory;
+pub mod merchant;
 mod pages;
 mod reply;
 mod settlement;
 mod three_ds;
 mod transactions;
 
+pub use access::Caller;
 pub use cards::known_numbers as test_card_numbers;
 pub use hosted::DEFAULT_CALLBACK_BACKOFF;
 pub use ledger::LedgerEntry;
@@ -52,6 +58,7 @@ use bytes::Bytes;
 use calmony_actors::{Store, StoreError};
 use calmony_protocol::cardstream::Fields;
 use http_body_util::Full;
+use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
 use serde_json::json;
 
@@ -66,6 +73,9 @@ pub struct SandboxConfig {
     pub secret: String,
     /// The simulator's public origin, e.g. `http://127.0.0.1:4242`: the ACS URL is built on it.
     pub public_base: String,
+    /// The bearer token of the control routes; `None`: faults and settlement are off (see
+    /// [`access`]).
+    pub operator_token: Option<String>,
 }
 
 impl fmt::Debug for SandboxConfig {
@@ -74,6 +84,10 @@ impl fmt::Debug for SandboxConfig {
             .field("merchant_id", &self.merchant_id)
             .field("secret", &"****")
             .field("public_base", &self.public_base)
+            .field(
+                "operator_token",
+                &self.operator_token.as_ref().map(|_| "****"),
+            )
             .finish()
     }
 }
@@ -156,15 +170,53 @@ impl Sandbox {
         }
     }
 
-    /// Answer one request. `path` is the full path (starting `/sandbox/`), `query` the raw
-    /// query string, `body` the whole body. Never panics; every failure is an answer.
+    /// Whether `credential` (a bearer token) is the operator's, compared in constant time.
+    pub fn is_operator(&self, credential: &str) -> bool {
+        access::is_operator(self.gateway.config.operator_token.as_deref(), credential)
+    }
+
+    /// The answer to `caller` at `path` when it may not have one: a 404 for a control route
+    /// that is off, a 401 for one it may not use. `None` for every gateway route. The edge
+    /// asks before reading a body; [`Sandbox::handle`] asks again.
+    pub fn refusal(&self, path: &str, caller: &Caller) -> Option<Response<Full<Bytes>>> {
+        let control = access::Control::of(path)?;
+        let configured = self.gateway.config.operator_token.is_some();
+        match access::decide(control, caller, configured) {
+            access::Access::Granted(_) => None,
+            access::Access::Off => Some(reply::json_error(
+                StatusCode::NOT_FOUND,
+                "no such sandbox route (set sandbox.operator_token to turn the control routes on)",
+            )),
+            access::Access::Unauthorized => {
+                let mut answer = reply::json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "the sandbox's control routes need the operator's token \
+                     (Authorization: Bearer <sandbox.operator_token>); the ledger also takes \
+                     a project's test secret key and shows that project's charges",
+                );
+                answer.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"calmony-sandbox\""),
+                );
+                Some(answer)
+            }
+        }
+    }
+
+    /// Answer one request from `caller`. `path` is the full path (starting `/sandbox/`),
+    /// `query` the raw query string, `body` the whole body. Never panics; every failure is an
+    /// answer.
     pub async fn handle(
         &self,
+        caller: &Caller,
         method: &Method,
         path: &str,
         query: &str,
         body: Bytes,
     ) -> Response<Full<Bytes>> {
+        if let Some(refused) = self.refusal(path, caller) {
+            return refused;
+        }
         let gw = self.gateway.as_ref();
         let form = |bytes: &[u8]| Fields::parse(bytes).unwrap_or_default();
         match (path, method) {
@@ -200,7 +252,11 @@ impl Sandbox {
             ("/sandbox/ledger", &Method::GET) => {
                 let filter = form(query.as_bytes());
                 let order_ref = filter.get("orderRef").filter(|r| !r.is_empty());
-                match ledger::entries(&gw.store, order_ref).await {
+                let view = match caller {
+                    Caller::Project(project) => access::View::Project(project.clone()),
+                    _ => access::View::All,
+                };
+                match ledger::entries(&gw.store, order_ref, &view).await {
                     Ok(entries) => reply::json(StatusCode::OK, &json!({ "entries": entries })),
                     Err(error) => unavailable(&error),
                 }

@@ -25,7 +25,12 @@ async fn drill(external_gateway: bool) {
     // never recorded, which recovery must find by QUERY rather than charge again. In-process:
     // the gateway dies with the daemon, so recovery finds sales it never saw, and sends them.
     let gateway_redis = Redis::start();
-    let gateway = Daemon::start(&gateway_redis.url());
+    // Both daemons sign with one merchant secret, as a merchant and Cardstream share one.
+    let secret = "a-merchant-secret-the-two-daemons-share";
+    let gateway = Daemon::start_with(
+        &gateway_redis.url(),
+        &[("CALMONY_GATEWAY_TEST_SECRET", secret)],
+    );
     let direct = format!("{}/sandbox/direct/", gateway.base());
     // A request killed after claiming its idempotency key but before its payment was accepted
     // leaves a claim that only expires (409 `idempotency_key_in_use` until then): a short lock
@@ -36,6 +41,7 @@ async fn drill(external_gateway: bool) {
     ];
     if external_gateway {
         settings.push(("CALMONY_GATEWAY_TEST_URL", direct.as_str()));
+        settings.push(("CALMONY_GATEWAY_TEST_SECRET", secret));
     }
     // (The clients' retries below would trip the default 100/s limit.)
     let mut w = World::with(&settings);

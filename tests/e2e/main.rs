@@ -24,6 +24,7 @@ mod rate_limit;
 mod redis_refusals;
 mod refunds;
 mod resilience;
+mod sandbox_access;
 mod slow_clients;
 mod startup;
 mod three_ds;

@@ -225,6 +225,10 @@ impl Daemon {
                 "CALMONY_SHUTDOWN_GRACE_SECONDS".to_string(),
                 "10".to_string(),
             ),
+            (
+                "CALMONY_SANDBOX_OPERATOR_TOKEN".to_string(),
+                OPERATOR_TOKEN.to_string(),
+            ),
         ];
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);
@@ -597,13 +601,30 @@ pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }
 
-/// The sandbox gateway's ledger entries (optionally for one orderRef, i.e. one intent).
+/// The sandbox's operator token every test daemon is started with (`sandbox.operator_token`):
+/// the tests read the whole ledger, set faults and run settlement as the operator.
+pub const OPERATOR_TOKEN: &str = "operator-token-of-the-e2e-tests-0123456789abcdef";
+
+/// The sandbox gateway's ledger entries (optionally for one orderRef, i.e. one intent), as the
+/// operator sees it.
 pub async fn ledger(base: &str, order_ref: Option<&str>) -> Vec<Value> {
+    ledger_as(base, order_ref, OPERATOR_TOKEN).await
+}
+
+/// The ledger entries `credential` (the operator's token or a test key) may see.
+pub async fn ledger_as(base: &str, order_ref: Option<&str>, credential: &str) -> Vec<Value> {
     let url = match order_ref {
         Some(o) => format!("{base}/sandbox/ledger?orderRef={o}"),
         None => format!("{base}/sandbox/ledger"),
     };
-    let body: Value = reqwest::get(url).await.expect("ledger").json_text().await;
+    let r = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(credential)
+        .send()
+        .await
+        .expect("ledger");
+    assert_eq!(r.status().as_u16(), 200, "the ledger");
+    let body: Value = r.json_text().await;
     body["entries"].as_array().cloned().unwrap_or_default()
 }
 
@@ -622,9 +643,11 @@ pub fn sales_per_order(entries: &[Value]) -> std::collections::HashMap<String, u
     m
 }
 
+/// POST a form to a sandbox route as the operator.
 pub async fn sandbox_post(base: &str, path: &str, form: &str) -> Value {
     reqwest::Client::new()
         .post(format!("{base}{path}"))
+        .bearer_auth(OPERATOR_TOKEN)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.to_string())
         .send()

@@ -27,6 +27,7 @@ mod connections;
 mod idempotency;
 pub mod remembered;
 pub mod routes;
+mod sandbox_caller;
 
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
@@ -186,8 +187,17 @@ async fn dispatch(
             Some(sandbox) => {
                 let method = req.method().clone();
                 let query = req.uri().query().unwrap_or("").to_string();
+                // A control route's caller is checked before its body is read.
+                let caller =
+                    match sandbox_caller::caller(&state, sandbox, &path, req.headers()).await {
+                        Ok(caller) => caller,
+                        Err(e) => return error_response(&e, &request_id),
+                    };
+                if let Some(refused) = sandbox.refusal(&path, &caller) {
+                    return refused;
+                }
                 match body::read_bytes(req, body::Limits::of(&state.config)).await {
-                    Ok(bytes) => sandbox.handle(&method, &path, &query, bytes).await,
+                    Ok(bytes) => sandbox.handle(&caller, &method, &path, &query, bytes).await,
                     Err(e) => error_response(&e, &request_id),
                 }
             }

@@ -27,6 +27,8 @@ use serde_json::Value;
 pub const MERCHANT: &str = "100001";
 pub const SECRET: &str = "Circle4Take40Idea";
 pub const BASE: &str = "http://127.0.0.1:4242";
+/// The operator's token: the harness calls every route as the operator.
+pub const OPERATOR: &str = "operator-token-of-the-sandbox-tests-0123456789";
 /// A card number the simulator does not know (Luhn-valid).
 pub const UNKNOWN_CARD: &str = "4000000000000010";
 /// A future expiry year (two digits) and a past one.
@@ -60,6 +62,7 @@ fn simulator(store: &Store) -> Sandbox {
         merchant_id: MERCHANT.into(),
         secret: SECRET.into(),
         public_base: BASE.into(),
+        operator_token: Some(OPERATOR.into()),
     };
     Sandbox::with_drop_hold(store.clone(), config, Duration::from_millis(100))
         .with_callback_backoff(CALLBACK_BACKOFF.to_vec())
@@ -244,7 +247,13 @@ pub async fn call_on(
     body: &str,
 ) -> (StatusCode, String) {
     let response = sandbox
-        .handle(&method, path, query, Bytes::from(body.to_owned()))
+        .handle(
+            &calmony_sandbox::Caller::Operator,
+            &method,
+            path,
+            query,
+            Bytes::from(body.to_owned()),
+        )
         .await;
     let status = response.status();
     let bytes = response
