@@ -271,6 +271,48 @@ async fn manual_capture_partial_capture_cancel_and_state_errors() {
 }
 
 #[tokio::test]
+async fn a_cancel_without_a_reason_answers_a_null_reason_as_stripe_does() {
+    let w = World::new();
+    let api = &w.api;
+    let pm = api.card("4242424242424242", 12, 2030, None).await;
+    // Before confirming (no gateway), and an authorisation voided at the gateway.
+    let fresh = api
+        .post_form(
+            "/v1/payment_intents",
+            &format!("amount=500&currency=gbp&payment_method={pm}"),
+        )
+        .await;
+    let held = api.pay(700, &pm, "&capture_method=manual").await;
+    for r in [fresh, held] {
+        let id = r.json["id"].as_str().expect("id").to_string();
+        let c = api
+            .post_form(&format!("/v1/payment_intents/{id}/cancel"), "")
+            .await;
+        assert_eq!(c.json["status"], "canceled", "{}", c.text);
+        assert_eq!(
+            c.json["cancellation_reason"],
+            serde_json::Value::Null,
+            "{}",
+            c.text
+        );
+    }
+    let given = api
+        .post_form(
+            "/v1/payment_intents",
+            &format!("amount=500&currency=gbp&payment_method={pm}"),
+        )
+        .await;
+    let id = given.json["id"].as_str().expect("id");
+    let c = api
+        .post_form(
+            &format!("/v1/payment_intents/{id}/cancel"),
+            "cancellation_reason=duplicate",
+        )
+        .await;
+    assert_eq!(c.json["cancellation_reason"], "duplicate", "{}", c.text);
+}
+
+#[tokio::test]
 async fn one_idempotency_key_retried_concurrently_charges_once() {
     let w = World::new();
     let pm = w.api.card("4242424242424242", 12, 2030, None).await;

@@ -649,10 +649,11 @@ async fn start_step(
     }
 }
 
+/// `cancellation_reason` is what the client gave, or `null` as Stripe answers without one.
 fn mark_canceled(intent: &mut PaymentIntent, reason: Option<String>) {
     intent.status = status::CANCELED.into();
     intent.canceled_at = Some(clock::now());
-    intent.cancellation_reason = Some(reason.unwrap_or_else(|| "requested_by_customer".into()));
+    intent.cancellation_reason = reason;
     intent.next_action = None;
     intent.amount_capturable = 0;
 }
