@@ -115,6 +115,8 @@ impl Checkout {
         let scope = &ctx.scope;
         let now = clock::now();
         let p = CreateParams::take(params, now)?;
+        // A session nobody can pay is refused now, not when the payer meets the page.
+        self.payments.account(scope.mode)?;
         if let Some(c) = &p.customer {
             crate::payments::check_customer(&self.payments, ctx, c, "customer").await?;
         }
@@ -643,10 +645,8 @@ impl Checkout {
                 }
                 let c: Customer = changes.create(ids::new_id("cus"), now, scope.livemode())?;
                 let body = to_json(&c)?;
-                tx.expect_version(&scope.record(&c.id), 0)
-                    .put(&scope.record(&c.id), 1, &body)
-                    .index(&scope.key("customers"), &c.id)
-                    .event(scope, &event("customer.created", &c, scope, now));
+                let created = event("customer.created", &c, scope, now);
+                crate::customers::stage_new(&mut tx, scope, &c, &body, &created);
                 c.id
             }
         };

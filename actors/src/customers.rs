@@ -89,15 +89,23 @@ pub async fn create(
         ctx.event_request(),
     );
     let mut tx = Tx::new();
-    let key = ctx.scope.record(&c.id);
-    tx.expect_version(&key, 0)
-        .put(&key, 1, &body)
-        .index(&index(&ctx.scope), &c.id);
-    if let Some(email) = &c.email {
-        tx.index(&email_index(&ctx.scope, email), &c.id);
-    }
-    tx.event(&ctx.scope, &event).respond(ctx, 200, &body);
+    stage_new(&mut tx, &ctx.scope, &c, &body, &event);
+    tx.respond(ctx, 200, &body);
     commit_answer(store, &tx, body).await
+}
+
+/// Stage a new customer in `tx`: its record (`body`, its JSON), the list, the email index and
+/// `customer.created`. Every path that makes a customer (the API, a checkout session) goes
+/// through here, so each lookup (`GET /v1/customers?email=`) finds it whichever made it.
+pub fn stage_new(tx: &mut Tx, scope: &Scope, c: &Customer, body: &str, event: &Event) {
+    let key = scope.record(&c.id);
+    tx.expect_version(&key, 0)
+        .put(&key, 1, body)
+        .index(&index(scope), &c.id);
+    if let Some(email) = &c.email {
+        tx.index(&email_index(scope, email), &c.id);
+    }
+    tx.event(scope, event);
 }
 
 /// Retrieve a customer. A deleted one answers `{id, object, deleted: true}`, as Stripe's does.

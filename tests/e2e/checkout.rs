@@ -13,7 +13,7 @@ use crate::harness::{
     Form, World, eventually, form, get_page, ledger, sales_per_order, sandbox_post,
 };
 
-async fn session(w: &World, extra: &str) -> Value {
+pub(crate) async fn session(w: &World, extra: &str) -> Value {
     let r = w
         .api
         .post_form(
@@ -30,7 +30,7 @@ async fn session(w: &World, extra: &str) -> Value {
 }
 
 /// From the session's page to the hosted card page (the signed hand-off, as the browser posts it).
-async fn to_card_page(w: &World, url: &str) -> (Form, String) {
+pub(crate) async fn to_card_page(w: &World, url: &str) -> (Form, String) {
     let (status, html) = get_page(url).await;
     assert_eq!(status, 200, "{html}");
     let hand_off = form(&html, "checkout-hand-off");
@@ -41,7 +41,7 @@ async fn to_card_page(w: &World, url: &str) -> (Form, String) {
 }
 
 /// Pay on the hosted card page; returns the signed result form the gateway hands back.
-async fn pay(w: &World, card_form: Form, number: &str) -> Form {
+pub(crate) async fn pay(w: &World, card_form: Form, number: &str) -> Form {
     let (status, _, result) = card_form
         .with("cardNumber", number)
         .with("cardExpiryMonth", "12")

@@ -13,6 +13,7 @@ mod crash;
 mod customers;
 mod deferred_key_check;
 mod gateway_errors;
+mod honoured;
 mod idempotency;
 mod isolation;
 mod managed_redis;
