@@ -357,11 +357,13 @@ impl Checkout {
         id: &str,
         mut p: Params,
     ) -> Result<Reply, ApiError> {
-        p.take(&["limit", "starting_after", "ending_before"])?;
+        let list = ListParams::take(&mut p, "li")?;
         p.expand()?;
         p.finish()?;
         let (_, _, internal) = self.load(&ctx.scope, id).await?;
-        let body = json!({"object": "list", "data": internal.lines, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items")});
+        let (page, has_more) =
+            calmony_protocol::list::page_embedded(&internal.lines, |l| l.id.as_str(), &list)?;
+        let body = json!({"object": "list", "data": page, "has_more": has_more, "url": format!("/v1/checkout/sessions/{id}/line_items")});
         Ok(Reply::ok(body.to_string()))
     }
 

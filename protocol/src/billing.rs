@@ -434,7 +434,8 @@ pub fn take_recurring(p: &mut Params) -> Result<Option<Recurring>, ApiError> {
         .integer(&["interval_count", "intervalCount"], 1, 12)?
         .into_option()
         .unwrap_or(1);
-    r.take(&["usage_type"])?;
+    // Metered prices (usage reported during the period) are not billed: only `licensed`.
+    r.one_of(&["usage_type"], &["licensed"])?;
     r.finish()?;
     Ok(Some(Recurring {
         interval,

@@ -164,7 +164,7 @@ impl CreateParams {
                             let product = match pd.object(&["product_data", "productData"])? {
                                 Field::Set(mut prod) => {
                                     let n = prod.required_string(&["name"], 250)?;
-                                    prod.take(&["description", "images", "metadata"])?;
+                                    prod.ignore(&["description", "images", "metadata"]);
                                     prod.finish()?;
                                     n
                                 }
@@ -174,7 +174,7 @@ impl CreateParams {
                                     )));
                                 }
                             };
-                            pd.take(&["tax_behavior"])?;
+                            pd.ignore(&["tax_behavior"]);
                             pd.finish()?;
                             LineSpec::Inline {
                                 name: product,
@@ -185,7 +185,7 @@ impl CreateParams {
                         }
                         _ => return Err(ApiError::missing_param(&format!("{name}[price]"))),
                     };
-                    li.take(&["adjustable_quantity", "tax_rates"])?;
+                    li.ignore(&["adjustable_quantity", "tax_rates"]);
                     li.finish()?;
                     lines.push(spec);
                 }
@@ -209,7 +209,7 @@ impl CreateParams {
             if let Some(m) = metadata::take(&mut pid)? {
                 m.apply(&mut intent_metadata, "payment_intent_data[metadata]")?;
             }
-            pid.take(&["description", "capture_method", "setup_future_usage"])?;
+            pid.ignore(&["description", "capture_method", "setup_future_usage"]);
             pid.finish()?;
         }
         let expires_at = p
@@ -238,14 +238,14 @@ impl CreateParams {
             intent_metadata,
             expires_at,
         };
-        p.take(&[
+        p.ignore(&[
             "payment_method_types",
             "locale",
             "billing_address_collection",
             "allow_promotion_codes",
             "ui_mode",
             "submit_type",
-        ])?;
+        ]);
         p.expand()?;
         p.finish()?;
         Ok(s)

@@ -75,6 +75,42 @@ pub struct ListPage<'a> {
     pub url: &'a str,
 }
 
+/// One page of a list kept inside its object (an invoice's lines, a session's line items),
+/// which Stripe pages in the object's own order, not newest first: `starting_after` a line
+/// gives the lines after it, `ending_before` the ones before it. Returns the page and
+/// `has_more`; a cursor that is not a line of this list is refused naming its parameter.
+pub fn page_embedded<'a, T>(
+    items: &'a [T],
+    id_of: impl Fn(&T) -> &str,
+    list: &ListParams,
+) -> Result<(&'a [T], bool), ApiError> {
+    let position = |name: &str, id: &str| {
+        items.iter().position(|i| id_of(i) == id).ok_or_else(|| {
+            ApiError::invalid_param(
+                "resource_missing",
+                name,
+                format!("Invalid {name}: {id:?} is not an item of this list."),
+            )
+        })
+    };
+    Ok(match &list.cursor {
+        Cursor::Start => {
+            let end = list.limit.min(items.len());
+            (&items[..end], end < items.len())
+        }
+        Cursor::After(id) => {
+            let start = position("starting_after", id)? + 1;
+            let end = (start + list.limit).min(items.len());
+            (&items[start..end], end < items.len())
+        }
+        Cursor::Before(id) => {
+            let end = position("ending_before", id)?;
+            let start = end.saturating_sub(list.limit);
+            (&items[start..end], start > 0)
+        }
+    })
+}
+
 /// Whether a filter field was given at all.
 pub fn given<T>(f: &Field<T>) -> bool {
     !f.is_absent()
@@ -88,6 +124,35 @@ mod tests {
     fn read(s: &str) -> Result<ListParams, ApiError> {
         let mut p = Params::new(parse_form(s.as_bytes()).expect("form"));
         ListParams::take(&mut p, "cus")
+    }
+
+    #[test]
+    fn embedded_lists_page_in_their_own_order() {
+        let lines: Vec<String> = (0..25).map(|i| format!("il_{i}")).collect();
+        let page = |limit: usize, cursor: Cursor| {
+            page_embedded(&lines, String::as_str, &ListParams { limit, cursor })
+                .map(|(p, more)| (p.first().cloned(), p.len(), more))
+        };
+        let at = |s: &str| Some(s.to_string());
+        for (limit, cursor, want) in [
+            (10, Cursor::Start, (at("il_0"), 10, true)),
+            (10, Cursor::After("il_9".into()), (at("il_10"), 10, true)),
+            (10, Cursor::After("il_19".into()), (at("il_20"), 5, false)),
+            (10, Cursor::After("il_24".into()), (None, 0, false)),
+            (3, Cursor::Before("il_10".into()), (at("il_7"), 3, true)),
+            (30, Cursor::Before("il_10".into()), (at("il_0"), 10, false)),
+            (100, Cursor::Start, (at("il_0"), 25, false)),
+        ] {
+            assert_eq!(
+                page(limit, cursor.clone()).expect("page"),
+                want,
+                "{limit} {cursor:?}"
+            );
+        }
+        let e = page(3, Cursor::After("il_99".into())).expect_err("not a line");
+        assert_eq!(e.param.as_deref(), Some("starting_after"));
+        let e = page(3, Cursor::Before("il_99".into())).expect_err("not a line");
+        assert_eq!(e.param.as_deref(), Some("ending_before"));
     }
 
     #[test]

@@ -214,6 +214,39 @@ fn is_index(k: &str) -> bool {
     !k.is_empty() && k.len() <= 4 && k.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The Calmony docs' names for a parameter that are not its camelCase spelling: a
+/// subscription's `default_payment_method` is the docs' `paymentMethodId`.
+const DOCS_NAMES: &[(&str, &str)] = &[("default_payment_method", "paymentMethodId")];
+
+/// Whether `alias` is another spelling of the parameter `name`: its camelCase form
+/// (`customer_email` -> `customerEmail`), or that with `Id` for a parameter that names an
+/// object, as the Calmony docs write them (`customer` -> `customerId`, `payment_method` ->
+/// `paymentMethodId`), or the docs' own name for it ([`DOCS_NAMES`]). Nothing else is: two
+/// different parameters are never one.
+pub fn is_spelling_of(name: &str, alias: &str) -> bool {
+    let camel = camel_case(name);
+    alias == camel
+        || alias.strip_suffix("Id") == Some(camel.as_str())
+        || DOCS_NAMES.contains(&(name, alias))
+}
+
+/// `payment_method_types` -> `paymentMethodTypes`.
+fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for ch in name.chars() {
+        if ch == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(ch.to_uppercase());
+            upper = false;
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 /// A field that may be absent, explicitly unset (`""` or `null`), or set.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Field<T> {
@@ -253,7 +286,7 @@ impl Params {
         }
     }
 
-    fn nested(map: Map<String, Value>, prefix: String) -> Self {
+    pub(crate) fn nested(map: Map<String, Value>, prefix: String) -> Self {
         Self { map, prefix }
     }
 
@@ -285,11 +318,24 @@ impl Params {
         serde_json::to_string(&self.map).unwrap_or_default()
     }
 
-    /// Remove and return the value under the first of `names` present; two spellings of the
-    /// same parameter in one request are ambiguous and refused.
+    /// Remove and return one parameter, given as its snake_case name and then its other
+    /// spellings (see [`is_spelling_of`]); two spellings of it in one request are ambiguous and
+    /// refused. Only spellings are read: a different parameter named here by mistake is left
+    /// for [`Params::finish`] to name as unknown, never called "the same parameter". To accept
+    /// several different parameters without acting on them, use [`Params::ignore`].
     pub fn take(&mut self, names: &[&str]) -> Result<Option<(String, Value)>, ApiError> {
+        let Some((&canonical, _)) = names.split_first() else {
+            return Ok(None);
+        };
+        debug_assert!(
+            names.iter().skip(1).all(|n| is_spelling_of(canonical, n)),
+            "Params::take({names:?}): only spellings of one parameter are aliases"
+        );
         let mut found: Option<(String, Value)> = None;
-        for n in names {
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 && !is_spelling_of(canonical, n) {
+                continue;
+            }
             if let Some(v) = self.map.remove(*n) {
                 if let Some((first, _)) = &found {
                     return Err(ApiError::invalid_param(
@@ -306,6 +352,14 @@ impl Params {
             }
         }
         Ok(found)
+    }
+
+    /// Accept each of several different parameters and do nothing with it. Every name given
+    /// here is listed, with why, in the README's "Accepted, not acted on".
+    pub fn ignore(&mut self, names: &[&str]) {
+        for n in names {
+            self.map.remove(*n);
+        }
     }
 
     /// A string parameter. Numbers and booleans are accepted and turned into their text.
@@ -600,6 +654,64 @@ mod tests {
         let mut p =
             Params::new(parse_json(br#"{"customer": "a", "customerId": "b"}"#).expect("json"));
         assert!(p.string(&["customer", "customerId"]).is_err());
+    }
+
+    #[test]
+    fn only_spellings_of_one_parameter_are_aliases() {
+        for (name, alias, same) in [
+            ("customer", "customerId", true),
+            ("customer_email", "customerEmail", true),
+            ("payment_method", "paymentMethod", true),
+            ("payment_method", "paymentMethodId", true),
+            ("payment_method_types", "paymentMethodTypes", true),
+            ("api_version", "apiVersion", true),
+            ("default_payment_method", "paymentMethodId", true),
+            ("payment_method_types", "locale", false),
+            ("description", "capture_method", false),
+            ("description", "metadata", false),
+            ("images", "tax_code", false),
+            ("off_session", "forgive", false),
+            ("limit", "starting_after", false),
+            ("starting_after", "ending_before", false),
+            ("amount_to_capture", "amount", false),
+            ("customer", "customer_email", false),
+            ("customer", "Customer", false),
+        ] {
+            assert_eq!(is_spelling_of(name, alias), same, "{name} / {alias}");
+        }
+    }
+
+    #[test]
+    fn different_parameters_sent_together_are_each_read() {
+        // The pairs of issue 23, each sent together: each is read (or ignored) on its own.
+        let mut p = Params::new(
+            parse_form(b"payment_method_types[]=card&locale=en&limit=10&starting_after=x")
+                .expect("parses"),
+        );
+        assert!(p.string_array(&["payment_method_types"]).is_ok());
+        assert_eq!(p.string(&["locale"]).expect("s"), Field::Set("en".into()));
+        p.ignore(&["limit", "starting_after", "ending_before"]);
+        p.finish().expect("all taken");
+        for body in [
+            "description=d&capture_method=manual",
+            "description=d&metadata[k]=v",
+            "images[]=https%3A%2F%2Fx&tax_code=txcd_1",
+            "off_session=true&forgive=true",
+        ] {
+            let mut p = Params::new(parse_form(body.as_bytes()).expect("parses"));
+            let keys = p.keys();
+            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            for n in &names {
+                assert!(
+                    p.take(&[n]).expect("one parameter").is_some(),
+                    "{body}: {n}"
+                );
+            }
+            p.finish().expect("all taken");
+            let mut p = Params::new(parse_form(body.as_bytes()).expect("parses"));
+            p.ignore(&names);
+            p.finish().expect("all ignored");
+        }
     }
 
     #[test]

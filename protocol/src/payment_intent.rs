@@ -154,6 +154,43 @@ fn take_amount(p: &mut Params, required: bool) -> Result<Option<i64>, ApiError> 
     }
 }
 
+/// `capture_method`: `manual` holds the authorisation for a capture; `automatic` and
+/// `automatic_async` (the same thing here: a card capture is never asynchronous) capture at once.
+pub fn take_capture_method(p: &mut Params) -> Result<String, ApiError> {
+    Ok(p.one_of(
+        &["capture_method", "captureMethod"],
+        &["automatic", "automatic_async", "manual"],
+    )?
+    .into_option()
+    .filter(|m| m == "manual")
+    .unwrap_or_else(|| "automatic".into()))
+}
+
+/// `payment_method_types[]`: cards are the only way the daemon takes money today, so any other
+/// type (`bacs_debit`, `pay_by_bank`, …) is refused rather than shown a card page.
+pub fn take_payment_method_types(p: &mut Params) -> Result<Vec<String>, ApiError> {
+    let name = p.name("payment_method_types");
+    match p.string_array(&["payment_method_types", "paymentMethodTypes"])? {
+        Field::Set(types) if types.is_empty() => Err(ApiError::invalid_param(
+            "parameter_invalid_array",
+            &name,
+            format!("{name} must name at least one payment method type."),
+        )),
+        Field::Set(types) => match types.iter().find(|t| t.as_str() != "card") {
+            Some(other) => Err(ApiError::invalid_param(
+                "parameter_invalid_value",
+                &name,
+                format!(
+                    "The payment method type {other:?} is not supported: only `card` payment \
+                     methods are."
+                ),
+            )),
+            None => Ok(types),
+        },
+        _ => Ok(vec!["card".into()]),
+    }
+}
+
 /// `POST /v1/payment_intents`.
 #[derive(Debug, Clone)]
 pub struct CreateParams {
@@ -190,20 +227,7 @@ impl CreateParams {
     pub fn take(mut p: Params) -> Result<Self, ApiError> {
         let amount = take_amount(&mut p, true)?.unwrap_or(0);
         let currency = take_currency(&mut p, true)?.unwrap_or_default();
-        let capture_method = p
-            .one_of(
-                &["capture_method", "captureMethod"],
-                &["automatic", "automatic_async", "manual"],
-            )?
-            .into_option()
-            .map(|m| {
-                if m == "manual" {
-                    m
-                } else {
-                    "automatic".to_string()
-                }
-            })
-            .unwrap_or_else(|| "automatic".into());
+        let capture_method = take_capture_method(&mut p)?;
         let c = Self {
             amount,
             currency,
@@ -228,17 +252,8 @@ impl CreateParams {
         if let Some(e) = &c.receipt_email {
             crate::customer::check_email(e).map_err(|e| e.with_param("receipt_email"))?;
         }
-        if let Field::Set(types) =
-            p.string_array(&["payment_method_types", "paymentMethodTypes"])?
-            && types.iter().any(|t| t != "card")
-        {
-            return Err(ApiError::invalid_param(
-                "parameter_invalid_value",
-                "payment_method_types",
-                "Only `card` payment methods are supported.",
-            ));
-        }
-        p.take(&["automatic_payment_methods"])?;
+        take_payment_method_types(&mut p)?;
+        p.ignore(&["automatic_payment_methods"]);
         p.expand()?;
         p.finish()?;
         Ok(c)
@@ -293,7 +308,7 @@ impl ConfirmParams {
                 .into_option(),
             return_url: take_return_url(&mut p)?,
         };
-        p.take(&["payment_method_types"])?;
+        take_payment_method_types(&mut p)?;
         p.expand()?;
         p.finish()?;
         Ok(c)
@@ -303,11 +318,7 @@ impl ConfirmParams {
 /// `POST /v1/payment_intents/:id/capture`.
 pub fn take_capture(mut p: Params) -> Result<Option<i64>, ApiError> {
     let amount = p
-        .integer(
-            &["amount_to_capture", "amountToCapture", "amount"],
-            1,
-            MAX_AMOUNT,
-        )?
+        .integer(&["amount_to_capture", "amountToCapture"], 1, MAX_AMOUNT)?
         .into_option();
     p.expand()?;
     p.finish()?;
@@ -341,8 +352,13 @@ pub struct CreatedRange {
 
 impl CreatedRange {
     pub fn take(p: &mut Params) -> Result<Self, ApiError> {
+        Self::take_named(p, "created")
+    }
+
+    /// The same range syntax under another name (`due_date`).
+    pub fn take_named(p: &mut Params, field: &str) -> Result<Self, ApiError> {
         let mut r = Self::default();
-        match p.take(&["created"])? {
+        match p.take(&[field])? {
             None => {}
             Some((name, Value::Object(map))) => {
                 let mut sub = Params::new(map);
@@ -356,7 +372,7 @@ impl CreatedRange {
                 let lte = bound(&mut sub, "lte")?;
                 sub.finish().map_err(|e| {
                     let p = e.param.clone().unwrap_or_default();
-                    e.with_param(format!("created[{p}]"))
+                    e.with_param(format!("{field}[{p}]"))
                 })?;
                 r.gte = gte.or(gt.map(|t| t + 1));
                 r.lte = lte.or(lt.map(|t| t - 1));
@@ -371,7 +387,9 @@ impl CreatedRange {
                     ApiError::invalid_param(
                         "parameter_invalid_integer",
                         &name,
-                        "created must be a Unix timestamp or an object with gt, gte, lt, lte.",
+                        format!(
+                            "{field} must be a Unix timestamp or an object with gt, gte, lt, lte."
+                        ),
                     )
                 })?;
                 r.gte = Some(t);
@@ -379,6 +397,19 @@ impl CreatedRange {
             }
         }
         Ok(r)
+    }
+
+    /// Whether a range was given at all.
+    pub fn is_given(&self) -> bool {
+        self.gte.is_some() || self.lte.is_some()
+    }
+
+    /// Whether `t` (a time, if the object has one) is inside the range; no range holds all.
+    pub fn holds(&self, t: Option<i64>) -> bool {
+        if !self.is_given() {
+            return true;
+        }
+        t.is_some_and(|t| self.gte.is_none_or(|g| t >= g) && self.lte.is_none_or(|l| t <= l))
     }
 }
 

@@ -302,7 +302,16 @@ impl EndpointParams {
             metadata: metadata::take(&mut p)?,
             disabled: None,
         };
-        p.take(&["api_version", "apiVersion", "connect"])?;
+        // One API version is served (README: accepted, not acted on); there are no connected
+        // accounts, so `connect=true` is refused by name.
+        p.ignore(&["api_version", "apiVersion"]);
+        if p.boolean(&["connect"])? == Field::Set(true) {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_boolean",
+                "connect",
+                "There are no connected accounts: connect must be false.",
+            ));
+        }
         p.expand()?;
         p.finish()?;
         Ok(e)

@@ -11,7 +11,7 @@ use calmony_protocol::{ApiError, ids, metadata};
 
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit_answer, page_body, to_json};
+use crate::resource::{commit_answer, page_body, page_matching, to_json};
 use crate::store::{Scope, Store, Tx};
 
 fn not_found(object: &str, id: &str, param: &str) -> ApiError {
@@ -94,7 +94,16 @@ pub async fn create_product(
     if let Some(m) = metadata::take(&mut p)? {
         m.apply(&mut prod.metadata, "metadata")?;
     }
-    p.take(&["id", "images", "tax_code", "url", "statement_descriptor"])?;
+    if !p.string_max(&["id"], 255)?.is_absent() {
+        return Err(ApiError::invalid_param(
+            "parameter_invalid",
+            "id",
+            "A product's id is chosen by the daemon; id cannot be given.",
+        ));
+    }
+    // README, "Accepted, not acted on": no pictures, page or descriptor is shown, no tax is
+    // computed by code.
+    p.ignore(&["images", "tax_code", "url", "statement_descriptor"]);
     p.expand()?;
     p.finish()?;
     let id = prod.id.clone();
@@ -162,12 +171,13 @@ pub async fn list_products(
     mut p: Params,
 ) -> Result<Reply, ApiError> {
     let list = ListParams::take(&mut p, PRODUCT_PREFIX)?;
-    p.take(&["active"])?;
+    let active = p.boolean(&["active"])?.into_option();
     p.expand()?;
     p.finish()?;
-    let (items, more) = store
-        .page(&ctx.scope, &ctx.scope.key("products"), &list)
-        .await?;
+    let (items, more) = page_matching(store, &ctx.scope, &ctx.scope.key("products"), &list, |v| {
+        active.is_none_or(|a| v["active"] == a)
+    })
+    .await?;
     page_body("/v1/products", &items, more).map(Reply::ok)
 }
 
@@ -212,10 +222,16 @@ pub(super) async fn price_from(
         (None, Field::Set(mut pd)) => {
             let name = pd.required_string(&["name"], 250)?;
             let description = pd.string_max(&["description"], 5000)?.into_option();
-            pd.take(&["metadata", "images", "tax_code"])?;
+            let meta = metadata::take(&mut pd)?;
+            let meta_name = pd.name("metadata");
+            // README, "Accepted, not acted on": no pictures are shown, no tax is computed by code.
+            pd.ignore(&["images", "tax_code"]);
             pd.finish()?;
             let mut prod = new_product(ctx, name);
             prod.description = description;
+            if let Some(m) = meta {
+                m.apply(&mut prod.metadata, &meta_name)?;
+            }
             let body = to_json(&prod)?;
             tx.expect_version(&ctx.scope.record(&prod.id), 0)
                 .put(&ctx.scope.record(&prod.id), 1, &body)
@@ -254,7 +270,7 @@ pub(super) async fn price_from(
         if let Some(m) = metadata::take(p)? {
             m.apply(&mut price.metadata, "metadata")?;
         }
-        p.take(&["active"])?;
+        price.active = p.boolean(&["active"])?.into_option().unwrap_or(true);
     }
     let body = to_json(&price)?;
     tx.expect_version(&ctx.scope.record(&price.id), 0)
@@ -320,12 +336,27 @@ pub async fn list_prices(
     mut p: Params,
 ) -> Result<Reply, ApiError> {
     let list = ListParams::take(&mut p, PRICE_PREFIX)?;
-    p.take(&["active", "product", "type", "currency"])?;
+    let active = p.boolean(&["active"])?.into_option();
+    let product = p.string_max(&["product"], 100)?.into_option();
+    let kind = p
+        .one_of(&["type"], &["one_time", "recurring"])?
+        .into_option();
+    let currency = p
+        .string_max(&["currency"], 3)?
+        .into_option()
+        .map(|c| c.to_lowercase());
     p.expand()?;
     p.finish()?;
-    let (items, more) = store
-        .page(&ctx.scope, &ctx.scope.key("prices"), &list)
-        .await?;
+    let is = |v: &serde_json::Value, key: &str, want: &Option<String>| {
+        want.as_deref().is_none_or(|w| v[key].as_str() == Some(w))
+    };
+    let (items, more) = page_matching(store, &ctx.scope, &ctx.scope.key("prices"), &list, |v| {
+        active.is_none_or(|a| v["active"] == a)
+            && is(v, "product", &product)
+            && is(v, "type", &kind)
+            && is(v, "currency", &currency)
+    })
+    .await?;
     page_body("/v1/prices", &items, more).map(Reply::ok)
 }
 
@@ -377,7 +408,8 @@ pub async fn create_tax_rate(
     if let Some(m) = metadata::take(&mut p)? {
         m.apply(&mut rate.metadata, "metadata")?;
     }
-    p.take(&["tax_type", "state"])?;
+    // README, "Accepted, not acted on": the rate's percentage is all the totals use.
+    p.ignore(&["tax_type", "state"]);
     p.expand()?;
     p.finish()?;
     let id = rate.id.clone();
@@ -422,12 +454,14 @@ pub async fn list_tax_rates(
     mut p: Params,
 ) -> Result<Reply, ApiError> {
     let list = ListParams::take(&mut p, TAX_RATE_PREFIX)?;
-    p.take(&["active", "inclusive"])?;
+    let active = p.boolean(&["active"])?.into_option();
+    let inclusive = p.boolean(&["inclusive"])?.into_option();
     p.expand()?;
     p.finish()?;
-    let (items, more) = store
-        .page(&ctx.scope, &ctx.scope.key("tax_rates"), &list)
-        .await?;
+    let (items, more) = page_matching(store, &ctx.scope, &ctx.scope.key("tax_rates"), &list, |v| {
+        active.is_none_or(|a| v["active"] == a) && inclusive.is_none_or(|i| v["inclusive"] == i)
+    })
+    .await?;
     page_body("/v1/tax_rates", &items, more).map(Reply::ok)
 }
 

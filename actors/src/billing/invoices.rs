@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::catalog::{self, load, rates_for, take_tax_rates};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, page_body, to_json};
+use crate::resource::{commit, commit_answer, page_body, page_matching, to_json};
 use crate::store::{Commit, Scope, Store, Tx};
 
 /// What is kept beside an invoice.
@@ -519,7 +519,7 @@ pub async fn create_invoice(
         .one_of(&["pending_invoice_items_behavior"], &["include", "exclude"])?
         .into_option()
         .is_none_or(|b| b == "include");
-    p.take(&["auto_advance", "subscription"])?;
+    p.ignore(&["auto_advance", "subscription"]);
     p.expand()?;
     p.finish()?;
     let mut tx = Tx::new();
@@ -653,7 +653,7 @@ pub async fn create_invoice_item(
     if let Some(m) = metadata::take(&mut p)? {
         m.apply(&mut item.metadata, "metadata")?;
     }
-    p.take(&["period", "discountable"])?;
+    p.ignore(&["period", "discountable"]);
     p.expand()?;
     p.finish()?;
     if let Some(inv_id) = item.invoice.clone() {
@@ -730,14 +730,25 @@ pub async fn list_invoice_items(
 ) -> Result<Reply, ApiError> {
     let list = ListParams::take(&mut p, INVOICE_ITEM_PREFIX)?;
     let customer = p.string_max(&["customer"], 100)?.into_option();
-    p.take(&["pending", "invoice"])?;
+    let pending = p.boolean(&["pending"])?.into_option();
+    let invoice = p.string_max(&["invoice"], 100)?.into_option();
     p.expand()?;
     p.finish()?;
+    // A customer's pending items have their own index; anything else reads them all.
     let idx = match &customer {
-        Some(c) => pending_items(&ctx.scope, c),
-        None => ctx.scope.key("invoiceitems"),
+        Some(c) if pending != Some(false) && invoice.is_none() => pending_items(&ctx.scope, c),
+        _ => ctx.scope.key("invoiceitems"),
     };
-    let (items, more) = b.store.page(&ctx.scope, &idx, &list).await?;
+    let (items, more) = page_matching(&b.store, &ctx.scope, &idx, &list, |v| {
+        customer
+            .as_deref()
+            .is_none_or(|c| v["customer"].as_str() == Some(c))
+            && pending.is_none_or(|p| v["invoice"].is_null() == p)
+            && invoice
+                .as_deref()
+                .is_none_or(|i| v["invoice"].as_str() == Some(i))
+    })
+    .await?;
     page_body("/v1/invoiceitems", &items, more).map(Reply::ok)
 }
 
@@ -757,7 +768,7 @@ pub async fn finalize_invoice(
     id: &str,
     mut p: Params,
 ) -> Result<Reply, ApiError> {
-    p.take(&["auto_advance"])?;
+    p.ignore(&["auto_advance"]);
     p.expand()?;
     p.finish()?;
     let scope = &ctx.scope;
@@ -806,7 +817,7 @@ pub async fn pay_invoice(
         .boolean(&["paid_out_of_band"])?
         .into_option()
         .unwrap_or(false);
-    p.take(&["off_session", "forgive"])?;
+    p.ignore(&["off_session", "forgive"]);
     p.expand()?;
     p.finish()?;
     let scope = &ctx.scope;
@@ -1143,7 +1154,14 @@ pub async fn list_invoices(
         )?
         .into_option();
     let subscription = p.string_max(&["subscription"], 100)?.into_option();
-    p.take(&["collection_method", "created", "due_date"])?;
+    let collection_method = p
+        .one_of(
+            &["collection_method", "collectionMethod"],
+            &["charge_automatically", "send_invoice"],
+        )?
+        .into_option();
+    let created = calmony_protocol::payment_intent::CreatedRange::take(&mut p)?;
+    let due_date = calmony_protocol::payment_intent::CreatedRange::take_named(&mut p, "due_date")?;
     p.expand()?;
     p.finish()?;
     let scope = &ctx.scope;
@@ -1152,39 +1170,25 @@ pub async fn list_invoices(
         (None, Some(c)) => customer_index(scope, c),
         _ => index(scope),
     };
-    if status.is_none() {
+    if status.is_none()
+        && collection_method.is_none()
+        && !created.is_given()
+        && !due_date.is_given()
+    {
         let (items, more) = b.store.page(scope, &idx, &list).await?;
         return page_body("/v1/invoices", &items, more).map(Reply::ok);
     }
-    // A status filter: page through and keep matches (status changes, so no index by it).
-    let mut wide = list.clone();
-    wide.limit = 100;
-    let mut out = Vec::new();
-    let mut more = true;
-    let mut guard = 0;
-    while out.len() <= list.limit && more && guard < 50 {
-        let (items, m) = b.store.page(scope, &idx, &wide).await?;
-        more = m;
-        guard += 1;
-        let Some(last) = items
-            .last()
-            .and_then(|j| serde_json::from_str::<Value>(j).ok())
-            .and_then(|v| v["id"].as_str().map(str::to_string))
-        else {
-            break;
-        };
-        for j in items {
-            if status
-                .as_deref()
-                .is_some_and(|s| j.contains(&format!("\"status\":\"{s}\"")))
-            {
-                out.push(j);
-            }
-        }
-        wide.cursor = calmony_protocol::list::Cursor::After(last);
-    }
-    let has_more = out.len() > list.limit || more;
-    out.truncate(list.limit);
+    // Status changes, so it has no index: page through and keep matches, as for the rest.
+    let is = |v: &Value, key: &str, want: &Option<String>| {
+        want.as_deref().is_none_or(|w| v[key].as_str() == Some(w))
+    };
+    let (out, has_more) = page_matching(&b.store, scope, &idx, &list, |v| {
+        is(v, "status", &status)
+            && is(v, "collection_method", &collection_method)
+            && created.holds(v["created"].as_i64())
+            && due_date.holds(v["due_date"].as_i64())
+    })
+    .await?;
     page_body("/v1/invoices", &out, has_more).map(Reply::ok)
 }
 
@@ -1195,11 +1199,16 @@ pub async fn invoice_lines(
     id: &str,
     mut p: Params,
 ) -> Result<Reply, ApiError> {
-    p.take(&["limit", "starting_after", "ending_before"])?;
+    let list = calmony_protocol::list::ListParams::take(&mut p, LINE_PREFIX)?;
     p.expand()?;
     p.finish()?;
     let (_, inv, _) = load_invoice(&b.store, &ctx.scope, id).await?;
-    Ok(Reply::ok(to_json(&inv.lines)?))
+    let mut lines = inv.lines;
+    let (page, has_more) =
+        calmony_protocol::list::page_embedded(&lines.data, |l| l.id.as_str(), &list)?;
+    lines.data = page.to_vec();
+    lines.has_more = has_more;
+    Ok(Reply::ok(to_json(&lines)?))
 }
 
 /// The invoice's PDF, rendered at most once per version of the invoice.

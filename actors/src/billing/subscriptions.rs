@@ -21,7 +21,7 @@ use super::catalog::{self, load, take_tax_rates};
 use super::invoices::{self, BillTo, event};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, commit_numbered, page_body, to_json};
+use crate::resource::{commit, commit_answer, commit_numbered, page_body, page_matching, to_json};
 use crate::store::{Commit, Scope, Tx};
 
 /// Stripe's window for a first payment before an incomplete subscription expires.
@@ -153,7 +153,8 @@ async fn take_items(
         let tax_rates = take_tax_rates(&b.store, &ctx.scope, &mut item, &["tax_rates", "taxRates"])
             .await?
             .unwrap_or_default();
-        item.take(&["metadata"])?;
+        // README, "Accepted, not acted on": items keep no metadata of their own.
+        item.ignore(&["metadata"]);
         item.finish()?;
         if let Some(first) = out.first()
             && first
@@ -390,12 +391,19 @@ pub async fn create_subscription_as(
     .unwrap_or_default();
     let description = p.string_max(&["description"], 500)?.into_option();
     let meta = metadata::take(&mut p)?;
-    p.take(&[
-        "payment_behavior",
-        "collection_method",
-        "off_session",
-        "proration_behavior",
-    ])?;
+    // What the daemon does, and nothing else, is accepted: a first payment that fails leaves
+    // the subscription `incomplete`, and it is charged automatically.
+    p.one_of(
+        &["payment_behavior", "paymentBehavior"],
+        &["allow_incomplete"],
+    )?;
+    p.one_of(
+        &["collection_method", "collectionMethod"],
+        &["charge_automatically"],
+    )?;
+    // README, "Accepted, not acted on": every renewal is merchant-initiated already, and
+    // nothing is prorated at creation.
+    p.ignore(&["off_session", "proration_behavior"]);
     p.expand()?;
     p.finish()?;
 
@@ -585,38 +593,45 @@ pub async fn list_subscriptions(
             ],
         )?
         .into_option();
-    p.take(&["price", "created", "collection_method"])?;
+    let price = p.string_max(&["price"], 100)?.into_option();
+    let created = calmony_protocol::payment_intent::CreatedRange::take(&mut p)?;
+    let collection_method = p
+        .one_of(
+            &["collection_method", "collectionMethod"],
+            &["charge_automatically", "send_invoice"],
+        )?
+        .into_option();
     p.expand()?;
     p.finish()?;
     let idx = match &customer {
         Some(c) => customer_index(&ctx.scope, c),
         None => index(&ctx.scope),
     };
-    let (items, more) = b
-        .store
-        .page(
-            &ctx.scope,
-            &idx,
-            &ListParams {
-                limit: 100,
-                ..list.clone()
-            },
-        )
-        .await?;
-    let keep = |j: &String| match status.as_deref() {
-        None => {
-            !j.contains("\"status\":\"canceled\"")
-                && !j.contains("\"status\":\"incomplete_expired\"")
+    let keep_status = |v: &Value| {
+        let ended = matches!(
+            v["status"].as_str(),
+            Some("canceled" | "incomplete_expired")
+        );
+        match status.as_deref() {
+            None => !ended,
+            Some("all") => true,
+            Some("ended") => ended,
+            Some(s) => v["status"].as_str() == Some(s),
         }
-        Some("all") => true,
-        Some("ended") => {
-            j.contains("\"status\":\"canceled\"") || j.contains("\"status\":\"incomplete_expired\"")
-        }
-        Some(s) => j.contains(&format!("\"status\":\"{s}\"")),
     };
-    let mut out: Vec<String> = items.into_iter().filter(keep).collect();
-    let has_more = out.len() > list.limit || more;
-    out.truncate(list.limit);
+    let (out, has_more) = page_matching(&b.store, &ctx.scope, &idx, &list, |v| {
+        keep_status(v)
+            && price.as_deref().is_none_or(|want| {
+                v["items"]["data"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|i| i["price"]["id"] == want))
+            })
+            && created.holds(v["created"].as_i64())
+            && collection_method
+                .as_deref()
+                .is_none_or(|m| v["collection_method"].as_str() == Some(m))
+    })
+    .await?;
     page_body("/v1/subscriptions", &out, has_more).map(Reply::ok)
 }
 
@@ -782,7 +797,14 @@ pub async fn update_subscription(
     {
         s.default_tax_rates = rates;
     }
-    p.take(&["payment_behavior", "billing_cycle_anchor"])?;
+    p.one_of(
+        &["payment_behavior", "paymentBehavior"],
+        &["allow_incomplete"],
+    )?;
+    p.one_of(
+        &["billing_cycle_anchor", "billingCycleAnchor"],
+        &["unchanged"],
+    )?;
     p.expand()?;
     p.finish()?;
     let mut invoice_now = None;
@@ -991,7 +1013,18 @@ pub async fn cancel_subscription(
     id: &str,
     mut p: Params,
 ) -> Result<Reply, ApiError> {
-    p.take(&["invoice_now", "prorate", "cancellation_details"])?;
+    // No final invoice or proration credit is made on cancelling: asking for one is refused.
+    for name in ["invoice_now", "prorate"] {
+        if p.boolean(&[name])? == Field::Set(true) {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_boolean",
+                name,
+                format!("{name}=true is not supported: cancelling makes no final invoice."),
+            ));
+        }
+    }
+    // README, "Accepted, not acted on": the customer's reasons are not kept.
+    p.ignore(&["cancellation_details"]);
     p.expand()?;
     p.finish()?;
     let scope = &ctx.scope;

@@ -364,7 +364,7 @@ pub async fn retrieve(
     mut params: Params,
 ) -> Result<Reply, ApiError> {
     // Answered exactly as stored: no parse and re-encode on the hottest read.
-    params.take(&["client_secret"])?;
+    params.ignore(&["client_secret"]);
     crate::resource::retrieve_stored(
         &p.store,
         ctx,

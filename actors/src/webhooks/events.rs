@@ -39,7 +39,15 @@ pub async fn list(
         Field::Set(t) => t,
         _ => Vec::new(),
     };
-    params.take(&["delivery_success"])?;
+    if !params.boolean(&["delivery_success"])?.is_absent() {
+        // Deliveries are per endpoint: see GET /v1/events/:id/attempts.
+        return Err(ApiError::invalid_param(
+            "parameter_unsupported",
+            "delivery_success",
+            "Filtering events by delivery_success is not supported; each event's deliveries \
+             are at GET /v1/events/:id/attempts.",
+        ));
+    }
     params.expand()?;
     params.finish()?;
     let scope = &ctx.scope;
