@@ -84,6 +84,23 @@ fn event(kind: &str, obj: &impl Serialize, scope: &Scope, now: i64) -> Event {
 }
 
 /// The page a session's `url` opens.
+/// The session's reference as a payer reads it (on the checkout page, and as the gateway's
+/// `orderRef`, which its hosted page shows): `7K3M-9QXZ`, the last eight characters of the
+/// ULID in the session's id (Crockford base 32: no I, L, O or U to misread), not the whole
+/// 60-character id. The gateway's result is still bound to the whole id by its signed
+/// `transactionUnique`.
+pub fn short_reference(id: &str) -> String {
+    let body = id.rsplit('_').next().unwrap_or(id);
+    let ulid: Vec<char> = body.chars().take(26).collect();
+    let tail = &ulid[ulid.len().saturating_sub(8)..];
+    let (a, b) = tail.split_at(tail.len() / 2);
+    format!(
+        "{}-{}",
+        a.iter().collect::<String>(),
+        b.iter().collect::<String>()
+    )
+}
+
 pub fn page_url(public_base: &str, scope: &Scope, id: &str) -> String {
     format!(
         "{public_base}/pay/checkout/{}/{}/{id}",
@@ -446,7 +463,7 @@ impl Checkout {
         &self,
         scope: &Scope,
         s: &CheckoutSession,
-        merchant: &str,
+        merchant: Option<&str>,
     ) -> Result<(String, Vec<(String, String)>), ApiError> {
         let acct = self.payments.account(scope.mode)?;
         let base = page_url(&self.payments.public_base, scope, &s.id);
@@ -468,11 +485,15 @@ impl Checkout {
                 "transactionUnique",
                 format!("{}.{}", s.id, ids::random_alnum(10)),
             )
-            .insert("orderRef", s.id.as_str())
+            .insert("orderRef", short_reference(&s.id))
             .insert("redirectURL", format!("{base}/return"))
             .insert("callbackURL", format!("{base}/callback"))
-            .insert("merchantName", merchant)
             .insert("formResponsive", "Y");
+        // Without a display name the gateway's page shows its own account name for the
+        // merchant, never the project's internal one.
+        if let Some(name) = merchant {
+            f.insert("merchantName", name);
+        }
         if let Some(e) = &s.customer_email {
             f.insert("customerEmail", e.as_str());
         }
@@ -519,7 +540,8 @@ impl Checkout {
             .and_then(|c| c.parse().ok())
             .unwrap_or(-1);
         let unique = fields.get("transactionUnique").unwrap_or("");
-        let ours = fields.get("orderRef") == Some(id) && unique.starts_with(&format!("{id}."));
+        let ours = fields.get("orderRef") == Some(short_reference(id).as_str())
+            && unique.starts_with(&format!("{id}."));
         let expected_amount = if s.mode == "payment" {
             s.amount_total
         } else {
@@ -996,5 +1018,19 @@ async fn settled_result(acct: &crate::gateway::Cardstream, fields: Fields) -> Op
             tracing::warn!(%error, unique, "a hosted result with an unknown outcome could not be queried");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_payer_reads_a_short_reference_not_the_session_id() {
+        let id = "cs_test_01KBT5J2Q7ZC9X4M3N8P6R2W5Yk3F9qL2mZx7Vb4Nc8Tt1Hs6D";
+        assert_eq!(super::short_reference(id), "8P6R-2W5Y");
+        assert_eq!(
+            super::short_reference("cs_live_01KBT5J2Q7ZC9X4M3N8P6R2W5Y"),
+            "8P6R-2W5Y"
+        );
+        assert_eq!(super::short_reference(""), "-");
     }
 }

@@ -4,6 +4,7 @@
 //!   through, cursor paging, and the managed `redis-server` the daemon can run itself.
 //! - [`api_keys`]: projects and API keys (stored as SHA-256 hashes), authentication and the
 //!   per-key rate limit, both decided in one Redis round trip.
+//! - [`projects`]: projects' business details, what payers see of the merchant.
 //! - [`idempotency`]: `Idempotency-Key` claims, replays and conflicts.
 //! - [`context`]: who is asking (project, mode, request id) and the answer handed back.
 //! - [`gateway`]: the card gateway (Cardstream's Direct API), one method per payment flow.
@@ -27,6 +28,7 @@ pub mod gateway;
 pub mod idempotency;
 pub mod payment_methods;
 pub mod payments;
+pub mod projects;
 pub mod resource;
 pub mod store;
 pub mod webhooks;

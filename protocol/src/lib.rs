@@ -8,6 +8,7 @@
 //! - [`metadata`]: Stripe's metadata rules (50 keys, merge on update, `""` deletes).
 //! - [`list`]: cursor pagination parameters and the `{object: "list"}` envelope.
 //! - [`customer`]: the customer resource and its create/update parameters.
+//! - [`business`]: a project's business details, what the payer sees of the merchant.
 //! - [`billing`]: products, prices, tax rates, invoices and their totals, subscriptions.
 //! - [`card`]: card numbers, expiry and CVC checked on arrival; never stored.
 //! - [`payment_method`], [`payment_intent`], [`charge`], [`refund`]: the payment resources.
@@ -19,6 +20,7 @@
 //! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
 
 pub mod billing;
+pub mod business;
 pub mod card;
 pub mod cardstream;
 pub mod charge;

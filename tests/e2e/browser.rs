@@ -294,3 +294,58 @@ async fn a_declined_card_then_a_three_d_secure_challenge_in_chromium() {
     b.stop().await;
     assert_eq!(paid_intent(&w, &id).await["amount"], 120_000);
 }
+
+/// The checkout page of a merchant that set its business details, as a payer sees it on a
+/// phone and a desktop: the merchant's name, colour and contact, the order, a short reference.
+/// The screenshots (`phone-merchant.png`, `desktop-merchant.png`) are the README's
+/// `docs/checkout-mobile.png` and `docs/checkout-desktop.png`.
+#[tokio::test]
+async fn a_named_merchants_checkout_page_in_chromium_on_a_phone_and_a_desktop() {
+    let w = World::new();
+    let (status, _, stderr) = w.daemon.cli(&[
+        "projects",
+        "update",
+        "acme",
+        "--display-name",
+        "Harbour Lettings Ltd",
+        "--support-email",
+        "help@harbourlettings.co.uk",
+        "--support-url",
+        "https://harbourlettings.co.uk/help",
+        "--address",
+        "12 Quay Street, Bristol, BS1 4XX",
+        "--vat-number",
+        "GB 123 4567 89",
+        "--brand-color",
+        "#0b6e4f",
+    ]);
+    assert!(status.success(), "{stderr}");
+    let rx = Receiver::start().await;
+    for (device, width, height) in [("phone", 390, 844), ("desktop", 1280, 900)] {
+        let s = session(
+            &w,
+            &rx,
+            200_000,
+            "Holding+deposit%2C+Flat+2%2C+12+Elm+Road",
+            "",
+        )
+        .await;
+        let b = Browser::start(width, height).await;
+        b.client
+            .goto(s["url"].as_str().expect("url"))
+            .await
+            .expect("open the session url");
+        let page = b.shows("pay-button").await;
+        for needle in [
+            "Pay Harbour Lettings Ltd",
+            "£2,000.00",
+            "VAT no. GB 123 4567 89",
+            "help@harbourlettings.co.uk",
+        ] {
+            assert!(page.contains(needle), "{needle:?}:\n{page}");
+        }
+        assert!(!page.contains("acme"), "{page}");
+        b.screenshot(&format!("{device}-merchant")).await;
+        b.stop().await;
+    }
+}

@@ -449,7 +449,11 @@ async fn a_second_payment_for_a_paid_session_is_voided() {
     let voided: Vec<Value> = ledger(&w.daemon.base(), None)
         .await
         .into_iter()
-        .filter(|e| e["action"] == "CANCEL" && e["orderRef"] == id.as_str())
+        // The gateway's orderRef is the session's short reference (the payer reads it).
+        .filter(|e| {
+            e["action"] == "CANCEL"
+                && e["orderRef"] == calmony_actors::checkout::short_reference(&id).as_str()
+        })
         .collect();
     assert_eq!(voided.len(), 1, "exactly one payment voided: {voided:?}");
     let target = [&voided[0]["xref"], &voided[0]["originalXref"]];
@@ -507,9 +511,8 @@ async fn sessions_expire_and_a_late_payment_is_refused_and_voided() {
     );
     let entries = ledger(&w.daemon.base(), None).await;
     assert!(
-        entries
-            .iter()
-            .any(|e| e["action"] == "CANCEL" && e["orderRef"] == id.as_str()),
+        entries.iter().any(|e| e["action"] == "CANCEL"
+            && e["orderRef"] == calmony_actors::checkout::short_reference(&id).as_str()),
         "voided: {entries:?}"
     );
     assert!(w.daemon.logs().contains("no longer open"));

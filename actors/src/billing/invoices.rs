@@ -1220,7 +1220,10 @@ async fn pdf_bytes(
     let (v, inv, internal) = load_invoice(&b.store, scope, id).await?;
     let cache = scope.key(&format!("invoice_pdf:{id}"));
     let mut c = b.store.conn();
-    let cached: (Option<u64>, Option<Vec<u8>>) = b
+    let merchant = crate::projects::merchant(&b.store, &scope.project).await?;
+    // The PDF shows the invoice at version `v` and the merchant's details at their revision.
+    let version = format!("{v}.{}", merchant.revision);
+    let cached: (Option<String>, Option<Vec<u8>>) = b
         .store
         .run(async {
             redis::cmd("HMGET")
@@ -1232,7 +1235,7 @@ async fn pdf_bytes(
         })
         .await?;
     if let (Some(cv), Some(bytes)) = cached
-        && cv == v
+        && cv == version
     {
         return Ok((bytes, internal, inv));
     }
@@ -1247,13 +1250,9 @@ async fn pdf_bytes(
     .await
     .ok()
     .map(|(_, c)| c);
-    let merchant: Option<String> = b
-        .store
-        .run(c.hget(format!("cp:project:{{{}}}", scope.project), "name"))
-        .await?;
     let doc = super::pdf::document(
         &inv,
-        merchant.as_deref().unwrap_or("Calmony Pay merchant"),
+        &merchant,
         customer.as_ref(),
         &rates_for(
             &b.store,
@@ -1278,7 +1277,7 @@ async fn pdf_bytes(
             redis::cmd("HSET")
                 .arg(&cache)
                 .arg("v")
-                .arg(v)
+                .arg(&version)
                 .arg("pdf")
                 .arg(&bytes)
                 .query_async(&mut c)

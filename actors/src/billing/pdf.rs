@@ -2,13 +2,18 @@
 //! payment domain; `calmony-pdf` only lays out what it is given).
 
 use calmony_pdf::{InvoiceDocument, Line, Party};
+
+use crate::projects::Merchant;
 use calmony_protocol::billing::{Invoice, TaxRate};
 use calmony_protocol::clock_text::date;
 use calmony_protocol::customer::Customer;
 
+/// The invoice as printed. The supplier's block is the project's business details (trading
+/// name, address, support email, VAT number: what a UK VAT invoice must show); a project
+/// without a display name falls back to its own name, since an invoice must name its supplier.
 pub fn document(
     inv: &Invoice,
-    merchant: &str,
+    merchant: &Merchant,
     customer: Option<&Customer>,
     rates: &[TaxRate],
 ) -> InvoiceDocument {
@@ -18,6 +23,7 @@ pub fn document(
             .find(|r| r.id == id)
             .map(|r| format!("{} {}%", r.display_name, r.percentage))
     };
+    let profile = &merchant.profile;
     let mut bill_to = Vec::new();
     if let Some(a) = customer.and_then(|c| c.address.as_ref()) {
         for part in [&a.line1, &a.line2, &a.city, &a.postal_code, &a.country]
@@ -32,10 +38,18 @@ pub fn document(
             name: inv
                 .account_name
                 .clone()
-                .unwrap_or_else(|| merchant.to_string()),
-            lines: vec!["United Kingdom".into()],
-            email: None,
-            tax_id: None,
+                .or_else(|| profile.payer_name().map(str::to_owned))
+                .or_else(|| {
+                    (!merchant.project_name.is_empty()).then(|| merchant.project_name.clone())
+                })
+                .unwrap_or_else(|| "Calmony Pay merchant".into()),
+            lines: if profile.address.is_empty() {
+                vec!["United Kingdom".into()]
+            } else {
+                profile.address.clone()
+            },
+            email: profile.support_email.clone(),
+            tax_id: profile.vat_number.clone(),
         },
         customer: Party {
             name: inv
@@ -85,9 +99,25 @@ pub fn document(
         amount_due: inv.amount_remaining,
         status: inv.status.clone(),
         currency: inv.currency.clone(),
-        footer: Some(
-            "Thank you for your business. Questions? Reply to the email this invoice came with."
-                .into(),
-        ),
+        footer: Some(footer(profile)),
+    }
+}
+
+/// Where the customer asks about the invoice: the merchant's support contact when it has one.
+fn footer(profile: &calmony_protocol::business::BusinessProfile) -> String {
+    let contact: Vec<&str> = [
+        profile.support_email.as_deref(),
+        profile.support_url.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if contact.is_empty() {
+        "Thank you for your business. Questions? Reply to the email this invoice came with.".into()
+    } else {
+        format!(
+            "Thank you for your business. Questions? {}",
+            contact.join(" · ")
+        )
     }
 }

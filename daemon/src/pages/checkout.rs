@@ -12,8 +12,8 @@ use calmony_actors::checkout::Completion;
 use calmony_protocol::checkout::CheckoutSession;
 use calmony_protocol::clock_text::money;
 use hyper::Response;
-use redis::AsyncCommands;
 
+use super::brand::{Look, merchant_page};
 use super::{escape, page, redirect};
 use crate::edge::routes::CheckoutStep;
 use crate::edge::{AppState, Body, json_response};
@@ -34,10 +34,14 @@ pub async fn handle(
         CheckoutStep::Page => match checkout.load(&scope, id).await {
             Ok((_, s, internal)) => match s.status.as_str() {
                 "complete" => redirect(&success(&s)),
-                "expired" => page(
+                "expired" => merchant_page(
                     410,
                     "Checkout expired",
-                    "<h1>This checkout has expired</h1><p>Please return to the shop and start again.</p>",
+                    &look(state, &scope).await,
+                    "",
+                    false,
+                    "<h1>This checkout has expired</h1><p>Nothing was charged. Please return to \
+                     the shop and start again.</p>",
                 ),
                 _ => summary(state, &scope, &s, &internal, None).await,
             },
@@ -83,16 +87,41 @@ fn success(s: &CheckoutSession) -> String {
     s.success_url.replace("{CHECKOUT_SESSION_ID}", &s.id)
 }
 
-async fn merchant_name(state: &AppState, project: &str) -> String {
-    let mut c = state.store.conn();
-    state
-        .store
-        .run(c.hget::<_, _, Option<String>>(format!("cp:project:{{{project}}}"), "name"))
+/// The merchant the payer is paying, framed for `scope`'s mode. A store error leaves the page
+/// plain (no name, default colours) rather than failing the payer's page.
+async fn look(state: &AppState, scope: &calmony_actors::Scope) -> Look {
+    let merchant = calmony_actors::projects::merchant(&state.store, &scope.project)
         .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "Calmony Pay".into())
+        .unwrap_or_default();
+    Look::new(merchant, scope.mode)
 }
+
+/// The checkout page's own rules: the order on the left and the payment on the right on a
+/// desktop, one above the other on a phone.
+const STYLE: &str = ".wide{max-width:58rem}\
+     .layout{display:grid;gap:1.5rem}\
+     @media(min-width:52rem){.layout{grid-template-columns:1.15fr 1fr;gap:2.5rem}\
+     .pay{border-left:1px solid #eceef2;padding-left:2.5rem}main{padding:2rem 2.25rem}}\
+     .label{color:#5b6475;font-size:.95rem;margin:0}\
+     .amount{font-size:2.25rem;font-weight:700;letter-spacing:-.01em;margin:.1rem 0 1rem;line-height:1.2}\
+     .amount small{font-size:1rem;font-weight:500;color:#5b6475}\
+     table{width:100%;border-collapse:collapse;margin:.5rem 0}\
+     td{padding:.6rem 0;border-bottom:1px solid #eceef2;vertical-align:top}\
+     .num{text-align:right;white-space:nowrap;padding-left:1rem}.qty{color:#5b6475;font-size:.9rem}\
+     .total td{font-weight:700;border-bottom:0}\
+     .ref{color:#5b6475;font-size:.85rem;margin:.5rem 0 0}\
+     .ref span{font-family:ui-monospace,Menlo,Consolas,monospace;color:#3c4257}\
+     .receipt{color:#3c4257;font-size:.95rem;margin:0 0 1rem;overflow-wrap:anywhere}\
+     #pay-button{width:100%;font-size:1.075rem;min-height:3.25rem}\
+     .secure{color:#5b6475;font-size:.85rem;text-align:center;margin:.85rem 0 0}\
+     .secure svg{vertical-align:-2px;margin-right:.3rem}\
+     .cancel{text-align:center;margin:1.25rem 0 0;font-size:.95rem}\
+     .alert{background:#fdecec;color:#8a1c1c;border:1px solid #f3b9b9;border-radius:8px;padding:.75rem;margin:0 0 1rem}";
+
+/// A padlock for the "secure page" line.
+const LOCK: &str = "<svg width=\"12\" height=\"14\" viewBox=\"0 0 12 14\" aria-hidden=\"true\">\
+     <path fill=\"currentColor\" d=\"M6 0a3.5 3.5 0 0 0-3.5 3.5V6H2a1 1 0 0 0-1 1v6a1 1 0 0 0 1 1h8a1 1 0 0 0 \
+     1-1V7a1 1 0 0 0-1-1h-.5V3.5A3.5 3.5 0 0 0 6 0zm-2 6V3.5a2 2 0 1 1 4 0V6z\"/></svg>";
 
 async fn summary(
     state: &AppState,
@@ -101,8 +130,8 @@ async fn summary(
     internal: &calmony_actors::checkout::SessionInternal,
     declined: Option<&str>,
 ) -> Response<Body> {
-    let merchant = merchant_name(state, &scope.project).await;
-    let (action, fields) = match state.checkout.hand_off(scope, s, &merchant).await {
+    let look = look(state, scope).await;
+    let (action, fields) = match state.checkout.hand_off(scope, s, look.name()).await {
         Ok(x) => x,
         Err(e) => return unavailable(&e.message),
     };
@@ -130,19 +159,29 @@ async fn summary(
         })
         .collect();
     let interval = internal.lines.first().map(per).unwrap_or_default();
-    let (button, note) = match s.mode.as_str() {
+    let (label, button, note) = match s.mode.as_str() {
         "subscription" => (
+            "Subscribe to",
             format!("Subscribe — {}{}", money(s.amount_total), interval),
             "You will be charged now and then every period until you cancel.",
         ),
         "setup" => (
+            "Save a card with",
             "Save card".to_string(),
             "Your card is saved for future payments. You are not charged now.",
         ),
         _ => (
+            "Pay",
             format!("Pay {}", money(s.amount_total)),
             "You will enter your card on our payment provider's secure page.",
         ),
+    };
+    // "Pay Harbour Lettings Ltd"; a merchant without a display name is not named at all.
+    let heading = match look.name() {
+        Some(n) => format!("{label} {}", escape(n)),
+        None if s.mode == "setup" => "Save a card".into(),
+        None if s.mode == "subscription" => "Subscribe".into(),
+        None => "Amount due".into(),
     };
     let inputs: String = fields
         .iter()
@@ -167,34 +206,57 @@ async fn summary(
         .as_ref()
         .map(|e| {
             format!(
-                "<p class=\"muted\">Receipt to <strong>{}</strong></p>",
+                "<p class=\"receipt\">Receipt to <strong>{}</strong></p>",
                 escape(e)
             )
         })
         .unwrap_or_default();
+    let back_to = look
+        .name()
+        .map(|n| format!("Cancel and return to {}", escape(n)))
+        .unwrap_or_else(|| "Cancel and return".into());
     let cancel = s
         .cancel_url
         .as_ref()
-        .map(|u| format!("<p class=\"center\"><a id=\"cancel-link\" href=\"{}\">Cancel and return to {}</a></p>", escape(u), escape(&merchant)))
+        .map(|u| {
+            format!(
+                "<p class=\"cancel\"><a id=\"cancel-link\" href=\"{}\">{back_to}</a></p>",
+                escape(u)
+            )
+        })
         .unwrap_or_default();
+    let amount = if s.mode == "setup" {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"amount\" id=\"amount\">{}<small>{}</small></p>",
+            money(s.amount_total),
+            escape(&interval)
+        )
+    };
     let body = format!(
-        "<style>table{{width:100%;border-collapse:collapse;margin:1rem 0}}td{{padding:.5rem 0;border-bottom:1px solid #e6e8eb}}\
-         .num{{text-align:right;white-space:nowrap}}.qty{{color:#6b7280}}.total td{{font-weight:700;border-bottom:0;font-size:1.1rem}}\
-         .muted{{color:#6b7280;font-size:.9rem}}.center{{text-align:center}}#pay-button{{width:100%;padding:.9rem;font-size:1.05rem;margin-top:.5rem}}\
-         .alert{{background:#fdecec;color:#8a1c1c;border-radius:8px;padding:.75rem}}.secure{{color:#6b7280;font-size:.85rem;text-align:center;margin-top:.75rem}}</style>\
-         <h1 id=\"merchant\">{merchant}</h1>{banner}\
-         <table aria-label=\"Order summary\"><tbody>{rows}<tr class=\"total\"><td>Total</td><td class=\"num\" id=\"total\">{total}{interval}</td></tr></tbody></table>\
-         {email}<form id=\"checkout-hand-off\" method=\"post\" action=\"{action}\">{inputs}\
+        "<div class=\"layout\"><section class=\"order\" aria-label=\"Your order\">\
+         <h1 class=\"label\" id=\"pay-to\">{heading}</h1>{amount}\
+         <table aria-label=\"Order summary\"><tbody>{rows}<tr class=\"total\"><td>Total due today</td>\
+         <td class=\"num\" id=\"total\">{total}{interval}</td></tr></tbody></table>\
+         <p class=\"ref\">Reference <span id=\"reference\">{reference}</span></p></section>\
+         <section class=\"pay\" aria-label=\"Payment\">{banner}{email}\
+         <form id=\"checkout-hand-off\" method=\"post\" action=\"{action}\">{inputs}\
          <button type=\"submit\" id=\"pay-button\">{button}</button></form>\
-         <p class=\"secure\">{note}</p>{cancel}",
-        merchant = escape(&merchant),
+         <p class=\"secure\">{LOCK}{note}</p>{cancel}</section></div>",
         total = money(s.amount_total),
         interval = escape(&interval),
+        reference = escape(&calmony_actors::checkout::short_reference(&s.id)),
         action = escape(&action),
         button = escape(&button),
         note = escape(note),
     );
-    page(200, &format!("Pay {merchant}"), &body)
+    let title = if s.mode == "setup" {
+        "Save your card"
+    } else {
+        "Checkout"
+    };
+    merchant_page(200, title, &look, STYLE, true, &body)
 }
 
 fn not_found() -> Response<Body> {

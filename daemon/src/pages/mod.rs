@@ -1,11 +1,13 @@
 //! The pages the daemon serves to customers' browsers (not to API clients).
 //!
+//! - [`brand`]: the merchant's frame (name, logo, colour, support contact) around a page.
 //! - [`checkout`]: the hosted checkout page and the gateway's answers to it.
 //! - [`three_ds`]: the 3-D Secure hand-off a payment's `next_action` points at.
 //!
 //! Pages are small, plain HTML that works without JavaScript (a button where a script would
 //! auto-submit), and every interpolated value is escaped with [`escape`].
 
+pub mod brand;
 pub mod checkout;
 pub mod three_ds;
 
@@ -30,6 +32,11 @@ pub fn page(status: u16, title: &str, body: &str) -> Response<Body> {
          <body><main><div class=\"brand\">Calmony Pay</div>{body}</main></body></html>",
         title = escape(title),
     );
+    html_response(status, html)
+}
+
+/// An HTML answer that no cache keeps.
+pub fn html_response(status: u16, html: String) -> Response<Body> {
     let mut resp = Response::new(Full::new(Bytes::from(html)));
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);

@@ -13,6 +13,7 @@ use calmony_actors::payments::three_ds::{self, Next};
 use calmony_protocol::payment_intent::{PaymentIntent, status};
 use hyper::Response;
 
+use super::brand::{Look, merchant_page};
 use super::{auto_post, escape, page, redirect};
 use crate::edge::Body;
 
@@ -30,8 +31,9 @@ pub async fn page_for(
     let Some(scope) = three_ds::scope(project, mode) else {
         return not_found();
     };
+    let look = look(p, &scope).await;
     match three_ds::page(p, &scope, intent, &secret).await {
-        Ok(next) => render(next),
+        Ok(next) => render(next, &look),
         Err(e) if e.status == 404 => not_found(),
         Err(e) => failure(&e.message),
     }
@@ -51,38 +53,56 @@ pub async fn complete(
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .take(50)
         .collect();
+    let look = look(p, &scope).await;
     match three_ds::complete(p, &scope, intent, posted).await {
-        Ok(next) => render(next),
+        Ok(next) => render(next, &look),
         Err(e) if e.status == 404 => not_found(),
         Err(e) => failure(&e.message),
     }
 }
 
-fn render(next: Next) -> Response<Body> {
+/// The merchant being paid, so the payer knows whose payment their bank is confirming.
+async fn look(p: &Payments, scope: &calmony_actors::Scope) -> Look {
+    let merchant = calmony_actors::projects::merchant(&p.store, &scope.project)
+        .await
+        .unwrap_or_default();
+    Look::new(merchant, scope.mode)
+}
+
+fn render(next: Next, look: &Look) -> Response<Body> {
     match next {
-        Next::Challenge(c) => page(
+        Next::Challenge(c) => merchant_page(
             200,
             "Verifying your card",
+            look,
+            "",
+            false,
             &format!(
-                "<h1>Verifying your card…</h1><p>Your bank needs to confirm this payment. \
+                "<h1>Verifying your card…</h1><p>Your bank needs to confirm this payment{}. \
                  You are being taken to its page.</p>{}",
+                look.name()
+                    .map(|n| format!(" to {}", escape(n)))
+                    .unwrap_or_default(),
                 auto_post("threeds", &c.url, &c.fields, "Continue to your bank")
             ),
         ),
-        Next::Processing(i) => page(
+        Next::Processing(i) => merchant_page(
             200,
             "Processing your payment",
+            look,
+            "",
+            false,
             &format!(
                 "<h1>Processing your payment…</h1><p>This takes a moment. \
                  <a href=\"?client_secret={}\">Check again</a>.</p>",
                 escape(&i.client_secret)
             ),
         ),
-        Next::Done(i) => back_to_merchant(&i),
+        Next::Done(i) => back_to_merchant(&i, look),
     }
 }
 
-fn back_to_merchant(i: &PaymentIntent) -> Response<Body> {
+fn back_to_merchant(i: &PaymentIntent, look: &Look) -> Response<Body> {
     let outcome = match i.status.as_str() {
         status::SUCCEEDED | status::REQUIRES_CAPTURE => "succeeded",
         _ => "failed",
@@ -97,14 +117,20 @@ fn back_to_merchant(i: &PaymentIntent) -> Response<Body> {
                 .finish();
             redirect(&format!("{url}{sep}{query}"))
         }
-        None if outcome == "succeeded" => page(
+        None if outcome == "succeeded" => merchant_page(
             200,
             "Payment complete",
+            look,
+            "",
+            false,
             "<h1>Payment complete</h1><p>You can close this page.</p>",
         ),
-        None => page(
+        None => merchant_page(
             200,
             "Payment not completed",
+            look,
+            "",
+            false,
             "<h1>Payment not completed</h1><p>Your card could not be verified. Please try another card.</p>",
         ),
     }
