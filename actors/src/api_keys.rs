@@ -316,6 +316,12 @@ pub async fn revoke(store: &Store, id_or_raw: &str) -> Result<Option<ApiKeyInfo>
     read_key(store, &sha).await
 }
 
+/// Whether the store knows any project (an admin command warns when it opened an empty one).
+pub async fn has_projects(store: &Store) -> Result<bool, StoreError> {
+    let mut c = store.conn();
+    store.run(c.exists(PROJECTS)).await
+}
+
 /// On the first start against an empty store, create project `default` and one test key, so a
 /// newcomer has a key at once. Only one daemon wins this, even if several start together.
 pub async fn bootstrap(store: &Store) -> Result<Option<Secret>, StoreError> {

@@ -34,6 +34,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Projects and the business details payers see (pages, invoices, PDFs).
+    #[command(subcommand)]
+    Projects(ProjectsCommand),
     /// Move the daemons' clock (only daemons with clock.controllable follow it).
     #[command(subcommand)]
     Clock(ClockCommand),
@@ -66,6 +69,64 @@ enum WebhooksCommand {
     DeadLetters,
     /// Put every parked delivery back in the delivery queue.
     ReplayDead,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectsCommand {
+    /// Create a project with its business details (a project is also made by its first key).
+    Create {
+        name: String,
+        #[command(flatten)]
+        details: Details,
+    },
+    /// Change a project's business details: only the options given change; "" clears one.
+    Update {
+        name: String,
+        #[command(flatten)]
+        details: Details,
+    },
+    /// Print a project's business details.
+    Show { name: String },
+}
+
+/// What the payer sees of the merchant, on the hosted pages and on invoices.
+#[derive(Debug, clap::Args)]
+struct Details {
+    /// The trading name payers see, e.g. "Harbour Lettings Ltd".
+    #[arg(long)]
+    display_name: Option<String>,
+    /// Where payers write with questions.
+    #[arg(long)]
+    support_email: Option<String>,
+    /// The merchant's help page (http or https).
+    #[arg(long)]
+    support_url: Option<String>,
+    /// Postal address, lines separated by commas: "12 Quay Street, Bristol, BS1 4XX".
+    #[arg(long)]
+    address: Option<String>,
+    /// VAT registration number, printed on invoices, e.g. "GB 123 4567 89".
+    #[arg(long)]
+    vat_number: Option<String>,
+    /// Brand colour as hex, e.g. "#1a5fb4" (buttons and accents).
+    #[arg(long)]
+    brand_color: Option<String>,
+    /// Logo image URL; https only.
+    #[arg(long)]
+    logo_url: Option<String>,
+}
+
+impl From<Details> for calmony_protocol::business::ProfileChange {
+    fn from(d: Details) -> Self {
+        Self {
+            display_name: d.display_name,
+            support_email: d.support_email,
+            support_url: d.support_url,
+            address: d.address,
+            vat_number: d.vat_number,
+            brand_color: d.brand_color,
+            logo_url: d.logo_url,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +167,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => rt.block_on(crate::runtime::serve(config)),
         Command::Keys(k) => rt.block_on(keys(config, k)),
+        Command::Projects(p) => rt.block_on(projects(config, p)),
         Command::Clock(c) => rt.block_on(clock(config, c)),
         Command::Webhooks(w) => rt.block_on(webhooks(config, w)),
         Command::Record { key } => rt.block_on(record(config, key)),
@@ -120,7 +182,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn keys(config: Config, cmd: KeysCommand) -> Result<(), crate::runtime::StartError> {
-    let (store, managed) = crate::runtime::open_store(&config, true).await?;
+    let reads = !matches!(cmd, KeysCommand::Create { .. });
+    let (store, managed) = crate::runtime::open_store_for_command(&config, reads).await?;
     let result = run_keys(&store, cmd).await;
     if let Some(m) = managed {
         m.stop().await;
@@ -128,8 +191,86 @@ async fn keys(config: Config, cmd: KeysCommand) -> Result<(), crate::runtime::St
     result
 }
 
+async fn projects(config: Config, cmd: ProjectsCommand) -> Result<(), crate::runtime::StartError> {
+    use calmony_actors::projects::{self, ProjectError};
+    let reads = !matches!(cmd, ProjectsCommand::Create { .. });
+    let (store, managed) = crate::runtime::open_store_for_command(&config, reads).await?;
+    let result = match cmd {
+        ProjectsCommand::Create { name, details } => {
+            projects::create(&store, &name, &details.into()).await
+        }
+        ProjectsCommand::Update { name, details } => {
+            let change: calmony_protocol::business::ProfileChange = details.into();
+            if change.is_empty() {
+                eprintln!("nothing to change: give at least one of the options (see --help)");
+            }
+            projects::update(&store, &name, &change).await
+        }
+        ProjectsCommand::Show { name } => match projects::find(&store, &name).await {
+            Ok(Some(p)) => projects::merchant(&store, &p.id)
+                .await
+                .map_err(ProjectError::from),
+            Ok(None) => Err(ProjectError::Unknown(name)),
+            Err(e) => Err(e.into()),
+        },
+    };
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    match result {
+        Ok(m) => {
+            print!("{}", show_project(&m));
+            Ok(())
+        }
+        Err(ProjectError::Store(e)) => Err(e.into()),
+        // Named as its option, as an API answer names its parameter.
+        Err(ProjectError::Invalid(e)) => Err(crate::runtime::StartError::Usage(format!(
+            "--{}: {}",
+            e.field.replace('_', "-"),
+            e.message
+        ))),
+        Err(e) => Err(crate::runtime::StartError::Usage(e.to_string())),
+    }
+}
+
+/// A project's details, one `field: value` a line (empty fields say so: payers will not see
+/// them).
+fn show_project(m: &calmony_actors::projects::Merchant) -> String {
+    let p = &m.profile;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
+    let mut rows = vec![
+        vec![
+            "project".to_string(),
+            format!("{} ({})", m.project_name, m.project_id),
+        ],
+        vec![
+            "display_name".into(),
+            p.display_name.clone().unwrap_or_else(|| {
+                "(not set: pages name no merchant; set it with --display-name)".into()
+            }),
+        ],
+        vec!["support_email".into(), opt(&p.support_email)],
+        vec!["support_url".into(), opt(&p.support_url)],
+        vec![
+            "address".into(),
+            if p.address.is_empty() {
+                "(not set)".into()
+            } else {
+                p.address.join(", ")
+            },
+        ],
+        vec!["vat_number".into(), opt(&p.vat_number)],
+        vec!["brand_color".into(), opt(&p.brand_color)],
+        vec!["logo_url".into(), opt(&p.logo_url)],
+    ];
+    for r in &mut rows {
+        r[0].push(':');
+    }
+    table(&rows)
+}
+
 async fn clock(config: Config, cmd: ClockCommand) -> Result<(), crate::runtime::StartError> {
-    let (store, managed) = crate::runtime::open_store(&config, true).await?;
+    let (store, managed) = crate::runtime::open_store_for_command(&config, true).await?;
     let mut c = store.conn();
     let key = calmony_actors::clock::OFFSET_KEY;
     let result: Result<i64, _> = match cmd {
@@ -163,7 +304,7 @@ async fn clock(config: Config, cmd: ClockCommand) -> Result<(), crate::runtime::
 }
 
 async fn webhooks(config: Config, cmd: WebhooksCommand) -> Result<(), crate::runtime::StartError> {
-    let (store, managed) = crate::runtime::open_store(&config, true).await?;
+    let (store, managed) = crate::runtime::open_store_for_command(&config, true).await?;
     let result = match cmd {
         WebhooksCommand::DeadLetters => {
             let mut c = store.conn();
@@ -201,7 +342,7 @@ fn event_scope(key: &str) -> Option<(calmony_actors::store::Scope, &str)> {
 }
 
 async fn record(config: Config, key: String) -> Result<(), crate::runtime::StartError> {
-    let (store, managed) = crate::runtime::open_store(&config, true).await?;
+    let (store, managed) = crate::runtime::open_store_for_command(&config, true).await?;
     let found = match (store.json_at(&key).await, event_scope(&key)) {
         // An event of the log has no record key: the key names its scope and id.
         (Ok(None), Some((scope, id))) => store
@@ -239,22 +380,31 @@ async fn run_keys(
             println!("{}", raw.expose());
         }
         KeysCommand::List => {
-            println!(
-                "{:<32} {:<14} {:<5} {:<20} {:<20} {:<20} STATUS",
-                "ID", "PREFIX", "MODE", "PROJECT", "CREATED", "LAST USED"
-            );
+            let mut rows = vec![
+                [
+                    "ID",
+                    "PREFIX",
+                    "MODE",
+                    "PROJECT",
+                    "CREATED",
+                    "LAST USED",
+                    "STATUS",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
             for k in api_keys::list_keys(store).await? {
-                println!(
-                    "{:<32} {:<14} {:<5} {:<20} {:<20} {:<20} {}",
+                rows.push(vec![
                     k.id,
                     k.prefix,
-                    k.mode,
+                    k.mode.to_string(),
                     k.project_name,
                     fmt_time(Some(k.created)),
                     fmt_time(k.last_used),
-                    if k.revoked { "revoked" } else { "active" }
-                );
+                    if k.revoked { "revoked" } else { "active" }.into(),
+                ]);
             }
+            print!("{}", table(&rows));
         }
         KeysCommand::Revoke { key } => match api_keys::revoke(store, &key).await? {
             Some(info) => eprintln!(
@@ -269,6 +419,37 @@ async fn run_keys(
     Ok(())
 }
 
+/// Rows as columns padded to their widest cell, two spaces apart. Widths are what a terminal
+/// shows (`…` is one column, `東` two), not bytes or chars, so a project named `Łódź Café`
+/// or a key prefix's ellipsis keeps the columns after it aligned.
+fn table(rows: &[Vec<String>]) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.width())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                let pad = widths[i].saturating_sub(cell.width()) + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// `2026-11-21 11:42:09` in UTC.
 fn fmt_time(t: Option<i64>) -> String {
     t.map_or("never".into(), |t| {
@@ -278,6 +459,38 @@ fn fmt_time(t: Option<i64>) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Each column starts at the same terminal column on every line, whatever the widths of
+    /// the characters before it.
+    #[test]
+    fn table_columns_line_up_by_display_width() {
+        use unicode_width::UnicodeWidthStr;
+        let rows: Vec<Vec<String>> = [
+            ["ID", "PREFIX", "PROJECT", "STATUS"],
+            ["key_1", "sk_test_Q2x8…", "Łódź Café", "active"],
+            ["key_22", "sk_live_abcd…", "東京", "revoked"],
+            ["key_333", "short", "default", "active"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+        let text = super::table(&rows);
+        let starts = |line: &str, cell: &str| line[..line.find(cell).expect(cell)].width();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        for col in 1..4 {
+            let at: Vec<usize> = lines
+                .iter()
+                .zip(&rows)
+                .map(|(l, r)| starts(l, &r[col]))
+                .collect();
+            assert!(
+                at.iter().all(|&a| a == at[0]),
+                "column {col}: {at:?}\n{text}"
+            );
+        }
+        assert_eq!(lines[0], "ID       PREFIX         PROJECT    STATUS");
+    }
+
     #[test]
     fn formats_utc_times() {
         assert_eq!(super::fmt_time(Some(0)), "1970-01-01 00:00:00");

@@ -1,6 +1,7 @@
 //! `calmony-payd`: the Calmony Pay daemon and its admin commands.
 //!
 //! - [`cli`]: the command line (`serve`, `keys create|list|revoke`).
+//! - [`registry`]: where running daemons keep their stores, for the admin commands.
 //! - [`runtime`]: start-up: config, the managed Redis, the store, the first-start key.
 //! - [`edge`]: the hyper HTTP edge: routing, auth, rate limit, bodies, idempotency, errors.
 //! - [`api`]: one handler module per resource under `/v1`.
@@ -21,6 +22,7 @@ mod cli;
 mod edge;
 mod ops;
 mod pages;
+mod registry;
 mod runtime;
 mod systemd;
 mod telemetry;

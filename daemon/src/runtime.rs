@@ -36,6 +36,79 @@ pub enum StartError {
     SandboxSecret(#[from] calmony_sandbox::SandboxError),
 }
 
+/// The store an admin command (`keys`, `projects`, `record`, ...) opens: the one its settings
+/// name if it exists, else the running daemon's, else a new one, said plainly (see
+/// [`crate::registry`]). A command that `reads` says so when the store holds no project at all.
+pub async fn open_store_for_command(
+    config: &Config,
+    reads: bool,
+) -> Result<(Store, Option<ManagedRedis>), StartError> {
+    let store_dir = std::path::absolute(config.data_dir.join("redis"))
+        .unwrap_or_else(|_| config.data_dir.join("redis"));
+    let choice = crate::registry::choose(
+        &config.redis.url,
+        store_dir.exists(),
+        crate::registry::running(),
+    );
+    let timeout = Duration::from_secs(config.redis.connect_timeout_seconds);
+    let opened = match choice {
+        crate::registry::Choice::Configured => open_store(config, true).await?,
+        crate::registry::Choice::Daemon(d) => {
+            eprintln!(
+                "calmony-payd: no store in {}; using the store of the daemon running as pid {} \
+                 on {} (data dir {})",
+                store_dir.display(),
+                d.pid,
+                d.listen,
+                d.data_dir.display()
+            );
+            (Store::connect_with_retry(&d.redis_url, timeout).await, None)
+        }
+        crate::registry::Choice::Ambiguous(all) => {
+            let list: Vec<String> = all
+                .iter()
+                .map(|d| {
+                    format!(
+                        "pid {} on {} (data dir {})",
+                        d.pid,
+                        d.listen,
+                        d.data_dir.display()
+                    )
+                })
+                .collect();
+            return Err(StartError::Usage(format!(
+                "no store in {} and several daemons are running ({}): {}",
+                store_dir.display(),
+                list.join("; "),
+                crate::registry::HOW_TO_POINT
+            )));
+        }
+        crate::registry::Choice::New => {
+            let opened = open_store(config, true).await?;
+            eprintln!(
+                "calmony-payd: no daemon is running and there was no store in {}: opened a \
+                 new, empty store there. If your daemon keeps its data elsewhere, {}.",
+                store_dir.display(),
+                crate::registry::HOW_TO_POINT
+            );
+            return Ok(opened);
+        }
+    };
+    if reads && let Ok(false) = api_keys::has_projects(&opened.0).await {
+        eprintln!(
+            "calmony-payd: the store at {} is empty (no projects). If you expected your \
+             daemon's keys, {}.",
+            if config.redis.url.is_empty() {
+                store_dir.display().to_string()
+            } else {
+                "redis.url".to_string()
+            },
+            crate::registry::HOW_TO_POINT
+        );
+    }
+    Ok(opened)
+}
+
 /// Connect to the configured Redis, or to the managed one (started if `start_managed`).
 pub async fn open_store(
     config: &Config,
@@ -115,6 +188,14 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(listen = %local, version = env!("CARGO_PKG_VERSION"), "calmony-payd is serving");
+    // Where the admin commands find this daemon's store; unregistered when this is dropped.
+    let _registered = crate::registry::register(
+        &config.data_dir,
+        &managed
+            .as_ref()
+            .map_or_else(|| config.redis.url.clone(), ManagedRedis::url),
+        &local,
+    );
     calmony_actors::gateway::install_tls_provider();
     let payments = Payments::new(
         store.clone(),
@@ -181,6 +262,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     billing.spawn_scheduler();
     checkout.spawn_sweeper();
     crate::edge::run(state, listener, shutdown).await;
+    webhooks.stop();
     recovery.abort();
     if let Some(m) = managed {
         m.stop().await;

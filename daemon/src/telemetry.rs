@@ -1,9 +1,11 @@
 //! Logs and metrics.
 //!
 //! Logs go to stderr (stdout belongs to commands like `keys create`), as text or JSON, filtered
-//! by `log.level`. Every request's log lines carry its request id. Metrics use the `metrics`
+//! by `log.level`. Text is coloured only when stderr is a terminal (and `NO_COLOR` is unset): a
+//! log file or journald would otherwise keep the escape codes. Every request's log lines carry its request id. Metrics use the `metrics`
 //! facade with the Prometheus recorder, rendered at `/metrics`.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use calmony_config::Config;
@@ -15,6 +17,10 @@ pub fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_target(false);
     let _ = if config.log.format == "json" {
         builder.json().flatten_event(true).try_init()
@@ -40,6 +46,12 @@ pub fn method_label(method: &hyper::Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         _ => "other",
     }
+}
+
+/// Colour codes only for a person watching a terminal (<https://no-color.org>: any non-empty
+/// `NO_COLOR` turns them off).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Latency buckets in seconds, from 250 µs to 10 s.
@@ -133,6 +145,24 @@ mod tests {
                 label,
                 "{}",
                 &method[..method.len().min(10)]
+            );
+        }
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let cases = [
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            (false, None, false),
+            (false, Some("1"), false),
+        ];
+        for (terminal, no_color, want) in cases {
+            assert_eq!(
+                super::colour(terminal, no_color.map(Into::into)),
+                want,
+                "{terminal} {no_color:?}"
             );
         }
     }

@@ -17,6 +17,8 @@ mod honoured;
 mod idempotency;
 mod isolation;
 mod managed_redis;
+mod merchant;
+mod newcomer;
 mod operations;
 mod pagination;
 mod params;

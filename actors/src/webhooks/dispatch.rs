@@ -104,6 +104,7 @@ impl Webhooks {
             let wait = batch.is_empty().then(|| waiter.clone());
             match self.read(&streams, ">", wait).await {
                 Ok(new) => batch.extend(new),
+                Err(_) if self.stopping() => return,
                 Err(e) => {
                     // A stream or its group may have gone (an operator's DEL): list and
                     // create them all again at the next check.

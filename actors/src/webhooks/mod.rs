@@ -66,6 +66,9 @@ pub struct Webhooks {
     endpoints: Arc<Mutex<EndpointCache>>,
     /// Records delivery attempts, many to a commit (started by the first delivery).
     recorder: Arc<std::sync::OnceLock<Batcher>>,
+    /// Set by [`Webhooks::stop`] when the daemon shuts down: the loops' Redis goes away then,
+    /// and a failed read is the end of the loop, not something to warn about.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 type EndpointCache = HashMap<String, (u64, Option<Arc<endpoints::Loaded>>)>;
@@ -93,6 +96,7 @@ impl Webhooks {
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             endpoints: Arc::new(Mutex::new(HashMap::new())),
             recorder: Arc::new(std::sync::OnceLock::new()),
+            stopping: Arc::default(),
         }
     }
 
@@ -115,6 +119,16 @@ impl Webhooks {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(id)
+    }
+
+    /// The daemon is shutting down: the loops end quietly at their next failed read.
+    pub fn stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Start the fan-out, send, retry and recovery loops.
@@ -143,7 +157,11 @@ where
     tokio::spawn(async move {
         loop {
             let run = tokio::spawn(f(w.clone()));
-            match run.await {
+            let ended = run.await;
+            if w.stopping() {
+                return;
+            }
+            match ended {
                 Ok(()) => tracing::warn!(loop_name = name, "loop ended; restarting"),
                 Err(e) => {
                     tracing::error!(loop_name = name, error = %e, "loop panicked; restarting")

@@ -98,6 +98,7 @@ impl Webhooks {
             }
             let batch = match self.read_new(waiter.clone(), free.min(500)).await {
                 Ok(b) => b,
+                Err(_) if self.stopping() => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading deliveries failed");
                     group_ready = false;
