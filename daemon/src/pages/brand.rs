@@ -52,17 +52,26 @@ impl Look {
             .filter(|u| u.starts_with("https://"))
     }
 
-    /// The header: logo and name (or only the logo, or only the name), and the test-mode badge.
+    /// The header: logo (or, for a named merchant without one, its initial on the brand
+    /// colour, as payment pages do) and name, and the test-mode badge.
     fn header(&self) -> String {
-        let logo = self
-            .logo()
-            .map(|u| {
-                format!(
-                    "<img class=\"logo\" id=\"merchant-logo\" src=\"{}\" alt=\"\" referrerpolicy=\"no-referrer\">",
-                    escape(u)
-                )
-            })
-            .unwrap_or_default();
+        let logo = match (self.logo(), self.name()) {
+            (Some(u), _) => format!(
+                "<img class=\"logo\" id=\"merchant-logo\" src=\"{}\" alt=\"\" referrerpolicy=\"no-referrer\">",
+                escape(u)
+            ),
+            (None, Some(n)) => n
+                .chars()
+                .find(|c| c.is_alphanumeric())
+                .map(|c| {
+                    format!(
+                        "<span class=\"monogram\" aria-hidden=\"true\">{}</span>",
+                        escape(&c.to_uppercase().to_string())
+                    )
+                })
+                .unwrap_or_default(),
+            (None, None) => String::new(),
+        };
         let name = self
             .name()
             .map(|n| format!("<span class=\"merchant-name\">{}</span>", escape(n)))
@@ -133,8 +142,11 @@ fn style(color: &str) -> String {
          body{{margin:0;font:16px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;background:#f4f5f7;color:#1a1f36}}\
          .band{{height:6px;background:var(--brand)}}\
          .wrap{{max-width:30rem;margin:0 auto;padding:1.25rem 1rem 2rem}}\
+         @media(min-width:52rem){{.wrap{{padding-top:8vh}}}}\
          .top{{display:flex;align-items:center;gap:.75rem;min-height:2.5rem;margin:.5rem 0 1.25rem}}\
          .logo{{max-height:40px;max-width:140px;object-fit:contain}}\
+         .monogram{{display:inline-flex;align-items:center;justify-content:center;width:2.25rem;height:2.25rem;\
+         border-radius:8px;background:var(--brand);color:var(--on-brand);font-weight:700;font-size:1.1rem;flex:none}}\
          .merchant-name{{font-weight:650;font-size:1.15rem;overflow-wrap:anywhere}}\
          .badge{{margin-left:auto;font-size:.75rem;font-weight:600;text-transform:uppercase;letter-spacing:.04em;\
          background:#fff4d6;color:#7a4d00;border:1px solid #f0c869;border-radius:999px;padding:.1rem .6rem;white-space:nowrap}}\

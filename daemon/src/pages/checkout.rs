@@ -99,9 +99,9 @@ async fn look(state: &AppState, scope: &calmony_actors::Scope) -> Look {
 /// The checkout page's own rules: the order on the left and the payment on the right on a
 /// desktop, one above the other on a phone.
 const STYLE: &str = ".wide{max-width:58rem}\
-     .layout{display:grid;gap:1.5rem}\
+     .layout{display:grid;gap:1.5rem}.pay{border-top:1px solid #eceef2;padding-top:1.25rem}\
      @media(min-width:52rem){.layout{grid-template-columns:1.15fr 1fr;gap:2.5rem}\
-     .pay{border-left:1px solid #eceef2;padding-left:2.5rem}main{padding:2rem 2.25rem}}\
+     .pay{border-top:0;padding-top:0;border-left:1px solid #eceef2;padding-left:2.5rem}main{padding:2rem 2.25rem}}\
      .label{color:#5b6475;font-size:.95rem;margin:0}\
      .amount{font-size:2.25rem;font-weight:700;letter-spacing:-.01em;margin:.1rem 0 1rem;line-height:1.2}\
      .amount small{font-size:1rem;font-weight:500;color:#5b6475}\
@@ -115,7 +115,9 @@ const STYLE: &str = ".wide{max-width:58rem}\
      #pay-button{width:100%;font-size:1.075rem;min-height:3.25rem}\
      .secure{color:#5b6475;font-size:.85rem;text-align:center;margin:.85rem 0 0}\
      .secure svg{vertical-align:-2px;margin-right:.3rem}\
-     .cancel{text-align:center;margin:1.25rem 0 0;font-size:.95rem}\
+     .cancel{text-align:center;margin:1.25rem 0 0;font-size:.9rem}\
+     .cancel a{color:#5b6475;text-decoration:none}.cancel a:hover{text-decoration:underline}\
+     h2{font-size:1rem;margin:0 0 .75rem}\
      .alert{background:#fdecec;color:#8a1c1c;border:1px solid #f3b9b9;border-radius:8px;padding:.75rem;margin:0 0 1rem}";
 
 /// A padlock for the "secure page" line.
@@ -240,10 +242,15 @@ async fn summary(
          <table aria-label=\"Order summary\"><tbody>{rows}<tr class=\"total\"><td>Total due today</td>\
          <td class=\"num\" id=\"total\">{total}{interval}</td></tr></tbody></table>\
          <p class=\"ref\">Reference <span id=\"reference\">{reference}</span></p></section>\
-         <section class=\"pay\" aria-label=\"Payment\">{banner}{email}\
+         <section class=\"pay\" aria-label=\"Payment\"><h2>{pay_by}</h2>{banner}{email}\
          <form id=\"checkout-hand-off\" method=\"post\" action=\"{action}\">{inputs}\
          <button type=\"submit\" id=\"pay-button\">{button}</button></form>\
          <p class=\"secure\">{LOCK}{note}</p>{cancel}</section></div>",
+        pay_by = if s.mode == "setup" {
+            "Your card"
+        } else {
+            "Pay by card"
+        },
         total = money(s.amount_total),
         interval = escape(&interval),
         reference = escape(&calmony_actors::checkout::short_reference(&s.id)),
