@@ -199,7 +199,8 @@ async fn the_seed_flow_pays_and_lands_on_success_url_with_metadata_on_the_webhoo
         bad.text
     );
     assert_eq!(
-        sales_per_order(&ledger(&w.daemon.base(), Some(&id)).await).get(&id),
+        sales_per_order(&ledger(&w.daemon.base(), Some(&reference(&id))).await)
+            .get(&reference(&id)),
         Some(&1)
     );
 
@@ -281,7 +282,8 @@ async fn callback_and_redirect_in_either_order_and_replayed_complete_once() {
             .count();
         assert_eq!(mine, 1);
         assert_eq!(
-            sales_per_order(&ledger(&w.daemon.base(), Some(&id)).await).get(&id),
+            sales_per_order(&ledger(&w.daemon.base(), Some(&reference(&id))).await)
+                .get(&reference(&id)),
             Some(&1)
         );
         let events = w
@@ -405,7 +407,8 @@ async fn a_result_answered_database_error_after_the_charge_completes_the_session
         got.text
     );
     assert_eq!(
-        sales_per_order(&ledger(&w.daemon.base(), Some(&id)).await).get(&id),
+        sales_per_order(&ledger(&w.daemon.base(), Some(&reference(&id))).await)
+            .get(&reference(&id)),
         Some(&1)
     );
 }
@@ -450,10 +453,7 @@ async fn a_second_payment_for_a_paid_session_is_voided() {
         .await
         .into_iter()
         // The gateway's orderRef is the session's short reference (the payer reads it).
-        .filter(|e| {
-            e["action"] == "CANCEL"
-                && e["orderRef"] == calmony_actors::checkout::short_reference(&id).as_str()
-        })
+        .filter(|e| e["action"] == "CANCEL" && e["orderRef"] == reference(&id).as_str())
         .collect();
     assert_eq!(voided.len(), 1, "exactly one payment voided: {voided:?}");
     let target = [&voided[0]["xref"], &voided[0]["originalXref"]];
@@ -511,8 +511,9 @@ async fn sessions_expire_and_a_late_payment_is_refused_and_voided() {
     );
     let entries = ledger(&w.daemon.base(), None).await;
     assert!(
-        entries.iter().any(|e| e["action"] == "CANCEL"
-            && e["orderRef"] == calmony_actors::checkout::short_reference(&id).as_str()),
+        entries
+            .iter()
+            .any(|e| e["action"] == "CANCEL" && e["orderRef"] == reference(&id).as_str()),
         "voided: {entries:?}"
     );
     assert!(w.daemon.logs().contains("no longer open"));
@@ -638,4 +639,9 @@ async fn setup_mode_saves_a_card_and_subscription_mode_starts_a_subscription() {
         "{}",
         paid.text
     );
+}
+
+/// A session's `orderRef` at the gateway: its short reference, which the payer reads.
+fn reference(session: &str) -> String {
+    calmony_actors::checkout::short_reference(session)
 }
