@@ -236,3 +236,27 @@ async fn pdf_text(api: &Api, invoice: &str) -> String {
     )
     .into_owned()
 }
+
+#[tokio::test]
+async fn the_three_d_secure_page_names_the_merchant_being_paid() {
+    let (_redis, d, api) = newcomer();
+    name_the_project(&d, DETAILS);
+    let pm = api.card("4000002500003155", 12, 2030, None).await;
+    let r = api
+        .pay(2500, &pm, "&return_url=https%3A%2F%2Fshop.example%2Fdone")
+        .await;
+    assert_eq!(r.json["status"], "requires_action", "{}", r.text);
+    let url = r.json["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("url");
+    let (status, page) = get_page(url).await;
+    assert_eq!(status, 200, "{page}");
+    for needle in [
+        "confirm this payment to Harbour Lettings &amp; Co &lt;Ltd&gt;",
+        "VAT no. GB 123 4567 89",
+        "--brand:#0b6e4f",
+    ] {
+        assert!(page.contains(needle), "{needle:?} not on the page:\n{page}");
+    }
+    assert!(!page.contains("default"), "{page}");
+}
