@@ -1043,6 +1043,27 @@ mod tests {
     }
 
     #[test]
+    fn http_limits_default_and_refuse_zero() {
+        let c = Config::load_with(None, env(&[])).expect("defaults");
+        assert_eq!(
+            (
+                c.http.header_read_timeout_seconds,
+                c.http.body_read_timeout_seconds,
+                c.http.max_connections
+            ),
+            (10, 30, 1024)
+        );
+        for name in [
+            "CALMONY_HTTP_HEADER_READ_TIMEOUT_SECONDS",
+            "CALMONY_HTTP_BODY_READ_TIMEOUT_SECONDS",
+            "CALMONY_HTTP_MAX_CONNECTIONS",
+        ] {
+            let e = Config::load_with(None, env(&[(name, "0")])).expect_err("zero");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_setting_and_origin() {
         let e = Config::load_with(None, env(&[("CALMONY_LISTEN", "nowhere")])).expect_err("bad");
         let msg = e.to_string();

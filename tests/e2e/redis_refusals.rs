@@ -27,6 +27,12 @@ async fn metric(w: &World, series: &str) -> f64 {
 async fn a_redis_out_of_memory_serves_reads_and_asks_writes_to_retry() {
     let w = World::new();
     let customer = w.api.customer().await;
+    // A payment's create before: the next one defers its key check to its commit.
+    let first = w
+        .api
+        .post_form("/v1/payment_intents", "amount=500&currency=gbp")
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
     config_set(&w, "maxmemory-policy", "noeviction");
     // Below what an empty Redis uses: every write is refused with OOM, reads are served.
     config_set(&w, "maxmemory", "1");
@@ -47,6 +53,18 @@ async fn a_redis_out_of_memory_serves_reads_and_asks_writes_to_retry() {
         .post_form("/v1/payment_intents", "amount=500&currency=gbp")
         .await;
     assert_eq!(pay.status, 503, "{}", pay.text);
+    assert_eq!(pay.header("stripe-should-retry"), Some("true"));
+    let deferred = metric(&w, r#"calmony_deferred_key_checks_total{outcome="passed"}"#).await
+        + metric(
+            &w,
+            r#"calmony_deferred_key_checks_total{outcome="unanswered"}"#,
+        )
+        .await
+        + metric(&w, r#"calmony_deferred_key_checks_total{outcome="rerun"}"#).await;
+    assert!(
+        deferred >= 1.0,
+        "the create under OOM took the deferred path"
+    );
 
     let ready = w.api.get("/readyz").await;
     assert_eq!(ready.status, 503, "{}", ready.text);
