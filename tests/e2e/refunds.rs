@@ -179,3 +179,170 @@ async fn concurrent_refunds_cannot_exceed_the_payment() {
     let charge = w.api.get(&format!("/v1/charges/{ch}")).await;
     assert_eq!(charge.json["amount_refunded"].as_i64(), Some(refunded));
 }
+
+/// What the sandbox gateway holds of a payment's sale, from its ledger alone: the sale's
+/// amount, then each CAPTURE's amount, nothing after a CANCEL. Also every amount captured, in
+/// the ledger's order.
+async fn held_at_gateway(base: &str, pi: &str) -> (i64, Vec<i64>) {
+    let mut held = 0;
+    let mut captures = Vec::new();
+    for e in ledger(base, Some(pi)).await {
+        let amount = e["amount"].as_i64().unwrap_or(0);
+        match e["action"].as_str() {
+            Some("SALE") => held = amount,
+            Some("CAPTURE") => {
+                held = amount;
+                captures.push(amount);
+            }
+            Some("CANCEL") => held = 0,
+            _ => {}
+        }
+    }
+    (held, captures)
+}
+
+/// The records' side: the payment's amount less its charge's `amount_refunded`, once no refund
+/// of it is pending.
+async fn kept_in_records(api: &crate::harness::Api, pi: &str) -> Option<i64> {
+    let refunds = api
+        .get(&format!("/v1/refunds?payment_intent={pi}&limit=100"))
+        .await;
+    let data = refunds.json["data"].as_array().cloned().unwrap_or_default();
+    if data.iter().any(|r| r["status"] == "pending") {
+        return None;
+    }
+    let succeeded: i64 = data
+        .iter()
+        .filter(|r| r["status"] == "succeeded")
+        .map(|r| r["amount"].as_i64().unwrap_or(0))
+        .sum();
+    let intent = api.get(&format!("/v1/payment_intents/{pi}")).await;
+    let ch = intent.json["latest_charge"].as_str()?.to_string();
+    let charge = api.get(&format!("/v1/charges/{ch}")).await;
+    let refunded = charge.json["amount_refunded"].as_i64()?;
+    assert_eq!(
+        refunded, succeeded,
+        "the charge counts every succeeded refund"
+    );
+    Some(intent.json["amount_received"].as_i64()? - refunded)
+}
+
+/// Send `n` refunds of `each` at once; their answers.
+async fn burst(api: &crate::harness::Api, pi: &str, n: usize, each: i64) -> Vec<(u16, String)> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let api = api.clone();
+        let body = format!("payment_intent={pi}&amount={each}");
+        tasks.push(tokio::spawn(async move {
+            let r = api
+                .http
+                .post(format!("{}/v1/refunds", api.base))
+                .bearer_auth(&api.key)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await;
+            match r {
+                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                // The connection died with the daemon.
+                Err(_) => (0, String::new()),
+            }
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn concurrent_partial_refunds_keep_the_gateway_equal_to_the_records() {
+    let w = World::with(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")]);
+    let base = w.daemon.base();
+    for (run, amount) in [1000, 1000, 1000, 2550].into_iter().enumerate() {
+        let pi = paid(&w, amount).await;
+        let answers = burst(&w.api, &pi, 20, 100).await;
+        let fit = (amount / 100) as usize;
+        let mut succeeded = 0;
+        for (status, text) in &answers {
+            let json: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            match status {
+                200 => {
+                    assert_eq!(json["status"], "succeeded", "run {run}: {text}");
+                    succeeded += 1;
+                }
+                400 => assert!(
+                    matches!(
+                        json["error"]["code"].as_str(),
+                        Some("charge_already_refunded" | "amount_too_large")
+                    ),
+                    "run {run}: refused before anything is sent, not failed: {text}"
+                ),
+                s => panic!("run {run}: unexpected {s}: {text}"),
+            }
+        }
+        assert_eq!(succeeded, fit.min(20), "run {run}: {answers:?}");
+        let kept = kept_in_records(&w.api, &pi).await.expect("nothing pending");
+        let (held, captures) = held_at_gateway(&base, &pi).await;
+        assert_eq!(
+            held, kept,
+            "run {run}: gateway holds {held}, records keep {kept}"
+        );
+        assert_eq!(kept, amount - 100 * fit.min(20) as i64, "run {run}");
+        assert!(
+            captures.windows(2).all(|w| w[0] > w[1]) && !captures.contains(&0),
+            "run {run}: each CAPTURE lowers the amount, none is 0: {captures:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_kill_9_among_concurrent_refunds_leaves_the_gateway_equal_to_the_records() {
+    let mut w = World::with(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")]);
+    let base = w.daemon.base();
+    let pi = paid(&w, 1000).await;
+    // A slow gateway, so the kill lands with refunds queued and one at the gateway.
+    sandbox_post(&base, "/sandbox/faults", "delay_ms=150").await;
+    let api = w.api.clone();
+    let pi2 = pi.clone();
+    let sent = tokio::spawn(async move { burst(&api, &pi2, 20, 100).await });
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    w.daemon.kill9();
+    let answers = sent.await.expect("burst");
+    let cut_off = answers.iter().filter(|(s, _)| *s == 0).count();
+    w.daemon.restart();
+    sandbox_post(&base, "/sandbox/faults", "reset=true").await;
+    let api = w.api.clone();
+    let pi2 = pi.clone();
+    let finished = crate::harness::eventually(std::time::Duration::from_secs(60), || {
+        let api = api.clone();
+        let pi = pi2.clone();
+        async move { kept_in_records(&api, &pi).await.is_some() }
+    })
+    .await;
+    assert!(
+        finished,
+        "recovery finishes every refund:\n{}",
+        w.daemon.logs()
+    );
+    let kept = kept_in_records(&w.api, &pi).await.expect("nothing pending");
+    let (held, captures) = held_at_gateway(&base, &pi).await;
+    assert_eq!(held, kept, "gateway holds {held}, records keep {kept}");
+    assert!(
+        captures.windows(2).all(|w| w[0] > w[1]) && !captures.contains(&0),
+        "{captures:?}"
+    );
+    assert!(cut_off > 0, "the kill must land mid-burst: {answers:?}");
+    let refunds = w
+        .api
+        .get(&format!("/v1/refunds?payment_intent={pi}&limit=100"))
+        .await;
+    assert!(
+        refunds.json["data"]
+            .as_array()
+            .is_some_and(|d| d.iter().all(|r| r["status"] != "failed")),
+        "no refund failed: {}",
+        refunds.text
+    );
+}

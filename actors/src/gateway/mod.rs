@@ -74,6 +74,9 @@ pub struct TxnStatus {
     pub outcome: AuthOutcome,
     /// Cardstream's state now: approved, captured, accepted (settled), canceled, …
     pub state: String,
+    /// What the sale holds now: captured (after a lower CAPTURE, the lower amount), else
+    /// authorised (`amountReceived`).
+    pub amount_received: i64,
     pub amount_refunded: i64,
 }
 

@@ -31,6 +31,7 @@
 mod charges;
 mod intents;
 mod recovery;
+mod refund_plan;
 mod refunds;
 pub mod three_ds;
 
@@ -90,6 +91,14 @@ pub struct IntentInternal {
     pub three_ds_session: Option<three_ds::Session>,
     /// Total refunded, including refunds in flight.
     pub refunded: i64,
+    /// Refunds accepted and not yet finished, oldest first: only the head may act at the
+    /// gateway, so a sale's refunds reach it one at a time, in the order they were accepted.
+    #[serde(default)]
+    pub refund_queue: Vec<String>,
+    /// What the gateway last confirmed it keeps of the sale (see `refund_plan`); `None` until
+    /// the first refund, when it is everything received.
+    #[serde(default)]
+    pub gateway_kept: Option<i64>,
     /// The invoice this payment pays, if any (its result is applied to it).
     #[serde(default)]
     pub invoice: Option<String>,

@@ -5,9 +5,15 @@
 //! lower-amount CAPTURE; after settlement it is a REFUND_SALE (Cardstream's rules).
 //!
 //! A refund begins like every money movement (one commit: the refund `pending`, the amount
-//! reserved on the intent so two refunds at once cannot together exceed it, the command
-//! appended) and finishes in one commit (`succeeded` or `failed`, the charge's
-//! `amount_refunded`, the events `refund.updated` and `charge.refunded`).
+//! reserved on the intent so two refunds at once cannot together exceed it, the refund queued
+//! behind the intent's other unfinished refunds, the command appended) and finishes in one
+//! commit (`succeeded` or `failed`, the charge's `amount_refunded`, what the gateway now keeps
+//! of the sale, the refund out of the queue, the events `refund.updated` and `charge.refunded`).
+//!
+//! Between the two, a refund acts at the gateway only at the head of the queue, planned from
+//! what the gateway last confirmed (see [`super::refund_plan`]): concurrent refunds of one sale
+//! are applied one at a time, in the order they were accepted, and each one's request is
+//! worked out from the state the previous one left, never from refunds still in flight.
 
 use calmony_protocol::charge::Charge;
 use calmony_protocol::event::{Event, EventRequest};
@@ -17,7 +23,9 @@ use calmony_protocol::payment_intent::status;
 use calmony_protocol::refund::{self, Refund, RefundParams};
 use calmony_protocol::{ApiError, ErrorType, charge, ids};
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
+use super::refund_plan::{self, GatewayAction, Progress, SaleState};
 use super::{COMMANDS, Command, GROUP, HOLD_MS, Loaded, Payments};
 use crate::clock;
 use crate::context::{Reply, RequestContext};
@@ -26,6 +34,14 @@ use crate::resource::{commit, page_body, to_json};
 use crate::store::{Commit, Scope, Tx};
 
 const MAX_ATTEMPTS: usize = 5;
+/// Begins of refunds of one payment race on its record (each reserves an amount and joins the
+/// queue): a burst of them is retried with a short random pause rather than refused.
+const BEGIN_ATTEMPTS: usize = 60;
+/// How long a request waits for the refunds accepted before its own to finish. Past this it
+/// answers the refund `pending`, and recovery finishes it.
+const QUEUE_WAIT: Duration = Duration::from_secs(30);
+/// How often a waiting refund looks at the queue again.
+const QUEUE_POLL: Duration = Duration::from_millis(10);
 
 fn intent_refunds(scope: &Scope, intent: &str) -> String {
     scope.key(&format!("payment_intent:{intent}:refunds"))
@@ -66,7 +82,11 @@ pub async fn create_refund(
         }
         (None, None) => return Err(ApiError::missing_param("payment_intent")),
     };
-    for _ in 0..MAX_ATTEMPTS {
+    for round in 0..BEGIN_ATTEMPTS {
+        if round > 0 {
+            let pause = rand::random_range(1..=8 * round.min(5) as u64);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
         let Loaded {
             version,
             intent,
@@ -133,7 +153,12 @@ pub async fn create_refund(
         if let Some(m) = &r.metadata {
             m.apply(&mut refund.metadata, "metadata")?;
         }
+        if internal.refund_queue.is_empty() {
+            // Nothing in flight: the records and the gateway agree on what the sale keeps.
+            internal.gateway_kept = Some(intent.amount_received - internal.refunded);
+        }
         internal.refunded += amount;
+        internal.refund_queue.push(refund.id.clone());
         let attempt = ids::new_id("att");
         let mut tx = Tx::new();
         let intent_key = scope.record(&intent.id);
@@ -159,7 +184,7 @@ pub async fn create_refund(
             intent: intent.id.clone(),
             op: "refund".into(),
             attempt,
-            args: json!({"refund": refund.id, "amount": amount, "remaining_before": remaining}),
+            args: json!({"refund": refund.id, "amount": amount}),
             claim: ctx
                 .idempotency
                 .as_ref()
@@ -202,118 +227,193 @@ async fn run_inner(
         .unwrap_or_default()
         .to_string();
     let refund_key = scope.record(&refund_id);
-    let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
-        let mut tx = Tx::new();
-        tx.ack(COMMANDS, GROUP, cmd_id);
-        p.store.commit(&tx).await?;
-        return Err(ApiError::no_such("refund", &refund_id, "refund"));
-    };
-    let refund: Refund = super::parse(&rec, &refund_key)?;
-    if refund.status != "pending" {
-        let mut tx = Tx::new();
-        tx.ack(COMMANDS, GROUP, cmd_id);
-        p.store.commit(&tx).await?;
-        return Ok(Reply {
+    let waiting_since = Instant::now();
+    loop {
+        let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
+            let mut tx = Tx::new();
+            tx.ack(COMMANDS, GROUP, cmd_id);
+            p.store.commit(&tx).await?;
+            return Err(ApiError::no_such("refund", &refund_id, "refund"));
+        };
+        let refund: Refund = super::parse(&rec, &refund_key)?;
+        let pending = |body: String| Reply {
             status: 200,
-            body: rec.json,
+            body,
             stored: true,
-        });
-    }
-    let loaded = p.load(&scope, None, &cmd.intent).await?;
-    let acct = p.account(scope.mode)?;
-    match refund_at_gateway(acct, cmd, &loaded, recovering).await {
-        Ok(outcome) => {
-            // The gateway has acted: the finish must land. Retry on fresh reads when the charge
-            // (or intent) changed meanwhile, e.g. another refund finishing.
-            let (mut version, mut refund) = (rec.version, refund);
-            for _ in 0..MAX_ATTEMPTS * 4 {
-                if let Some(reply) = finish(
-                    p,
-                    &scope,
-                    cmd,
-                    cmd_id,
-                    version,
-                    refund.clone(),
-                    outcome.clone(),
-                )
-                .await?
-                {
-                    return Ok(reply);
-                }
-                let Some((fresh, _)) = p.store.get_with(&refund_key, &[]).await? else {
-                    break;
-                };
-                let current: Refund = super::parse(&fresh, &refund_key)?;
-                if current.status != "pending" {
-                    return Ok(Reply {
-                        status: 200,
-                        body: fresh.json,
-                        stored: true,
-                    });
-                }
-                (version, refund) = (fresh.version, current);
+        };
+        if refund.status != "pending" {
+            let mut tx = Tx::new();
+            tx.ack(COMMANDS, GROUP, cmd_id);
+            p.store.commit(&tx).await?;
+            return Ok(pending(rec.json));
+        }
+        let loaded = p.load(&scope, None, &cmd.intent).await?;
+        let queue = &loaded.internal.refund_queue;
+        // A refund queued behind others waits for them (one begun before queues existed is
+        // in none, and goes once the queue is empty).
+        let at_head = queue.is_empty() || queue.first() == Some(&refund_id);
+        if !at_head {
+            if recovering || waiting_since.elapsed() > QUEUE_WAIT {
+                // Recovery takes the queue in order on its next pass.
+                return Ok(pending(rec.json));
             }
-            Ok(Reply {
-                status: 200,
-                body: to_json(&refund)?,
-                stored: true,
-            })
+            tokio::time::sleep(QUEUE_POLL).await;
+            continue;
         }
-        Err(e) => {
-            tracing::warn!(refund = %refund_id, error = %e, "refund outcome unknown; left for recovery");
-            Ok(Reply {
-                status: 200,
-                body: rec.json,
-                stored: true,
-            })
-        }
+        let acct = p.account(scope.mode)?;
+        return match refund_at_gateway(acct, cmd, &loaded, refund.amount).await {
+            Ok(outcome) => finish_landing(p, &scope, cmd, cmd_id, rec, refund, outcome).await,
+            Err(e) => {
+                tracing::warn!(refund = %refund_id, error = %e, "refund outcome unknown; left for recovery");
+                Ok(pending(rec.json))
+            }
+        };
     }
 }
 
+/// The gateway has acted (or refused): the finish must land. Retry on fresh reads when the
+/// refund, the intent or the charge changed meanwhile (another refund accepted, say).
+async fn finish_landing(
+    p: &Payments,
+    scope: &Scope,
+    cmd: &Command,
+    cmd_id: &str,
+    rec: crate::store::Record,
+    refund: Refund,
+    outcome: Settled,
+) -> Result<Reply, ApiError> {
+    let refund_key = scope.record(&refund.id);
+    let (mut version, mut refund) = (rec.version, refund);
+    for _ in 0..MAX_ATTEMPTS * 4 {
+        if let Some(reply) = finish(
+            p,
+            scope,
+            cmd,
+            cmd_id,
+            version,
+            refund.clone(),
+            outcome.clone(),
+        )
+        .await?
+        {
+            return Ok(reply);
+        }
+        let Some((fresh, _)) = p.store.get_with(&refund_key, &[]).await? else {
+            break;
+        };
+        let current: Refund = super::parse(&fresh, &refund_key)?;
+        if current.status != "pending" {
+            return Ok(Reply {
+                status: 200,
+                body: fresh.json,
+                stored: true,
+            });
+        }
+        (version, refund) = (fresh.version, current);
+    }
+    // Still pending: recovery finds the gateway already acted (`reconcile`) and records it.
+    Ok(Reply {
+        status: 200,
+        body: to_json(&refund)?,
+        stored: true,
+    })
+}
+
+/// What a refund came to at the gateway, and what the sale keeps after it.
+#[derive(Debug, Clone)]
+struct Settled {
+    outcome: ManageOutcome,
+    kept: i64,
+}
+
+/// Carry out the head refund at the gateway. Moves money: lowers the captured amount, voids the
+/// sale, or refunds a settled one, as [`refund_plan::plan_refund`] decides from what the gateway
+/// last confirmed. First asks the gateway what the sale holds, so a request that already took
+/// effect (sent before a crash, its answer lost) is recorded, not sent again.
 async fn refund_at_gateway(
     acct: &Cardstream,
     cmd: &Command,
     loaded: &Loaded,
-    recovering: bool,
-) -> Result<ManageOutcome, GatewayError> {
+    amount: i64,
+) -> Result<Settled, GatewayError> {
     let xref = loaded.internal.sale_xref.clone().unwrap_or_default();
-    let amount = cmd.args.get("amount").and_then(Value::as_i64).unwrap_or(0);
-    let remaining_before = cmd
-        .args
-        .get("remaining_before")
-        .and_then(Value::as_i64)
-        .unwrap_or(amount);
-    let sale = acct
-        .sync(None, Some(&xref))
-        .await?
-        .ok_or_else(|| GatewayError::Malformed(format!("the gateway does not know sale {xref}")))?;
-    if sale.settled() {
-        if recovering
-            && let Some(done) = acct.sync(Some(&cmd.attempt), None).await?
-            && let crate::gateway::AuthOutcome::Approved { txn, .. } = done.outcome
-        {
-            return Ok(ManageOutcome::Done { txn });
+    let kept = loaded
+        .internal
+        .gateway_kept
+        .unwrap_or(loaded.intent.amount_received);
+    let sale_ref = |transaction_id| crate::gateway::TxnRef {
+        xref: xref.clone(),
+        transaction_id,
+    };
+    // A CAPTURE or CANCEL refused because the sale settled meanwhile is planned again.
+    let mut outcome = None;
+    for _ in 0..2 {
+        let sale = acct.sync(None, Some(&xref)).await?.ok_or_else(|| {
+            GatewayError::Malformed(format!("the gateway does not know sale {xref}"))
+        })?;
+        let state = SaleState::of(&sale);
+        match refund_plan::reconcile(kept, refund_plan::held_at_gateway(&sale), amount) {
+            Progress::Applied => {
+                let mut txn = sale_ref(None);
+                if state == SaleState::Settled
+                    && let Some(done) = acct.sync(Some(&cmd.attempt), None).await?
+                    && let crate::gateway::AuthOutcome::Approved { txn: t, .. } = done.outcome
+                {
+                    txn = t;
+                }
+                return Ok(Settled {
+                    outcome: ManageOutcome::Done { txn },
+                    kept: kept - amount,
+                });
+            }
+            Progress::Diverged => {
+                return Err(GatewayError::Malformed(format!(
+                    "sale {xref} holds {} at the gateway; the records expect {kept} before this \
+                     refund of {amount}: left pending for an operator",
+                    refund_plan::held_at_gateway(&sale)
+                )));
+            }
+            Progress::NotApplied => {}
         }
-        return acct.refund(&xref, amount, &cmd.attempt).await;
-    }
-    if amount == remaining_before {
-        if sale.state == "canceled" {
-            return Ok(ManageOutcome::Done {
-                txn: crate::gateway::TxnRef {
-                    xref,
-                    transaction_id: None,
-                },
-            });
+        let done = match refund_plan::plan_refund(state, kept, amount) {
+            GatewayAction::Capture { keep } => acct.capture(&xref, keep).await?,
+            GatewayAction::Cancel => acct.void(&xref).await?,
+            GatewayAction::RefundSale { amount } => {
+                acct.refund(&xref, amount, &cmd.attempt).await?
+            }
+            GatewayAction::Refuse { reason } => {
+                return Ok(Settled {
+                    outcome: ManageOutcome::Refused {
+                        code: 0,
+                        message: reason.replace('_', " "),
+                    },
+                    kept,
+                });
+            }
+        };
+        match done {
+            ManageOutcome::Done { .. } => {
+                return Ok(Settled {
+                    outcome: done,
+                    kept: kept - amount,
+                });
+            }
+            refused => outcome = Some(refused),
         }
-        return acct.void(&xref).await;
     }
-    // Partial, before settlement: capture only what is kept: what was received less every
-    // refund reserved so far (read now, so refunds finishing in any order agree). Capturing
-    // the same lower amount twice is the same state, so a retry is safe.
-    let keep = loaded.intent.amount_received - loaded.internal.refunded;
-    acct.capture(&xref, keep.max(0)).await
+    Ok(Settled {
+        outcome: outcome.unwrap_or(ManageOutcome::Refused {
+            code: 0,
+            message: "refused".into(),
+        }),
+        kept,
+    })
 }
 
+/// Record a refund's result in one commit: the refund `succeeded` or `failed` (its reserved
+/// amount given back), the charge's `amount_refunded`, what the gateway now keeps, the refund
+/// out of the intent's queue (the next one may act), the events, the command acknowledged and
+/// the idempotent answer. `None` when a record changed meanwhile: read again and retry.
 async fn finish(
     p: &Payments,
     scope: &Scope,
@@ -321,7 +421,7 @@ async fn finish(
     cmd_id: &str,
     version: u64,
     mut refund: Refund,
-    outcome: ManageOutcome,
+    settled: Settled,
 ) -> Result<Option<Reply>, ApiError> {
     let request = EventRequest {
         id: cmd.request.clone(),
@@ -330,7 +430,11 @@ async fn finish(
     let mut tx = Tx::new();
     let refund_key = scope.record(&refund.id);
     tx.expect_version(&refund_key, version);
-    let (status_code, body) = match outcome {
+    let loaded = p.load(scope, None, &cmd.intent).await?;
+    let mut internal = loaded.internal.clone();
+    internal.refund_queue.retain(|id| *id != refund.id);
+    internal.gateway_kept = Some(settled.kept);
+    let (status_code, body) = match settled.outcome {
         ManageOutcome::Done { txn } => {
             refund.status = "succeeded".into();
             refund.cardstream_transaction_id = txn.transaction_id;
@@ -352,17 +456,7 @@ async fn finish(
             refund.status = "failed".into();
             refund.failure_reason = Some(format!("gateway_refused_{code}"));
             // Give the reserved amount back.
-            let loaded = p.load(scope, None, &cmd.intent).await?;
-            let mut internal = loaded.internal.clone();
             internal.refunded -= refund.amount;
-            let key = scope.record(&cmd.intent);
-            tx.expect_version(&key, loaded.version);
-            tx.put_with(
-                &key,
-                loaded.version + 1,
-                &to_json(&loaded.intent)?,
-                &[("internal", &to_json(&internal)?)],
-            );
             metrics::counter!("calmony_refunds_total", "outcome" => "failed").increment(1);
             let body = json!({"error": {
                 "type": "invalid_request_error",
@@ -374,6 +468,14 @@ async fn finish(
             (400, body)
         }
     };
+    let key = scope.record(&cmd.intent);
+    tx.expect_version(&key, loaded.version);
+    tx.put_with(
+        &key,
+        loaded.version + 1,
+        &to_json(&loaded.intent)?,
+        &[("internal", &to_json(&internal)?)],
+    );
     tx.put(&refund_key, version + 1, &to_json(&refund)?);
     tx.event(scope, &event("refund.updated", &refund, scope, &request));
     tx.ack(COMMANDS, GROUP, cmd_id);

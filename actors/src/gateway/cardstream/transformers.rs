@@ -252,6 +252,10 @@ pub fn txn_status(f: &Fields) -> Result<TxnStatus, GatewayError> {
     Ok(TxnStatus {
         outcome: auth_outcome(f)?,
         state: f.get("state").unwrap_or("").to_string(),
+        amount_received: f
+            .get("amountReceived")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
         amount_refunded: f
             .get("amountRefunded")
             .and_then(|a| a.parse().ok())
