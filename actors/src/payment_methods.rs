@@ -131,12 +131,7 @@ pub async fn create(
     let xref = match outcome {
         AuthOutcome::Approved { txn, .. } => txn.xref,
         AuthOutcome::Declined { decline_code, .. } => {
-            let (code, message) = match decline_code.as_str() {
-                "expired_card" => ("expired_card", "Your card has expired."),
-                "incorrect_cvc" => ("incorrect_cvc", "Your card's security code is incorrect."),
-                "incorrect_number" => ("incorrect_number", "Your card number is incorrect."),
-                _ => ("card_declined", "Your card was declined."),
-            };
+            let (code, message) = calmony_protocol::error::decline_words(&decline_code);
             return Err(card_error(code, &decline_code, message));
         }
         AuthOutcome::Challenge { .. } | AuthOutcome::Failed { .. } => {

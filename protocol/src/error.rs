@@ -258,6 +258,34 @@ impl ApiError {
     }
 }
 
+/// Stripe's error `code` and message for a card refused with `decline_code` (Stripe's
+/// spelling, as [`crate::cardstream::codes::Outcome::decline_code`] gives it). Stripe answers
+/// most declines `card_declined` and names a few in `code` itself (its testing documentation:
+/// an expired card is `expired_card`, a wrong CVC `incorrect_cvc`, a processor failure
+/// `processing_error`). One table for every path a card can be refused on.
+pub fn decline_words(decline_code: &str) -> (&'static str, &'static str) {
+    match decline_code {
+        "insufficient_funds" => ("card_declined", "Your card has insufficient funds."),
+        "expired_card" => ("expired_card", "Your card has expired."),
+        "incorrect_cvc" => ("incorrect_cvc", "Your card's security code is incorrect."),
+        "incorrect_number" => ("incorrect_number", "Your card number is incorrect."),
+        "processing_error" => (
+            "processing_error",
+            "An error occurred while processing your card. Try again in a little bit.",
+        ),
+        "authentication_required" => (
+            "payment_intent_authentication_failure",
+            "We are unable to authenticate your payment method. Please choose a different \
+             payment method and try again.",
+        ),
+        "call_issuer" => (
+            "card_declined",
+            "Your card was declined. Please contact your card issuer.",
+        ),
+        _ => ("card_declined", "Your card was declined."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

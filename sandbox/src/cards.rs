@@ -29,10 +29,18 @@ use crate::clock::UtcTime;
 pub enum Behaviour {
     /// Stripe's approving cards (4242…, 5555…, amex 3782…): every SALE approved.
     Approve,
-    /// 4000000000000002: SALE declined 5.
+    /// 4000000000000002: SALE declined without a reason Stripe names (`generic_decline`).
     Decline,
     /// 4000000000009995: SALE declined 51.
     InsufficientFunds,
+    /// 4000000000009987: SALE declined 41 (lost card).
+    LostCard,
+    /// 4000000000009979: SALE declined 43 (stolen card).
+    StolenCard,
+    /// 4000000000006975: SALE declined 61 (velocity limit exceeded).
+    VelocityExceeded,
+    /// 4100000000000019: SALE declined 59 (the issuer suspects fraud).
+    Fraudulent,
     /// 4000000000000069: SALE declined 54 although the expiry date is in the future.
     ExpiredCard,
     /// 4000000000000127: SALE declined 5 with `cv2Check=not matched`.
@@ -267,6 +275,14 @@ const TEST_CARDS: &[(&str, Kind, Behaviour)] = &[
         Kind::VisaCredit,
         Behaviour::InsufficientFunds,
     ),
+    ("4000000000009987", Kind::VisaCredit, Behaviour::LostCard),
+    ("4000000000009979", Kind::VisaCredit, Behaviour::StolenCard),
+    (
+        "4000000000006975",
+        Kind::VisaCredit,
+        Behaviour::VelocityExceeded,
+    ),
+    ("4100000000000019", Kind::VisaCredit, Behaviour::Fraudulent),
     ("4000000000000069", Kind::VisaCredit, Behaviour::ExpiredCard),
     (
         "4000000000000127",

@@ -126,6 +126,12 @@ pub fn refused(status: char) -> bool {
     matches!(status, 'N' | 'R')
 }
 
+/// The issuer code of Stripe's generic decline (4000 0000 0000 0002): a refusal whose reason
+/// the issuer does not share. Not 5 (do not honour), which is the guide's own decline and
+/// Stripe's `do_not_honor`; 79 (a life-cycle decline) is one no Stripe `decline_code` names,
+/// so it reads as `generic_decline`, as Stripe documents for that card.
+pub const UNNAMED_DECLINE: u32 = 79;
+
 /// What the issuer answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -194,8 +200,14 @@ pub fn authorise(sale: &Sale<'_>) -> Decision {
     }
     match sale.card.behaviour {
         Behaviour::Approve => approve(),
-        Behaviour::Decline | Behaviour::DeclineAfterAttach => Decision::refuse(5, "CARD DECLINED"),
+        Behaviour::Decline | Behaviour::DeclineAfterAttach => {
+            Decision::refuse(UNNAMED_DECLINE, "CARD DECLINED")
+        }
         Behaviour::InsufficientFunds => Decision::refuse(51, "INSUFFICIENT FUNDS"),
+        Behaviour::LostCard => Decision::refuse(41, "LOST CARD"),
+        Behaviour::StolenCard => Decision::refuse(43, "STOLEN CARD"),
+        Behaviour::VelocityExceeded => Decision::refuse(61, "EXCEEDS WITHDRAWAL LIMIT"),
+        Behaviour::Fraudulent => Decision::refuse(59, "SUSPECTED FRAUD"),
         Behaviour::ExpiredCard => Decision::refuse(54, "EXPIRED CARD"),
         Behaviour::IncorrectCvc => Decision::Refuse {
             code: 5,
@@ -351,6 +363,99 @@ mod tests {
         assert_eq!(
             three_ds_plan(&guide("12"), TxnType::Ecom, false),
             ThreeDsPlan::Skip
+        );
+    }
+
+    /// Stripe's testing documentation, "Declined payments": each number's error `code` and
+    /// `decline_code`, as the daemon reads the simulator's answer. The guide's own cards keep
+    /// Cardstream's meaning (5 is `do_not_honor`).
+    #[test]
+    fn stripe_test_cards_answer_stripes_documented_codes() {
+        use calmony_protocol::cardstream::codes::Outcome;
+        let outcome_of = |number: &str, month: &str, amount: u64| {
+            let fields: Fields = [
+                ("cardNumber", number),
+                ("cardExpiryMonth", month),
+                ("cardExpiryYear", "40"),
+            ]
+            .into_iter()
+            .collect();
+            let card = crate::cards::from_request(&fields)
+                .expect("valid")
+                .expect("card");
+            let decision = authorise(&Sale {
+                card: &card,
+                expired: false,
+                amount,
+                kind: TxnType::Ecom,
+                authorisation_code: None,
+                three_ds: None,
+            });
+            let mut answer = Fields::new();
+            match decision {
+                Decision::Approve { .. } => return None,
+                Decision::Refuse {
+                    code,
+                    cv2_not_matched,
+                    ..
+                } => {
+                    answer.insert("responseCode", code.to_string());
+                    if cv2_not_matched {
+                        answer.insert("cv2Check", "not matched");
+                    }
+                }
+                Decision::ProcessorError => {
+                    answer.insert("responseCode", "65550");
+                }
+            }
+            // As the daemon reads it: a decline's own code; a processor failure is
+            // `processing_error`.
+            let decline_code = match Outcome::from_response(&answer).expect("a code") {
+                outcome @ (Outcome::Declined { .. } | Outcome::Referred) => {
+                    outcome.decline_code().expect("a decline code")
+                }
+                _ => "processing_error",
+            };
+            let (code, _) = calmony_protocol::error::decline_words(decline_code);
+            Some((code, decline_code))
+        };
+        for (number, code, decline_code) in [
+            ("4000000000000002", "card_declined", "generic_decline"),
+            ("4000000000009995", "card_declined", "insufficient_funds"),
+            ("4000000000009987", "card_declined", "lost_card"),
+            ("4000000000009979", "card_declined", "stolen_card"),
+            (
+                "4000000000006975",
+                "card_declined",
+                "card_velocity_exceeded",
+            ),
+            ("4100000000000019", "card_declined", "fraudulent"),
+            ("4000000000000069", "expired_card", "expired_card"),
+            ("4000000000000127", "incorrect_cvc", "incorrect_cvc"),
+            ("4000000000000119", "processing_error", "processing_error"),
+            ("4000000000000341", "card_declined", "generic_decline"),
+        ] {
+            assert_eq!(
+                outcome_of(number, "12", 1000),
+                Some((code, decline_code)),
+                "{number}"
+            );
+        }
+        for number in ["4242424242424242", "5555555555554444", "378282246310005"] {
+            assert_eq!(outcome_of(number, "12", 1000), None, "{number}");
+        }
+        // The guide's cards: Cardstream's mapping, by amount.
+        assert_eq!(
+            outcome_of("4929421234600821", "11", 12_000),
+            Some(("card_declined", "do_not_honor"))
+        );
+        assert_eq!(
+            outcome_of("4929421234600821", "11", 15_000),
+            Some(("card_declined", "pickup_card"))
+        );
+        assert_eq!(
+            outcome_of("4929421234600821", "11", 5_000),
+            Some(("card_declined", "call_issuer"))
         );
     }
 }

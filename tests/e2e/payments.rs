@@ -98,13 +98,23 @@ async fn declines_answer_402_with_the_intent_embedded() {
     let w = World::new();
     let api = &w.api;
     let cases = [
-        ("4000000000000002", 2500, "card_declined", "do_not_honor"),
+        // Stripe's test numbers answer what Stripe's testing documentation says.
+        ("4000000000000002", 2500, "card_declined", "generic_decline"),
         (
             "4000000000009995",
             2500,
             "card_declined",
             "insufficient_funds",
         ),
+        ("4000000000009987", 2500, "card_declined", "lost_card"),
+        ("4000000000009979", 2500, "card_declined", "stolen_card"),
+        (
+            "4000000000006975",
+            2500,
+            "card_declined",
+            "card_velocity_exceeded",
+        ),
+        ("4100000000000019", 2500, "card_declined", "fraudulent"),
         ("4000000000000069", 2500, "expired_card", "expired_card"),
         ("4000000000000127", 2500, "incorrect_cvc", "incorrect_cvc"),
         (
@@ -113,7 +123,7 @@ async fn declines_answer_402_with_the_intent_embedded() {
             "processing_error",
             "processing_error",
         ),
-        ("4000000000000341", 2500, "card_declined", "do_not_honor"),
+        ("4000000000000341", 2500, "card_declined", "generic_decline"),
         // The guide's test card: 5000–7499 is a referral.
         ("4929421234600821", 5000, "card_declined", "call_issuer"),
         ("4929421234600821", 12000, "card_declined", "do_not_honor"),

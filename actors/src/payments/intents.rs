@@ -1048,30 +1048,6 @@ async fn manage_at_gateway(
     })
 }
 
-/// Stripe's `code` and message for a decline.
-fn decline_words(decline_code: &str) -> (&'static str, &'static str) {
-    match decline_code {
-        "insufficient_funds" => ("card_declined", "Your card has insufficient funds."),
-        "expired_card" => ("expired_card", "Your card has expired."),
-        "incorrect_cvc" => ("incorrect_cvc", "Your card's security code is incorrect."),
-        "incorrect_number" => ("incorrect_number", "Your card number is incorrect."),
-        "processing_error" => (
-            "processing_error",
-            "An error occurred while processing your card. Try again in a little bit.",
-        ),
-        "authentication_required" => (
-            "payment_intent_authentication_failure",
-            "We are unable to authenticate your payment method. Please choose a different \
-             payment method and try again.",
-        ),
-        "call_issuer" => (
-            "card_declined",
-            "Your card was declined. Please contact your card issuer.",
-        ),
-        _ => ("card_declined", "Your card was declined."),
-    }
-}
-
 fn new_charge(
     intent: &PaymentIntent,
     scope: &Scope,
@@ -1239,7 +1215,7 @@ async fn finish(
                     None,
                 ),
             };
-            let (stripe_code, message) = decline_words(&decline_code);
+            let (stripe_code, message) = calmony_protocol::error::decline_words(&decline_code);
             let mut ch = new_charge(
                 &intent,
                 scope,

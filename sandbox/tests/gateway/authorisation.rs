@@ -113,10 +113,15 @@ async fn verify_then_sale_by_xref_charges_once() {
 async fn stripe_cards_decline_by_number() {
     let sim = Sim::start().await;
     for (number, expected, message) in [
-        ("4000000000000002", 5, "CARD DECLINED"),
+        // Stripe's generic decline: a code no Stripe decline code names (not 5, do not honour).
+        ("4000000000000002", 79, "CARD DECLINED"),
         ("4000000000009995", 51, "INSUFFICIENT FUNDS"),
+        ("4000000000009987", 41, "LOST CARD"),
+        ("4000000000009979", 43, "STOLEN CARD"),
+        ("4000000000006975", 61, "EXCEEDS WITHDRAWAL LIMIT"),
+        ("4100000000000019", 59, "SUSPECTED FRAUD"),
         ("4000000000000069", 54, "EXPIRED CARD"),
-        ("4000000000000341", 5, "CARD DECLINED"),
+        ("4000000000000341", 79, "CARD DECLINED"),
         (UNKNOWN_CARD, 5, "UNKNOWN TEST CARD"),
     ] {
         let answer = sim
@@ -200,7 +205,7 @@ async fn stripe_cards_decline_by_number() {
             ("currencyCode", "826"),
         ])
         .await;
-    assert_eq!(code(&charged), 5);
+    assert_eq!(code(&charged), 79);
 
     assert!(
         sim.ledger("declines").await.is_empty(),

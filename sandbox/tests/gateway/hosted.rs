@@ -415,7 +415,7 @@ async fn a_declined_card_ends_the_payment_and_a_second_submit_charges_nothing() 
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Payment not completed"));
     let result = verified(&page);
-    assert_eq!(code(&result), 5);
+    assert_eq!(code(&result), 79);
     assert_eq!(field(&result, "responseMessage"), "CARD DECLINED");
     assert_eq!(field(&result, "responseStatus"), "1");
     assert_eq!(field(&result, "state"), "declined");
