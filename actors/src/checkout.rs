@@ -575,6 +575,11 @@ impl Checkout {
             return Ok(Completion::Canceled(s));
         }
         if code != 0 {
+            let s = if s.mode == "payment" && s.status == "open" {
+                self.record_decline(scope, v, s, &internal, &fields).await?
+            } else {
+                s
+            };
             let message = match calmony_protocol::cardstream::codes::Outcome::from_response(&fields)
                 .ok()
                 .and_then(|o| o.decline_code())
@@ -607,6 +612,114 @@ impl Checkout {
             ));
         }
         Ok(Completion::Completed(completed))
+    }
+
+    /// A declined attempt on the hosted page, recorded as one through the API is
+    /// ([`crate::payments::declines`]): on the session's payment intent (made by its first
+    /// attempt, so a later success completes the same one), a failed charge, and the decline's
+    /// events. The redirect and the callback both bring the result: the attempt's
+    /// `transactionUnique` on the intent makes the second arrival change nothing.
+    async fn record_decline(
+        &self,
+        scope: &Scope,
+        v: u64,
+        mut s: CheckoutSession,
+        internal: &SessionInternal,
+        f: &Fields,
+    ) -> Result<CheckoutSession, ApiError> {
+        let attempt = f.get("transactionUnique").unwrap_or("").to_string();
+        let code = f
+            .get("responseCode")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let outcome = crate::gateway::cardstream::transformers::auth_outcome(f).unwrap_or(
+            crate::gateway::AuthOutcome::Failed {
+                code,
+                message: f.get("responseMessage").unwrap_or("").to_string(),
+            },
+        );
+        let now = clock::now();
+        let existing = match s.payment_intent_id.as_deref() {
+            Some(pi) => Some(self.payments.load(scope, None, pi).await?),
+            None => None,
+        };
+        let mut tx = Tx::new();
+        let (mut intent, mut pi_internal, version) = match existing {
+            Some(l) => (l.intent, l.internal, l.version),
+            None => {
+                let mut intent = PaymentIntent::new(
+                    ids::new_id("pi"),
+                    s.amount_total,
+                    "gbp".into(),
+                    now,
+                    scope.livemode(),
+                );
+                let mut metadata = s.metadata.clone();
+                metadata.extend(internal.intent_metadata.clone());
+                intent.metadata = metadata;
+                intent.description = internal.lines.first().map(|l| l.description.clone());
+                intent.receipt_email = s.customer_email.clone();
+                intent.set_customer(s.customer.clone());
+                tx.index(&scope.key("payment_intents"), &intent.id)
+                    .event(scope, &event("payment_intent.created", &intent, scope, now));
+                if let Some(c) = &s.customer {
+                    tx.index(
+                        &scope.key(&format!("customer:{c}:payment_intents")),
+                        &intent.id,
+                    );
+                }
+                (intent, crate::payments::IntentInternal::default(), 0)
+            }
+        };
+        if pi_internal.attempt.as_deref() == Some(attempt.as_str()) {
+            return Ok(s);
+        }
+        pi_internal.attempt = Some(attempt);
+        let charge = crate::payments::new_charge(&intent, scope, None, None);
+        let declined = crate::payments::declines::record(
+            &mut intent,
+            charge,
+            outcome,
+            None,
+            scope,
+            &EventRequest::default(),
+            now,
+        );
+        tx.expect_version(&scope.record(&intent.id), version)
+            .put_with(
+                &scope.record(&intent.id),
+                version + 1,
+                &to_json(&intent)?,
+                &[("internal", &to_json(&pi_internal)?)],
+            )
+            .expect_version(&scope.record(&declined.charge.id), 0)
+            .put(
+                &scope.record(&declined.charge.id),
+                1,
+                &to_json(&declined.charge)?,
+            )
+            .index(&scope.key("charges"), &declined.charge.id);
+        for e in &declined.events {
+            tx.event(scope, e);
+        }
+        if s.payment_intent_id.is_none() {
+            s.payment_intent = Some(intent.id.clone());
+            s.payment_intent_id = Some(intent.id.clone());
+            tx.expect_version(&scope.record(&s.id), v).put_with(
+                &scope.record(&s.id),
+                v + 1,
+                &to_json(&s)?,
+                &[("internal", &to_json(internal)?)],
+            );
+        }
+        match self.store().commit(&tx).await? {
+            Commit::Done(_) => {
+                metrics::counter!("calmony_payments_total", "outcome" => "declined").increment(1);
+                Ok(s)
+            }
+            // The other arrival recorded it first (or the session moved on): its state wins.
+            _ => Ok(self.load(scope, &s.id).await?.1),
+        }
     }
 
     /// A successful payment for a session that another attempt already paid (the customer
@@ -745,12 +858,19 @@ impl Checkout {
         if s.mode == "payment" {
             let mut metadata = s.metadata.clone();
             metadata.extend(internal.intent_metadata.clone());
-            let pi_id = ids::new_id("pi");
+            // The intent a declined attempt made, if any: the session has one payment.
+            let (pi_id, pi_version, created) = match s.payment_intent_id.as_deref() {
+                Some(pi) => {
+                    let l = self.payments.load(scope, None, pi).await?;
+                    (l.intent.id, l.version, l.intent.created)
+                }
+                None => (ids::new_id("pi"), 0, now),
+            };
             let mut intent = PaymentIntent::new(
                 pi_id.clone(),
                 s.amount_total,
                 "gbp".into(),
-                now,
+                created,
                 scope.livemode(),
             );
             intent.amount_received = s.amount_total;
@@ -791,10 +911,13 @@ impl Checkout {
                 sale_xref: Some(xref.to_string()),
                 ..Default::default()
             };
-            tx.expect_version(&scope.record(&pi_id), 0)
+            if pi_version == 0 {
+                tx.event(scope, &event("payment_intent.created", &intent, scope, now));
+            }
+            tx.expect_version(&scope.record(&pi_id), pi_version)
                 .put_with(
                     &scope.record(&pi_id),
-                    1,
+                    pi_version + 1,
                     &to_json(&intent)?,
                     &[("internal", &to_json(&internal_pi)?)],
                 )
@@ -806,7 +929,6 @@ impl Checkout {
                 .expect_version(&scope.record(&charge.id), 0)
                 .put(&scope.record(&charge.id), 1, &to_json(&charge)?)
                 .index(&scope.key("charges"), &charge.id)
-                .event(scope, &event("payment_intent.created", &intent, scope, now))
                 .event(scope, &event("charge.succeeded", &charge, scope, now))
                 .event(
                     scope,

@@ -371,6 +371,91 @@ async fn a_declined_card_shows_the_reason_and_another_card_can_pay_cancel_keeps_
     assert_eq!(still.json["status"], "open");
 }
 
+/// How many events of `kind` are about object `id`.
+async fn events_about(w: &World, kind: &str, id: &str) -> usize {
+    let events = w
+        .api
+        .get(&format!("/v1/events?type={kind}&limit=100"))
+        .await;
+    events.json["data"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter(|e| {
+                    e["data"]["object"]["id"] == id || e["data"]["object"]["payment_intent"] == id
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn every_declined_attempt_on_the_hosted_page_emits_the_decline_events() {
+    let w = World::new();
+    let s = session(&w, "").await;
+    let id = s["id"].as_str().expect("id").to_string();
+    let (mut card, _) = to_card_page(&w, s["url"].as_str().expect("url")).await;
+    for number in ["4000000000000002", "4000000000009995"] {
+        let result = pay(&w, card, number).await;
+        // The redirect, then the callback, then the redirect again: one decline.
+        let callback = Form {
+            action: result.action.replace("/return", "/callback"),
+            fields: result.fields.clone(),
+        };
+        let mut page = String::new();
+        for f in [&result, &callback, &result] {
+            let (status, _, body) = f.submit(&w.daemon.base()).await;
+            assert_eq!(status, 200, "{body}");
+            if body.contains("checkout-hand-off") {
+                page = body;
+            }
+        }
+        let (_, _, card_page) = form(&page, "checkout-hand-off")
+            .submit(&w.daemon.base())
+            .await;
+        card = form(&card_page, "card-form");
+    }
+    let open = w.api.get(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!(open.json["status"], "open");
+    let pi = open.json["payment_intent"]
+        .as_str()
+        .unwrap_or_else(|| {
+            panic!(
+                "a declined attempt makes the session's intent: {}",
+                open.text
+            )
+        })
+        .to_string();
+    let intent = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(intent.json["status"], "requires_payment_method");
+    assert_eq!(
+        intent.json["last_payment_error"]["decline_code"],
+        "insufficient_funds"
+    );
+    for kind in [
+        "payment_intent.payment_failed",
+        "payment_intent.failed",
+        "charge.failed",
+    ] {
+        assert_eq!(
+            events_about(&w, kind, &pi).await,
+            2,
+            "{kind}: one per declined attempt"
+        );
+    }
+    // Then a card that pays completes the same intent.
+    let result = pay(&w, card, "4242424242424242").await;
+    let (status, _, body) = result.submit(&w.daemon.base()).await;
+    assert_eq!(status, 303, "{body}");
+    let done = w.api.get(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!(done.json["status"], "complete");
+    assert_eq!(done.json["payment_intent"], pi.as_str());
+    let intent = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(intent.json["status"], "succeeded", "{}", intent.text);
+    assert_eq!(events_about(&w, "payment_intent.succeeded", &pi).await, 1);
+    assert_eq!(events_about(&w, "payment_intent.created", &pi).await, 1);
+}
+
 #[tokio::test]
 async fn a_result_answered_database_error_after_the_charge_completes_the_session_once() {
     let w = World::new();

@@ -1048,7 +1048,7 @@ async fn manage_at_gateway(
     })
 }
 
-fn new_charge(
+pub(crate) fn new_charge(
     intent: &PaymentIntent,
     scope: &Scope,
     transaction_id: Option<String>,
@@ -1197,59 +1197,19 @@ async fn finish(
             outcome_label = "requires_action";
         }
         Step::Auth(other) => {
-            let (code, decline_code, gateway_message, txn) = match other {
-                AuthOutcome::Declined {
-                    txn,
-                    code,
-                    decline_code,
-                    message,
-                } => (code, decline_code, message, txn),
-                AuthOutcome::Failed { code, message } => {
-                    (code, "processing_error".to_string(), message, None)
-                }
-                // A challenge without a page to send the cardholder to cannot be completed.
-                _ => (
-                    0,
-                    "authentication_required".to_string(),
-                    String::new(),
-                    None,
-                ),
-            };
-            let (stripe_code, message) = calmony_protocol::error::decline_words(&decline_code);
-            let mut ch = new_charge(
-                &intent,
-                scope,
-                txn.as_ref().and_then(|t| t.transaction_id.clone()),
+            let ch = new_charge(&intent, scope, None, method.as_ref());
+            let declined = super::declines::record(
+                &mut intent,
+                ch,
+                other,
                 method.as_ref(),
-            );
-            ch.failure_code = Some(stripe_code.into());
-            ch.failure_message = Some(message.into());
-            ch.outcome = json!({"network_status": "declined_by_network", "type": "issuer_declined", "reason": decline_code, "seller_message": gateway_message, "gateway_code": code});
-            let error = json!({
-                "type": "card_error",
-                "code": stripe_code,
-                "decline_code": decline_code,
-                "message": message,
-                "charge": ch.id,
-                "payment_method": method,
-            });
-            intent.status = status::REQUIRES_PAYMENT_METHOD.into();
-            intent.last_payment_error = Some(error.clone());
-            intent.latest_charge = Some(ch.id.clone());
-            intent.next_action = None;
-            if let Some(t) = &txn {
-                intent.cardstream_transaction_id = t.transaction_id.clone();
-            }
-            internal.challenge = None;
-            events.push(event("charge.failed", &ch, scope, &request));
-            events.push(event(
-                "payment_intent.payment_failed",
-                &intent,
                 scope,
                 &request,
-            ));
-            // The Calmony docs' name for the same event.
-            events.push(event("payment_intent.failed", &intent, scope, &request));
+                clock::now(),
+            );
+            internal.challenge = None;
+            events.extend(declined.events);
+            let (ch, error) = (declined.charge, declined.error);
             charge_write = Some((ch, 1));
             let mut body = error;
             body["payment_intent"] = serde_json::to_value(&intent).unwrap_or(Value::Null);

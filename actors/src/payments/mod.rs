@@ -29,6 +29,7 @@
 //! [`MAX_DELIVERIES`] tries, for an operator to look at.
 
 mod charges;
+pub mod declines;
 mod intents;
 mod recovery;
 mod refund_plan;
@@ -50,6 +51,7 @@ use crate::store::{Fetched, Record, Scope, Store, StoreError};
 
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;
+pub(crate) use intents::new_charge;
 pub use intents::{
     InvoiceCharge, InvoiceChargeBegun, begin_invoice_charge, cancel, capture, confirm, create,
     list, retrieve, update,
