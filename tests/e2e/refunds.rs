@@ -346,3 +346,42 @@ async fn a_kill_9_among_concurrent_refunds_leaves_the_gateway_equal_to_the_recor
         refunds.text
     );
 }
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_recorded_from_the_gateway_not_sent_again() {
+    let w = World::new();
+    let base = w.daemon.base();
+    for (amount, refund, action) in [(1000, 300, "CAPTURE"), (1000, 1000, "CANCEL")] {
+        let pi = paid(&w, amount).await;
+        // The gateway applies the next request, then answers 65548 (its database failed).
+        sandbox_post(&base, "/sandbox/faults", "fail_next=1").await;
+        let r = w
+            .api
+            .post_form(
+                "/v1/refunds",
+                &format!("payment_intent={pi}&amount={refund}"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let id = r.json["id"].as_str().expect("id").to_string();
+        let api = w.api.clone();
+        let done = crate::harness::eventually(std::time::Duration::from_secs(20), || {
+            let api = api.clone();
+            let id = id.clone();
+            async move { api.get(&format!("/v1/refunds/{id}")).await.json["status"] == "succeeded" }
+        })
+        .await;
+        assert!(done, "recovery records it:\n{}", w.daemon.logs());
+        let sent = actions(&ledger(&base, Some(&pi)).await)
+            .iter()
+            .filter(|a| *a == action)
+            .count();
+        assert_eq!(sent, 1, "{action} sent once");
+        let (held, _) = held_at_gateway(&base, &pi).await;
+        assert_eq!(
+            Some(held),
+            kept_in_records(&w.api, &pi).await,
+            "{action}: the gateway and the records agree"
+        );
+    }
+}
