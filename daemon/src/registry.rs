@@ -122,9 +122,19 @@ pub enum Choice {
 
 /// Decide which store a command opens: the settings' if they name one that exists (a Redis
 /// URL, or a data directory with a store in it), else the running daemon's, else a new one.
-pub fn choose(redis_url: &str, store_exists: bool, running: Vec<Registration>) -> Choice {
+/// A data directory other than the default (`data_dir_named`) is the operator saying where
+/// the store is, perhaps to make a new one: it is never swapped for a running daemon's.
+pub fn choose(
+    redis_url: &str,
+    data_dir_named: bool,
+    store_exists: bool,
+    running: Vec<Registration>,
+) -> Choice {
     if !redis_url.is_empty() || store_exists {
         return Choice::Configured;
+    }
+    if data_dir_named {
+        return Choice::New;
     }
     match running.len() {
         0 => Choice::New,
@@ -157,20 +167,40 @@ mod tests {
 
     #[test]
     fn a_command_opens_the_store_its_settings_name_else_the_running_daemons() {
-        let cases: Vec<(&str, bool, Vec<Registration>, Choice)> = vec![
-            ("redis://r:6380", false, vec![daemon(7)], Choice::Configured),
-            ("", true, vec![daemon(7), daemon(8)], Choice::Configured),
-            ("", false, vec![daemon(7)], Choice::Daemon(daemon(7))),
+        // (redis.url, data_dir other than the default, a store there, running daemons)
+        let cases: Vec<(&str, bool, bool, Vec<Registration>, Choice)> = vec![
+            (
+                "redis://r:6380",
+                false,
+                false,
+                vec![daemon(7)],
+                Choice::Configured,
+            ),
             (
                 "",
+                false,
+                true,
+                vec![daemon(7), daemon(8)],
+                Choice::Configured,
+            ),
+            ("", true, true, vec![daemon(7)], Choice::Configured),
+            ("", false, false, vec![daemon(7)], Choice::Daemon(daemon(7))),
+            ("", true, false, vec![daemon(7)], Choice::New),
+            (
+                "",
+                false,
                 false,
                 vec![daemon(7), daemon(8)],
                 Choice::Ambiguous(vec![daemon(7), daemon(8)]),
             ),
-            ("", false, vec![], Choice::New),
+            ("", false, false, vec![], Choice::New),
         ];
-        for (url, exists, running, want) in cases {
-            assert_eq!(choose(url, exists, running), want, "{url:?} {exists}");
+        for (url, named, exists, running, want) in cases {
+            assert_eq!(
+                choose(url, named, exists, running),
+                want,
+                "{url:?} {named} {exists}"
+            );
         }
     }
 

@@ -47,6 +47,7 @@ pub async fn open_store_for_command(
         .unwrap_or_else(|_| config.data_dir.join("redis"));
     let choice = crate::registry::choose(
         &config.redis.url,
+        config.data_dir != Config::default().data_dir,
         store_dir.exists(),
         crate::registry::running(),
     );
@@ -86,8 +87,8 @@ pub async fn open_store_for_command(
         crate::registry::Choice::New => {
             let opened = open_store(config, true).await?;
             eprintln!(
-                "calmony-payd: no daemon is running and there was no store in {}: opened a \
-                 new, empty store there. If your daemon keeps its data elsewhere, {}.",
+                "calmony-payd: there was no store in {} (and no running daemon's to use): \
+                 opened a new, empty store there. If your daemon keeps its data elsewhere, {}.",
                 store_dir.display(),
                 crate::registry::HOW_TO_POINT
             );
