@@ -67,6 +67,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("webhooks.disable_after_hours", Kind::Int),
     ("webhooks.secret_overlap_hours", Kind::Int),
     ("webhooks.concurrency", Kind::Int),
+    ("webhooks.local_targets", Kind::Str),
     ("clock.controllable", Kind::Bool),
     ("billing.schedule", Kind::Str),
     ("billing.dunning_retry_hours", Kind::Str),
@@ -169,6 +170,17 @@ pub struct WebhooksConfig {
     pub secret_overlap_hours: u64,
     /// Deliveries in flight at once per daemon.
     pub concurrency: u64,
+    /// Which endpoints may point at local addresses (loopback, private, link-local, ...):
+    /// `test` (the default: test mode may, so a developer's machine receives webhooks) or
+    /// `none`. Live endpoints never may: `live` and `all` are refused.
+    pub local_targets: String,
+}
+
+impl WebhooksConfig {
+    /// Whether test-mode endpoints may reach local addresses (`local_targets = "test"`).
+    pub fn test_reaches_local(&self) -> bool {
+        self.local_targets == "test"
+    }
 }
 
 impl Default for WebhooksConfig {
@@ -179,6 +191,7 @@ impl Default for WebhooksConfig {
             disable_after_hours: 120,
             secret_overlap_hours: 24,
             concurrency: 256,
+            local_targets: "test".into(),
         }
     }
 }
@@ -755,6 +768,21 @@ impl Config {
                 ),
             ));
         }
+        match self.webhooks.local_targets.as_str() {
+            "test" | "none" => {}
+            "live" | "all" => {
+                return Err((
+                    "webhooks.local_targets",
+                    "live endpoints can never reach local addresses: use `test` or `none`".into(),
+                ));
+            }
+            other => {
+                return Err((
+                    "webhooks.local_targets",
+                    format!("{other:?} is not `test` or `none`"),
+                ));
+            }
+        }
         if !(1..=4096).contains(&self.webhooks.concurrency) {
             return Err(("webhooks.concurrency", "must be between 1 and 4096".into()));
         }
@@ -1090,6 +1118,23 @@ mod tests {
         std::fs::write(&path, "[api]\nmax_body_bytes = \"big\"\n").expect("write");
         let e = Config::load_with(Some(&path), env(&[])).expect_err("bad type");
         assert!(e.to_string().contains("max_body_bytes"), "{e}");
+    }
+
+    #[test]
+    fn local_webhook_targets_are_for_test_mode_only() {
+        let c = Config::load_with(None, env(&[])).expect("defaults");
+        assert!(
+            c.webhooks.test_reaches_local(),
+            "on by default for test mode"
+        );
+        let c = Config::load_with(None, env(&[("CALMONY_WEBHOOKS_LOCAL_TARGETS", "none")]))
+            .expect("none is valid");
+        assert!(!c.webhooks.test_reaches_local());
+        for refused in ["live", "all", "yes"] {
+            let e = Config::load_with(None, env(&[("CALMONY_WEBHOOKS_LOCAL_TARGETS", refused)]))
+                .expect_err(refused);
+            assert!(e.to_string().contains("webhooks.local_targets"), "{e}");
+        }
     }
 
     #[test]

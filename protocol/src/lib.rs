@@ -16,6 +16,7 @@
 //! - [`event`]: events, the immutable record of every state change.
 //! - [`html`]: escaping for rendered pages.
 //! - [`webhook`]: delivery signatures and their verification, the event catalogue, endpoints.
+//! - [`destination`]: where a webhook may be delivered (the rules against request forgery).
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
 //! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
 
@@ -27,6 +28,7 @@ pub mod charge;
 pub mod checkout;
 pub mod clock_text;
 pub mod customer;
+pub mod destination;
 pub mod error;
 pub mod event;
 pub mod html;

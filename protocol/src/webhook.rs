@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::destination::{self, Reach};
 use crate::error::ApiError;
 use crate::metadata::{self, Metadata, MetadataUpdate};
 use crate::params::{Field, Params};
@@ -206,64 +207,20 @@ pub struct EndpointParams {
     pub disabled: Option<bool>,
 }
 
-/// The URL policy: a valid absolute http(s) URL; in live mode https only, and never a
-/// loopback, private, link-local or unspecified address (a live endpoint must be a public
-/// server; a test endpoint may be a developer's machine).
-pub fn check_url(url: &str, livemode: bool) -> Result<(), ApiError> {
-    let bad = |m: &str| ApiError::invalid_param("url_invalid", "url", m.to_string());
+/// The URL policy: a valid absolute http(s) URL; in live mode https only. Under
+/// [`Reach::PublicOnly`] (every live endpoint) never a local name or an address that is not
+/// public, however spelled ([`crate::destination`]). The answer names `url`.
+pub fn check_url(url: &str, livemode: bool, reach: Reach) -> Result<(), ApiError> {
     if url.len() > 2048 {
-        return Err(bad("The url must be at most 2048 characters."));
-    }
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("The url must be an absolute http:// or https:// URL."))?;
-    if scheme != "https" && scheme != "http" {
-        return Err(bad("The url must be an absolute http:// or https:// URL."));
-    }
-    if livemode && scheme != "https" {
-        return Err(bad("Live mode webhook endpoints must use https://."));
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let host = if let Some(inner) = host_port.strip_prefix('[') {
-        inner.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("The url has no valid host."));
-    }
-    if livemode && is_private_host(host) {
-        return Err(bad(
-            "Live mode webhook endpoints must be public: loopback, private and link-local \
-             addresses are refused.",
+        return Err(ApiError::invalid_param(
+            "url_invalid",
+            "url",
+            "The url must be at most 2048 characters.",
         ));
     }
-    Ok(())
-}
-
-fn is_private_host(host: &str) -> bool {
-    let lower = host.to_ascii_lowercase();
-    if lower == "localhost" || lower.ends_with(".localhost") || lower.ends_with(".local") {
-        return true;
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(v4)) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        Ok(std::net::IpAddr::V6(v6)) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-        Err(_) => false,
-    }
+    destination::check(url, livemode, reach)
+        .map(|_| ())
+        .map_err(|e| ApiError::invalid_param("url_invalid", "url", e.to_string()))
 }
 
 fn take_events(p: &mut Params) -> Result<Option<Vec<String>>, ApiError> {
@@ -290,9 +247,10 @@ fn take_events(p: &mut Params) -> Result<Option<Vec<String>>, ApiError> {
 }
 
 impl EndpointParams {
-    pub fn take_create(mut p: Params, livemode: bool) -> Result<Self, ApiError> {
+    /// `reach`: where this mode's endpoints may point (live: [`Reach::PublicOnly`] always).
+    pub fn take_create(mut p: Params, livemode: bool, reach: Reach) -> Result<Self, ApiError> {
         let url = p.required_string(&["url"], 4096)?;
-        check_url(&url, livemode)?;
+        check_url(&url, livemode, reach)?;
         let enabled_events =
             take_events(&mut p)?.ok_or_else(|| ApiError::missing_param("enabled_events"))?;
         let e = Self {
@@ -317,10 +275,10 @@ impl EndpointParams {
         Ok(e)
     }
 
-    pub fn take_update(mut p: Params, livemode: bool) -> Result<Self, ApiError> {
+    pub fn take_update(mut p: Params, livemode: bool, reach: Reach) -> Result<Self, ApiError> {
         let url = p.string_max(&["url"], 4096)?.into_option();
         if let Some(u) = &url {
-            check_url(u, livemode)?;
+            check_url(u, livemode, reach)?;
         }
         let e = Self {
             url,
@@ -389,8 +347,8 @@ mod tests {
 
     #[test]
     fn url_policy() {
-        assert!(check_url("https://shop.example/hooks", true).is_ok());
-        assert!(check_url("http://127.0.0.1:9000/hooks", false).is_ok());
+        assert!(check_url("https://shop.example/hooks", true, Reach::PublicOnly).is_ok());
+        assert!(check_url("http://127.0.0.1:9000/hooks", false, Reach::Anywhere).is_ok());
         for (url, live) in [
             ("http://shop.example/hooks", true),
             ("https://127.0.0.1/hooks", true),
@@ -402,7 +360,7 @@ mod tests {
             ("not a url", false),
             ("https:///nohost", false),
         ] {
-            let e = check_url(url, live).expect_err(url);
+            let e = check_url(url, live, Reach::PublicOnly).expect_err(url);
             assert_eq!(e.param.as_deref(), Some("url"), "{url}");
         }
     }
@@ -413,7 +371,7 @@ mod tests {
             crate::params::parse_form(b"url=https%3A%2F%2Fa.example&enabled_events[]=payment_intent.succeeded&enabled_events[]=nope.nope")
                 .expect("form"),
         );
-        let e = EndpointParams::take_create(p, false).expect_err("unknown event");
+        let e = EndpointParams::take_create(p, false, Reach::Anywhere).expect_err("unknown event");
         assert_eq!(e.param.as_deref(), Some("enabled_events[1]"));
     }
 }

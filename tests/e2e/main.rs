@@ -31,4 +31,5 @@ mod sandbox_access;
 mod slow_clients;
 mod startup;
 mod three_ds;
+mod webhook_destinations;
 mod webhooks;

@@ -930,3 +930,93 @@ async fn the_retention_sweep_forgets_many_events_in_steps() {
         "only the new event's count may remain: {counts}"
     );
 }
+
+/// Serves one endless 200 answer per connection (a 200 MB `Content-Length`, generated as it
+/// is written, never held), counting the bytes it managed to write.
+async fn huge_answer_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SIZE: usize = 200 << 20;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let written = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                // The request's head; its small body may stay unread.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {SIZE}\r\n\r\n"
+                );
+                if stream.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 64 << 10];
+                let mut sent = 0;
+                while sent < SIZE {
+                    match stream.write(&chunk[..chunk.len().min(SIZE - sent)]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            sent += n;
+                            count.fetch_add(n, Ordering::SeqCst);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/hooks"), written)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_huge_answer_is_read_only_as_far_as_the_kept_excerpt() {
+    let w = World::new();
+    let (url, written) = huge_answer_server().await;
+    let (we, _) = endpoint(&w.api, &url, &["customer.created"]).await;
+    let before = rss_kib(w.daemon.pid());
+    w.api.customer().await;
+    let path = &format!("/v1/webhook_endpoints/{we}/attempts");
+    let api = &w.api;
+    let recorded = eventually(Duration::from_secs(30), || async move {
+        api.get(path).await.json["data"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert!(recorded, "the attempt is recorded");
+    let a = api.get(path).await.json["data"][0].clone();
+    assert_eq!(a["status"], "succeeded", "{a}");
+    assert_eq!(a["response"], "x".repeat(256), "the excerpt is kept");
+    // Let the writer see the connection go.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = written.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        sent < 64 << 20,
+        "the daemon stopped reading early: {sent} of 200 MB written"
+    );
+    let after = rss_kib(w.daemon.pid());
+    assert!(
+        after < before + 64 * 1024,
+        "the daemon's memory stayed small: {before} KiB before, {after} KiB after"
+    );
+}

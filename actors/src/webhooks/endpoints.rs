@@ -131,7 +131,7 @@ fn write(tx: &mut Tx, scope: &Scope, version: u64, l: &Loaded) -> Result<String,
 /// `POST /v1/webhook_endpoints`.
 pub async fn create(w: &Webhooks, ctx: &RequestContext, params: Params) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
-    let p = EndpointParams::take_create(params, scope.livemode())?;
+    let p = EndpointParams::take_create(params, scope.livemode(), w.reach(scope.livemode()))?;
     let mut c = w.store.conn();
     let count: usize = w.store.run(c.zcard(index(scope))).await?;
     if count >= MAX_ENDPOINTS {
@@ -204,7 +204,7 @@ pub async fn update(
     params: Params,
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
-    let p = EndpointParams::take_update(params, scope.livemode())?;
+    let p = EndpointParams::take_update(params, scope.livemode(), w.reach(scope.livemode()))?;
     for _ in 0..MAX_ATTEMPTS {
         let mut l = must_load(w, scope, id).await?;
         let e = &mut l.endpoint;

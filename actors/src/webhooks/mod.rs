@@ -29,6 +29,7 @@
 mod dispatch;
 pub mod endpoints;
 pub mod events;
+pub mod reach;
 mod retention;
 mod send;
 
@@ -39,6 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use calmony_config::Config;
+use calmony_protocol::destination::Reach;
 
 use crate::store::{Batcher, Store};
 
@@ -54,7 +56,10 @@ const MAX_DELIVERIES: u64 = 10;
 #[derive(Clone)]
 pub struct Webhooks {
     pub store: Store,
-    http: reqwest::Client,
+    /// The delivery clients, one per [`Reach`] (see [`reach`]).
+    http: reach::Clients,
+    /// Where test-mode endpoints may point (`webhooks.local_targets`); live: public only.
+    test_reach: Reach,
     consumer: String,
     schedule: Arc<Vec<u64>>,
     timeout: Duration,
@@ -76,17 +81,15 @@ type EndpointCache = HashMap<String, (u64, Option<Arc<endpoints::Loaded>>)>;
 impl Webhooks {
     pub fn new(store: Store, config: &Config) -> Self {
         let timeout = Duration::from_secs(config.webhooks.timeout_seconds);
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(config.webhooks.concurrency as usize)
-            .user_agent("Calmony-Pay/1.0 (+webhooks)")
-            .build()
-            .unwrap_or_default();
+        let http = reach::Clients::new(timeout, config.webhooks.concurrency as usize);
         Self {
             store,
             http,
+            test_reach: if config.webhooks.test_reaches_local() {
+                Reach::Anywhere
+            } else {
+                Reach::PublicOnly
+            },
             consumer: config.instance_name(),
             schedule: Arc::new(config.retry_schedule()),
             timeout,
@@ -103,6 +106,15 @@ impl Webhooks {
     /// For the API side only (endpoints, events): no sending.
     pub fn for_api(store: Store, config: &Config) -> Self {
         Self::new(store, config)
+    }
+
+    /// Where endpoints of a mode may point: live ones only ever at public servers.
+    pub fn reach(&self, livemode: bool) -> Reach {
+        if livemode {
+            Reach::PublicOnly
+        } else {
+            self.test_reach
+        }
     }
 
     fn mark(&self, id: &str, working: bool) -> bool {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use super::{
-    DEAD_LETTERS, DELIVERIES, MAX_DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, events,
+    DEAD_LETTERS, DELIVERIES, MAX_DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, events, reach,
 };
 use crate::clock;
 use crate::store::event_log::Place;
@@ -22,8 +22,12 @@ use crate::store::{Batcher, Scope, StoreError, Tx, scripts};
 /// Delivery attempts recorded per commit, at most.
 const RECORD_BATCH: usize = 64;
 
-/// How much of an endpoint's answer an attempt keeps.
+/// How much of an endpoint's answer an attempt keeps, in characters.
 const SNIPPET: usize = 256;
+/// The most of an answer ever read: enough bytes for [`SNIPPET`] characters of UTF-8. An
+/// endpoint may answer with any amount (hundreds of MB were seen); the rest is never read,
+/// and the connection is dropped rather than drained.
+const SNIPPET_BYTES: usize = SNIPPET * 4;
 
 /// One event to one endpoint, on its `n`th try.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,40 +222,10 @@ impl Webhooks {
         let body = event.into_bytes();
         let signature = header(now, endpoint.active_secrets(now), &body);
         let started = Instant::now();
-        let sent = self
-            .http
-            .post(&endpoint.endpoint.url)
-            .header("content-type", "application/json; charset=utf-8")
-            .header("calmony-signature", &signature)
-            .header("stripe-signature", &signature)
-            .body(body)
-            .send()
+        let reach = self.reach(scope.livemode());
+        let (ok, status, response, retry_after) = self
+            .post(&endpoint.endpoint.url, reach, &signature, body)
             .await;
-        let (ok, status, response, retry_after) = match sent {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let text = resp.text().await.unwrap_or_default();
-                let snippet: String = text.chars().take(SNIPPET).collect();
-                (
-                    (200..300).contains(&status),
-                    Some(status),
-                    snippet,
-                    retry_after,
-                )
-            }
-            Err(e) if e.is_timeout() => (
-                false,
-                None,
-                format!("no answer within {:?}", self.timeout),
-                None,
-            ),
-            Err(e) => (false, None, format!("{e}"), None),
-        };
         let elapsed = started.elapsed();
         metrics::histogram!("calmony_webhook_attempt_duration_seconds")
             .record(elapsed.as_secs_f64());
@@ -332,6 +306,59 @@ impl Webhooks {
             }
         }
         Ok(())
+    }
+
+    /// POST one signed delivery: (succeeded, HTTP status, what the answer or failure said,
+    /// `Retry-After` seconds). A refused destination is a failure like a refused connection.
+    async fn post(
+        &self,
+        url: &str,
+        reach: calmony_protocol::destination::Reach,
+        signature: &str,
+        body: Vec<u8>,
+    ) -> (bool, Option<u16>, String, Option<u64>) {
+        let url = match reqwest::Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => return (false, None, format!("invalid url: {e}"), None),
+        };
+        // A literal is connected to without DNS: the resolver's check cannot see it.
+        if let Some(why) = reach::refused_literal(&url, reach) {
+            return (false, None, why, None);
+        }
+        let sent = self
+            .http
+            .for_reach(reach)
+            .post(url)
+            .header("content-type", "application/json; charset=utf-8")
+            .header("calmony-signature", signature)
+            .header("stripe-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let snippet = read_excerpt(resp).await;
+                (
+                    (200..300).contains(&status),
+                    Some(status),
+                    snippet,
+                    retry_after,
+                )
+            }
+            Err(e) if e.is_timeout() => (
+                false,
+                None,
+                format!("no answer within {:?}", self.timeout),
+                None,
+            ),
+            Err(e) => (false, None, failure_text(&e), None),
+        }
     }
 
     /// An endpoint, parsed once per version: every delivery reads the stored version (with the
@@ -514,6 +541,46 @@ impl Webhooks {
     }
 }
 
+/// The start of an answer's body, reading at most [`SNIPPET_BYTES`]; the response (and with
+/// an unfinished body, its connection) is dropped after.
+async fn read_excerpt(mut resp: reqwest::Response) -> String {
+    let mut head = Vec::new();
+    while head.len() < SNIPPET_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = SNIPPET_BYTES - head.len();
+                head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    excerpt(&head)
+}
+
+/// At most [`SNIPPET`] characters of the bytes an answer began with. Any [`SNIPPET_BYTES`]
+/// bytes hold that many whole characters, so a character cut at the end is never kept.
+fn excerpt(head: &[u8]) -> String {
+    String::from_utf8_lossy(head)
+        .chars()
+        .take(SNIPPET)
+        .collect()
+}
+
+/// A client error with its causes (a refused destination is a cause of a connect error).
+fn failure_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Put every parked delivery back in the delivery stream (`calmony-payd webhooks replay-dead`).
 pub async fn replay_dead(store: &crate::store::Store) -> Result<usize, StoreError> {
     let mut c = store.conn();
@@ -540,4 +607,20 @@ pub async fn replay_dead(store: &crate::store::Store) -> Result<usize, StoreErro
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_keeps_whole_characters_up_to_the_limit() {
+        assert_eq!(excerpt(b"{\"received\":true}"), "{\"received\":true}");
+        assert_eq!(excerpt(&[b'x'; SNIPPET_BYTES]).len(), SNIPPET);
+        // Four-byte characters cut mid-way at the end of what was read: none is mangled.
+        let one_byte_then_wide = format!("a{}", "\u{1F4B7}".repeat(SNIPPET));
+        let kept = excerpt(&one_byte_then_wide.as_bytes()[..SNIPPET_BYTES]);
+        assert_eq!(kept.chars().count(), SNIPPET);
+        assert!(!kept.contains('\u{FFFD}'), "{kept}");
+    }
 }

@@ -1,0 +1,142 @@
+//! The webhook client's guard against request forgery, at connect time.
+//!
+//! Creation refuses endpoint URLs that name a local address ([`calmony_protocol::destination`]),
+//! but a public-looking name can resolve to 127.0.0.1 today, or tomorrow. So the client that
+//! delivers to public-only endpoints resolves names through [`PublicResolver`], which fails
+//! the lookup when *any* address of the name is not public: the attempt then fails (recorded
+//! and retried like any failure) and nothing is connected to. A URL whose host is an address
+//! literal never reaches a resolver, so [`refused_literal`] checks it before each send.
+//! Redirects are never followed (a 3xx is a failed attempt), and proxies from the
+//! environment are ignored, since a proxy would resolve the name where this check cannot see.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use calmony_protocol::destination::{self, Reach};
+
+/// A name that resolved to an address a public-only endpoint may not reach.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves to {addr}, which is {why}: this endpoint may only reach public servers")]
+pub struct NotPublic {
+    pub host: String,
+    pub addr: std::net::IpAddr,
+    pub why: destination::Refusal,
+}
+
+/// Refuse the whole name if any of its addresses is not public (the client may try each).
+pub fn check_resolved(host: &str, addrs: &[SocketAddr]) -> Result<(), NotPublic> {
+    for a in addrs {
+        if let Some(why) = destination::refusal(a.ip()) {
+            return Err(NotPublic {
+                host: host.to_string(),
+                addr: a.ip(),
+                why,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The system resolver, refusing names with any address that is not public.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublicResolver;
+
+impl PublicResolver {
+    /// The addresses of `host`, all public, or why not.
+    pub async fn lookup(
+        host: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+        check_resolved(host, &addrs)?;
+        Ok(addrs)
+    }
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs = Self::lookup(&host).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Why a delivery to `url` may not be sent under `reach`, if its host is a refused literal.
+pub fn refused_literal(url: &reqwest::Url, reach: Reach) -> Option<String> {
+    if reach == Reach::Anywhere {
+        return None;
+    }
+    let ip = destination::literal(url)?;
+    destination::refusal(ip)
+        .map(|why| format!("{ip} is {why}: this endpoint may only reach public servers"))
+}
+
+/// One client per [`Reach`]: the public-only one resolves through [`PublicResolver`].
+#[derive(Clone)]
+pub struct Clients {
+    public_only: reqwest::Client,
+    anywhere: reqwest::Client,
+}
+
+impl Clients {
+    pub fn new(timeout: Duration, idle_per_host: usize) -> Self {
+        let base = || {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .pool_max_idle_per_host(idle_per_host)
+                .user_agent("Calmony-Pay/1.0 (+webhooks)")
+        };
+        Self {
+            public_only: base()
+                .dns_resolver(Arc::new(PublicResolver))
+                .build()
+                .unwrap_or_default(),
+            anywhere: base().build().unwrap_or_default(),
+        }
+    }
+
+    pub fn for_reach(&self, reach: Reach) -> &reqwest::Client {
+        match reach {
+            Reach::PublicOnly => &self.public_only,
+            Reach::Anywhere => &self.anywhere,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_at_lookup() {
+        for host in ["localhost", "127.0.0.1", "::1"] {
+            let e = PublicResolver::lookup(host).await.expect_err(host);
+            let e = e.downcast::<NotPublic>().expect("refused as not public");
+            assert_eq!(e.why.kind, "loopback", "{host}");
+        }
+    }
+
+    #[test]
+    fn any_refused_address_refuses_the_name() {
+        let public: SocketAddr = "8.8.8.8:0".parse().expect("addr");
+        let private: SocketAddr = "[fd00::1]:0".parse().expect("addr");
+        assert!(check_resolved("a.example", &[public]).is_ok());
+        let e = check_resolved("a.example", &[public, private]).expect_err("mixed");
+        assert_eq!(e.addr, private.ip());
+    }
+
+    #[test]
+    fn literals_are_checked_without_dns() {
+        let url = |s: &str| reqwest::Url::parse(s).expect(s);
+        assert!(refused_literal(&url("https://2130706433/"), Reach::PublicOnly).is_some());
+        assert!(refused_literal(&url("https://[::ffff:7f00:1]/"), Reach::PublicOnly).is_some());
+        assert!(refused_literal(&url("http://127.0.0.1:9/"), Reach::Anywhere).is_none());
+        assert!(refused_literal(&url("https://8.8.8.8/"), Reach::PublicOnly).is_none());
+        assert!(refused_literal(&url("https://localhost/"), Reach::PublicOnly).is_none());
+    }
+}
