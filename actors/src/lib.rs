@@ -17,6 +17,7 @@
 //! - [`checkout`]: hosted checkout sessions and their exactly-once completion.
 //! - [`customers`]: the customer resource's operations.
 //! - [`clock`]: the time the daemon believes it is.
+//! - [`sealing`]: secrets at rest (webhook signing secrets) sealed under a key kept outside Redis.
 
 pub mod api_keys;
 pub mod billing;
@@ -30,6 +31,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod projects;
 pub mod resource;
+pub mod sealing;
 pub mod store;
 pub mod webhooks;
 

@@ -68,6 +68,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("webhooks.secret_overlap_hours", Kind::Int),
     ("webhooks.concurrency", Kind::Int),
     ("webhooks.local_targets", Kind::Str),
+    ("secrets.key_dir", Kind::Str),
     ("clock.controllable", Kind::Bool),
     ("billing.schedule", Kind::Str),
     ("billing.dunning_retry_hours", Kind::Str),
@@ -119,6 +120,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub sandbox: SandboxConfig,
     pub webhooks: WebhooksConfig,
+    pub secrets: SecretsConfig,
     pub clock: ClockConfig,
     pub billing: BillingConfig,
 }
@@ -154,6 +156,17 @@ impl Default for BillingConfig {
             invoice_prefix: "CP-".into(),
         }
     }
+}
+
+/// Secrets at rest (webhook signing secrets) are sealed under key-encryption keys kept in files
+/// outside Redis: `kek-<id>.key`, 32 random bytes (raw or 64 hex digits), the greatest id
+/// sealing and every one opening.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The directory of the key files. Empty: systemd's `$CREDENTIALS_DIRECTORY` when it holds
+    /// one, else `<data_dir>/keys` (the first start creates a key there, mode 0600).
+    pub key_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -420,6 +433,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             sandbox: SandboxConfig::default(),
             webhooks: WebhooksConfig::default(),
+            secrets: SecretsConfig::default(),
             clock: ClockConfig::default(),
             billing: BillingConfig::default(),
         }

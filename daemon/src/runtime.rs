@@ -16,7 +16,7 @@ use calmony_actors::gateway::Gateway;
 use calmony_actors::payments::{BillingSettings, Payments};
 use calmony_actors::store::ManagedRedis;
 use calmony_actors::webhooks::Webhooks;
-use calmony_actors::{Store, StoreError, api_keys};
+use calmony_actors::{Store, StoreError, api_keys, sealing};
 use calmony_config::Config;
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +168,15 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 
 pub async fn serve(mut config: Config) -> Result<(), StartError> {
     let metrics = crate::telemetry::init_metrics().map_err(StartError::Metrics)?;
+    let (key_dir, may_create) = sealing::key_dir(
+        &config.secrets.key_dir,
+        std::env::var_os("CREDENTIALS_DIRECTORY").map(Into::into),
+        &config.data_dir,
+    );
+    let ring = sealing::Keyring::load(&key_dir, may_create)
+        .map_err(|e| StartError::Usage(format!("secrets.key_dir: {e}")))?;
+    tracing::info!(dir = %key_dir.display(), sealing_key = %ring.current(), "secrets at rest are sealed");
+    sealing::install(ring);
     let (store, managed) = open_store(&config, true).await?;
     if config.needs_installation_test_secret() {
         config.gateway.test.secret = installation_test_secret(&store).await?;
@@ -289,18 +298,59 @@ async fn installation_test_secret(store: &Store) -> Result<String, StartError> {
     }
 }
 
+/// Where the first start leaves its test key, in the data directory.
+const FIRST_KEY_FILE: &str = "first-test-key";
+
+/// The first start's test key goes to a file only the daemon's user may read, never into the
+/// log (which reaches journald and log shipping); the log says where it is. On a terminal
+/// (`scripts/run`) the key is shown too, as it is not a log there.
 fn announce_first_key(config: &Config, raw: &str) {
-    let base = format!("http://{}", config.listen);
+    let path = config.data_dir.join(FIRST_KEY_FILE);
+    if let Err(e) = write_private(&path, raw) {
+        tracing::warn!(
+            error = %e,
+            file = %path.display(),
+            "first start: created project `default` but could not keep its test key; make one \
+             with `calmony-payd keys create --project default --mode test`"
+        );
+        return;
+    }
     tracing::info!(
         project = "default",
-        key = raw,
-        "first start: created project `default` with this test key (shown once)"
+        file = %path.display(),
+        "first start: created project `default`; its test key is in this file (mode 0600)"
     );
-    eprintln!(
-        "\n  Your test API key (shown once): {raw}\n\n  Try it:\n    \
-         curl -s {base}/v1/customers -u {raw}: -d email=alice@example.com -d name=\"Alice Smith\"\n    \
-         curl -s {base}/v1/customers -u {raw}:\n"
-    );
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let base = format!("http://{}", config.listen);
+        eprintln!(
+            "\n  Your test API key (kept in {}): {raw}\n\n  Try it:\n    \
+             curl -s {base}/v1/customers -u {raw}: -d email=alice@example.com -d name=\"Alice Smith\"\n    \
+             curl -s {base}/v1/customers -u {raw}:\n",
+            path.display()
+        );
+    }
+}
+
+/// Write `secret` to a new file at `path` readable and writable by this user only.
+fn write_private(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // A file left by an earlier store is replaced, never reopened with its old mode.
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
 }
 
 /// With `clock.controllable`, follow the shared clock offset that `calmony-payd clock advance`

@@ -28,6 +28,7 @@ mod redis_refusals;
 mod refunds;
 mod resilience;
 mod sandbox_access;
+mod secrets_at_rest;
 mod slow_clients;
 mod startup;
 mod three_ds;

@@ -1,5 +1,5 @@
-//! The newcomer's path: no Redis URL, so the daemon runs its own redis-server, prints a first
-//! test key, and keeps the data across a crash and restart.
+//! The newcomer's path: no Redis URL, so the daemon runs its own redis-server, keeps a first
+//! test key in a private file, and keeps the data across a crash and restart.
 
 use std::time::Duration;
 
@@ -8,15 +8,17 @@ use crate::harness::{Daemon, eventually};
 #[tokio::test]
 async fn the_daemon_runs_its_own_redis_and_prints_a_first_key() {
     let mut d = Daemon::start_with("", &[("CALMONY_API_BOOTSTRAP_TEST_KEY", "true")]);
-    let logs = d.logs();
-    let key = logs
-        .split_whitespace()
-        .find(|w| w.starts_with("sk_test_"))
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-                .to_string()
-        })
-        .expect("a first test key in the log");
+    // The first key is kept in a private file, which the log names (never the key itself).
+    let key_file = d.data_dir().join("first-test-key");
+    assert!(
+        d.logs().contains(&key_file.display().to_string()),
+        "{}",
+        d.logs()
+    );
+    let key = std::fs::read_to_string(&key_file)
+        .expect("a first test key in its file")
+        .trim()
+        .to_string();
     let api = d.api(&key);
     let c = api.post_form("/v1/customers", "name=Persisted").await;
     assert_eq!(c.status, 200, "{}", c.text);
@@ -47,7 +49,7 @@ async fn the_daemon_runs_its_own_redis_and_prints_a_first_key() {
     let second_start =
         std::fs::read_to_string(d.dir.path().join("daemon-2.log")).unwrap_or_default();
     assert!(
-        !second_start.contains("sk_test_"),
+        !second_start.contains("first start") && !second_start.contains("sk_test_"),
         "no second key:\n{second_start}"
     );
 

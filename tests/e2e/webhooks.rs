@@ -407,7 +407,13 @@ async fn two_daemons_share_the_work_and_deliver_each_event_once() {
     let redis = Redis::start();
     // Few delivery slots each and a receiver that takes a moment: neither daemon can take
     // the whole burst, so both must share it.
-    let settings = [("CALMONY_WEBHOOKS_CONCURRENCY", "4")];
+    // Both open the signing secrets either one sealed: they share the keys.
+    let keys = tempfile::tempdir().expect("key dir");
+    let key_dir = keys.path().display().to_string();
+    let settings = [
+        ("CALMONY_WEBHOOKS_CONCURRENCY", "4"),
+        ("CALMONY_SECRETS_KEY_DIR", key_dir.as_str()),
+    ];
     let d1 = Daemon::start_with(&redis.url(), &settings);
     let d2 = Daemon::start_with(&redis.url(), &settings);
     let key = d1.key("acme", "test");

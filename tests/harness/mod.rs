@@ -879,7 +879,9 @@ pub fn redis_dump_text(conn: &mut redis::Connection) -> String {
                 fields
                     .into_iter()
                     .flat_map(|(name, value)| {
-                        let text = if name == "json" {
+                        // Records' `json`, and stored answers' `body`, travel packed.
+                        let packed = value.first() == Some(&calmony_actors::store::packed::MARK);
+                        let text = if name == "json" || packed {
                             calmony_actors::store::packed::text(value).expect("a readable record")
                         } else {
                             String::from_utf8_lossy(&value).into_owned()

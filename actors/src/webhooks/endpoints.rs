@@ -15,7 +15,8 @@ use super::Webhooks;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::resource::{commit, commit_answer, page_body, to_json};
-use crate::store::{Commit, Scope, Tx};
+use crate::sealing;
+use crate::store::{Commit, Scope, StoreError, Tx};
 
 const MAX_ATTEMPTS: usize = 5;
 
@@ -78,11 +79,10 @@ pub(super) async fn load(
         return Ok(None);
     }
     let mut it = internal.into_iter();
-    let secrets = it
-        .next()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let secrets = match it.next().flatten() {
+        Some(stored) => open_secrets(&key, &stored)?,
+        None => Vec::new(),
+    };
     let failing_since = it.next().flatten().and_then(|s| s.parse().ok());
     Ok(Some(Loaded {
         version: rec.version,
@@ -114,18 +114,127 @@ pub(super) async fn all(w: &Webhooks, scope: &Scope) -> Result<Vec<Loaded>, ApiE
     Ok(out)
 }
 
+/// An endpoint's signing secrets as stored: sealed (see [`crate::sealing`]), or the clear JSON
+/// an older version wrote, read as it was until the next write or start re-seals it.
+fn open_secrets(record: &str, stored: &str) -> Result<Vec<SigningSecret>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: record.to_string(),
+        reason,
+    };
+    let clear = if sealing::is_sealed(stored) {
+        sealing::keyring()
+            .and_then(|ring| ring.open(stored, record))
+            .map_err(|e| corrupt(format!("signing secrets: {e}")))?
+    } else {
+        stored.as_bytes().to_vec()
+    };
+    serde_json::from_slice(&clear).map_err(|e| corrupt(format!("signing secrets: {e}")))
+}
+
+/// Secrets sealed for the endpoint record `record`.
+fn seal_secrets(record: &str, secrets: &[SigningSecret]) -> Result<String, StoreError> {
+    let clear = serde_json::to_vec(secrets).map_err(|e| StoreError::Corrupt {
+        key: record.to_string(),
+        reason: e.to_string(),
+    })?;
+    let ring = sealing::keyring().map_err(|e| StoreError::Corrupt {
+        key: record.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(ring.seal(&clear, record))
+}
+
 fn write(tx: &mut Tx, scope: &Scope, version: u64, l: &Loaded) -> Result<String, ApiError> {
     let mut public = l.endpoint.clone();
     public.secret = None;
     let body = to_json(&public)?;
-    let secrets = to_json(&l.secrets)?;
-    tx.put_with(
-        &scope.record(&l.endpoint.id),
-        version,
-        &body,
-        &[("secrets", &secrets)],
-    );
+    let record = scope.record(&l.endpoint.id);
+    let secrets = seal_secrets(&record, &l.secrets)?;
+    tx.put_with(&record, version, &body, &[("secrets", &secrets)]);
     Ok(body)
+}
+
+/// Store an answer that shows a signing secret under the request's idempotency key sealed, so
+/// a replay shows the same secret and Redis never holds it in clear.
+fn respond_sealed(tx: &mut Tx, ctx: &RequestContext, body: &str) -> Result<(), ApiError> {
+    if let Some(claim) = &ctx.idempotency {
+        let ring = sealing::keyring().map_err(|e| StoreError::Corrupt {
+            key: claim.redis_key.clone(),
+            reason: e.to_string(),
+        })?;
+        tx.respond(ctx, 200, &ring.seal(body.as_bytes(), &claim.redis_key));
+    }
+    Ok(())
+}
+
+/// Replace an endpoint's stored secrets only if they are still what was read.
+static RESEAL: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('HGET', KEYS[1], 'secrets') == ARGV[1] then \
+         redis.call('HSET', KEYS[1], 'secrets', ARGV[2]) return 1 end return 0",
+    )
+});
+
+/// Re-seal every endpoint's secrets that are in clear (an older version's) or under a key
+/// older than the current one, each only if unchanged since read. Run at start; answers how
+/// many were re-sealed.
+pub async fn reseal_all(store: &crate::store::Store) -> Result<usize, StoreError> {
+    let ring = sealing::keyring().map_err(|e| StoreError::Corrupt {
+        key: "secrets".into(),
+        reason: e.to_string(),
+    })?;
+    let current = ring.current();
+    let mut c = store.conn();
+    let indexes: Vec<String> = {
+        let mut out = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = store
+                .run(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg("cp:{*}:*:webhook_endpoints")
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut c),
+                )
+                .await?;
+            out.extend(keys);
+            if next == 0 {
+                break out;
+            }
+            cursor = next;
+        }
+    };
+    let mut resealed = 0;
+    for index in indexes {
+        let Some((scope, _)) = Scope::of_key(&index) else {
+            continue;
+        };
+        let ids: Vec<String> = store.run(c.zrange(&index, 0, -1)).await?;
+        for id in ids {
+            let record = scope.record(&id);
+            let stored: Option<String> = store.run(c.hget(&record, "secrets")).await?;
+            let Some(stored) = stored else { continue };
+            if sealing::key_id(&stored) == Some(current.as_str()) {
+                continue;
+            }
+            let secrets = open_secrets(&record, &stored)?;
+            let sealed = seal_secrets(&record, &secrets)?;
+            let swapped: i64 = store
+                .run(
+                    RESEAL
+                        .key(&record)
+                        .arg(&stored)
+                        .arg(&sealed)
+                        .invoke_async(&mut c),
+                )
+                .await?;
+            resealed += swapped as usize;
+        }
+    }
+    Ok(resealed)
 }
 
 /// `POST /v1/webhook_endpoints`.
@@ -176,10 +285,10 @@ pub async fn create(w: &Webhooks, ctx: &RequestContext, params: Params) -> Resul
     write(&mut tx, scope, 1, &loaded)?;
     tx.index(&index(scope), &endpoint.id);
     // The secret is answered once, here; the stored answer under an idempotency key holds it
-    // too, so a retried create shows the same secret rather than minting another endpoint.
+    // too (sealed), so a retried create shows the same secret rather than minting another.
     endpoint.secret = Some(secret);
     let body = to_json(&endpoint)?;
-    tx.respond(ctx, 200, &body);
+    respond_sealed(&mut tx, ctx, &body)?;
     commit_answer(&w.store, &tx, body).await
 }
 
@@ -284,7 +393,7 @@ pub async fn roll_secret(
         let mut answer = l.endpoint.clone();
         answer.secret = Some(secret);
         let body = to_json(&answer)?;
-        tx.respond(ctx, 200, &body);
+        respond_sealed(&mut tx, ctx, &body)?;
         if let Commit::Done(_) = commit(&w.store, &tx).await? {
             return Ok(Reply {
                 status: 200,

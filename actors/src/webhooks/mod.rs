@@ -145,6 +145,15 @@ impl Webhooks {
 
     /// Start the fan-out, send, retry and recovery loops.
     pub fn spawn(&self) {
+        // Secrets an older version kept in clear, or sealed under a key since replaced.
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            match endpoints::reseal_all(&store).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(endpoints = n, "re-sealed webhook signing secrets"),
+                Err(e) => tracing::warn!(error = %e, "re-sealing webhook signing secrets failed"),
+            }
+        });
         supervise("webhook fan-out", self.clone(), |w| async move {
             w.fan_out_loop().await
         });

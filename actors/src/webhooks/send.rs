@@ -200,7 +200,7 @@ impl Webhooks {
             self.store.run(reads.query_async(&mut c)).await?;
         let event = place.json(&d.e, event)?;
         let endpoint = match endpoint_version {
-            Some(v) => self.endpoint_cached(&scope, &d.w, v).await,
+            Some(v) => self.endpoint_cached(&scope, &d.w, v).await?,
             None => None,
         };
         let (Some(endpoint), Some(event)) = (endpoint, event) else {
@@ -369,20 +369,24 @@ impl Webhooks {
         scope: &Scope,
         id: &str,
         version: u64,
-    ) -> Option<Arc<endpoints::Loaded>> {
+    ) -> Result<Option<Arc<endpoints::Loaded>>, StoreError> {
         let key = format!("{}:{}:{id}", scope.project, scope.mode);
         {
             let cache = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((v, l)) = cache.get(&key)
                 && *v == version
             {
-                return l.clone();
+                return Ok(l.clone());
             }
         }
+        // An endpoint that cannot be read (Redis away, secrets that do not open) is not a
+        // deleted one: the delivery stays pending and is tried again.
         let loaded = endpoints::load(self, scope, id)
             .await
-            .ok()
-            .flatten()
+            .map_err(|e| StoreError::Corrupt {
+                key: scope.record(id),
+                reason: e.message,
+            })?
             .map(Arc::new);
         let mut cache = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
@@ -391,7 +395,7 @@ impl Webhooks {
         if let Some(l) = &loaded {
             cache.insert(key, (l.version, loaded.clone()));
         }
-        loaded
+        Ok(loaded)
     }
 
     /// Disable an endpoint that kept failing, with an event saying so.
