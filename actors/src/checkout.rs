@@ -41,15 +41,6 @@ use crate::store::{Commit, Scope, Tx};
 /// Sessions by expiry time, for the sweeper.
 pub const EXPIRY: &str = "cp:checkout:expiry";
 
-/// The session's fields that name another object and can be expanded on retrieve.
-const EXPANDABLE: [&str; 5] = [
-    "payment_intent",
-    "customer",
-    "payment_method",
-    "subscription",
-    "invoice",
-];
-
 #[derive(Clone)]
 pub struct Checkout {
     pub payments: Payments,
@@ -61,6 +52,33 @@ pub struct Checkout {
 pub struct SessionInternal {
     pub lines: Vec<CheckoutLine>,
     pub intent_metadata: calmony_protocol::metadata::Metadata,
+    /// Each line's product description (`product_data[description]`, or the product's),
+    /// by line: for the page and the receipt.
+    #[serde(default)]
+    pub product_descriptions: Vec<Option<String>>,
+    /// `payment_intent_data[description]`.
+    #[serde(default)]
+    pub intent_description: Option<String>,
+    /// `payment_intent_data[capture_method]=manual`: the payment is authorised on the page and
+    /// held (`requires_capture`) for a capture through the API.
+    #[serde(default)]
+    pub manual_capture: bool,
+}
+
+impl SessionInternal {
+    /// A line's description as the payer and the receipt show it: the product's name, then
+    /// its description if it has one.
+    pub fn line_text(&self, i: usize) -> String {
+        let name = self
+            .lines
+            .get(i)
+            .map(|l| l.description.clone())
+            .unwrap_or_default();
+        match self.product_descriptions.get(i).cloned().flatten() {
+            Some(d) => format!("{name} — {d}"),
+            None => name,
+        }
+    }
 }
 
 /// What the hosted page's result came to.
@@ -145,8 +163,9 @@ impl Checkout {
         );
         let mut tx = Tx::new();
         let mut lines = Vec::new();
+        let mut product_descriptions = Vec::new();
         for (i, spec) in p.lines.iter().enumerate() {
-            let (price, name) = match spec {
+            let (price, name, product_description) = match spec {
                 LineSpec::Price { id: pid, .. } => {
                     let (_, price): (u64, Price) = load_obj(
                         self,
@@ -164,10 +183,12 @@ impl Checkout {
                         &format!("line_items[{i}][price]"),
                     )
                     .await?;
-                    (price, prod.name)
+                    (price, prod.name, prod.description)
                 }
                 LineSpec::Inline {
                     name,
+                    description,
+                    product_metadata,
                     unit_amount,
                     recurring,
                     ..
@@ -178,9 +199,9 @@ impl Checkout {
                         active: true,
                         created: now,
                         default_price: None,
-                        description: None,
+                        description: description.clone(),
                         livemode: scope.livemode(),
-                        metadata: Default::default(),
+                        metadata: product_metadata.clone(),
                         name: name.clone(),
                         unit_label: None,
                         updated: now,
@@ -217,9 +238,10 @@ impl Checkout {
                         1,
                         &to_json(&price)?,
                     );
-                    (price, name.clone())
+                    (price, name.clone(), description.clone())
                 }
             };
+            product_descriptions.push(product_description);
             let quantity = match spec {
                 LineSpec::Price { quantity, .. } | LineSpec::Inline { quantity, .. } => *quantity,
             };
@@ -279,10 +301,16 @@ impl Checkout {
             subscription: None,
             success_url: p.success_url,
             invoice: None,
+            locale: p.locale,
+            submit_type: p.submit_type,
+            payment_method_types: p.payment_method_types,
         };
         let internal = SessionInternal {
             lines,
             intent_metadata: p.intent_metadata,
+            product_descriptions,
+            intent_description: p.intent_description,
+            manual_capture: p.capture_method == "manual",
         };
         let body = to_json(&session)?;
         tx.expect_version(&scope.record(&id), 0)
@@ -298,37 +326,18 @@ impl Checkout {
         commit_answer(self.store(), &tx, body).await
     }
 
+    /// `GET /v1/checkout/sessions/:id` (`expand[]`, as success pages use it, is answered by
+    /// [`crate::expand`] like every endpoint's).
     pub async fn retrieve(
         &self,
         ctx: &RequestContext,
         id: &str,
         mut p: Params,
     ) -> Result<Reply, ApiError> {
-        let expand = p.expand()?;
+        p.expand()?;
         p.finish()?;
         let (_, s, _) = self.load(&ctx.scope, id).await?;
-        if expand.is_empty() {
-            return Ok(Reply::ok(to_json(&s)?));
-        }
-        // `expand[]=payment_intent` and friends, as Stripe's success pages use: the id is
-        // replaced by the object it names.
-        let mut body: Value = serde_json::from_str(&to_json(&s)?).unwrap_or(Value::Null);
-        for field in &expand {
-            if !EXPANDABLE.contains(&field.as_str()) {
-                return Err(ApiError::invalid_param(
-                    "parameter_invalid_string",
-                    "expand",
-                    format!("This property cannot be expanded ({field})."),
-                ));
-            }
-            let Some(obj_id) = body[field.as_str()].as_str().map(str::to_string) else {
-                continue;
-            };
-            if let Some(rec) = self.store().get(&ctx.scope.record(&obj_id)).await? {
-                body[field.as_str()] = serde_json::from_str(&rec.json).unwrap_or(Value::Null);
-            }
-        }
-        Ok(Reply::ok(body.to_string()))
+        Ok(Reply::ok(to_json(&s)?))
     }
 
     pub async fn list(&self, ctx: &RequestContext, mut p: Params) -> Result<Reply, ApiError> {
@@ -463,6 +472,7 @@ impl Checkout {
         &self,
         scope: &Scope,
         s: &CheckoutSession,
+        internal: &SessionInternal,
         merchant: Option<&str>,
     ) -> Result<(String, Vec<(String, String)>), ApiError> {
         let acct = self.payments.account(scope.mode)?;
@@ -496,6 +506,10 @@ impl Checkout {
         }
         if let Some(e) = &s.customer_email {
             f.insert("customerEmail", e.as_str());
+        }
+        if internal.manual_capture && !verify_only {
+            // Authorised on the page, held for a capture through the API.
+            f.insert("captureDelay", "-1");
         }
         let signed = acct.sign_form(f);
         let fields = signed
@@ -873,11 +887,21 @@ impl Checkout {
                 created,
                 scope.livemode(),
             );
-            intent.amount_received = s.amount_total;
-            intent.description = internal.lines.first().map(|l| l.description.clone());
+            let held = internal.manual_capture;
+            if held {
+                intent.capture_method = "manual".into();
+                intent.amount_capturable = s.amount_total;
+                intent.status = status::REQUIRES_CAPTURE.into();
+            } else {
+                intent.amount_received = s.amount_total;
+                intent.status = status::SUCCEEDED.into();
+            }
+            intent.description = internal
+                .intent_description
+                .clone()
+                .or_else(|| internal.lines.first().map(|l| l.description.clone()));
             intent.metadata = metadata;
             intent.receipt_email = s.customer_email.clone();
-            intent.status = status::SUCCEEDED.into();
             intent.cardstream_transaction_id = f.get("transactionID").map(str::to_string);
             intent.set_customer(Some(customer_id.clone()));
             intent.set_payment_method(Some(pm.id.clone()));
@@ -885,10 +909,10 @@ impl Checkout {
                 id: ids::new_id("ch"),
                 object: "charge".into(),
                 amount: s.amount_total,
-                amount_captured: s.amount_total,
+                amount_captured: if held { 0 } else { s.amount_total },
                 amount_refunded: 0,
                 balance_transaction: None,
-                captured: true,
+                captured: !held,
                 created: now,
                 currency: "gbp".into(),
                 customer: Some(customer_id.clone()),
@@ -929,24 +953,49 @@ impl Checkout {
                 .expect_version(&scope.record(&charge.id), 0)
                 .put(&scope.record(&charge.id), 1, &to_json(&charge)?)
                 .index(&scope.key("charges"), &charge.id)
-                .event(scope, &event("charge.succeeded", &charge, scope, now))
-                .event(
+                .event(scope, &event("charge.succeeded", &charge, scope, now));
+            if held {
+                // Nothing is received until the capture, which writes the receipt then.
+                tx.event(
+                    scope,
+                    &event(
+                        "payment_intent.amount_capturable_updated",
+                        &intent,
+                        scope,
+                        now,
+                    ),
+                );
+                s.payment_status = "unpaid".into();
+            } else {
+                tx.event(
                     scope,
                     &event("payment_intent.succeeded", &intent, scope, now),
                 );
-            let settings = self.payments.billing.clone();
-            s.invoice = Some(crate::billing::receipt_for(
-                &mut tx,
-                scope,
-                &intent,
-                &settings.invoice_prefix,
-                &self.payments.public_base,
-                &EventRequest::default(),
-                now,
-            )?);
+                let settings = self.payments.billing.clone();
+                let items: Vec<crate::billing::ReceiptLine> = internal
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| crate::billing::ReceiptLine {
+                        description: internal.line_text(i),
+                        unit_amount: l.amount_total / l.quantity.max(1),
+                        quantity: l.quantity,
+                    })
+                    .collect();
+                s.invoice = Some(crate::billing::receipt_with_lines(
+                    &mut tx,
+                    scope,
+                    &intent,
+                    &items,
+                    &settings.invoice_prefix,
+                    &self.payments.public_base,
+                    &EventRequest::default(),
+                    now,
+                )?);
+                s.payment_status = "paid".into();
+            }
             s.payment_intent = Some(pi_id.clone());
             s.payment_intent_id = Some(pi_id);
-            s.payment_status = "paid".into();
         }
         s.status = "complete".into();
         s.url = None;

@@ -16,6 +16,7 @@
 //!   SubscriptionScheduler with dunning, and test clocks.
 //! - [`checkout`]: hosted checkout sessions and their exactly-once completion.
 //! - [`customers`]: the customer resource's operations.
+//! - [`expand`]: `expand[]`, answered the same way by every endpoint.
 //! - [`clock`]: the time the daemon believes it is.
 //! - [`sealing`]: secrets at rest (webhook signing secrets) sealed under a key kept outside Redis.
 
@@ -25,6 +26,7 @@ pub mod checkout;
 pub mod clock;
 pub mod context;
 pub mod customers;
+pub mod expand;
 pub mod gateway;
 pub mod idempotency;
 pub mod payment_methods;

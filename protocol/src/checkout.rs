@@ -50,6 +50,14 @@ pub struct CheckoutSession {
     pub success_url: String,
     pub url: Option<String>,
     pub invoice: Option<String>,
+    /// The page's language (`auto`, `en`, `en-GB`: the page is in English).
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// The pay button's wording (`auto`, `pay`, `book`, `donate`).
+    #[serde(default)]
+    pub submit_type: Option<String>,
+    #[serde(default = "card_only")]
+    pub payment_method_types: Vec<String>,
     /// The Calmony docs' spellings.
     #[serde(rename = "customerId")]
     pub customer_id: Option<String>,
@@ -66,6 +74,9 @@ pub enum LineSpec {
     },
     Inline {
         name: String,
+        /// `product_data[description]`: on the page and the receipt's line.
+        description: Option<String>,
+        product_metadata: Metadata,
         unit_amount: i64,
         recurring: Option<crate::billing::Recurring>,
         quantity: i64,
@@ -83,7 +94,37 @@ pub struct CreateParams {
     pub metadata: Metadata,
     pub client_reference_id: Option<String>,
     pub intent_metadata: Metadata,
+    /// `payment_intent_data[description]`, for the payment intent.
+    pub intent_description: Option<String>,
+    /// `payment_intent_data[capture_method]`: `manual` holds the payment for a capture.
+    pub capture_method: String,
     pub expires_at: Option<i64>,
+    pub locale: Option<String>,
+    pub submit_type: Option<String>,
+    pub payment_method_types: Vec<String>,
+}
+
+fn card_only() -> Vec<String> {
+    vec!["card".into()]
+}
+
+/// The locales the page can be shown in: it is written in English, so English is honoured
+/// and `auto` (the browser's language) falls back to it; any other is refused, not shown in
+/// a language the merchant did not ask for.
+pub const LOCALES: [&str; 3] = ["auto", "en", "en-GB"];
+
+/// `submit_type`: the words on the pay button, as Stripe's page has them.
+pub const SUBMIT_TYPES: [&str; 4] = ["auto", "pay", "book", "donate"];
+
+/// The pay button of a `payment` session: `Pay £25.00`, `Book £25.00`, `Donate £25.00`
+/// (`auto` and none are `Pay`).
+pub fn pay_button(submit_type: Option<&str>, amount: &str) -> String {
+    let verb = match submit_type {
+        Some("book") => "Book",
+        Some("donate") => "Donate",
+        _ => "Pay",
+    };
+    format!("{verb} {amount}")
 }
 
 fn url(p: &mut Params, names: &[&str], required: bool) -> Result<Option<String>, ApiError> {
@@ -138,7 +179,7 @@ impl CreateParams {
                             format!("{name} must be an object."),
                         ));
                     };
-                    let mut li = Params::new(map);
+                    let mut li = Params::nested(map, name.clone());
                     let quantity = li
                         .integer(&["quantity"], 1, 10_000)?
                         .into_option()
@@ -161,12 +202,20 @@ impl CreateParams {
                                     ))
                                 })?;
                             let recurring = crate::billing::take_recurring(&mut pd)?;
-                            let product = match pd.object(&["product_data", "productData"])? {
+                            let (product, description, product_metadata) = match pd
+                                .object(&["product_data", "productData"])?
+                            {
                                 Field::Set(mut prod) => {
                                     let n = prod.required_string(&["name"], 250)?;
-                                    prod.ignore(&["description", "images", "metadata"]);
+                                    let d = prod.string_max(&["description"], 5000)?.into_option();
+                                    let mut md = Metadata::new();
+                                    if let Some(m) = metadata::take(&mut prod)? {
+                                        m.apply(&mut md, &prod.name("metadata"))?;
+                                    }
+                                    // The page shows no pictures (README: accepted, not acted on).
+                                    prod.ignore(&["images"]);
                                     prod.finish()?;
-                                    n
+                                    (n, d, md)
                                 }
                                 _ => {
                                     return Err(ApiError::missing_param(&format!(
@@ -174,10 +223,13 @@ impl CreateParams {
                                     )));
                                 }
                             };
+                            // No tax is added at checkout (README: accepted, not acted on).
                             pd.ignore(&["tax_behavior"]);
                             pd.finish()?;
                             LineSpec::Inline {
                                 name: product,
+                                description,
+                                product_metadata,
                                 unit_amount,
                                 recurring,
                                 quantity,
@@ -185,7 +237,6 @@ impl CreateParams {
                         }
                         _ => return Err(ApiError::missing_param(&format!("{name}[price]"))),
                     };
-                    li.ignore(&["adjustable_quantity", "tax_rates"]);
                     li.finish()?;
                     lines.push(spec);
                 }
@@ -205,13 +256,39 @@ impl CreateParams {
             m.apply(&mut meta, "metadata")?;
         }
         let mut intent_metadata = Metadata::new();
+        let mut intent_description = None;
+        let mut capture_method = "automatic".to_string();
         if let Field::Set(mut pid) = p.object(&["payment_intent_data", "paymentIntentData"])? {
+            if mode != "payment" {
+                return Err(ApiError::invalid_param(
+                    "parameter_invalid",
+                    "payment_intent_data",
+                    "payment_intent_data can only be used in payment mode.",
+                ));
+            }
             if let Some(m) = metadata::take(&mut pid)? {
                 m.apply(&mut intent_metadata, "payment_intent_data[metadata]")?;
             }
-            pid.ignore(&["description", "capture_method", "setup_future_usage"]);
+            intent_description = pid.string_max(&["description"], 1000)?.into_option();
+            capture_method = crate::payment_intent::take_capture_method(&mut pid)?;
+            // The card is always saved to the customer (README: accepted, not acted on).
+            pid.ignore(&["setup_future_usage"]);
             pid.finish()?;
         }
+        let locale = p.one_of(&["locale"], &LOCALES)?.into_option();
+        let submit_type = p
+            .one_of(&["submit_type", "submitType"], &SUBMIT_TYPES)?
+            .into_option();
+        if submit_type.is_some() && mode != "payment" {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid",
+                "submit_type",
+                "submit_type can only be used in payment mode.",
+            ));
+        }
+        let payment_method_types = crate::payment_intent::take_payment_method_types(&mut p)?;
+        // Only the hosted page exists; `embedded` and `custom` are refused by name.
+        p.one_of(&["ui_mode", "uiMode"], &["hosted"])?;
         let expires_at = p
             .integer(&["expires_at", "expiresAt"], 0, 10_000_000_000)?
             .into_option();
@@ -236,16 +313,16 @@ impl CreateParams {
                 .string_max(&["client_reference_id", "clientReferenceId"], 200)?
                 .into_option(),
             intent_metadata,
+            intent_description,
+            capture_method,
             expires_at,
+            locale,
+            submit_type,
+            payment_method_types,
         };
-        p.ignore(&[
-            "payment_method_types",
-            "locale",
-            "billing_address_collection",
-            "allow_promotion_codes",
-            "ui_mode",
-            "submit_type",
-        ]);
+        // README, "Accepted, not acted on": the gateway's page asks for what it needs, and
+        // there are no promotion codes.
+        p.ignore(&["billing_address_collection", "allow_promotion_codes"]);
         p.expand()?;
         p.finish()?;
         Ok(s)

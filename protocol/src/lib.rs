@@ -13,6 +13,7 @@
 //! - [`card`]: card numbers, expiry and CVC checked on arrival; never stored.
 //! - [`payment_method`], [`payment_intent`], [`charge`], [`refund`]: the payment resources.
 //! - [`checkout`]: hosted checkout sessions.
+//! - [`expand`]: which fields `expand[]` may expand, and the checking of its paths.
 //! - [`event`]: events, the immutable record of every state change.
 //! - [`html`]: escaping for rendered pages.
 //! - [`webhook`]: delivery signatures and their verification, the event catalogue, endpoints.
@@ -31,6 +32,7 @@ pub mod customer;
 pub mod destination;
 pub mod error;
 pub mod event;
+pub mod expand;
 pub mod html;
 pub mod ids;
 pub mod list;

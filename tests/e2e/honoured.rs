@@ -1,11 +1,13 @@
 //! Every accepted parameter is honoured or refused with a 400 naming it (issue 23, items
 //! 12 to 15): different parameters are never "the same parameter"; embedded lists page;
+//! checkout's `payment_intent_data`, `locale`, `submit_type`, `product_data[description]` and
+//! `payment_method_types` act or are refused; `expand[]` works on every retrieve and list;
 //! a checkout's customer is found by email; a live checkout without a live gateway is refused.
 
 use serde_json::Value;
 
 use crate::checkout::{pay, session, to_card_page};
-use crate::harness::World;
+use crate::harness::{World, get_page, ledger};
 
 const SESSION: &str = "/v1/checkout/sessions";
 
@@ -38,7 +40,12 @@ async fn a_live_checkout_is_refused_at_creation_while_no_live_gateway_is_configu
         r.text
     );
     let list = live.get(SESSION).await;
-    assert_eq!(list.json["data"], serde_json::json!([]), "nothing written: {}", list.text);
+    assert_eq!(
+        list.json["data"],
+        serde_json::json!([]),
+        "nothing written: {}",
+        list.text
+    );
 }
 
 #[tokio::test]
@@ -191,4 +198,325 @@ async fn different_parameters_sent_together_are_each_honoured_never_the_same_par
         page.text
     );
     assert_eq!(page.json["has_more"], false);
+}
+
+#[tokio::test]
+async fn checkout_refuses_by_name_what_it_cannot_do() {
+    let w = World::new();
+    for (extra, param) in [
+        (
+            "&payment_method_types[]=pay_by_bank",
+            "payment_method_types",
+        ),
+        ("&payment_method_types[]=bacs_debit", "payment_method_types"),
+        (
+            "&payment_method_types[]=card&payment_method_types[]=nonsense_method",
+            "payment_method_types",
+        ),
+        ("&locale=fr", "locale"),
+        ("&submit_type=subscribe_now", "submit_type"),
+        ("&ui_mode=embedded", "ui_mode"),
+        (
+            "&payment_intent_data[capture_method]=later",
+            "payment_intent_data[capture_method]",
+        ),
+        (
+            "&line_items[0][tax_rates][]=txr_1",
+            "line_items[0][tax_rates]",
+        ),
+    ] {
+        let r = w
+            .api
+            .post_form(SESSION, &format!("{}{extra}", base_session()))
+            .await;
+        assert_eq!(
+            (r.status, r.err("param")),
+            (400, param),
+            "{extra}: {}",
+            r.text
+        );
+    }
+    for locale in ["auto", "en", "en-GB"] {
+        let r = w
+            .api
+            .post_form(SESSION, &format!("{}&locale={locale}", base_session()))
+            .await;
+        assert_eq!(
+            (r.status, r.json["locale"].as_str()),
+            (200, Some(locale)),
+            "{}",
+            r.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_page_says_what_submit_type_and_product_description_ask_and_the_receipt_too() {
+    let w = World::new();
+    for (submit, words) in [
+        ("", "Pay £25.00"),
+        ("&submit_type=auto", "Pay £25.00"),
+        ("&submit_type=pay", "Pay £25.00"),
+        ("&submit_type=book", "Book £25.00"),
+        ("&submit_type=donate", "Donate £25.00"),
+    ] {
+        let s = session(&w, submit).await;
+        let (status, html) = get_page(s["url"].as_str().expect("url")).await;
+        assert_eq!(status, 200);
+        assert!(
+            html.contains(&format!(">{words}</button>")),
+            "{submit}: {html}"
+        );
+    }
+    let s = session(
+        &w,
+        "&line_items[0][price_data][product_data][description]=Two+weeks%27+rent%2C+held\
+         &customer_email=jo%40tenant.example&payment_intent_data[description]=Deposit+for+4B",
+    )
+    .await;
+    let (_, html) = get_page(s["url"].as_str().expect("url")).await;
+    assert!(
+        html.contains("Two weeks&#39; rent, held") || html.contains("Two weeks&#x27; rent, held"),
+        "{html}"
+    );
+    let done = pay_session(&w, &s).await;
+    assert_eq!(done["payment_status"], "paid", "{done}");
+    let pi = w
+        .api
+        .get(&format!(
+            "/v1/payment_intents/{}",
+            done["payment_intent"].as_str().expect("pi")
+        ))
+        .await;
+    assert_eq!(pi.json["description"], "Deposit for 4B", "{}", pi.text);
+    let inv = w
+        .api
+        .get(&format!(
+            "/v1/invoices/{}",
+            done["invoice"].as_str().expect("invoice")
+        ))
+        .await;
+    assert_eq!(
+        inv.json["lines"]["data"][0]["description"], "Holding deposit — Two weeks' rent, held",
+        "{}",
+        inv.text
+    );
+}
+
+#[tokio::test]
+async fn a_held_checkout_payment_is_authorised_not_captured_until_the_api_captures_it() {
+    let w = World::new();
+    let s = session(
+        &w,
+        "&payment_intent_data[capture_method]=manual&payment_intent_data[description]=Deposit+held",
+    )
+    .await;
+    let done = pay_session(&w, &s).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    let pi_id = done["payment_intent"].as_str().expect("pi").to_string();
+    let pi = w.api.get(&format!("/v1/payment_intents/{pi_id}")).await;
+    assert_eq!(
+        (
+            pi.json["status"].as_str(),
+            pi.json["capture_method"].as_str(),
+            pi.json["amount_capturable"].as_i64(),
+            pi.json["amount_received"].as_i64(),
+            pi.json["description"].as_str()
+        ),
+        (
+            Some("requires_capture"),
+            Some("manual"),
+            Some(2500),
+            Some(0),
+            Some("Deposit held")
+        ),
+        "{}",
+        pi.text
+    );
+    let sid = s["id"].as_str().expect("id");
+    let entries = ledger(&w.daemon.base(), Some(sid)).await;
+    assert!(
+        !entries.is_empty() && entries.iter().all(|e| e["state"] != "captured"),
+        "nothing captured at the gateway: {entries:?}"
+    );
+    let captured = w
+        .api
+        .post_form(&format!("/v1/payment_intents/{pi_id}/capture"), "")
+        .await;
+    assert_eq!(
+        (
+            captured.json["status"].as_str(),
+            captured.json["amount_received"].as_i64()
+        ),
+        (Some("succeeded"), Some(2500)),
+        "{}",
+        captured.text
+    );
+    let entries = ledger(&w.daemon.base(), Some(sid)).await;
+    assert!(
+        entries.iter().any(|e| e["action"] == "CAPTURE"),
+        "captured at the gateway: {entries:?}"
+    );
+}
+
+#[tokio::test]
+async fn expand_works_on_every_retrieve_and_list_and_refuses_unknown_paths() {
+    let w = World::new();
+    let api = &w.api;
+    let customer = api.customer().await;
+    let pm = api
+        .card("4242424242424242", 12, 2030, Some(&customer))
+        .await;
+    let r = api.pay(1200, &pm, &format!("&customer={customer}")).await;
+    let pi = r.json["id"].as_str().expect("pi").to_string();
+    let charge = r.json["latest_charge"]
+        .as_str()
+        .expect("charge")
+        .to_string();
+
+    let one = api
+        .get(&format!(
+            "/v1/payment_intents/{pi}?expand[]=customer&expand[]=payment_method&expand[]=latest_charge.payment_intent"
+        ))
+        .await;
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.json["customer"]["id"], customer.as_str());
+    assert_eq!(one.json["payment_method"]["id"], pm.as_str());
+    assert_eq!(one.json["latest_charge"]["id"], charge.as_str());
+    assert_eq!(
+        one.json["latest_charge"]["payment_intent"]["id"],
+        pi.as_str()
+    );
+
+    let list = api
+        .get("/v1/payment_intents?expand[]=data.customer&limit=5")
+        .await;
+    assert_eq!(
+        list.json["data"][0]["customer"]["object"], "customer",
+        "{}",
+        list.text
+    );
+    let charges = api
+        .get("/v1/charges?expand[]=data.payment_intent&expand[]=data.customer")
+        .await;
+    assert_eq!(
+        charges.json["data"][0]["payment_intent"]["id"],
+        pi.as_str(),
+        "{}",
+        charges.text
+    );
+    assert_eq!(charges.json["data"][0]["customer"]["id"], customer.as_str());
+    let ch = api
+        .get(&format!("/v1/charges/{charge}?expand[]=customer"))
+        .await;
+    assert_eq!(
+        ch.json["customer"]["email"], "alice@example.com",
+        "{}",
+        ch.text
+    );
+    let method = api
+        .get(&format!("/v1/payment_methods/{pm}?expand[]=customer"))
+        .await;
+    assert_eq!(
+        method.json["customer"]["id"],
+        customer.as_str(),
+        "{}",
+        method.text
+    );
+    let refund = api
+        .post_form(
+            "/v1/refunds",
+            &format!("payment_intent={pi}&amount=100&expand[]=payment_intent"),
+        )
+        .await;
+    assert_eq!(
+        refund.json["payment_intent"]["id"],
+        pi.as_str(),
+        "{}",
+        refund.text
+    );
+    // On a change too: the answer of a POST expands the same way.
+    let created = api
+        .post_form(
+            "/v1/payment_intents",
+            &format!("amount=300&currency=gbp&customer={customer}&expand[]=customer"),
+        )
+        .await;
+    assert_eq!(
+        created.json["customer"]["id"],
+        customer.as_str(),
+        "{}",
+        created.text
+    );
+
+    for (path, q) in [
+        (format!("/v1/payment_intents/{pi}"), "expand[]=nonsense"),
+        (format!("/v1/payment_intents/{pi}"), "expand[]=amount"),
+        (
+            format!("/v1/payment_intents/{pi}"),
+            "expand[]=customer.nonsense",
+        ),
+        ("/v1/payment_intents".to_string(), "expand[]=customer"),
+        (format!("/v1/customers/{customer}"), "expand[]=email"),
+        ("/v1/events".to_string(), "expand[]=data.object"),
+    ] {
+        let r = api.get(&format!("{path}?{q}")).await;
+        assert_eq!(
+            (r.status, r.err("param")),
+            (400, "expand"),
+            "{path}?{q}: {}",
+            r.text
+        );
+        assert!(
+            r.err("message").contains("cannot be expanded"),
+            "{}",
+            r.text
+        );
+    }
+    // A refused expansion wrote nothing.
+    let before = api.get("/v1/payment_intents?limit=100").await;
+    let r = api
+        .post_form(
+            "/v1/payment_intents",
+            "amount=300&currency=gbp&expand[]=nonsense",
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let after = api.get("/v1/payment_intents?limit=100").await;
+    assert_eq!(
+        before.json["data"].as_array().map(Vec::len),
+        after.json["data"].as_array().map(Vec::len)
+    );
+
+    // A checkout session expands its customer and payment intent (a success page's use).
+    let s = session(&w, "&customer_email=sam%40tenant.example").await;
+    let done = pay_session(&w, &s).await;
+    let sid = done["id"].as_str().expect("id");
+    let e = api
+        .get(&format!(
+            "{SESSION}/{sid}?expand[]=customer&expand[]=payment_intent.latest_charge"
+        ))
+        .await;
+    assert_eq!(
+        e.json["customer"]["email"], "sam@tenant.example",
+        "{}",
+        e.text
+    );
+    assert_eq!(
+        e.json["payment_intent"]["latest_charge"]["object"], "charge",
+        "{}",
+        e.text
+    );
+    let inv = done["invoice"].as_str().expect("invoice");
+    let i = api
+        .get(&format!(
+            "/v1/invoices/{inv}?expand[]=customer&expand[]=payment_intent"
+        ))
+        .await;
+    assert_eq!(i.json["customer"]["object"], "customer", "{}", i.text);
+    assert_eq!(
+        i.json["payment_intent"]["object"], "payment_intent",
+        "{}",
+        i.text
+    );
 }

@@ -299,6 +299,39 @@ pub fn receipt_for(
     request: &EventRequest,
     now: i64,
 ) -> Result<String, ApiError> {
+    receipt_with_lines(
+        tx,
+        scope,
+        intent,
+        &[],
+        invoice_prefix,
+        public_base,
+        request,
+        now,
+    )
+}
+
+/// A line of a receipt that itemises what was bought (a checkout session's lines).
+#[derive(Debug, Clone)]
+pub struct ReceiptLine {
+    pub description: String,
+    pub unit_amount: i64,
+    pub quantity: i64,
+}
+
+/// [`receipt_for`], with the lines given (they add up to the payment); with none, one line
+/// of the payment's description and amount.
+#[allow(clippy::too_many_arguments)]
+pub fn receipt_with_lines(
+    tx: &mut Tx,
+    scope: &Scope,
+    intent: &PaymentIntent,
+    items: &[ReceiptLine],
+    invoice_prefix: &str,
+    public_base: &str,
+    request: &EventRequest,
+    now: i64,
+) -> Result<String, ApiError> {
     let to = BillTo {
         id: intent.customer.as_deref().unwrap_or(""),
         email: intent.receipt_email.clone(),
@@ -312,20 +345,28 @@ pub fn receipt_for(
         .description
         .clone()
         .unwrap_or_else(|| "Payment".into());
-    let l = line(
-        &inv,
-        Some(desc),
-        intent.amount_received,
-        1,
-        Period {
-            start: now,
-            end: now,
-        },
-        None,
-        Vec::new(),
-        false,
-    );
-    inv.lines.data.push(l);
+    let one = [ReceiptLine {
+        description: desc,
+        unit_amount: intent.amount_received,
+        quantity: 1,
+    }];
+    let items = if items.is_empty() { &one[..] } else { items };
+    for item in items {
+        let l = line(
+            &inv,
+            Some(item.description.clone()),
+            item.unit_amount,
+            item.quantity,
+            Period {
+                start: now,
+                end: now,
+            },
+            None,
+            Vec::new(),
+            false,
+        );
+        inv.lines.data.push(l);
+    }
     inv.compute(&[]);
     tx.number(&counter(scope), NUMBER_PLACEHOLDER, invoice_prefix);
     inv.status = "open".into();

@@ -38,7 +38,7 @@ pub use catalog::{
     list_tax_rates, retrieve_price, retrieve_product, retrieve_tax_rate, update_price,
     update_product, update_tax_rate,
 };
-pub use invoices::{KnownInvoice, on_payment, receipt_for};
+pub use invoices::{KnownInvoice, ReceiptLine, on_payment, receipt_for, receipt_with_lines};
 pub use invoices::{
     create_invoice, create_invoice_item, delete_invoice, finalize_invoice, invoice_lines,
     invoice_pdf, list_invoice_items, list_invoices, mark_uncollectible, pay_invoice, public_pdf,

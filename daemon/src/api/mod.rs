@@ -6,12 +6,102 @@ use calmony_actors::billing::{self, clocks};
 use calmony_actors::payments;
 use calmony_actors::webhooks::{endpoints, events};
 use calmony_actors::{Reply, RequestContext, customers, payment_methods};
+use calmony_protocol::expand::Answer;
 use calmony_protocol::{ApiError, Params};
 
 use crate::edge::AppState;
 use crate::edge::routes::{ApiRoute, Endpoint};
 
+/// Run the endpoint, with its `expand[]` checked before it does anything and applied to its
+/// answer after (`calmony_actors::expand`), the same way for every endpoint.
 pub async fn dispatch(
+    state: &AppState,
+    ctx: &RequestContext,
+    route: ApiRoute,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let paths = params.expand()?;
+    let plan = if paths.is_empty() {
+        Vec::new()
+    } else {
+        match answers(route.endpoint) {
+            Some(answer) => calmony_protocol::expand::plan(answer, &paths)?,
+            None => calmony_protocol::expand::plan(Answer::One("none"), &paths)?,
+        }
+    };
+    let mut reply = run(state, ctx, route, params).await?;
+    if !plan.is_empty() && reply.status == 200 {
+        reply.body =
+            calmony_actors::expand::apply(&state.payments.store, &ctx.scope, reply.body, &plan)
+                .await?;
+    }
+    Ok(reply)
+}
+
+/// What each endpoint answers, for `expand[]`.
+fn answers(endpoint: Endpoint) -> Option<Answer> {
+    use Answer::{List, One};
+    use Endpoint::*;
+    Some(match endpoint {
+        CustomerCreate | CustomerRetrieve | CustomerUpdate => One("customer"),
+        CustomerList => List("customer"),
+        CustomerPaymentMethods | PaymentMethodList => List("payment_method"),
+        PaymentMethodCreate | PaymentMethodRetrieve | PaymentMethodAttach | PaymentMethodDetach => {
+            One("payment_method")
+        }
+        IntentCreate | IntentRetrieve | IntentUpdate | IntentConfirm | IntentCapture
+        | IntentCancel => One("payment_intent"),
+        IntentList => List("payment_intent"),
+        RefundCreate | RefundRetrieve => One("refund"),
+        RefundList => List("refund"),
+        ChargeRetrieve => One("charge"),
+        ChargeList => List("charge"),
+        ProductCreate | ProductRetrieve | ProductUpdate => One("product"),
+        ProductList => List("product"),
+        PriceCreate | PriceRetrieve | PriceUpdate => One("price"),
+        PriceList => List("price"),
+        InvoiceCreate | InvoiceRetrieve | InvoiceFinalize | InvoicePay | InvoiceVoid
+        | InvoiceUncollectible => One("invoice"),
+        InvoiceList => List("invoice"),
+        InvoiceItemCreate | InvoiceItemRetrieve => One("invoiceitem"),
+        InvoiceItemList => List("invoiceitem"),
+        SubscriptionCreate | SubscriptionRetrieve | SubscriptionUpdate | SubscriptionCancel => {
+            One("subscription")
+        }
+        SubscriptionList => List("subscription"),
+        CheckoutCreate | CheckoutRetrieve | CheckoutExpire => One("checkout.session"),
+        CheckoutList => List("checkout.session"),
+        // Nothing of these can be expanded: any path is refused by name.
+        CustomerDelete
+        | ProductDelete
+        | EventList
+        | EventRetrieve
+        | EventAttempts
+        | EventResend
+        | HookEndpointCreate
+        | HookEndpointList
+        | HookEndpointRetrieve
+        | HookEndpointUpdate
+        | HookEndpointDelete
+        | HookEndpointRollSecret
+        | HookEndpointAttempts
+        | TaxRateCreate
+        | TaxRateList
+        | TaxRateRetrieve
+        | TaxRateUpdate
+        | InvoiceDelete
+        | InvoiceLines
+        | InvoicePdf
+        | TestClockCreate
+        | TestClockList
+        | TestClockRetrieve
+        | TestClockDelete
+        | TestClockAdvance
+        | CheckoutLineItems => return None,
+    })
+}
+
+async fn run(
     state: &AppState,
     ctx: &RequestContext,
     route: ApiRoute,

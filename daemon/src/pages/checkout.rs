@@ -107,7 +107,7 @@ const STYLE: &str = ".wide{max-width:58rem}\
      .amount small{font-size:1rem;font-weight:500;color:#5b6475}\
      table{width:100%;border-collapse:collapse;margin:.5rem 0}\
      td{padding:.6rem 0;border-bottom:1px solid #eceef2;vertical-align:top}\
-     .num{text-align:right;white-space:nowrap;padding-left:1rem}.qty{color:#5b6475;font-size:.9rem}\
+     .num{text-align:right;white-space:nowrap;padding-left:1rem}.qty{color:#5b6475;font-size:.9rem}.about{color:#5b6475;font-size:.9rem}\
      .total td{font-weight:700;border-bottom:0}\
      .ref{color:#5b6475;font-size:.85rem;margin:.5rem 0 0}\
      .ref span{font-family:ui-monospace,Menlo,Consolas,monospace;color:#3c4257}\
@@ -133,7 +133,7 @@ async fn summary(
     declined: Option<&str>,
 ) -> Response<Body> {
     let look = look(state, scope).await;
-    let (action, fields) = match state.checkout.hand_off(scope, s, look.name()).await {
+    let (action, fields) = match state.checkout.hand_off(scope, s, internal, look.name()).await {
         Ok(x) => x,
         Err(e) => return unavailable(&e.message),
     };
@@ -146,9 +146,17 @@ async fn summary(
     let rows: String = internal
         .lines
         .iter()
-        .map(|l| {
+        .enumerate()
+        .map(|(i, l)| {
+            let about = internal
+                .product_descriptions
+                .get(i)
+                .cloned()
+                .flatten()
+                .map(|d| format!("<br><span class=\"about\">{}</span>", escape(&d)))
+                .unwrap_or_default();
             format!(
-                "<tr><td>{}{}</td><td class=\"num\">{}{}</td></tr>",
+                "<tr><td>{}{about}{}</td><td class=\"num\">{}{}</td></tr>",
                 escape(&l.description),
                 if l.quantity > 1 {
                     format!(" <span class=\"qty\">× {}</span>", l.quantity)
@@ -174,7 +182,10 @@ async fn summary(
         ),
         _ => (
             "Pay",
-            format!("Pay {}", money(s.amount_total)),
+            calmony_protocol::checkout::pay_button(
+                s.submit_type.as_deref(),
+                &money(s.amount_total),
+            ),
             "You will enter your card on our payment provider's secure page.",
         ),
     };
