@@ -520,3 +520,132 @@ async fn expand_works_on_every_retrieve_and_list_and_refuses_unknown_paths() {
         i.text
     );
 }
+
+#[tokio::test]
+async fn list_filters_that_were_dropped_are_honoured_and_the_unsupported_refused() {
+    let w = World::new();
+    let api = &w.api;
+    let ids = |r: &crate::harness::Resp| -> Vec<String> {
+        r.json["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|o| o["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let monthly = api
+        .post_form(
+            "/v1/prices",
+            "currency=gbp&unit_amount=1000&recurring[interval]=month&product_data[name]=Gold\
+             &product_data[metadata][tier]=gold",
+        )
+        .await;
+    assert_eq!(monthly.status, 200, "{}", monthly.text);
+    let gold = monthly.json["product"]
+        .as_str()
+        .expect("product")
+        .to_string();
+    let product = api.get(&format!("/v1/products/{gold}")).await;
+    assert_eq!(product.json["metadata"]["tier"], "gold", "{}", product.text);
+    let once = api
+        .post_form(
+            "/v1/prices",
+            "currency=gbp&unit_amount=500&product_data[name]=Key+cutting&active=false",
+        )
+        .await;
+    assert_eq!(once.json["active"], false, "{}", once.text);
+    let (monthly_id, once_id) = (
+        monthly.json["id"].as_str().expect("id").to_string(),
+        once.json["id"].as_str().expect("id").to_string(),
+    );
+    for (query, want) in [
+        (format!("product={gold}"), vec![monthly_id.clone()]),
+        ("type=one_time".to_string(), vec![once_id.clone()]),
+        ("type=recurring".to_string(), vec![monthly_id.clone()]),
+        ("active=false".to_string(), vec![once_id.clone()]),
+        (
+            "active=true&currency=GBP".to_string(),
+            vec![monthly_id.clone()],
+        ),
+    ] {
+        let r = api.get(&format!("/v1/prices?{query}")).await;
+        assert_eq!(ids(&r), want, "prices?{query}: {}", r.text);
+    }
+    let products = api.get("/v1/products?active=true&limit=1").await;
+    assert_eq!(
+        products.json["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        products.text
+    );
+    assert_eq!(products.json["has_more"], true, "{}", products.text);
+
+    // A subscription, and the lists that filter by its price and by created.
+    let customer = api.customer().await;
+    let pm = api
+        .card("4242424242424242", 12, 2030, Some(&customer))
+        .await;
+    let sub = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!(
+                "customer={customer}&items[0][price]={monthly_id}&default_payment_method={pm}"
+            ),
+        )
+        .await;
+    assert_eq!(sub.status, 200, "{}", sub.text);
+    let by_price = api
+        .get(&format!("/v1/subscriptions?price={monthly_id}"))
+        .await;
+    assert_eq!(
+        ids(&by_price),
+        vec![sub.json["id"].as_str().expect("id").to_string()]
+    );
+    let other = api.get(&format!("/v1/subscriptions?price={once_id}")).await;
+    assert_eq!(ids(&other), Vec::<String>::new(), "{}", other.text);
+    let future = api.get("/v1/invoices?created[gt]=9999999999").await;
+    assert_eq!(ids(&future), Vec::<String>::new(), "{}", future.text);
+    let sent = api.get("/v1/invoices?collection_method=send_invoice").await;
+    assert_eq!(ids(&sent), Vec::<String>::new(), "{}", sent.text);
+    let charged = api
+        .get("/v1/invoices?collection_method=charge_automatically")
+        .await;
+    assert!(!ids(&charged).is_empty(), "{}", charged.text);
+
+    // Refused by name where the daemon would do otherwise.
+    let incomplete = format!(
+        "customer={customer}&items[0][price]={monthly_id}&default_payment_method={pm}\
+         &payment_behavior=default_incomplete"
+    );
+    for (path, body, param) in [
+        ("/v1/products", "name=X&id=my_product", "id"),
+        (
+            "/v1/prices",
+            "currency=gbp&unit_amount=1&recurring[interval]=month&recurring[usage_type]=metered&product_data[name]=M",
+            "recurring[usage_type]",
+        ),
+        ("/v1/subscriptions", incomplete.as_str(), "payment_behavior"),
+        (
+            "/v1/webhook_endpoints",
+            "url=https%3A%2F%2Fexample.com%2Fh&enabled_events[]=*&connect=true",
+            "connect",
+        ),
+    ] {
+        let r = api.post_form(path, body).await;
+        assert_eq!(
+            (r.status, r.err("param")),
+            (400, param),
+            "{path} {body}: {}",
+            r.text
+        );
+    }
+    let r = api.get("/v1/events?delivery_success=false").await;
+    assert_eq!(
+        (r.status, r.err("param")),
+        (400, "delivery_success"),
+        "{}",
+        r.text
+    );
+}
