@@ -529,7 +529,9 @@ impl Params {
             .map(Field::Set)
     }
 
-    /// Stripe's `expand[]`: accepted everywhere; the fields named are checked by the caller.
+    /// Stripe's `expand[]`. The daemon's dispatch takes it before an endpoint runs, checks it
+    /// against [`crate::expand`]'s table and applies it to the answer; an endpoint calling
+    /// this finds it taken already.
     pub fn expand(&mut self) -> Result<Vec<String>, ApiError> {
         Ok(self
             .string_array(&["expand"])?
