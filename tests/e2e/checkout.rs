@@ -727,6 +727,6 @@ async fn setup_mode_saves_a_card_and_subscription_mode_starts_a_subscription() {
 }
 
 /// A session's `orderRef` at the gateway: its short reference, which the payer reads.
-fn reference(session: &str) -> String {
+pub(crate) fn reference(session: &str) -> String {
     calmony_actors::checkout::short_reference(session)
 }

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::checkout::{pay, session, to_card_page};
+use crate::checkout::{pay, reference, session, to_card_page};
 use crate::harness::{World, get_page, ledger};
 
 const SESSION: &str = "/v1/checkout/sessions";
@@ -334,7 +334,7 @@ async fn a_held_checkout_payment_is_authorised_not_captured_until_the_api_captur
         pi.text
     );
     let sid = s["id"].as_str().expect("id");
-    let entries = ledger(&w.daemon.base(), Some(sid)).await;
+    let entries = ledger(&w.daemon.base(), Some(&reference(sid))).await;
     assert!(
         !entries.is_empty() && entries.iter().all(|e| e["state"] != "captured"),
         "nothing captured at the gateway: {entries:?}"
@@ -352,7 +352,7 @@ async fn a_held_checkout_payment_is_authorised_not_captured_until_the_api_captur
         "{}",
         captured.text
     );
-    let entries = ledger(&w.daemon.base(), Some(sid)).await;
+    let entries = ledger(&w.daemon.base(), Some(&reference(sid))).await;
     assert!(
         entries.iter().any(|e| e["action"] == "CAPTURE"),
         "captured at the gateway: {entries:?}"

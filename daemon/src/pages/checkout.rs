@@ -133,7 +133,11 @@ async fn summary(
     declined: Option<&str>,
 ) -> Response<Body> {
     let look = look(state, scope).await;
-    let (action, fields) = match state.checkout.hand_off(scope, s, internal, look.name()).await {
+    let (action, fields) = match state
+        .checkout
+        .hand_off(scope, s, internal, look.name())
+        .await
+    {
         Ok(x) => x,
         Err(e) => return unavailable(&e.message),
     };
