@@ -13,7 +13,7 @@
 /// Many small, short-lived allocations per request (JSON, form fields, Redis replies), often
 /// freed on another thread than the one that made them (the edge, the actors and the Redis
 /// connections run on different threads): jemalloc serves them with less CPU than glibc's
-/// malloc or mimalloc, and a smaller footprint (see BENCHMARKS.md, third round).
+/// malloc or mimalloc, and with a smaller footprint.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -1,7 +1,7 @@
 //! Where the running daemons keep their stores, for the commands run without their settings.
 //!
 //! `calmony-payd keys list` run in another directory than the daemon (or without its
-//! `CALMONY_*` variables) used to start a new, empty managed Redis in `./.calmony` and list
+//! `CALMONY_*` variables) would start a new, empty managed Redis in `./.calmony` and list
 //! nothing, as if the daemon had no keys. So each daemon registers itself while it serves: a
 //! file `<pid>.json` (its data directory and Redis URL) in a directory only its user can read,
 //! `$XDG_RUNTIME_DIR/calmony-payd` or else `<tmp>/calmony-payd-<uid>`. A command that would

@@ -4,11 +4,11 @@
 //! event holding its type (`t`), its `created` (`c`) and its packed JSON (`j`). A record key
 //! and a list entry per event, as events were kept before, cost Redis a new top-level key
 //! (and the main dictionary's growth) and a sorted-set insert for every one of the five events
-//! of a payment; appending to a stream costs neither (BENCHMARKS.md, eleventh round).
+//! of a payment; appending to a stream costs neither.
 //!
 //! The entry ID is chosen by Redis, so appends from any number of daemons stay in one order,
-//! and the event's id is derived from it ([`id_of`], by whoever reads the entry; the commit
-//! script does not, as that cost Redis's one thread about 7 µs an event): `evt_` and the ULID
+//! and the event's id is derived from it ([`id_of`], by whoever reads the entry; not by the
+//! commit script, whose Lua runs on Redis's one thread): `evt_` and the ULID
 //! layout every id has, ten Crockford base-32 characters of the entry's millisecond,
 //! six of its sequence number, and ten of the scope's [`tag`]. Ids therefore still sort by
 //! creation, a retrieve is one `XRANGE id id` with no index, and an id from another project or
@@ -17,7 +17,7 @@
 //!
 //! A type's list is a stream too, `events:bytype:<type>`, whose entries carry the IDs their
 //! events have in the log (a few bytes each in the stream's listpack, where a sorted-set
-//! member cost a skiplist node and a dictionary entry: about 6 % of `confirm` at saturation).
+//! member costs a skiplist node and a dictionary entry).
 //! It is paged like the log, then the events read from the log by ID.
 //!
 //! Events written before the log (a record `obj:evt_…` and entries in `events:index` and

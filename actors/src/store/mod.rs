@@ -36,11 +36,10 @@ pub use managed::ManagedRedis;
 pub use tx::{OpList, Tx};
 
 /// How many multiplexed connections requests are spread over. Fewer carry more commands per
-/// write and per wake-up of Redis and of the daemon, which this host pays for dearly: two
-/// instead of four did 5 % more payments at saturation (BENCHMARKS.md, eleventh round). One
-/// alone did 7 % more and gave shorter tails at 1,000 payments/s, but under the two-daemon
-/// renewal drill a Redis operation once queued behind it past `OP_TIMEOUT` (a renewal's
-/// charge then failed at the sandbox; seventh round), so not one until that is understood.
+/// write and per wake-up of Redis and of the daemon, and a wake-up costs more than a command.
+/// Not one: with a single connection, the two-daemon renewal drill once saw a Redis
+/// operation queue behind others past `OP_TIMEOUT` (a renewal's charge then failed), so two
+/// until that is understood.
 const CONNECTIONS: usize = 2;
 /// Longest time one store operation may take before the request is answered 503.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
