@@ -2,9 +2,9 @@
 
 use crate::harness::{World, ledger, sandbox_post};
 
-async fn paid(w: &World, amount: i64) -> String {
-    let pm = w.api.card("4242424242424242", 12, 2030, None).await;
-    let r = w.api.pay(amount, &pm, "").await;
+async fn paid(api: &crate::harness::Api, amount: i64) -> String {
+    let pm = api.card("4242424242424242", 12, 2030, None).await;
+    let r = api.pay(amount, &pm, "").await;
     assert_eq!(r.json["status"], "succeeded", "{}", r.text);
     r.json["id"].as_str().expect("id").to_string()
 }
@@ -20,7 +20,7 @@ fn actions(entries: &[serde_json::Value]) -> Vec<String> {
 async fn before_settlement_full_is_a_cancel_and_partial_a_lower_capture() {
     let w = World::new();
     let base = w.daemon.base();
-    let pi = paid(&w, 3000).await;
+    let pi = paid(&w.api, 3000).await;
     let r = w
         .api
         .post_form(
@@ -80,7 +80,7 @@ async fn before_settlement_full_is_a_cancel_and_partial_a_lower_capture() {
 async fn after_settlement_refunds_are_refund_sales_and_never_exceed_the_payment() {
     let w = World::new();
     let base = w.daemon.base();
-    let pi = paid(&w, 5000).await;
+    let pi = paid(&w.api, 5000).await;
     let settled = sandbox_post(&base, "/sandbox/settle", "").await;
     assert!(settled["settled"].as_u64().unwrap_or(0) >= 1, "{settled}");
     let over = w
@@ -150,7 +150,7 @@ async fn after_settlement_refunds_are_refund_sales_and_never_exceed_the_payment(
 #[tokio::test]
 async fn concurrent_refunds_cannot_exceed_the_payment() {
     let w = World::new();
-    let pi = paid(&w, 1000).await;
+    let pi = paid(&w.api, 1000).await;
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let api = w.api.clone();
@@ -261,7 +261,7 @@ async fn concurrent_partial_refunds_keep_the_gateway_equal_to_the_records() {
     let w = World::with(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")]);
     let base = w.daemon.base();
     for (run, amount) in [1000, 1000, 1000, 2550].into_iter().enumerate() {
-        let pi = paid(&w, amount).await;
+        let pi = paid(&w.api, amount).await;
         let answers = burst(&w.api, &pi, 20, 100).await;
         let fit = (amount / 100) as usize;
         let mut succeeded = 0;
@@ -301,7 +301,7 @@ async fn concurrent_partial_refunds_keep_the_gateway_equal_to_the_records() {
 async fn a_kill_9_among_concurrent_refunds_leaves_the_gateway_equal_to_the_records() {
     let mut w = World::with(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")]);
     let base = w.daemon.base();
-    let pi = paid(&w, 1000).await;
+    let pi = paid(&w.api, 1000).await;
     // A slow gateway, so the kill lands with refunds queued and one at the gateway.
     sandbox_post(&base, "/sandbox/faults", "delay_ms=150").await;
     let api = w.api.clone();
@@ -352,7 +352,7 @@ async fn a_refund_whose_answer_was_lost_is_recorded_from_the_gateway_not_sent_ag
     let w = World::new();
     let base = w.daemon.base();
     for (amount, refund, action) in [(1000, 300, "CAPTURE"), (1000, 1000, "CANCEL")] {
-        let pi = paid(&w, amount).await;
+        let pi = paid(&w.api, amount).await;
         // The gateway applies the next request, then answers 65548 (its database failed).
         sandbox_post(&base, "/sandbox/faults", "fail_next=1").await;
         let r = w
@@ -384,4 +384,156 @@ async fn a_refund_whose_answer_was_lost_is_recorded_from_the_gateway_not_sent_ag
             "{action}: the gateway and the records agree"
         );
     }
+}
+
+/// Two daemons share one Redis and each takes half of a burst of refunds of one payment. A
+/// request waiting its turn in one daemon is taken over by the other's recovery once idle
+/// (`gateway.recovery_after_seconds`), so both come to act on the same head refund: only the
+/// one holding the sale's lease may send its request.
+#[tokio::test]
+async fn two_daemons_refunding_one_sale_at_once_send_each_refund_once_and_in_order() {
+    use crate::harness::{Daemon, Redis, eventually};
+    use std::time::Duration;
+
+    let redis = Redis::start();
+    // Both open what either sealed: they share the keys (and the sandbox, through Redis).
+    let keys = tempfile::tempdir().expect("key dir");
+    let key_dir = keys.path().display().to_string();
+    let settings = [
+        ("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000"),
+        ("CALMONY_SECRETS_KEY_DIR", key_dir.as_str()),
+        ("CALMONY_GATEWAY_TIMEOUT_SECONDS", "2"),
+        ("CALMONY_GATEWAY_RECOVERY_AFTER_SECONDS", "3"),
+    ];
+    let d1 = Daemon::start_with(&redis.url(), &settings);
+    let d2 = Daemon::start_with(&redis.url(), &settings);
+    let key = d1.key("acme", "test");
+    let (a1, a2) = (d1.api(&key), d2.api(&key));
+    let base = d1.base();
+    let pi = paid(&a1, 1000).await;
+    // A slow gateway: the queue takes long enough for waiting refunds to be taken over.
+    sandbox_post(&base, "/sandbox/faults", "delay_ms=200").await;
+    let (b1, b2) = tokio::join!(burst(&a1, &pi, 10, 40), burst(&a2, &pi, 10, 40));
+    sandbox_post(&base, "/sandbox/faults", "reset=true").await;
+    for (status, text) in b1.iter().chain(&b2) {
+        assert_eq!(*status, 200, "{text}");
+    }
+    let finished = eventually(Duration::from_secs(60), || {
+        let api = a1.clone();
+        let pi = pi.clone();
+        async move { kept_in_records(&api, &pi).await.is_some() }
+    })
+    .await;
+    assert!(finished, "every refund finishes:\n{}", d1.logs());
+    let kept = kept_in_records(&a2, &pi).await.expect("nothing pending");
+    assert_eq!(kept, 200, "every refund of 40 fits in 1000");
+    let (held, captures) = held_at_gateway(&base, &pi).await;
+    assert_eq!(held, kept, "gateway holds {held}, records keep {kept}");
+    assert!(
+        captures.windows(2).all(|w| w[0] > w[1]) && !captures.contains(&0),
+        "each CAPTURE lowers the amount, none is sent twice: {captures:?}"
+    );
+    assert_eq!(captures.len(), 20, "one CAPTURE per refund: {captures:?}");
+}
+
+/// The head refund's command is delivered past the limit (its gateway answers never verify) and
+/// parked as poison: the refund fails, its amount is given back, and the next refund of the
+/// sale goes on at once instead of waiting behind it for ever.
+#[tokio::test]
+async fn a_refund_parked_as_poison_fails_and_the_next_refund_of_the_sale_goes_on() {
+    use crate::harness::eventually;
+    use std::time::Duration;
+
+    let w = World::new();
+    let base = w.daemon.base();
+    let pi = paid(&w.api, 1000).await;
+    // Every answer of the gateway fails its signature check: the refund stays pending.
+    sandbox_post(&base, "/sandbox/faults", "tamper_signatures=true").await;
+    let first = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=300"))
+        .await;
+    assert_eq!(
+        (first.status, first.json["status"].as_str()),
+        (200, Some("pending")),
+        "{}",
+        first.text
+    );
+    let first_id = first.json["id"].as_str().expect("id").to_string();
+    // Its command, delivered (as recovery sees it) past the limit.
+    let mut conn = w.redis.conn();
+    let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg("cp:payments:commands")
+        .arg("processors")
+        .arg("-")
+        .arg("+")
+        .arg(10)
+        .query(&mut conn)
+        .expect("XPENDING");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let (entry, consumer, _, _) = &pending[0];
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg("cp:payments:commands")
+        .arg("processors")
+        .arg(consumer)
+        .arg(0)
+        .arg(entry)
+        .arg("RETRYCOUNT")
+        .arg(100)
+        .query(&mut conn)
+        .expect("XCLAIM");
+    let api = w.api.clone();
+    let id = first_id.clone();
+    let failed = eventually(Duration::from_secs(20), || {
+        let api = api.clone();
+        let id = id.clone();
+        async move { api.get(&format!("/v1/refunds/{id}")).await.json["status"] == "failed" }
+    })
+    .await;
+    assert!(failed, "the parked refund fails:\n{}", w.daemon.logs());
+    let got = w.api.get(&format!("/v1/refunds/{first_id}")).await;
+    assert_eq!(
+        got.json["failure_reason"], "processing_abandoned",
+        "{}",
+        got.text
+    );
+    let dead: Vec<String> = redis::cmd("LRANGE")
+        .arg("cp:payments:dead")
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .expect("LRANGE");
+    assert!(
+        dead.len() == 1 && dead[0].contains(&first_id),
+        "the command is parked: {dead:?}"
+    );
+    let events = w.api.get("/v1/events?type=refund.failed").await;
+    assert_eq!(
+        crate::harness::event_objects(&events.json),
+        vec![first_id.clone()],
+        "{}",
+        events.text
+    );
+    // The next refund goes on, and the whole amount is refundable again.
+    sandbox_post(&base, "/sandbox/faults", "reset=true").await;
+    let next = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=400"))
+        .await;
+    assert_eq!(
+        (next.status, next.json["status"].as_str()),
+        (200, Some("succeeded")),
+        "{}",
+        next.text
+    );
+    let kept = kept_in_records(&w.api, &pi).await.expect("nothing pending");
+    let (held, captures) = held_at_gateway(&base, &pi).await;
+    assert_eq!((held, kept), (600, 600), "{captures:?}");
+    let rest = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=600"))
+        .await;
+    assert_eq!(rest.json["status"], "succeeded", "{}", rest.text);
+    let (held, _) = held_at_gateway(&base, &pi).await;
+    assert_eq!((held, kept_in_records(&w.api, &pi).await), (0, Some(0)));
 }

@@ -288,6 +288,29 @@ impl Command {
     pub(crate) fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    /// The refund an entry that does not read as a command still names, as a refund command
+    /// carrying out nothing but that refund: enough to fail it when the entry is parked.
+    pub(crate) fn refund_named(fields: &str) -> Option<Command> {
+        let v: serde_json::Value = serde_json::from_str(fields).ok()?;
+        let text = |field: &str| v.get(field)?.as_str().map(str::to_string);
+        if text("op")? != "refund" {
+            return None;
+        }
+        let refund = v.get("args")?.get("refund")?.as_str()?.to_string();
+        Some(Command {
+            project: text("project")?,
+            mode: serde_json::from_value(v.get("mode")?.clone()).ok()?,
+            intent: text("intent")?,
+            op: "refund".into(),
+            attempt: text("attempt").unwrap_or_default(),
+            args: serde_json::json!({ "refund": refund }),
+            claim: v
+                .get("claim")
+                .and_then(|c| serde_json::from_value(c.clone()).ok()),
+            request: text("request"),
+        })
+    }
 }
 
 /// Treat an unreadable stored record as a 500 with detail in the log.
@@ -296,4 +319,44 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     key: &str,
 ) -> Result<T, ApiError> {
     Ok(rec.parse(key)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_entry_still_names_its_refund_when_it_can() {
+        let named = |fields: &str| {
+            Command::refund_named(fields).map(|c| {
+                let refund = refund_id(&c);
+                (c.project, c.mode, c.intent, refund)
+            })
+        };
+        fn refund_id(c: &Command) -> String {
+            c.args["refund"].as_str().unwrap_or_default().to_string()
+        }
+        let whole = r#"{"project":"prj_1","mode":"test","intent":"pi_1","op":"refund",
+            "attempt":"att_1","args":{"refund":"re_1","amount":100},"claim":null}"#;
+        let one = Some((
+            "prj_1".to_string(),
+            Mode::Test,
+            "pi_1".to_string(),
+            "re_1".to_string(),
+        ));
+        assert_eq!(named(whole), one);
+        // A field of the wrong shape makes the command unreadable; the refund is still named.
+        let bent = r#"{"project":"prj_1","mode":"test","intent":"pi_1","op":"refund",
+            "attempt":7,"args":{"refund":"re_1"},"claim":"nonsense"}"#;
+        assert!(serde_json::from_str::<Command>(bent).is_err());
+        assert_eq!(named(bent), one);
+        for nothing in [
+            "not json",
+            r#"{"project":"prj_1","mode":"test","intent":"pi_1","op":"confirm"}"#,
+            r#"{"project":"prj_1","mode":"test","intent":"pi_1","op":"refund","args":{}}"#,
+            r#"{"mode":"test","intent":"pi_1","op":"refund","args":{"refund":"re_1"}}"#,
+        ] {
+            assert_eq!(named(nothing), None, "{nothing}");
+        }
+    }
 }

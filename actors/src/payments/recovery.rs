@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamPendingCountReply};
 
+use super::refunds::{Driver, GaveUp};
 use super::{COMMANDS, Command, DEAD_LETTERS, GROUP, MAX_DELIVERIES, Payments};
 use crate::store::StoreError;
 
@@ -66,20 +67,39 @@ impl Payments {
             if self.is_in_flight(&id) {
                 continue;
             }
-            let Some(cmd) = fields.and_then(|f| serde_json::from_str::<Command>(&f).ok()) else {
+            let readable = fields
+                .as_deref()
+                .and_then(|f| serde_json::from_str::<Command>(f).ok());
+            let Some(cmd) = readable else {
+                // A refund it names must not hold up its sale's other refunds.
+                let named = fields.as_deref().and_then(Command::refund_named);
+                if let Some(cmd) = &named
+                    && !self.give_up_refund(cmd, &id).await
+                {
+                    continue;
+                }
                 self.park(&id, "unreadable command").await?;
                 continue;
             };
             if deliveries > MAX_DELIVERIES {
+                if cmd.op == "refund" && !self.give_up_refund(&cmd, &id).await {
+                    continue;
+                }
                 self.park(&id, "too many deliveries").await?;
                 continue;
             }
             let result = match cmd.op.as_str() {
-                "refund" => super::refunds::run(self, &cmd, &id, true).await,
-                _ => super::intents::run(self, &cmd, &id, super::intents::Begun::Recovered).await,
+                "refund" => super::refunds::run(self, &cmd, &id, Driver::Recovery)
+                    .await
+                    .map(|ran| ran.settled),
+                _ => super::intents::run(self, &cmd, &id, super::intents::Begun::Recovered)
+                    .await
+                    .map(|_| true),
             };
             match result {
-                Ok(_) => done += 1,
+                Ok(true) => done += 1,
+                // A refund waiting its turn, or for the daemon acting on its sale: not news.
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(command = %id, error = %e.message, "recovery of a payment failed; will retry")
                 }
@@ -154,6 +174,22 @@ impl Payments {
 
     async fn read_entry(&self, id: &str) -> Result<Option<String>, StoreError> {
         self.store.stream_field(COMMANDS, id, "cmd").await
+    }
+
+    /// Before its command is parked: fail the refund (see [`super::refunds::give_up`]), so its
+    /// sale's later refunds go on. `false` to park it later (another daemon acts on the sale,
+    /// or the store failed).
+    async fn give_up_refund(&self, cmd: &Command, id: &str) -> bool {
+        match super::refunds::give_up(self, cmd, id).await {
+            Ok(GaveUp::Failed) => true,
+            // Recorded as succeeded, its command acknowledged: nothing left to park.
+            Ok(GaveUp::Recorded) => false,
+            Ok(GaveUp::Busy) => false,
+            Err(e) => {
+                tracing::warn!(command = %id, error = %e.message, "could not fail the refund of a parked command; will retry");
+                false
+            }
+        }
     }
 
     /// Move a poison command to the dead-letter list and out of the way.

@@ -13,7 +13,17 @@
 //! is read from the sale itself ([`reconcile`]) before anything is re-sent: a sale that still
 //! holds `kept` never saw it, one that holds `kept - amount` applied it. Anything else means
 //! the sale moved outside this queue, and nothing is sent.
+//!
+//! Several daemons may share one Redis, so "only the head acts" needs more than a queue: the
+//! daemon acting on a sale's head holds the sale's lease ([`lease_ttl`]) from its QUERY through
+//! its request to its finish, and keeps it (proving it never lapsed) just before each request
+//! it sends. A head that cannot go on (its command parked as poison, or a sale that moved
+//! outside the queue) fails ([`give_back`]): it leaves the queue and its reserved amount is
+//! given back, so the refunds behind it go on.
 
+use std::time::Duration;
+
+use super::IntentInternal;
 use crate::gateway::TxnStatus;
 
 /// Where the sale stands at the gateway, as far as a refund is concerned.
@@ -110,10 +120,103 @@ pub fn reconcile(kept: i64, held: i64, amount: i64) -> Progress {
     }
 }
 
+/// How long a sale's lease lasts from each taking or keeping: one gateway request may take
+/// up to `request_timeout` (answer included), and the lease is kept just before each request
+/// is sent, so it outlasts any request its holder has in flight; the margin covers the time
+/// between keeping it and sending. A holder that dies frees the sale after this long.
+pub fn lease_ttl(request_timeout: Duration) -> Duration {
+    request_timeout + LEASE_MARGIN
+}
+
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// The intent's refund book once refund `id` of `amount` has failed: out of the queue (the next
+/// one may act), its reserved amount given back (never below nothing), and what the gateway
+/// keeps set to what it was last seen to hold (`held`), when it was seen: the refunds behind a
+/// sale that moved outside the queue are then planned from the sale as it is.
+pub fn give_back(
+    book: &IntentInternal,
+    id: &str,
+    amount: i64,
+    held: Option<i64>,
+) -> IntentInternal {
+    let mut after = book.clone();
+    after.refund_queue.retain(|queued| queued != id);
+    after.refunded = (after.refunded - amount).max(0);
+    if held.is_some() {
+        after.gateway_kept = held;
+    }
+    after
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gateway::AuthOutcome;
+
+    #[test]
+    fn a_sale_lease_outlasts_a_request_in_flight() {
+        for secs in [1, 10, 300] {
+            let timeout = Duration::from_secs(secs);
+            assert!(
+                lease_ttl(timeout) >= timeout + Duration::from_secs(2),
+                "{secs}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_refund_leaves_the_queue_and_gives_its_amount_back() {
+        let book = |queue: &[&str], refunded, kept| IntentInternal {
+            refund_queue: queue.iter().map(|s| s.to_string()).collect(),
+            refunded,
+            gateway_kept: kept,
+            ..Default::default()
+        };
+        for (before, id, amount, held, after) in [
+            // The head fails, the sale as last confirmed: the next is head, planned as before.
+            (
+                book(&["re_1", "re_2"], 300, Some(1000)),
+                "re_1",
+                100,
+                None,
+                book(&["re_2"], 200, Some(1000)),
+            ),
+            // The sale moved outside the queue: the next is planned from what it holds.
+            (
+                book(&["re_1", "re_2"], 300, Some(1000)),
+                "re_1",
+                100,
+                Some(800),
+                book(&["re_2"], 200, Some(800)),
+            ),
+            // One behind the head fails: the head stays, the kept amount too.
+            (
+                book(&["re_1", "re_2", "re_3"], 300, Some(900)),
+                "re_2",
+                100,
+                None,
+                book(&["re_1", "re_3"], 200, Some(900)),
+            ),
+            // One begun before queues existed is in none; its amount still comes back.
+            (book(&[], 100, None), "re_0", 100, None, book(&[], 0, None)),
+            // Never less than nothing refunded.
+            (
+                book(&["re_1"], 50, Some(10)),
+                "re_1",
+                100,
+                None,
+                book(&[], 0, Some(10)),
+            ),
+        ] {
+            let got = give_back(&before, id, amount, held);
+            assert_eq!(
+                (got.refund_queue, got.refunded, got.gateway_kept),
+                (after.refund_queue, after.refunded, after.gateway_kept),
+                "{id} of {amount}, held {held:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_refund_table() {

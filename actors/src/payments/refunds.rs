@@ -8,12 +8,22 @@
 //! reserved on the intent so two refunds at once cannot together exceed it, the refund queued
 //! behind the intent's other unfinished refunds, the command appended) and finishes in one
 //! commit (`succeeded` or `failed`, the charge's `amount_refunded`, what the gateway now keeps
-//! of the sale, the refund out of the queue, the events `refund.updated` and `charge.refunded`).
+//! of the sale, the refund out of the queue, the events `refund.updated` and `charge.refunded`,
+//! or `refund.failed`).
 //!
 //! Between the two, a refund acts at the gateway only at the head of the queue, planned from
 //! what the gateway last confirmed (see [`super::refund_plan`]): concurrent refunds of one sale
 //! are applied one at a time, in the order they were accepted, and each one's request is
-//! worked out from the state the previous one left, never from refunds still in flight.
+//! worked out from the state the previous one left, never from refunds still in flight. The
+//! daemon acting on the head holds the sale's lease meanwhile, so with several daemons on one
+//! Redis still only one acts on a sale at a time; one that finds the lease taken leaves the
+//! refund to its holder, or for later.
+//!
+//! A refund that cannot go on fails rather than hold up the queue: a head that finds the sale
+//! holding what no refund of the queue explains, or one whose command recovery parks as poison
+//! ([`give_up`]). It fails in one commit (`failed` with its `failure_reason`, out of the queue,
+//! its reserved amount given back, `refund.updated` and `refund.failed`), and the refunds
+//! behind it go on.
 
 use calmony_protocol::charge::Charge;
 use calmony_protocol::event::{Event, EventRequest};
@@ -31,7 +41,7 @@ use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{Cardstream, GatewayError, ManageOutcome};
 use crate::resource::{commit, page_body, to_json};
-use crate::store::{Commit, Scope, Tx};
+use crate::store::{Commit, Lease, Scope, Tx};
 
 const MAX_ATTEMPTS: usize = 5;
 /// Begins of refunds of one payment race on its record (each reserves an amount and joins the
@@ -153,8 +163,9 @@ pub async fn create_refund(
         if let Some(m) = &r.metadata {
             m.apply(&mut refund.metadata, "metadata")?;
         }
-        if internal.refund_queue.is_empty() {
-            // Nothing in flight: the records and the gateway agree on what the sale keeps.
+        if internal.refund_queue.is_empty() && internal.gateway_kept.is_none() {
+            // The first refund (or the first since queues exist), nothing in flight: the sale
+            // keeps what the records do. Later, it keeps what the gateway last confirmed.
             internal.gateway_kept = Some(intent.amount_received - internal.refunded);
         }
         internal.refunded += amount;
@@ -196,10 +207,52 @@ pub async fn create_refund(
             tx.hold_claim(claim, HOLD_MS);
         }
         if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
-            return run(p, &cmd, &cmd_id, false).await;
+            return Ok(run(p, &cmd, &cmd_id, Driver::Request).await?.reply);
         }
     }
     Err(ApiError::lock_timeout())
+}
+
+/// Who carries out a refund command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Driver {
+    /// The request that began it: it waits its turn (up to [`QUEUE_WAIT`]).
+    Request,
+    /// Recovery: it acts if it is the sale's turn and no daemon holds the sale, else leaves
+    /// the refund for a later pass.
+    Recovery,
+}
+
+/// What a run of a refund command came to.
+pub(super) struct Ran {
+    pub reply: Reply,
+    /// The refund is no longer pending (it succeeded or failed): recovery counts it done.
+    pub settled: bool,
+}
+
+impl Ran {
+    fn settled(reply: Reply) -> Self {
+        Self {
+            reply,
+            settled: true,
+        }
+    }
+
+    fn waiting(body: String) -> Self {
+        Self {
+            reply: Reply {
+                status: 200,
+                body,
+                stored: true,
+            },
+            settled: false,
+        }
+    }
+}
+
+/// The lease a daemon holds while it acts on a sale's head refund (see [`refund_plan`]).
+fn sale_lease(scope: &Scope, intent: &str) -> String {
+    scope.key(&format!("payment_intent:{intent}:refund_lease"))
 }
 
 /// Carry out a refund command (from the request, or from recovery).
@@ -207,9 +260,9 @@ pub(super) async fn run(
     p: &Payments,
     cmd: &Command,
     cmd_id: &str,
-    recovering: bool,
-) -> Result<Reply, ApiError> {
-    p.working_on(cmd_id, run_inner(p, cmd, cmd_id, recovering))
+    driver: Driver,
+) -> Result<Ran, ApiError> {
+    p.working_on(cmd_id, run_inner(p, cmd, cmd_id, driver))
         .await
 }
 
@@ -217,58 +270,160 @@ async fn run_inner(
     p: &Payments,
     cmd: &Command,
     cmd_id: &str,
-    recovering: bool,
-) -> Result<Reply, ApiError> {
+    driver: Driver,
+) -> Result<Ran, ApiError> {
     let scope = cmd.scope();
-    let refund_id = cmd
-        .args
-        .get("refund")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let refund_key = scope.record(&refund_id);
+    let refund_id = refund_of(cmd);
     let waiting_since = Instant::now();
+    let may_wait = || driver == Driver::Request && waiting_since.elapsed() <= QUEUE_WAIT;
     loop {
-        let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
-            let mut tx = Tx::new();
-            tx.ack(COMMANDS, GROUP, cmd_id);
-            p.store.commit(&tx).await?;
-            return Err(ApiError::no_such("refund", &refund_id, "refund"));
+        let head = match turn(p, &scope, cmd, cmd_id, &refund_id).await? {
+            Turn::Over(ran) => return Ok(ran),
+            Turn::Head(rec) => rec,
+            Turn::Behind(rec) => {
+                if !may_wait() {
+                    // Recovery takes the queue in order on a later pass.
+                    return Ok(Ran::waiting(rec.json));
+                }
+                tokio::time::sleep(QUEUE_POLL).await;
+                continue;
+            }
         };
-        let refund: Refund = super::parse(&rec, &refund_key)?;
-        let pending = |body: String| Reply {
-            status: 200,
-            body,
-            stored: true,
-        };
-        if refund.status != "pending" {
-            let mut tx = Tx::new();
-            tx.ack(COMMANDS, GROUP, cmd_id);
-            p.store.commit(&tx).await?;
-            return Ok(pending(rec.json));
-        }
-        let loaded = p.load(&scope, None, &cmd.intent).await?;
-        let queue = &loaded.internal.refund_queue;
-        // A refund queued behind others waits for them (one begun before queues existed is
-        // in none, and goes once the queue is empty).
-        let at_head = queue.is_empty() || queue.first() == Some(&refund_id);
-        if !at_head {
-            if recovering || waiting_since.elapsed() > QUEUE_WAIT {
-                // Recovery takes the queue in order on its next pass.
-                return Ok(pending(rec.json));
+        let acct = p.account(scope.mode)?;
+        let token = Lease::token_for(&p.consumer);
+        let ttl = refund_plan::lease_ttl(acct.timeout());
+        let Some(lease) = p
+            .store
+            .take_lease(&sale_lease(&scope, &cmd.intent), token, ttl)
+            .await?
+        else {
+            // Another daemon acts on this sale: it finishes this refund, or leaves it.
+            if !may_wait() {
+                return Ok(Ran::waiting(head.json));
             }
             tokio::time::sleep(QUEUE_POLL).await;
             continue;
+        };
+        let acted = act_as_head(p, &scope, cmd, cmd_id, &refund_id, acct, &lease).await;
+        if let Err(e) = p.store.release_lease(&lease).await {
+            tracing::debug!(refund = %refund_id, error = %e, "sale lease left to expire");
         }
-        let acct = p.account(scope.mode)?;
-        return match refund_at_gateway(acct, cmd, &loaded, refund.amount).await {
-            Ok(outcome) => finish_landing(p, &scope, cmd, cmd_id, rec, refund, outcome).await,
+        if let Some(ran) = acted? {
+            return Ok(ran);
+        }
+    }
+}
+
+/// The refund a refund command carries out.
+fn refund_of(cmd: &Command) -> String {
+    cmd.args
+        .get("refund")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Where a refund stands in its sale's queue.
+enum Turn {
+    /// Finished already (or gone): its command is acknowledged.
+    Over(Ran),
+    /// Pending, at the head: it may act.
+    Head(crate::store::Record),
+    /// Pending, behind others.
+    Behind(crate::store::Record),
+}
+
+async fn turn(
+    p: &Payments,
+    scope: &Scope,
+    cmd: &Command,
+    cmd_id: &str,
+    refund_id: &str,
+) -> Result<Turn, ApiError> {
+    let refund_key = scope.record(refund_id);
+    let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
+        let mut tx = Tx::new();
+        tx.ack(COMMANDS, GROUP, cmd_id);
+        p.store.commit(&tx).await?;
+        return Err(ApiError::no_such("refund", refund_id, "refund"));
+    };
+    let refund: Refund = super::parse(&rec, &refund_key)?;
+    if refund.status != "pending" {
+        let mut tx = Tx::new();
+        tx.ack(COMMANDS, GROUP, cmd_id);
+        p.store.commit(&tx).await?;
+        return Ok(Turn::Over(Ran::settled(Reply {
+            status: 200,
+            body: rec.json,
+            stored: true,
+        })));
+    }
+    let loaded = p.load(scope, None, &cmd.intent).await?;
+    Ok(if is_head(&loaded, refund_id) {
+        Turn::Head(rec)
+    } else {
+        Turn::Behind(rec)
+    })
+}
+
+/// A refund queued behind others waits for them (one begun before queues existed is in none,
+/// and goes once the queue is empty).
+fn is_head(loaded: &Loaded, refund_id: &str) -> bool {
+    let queue = &loaded.internal.refund_queue;
+    queue.is_empty() || queue.first().map(String::as_str) == Some(refund_id)
+}
+
+/// Act on the head refund under the sale's lease: read it again (the lease's previous holder
+/// may have finished it), then the gateway, then the finish. `None` when it is no longer the
+/// pending head: look again.
+async fn act_as_head(
+    p: &Payments,
+    scope: &Scope,
+    cmd: &Command,
+    cmd_id: &str,
+    refund_id: &str,
+    acct: &Cardstream,
+    lease: &Lease,
+) -> Result<Option<Ran>, ApiError> {
+    let refund_key = scope.record(refund_id);
+    let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
+        return Ok(None);
+    };
+    let refund: Refund = super::parse(&rec, &refund_key)?;
+    let loaded = p.load(scope, None, &cmd.intent).await?;
+    if refund.status != "pending" || !is_head(&loaded, refund_id) {
+        return Ok(None);
+    }
+    let gateway = Held {
+        store: &p.store,
+        lease,
+    };
+    Ok(Some(
+        match refund_at_gateway(acct, &gateway, cmd, &loaded, refund.amount).await {
+            Ok(Step::Settled(outcome)) => {
+                finish_landing(p, scope, cmd, cmd_id, rec, refund, outcome).await?
+            }
+            Ok(Step::Diverged { held, kept }) => {
+                tracing::error!(
+                    refund = %refund_id,
+                    intent = %cmd.intent,
+                    held, kept, amount = refund.amount,
+                    "the sale moved outside its refunds at the gateway; the refund fails, the \
+                     refunds behind it are planned from what the sale holds"
+                );
+                let why = Failure::Diverged { held };
+                fail_landing(p, scope, cmd, Some(cmd_id), rec, refund, why).await?
+            }
+            Ok(Step::LeaseLost) => {
+                tracing::warn!(refund = %refund_id, "sale lease lost before sending; left for recovery");
+                Ran::waiting(rec.json)
+            }
             Err(e) => {
                 tracing::warn!(refund = %refund_id, error = %e, "refund outcome unknown; left for recovery");
-                Ok(pending(rec.json))
+                Ran::waiting(rec.json)
             }
-        };
-    }
+        },
+    ))
 }
 
 /// The gateway has acted (or refused): the finish must land. Retry on fresh reads when the
@@ -281,7 +436,7 @@ async fn finish_landing(
     rec: crate::store::Record,
     refund: Refund,
     outcome: Settled,
-) -> Result<Reply, ApiError> {
+) -> Result<Ran, ApiError> {
     let refund_key = scope.record(&refund.id);
     let (mut version, mut refund) = (rec.version, refund);
     for _ in 0..MAX_ATTEMPTS * 4 {
@@ -296,27 +451,23 @@ async fn finish_landing(
         )
         .await?
         {
-            return Ok(reply);
+            return Ok(Ran::settled(reply));
         }
         let Some((fresh, _)) = p.store.get_with(&refund_key, &[]).await? else {
             break;
         };
         let current: Refund = super::parse(&fresh, &refund_key)?;
         if current.status != "pending" {
-            return Ok(Reply {
+            return Ok(Ran::settled(Reply {
                 status: 200,
                 body: fresh.json,
                 stored: true,
-            });
+            }));
         }
         (version, refund) = (fresh.version, current);
     }
     // Still pending: recovery finds the gateway already acted (`reconcile`) and records it.
-    Ok(Reply {
-        status: 200,
-        body: to_json(&refund)?,
-        stored: true,
-    })
+    Ok(Ran::waiting(to_json(&refund)?))
 }
 
 /// What a refund came to at the gateway, and what the sale keeps after it.
@@ -326,16 +477,44 @@ struct Settled {
     kept: i64,
 }
 
-/// Carry out the head refund at the gateway. Moves money: lowers the captured amount, voids the
-/// sale, or refunds a settled one, as [`refund_plan::plan_refund`] decides from what the gateway
-/// last confirmed. First asks the gateway what the sale holds, so a request that already took
-/// effect (sent before a crash, its answer lost) is recorded, not sent again.
+/// Where carrying out the head refund at the gateway stopped.
+#[derive(Debug)]
+enum Step {
+    /// Done or refused: the finish records it.
+    Settled(Settled),
+    /// The sale holds `held`, neither what was last confirmed (`kept`) nor that less this
+    /// refund: it moved outside the queue. Nothing was sent.
+    Diverged { held: i64, kept: i64 },
+    /// The sale's lease lapsed before a request could be sent: nothing was sent.
+    LeaseLost,
+}
+
+/// The sale's lease as held by the daemon acting on it.
+struct Held<'a> {
+    store: &'a crate::store::Store,
+    lease: &'a Lease,
+}
+
+impl Held<'_> {
+    /// Just before a request that moves money: the lease has been held without a break since
+    /// it was taken, and now lasts long enough for the request (see [`refund_plan::lease_ttl`]).
+    async fn still_ours(&self) -> bool {
+        self.store.keep_lease(self.lease).await.unwrap_or(false)
+    }
+}
+
+/// Carry out the head refund at the gateway, holding the sale's lease. Moves money: lowers the
+/// captured amount, voids the sale, or refunds a settled one, as [`refund_plan::plan_refund`]
+/// decides from what the gateway last confirmed. First asks the gateway what the sale holds, so
+/// a request that already took effect (sent before a crash, its answer lost) is recorded, not
+/// sent again; and sends nothing once the lease is lost.
 async fn refund_at_gateway(
     acct: &Cardstream,
+    held: &Held<'_>,
     cmd: &Command,
     loaded: &Loaded,
     amount: i64,
-) -> Result<Settled, GatewayError> {
+) -> Result<Step, GatewayError> {
     let xref = loaded.internal.sale_xref.clone().unwrap_or_default();
     let kept = loaded
         .internal
@@ -352,7 +531,8 @@ async fn refund_at_gateway(
             GatewayError::Malformed(format!("the gateway does not know sale {xref}"))
         })?;
         let state = SaleState::of(&sale);
-        match refund_plan::reconcile(kept, refund_plan::held_at_gateway(&sale), amount) {
+        let holds = refund_plan::held_at_gateway(&sale);
+        match refund_plan::reconcile(kept, holds, amount) {
             Progress::Applied => {
                 let mut txn = sale_ref(None);
                 if state == SaleState::Settled
@@ -361,53 +541,284 @@ async fn refund_at_gateway(
                 {
                     txn = t;
                 }
-                return Ok(Settled {
+                return Ok(Step::Settled(Settled {
                     outcome: ManageOutcome::Done { txn },
                     kept: kept - amount,
-                });
+                }));
             }
-            Progress::Diverged => {
-                return Err(GatewayError::Malformed(format!(
-                    "sale {xref} holds {} at the gateway; the records expect {kept} before this \
-                     refund of {amount}: left pending for an operator",
-                    refund_plan::held_at_gateway(&sale)
-                )));
-            }
+            Progress::Diverged => return Ok(Step::Diverged { held: holds, kept }),
             Progress::NotApplied => {}
         }
-        let done = match refund_plan::plan_refund(state, kept, amount) {
+        let action = refund_plan::plan_refund(state, kept, amount);
+        if !matches!(action, GatewayAction::Refuse { .. }) && !held.still_ours().await {
+            return Ok(Step::LeaseLost);
+        }
+        let done = match action {
             GatewayAction::Capture { keep } => acct.capture(&xref, keep).await?,
             GatewayAction::Cancel => acct.void(&xref).await?,
             GatewayAction::RefundSale { amount } => {
                 acct.refund(&xref, amount, &cmd.attempt).await?
             }
             GatewayAction::Refuse { reason } => {
-                return Ok(Settled {
+                return Ok(Step::Settled(Settled {
                     outcome: ManageOutcome::Refused {
                         code: 0,
                         message: reason.replace('_', " "),
                     },
                     kept,
-                });
+                }));
             }
         };
         match done {
             ManageOutcome::Done { .. } => {
-                return Ok(Settled {
+                return Ok(Step::Settled(Settled {
                     outcome: done,
                     kept: kept - amount,
-                });
+                }));
             }
             refused => outcome = Some(refused),
         }
     }
-    Ok(Settled {
+    Ok(Step::Settled(Settled {
         outcome: outcome.unwrap_or(ManageOutcome::Refused {
             code: 0,
             message: "refused".into(),
         }),
         kept,
-    })
+    }))
+}
+
+/// Why a refund fails without a gateway refusal.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// The sale holds `held`, which no refund of the queue explains.
+    Diverged { held: i64 },
+    /// Its command was parked as poison (`held`: what the sale holds, if the gateway said).
+    Parked { held: Option<i64> },
+}
+
+impl Failure {
+    fn reason(self) -> &'static str {
+        match self {
+            Failure::Diverged { .. } => "gateway_state_diverged",
+            Failure::Parked { .. } => "processing_abandoned",
+        }
+    }
+
+    fn held(self) -> Option<i64> {
+        match self {
+            Failure::Diverged { held } => Some(held),
+            Failure::Parked { held } => held,
+        }
+    }
+}
+
+/// Fail a pending refund, retrying on fresh reads while its records change.
+async fn fail_landing(
+    p: &Payments,
+    scope: &Scope,
+    cmd: &Command,
+    ack: Option<&str>,
+    rec: crate::store::Record,
+    refund: Refund,
+    why: Failure,
+) -> Result<Ran, ApiError> {
+    let refund_key = scope.record(&refund.id);
+    let (mut version, mut refund, mut body) = (rec.version, refund, rec.json);
+    for _ in 0..MAX_ATTEMPTS * 4 {
+        if let Some(reply) = fail(p, scope, cmd, ack, version, refund.clone(), why).await? {
+            return Ok(Ran::settled(reply));
+        }
+        let Some((fresh, _)) = p.store.get_with(&refund_key, &[]).await? else {
+            break;
+        };
+        let current: Refund = super::parse(&fresh, &refund_key)?;
+        if current.status != "pending" {
+            return Ok(Ran::settled(Reply {
+                status: 200,
+                body: fresh.json,
+                stored: true,
+            }));
+        }
+        (version, refund, body) = (fresh.version, current, fresh.json);
+    }
+    Ok(Ran::waiting(body))
+}
+
+/// Fail a pending refund in one commit: the refund `failed` with its reason, out of the
+/// intent's queue and its reserved amount given back (so the refunds behind it go on; see
+/// [`refund_plan::give_back`]), the events `refund.updated` and `refund.failed`, the answer kept
+/// under the request's idempotency key, and the command acknowledged if `ack` names it. `None`
+/// when a record changed meanwhile.
+async fn fail(
+    p: &Payments,
+    scope: &Scope,
+    cmd: &Command,
+    ack: Option<&str>,
+    version: u64,
+    mut refund: Refund,
+    why: Failure,
+) -> Result<Option<Reply>, ApiError> {
+    let request = EventRequest {
+        id: cmd.request.clone(),
+        idempotency_key: cmd.claim.as_ref().map(|c| c.0.clone()),
+    };
+    let loaded = p.load(scope, None, &cmd.intent).await?;
+    let internal = refund_plan::give_back(&loaded.internal, &refund.id, refund.amount, why.held());
+    refund.status = "failed".into();
+    refund.failure_reason = Some(why.reason().into());
+    let body = to_json(&refund)?;
+    let mut tx = Tx::new();
+    let refund_key = scope.record(&refund.id);
+    tx.expect_version(&refund_key, version)
+        .put(&refund_key, version + 1, &body);
+    let key = scope.record(&cmd.intent);
+    tx.expect_version(&key, loaded.version);
+    tx.put_with(
+        &key,
+        loaded.version + 1,
+        &to_json(&loaded.intent)?,
+        &[("internal", &to_json(&internal)?)],
+    );
+    tx.event(scope, &event("refund.updated", &refund, scope, &request));
+    tx.event(scope, &event("refund.failed", &refund, scope, &request));
+    if let Some(id) = ack {
+        tx.ack(COMMANDS, GROUP, id);
+    }
+    if let Some(claim) = cmd.claim() {
+        tx.respond_to(&claim, p.idempotency_ttl_secs, 200, &body);
+    }
+    match crate::resource::commit_finish(&p.store, &tx).await? {
+        Commit::Done(_) => {
+            metrics::counter!("calmony_refunds_total", "outcome" => "failed").increment(1);
+            Ok(Some(Reply {
+                status: 200,
+                body,
+                stored: true,
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What became of a refund whose command is being parked as poison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GaveUp {
+    /// It failed (or had already finished): park the command.
+    Failed,
+    /// The gateway had carried it out: recorded as succeeded, its command acknowledged.
+    Recorded,
+    /// Another daemon acts on the sale: leave it for a later pass.
+    Busy,
+}
+
+/// Give up on a refund whose command is parked (unreadable, or delivered too often), so it
+/// cannot hold up its sale's queue for ever. Pending behind others, it fails at once (it never
+/// acted). At the head, under the sale's lease, the gateway is asked first: a request of it that
+/// took effect is recorded as succeeded; otherwise it fails, the refunds behind it planned from
+/// what the sale holds if the gateway said. The command itself is left for the caller to park.
+pub(super) async fn give_up(p: &Payments, cmd: &Command, cmd_id: &str) -> Result<GaveUp, ApiError> {
+    let scope = cmd.scope();
+    let refund_id = refund_of(cmd);
+    let refund_key = scope.record(&refund_id);
+    for _ in 0..MAX_ATTEMPTS {
+        let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
+            return Ok(GaveUp::Failed);
+        };
+        let refund: Refund = super::parse(&rec, &refund_key)?;
+        if refund.status != "pending" {
+            return Ok(GaveUp::Failed);
+        }
+        let loaded = p.load(&scope, None, &cmd.intent).await?;
+        if !is_head(&loaded, &refund_id) {
+            let why = Failure::Parked { held: None };
+            let ran = fail_landing(p, &scope, cmd, None, rec, refund, why).await?;
+            return Ok(if ran.settled {
+                GaveUp::Failed
+            } else {
+                GaveUp::Busy
+            });
+        }
+        let acct = p.account(scope.mode)?;
+        let token = Lease::token_for(&p.consumer);
+        let ttl = refund_plan::lease_ttl(acct.timeout());
+        let Some(lease) = p
+            .store
+            .take_lease(&sale_lease(&scope, &cmd.intent), token, ttl)
+            .await?
+        else {
+            return Ok(GaveUp::Busy);
+        };
+        let result = give_up_head(p, &scope, cmd, cmd_id, &refund_id, acct).await;
+        if let Err(e) = p.store.release_lease(&lease).await {
+            tracing::debug!(refund = %refund_id, error = %e, "sale lease left to expire");
+        }
+        if let Some(gave_up) = result? {
+            return Ok(gave_up);
+        }
+    }
+    Ok(GaveUp::Busy)
+}
+
+/// [`give_up`] at the head, under the sale's lease; `None` when it is no longer the pending
+/// head: look again.
+async fn give_up_head(
+    p: &Payments,
+    scope: &Scope,
+    cmd: &Command,
+    cmd_id: &str,
+    refund_id: &str,
+    acct: &Cardstream,
+) -> Result<Option<GaveUp>, ApiError> {
+    let refund_key = scope.record(refund_id);
+    let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
+        return Ok(None);
+    };
+    let refund: Refund = super::parse(&rec, &refund_key)?;
+    let loaded = p.load(scope, None, &cmd.intent).await?;
+    if refund.status != "pending" || !is_head(&loaded, refund_id) {
+        return Ok(None);
+    }
+    let kept = loaded
+        .internal
+        .gateway_kept
+        .unwrap_or(loaded.intent.amount_received);
+    let xref = loaded.internal.sale_xref.clone().unwrap_or_default();
+    // What the sale holds, if the gateway says (it may be why the command is poison).
+    let holds = match acct.sync(None, Some(&xref)).await {
+        Ok(Some(sale)) => Some(refund_plan::held_at_gateway(&sale)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(refund = %refund_id, error = %e, "the sale could not be read before giving up");
+            None
+        }
+    };
+    if let Some(h) = holds
+        && refund_plan::reconcile(kept, h, refund.amount) == Progress::Applied
+    {
+        let done = Settled {
+            outcome: ManageOutcome::Done {
+                txn: crate::gateway::TxnRef {
+                    xref,
+                    transaction_id: None,
+                },
+            },
+            kept: h,
+        };
+        let ran = finish_landing(p, scope, cmd, cmd_id, rec, refund, done).await?;
+        return Ok(Some(if ran.settled {
+            GaveUp::Recorded
+        } else {
+            GaveUp::Busy
+        }));
+    }
+    let why = Failure::Parked { held: holds };
+    let ran = fail_landing(p, scope, cmd, None, rec, refund, why).await?;
+    Ok(Some(if ran.settled {
+        GaveUp::Failed
+    } else {
+        GaveUp::Busy
+    }))
 }
 
 /// Record a refund's result in one commit: the refund `succeeded` or `failed` (its reserved
@@ -478,6 +889,9 @@ async fn finish(
     );
     tx.put(&refund_key, version + 1, &to_json(&refund)?);
     tx.event(scope, &event("refund.updated", &refund, scope, &request));
+    if refund.status == "failed" {
+        tx.event(scope, &event("refund.failed", &refund, scope, &request));
+    }
     tx.ack(COMMANDS, GROUP, cmd_id);
     if let Some(claim) = cmd.claim() {
         tx.respond_to(&claim, p.idempotency_ttl_secs, status_code, &body);

@@ -18,6 +18,7 @@
 //! write path: customers, and every resource after them, go through [`Store::commit`].
 
 pub mod event_log;
+mod lease;
 mod managed;
 pub mod packed;
 pub mod scripts;
@@ -32,6 +33,7 @@ use calmony_protocol::{ApiError, Mode};
 use redis::aio::ConnectionManager;
 use serde_json::Value;
 
+pub use lease::Lease;
 pub use managed::ManagedRedis;
 pub use tx::{OpList, Tx};
 

@@ -20,6 +20,8 @@ pub struct Cardstream {
     url: String,
     merchant_id: String,
     secret: String,
+    /// The longest one request may take, answer included (the client's total timeout).
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Cardstream {
@@ -45,7 +47,14 @@ impl Cardstream {
             url,
             merchant_id: merchant_id.to_string(),
             secret: secret.to_string(),
+            timeout,
         }
+    }
+
+    /// The longest one request to this account may take, answer included: a request sent is
+    /// over, answered or abandoned, within it.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn merchant_id(&self) -> &str {
