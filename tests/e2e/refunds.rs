@@ -537,3 +537,72 @@ async fn a_refund_parked_as_poison_fails_and_the_next_refund_of_the_sale_goes_on
     let (held, _) = held_at_gateway(&base, &pi).await;
     assert_eq!((held, kept_in_records(&w.api, &pi).await), (0, Some(0)));
 }
+
+/// The sale is lowered at the gateway outside the daemon (a back-office CAPTURE): the head
+/// refund finds a sale no refund of the queue explains, fails without sending anything, and
+/// the next refund goes on, planned from what the sale holds.
+#[tokio::test]
+async fn a_refund_finding_the_sale_changed_outside_fails_and_the_next_goes_on() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let pi = paid(&w.api, 1000).await;
+    let xref = ledger(&base, Some(&pi)).await[0]["xref"]
+        .as_str()
+        .expect("xref")
+        .to_string();
+    // The back office, signing as the merchant with the installation's sandbox secret.
+    let secret: String = redis::cmd("GET")
+        .arg("cp:sandbox:merchant_secret")
+        .query(&mut w.redis.conn())
+        .expect("secret");
+    let office = calmony_actors::gateway::Cardstream::new(
+        format!("{base}/sandbox/direct/"),
+        "100001",
+        &secret,
+        std::time::Duration::from_secs(10),
+    );
+    let lowered = office
+        .capture(&xref, 700)
+        .await
+        .expect("back-office capture");
+    assert!(
+        matches!(lowered, calmony_actors::gateway::ManageOutcome::Done { .. }),
+        "{lowered:?}"
+    );
+    let first = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=100"))
+        .await;
+    assert_eq!(
+        (
+            first.status,
+            first.json["status"].as_str(),
+            first.json["failure_reason"].as_str()
+        ),
+        (200, Some("failed"), Some("gateway_state_diverged")),
+        "{}",
+        first.text
+    );
+    assert_eq!(
+        actions(&ledger(&base, Some(&pi)).await),
+        ["SALE", "CAPTURE"],
+        "nothing sent for it"
+    );
+    let next = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=100"))
+        .await;
+    assert_eq!(next.json["status"], "succeeded", "{}", next.text);
+    let (held, captures) = held_at_gateway(&base, &pi).await;
+    assert_eq!((held, captures), (600, vec![700, 600]));
+    // Only the refund that succeeded counts: the failed one's amount was given back.
+    let intent = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    let ch = intent.json["latest_charge"].as_str().expect("charge");
+    let charge = w.api.get(&format!("/v1/charges/{ch}")).await;
+    assert_eq!(charge.json["amount_refunded"].as_i64(), Some(100));
+    let over = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=901"))
+        .await;
+    assert_eq!(over.err("code"), "amount_too_large", "{}", over.text);
+}
