@@ -299,7 +299,13 @@ async fn concurrent_partial_refunds_keep_the_gateway_equal_to_the_records() {
 
 #[tokio::test]
 async fn a_kill_9_among_concurrent_refunds_leaves_the_gateway_equal_to_the_records() {
-    let mut w = World::with(&[("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000")]);
+    // The killed daemon's lease on the sale lapses after the gateway timeout and a margin
+    // (a request it sent may still be in flight until then): a short timeout keeps the wait
+    // short.
+    let mut w = World::with(&[
+        ("CALMONY_API_RATE_LIMIT_PER_SECOND", "100000"),
+        ("CALMONY_GATEWAY_TIMEOUT_SECONDS", "5"),
+    ]);
     let base = w.daemon.base();
     let pi = paid(&w.api, 1000).await;
     // A slow gateway, so the kill lands with refunds queued and one at the gateway.
