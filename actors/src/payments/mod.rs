@@ -26,7 +26,8 @@
 //! not sign correctly is never acted on: the command stays pending and is retried.
 //!
 //! Commands that keep failing to process (a poison entry) go to `cp:payments:dead` after
-//! [`MAX_DELIVERIES`] tries, for an operator to look at.
+//! [`MAX_DELIVERIES`] tries, for an operator to look at. A refund's command is parked only once
+//! its refund has failed (or been found done), so it cannot hold up its sale's later refunds.
 
 mod charges;
 pub mod declines;

@@ -114,6 +114,56 @@ impl Store {
 mod tests {
     use super::*;
 
+    use crate::store::ManagedRedis;
+
+    /// Against a real `redis-server` of its own (a unix socket in a temporary directory).
+    #[tokio::test]
+    async fn one_holder_at_a_time_and_only_the_holder_keeps_or_frees_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let redis = ManagedRedis::start(dir.path(), "redis-server", "everysec")
+            .await
+            .expect("redis-server");
+        let store = Store::connect(&redis.url(), Duration::from_secs(2))
+            .await
+            .expect("connect");
+        let ttl = Duration::from_secs(30);
+        let take = |key: &'static str, holder: &'static str, ttl| {
+            let store = store.clone();
+            async move {
+                store
+                    .take_lease(key, Lease::token_for(holder), ttl)
+                    .await
+                    .expect("take")
+            }
+        };
+        let a = take("cp:t:lease", "a", ttl).await.expect("free");
+        assert_eq!(take("cp:t:lease", "b", ttl).await, None, "held");
+        assert_eq!(take("cp:t:lease", "a", ttl).await, None, "held, by a too");
+        // Another holding of the same daemon neither keeps nor frees it.
+        let other = Lease {
+            token: Lease::token_for("a"),
+            ..a.clone()
+        };
+        assert!(!store.keep_lease(&other).await.expect("keep"));
+        store.release_lease(&other).await.expect("release");
+        assert!(store.keep_lease(&a).await.expect("keep"), "still a's");
+        store.release_lease(&a).await.expect("release");
+        assert!(!store.keep_lease(&a).await.expect("keep"), "freed");
+        let b = take("cp:t:lease", "b", ttl).await.expect("free again");
+        // A lease that lapsed is lost to its holder, and free to take.
+        let short = take("cp:t:short", "a", Duration::from_millis(50))
+            .await
+            .expect("free");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(!store.keep_lease(&short).await.expect("keep"), "lapsed");
+        assert!(take("cp:t:short", "b", ttl).await.is_some());
+        // A lapsed holder's release leaves the new holder's lease alone.
+        store.release_lease(&short).await.expect("release");
+        assert!(take("cp:t:short", "c", ttl).await.is_none());
+        assert!(store.keep_lease(&b).await.expect("keep"));
+        redis.stop().await;
+    }
+
     #[test]
     fn each_holding_has_its_own_token_naming_its_holder() {
         let (a, b) = (Lease::token_for("host:1"), Lease::token_for("host:1"));
