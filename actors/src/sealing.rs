@@ -14,8 +14,14 @@
 //! (every daemon sharing the Redis needs it), after which each start re-seals what it finds
 //! under older keys ([`crate::webhooks::endpoints::reseal_all`]); an id this daemon has not
 //! loaded makes it read the directory again, so daemons restarted one by one keep working.
+//!
+//! Daemons sharing a Redis must share the keys: one that made its own key could not open what
+//! the others sealed, nor they what it sealed, and deliveries would wait forever. So the ids
+//! (never the keys) in use are recorded in Redis ([`RECORDED_IDS`]), and a start that lacks
+//! a recorded id refuses, rather than make a key, saying which files to copy ([`decide`]).
+//! Key files readable by anyone but their owner are refused, as ssh refuses a private key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -56,6 +62,21 @@ pub enum SealError {
     Forged { id: String },
     #[error("no key-encryption key is loaded in this process")]
     NotInstalled,
+    #[error(
+        "key file {path} is readable by others (mode {mode:o}): the daemon refuses it; \
+         `chmod 600` it and make the daemon's user its owner"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    #[error(
+        "the Redis is shared with daemons whose secrets are sealed under key(s) {} that are not \
+         in {dir} (secrets.key_dir): copy {} there from a daemon that has them, mode 0600; \
+         this daemon will not make a key of its own, which the others could not open",
+        .missing.join(", "),
+        .missing.iter().map(|id| format!("kek-{id}.key")).collect::<Vec<_>>().join(", ")
+    )]
+    Missing { missing: Vec<String>, dir: PathBuf },
+    #[error("cannot read or record the key ids in Redis: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The key-encryption keys of one directory.
@@ -111,6 +132,7 @@ fn read_keys(dir: &Path) -> Result<BTreeMap<String, XChaCha20Poly1305>, SealErro
             continue;
         }
         let path = entry.path();
+        check_private(&path)?;
         let bytes = std::fs::read(&path).map_err(|source| SealError::ReadDir {
             dir: dir.to_path_buf(),
             source,
@@ -121,6 +143,40 @@ fn read_keys(dir: &Path) -> Result<BTreeMap<String, XChaCha20Poly1305>, SealErro
         keys.insert(id.to_string(), cipher);
     }
     Ok(keys)
+}
+
+/// Refuse a key file that its group or others may read or write (`chmod 600`).
+fn check_private(path: &Path) -> Result<(), SealError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| SealError::ReadDir {
+            dir: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SealError::Exposed {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds a file named as a key (read or not: a credential refused for its mode
+/// is reported, not passed over for another directory).
+fn holds_key_file(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("kek-"))
+                .and_then(|n| n.strip_suffix(".key"))
+                .is_some_and(valid_id)
+        })
+    })
 }
 
 /// Write a new random key `kek-<id>.key` (mode 0600, its directory 0700); the id is the
@@ -159,35 +215,140 @@ pub fn key_dir(configured: &str, credentials: Option<PathBuf>, data_dir: &Path) 
         return (PathBuf::from(configured), true);
     }
     if let Some(creds) = credentials
-        && read_keys(&creds).is_ok_and(|k| !k.is_empty())
+        && holds_key_file(&creds)
     {
         return (creds, false);
     }
     (data_dir.join("keys"), true)
 }
 
+/// Where the ids of the keys in use are recorded: a set of ids, never key material.
+pub const RECORDED_IDS: &str = "cp:sealing:keys";
+
+/// What a start does with its key directory, given the ids recorded in the shared Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyDecision {
+    /// Seal and open with the keys found.
+    Use,
+    /// Make the first key (no key here, none recorded, and the directory may hold one).
+    Create,
+    /// Recorded ids are missing here: refuse to start.
+    Refuse { missing: Vec<String> },
+    /// No key here and none may be made here.
+    NoKey,
+}
+
+/// Decide from the ids found in the directory and those recorded in Redis. A daemon lacking
+/// any recorded id would seal or open under keys the others do not share, so it refuses.
+pub fn decide(
+    found: &BTreeSet<String>,
+    recorded: &BTreeSet<String>,
+    may_create: bool,
+) -> KeyDecision {
+    let missing: Vec<String> = recorded.difference(found).cloned().collect();
+    if !missing.is_empty() {
+        KeyDecision::Refuse { missing }
+    } else if !found.is_empty() {
+        KeyDecision::Use
+    } else if may_create {
+        KeyDecision::Create
+    } else {
+        KeyDecision::NoKey
+    }
+}
+
+/// Record `ids` unless the set holds others: answers the recorded ids missing from `ids`
+/// (empty when recorded). One script, so two first starts racing cannot both record.
+static RECORD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        "local mine = {} for _, id in ipairs(ARGV) do mine[id] = true end \
+         local missing = {} \
+         for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do \
+           if not mine[id] then table.insert(missing, id) end end \
+         if #missing == 0 then redis.call('SADD', KEYS[1], unpack(ARGV)) end \
+         return missing",
+    )
+});
+
 impl Keyring {
     /// The keys of `dir`; with none there and `create`, a new one is made first.
     pub fn load(dir: &Path, create: bool) -> Result<Keyring, SealError> {
+        Self::load_with(dir, create, &BTreeSet::new()).map(|(ring, _)| ring)
+    }
+
+    /// The keys of `dir`, as [`decide`] rules given the ids `recorded` in Redis; also answers
+    /// the path of a key made now (to remove should recording it lose a race).
+    fn load_with(
+        dir: &Path,
+        create: bool,
+        recorded: &BTreeSet<String>,
+    ) -> Result<(Keyring, Option<PathBuf>), SealError> {
         let mut keys = if dir.exists() {
             read_keys(dir)?
         } else {
             BTreeMap::new()
         };
-        if keys.is_empty() && create {
-            let path = create_key(dir)?;
-            tracing::info!(path = %path.display(), "created the key that seals secrets at rest");
-            keys = read_keys(dir)?;
+        let found: BTreeSet<String> = keys.keys().cloned().collect();
+        let mut made = None;
+        match decide(&found, recorded, create) {
+            KeyDecision::Use => {}
+            KeyDecision::Create => {
+                let path = create_key(dir)?;
+                tracing::info!(path = %path.display(), "created the key that seals secrets at rest");
+                keys = read_keys(dir)?;
+                made = Some(path);
+            }
+            KeyDecision::Refuse { missing } => {
+                return Err(SealError::Missing {
+                    missing,
+                    dir: dir.to_path_buf(),
+                });
+            }
+            KeyDecision::NoKey => {}
         }
         if keys.is_empty() {
             return Err(SealError::NoKey {
                 dir: dir.to_path_buf(),
             });
         }
-        Ok(Keyring {
+        let ring = Keyring {
             dir: dir.to_path_buf(),
             keys: RwLock::new(keys),
-        })
+        };
+        Ok((ring, made))
+    }
+
+    /// The keys of `dir`, agreed with the other daemons sharing `store`: refused if Redis
+    /// records an id missing here; else this daemon's ids are recorded there.
+    pub async fn load_shared(
+        dir: &Path,
+        create: bool,
+        store: &crate::store::Store,
+    ) -> Result<Keyring, SealError> {
+        let mut c = store.conn();
+        let recorded: BTreeSet<String> = store
+            .run(redis::AsyncCommands::smembers(&mut c, RECORDED_IDS))
+            .await?;
+        let (ring, made) = Self::load_with(dir, create, &recorded)?;
+        let missing: Vec<String> = store
+            .run(
+                RECORD
+                    .key(RECORDED_IDS)
+                    .arg(ring.ids())
+                    .invoke_async(&mut c),
+            )
+            .await?;
+        if !missing.is_empty() {
+            // Another daemon recorded its first key meanwhile: this one's is of no use.
+            if let Some(path) = made {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(SealError::Missing {
+                missing,
+                dir: dir.to_path_buf(),
+            });
+        }
+        Ok(ring)
     }
 
     /// The ids loaded, oldest first; the last seals.
@@ -294,6 +455,92 @@ pub fn keyring() -> Result<&'static Keyring, SealError> {
 mod tests {
     use super::*;
 
+    /// Write a key file as an operator would, `chmod 600`.
+    fn write_private(path: &Path, bytes: &[u8]) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, bytes).expect("key file");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+
+    fn ids(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_start_lacking_a_recorded_key_refuses_rather_than_make_its_own() {
+        let cases: &[(&[&str], &[&str], bool, KeyDecision)] = &[
+            (&[], &[], true, KeyDecision::Create),
+            (&[], &[], false, KeyDecision::NoKey),
+            (&["1"], &[], true, KeyDecision::Use),
+            (&["1"], &["1"], true, KeyDecision::Use),
+            // Rotation: this daemon has a newer key the others do not record yet.
+            (&["1", "2"], &["1"], false, KeyDecision::Use),
+            (
+                &[],
+                &["1"],
+                true,
+                KeyDecision::Refuse {
+                    missing: vec!["1".into()],
+                },
+            ),
+            (
+                &["1"],
+                &["1", "2"],
+                true,
+                KeyDecision::Refuse {
+                    missing: vec!["2".into()],
+                },
+            ),
+            (
+                &["3"],
+                &["1", "2"],
+                false,
+                KeyDecision::Refuse {
+                    missing: vec!["1".into(), "2".into()],
+                },
+            ),
+        ];
+        for (found, recorded, may_create, want) in cases {
+            assert_eq!(
+                &decide(&ids(found), &ids(recorded), *may_create),
+                want,
+                "found {found:?}, recorded {recorded:?}, may create {may_create}"
+            );
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let refused =
+            Keyring::load_with(dir.path(), true, &ids(&["20270101000000"])).expect_err("refused");
+        let said = refused.to_string();
+        assert!(
+            said.contains("secrets.key_dir") && said.contains("kek-20270101000000.key"),
+            "{said}"
+        );
+        assert!(
+            std::fs::read_dir(dir.path()).expect("dir").next().is_none(),
+            "no key made"
+        );
+    }
+
+    #[test]
+    fn a_key_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("kek-1.key");
+        write_private(&path, &[1u8; 32]);
+        assert!(Keyring::load(dir.path(), false).is_ok());
+        for mode in [0o640, 0o604, 0o644, 0o660, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let err = Keyring::load(dir.path(), false).expect_err("refused");
+            assert!(
+                matches!(err, SealError::Exposed { mode: m, .. } if m == mode),
+                "{mode:o}: {err}"
+            );
+            assert!(err.to_string().contains("chmod 600"), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+        assert!(Keyring::load(dir.path(), false).is_ok(), "0400 is private");
+    }
+
     #[test]
     fn sealed_values_open_only_in_their_place_and_under_their_key() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -339,7 +586,7 @@ mod tests {
         let old = ring.seal(b"s1", "p");
 
         // Rotation: a raw 32-byte key with a greater id, added while running.
-        std::fs::write(keys.join("kek-99990101000000.key"), [7u8; 32]).expect("new key");
+        write_private(&keys.join("kek-99990101000000.key"), &[7u8; 32]);
         let later = Keyring::load(&keys, false).expect("both keys");
         assert_eq!(later.current(), "99990101000000");
         assert_eq!(later.open(&old, "p").expect("old key still opens"), b"s1");
@@ -363,7 +610,7 @@ mod tests {
             Keyring::load(dir.path(), false),
             Err(SealError::NoKey { .. })
         ));
-        std::fs::write(dir.path().join("kek-1.key"), b"short").expect("bad key");
+        write_private(&dir.path().join("kek-1.key"), b"short");
         assert!(matches!(
             Keyring::load(dir.path(), false),
             Err(SealError::BadKey { .. })

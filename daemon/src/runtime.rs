@@ -173,11 +173,12 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         std::env::var_os("CREDENTIALS_DIRECTORY").map(Into::into),
         &config.data_dir,
     );
-    let ring = sealing::Keyring::load(&key_dir, may_create)
+    let (store, managed) = open_store(&config, true).await?;
+    let ring = sealing::Keyring::load_shared(&key_dir, may_create, &store)
+        .await
         .map_err(|e| StartError::Usage(format!("secrets.key_dir: {e}")))?;
     tracing::info!(dir = %key_dir.display(), sealing_key = %ring.current(), "secrets at rest are sealed");
     sealing::install(ring);
-    let (store, managed) = open_store(&config, true).await?;
     if config.needs_installation_test_secret() {
         config.gateway.test.secret = installation_test_secret(&store).await?;
     }

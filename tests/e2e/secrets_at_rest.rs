@@ -8,7 +8,7 @@ use std::time::Duration;
 use calmony_protocol::webhook::verify;
 
 use crate::harness::receiver::Receiver;
-use crate::harness::{Daemon, Redis, World, redis_dump_text};
+use crate::harness::{BIN, Daemon, Redis, World, free_port, redis_dump_text};
 
 fn mode_of(path: &std::path::Path) -> u32 {
     std::fs::metadata(path)
@@ -51,7 +51,8 @@ fn delivered_with(rx: &Receiver, secret: &str) -> bool {
 
 #[tokio::test]
 async fn signing_secrets_are_never_in_redis_and_deliveries_still_verify() {
-    let w = World::new();
+    // The first start's own key, in `<data_dir>/keys` (not the tests' shared key directory).
+    let w = World::with(&[("CALMONY_SECRETS_KEY_DIR", "")]);
     let rx = Receiver::start().await;
     let body = format!(
         "url={}&enabled_events[]=customer.created",
@@ -169,4 +170,69 @@ async fn the_first_test_key_is_kept_in_a_private_file_not_in_the_log() {
         "the log says where the key is:\n{logs}"
     );
     assert_eq!(d.api(key).get("/v1/customers").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_daemon_without_the_keys_of_its_redis_refuses_to_start_rather_than_make_its_own() {
+    let redis = Redis::start();
+    // The first daemon makes its key in its own data directory and records its id in Redis.
+    let first = Daemon::start_with(&redis.url(), &[("CALMONY_SECRETS_KEY_DIR", "")]);
+    let made = key_files(&first.data_dir().join("keys"));
+    assert_eq!(made.len(), 1, "{made:?}");
+    let name = made[0]
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_string();
+
+    // A second daemon on the same Redis with a fresh data directory and no key.
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let mut child = std::process::Command::new(BIN)
+        .arg("serve")
+        .env("CALMONY_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("CALMONY_REDIS_URL", redis.url())
+        .env("CALMONY_DATA_DIR", &data)
+        .env("CALMONY_SECRETS_KEY_DIR", "")
+        .env("CALMONY_API_BOOTSTRAP_TEST_KEY", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the second daemon started with a key of its own");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut said)
+        .expect("stderr");
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains("secrets.key_dir") && said.contains(&name) && said.contains("copy"),
+        "the refusal names the setting and the file to copy:\n{said}"
+    );
+    assert!(
+        key_files(&data.join("keys")).is_empty(),
+        "no key of its own was made"
+    );
+
+    // With the key copied there, it starts and shares the work.
+    let keys = data.join("keys");
+    std::fs::create_dir_all(&keys).expect("key dir");
+    std::fs::copy(&made[0], keys.join(&name)).expect("copy the key");
+    std::fs::set_permissions(keys.join(&name), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    let second = Daemon::start_with(
+        &redis.url(),
+        &[("CALMONY_SECRETS_KEY_DIR", keys.to_str().expect("utf-8"))],
+    );
+    let key = second.key("acme", "test");
+    assert_eq!(second.api(&key).get("/v1/customers").await.status, 200);
 }

@@ -229,6 +229,7 @@ impl Daemon {
                 "CALMONY_SANDBOX_OPERATOR_TOKEN".to_string(),
                 OPERATOR_TOKEN.to_string(),
             ),
+            ("CALMONY_SECRETS_KEY_DIR".to_string(), shared_key_dir()),
         ];
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);
@@ -603,6 +604,33 @@ pub fn path_exists(p: &Path) -> bool {
 
 /// The sandbox's operator token every test daemon is started with (`sandbox.operator_token`):
 /// the tests read the whole ledger, set faults and run settlement as the operator.
+/// The key directory every daemon of the tests shares, as daemons sharing a Redis must (one
+/// with a key of its own refuses to start). A test of the first start's own key sets
+/// `CALMONY_SECRETS_KEY_DIR` to "" (then `<data_dir>/keys`).
+pub fn shared_key_dir() -> String {
+    static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-keys");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .expect("key dir");
+        let key = dir.join("kek-00000000000000.key");
+        if !key.exists() {
+            // Written aside then renamed: test processes start side by side.
+            let aside = dir.join(format!("kek.{}.tmp", std::process::id()));
+            std::fs::write(&aside, [42u8; 32]).expect("key");
+            std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+            std::fs::rename(&aside, &key).expect("rename");
+        }
+        dir.display().to_string()
+    })
+    .clone()
+}
+
 pub const OPERATOR_TOKEN: &str = "operator-token-of-the-e2e-tests-0123456789abcdef";
 
 /// The sandbox gateway's ledger entries (optionally for one orderRef, i.e. one intent), as the
