@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::idempotency::{Ask, Begin};
-use crate::store::{KeyRefusal, Scope, Store, StoreError, Unread, lossy, scripts};
+use crate::store::{KeyRefusal, Scope, Store, StoreError, Unavailability, Unread, lossy, scripts};
 
 const PROJECTS: &str = "cp:projects";
 const KEY_INDEX: &str = "cp:apikeys";
@@ -121,11 +121,12 @@ pub async fn authenticate(
     let mut word = || out.next().flatten().map(lossy).unwrap_or_default();
     let first = word();
     Ok(match first.as_str() {
-        "ok" | "uncharged" => {
-            if first == "uncharged" {
-                // Redis refused the rate limit's write for want of memory: let the request
-                // through (it can only read; see `scripts::key_check!`), and say so.
-                metrics::counter!("calmony_rate_limit_uncharged_total", "reason" => "oom")
+        first if first == "ok" || first.starts_with("uncharged:") => {
+            if let Some(code) = first.strip_prefix("uncharged:") {
+                // Redis refused the rate limit's write while serving reads: let the request
+                // through (it can only read; see `scripts::key_check`), and say so.
+                let reason = Unavailability::of_code(code).map_or("other", Unavailability::label);
+                metrics::counter!("calmony_rate_limit_uncharged_total", "reason" => reason)
                     .increment(1);
             }
             let (project, mode, key_id) = (word(), word(), word());

@@ -95,7 +95,7 @@ fn describe() {
     metrics::describe_counter!(
         "calmony_rate_limit_uncharged_total",
         "Requests let through without charging their key's rate limit because Redis refused \
-         the write (reason: oom)"
+         the write while serving reads (reason: oom, readonly, writes_stopped)"
     );
     metrics::describe_counter!(
         "calmony_rate_limited_total",

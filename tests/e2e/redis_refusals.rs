@@ -198,3 +198,35 @@ async fn a_loading_redis_is_a_503_with_retry() {
     assert!(back, "served again once loaded");
     drop(redis);
 }
+
+/// `NOREPLICAS` (here `min-replicas-to-write` with no replica; `READONLY` and `MISCONF` are the
+/// same kind) refuses only writes, as `OOM` does: reads are served (their rate limit left
+/// uncharged), writes are a 503 with retry.
+#[tokio::test]
+async fn a_redis_refusing_writes_for_want_of_replicas_serves_reads_and_asks_writes_to_retry() {
+    let w = World::new();
+    let customer = w.api.customer().await;
+    config_set(&w, "min-replicas-to-write", "1");
+
+    let read = w.api.get(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(w.api.get("/v1/customers").await.status, 200);
+    let write = w.api.post_form("/v1/customers", "name=Bob").await;
+    assert_eq!(write.status, 503, "{}", write.text);
+    assert_eq!(write.err("type"), "api_error");
+    assert_eq!(write.header("stripe-should-retry"), Some("true"));
+    assert_eq!(w.api.get("/readyz").await.status, 503);
+    assert!(
+        metric(
+            &w,
+            r#"calmony_rate_limit_uncharged_total{reason="writes_stopped"}"#
+        )
+        .await
+            >= 2.0
+    );
+
+    config_set(&w, "min-replicas-to-write", "0");
+    assert_eq!(w.api.get("/readyz").await.status, 200);
+    let write = w.api.post_form("/v1/customers", "name=Bob").await;
+    assert_eq!(write.status, 200, "{}", write.text);
+}

@@ -106,19 +106,45 @@ impl Unavailability {
         Self::Timeout,
     ];
 
+    /// Redis's error codes, each with its kind: what [`Unavailability::of_code`] reads and
+    /// what the key check's script lets through uncharged ([`Unavailability::write_refusals`]).
+    const CODES: [(&'static str, Self); 9] = [
+        ("OOM", Self::OutOfMemory),
+        ("LOADING", Self::Loading),
+        ("BUSY", Self::Busy),
+        ("READONLY", Self::ReadOnly),
+        ("MASTERDOWN", Self::MasterDown),
+        ("NOREPLICAS", Self::WritesStopped),
+        ("MISCONF", Self::WritesStopped),
+        ("TRYAGAIN", Self::Cluster),
+        ("CLUSTERDOWN", Self::Cluster),
+    ];
+
     /// The kind of an error Redis answered with, from its code (the reply's first word, kept
     /// when the command ran inside a script); `None`: a fault a retry will not mend.
     pub fn of_code(code: &str) -> Option<Self> {
-        Some(match code {
-            "OOM" => Self::OutOfMemory,
-            "LOADING" => Self::Loading,
-            "BUSY" => Self::Busy,
-            "READONLY" => Self::ReadOnly,
-            "MASTERDOWN" => Self::MasterDown,
-            "NOREPLICAS" | "MISCONF" => Self::WritesStopped,
-            "TRYAGAIN" | "CLUSTERDOWN" => Self::Cluster,
-            _ => return None,
-        })
+        Self::CODES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, kind)| *kind)
+    }
+
+    /// Whether Redis failing so still serves reads: only writes are refused (memory full, a
+    /// replica, persistence failing, too few replicas). A read then must not fail for the
+    /// bookkeeping write that goes with it.
+    pub fn refuses_only_writes(self) -> bool {
+        matches!(
+            self,
+            Self::OutOfMemory | Self::ReadOnly | Self::WritesStopped
+        )
+    }
+
+    /// The codes of the kinds that refuse only writes.
+    pub fn write_refusals() -> impl Iterator<Item = &'static str> {
+        Self::CODES
+            .into_iter()
+            .filter(|(_, kind)| kind.refuses_only_writes())
+            .map(|(code, _)| code)
     }
 
     /// The kind of a client error, if it is one a retry may mend.
@@ -857,6 +883,16 @@ mod tests {
             ),
         ] {
             assert_eq!(Unavailability::of(&e), kind, "{e}");
+        }
+        // Reads go on under these, and only these.
+        let only_writes: Vec<_> = Unavailability::write_refusals().collect();
+        assert_eq!(only_writes, ["OOM", "READONLY", "NOREPLICAS", "MISCONF"]);
+        for kind in Unavailability::ALL {
+            assert_eq!(
+                kind.refuses_only_writes(),
+                matches!(kind, OutOfMemory | ReadOnly | WritesStopped),
+                "{kind:?}"
+            );
         }
         // A 503 that says "retry", not a 500 that says "do not".
         let api = ApiError::from(StoreError::Unavailable("OOM".into()));

@@ -5,6 +5,8 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+use super::Unavailability;
+
 /// The key check of a request, as a Lua function both [`AUTHENTICATE`] and [`COMMIT`] define:
 /// `key_check(key, per_second[, project, mode])` looks up the API key's record, refuses an
 /// unknown or revoked key (or one of another project or mode than the one given) and charges
@@ -17,14 +19,25 @@ use redis::Script;
 /// key record's `tat` (the theoretical arrival time in µs), so the check is one read and one
 /// write. `last_used` is refreshed at most once a minute.
 ///
-/// When Redis refuses that write for want of memory (`OOM`, `maxmemory` under `noeviction`),
-/// the check lets the request through uncharged and answers a third value, `true`: every write
-/// is refused then, so an over-limit client can only read, and refusing would turn each read
-/// into an error for every client: a partial outage made total. Authentication itself never
-/// fails open, and any other refusal of the write is the script's error.
-macro_rules! key_check {
-    () => {
-        r#"
+/// When Redis refuses that write while it still serves reads (`OOM`: `maxmemory` under
+/// `noeviction`; `READONLY`: a replica; `MISCONF`: persistence failing; `NOREPLICAS`: too few
+/// replicas; the list is [`Unavailability::write_refusals`]), the check lets the request
+/// through uncharged and answers a third value, the error's code: every write is refused then,
+/// so an over-limit client can only read, and refusing would turn each read into an error for
+/// every client: a partial outage made total. Authentication itself never fails open, and any
+/// other refusal of the write is the script's error.
+fn key_check() -> String {
+    let refusals: Vec<String> = Unavailability::write_refusals()
+        .map(|code| format!("{code}=true"))
+        .collect();
+    format!(
+        "local WRITES_REFUSED = {{{}}}\n{}",
+        refusals.join(", "),
+        KEY_CHECK
+    )
+}
+
+const KEY_CHECK: &str = r#"
 local function key_check(k, per_second, project, mode)
   local rec = redis.call('HMGET', k, 'project', 'mode', 'revoked', 'last_used', 'id', 'tat')
   if not rec[1] then return {'unknown'} end
@@ -47,14 +60,13 @@ local function key_check(k, per_second, project, mode)
     charged = redis.pcall('HSET', k, 'tat', string.format('%d', new_tat))
   end
   if type(charged) == 'table' and charged.err then
-    if string.sub(charged.err, 1, 4) == 'OOM ' then return nil, rec, true end
+    local code = string.match(charged.err, '^%u+')
+    if code and WRITES_REFUSED[code] then return nil, rec, code end
     return charged
   end
   return nil, rec
 end
-"#
-    };
-}
+"#;
 
 /// Apply one state change: every check first, then every write, or nothing.
 ///
@@ -69,7 +81,7 @@ end
 /// `O k a` idempotency claim `k` is still held by owner `a`;
 /// `NX k` key `k` does not exist (an idempotency claim the commit itself makes);
 /// `K k per_second a1 a2` the request's API key (record `k`) is good and of project `a1` and
-/// mode `a2`, charged one request against its rate limit ([`key_check!`]; the last check, so
+/// mode `a2`, charged one request against its rate limit ([`key_check`]; the last check, so
 /// only a change that then happens is charged): how a request whose key check was deferred
 /// (see `RequestContext::deferred`) is authenticated in its own commit, one round trip less;
 /// `S k a` take the next number of counter `k` as prefix `a` + six digits (how an invoice
@@ -95,9 +107,9 @@ end
 /// The list is unpacked once (in C, by `cmsgpack`) and walked with a cursor: no Lua table per
 /// operation, and the values are handed to Redis with `unpack` straight from `ARGV`.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        key_check!(),
-        r#"
+    Script::new(
+        &(key_check()
+            + r#"
 local t = cmsgpack.unpack(ARGV[1])
 local p, last = 1, #t
 local function n(i) return t[p + i] end
@@ -190,8 +202,8 @@ while p <= last do
   end
 end
 return {'ok', cmd_id, unpack(numbers)}
-"#
-    ))
+"#),
+    )
 });
 
 /// One page of a list index (a sorted set of ids with equal scores) and the records' JSON.
@@ -229,21 +241,21 @@ return {ids, out}
 /// claim's lifetime in ms. Everything besides the key record is in the key's own project and
 /// mode, known only here: the caller cannot choose the scope.
 ///
-/// The key check and the rate limit are [`key_check!`]'s. Rejected requests do not consume
+/// The key check and the rate limit are [`key_check`]'s. Rejected requests do not consume
 /// budget, read nothing and claim nothing. Answers `{'unknown'}`, `{'revoked'}`,
-/// `{'limited', ms}` or one flat list: `'ok'` (`'uncharged'`: the rate limit could not be
-/// charged, see [`key_check!`]), project, mode, key id, the four fields of each object (a missing one nil), then the
+/// `{'limited', ms}` or one flat list: `'ok'` (`'uncharged:<code>'`: the rate limit could not
+/// be charged, Redis refusing writes with that code, see [`key_check`]), project, mode, key id, the four fields of each object (a missing one nil), then the
 /// claim's answer if one was asked: `new` (the key is now this request's), `running`,
 /// `mismatch`, `other_endpoint` and the first endpoint, or `done` with the status, body and
 /// first request id. Flat, because building and sending nested tables measured several
 /// microseconds a call more (`redis-benchmark` of both shapes, a quarter of the script).
 pub static AUTHENTICATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        key_check!(),
-        r#"
+    Script::new(
+        &(key_check()
+            + r#"
 local refused, rec, uncharged = key_check(KEYS[1], ARGV[1])
 if refused then return refused end
-local out = {uncharged and 'uncharged' or 'ok', rec[1], rec[2], rec[5]}
+local out = {uncharged and ('uncharged:' .. uncharged) or 'ok', rec[1], rec[2], rec[5]}
 local scope = 'cp:{' .. rec[1] .. '}:' .. rec[2] .. ':'
 local last = 2 + tonumber(ARGV[2])
 for i = 3, last do
@@ -274,8 +286,8 @@ if ARGV[last + 1] then
   end
 end
 return out
-"#
-    ))
+"#),
+    )
 });
 
 /// Store an answer under a claimed idempotency key (`ARGV`: owner, status, body, ttl ms), only
