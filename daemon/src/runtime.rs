@@ -34,6 +34,8 @@ pub enum StartError {
     Usage(String),
     #[error("cannot read or make the sandbox's merchant secret: {0}")]
     SandboxSecret(#[from] calmony_sandbox::SandboxError),
+    #[error(transparent)]
+    WebhookClient(#[from] calmony_actors::webhooks::reach::ClientError),
 }
 
 /// The store an admin command (`keys`, `projects`, `record`, ...) opens: the one its settings
@@ -244,7 +246,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         sandbox.spawn_daily_settlement(hour, minute);
         sandbox
     });
-    let webhooks = Webhooks::new(store.clone(), &config);
+    let webhooks = Webhooks::new(store.clone(), &config)?;
     let billing = Billing::new(payments.clone(), &config);
     let checkout = Checkout {
         payments: payments.clone(),

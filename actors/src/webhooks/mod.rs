@@ -79,10 +79,11 @@ pub struct Webhooks {
 type EndpointCache = HashMap<String, (u64, Option<Arc<endpoints::Loaded>>)>;
 
 impl Webhooks {
-    pub fn new(store: Store, config: &Config) -> Self {
+    /// Fails only if the delivery client cannot be built: the daemon then does not start.
+    pub fn new(store: Store, config: &Config) -> Result<Self, reach::ClientError> {
         let timeout = Duration::from_secs(config.webhooks.timeout_seconds);
-        let http = reach::Clients::new(timeout, config.webhooks.concurrency as usize);
-        Self {
+        let http = reach::Clients::new(timeout, config.webhooks.concurrency as usize)?;
+        Ok(Self {
             store,
             http,
             test_reach: if config.webhooks.test_reaches_local() {
@@ -100,11 +101,11 @@ impl Webhooks {
             endpoints: Arc::new(Mutex::new(HashMap::new())),
             recorder: Arc::new(std::sync::OnceLock::new()),
             stopping: Arc::default(),
-        }
+        })
     }
 
     /// For the API side only (endpoints, events): no sending.
-    pub fn for_api(store: Store, config: &Config) -> Self {
+    pub fn for_api(store: Store, config: &Config) -> Result<Self, reach::ClientError> {
         Self::new(store, config)
     }
 

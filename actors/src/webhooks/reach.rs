@@ -73,6 +73,15 @@ pub fn refused_literal(url: &reqwest::Url, reach: Reach) -> Option<String> {
         .map(|why| format!("{ip} is {why}: this endpoint may only reach public servers"))
 }
 
+/// The webhook client could not be made. Never replaced by a default client: that one
+/// would lack the address check, and deliver anywhere.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the webhook client ({which}): {source}")]
+pub struct ClientError {
+    pub which: &'static str,
+    pub source: reqwest::Error,
+}
+
 /// One client per [`Reach`]: the public-only one resolves through [`PublicResolver`].
 #[derive(Clone)]
 pub struct Clients {
@@ -81,8 +90,8 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(timeout: Duration, idle_per_host: usize) -> Self {
-        let base = || {
+    pub fn new(timeout: Duration, idle_per_host: usize) -> Result<Self, ClientError> {
+        Self::with(|| {
             reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -90,14 +99,25 @@ impl Clients {
                 .no_proxy()
                 .pool_max_idle_per_host(idle_per_host)
                 .user_agent("Calmony-Pay/1.0 (+webhooks)")
-        };
-        Self {
+        })
+    }
+
+    /// Both clients from `base`, the public-only one with the guarded resolver, or the
+    /// error: the daemon does not start without its guard.
+    fn with(base: impl Fn() -> reqwest::ClientBuilder) -> Result<Self, ClientError> {
+        Ok(Self {
             public_only: base()
                 .dns_resolver(Arc::new(PublicResolver))
                 .build()
-                .unwrap_or_default(),
-            anywhere: base().build().unwrap_or_default(),
-        }
+                .map_err(|source| ClientError {
+                    which: "public-only",
+                    source,
+                })?,
+            anywhere: base().build().map_err(|source| ClientError {
+                which: "any address",
+                source,
+            })?,
+        })
     }
 
     pub fn for_reach(&self, reach: Reach) -> &reqwest::Client {
@@ -128,6 +148,15 @@ mod tests {
         assert!(check_resolved("a.example", &[public]).is_ok());
         let e = check_resolved("a.example", &[public, private]).expect_err("mixed");
         assert_eq!(e.addr, private.ip());
+    }
+
+    #[test]
+    fn a_client_that_cannot_be_built_is_an_error_not_an_unguarded_default() {
+        crate::gateway::install_tls_provider();
+        let refused = Clients::with(|| reqwest::Client::builder().user_agent("bad\nagent"));
+        let e = refused.err().expect("no client without its guard");
+        assert_eq!(e.which, "public-only");
+        assert!(Clients::new(Duration::from_secs(5), 4).is_ok());
     }
 
     #[test]
