@@ -189,7 +189,12 @@ pub(crate) fn draw_page_footer(
     let rule_y = CONTENT_BOTTOM + 18.0;
     canvas.rule(LEFT, RIGHT, rule_y, 0.6, RULE);
     let baseline = PAGE_HEIGHT - 28.0;
-    let left = format!("{} · Invoice {}", doc.merchant.name, doc.number);
+    // A merchant without a name to print: no leading separator.
+    let left = if doc.merchant.name.trim().is_empty() {
+        format!("Invoice {}", doc.number)
+    } else {
+        format!("{} · Invoice {}", doc.merchant.name, doc.number)
+    };
     let left = truncate(&fonts.regular, &left, FOOTER_STYLE.size, 380.0);
     canvas.text(LEFT, baseline, &left, FOOTER_STYLE, Align::Left);
     let right = format!("Page {page} of {pages}");

@@ -195,6 +195,15 @@ async fn the_invoice_pdf_shows_the_merchants_name_address_vat_number_and_support
     let invoice = receipt(first.json["id"].clone()).await;
     let before = pdf_text(&api, &invoice).await;
     assert!(!before.contains("GB 123 4567 89"), "{before}");
+    // Without a display name no supplier name is printed, never the internal "default"; the
+    // operator is told how to set one.
+    assert!(!before.contains("default"), "{before}");
+    assert!(before.contains("INVOICE"), "{before}");
+    let logs = d.logs();
+    assert!(
+        logs.contains("projects update default --display-name"),
+        "{logs}"
+    );
 
     name_the_project(&d, DETAILS);
     let text = pdf_text(&api, &invoice).await;

@@ -258,8 +258,9 @@ pub(super) fn line(
 
 /// Move a draft to `open` in `tx`: the number (taken by the commit), the finalized time, the
 /// totals fixed; a zero invoice is paid at once. Events `invoice.finalized` (and `paid`).
+/// Warns the operator if the project has no display name to print as the supplier.
 pub(super) fn finalize_in(
-    prefix: &str,
+    b: &Billing,
     tx: &mut Tx,
     scope: &Scope,
     inv: &mut Invoice,
@@ -271,8 +272,9 @@ pub(super) fn finalize_in(
     inv.status_transitions.finalized_at = Some(now);
     inv.effective_at = Some(now);
     inv.auto_advance = inv.collection_method == "charge_automatically";
-    tx.number(&counter(scope), NUMBER_PLACEHOLDER, prefix);
+    tx.number(&counter(scope), NUMBER_PLACEHOLDER, &b.invoice_prefix);
     tx.event(scope, &event("invoice.finalized", inv, scope, request, now));
+    super::pdf::warn_if_unnamed(&b.store, &scope.project);
     if inv.amount_due == 0 {
         mark_paid(inv, now);
         tx.event(scope, &event("invoice.paid", inv, scope, request, now));
@@ -824,14 +826,7 @@ pub async fn finalize_invoice(
     let now = super::clocks::now_for_invoice(&b.store, scope, &inv).await;
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(id), v);
-    finalize_in(
-        &b.invoice_prefix,
-        &mut tx,
-        scope,
-        &mut inv,
-        now,
-        &ctx.event_request(),
-    );
+    finalize_in(b, &mut tx, scope, &mut inv, now, &ctx.event_request());
     let body = write_invoice(&mut tx, scope, v + 1, &inv, &internal)?;
     tx.respond(ctx, 200, &body);
     match commit(&b.store, &tx).await? {
@@ -1291,6 +1286,9 @@ async fn pdf_bytes(
     .await
     .ok()
     .map(|(_, c)| c);
+    if merchant.profile.payer_name().is_none() {
+        tracing::warn!(project = %scope.project, "{}", super::pdf::unnamed_hint(&merchant.project_name));
+    }
     let doc = super::pdf::document(
         &inv,
         &merchant,

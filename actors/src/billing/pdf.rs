@@ -3,14 +3,22 @@
 
 use calmony_pdf::{InvoiceDocument, Line, Party};
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use calmony_protocol::business::BusinessProfile;
+
 use crate::projects::Merchant;
+use crate::store::Store;
 use calmony_protocol::billing::{Invoice, TaxRate};
 use calmony_protocol::clock_text::date;
 use calmony_protocol::customer::Customer;
 
 /// The invoice as printed. The supplier's block is the project's business details (trading
-/// name, address, support email, VAT number: what a UK VAT invoice must show); a project
-/// without a display name falls back to its own name, since an invoice must name its supplier.
+/// name, address, support email, VAT number: what a UK VAT invoice must show). A project
+/// without a display name prints no supplier name: its own name is the operator's internal
+/// one ("default"), never the payer's to see; [`warn_if_unnamed`] asks the operator for one.
 pub fn document(
     inv: &Invoice,
     merchant: &Merchant,
@@ -35,14 +43,7 @@ pub fn document(
     }
     InvoiceDocument {
         merchant: Party {
-            name: inv
-                .account_name
-                .clone()
-                .or_else(|| profile.payer_name().map(str::to_owned))
-                .or_else(|| {
-                    (!merchant.project_name.is_empty()).then(|| merchant.project_name.clone())
-                })
-                .unwrap_or_else(|| "Calmony Pay merchant".into()),
+            name: supplier_name(inv, profile).unwrap_or_default(),
             lines: if profile.address.is_empty() {
                 vec!["United Kingdom".into()]
             } else {
@@ -103,8 +104,50 @@ pub fn document(
     }
 }
 
+/// The supplier's name as printed: the invoice's `account_name`, else the project's display
+/// name; none else (never the project's internal name).
+fn supplier_name(inv: &Invoice, profile: &BusinessProfile) -> Option<String> {
+    inv.account_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| profile.payer_name().map(str::to_owned))
+}
+
+/// What the operator is told when a project's invoices go out without a supplier name.
+pub fn unnamed_hint(project_name: &str) -> String {
+    format!(
+        "invoices of project {project_name:?} name no supplier: set its display name with \
+         `calmony-payd projects update {project_name} --display-name \"Your Business Ltd\"`"
+    )
+}
+
+/// Warn, at most once an hour per project and off the caller's path, when a project that
+/// finalizes invoices has no display name to print on them.
+pub fn warn_if_unnamed(store: &Store, project_id: &str) {
+    static CHECKED: LazyLock<Mutex<HashMap<String, Instant>>> = LazyLock::new(Default::default);
+    {
+        let mut checked = CHECKED.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if checked
+            .get(project_id)
+            .is_some_and(|at| now.duration_since(*at) < Duration::from_secs(3600))
+        {
+            return;
+        }
+        checked.insert(project_id.to_string(), now);
+    }
+    let (store, project_id) = (store.clone(), project_id.to_string());
+    tokio::spawn(async move {
+        if let Ok(merchant) = crate::projects::merchant(&store, &project_id).await
+            && merchant.profile.payer_name().is_none()
+        {
+            tracing::warn!(project = %project_id, "{}", unnamed_hint(&merchant.project_name));
+        }
+    });
+}
+
 /// Where the customer asks about the invoice: the merchant's support contact when it has one.
-fn footer(profile: &calmony_protocol::business::BusinessProfile) -> String {
+fn footer(profile: &BusinessProfile) -> String {
     let contact: Vec<&str> = [
         profile.support_email.as_deref(),
         profile.support_url.as_deref(),
@@ -119,5 +162,59 @@ fn footer(profile: &calmony_protocol::business::BusinessProfile) -> String {
             "Thank you for your business. Questions? {}",
             contact.join(" · ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::invoices::{BillTo, draft};
+    use crate::store::Scope;
+    use calmony_protocol::Mode;
+
+    fn invoice() -> Invoice {
+        let to = BillTo {
+            id: "cus_1",
+            email: None,
+            name: Some("Ann".into()),
+            test_clock: None,
+        };
+        draft(
+            "http://pay.example",
+            &Scope::new("prj_1", Mode::Test),
+            to,
+            0,
+            "manual",
+        )
+        .0
+    }
+
+    #[test]
+    fn the_supplier_is_the_display_name_and_never_the_internal_project_name() {
+        let unnamed = Merchant {
+            project_id: "prj_1".into(),
+            project_name: "default".into(),
+            ..Merchant::default()
+        };
+        let doc = document(&invoice(), &unnamed, None, &[]);
+        assert_eq!(
+            doc.merchant.name, "",
+            "no supplier name rather than the internal one"
+        );
+        assert!(!format!("{doc:?}").contains("default"), "{doc:?}");
+        assert!(unnamed_hint("default").contains("projects update default --display-name"));
+
+        let mut named = unnamed.clone();
+        named.profile.display_name = Some("Harbour Lettings".into());
+        assert_eq!(
+            document(&invoice(), &named, None, &[]).merchant.name,
+            "Harbour Lettings"
+        );
+        let mut inv = invoice();
+        inv.account_name = Some("Harbour Lettings Ltd".into());
+        assert_eq!(
+            document(&inv, &named, None, &[]).merchant.name,
+            "Harbour Lettings Ltd"
+        );
     }
 }

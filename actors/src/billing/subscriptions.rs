@@ -303,7 +303,7 @@ pub(super) async fn period_invoice(
         .collect();
     inv.compute(&catalog::rates_for(&b.store, scope, &rate_ids).await?);
     tx.event(scope, &event("invoice.created", &inv, scope, request, now));
-    invoices::finalize_in(&b.invoice_prefix, tx, scope, &mut inv, now, request);
+    invoices::finalize_in(b, tx, scope, &mut inv, now, request);
     let marker = period_marker(scope, &s.id, start);
     tx.expect_version(&marker, 0).put(&marker, 1, &inv.id);
     tx.expect_version(&scope.record(&inv.id), 0);
@@ -957,7 +957,7 @@ async fn invoice_prorations_now(
     inv.compute(&catalog::rates_for(&b.store, scope, &rate_ids).await?);
     let request = EventRequest::default();
     tx.event(scope, &event("invoice.created", &inv, scope, &request, now));
-    invoices::finalize_in(&b.invoice_prefix, &mut tx, scope, &mut inv, now, &request);
+    invoices::finalize_in(b, &mut tx, scope, &mut inv, now, &request);
     tx.expect_version(&scope.record(&inv.id), 0);
     invoices::write_invoice(&mut tx, scope, 1, &inv, &internal)?;
     invoices::index_for_subscription(&mut tx, scope, &inv);
