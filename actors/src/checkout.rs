@@ -685,10 +685,11 @@ impl Checkout {
                 (intent, crate::payments::IntentInternal::default(), 0)
             }
         };
-        if pi_internal.attempt.as_deref() == Some(attempt.as_str()) {
+        if pi_internal.recorded(&attempt) {
+            // A replay (the redirect and the callback, or a late retry of either).
             return Ok(s);
         }
-        pi_internal.attempt = Some(attempt);
+        pi_internal.record_attempt(attempt);
         let charge = crate::payments::new_charge(&intent, scope, None, None);
         let declined = crate::payments::declines::record(
             &mut intent,

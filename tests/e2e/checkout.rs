@@ -456,6 +456,54 @@ async fn every_declined_attempt_on_the_hosted_page_emits_the_decline_events() {
     assert_eq!(events_about(&w, "payment_intent.created", &pi).await, 1);
 }
 
+/// A late retry of an earlier attempt's callback, arriving after a later attempt's result, is
+/// a replay: each declined attempt is recorded once, whatever the order results arrive in.
+#[tokio::test]
+async fn a_declined_attempts_result_replayed_after_a_later_attempt_is_recorded_once() {
+    let w = World::new();
+    let s = session(&w, "").await;
+    let id = s["id"].as_str().expect("id").to_string();
+    let url = s["url"].as_str().expect("url").to_string();
+    let (card_a, _) = to_card_page(&w, &url).await;
+    let (card_b, _) = to_card_page(&w, &url).await;
+    let a = pay(&w, card_a, "4000000000000002").await;
+    let b = pay(&w, card_b, "4000000000009995").await;
+    assert_ne!(a.field("transactionUnique"), b.field("transactionUnique"));
+    let callback = |f: &Form| Form {
+        action: f.action.replace("/return", "/callback"),
+        fields: f.fields.clone(),
+    };
+    // A, then B, then A's callback retried late, then A's redirect again.
+    for f in [&a, &b, &callback(&a), &a] {
+        let (status, _, body) = f.submit(&w.daemon.base()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let open = w.api.get(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!(open.json["status"], "open", "{}", open.text);
+    let pi = open.json["payment_intent"]
+        .as_str()
+        .expect("the session's intent")
+        .to_string();
+    for kind in [
+        "payment_intent.payment_failed",
+        "payment_intent.failed",
+        "charge.failed",
+    ] {
+        assert_eq!(
+            events_about(&w, kind, &pi).await,
+            2,
+            "{kind}: one per declined attempt"
+        );
+    }
+    let charges = w.api.get("/v1/charges?limit=100").await;
+    let of_intent = charges.json["data"].as_array().map(|all| {
+        all.iter()
+            .filter(|c| c["payment_intent"] == pi.as_str())
+            .count()
+    });
+    assert_eq!(of_intent, Some(2), "{}", charges.text);
+}
+
 #[tokio::test]
 async fn a_result_answered_database_error_after_the_charge_completes_the_session_once() {
     let w = World::new();

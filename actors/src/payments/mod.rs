@@ -105,6 +105,35 @@ pub struct IntentInternal {
     /// The invoice this payment pays, if any (its result is applied to it).
     #[serde(default)]
     pub invoice: Option<String>,
+    /// The hosted page's attempts (`transactionUnique`) whose declines are recorded, the last
+    /// [`RECORDED_ATTEMPTS`]: a result replayed after a later attempt's (a late callback
+    /// retry) is known and recorded once. Kept here, the record each decline's commit writes
+    /// under its version check, so two arrivals of one result cannot both record it.
+    #[serde(default)]
+    pub recorded_attempts: std::collections::VecDeque<String>,
+}
+
+/// How many of a checkout's recorded attempts are remembered: more than a payer makes on one
+/// session, and results are retried for minutes, not for hundreds of attempts.
+pub const RECORDED_ATTEMPTS: usize = 50;
+
+impl IntentInternal {
+    /// Whether `attempt`'s result is already recorded (the latest attempt, or one remembered).
+    pub fn recorded(&self, attempt: &str) -> bool {
+        self.attempt.as_deref() == Some(attempt)
+            || self.recorded_attempts.iter().any(|a| a == attempt)
+    }
+
+    /// Record `attempt` as the latest, remembering at most [`RECORDED_ATTEMPTS`].
+    pub fn record_attempt(&mut self, attempt: String) {
+        if !self.recorded_attempts.contains(&attempt) {
+            self.recorded_attempts.push_back(attempt.clone());
+        }
+        while self.recorded_attempts.len() > RECORDED_ATTEMPTS {
+            self.recorded_attempts.pop_front();
+        }
+        self.attempt = Some(attempt);
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -359,5 +388,40 @@ mod tests {
         ] {
             assert_eq!(named(nothing), None, "{nothing}");
         }
+    }
+}
+
+#[cfg(test)]
+mod recorded_attempts_tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_is_recorded_once_whatever_came_between() {
+        let mut i = IntentInternal::default();
+        // (attempt arriving, recorded already?)
+        for (attempt, seen) in [
+            ("A", false),
+            ("A", true),
+            ("B", false),
+            ("A", true), // a late retry of A after B
+            ("B", true),
+            ("C", false),
+        ] {
+            assert_eq!(i.recorded(attempt), seen, "{attempt}");
+            if !seen {
+                i.record_attempt(attempt.into());
+            }
+        }
+        assert_eq!(i.attempt.as_deref(), Some("C"));
+        // Bounded: the oldest are forgotten first.
+        for n in 0..RECORDED_ATTEMPTS {
+            i.record_attempt(format!("x{n}"));
+        }
+        assert_eq!(i.recorded_attempts.len(), RECORDED_ATTEMPTS);
+        assert!(!i.recorded("A") && i.recorded("x0") && i.recorded("x49"));
+        // An intent stored before the list existed still knows its latest attempt.
+        let older: IntentInternal =
+            serde_json::from_str(r#"{"attempt":"Z","refunded":0}"#).expect("older record");
+        assert!(older.recorded("Z") && !older.recorded("Y"));
     }
 }
