@@ -36,7 +36,7 @@ use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::payments::Payments;
 use crate::resource::{commit_answer, page_body, to_json};
-use crate::store::{Commit, Scope, Tx};
+use crate::store::{Commit, Scope, Tx, filters};
 
 /// Sessions by expiry time, for the sweeper.
 pub const EXPIRY: &str = "cp:checkout:expiry";
@@ -349,30 +349,20 @@ impl Checkout {
             .into_option();
         p.expand()?;
         p.finish()?;
-        // Filters apply within a window of 100 sessions from the cursor, as the other
-        // filtered lists do.
-        let window = ListParams {
-            limit: 100,
-            ..list.clone()
-        };
-        let (items, more) = self
+        let all = ctx.scope.key("checkout_sessions");
+        let sets = filters::sets(
+            &all,
+            &all,
+            &[
+                ("status", status.as_deref()),
+                ("customer", customer.as_deref()),
+                ("payment_intent", payment_intent.as_deref()),
+            ],
+        );
+        let (out, has_more) = self
             .store()
-            .page(&ctx.scope, &ctx.scope.key("checkout_sessions"), &window)
+            .page_where(&ctx.scope, &sets, &list, None, None)
             .await?;
-        let wanted = |field: &str, want: &Option<String>, v: &Value| {
-            want.as_deref().is_none_or(|w| v[field].as_str() == Some(w))
-        };
-        let mut out: Vec<String> = items
-            .into_iter()
-            .filter(|j| {
-                let v: Value = serde_json::from_str(j).unwrap_or(Value::Null);
-                wanted("payment_intent", &payment_intent, &v)
-                    && wanted("customer", &customer, &v)
-                    && wanted("status", &status, &v)
-            })
-            .collect();
-        let has_more = out.len() > list.limit || more;
-        out.truncate(list.limit);
         page_body("/v1/checkout/sessions", &out, has_more).map(Reply::ok)
     }
 

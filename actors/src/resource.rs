@@ -70,14 +70,14 @@ pub fn answered(landed: Commit, body: String) -> Result<Reply, ApiError> {
     }
 }
 
-/// One page of `index` holding only the objects `keep` accepts, for list filters that have
-/// no index of their own (`active`, `product`, `created`, …): read 100 at a time from the
-/// cursor, in the page's direction, until the page is full or the list ends (at most 50
-/// reads). Returns the page (newest first) and `has_more`.
+/// One page of the objects in every one of `sets` (see [`Store::page_where`]) that `keep`
+/// also accepts, for the range filters that have no index (`created`, `due_date`): read 100 at
+/// a time from the cursor, in the page's direction, until the page is full or the sets end (at
+/// most 50 reads). Returns the page (newest first) and `has_more`.
 pub async fn page_matching(
     store: &Store,
     scope: &crate::store::Scope,
-    index: &str,
+    sets: &[String],
     list: &calmony_protocol::list::ListParams,
     keep: impl Fn(&serde_json::Value) -> bool,
 ) -> Result<(Vec<String>, bool), ApiError> {
@@ -91,7 +91,7 @@ pub async fn page_matching(
         if out.len() > list.limit || !more {
             break;
         }
-        let (items, m) = store.page(scope, index, &wide).await?;
+        let (items, m) = store.page_where(scope, sets, &wide, None, None).await?;
         more = m;
         let id_at = |j: Option<&String>| {
             j.and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())

@@ -181,6 +181,10 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         .map_err(|e| StartError::Usage(format!("secrets.key_dir: {e}")))?;
     tracing::info!(dir = %key_dir.display(), sealing_key = %ring.current(), "secrets at rest are sealed");
     sealing::install(ring);
+    // Once per Redis: records written before lists filtered through indexes join the sets.
+    if let Err(e) = store.backfill_filters().await {
+        tracing::warn!(error = %e, "records written before list filter indexes are not all indexed yet; the next start tries again");
+    }
     if config.needs_installation_test_secret() {
         config.gateway.test.secret = installation_test_secret(&store).await?;
     }

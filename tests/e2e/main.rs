@@ -16,6 +16,7 @@ mod gateway_errors;
 mod honoured;
 mod idempotency;
 mod isolation;
+mod list_filters;
 mod managed_redis;
 mod merchant;
 mod newcomer;

@@ -11,8 +11,8 @@ use calmony_protocol::{ApiError, ids, metadata};
 
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit_answer, page_body, page_matching, to_json};
-use crate::store::{Scope, Store, Tx};
+use crate::resource::{commit_answer, page_body, to_json};
+use crate::store::{Scope, Store, Tx, filters};
 
 fn not_found(object: &str, id: &str, param: &str) -> ApiError {
     ApiError::no_such(object, id, param)
@@ -174,10 +174,12 @@ pub async fn list_products(
     let active = p.boolean(&["active"])?.into_option();
     p.expand()?;
     p.finish()?;
-    let (items, more) = page_matching(store, &ctx.scope, &ctx.scope.key("products"), &list, |v| {
-        active.is_none_or(|a| v["active"] == a)
-    })
-    .await?;
+    let all = ctx.scope.key("products");
+    let active = active.map(|a| a.to_string());
+    let sets = filters::sets(&all, &all, &[("active", active.as_deref())]);
+    let (items, more) = store
+        .page_where(&ctx.scope, &sets, &list, None, None)
+        .await?;
     page_body("/v1/products", &items, more).map(Reply::ok)
 }
 
@@ -347,16 +349,21 @@ pub async fn list_prices(
         .map(|c| c.to_lowercase());
     p.expand()?;
     p.finish()?;
-    let is = |v: &serde_json::Value, key: &str, want: &Option<String>| {
-        want.as_deref().is_none_or(|w| v[key].as_str() == Some(w))
-    };
-    let (items, more) = page_matching(store, &ctx.scope, &ctx.scope.key("prices"), &list, |v| {
-        active.is_none_or(|a| v["active"] == a)
-            && is(v, "product", &product)
-            && is(v, "type", &kind)
-            && is(v, "currency", &currency)
-    })
-    .await?;
+    let all = ctx.scope.key("prices");
+    let active = active.map(|a| a.to_string());
+    let sets = filters::sets(
+        &all,
+        &all,
+        &[
+            ("active", active.as_deref()),
+            ("product", product.as_deref()),
+            ("type", kind.as_deref()),
+            ("currency", currency.as_deref()),
+        ],
+    );
+    let (items, more) = store
+        .page_where(&ctx.scope, &sets, &list, None, None)
+        .await?;
     page_body("/v1/prices", &items, more).map(Reply::ok)
 }
 
@@ -458,10 +465,22 @@ pub async fn list_tax_rates(
     let inclusive = p.boolean(&["inclusive"])?.into_option();
     p.expand()?;
     p.finish()?;
-    let (items, more) = page_matching(store, &ctx.scope, &ctx.scope.key("tax_rates"), &list, |v| {
-        active.is_none_or(|a| v["active"] == a) && inclusive.is_none_or(|i| v["inclusive"] == i)
-    })
-    .await?;
+    let all = ctx.scope.key("tax_rates");
+    let (active, inclusive) = (
+        active.map(|a| a.to_string()),
+        inclusive.map(|i| i.to_string()),
+    );
+    let sets = filters::sets(
+        &all,
+        &all,
+        &[
+            ("active", active.as_deref()),
+            ("inclusive", inclusive.as_deref()),
+        ],
+    );
+    let (items, more) = store
+        .page_where(&ctx.scope, &sets, &list, None, None)
+        .await?;
     page_body("/v1/tax_rates", &items, more).map(Reply::ok)
 }
 

@@ -14,13 +14,13 @@ use calmony_protocol::payment_intent::PaymentIntent;
 use calmony_protocol::{ApiError, ErrorType, ids, metadata};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::catalog::{self, load, rates_for, take_tax_rates};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
 use crate::resource::{commit, commit_answer, page_body, page_matching, to_json};
-use crate::store::{Commit, Scope, Store, Tx};
+use crate::store::{Commit, Scope, Store, Tx, filters};
 
 /// What is kept beside an invoice.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -777,21 +777,21 @@ pub async fn list_invoice_items(
     let invoice = p.string_max(&["invoice"], 100)?.into_option();
     p.expand()?;
     p.finish()?;
-    // A customer's pending items have their own index; anything else reads them all.
-    let idx = match &customer {
-        Some(c) if pending != Some(false) && invoice.is_none() => pending_items(&ctx.scope, c),
-        _ => ctx.scope.key("invoiceitems"),
-    };
-    let (items, more) = page_matching(&b.store, &ctx.scope, &idx, &list, |v| {
-        customer
-            .as_deref()
-            .is_none_or(|c| v["customer"].as_str() == Some(c))
-            && pending.is_none_or(|p| v["invoice"].is_null() == p)
-            && invoice
-                .as_deref()
-                .is_none_or(|i| v["invoice"].as_str() == Some(i))
-    })
-    .await?;
+    let all = ctx.scope.key("invoiceitems");
+    let pending = pending.map(|p| p.to_string());
+    let sets = filters::sets(
+        &all,
+        &all,
+        &[
+            ("customer", customer.as_deref()),
+            ("pending", pending.as_deref()),
+            ("invoice", invoice.as_deref()),
+        ],
+    );
+    let (items, more) = b
+        .store
+        .page_where(&ctx.scope, &sets, &list, None, None)
+        .await?;
     page_body("/v1/invoiceitems", &items, more).map(Reply::ok)
 }
 
@@ -1206,25 +1206,22 @@ pub async fn list_invoices(
         (None, Some(c)) => customer_index(scope, c),
         _ => index(scope),
     };
-    if status.is_none()
-        && collection_method.is_none()
-        && !created.is_given()
-        && !due_date.is_given()
-    {
-        let (items, more) = b.store.page(scope, &idx, &list).await?;
-        return page_body("/v1/invoices", &items, more).map(Reply::ok);
-    }
-    // Status changes, so it has no index: page through and keep matches, as for the rest.
-    let is = |v: &Value, key: &str, want: &Option<String>| {
-        want.as_deref().is_none_or(|w| v[key].as_str() == Some(w))
+    let sets = filters::sets(
+        &idx,
+        &index(scope),
+        &[
+            ("status", status.as_deref()),
+            ("collection_method", collection_method.as_deref()),
+        ],
+    );
+    let (out, has_more) = if created.is_given() || due_date.is_given() {
+        page_matching(&b.store, scope, &sets, &list, |v| {
+            created.holds(v["created"].as_i64()) && due_date.holds(v["due_date"].as_i64())
+        })
+        .await?
+    } else {
+        b.store.page_where(scope, &sets, &list, None, None).await?
     };
-    let (out, has_more) = page_matching(&b.store, scope, &idx, &list, |v| {
-        is(v, "status", &status)
-            && is(v, "collection_method", &collection_method)
-            && created.holds(v["created"].as_i64())
-            && due_date.holds(v["due_date"].as_i64())
-    })
-    .await?;
     page_body("/v1/invoices", &out, has_more).map(Reply::ok)
 }
 

@@ -22,7 +22,7 @@ use super::invoices::{self, BillTo, event};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
 use crate::resource::{commit, commit_answer, commit_numbered, page_body, page_matching, to_json};
-use crate::store::{Commit, Scope, Tx};
+use crate::store::{Commit, Scope, Tx, filters};
 
 /// Stripe's window for a first payment before an incomplete subscription expires.
 pub const INCOMPLETE_WINDOW: i64 = 23 * 3600;
@@ -607,31 +607,31 @@ pub async fn list_subscriptions(
         Some(c) => customer_index(&ctx.scope, c),
         None => index(&ctx.scope),
     };
-    let keep_status = |v: &Value| {
-        let ended = matches!(
-            v["status"].as_str(),
-            Some("canceled" | "incomplete_expired")
-        );
-        match status.as_deref() {
-            None => !ended,
-            Some("all") => true,
-            Some("ended") => ended,
-            Some(s) => v["status"].as_str() == Some(s),
-        }
+    // Without `status`, the current ones (not canceled or expired); `all`: every one.
+    let status = match status.as_deref() {
+        None => Some("current"),
+        Some("all") => None,
+        Some(s) => Some(s),
     };
-    let (out, has_more) = page_matching(&b.store, &ctx.scope, &idx, &list, |v| {
-        keep_status(v)
-            && price.as_deref().is_none_or(|want| {
-                v["items"]["data"]
-                    .as_array()
-                    .is_some_and(|items| items.iter().any(|i| i["price"]["id"] == want))
-            })
-            && created.holds(v["created"].as_i64())
-            && collection_method
-                .as_deref()
-                .is_none_or(|m| v["collection_method"].as_str() == Some(m))
-    })
-    .await?;
+    let sets = filters::sets(
+        &idx,
+        &index(&ctx.scope),
+        &[
+            ("status", status),
+            ("price", price.as_deref()),
+            ("collection_method", collection_method.as_deref()),
+        ],
+    );
+    let (out, has_more) = if created.is_given() {
+        page_matching(&b.store, &ctx.scope, &sets, &list, |v| {
+            created.holds(v["created"].as_i64())
+        })
+        .await?
+    } else {
+        b.store
+            .page_where(&ctx.scope, &sets, &list, None, None)
+            .await?
+    };
     page_body("/v1/subscriptions", &out, has_more).map(Reply::ok)
 }
 

@@ -18,6 +18,7 @@
 //! write path: customers, and every resource after them, go through [`Store::commit`].
 
 pub mod event_log;
+pub mod filters;
 mod lease;
 mod managed;
 pub mod packed;
@@ -824,6 +825,62 @@ impl Store {
             }
         }
         if dir == "asc" {
+            items.reverse();
+        }
+        Ok((items, has_more))
+    }
+}
+
+impl Store {
+    /// One page of the ids in every one of `sets` (a list's index first, then the sets of the
+    /// values its filters ask for; see [`filters`]), between `lo` and `hi` inclusive, newest
+    /// first, with `has_more` exact: [`scripts::PAGE_WHERE`], asked again from where it
+    /// stopped until the page is full or the smallest set ends.
+    pub async fn page_where(
+        &self,
+        scope: &Scope,
+        sets: &[String],
+        list: &ListParams,
+        lo: Option<&str>,
+        hi: Option<&str>,
+    ) -> Result<(Vec<String>, bool), StoreError> {
+        /// How many ids one call may look at: a bound on how long it holds Redis.
+        const BUDGET: usize = 2_000;
+        let (dir, mut min, mut max) = lex_range(list, lo, hi);
+        let want = list.limit + 1;
+        let prefix = scope.record_prefix();
+        let (mut ids, mut jsons) = (Vec::new(), Vec::new());
+        loop {
+            let mut c = self.conn();
+            let mut inv = scripts::PAGE_WHERE.prepare_invoke();
+            for set in sets {
+                inv.key(set);
+            }
+            inv.arg(dir.as_str())
+                .arg(&min)
+                .arg(&max)
+                .arg(want - ids.len())
+                .arg(&prefix)
+                .arg(BUDGET);
+            type Answer = (Vec<String>, Vec<Option<Vec<u8>>>, String, String, u8);
+            let (got, got_json, next_min, next_max, ended): Answer = self
+                .run(async move { inv.invoke_async(&mut c).await })
+                .await?;
+            ids.extend(got);
+            jsons.extend(got_json);
+            if ended == 1 || ids.len() >= want {
+                break;
+            }
+            (min, max) = (next_min, next_max);
+        }
+        let has_more = ids.len() > list.limit;
+        let mut items = Vec::with_capacity(list.limit.min(ids.len()));
+        for (id, json) in ids.iter().zip(jsons).take(list.limit) {
+            if let Some(json) = json {
+                items.push(text(&format!("{prefix}{id}"), json)?);
+            }
+        }
+        if dir == Direction::Asc {
             items.reverse();
         }
         Ok((items, has_more))

@@ -97,6 +97,9 @@ end
 /// no other consumer can pick it up while it is being worked on);
 /// `A k a1 a2` acknowledge and delete entry `a2` of group `a1`;
 /// `I k a by` `HINCRBY`; `D k a` `HDEL`; `N k a1 a2` `HSETNX`;
+/// `IX k a1 a2 a3 a4` index record `k` (id `a3`) under the space-separated values `a4` of a
+/// list filter whose values are kept in its field `a1`: the id leaves the sets (`a2` + value)
+/// of the values it was under and joins those of the new ones (`store::filters`);
 /// `EV k k2 k3 g a1 a2 a3` append an event to log `k` (packed JSON `a1`, type `a2`,
 /// `created` `a3`), its entry ID to the type list `k2` (a stream), and, if key `g` exists, to
 /// the fan-out stream `k3` (as `e`; the fan-out derives the event's id from it, see
@@ -193,6 +196,19 @@ while p <= last do
   elseif o == 'I' then redis.call('HINCRBY', key(1), val(2), t[p + 3]) p = p + 4
   elseif o == 'D' then redis.call('HDEL', key(1), val(2)) p = p + 3
   elseif o == 'N' then redis.call('HSETNX', key(1), val(2), val(3)) p = p + 4
+  elseif o == 'IX' then
+    local field, prefix, id, now = val(2), val(3), val(4), val(5)
+    local was = redis.call('HGET', key(1), field)
+    if was ~= now then
+      local old = {}
+      for w in string.gmatch(was or '', '%S+') do old[w] = true end
+      for w in string.gmatch(now, '%S+') do
+        if old[w] then old[w] = nil else redis.call('ZADD', prefix .. w, 0, id) end
+      end
+      for w in pairs(old) do redis.call('ZREM', prefix .. w, id) end
+      redis.call('HSET', key(1), field, now)
+    end
+    p = p + 6
   elseif o == 'A' then
     redis.call('XACK', key(1), val(2), val(3))
     redis.call('XDEL', key(1), val(3))
@@ -226,6 +242,60 @@ for i = 1, #ids do
   out[i] = redis.call('HGET', ARGV[5] .. ids[i], 'json')
 end
 return {ids, out}
+"#,
+    )
+});
+
+/// One page of the ids in every one of several sets (a list's index and the sets of the
+/// values its filters ask for, see `store::filters`), with the records' JSON.
+///
+/// `KEYS`: the sets, all of ids at score 0. `ARGV`: direction, lexicographic min and max,
+/// how many, the record key prefix (as for [`PAGE`]), and how many ids this call may look at.
+/// The smallest set is read from the cursor, a run at a time, and each id kept if every other
+/// set holds it, until the page is full, the set ends, or the budget is spent. Answers `{ids,
+/// jsons, min, max, ended}`: when `ended` is 0 the page is not full yet and the caller asks
+/// again with the `min` and `max` answered, which go on after the last id looked at. So a page
+/// costs the ids of one set up to its last entry, never a record that is not on it, and no
+/// call holds Redis longer than its budget.
+pub static PAGE_WHERE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local n, d, best = #KEYS, 1, nil
+for i = 1, n do
+  local c = redis.call('ZCARD', KEYS[i])
+  if best == nil or c < best then d, best = i, c end
+end
+local asc, min, max = ARGV[1] == 'asc', ARGV[2], ARGV[3]
+local want, budget, seen = tonumber(ARGV[4]), tonumber(ARGV[6]), 0
+local ids, ended = {}, 1
+while #ids < want do
+  local chunk = math.min(math.max(want - #ids, 100), budget - seen)
+  if chunk <= 0 then ended = 0 break end
+  local got
+  if asc then
+    got = redis.call('ZRANGEBYLEX', KEYS[d], min, max, 'LIMIT', 0, chunk)
+  else
+    got = redis.call('ZREVRANGEBYLEX', KEYS[d], max, min, 'LIMIT', 0, chunk)
+  end
+  seen = seen + #got
+  for i = 1, #got do
+    local id, keep = got[i], true
+    for j = 1, n do
+      if j ~= d and not redis.call('ZSCORE', KEYS[j], id) then keep = false break end
+    end
+    if keep then
+      ids[#ids + 1] = id
+      if #ids >= want then break end
+    end
+  end
+  if #got < chunk then break end
+  if asc then min = '(' .. got[#got] else max = '(' .. got[#got] end
+end
+local out = {}
+for i = 1, #ids do
+  out[i] = redis.call('HGET', ARGV[5] .. ids[i], 'json')
+end
+return {ids, out, min, max, ended}
 "#,
     )
 });

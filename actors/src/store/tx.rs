@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use calmony_protocol::event::Event;
 
-use super::{Scope, packed};
+use super::{Scope, filters, packed};
 
 /// The phase of the operations that write (see [`Op::phase`]).
 const WRITE: u8 = 3;
@@ -113,6 +113,15 @@ enum Op {
         group: usize,
         id: usize,
     },
+    /// Index record `k` (id `id`) under `values` of a list filter's `field` (see
+    /// [`super::filters`]): its sets are `prefix` + each value.
+    Index {
+        k: usize,
+        field: usize,
+        prefix: usize,
+        id: usize,
+        values: usize,
+    },
     /// Append an event (see [`super::event_log`]). `keys`: the log, the type list its entry
     /// ID goes to, the fan-out stream, and the key that must exist for the fan-out entry (the
     /// project's endpoints); `args`: the packed JSON, the type, `created`.
@@ -153,7 +162,8 @@ impl Op {
             | Op::Hincrby { k, .. }
             | Op::Hdel { k, .. }
             | Op::Hsetnx { k, .. }
-            | Op::Unacked { k, .. } => *k,
+            | Op::Unacked { k, .. }
+            | Op::Index { k, .. } => *k,
             Op::Event { keys, .. } => keys[0],
         }
     }
@@ -208,6 +218,18 @@ impl Op {
                 *field += args;
                 *value += args;
             }
+            Op::Index {
+                k,
+                field,
+                prefix,
+                id,
+                values,
+            } => {
+                *k += keys;
+                for a in [field, prefix, id, values] {
+                    *a += args;
+                }
+            }
         }
         self
     }
@@ -254,6 +276,19 @@ impl Op {
             Op::Hdel { k, field } => out.code("D").int(k).int(field),
             Op::Hsetnx { k, field, value } => out.code("N").int(k).int(field).int(value),
             Op::Unacked { k, group, id } => out.code("VP").int(k).int(group).int(id),
+            Op::Index {
+                k,
+                field,
+                prefix,
+                id,
+                values,
+            } => out
+                .code("IX")
+                .int(k)
+                .int(field)
+                .int(prefix)
+                .int(id)
+                .int(values),
             Op::Event { keys, args } => keys
                 .into_iter()
                 .chain(args)
@@ -400,6 +435,29 @@ impl Tx {
             body,
             extra,
         });
+        self.index_filters(key, json)
+    }
+
+    /// Keep a record of a filtered kind in its list filters' sets, from the JSON written for
+    /// it (see [`filters`]): one `IX` per field, moving the id only if the values changed.
+    pub fn index_filters(&mut self, key: &str, json: &str) -> &mut Self {
+        let Some((list, id, kind)) = filters::of_record(key) else {
+            return self;
+        };
+        let k = self.k(key);
+        let id = self.v(id);
+        for m in filters::memberships(kind, json) {
+            let field = self.v(&filters::stored_field(m.field));
+            let prefix = self.v(&filters::filter_key(&list, m.field, ""));
+            let values = self.v(&m.joined());
+            self.ops.push(Op::Index {
+                k,
+                field,
+                prefix,
+                id,
+                values,
+            });
+        }
         self
     }
 
@@ -846,6 +904,7 @@ mod tests {
                 }
                 "A" | "N" => (vec![key(1)], vec![arg(2), arg(3)], 4),
                 "I" => (vec![key(1)], vec![arg(2), literal(3)], 4),
+                "IX" => (vec![key(1)], vec![arg(2), arg(3), arg(4), arg(5)], 6),
                 other => panic!("unexpected code {other}"),
             };
             out.push((t[p].to_string(), keys, values));
@@ -919,6 +978,42 @@ mod tests {
                 op("Z", &["list"], &["0", "a1"]),
                 op("R", &["list"], &["a0"]),
                 op("Z", &["list"], &["0", "a2"]),
+            ]
+        );
+    }
+
+    /// A record of a filtered kind carries its filters' values in its own commit, one `IX` per
+    /// field after its `P`; other records carry none.
+    #[test]
+    fn a_filtered_record_is_indexed_in_the_commit_that_writes_it() {
+        let cs = "cp:{p}:test:obj:cs_1";
+        let json = r#"{"status":"open","customer":"cus_1","payment_intent":null}"#;
+        let mut tx = Tx::new();
+        tx.put(cs, 2, json).put("cp:{p}:test:obj:pi_1", 1, "{}");
+        let mut merged = Tx::new();
+        merged.put("x", 1, "A");
+        merged.absorb(tx);
+        let ix = |field: &str, values: &str| {
+            op(
+                "IX",
+                &[cs],
+                &[
+                    &format!("ix:{field}"),
+                    &format!("cp:{{p}}:test:checkout_sessions:{field}:"),
+                    "cs_1",
+                    values,
+                ],
+            )
+        };
+        assert_eq!(
+            resolve(&merged),
+            vec![
+                op("P", &["x"], &["1", "A"]),
+                op("P", &[cs], &["2", json]),
+                ix("status", "open"),
+                ix("customer", "cus_1"),
+                ix("payment_intent", ""),
+                op("P", &["cp:{p}:test:obj:pi_1"], &["1", "{}"]),
             ]
         );
     }

@@ -1,0 +1,444 @@
+//! List filters as indexes: `GET /v1/subscriptions?status=active` reads a sorted set of the
+//! active subscriptions' ids, never the records.
+//!
+//! Each kind of record that a list filters declares its filter fields here ([`KINDS`]). Every
+//! write of such a record ([`super::Tx::put_with`]) derives the values of those fields from the
+//! JSON it writes ([`memberships`]) and sends them, in the same commit, as one `IX` operation
+//! per field: the commit script reads the values the record was last indexed under (kept in
+//! the record's hash as `ix:<field>`), and if they differ takes the id out of the old values'
+//! sets and puts it in the new ones'. The old values come from Redis, inside the commit, so no
+//! writer has to know them, an unchecked write cannot leave a stale entry, and a field that did
+//! not change costs one `HGET`.
+//!
+//! A value's set is `<list>:<field>:<value>` (e.g. `cp:{prj}:test:subscriptions:status:active`,
+//! [`filter_key`]): ids at score 0, like the list itself, so a filtered page is read by the
+//! same lexicographic cursors. Filters together (and with the list's own index, which a deleted
+//! object leaves) are an intersection read by [`super::scripts::PAGE_WHERE`] from the smallest
+//! set, checking membership of the others.
+//!
+//! Records written before the sets existed are put in them once at start
+//! ([`super::Store::backfill_filters`]).
+
+use calmony_protocol::Mode;
+use redis::AsyncCommands;
+use serde_json::Value;
+
+use super::{Commit, Record, Scope, StoreError, lossy};
+
+/// A kind of record some list filters: the prefix of its ids, the list it belongs to (the
+/// key after the scope, as the list's index), and the fields its list filters by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    pub prefix: &'static str,
+    pub list: &'static str,
+    pub fields: &'static [&'static str],
+}
+
+/// Every filtered kind. A subscription's `status` is also `ended` (canceled or
+/// incomplete_expired) or `current` (any other: what a list without `status` shows), and its
+/// `price` is each of its items' prices; an invoice item's `pending` is whether it is on no
+/// invoice yet. Other fields are the object's own (`true`/`false` for booleans).
+pub const KINDS: [Kind; 7] = [
+    Kind {
+        prefix: "sub",
+        list: "subscriptions",
+        fields: &["status", "collection_method", "price"],
+    },
+    Kind {
+        prefix: "in",
+        list: "invoices",
+        fields: &["status", "collection_method"],
+    },
+    Kind {
+        prefix: "cs",
+        list: "checkout_sessions",
+        fields: &["status", "customer", "payment_intent"],
+    },
+    Kind {
+        prefix: "prod",
+        list: "products",
+        fields: &["active"],
+    },
+    Kind {
+        prefix: "price",
+        list: "prices",
+        fields: &["active", "product", "type", "currency"],
+    },
+    Kind {
+        prefix: "txr",
+        list: "tax_rates",
+        fields: &["active", "inclusive"],
+    },
+    Kind {
+        prefix: "ii",
+        list: "invoiceitems",
+        fields: &["customer", "invoice", "pending"],
+    },
+];
+
+/// The kind of the object with this id, if its list filters.
+pub fn kind_of(id: &str) -> Option<&'static Kind> {
+    let (prefix, _) = id.split_once('_')?;
+    KINDS.iter().find(|k| k.prefix == prefix)
+}
+
+/// The set of `list`'s objects whose `field` is `value`: `<list>:<field>:<value>`, where `list`
+/// is the list's own key (`cp:{prj}:<mode>:subscriptions`).
+pub fn filter_key(list: &str, field: &str, value: &str) -> String {
+    format!("{list}:{field}:{value}")
+}
+
+/// The hash field of a record holding the values it is indexed under for `field`.
+pub fn stored_field(field: &str) -> String {
+    format!("ix:{field}")
+}
+
+/// One field's values for a record (none: in no set of that field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub field: &'static str,
+    pub values: Vec<String>,
+}
+
+impl Membership {
+    /// The values as the record keeps them (and the script splits them): space-separated.
+    pub fn joined(&self) -> String {
+        self.values.join(" ")
+    }
+}
+
+/// The sets an object belongs to, from the JSON written for it. A deleted object (`"deleted":
+/// true`) or unreadable JSON belongs to none, so it leaves every set. A value that could not
+/// be part of a key or of the stored list (empty, with spaces, over 200 bytes) is left out.
+pub fn memberships(kind: &Kind, json: &str) -> Vec<Membership> {
+    let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+    let gone = !v.is_object() || v["deleted"] == true;
+    kind.fields
+        .iter()
+        .map(|&field| Membership {
+            field,
+            values: if gone {
+                Vec::new()
+            } else {
+                values(kind, field, &v)
+                    .into_iter()
+                    .filter(|x| !x.is_empty() && x.len() <= 200 && !x.contains(char::is_whitespace))
+                    .collect()
+            },
+        })
+        .collect()
+}
+
+fn values(kind: &Kind, field: &str, v: &Value) -> Vec<String> {
+    match (kind.prefix, field) {
+        ("sub", "status") => scalar(&v["status"])
+            .map(|s| {
+                let phase = match s.as_str() {
+                    "canceled" | "incomplete_expired" => "ended",
+                    _ => "current",
+                };
+                vec![s, phase.to_string()]
+            })
+            .unwrap_or_default(),
+        ("sub", "price") => {
+            let mut prices: Vec<String> = v["items"]["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| scalar(&i["price"]["id"]))
+                .collect();
+            prices.sort();
+            prices.dedup();
+            prices
+        }
+        ("ii", "pending") => vec![v["invoice"].is_null().to_string()],
+        _ => scalar(&v[field]).into_iter().collect(),
+    }
+}
+
+/// A string or a boolean as text; anything else (null, absent) is no value.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A record key's list key and id, if the record is of a filtered kind:
+/// `cp:{prj}:test:obj:sub_1` → (`cp:{prj}:test:subscriptions`, `sub_1`, the kind).
+pub fn of_record(key: &str) -> Option<(String, &str, &'static Kind)> {
+    let (scope, id) = key.rsplit_once(":obj:")?;
+    let kind = kind_of(id)?;
+    Some((format!("{scope}:{}", kind.list), id, kind))
+}
+
+/// The sets a filtered page of `list` (its key) reads: `index` (the list's own, or a narrower
+/// one such as a customer's), then the set of each filter that was given.
+pub fn sets(index: &str, list: &str, wanted: &[(&str, Option<&str>)]) -> Vec<String> {
+    std::iter::once(index.to_string())
+        .chain(
+            wanted
+                .iter()
+                .filter_map(|(field, value)| Some(filter_key(list, field, (*value)?))),
+        )
+        .collect()
+}
+
+/// Set once every record written before the filter sets existed is in them.
+pub const BACKFILLED: &str = "cp:migrations:list_filters";
+
+impl super::Store {
+    /// Put every record of a filtered kind that is in its list but not yet in its filters'
+    /// sets into them, once: the daemon runs it at start, before it serves, and [`BACKFILLED`]
+    /// marks it done. Each record is moved by a commit that checks its version, so a change
+    /// written meanwhile (by another daemon) is never undone; running it twice does nothing
+    /// more. Answers how many records were indexed.
+    pub async fn backfill_filters(&self) -> Result<u64, StoreError> {
+        let mut c = self.conn();
+        let done: bool = self.run(c.exists(BACKFILLED)).await?;
+        if done {
+            return Ok(0);
+        }
+        let projects: Vec<String> = self.run(c.hvals("cp:projects")).await?;
+        let mut moved = 0;
+        for project in &projects {
+            for mode in [Mode::Test, Mode::Live] {
+                let scope = Scope::new(project.clone(), mode);
+                for kind in &KINDS {
+                    moved += self.backfill_list(&scope, kind).await?;
+                }
+            }
+        }
+        let _: () = self.run(c.set(BACKFILLED, "1")).await?;
+        if moved > 0 {
+            tracing::info!(records = moved, "records put in their list filters' sets");
+        }
+        Ok(moved)
+    }
+
+    async fn backfill_list(&self, scope: &Scope, kind: &Kind) -> Result<u64, StoreError> {
+        let list = scope.key(kind.list);
+        let fields: Vec<String> = kind.fields.iter().map(|f| stored_field(f)).collect();
+        let mut from = "-".to_string();
+        let mut moved = 0;
+        loop {
+            let mut c = self.conn();
+            let ids: Vec<String> = self
+                .run(
+                    redis::cmd("ZRANGEBYLEX")
+                        .arg(&list)
+                        .arg(&from)
+                        .arg("+")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(200)
+                        .query_async(&mut c),
+                )
+                .await?;
+            for id in &ids {
+                moved += u64::from(
+                    self.backfill_record(&scope.record(id), kind, &fields)
+                        .await?,
+                );
+            }
+            match ids.last() {
+                Some(last) if ids.len() == 200 => from = format!("({last}"),
+                _ => return Ok(moved),
+            }
+        }
+    }
+
+    /// Index one record if its sets are not those of its JSON; whether it was.
+    async fn backfill_record(
+        &self,
+        key: &str,
+        kind: &Kind,
+        fields: &[String],
+    ) -> Result<bool, StoreError> {
+        for _ in 0..5 {
+            let mut c = self.conn();
+            let mut read = redis::cmd("HMGET");
+            read.arg(key).arg("v").arg("json").arg(fields);
+            let mut got: Vec<Option<Vec<u8>>> = self
+                .run(async move { read.query_async(&mut c).await })
+                .await?;
+            let stored: Vec<Option<String>> = got
+                .split_off(2.min(got.len()))
+                .into_iter()
+                .map(|f| f.map(lossy))
+                .collect();
+            let json = got.pop().flatten();
+            let version = got.pop().flatten();
+            let Some(record) = Record::from_fields(key, version, json)? else {
+                return Ok(false);
+            };
+            let want = memberships(kind, &record.json);
+            if want
+                .iter()
+                .zip(&stored)
+                .all(|(m, s)| s.as_deref() == Some(m.joined().as_str()))
+            {
+                return Ok(false);
+            }
+            let mut tx = super::Tx::new();
+            tx.expect_version(key, record.version)
+                .index_filters(key, &record.json);
+            if let Commit::Done(_) = self.commit(&tx).await? {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Corrupt {
+            key: key.to_string(),
+            reason: "kept changing while its list filters were indexed".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(id: &str, json: &str) -> Vec<(String, String)> {
+        let kind = kind_of(id).expect("a filtered kind");
+        memberships(kind, json)
+            .into_iter()
+            .map(|m| (m.field.to_string(), m.joined()))
+            .collect()
+    }
+
+    #[test]
+    fn each_kind_is_indexed_under_its_fields_values() {
+        for (id, json, want) in [
+            (
+                "sub_1",
+                r#"{"status":"active","collection_method":"charge_automatically","items":{"data":[{"price":{"id":"price_b"}},{"price":{"id":"price_a"}},{"price":{"id":"price_b"}}]}}"#,
+                vec![
+                    ("status", "active current"),
+                    ("collection_method", "charge_automatically"),
+                    ("price", "price_a price_b"),
+                ],
+            ),
+            (
+                "sub_2",
+                r#"{"status":"canceled","items":{"data":[]}}"#,
+                vec![
+                    ("status", "canceled ended"),
+                    ("collection_method", ""),
+                    ("price", ""),
+                ],
+            ),
+            (
+                "sub_3",
+                r#"{"status":"incomplete_expired"}"#,
+                vec![
+                    ("status", "incomplete_expired ended"),
+                    ("collection_method", ""),
+                    ("price", ""),
+                ],
+            ),
+            (
+                "in_1",
+                r#"{"status":"open","collection_method":"send_invoice"}"#,
+                vec![("status", "open"), ("collection_method", "send_invoice")],
+            ),
+            (
+                "in_2",
+                r#"{"id":"in_2","object":"invoice","deleted":true}"#,
+                vec![("status", ""), ("collection_method", "")],
+            ),
+            (
+                "cs_1",
+                r#"{"status":"open","customer":null,"payment_intent":"pi_1"}"#,
+                vec![
+                    ("status", "open"),
+                    ("customer", ""),
+                    ("payment_intent", "pi_1"),
+                ],
+            ),
+            ("prod_1", r#"{"active":false}"#, vec![("active", "false")]),
+            (
+                "price_1",
+                r#"{"active":true,"product":"prod_1","type":"recurring","currency":"gbp"}"#,
+                vec![
+                    ("active", "true"),
+                    ("product", "prod_1"),
+                    ("type", "recurring"),
+                    ("currency", "gbp"),
+                ],
+            ),
+            (
+                "txr_1",
+                r#"{"active":true,"inclusive":false}"#,
+                vec![("active", "true"), ("inclusive", "false")],
+            ),
+            (
+                "ii_1",
+                r#"{"customer":"cus_1","invoice":null}"#,
+                vec![("customer", "cus_1"), ("invoice", ""), ("pending", "true")],
+            ),
+            (
+                "ii_2",
+                r#"{"customer":"cus_1","invoice":"in_1"}"#,
+                vec![
+                    ("customer", "cus_1"),
+                    ("invoice", "in_1"),
+                    ("pending", "false"),
+                ],
+            ),
+            // Values that cannot be a key's last part are left out; bad JSON is in no set.
+            (
+                "cs_2",
+                r#"{"status":"a b","customer":"","payment_intent":7}"#,
+                vec![("status", ""), ("customer", ""), ("payment_intent", "")],
+            ),
+            ("prod_2", "not json", vec![("active", "")]),
+        ] {
+            let want: Vec<(String, String)> = want
+                .into_iter()
+                .map(|(f, v)| (f.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(of(id, json), want, "{id} {json}");
+        }
+    }
+
+    #[test]
+    fn a_record_key_names_its_list_and_only_filtered_kinds_have_one() {
+        let (list, id, kind) = of_record("cp:{prj_1}:test:obj:sub_01H").expect("filtered");
+        assert_eq!(
+            (list.as_str(), id, kind.list),
+            ("cp:{prj_1}:test:subscriptions", "sub_01H", "subscriptions")
+        );
+        assert_eq!(
+            filter_key(&list, "status", "active"),
+            "cp:{prj_1}:test:subscriptions:status:active"
+        );
+        assert_eq!(stored_field("status"), "ix:status");
+        for key in [
+            "cp:{prj_1}:test:obj:pi_01H",
+            "cp:{prj_1}:test:obj:cus_01H",
+            "cp:{prj_1}:test:obj:insub",
+            "cp:{prj_1}:test:customers",
+        ] {
+            assert!(of_record(key).is_none(), "{key}");
+        }
+        assert_eq!(kind_of("in_1").map(|k| k.list), Some("invoices"));
+        assert_eq!(
+            sets(
+                "cp:{p}:test:customer:cus_1:subscriptions",
+                "cp:{p}:test:subscriptions",
+                &[
+                    ("status", Some("active")),
+                    ("price", None),
+                    ("collection_method", Some("send_invoice"))
+                ]
+            ),
+            [
+                "cp:{p}:test:customer:cus_1:subscriptions",
+                "cp:{p}:test:subscriptions:status:active",
+                "cp:{p}:test:subscriptions:collection_method:send_invoice",
+            ]
+        );
+        assert_eq!(kind_of("il_1"), None, "invoice lines are not records");
+    }
+}
