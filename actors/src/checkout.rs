@@ -361,7 +361,7 @@ impl Checkout {
         );
         let (out, has_more) = self
             .store()
-            .page_where(&ctx.scope, &sets, &list, None, None)
+            .page_where(&ctx.scope, &sets, &[], &list)
             .await?;
         page_body("/v1/checkout/sessions", &out, has_more).map(Reply::ok)
     }

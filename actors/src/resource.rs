@@ -70,65 +70,6 @@ pub fn answered(landed: Commit, body: String) -> Result<Reply, ApiError> {
     }
 }
 
-/// One page of the objects in every one of `sets` (see [`Store::page_where`]) that `keep`
-/// also accepts, for the range filters that have no index (`created`, `due_date`): read 100 at
-/// a time from the cursor, in the page's direction, until the page is full or the sets end (at
-/// most 50 reads). Returns the page (newest first) and `has_more`.
-pub async fn page_matching(
-    store: &Store,
-    scope: &crate::store::Scope,
-    sets: &[String],
-    list: &calmony_protocol::list::ListParams,
-    keep: impl Fn(&serde_json::Value) -> bool,
-) -> Result<(Vec<String>, bool), ApiError> {
-    use calmony_protocol::list::Cursor;
-    let mut wide = list.clone();
-    wide.limit = 100;
-    let backwards = matches!(list.cursor, Cursor::Before(_));
-    let mut out: Vec<String> = Vec::new();
-    let mut more = true;
-    for _ in 0..50 {
-        if out.len() > list.limit || !more {
-            break;
-        }
-        let (items, m) = store.page_where(scope, sets, &wide, None, None).await?;
-        more = m;
-        let id_at = |j: Option<&String>| {
-            j.and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
-                .and_then(|v| v["id"].as_str().map(str::to_string))
-        };
-        // The next read goes on from the end of this one in the page's direction.
-        let edge = if backwards {
-            id_at(items.first())
-        } else {
-            id_at(items.last())
-        };
-        let kept: Vec<String> = items
-            .into_iter()
-            .filter(|j| serde_json::from_str(j).is_ok_and(|v| keep(&v)))
-            .collect();
-        if backwards {
-            out.splice(0..0, kept);
-        } else {
-            out.extend(kept);
-        }
-        match edge {
-            Some(id) if backwards => wide.cursor = Cursor::Before(id),
-            Some(id) => wide.cursor = Cursor::After(id),
-            None => break,
-        }
-    }
-    let has_more = out.len() > list.limit || more;
-    if backwards {
-        // Those nearest the cursor: the oldest of what was read.
-        let extra = out.len().saturating_sub(list.limit);
-        out.drain(..extra);
-    } else {
-        out.truncate(list.limit);
-    }
-    Ok((out, has_more))
-}
-
 /// Serialize a list page from stored JSON without re-parsing the objects.
 pub fn page_body(url: &str, items: &[String], has_more: bool) -> Result<String, ApiError> {
     let raws: Vec<Box<RawValue>> = items

@@ -154,7 +154,16 @@ async fn subscriptions_by_status_list_the_ten_trialing_among_250() {
     let body = format!(
         "customer={cus}&items[0][price]={price}&trial_period_days=30&default_payment_method={card}"
     );
-    let subs = post_all(&w.api, vec!["/v1/subscriptions".into(); ALL], &body).await;
+    // The ten a second after the rest, so `created` tells them apart too.
+    let others = post_all(
+        &w.api,
+        vec!["/v1/subscriptions".into(); ALL - WANTED],
+        &body,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let wanted = post_all(&w.api, vec!["/v1/subscriptions".into(); WANTED], &body).await;
+    let subs: Vec<String> = wanted.iter().chain(&others).cloned().collect();
     let (wanted, others) = subs.split_at(WANTED);
     delete_all(
         &w.api,
@@ -177,6 +186,22 @@ async fn subscriptions_by_status_list_the_ten_trialing_among_250() {
         wanted,
     )
     .await;
+    let oldest = w.api.get(&format!("{path}/{}", wanted[WANTED - 1])).await;
+    let since = oldest.json["created"].as_i64().expect("created");
+    lists_exactly(
+        &w.api,
+        path,
+        &format!("status=all&created[gte]={since}"),
+        wanted,
+    )
+    .await;
+    first_hundred(
+        &w.api,
+        path,
+        &format!("status=all&created[lt]={since}"),
+        others,
+    )
+    .await;
     first_hundred(&w.api, path, "status=canceled", others).await;
     first_hundred(&w.api, path, "status=ended", others).await;
     first_hundred(&w.api, path, "status=all", &subs).await;
@@ -196,12 +221,17 @@ async fn subscriptions_by_status_list_the_ten_trialing_among_250() {
 async fn invoices_by_status_list_the_ten_open_among_250() {
     let w = world();
     let cus = w.api.customer().await;
-    let invoices = post_all(
+    // The ten last, due in 60 days rather than 30, so `due_date` tells them apart too.
+    let terms =
+        |days: u32| format!("customer={cus}&collection_method=send_invoice&days_until_due={days}");
+    let drafts = post_all(
         &w.api,
-        vec!["/v1/invoices".into(); ALL],
-        &format!("customer={cus}&collection_method=send_invoice&days_until_due=30"),
+        vec!["/v1/invoices".into(); ALL - WANTED],
+        &terms(30),
     )
     .await;
+    let wanted = post_all(&w.api, vec!["/v1/invoices".into(); WANTED], &terms(60)).await;
+    let invoices: Vec<String> = wanted.iter().chain(&drafts).cloned().collect();
     let (wanted, drafts) = invoices.split_at(WANTED);
     for id in wanted {
         // Something to pay: an invoice of £0 is paid as it is finalized.
@@ -223,6 +253,17 @@ async fn invoices_by_status_list_the_ten_open_among_250() {
     let path = "/v1/invoices";
     lists_exactly(&w.api, path, "status=open", wanted).await;
     lists_exactly(&w.api, path, &format!("customer={cus}&status=open"), wanted).await;
+    let newest = w.api.get(&format!("{path}/{}", wanted[0])).await;
+    let after = newest.json["created"].as_i64().expect("created") + 45 * 86_400;
+    lists_exactly(&w.api, path, &format!("due_date[gt]={after}"), wanted).await;
+    lists_exactly(
+        &w.api,
+        path,
+        &format!("due_date[gte]={after}&status=open&customer={cus}"),
+        wanted,
+    )
+    .await;
+    first_hundred(&w.api, path, &format!("due_date[lte]={after}"), drafts).await;
     first_hundred(&w.api, path, "status=draft", drafts).await;
     first_hundred(&w.api, path, "collection_method=send_invoice", &invoices).await;
     assert_eq!(index_size(&w, "invoices:status:open"), WANTED);

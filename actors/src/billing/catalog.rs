@@ -177,9 +177,7 @@ pub async fn list_products(
     let all = ctx.scope.key("products");
     let active = active.map(|a| a.to_string());
     let sets = filters::sets(&all, &all, &[("active", active.as_deref())]);
-    let (items, more) = store
-        .page_where(&ctx.scope, &sets, &list, None, None)
-        .await?;
+    let (items, more) = store.page_where(&ctx.scope, &sets, &[], &list).await?;
     page_body("/v1/products", &items, more).map(Reply::ok)
 }
 
@@ -361,9 +359,7 @@ pub async fn list_prices(
             ("currency", currency.as_deref()),
         ],
     );
-    let (items, more) = store
-        .page_where(&ctx.scope, &sets, &list, None, None)
-        .await?;
+    let (items, more) = store.page_where(&ctx.scope, &sets, &[], &list).await?;
     page_body("/v1/prices", &items, more).map(Reply::ok)
 }
 
@@ -478,9 +474,7 @@ pub async fn list_tax_rates(
             ("inclusive", inclusive.as_deref()),
         ],
     );
-    let (items, more) = store
-        .page_where(&ctx.scope, &sets, &list, None, None)
-        .await?;
+    let (items, more) = store.page_where(&ctx.scope, &sets, &[], &list).await?;
     page_body("/v1/tax_rates", &items, more).map(Reply::ok)
 }
 

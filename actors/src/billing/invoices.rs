@@ -19,7 +19,7 @@ use serde_json::json;
 use super::catalog::{self, load, rates_for, take_tax_rates};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, page_body, page_matching, to_json};
+use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Store, Tx, filters};
 
 /// What is kept beside an invoice.
@@ -788,10 +788,7 @@ pub async fn list_invoice_items(
             ("invoice", invoice.as_deref()),
         ],
     );
-    let (items, more) = b
-        .store
-        .page_where(&ctx.scope, &sets, &list, None, None)
-        .await?;
+    let (items, more) = b.store.page_where(&ctx.scope, &sets, &[], &list).await?;
     page_body("/v1/invoiceitems", &items, more).map(Reply::ok)
 }
 
@@ -1214,14 +1211,11 @@ pub async fn list_invoices(
             ("collection_method", collection_method.as_deref()),
         ],
     );
-    let (out, has_more) = if created.is_given() || due_date.is_given() {
-        page_matching(&b.store, scope, &sets, &list, |v| {
-            created.holds(v["created"].as_i64()) && due_date.holds(v["due_date"].as_i64())
-        })
-        .await?
-    } else {
-        b.store.page_where(scope, &sets, &list, None, None).await?
-    };
+    let ranges: Vec<_> = [("created", created), ("due_date", due_date)]
+        .into_iter()
+        .filter_map(|(field, r)| filters::range(&index(scope), field, r.gte, r.lte))
+        .collect();
+    let (out, has_more) = b.store.page_where(scope, &sets, &ranges, &list).await?;
     page_body("/v1/invoices", &out, has_more).map(Reply::ok)
 }
 

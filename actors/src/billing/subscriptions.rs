@@ -21,7 +21,7 @@ use super::catalog::{self, load, take_tax_rates};
 use super::invoices::{self, BillTo, event};
 use super::{Billing, due_member};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, commit_numbered, page_body, page_matching, to_json};
+use crate::resource::{commit, commit_answer, commit_numbered, page_body, to_json};
 use crate::store::{Commit, Scope, Tx, filters};
 
 /// Stripe's window for a first payment before an incomplete subscription expires.
@@ -622,16 +622,13 @@ pub async fn list_subscriptions(
             ("collection_method", collection_method.as_deref()),
         ],
     );
-    let (out, has_more) = if created.is_given() {
-        page_matching(&b.store, &ctx.scope, &sets, &list, |v| {
-            created.holds(v["created"].as_i64())
-        })
-        .await?
-    } else {
-        b.store
-            .page_where(&ctx.scope, &sets, &list, None, None)
-            .await?
-    };
+    let ranges: Vec<_> = filters::range(&index(&ctx.scope), "created", created.gte, created.lte)
+        .into_iter()
+        .collect();
+    let (out, has_more) = b
+        .store
+        .page_where(&ctx.scope, &sets, &ranges, &list)
+        .await?;
     page_body("/v1/subscriptions", &out, has_more).map(Reply::ok)
 }
 

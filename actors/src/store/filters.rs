@@ -32,6 +32,8 @@ pub struct Kind {
     pub prefix: &'static str,
     pub list: &'static str,
     pub fields: &'static [&'static str],
+    /// Fields filtered by a range (`created[gte]=…`): one set, scored by the value.
+    pub ranges: &'static [&'static str],
 }
 
 /// Every filtered kind. A subscription's `status` is also `ended` (canceled or
@@ -43,36 +45,43 @@ pub const KINDS: [Kind; 7] = [
         prefix: "sub",
         list: "subscriptions",
         fields: &["status", "collection_method", "price"],
+        ranges: &["created"],
     },
     Kind {
         prefix: "in",
         list: "invoices",
         fields: &["status", "collection_method"],
+        ranges: &["created", "due_date"],
     },
     Kind {
         prefix: "cs",
         list: "checkout_sessions",
         fields: &["status", "customer", "payment_intent"],
+        ranges: &[],
     },
     Kind {
         prefix: "prod",
         list: "products",
         fields: &["active"],
+        ranges: &[],
     },
     Kind {
         prefix: "price",
         list: "prices",
         fields: &["active", "product", "type", "currency"],
+        ranges: &[],
     },
     Kind {
         prefix: "txr",
         list: "tax_rates",
         fields: &["active", "inclusive"],
+        ranges: &[],
     },
     Kind {
         prefix: "ii",
         list: "invoiceitems",
         fields: &["customer", "invoice", "pending"],
+        ranges: &[],
     },
 ];
 
@@ -88,16 +97,41 @@ pub fn filter_key(list: &str, field: &str, value: &str) -> String {
     format!("{list}:{field}:{value}")
 }
 
+/// The set of `list`'s objects scored by `field` (a range filter's): `<list>:<field>`.
+pub fn range_key(list: &str, field: &str) -> String {
+    format!("{list}:{field}")
+}
+
+/// The range filter on `field` from `gte` to `lte` inclusive (either open), if one was given:
+/// its set and bounds, as [`super::Store::page_where`] takes it.
+pub fn range(list: &str, field: &str, gte: Option<i64>, lte: Option<i64>) -> Option<Range> {
+    (gte.is_some() || lte.is_some()).then(|| Range {
+        set: range_key(list, field),
+        gte: gte.unwrap_or(i64::MIN),
+        lte: lte.unwrap_or(i64::MAX),
+    })
+}
+
+/// A range filter: the ids whose score in `set` is from `gte` to `lte` inclusive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Range {
+    pub set: String,
+    pub gte: i64,
+    pub lte: i64,
+}
+
 /// The hash field of a record holding the values it is indexed under for `field`.
 pub fn stored_field(field: &str) -> String {
     format!("ix:{field}")
 }
 
-/// One field's values for a record (none: in no set of that field).
+/// One field's values for a record (none: in no set of that field). A range field has at most
+/// one, an integer: the record's score in the field's one set ([`range_key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub field: &'static str,
     pub values: Vec<String>,
+    pub range: bool,
 }
 
 impl Membership {
@@ -113,6 +147,14 @@ impl Membership {
 pub fn memberships(kind: &Kind, json: &str) -> Vec<Membership> {
     let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
     let gone = !v.is_object() || v["deleted"] == true;
+    let ranges = kind.ranges.iter().map(|&field| Membership {
+        field,
+        values: match v[field].as_i64() {
+            Some(t) if !gone => vec![t.to_string()],
+            _ => Vec::new(),
+        },
+        range: true,
+    });
     kind.fields
         .iter()
         .map(|&field| Membership {
@@ -125,7 +167,9 @@ pub fn memberships(kind: &Kind, json: &str) -> Vec<Membership> {
                     .filter(|x| !x.is_empty() && x.len() <= 200 && !x.contains(char::is_whitespace))
                     .collect()
             },
+            range: false,
         })
+        .chain(ranges)
         .collect()
 }
 
@@ -312,11 +356,12 @@ mod tests {
         for (id, json, want) in [
             (
                 "sub_1",
-                r#"{"status":"active","collection_method":"charge_automatically","items":{"data":[{"price":{"id":"price_b"}},{"price":{"id":"price_a"}},{"price":{"id":"price_b"}}]}}"#,
+                r#"{"status":"active","created":1700000000,"collection_method":"charge_automatically","items":{"data":[{"price":{"id":"price_b"}},{"price":{"id":"price_a"}},{"price":{"id":"price_b"}}]}}"#,
                 vec![
                     ("status", "active current"),
                     ("collection_method", "charge_automatically"),
                     ("price", "price_a price_b"),
+                    ("created", "1700000000"),
                 ],
             ),
             (
@@ -326,6 +371,7 @@ mod tests {
                     ("status", "canceled ended"),
                     ("collection_method", ""),
                     ("price", ""),
+                    ("created", ""),
                 ],
             ),
             (
@@ -335,17 +381,28 @@ mod tests {
                     ("status", "incomplete_expired ended"),
                     ("collection_method", ""),
                     ("price", ""),
+                    ("created", ""),
                 ],
             ),
             (
                 "in_1",
-                r#"{"status":"open","collection_method":"send_invoice"}"#,
-                vec![("status", "open"), ("collection_method", "send_invoice")],
+                r#"{"status":"open","collection_method":"send_invoice","created":5,"due_date":null}"#,
+                vec![
+                    ("status", "open"),
+                    ("collection_method", "send_invoice"),
+                    ("created", "5"),
+                    ("due_date", ""),
+                ],
             ),
             (
                 "in_2",
-                r#"{"id":"in_2","object":"invoice","deleted":true}"#,
-                vec![("status", ""), ("collection_method", "")],
+                r#"{"id":"in_2","object":"invoice","deleted":true,"created":5}"#,
+                vec![
+                    ("status", ""),
+                    ("collection_method", ""),
+                    ("created", ""),
+                    ("due_date", ""),
+                ],
             ),
             (
                 "cs_1",
@@ -414,6 +471,15 @@ mod tests {
             "cp:{prj_1}:test:subscriptions:status:active"
         );
         assert_eq!(stored_field("status"), "ix:status");
+        assert_eq!(
+            range(&list, "created", Some(5), None),
+            Some(Range {
+                set: "cp:{prj_1}:test:subscriptions:created".into(),
+                gte: 5,
+                lte: i64::MAX
+            })
+        );
+        assert_eq!(range(&list, "created", None, None), None);
         for key in [
             "cp:{prj_1}:test:obj:pi_01H",
             "cp:{prj_1}:test:obj:cus_01H",

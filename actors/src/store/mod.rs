@@ -833,20 +833,19 @@ impl Store {
 
 impl Store {
     /// One page of the ids in every one of `sets` (a list's index first, then the sets of the
-    /// values its filters ask for; see [`filters`]), between `lo` and `hi` inclusive, newest
+    /// values its filters ask for; see [`filters`]) and inside every one of `ranges`, newest
     /// first, with `has_more` exact: [`scripts::PAGE_WHERE`], asked again from where it
     /// stopped until the page is full or the smallest set ends.
     pub async fn page_where(
         &self,
         scope: &Scope,
         sets: &[String],
+        ranges: &[filters::Range],
         list: &ListParams,
-        lo: Option<&str>,
-        hi: Option<&str>,
     ) -> Result<(Vec<String>, bool), StoreError> {
         /// How many ids one call may look at: a bound on how long it holds Redis.
         const BUDGET: usize = 2_000;
-        let (dir, mut min, mut max) = lex_range(list, lo, hi);
+        let (dir, mut min, mut max) = lex_range(list, None, None);
         let want = list.limit + 1;
         let prefix = scope.record_prefix();
         let (mut ids, mut jsons) = (Vec::new(), Vec::new());
@@ -856,12 +855,19 @@ impl Store {
             for set in sets {
                 inv.key(set);
             }
+            for range in ranges {
+                inv.key(&range.set);
+            }
             inv.arg(dir.as_str())
                 .arg(&min)
                 .arg(&max)
                 .arg(want - ids.len())
                 .arg(&prefix)
-                .arg(BUDGET);
+                .arg(BUDGET)
+                .arg(ranges.len());
+            for range in ranges {
+                inv.arg(range.gte).arg(range.lte);
+            }
             type Answer = (Vec<String>, Vec<Option<Vec<u8>>>, String, String, u8);
             let (got, got_json, next_min, next_max, ended): Answer = self
                 .run(async move { inv.invoke_async(&mut c).await })

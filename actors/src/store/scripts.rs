@@ -100,6 +100,8 @@ end
 /// `IX k a1 a2 a3 a4` index record `k` (id `a3`) under the space-separated values `a4` of a
 /// list filter whose values are kept in its field `a1`: the id leaves the sets (`a2` + value)
 /// of the values it was under and joins those of the new ones (`store::filters`);
+/// `IR k a1 a2 a3 a4` the same for a range filter: record `k` (id `a3`) is in set `a2` with
+/// score `a4` (none: not in it);
 /// `EV k k2 k3 g a1 a2 a3` append an event to log `k` (packed JSON `a1`, type `a2`,
 /// `created` `a3`), its entry ID to the type list `k2` (a stream), and, if key `g` exists, to
 /// the fan-out stream `k3` (as `e`; the fan-out derives the event's id from it, see
@@ -209,6 +211,13 @@ while p <= last do
       redis.call('HSET', key(1), field, now)
     end
     p = p + 6
+  elseif o == 'IR' then
+    local field, set, id, now = val(2), val(3), val(4), val(5)
+    if redis.call('HGET', key(1), field) ~= now then
+      if now == '' then redis.call('ZREM', set, id) else redis.call('ZADD', set, now, id) end
+      redis.call('HSET', key(1), field, now)
+    end
+    p = p + 6
   elseif o == 'A' then
     redis.call('XACK', key(1), val(2), val(3))
     redis.call('XDEL', key(1), val(3))
@@ -249,10 +258,12 @@ return {ids, out}
 /// One page of the ids in every one of several sets (a list's index and the sets of the
 /// values its filters ask for, see `store::filters`), with the records' JSON.
 ///
-/// `KEYS`: the sets, all of ids at score 0. `ARGV`: direction, lexicographic min and max,
-/// how many, the record key prefix (as for [`PAGE`]), and how many ids this call may look at.
-/// The smallest set is read from the cursor, a run at a time, and each id kept if every other
-/// set holds it, until the page is full, the set ends, or the budget is spent. Answers `{ids,
+/// `KEYS`: the sets, all of ids at score 0, then the range filters' sets (scored by the field).
+/// `ARGV`: direction, lexicographic min and max, how many, the record key prefix (as for
+/// [`PAGE`]), how many ids this call may look at, how many range sets, and each one's lowest
+/// and highest score. The smallest set of ids at score 0 is read from the cursor, a run at a
+/// time, and each id kept if every other such set holds it and each range set holds it with a
+/// score within its bounds, until the page is full, the set ends, or the budget is spent. Answers `{ids,
 /// jsons, min, max, ended}`: when `ended` is 0 the page is not full yet and the caller asks
 /// again with the `min` and `max` answered, which go on after the last id looked at. So a page
 /// costs the ids of one set up to its last entry, never a record that is not on it, and no
@@ -260,7 +271,8 @@ return {ids, out}
 pub static PAGE_WHERE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local n, d, best = #KEYS, 1, nil
+local nr = tonumber(ARGV[7])
+local n, d, best = #KEYS - nr, 1, nil
 for i = 1, n do
   local c = redis.call('ZCARD', KEYS[i])
   if best == nil or c < best then d, best = i, c end
@@ -282,6 +294,13 @@ while #ids < want do
     local id, keep = got[i], true
     for j = 1, n do
       if j ~= d and not redis.call('ZSCORE', KEYS[j], id) then keep = false break end
+    end
+    for r = 1, keep and nr or 0 do
+      local score = tonumber(redis.call('ZSCORE', KEYS[n + r], id) or '')
+      if not score or score < tonumber(ARGV[6 + 2 * r]) or score > tonumber(ARGV[7 + 2 * r]) then
+        keep = false
+        break
+      end
     end
     if keep then
       ids[#ids + 1] = id

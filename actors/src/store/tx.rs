@@ -114,13 +114,15 @@ enum Op {
         id: usize,
     },
     /// Index record `k` (id `id`) under `values` of a list filter's `field` (see
-    /// [`super::filters`]): its sets are `prefix` + each value.
+    /// [`super::filters`]): its sets are `prefix` + each value; a `range` field's one set is
+    /// `prefix`, scored by its one value.
     Index {
         k: usize,
         field: usize,
         prefix: usize,
         id: usize,
         values: usize,
+        range: bool,
     },
     /// Append an event (see [`super::event_log`]). `keys`: the log, the type list its entry
     /// ID goes to, the fan-out stream, and the key that must exist for the fan-out entry (the
@@ -224,6 +226,7 @@ impl Op {
                 prefix,
                 id,
                 values,
+                ..
             } => {
                 *k += keys;
                 for a in [field, prefix, id, values] {
@@ -282,8 +285,9 @@ impl Op {
                 prefix,
                 id,
                 values,
+                range,
             } => out
-                .code("IX")
+                .code(if range { "IR" } else { "IX" })
                 .int(k)
                 .int(field)
                 .int(prefix)
@@ -448,7 +452,11 @@ impl Tx {
         let id = self.v(id);
         for m in filters::memberships(kind, json) {
             let field = self.v(&filters::stored_field(m.field));
-            let prefix = self.v(&filters::filter_key(&list, m.field, ""));
+            let prefix = self.v(&if m.range {
+                filters::range_key(&list, m.field)
+            } else {
+                filters::filter_key(&list, m.field, "")
+            });
             let values = self.v(&m.joined());
             self.ops.push(Op::Index {
                 k,
@@ -456,6 +464,7 @@ impl Tx {
                 prefix,
                 id,
                 values,
+                range: m.range,
             });
         }
         self
@@ -904,7 +913,7 @@ mod tests {
                 }
                 "A" | "N" => (vec![key(1)], vec![arg(2), arg(3)], 4),
                 "I" => (vec![key(1)], vec![arg(2), literal(3)], 4),
-                "IX" => (vec![key(1)], vec![arg(2), arg(3), arg(4), arg(5)], 6),
+                "IX" | "IR" => (vec![key(1)], vec![arg(2), arg(3), arg(4), arg(5)], 6),
                 other => panic!("unexpected code {other}"),
             };
             out.push((t[p].to_string(), keys, values));
