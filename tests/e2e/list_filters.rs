@@ -343,3 +343,89 @@ async fn records_written_before_the_filter_indexes_are_indexed_at_start() {
     assert_eq!(ids(&all_expired.json), expired);
     assert_eq!(index_size(&w, "checkout_sessions:status:open"), WANTED);
 }
+
+/// Two filters whose sets are large but meet in only the ten oldest objects: the page reader
+/// gives up a call after looking at its budget of ids and goes on from there in the next, so
+/// the pages are exact still.
+#[tokio::test]
+async fn two_large_filters_that_meet_in_ten_old_objects_page_exactly() {
+    use calmony_actors::store::{Commit, Scope, Store, Tx, filters};
+    use calmony_protocol::list::{Cursor, ListParams};
+
+    const N: usize = 4_500;
+    let redis = crate::harness::Redis::start();
+    let store = Store::connect(&redis.url(), std::time::Duration::from_secs(5))
+        .await
+        .expect("store");
+    let scope = Scope::new("prj_t", calmony_protocol::Mode::Test);
+    let list = scope.key("invoices");
+    let mut made = Vec::new();
+    for i in 0..N {
+        let id = calmony_protocol::ids::new_id("in");
+        // Draft: the ten oldest and every even one; sent: the ten oldest and every odd one.
+        let status = if i < WANTED || i % 2 == 0 {
+            "draft"
+        } else {
+            "open"
+        };
+        let method = if i < WANTED || i % 2 == 1 {
+            "send_invoice"
+        } else {
+            "charge_automatically"
+        };
+        let json = format!(
+            r#"{{"id":"{id}","object":"invoice","status":"{status}","collection_method":"{method}"}}"#
+        );
+        let mut tx = Tx::new();
+        tx.put(&scope.record(&id), 1, &json).index(&list, &id);
+        assert_eq!(store.commit(&tx).await.expect("commit"), Commit::Done(None));
+        made.push(id);
+    }
+    let wanted: Vec<String> = made[..WANTED].iter().rev().cloned().collect();
+    let sets = filters::sets(
+        &list,
+        &list,
+        &[
+            ("status", Some("draft")),
+            ("collection_method", Some("send_invoice")),
+        ],
+    );
+    let page = |limit: usize, cursor: Cursor| {
+        let (store, scope, sets) = (store.clone(), scope.clone(), sets.clone());
+        async move {
+            let (items, more) = store
+                .page_where(&scope, &sets, &[], &ListParams { limit, cursor })
+                .await
+                .expect("page");
+            let ids: Vec<String> = items
+                .iter()
+                .map(|j| {
+                    let v: serde_json::Value = serde_json::from_str(j).expect("json");
+                    v["id"].as_str().expect("id").to_string()
+                })
+                .collect();
+            (ids, more)
+        }
+    };
+    assert_eq!(page(100, Cursor::Start).await, (wanted.clone(), false));
+    let (mut seen, mut flags, mut cursor) = (Vec::new(), Vec::new(), Cursor::Start);
+    loop {
+        let (ids, more) = page(3, cursor).await;
+        cursor = Cursor::After(ids.last().cloned().unwrap_or_default());
+        seen.extend(ids);
+        flags.push(more);
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(seen, wanted);
+    assert_eq!(flags, [true, true, true, false]);
+    let oldest = wanted[WANTED - 1].clone();
+    assert_eq!(
+        page(3, Cursor::Before(oldest)).await,
+        (wanted[WANTED - 4..WANTED - 1].to_vec(), true)
+    );
+    // From the newest object, backwards: the newest of the ten are far from it.
+    let newest = made[N - 1].clone();
+    assert_eq!(page(100, Cursor::Before(newest)).await, (Vec::new(), false));
+}
