@@ -302,29 +302,43 @@ async fn records_written_before_the_filter_indexes_are_indexed_at_start() {
     let body = "mode=payment&success_url=https%3A%2F%2Fagency.example%2Fpaid&cancel_url=https%3A%2F%2Fagency.example%2Fcancelled\
                 &line_items[0][price_data][currency]=gbp&line_items[0][price_data][unit_amount]=900&line_items[0][price_data][product_data][name]=Deposit\
                 &line_items[0][quantity]=1";
-    let sessions = post_all(&w.api, vec!["/v1/checkout/sessions".into(); 30], body).await;
+    let sessions = post_all(&w.api, vec!["/v1/checkout/sessions".into(); ALL], body).await;
     let (wanted, expired) = sessions.split_at(WANTED);
     let paths: Vec<String> = expired
         .iter()
         .map(|s| format!("/v1/checkout/sessions/{s}/expire"))
         .collect();
     post_all(&w.api, paths, "").await;
+    let cus = w.api.customer().await;
+    let invoices = post_all(
+        &w.api,
+        vec!["/v1/invoices".into(); 5],
+        &format!("customer={cus}&collection_method=send_invoice&days_until_due=30"),
+    )
+    .await;
     // As an older daemon left them: no filter sets, no `ix:` fields, no mark.
     {
         let mut c = w.redis.conn();
-        let sets: Vec<String> = redis::cmd("KEYS")
-            .arg("cp:{*}:test:checkout_sessions:*")
-            .query(&mut c)
-            .expect("KEYS");
-        assert!(!sets.is_empty());
+        let mut sets = Vec::new();
+        for list in ["checkout_sessions", "invoices"] {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("cp:{{*}}:test:{list}:*"))
+                .query(&mut c)
+                .expect("KEYS");
+            assert!(!keys.is_empty(), "{list}");
+            sets.extend(keys);
+        }
         let records: Vec<String> = redis::cmd("KEYS")
-            .arg("cp:{*}:test:obj:cs_*")
+            .arg("cp:{*}:test:obj:*")
             .query(&mut c)
             .expect("KEYS");
         let mut pipe = redis::pipe();
         pipe.del(&sets).del("cp:migrations:list_filters");
         for r in &records {
-            pipe.hdel(r, &["ix:status", "ix:customer", "ix:payment_intent"]);
+            let fields: Vec<String> = redis::cmd("HKEYS").arg(r).query(&mut c).expect("HKEYS");
+            for f in fields.iter().filter(|f| f.starts_with("ix:")) {
+                pipe.hdel(r, f);
+            }
         }
         let () = pipe.query(&mut c).expect("forget the indexes");
     }
@@ -336,12 +350,10 @@ async fn records_written_before_the_filter_indexes_are_indexed_at_start() {
 
     w.daemon.restart();
     lists_exactly(&w.api, "/v1/checkout/sessions", "status=open", wanted).await;
-    let all_expired = w
-        .api
-        .get("/v1/checkout/sessions?status=expired&limit=100")
-        .await;
-    assert_eq!(ids(&all_expired.json), expired);
+    first_hundred(&w.api, "/v1/checkout/sessions", "status=expired", expired).await;
     assert_eq!(index_size(&w, "checkout_sessions:status:open"), WANTED);
+    let due = w.api.get("/v1/invoices?due_date[gt]=0&status=draft").await;
+    assert_eq!(ids(&due.json), invoices);
 }
 
 /// Two filters whose sets are large but meet in only the ten oldest objects: the page reader

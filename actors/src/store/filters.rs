@@ -261,9 +261,18 @@ impl super::Store {
         Ok(moved)
     }
 
+    /// One list, 200 records at a time: their fields read in one pipeline, and those not yet
+    /// indexed as their JSON says moved in one commit (one at a time if another writer moved
+    /// one of them meanwhile).
     async fn backfill_list(&self, scope: &Scope, kind: &Kind) -> Result<u64, StoreError> {
+        const BATCH: usize = 200;
         let list = scope.key(kind.list);
-        let fields: Vec<String> = kind.fields.iter().map(|f| stored_field(f)).collect();
+        let fields: Vec<String> = kind
+            .fields
+            .iter()
+            .chain(kind.ranges)
+            .map(|f| stored_field(f))
+            .collect();
         let mut from = "-".to_string();
         let mut moved = 0;
         loop {
@@ -276,21 +285,53 @@ impl super::Store {
                         .arg("+")
                         .arg("LIMIT")
                         .arg(0)
-                        .arg(200)
+                        .arg(BATCH)
                         .query_async(&mut c),
                 )
                 .await?;
-            for id in &ids {
-                moved += u64::from(
-                    self.backfill_record(&scope.record(id), kind, &fields)
-                        .await?,
-                );
+            let keys: Vec<String> = ids.iter().map(|id| scope.record(id)).collect();
+            let mut tx = super::Tx::new();
+            let mut stale = Vec::new();
+            for (key, read) in keys.iter().zip(self.read_indexed(&keys, &fields).await?) {
+                if let Some(record) = unindexed(key, kind, read)? {
+                    tx.expect_version(key, record.version)
+                        .index_filters(key, &record.json);
+                    stale.push(key);
+                }
+            }
+            if !stale.is_empty() {
+                match self.commit(&tx).await? {
+                    Commit::Done(_) => moved += stale.len() as u64,
+                    _ => {
+                        for key in stale {
+                            moved += u64::from(self.backfill_record(key, kind, &fields).await?);
+                        }
+                    }
+                }
             }
             match ids.last() {
-                Some(last) if ids.len() == 200 => from = format!("({last}"),
+                Some(last) if ids.len() == BATCH => from = format!("({last}"),
                 _ => return Ok(moved),
             }
         }
+    }
+
+    /// Each record's `v`, `json` and `fields`, in one pipeline.
+    async fn read_indexed(
+        &self,
+        keys: &[String],
+        fields: &[String],
+    ) -> Result<Vec<Vec<Option<Vec<u8>>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("HMGET").arg(key).arg("v").arg("json").arg(fields);
+        }
+        let mut c = self.conn();
+        self.run(async move { pipe.query_async(&mut c).await })
+            .await
     }
 
     /// Index one record if its sets are not those of its JSON; whether it was.
@@ -301,30 +342,11 @@ impl super::Store {
         fields: &[String],
     ) -> Result<bool, StoreError> {
         for _ in 0..5 {
-            let mut c = self.conn();
-            let mut read = redis::cmd("HMGET");
-            read.arg(key).arg("v").arg("json").arg(fields);
-            let mut got: Vec<Option<Vec<u8>>> = self
-                .run(async move { read.query_async(&mut c).await })
-                .await?;
-            let stored: Vec<Option<String>> = got
-                .split_off(2.min(got.len()))
-                .into_iter()
-                .map(|f| f.map(lossy))
-                .collect();
-            let json = got.pop().flatten();
-            let version = got.pop().flatten();
-            let Some(record) = Record::from_fields(key, version, json)? else {
+            let keys = [key.to_string()];
+            let read = self.read_indexed(&keys, fields).await?.pop();
+            let Some(record) = unindexed(key, kind, read.unwrap_or_default())? else {
                 return Ok(false);
             };
-            let want = memberships(kind, &record.json);
-            if want
-                .iter()
-                .zip(&stored)
-                .all(|(m, s)| s.as_deref() == Some(m.joined().as_str()))
-            {
-                return Ok(false);
-            }
             let mut tx = super::Tx::new();
             tx.expect_version(key, record.version)
                 .index_filters(key, &record.json);
@@ -337,6 +359,32 @@ impl super::Store {
             reason: "kept changing while its list filters were indexed".into(),
         })
     }
+}
+
+/// The record read as `v`, `json` and its stored filter values, if those are not the values
+/// of its JSON (`None` too when there is no record).
+fn unindexed(
+    key: &str,
+    kind: &Kind,
+    mut read: Vec<Option<Vec<u8>>>,
+) -> Result<Option<Record>, StoreError> {
+    let stored: Vec<Option<String>> = read
+        .split_off(2.min(read.len()))
+        .into_iter()
+        .map(|f| f.map(lossy))
+        .collect();
+    let json = read.pop().flatten();
+    let version = read.pop().flatten();
+    let Some(record) = Record::from_fields(key, version, json)? else {
+        return Ok(None);
+    };
+    let want = memberships(kind, &record.json);
+    let indexed = want.len() == stored.len()
+        && want
+            .iter()
+            .zip(&stored)
+            .all(|(m, s)| s.as_deref() == Some(m.joined().as_str()));
+    Ok((!indexed).then_some(record))
 }
 
 #[cfg(test)]
