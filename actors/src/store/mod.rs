@@ -7,7 +7,9 @@
 //! fields: `v`, a version bumped by every write, and `json`, the object exactly as the API
 //! answers it, so a retrieve is a single `HGET` with no re-encoding. Lists are sorted sets of
 //! IDs with equal scores: IDs are ULIDs, so lexicographic order is creation order and
-//! `ZREVRANGEBYLEX` pages newest first from an exact cursor. The README lists every key.
+//! `ZREVRANGEBYLEX` pages newest first from an exact cursor. A list's filters are sets of the
+//! same shape, kept by the commit that writes each record ([`filters`]). The README lists
+//! every key.
 //!
 //! ## One atomic commit per state change
 //! A change is read, decided in Rust, and written with [`Tx`] through one Lua script
