@@ -87,12 +87,26 @@ async fn drill(external_gateway: bool) {
             r.map(|r| r.status().as_u16()).ok()
         }));
     }
-    tokio::time::sleep(Duration::from_millis(if external_gateway {
-        600
-    } else {
-        250
-    }))
+    // Kill once payments are mid-flight: a fixed pause missed them all on a loaded machine.
+    let mut conn = w.redis.conn();
+    let mid_flight = eventually(Duration::from_secs(20), || {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("cp:*:test:obj:pi_*")
+            .query(&mut conn)
+            .unwrap_or_default();
+        let processing = keys.iter().any(|k| {
+            redis::cmd("HGET")
+                .arg(k)
+                .arg("json")
+                .query::<Vec<u8>>(&mut conn)
+                .ok()
+                .and_then(|v| calmony_actors::store::packed::text(v).ok())
+                .is_some_and(|j| j.contains("\"status\":\"processing\""))
+        });
+        std::future::ready(processing)
+    })
     .await;
+    assert!(mid_flight, "no payment reached the gateway within 20 s");
     w.daemon.kill9();
     let mut answered_before = 0;
     for t in tasks {
