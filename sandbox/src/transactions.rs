@@ -371,7 +371,7 @@ impl Change {
     }
 
     /// One operation: its code, then key and argument indexes.
-    fn op(&mut self, code: &str, indexes: &[u64]) -> &mut Self {
+    fn op(&mut self, code: &'static str, indexes: &[u64]) -> &mut Self {
         self.ops.code(code);
         for &i in indexes {
             self.ops.int(i);
