@@ -50,6 +50,13 @@ enum Command {
         /// are entries of `…:events:log`), or a sandbox transaction's, `cp:sandbox:txn:<xref>`.
         key: String,
     },
+    /// Print one object whole, found by its id in any project and mode or read at a key: its
+    /// plain fields, its JSON (pretty) and, for a payment intent, its events,
+    /// e.g. `calmony-payd inspect pi_…`.
+    Inspect {
+        /// An object's id (`pi_…`, `cus_…`, `evt_…`, …) or a key (`cp:{<project>}:<mode>:obj:<id>`).
+        target: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +178,7 @@ pub fn main() -> ExitCode {
         Command::Clock(c) => rt.block_on(clock(config, c)),
         Command::Webhooks(w) => rt.block_on(webhooks(config, w)),
         Command::Record { key } => rt.block_on(record(config, key)),
+        Command::Inspect { target } => rt.block_on(inspect(config, target)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -362,6 +370,23 @@ async fn record(config: Config, key: String) -> Result<(), crate::runtime::Start
         None => Err(crate::runtime::StartError::Usage(format!(
             "no record at {key}"
         ))),
+    }
+}
+
+async fn inspect(config: Config, target: String) -> Result<(), crate::runtime::StartError> {
+    use crate::inspect::InspectError;
+    let (store, managed) = crate::runtime::open_store_for_command(&config, true).await?;
+    let found = crate::inspect::inspect(&store, &target).await;
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    match found {
+        Ok(found) => {
+            print!("{}", crate::inspect::render(&found));
+            Ok(())
+        }
+        Err(InspectError::Store(e)) => Err(e.into()),
+        Err(e) => Err(crate::runtime::StartError::Usage(e.to_string())),
     }
 }
 

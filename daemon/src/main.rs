@@ -20,6 +20,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod api;
 mod cli;
 mod edge;
+mod inspect;
 mod ops;
 mod pages;
 mod registry;

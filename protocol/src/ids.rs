@@ -40,6 +40,13 @@ pub fn is_any(id: &str) -> bool {
     })
 }
 
+/// When an id made by [`new_id`] was made (its ULID's millisecond); `None` for any other
+/// shape.
+pub fn time_ms(id: &str) -> Option<u64> {
+    let (_, ulid) = id.split_once('_')?;
+    Some(ulid::Ulid::from_string(ulid).ok()?.timestamp_ms())
+}
+
 /// A random string of letters and digits, for secrets and request IDs.
 pub fn random_alnum(len: usize) -> String {
     use rand::Rng;
@@ -94,6 +101,14 @@ mod tests {
         assert!(!is_valid("cus", "cus_a:b"));
         assert!(!is_valid("cus", "cus_a}b{"));
         assert!(!is_valid("cus", &format!("cus_{}", "a".repeat(200))));
+    }
+
+    #[test]
+    fn an_id_tells_when_it_was_made() {
+        let (lo, _) = time_bounds("pi", Some(1_733_000_000), None);
+        assert_eq!(time_ms(&lo.expect("bound")), Some(1_733_000_000_000));
+        assert_eq!(time_ms("pi_notaulid"), None);
+        assert_eq!(time_ms("pi"), None);
     }
 
     #[test]

@@ -73,14 +73,14 @@ async fn create_retrieve_update_delete_with_events() {
     let types: Vec<String> = log
         .ids
         .iter()
-        .map(|e| e.get::<String>("t").unwrap_or_default())
+        .map(|e| e.get::<String>("type").unwrap_or_default())
         .collect();
     assert_eq!(
         types,
         ["customer.created", "customer.updated", "customer.deleted"]
     );
     // Events are stored packed (zstd against a dictionary), a few hundred bytes each.
-    let stored: Vec<u8> = log.ids[1].get("j").expect("the event's JSON");
+    let stored: Vec<u8> = log.ids[1].get("json").expect("the event's JSON");
     assert_eq!(stored.first(), Some(&packed::MARK));
     let event_json = packed::text(stored).expect("event decodes");
     assert!(event_json.len() > 400, "a full snapshot: {event_json}");

@@ -21,6 +21,7 @@ mod managed_redis;
 mod merchant;
 mod newcomer;
 mod operations;
+mod operator_view;
 mod pagination;
 mod params;
 mod payments;

@@ -1,7 +1,9 @@
 //! The event log: where a scope's events are kept, and how an event's id names its place.
 //!
 //! Each scope appends its events to one stream, `cp:{prj}:<mode>:events:log`, an entry per
-//! event holding its type (`t`), its `created` (`c`) and its packed JSON (`j`). A record key
+//! event holding its `type`, `created` and `object_id` (the id of its `data.object`), plain
+//! so `redis-cli XRANGE` answers what happened, and its packed JSON (`json`; entries written
+//! before the fields were named for operators hold `t`, `c` and `j`). A record key
 //! and a list entry per event, as events were kept before, cost Redis a new top-level key
 //! (and the main dictionary's growth) and a sorted-set insert for every one of the five events
 //! of a payment; appending to a stream costs neither.
@@ -227,7 +229,7 @@ fn bytes(v: Value) -> Option<Vec<u8>> {
     }
 }
 
-/// Entries of an `XRANGE` answer: each ID and its packed JSON (`j`).
+/// Entries of an `XRANGE` answer: each ID and its packed JSON (`json`).
 fn entries(reply: Value) -> Vec<(String, Option<Vec<u8>>)> {
     let Value::Array(items) = reply else {
         return Vec::new();
@@ -246,13 +248,84 @@ fn entries(reply: Value) -> Vec<(String, Option<Vec<u8>>)> {
             let mut it = fields.into_iter();
             let mut json = None;
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                if bytes(f).as_deref() == Some(b"j") {
+                // `j`: as entries were written before the fields were named for operators.
+                if matches!(bytes(f).as_deref(), Some(b"json" | b"j")) {
                     json = bytes(v);
                 }
             }
             Some((entry, json))
         })
         .collect()
+}
+
+/// One entry of a scope's log as an operator reads it (`calmony-payd inspect`).
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// The entry ID.
+    pub entry: String,
+    /// The event's id, derived from the entry ID.
+    pub id: Option<String>,
+    /// The plain fields (`type`, `created`, `object_id`; an older entry's `t` and `c` under
+    /// those names).
+    pub fields: Vec<(String, String)>,
+    /// The event's JSON, with its id in place.
+    pub json: Option<String>,
+}
+
+impl LogEntry {
+    /// A plain field (`type`, `created`, `object_id`).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The entries of an `XRANGE` answer with every field: the packed JSON (`json`, or `j`)
+/// decoded, the rest as text.
+fn log_entries(scope: &Scope, log: &str, reply: Value) -> Result<Vec<LogEntry>, StoreError> {
+    let Value::Array(items) = reply else {
+        return Ok(Vec::new());
+    };
+    let tag = tag(scope);
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(mut pair) = item else {
+            continue;
+        };
+        let (Some(Value::Array(raw)), Some(entry)) = (pair.pop(), pair.pop().and_then(bytes))
+        else {
+            continue;
+        };
+        let entry = String::from_utf8_lossy(&entry).into_owned();
+        let id = id_of(&entry, &tag);
+        let (mut fields, mut json) = (Vec::new(), None);
+        let mut it = raw.into_iter();
+        while let (Some(f), Some(v)) = (it.next().and_then(bytes), it.next().and_then(bytes)) {
+            if matches!(f.as_slice(), b"json" | b"j") {
+                let text = text(log, v)?;
+                json = Some(match &id {
+                    Some(id) => with_id(text, id),
+                    None => text,
+                });
+            } else {
+                let name = match f.as_slice() {
+                    b"t" => "type".to_owned(),
+                    b"c" => "created".to_owned(),
+                    _ => String::from_utf8_lossy(&f).into_owned(),
+                };
+                fields.push((name, String::from_utf8_lossy(&v).into_owned()));
+            }
+        }
+        out.push(LogEntry {
+            entry,
+            id,
+            fields,
+            json,
+        });
+    }
+    Ok(out)
 }
 
 impl Store {
@@ -312,6 +385,25 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Up to `count` entries of the scope's log after entry bound `from` (`-`, an entry ID,
+    /// or `(` and one), oldest first, with every field: for operators, who read what happened
+    /// around a moment (`calmony-payd inspect`).
+    pub async fn log_entries(
+        &self,
+        scope: &Scope,
+        from: &str,
+        count: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let log = scope.event_log();
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(&log).arg(from).arg("+").arg("COUNT").arg(count);
+        let mut c = self.conn();
+        let reply: Value = self
+            .run(async move { cmd.query_async(&mut c).await })
+            .await?;
+        log_entries(scope, &log, reply)
     }
 
     /// Up to `count` ids of a sorted-set list of events between two lexicographic bounds, and

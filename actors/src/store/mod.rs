@@ -24,6 +24,7 @@ pub mod filters;
 mod lease;
 mod managed;
 pub mod packed;
+pub mod plain;
 pub mod scripts;
 mod tx;
 

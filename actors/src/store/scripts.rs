@@ -102,8 +102,9 @@ end
 /// of the values it was under and joins those of the new ones (`store::filters`);
 /// `IR k a1 a2 a3 a4` the same for a range filter: record `k` (id `a3`) is in set `a2` with
 /// score `a4` (none: not in it);
-/// `EV k k2 k3 g a1 a2 a3` append an event to log `k` (packed JSON `a1`, type `a2`,
-/// `created` `a3`), its entry ID to the type list `k2` (a stream), and, if key `g` exists, to
+/// `EV k k2 k3 g a1 a2 a3 a4` append an event to log `k` (as `type` `a2`, `created` `a3`,
+/// `object_id` `a4`, plain for `redis-cli`, and `json`, the packed JSON `a1`), its entry ID
+/// to the type list `k2` (a stream), and, if key `g` exists, to
 /// the fan-out stream `k3` (as `e`; the fan-out derives the event's id from it, see
 /// `store::event_log`: deriving it here in Lua cost about 7 µs of Redis's one thread an event).
 /// Answers `{'ok', <id of the last command appended or ''>, <each number taken>...}`, or
@@ -177,7 +178,7 @@ while p <= last do
   elseif o == 'X' then redis.call('XADD', key(1), '*', run(2)) p = p + 4
   elseif o == 'EV' then
     local kind = val(6)
-    local e = redis.call('XADD', key(1), '*', 't', kind, 'c', val(7), 'j', val(5))
+    local e = redis.call('XADD', key(1), '*', 'type', kind, 'created', val(7), 'object_id', val(8), 'json', val(5))
     -- The log's IDs only grow, so this one is above the type list's last; if the log was
     -- deleted and the clock went back it is not, and the event is only not listed by type
     -- (an error here would leave the log's entry written without the rest of the commit).
@@ -189,7 +190,7 @@ while p <= last do
       guards[g] = ok
     end
     if ok then redis.call('XADD', key(3), '*', 'e', e, 'type', kind) end
-    p = p + 8
+    p = p + 9
   elseif o == 'E' then redis.call('PEXPIRE', key(1), t[p + 2]) p = p + 3
   elseif o == 'C' then
     cmd_id = redis.call('XADD', key(1), '*', run(4))
@@ -448,7 +449,8 @@ return {n, 0}
 });
 
 /// Forget the oldest events of a scope's log, up to the first created at or after the cutoff:
-/// the entries, their entries in their types' lists and their pending counts.
+/// the entries, their entries in their types' lists and their pending counts. (An entry's
+/// `type` and `created` were `t` and `c` before they were named for operators; both read.)
 ///
 /// `KEYS[1]`: the log, `KEYS[2]`: its pending counts. `ARGV`: the type lists' key prefix, the
 /// cutoff (`created`, seconds), how many at most. Answers `{forgotten,
@@ -469,7 +471,9 @@ while reached == 0 and #gone < most do
     local id, f = entries[i][1], entries[i][2]
     local kind, created
     for j = 1, #f, 2 do
-      if f[j] == 't' then kind = f[j + 1] elseif f[j] == 'c' then created = tonumber(f[j + 1]) end
+      local name = f[j]
+      if name == 'type' or name == 't' then kind = f[j + 1]
+      elseif name == 'created' or name == 'c' then created = tonumber(f[j + 1]) end
     end
     if created and created >= cutoff then reached = 1 break end
     if kind then redis.call('XDEL', ARGV[1] .. kind, id) end

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use calmony_protocol::event::Event;
 use serde::Serialize;
 
-use super::{Scope, filters, packed};
+use super::{Scope, filters, packed, plain};
 
 /// The phase of the operations that write (see [`Op::phase`]).
 const WRITE: u8 = 3;
@@ -127,10 +127,11 @@ enum Op {
     },
     /// Append an event (see [`super::event_log`]). `keys`: the log, the type list its entry
     /// ID goes to, the fan-out stream, and the key that must exist for the fan-out entry (the
-    /// project's endpoints); `args`: the packed JSON, the type, `created`.
+    /// project's endpoints); `args`: the packed JSON, the type, `created`, the id of the
+    /// object it is about.
     Event {
         keys: [usize; 4],
-        args: [usize; 3],
+        args: [usize; 4],
     },
 }
 
@@ -439,7 +440,9 @@ impl Tx {
     }
 
     /// Write a record with internal fields kept beside its JSON (never answered to clients).
-    /// The JSON is stored packed (see [`packed`]); the internal fields as they are.
+    /// The JSON is stored packed (see [`packed`]); the internal fields as they are, and so are
+    /// the plain fields an operator reads with `redis-cli`, taken from the JSON here (see
+    /// [`plain`]).
     pub fn put_with(
         &mut self,
         key: &str,
@@ -449,7 +452,12 @@ impl Tx {
     ) -> &mut Self {
         let k = self.k(key);
         let body = self.v(json);
-        let (_, extra) = self.vs(internal);
+        let (_, mut extra) = self.vs(internal);
+        for (field, value) in plain::fields(json) {
+            self.v(field);
+            self.args.push(value);
+            extra += 2;
+        }
         self.ops.push(Op::Put {
             k,
             version,
@@ -624,7 +632,7 @@ impl Tx {
     }
 
     /// Append an event to its scope's log (see [`super::event_log`]): the entry (type,
-    /// `created`, packed JSON), its entry ID in its type's list, and, for a project with webhook
+    /// `created`, the id of its object, plain; the packed JSON), its entry ID in its type's list, and, for a project with webhook
     /// endpoints, an entry on the project's event stream for delivery, naming the event by its
     /// entry ID (the fan-out derives the id from it, as every reader does).
     /// Only a project with endpoints needs the event queued, and the check is inside the
@@ -638,10 +646,12 @@ impl Tx {
             self.k(&scope.event_stream()),
             self.k(&scope.key("webhook_endpoints")),
         ];
+        let object = plain::object_id(event.data.object.get()).unwrap_or_default();
         let args = [
             self.v(&json),
             self.v(&event.kind),
             self.v(&event.created.to_string()),
+            self.v(&object),
         ];
         self.ops.push(Op::Event { keys, args });
         self
@@ -919,8 +929,8 @@ mod tests {
                 }
                 "EV" => (
                     vec![key(1), key(2), key(3), key(4)],
-                    vec![arg(5), arg(6), arg(7)],
-                    8,
+                    vec![arg(5), arg(6), arg(7), arg(8)],
+                    9,
                 ),
                 "VP" => (vec![key(1)], vec![arg(2), arg(3)], 4),
                 "C" => {
@@ -1101,6 +1111,7 @@ mod tests {
                         &serde_json::to_string(&event).expect("json"),
                         "customer.created",
                         "7",
+                        "cus_1",
                     ]
                 ),
             ]
@@ -1283,6 +1294,34 @@ return out
                 "string:-5",
                 "string:1733000000000",
             ]
+        );
+    }
+
+    /// A record's plain fields ride in its own `P` operation, after its internal fields: the
+    /// same commit, no other operation.
+    #[test]
+    fn a_record_carries_its_plain_fields_in_the_same_write() {
+        let json = r#"{"id":"pi_1","object":"payment_intent","amount":900,"status":"processing"}"#;
+        let mut tx = Tx::new();
+        tx.put_with("pi", 2, json, &[("internal", "{}")]);
+        assert_eq!(
+            resolve(&tx),
+            vec![op(
+                "P",
+                &["pi"],
+                &[
+                    "2",
+                    json,
+                    "internal",
+                    "{}",
+                    "object",
+                    "payment_intent",
+                    "status",
+                    "processing",
+                    "amount",
+                    "900"
+                ]
+            )]
         );
     }
 

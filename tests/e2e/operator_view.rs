@@ -1,0 +1,177 @@
+//! What an operator reads with `redis-cli` (a real one, against the test's Redis): each
+//! record's plain fields beside its packed JSON, written in the same commit; events' type and
+//! object in the log's entries; and `calmony-payd inspect`, which prints an object whole.
+
+use std::process::Command;
+
+use crate::harness::World;
+
+/// `redis-cli -p <port> <args>`, its output without the last newline.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    assert!(out.status.success(), "redis-cli {args:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .trim_end_matches('\n')
+        .to_owned()
+}
+
+/// The one key matching `pattern`.
+fn key(port: u16, pattern: &str) -> String {
+    let keys = redis_cli(port, &["--scan", "--pattern", pattern]);
+    let keys: Vec<&str> = keys.lines().collect();
+    assert_eq!(keys.len(), 1, "{pattern}: {keys:?}");
+    keys[0].to_owned()
+}
+
+/// The pretty JSON `inspect` prints: from the first line `{` to the first line `}`.
+fn printed_json(stdout: &str) -> serde_json::Value {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let start = lines.iter().position(|l| *l == "{").expect("a JSON block");
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| *l == "}")
+            .expect("its end");
+    serde_json::from_str(&lines[start..=end].join("\n")).expect("JSON")
+}
+
+#[tokio::test]
+async fn a_payment_reads_plainly_with_redis_cli_and_inspect_prints_it_whole() {
+    let w = World::new();
+    let port = w.redis.port;
+    let cus = w.api.customer().await;
+    let pm = w.api.card("4242424242424242", 12, 2030, Some(&cus)).await;
+    let paid = w.api.pay(2500, &pm, &format!("&customer={cus}")).await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    let pi = paid.json["id"].as_str().expect("id").to_owned();
+    let charge = paid.json["latest_charge"]
+        .as_str()
+        .expect("charge")
+        .to_owned();
+
+    // The intent's record: its plain fields, from the commit that made it `succeeded`.
+    let intent = key(port, &format!("cp:*:test:obj:{pi}"));
+    let hget = |key: &str, field: &str| redis_cli(port, &["HGET", key, field]);
+    for (field, want) in [
+        ("object", "payment_intent"),
+        ("status", "succeeded"),
+        ("amount", "2500"),
+        ("currency", "gbp"),
+        ("customer", cus.as_str()),
+        ("created", &paid.json["created"].to_string()),
+        ("livemode", "false"),
+    ] {
+        assert_eq!(hget(&intent, field), want, "{field}");
+    }
+    // The body stays packed beside them.
+    let body = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "HGET", &intent, "json"])
+        .output()
+        .expect("redis-cli")
+        .stdout;
+    assert_eq!(body.first(), Some(&calmony_actors::store::packed::MARK));
+    let charge_key = intent.replace(&pi, &charge);
+    assert_eq!(hget(&charge_key, "status"), "succeeded");
+    assert_eq!(hget(&charge_key, "amount"), "2500");
+    // A field an object does not have is not written.
+    let customer_key = intent.replace(&pi, &cus);
+    assert_eq!(hget(&customer_key, "object"), "customer");
+    assert_eq!(hget(&customer_key, "amount"), "");
+
+    // A later commit keeps them in step: a held payment, then cancelled.
+    let held = w.api.pay(700, &pm, "&capture_method=manual").await;
+    let held_id = held.json["id"].as_str().expect("id").to_owned();
+    let held_key = intent.replace(&pi, &held_id);
+    assert_eq!(hget(&held_key, "status"), "requires_capture");
+    let cancel = w
+        .api
+        .post_form(&format!("/v1/payment_intents/{held_id}/cancel"), "")
+        .await;
+    assert_eq!(cancel.status, 200, "{}", cancel.text);
+    assert_eq!(hget(&held_key, "status"), "canceled");
+
+    // The event log's entries carry their type and object plainly.
+    let log = intent.replace(&format!("obj:{pi}"), "events:log");
+    let mut conn = w.redis.conn();
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&log)
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .expect("XRANGE");
+    let plain: Vec<(String, String)> = entries
+        .ids
+        .iter()
+        .map(|e| {
+            let field = |f: &str| e.get::<String>(f).unwrap_or_default();
+            (field("type"), field("object_id"))
+        })
+        .collect();
+    for want in [
+        ("payment_intent.created", &pi),
+        ("payment_intent.succeeded", &pi),
+        ("charge.succeeded", &charge),
+        ("payment_intent.canceled", &held_id),
+    ] {
+        assert!(
+            plain.contains(&(want.0.to_owned(), want.1.clone())),
+            "{want:?} in {plain:?}"
+        );
+    }
+    let listed = redis_cli(port, &["XRANGE", &log, "-", "+"]);
+    assert!(listed.contains("payment_intent.succeeded"), "{listed}");
+
+    // `inspect` finds the intent by its id alone and prints it whole, with its events.
+    let (status, stdout, stderr) = w.daemon.cli(&["inspect", &pi]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with(&intent), "{stdout}");
+    assert!(stdout.contains("\n  status    succeeded\n"), "{stdout}");
+    let json = printed_json(&stdout);
+    assert_eq!(json["id"], pi.as_str());
+    assert_eq!(json["amount"], 2500);
+    let events = stdout.split("events (").nth(1).expect("events");
+    for kind in [
+        "payment_intent.created",
+        "payment_intent.succeeded",
+        "charge.succeeded",
+    ] {
+        assert!(events.contains(kind), "{kind}: {stdout}");
+    }
+    assert!(!events.contains("payment_intent.canceled"), "{stdout}");
+
+    // By key, an event by its id, and what is not there.
+    let (status, stdout, stderr) = w.daemon.cli(&["inspect", &charge_key]);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(printed_json(&stdout)["payment_intent"], pi.as_str());
+    let events = w.api.get("/v1/events?type=charge.succeeded").await;
+    let event = events.json["data"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|e| e["data"]["object"]["id"] == charge.as_str())
+        })
+        .and_then(|e| e["id"].as_str())
+        .expect("the charge's event")
+        .to_owned();
+    let (status, stdout, stderr) = w.daemon.cli(&["inspect", &event]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!("  object_id  {charge}\n")),
+        "{stdout}"
+    );
+    assert_eq!(printed_json(&stdout)["id"], event.as_str());
+    let (status, _, stderr) = w.daemon.cli(&["inspect", "pi_0000000000000000000000NONE"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("no object pi_0000000000000000000000NONE"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = w.daemon.cli(&["inspect", "not an id"]);
+    assert!(!status.success());
+    assert!(stderr.contains("neither an object's id"), "{stderr}");
+}
