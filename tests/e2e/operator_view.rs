@@ -175,3 +175,62 @@ async fn a_payment_reads_plainly_with_redis_cli_and_inspect_prints_it_whole() {
     assert!(!status.success());
     assert!(stderr.contains("neither an object's id"), "{stderr}");
 }
+
+/// Log entries written before their fields were named for operators (`t`, `c`, `j`) are still
+/// read, shown by `inspect` under the new names, and forgotten with their type list's entry.
+#[tokio::test]
+async fn log_entries_written_as_t_c_j_still_read_and_are_forgotten() {
+    use calmony_actors::store::{Scope, event_log};
+    let w = World::with(&[("CALMONY_CLOCK_CONTROLLABLE", "true")]);
+    w.api.customer().await;
+    let log = w.test_event_stream().replace(":events", ":events:log");
+    let bytype = log.replace(":events:log", ":events:bytype:customer.created");
+    let mut r = w.redis.conn();
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&log)
+        .arg("-")
+        .arg("+")
+        .query(&mut r)
+        .expect("XRANGE");
+    let first = &entries.ids[0];
+    let json: Vec<u8> = first.get("json").expect("json");
+    let created: String = first.get("created").expect("created");
+    let entry: String = redis::cmd("XADD")
+        .arg(&log)
+        .arg("*")
+        .arg("t")
+        .arg("customer.created")
+        .arg("c")
+        .arg(&created)
+        .arg("j")
+        .arg(json)
+        .query(&mut r)
+        .expect("XADD");
+    let _: String = redis::cmd("XADD")
+        .arg(&bytype)
+        .arg(&entry)
+        .arg("e")
+        .arg("1")
+        .query(&mut r)
+        .expect("XADD");
+    let (scope, _) = Scope::of_key(&log).expect("a scope's key");
+    let id = event_log::id_of(&entry, &event_log::tag(&scope)).expect("an id");
+
+    let got = w.api.get(&format!("/v1/events/{id}")).await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    assert_eq!(got.json["type"], "customer.created");
+    let (status, stdout, stderr) = w.daemon.cli(&["inspect", &id]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("  type     customer.created\n"), "{stdout}");
+    assert_eq!(printed_json(&stdout)["id"], id.as_str());
+
+    w.daemon
+        .cli(&["clock", "advance", "--seconds", &(31 * 86_400).to_string()]);
+    let gone = crate::harness::eventually(std::time::Duration::from_secs(10), || async {
+        w.api.get(&format!("/v1/events/{id}")).await.status == 404
+    })
+    .await;
+    assert!(gone, "the old entry is forgotten");
+    let left: i64 = redis::cmd("XLEN").arg(&bytype).query(&mut r).expect("XLEN");
+    assert_eq!(left, 0, "with its entry in the type list");
+}
