@@ -78,6 +78,7 @@ async fn a_payment_reads_plainly_with_redis_cli_and_inspect_prints_it_whole() {
     let charge_key = intent.replace(&pi, &charge);
     assert_eq!(hget(&charge_key, "status"), "succeeded");
     assert_eq!(hget(&charge_key, "amount"), "2500");
+    assert_eq!(hget(&charge_key, "payment_intent"), pi);
     // A field an object does not have is not written.
     let customer_key = intent.replace(&pi, &cus);
     assert_eq!(hget(&customer_key, "object"), "customer");

@@ -1,9 +1,9 @@
 //! Plain fields: what an operator asks of a record, kept readable beside its packed JSON.
 //!
 //! A record's `json` is packed (see [`super::packed`]), so `HGETALL` on it shows binary. The
-//! few fields an operator asks about (what it is, its status, how much, whose, when) are
-//! therefore also written as plain hash fields, by [`super::Tx::put`] in the same commit as
-//! the JSON, taken from that JSON: one place, so no handler can forget them and they never
+//! few fields an operator asks about (what it is, its status, how much, whose, of which
+//! payment, when) are therefore also written as plain hash fields, by [`super::Tx::put`] in
+//! the same commit as the JSON, taken from that JSON: one place, so no handler can forget them and they never
 //! disagree with the body. They are never packed, never read back by the daemon (the JSON
 //! stays the truth), and cost the commit no round trip: they ride as more arguments of the
 //! record's `P` operation.
@@ -18,13 +18,14 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer};
 
 /// The plain fields, in the order they are written.
-pub const FIELDS: [&str; 9] = [
+pub const FIELDS: [&str; 10] = [
     "object",
     "status",
     "amount",
     "amount_due",
     "currency",
     "customer",
+    "payment_intent",
     "created",
     "current_period_end",
     "livemode",
@@ -46,6 +47,10 @@ struct Shown {
     currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     customer: Option<Option<Ref>>,
+    /// A charge's, refund's, invoice's or checkout session's payment: what a payment's
+    /// story is found by.
+    #[serde(default, deserialize_with = "present")]
+    payment_intent: Option<Option<Ref>>,
     #[serde(default, deserialize_with = "present")]
     created: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
@@ -94,6 +99,7 @@ pub fn fields(json: &str) -> Vec<(&'static str, String)> {
         number(shown.amount_due),
         text(shown.currency),
         shown.customer.map(|c| c.map(Ref::id)),
+        shown.payment_intent.map(|p| p.map(Ref::id)),
         number(shown.created),
         number(shown.current_period_end),
         shown.livemode.map(|v| v.map(|b| b.to_string())),
@@ -159,8 +165,13 @@ mod tests {
             ),
             // An expanded reference shows its id.
             (
-                r#"{"object":"charge","customer":{"id":"cus_2","object":"customer"}}"#,
-                &[("object", "charge"), ("customer", "cus_2")],
+                r#"{"object":"charge","customer":{"id":"cus_2","object":"customer"},
+                   "payment_intent":"pi_1"}"#,
+                &[
+                    ("object", "charge"),
+                    ("customer", "cus_2"),
+                    ("payment_intent", "pi_1"),
+                ],
             ),
             (
                 r#"{"object":"subscription","status":"active","current_period_end":1735600000}"#,
