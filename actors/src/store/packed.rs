@@ -27,9 +27,10 @@
 //!
 //! Every reader of a record's `json` goes through [`text`], so a value written before packing
 //! existed (plain JSON, which never starts with [`MARK`]) reads as it always did. An operator
-//! reads a record with `calmony-payd record <key>` (or `redis-cli` piped through
-//! `zstd -d -D event_dictionary.zdict`, as the README shows); the fields kept beside the JSON
-//! (`v`, `internal`, `xref`, ...) stay plain.
+//! reads a record with `calmony-payd inspect <id>` or `record <key>` (or `redis-cli` piped
+//! through `zstd -d -D event_dictionary.zdict`); the fields kept beside the JSON (`v`,
+//! `internal`, `xref`, and the plain fields of [`super::plain`] that `redis-cli` answers
+//! questions with) stay plain.
 //!
 //! The dictionary must never change: every packed record needs it to be read. A better one
 //! would come with a new mark byte, and both kept.
