@@ -54,7 +54,8 @@ enum Command {
     /// plain fields, its JSON (pretty) and, for a payment intent, its events,
     /// e.g. `calmony-payd inspect pi_…`.
     Inspect {
-        /// An object's id (`pi_…`, `cus_…`, `evt_…`, …) or a key (`cp:{<project>}:<mode>:obj:<id>`).
+        /// An object's id (`pi_…`, `cus_…`, `evt_…`, …) or a key
+        /// (`cp:{<project>}:<mode>:obj:<id>`).
         target: String,
     },
 }

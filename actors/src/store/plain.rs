@@ -3,10 +3,10 @@
 //! A record's `json` is packed (see [`super::packed`]), so `HGETALL` on it shows binary. The
 //! few fields an operator asks about (what it is, its status, how much, whose, of which
 //! payment, when) are therefore also written as plain hash fields, by [`super::Tx::put`] in
-//! the same commit as the JSON, taken from that JSON: one place, so no handler can forget them and they never
-//! disagree with the body. They are never packed, never read back by the daemon (the JSON
-//! stays the truth), and cost the commit no round trip: they ride as more arguments of the
-//! record's `P` operation.
+//! the same commit as the JSON, taken from that JSON: one place, so no handler can forget
+//! them and they never disagree with the body. They are never packed, never read back by the
+//! daemon (the JSON stays the truth), and cost the commit no round trip: they ride as more
+//! arguments of the record's `P` operation.
 //!
 //! A field is written when the JSON has it at its top level: a `null` is written empty (so a
 //! customer taken off a record does not linger), an absent one not at all. Events, which are

@@ -178,7 +178,8 @@ while p <= last do
   elseif o == 'X' then redis.call('XADD', key(1), '*', run(2)) p = p + 4
   elseif o == 'EV' then
     local kind = val(6)
-    local e = redis.call('XADD', key(1), '*', 'type', kind, 'created', val(7), 'object_id', val(8), 'json', val(5))
+    local e = redis.call('XADD', key(1), '*', 'type', kind, 'created', val(7),
+      'object_id', val(8), 'json', val(5))
     -- The log's IDs only grow, so this one is above the type list's last; if the log was
     -- deleted and the clock went back it is not, and the event is only not listed by type
     -- (an error here would leave the log's entry written without the rest of the commit).

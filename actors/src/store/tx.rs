@@ -632,9 +632,10 @@ impl Tx {
     }
 
     /// Append an event to its scope's log (see [`super::event_log`]): the entry (type,
-    /// `created`, the id of its object, plain; the packed JSON), its entry ID in its type's list, and, for a project with webhook
-    /// endpoints, an entry on the project's event stream for delivery, naming the event by its
-    /// entry ID (the fan-out derives the id from it, as every reader does).
+    /// `created` and the id of its object, plain; the packed JSON), its entry ID in its type's
+    /// list, and, for a project with webhook endpoints, an entry on the project's event stream
+    /// for delivery, naming the event by its entry ID (the fan-out derives the id from it, as
+    /// every reader does).
     /// Only a project with endpoints needs the event queued, and the check is inside the
     /// commit, so an endpoint created concurrently either predates the event (and hears of
     /// it) or follows it (and, as with Stripe, does not).
