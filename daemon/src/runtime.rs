@@ -278,6 +278,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     webhooks.spawn();
     billing.spawn_scheduler();
     checkout.spawn_sweeper();
+    spawn_plain_fields_backfill(state.store.clone());
     crate::edge::run(state, listener, shutdown).await;
     webhooks.stop();
     recovery.abort();
@@ -286,6 +287,19 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     }
     tracing::info!("calmony-payd stopped");
     Ok(())
+}
+
+/// Give records written before plain fields existed their fields (`store::plain::backfill`),
+/// in the background: it reads every record once, and nothing waits for it. A failure is
+/// logged and the backfill runs again at the next start.
+fn spawn_plain_fields_backfill(store: Store) {
+    tokio::spawn(async move {
+        match calmony_actors::store::plain::backfill(&store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "gave older records their plain fields"),
+            Err(e) => tracing::warn!(error = %e, "giving older records their plain fields failed"),
+        }
+    });
 }
 
 /// The built-in sandbox's merchant secret of this installation (see

@@ -235,3 +235,64 @@ async fn log_entries_written_as_t_c_j_still_read_and_are_forgotten() {
     let left: i64 = redis::cmd("XLEN").arg(&bytype).query(&mut r).expect("XLEN");
     assert_eq!(left, 0, "with its entry in the type list");
 }
+
+/// Records written before plain fields existed get them once the daemon starts; records that
+/// have them are left alone; the store is then marked done.
+#[tokio::test]
+async fn records_written_before_plain_fields_get_them_at_start() {
+    use calmony_actors::store::packed;
+    let redis = crate::harness::Redis::start();
+    let mut r = redis.conn();
+    let old = "cp:{prj_old}:test:obj:in_old";
+    let json =
+        r#"{"id":"in_old","object":"invoice","status":"open","amount_due":1200,"created":5}"#;
+    let _: () = redis::cmd("HSET")
+        .arg(old)
+        .arg("v")
+        .arg("3")
+        .arg("json")
+        .arg(packed::pack(json))
+        .query(&mut r)
+        .expect("HSET");
+    // One that has its fields (here deliberately not its JSON's) is not rewritten.
+    let new = "cp:{prj_old}:test:obj:in_new";
+    let _: () = redis::cmd("HSET")
+        .arg(new)
+        .arg("v")
+        .arg("4")
+        .arg("json")
+        .arg(packed::pack(json))
+        .arg("object")
+        .arg("invoice")
+        .arg("status")
+        .arg("draft")
+        .query(&mut r)
+        .expect("HSET");
+    let daemon = crate::harness::Daemon::start(&redis.url());
+    let given = crate::harness::eventually(std::time::Duration::from_secs(10), || async {
+        let mut r = redis.conn();
+        redis::cmd("EXISTS")
+            .arg(calmony_actors::store::plain::BACKFILLED)
+            .query::<bool>(&mut r)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(given, "{}", daemon.logs());
+    let fields: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(old)
+        .arg("object")
+        .arg("status")
+        .arg("amount_due")
+        .arg("created")
+        .arg("v")
+        .query(&mut r)
+        .expect("HMGET");
+    let want = ["invoice", "open", "1200", "5", "3"].map(|v| Some(v.to_owned()));
+    assert_eq!(fields, want);
+    assert_eq!(
+        redis_cli(redis.port, &["HGET", old, "status"]),
+        "open",
+        "as redis-cli reads it"
+    );
+    assert_eq!(redis_cli(redis.port, &["HGET", new, "status"]), "draft");
+}

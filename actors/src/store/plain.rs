@@ -14,8 +14,12 @@
 //! the object they are about ([`object_id`]) as plain entry fields the same way.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
+use redis::Script;
 use serde::{Deserialize, Deserializer};
+
+use super::{Store, StoreError};
 
 /// The plain fields, in the order they are written.
 pub const FIELDS: [&str; 10] = [
@@ -127,6 +131,110 @@ pub fn object_id(json: &str) -> Option<Cow<'_, str>> {
         id: Option<Cow<'a, str>>,
     }
     serde_json::from_str::<Id<'_>>(json).ok()?.id
+}
+
+/// Set once every record written before plain fields existed has been given them.
+pub const BACKFILLED: &str = "cp:migrations:plain_fields";
+/// Record keys read a round trip.
+const BATCH: usize = 500;
+
+/// A record's `v`, `json` and `object`, as read.
+type Head = (Option<String>, Option<Vec<u8>>, Option<String>);
+
+/// Write a record's plain fields if it is still at version `ARGV[1]` (a commit since then
+/// wrote them itself). `ARGV[2..]`: field/value pairs.
+static WRITE_IF_UNCHANGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+"#,
+    )
+});
+
+/// Give the records written before plain fields existed their fields, once per store (then
+/// [`BACKFILLED`] is set): every record key (`cp:{…}:<mode>:obj:…`) is read a batch at a
+/// time, and one with JSON but no `object` gets the fields of its JSON, written only if its
+/// version is still the one read. Answers how many records it gave fields to. A record a
+/// commit writes meanwhile gets them from that commit; the daemon never reads them, so a
+/// store part-way through shows fewer of them, nothing worse.
+pub async fn backfill(store: &Store) -> Result<usize, StoreError> {
+    let mut c = store.conn();
+    let done: bool = store
+        .run(redis::cmd("EXISTS").arg(BACKFILLED).query_async(&mut c))
+        .await?;
+    if done {
+        return Ok(0);
+    }
+    let (mut cursor, mut given) = (0u64, 0);
+    loop {
+        let mut c = store.conn();
+        let (next, keys): (u64, Vec<String>) = store
+            .run(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg("cp:{*}:*:obj:*")
+                    .arg("COUNT")
+                    .arg(BATCH)
+                    .arg("TYPE")
+                    .arg("hash")
+                    .query_async(&mut c),
+            )
+            .await?;
+        let mut reads = redis::pipe();
+        for key in &keys {
+            reads
+                .cmd("HMGET")
+                .arg(key)
+                .arg("v")
+                .arg("json")
+                .arg("object");
+        }
+        let found: Vec<Head> = store.run(reads.query_async(&mut c)).await?;
+        let mut writes = redis::pipe();
+        // `invoke_script` sends EVALSHA: the script is loaded first, in the same round trip.
+        writes.load_script(&WRITE_IF_UNCHANGED).ignore();
+        let mut count = 0;
+        for (key, (version, json, object)) in keys.iter().zip(found) {
+            let (Some(version), Some(json), None) = (version, json, object) else {
+                continue;
+            };
+            // An unreadable record is left as it is; the API reports it where it is read.
+            let Ok(json) = super::text(key, json) else {
+                continue;
+            };
+            let plain = fields(&json);
+            if plain.is_empty() {
+                continue;
+            }
+            let mut call = WRITE_IF_UNCHANGED.key(key);
+            call.arg(&version);
+            for (field, value) in &plain {
+                call.arg(*field).arg(value);
+            }
+            writes.invoke_script(&call);
+            count += 1;
+        }
+        if count > 0 {
+            let wrote: Vec<i64> = store.run(writes.query_async(&mut c)).await?;
+            given += wrote.iter().filter(|w| **w == 1).count();
+        }
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let _: () = store
+        .run(
+            redis::cmd("SET")
+                .arg(BACKFILLED)
+                .arg("1")
+                .query_async(&mut c),
+        )
+        .await?;
+    Ok(given)
 }
 
 #[cfg(test)]
