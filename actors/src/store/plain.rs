@@ -183,6 +183,14 @@ pub async fn backfill(store: &Store) -> Result<usize, StoreError> {
                     .query_async(&mut c),
             )
             .await?;
+        // A SCAN step may match nothing; an empty pipeline is an error in redis-rs.
+        if keys.is_empty() {
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+            continue;
+        }
         let mut reads = redis::pipe();
         for key in &keys {
             reads

@@ -1043,7 +1043,20 @@ mod tests {
             resolve(&merged),
             vec![
                 op("P", &["x"], &["1", "A"]),
-                op("P", &[cs], &["2", json]),
+                op(
+                    "P",
+                    &[cs],
+                    &[
+                        "2",
+                        json,
+                        "status",
+                        "open",
+                        "customer",
+                        "cus_1",
+                        "payment_intent",
+                        "",
+                    ]
+                ),
                 ix("status", "open"),
                 ix("customer", "cus_1"),
                 ix("payment_intent", ""),

@@ -32,6 +32,27 @@ impl Limits {
 /// Oversized bodies up to this size are read and dropped before the 413 is sent.
 const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
 
+/// How long a refused request's upload is read and dropped before its answer.
+const DISCARD_WINDOW: Duration = Duration::from_secs(1);
+
+/// Read and drop what a client is still uploading before its refusal is answered (a lingering
+/// close, as nginx does): answered and closed mid-upload, the client meets a reset instead of
+/// the answer. Bounded in bytes and in time, so a refused client cannot hold the connection or
+/// make the daemon keep anything; whatever is left then is cut off with the connection.
+pub async fn discard(req: Request<Incoming>, limits: Limits) {
+    let mut body = req.into_body();
+    let drain = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limits.timeout.min(DISCARD_WINDOW), drain).await;
+}
+
 /// The raw body, size- and time-limited (for pages and the sandbox, which parse their own
 /// forms).
 pub async fn read_bytes(req: Request<Incoming>, limits: Limits) -> Result<bytes::Bytes, ApiError> {

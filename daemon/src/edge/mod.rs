@@ -281,12 +281,20 @@ async fn api(
     path: &str,
     request_id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let raw_key = auth::key_from_header(req.headers().get("authorization").map(|v| v.as_bytes()))?;
+    let raw_key =
+        match auth::key_from_header(req.headers().get("authorization").map(|v| v.as_bytes())) {
+            Ok(key) => key,
+            Err(e) => {
+                body::discard(req, body::Limits::of(&state.config)).await;
+                return Err(e);
+            }
+        };
     let method = req.method().clone();
     let idem_key = idempotency::key_of(&req);
     let sha = api_keys::lookup_hash(&raw_key);
     // No body is read for a key not known good: a made-up key is refused before its client
-    // can make the daemon wait for a body. A key that passed a check before is known good
+    // can make the daemon wait for a body (what it is still uploading is dropped for at most
+    // a second first, so that it reads the refusal rather than a reset). A key that passed a check before is known good
     // (`remembered`); another is looked up, reading and writing nothing else.
     match &sha {
         Some(sha) if state.remembered.recognises(sha) => {}
@@ -296,7 +304,10 @@ async fn api(
                     state.remembered.recognise(sha);
                 }
             }
-            Some(refusal) => return refused(refusal, &raw_key, request_id),
+            Some(refusal) => {
+                body::discard(req, body::Limits::of(&state.config)).await;
+                return refused(refusal, &raw_key, request_id);
+            }
         },
     }
     // Read before the key check, which claims the idempotency key (its fingerprint is of the
