@@ -101,7 +101,8 @@ end
 /// list filter whose values are kept in its field `a1`: the id leaves the sets (`a2` + value)
 /// of the values it was under and joins those of the new ones (`store::filters`);
 /// `IR k a1 a2 a3 a4` the same for a range filter: record `k` (id `a3`) is in set `a2` with
-/// score `a4` (none: not in it);
+/// score `a4` (none: not in it); `IXN` and `IRN` the same for a record this commit creates,
+/// whose put stored its values: they only join sets;
 /// `EV k k2 k3 g a1 a2 a3 a4` append an event to log `k` (as `type` `a2`, `created` `a3`,
 /// `object_id` `a4`, plain for `redis-cli`, and `json`, the packed JSON `a1`), its entry ID
 /// to the type list `k2` (a stream), and, if key `g` exists, to
@@ -219,6 +220,14 @@ while p <= last do
       if now == '' then redis.call('ZREM', set, id) else redis.call('ZADD', set, now, id) end
       redis.call('HSET', key(1), field, now)
     end
+    p = p + 6
+  elseif o == 'IXN' then
+    local prefix, id = val(3), val(4)
+    for w in string.gmatch(val(5), '%S+') do redis.call('ZADD', prefix .. w, 0, id) end
+    p = p + 6
+  elseif o == 'IRN' then
+    local now = val(5)
+    if now ~= '' then redis.call('ZADD', val(3), now, val(4)) end
     p = p + 6
   elseif o == 'A' then
     redis.call('XACK', key(1), val(2), val(3))

@@ -124,6 +124,8 @@ enum Op {
         id: usize,
         values: usize,
         range: bool,
+        /// The record is created by this commit: join the sets, read and leave nothing.
+        fresh: bool,
     },
     /// Append an event (see [`super::event_log`]). `keys`: the log, the type list its entry
     /// ID goes to, the fan-out stream, and the key that must exist for the fan-out entry (the
@@ -288,8 +290,14 @@ impl Op {
                 id,
                 values,
                 range,
+                fresh,
             } => out
-                .code(if range { "IR" } else { "IX" })
+                .code(match (range, fresh) {
+                    (false, false) => "IX",
+                    (true, false) => "IR",
+                    (false, true) => "IXN",
+                    (true, true) => "IRN",
+                })
                 .int(k)
                 .int(field)
                 .int(prefix)
@@ -458,29 +466,58 @@ impl Tx {
             self.args.push(value);
             extra += 2;
         }
+        // Version 1 is a record this commit creates (the version a check of 0 allows): it is
+        // in no filter set yet, so its filter values ride in the same HSET and its index
+        // operations only join sets, reading nothing.
+        let filtered = filters::of_record(key)
+            .map(|(list, id, kind)| (list, id, filters::memberships(kind, json)));
+        let fresh = version == 1;
+        if let (true, Some((_, _, memberships))) = (fresh, &filtered) {
+            for m in memberships {
+                self.v(&filters::stored_field(m.field));
+                self.args.push(m.joined());
+                extra += 2;
+            }
+        }
         self.ops.push(Op::Put {
             k,
             version,
             body,
             extra,
         });
-        self.index_filters(key, json)
+        if let Some((list, id, memberships)) = filtered {
+            self.index_memberships(key, &list, id, memberships, fresh);
+        }
+        self
     }
 
     /// Keep a record of a filtered kind in its list filters' sets, from the JSON written for
     /// it (see [`filters`]): one `IX` per field, moving the id only if the values changed.
     pub fn index_filters(&mut self, key: &str, json: &str) -> &mut Self {
-        let Some((list, id, kind)) = filters::of_record(key) else {
-            return self;
-        };
+        if let Some((list, id, kind)) = filters::of_record(key) {
+            self.index_memberships(key, &list, id, filters::memberships(kind, json), false);
+        }
+        self
+    }
+
+    /// One index operation per filter field of record `key` (id `id`) in `list`; `fresh`: the
+    /// record is created by this commit, with its stored filter values in its put.
+    fn index_memberships(
+        &mut self,
+        key: &str,
+        list: &str,
+        id: &str,
+        memberships: Vec<filters::Membership>,
+        fresh: bool,
+    ) {
         let k = self.k(key);
         let id = self.v(id);
-        for m in filters::memberships(kind, json) {
+        for m in memberships {
             let field = self.v(&filters::stored_field(m.field));
             let prefix = self.v(&if m.range {
-                filters::range_key(&list, m.field)
+                filters::range_key(list, m.field)
             } else {
-                filters::filter_key(&list, m.field, "")
+                filters::filter_key(list, m.field, "")
             });
             let values = self.v(&m.joined());
             self.ops.push(Op::Index {
@@ -490,9 +527,9 @@ impl Tx {
                 id,
                 values,
                 range: m.range,
+                fresh,
             });
         }
-        self
     }
 
     /// Append a command to `stream`, delivered at once to `consumer` of `group`.
@@ -941,7 +978,9 @@ mod tests {
                 }
                 "A" | "N" => (vec![key(1)], vec![arg(2), arg(3)], 4),
                 "I" => (vec![key(1)], vec![arg(2), literal(3)], 4),
-                "IX" | "IR" => (vec![key(1)], vec![arg(2), arg(3), arg(4), arg(5)], 6),
+                "IX" | "IR" | "IXN" | "IRN" => {
+                    (vec![key(1)], vec![arg(2), arg(3), arg(4), arg(5)], 6)
+                }
                 other => panic!("unexpected code {other}"),
             };
             out.push((t[p].to_string(), keys, values));
@@ -1012,6 +1051,56 @@ mod tests {
                 op("Z", &["list"], &["0", "a1"]),
                 op("R", &["list"], &["a0"]),
                 op("Z", &["list"], &["0", "a2"]),
+            ]
+        );
+    }
+
+    /// A record the commit creates (version 1) stores its filters' values in its own put and
+    /// only joins sets (`IXN`): nothing to read or leave.
+    #[test]
+    fn a_new_filtered_record_stores_its_values_in_its_put_and_only_joins_sets() {
+        let cs = "cp:{p}:test:obj:cs_1";
+        let json = r#"{"status":"open","customer":null,"payment_intent":null}"#;
+        let mut tx = Tx::new();
+        tx.put(cs, 1, json);
+        let ixn = |field: &str, values: &str| {
+            op(
+                "IXN",
+                &[cs],
+                &[
+                    &format!("ix:{field}"),
+                    &format!("cp:{{p}}:test:checkout_sessions:{field}:"),
+                    "cs_1",
+                    values,
+                ],
+            )
+        };
+        assert_eq!(
+            resolve(&tx),
+            vec![
+                op(
+                    "P",
+                    &[cs],
+                    &[
+                        "1",
+                        json,
+                        "status",
+                        "open",
+                        "customer",
+                        "",
+                        "payment_intent",
+                        "",
+                        "ix:status",
+                        "open",
+                        "ix:customer",
+                        "",
+                        "ix:payment_intent",
+                        "",
+                    ]
+                ),
+                ixn("status", "open"),
+                ixn("customer", ""),
+                ixn("payment_intent", ""),
             ]
         );
     }
