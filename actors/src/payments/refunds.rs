@@ -373,6 +373,26 @@ fn is_head(loaded: &Loaded, refund_id: &str) -> bool {
     queue.is_empty() || queue.first().map(String::as_str) == Some(refund_id)
 }
 
+/// The refund and its payment, read now, if the refund is still pending at the head of the
+/// sale's queue.
+async fn pending_head(
+    p: &Payments,
+    scope: &Scope,
+    cmd: &Command,
+    refund_id: &str,
+) -> Result<Option<(crate::store::Record, Refund, Loaded)>, ApiError> {
+    let refund_key = scope.record(refund_id);
+    let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
+        return Ok(None);
+    };
+    let refund: Refund = super::parse(&rec, &refund_key)?;
+    let loaded = p.load(scope, None, &cmd.intent).await?;
+    if refund.status != "pending" || !is_head(&loaded, refund_id) {
+        return Ok(None);
+    }
+    Ok(Some((rec, refund, loaded)))
+}
+
 /// Act on the head refund under the sale's lease: read it again (the lease's previous holder
 /// may have finished it), then the gateway, then the finish. `None` when it is no longer the
 /// pending head: look again.
@@ -385,15 +405,9 @@ async fn act_as_head(
     acct: &Cardstream,
     lease: &Lease,
 ) -> Result<Option<Ran>, ApiError> {
-    let refund_key = scope.record(refund_id);
-    let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
+    let Some((rec, refund, loaded)) = pending_head(p, scope, cmd, refund_id).await? else {
         return Ok(None);
     };
-    let refund: Refund = super::parse(&rec, &refund_key)?;
-    let loaded = p.load(scope, None, &cmd.intent).await?;
-    if refund.status != "pending" || !is_head(&loaded, refund_id) {
-        return Ok(None);
-    }
     let gateway = Held {
         store: &p.store,
         lease,
@@ -770,15 +784,9 @@ async fn give_up_head(
     refund_id: &str,
     acct: &Cardstream,
 ) -> Result<Option<GaveUp>, ApiError> {
-    let refund_key = scope.record(refund_id);
-    let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
+    let Some((rec, refund, loaded)) = pending_head(p, scope, cmd, refund_id).await? else {
         return Ok(None);
     };
-    let refund: Refund = super::parse(&rec, &refund_key)?;
-    let loaded = p.load(scope, None, &cmd.intent).await?;
-    if refund.status != "pending" || !is_head(&loaded, refund_id) {
-        return Ok(None);
-    }
     let kept = loaded
         .internal
         .gateway_kept
