@@ -640,20 +640,7 @@ async fn manual_invoices_numbers_taxes_receipts_and_the_pdf() {
         .await;
     assert_eq!(pdf.status, 200);
     assert_eq!(pdf.header("content-type"), Some("application/pdf"));
-    let bytes = api
-        .http
-        .get(format!("{}/v1/invoices/{id}/pdf", api.base))
-        .bearer_auth(&api.key)
-        .send()
-        .await
-        .expect("pdf")
-        .bytes()
-        .await
-        .expect("bytes");
-    assert!(bytes.starts_with(b"%PDF"));
-    let dir = tempfile::tempdir().expect("tmp");
-    let file = dir.path().join("invoice.pdf");
-    std::fs::write(&file, &bytes).expect("write");
+    let (_dir, file) = api.invoice_pdf_file(&id).await;
     let info = String::from_utf8_lossy(
         &std::process::Command::new("pdfinfo")
             .arg(&file)

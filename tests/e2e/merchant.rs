@@ -220,20 +220,7 @@ async fn the_invoice_pdf_shows_the_merchants_name_address_vat_number_and_support
 }
 
 async fn pdf_text(api: &Api, invoice: &str) -> String {
-    let bytes = api
-        .http
-        .get(format!("{}/v1/invoices/{invoice}/pdf", api.base))
-        .bearer_auth(&api.key)
-        .send()
-        .await
-        .expect("pdf")
-        .bytes()
-        .await
-        .expect("bytes");
-    assert!(bytes.starts_with(b"%PDF"));
-    let dir = tempfile::tempdir().expect("tmp");
-    let file = dir.path().join("invoice.pdf");
-    std::fs::write(&file, &bytes).expect("write");
+    let (_dir, file) = api.invoice_pdf_file(invoice).await;
     String::from_utf8_lossy(
         &std::process::Command::new("pdftotext")
             .arg("-layout")

@@ -23,6 +23,21 @@ async fn metric(w: &World, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A customer and the customers list are read as ever.
+async fn reads_are_served(w: &World, customer: &str) {
+    let read = w.api.get(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(w.api.get("/v1/customers").await.status, 200);
+}
+
+/// A write is a 503 `api_error` that tells the client to retry.
+async fn a_write_is_asked_to_retry(w: &World) {
+    let write = w.api.post_form("/v1/customers", "name=Bob").await;
+    assert_eq!(write.status, 503, "{}", write.text);
+    assert_eq!(write.err("type"), "api_error");
+    assert_eq!(write.header("stripe-should-retry"), Some("true"));
+}
+
 #[tokio::test]
 async fn a_redis_out_of_memory_serves_reads_and_asks_writes_to_retry() {
     let w = World::new();
@@ -37,14 +52,9 @@ async fn a_redis_out_of_memory_serves_reads_and_asks_writes_to_retry() {
     // Below what an empty Redis uses: every write is refused with OOM, reads are served.
     config_set(&w, "maxmemory", "1");
 
-    let read = w.api.get(&format!("/v1/customers/{customer}")).await;
-    assert_eq!(read.status, 200, "{}", read.text);
-    assert_eq!(w.api.get("/v1/customers").await.status, 200);
+    reads_are_served(&w, &customer).await;
 
-    let write = w.api.post_form("/v1/customers", "name=Bob").await;
-    assert_eq!(write.status, 503, "{}", write.text);
-    assert_eq!(write.err("type"), "api_error");
-    assert_eq!(write.header("stripe-should-retry"), Some("true"));
+    a_write_is_asked_to_retry(&w).await;
     let claimed = w.api.post_idem("/v1/customers", "name=Bob", "oom-1").await;
     assert_eq!(claimed.status, 503, "{}", claimed.text);
     assert_eq!(claimed.header("stripe-should-retry"), Some("true"));
@@ -208,13 +218,8 @@ async fn a_redis_refusing_writes_for_want_of_replicas_serves_reads_and_asks_writ
     let customer = w.api.customer().await;
     config_set(&w, "min-replicas-to-write", "1");
 
-    let read = w.api.get(&format!("/v1/customers/{customer}")).await;
-    assert_eq!(read.status, 200, "{}", read.text);
-    assert_eq!(w.api.get("/v1/customers").await.status, 200);
-    let write = w.api.post_form("/v1/customers", "name=Bob").await;
-    assert_eq!(write.status, 503, "{}", write.text);
-    assert_eq!(write.err("type"), "api_error");
-    assert_eq!(write.header("stripe-should-retry"), Some("true"));
+    reads_are_served(&w, &customer).await;
+    a_write_is_asked_to_retry(&w).await;
     assert_eq!(w.api.get("/readyz").await.status, 503);
     assert!(
         metric(

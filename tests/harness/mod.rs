@@ -447,6 +447,26 @@ pub struct Api {
 }
 
 impl Api {
+    /// An invoice's PDF, checked to be one, in a file for poppler's tools (the file lives as
+    /// long as the directory returned with it).
+    pub async fn invoice_pdf_file(&self, invoice: &str) -> (tempfile::TempDir, PathBuf) {
+        let bytes = self
+            .http
+            .get(format!("{}/v1/invoices/{invoice}/pdf", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("pdf")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert!(bytes.starts_with(b"%PDF"));
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("invoice.pdf");
+        std::fs::write(&file, &bytes).expect("write");
+        (dir, file)
+    }
+
     pub fn new(base: &str, key: &str) -> Api {
         calmony_actors::gateway::install_tls_provider();
         Api {
