@@ -145,7 +145,11 @@ impl Membership {
 /// true`) or unreadable JSON belongs to none, so it leaves every set. A value that could not
 /// be part of a key or of the stored list (empty, with spaces, over 200 bytes) is left out.
 pub fn memberships(kind: &Kind, json: &str) -> Vec<Membership> {
-    let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+    memberships_of(kind, &serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+/// [`memberships`] of JSON already parsed (`Value::Null` for unreadable JSON).
+pub fn memberships_of(kind: &Kind, v: &Value) -> Vec<Membership> {
     let gone = !v.is_object() || v["deleted"] == true;
     let ranges = kind.ranges.iter().map(|&field| Membership {
         field,
@@ -162,7 +166,7 @@ pub fn memberships(kind: &Kind, json: &str) -> Vec<Membership> {
             values: if gone {
                 Vec::new()
             } else {
-                values(kind, field, &v)
+                values(kind, field, v)
                     .into_iter()
                     .filter(|x| !x.is_empty() && x.len() <= 200 && !x.contains(char::is_whitespace))
                     .collect()

@@ -91,9 +91,15 @@ where
 /// The plain fields of a record whose JSON is `json`, as `(field, value)`: empty for text
 /// that is not a JSON object (a few records are a bare id).
 pub fn fields(json: &str) -> Vec<(&'static str, String)> {
-    let Ok(shown) = serde_json::from_str::<Shown>(json) else {
-        return Vec::new();
-    };
+    serde_json::from_str::<Shown>(json).map_or_else(|_| Vec::new(), shown_fields)
+}
+
+/// [`fields`] of JSON already parsed (a record whose list filters read it too).
+pub fn fields_of(json: &serde_json::Value) -> Vec<(&'static str, String)> {
+    Shown::deserialize(json).map_or_else(|_| Vec::new(), shown_fields)
+}
+
+fn shown_fields(shown: Shown) -> Vec<(&'static str, String)> {
     let text = |v: Option<Option<String>>| v;
     let number = |v: Option<Option<i64>>| v.map(|v| v.map(|n| n.to_string()));
     let values = [

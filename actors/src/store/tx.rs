@@ -461,7 +461,16 @@ impl Tx {
         let k = self.k(key);
         let body = self.v(json);
         let (_, mut extra) = self.vs(internal);
-        for (field, value) in plain::fields(json) {
+        // A record of a filtered kind is parsed once for its plain fields and its filters.
+        let (plain, filtered) = match filters::of_record(key) {
+            Some((list, id, kind)) => {
+                let value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
+                let memberships = filters::memberships_of(kind, &value);
+                (plain::fields_of(&value), Some((list, id, memberships)))
+            }
+            None => (plain::fields(json), None),
+        };
+        for (field, value) in plain {
             self.v(field);
             self.args.push(value);
             extra += 2;
@@ -469,8 +478,6 @@ impl Tx {
         // Version 1 is a record this commit creates (the version a check of 0 allows): it is
         // in no filter set yet, so its filter values ride in the same HSET and its index
         // operations only join sets, reading nothing.
-        let filtered = filters::of_record(key)
-            .map(|(list, id, kind)| (list, id, filters::memberships(kind, json)));
         let fresh = version == 1;
         if let (true, Some((_, _, memberships))) = (fresh, &filtered) {
             for m in memberships {
@@ -1055,6 +1062,20 @@ mod tests {
         );
     }
 
+    /// The index operation `code` of checkout session `cs_1`'s filter `field`, as resolved.
+    fn session_index(code: &str, field: &str, values: &str) -> (String, Vec<String>, Vec<String>) {
+        op(
+            code,
+            &["cp:{p}:test:obj:cs_1"],
+            &[
+                &format!("ix:{field}"),
+                &format!("cp:{{p}}:test:checkout_sessions:{field}:"),
+                "cs_1",
+                values,
+            ],
+        )
+    }
+
     /// A record the commit creates (version 1) stores its filters' values in its own put and
     /// only joins sets (`IXN`): nothing to read or leave.
     #[test]
@@ -1063,18 +1084,7 @@ mod tests {
         let json = r#"{"status":"open","customer":null,"payment_intent":null}"#;
         let mut tx = Tx::new();
         tx.put(cs, 1, json);
-        let ixn = |field: &str, values: &str| {
-            op(
-                "IXN",
-                &[cs],
-                &[
-                    &format!("ix:{field}"),
-                    &format!("cp:{{p}}:test:checkout_sessions:{field}:"),
-                    "cs_1",
-                    values,
-                ],
-            )
-        };
+        let ixn = |field: &str, values: &str| session_index("IXN", field, values);
         assert_eq!(
             resolve(&tx),
             vec![
@@ -1116,18 +1126,7 @@ mod tests {
         let mut merged = Tx::new();
         merged.put("x", 1, "A");
         merged.absorb(tx);
-        let ix = |field: &str, values: &str| {
-            op(
-                "IX",
-                &[cs],
-                &[
-                    &format!("ix:{field}"),
-                    &format!("cp:{{p}}:test:checkout_sessions:{field}:"),
-                    "cs_1",
-                    values,
-                ],
-            )
-        };
+        let ix = |field: &str, values: &str| session_index("IX", field, values);
         assert_eq!(
             resolve(&merged),
             vec![
