@@ -23,7 +23,7 @@ use super::subscriptions::{
 use super::{Billing, DUE, KnownInvoice, LEASE, RUN, clock_due, parse_due_member};
 use crate::clock;
 use crate::resource::{commit, commit_numbered};
-use crate::store::{Commit, Scope, Tx};
+use crate::store::{Commit, Lease, Scope, Tx};
 
 /// Most times one run moves one subscription on (each period it catches up takes one or two:
 /// its invoice, then its charge's result); a test clock advanced 40 years on a monthly plan
@@ -97,60 +97,41 @@ impl Billing {
     /// were moved on; 0 if another daemon holds the lease. While it runs, `cp:billing:run`
     /// holds its cutoff, so a daemon that outlives this one can finish it.
     pub async fn run_due(&self, now: i64) -> Result<usize, ApiError> {
-        let mut c = self.store.conn();
-        let ttl = self.lease.as_millis() as u64;
-        let got: Option<String> = self
+        let lease = self.run_lease();
+        if self
             .store
-            .run(async {
-                redis::cmd("SET")
-                    .arg(LEASE)
-                    .arg(&self.consumer)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        if got.is_none() {
+            .take_lease(&lease.key, lease.token.clone(), lease.ttl)
+            .await?
+            .is_none()
+        {
             return Ok(0);
         }
+        let mut c = self.store.conn();
         let _: Result<(), _> = self.store.run(c.set(RUN, now)).await;
         let result = self.run_set(DUE, now, true).await;
         // Finished (not interrupted by losing the lease): the run is over.
         if let Ok((_, true)) = result {
             let _: Result<(), _> = self.store.run(c.del(RUN)).await;
         }
-        let result = result.map(|(n, _)| n);
-        let _: Result<i64, _> = self
-            .store
-            .run(async {
-                redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
-                    .key(LEASE)
-                    .arg(&self.consumer)
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await;
-        result
+        let _ = self.store.release_lease(&lease).await;
+        result.map(|(n, _)| n)
+    }
+
+    /// The scheduler's lease as this daemon holds it (its consumer name is its token).
+    fn run_lease(&self) -> Lease {
+        Lease {
+            key: LEASE.into(),
+            token: self.consumer.clone(),
+            ttl: self.lease,
+        }
     }
 
     /// Renew the lease; `false` if it was lost (another daemon took over: stop).
     async fn keep_lease(&self) -> bool {
-        let mut c = self.store.conn();
-        let ttl = self.lease.as_millis() as u64;
-        let renewed: Result<i64, _> = self
-            .store
-            .run(async {
-                redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
-                    .key(LEASE)
-                    .arg(&self.consumer)
-                    .arg(ttl)
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await;
-        renewed.is_ok_and(|r| r == 1)
+        self.store
+            .keep_lease(&self.run_lease())
+            .await
+            .is_ok_and(|kept| kept)
     }
 
     /// Move on everything in `set` due by `now`, `concurrency` at a time, until nothing is.
