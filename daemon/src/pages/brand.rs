@@ -31,6 +31,15 @@ impl Look {
         }
     }
 
+    /// The look of `scope`'s project (the default look if its details cannot be read: a page
+    /// is still drawn, unbranded).
+    pub async fn load(store: &calmony_actors::Store, scope: &calmony_actors::Scope) -> Self {
+        let merchant = calmony_actors::projects::merchant(store, &scope.project)
+            .await
+            .unwrap_or_default();
+        Look::new(merchant, scope.mode)
+    }
+
     /// The merchant's name as payers read it, if it has one.
     pub fn name(&self) -> Option<&str> {
         self.profile.payer_name()

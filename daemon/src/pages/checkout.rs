@@ -37,7 +37,7 @@ pub async fn handle(
                 "expired" => merchant_page(
                     410,
                     "Checkout expired",
-                    &look(state, &scope).await,
+                    &Look::load(&state.store, &scope).await,
                     "",
                     false,
                     "<h1>This checkout has expired</h1><p>Nothing was charged. Please return to \
@@ -87,15 +87,6 @@ fn success(s: &CheckoutSession) -> String {
     s.success_url.replace("{CHECKOUT_SESSION_ID}", &s.id)
 }
 
-/// The merchant the payer is paying, framed for `scope`'s mode. A store error leaves the page
-/// plain (no name, default colours) rather than failing the payer's page.
-async fn look(state: &AppState, scope: &calmony_actors::Scope) -> Look {
-    let merchant = calmony_actors::projects::merchant(&state.store, &scope.project)
-        .await
-        .unwrap_or_default();
-    Look::new(merchant, scope.mode)
-}
-
 /// The checkout page's own rules: the order on the left and the payment on the right on a
 /// desktop, one above the other on a phone.
 const STYLE: &str = ".wide{max-width:58rem}\
@@ -132,7 +123,7 @@ async fn summary(
     internal: &calmony_actors::checkout::SessionInternal,
     declined: Option<&str>,
 ) -> Response<Body> {
-    let look = look(state, scope).await;
+    let look = Look::load(&state.store, scope).await;
     let (action, fields) = match state
         .checkout
         .hand_off(scope, s, internal, look.name())

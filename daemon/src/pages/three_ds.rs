@@ -31,7 +31,7 @@ pub async fn page_for(
     let Some(scope) = three_ds::scope(project, mode) else {
         return not_found();
     };
-    let look = look(p, &scope).await;
+    let look = Look::load(&p.store, &scope).await;
     match three_ds::page(p, &scope, intent, &secret).await {
         Ok(next) => render(next, &look),
         Err(e) if e.status == 404 => not_found(),
@@ -53,20 +53,12 @@ pub async fn complete(
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .take(50)
         .collect();
-    let look = look(p, &scope).await;
+    let look = Look::load(&p.store, &scope).await;
     match three_ds::complete(p, &scope, intent, posted).await {
         Ok(next) => render(next, &look),
         Err(e) if e.status == 404 => not_found(),
         Err(e) => failure(&e.message),
     }
-}
-
-/// The merchant being paid, so the payer knows whose payment their bank is confirming.
-async fn look(p: &Payments, scope: &calmony_actors::Scope) -> Look {
-    let merchant = calmony_actors::projects::merchant(&p.store, &scope.project)
-        .await
-        .unwrap_or_default();
-    Look::new(merchant, scope.mode)
 }
 
 fn render(next: Next, look: &Look) -> Response<Body> {
