@@ -40,17 +40,25 @@ const DISCARD_WINDOW: Duration = Duration::from_secs(1);
 /// the answer. Bounded in bytes and in time, so a refused client cannot hold the connection or
 /// make the daemon keep anything; whatever is left then is cut off with the connection.
 pub async fn discard(req: Request<Incoming>, limits: Limits) {
-    let mut body = req.into_body();
-    let drain = async {
-        let mut seen = 0u64;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
-            if seen > DRAIN_LIMIT {
-                break;
-            }
+    let _ = tokio::time::timeout(limits.timeout.min(DISCARD_WINDOW), drain(req.into_body())).await;
+}
+
+/// Read at most [`DRAIN_LIMIT`] bytes of `body`, dropping each chunk as it comes.
+async fn drain(mut body: Incoming) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if seen > DRAIN_LIMIT {
+            break;
         }
-    };
-    let _ = tokio::time::timeout(limits.timeout.min(DISCARD_WINDOW), drain).await;
+    }
+}
+
+/// Whether the request can carry a body at all: a GET, HEAD or DELETE (their parameters are
+/// in the query string), or one that declares none, makes nobody wait for an upload.
+pub fn may_have_body(req: &Request<Incoming>) -> bool {
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::DELETE)
+        && declared_len(req) != Some(0)
 }
 
 /// The raw body, size- and time-limited (for pages and the sandbox, which parse their own
@@ -66,9 +74,7 @@ async fn read_within(req: Request<Incoming>, limit: usize) -> Result<bytes::Byte
         // Read (and drop) a moderately oversized body before answering, so the client is not
         // cut off mid-upload and reliably reads the 413; a huge one is refused unread.
         if len <= DRAIN_LIMIT {
-            let _ = Limited::new(req.into_body(), DRAIN_LIMIT as usize)
-                .collect()
-                .await;
+            drain(req.into_body()).await;
         }
         return Err(ApiError::body_too_large(limit));
     }

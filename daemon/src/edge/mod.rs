@@ -298,6 +298,8 @@ async fn api(
     // (`remembered`); another is looked up, reading and writing nothing else.
     match &sha {
         Some(sha) if state.remembered.recognises(sha) => {}
+        // Nothing to wait for: the key check below refuses a bad key as before.
+        _ if !body::may_have_body(&req) => {}
         _ => match api_keys::recognise(&state.store, sha.as_deref()).await? {
             None => {
                 if let Some(sha) = &sha {
