@@ -10,8 +10,7 @@
 //! empty, where it is, and how to point it at the right one ([`choose`]).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -68,15 +67,7 @@ pub fn register(data_dir: &Path, redis_url: &str, listen: &str) -> Option<Regist
     let path = dir.join(format!("{}.json", me.pid));
     let written = serde_json::to_vec(&me)
         .map_err(std::io::Error::other)
-        .and_then(|body| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)?;
-            f.write_all(&body)
-        });
+        .and_then(|body| crate::runtime::write_private(&path, &body));
     match written {
         Ok(()) => Some(Registered(path)),
         Err(e) => {

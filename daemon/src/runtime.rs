@@ -327,7 +327,7 @@ const FIRST_KEY_FILE: &str = "first-test-key";
 /// (`scripts/run`) the key is shown too, as it is not a log there.
 fn announce_first_key(config: &Config, raw: &str) {
     let path = config.data_dir.join(FIRST_KEY_FILE);
-    if let Err(e) = write_private(&path, raw) {
+    if let Err(e) = write_private(&path, format!("{raw}\n").as_bytes()) {
         tracing::warn!(
             error = %e,
             file = %path.display(),
@@ -352,8 +352,8 @@ fn announce_first_key(config: &Config, raw: &str) {
     }
 }
 
-/// Write `secret` to a new file at `path` readable and writable by this user only.
-fn write_private(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+/// Write `contents` to a new file at `path` readable and writable by this user only.
+pub(crate) fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
@@ -369,8 +369,7 @@ fn write_private(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(path)?;
-    f.write_all(secret.as_bytes())?;
-    f.write_all(b"\n")?;
+    f.write_all(contents)?;
     f.sync_all()
 }
 
