@@ -13,10 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::resource::{commit, commit_answer, page_body, to_json};
+use crate::store::retry::{Attempt, until_committed};
 use crate::store::{Commit, Scope, Store, Tx};
-
-/// How often an update re-reads and retries when another writer got there first.
-const MAX_ATTEMPTS: usize = 5;
 
 fn index(scope: &Scope) -> String {
     scope.key("customers")
@@ -143,44 +141,53 @@ pub async fn update(
             "A customer's test clock is set when the customer is created.",
         ));
     }
-    for _ in 0..MAX_ATTEMPTS {
-        let (version, mut c) = load(store, ctx, id).await?;
-        let old_email = c.email.clone();
-        let previous = changes.clone().apply(&mut c)?;
-        let body = to_json(&c)?;
-        let key = ctx.scope.record(id);
-        let mut tx = Tx::new();
-        tx.expect_version(&key, version)
-            .put(&key, version + 1, &body);
-        if old_email != c.email {
-            if let Some(e) = &old_email {
-                tx.unindex(&email_index(&ctx.scope, e), id);
+    until_committed(
+        async || {
+            let (version, mut c) = load(store, ctx, id).await?;
+            let old_email = c.email.clone();
+            let previous = changes.clone().apply(&mut c)?;
+            let body = to_json(&c)?;
+            let key = ctx.scope.record(id);
+            let mut tx = Tx::new();
+            tx.expect_version(&key, version)
+                .put(&key, version + 1, &body);
+            if old_email != c.email {
+                if let Some(e) = &old_email {
+                    tx.unindex(&email_index(&ctx.scope, e), id);
+                }
+                if let Some(e) = &c.email {
+                    tx.index(&email_index(&ctx.scope, e), id);
+                }
             }
-            if let Some(e) = &c.email {
-                tx.index(&email_index(&ctx.scope, e), id);
+            if !previous.is_empty() {
+                let event = Event::new(
+                    "customer.updated",
+                    &c,
+                    Some(Value::Object(previous)),
+                    clock::now(),
+                    ctx.scope.livemode(),
+                    ctx.event_request(),
+                );
+                tx.event(&ctx.scope, &event);
             }
-        }
-        if !previous.is_empty() {
-            let event = Event::new(
-                "customer.updated",
-                &c,
-                Some(Value::Object(previous)),
-                clock::now(),
-                ctx.scope.livemode(),
-                ctx.event_request(),
-            );
-            tx.event(&ctx.scope, &event);
-        }
-        tx.respond(ctx, 200, &body);
-        if commit(store, &tx).await? == Commit::Done(None) {
-            return Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            });
-        }
+            tx.respond(ctx, 200, &body);
+            Ok(committed(commit(store, &tx).await?, body))
+        },
+        ApiError::lock_timeout,
+    )
+    .await
+}
+
+/// The reply of a change whose commit was applied, or [`Attempt::Conflict`] to read again.
+fn committed(outcome: Commit, body: String) -> Attempt<Reply> {
+    match outcome {
+        Commit::Done(None) => Attempt::Done(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Attempt::Conflict,
     }
-    Err(ApiError::lock_timeout())
 }
 
 /// Delete a customer (`customer.deleted`): the record becomes a tombstone and leaves the lists.
@@ -191,36 +198,33 @@ pub async fn delete(
     params: Params,
 ) -> Result<Reply, ApiError> {
     params.finish()?;
-    for _ in 0..MAX_ATTEMPTS {
-        let (version, c) = load(store, ctx, id).await?;
-        let tombstone = serde_json::json!({"id": id, "object": "customer", "deleted": true});
-        let body = tombstone.to_string();
-        let key = ctx.scope.record(id);
-        let mut tx = Tx::new();
-        tx.expect_version(&key, version)
-            .put(&key, version + 1, &body)
-            .unindex(&index(&ctx.scope), id);
-        if let Some(e) = &c.email {
-            tx.unindex(&email_index(&ctx.scope, e), id);
-        }
-        let event = Event::new(
-            "customer.deleted",
-            &c,
-            None,
-            clock::now(),
-            ctx.scope.livemode(),
-            ctx.event_request(),
-        );
-        tx.event(&ctx.scope, &event).respond(ctx, 200, &body);
-        if commit(store, &tx).await? == Commit::Done(None) {
-            return Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            });
-        }
-    }
-    Err(ApiError::lock_timeout())
+    until_committed(
+        async || {
+            let (version, c) = load(store, ctx, id).await?;
+            let tombstone = serde_json::json!({"id": id, "object": "customer", "deleted": true});
+            let body = tombstone.to_string();
+            let key = ctx.scope.record(id);
+            let mut tx = Tx::new();
+            tx.expect_version(&key, version)
+                .put(&key, version + 1, &body)
+                .unindex(&index(&ctx.scope), id);
+            if let Some(e) = &c.email {
+                tx.unindex(&email_index(&ctx.scope, e), id);
+            }
+            let event = Event::new(
+                "customer.deleted",
+                &c,
+                None,
+                clock::now(),
+                ctx.scope.livemode(),
+                ctx.event_request(),
+            );
+            tx.event(&ctx.scope, &event).respond(ctx, 200, &body);
+            Ok(committed(commit(store, &tx).await?, body))
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// List customers, newest first, optionally only those with an email address.

@@ -25,6 +25,7 @@ mod lease;
 mod managed;
 pub mod packed;
 pub mod plain;
+pub mod retry;
 pub mod scripts;
 mod tx;
 
