@@ -141,8 +141,9 @@ pub async fn update(
             "A customer's test clock is set when the customer is created.",
         ));
     }
+    let changes = &changes;
     until_committed(
-        async || {
+        || async move {
             let (version, mut c) = load(store, ctx, id).await?;
             let old_email = c.email.clone();
             let previous = changes.clone().apply(&mut c)?;
@@ -199,7 +200,7 @@ pub async fn delete(
 ) -> Result<Reply, ApiError> {
     params.finish()?;
     until_committed(
-        async || {
+        || async move {
             let (version, c) = load(store, ctx, id).await?;
             let tombstone = serde_json::json!({"id": id, "object": "customer", "deleted": true});
             let body = tombstone.to_string();

@@ -17,11 +17,20 @@ pub enum Attempt<T> {
 
 /// Run `attempt` until it is [`Attempt::Done`] or fails, at most `attempts` times; after that
 /// many conflicts, the error `exhausted` makes (for the API, `lock_timeout`).
-pub async fn until_committed_within<T, E>(
+///
+/// `attempt` is a closure making a fresh future per try (`|| async move { .. }`, with the
+/// values it needs bound as references beforehand), not an `async` closure: the futures of
+/// async closures are not provably `Send` today, and the edge spawns handlers on a
+/// multi-threaded runtime.
+pub async fn until_committed_within<T, E, F, Fut>(
     attempts: usize,
-    mut attempt: impl AsyncFnMut() -> Result<Attempt<T>, E>,
+    mut attempt: F,
     exhausted: impl FnOnce() -> E,
-) -> Result<T, E> {
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, E>>,
+{
     for _ in 0..attempts {
         if let Attempt::Done(value) = attempt().await? {
             return Ok(value);
@@ -31,10 +40,14 @@ pub async fn until_committed_within<T, E>(
 }
 
 /// [`until_committed_within`] with the usual [`CONFLICT_ATTEMPTS`].
-pub async fn until_committed<T, E>(
-    attempt: impl AsyncFnMut() -> Result<Attempt<T>, E>,
+pub async fn until_committed<T, E, F, Fut>(
+    attempt: F,
     exhausted: impl FnOnce() -> E,
-) -> Result<T, E> {
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, E>>,
+{
     until_committed_within(CONFLICT_ATTEMPTS, attempt, exhausted).await
 }
 
@@ -60,17 +73,19 @@ mod tests {
             (2, Err("boom"), Err("boom"), 3),
         ];
         for (conflicts, outcome, expected, calls) in cases {
-            let mut n = 0;
+            let n = std::cell::Cell::new(0);
+            let n = &n;
             let got = block_on(until_committed(
-                async || {
-                    n += 1;
-                    if n <= conflicts {
+                || async move {
+                    n.set(n.get() + 1);
+                    if n.get() <= conflicts {
                         return Ok(Attempt::Conflict);
                     }
                     outcome.map(Attempt::Done)
                 },
                 || "exhausted",
             ));
+            let n = n.get();
             assert_eq!(got, expected, "conflicts {conflicts}, outcome {outcome:?}");
             assert_eq!(n, calls, "conflicts {conflicts}, outcome {outcome:?}");
         }
