@@ -6,7 +6,9 @@ use calmony_protocol::ApiError;
 use calmony_protocol::event::EventRequest;
 
 use crate::idempotency::{Ask, Claim};
-use crate::store::{Commit, Fetched, KeyRefusal, Scope, Store, StoreError, Tx, Unread};
+use crate::store::{
+    Answer, Answers, Commit, Fetched, KeyRefusal, Scope, Store, StoreError, Tx, Unread,
+};
 
 /// Who is asking and under which idempotency key.
 #[derive(Debug, Clone)]
@@ -137,7 +139,7 @@ impl RequestContext {
             tx.expect_version(key, *version);
         }
         if let (Some(ask), Some(claim)) = (&d.claim, &self.idempotency) {
-            tx.claim_fresh(claim, ask);
+            tx.claim_fresh(ask.fresh(claim));
         }
         tx.check_key(&d.record, d.per_second, &self.scope);
         d.set(KeyCheck::Sent);
@@ -161,6 +163,17 @@ impl RequestContext {
             id: Some(self.request_id.clone()),
             idempotency_key: self.idempotency.as_ref().map(|c| c.key.clone()),
         }
+    }
+}
+
+/// A request's answer is kept under its `Idempotency-Key` claim, if it made one, for as long
+/// as the project keeps answers: what `tx.respond(ctx, status, body)` stores.
+impl Answers for RequestContext {
+    fn answer(&self) -> Option<Answer<'_>> {
+        self.idempotency.as_ref().map(|claim| Answer {
+            claim: claim.into(),
+            ttl_secs: self.idempotency_ttl_secs,
+        })
     }
 }
 

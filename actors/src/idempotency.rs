@@ -19,7 +19,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{Scope, Store, StoreError, scripts};
+use crate::store::{ClaimRef, FreshClaim, Scope, Store, StoreError, scripts};
 
 /// Longest key accepted (Stripe's limit).
 pub const MAX_KEY_LEN: usize = 255;
@@ -30,6 +30,15 @@ pub struct Claim {
     pub key: String,
     pub redis_key: String,
     pub owner: String,
+}
+
+impl<'a> From<&'a Claim> for ClaimRef<'a> {
+    fn from(claim: &'a Claim) -> Self {
+        ClaimRef {
+            redis_key: &claim.redis_key,
+            owner: &claim.owner,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +101,17 @@ pub struct Ask {
 }
 
 impl Ask {
+    /// The claim as a commit makes it when the key check that would have made it was
+    /// deferred to the commit ([`crate::store::Tx::claim_fresh`]).
+    pub fn fresh<'a>(&'a self, claim: &'a Claim) -> FreshClaim<'a> {
+        FreshClaim {
+            claim: claim.into(),
+            fingerprint: &self.fingerprint,
+            endpoint: &self.endpoint,
+            lock_ms: self.lock_ms,
+        }
+    }
+
     /// The script's arguments for the claim, in its order.
     pub(crate) fn args(&self) -> [String; 5] {
         [

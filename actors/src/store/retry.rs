@@ -64,8 +64,14 @@ mod tests {
 
     #[test]
     fn conflicts_are_retried_until_done_errors_stop_at_once_and_attempts_are_bounded() {
-        // (conflicts before the outcome, outcome, expected result, expected calls)
-        let cases: [(usize, Result<u8, &str>, Result<u8, &str>, usize); 5] = [
+        /// Conflicts before the outcome, the outcome, the expected result, the expected calls.
+        type Case = (
+            usize,
+            Result<u8, &'static str>,
+            Result<u8, &'static str>,
+            usize,
+        );
+        let cases: [Case; 5] = [
             (0, Ok(7), Ok(7), 1),
             (4, Ok(7), Ok(7), 5),
             (5, Ok(7), Err("exhausted"), 5),

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use calmony_protocol::event::Event;
 use serde::Serialize;
 
+use super::claim::{Answers, ClaimRef, FreshClaim};
 use super::{Scope, filters, packed, plain};
 
 /// The phase of the operations that write (see [`Op::phase`]).
@@ -631,9 +632,10 @@ impl Tx {
     /// released (see `scripts::IDEMPOTENCY_RELEASE`), so a request that saw this commit fail
     /// (a timeout, with the commit applied after all) cannot free the key for a retry to start
     /// the change a second time.
-    pub fn hold_claim(&mut self, claim: &crate::idempotency::Claim, ms: u64) -> &mut Self {
-        let k = self.k(&claim.redis_key);
-        let owner = self.v(&claim.owner);
+    pub fn hold_claim<'c>(&mut self, claim: impl Into<ClaimRef<'c>>, ms: u64) -> &mut Self {
+        let claim = claim.into();
+        let k = self.k(claim.redis_key);
+        let owner = self.v(claim.owner);
         self.ops.push(Op::Own { k, owner });
         self.ops.push(Op::Pexpire { k, ms });
         self
@@ -713,23 +715,24 @@ impl Tx {
 
     /// Store the request's answer under its idempotency key, if it has one, as part of this
     /// change: a crash can then never leave a change without its answer or the reverse.
-    pub fn respond(&mut self, ctx: &crate::RequestContext, status: u16, body: &str) -> &mut Self {
-        if let Some(claim) = &ctx.idempotency {
-            self.respond_to(claim, ctx.idempotency_ttl_secs, status, body);
+    pub fn respond(&mut self, to: &(impl Answers + ?Sized), status: u16, body: &str) -> &mut Self {
+        if let Some(answer) = to.answer() {
+            self.respond_to(answer.claim, answer.ttl_secs, status, body);
         }
         self
     }
 
     /// Store the answer under a claim carried by a command (the request may be long gone).
-    pub fn respond_to(
+    pub fn respond_to<'c>(
         &mut self,
-        claim: &crate::idempotency::Claim,
+        claim: impl Into<ClaimRef<'c>>,
         ttl_secs: u64,
         status: u16,
         body: &str,
     ) -> &mut Self {
-        let k = self.k(&claim.redis_key);
-        let owner = self.v(&claim.owner);
+        let claim = claim.into();
+        let k = self.k(claim.redis_key);
+        let owner = self.v(claim.owner);
         self.ops.push(Op::Own { k, owner });
         let status = status.to_string();
         let (first, count) = self.vs(&[("state", "done"), ("status", &status), ("body", body)]);
@@ -743,20 +746,17 @@ impl Tx {
         self
     }
 
-    /// Claim idempotency key `claim` as `ask` asks, in this change, for a request that
-    /// claimed nothing before it (its key check, which claims keys, was deferred to this
-    /// commit; see `RequestContext::vouch`): the claim must not exist, and is written as the
-    /// key check writes it (`running`, owned by the request, with the request's fingerprint
-    /// and endpoint) before any other write of it, so the change's answer or hold lands on
-    /// it. The change's checks that the request still holds the claim become that one check.
-    /// A change that neither answers under the claim nor holds it gets the claim's lock, as
-    /// the key check would have given it.
-    pub fn claim_fresh(
-        &mut self,
-        claim: &crate::idempotency::Claim,
-        ask: &crate::idempotency::Ask,
-    ) -> &mut Self {
-        let k = self.k(&claim.redis_key);
+    /// Make idempotency claim `fresh` in this change, for a request that claimed nothing
+    /// before it (its key check, which claims keys, was deferred to this commit; see
+    /// `RequestContext::vouch`): the claim must not exist, and is written as the key check
+    /// writes it (`running`, owned by the request, with the request's fingerprint and
+    /// endpoint) before any other write of it, so the change's answer or hold lands on it.
+    /// The change's checks that the request still holds the claim become that one check. A
+    /// change that neither answers under the claim nor holds it gets the claim's lock, as the
+    /// key check would have given it.
+    pub fn claim_fresh(&mut self, fresh: FreshClaim<'_>) -> &mut Self {
+        let claim = fresh.claim;
+        let k = self.k(claim.redis_key);
         self.ops
             .retain(|op| !matches!(op, Op::Own { k: own, .. } if *own == k));
         let expires = self
@@ -765,16 +765,19 @@ impl Tx {
             .any(|op| matches!(op, Op::Pexpire { k: e, .. } if *e == k));
         let (first, count) = self.vs(&[
             ("state", "running"),
-            ("owner", &claim.owner),
-            ("fp", &ask.fingerprint),
-            ("path", &ask.endpoint),
-            ("req", &claim.owner),
+            ("owner", claim.owner),
+            ("fp", fresh.fingerprint),
+            ("path", fresh.endpoint),
+            ("req", claim.owner),
         ]);
         // Writes go out in the order they were made: the claim's first.
         self.ops.insert(0, Op::Absent { k });
         self.ops.insert(1, Op::Hset { k, first, count });
         if !expires {
-            self.ops.push(Op::Pexpire { k, ms: ask.lock_ms });
+            self.ops.push(Op::Pexpire {
+                k,
+                ms: fresh.lock_ms,
+            });
         }
         self
     }
@@ -1262,32 +1265,35 @@ mod tests {
     /// answer stored under it, and no check that the request already held it.
     #[test]
     fn a_fresh_claim_is_checked_absent_and_written_before_its_answer() {
-        let scope = Scope::new("prj_1", calmony_protocol::Mode::Test);
-        let claim = crate::idempotency::claim_for(&scope, "k1", "req_1");
-        let ctx = crate::RequestContext {
-            request_id: "req_1".into(),
-            scope: scope.clone(),
-            idempotency: Some(claim.clone()),
-            idempotency_ttl_secs: 60,
-            prefetched: Default::default(),
-            deferred: None,
+        /// A request holding `claim`, whose answers are kept 60 s.
+        struct Request(ClaimRef<'static>);
+        impl Answers for Request {
+            fn answer(&self) -> Option<super::super::Answer<'_>> {
+                Some(super::super::Answer {
+                    claim: self.0,
+                    ttl_secs: 60,
+                })
+            }
+        }
+        let claim = ClaimRef {
+            redis_key: "cp:{prj_1}:test:idem:k1",
+            owner: "req_1",
         };
-        let ask = crate::idempotency::Ask {
-            key: "k1".into(),
-            owner: "req_1".into(),
-            fingerprint: "fp".into(),
-            endpoint: "/v1/payment_intents".into(),
+        let fresh = FreshClaim {
+            claim,
+            fingerprint: "fp",
+            endpoint: "/v1/payment_intents",
             lock_ms: 5000,
         };
         let mut tx = Tx::new();
         tx.put("pi", 1, "A")
-            .respond(&ctx, 200, "B")
+            .respond(&Request(claim), 200, "B")
             .expect_version("pm", 3)
-            .claim_fresh(&claim, &ask);
+            .claim_fresh(fresh);
         let ops = resolve(&tx);
         let codes: Vec<&str> = ops.iter().map(|(c, ..)| c.as_str()).collect();
         assert_eq!(codes, ["NX", "V", "H", "P", "H", "E"], "no O check is left");
-        let k = claim.redis_key.as_str();
+        let k = claim.redis_key;
         assert_eq!(ops[0], op("NX", &[k], &[]));
         assert_eq!(
             ops[2],
@@ -1315,7 +1321,7 @@ mod tests {
         assert_eq!(ops[5], op("E", &[k], &["60000"]), "the answer's lifetime");
 
         let mut held = Tx::new();
-        held.put("pi", 1, "A").claim_fresh(&claim, &ask);
+        held.put("pi", 1, "A").claim_fresh(fresh);
         let last = resolve(&held).pop().expect("ops");
         assert_eq!(
             last,
