@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::gateway::{AuthOutcome, CardToTokenise};
+use crate::gateway::{AuthOutcome, CardToTokenise, Tokenised};
 use crate::payments::Payments;
 use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::store::{Commit, Scope, Store, StoreError, Tx};
@@ -112,14 +112,22 @@ pub async fn create(
     if let Some(c) = &customer {
         crate::payments::check_customer(p, ctx, c, "customer").await?;
     }
-    let acct = p.account(scope.mode)?;
-    let tokenised = acct
-        .tokenise(&CardToTokenise {
-            card: &card,
-            attempt: ids::new_id("tok"),
-        })
-        .await;
-    let (outcome, report) = tokenised.map_err(|e| {
+    let acct = p.gateway_for(scope.mode)?;
+    // The request takes its own copy of the number and CVC, dropped when it is answered.
+    let request = CardToTokenise {
+        card: CardInput {
+            number: card.number.clone(),
+            exp_month: card.exp_month,
+            exp_year: card.exp_year,
+            cvc: card.cvc.clone(),
+        },
+        attempt: ids::new_id("tok"),
+    };
+    let tokenised = acct.tokenise(request).await;
+    let Tokenised {
+        outcome,
+        card: report,
+    } = tokenised.map_err(|e| {
         tracing::warn!(error = %e, "card tokenisation failed");
         ApiError::new(
             503,

@@ -1,7 +1,6 @@
 //! Payment intents: create, retrieve, update, list, confirm, capture, cancel, and the finish
 //! step every gateway answer goes through. See the module above for the path of a payment.
 
-use calmony_protocol::cardstream::codes;
 use calmony_protocol::charge::{self, Charge};
 use calmony_protocol::event::{Event, EventRequest};
 use calmony_protocol::list::ListParams;
@@ -17,7 +16,7 @@ use super::{COMMANDS, Challenge, Command, GROUP, HOLD_MS, IntentInternal, Loaded
 use crate::billing::KnownInvoice;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::gateway::{AuthOutcome, Cardstream, GatewayError, Sale};
+use crate::gateway::{AuthOutcome, GatewayError, ModeGateway, Sale, ThreeDsContinuation, TxnState};
 use crate::resource::{answered, commit, commit_for, page_body, to_json};
 use crate::store::{Commit, Scope, Tx};
 
@@ -165,7 +164,7 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     }
     // Created and confirmed in one commit: a crash can't leave a created-but-unconfirmed
     // intent behind an idempotency key that would then create a second one.
-    p.account(scope.mode)?;
+    p.gateway_for(scope.mode)?;
     let attempt = ids::new_id("att");
     intent.status = status::PROCESSING.into();
     let internal = IntentInternal {
@@ -289,7 +288,7 @@ pub async fn begin_invoice_charge(
     ctx: Option<&RequestContext>,
     c: InvoiceCharge,
 ) -> Result<(Tx, InvoiceChargeBegun), ApiError> {
-    p.account(scope.mode)?;
+    p.gateway_for(scope.mode)?;
     let method = load_method(p, scope, None, &c.payment_method, "payment_method").await?;
     // Charged without the cardholder, an invoice takes only a card its customer still holds:
     // a detached one (no customer any more) may not be used again, as with Stripe.
@@ -480,7 +479,7 @@ pub async fn confirm(
 ) -> Result<Reply, ApiError> {
     let c = ConfirmParams::take(params)?;
     let scope = &ctx.scope;
-    p.account(scope.mode)?;
+    p.gateway_for(scope.mode)?;
     for _ in 0..MAX_ATTEMPTS {
         let Loaded {
             version,
@@ -670,7 +669,7 @@ pub async fn continue_challenge(
     session: Option<&str>,
     posted: Vec<(String, String)>,
 ) -> Result<PaymentIntent, ApiError> {
-    p.account(scope.mode)?;
+    p.gateway_for(scope.mode)?;
     for _ in 0..MAX_ATTEMPTS {
         let Loaded {
             version,
@@ -797,16 +796,16 @@ async fn run_inner(
             stored: true,
         });
     }
-    let acct = p.account(scope.mode)?;
+    let acct = p.gateway_for(scope.mode)?;
     let result = match cmd.op.as_str() {
-        "confirm" => confirm_at_gateway(p, acct, &scope, cmd, &loaded, &mut method, recovering)
+        "confirm" => confirm_at_gateway(p, &acct, &scope, cmd, &loaded, &mut method, recovering)
             .await
             .map(Step::Auth),
-        "continue_3ds" => challenge_at_gateway(acct, cmd, &loaded)
+        "continue_3ds" => challenge_at_gateway(&acct, cmd, &loaded)
             .await
             .map(Step::Auth),
-        "capture" => manage_at_gateway(acct, cmd, &loaded, recovering).await,
-        "cancel" => manage_at_gateway(acct, cmd, &loaded, recovering).await,
+        "capture" => manage_at_gateway(&acct, cmd, &loaded, recovering).await,
+        "cancel" => manage_at_gateway(&acct, cmd, &loaded, recovering).await,
         other => {
             tracing::error!(op = other, "unknown payment command");
             Err(GatewayError::Malformed(format!("unknown command {other}")))
@@ -885,7 +884,7 @@ fn three_ds_return(p: &Payments, scope: &Scope, id: &str) -> String {
 
 async fn confirm_at_gateway(
     p: &Payments,
-    acct: &Cardstream,
+    acct: &ModeGateway<'_>,
     scope: &Scope,
     cmd: &Command,
     loaded: &Loaded,
@@ -924,13 +923,13 @@ async fn confirm_at_gateway(
             .and_then(Value::as_bool)
             .unwrap_or(false),
     };
-    if recovering && let Some(found) = acct.sync(Some(&sale.attempt), None).await? {
+    if recovering && let Some(found) = acct.query_attempt(&sale.attempt).await? {
         return Ok(found.outcome);
     }
     match authorise(acct, &sale).await {
         Err(first) => {
             tracing::warn!(attempt = %sale.attempt, error = %first, "sale outcome unknown; asking the gateway");
-            match acct.sync(Some(&sale.attempt), None).await? {
+            match acct.query_attempt(&sale.attempt).await? {
                 Some(found) => Ok(found.outcome),
                 // The gateway never saw it: send it again, under the same transactionUnique.
                 // Unknown again (or a duplicate: the first landed after the QUERY), the
@@ -942,23 +941,14 @@ async fn confirm_at_gateway(
     }
 }
 
-/// Send a sale. A duplicate (65554) is not a refusal: the gateway has this sale already, and
-/// what became of it is a QUERY away, so it is an unknown outcome like a lost answer.
-async fn authorise(acct: &Cardstream, sale: &Sale) -> Result<AuthOutcome, GatewayError> {
-    match acct.authorise(sale).await? {
-        AuthOutcome::Failed {
-            code: codes::DUPLICATE,
-            message,
-        } => Err(GatewayError::Unknown {
-            code: codes::DUPLICATE,
-            message,
-        }),
-        outcome => Ok(outcome),
-    }
+/// Send a sale. A duplicate is not a refusal: the gateway answers it as an unknown outcome
+/// ([`PaymentGateway::sale`](crate::gateway::PaymentGateway::sale)), like a lost answer.
+async fn authorise(acct: &ModeGateway<'_>, sale: &Sale) -> Result<AuthOutcome, GatewayError> {
+    acct.sale(sale.clone()).await
 }
 
 async fn challenge_at_gateway(
-    acct: &Cardstream,
+    acct: &ModeGateway<'_>,
     cmd: &Command,
     loaded: &Loaded,
 ) -> Result<AuthOutcome, GatewayError> {
@@ -973,15 +963,16 @@ async fn challenge_at_gateway(
         .get("posted")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
-    match acct.continue_challenge(&reference, &posted).await {
+    let step = ThreeDsContinuation { reference, posted };
+    match acct.continue_three_ds(step.clone()).await {
         Ok(outcome) => Ok(outcome),
         Err(first) => {
             tracing::warn!(attempt = %cmd.attempt, error = %first, "3-D Secure outcome unknown; asking the gateway");
-            match acct.sync(Some(&cmd.attempt), None).await? {
+            match acct.query_attempt(&cmd.attempt).await? {
                 Some(found) if !matches!(found.outcome, AuthOutcome::Challenge { .. }) => {
                     Ok(found.outcome)
                 }
-                _ => acct.continue_challenge(&reference, &posted).await,
+                _ => acct.continue_three_ds(step).await,
             }
         }
     }
@@ -989,7 +980,7 @@ async fn challenge_at_gateway(
 
 /// Capture or cancel an authorised sale; after an unknown answer, the sale's state decides.
 async fn manage_at_gateway(
-    acct: &Cardstream,
+    acct: &ModeGateway<'_>,
     cmd: &Command,
     loaded: &Loaded,
     recovering: bool,
@@ -1001,11 +992,11 @@ async fn manage_at_gateway(
         .get("amount")
         .and_then(Value::as_i64)
         .unwrap_or(loaded.intent.amount_capturable);
-    let done = |state: &str| {
+    let done = |state: &TxnState| {
         if capturing {
-            matches!(state, "captured" | "tendered" | "deferred" | "accepted")
+            state.captured()
         } else {
-            state == "canceled"
+            state.canceled()
         }
     };
     let success = || {
@@ -1016,7 +1007,7 @@ async fn manage_at_gateway(
         }
     };
     if recovering
-        && let Some(s) = acct.sync(None, Some(&xref)).await?
+        && let Some(s) = acct.query_sale(&xref).await?
         && done(&s.state)
     {
         return Ok(success());
@@ -1024,19 +1015,19 @@ async fn manage_at_gateway(
     let sent = if capturing {
         acct.capture(&xref, amount).await
     } else {
-        acct.void(&xref).await
+        acct.cancel(&xref).await
     };
     let outcome = match sent {
         Ok(o) => o,
         Err(first) => {
             tracing::warn!(xref = %xref, error = %first, "capture/cancel outcome unknown; asking the gateway");
-            match acct.sync(None, Some(&xref)).await? {
+            match acct.query_sale(&xref).await? {
                 Some(s) if done(&s.state) => return Ok(success()),
                 _ => {
                     if capturing {
                         acct.capture(&xref, amount).await?
                     } else {
-                        acct.void(&xref).await?
+                        acct.cancel(&xref).await?
                     }
                 }
             }

@@ -46,7 +46,7 @@ use calmony_protocol::{ApiError, Mode, ids};
 use serde::{Deserialize, Serialize};
 
 use crate::RequestContext;
-use crate::gateway::{Cardstream, Gateway};
+use crate::gateway::{Cardstream, GatewayError, MerchantAccounts, ModeGateway, PaymentGateway};
 use crate::idempotency::Claim;
 use crate::store::{Fetched, Record, Scope, Store, StoreError};
 
@@ -155,7 +155,12 @@ pub struct Loaded {
 #[derive(Clone)]
 pub struct Payments {
     pub store: Store,
-    pub gateway: Gateway,
+    /// Whoever moves the money, one method per flow: Cardstream's accounts, or whatever
+    /// [`Payments::with_gateway`] put in their place.
+    pub gateway: Arc<dyn PaymentGateway>,
+    /// Cardstream's merchant accounts themselves, for its Hosted Payment Page (checkout signs
+    /// the page's form and verifies its result with them; no other flow reads them).
+    pub accounts: MerchantAccounts,
     /// This daemon's consumer name in [`GROUP`].
     pub consumer: String,
     /// Where browsers reach this daemon (3-D Secure pages).
@@ -166,6 +171,16 @@ pub struct Payments {
     in_flight: Arc<Mutex<HashSet<String>>>,
     /// What a payment's result means for billing (dunning, numbering).
     pub billing: Arc<BillingSettings>,
+}
+
+/// A mode whose merchant account is not configured takes no payments.
+fn not_configured(e: GatewayError) -> ApiError {
+    ApiError::new(
+        400,
+        calmony_protocol::ErrorType::InvalidRequestError,
+        format!("{e}: set gateway.live in the configuration to take live payments."),
+    )
+    .with_code("live_mode_not_configured")
 }
 
 /// The billing settings a payment's finish step applies.
@@ -192,7 +207,7 @@ impl Default for BillingSettings {
 impl Payments {
     pub fn new(
         store: Store,
-        gateway: Gateway,
+        accounts: MerchantAccounts,
         consumer: String,
         public_base: String,
         recovery_after: Duration,
@@ -200,7 +215,8 @@ impl Payments {
     ) -> Self {
         Self {
             store,
-            gateway,
+            gateway: Arc::new(accounts.clone()),
+            accounts,
             consumer,
             public_base,
             recovery_after,
@@ -216,15 +232,21 @@ impl Payments {
         self
     }
 
+    /// Move the money through `gateway` instead of calling Cardstream directly (an actor
+    /// that owns the accounts, or a test double).
+    pub fn with_gateway(mut self, gateway: Arc<dyn PaymentGateway>) -> Self {
+        self.gateway = gateway;
+        self
+    }
+
+    /// The gateway for payments in `mode`; refused when that mode's account is not set up.
+    pub(crate) fn gateway_for(&self, mode: Mode) -> Result<ModeGateway<'_>, ApiError> {
+        ModeGateway::new(self.gateway.as_ref(), mode).map_err(not_configured)
+    }
+
+    /// Cardstream's merchant account for `mode`, for its Hosted Payment Page (checkout).
     pub(crate) fn account(&self, mode: Mode) -> Result<&Cardstream, ApiError> {
-        self.gateway.account(mode).map_err(|e| {
-            ApiError::new(
-                400,
-                calmony_protocol::ErrorType::InvalidRequestError,
-                format!("{e}: set gateway.live in the configuration to take live payments."),
-            )
-            .with_code("live_mode_not_configured")
-        })
+        self.accounts.account(mode).map_err(not_configured)
     }
 
     /// Carry out command `id` with it marked in flight, so recovery leaves it to this task.

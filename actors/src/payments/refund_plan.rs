@@ -41,7 +41,7 @@ impl SaleState {
     pub fn of(sale: &TxnStatus) -> Self {
         if sale.settled() {
             SaleState::Settled
-        } else if sale.state == "canceled" {
+        } else if sale.state.canceled() {
             SaleState::Canceled
         } else {
             SaleState::Unsettled
@@ -302,7 +302,7 @@ mod tests {
                 code: 0,
                 message: String::new(),
             },
-            state: state.into(),
+            state: crate::gateway::cardstream::transformers::txn_state(state),
             amount_received: received,
             amount_refunded: refunded,
         };

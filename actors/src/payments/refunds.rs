@@ -39,7 +39,7 @@ use super::refund_plan::{self, GatewayAction, Progress, SaleState};
 use super::{COMMANDS, Command, GROUP, HOLD_MS, Loaded, Payments};
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::gateway::{Cardstream, GatewayError, ManageOutcome};
+use crate::gateway::{GatewayError, ManageOutcome, ModeGateway};
 use crate::resource::{commit, page_body, to_json};
 use crate::store::{Commit, Lease, Scope, Tx};
 
@@ -75,7 +75,7 @@ pub async fn create_refund(
 ) -> Result<Reply, ApiError> {
     let r = RefundParams::take(params)?;
     let scope = &ctx.scope;
-    p.account(scope.mode)?;
+    p.gateway_for(scope.mode)?;
     let intent_id = match (&r.payment_intent, &r.charge) {
         (Some(pi), _) => pi.clone(),
         (None, Some(ch)) => {
@@ -289,9 +289,9 @@ async fn run_inner(
                 continue;
             }
         };
-        let acct = p.account(scope.mode)?;
+        let acct = p.gateway_for(scope.mode)?;
         let token = Lease::token_for(&p.consumer);
-        let ttl = refund_plan::lease_ttl(acct.timeout());
+        let ttl = refund_plan::lease_ttl(acct.request_timeout());
         let Some(lease) = p
             .store
             .take_lease(&sale_lease(&scope, &cmd.intent), token, ttl)
@@ -304,7 +304,7 @@ async fn run_inner(
             tokio::time::sleep(QUEUE_POLL).await;
             continue;
         };
-        let acted = act_as_head(p, &scope, cmd, cmd_id, &refund_id, acct, &lease).await;
+        let acted = act_as_head(p, &scope, cmd, cmd_id, &refund_id, &acct, &lease).await;
         if let Err(e) = p.store.release_lease(&lease).await {
             tracing::debug!(refund = %refund_id, error = %e, "sale lease left to expire");
         }
@@ -402,7 +402,7 @@ async fn act_as_head(
     cmd: &Command,
     cmd_id: &str,
     refund_id: &str,
-    acct: &Cardstream,
+    acct: &ModeGateway<'_>,
     lease: &Lease,
 ) -> Result<Option<Ran>, ApiError> {
     let Some((rec, refund, loaded)) = pending_head(p, scope, cmd, refund_id).await? else {
@@ -523,7 +523,7 @@ impl Held<'_> {
 /// a request that already took effect (sent before a crash, its answer lost) is recorded, not
 /// sent again; and sends nothing once the lease is lost.
 async fn refund_at_gateway(
-    acct: &Cardstream,
+    acct: &ModeGateway<'_>,
     held: &Held<'_>,
     cmd: &Command,
     loaded: &Loaded,
@@ -541,7 +541,7 @@ async fn refund_at_gateway(
     // A CAPTURE or CANCEL refused because the sale settled meanwhile is planned again.
     let mut outcome = None;
     for _ in 0..2 {
-        let sale = acct.sync(None, Some(&xref)).await?.ok_or_else(|| {
+        let sale = acct.query_sale(&xref).await?.ok_or_else(|| {
             GatewayError::Malformed(format!("the gateway does not know sale {xref}"))
         })?;
         let state = SaleState::of(&sale);
@@ -550,7 +550,7 @@ async fn refund_at_gateway(
             Progress::Applied => {
                 let mut txn = sale_ref(None);
                 if state == SaleState::Settled
-                    && let Some(done) = acct.sync(Some(&cmd.attempt), None).await?
+                    && let Some(done) = acct.query_attempt(&cmd.attempt).await?
                     && let crate::gateway::AuthOutcome::Approved { txn: t, .. } = done.outcome
                 {
                     txn = t;
@@ -569,7 +569,7 @@ async fn refund_at_gateway(
         }
         let done = match action {
             GatewayAction::Capture { keep } => acct.capture(&xref, keep).await?,
-            GatewayAction::Cancel => acct.void(&xref).await?,
+            GatewayAction::Cancel => acct.cancel(&xref).await?,
             GatewayAction::RefundSale { amount } => {
                 acct.refund(&xref, amount, &cmd.attempt).await?
             }
@@ -753,9 +753,9 @@ pub(super) async fn give_up(p: &Payments, cmd: &Command, cmd_id: &str) -> Result
                 GaveUp::Busy
             });
         }
-        let acct = p.account(scope.mode)?;
+        let acct = p.gateway_for(scope.mode)?;
         let token = Lease::token_for(&p.consumer);
-        let ttl = refund_plan::lease_ttl(acct.timeout());
+        let ttl = refund_plan::lease_ttl(acct.request_timeout());
         let Some(lease) = p
             .store
             .take_lease(&sale_lease(&scope, &cmd.intent), token, ttl)
@@ -763,7 +763,7 @@ pub(super) async fn give_up(p: &Payments, cmd: &Command, cmd_id: &str) -> Result
         else {
             return Ok(GaveUp::Busy);
         };
-        let result = give_up_head(p, &scope, cmd, cmd_id, &refund_id, acct).await;
+        let result = give_up_head(p, &scope, cmd, cmd_id, &refund_id, &acct).await;
         if let Err(e) = p.store.release_lease(&lease).await {
             tracing::debug!(refund = %refund_id, error = %e, "sale lease left to expire");
         }
@@ -782,7 +782,7 @@ async fn give_up_head(
     cmd: &Command,
     cmd_id: &str,
     refund_id: &str,
-    acct: &Cardstream,
+    acct: &ModeGateway<'_>,
 ) -> Result<Option<GaveUp>, ApiError> {
     let Some((rec, refund, loaded)) = pending_head(p, scope, cmd, refund_id).await? else {
         return Ok(None);
@@ -793,7 +793,7 @@ async fn give_up_head(
         .unwrap_or(loaded.intent.amount_received);
     let xref = loaded.internal.sale_xref.clone().unwrap_or_default();
     // What the sale holds, if the gateway says (it may be why the command is poison).
-    let holds = match acct.sync(None, Some(&xref)).await {
+    let holds = match acct.query_sale(&xref).await {
         Ok(Some(sale)) => Some(refund_plan::held_at_gateway(&sale)),
         Ok(None) => None,
         Err(e) => {

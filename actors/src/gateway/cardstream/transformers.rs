@@ -3,15 +3,16 @@
 use calmony_protocol::cardstream::Fields;
 use calmony_protocol::cardstream::codes::{self, Outcome};
 
-use crate::gateway::{
-    AuthOutcome, CardReport, CardToTokenise, GatewayError, ManageOutcome, Sale, TxnRef, TxnStatus,
+use crate::gateway::outcomes::{
+    AuthOutcome, CardReport, GatewayError, ManageOutcome, TxnRef, TxnState, TxnStatus,
 };
+use crate::gateway::requests::{CardToTokenise, Sale};
 
 /// ISO 4217 / 3166 numeric codes: GBP, United Kingdom.
 const GBP: &str = "826";
 const UK: &str = "826";
 
-pub fn verify_request(t: &CardToTokenise<'_>) -> Fields {
+pub fn verify_request(t: &CardToTokenise) -> Fields {
     let mut f = Fields::new();
     f.insert("action", "VERIFY")
         .insert("type", "1")
@@ -251,7 +252,7 @@ pub fn queried(f: Fields) -> Result<Option<Fields>, GatewayError> {
 pub fn txn_status(f: &Fields) -> Result<TxnStatus, GatewayError> {
     Ok(TxnStatus {
         outcome: auth_outcome(f)?,
-        state: f.get("state").unwrap_or("").to_string(),
+        state: txn_state(f.get("state").unwrap_or("")),
         amount_received: f
             .get("amountReceived")
             .and_then(|a| a.parse().ok())
@@ -261,4 +262,45 @@ pub fn txn_status(f: &Fields) -> Result<TxnStatus, GatewayError> {
             .and_then(|a| a.parse().ok())
             .unwrap_or(0),
     })
+}
+
+/// Cardstream's transaction state (§6.1), in the gateway's terms.
+pub fn txn_state(state: &str) -> TxnState {
+    match state {
+        "received" => TxnState::Received,
+        "approved" => TxnState::Approved,
+        "verified" => TxnState::Verified,
+        "declined" => TxnState::Declined,
+        "referred" => TxnState::Referred,
+        "captured" => TxnState::Captured,
+        "tendered" | "deferred" | "accepted" => TxnState::Settled,
+        "rejected" => TxnState::Rejected,
+        "canceled" => TxnState::Canceled,
+        "finished" => TxnState::Finished,
+        other => TxnState::Other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cardstream_states_read_as_typed_states() {
+        for (state, typed, settled, captured) in [
+            ("approved", TxnState::Approved, false, false),
+            ("captured", TxnState::Captured, false, true),
+            ("tendered", TxnState::Settled, true, true),
+            ("deferred", TxnState::Settled, true, true),
+            ("accepted", TxnState::Settled, true, true),
+            ("rejected", TxnState::Rejected, true, false),
+            ("canceled", TxnState::Canceled, false, false),
+            ("", TxnState::Other(String::new()), false, false),
+        ] {
+            let read = txn_state(state);
+            assert_eq!(read, typed, "{state}");
+            assert_eq!(read.settled(), settled, "{state}");
+            assert_eq!(read.captured(), captured, "{state}");
+        }
+    }
 }
