@@ -66,7 +66,7 @@ pub async fn create(
                 "Test clocks exist in test mode only.",
             ));
         }
-        created = crate::billing::clocks::frozen_time(store, &ctx.scope, c)
+        created = crate::billing::customer_time::frozen_time(store, &ctx.scope, c)
             .await?
             .ok_or_else(|| {
                 ApiError::invalid_param(

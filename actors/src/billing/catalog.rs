@@ -19,7 +19,7 @@ fn not_found(object: &str, id: &str, param: &str) -> ApiError {
 }
 
 /// Load a stored object of a kind (404 naming `param` when absent).
-pub(super) async fn load<T: serde::de::DeserializeOwned>(
+pub(crate) async fn load<T: serde::de::DeserializeOwned>(
     store: &Store,
     scope: &Scope,
     prefix: &str,
@@ -183,7 +183,7 @@ pub async fn list_products(
 
 /// Read a price's terms (for `POST /v1/prices` and inline `price_data`). `product` or
 /// `product_data[name]` names the product; a new product is created in `tx`.
-pub(super) async fn price_from(
+pub(crate) async fn price_from(
     store: &Store,
     ctx: &RequestContext,
     p: &mut Params,
@@ -479,7 +479,7 @@ pub async fn list_tax_rates(
 }
 
 /// Tax rates named in a request (`tax_rates[]` / `default_tax_rates[]`), checked to exist.
-pub(super) async fn take_tax_rates(
+pub(crate) async fn take_tax_rates(
     store: &Store,
     scope: &Scope,
     p: &mut Params,
@@ -508,7 +508,7 @@ pub(super) async fn take_tax_rates(
 }
 
 /// The tax rates an invoice uses, loaded.
-pub(super) async fn rates_for(
+pub(crate) async fn rates_for(
     store: &Store,
     scope: &Scope,
     ids: &[String],

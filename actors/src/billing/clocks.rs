@@ -2,15 +2,17 @@
 //! created with it live at. Advancing it runs the SubscriptionScheduler over its subscriptions
 //! at once, so renewals, trials and dunning over months play out in one request.
 
-use calmony_protocol::billing::{Invoice, TEST_CLOCK_PREFIX, TestClock};
+use calmony_protocol::billing::{TEST_CLOCK_PREFIX, TestClock};
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::Params;
 use calmony_protocol::{ApiError, ids};
 
-use super::Billing;
+use super::catalog;
+use super::scheduler;
+use super::settings::Billing;
 use crate::context::{Reply, RequestContext};
 use crate::resource::{commit, commit_answer, page_body, to_json};
-use crate::store::{Commit, Scope, Store, Tx};
+use crate::store::{Commit, Scope, Tx};
 
 fn test_mode_only(ctx: &RequestContext) -> Result<(), ApiError> {
     if ctx.scope.livemode() {
@@ -24,34 +26,8 @@ fn test_mode_only(ctx: &RequestContext) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A clock's frozen time, if it exists in this scope.
-pub async fn frozen_time(store: &Store, scope: &Scope, id: &str) -> Result<Option<i64>, ApiError> {
-    if !ids::is_valid(TEST_CLOCK_PREFIX, id) {
-        return Ok(None);
-    }
-    let key = scope.record(id);
-    Ok(match store.get(&key).await? {
-        Some(r) if !r.json.contains("\"deleted\":true") => {
-            Some(r.parse::<TestClock>(&key)?.frozen_time)
-        }
-        _ => None,
-    })
-}
-
-/// The time an invoice's customer lives at.
-pub async fn now_for_invoice(store: &Store, scope: &Scope, inv: &Invoice) -> i64 {
-    match &inv.test_clock {
-        Some(c) => frozen_time(store, scope, c)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(crate::clock::now),
-        None => crate::clock::now(),
-    }
-}
-
 async fn load(b: &Billing, scope: &Scope, id: &str) -> Result<(u64, TestClock), ApiError> {
-    super::catalog::load(
+    catalog::load(
         &b.store,
         scope,
         TEST_CLOCK_PREFIX,
@@ -165,6 +141,6 @@ pub async fn advance(
     if !matches!(commit(&b.store, &tx).await?, Commit::Done(_)) {
         return Err(ApiError::lock_timeout());
     }
-    super::scheduler::run_clock(b, scope, id, to).await?;
+    scheduler::run_clock(b, scope, id, to).await?;
     Ok(Reply::ok(body))
 }

@@ -1,265 +1,50 @@
-//! Invoices: drafts built from invoice items, finalization (the gap-free number is taken in
-//! the finalizing commit), payment through the IntentProcessor, void, uncollectible, the
-//! receipt invoice of every one-off payment, and the PDF (rendered once per version, cached).
+//! The invoice API: drafts built from invoice items, finalization (the gap-free number is
+//! taken in the finalizing commit), payment through the IntentProcessor, void, uncollectible,
+//! and the PDF (rendered once per version, cached). Which command each status allows is
+//! decided in [`super::transitions`], the totals in [`super::totals`]; the receipt of a one-off
+//! payment and a payment's effect on its invoice live in [`super::receipts`] and
+//! [`super::collection`], below the payments layer.
 
 use calmony_protocol::billing::{
-    INVOICE_ITEM_PREFIX, INVOICE_PREFIX, Invoice, InvoiceItem, InvoiceLine, LINE_PREFIX, LineList,
-    NUMBER_PLACEHOLDER, Period, StatusTransitions, Subscription,
+    INVOICE_ITEM_PREFIX, INVOICE_PREFIX, Invoice, InvoiceItem, LINE_PREFIX, NUMBER_PLACEHOLDER,
+    Period, Subscription,
 };
 use calmony_protocol::customer::Customer;
 use calmony_protocol::event::EventRequest;
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::{Field, Params};
-use calmony_protocol::payment_intent::PaymentIntent;
 use calmony_protocol::{ApiError, ErrorType, ids, metadata};
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::catalog::{self, load, rates_for, take_tax_rates};
-use super::{Billing, due_member};
+use super::customer_time::now_for_invoice;
+use super::invoice_records::{
+    BillTo, InvoiceInternal, KnownInvoice, draft, line, load_invoice, mark_paid, write_invoice,
+};
+use super::keys;
+use super::settings::Billing;
+use super::status::{BillingReason, InvoiceStatus};
+use super::totals;
+use super::transitions::{InvoiceCommand, invoice_after};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, page_body, to_json};
-use crate::store::{Commit, Scope, Store, Tx, filters};
+use crate::resource::{commit, commit_answer, event, page_body, to_json};
+use crate::store::{Commit, Scope, Tx, filters};
 
-/// What is kept beside an invoice.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct InvoiceInternal {
-    /// A payment in flight for it: no second charge while this is set.
-    pub paying: Option<String>,
-    /// The unguessable part of its public PDF link.
-    pub pdf_token: String,
+/// The refusal of `command` on an invoice in `status`.
+fn refused(status: &str, command: InvoiceCommand) -> ApiError {
+    ApiError::unexpected_state("invoice", status, command.verb())
 }
 
-/// An invoice as its caller has just written it (and, for a subscription's, the subscription
-/// as it stands), handed to the next step so that step need not read them back: a renewal's
-/// charge, then the payment's finish. Every write that relies on it still checks the version
-/// it names, so a change made meanwhile fails that commit and the step reads afresh.
-#[derive(Debug, Clone)]
-pub struct KnownInvoice {
-    pub version: u64,
-    pub invoice: Invoice,
-    pub internal: InvoiceInternal,
-    pub subscription: Option<(u64, Subscription)>,
-}
-
-impl KnownInvoice {
-    /// `id` as known, or as read from Redis.
-    async fn load(
-        known: Option<KnownInvoice>,
-        store: &Store,
-        scope: &Scope,
-        id: &str,
-    ) -> Result<KnownInvoice, ApiError> {
-        if let Some(k) = known.filter(|k| k.invoice.id == id) {
-            return Ok(k);
-        }
-        let (version, invoice, internal) = load_invoice(store, scope, id).await?;
-        Ok(KnownInvoice {
-            version,
-            invoice,
-            internal,
-            subscription: None,
-        })
-    }
-
-    /// The invoice's subscription, as known or as read; `tx` then checks its version, since
-    /// what the commit does to the subscription (or its schedule) follows from this state.
-    async fn subscription(
-        &mut self,
-        store: &Store,
-        scope: &Scope,
-        tx: &mut Tx,
-    ) -> Option<(u64, Subscription)> {
-        let id = self.invoice.subscription.clone()?;
-        let found = match self.subscription.take().filter(|(_, s)| s.id == id) {
-            Some(known) => Some(known),
-            None => load::<Subscription>(
-                store,
-                scope,
-                calmony_protocol::billing::SUBSCRIPTION_PREFIX,
-                "subscription",
-                &id,
-                "subscription",
-            )
-            .await
-            .ok(),
-        };
-        if let Some((v, _)) = &found {
-            tx.expect_version(&scope.record(&id), *v);
-        }
-        found
-    }
-}
-
-pub(super) fn index(scope: &Scope) -> String {
-    scope.key("invoices")
-}
-
-fn customer_index(scope: &Scope, customer: &str) -> String {
-    scope.key(&format!("customer:{customer}:invoices"))
-}
-
-fn pending_items(scope: &Scope, customer: &str) -> String {
-    scope.key(&format!("customer:{customer}:pending_items"))
-}
-
-fn counter(scope: &Scope) -> String {
-    scope.key("invoice_seq")
-}
-
-pub(super) async fn load_invoice(
-    store: &Store,
-    scope: &Scope,
-    id: &str,
-) -> Result<(u64, Invoice, InvoiceInternal), ApiError> {
-    crate::resource::load_with_internal(store, scope, (INVOICE_PREFIX, "invoice", "invoice"), id)
-        .await
-}
-
-pub(super) fn write_invoice(
-    tx: &mut Tx,
-    scope: &Scope,
-    version: u64,
-    inv: &Invoice,
-    internal: &InvoiceInternal,
-) -> Result<String, ApiError> {
-    crate::resource::write_with_internal(tx, scope, &inv.id, version, inv, internal)
-}
-
-pub(super) use crate::resource::event;
-
-/// Who an invoice bills.
-pub(super) struct BillTo<'a> {
-    pub id: &'a str,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub test_clock: Option<String>,
-}
-
-impl<'a> From<&'a Customer> for BillTo<'a> {
-    fn from(c: &'a Customer) -> Self {
-        Self {
-            id: &c.id,
-            email: c.email.clone(),
-            name: c.name.clone(),
-            test_clock: c.test_clock.clone(),
-        }
-    }
-}
-
-/// A new draft.
-pub(super) fn draft(
-    public_base: &str,
-    scope: &Scope,
-    to: BillTo<'_>,
-    now: i64,
-    reason: &str,
-) -> (Invoice, InvoiceInternal) {
-    let id = ids::new_id(INVOICE_PREFIX);
-    let token = ids::random_alnum(24);
-    let inv = Invoice {
-        object: "invoice".into(),
-        account_country: "GB".into(),
-        account_name: None,
-        amount_due: 0,
-        amount_paid: 0,
-        amount_remaining: 0,
-        attempt_count: 0,
-        attempted: false,
-        auto_advance: false,
-        billing_reason: reason.into(),
-        collection_method: "charge_automatically".into(),
-        created: now,
-        currency: "gbp".into(),
-        customer: to.id.to_string(),
-        customer_email: to.email,
-        customer_name: to.name,
-        default_payment_method: None,
-        default_tax_rates: Vec::new(),
-        description: None,
-        due_date: None,
-        effective_at: None,
-        hosted_invoice_url: None,
-        invoice_pdf: Some(format!(
-            "{public_base}/invoices/{}/{}/{id}/{token}.pdf",
-            scope.project, scope.mode
-        )),
-        lines: LineList {
-            object: "list".into(),
-            data: Vec::new(),
-            has_more: false,
-            total_count: 0,
-            url: format!("/v1/invoices/{id}/lines"),
-        },
-        livemode: scope.livemode(),
-        metadata: Default::default(),
-        next_payment_attempt: None,
-        number: None,
-        paid: false,
-        parent: None,
-        payment_intent: None,
-        period_end: now,
-        period_start: now,
-        status: "draft".into(),
-        status_transitions: StatusTransitions::default(),
-        subscription: None,
-        subtotal: 0,
-        subtotal_excluding_tax: 0,
-        tax: 0,
-        total: 0,
-        total_excluding_tax: 0,
-        total_taxes: Vec::new(),
-        test_clock: to.test_clock,
-        id,
-    };
-    (
-        inv,
-        InvoiceInternal {
-            paying: None,
-            pdf_token: token,
-        },
-    )
-}
-
-pub(super) fn line(
-    inv: &Invoice,
-    description: Option<String>,
-    unit_amount: i64,
-    quantity: i64,
-    period: Period,
-    price: Option<String>,
-    tax_rates: Vec<String>,
-    proration: bool,
-) -> InvoiceLine {
-    InvoiceLine {
-        id: ids::new_id(LINE_PREFIX),
-        object: "line_item".into(),
-        amount: unit_amount * quantity,
-        currency: "gbp".into(),
-        description,
-        invoice: Some(inv.id.clone()),
-        invoice_item: None,
-        livemode: inv.livemode,
-        metadata: Default::default(),
-        period,
-        pricing: price
-            .as_ref()
-            .map(|p| json!({"type": "price_details", "price_details": {"price": p}})),
-        price,
-        proration,
-        quantity,
-        subscription: inv.subscription.clone(),
-        tax_amounts: Vec::new(),
-        tax_rates,
-        unit_amount,
-    }
+/// `command` on an invoice in `status`: the status it moves to, or the refusal.
+fn allowed(status: &str, command: InvoiceCommand) -> Result<InvoiceStatus, ApiError> {
+    invoice_after(InvoiceStatus::of(status), command).ok_or_else(|| refused(status, command))
 }
 
 /// Move a draft to `open` in `tx`: the number (taken by the commit), the finalized time, the
 /// totals fixed; a zero invoice is paid at once. Events `invoice.finalized` (and `paid`).
 /// Warns the operator if the project has no display name to print as the supplier.
-pub(super) fn finalize_in(
+pub(crate) fn finalize_in(
     b: &Billing,
     tx: &mut Tx,
     scope: &Scope,
@@ -267,249 +52,22 @@ pub(super) fn finalize_in(
     now: i64,
     request: &EventRequest,
 ) {
-    inv.status = "open".into();
+    inv.status = InvoiceStatus::Open.as_str().into();
     inv.number = Some(NUMBER_PLACEHOLDER.into());
     inv.status_transitions.finalized_at = Some(now);
     inv.effective_at = Some(now);
     inv.auto_advance = inv.collection_method == "charge_automatically";
-    tx.number(&counter(scope), NUMBER_PLACEHOLDER, &b.invoice_prefix);
+    tx.number(
+        &keys::invoice_counter(scope),
+        NUMBER_PLACEHOLDER,
+        &b.invoice_prefix,
+    );
     tx.event(scope, &event("invoice.finalized", inv, scope, request, now));
     super::pdf::warn_if_unnamed(&b.store, &scope.project);
     if inv.amount_due == 0 {
         mark_paid(inv, now);
         tx.event(scope, &event("invoice.paid", inv, scope, request, now));
     }
-}
-
-fn mark_paid(inv: &mut Invoice, now: i64) {
-    inv.status = "paid".into();
-    inv.paid = true;
-    inv.amount_paid = inv.amount_due;
-    inv.amount_remaining = 0;
-    inv.status_transitions.paid_at = Some(now);
-    inv.next_payment_attempt = None;
-}
-
-/// The receipt invoice of a one-off payment that just succeeded, written in the payment's own
-/// finish commit: one line, already paid, with its number.
-pub fn receipt_for(
-    tx: &mut Tx,
-    scope: &Scope,
-    intent: &PaymentIntent,
-    invoice_prefix: &str,
-    public_base: &str,
-    request: &EventRequest,
-    now: i64,
-) -> Result<String, ApiError> {
-    receipt_with_lines(
-        tx,
-        scope,
-        intent,
-        &[],
-        invoice_prefix,
-        public_base,
-        request,
-        now,
-    )
-}
-
-/// A line of a receipt that itemises what was bought (a checkout session's lines).
-#[derive(Debug, Clone)]
-pub struct ReceiptLine {
-    pub description: String,
-    pub unit_amount: i64,
-    pub quantity: i64,
-}
-
-/// [`receipt_for`], with the lines given (they add up to the payment); with none, one line
-/// of the payment's description and amount.
-#[allow(clippy::too_many_arguments)]
-pub fn receipt_with_lines(
-    tx: &mut Tx,
-    scope: &Scope,
-    intent: &PaymentIntent,
-    items: &[ReceiptLine],
-    invoice_prefix: &str,
-    public_base: &str,
-    request: &EventRequest,
-    now: i64,
-) -> Result<String, ApiError> {
-    let to = BillTo {
-        id: intent.customer.as_deref().unwrap_or(""),
-        email: intent.receipt_email.clone(),
-        name: None,
-        test_clock: None,
-    };
-    let (mut inv, internal) = draft(public_base, scope, to, now, "manual");
-    inv.description = intent.description.clone();
-    inv.payment_intent = Some(intent.id.clone());
-    let desc = intent
-        .description
-        .clone()
-        .unwrap_or_else(|| "Payment".into());
-    let one = [ReceiptLine {
-        description: desc,
-        unit_amount: intent.amount_received,
-        quantity: 1,
-    }];
-    let items = if items.is_empty() { &one[..] } else { items };
-    for item in items {
-        let l = line(
-            &inv,
-            Some(item.description.clone()),
-            item.unit_amount,
-            item.quantity,
-            Period {
-                start: now,
-                end: now,
-            },
-            None,
-            Vec::new(),
-            false,
-        );
-        inv.lines.data.push(l);
-    }
-    inv.compute(&[]);
-    tx.number(&counter(scope), NUMBER_PLACEHOLDER, invoice_prefix);
-    inv.status = "open".into();
-    inv.number = Some(NUMBER_PLACEHOLDER.into());
-    inv.status_transitions.finalized_at = Some(now);
-    inv.effective_at = Some(now);
-    mark_paid(&mut inv, now);
-    inv.attempted = true;
-    inv.attempt_count = 1;
-    // A fresh id: no absence check needed.
-    write_invoice(tx, scope, 1, &inv, &internal)?;
-    tx.index(&index(scope), &inv.id);
-    if let Some(c) = &intent.customer {
-        tx.index(&customer_index(scope, c), &inv.id);
-    }
-    tx.event(scope, &event("invoice.created", &inv, scope, request, now));
-    tx.event(scope, &event("invoice.paid", &inv, scope, request, now));
-    Ok(inv.id)
-}
-
-/// Apply a payment's result to its invoice (and the invoice's subscription), in the payment's
-/// own finish commit: paid, or the attempt counted with the next retry (dunning) or the final
-/// action. Called by the IntentProcessor.
-pub async fn on_payment(
-    store: &Store,
-    tx: &mut Tx,
-    scope: &Scope,
-    invoice_id: &str,
-    intent: Option<&str>,
-    succeeded: bool,
-    dunning_secs: &[i64],
-    final_action: &str,
-    request: &EventRequest,
-    known: Option<KnownInvoice>,
-) -> Result<(), ApiError> {
-    let mut known = KnownInvoice::load(known, store, scope, invoice_id).await?;
-    let sub = known.subscription(store, scope, tx).await;
-    let KnownInvoice {
-        version: v,
-        invoice: mut inv,
-        mut internal,
-        ..
-    } = known;
-    let now = super::clocks::now_for_invoice(store, scope, &inv).await;
-    internal.paying = None;
-    inv.attempted = true;
-    inv.attempt_count += 1;
-    if let Some(pi) = intent {
-        inv.payment_intent = Some(pi.to_string());
-    }
-    let mut sub_next_due: Option<i64> = None;
-    let mut sub_status: Option<&str> = None;
-    if succeeded {
-        if inv.status == "open" || inv.status == "uncollectible" {
-            mark_paid(&mut inv, now);
-            tx.event(scope, &event("invoice.paid", &inv, scope, request, now));
-            tx.event(
-                scope,
-                &event("invoice.payment_succeeded", &inv, scope, request, now),
-            );
-            sub_status = Some("active");
-        }
-    } else {
-        let retry = usize::try_from(inv.attempt_count - 1)
-            .ok()
-            .and_then(|i| dunning_secs.get(i));
-        let is_renewal = inv.billing_reason == "subscription_cycle";
-        inv.next_payment_attempt = match (retry, is_renewal) {
-            (Some(d), true) => Some(now + d),
-            _ => None,
-        };
-        tx.event(
-            scope,
-            &event("invoice.payment_failed", &inv, scope, request, now),
-        );
-        if is_renewal {
-            match inv.next_payment_attempt {
-                Some(at) => sub_next_due = Some(at),
-                None => {
-                    sub_status = Some(match final_action {
-                        "unpaid" => "unpaid",
-                        "cancel" => "canceled",
-                        _ => "past_due",
-                    });
-                }
-            }
-        }
-    }
-    write_invoice(tx, scope, v + 1, &inv, &internal)?;
-    tx.expect_version(&scope.record(invoice_id), v);
-    if let Some((sv, mut s)) = sub {
-        let before = s.status.clone();
-        if let Some(st) = sub_status {
-            let changes_status = match st {
-                "active" => matches!(
-                    s.status.as_str(),
-                    "incomplete" | "past_due" | "unpaid" | "active"
-                ),
-                _ => s.status != "canceled",
-            };
-            if changes_status {
-                s.status = st.to_string();
-            }
-            if st == "canceled" {
-                s.canceled_at = Some(now);
-                s.ended_at = Some(now);
-            }
-        }
-        let due_set = Billing::due_set(s.test_clock.as_deref());
-        let member = due_member(scope, &s.id);
-        match (s.status.as_str(), sub_next_due) {
-            ("canceled" | "incomplete_expired", _) => {
-                tx.unindex(&due_set, &member);
-            }
-            (_, Some(at)) => {
-                tx.schedule(&due_set, at.min(s.current_period_end), &member);
-            }
-            ("active" | "past_due" | "unpaid", None) => {
-                tx.schedule(&due_set, s.current_period_end, &member);
-            }
-            _ => {}
-        }
-        if s.status != before || sub_next_due.is_some() {
-            let body = to_json(&s)?;
-            tx.put(&scope.record(&s.id), sv + 1, &body);
-            if s.status != before {
-                let kind = if s.status == "canceled" {
-                    "deleted"
-                } else {
-                    "updated"
-                };
-                for prefix in ["subscription", "customer.subscription"] {
-                    tx.event(
-                        scope,
-                        &event(&format!("{prefix}.{kind}"), &s, scope, request, now),
-                    );
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `POST /v1/invoices`: a draft for a customer, taking the customer's pending invoice items.
@@ -526,7 +84,7 @@ pub async fn create_invoice(
         scope,
         BillTo::from(&customer),
         now,
-        "manual",
+        BillingReason::Manual,
     );
     inv.description = p.string_max(&["description"], 5000)?.into_option();
     inv.collection_method = p
@@ -570,7 +128,7 @@ pub async fn create_invoice(
         let mut c = b.store.conn();
         let pending: Vec<String> = b
             .store
-            .run(c.zrange(pending_items(scope, &cus_id), 0, 500))
+            .run(c.zrange(keys::pending_items(scope, &cus_id), 0, 500))
             .await?;
         for item_id in pending {
             let (iv, mut item): (u64, InvoiceItem) = load(
@@ -598,7 +156,7 @@ pub async fn create_invoice(
             item.invoice = Some(inv.id.clone());
             tx.expect_version(&scope.record(&item.id), iv)
                 .put(&scope.record(&item.id), iv + 1, &to_json(&item)?)
-                .unindex(&pending_items(scope, &cus_id), &item.id);
+                .unindex(&keys::pending_items(scope, &cus_id), &item.id);
         }
     }
     let ids: Vec<String> = inv
@@ -608,11 +166,11 @@ pub async fn create_invoice(
         .flat_map(|l| l.tax_rates.clone())
         .chain(inv.default_tax_rates.clone())
         .collect();
-    inv.compute(&rates_for(&b.store, scope, &ids).await?);
+    totals::apply(&mut inv, &rates_for(&b.store, scope, &ids).await?);
     tx.expect_version(&scope.record(&inv.id), 0);
     let body = write_invoice(&mut tx, scope, 1, &inv, &internal)?;
-    tx.index(&index(scope), &inv.id)
-        .index(&customer_index(scope, &cus_id), &inv.id);
+    tx.index(&keys::invoices(scope), &inv.id)
+        .index(&keys::customer_invoices(scope, &cus_id), &inv.id);
     tx.event(
         scope,
         &event("invoice.created", &inv, scope, &ctx.event_request(), now),
@@ -707,7 +265,8 @@ pub async fn create_invoice_item(
                     e.status = 400;
                     e
                 })?;
-        if inv.status != "draft" || inv.customer != cus_id {
+        let editable = invoice_after(InvoiceStatus::of(&inv.status), InvoiceCommand::Edit);
+        if editable.is_none() || inv.customer != cus_id {
             return Err(ApiError::invalid_param(
                 "invoice_not_editable",
                 "invoice",
@@ -733,11 +292,11 @@ pub async fn create_invoice_item(
             .flat_map(|l| l.tax_rates.clone())
             .chain(inv.default_tax_rates.clone())
             .collect();
-        inv.compute(&rates_for(&b.store, scope, &ids).await?);
+        totals::apply(&mut inv, &rates_for(&b.store, scope, &ids).await?);
         tx.expect_version(&scope.record(&inv_id), v);
         write_invoice(&mut tx, scope, v + 1, &inv, &internal)?;
     } else {
-        tx.index(&pending_items(scope, &cus_id), &item.id);
+        tx.index(&keys::pending_items(scope, &cus_id), &item.id);
     }
     let body = to_json(&item)?;
     tx.expect_version(&scope.record(&item.id), 0)
@@ -813,14 +372,8 @@ pub async fn finalize_invoice(
     p.finish()?;
     let scope = &ctx.scope;
     let (v, mut inv, internal) = load_invoice(&b.store, scope, id).await?;
-    if inv.status != "draft" {
-        return Err(ApiError::unexpected_state(
-            "invoice",
-            &inv.status,
-            "finalized",
-        ));
-    }
-    let now = super::clocks::now_for_invoice(&b.store, scope, &inv).await;
+    allowed(&inv.status, InvoiceCommand::Finalize)?;
+    let now = now_for_invoice(&b.store, scope, &inv).await;
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(id), v);
     finalize_in(b, &mut tx, scope, &mut inv, now, &ctx.event_request());
@@ -855,7 +408,7 @@ pub async fn pay_invoice(
     p.finish()?;
     let scope = &ctx.scope;
     let (v, mut inv, internal) = load_invoice(&b.store, scope, id).await?;
-    if inv.status == "draft" {
+    if InvoiceStatus::of(&inv.status) == InvoiceStatus::Draft {
         // Stripe finalizes a draft when asked to pay it.
         finalize_invoice(
             b,
@@ -870,11 +423,9 @@ pub async fn pay_invoice(
         .await?;
         return Box::pin(pay_invoice(b, ctx, id, Params::default())).await;
     }
-    if !matches!(inv.status.as_str(), "open" | "uncollectible") {
-        return Err(ApiError::unexpected_state("invoice", &inv.status, "paid"));
-    }
+    allowed(&inv.status, InvoiceCommand::Pay)?;
     if out_of_band {
-        let now = super::clocks::now_for_invoice(&b.store, scope, &inv).await;
+        let now = now_for_invoice(&b.store, scope, &inv).await;
         mark_paid(&mut inv, now);
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), v);
@@ -900,7 +451,7 @@ pub async fn pay_invoice(
 /// Charge an open invoice through the IntentProcessor. The payment method: the one given, the
 /// invoice's, its subscription's, or the customer's default. An invoice with a payment in
 /// flight is not charged again.
-pub(super) async fn charge(
+pub(crate) async fn charge(
     b: &Billing,
     scope: &Scope,
     id: &str,
@@ -919,7 +470,7 @@ pub(super) async fn charge(
 /// payment's begin then lands with the invoice, one script instead of two. `None` when it
 /// cannot begin (no card the customer still holds): the caller commits the invoice alone and
 /// charges it afterwards, which says why (and, for a renewal, counts the failed attempt).
-pub(super) async fn begin_charge_in(
+pub(crate) async fn begin_charge_in(
     b: &Billing,
     scope: &Scope,
     tx: &mut Tx,
@@ -932,7 +483,7 @@ pub(super) async fn begin_charge_in(
 
 /// Carry out a charge begun by [`begin_charge_in`], once its commit appended command `cmd_id`
 /// and took `numbers` (the invoice's, in place of its placeholder).
-pub(super) async fn run_begun(
+pub(crate) async fn run_begun(
     b: &Billing,
     begun: crate::payments::InvoiceChargeBegun,
     cmd_id: &str,
@@ -953,7 +504,7 @@ pub(super) async fn run_begun(
 /// beside its JSON (which does not change). `written_here`: the change the caller adds this to
 /// writes the invoice itself (a renewal's period invoice and its charge begin in one commit),
 /// so the marker neither checks nor moves its version.
-pub(super) async fn begin_charge(
+pub(crate) async fn begin_charge(
     b: &Billing,
     scope: &Scope,
     k: KnownInvoice,
@@ -1013,7 +564,7 @@ pub(super) async fn begin_charge(
     };
     let pi_id = ids::new_id(calmony_protocol::payment_intent::PREFIX);
     internal.paying = Some(pi_id.clone());
-    let now = super::clocks::now_for_invoice(&b.store, scope, &inv).await;
+    let now = now_for_invoice(&b.store, scope, &inv).await;
     let (mut tx, begun) = crate::payments::begin_invoice_charge(
         &b.payments,
         scope,
@@ -1062,16 +613,7 @@ pub async fn void_invoice(
     id: &str,
     p: Params,
 ) -> Result<Reply, ApiError> {
-    transition(
-        b,
-        ctx,
-        id,
-        p,
-        &["open", "uncollectible"],
-        "void",
-        "invoice.voided",
-    )
-    .await
+    transition(b, ctx, id, p, InvoiceCommand::Void, "invoice.voided").await
 }
 
 /// `POST /v1/invoices/:id/mark_uncollectible`.
@@ -1086,41 +628,34 @@ pub async fn mark_uncollectible(
         ctx,
         id,
         p,
-        &["open"],
-        "uncollectible",
+        InvoiceCommand::MarkUncollectible,
         "invoice.marked_uncollectible",
     )
     .await
 }
 
+/// `open` -> `void` or `uncollectible` (and `uncollectible` -> `void`): no payment in flight.
 async fn transition(
     b: &Billing,
     ctx: &RequestContext,
     id: &str,
     mut p: Params,
-    from: &[&str],
-    to: &str,
+    command: InvoiceCommand,
     kind: &str,
 ) -> Result<Reply, ApiError> {
     p.expand()?;
     p.finish()?;
     let scope = &ctx.scope;
     let (v, mut inv, internal) = load_invoice(&b.store, scope, id).await?;
-    if !from.contains(&inv.status.as_str()) {
-        return Err(ApiError::unexpected_state(
-            "invoice",
-            &inv.status,
-            &to.replace('_', " "),
-        ));
-    }
+    let to = allowed(&inv.status, command)?;
     if internal.paying.is_some() {
         return Err(ApiError::lock_timeout());
     }
-    let now = super::clocks::now_for_invoice(&b.store, scope, &inv).await;
-    inv.status = to.to_string();
+    let now = now_for_invoice(&b.store, scope, &inv).await;
+    inv.status = to.as_str().into();
     inv.next_payment_attempt = None;
     match to {
-        "void" => inv.status_transitions.voided_at = Some(now),
+        InvoiceStatus::Void => inv.status_transitions.voided_at = Some(now),
         _ => inv.status_transitions.marked_uncollectible_at = Some(now),
     }
     let mut tx = Tx::new();
@@ -1141,19 +676,13 @@ pub async fn delete_invoice(
     p.finish()?;
     let scope = &ctx.scope;
     let (v, inv, _) = load_invoice(&b.store, scope, id).await?;
-    if inv.status != "draft" {
-        return Err(ApiError::unexpected_state(
-            "invoice",
-            &inv.status,
-            "deleted",
-        ));
-    }
+    allowed(&inv.status, InvoiceCommand::Edit)?;
     let body = json!({"id": id, "object": "invoice", "deleted": true}).to_string();
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(id), v)
         .put(&scope.record(id), v + 1, &body)
-        .unindex(&index(scope), id)
-        .unindex(&customer_index(scope, &inv.customer), id)
+        .unindex(&keys::invoices(scope), id)
+        .unindex(&keys::customer_invoices(scope, &inv.customer), id)
         .respond(ctx, 200, &body);
     commit_answer(&b.store, &tx, body).await
 }
@@ -1199,13 +728,13 @@ pub async fn list_invoices(
     p.finish()?;
     let scope = &ctx.scope;
     let idx = match (&subscription, &customer) {
-        (Some(s), _) => scope.key(&format!("subscription:{s}:invoices")),
-        (None, Some(c)) => customer_index(scope, c),
-        _ => index(scope),
+        (Some(s), _) => keys::subscription_invoices(scope, s),
+        (None, Some(c)) => keys::customer_invoices(scope, c),
+        _ => keys::invoices(scope),
     };
     let sets = filters::sets(
         &idx,
-        &index(scope),
+        &keys::invoices(scope),
         &[
             ("status", status.as_deref()),
             ("collection_method", collection_method.as_deref()),
@@ -1213,7 +742,7 @@ pub async fn list_invoices(
     );
     let ranges: Vec<_> = [("created", created), ("due_date", due_date)]
         .into_iter()
-        .filter_map(|(field, r)| filters::range(&index(scope), field, r.gte, r.lte))
+        .filter_map(|(field, r)| filters::range(&keys::invoices(scope), field, r.gte, r.lte))
         .collect();
     let (out, has_more) = b.store.page_where(scope, &sets, &ranges, &list).await?;
     page_body("/v1/invoices", &out, has_more).map(Reply::ok)
@@ -1340,13 +869,4 @@ pub async fn public_pdf(
         return Err(ApiError::no_such("invoice", id, "invoice"));
     }
     Ok((bytes, inv.number.unwrap_or_else(|| inv.id.clone())))
-}
-
-/// Index an invoice under its subscription (for `GET /v1/invoices?subscription=`).
-pub(super) fn index_for_subscription(tx: &mut Tx, scope: &Scope, inv: &Invoice) {
-    tx.index(&index(scope), &inv.id)
-        .index(&customer_index(scope, &inv.customer), &inv.id);
-    if let Some(s) = &inv.subscription {
-        tx.index(&scope.key(&format!("subscription:{s}:invoices")), &inv.id);
-    }
 }

@@ -168,7 +168,8 @@ fn footer(profile: &BusinessProfile) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::invoices::{BillTo, draft};
+    use crate::billing::invoice_records::{BillTo, draft};
+    use crate::billing::status::BillingReason;
     use crate::store::Scope;
     use calmony_protocol::Mode;
 
@@ -184,7 +185,7 @@ mod tests {
             &Scope::new("prj_1", Mode::Test),
             to,
             0,
-            "manual",
+            BillingReason::Manual,
         )
         .0
     }

@@ -16,13 +16,18 @@ use futures_util::stream::FuturesUnordered;
 use redis::AsyncCommands;
 
 use super::catalog::load;
+use super::collection::on_payment;
+use super::invoice_records::{KnownInvoice, load_invoice, write_invoice};
 use super::invoices;
-use super::subscriptions::{
-    self, INCOMPLETE_WINDOW, TRIAL_NOTICE, load_sub, sub_events, write_sub,
+use super::keys::{DUE, LEASE, RUN, clock_due, parse_due_member};
+use super::settings::Billing;
+use super::status::{BillingReason, InvoiceStatus, SubscriptionStatus};
+use super::subscriptions::{self, load_sub, sub_events, write_sub};
+use super::transitions::{
+    DueSubscription, OpenInvoice, Step, charges_period, next_step, status_at_period_start,
 };
-use super::{Billing, DUE, KnownInvoice, LEASE, RUN, clock_due, parse_due_member};
 use crate::clock;
-use crate::resource::{commit, commit_numbered};
+use crate::resource::{commit, commit_numbered, event};
 use crate::store::{Commit, Lease, Scope, Tx};
 
 /// Most times one run moves one subscription on (each period it catches up takes one or two:
@@ -229,85 +234,72 @@ impl Billing {
             }
             Err(e) => return Err(e),
         };
+        let status = SubscriptionStatus::of(&s.status);
+        // Its latest invoice, when that is open and may be charged again.
+        let mut open = None;
+        if matches!(
+            status,
+            SubscriptionStatus::Active | SubscriptionStatus::PastDue
+        ) && let Some(inv_id) = s.latest_invoice.clone()
+            && let Ok((_, inv, inv_internal)) = load_invoice(&self.store, &scope, &inv_id).await
+            && InvoiceStatus::of(&inv.status) == InvoiceStatus::Open
+        {
+            open = Some(OpenInvoice {
+                paying: inv_internal.paying.is_some(),
+                next_payment_attempt: inv.next_payment_attempt,
+            });
+        }
+        let due = DueSubscription {
+            status,
+            created: s.created,
+            trial_end: s.trial_end,
+            current_period_end: s.current_period_end,
+            cancel_at_period_end: s.cancel_at_period_end,
+            trial_will_end_sent: internal.trial_will_end_sent,
+        };
         let request = automatic();
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(&id), v);
-        match s.status.as_str() {
-            "canceled" | "incomplete_expired" => {
+        match next_step(&due, open, now) {
+            Step::Unschedule => {
                 tx.unindex(set, member);
             }
-            "incomplete" => {
-                if now >= s.created + INCOMPLETE_WINDOW {
-                    s.status = "incomplete_expired".into();
-                    s.ended_at = Some(now);
-                    if let Some(inv) = &s.latest_invoice {
-                        void_open(self, &mut tx, &scope, inv, now).await?;
-                    }
-                    write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
-                    sub_events(&mut tx, &scope, "updated", &s, &request, now);
-                    tx.unindex(set, member);
-                } else {
-                    tx.schedule(set, s.created + INCOMPLETE_WINDOW, member);
-                }
+            Step::WaitUntil(at) => {
+                tx.schedule(set, at, member);
             }
-            "trialing" => {
-                let trial_end = s.trial_end.unwrap_or(s.current_period_end);
-                if now >= trial_end {
-                    return self
-                        .start_period(&scope, set, member, v, s, internal, trial_end, now)
-                        .await;
+            Step::Expire => {
+                s.status = SubscriptionStatus::IncompleteExpired.as_str().into();
+                s.ended_at = Some(now);
+                if let Some(inv) = &s.latest_invoice {
+                    void_open(self, &mut tx, &scope, inv, now).await?;
                 }
-                if !internal.trial_will_end_sent && now >= trial_end - TRIAL_NOTICE {
-                    internal.trial_will_end_sent = true;
-                    write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
-                    sub_events(&mut tx, &scope, "trial_will_end", &s, &request, now);
-                }
+                write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
+                sub_events(&mut tx, &scope, "updated", &s, &request, now);
+                tx.unindex(set, member);
+            }
+            Step::NoticeTrialEnd { trial_end } => {
+                internal.trial_will_end_sent = true;
+                write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
+                sub_events(&mut tx, &scope, "trial_will_end", &s, &request, now);
                 tx.schedule(set, trial_end, member);
             }
-            "active" | "past_due" | "unpaid" => {
-                // A retry of the latest invoice that has come due (dunning, or a charge a crash
-                // interrupted).
-                if let Some(inv_id) = s.latest_invoice.clone()
-                    && let Ok((_, inv, inv_internal)) =
-                        invoices::load_invoice(&self.store, &scope, &inv_id).await
-                    && inv.status == "open"
-                    && s.status != "unpaid"
-                {
-                    if inv_internal.paying.is_some() {
-                        tx.schedule(set, now + 60, member);
-                        return commit(&self.store, &tx).await.map(|_| ());
-                    }
-                    if inv.next_payment_attempt.is_some_and(|t| t <= now) {
-                        self.charge_or_fail(&scope, &inv_id).await;
-                        return Ok(());
-                    }
-                    if let Some(t) = inv
-                        .next_payment_attempt
-                        .filter(|t| *t < s.current_period_end)
-                    {
-                        tx.schedule(set, t, member);
-                        return commit(&self.store, &tx).await.map(|_| ());
-                    }
-                }
-                if now >= s.current_period_end {
-                    if s.cancel_at_period_end {
-                        s.status = "canceled".into();
-                        s.canceled_at = Some(s.current_period_end);
-                        s.ended_at = Some(s.current_period_end);
-                        write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
-                        sub_events(&mut tx, &scope, "deleted", &s, &request, now);
-                        tx.unindex(set, member);
-                    } else {
-                        let start = s.current_period_end;
-                        return self
-                            .start_period(&scope, set, member, v, s, internal, start, now)
-                            .await;
-                    }
-                } else {
-                    tx.schedule(set, s.current_period_end, member);
-                }
+            Step::StartPeriod { start } => {
+                return self
+                    .start_period(&scope, set, member, v, s, internal, start, now)
+                    .await;
             }
-            _ => {
+            Step::Retry => {
+                if let Some(inv_id) = s.latest_invoice.clone() {
+                    self.charge_or_fail(&scope, &inv_id).await;
+                }
+                return Ok(());
+            }
+            Step::CancelAtPeriodEnd => {
+                s.status = SubscriptionStatus::Canceled.as_str().into();
+                s.canceled_at = Some(s.current_period_end);
+                s.ended_at = Some(s.current_period_end);
+                write_sub(&mut tx, &scope, v + 1, &s, &internal)?;
+                sub_events(&mut tx, &scope, "deleted", &s, &request, now);
                 tx.unindex(set, member);
             }
         }
@@ -344,7 +336,6 @@ impl Billing {
         let request = automatic();
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(&s.id), v);
-        let was_trial = s.status == "trialing";
         let (inv, inv_internal) = subscriptions::period_invoice(
             self,
             &mut tx,
@@ -353,7 +344,7 @@ impl Billing {
             &customer,
             start,
             end,
-            "subscription_cycle",
+            BillingReason::SubscriptionCycle,
             now,
             &request,
         )
@@ -365,12 +356,11 @@ impl Billing {
             i.current_period_end = end;
         }
         s.latest_invoice = Some(inv.id.clone());
-        if was_trial {
-            s.status = "active".into();
-        }
+        let status = status_at_period_start(SubscriptionStatus::of(&s.status));
+        s.status = status.as_str().into();
         write_sub(&mut tx, scope, v + 1, &s, &internal)?;
         sub_events(&mut tx, scope, "updated", &s, &request, now);
-        let charging = inv.amount_due > 0 && s.status != "unpaid";
+        let charging = charges_period(status, inv.amount_due);
         // Due again at once until the charge's result reschedules it: a crash before the charge
         // leaves the invoice to be charged by the next pass.
         tx.schedule(set, if charging { now } else { end }, member);
@@ -412,15 +402,15 @@ impl Billing {
             // flight, Redis unavailable) is left for the next pass.
             Err(e) if matches!(e.status, 400 | 404) => {
                 let mut tx = Tx::new();
-                let r = invoices::on_payment(
+                let r = on_payment(
                     &self.store,
                     &mut tx,
                     scope,
                     invoice,
                     None,
                     false,
-                    &self.dunning,
-                    &self.final_action,
+                    self.dunning_secs(),
+                    self.final_action().as_str(),
                     &automatic(),
                     None,
                 )
@@ -432,14 +422,6 @@ impl Billing {
             Err(e) => tracing::warn!(invoice, error = %e.message, "renewal charge failed to start"),
         }
     }
-
-    pub fn dunning_secs(&self) -> &[i64] {
-        &self.dunning
-    }
-
-    pub fn final_action(&self) -> &str {
-        &self.final_action
-    }
 }
 
 async fn void_open(
@@ -449,16 +431,16 @@ async fn void_open(
     inv_id: &str,
     now: i64,
 ) -> Result<(), ApiError> {
-    let (iv, mut inv, internal) = invoices::load_invoice(&b.store, scope, inv_id).await?;
-    if inv.status == "open" {
-        inv.status = "void".into();
+    let (iv, mut inv, internal) = load_invoice(&b.store, scope, inv_id).await?;
+    if InvoiceStatus::of(&inv.status) == InvoiceStatus::Open {
+        inv.status = InvoiceStatus::Void.as_str().into();
         inv.status_transitions.voided_at = Some(now);
         inv.next_payment_attempt = None;
         tx.expect_version(&scope.record(inv_id), iv);
-        invoices::write_invoice(tx, scope, iv + 1, &inv, &internal)?;
+        write_invoice(tx, scope, iv + 1, &inv, &internal)?;
         tx.event(
             scope,
-            &invoices::event("invoice.voided", &inv, scope, &automatic(), now),
+            &event("invoice.voided", &inv, scope, &automatic(), now),
         );
     }
     Ok(())

@@ -18,35 +18,29 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::catalog::{self, load, take_tax_rates};
-use super::invoices::{self, BillTo, event};
-use super::{Billing, due_member};
+use super::invoice_records::{
+    self, BillTo, InvoiceInternal, KnownInvoice, index_for_subscription, load_invoice,
+    write_invoice,
+};
+use super::invoices;
+use super::keys::{self, due_member};
+use super::proration::{self, Proration, ProrationBehavior, ProrationPlan};
+use super::settings::Billing;
+use super::status::{BillingReason, InvoiceStatus, SubscriptionStatus};
+use super::totals;
+use super::transitions::{
+    INCOMPLETE_WINDOW, TRIAL_NOTICE, retries_on_new_method, status_at_create,
+};
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, commit_numbered, page_body, to_json};
+use crate::resource::{commit, commit_answer, commit_numbered, event, page_body, to_json};
 use crate::store::{Commit, Scope, Tx, filters};
-
-/// Stripe's window for a first payment before an incomplete subscription expires.
-pub const INCOMPLETE_WINDOW: i64 = 23 * 3600;
-/// `trial_will_end` comes this long before the trial ends.
-pub const TRIAL_NOTICE: i64 = 3 * 86_400;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SubInternal {
     pub trial_will_end_sent: bool,
 }
 
-fn index(scope: &Scope) -> String {
-    scope.key("subscriptions")
-}
-
-fn customer_index(scope: &Scope, c: &str) -> String {
-    scope.key(&format!("customer:{c}:subscriptions"))
-}
-
-pub(super) fn period_marker(scope: &Scope, sub: &str, start: i64) -> String {
-    scope.key(&format!("subscription:{sub}:period:{start}"))
-}
-
-pub(super) async fn load_sub(
+pub(crate) async fn load_sub(
     b: &Billing,
     scope: &Scope,
     id: &str,
@@ -60,7 +54,7 @@ pub(super) async fn load_sub(
     .await
 }
 
-pub(super) fn write_sub(
+pub(crate) fn write_sub(
     tx: &mut Tx,
     scope: &Scope,
     version: u64,
@@ -70,7 +64,7 @@ pub(super) fn write_sub(
     crate::resource::write_with_internal(tx, scope, &s.id, version, s, internal)
 }
 
-pub(super) fn sub_events(
+pub(crate) fn sub_events(
     tx: &mut Tx,
     scope: &Scope,
     kind: &str,
@@ -222,7 +216,7 @@ fn interval_of(s: &Subscription) -> (String, i64) {
         .unwrap_or(("month".into(), 1))
 }
 
-pub(super) async fn product_name(b: &Billing, scope: &Scope, product: &str) -> String {
+pub(crate) async fn product_name(b: &Billing, scope: &Scope, product: &str) -> String {
     load::<Product>(&b.store, scope, "prod", "product", product, "product")
         .await
         .map(|(_, p)| p.name)
@@ -231,7 +225,7 @@ pub(super) async fn product_name(b: &Billing, scope: &Scope, product: &str) -> S
 
 /// The invoice for a period `[start, end)`, with the subscription's items and any pending
 /// proration items, finalized in `tx`; the period marker makes it once per period.
-pub(super) async fn period_invoice(
+pub(crate) async fn period_invoice(
     b: &Billing,
     tx: &mut Tx,
     scope: &Scope,
@@ -239,18 +233,12 @@ pub(super) async fn period_invoice(
     customer: &Customer,
     start: i64,
     end: i64,
-    reason: &str,
+    reason: BillingReason,
     now: i64,
     request: &EventRequest,
-) -> Result<
-    (
-        calmony_protocol::billing::Invoice,
-        invoices::InvoiceInternal,
-    ),
-    ApiError,
-> {
+) -> Result<(calmony_protocol::billing::Invoice, InvoiceInternal), ApiError> {
     let (mut inv, internal) =
-        invoices::draft(&b.public_base, scope, BillTo::from(customer), now, reason);
+        invoice_records::draft(&b.public_base, scope, BillTo::from(customer), now, reason);
     inv.subscription = Some(s.id.clone());
     inv.parent = Some(
         serde_json::json!({"type": "subscription_details", "subscription_details": {"subscription": s.id, "metadata": s.metadata}}),
@@ -280,7 +268,7 @@ pub(super) async fn period_invoice(
             item.quantity,
             calmony_protocol::clock_text::money(item.price.unit_amount)
         );
-        let mut l = invoices::line(
+        let mut l = invoice_records::line(
             &inv,
             Some(desc),
             item.price.unit_amount,
@@ -301,14 +289,17 @@ pub(super) async fn period_invoice(
         .flat_map(|l| l.tax_rates.clone())
         .chain(inv.default_tax_rates.clone())
         .collect();
-    inv.compute(&catalog::rates_for(&b.store, scope, &rate_ids).await?);
+    totals::apply(
+        &mut inv,
+        &catalog::rates_for(&b.store, scope, &rate_ids).await?,
+    );
     tx.event(scope, &event("invoice.created", &inv, scope, request, now));
     invoices::finalize_in(b, tx, scope, &mut inv, now, request);
-    let marker = period_marker(scope, &s.id, start);
+    let marker = keys::period_marker(scope, &s.id, start);
     tx.expect_version(&marker, 0).put(&marker, 1, &inv.id);
     tx.expect_version(&scope.record(&inv.id), 0);
-    invoices::write_invoice(tx, scope, 1, &inv, &internal)?;
-    invoices::index_for_subscription(tx, scope, &inv);
+    write_invoice(tx, scope, 1, &inv, &internal)?;
+    index_for_subscription(tx, scope, &inv);
     Ok((inv, internal))
 }
 
@@ -452,11 +443,7 @@ pub async fn create_subscription_as(
         livemode: scope.livemode(),
         metadata: Default::default(),
         start_date: now,
-        status: if trial_end.is_some() {
-            "trialing".into()
-        } else {
-            "incomplete".into()
-        },
+        status: status_at_create(trial_end.is_some(), false).as_str().into(),
         test_clock: customer.test_clock.clone(),
         trial_end,
         trial_start: trial_end.map(|_| now),
@@ -466,7 +453,7 @@ pub async fn create_subscription_as(
         m.apply(&mut s.metadata, "metadata")?;
     }
     let request = ctx.event_request();
-    let due_set = Billing::due_set(s.test_clock.as_deref());
+    let due_set = keys::due_set(s.test_clock.as_deref());
     let member = due_member(scope, &id);
     let mut first_invoice = None;
     if trial_end.is_none() {
@@ -478,7 +465,7 @@ pub async fn create_subscription_as(
             &customer,
             now,
             first_end,
-            "subscription_create",
+            BillingReason::SubscriptionCreate,
             now,
             &request,
         )
@@ -487,7 +474,7 @@ pub async fn create_subscription_as(
         if inv.paid {
             // Nothing to charge (a free price): paid as it was finalized, so the subscription
             // starts active, due at its period's end, and no card is sent to the gateway.
-            s.status = "active".into();
+            s.status = status_at_create(false, true).as_str().into();
             tx.schedule(&due_set, first_end, &member);
         } else {
             first_invoice = Some((inv, internal));
@@ -503,8 +490,8 @@ pub async fn create_subscription_as(
     }
     tx.expect_version(&scope.record(&id), 0);
     let body = write_sub(&mut tx, scope, 1, &s, &SubInternal::default())?;
-    tx.index(&index(scope), &id)
-        .index(&customer_index(scope, &cus), &id);
+    tx.index(&keys::subscriptions(scope), &id)
+        .index(&keys::customer_subscriptions(scope, &cus), &id);
     sub_events(&mut tx, scope, "created", &s, &request, now);
     // The first period is charged at once, its payment begun in this same commit; its result
     // makes the subscription active (or leaves it incomplete). The answer is the subscription
@@ -516,7 +503,7 @@ pub async fn create_subscription_as(
         }
         Some((inv, internal)) => {
             let inv_id = inv.id.clone();
-            let k = invoices::KnownInvoice {
+            let k = KnownInvoice {
                 version: 1,
                 invoice: inv,
                 internal,
@@ -604,8 +591,8 @@ pub async fn list_subscriptions(
     p.expand()?;
     p.finish()?;
     let idx = match &customer {
-        Some(c) => customer_index(&ctx.scope, c),
-        None => index(&ctx.scope),
+        Some(c) => keys::customer_subscriptions(&ctx.scope, c),
+        None => keys::subscriptions(&ctx.scope),
     };
     // Without `status`, the current ones (not canceled or expired); `all`: every one.
     let status = match status.as_deref() {
@@ -615,16 +602,21 @@ pub async fn list_subscriptions(
     };
     let sets = filters::sets(
         &idx,
-        &index(&ctx.scope),
+        &keys::subscriptions(&ctx.scope),
         &[
             ("status", status),
             ("price", price.as_deref()),
             ("collection_method", collection_method.as_deref()),
         ],
     );
-    let ranges: Vec<_> = filters::range(&index(&ctx.scope), "created", created.gte, created.lte)
-        .into_iter()
-        .collect();
+    let ranges: Vec<_> = filters::range(
+        &keys::subscriptions(&ctx.scope),
+        "created",
+        created.gte,
+        created.lte,
+    )
+    .into_iter()
+    .collect();
     let (out, has_more) = b
         .store
         .page_where(&ctx.scope, &sets, &ranges, &list)
@@ -632,23 +624,20 @@ pub async fn list_subscriptions(
     page_body("/v1/subscriptions", &out, has_more).map(Reply::ok)
 }
 
-/// Prorate a change at `now` within `[start, end)`: the unused time of the old items as a
-/// credit, the remaining time of the new ones as a charge (pending items for the next invoice).
+/// The pending invoice items of changing `s`'s items to `new_items` at `now` (see
+/// [`proration`]): a credit for the unused time of each old item, a charge for the remaining
+/// time of each new one, described for the invoice.
 fn proration_items(
     s: &Subscription,
     new_items: &[SubscriptionItem],
     now: i64,
     names: &[(String, String)],
 ) -> Vec<InvoiceItem> {
-    let (start, end) = (s.current_period_start, s.current_period_end);
-    if end <= start || now >= end || now < start {
-        return Vec::new();
-    }
-    let remaining = (end - now) as i128;
-    let whole = (end - start) as i128;
-    let part = |amount: i64| -> i64 {
-        let n = i128::from(amount) * remaining;
-        ((2 * n + whole * n.signum()) / (2 * whole)) as i64
+    let worth = |items: &[SubscriptionItem]| -> Vec<i64> {
+        items
+            .iter()
+            .map(|i| i.price.unit_amount * i.quantity)
+            .collect()
     };
     let name = |product: &str| {
         names
@@ -658,58 +647,54 @@ fn proration_items(
             .unwrap_or_else(|| "plan".into())
     };
     let date = calmony_protocol::clock_text::date(now);
-    let mut out = Vec::new();
-    let mut push = |desc: String, amount: i64, price: &Price, qty: i64, tax: &[String]| {
-        out.push(InvoiceItem {
-            id: ids::new_id(INVOICE_ITEM_PREFIX),
-            object: "invoiceitem".into(),
-            amount,
-            currency: "gbp".into(),
-            customer: s.customer.clone(),
-            date: now,
-            description: Some(desc),
-            invoice: None,
-            livemode: s.livemode,
-            metadata: Default::default(),
-            period: Period { start: now, end },
-            price: Some(price.id.clone()),
-            proration: true,
-            quantity: 1,
-            subscription: Some(s.id.clone()),
-            tax_rates: tax.to_vec(),
-            unit_amount: amount,
-        });
-        let _ = qty;
+    let end = s.current_period_end;
+    let item = |desc: String, amount: i64, of: &SubscriptionItem| InvoiceItem {
+        id: ids::new_id(INVOICE_ITEM_PREFIX),
+        object: "invoiceitem".into(),
+        amount,
+        currency: "gbp".into(),
+        customer: s.customer.clone(),
+        date: now,
+        description: Some(desc),
+        invoice: None,
+        livemode: s.livemode,
+        metadata: Default::default(),
+        period: Period { start: now, end },
+        price: Some(of.price.id.clone()),
+        proration: true,
+        quantity: 1,
+        subscription: Some(s.id.clone()),
+        tax_rates: of.tax_rates.clone(),
+        unit_amount: amount,
     };
-    for old in &s.items.data {
-        let amount = -part(old.price.unit_amount * old.quantity);
-        push(
-            format!(
+    let old_items = &s.items.data;
+    proration::prorations(
+        &worth(old_items),
+        &worth(new_items),
+        s.current_period_start,
+        end,
+        now,
+    )
+    .into_iter()
+    .filter_map(|p| match p {
+        Proration::UnusedTime { index, amount } => old_items.get(index).map(|old| {
+            let desc = format!(
                 "Unused time on {} × {} after {date}",
                 old.quantity,
                 name(&old.price.product)
-            ),
-            amount,
-            &old.price,
-            old.quantity,
-            &old.tax_rates,
-        );
-    }
-    for new in new_items {
-        let amount = part(new.price.unit_amount * new.quantity);
-        push(
-            format!(
+            );
+            item(desc, amount, old)
+        }),
+        Proration::RemainingTime { index, amount } => new_items.get(index).map(|new| {
+            let desc = format!(
                 "Remaining time on {} × {} after {date}",
                 new.quantity,
                 name(&new.price.product)
-            ),
-            amount,
-            &new.price,
-            new.quantity,
-            &new.tax_rates,
-        );
-    }
-    out
+            );
+            item(desc, amount, new)
+        }),
+    })
+    .collect()
 }
 
 /// `POST /v1/subscriptions/:id`: items (price or quantity), proration, cancel at period end,
@@ -722,7 +707,7 @@ pub async fn update_subscription(
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
     let (v, mut s, internal) = load_sub(b, scope, id).await?;
-    if matches!(s.status.as_str(), "canceled" | "incomplete_expired") {
+    if SubscriptionStatus::of(&s.status).is_ended() {
         return Err(ApiError::unexpected_state(
             "subscription",
             &s.status,
@@ -735,10 +720,11 @@ pub async fn update_subscription(
     let proration = p
         .one_of(
             &["proration_behavior", "prorationBehavior"],
-            &["create_prorations", "none", "always_invoice"],
+            &ProrationBehavior::NAMES,
         )?
         .into_option()
-        .unwrap_or_else(|| "create_prorations".into());
+        .and_then(|b| ProrationBehavior::parse(&b))
+        .unwrap_or(ProrationBehavior::CreateProrations);
     let new_items = if p.keys().iter().any(|k| k == "items") {
         let mut items = take_items(b, ctx, &mut p, &mut tx, id, now).await?;
         if interval_of(&s)
@@ -806,7 +792,8 @@ pub async fn update_subscription(
     p.finish()?;
     let mut invoice_now = None;
     if let Some(items) = new_items {
-        if proration != "none" && s.status != "trialing" {
+        let plan = proration::plan(proration, SubscriptionStatus::of(&s.status));
+        if plan != ProrationPlan::Skip {
             let mut names = Vec::new();
             for i in s.items.data.iter().chain(items.iter()) {
                 names.push((
@@ -819,12 +806,9 @@ pub async fn update_subscription(
                 tx.expect_version(&key, 0)
                     .put(&key, 1, &to_json(&item)?)
                     .index(&scope.key("invoiceitems"), &item.id)
-                    .index(
-                        &scope.key(&format!("customer:{}:pending_items", s.customer)),
-                        &item.id,
-                    );
+                    .index(&keys::pending_items(scope, &s.customer), &item.id);
             }
-            if proration == "always_invoice" {
+            if plan == ProrationPlan::InvoiceNow {
                 invoice_now = Some(());
             }
         }
@@ -886,7 +870,7 @@ async fn take_pending_items(
     s: &Subscription,
     inv: &mut calmony_protocol::billing::Invoice,
 ) -> Result<(), ApiError> {
-    let pending_key = scope.key(&format!("customer:{}:pending_items", s.customer));
+    let pending_key = keys::pending_items(scope, &s.customer);
     let mut c = b.store.conn();
     let pending: Vec<String> = b.store.run(c.zrange(&pending_key, 0, 500)).await?;
     for item_id in pending {
@@ -905,7 +889,7 @@ async fn take_pending_items(
         if item.subscription.as_deref() != Some(s.id.as_str()) {
             continue;
         }
-        let mut l = invoices::line(
+        let mut l = invoice_records::line(
             inv,
             item.description.clone(),
             item.unit_amount,
@@ -935,12 +919,12 @@ async fn invoice_prorations_now(
 ) -> Result<(), ApiError> {
     let (_, customer): (u64, Customer) =
         load(&b.store, scope, "cus", "customer", &s.customer, "customer").await?;
-    let (mut inv, internal) = invoices::draft(
+    let (mut inv, internal) = invoice_records::draft(
         &b.public_base,
         scope,
         BillTo::from(&customer),
         now,
-        "subscription_update",
+        BillingReason::SubscriptionUpdate,
     );
     inv.subscription = Some(s.id.clone());
     let mut tx = Tx::new();
@@ -951,13 +935,16 @@ async fn invoice_prorations_now(
         .iter()
         .flat_map(|l| l.tax_rates.clone())
         .collect();
-    inv.compute(&catalog::rates_for(&b.store, scope, &rate_ids).await?);
+    totals::apply(
+        &mut inv,
+        &catalog::rates_for(&b.store, scope, &rate_ids).await?,
+    );
     let request = EventRequest::default();
     tx.event(scope, &event("invoice.created", &inv, scope, &request, now));
     invoices::finalize_in(b, &mut tx, scope, &mut inv, now, &request);
     tx.expect_version(&scope.record(&inv.id), 0);
-    invoices::write_invoice(&mut tx, scope, 1, &inv, &internal)?;
-    invoices::index_for_subscription(&mut tx, scope, &inv);
+    write_invoice(&mut tx, scope, 1, &inv, &internal)?;
+    index_for_subscription(&mut tx, scope, &inv);
     commit(&b.store, &tx).await?;
     if inv.amount_due > 0 {
         let _ = invoices::charge(b, scope, &inv.id, None, None).await;
@@ -968,10 +955,10 @@ async fn invoice_prorations_now(
 /// Retry the latest open invoice of a subscription now (its payment method changed).
 async fn retry_open(b: &Billing, scope: &Scope, s: &Subscription) {
     let Some(inv) = &s.latest_invoice else { return };
-    let Ok((_, invoice, internal)) = invoices::load_invoice(&b.store, scope, inv).await else {
+    let Ok((_, invoice, internal)) = load_invoice(&b.store, scope, inv).await else {
         return;
     };
-    if invoice.status == "open"
+    if InvoiceStatus::of(&invoice.status) == InvoiceStatus::Open
         && internal.paying.is_none()
         && let Err(e) = invoices::charge(b, scope, inv, None, None).await
     {
@@ -988,14 +975,11 @@ pub async fn retry_for_customer(
     let mut c = b.store.conn();
     let subs: Vec<String> = b
         .store
-        .run(c.zrange(customer_index(scope, customer), 0, 100))
+        .run(c.zrange(keys::customer_subscriptions(scope, customer), 0, 100))
         .await?;
     for id in subs {
         if let Ok((_, s, _)) = load_sub(b, scope, &id).await
-            && matches!(
-                s.status.as_str(),
-                "past_due" | "unpaid" | "incomplete" | "active"
-            )
+            && retries_on_new_method(SubscriptionStatus::of(&s.status))
         {
             retry_open(b, scope, &s).await;
         }
@@ -1026,7 +1010,7 @@ pub async fn cancel_subscription(
     p.finish()?;
     let scope = &ctx.scope;
     let (v, mut s, internal) = load_sub(b, scope, id).await?;
-    if matches!(s.status.as_str(), "canceled" | "incomplete_expired") {
+    if SubscriptionStatus::of(&s.status).is_ended() {
         return Err(ApiError::unexpected_state(
             "subscription",
             &s.status,
@@ -1034,14 +1018,14 @@ pub async fn cancel_subscription(
         ));
     }
     let now = b.now_for(scope, s.test_clock.as_deref()).await?;
-    s.status = "canceled".into();
+    s.status = SubscriptionStatus::Canceled.as_str().into();
     s.canceled_at = Some(now);
     s.ended_at = Some(now);
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(id), v);
     let body = write_sub(&mut tx, scope, v + 1, &s, &internal)?;
     tx.unindex(
-        &Billing::due_set(s.test_clock.as_deref()),
+        &keys::due_set(s.test_clock.as_deref()),
         &due_member(scope, id),
     );
     sub_events(&mut tx, scope, "deleted", &s, &ctx.event_request(), now);
@@ -1049,7 +1033,7 @@ pub async fn cancel_subscription(
     commit_answer(&b.store, &tx, body).await
 }
 
-pub(super) fn next_period_end(s: &Subscription, start: i64) -> i64 {
+pub(crate) fn next_period_end(s: &Subscription, start: i64) -> i64 {
     let (iv, n) = interval_of(s);
     add_interval(start, &iv, n)
 }
