@@ -32,11 +32,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::billing::Billing;
+use crate::billing::status::SubscriptionStatus;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::payments::Payments;
 use crate::resource::{commit_answer, page_body, to_json};
+use crate::store::retry::{Attempt, until_committed};
 use crate::store::{Commit, Scope, Tx, filters};
+
+pub mod session_state;
+
+use session_state::{
+    OnResult, PageResult, SessionMode, SessionStatus, may_expire, on_result,
+    payment_status_after_payment, payment_status_of_subscription,
+};
 
 /// Sessions by expiry time, for the sweeper.
 pub const EXPIRY: &str = "cp:checkout:expiry";
@@ -245,12 +254,13 @@ impl Checkout {
             let quantity = match spec {
                 LineSpec::Price { quantity, .. } | LineSpec::Inline { quantity, .. } => *quantity,
             };
-            let recurring_ok = (p.mode == "subscription") == price.recurring.is_some();
+            let subscription = SessionMode::of(&p.mode) == SessionMode::Subscription;
+            let recurring_ok = subscription == price.recurring.is_some();
             if !recurring_ok {
                 return Err(ApiError::invalid_param(
                     "parameter_invalid_value",
                     &format!("line_items[{i}]"),
-                    if p.mode == "subscription" {
+                    if subscription {
                         "A subscription checkout needs recurring prices."
                     } else {
                         "A payment checkout takes one-off prices."
@@ -288,16 +298,15 @@ impl Checkout {
             expires_at,
             livemode: scope.livemode(),
             metadata: p.metadata,
-            payment_status: if p.mode == "setup" {
-                "no_payment_required".into()
-            } else {
-                "unpaid".into()
-            },
+            payment_status: SessionMode::of(&p.mode)
+                .payment_status_at_create()
+                .as_str()
+                .into(),
             mode: p.mode,
             payment_intent: None,
             payment_intent_id: None,
             payment_method: None,
-            status: "open".into(),
+            status: SessionStatus::Open.as_str().into(),
             subscription: None,
             success_url: p.success_url,
             invoice: None,
@@ -345,7 +354,7 @@ impl Checkout {
         let payment_intent = p.string_max(&["payment_intent"], 100)?.into_option();
         let customer = p.string_max(&["customer"], 100)?.into_option();
         let status = p
-            .one_of(&["status"], &["open", "complete", "expired"])?
+            .one_of(&["status"], &SessionStatus::ALL.map(SessionStatus::as_str))?
             .into_option();
         p.expand()?;
         p.finish()?;
@@ -391,15 +400,15 @@ impl Checkout {
         ctx: Option<&RequestContext>,
     ) -> Result<Reply, ApiError> {
         let (v, mut s, internal) = self.load(scope, id).await?;
-        if s.status != "open" {
+        if !may_expire(SessionStatus::of(&s.status)) {
             return Err(ApiError::unexpected_state(
                 "checkout session",
                 &s.status,
-                "expired",
+                SessionStatus::Expired.as_str(),
             ));
         }
         let now = clock::now();
-        s.status = "expired".into();
+        s.status = SessionStatus::Expired.as_str().into();
         s.url = None;
         let body = to_json(&s)?;
         let mut tx = Tx::new();
@@ -468,7 +477,7 @@ impl Checkout {
         let acct = self.payments.account(scope.mode)?;
         let base = page_url(&self.payments.public_base, scope, &s.id);
         let mut f = Fields::new();
-        let verify_only = s.mode != "payment";
+        let verify_only = !SessionMode::of(&s.mode).takes_payment();
         f.insert("action", if verify_only { "VERIFY" } else { "SALE" })
             .insert("type", "1")
             .insert(
@@ -546,7 +555,8 @@ impl Checkout {
         let unique = fields.get("transactionUnique").unwrap_or("");
         let ours = fields.get("orderRef") == Some(short_reference(id).as_str())
             && unique.starts_with(&format!("{id}."));
-        let expected_amount = if s.mode == "payment" {
+        let mode = SessionMode::of(&s.mode);
+        let expected_amount = if mode.takes_payment() {
             s.amount_total
         } else {
             0
@@ -563,59 +573,64 @@ impl Checkout {
                 "The payment result does not match this checkout.".into(),
             ));
         }
-        if s.status == "complete" {
-            if s.mode == "subscription" && s.subscription.is_none() {
-                return Ok(Completion::Completed(
-                    self.start_subscription(scope, id).await?,
-                ));
-            }
-            if code == 0 {
-                self.void_unless_it_paid(scope, &s, fields.get("xref").unwrap_or(""))
-                    .await;
-            }
-            return Ok(Completion::Completed(s));
-        }
-        if code == 65576 {
-            return Ok(Completion::Canceled(s));
-        }
-        if code != 0 {
-            let s = if s.mode == "payment" && s.status == "open" {
-                self.record_decline(scope, v, s, &internal, &fields).await?
-            } else {
-                s
-            };
-            let message = match calmony_protocol::cardstream::codes::Outcome::from_response(&fields)
-                .ok()
-                .and_then(|o| o.decline_code())
-            {
-                Some("insufficient_funds") => "Your card has insufficient funds.",
-                Some("expired_card") => "Your card has expired.",
-                Some("incorrect_cvc") => "Your card's security code is incorrect.",
-                Some("authentication_required") => "Your bank could not verify this payment.",
-                _ => "Your card was declined.",
-            };
-            return Ok(Completion::Declined {
-                session: s,
-                message: message.into(),
-            });
-        }
         let xref = fields.get("xref").unwrap_or("").to_string();
-        if s.status != "open" {
-            tracing::error!(session = id, status = %s.status, xref, "a payment arrived for a checkout session that is no longer open; voiding it at the gateway");
-            if s.mode == "payment" {
-                void_unkept(acct, id, &xref).await;
-            }
-            return Ok(Completion::Refused("This checkout has expired.".into()));
-        }
-        let completed = self
-            .write_completion(scope, v, s, internal, &fields, &xref)
-            .await?;
-        if completed.mode == "subscription" {
-            return Ok(Completion::Completed(
+        let status = SessionStatus::of(&s.status);
+        match on_result(status, mode, PageResult::of(code), s.subscription.is_some()) {
+            OnResult::StartSubscription => Ok(Completion::Completed(
                 self.start_subscription(scope, id).await?,
-            ));
+            )),
+            OnResult::AlreadyComplete { void_other_payment } => {
+                if void_other_payment {
+                    self.void_unless_it_paid(scope, &s, &xref).await;
+                }
+                Ok(Completion::Completed(s))
+            }
+            OnResult::Canceled => Ok(Completion::Canceled(s)),
+            OnResult::Declined { record } => {
+                let s = if record {
+                    self.record_decline(scope, v, s, &internal, &fields).await?
+                } else {
+                    s
+                };
+                let message =
+                    match calmony_protocol::cardstream::codes::Outcome::from_response(&fields)
+                        .ok()
+                        .and_then(|o| o.decline_code())
+                    {
+                        Some("insufficient_funds") => "Your card has insufficient funds.",
+                        Some("expired_card") => "Your card has expired.",
+                        Some("incorrect_cvc") => "Your card's security code is incorrect.",
+                        Some("authentication_required") => {
+                            "Your bank could not verify this payment."
+                        }
+                        _ => "Your card was declined.",
+                    };
+                Ok(Completion::Declined {
+                    session: s,
+                    message: message.into(),
+                })
+            }
+            OnResult::Refuse { void_payment } => {
+                tracing::error!(session = id, status = %s.status, xref, "a payment arrived for a checkout session that is no longer open; voiding it at the gateway");
+                if void_payment {
+                    void_unkept(acct, id, &xref).await;
+                }
+                Ok(Completion::Refused("This checkout has expired.".into()))
+            }
+            OnResult::Complete {
+                then_start_subscription,
+            } => {
+                let completed = self
+                    .write_completion(scope, v, s, internal, &fields, &xref)
+                    .await?;
+                if then_start_subscription {
+                    return Ok(Completion::Completed(
+                        self.start_subscription(scope, id).await?,
+                    ));
+                }
+                Ok(Completion::Completed(completed))
+            }
         }
-        Ok(Completion::Completed(completed))
     }
 
     /// A declined attempt on the hosted page, recorded as one through the API is
@@ -734,7 +749,7 @@ impl Checkout {
     /// replay of the completing attempt's own result (its redirect and its callback) finds its
     /// own `xref` on the session's payment and does nothing.
     async fn void_unless_it_paid(&self, scope: &Scope, s: &CheckoutSession, xref: &str) {
-        if s.mode != "payment" || xref.is_empty() {
+        if !SessionMode::of(&s.mode).takes_payment() || xref.is_empty() {
             return;
         }
         let Some(pi) = s.payment_intent_id.as_deref() else {
@@ -860,7 +875,7 @@ impl Checkout {
                 &pm.id,
             )
             .event(scope, &event("payment_method.attached", &pm, scope, now));
-        if s.mode == "payment" {
+        if SessionMode::of(&s.mode).takes_payment() {
             let mut metadata = s.metadata.clone();
             metadata.extend(internal.intent_metadata.clone());
             // The intent a declined attempt made, if any: the session has one payment.
@@ -956,7 +971,7 @@ impl Checkout {
                         now,
                     ),
                 );
-                s.payment_status = "unpaid".into();
+                s.payment_status = payment_status_after_payment(true).as_str().into();
             } else {
                 tx.event(
                     scope,
@@ -983,12 +998,12 @@ impl Checkout {
                     &EventRequest::default(),
                     now,
                 )?);
-                s.payment_status = "paid".into();
+                s.payment_status = payment_status_after_payment(false).as_str().into();
             }
             s.payment_intent = Some(pi_id.clone());
             s.payment_intent_id = Some(pi_id);
         }
-        s.status = "complete".into();
+        s.status = SessionStatus::Complete.as_str().into();
         s.url = None;
         s.customer = Some(customer_id.clone());
         s.customer_id = Some(customer_id);
@@ -1001,7 +1016,7 @@ impl Checkout {
             &[("internal", &to_json(&internal)?)],
         )
         .unindex(EXPIRY, &member(scope, &s.id));
-        if s.mode != "subscription" {
+        if SessionMode::of(&s.mode) != SessionMode::Subscription {
             tx.event(scope, &event("checkout.session.completed", &s, scope, now));
         }
         match self.store().commit(&tx).await? {
@@ -1036,8 +1051,9 @@ impl Checkout {
             .collect();
         let sub_id = format!("sub_{ulid}");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // Create it here, or wait for the arrival that does to record it.
         loop {
-            let (v, mut s, internal) = self.load(scope, id).await?;
+            let (_, s, internal) = self.load(scope, id).await?;
             if s.subscription.is_some() {
                 return Ok(s);
             }
@@ -1057,35 +1073,46 @@ impl Checkout {
             } else {
                 false
             };
-            if !created_here && std::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
+            if created_here || std::time::Instant::now() >= deadline {
+                break;
             }
-            let sub: Value = match self.store().get(&scope.record(&sub_id)).await? {
-                Some(rec) => rec.parse(&scope.record(&sub_id))?,
-                None => Value::Null,
-            };
-            s.subscription = Some(sub_id.clone());
-            s.invoice = sub["latest_invoice"].as_str().map(str::to_string);
-            s.payment_status = if sub["status"] == "active" || sub["status"] == "trialing" {
-                "paid".into()
-            } else {
-                "unpaid".into()
-            };
-            let now = clock::now();
-            let mut tx = Tx::new();
-            tx.expect_version(&scope.record(&s.id), v)
-                .put_with(
-                    &scope.record(&s.id),
-                    v + 1,
-                    &to_json(&s)?,
-                    &[("internal", &to_json(&internal)?)],
-                )
-                .event(scope, &event("checkout.session.completed", &s, scope, now));
-            if let Commit::Done(_) = self.store().commit(&tx).await? {
-                return Ok(s);
-            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        // Record it on the session (unless the other arrival has meanwhile): the session
+        // completes with it.
+        let sub_id = &sub_id;
+        until_committed(
+            || async move {
+                let (v, mut s, internal) = self.load(scope, id).await?;
+                if s.subscription.is_some() {
+                    return Ok(Attempt::Done(s));
+                }
+                let sub: Value = match self.store().get(&scope.record(sub_id)).await? {
+                    Some(rec) => rec.parse(&scope.record(sub_id))?,
+                    None => Value::Null,
+                };
+                let sub_status = sub["status"].as_str().and_then(SubscriptionStatus::parse);
+                s.subscription = Some(sub_id.clone());
+                s.invoice = sub["latest_invoice"].as_str().map(str::to_string);
+                s.payment_status = payment_status_of_subscription(sub_status).as_str().into();
+                let now = clock::now();
+                let mut tx = Tx::new();
+                tx.expect_version(&scope.record(&s.id), v)
+                    .put_with(
+                        &scope.record(&s.id),
+                        v + 1,
+                        &to_json(&s)?,
+                        &[("internal", &to_json(&internal)?)],
+                    )
+                    .event(scope, &event("checkout.session.completed", &s, scope, now));
+                Ok(match self.store().commit(&tx).await? {
+                    Commit::Done(_) => Attempt::Done(s),
+                    _ => Attempt::Conflict,
+                })
+            },
+            ApiError::lock_timeout,
+        )
+        .await
     }
 
     fn context(&self, scope: &Scope) -> RequestContext {

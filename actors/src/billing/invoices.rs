@@ -710,10 +710,7 @@ pub async fn list_invoices(
         .string_max(&["customer", "customerId"], 100)?
         .into_option();
     let status = p
-        .one_of(
-            &["status"],
-            &["draft", "open", "paid", "void", "uncollectible"],
-        )?
+        .one_of(&["status"], &InvoiceStatus::ALL.map(InvoiceStatus::as_str))?
         .into_option();
     let subscription = p.string_max(&["subscription"], 100)?.into_option();
     let collection_method = p
