@@ -427,41 +427,36 @@ impl Checkout {
         commit_answer(self.store(), &tx, body).await
     }
 
-    /// Expire sessions past `expires_at` (every daemon runs it; each session expires once).
-    pub fn spawn_sweeper(&self) {
-        let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                let mut c = me.store().conn();
-                let due: Vec<String> = match me
-                    .store()
-                    .run(c.zrangebyscore_limit(EXPIRY, "-inf", clock::now(), 0, 500))
-                    .await
-                {
-                    Ok(d) => d,
-                    Err(_) => continue,
-                };
-                for m in due {
-                    let mut it = m.split('|');
-                    let (Some(p), Some(mode), Some(id)) =
-                        (it.next(), it.next().and_then(Mode::parse), it.next())
-                    else {
-                        continue;
-                    };
-                    let scope = Scope::new(p.to_string(), mode);
-                    match me.expire(&scope, id, None).await {
-                        Ok(_) => {}
-                        Err(e) if e.status == 400 || e.status == 404 => {
-                            let _: Result<i64, _> = me.store().run(c.zrem(EXPIRY, &m)).await;
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e.message, "expiring a checkout session failed")
-                        }
-                    }
+    /// Expire sessions past `expires_at`, up to 500 a pass (every daemon runs it, as the
+    /// CheckoutExpiry actor, once a second; each session expires once).
+    pub async fn sweep_expired(&self) {
+        let mut c = self.store().conn();
+        let due: Vec<String> = match self
+            .store()
+            .run(c.zrangebyscore_limit(EXPIRY, "-inf", clock::now(), 0, 500))
+            .await
+        {
+            Ok(d) => d,
+            Err(_) => return,
+        };
+        for m in due {
+            let mut it = m.split('|');
+            let (Some(p), Some(mode), Some(id)) =
+                (it.next(), it.next().and_then(Mode::parse), it.next())
+            else {
+                continue;
+            };
+            let scope = Scope::new(p.to_string(), mode);
+            match self.expire(&scope, id, None).await {
+                Ok(_) => {}
+                Err(e) if e.status == 400 || e.status == 404 => {
+                    let _: Result<i64, _> = self.store().run(c.zrem(EXPIRY, &m)).await;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e.message, "expiring a checkout session failed")
                 }
             }
-        });
+        }
     }
 
     /// The signed form that hands the browser to the hosted payment page: a new attempt

@@ -18,6 +18,8 @@
 //! - [`customers`]: the customer resource's operations.
 //! - [`expand`]: `expand[]`, answered the same way by every endpoint.
 //! - [`clock`]: the time the daemon believes it is.
+//! - [`system`]: the supervised actors (actix) that own the long-running work and the
+//!   payment commands, their restart policy and health.
 //! - [`sealing`]: secrets at rest (webhook signing secrets) sealed under a key kept outside Redis.
 
 pub mod api_keys;
@@ -35,6 +37,7 @@ pub mod projects;
 pub mod resource;
 pub mod sealing;
 pub mod store;
+pub mod system;
 pub mod webhooks;
 
 pub use context::{Reply, RequestContext};

@@ -2,9 +2,11 @@
 //!
 //! Order matters: Redis first (the managed one started if no URL is configured, then a
 //! connection retried with backoff until it answers), then the first-start key, then the
-//! listener; `READY=1` only once requests can be served. On SIGTERM or SIGINT the listener
-//! closes at once, in-flight requests finish (up to `shutdown.grace_seconds`), the managed
-//! Redis is shut down cleanly, and the process exits 0.
+//! listener, then the supervised actors (`calmony_actors::system`) on their own thread; `READY=1`
+//! only once requests can be served. On SIGTERM or SIGINT the listener closes at once,
+//! in-flight requests finish (up to `shutdown.grace_seconds`), the actors stop (work they
+//! leave pending is resumed from its stream at the next start), the managed Redis is shut
+//! down cleanly, and the process exits 0.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +14,10 @@ use std::time::Duration;
 
 use calmony_actors::billing::Billing;
 use calmony_actors::checkout::Checkout;
-use calmony_actors::gateway::Gateway;
+use calmony_actors::gateway::{Gateway, PaymentGateway};
 use calmony_actors::payments::{BillingSettings, Payments};
 use calmony_actors::store::ManagedRedis;
+use calmony_actors::system::{ActorSystem, GatewayClient, Parts};
 use calmony_actors::webhooks::Webhooks;
 use calmony_actors::{Store, StoreError, api_keys, sealing};
 use calmony_config::Config;
@@ -36,6 +39,8 @@ pub enum StartError {
     SandboxSecret(#[from] calmony_sandbox::SandboxError),
     #[error(transparent)]
     WebhookClient(#[from] calmony_actors::webhooks::reach::ClientError),
+    #[error(transparent)]
+    Actors(#[from] calmony_actors::system::SystemError),
 }
 
 /// The store an admin command (`keys`, `projects`, `record`, ...) opens: the one its settings
@@ -214,9 +219,14 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         &local,
     );
     calmony_actors::gateway::install_tls_provider();
+    // The payments code reaches Cardstream through the CardstreamGateway actor, started
+    // below; the client it is handed now is bound to the actor then.
+    let accounts = Gateway::from_config(&config);
+    let cardstream: Arc<dyn PaymentGateway> = Arc::new(accounts.clone());
+    let gateway_client = GatewayClient::unstarted(cardstream.as_ref());
     let payments = Payments::new(
         store.clone(),
-        Gateway::from_config(&config),
+        accounts,
         config.instance_name(),
         config.public_base(),
         Duration::from_secs(config.gateway.recovery_after_seconds),
@@ -231,7 +241,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         final_action: config.billing.final_action.clone(),
         invoice_prefix: config.billing.invoice_prefix.clone(),
         receipts: true,
-    });
+    })
+    .with_gateway(Arc::new(gateway_client.clone()));
     if let Err(e) = payments.ensure_group().await {
         tracing::warn!(error = %e, "could not create the payment command group yet");
     }
@@ -259,29 +270,38 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     if config.clock.controllable {
         spawn_clock_follower(store.clone());
     }
+    let shutdown = shutdown_signal();
+    // The actors start once the listener (and so the sandbox) is up: recovery may call the
+    // gateway at once.
+    let actors = ActorSystem::start(
+        Parts {
+            payments: payments.clone(),
+            gateway: cardstream,
+            gateway_client,
+            billing: billing.clone(),
+            checkout: checkout.clone(),
+            webhooks: webhooks.clone(),
+        },
+        tokio::runtime::Handle::current(),
+    )?;
     let state = Arc::new(crate::edge::AppState {
         config: config.clone(),
         store,
         metrics,
         payments: payments.clone(),
+        intents: actors.intents.clone(),
         webhooks: webhooks.clone(),
         billing: billing.clone(),
         checkout: checkout.clone(),
         sandbox,
         remembered: Default::default(),
     });
-    let shutdown = shutdown_signal();
     crate::systemd::ready();
     crate::systemd::spawn_watchdog();
-    // Recovery starts once the listener (and so the sandbox) is up: it may call the gateway.
-    let recovery = payments.spawn_recovery();
-    webhooks.spawn();
-    billing.spawn_scheduler();
-    checkout.spawn_sweeper();
     spawn_plain_fields_backfill(state.store.clone());
     crate::edge::run(state, listener, shutdown).await;
     webhooks.stop();
-    recovery.abort();
+    actors.stop().await;
     if let Some(m) = managed {
         m.stop().await;
     }

@@ -4,6 +4,7 @@
 #[path = "../harness/mod.rs"]
 mod harness;
 
+mod actors;
 mod auth;
 mod billing;
 mod browser;

@@ -822,7 +822,7 @@ async fn pdf_bytes(
         )
         .await?,
     );
-    let bytes = calmony_pdf::render_invoice(&doc).map_err(|e| {
+    let bytes = super::pdf::render(doc).await.map_err(|e| {
         let mut err = ApiError::internal("");
         err.message = format!("invoice PDF: {e}");
         err

@@ -62,6 +62,7 @@ pub use invoices::{
 };
 pub use keys::{DUE, LEASE, RUN, clock_due, due_member, parse_due_member};
 pub use receipts::{ReceiptLine, receipt_for, receipt_with_lines};
+pub use scheduler::SchedulePosition;
 pub use settings::Billing;
 pub use subscriptions::{
     cancel_subscription, create_subscription, create_subscription_as, list_subscriptions,

@@ -15,6 +15,12 @@ use calmony_protocol::billing::{Invoice, TaxRate};
 use calmony_protocol::clock_text::date;
 use calmony_protocol::customer::Customer;
 
+/// Render the document on the InvoiceGenerator (a `SyncArbiter` of its own threads), so a
+/// PDF's CPU never stalls the runtime's async work.
+pub async fn render(doc: InvoiceDocument) -> Result<Vec<u8>, String> {
+    crate::system::invoice_generator::render(doc).await
+}
+
 /// The invoice as printed. The supplier's block is the project's business details (trading
 /// name, address, support email, VAT number: what a UK VAT invoice must show). A project
 /// without a display name prints no supplier name: its own name is the operator's internal

@@ -40,42 +40,55 @@ fn automatic() -> EventRequest {
     EventRequest::default()
 }
 
+/// The scheduler's place in its cron schedule: the next run's time, and when unfinished runs
+/// were last looked for.
+#[derive(Debug, Clone)]
+pub struct SchedulePosition {
+    schedule: cron::Schedule,
+    next: i64,
+    checked: Instant,
+}
+
+fn next_after(schedule: &cron::Schedule, t: i64) -> i64 {
+    chrono::DateTime::from_timestamp(t, 0)
+        .and_then(|d| schedule.after(&d).next())
+        .map_or(t + 3600, |d| d.timestamp())
+}
+
 impl Billing {
-    /// Run on the cron schedule forever. Time is the daemon's clock (so a controllable clock
-    /// moves the schedule too).
-    pub fn spawn_scheduler(&self) {
-        let me = self.clone();
-        tokio::spawn(async move {
-            let schedule: cron::Schedule = match me.schedule.parse() {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "billing.schedule is not a cron expression; the scheduler is off");
-                    return;
-                }
-            };
-            let next_after = |t: i64| {
-                chrono::DateTime::from_timestamp(t, 0)
-                    .and_then(|d| schedule.after(&d).next())
-                    .map_or(t + 3600, |d| d.timestamp())
-            };
-            let mut next = next_after(clock::now());
-            let mut checked = Instant::now();
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let now = clock::now();
-                if now >= next {
-                    next = next_after(now);
-                    me.run_logged(now).await;
-                } else if checked.elapsed() > Duration::from_secs(2) {
-                    // A run another daemon began and did not finish (it died): continue it
-                    // once its lease has lapsed, with the run's own cutoff time.
-                    checked = Instant::now();
-                    if let Ok(Some(cutoff)) = me.unfinished_run().await {
-                        me.run_logged(cutoff).await;
-                    }
-                }
+    /// Where the cron schedule stands (the SubscriptionScheduler actor keeps it between
+    /// ticks); `None` when `billing.schedule` is not a cron expression (the scheduler is off).
+    /// Time is the daemon's clock (so a controllable clock moves the schedule too).
+    pub fn schedule_position(&self) -> Option<SchedulePosition> {
+        let schedule: cron::Schedule = match self.schedule.parse() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "billing.schedule is not a cron expression; the scheduler is off");
+                return None;
             }
-        });
+        };
+        let next = next_after(&schedule, clock::now());
+        Some(SchedulePosition {
+            schedule,
+            next,
+            checked: Instant::now(),
+        })
+    }
+
+    /// One tick of the scheduler (every half second): the run when the schedule says it is
+    /// due, else now and then the continuation of a run another daemon began and did not
+    /// finish (it died), once its lease has lapsed, with the run's own cutoff time.
+    pub async fn schedule_tick(&self, at: &mut SchedulePosition) {
+        let now = clock::now();
+        if now >= at.next {
+            at.next = next_after(&at.schedule, now);
+            self.run_logged(now).await;
+        } else if at.checked.elapsed() > Duration::from_secs(2) {
+            at.checked = Instant::now();
+            if let Ok(Some(cutoff)) = self.unfinished_run().await {
+                self.run_logged(cutoff).await;
+            }
+        }
     }
 
     async fn run_logged(&self, now: i64) {

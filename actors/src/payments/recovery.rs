@@ -1,16 +1,12 @@
 //! Recovery of payment commands left pending by a crash, a lost gateway answer, or a daemon
 //! that died: see the module documentation of [`super`].
 
-use std::time::Duration;
-
 use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamPendingCountReply};
 
 use super::refunds::{Driver, GaveUp};
 use super::{COMMANDS, Command, DEAD_LETTERS, GROUP, MAX_DELIVERIES, Payments};
 use crate::store::StoreError;
 
-/// How often the loop looks for work.
-const TICK: Duration = Duration::from_millis(500);
 /// Own pending commands idle this long (and not in hand) are orphans of a previous life or
 /// of an unknown gateway answer.
 const OWN_IDLE_MS: u64 = 1000;
@@ -32,29 +28,6 @@ impl Payments {
             Err(e) if e.to_string().contains("BUSYGROUP") => Ok(()),
             Err(e) => Err(StoreError::Unavailable(e.to_string())),
         }
-    }
-
-    /// Run the recovery loop forever (a supervised task: a panic in one pass is logged and the
-    /// loop goes on).
-    pub fn spawn_recovery(&self) -> tokio::task::JoinHandle<()> {
-        let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let pass = tokio::spawn({
-                    let me = me.clone();
-                    async move { me.recover_once().await }
-                });
-                match pass.await {
-                    Ok(Ok(n)) if n > 0 => tracing::info!(recovered = n, "resumed pending payments"),
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::debug!(error = %e, "payment recovery pass failed"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "payment recovery pass panicked; restarting")
-                    }
-                }
-                tokio::time::sleep(TICK).await;
-            }
-        })
     }
 
     /// One pass: own orphans first, then other daemons' stale work. Returns how many it ran.

@@ -65,7 +65,7 @@ pub(super) fn scope_of(stream: &str) -> Option<Scope> {
 }
 
 impl Webhooks {
-    pub(super) async fn fan_out_loop(self) {
+    pub async fn fan_out_loop(self) {
         let mut streams: Vec<String> = Vec::new();
         // When each was last done; `None`: not yet, or wanted at once. (Not "now minus a
         // minute": that underflows in the first minute after boot, when systemd starts us.)

@@ -9,7 +9,8 @@ use calmony_protocol::webhook::{
 };
 use calmony_protocol::{ApiError, ids};
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
+
+pub use super::signing::{Loaded, SigningSecret};
 
 use super::Webhooks;
 use crate::clock;
@@ -26,33 +27,6 @@ pub(super) fn index(scope: &Scope) -> String {
 
 pub(super) fn attempts_index(scope: &Scope, endpoint: &str) -> String {
     scope.key(&format!("webhook_endpoint:{endpoint}:attempts"))
-}
-
-/// A signing secret and when it stops signing (0: never).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SigningSecret {
-    pub secret: String,
-    pub expires_at: i64,
-}
-
-/// An endpoint with what is kept beside it.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub version: u64,
-    pub endpoint: WebhookEndpoint,
-    pub secrets: Vec<SigningSecret>,
-    pub failing_since: Option<i64>,
-}
-
-impl Loaded {
-    /// The secrets that sign a delivery now.
-    pub fn active_secrets(&self, now: i64) -> Vec<&str> {
-        self.secrets
-            .iter()
-            .filter(|s| s.expires_at == 0 || s.expires_at > now)
-            .map(|s| s.secret.as_str())
-            .collect()
-    }
 }
 
 fn new_secret() -> String {

@@ -24,25 +24,21 @@ const EVERY: Duration = Duration::from_secs(60);
 const BATCH: usize = 500;
 
 impl Webhooks {
-    /// Sweep every [`EVERY`], and at once when a controllable clock is moved (a rehearsal of
-    /// a month then sees the month's events go).
-    pub(super) async fn retention_loop(self) {
-        let mut last: Option<(Instant, i64)> = None;
-        loop {
-            let due = last
-                .is_none_or(|(at, offset)| at.elapsed() >= EVERY || offset != clock::offset_ms());
-            if due {
-                match self.forget_expired_events(clock::now()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(events = n, "forgot events past the retention period"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "event retention sweep failed; next run retries")
-                    }
-                }
-                last = Some((Instant::now(), clock::offset_ms()));
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+    /// One tick of the EventRetention actor (once a second): sweep when [`EVERY`] has passed
+    /// since `last`, and at once when a controllable clock is moved (a rehearsal of a month
+    /// then sees the month's events go).
+    pub async fn retention_pass(&self, last: &mut Option<(Instant, i64)>) {
+        let due =
+            last.is_none_or(|(at, offset)| at.elapsed() >= EVERY || offset != clock::offset_ms());
+        if !due {
+            return;
         }
+        match self.forget_expired_events(clock::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "forgot events past the retention period"),
+            Err(e) => tracing::warn!(error = %e, "event retention sweep failed; next run retries"),
+        }
+        *last = Some((Instant::now(), clock::offset_ms()));
     }
 
     /// Remove every event created before `now` minus the retention period; answers how many.

@@ -12,9 +12,8 @@ use redis::streams::{StreamAutoClaimReply, StreamPendingCountReply, StreamReadRe
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use super::{
-    DEAD_LETTERS, DELIVERIES, MAX_DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, events, reach,
-};
+use super::hub::MAX_DELIVERIES;
+use super::{DEAD_LETTERS, DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, events, reach};
 use crate::clock;
 use crate::store::event_log::Place;
 use crate::store::{Batcher, Scope, StoreError, Tx, scripts};
@@ -80,7 +79,7 @@ impl Webhooks {
         }
     }
 
-    pub(super) async fn send_loop(self) {
+    pub async fn send_loop(self) {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         // The group is made once, and again only after a failed read (Redis restarted empty).
         let mut group_ready = false;
@@ -425,7 +424,7 @@ impl Webhooks {
 
     /// Move due retries back into the delivery stream, take over deliveries left by crashes,
     /// and report queue depths.
-    pub(super) async fn retry_loop(self) {
+    pub async fn retry_loop(self) {
         let mut swept = Instant::now();
         loop {
             let mut c = self.store.conn();

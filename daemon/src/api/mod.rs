@@ -1,9 +1,11 @@
 //! The `/v1` resources: a thin mapping from each endpoint to the operation that does the
 //! work (in `calmony_actors`). Customers go straight to the store; everything that moves money
-//! goes through the IntentProcessor ([`Payments`]).
+//! goes through the IntentProcessor actor (`calmony_actors::system::intent_processor`), by
+//! message.
 
 use calmony_actors::billing::{self, clocks};
 use calmony_actors::payments;
+use calmony_actors::system::PaymentOp;
 use calmony_actors::webhooks::{endpoints, events};
 use calmony_actors::{Reply, RequestContext, customers, payment_methods};
 use calmony_protocol::expand::Answer;
@@ -109,6 +111,8 @@ async fn run(
 ) -> Result<Reply, ApiError> {
     use Endpoint::*;
     let p = &state.payments;
+    // Payment commands go to the IntentProcessor actor, by message.
+    let i = &state.intents;
     let w = &state.webhooks;
     let b = &state.billing;
     let store = &p.store;
@@ -138,14 +142,14 @@ async fn run(
         PaymentMethodRetrieve => payment_methods::retrieve(p, ctx, id, params).await,
         PaymentMethodAttach => payment_methods::attach(p, ctx, id, params).await,
         PaymentMethodDetach => payment_methods::detach(p, ctx, id, params).await,
-        IntentCreate => payments::create(p, ctx, params).await,
+        IntentCreate => i.run(PaymentOp::Create, ctx.clone(), id, params).await,
         IntentList => payments::list(p, ctx, params).await,
         IntentRetrieve => payments::retrieve(p, ctx, id, params).await,
         IntentUpdate => payments::update(p, ctx, id, params).await,
-        IntentConfirm => payments::confirm(p, ctx, id, params).await,
-        IntentCapture => payments::capture(p, ctx, id, params).await,
-        IntentCancel => payments::cancel(p, ctx, id, params).await,
-        RefundCreate => payments::create_refund(p, ctx, params).await,
+        IntentConfirm => i.run(PaymentOp::Confirm, ctx.clone(), id, params).await,
+        IntentCapture => i.run(PaymentOp::Capture, ctx.clone(), id, params).await,
+        IntentCancel => i.run(PaymentOp::Cancel, ctx.clone(), id, params).await,
+        RefundCreate => i.run(PaymentOp::Refund, ctx.clone(), id, params).await,
         RefundList => payments::list_refunds(p, ctx, params).await,
         RefundRetrieve => payments::retrieve_refund(p, ctx, id, params).await,
         ChargeList => payments::list_charges(p, ctx, params).await,

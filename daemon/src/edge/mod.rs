@@ -63,6 +63,8 @@ pub struct AppState {
     pub store: Store,
     pub metrics: PrometheusHandle,
     pub payments: Payments,
+    /// The IntentProcessor actor: payment commands go to it by message.
+    pub intents: calmony_actors::system::IntentProcessorHandle,
     pub webhooks: calmony_actors::webhooks::Webhooks,
     pub billing: calmony_actors::billing::Billing,
     pub checkout: calmony_actors::checkout::Checkout,
@@ -184,6 +186,9 @@ async fn dispatch(
             &request_id,
         ),
         Route::Sandbox => match &state.sandbox {
+            Some(sandbox) if path == "/sandbox/actors/faults" => {
+                crate::ops::actor_faults(sandbox, req).await
+            }
             Some(sandbox) => {
                 let method = req.method().clone();
                 let query = req.uri().query().unwrap_or("").to_string();

@@ -1,0 +1,111 @@
+//! The test-only fault hook: make a named actor panic on its next message, or refuse its
+//! restarts for a while. Armed through the sandbox's operator route
+//! (`POST /sandbox/actors/faults`), which exists only with the sandbox on and an operator
+//! token set; nothing in production arms it, and an unarmed check is one relaxed atomic load.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+/// What is armed for one actor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Armed {
+    /// Panics still to cause, one per message.
+    panics: u32,
+    /// Until when each start is refused (the actor stays down).
+    refuse_until: Option<Instant>,
+}
+
+/// Whether anything is armed at all: the fast path of [`trip`].
+static ANY: AtomicBool = AtomicBool::new(false);
+static ARMED: LazyLock<Mutex<HashMap<String, Armed>>> = LazyLock::new(Default::default);
+
+fn armed() -> std::sync::MutexGuard<'static, HashMap<String, Armed>> {
+    ARMED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A fault request that names no actor of this daemon.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no actor {0:?}: expected one of {names}", names = actor_names())]
+pub struct UnknownActor(pub String);
+
+fn actor_names() -> String {
+    ACTORS.join(", ")
+}
+
+/// Every actor the hook can reach.
+pub const ACTORS: &[&str] = &[
+    "intent_processor",
+    "cardstream_gateway",
+    "webhook_dispatcher",
+    "subscription_scheduler",
+    "checkout_expiry",
+    "invoice_generator",
+    "event_retention",
+];
+
+/// Make `actor` panic on its next `panics` messages, and refuse its starts for `hold`.
+pub fn arm(actor: &str, panics: u32, hold: Duration) -> Result<(), UnknownActor> {
+    if !ACTORS.contains(&actor) {
+        return Err(UnknownActor(actor.to_string()));
+    }
+    let refuse_until = (!hold.is_zero()).then(|| Instant::now() + hold);
+    armed().insert(
+        actor.to_string(),
+        Armed {
+            panics,
+            refuse_until,
+        },
+    );
+    ANY.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Panic here if `actor` is armed to (called at the start of each message's work, inside the
+/// actor's panic boundary).
+pub fn trip(actor: &str) {
+    if !ANY.load(Ordering::Acquire) {
+        return;
+    }
+    let fire = {
+        let mut all = armed();
+        match all.get_mut(actor) {
+            Some(a) if a.panics > 0 => {
+                a.panics -= 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    if fire {
+        panic!("test fault: {actor} panics on this message");
+    }
+}
+
+/// Whether `actor`'s start is to fail now.
+pub fn refuses_start(actor: &str) -> bool {
+    if !ANY.load(Ordering::Acquire) {
+        return false;
+    }
+    armed()
+        .get(actor)
+        .and_then(|a| a.refuse_until)
+        .is_some_and(|until| Instant::now() < until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_armed_actor_panics_once_per_armed_message_and_others_do_not() {
+        arm("event_retention", 1, Duration::ZERO).expect("known actor");
+        trip("checkout_expiry");
+        let first = std::panic::catch_unwind(|| trip("event_retention"));
+        assert!(first.is_err());
+        trip("event_retention");
+        assert!(!refuses_start("event_retention"));
+        assert!(arm("nobody", 1, Duration::ZERO).is_err());
+    }
+}

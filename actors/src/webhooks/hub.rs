@@ -1,0 +1,120 @@
+//! The WebhookDispatcher's shared state: the [`Webhooks`] value its loops and the API's
+//! handlers share, and the names of the streams and sets deliveries move through. A leaf: it
+//! names no sibling that names it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use calmony_config::Config;
+use calmony_protocol::destination::Reach;
+
+use super::reach;
+use super::signing;
+use crate::store::{Batcher, Store};
+
+pub const DELIVERIES: &str = "cp:webhooks:deliveries";
+pub const SENDERS: &str = "senders";
+pub const EVENTS_GROUP: &str = "webhooks";
+pub const RETRIES: &str = "cp:webhooks:retries";
+pub const DEAD_LETTERS: &str = "cp:webhooks:dead";
+/// Deliveries of one entry before it is parked as poison.
+pub(super) const MAX_DELIVERIES: u64 = 10;
+
+/// The dispatcher: fan-out, sending, retries, recovery. Cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub store: Store,
+    /// The delivery clients, one per [`Reach`] (see [`reach`]).
+    pub(super) http: reach::Clients,
+    /// Where test-mode endpoints may point (`webhooks.local_targets`); live: public only.
+    pub(super) test_reach: Reach,
+    pub(super) consumer: String,
+    pub(super) schedule: Arc<Vec<u64>>,
+    pub(super) timeout: Duration,
+    pub(super) disable_after_secs: i64,
+    pub secret_overlap_secs: i64,
+    pub(super) concurrency: usize,
+    pub(super) in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Endpoints parsed at a version, by `project:mode:id` (see `endpoint_cached`).
+    pub(super) endpoints: Arc<Mutex<EndpointCache>>,
+    /// Records delivery attempts, many to a commit (started by the first delivery).
+    pub(super) recorder: Arc<std::sync::OnceLock<Batcher>>,
+    /// Set by [`Webhooks::stop`] when the daemon shuts down: the loops' Redis goes away then,
+    /// and a failed read is the end of the loop, not something to warn about.
+    pub(super) stopping: Arc<std::sync::atomic::AtomicBool>,
+}
+
+type EndpointCache = HashMap<String, (u64, Option<Arc<signing::Loaded>>)>;
+
+impl Webhooks {
+    /// Fails only if the delivery client cannot be built: the daemon then does not start.
+    pub fn new(store: Store, config: &Config) -> Result<Self, reach::ClientError> {
+        let timeout = Duration::from_secs(config.webhooks.timeout_seconds);
+        let http = reach::Clients::new(timeout, config.webhooks.concurrency as usize)?;
+        Ok(Self {
+            store,
+            http,
+            test_reach: if config.webhooks.test_reaches_local() {
+                Reach::Anywhere
+            } else {
+                Reach::PublicOnly
+            },
+            consumer: config.instance_name(),
+            schedule: Arc::new(config.retry_schedule()),
+            timeout,
+            disable_after_secs: (config.webhooks.disable_after_hours * 3600) as i64,
+            secret_overlap_secs: (config.webhooks.secret_overlap_hours * 3600) as i64,
+            concurrency: config.webhooks.concurrency as usize,
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+            endpoints: Arc::new(Mutex::new(HashMap::new())),
+            recorder: Arc::new(std::sync::OnceLock::new()),
+            stopping: Arc::default(),
+        })
+    }
+
+    /// For the API side only (endpoints, events): no sending.
+    pub fn for_api(store: Store, config: &Config) -> Result<Self, reach::ClientError> {
+        Self::new(store, config)
+    }
+
+    /// Where endpoints of a mode may point: live ones only ever at public servers.
+    pub fn reach(&self, livemode: bool) -> Reach {
+        if livemode {
+            Reach::PublicOnly
+        } else {
+            self.test_reach
+        }
+    }
+
+    pub(super) fn mark(&self, id: &str, working: bool) -> bool {
+        let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if working {
+            set.insert(id.to_string())
+        } else {
+            set.remove(id)
+        }
+    }
+
+    pub(super) fn is_in_flight(&self, id: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    /// The daemon is shutting down: the loops end quietly at their next failed read.
+    pub fn stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the daemon is shutting down (the loops' ends are expected then).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping()
+    }
+
+    pub(super) fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
