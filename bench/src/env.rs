@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::Args;
+use crate::args::Args;
 
 pub struct Env {
     pub base: String,

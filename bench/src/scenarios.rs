@@ -9,7 +9,7 @@ use hyper::Method;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::Args;
+use crate::args::Args;
 use crate::env::{Env, Usage};
 use crate::http::Http;
 use crate::load::{self, Op, Stats};
