@@ -7,6 +7,8 @@
 //! - [`api`]: one handler module per resource under `/v1`.
 //! - [`pages`]: HTML for customers' browsers (3-D Secure).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`state`]: what every handler shares (config, store, services, sandbox).
+//! - [`response`]: the HTTP answers every layer builds (JSON, errors, PDF, headers).
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`systemd`]: `sd_notify` READY, STOPPING and the watchdog.
 
@@ -24,7 +26,9 @@ mod inspect;
 mod ops;
 mod pages;
 mod registry;
+mod response;
 mod runtime;
+mod state;
 mod systemd;
 mod telemetry;
 

@@ -9,7 +9,7 @@ use calmony_actors::system::{faults, health};
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::edge::{Body, json_response, set};
+use crate::response::{Body, json_response, set};
 use hyper::Response;
 
 pub fn healthz() -> Response<Body> {

@@ -11,8 +11,8 @@ use calmony_actors::{Reply, RequestContext, customers, payment_methods};
 use calmony_protocol::expand::Answer;
 use calmony_protocol::{ApiError, Params};
 
-use crate::edge::AppState;
 use crate::edge::routes::{ApiRoute, Endpoint};
+use crate::state::AppState;
 
 /// Run the endpoint, with its `expand[]` checked before it does anything and applied to its
 /// answer after (`calmony_actors::expand`), the same way for every endpoint.

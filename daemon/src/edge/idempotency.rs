@@ -7,7 +7,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 
 use super::routes::ApiRoute;
-use super::{AppState, Body, error_response, json_response, reply_response, set};
+use crate::response::{Body, error_response, json_response, reply_response, set};
+use crate::state::AppState;
 
 pub fn invalid_key() -> ApiError {
     let mut e = ApiError::new(

@@ -35,44 +35,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use calmony_actors::RequestContext;
 use calmony_actors::api_keys::{self, Auth};
 use calmony_actors::context::KeyCheck;
-use calmony_actors::payments::Payments;
 use calmony_actors::store::KeyRefusal;
-use calmony_actors::{Reply, RequestContext, Store};
-use calmony_config::Config;
-use calmony_protocol::{API_VERSION, ApiError, ids};
+use calmony_protocol::{ApiError, ids};
 use futures_util::FutureExt;
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::response::{error_response, pdf_response, reply_response, set};
 use routes::{Route, route};
 
-pub type Body = Full<Bytes>;
-
-pub struct AppState {
-    pub config: Config,
-    pub store: Store,
-    pub metrics: PrometheusHandle,
-    pub payments: Payments,
-    /// The IntentProcessor actor: payment commands go to it by message.
-    pub intents: calmony_actors::system::IntentProcessorHandle,
-    pub webhooks: calmony_actors::webhooks::Webhooks,
-    pub billing: calmony_actors::billing::Billing,
-    pub checkout: calmony_actors::checkout::Checkout,
-    /// The Cardstream simulator, when `sandbox.enabled`.
-    pub sandbox: Option<calmony_sandbox::Sandbox>,
-    /// Keys and objects of earlier key checks, for a payment's create to defer its own.
-    pub remembered: remembered::Remembered,
-}
+pub use crate::response::Body;
+pub use crate::state::AppState;
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to the grace period).
 pub async fn run(
@@ -487,63 +468,4 @@ fn named_objects<'a>(
         }
     }
     read
-}
-
-/// A PDF answer (an invoice), named for download.
-pub fn pdf_response(bytes: Vec<u8>, name: &str) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
-    set(&mut resp, "content-type", "application/pdf");
-    let safe: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    set(
-        &mut resp,
-        "content-disposition",
-        &format!("inline; filename=\"invoice-{safe}.pdf\""),
-    );
-    resp
-}
-
-pub fn reply_response(reply: Reply) -> Response<Body> {
-    json_response(reply.status, reply.body)
-}
-
-pub fn json_response(status: u16, body: String) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() =
-        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    set(&mut resp, "content-type", "application/json");
-    set(&mut resp, "stripe-version", API_VERSION);
-    resp
-}
-
-/// The JSON error answer. Internal errors are logged here with their detail and answered bare.
-pub fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
-    let public = if e.status >= 500 && e.status != 503 {
-        tracing::error!(detail = %e.message, "internal error");
-        ApiError::internal(request_id)
-    } else {
-        if e.status == 503 {
-            tracing::warn!(detail = %e.message, "store unavailable");
-        }
-        e.clone()
-    };
-    let mut resp = json_response(public.status, public.body().to_string());
-    set(
-        &mut resp,
-        "stripe-should-retry",
-        if public.should_retry() {
-            "true"
-        } else {
-            "false"
-        },
-    );
-    resp
-}
-
-pub fn set(resp: &mut Response<Body>, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        resp.headers_mut().insert(HeaderName::from_static(name), v);
-    }
 }

@@ -8,7 +8,8 @@ use calmony_protocol::{ApiError, Mode};
 use calmony_sandbox::{Caller, Sandbox};
 use hyper::HeaderMap;
 
-use super::{AppState, auth};
+use super::auth;
+use crate::state::AppState;
 
 /// The caller of `path`: [`Caller::Anonymous`] for the gateway routes and for a credential
 /// that proves nothing; an error when the key store cannot be asked.

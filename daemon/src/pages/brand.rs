@@ -13,8 +13,8 @@ use calmony_protocol::Mode;
 use calmony_protocol::business::{self, BusinessProfile};
 use hyper::Response;
 
-use super::escape;
-use crate::edge::Body;
+use super::html::escape;
+use crate::response::Body;
 
 /// How a page presents its merchant.
 #[derive(Debug, Clone, Default)]
@@ -199,7 +199,7 @@ pub fn merchant_page(
         header = look.header(),
         footer = look.footer(),
     );
-    super::html_response(status, html)
+    super::html::html_response(status, html)
 }
 
 #[cfg(test)]

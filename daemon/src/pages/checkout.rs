@@ -14,9 +14,10 @@ use calmony_protocol::clock_text::money;
 use hyper::Response;
 
 use super::brand::{Look, merchant_page};
-use super::{escape, page, redirect};
+use super::html::{escape, page, redirect};
 use crate::edge::routes::CheckoutStep;
-use crate::edge::{AppState, Body, json_response};
+use crate::response::{Body, json_response};
+use crate::state::AppState;
 
 pub async fn handle(
     state: &AppState,

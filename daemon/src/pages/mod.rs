@@ -3,72 +3,12 @@
 //! - [`brand`]: the merchant's frame (name, logo, colour, support contact) around a page.
 //! - [`checkout`]: the hosted checkout page and the gateway's answers to it.
 //! - [`three_ds`]: the 3-D Secure hand-off a payment's `next_action` points at.
+//! - [`html`]: the shared frame, HTML answers, self-posting forms and redirects.
 //!
 //! Pages are small, plain HTML that works without JavaScript (a button where a script would
-//! auto-submit), and every interpolated value is escaped with [`escape`].
+//! auto-submit), and every interpolated value is escaped with [`html::escape`].
 
 pub mod brand;
 pub mod checkout;
+mod html;
 pub mod three_ds;
-
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Response;
-
-use crate::edge::{Body, set};
-
-pub use calmony_protocol::html::escape;
-
-/// A page with the shared look: centred card, system fonts, readable on a phone.
-pub fn page(status: u16, title: &str, body: &str) -> Response<Body> {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{title}</title><style>\
-         body{{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f5f6f8;color:#1a1f36}}\
-         main{{max-width:28rem;margin:10vh auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 2px 12px rgba(0,0,0,.08)}}\
-         h1{{font-size:1.25rem;margin:0 0 .5rem}}button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:8px;background:#3a4bd9;color:#fff;cursor:pointer}}\
-         .brand{{font-weight:600;color:#3a4bd9;margin-bottom:1rem}}</style></head>\
-         <body><main><div class=\"brand\">Calmony Pay</div>{body}</main></body></html>",
-        title = escape(title),
-    );
-    html_response(status, html)
-}
-
-/// An HTML answer that no cache keeps.
-pub fn html_response(status: u16, html: String) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(html)));
-    *resp.status_mut() =
-        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    set(&mut resp, "content-type", "text/html; charset=utf-8");
-    set(&mut resp, "cache-control", "no-store");
-    resp
-}
-
-/// A form that posts itself (with a button for browsers without scripts).
-pub fn auto_post(id: &str, action: &str, fields: &[(String, String)], button: &str) -> String {
-    let inputs: String = fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
-    format!(
-        "<form id=\"{id}\" method=\"post\" action=\"{}\">{inputs}\
-         <noscript><button type=\"submit\">{}</button></noscript></form>\
-         <script>document.getElementById('{id}').submit()</script>",
-        escape(action),
-        escape(button)
-    )
-}
-
-pub fn redirect(to: &str) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::new()));
-    *resp.status_mut() = hyper::StatusCode::SEE_OTHER;
-    set(&mut resp, "location", to);
-    resp
-}

@@ -14,8 +14,8 @@ use calmony_protocol::payment_intent::{PaymentIntent, status};
 use hyper::Response;
 
 use super::brand::{Look, merchant_page};
-use super::{auto_post, escape, page, redirect};
-use crate::edge::Body;
+use super::html::{auto_post, escape, page, redirect};
+use crate::response::Body;
 
 pub async fn page_for(
     p: &Payments,
