@@ -1,6 +1,7 @@
 //! `calmony-payd`: the Calmony Pay daemon and its admin commands.
 //!
 //! - [`cli`]: the command line (`serve`, `keys create|list|revoke`).
+//! - [`private_file`]: files only the daemon's user may read (first key, registry entries).
 //! - [`registry`]: where running daemons keep their stores, for the admin commands.
 //! - [`runtime`]: start-up: config, the managed Redis, the store, the first-start key.
 //! - [`edge`]: the hyper HTTP edge: routing, auth, rate limit, bodies, idempotency, errors.
@@ -25,6 +26,7 @@ mod edge;
 mod inspect;
 mod ops;
 mod pages;
+mod private_file;
 mod registry;
 mod response;
 mod runtime;

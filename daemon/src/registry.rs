@@ -67,7 +67,7 @@ pub fn register(data_dir: &Path, redis_url: &str, listen: &str) -> Option<Regist
     let path = dir.join(format!("{}.json", me.pid));
     let written = serde_json::to_vec(&me)
         .map_err(std::io::Error::other)
-        .and_then(|body| crate::runtime::write_private(&path, &body));
+        .and_then(|body| crate::private_file::write_private(&path, &body));
     match written {
         Ok(()) => Some(Registered(path)),
         Err(e) => {

@@ -22,6 +22,8 @@ use calmony_actors::webhooks::Webhooks;
 use calmony_actors::{Store, StoreError, api_keys, sealing};
 use calmony_config::Config;
 
+use crate::private_file::write_private;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -370,27 +372,6 @@ fn announce_first_key(config: &Config, raw: &str) {
             path.display()
         );
     }
-}
-
-/// Write `contents` to a new file at `path` readable and writable by this user only.
-pub(crate) fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // A file left by an earlier store is replaced, never reopened with its old mode.
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(contents)?;
-    f.sync_all()
 }
 
 /// With `clock.controllable`, follow the shared clock offset that `calmony-payd clock advance`
