@@ -24,7 +24,7 @@ use calmony_protocol::cardstream::{FieldValue, Fields};
 use redis::Script;
 use serde::Serialize;
 
-use crate::SandboxError;
+use crate::error::SandboxError;
 use crate::keys;
 
 /// The longest `delay_ms` accepted: ten minutes is past any client's timeout.

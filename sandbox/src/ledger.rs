@@ -15,9 +15,9 @@ use calmony_actors::store::Scope;
 use calmony_protocol::{Mode, ids};
 use serde::{Deserialize, Serialize};
 
-use crate::SandboxError;
 use crate::access::View;
 use crate::clock::UtcTime;
+use crate::error::SandboxError;
 use crate::keys;
 use crate::transactions::Transaction;
 

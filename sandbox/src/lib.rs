@@ -18,6 +18,9 @@
 //! - `ledger`: every charge, capture, cancel and refund, for tests to count.
 //! - `settlement`: the daily run from `captured` to `accepted`.
 //! - `faults`: tampered signatures, delays and dropped answers, on demand.
+//! - `config`, `error`: the account the daemon configures and what can go wrong.
+//! - `gateway`: what every handler shares (store, account, memory).
+//! - `memory`: the faults and VERIFYs a simulator remembers between requests.
 //! - [`access`]: who may use the control routes (faults, settlement, the ledger).
 //! - [`merchant`]: the installation's own signature secret, made at first start.
 //! - `pages`, `reply`: HTML and HTTP answers. `clock`: the UTC calendar. [`keys`]: the
@@ -31,8 +34,11 @@
 pub mod access;
 mod cards;
 mod clock;
+mod config;
 mod direct;
+mod error;
 mod faults;
+mod gateway;
 mod hosted;
 mod issuer;
 pub mod keys;
@@ -47,6 +53,8 @@ mod transactions;
 
 pub use access::Caller;
 pub use cards::known_numbers as test_card_numbers;
+pub use config::SandboxConfig;
+pub use error::SandboxError;
 pub use hosted::DEFAULT_CALLBACK_BACKOFF;
 pub use ledger::LedgerEntry;
 
@@ -55,69 +63,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use calmony_actors::{Store, StoreError};
+use calmony_actors::Store;
 use calmony_protocol::cardstream::Fields;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
 use serde_json::json;
 
+use gateway::Gateway;
+use memory::Memory;
+use transactions::IdBlock;
+
 /// How long a dropped /direct/ answer holds the connection: past any sane client timeout.
 const DROP_HOLD: Duration = Duration::from_secs(60);
-
-/// The simulated merchant account and where the simulator is reachable.
-#[derive(Clone)]
-pub struct SandboxConfig {
-    pub merchant_id: String,
-    /// The account's signature secret: requests must be signed with it, answers are.
-    pub secret: String,
-    /// The simulator's public origin, e.g. `http://127.0.0.1:4242`: the ACS URL is built on it.
-    pub public_base: String,
-    /// The bearer token of the control routes; `None`: faults and settlement are off (see
-    /// [`access`]).
-    pub operator_token: Option<String>,
-}
-
-impl fmt::Debug for SandboxConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SandboxConfig")
-            .field("merchant_id", &self.merchant_id)
-            .field("secret", &"****")
-            .field("public_base", &self.public_base)
-            .field(
-                "operator_token",
-                &self.operator_token.as_ref().map(|_| "****"),
-            )
-            .finish()
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("sandbox record {key} is unreadable: {reason}")]
-    Corrupt { key: String, reason: String },
-    /// A request served on remembered faults found them changed: nothing was written, and the
-    /// request is served again on the faults as they are (see [`memory`]).
-    #[error("the sandbox faults changed while the request was served")]
-    FaultsChanged,
-}
-
-/// What every handler shares.
-pub(crate) struct Gateway {
-    pub(crate) store: Store,
-    pub(crate) config: SandboxConfig,
-    /// How long a dropped answer is held ([`DROP_HOLD`]; shorter in tests).
-    pub(crate) drop_hold: Duration,
-    /// The delays before each retry of a hosted payment's callback
-    /// ([`DEFAULT_CALLBACK_BACKOFF`]; shorter in tests).
-    pub(crate) callback_backoff: Vec<Duration>,
-    /// `transactionID`s reserved from Redis a block at a time (see [`transactions::IdBlock`]).
-    pub(crate) ids: transactions::IdBlock,
-    /// The faults last read and the VERIFYs SALEs clone (see [`memory`]).
-    pub(crate) memory: memory::Memory,
-}
 
 /// The simulated gateway. Cheap to clone: clones share one state.
 #[derive(Clone)]
@@ -147,8 +105,8 @@ impl Sandbox {
                 config,
                 drop_hold: hold,
                 callback_backoff: DEFAULT_CALLBACK_BACKOFF.to_vec(),
-                ids: transactions::IdBlock::default(),
-                memory: memory::Memory::default(),
+                ids: IdBlock::default(),
+                memory: Memory::default(),
             }),
         }
     }
@@ -164,8 +122,8 @@ impl Sandbox {
                 config: gw.config.clone(),
                 drop_hold: gw.drop_hold,
                 callback_backoff: delays,
-                ids: transactions::IdBlock::default(),
-                memory: memory::Memory::default(),
+                ids: IdBlock::default(),
+                memory: Memory::default(),
             }),
         }
     }

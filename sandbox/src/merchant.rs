@@ -8,7 +8,8 @@
 
 use calmony_actors::Store;
 
-use crate::{SandboxError, keys};
+use crate::error::SandboxError;
+use crate::keys;
 
 /// Letters and digits in a new secret: about 285 bits.
 const SECRET_LEN: usize = 48;

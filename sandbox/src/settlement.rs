@@ -16,8 +16,10 @@ use std::sync::Arc;
 use calmony_actors::Store;
 
 use crate::clock;
+use crate::error::SandboxError;
+use crate::gateway::Gateway;
 use crate::transactions::{self, Applied, Change, State};
-use crate::{Gateway, SandboxError, issuer, keys};
+use crate::{issuer, keys};
 
 /// Settle every captured transaction now. Moves money: `captured` to `accepted` or
 /// `rejected`. Returns how many transactions this run moved.

@@ -20,10 +20,12 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::cards::CardProfile;
-use crate::direct::set_outcome;
+use crate::direct::answer::set_outcome;
+use crate::error::SandboxError;
+use crate::gateway::Gateway;
 use crate::reply::{self, Reply};
 use crate::transactions::{self, Applied, Change, Loaded, PendingChallenge, State, Transaction};
-use crate::{Gateway, SandboxError, issuer, keys, pages};
+use crate::{issuer, keys, pages};
 
 /// The 65802 answer's `responseMessage`.
 pub const REQUIRED_MESSAGE: &str = "3DS AUTHENTICATION REQUIRED";

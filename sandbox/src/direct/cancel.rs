@@ -5,12 +5,13 @@
 
 use calmony_protocol::cardstream::Fields;
 
-use super::{
-    NOT_ALLOWED, echo, invalid, is_sale, missing, non_empty, refusal_about, retried, set_outcome,
-};
+use super::answer::{NOT_ALLOWED, echo, invalid, missing, refusal_about, set_outcome};
+use super::request::{is_sale, non_empty};
+use super::retry::retried;
+use crate::error::SandboxError;
+use crate::gateway::Gateway;
 use crate::ledger::LedgerEntry;
 use crate::transactions::{self, Applied, Change, State};
-use crate::{Gateway, SandboxError};
 
 /// Answer a CANCEL. Moves money back: `approved` or `captured` to `canceled`, out of the next
 /// settlement run.

@@ -10,13 +10,17 @@
 
 use calmony_protocol::cardstream::Fields;
 
+use super::answer::{GENERAL_ERROR, MISMATCH, echo, refusal};
+use super::request::{non_empty, parse_amount};
+use super::retry::retried;
 use super::sale::{book, conclude, refuse_after_three_ds};
-use super::{GENERAL_ERROR, MISMATCH, echo, non_empty, parse_amount, refusal, retried};
 use crate::cards;
 use crate::clock::UtcTime;
+use crate::error::SandboxError;
+use crate::gateway::Gateway;
 use crate::issuer::{self, Sale, TxnType};
 use crate::transactions::{self, Applied, Change, State};
-use crate::{Gateway, SandboxError, keys, three_ds};
+use crate::{keys, three_ds};
 
 /// Fields of the 65802 answer that belong to the challenge, not to the final answer.
 const CHALLENGE_FIELDS: [&str; 3] = ["threeDSURL", "threeDSRequest", "threeDSRef"];

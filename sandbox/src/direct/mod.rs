@@ -10,62 +10,41 @@
 //! Errors that concern no transaction (a bad signature, a missing field) are answered with
 //! state `finished` and no `xref`: nothing was created, so there is nothing to query. An action
 //! that loses a race with a concurrent change to the same transaction reads again and decides
-//! again (up to [`ATTEMPTS`] times), so every answer reflects one consistent state.
+//! again (up to [`retry::ATTEMPTS`] times), so every answer reflects one consistent state.
 //!
 //! Simulator extensions, beyond the real gateway: QUERY by `transactionUnique` (for a daemon
 //! that lost a SALE's answer and knows only its own id), and the fault injection of
 //! [`crate::faults`].
+//!
+//! - [`answer`]: response codes, the echo and the refusals every action answers with.
+//! - [`request`]: reading fields and amounts, and the transaction a request names by `xref`.
+//! - [`retry`]: reading and deciding again after losing a race.
+//! - one module per action: `verify`, `sale`, `capture`, `cancel`, `refund_sale`, `query`,
+//!   and `continuation` (the 3-D Secure continuation of a SALE).
 
+pub(crate) mod answer;
 mod cancel;
 mod capture;
 pub(crate) mod continuation;
 mod query;
 mod refund_sale;
+pub(crate) mod request;
+mod retry;
 pub(crate) mod sale;
 pub(crate) mod verify;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use calmony_protocol::cardstream::{
     Coverage, Fields, FormError, SignatureError, codes, verify as verify_signature,
 };
-// The codes a daemon must answer with a QUERY, defined with their meaning in the protocol.
-pub(crate) use codes::{DATABASE_ERROR as DB_ERROR, IN_PROGRESS};
 
+use crate::error::SandboxError;
 use crate::faults::{self, Counted, Faults};
+use crate::gateway::Gateway;
 use crate::memory::{AS_OF, AsOf};
 use crate::reply::{self, Reply};
-use crate::transactions::Transaction;
-use crate::{Gateway, SandboxError};
-
-/// How often an action re-reads and re-decides after losing a race before answering 65536.
-const ATTEMPTS: usize = 5;
-
-pub(crate) const GENERAL_ERROR: u32 = 65537;
-pub(crate) const NOT_ALLOWED: u32 = 65541;
-pub(crate) const MISMATCH: u32 = 65542;
-pub(crate) const MALFORMED: u32 = 65544;
-pub(crate) const CURRENCY_NOT_SUPPORTED: u32 = 65546;
-pub(crate) const PROCESSOR_ERROR: u32 = 65550;
-pub(crate) const AMOUNTS_DO_NOT_TALLY: u32 = 65573;
-pub(crate) const MISSING_REQUEST: u32 = 66048;
-
-/// The gateway's code for a missing field; the invalid-field code is this plus 256.
-pub(crate) fn missing_code(field: &str) -> u32 {
-    match field {
-        "merchantID" => 66049,
-        "action" => 66055,
-        "amount" => 66056,
-        "currencyCode" => 66057,
-        "cardNumber" => 66058,
-        "xref" => 66085,
-        "type" => 66086,
-        "signature" => codes::MISSING_SIGNATURE,
-        "captureDelay" => 66102,
-        _ => GENERAL_ERROR - 256,
-    }
-}
+use answer::{DB_ERROR, MALFORMED, MISSING_REQUEST, invalid, missing, refusal};
 
 /// Serve one Direct API request, faults included.
 ///
@@ -239,134 +218,4 @@ async fn answer(gw: &Gateway, body: &[u8], parsed: Result<Fields, FormError>) ->
         "sandbox /direct/ answered"
     );
     Some(answer)
-}
-
-/// The request fields an answer echoes: everything but card data, password and signature.
-pub(crate) fn echo(request: &Fields) -> Fields {
-    let mut fields = request.clone();
-    for secret in ["cardNumber", "cardCVV", "merchantPwd", "signature"] {
-        fields.remove(secret);
-    }
-    fields
-}
-
-/// Set `responseCode`, `responseMessage` and `responseStatus` (0 approved, 1 declined,
-/// 2 error or more to do).
-pub(crate) fn set_outcome(fields: &mut Fields, code: u32, message: &str) {
-    let status = match code {
-        0 => 0,
-        1..65536 | codes::THREE_DS_NOT_ACCEPTED => 1,
-        _ => 2,
-    };
-    fields
-        .insert("responseCode", code.to_string())
-        .insert("responseMessage", message)
-        .insert("responseStatus", status.to_string());
-}
-
-/// An answer that concerns no stored transaction.
-pub(crate) fn refusal(request: &Fields, code: u32, message: &str) -> Fields {
-    let mut fields = echo(request);
-    set_outcome(&mut fields, code, message);
-    fields
-        .insert("state", "finished")
-        .insert("timestamp", crate::clock::UtcTime::now().timestamp());
-    fields
-}
-
-/// An answer refusing an action on `txn`, which is described as it stands.
-pub(crate) fn refusal_about(
-    request: &Fields,
-    txn: &Transaction,
-    code: u32,
-    message: &str,
-) -> Fields {
-    let mut fields = echo(request);
-    set_outcome(&mut fields, code, message);
-    txn.describe(&mut fields);
-    fields
-}
-
-pub(crate) fn missing(request: &Fields, field: &str) -> Fields {
-    refusal(request, missing_code(field), &format!("Missing {field}"))
-}
-
-pub(crate) fn invalid(request: &Fields, field: &str) -> Fields {
-    refusal(
-        request,
-        missing_code(field) + 256,
-        &format!("Invalid {field}"),
-    )
-}
-
-pub(crate) fn duplicate(request: &Fields) -> Fields {
-    refusal(request, codes::DUPLICATE, "Duplicate request")
-}
-
-/// Every attempt lost a race: the transaction is busy.
-/// Run an action's attempt until it commits: an attempt answers `None` when another request
-/// changed the transaction between its read and its write, and is simply run again; after
-/// `ATTEMPTS` tries the answer is "in progress".
-pub(crate) async fn retried<F, Fut>(
-    request: &Fields,
-    mut attempt: F,
-) -> Result<Fields, crate::SandboxError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<Fields>, crate::SandboxError>>,
-{
-    for _ in 0..ATTEMPTS {
-        if let Some(answer) = attempt().await? {
-            return Ok(answer);
-        }
-    }
-    Ok(contended(request))
-}
-
-pub(crate) fn contended(request: &Fields) -> Fields {
-    refusal(request, IN_PROGRESS, "Transaction in progress")
-}
-
-/// The transaction a SALE or VERIFY names by `xref`, whose card (and, for a SALE, type, amount
-/// and currency) it clones: `Ok(None)` when none is named, `Err(answer)` when the one named is
-/// not this merchant's (or does not exist). A VERIFY (a saved card) is remembered once read.
-pub(crate) async fn origin(
-    gw: &Gateway,
-    request: &Fields,
-) -> Result<Result<Option<Arc<Transaction>>, Fields>, SandboxError> {
-    let Some(xref) = non_empty(request, "xref") else {
-        return Ok(Ok(None));
-    };
-    // Only this merchant's VERIFYs are ever remembered.
-    if let Some(verify) = gw.memory.verify(xref) {
-        return Ok(Ok(Some(verify)));
-    }
-    let loaded = crate::transactions::load_for(&gw.store, &gw.config.merchant_id, xref).await?;
-    Ok(match loaded {
-        Some(loaded) => {
-            let txn = Arc::new(loaded.txn);
-            gw.memory.keep_verify(&txn);
-            Ok(Some(txn))
-        }
-        None => Err(invalid(request, "xref")),
-    })
-}
-
-/// A field's value, if sent and not empty.
-pub(crate) fn non_empty<'a>(request: &'a Fields, name: &str) -> Option<&'a str> {
-    request.get(name).filter(|v| !v.is_empty())
-}
-
-/// An amount in minor units: digits only.
-pub(crate) fn parse_amount(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// Whether a transaction is the merchant's own `action` transaction (a REFUND_SALE is never
-/// captured, cancelled or refunded again).
-pub(crate) fn is_sale(txn: &Transaction) -> bool {
-    txn.action == "SALE"
 }

@@ -8,9 +8,12 @@
 
 use calmony_protocol::cardstream::Fields;
 
-use super::{GENERAL_ERROR, echo, invalid, missing, non_empty, refusal};
+use super::answer::{GENERAL_ERROR, echo, invalid, missing, refusal};
+use super::request::non_empty;
+use crate::error::SandboxError;
+use crate::gateway::Gateway;
+use crate::keys;
 use crate::transactions::{self, Loaded};
-use crate::{Gateway, SandboxError, keys};
 
 /// Answer a QUERY. Changes nothing.
 pub(super) async fn query(gw: &Gateway, request: &Fields) -> Result<Fields, SandboxError> {

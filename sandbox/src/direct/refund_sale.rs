@@ -9,14 +9,17 @@
 
 use calmony_protocol::cardstream::Fields;
 
-use super::{
-    AMOUNTS_DO_NOT_TALLY, MISMATCH, NOT_ALLOWED, duplicate, echo, invalid, is_sale, missing,
-    non_empty, parse_amount, refusal_about, retried, set_outcome,
+use super::answer::{
+    AMOUNTS_DO_NOT_TALLY, MISMATCH, NOT_ALLOWED, duplicate, echo, invalid, missing, refusal_about,
+    set_outcome,
 };
+use super::request::{is_sale, non_empty, parse_amount};
+use super::retry::retried;
 use crate::cards;
+use crate::error::SandboxError;
+use crate::gateway::Gateway;
 use crate::ledger::LedgerEntry;
 use crate::transactions::{self, Applied, Change, State, Transaction};
-use crate::{Gateway, SandboxError};
 
 /// Answer a REFUND_SALE. Moves money back: creates a REFUND_SALE transaction in `captured`
 /// (to be `accepted` at settlement) and adds to the sale's refunded total.
@@ -68,7 +71,14 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
         )));
     }
 
-    let mut refund = Transaction::begin(gw, merchant, "REFUND_SALE", sale.card.clone()).await?;
+    let mut refund = Transaction::begin(
+        &gw.ids,
+        &gw.store,
+        merchant,
+        "REFUND_SALE",
+        sale.card.clone(),
+    )
+    .await?;
     refund.kind.clone_from(&sale.kind);
     refund.state = State::Captured;
     refund.amount = amount;

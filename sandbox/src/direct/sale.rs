@@ -10,16 +10,20 @@
 
 use calmony_protocol::cardstream::Fields;
 
-use super::{
-    CURRENCY_NOT_SUPPORTED, PROCESSOR_ERROR, duplicate, echo, invalid, missing, non_empty, origin,
-    parse_amount, refusal, retried, set_outcome,
+use super::answer::{
+    CURRENCY_NOT_SUPPORTED, PROCESSOR_ERROR, duplicate, echo, invalid, missing, refusal,
+    set_outcome,
 };
+use super::request::{non_empty, origin, parse_amount};
+use super::retry::retried;
 use crate::cards::{self, Behaviour};
 use crate::clock::UtcTime;
+use crate::error::SandboxError;
+use crate::gateway::Gateway;
 use crate::issuer::{self, Decision, Sale, ThreeDsPlan, TxnType};
 use crate::ledger::LedgerEntry;
+use crate::three_ds;
 use crate::transactions::{Applied, Change, PendingChallenge, State, Transaction};
-use crate::{Gateway, SandboxError, three_ds};
 
 /// Answer a SALE. Moves money: a new transaction ends `captured` (or `approved` with manual
 /// capture) when authorised, else `declined`, `referred`, `finished`, or `received` while a
@@ -87,7 +91,7 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
         return Ok(Some(refusal(request, 66312, "Invalid Test Amount")));
     }
 
-    let mut txn = Transaction::begin(gw, merchant, "SALE", card).await?;
+    let mut txn = Transaction::begin(&gw.ids, &gw.store, merchant, "SALE", card).await?;
     txn.kind = kind.as_str().to_owned();
     txn.amount = amount;
     txn.currency_code = currency;

@@ -6,15 +6,15 @@
 
 use calmony_protocol::cardstream::Fields;
 
-use super::{
-    duplicate, echo, invalid, missing, non_empty, origin, parse_amount, refusal, retried,
-    set_outcome,
-};
+use super::answer::{duplicate, echo, invalid, missing, refusal, set_outcome};
+use super::request::{non_empty, origin, parse_amount};
+use super::retry::retried;
 use crate::cards;
 use crate::clock::UtcTime;
+use crate::error::SandboxError;
+use crate::gateway::Gateway;
 use crate::issuer::{self, Decision, TxnType};
 use crate::transactions::{Applied, Change, State, Transaction};
-use crate::{Gateway, SandboxError};
 
 /// Answer a VERIFY. Creates a transaction that ends `verified` (never settled) or `declined`;
 /// no money moves.
@@ -56,7 +56,7 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
         },
     };
 
-    let mut txn = Transaction::begin(gw, merchant, "VERIFY", card).await?;
+    let mut txn = Transaction::begin(&gw.ids, &gw.store, merchant, "VERIFY", card).await?;
     txn.kind = kind.as_str().to_owned();
     if let Some(currency) = non_empty(request, "currencyCode") {
         currency.clone_into(&mut txn.currency_code);
@@ -75,7 +75,11 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
         }
         Decision::ProcessorError => {
             txn.state = State::Finished;
-            set_outcome(&mut answer, super::PROCESSOR_ERROR, "Processor error");
+            set_outcome(
+                &mut answer,
+                super::answer::PROCESSOR_ERROR,
+                "Processor error",
+            );
         }
     }
     txn.describe(&mut answer);

@@ -51,15 +51,18 @@ use hyper::StatusCode;
 
 use crate::cards::{self, CardError};
 use crate::clock::UtcTime;
-use crate::direct::{
-    self, CURRENCY_NOT_SUPPORTED, DB_ERROR, GENERAL_ERROR, MALFORMED, MISSING_REQUEST, non_empty,
-    parse_amount, set_outcome,
+use crate::direct;
+use crate::direct::answer::{
+    self, CURRENCY_NOT_SUPPORTED, DB_ERROR, GENERAL_ERROR, MALFORMED, MISSING_REQUEST, set_outcome,
 };
+use crate::direct::request::{non_empty, parse_amount};
+use crate::error::SandboxError;
 use crate::faults::{self, Faults};
+use crate::gateway::Gateway;
 use crate::issuer::TxnType;
 use crate::reply::{self, Reply};
+use crate::three_ds;
 use crate::transactions::flatten;
-use crate::{Gateway, SandboxError, three_ds};
 use pages::{CardField, CardPage};
 use session::{Loaded, Stage};
 
@@ -118,12 +121,12 @@ fn refuse(code: u32, message: impl Into<String>) -> Refusal {
 }
 
 fn missing(field: &str) -> Refusal {
-    refuse(direct::missing_code(field), format!("Missing {field}"))
+    refuse(answer::missing_code(field), format!("Missing {field}"))
 }
 
 fn invalid(field: &str) -> Refusal {
     refuse(
-        direct::missing_code(field) + 256,
+        answer::missing_code(field) + 256,
         format!("Invalid {field}"),
     )
 }
@@ -420,7 +423,7 @@ async fn authorise(gw: &Gateway, paying: &Loaded, request: &Fields, card: Fields
     };
     let answer = answer.unwrap_or_else(|error| {
         tracing::error!(%error, "sandbox hosted payment failed");
-        direct::refusal(&direct_request, DB_ERROR, "DB ERROR")
+        answer::refusal(&direct_request, DB_ERROR, "DB ERROR")
     });
     let answer = direct::failed_by_fault(gw, &direct_request, answer).await;
     if answer.get("responseCode") == Some(&codes::THREE_DS_REQUIRED.to_string()) {
@@ -491,7 +494,7 @@ pub(crate) async fn three_ds_return(gw: &Gateway, form: &Fields) -> Reply {
             .await
             .unwrap_or_else(|error| {
                 tracing::error!(%error, "sandbox hosted 3-D Secure continuation failed");
-                direct::refusal(&continuation, DB_ERROR, "DB ERROR")
+                answer::refusal(&continuation, DB_ERROR, "DB ERROR")
             });
         return finish(gw, &paying, &request, &answer).await;
     }

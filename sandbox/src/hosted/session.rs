@@ -11,8 +11,9 @@ use calmony_actors::Store;
 use calmony_protocol::cardstream::Fields;
 use serde::{Deserialize, Serialize};
 
+use crate::error::SandboxError;
+use crate::keys;
 use crate::transactions::{self, Applied, Change};
-use crate::{SandboxError, keys};
 
 /// How far a hosted payment has got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
