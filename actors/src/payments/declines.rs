@@ -6,10 +6,11 @@
 
 use calmony_protocol::charge::Charge;
 use calmony_protocol::event::{Event, EventRequest};
-use calmony_protocol::payment_intent::{PaymentIntent, status};
+use calmony_protocol::payment_intent::PaymentIntent;
 use calmony_protocol::payment_method::PaymentMethod;
 use serde_json::{Value, json};
 
+use super::transitions::IntentStatus;
 use crate::gateway::AuthOutcome;
 use crate::store::Scope;
 
@@ -71,7 +72,7 @@ pub fn record(
         "charge": charge.id,
         "payment_method": method,
     });
-    intent.status = status::REQUIRES_PAYMENT_METHOD.into();
+    intent.status = IntentStatus::RequiresPaymentMethod.as_str().into();
     intent.last_payment_error = Some(error.clone());
     intent.latest_charge = Some(charge.id.clone());
     intent.next_action = None;

@@ -6,12 +6,16 @@ use calmony_protocol::event::{Event, EventRequest};
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::{Field, Params};
 use calmony_protocol::payment_intent::{
-    self, ConfirmParams, CreateParams, CreatedRange, PaymentIntent, UpdateParams, status,
+    self, ConfirmParams, CreateParams, CreatedRange, PaymentIntent, UpdateParams,
 };
 use calmony_protocol::payment_method::PaymentMethod;
 use calmony_protocol::{ApiError, ErrorType, ids};
 use serde_json::{Value, json};
 
+use super::transitions::{
+    self, Answer, BillingEffect, ChargeChange, CommandOp, Facts, Finish, IntentStatus, NextAction,
+    PaymentError, Reply as TransitionReply,
+};
 use super::{COMMANDS, Challenge, Command, GROUP, HOLD_MS, IntentInternal, Loaded, Payments};
 use crate::billing::KnownInvoice;
 use crate::clock;
@@ -141,7 +145,7 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     intent.return_url = c.return_url;
     intent.statement_descriptor = c.statement_descriptor;
     if c.payment_method.is_some() {
-        intent.status = status::REQUIRES_CONFIRMATION.into();
+        intent.status = IntentStatus::RequiresConfirmation.as_str().into();
     }
     intent.set_customer(c.customer.clone());
     intent.set_payment_method(c.payment_method.clone());
@@ -166,13 +170,13 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     // intent behind an idempotency key that would then create a second one.
     p.gateway_for(scope.mode)?;
     let attempt = ids::new_id("att");
-    intent.status = status::PROCESSING.into();
+    intent.status = IntentStatus::Processing.as_str().into();
     let internal = IntentInternal {
         attempt: Some(attempt.clone()),
         ..Default::default()
     };
     write_intent(&mut tx, scope, 1, &intent, &internal)?;
-    let cmd = command(ctx, &intent.id, "confirm", &attempt, Value::Null);
+    let cmd = command(ctx, &intent.id, CommandOp::Confirm, &attempt, Value::Null);
     add_command(&mut tx, p, ctx, &cmd);
     match commit_for(&p.store, ctx, &mut tx).await? {
         Commit::Done(Some(cmd_id)) => {
@@ -196,12 +200,18 @@ fn check_owner(method: &PaymentMethod, customer: Option<&str>) -> Result<(), Api
     }
 }
 
-fn command(ctx: &RequestContext, intent: &str, op: &str, attempt: &str, args: Value) -> Command {
+fn command(
+    ctx: &RequestContext,
+    intent: &str,
+    op: CommandOp,
+    attempt: &str,
+    args: Value,
+) -> Command {
     Command {
         project: ctx.scope.project.clone(),
         mode: ctx.scope.mode,
         intent: intent.to_string(),
-        op: op.to_string(),
+        op,
         attempt: attempt.to_string(),
         args,
         claim: ctx
@@ -315,7 +325,7 @@ pub async fn begin_invoice_charge(
         .into_iter()
         .collect();
     intent.setup_future_usage = Some("off_session".into());
-    intent.status = status::PROCESSING.into();
+    intent.status = IntentStatus::Processing.as_str().into();
     intent.set_customer(Some(c.customer.clone()));
     intent.set_payment_method(Some(c.payment_method.clone()));
     let attempt = ids::new_id("att");
@@ -339,7 +349,7 @@ pub async fn begin_invoice_charge(
         project: scope.project.clone(),
         mode: scope.mode,
         intent: id.clone(),
-        op: "confirm".into(),
+        op: CommandOp::Confirm,
         attempt,
         args: json!({"recurring": c.recurring}),
         claim: ctx
@@ -391,12 +401,14 @@ pub async fn update(
             mut intent,
             internal,
         } = p.load(scope, Some(ctx), id).await?;
-        let editable = [
-            status::REQUIRES_PAYMENT_METHOD,
-            status::REQUIRES_CONFIRMATION,
-            status::REQUIRES_ACTION,
-        ];
-        if !editable.contains(&intent.status.as_str()) {
+        if !matches!(
+            IntentStatus::of(&intent),
+            Some(
+                IntentStatus::RequiresPaymentMethod
+                    | IntentStatus::RequiresConfirmation
+                    | IntentStatus::RequiresAction
+            )
+        ) {
             return Err(unexpected(&intent, "update"));
         }
         if let Some(a) = u.amount {
@@ -410,7 +422,7 @@ pub async fn update(
             let (method, _) = load_method(p, scope, Some(ctx), pm, "payment_method").await?;
             check_owner(&method, intent.customer.as_deref())?;
             intent.set_payment_method(Some(pm.clone()));
-            intent.status = status::REQUIRES_CONFIRMATION.into();
+            intent.status = IntentStatus::RequiresConfirmation.as_str().into();
         }
         match &u.description {
             Field::Set(d) => intent.description = Some(d.clone()),
@@ -486,11 +498,10 @@ pub async fn confirm(
             mut intent,
             ..
         } = p.load(scope, Some(ctx), id).await?;
-        let confirmable = [
-            status::REQUIRES_PAYMENT_METHOD,
-            status::REQUIRES_CONFIRMATION,
-        ];
-        if !confirmable.contains(&intent.status.as_str()) {
+        if !matches!(
+            IntentStatus::of(&intent),
+            Some(IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation)
+        ) {
             return Err(unexpected(&intent, "confirm"));
         }
         if let Some(pm) = &c.payment_method {
@@ -515,7 +526,7 @@ pub async fn confirm(
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), version);
         let step = (version, intent, IntentInternal::default());
-        if let Some(reply) = start_step(p, ctx, tx, step, "confirm", Value::Null).await? {
+        if let Some(reply) = start_step(p, ctx, tx, step, CommandOp::Confirm, Value::Null).await? {
             return Ok(reply);
         }
     }
@@ -537,7 +548,7 @@ pub async fn capture(
             intent,
             mut internal,
         } = p.load(scope, Some(ctx), id).await?;
-        if intent.status != status::REQUIRES_CAPTURE {
+        if IntentStatus::of(&intent) != Some(IntentStatus::RequiresCapture) {
             return Err(unexpected(&intent, "capture"));
         }
         let amount = amount.unwrap_or(intent.amount_capturable);
@@ -551,12 +562,19 @@ pub async fn capture(
                 ),
             ));
         }
-        internal.resume_status = Some(status::REQUIRES_CAPTURE.into());
+        internal.resume_status = Some(IntentStatus::RequiresCapture.as_str().into());
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), version);
         let step = (version, intent, internal);
-        if let Some(reply) =
-            start_step(p, ctx, tx, step, "capture", json!({"amount": amount})).await?
+        if let Some(reply) = start_step(
+            p,
+            ctx,
+            tx,
+            step,
+            CommandOp::Capture,
+            json!({"amount": amount}),
+        )
+        .await?
         {
             return Ok(reply);
         }
@@ -582,10 +600,12 @@ pub async fn cancel(
         } = p.load(scope, Some(ctx), id).await?;
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), version);
-        match intent.status.as_str() {
-            status::REQUIRES_PAYMENT_METHOD
-            | status::REQUIRES_CONFIRMATION
-            | status::REQUIRES_ACTION => {
+        match IntentStatus::of(&intent) {
+            Some(
+                IntentStatus::RequiresPaymentMethod
+                | IntentStatus::RequiresConfirmation
+                | IntentStatus::RequiresAction,
+            ) => {
                 mark_canceled(&mut intent, reason.clone());
                 internal.challenge = None;
                 let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
@@ -607,11 +627,11 @@ pub async fn cancel(
                     });
                 }
             }
-            status::REQUIRES_CAPTURE => {
-                internal.resume_status = Some(status::REQUIRES_CAPTURE.into());
+            Some(IntentStatus::RequiresCapture) => {
+                internal.resume_status = Some(IntentStatus::RequiresCapture.as_str().into());
                 let step = (version, intent, internal);
                 let args = json!({"reason": reason});
-                if let Some(reply) = start_step(p, ctx, tx, step, "cancel", args).await? {
+                if let Some(reply) = start_step(p, ctx, tx, step, CommandOp::Cancel, args).await? {
                     return Ok(reply);
                 }
             }
@@ -630,11 +650,11 @@ async fn start_step(
     ctx: &RequestContext,
     mut tx: Tx,
     (version, mut intent, mut internal): (u64, PaymentIntent, IntentInternal),
-    action: &str,
+    action: CommandOp,
     args: Value,
 ) -> Result<Option<Reply>, ApiError> {
     let attempt = ids::new_id("att");
-    intent.status = status::PROCESSING.into();
+    intent.status = IntentStatus::Processing.as_str().into();
     internal.attempt = Some(attempt.clone());
     write_intent(&mut tx, &ctx.scope, version + 1, &intent, &internal)?;
     let cmd = command(ctx, &intent.id, action, &attempt, args);
@@ -650,7 +670,7 @@ async fn start_step(
 
 /// `cancellation_reason` is what the client gave, or `null` as Stripe answers without one.
 fn mark_canceled(intent: &mut PaymentIntent, reason: Option<String>) {
-    intent.status = status::CANCELED.into();
+    intent.status = IntentStatus::Canceled.as_str().into();
     intent.canceled_at = Some(clock::now());
     intent.cancellation_reason = reason;
     intent.next_action = None;
@@ -683,11 +703,13 @@ pub async fn continue_challenge(
         ) {
             return Err(ApiError::no_such("payment_intent", id, "intent"));
         }
-        if intent.status != status::REQUIRES_ACTION || internal.challenge.is_none() {
+        if IntentStatus::of(&intent) != Some(IntentStatus::RequiresAction)
+            || internal.challenge.is_none()
+        {
             // Already finished (a second post of the same form): show where it stands.
             return Ok(intent);
         }
-        intent.status = status::PROCESSING.into();
+        intent.status = IntentStatus::Processing.as_str().into();
         intent.next_action = None;
         let mut tx = Tx::new();
         tx.expect_version(&scope.record(id), version);
@@ -696,7 +718,7 @@ pub async fn continue_challenge(
             project: scope.project.clone(),
             mode: scope.mode,
             intent: id.to_string(),
-            op: "continue_3ds".into(),
+            op: CommandOp::ContinueThreeDs,
             attempt: internal.attempt.clone().unwrap_or_default(),
             args: json!({ "posted": posted }),
             claim: None,
@@ -783,7 +805,7 @@ async fn run_inner(
             (loaded, method, invoice, false)
         }
     };
-    if loaded.intent.status != status::PROCESSING
+    if IntentStatus::of(&loaded.intent) != Some(IntentStatus::Processing)
         || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
     {
         // Finished by someone else; only the command entry is left to clear.
@@ -797,18 +819,24 @@ async fn run_inner(
         });
     }
     let acct = p.gateway_for(scope.mode)?;
-    let result = match cmd.op.as_str() {
-        "confirm" => confirm_at_gateway(p, &acct, &scope, cmd, &loaded, &mut method, recovering)
+    let result = match cmd.op {
+        CommandOp::Confirm => {
+            confirm_at_gateway(p, &acct, &scope, cmd, &loaded, &mut method, recovering)
+                .await
+                .map(Step::Auth)
+        }
+        CommandOp::ContinueThreeDs => challenge_at_gateway(&acct, cmd, &loaded)
             .await
             .map(Step::Auth),
-        "continue_3ds" => challenge_at_gateway(&acct, cmd, &loaded)
-            .await
-            .map(Step::Auth),
-        "capture" => manage_at_gateway(&acct, cmd, &loaded, recovering).await,
-        "cancel" => manage_at_gateway(&acct, cmd, &loaded, recovering).await,
-        other => {
-            tracing::error!(op = other, "unknown payment command");
-            Err(GatewayError::Malformed(format!("unknown command {other}")))
+        CommandOp::Capture | CommandOp::Cancel => {
+            manage_at_gateway(&acct, cmd, &loaded, recovering).await
+        }
+        CommandOp::Refund => {
+            // Refunds are carried out by `refunds::run`; one routed here is left pending.
+            tracing::error!(intent = %cmd.intent, "a refund command reached the intent processor");
+            Err(GatewayError::Malformed(
+                "a refund is not an intent command".into(),
+            ))
         }
     };
     match result {
@@ -834,7 +862,7 @@ async fn run_inner(
                     return Ok(reply);
                 }
                 loaded = p.load(&scope, None, &cmd.intent).await?;
-                if loaded.intent.status != status::PROCESSING
+                if IntentStatus::of(&loaded.intent) != Some(IntentStatus::Processing)
                     || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
                 {
                     return Ok(Reply {
@@ -854,7 +882,7 @@ async fn run_inner(
         Err(e) => {
             // The outcome is unknown: the intent stays `processing`, the command pending, and
             // recovery asks the gateway again. Nothing is answered under the idempotency key.
-            tracing::warn!(intent = %cmd.intent, op = %cmd.op, error = %e, "payment outcome unknown; left for recovery");
+            tracing::warn!(intent = %cmd.intent, op = ?cmd.op, error = %e, "payment outcome unknown; left for recovery");
             metrics::counter!("calmony_payments_total", "outcome" => "unknown").increment(1);
             // `stored`: the claim stays held; recovery stores the final answer under it.
             Ok(Reply {
@@ -866,13 +894,30 @@ async fn run_inner(
     }
 }
 
-/// What the gateway said, in the terms of the finish step.
+/// What the gateway said, with what the finish writes of it.
 #[derive(Clone)]
 pub(super) enum Step {
     Auth(AuthOutcome),
     Captured { amount: i64 },
     Voided,
     ManageRefused { message: String },
+}
+
+impl Step {
+    /// The answer as [`transitions::decide`] reads it.
+    fn answer(&self) -> Answer {
+        match self {
+            Step::Auth(AuthOutcome::Approved { amount, .. }) => {
+                Answer::Approved { amount: *amount }
+            }
+            Step::Auth(AuthOutcome::Challenge { url, .. }) if !url.is_empty() => Answer::Challenge,
+            // A challenge without a page to send the cardholder to cannot be completed.
+            Step::Auth(_) => Answer::Refused,
+            Step::Captured { amount } => Answer::Captured { amount: *amount },
+            Step::Voided => Answer::Voided,
+            Step::ManageRefused { .. } => Answer::ManageRefused,
+        }
+    }
 }
 
 fn three_ds_return(p: &Payments, scope: &Scope, id: &str) -> String {
@@ -986,7 +1031,7 @@ async fn manage_at_gateway(
     recovering: bool,
 ) -> Result<Step, GatewayError> {
     let xref = loaded.internal.sale_xref.clone().unwrap_or_default();
-    let capturing = cmd.op == "capture";
+    let capturing = cmd.op == CommandOp::Capture;
     let amount = cmd
         .args
         .get("amount")
@@ -1080,8 +1125,10 @@ pub(crate) fn new_charge(
 }
 
 /// The finish commit: the intent's new state, its charge and events, the command
-/// acknowledged, and the answer stored under the idempotency key, all at once.
+/// acknowledged, and the answer stored under the idempotency key, all at once. Load (the
+/// payment method or charge the answer touches) -> [`transitions::decide`] -> commit.
 /// `None`: a record changed since it was read (retry on fresh reads).
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     p: &Payments,
     scope: &Scope,
@@ -1097,67 +1144,68 @@ async fn finish(
         mut intent,
         mut internal,
     } = loaded;
+    let answer = step.answer();
+    // Load what the answer touches: the card for a new charge, the charge a capture or
+    // cancel changes.
+    let method = match (answer, method, &intent.payment_method) {
+        (Answer::Approved { .. } | Answer::Refused, Some(m), _) => Some(m),
+        (Answer::Approved { .. } | Answer::Refused, None, Some(pm)) => {
+            load_method(p, scope, None, pm, "payment_method")
+                .await
+                .ok()
+                .map(|(m, _)| m)
+        }
+        _ => None,
+    };
+    let latest = match (answer, &intent.latest_charge) {
+        (Answer::Captured { .. } | Answer::Voided, Some(ch_id)) => {
+            match p.store.get_with(&scope.record(ch_id), &[]).await? {
+                Some((rec, _)) => Some((super::parse::<Charge>(&rec, ch_id)?, rec.version)),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let facts = Facts {
+        status: IntentStatus::of(&intent),
+        attempt_current: internal.attempt.as_deref() == Some(cmd.attempt.as_str()),
+        command: cmd.op,
+        manual_capture: intent.capture_method == "manual",
+        resume: internal
+            .resume_status
+            .as_deref()
+            .and_then(IntentStatus::parse),
+        pays_invoice: internal.invoice.is_some(),
+        receipts: p.billing.receipts,
+        has_charge: latest.is_some(),
+    };
+    let decision = match transitions::decide(facts, answer) {
+        Finish::Apply(d) => d,
+        // The callers finish only their own `processing` attempt with a known answer.
+        Finish::AlreadyFinished | Finish::LeaveForRecovery => {
+            return Ok(Some(Reply {
+                status: 200,
+                body: to_json(&intent)?,
+                stored: true,
+            }));
+        }
+    };
     let request = EventRequest {
         id: cmd.request.clone(),
         idempotency_key: cmd.claim.as_ref().map(|c| c.0.clone()),
     };
-    let method = match (method, &intent.payment_method) {
-        (Some(m), _) => Some(m),
-        (None, Some(pm)) => load_method(p, scope, None, pm, "payment_method")
-            .await
-            .ok()
-            .map(|(m, _)| m),
-        (None, None) => None,
-    };
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(&intent.id), version);
-    let mut events: Vec<Event> = Vec::new();
-    let mut charge_write: Option<(Charge, u64)> = None;
-    let (status_code, outcome_label): (u16, &str);
-    let mut error_body: Option<Value> = None;
 
-    match step {
-        Step::Auth(AuthOutcome::Approved { txn, amount, .. }) => {
-            let mut ch = new_charge(&intent, scope, txn.transaction_id.clone(), method.as_ref());
-            let captured = intent.capture_method != "manual";
-            ch.status = "succeeded".into();
-            ch.paid = true;
-            ch.captured = captured;
-            ch.amount_captured = if captured { amount } else { 0 };
-            ch.outcome = json!({"network_status": "approved_by_network", "type": "authorized", "seller_message": "Payment complete.", "risk_level": "normal"});
-            intent.latest_charge = Some(ch.id.clone());
-            intent.cardstream_transaction_id = txn.transaction_id.clone();
-            intent.last_payment_error = None;
-            intent.next_action = None;
-            internal.sale_xref = Some(txn.xref);
-            internal.challenge = None;
-            if captured {
-                intent.status = status::SUCCEEDED.into();
-                intent.amount_received = amount;
-                events.push(event("charge.succeeded", &ch, scope, &request));
-                events.push(event("payment_intent.succeeded", &intent, scope, &request));
-            } else {
-                intent.status = status::REQUIRES_CAPTURE.into();
-                intent.amount_capturable = amount;
-                events.push(event("charge.succeeded", &ch, scope, &request));
-                events.push(event(
-                    "payment_intent.amount_capturable_updated",
-                    &intent,
-                    scope,
-                    &request,
-                ));
-            }
-            charge_write = Some((ch, 1));
-            status_code = 200;
-            outcome_label = "succeeded";
-        }
-        Step::Auth(AuthOutcome::Challenge {
-            txn,
-            url,
-            fields,
-            reference,
-        }) if !url.is_empty() => {
-            intent.status = status::REQUIRES_ACTION.into();
+    // The intent and its charge, as the decision says.
+    intent.status = decision.status.as_str().into();
+    match decision.last_payment_error {
+        PaymentError::Clear => intent.last_payment_error = None,
+        PaymentError::Keep | PaymentError::Decline => {}
+    }
+    match decision.next_action {
+        NextAction::Clear => intent.next_action = None,
+        NextAction::ThreeDsRedirect => {
             let page = format!(
                 "{}/pay/3ds/{}/{}/{}?client_secret={}",
                 p.public_base, scope.project, scope.mode, intent.id, intent.client_secret
@@ -1166,6 +1214,61 @@ async fn finish(
                 "type": "redirect_to_url",
                 "redirect_to_url": {"url": page, "return_url": intent.return_url},
             }));
+        }
+        NextAction::Keep => {}
+    }
+    if decision.clear_challenge {
+        internal.challenge = None;
+    }
+    if decision.clear_resume {
+        internal.resume_status = None;
+    }
+    let mut charge_write: Option<(Charge, u64)> = None;
+    let mut error_body: Option<Value> = None;
+    match (decision.charge, step) {
+        (
+            ChargeChange::Succeeded { captured, amount },
+            Step::Auth(AuthOutcome::Approved { txn, .. }),
+        ) => {
+            let mut ch = new_charge(&intent, scope, txn.transaction_id.clone(), method.as_ref());
+            ch.status = "succeeded".into();
+            ch.paid = true;
+            ch.captured = captured;
+            ch.amount_captured = if captured { amount } else { 0 };
+            ch.outcome = json!({"network_status": "approved_by_network", "type": "authorized", "seller_message": "Payment complete.", "risk_level": "normal"});
+            intent.latest_charge = Some(ch.id.clone());
+            intent.cardstream_transaction_id = txn.transaction_id;
+            internal.sale_xref = Some(txn.xref);
+            if captured {
+                intent.amount_received = amount;
+            } else {
+                intent.amount_capturable = amount;
+            }
+            charge_write = Some((ch, 1));
+        }
+        (ChargeChange::Failed, Step::Auth(outcome)) => {
+            let ch = new_charge(&intent, scope, None, method.as_ref());
+            let declined = super::declines::record(
+                &mut intent,
+                ch,
+                outcome,
+                method.as_ref(),
+                scope,
+                &request,
+                clock::now(),
+            );
+            charge_write = Some((declined.charge, 1));
+            error_body = Some(declined.error);
+        }
+        (
+            ChargeChange::None,
+            Step::Auth(AuthOutcome::Challenge {
+                txn,
+                url,
+                fields,
+                reference,
+            }),
+        ) => {
             if let Some(t) = txn {
                 intent.cardstream_transaction_id = t.transaction_id;
             }
@@ -1178,104 +1281,72 @@ async fn finish(
                 fields: super::three_ds::with_session(fields, secret),
                 reference,
             });
-            events.push(event(
-                "payment_intent.requires_action",
-                &intent,
-                scope,
-                &request,
-            ));
-            status_code = 200;
-            outcome_label = "requires_action";
         }
-        Step::Auth(other) => {
-            let ch = new_charge(&intent, scope, None, method.as_ref());
-            let declined = super::declines::record(
-                &mut intent,
-                ch,
-                other,
-                method.as_ref(),
-                scope,
-                &request,
-                clock::now(),
-            );
-            internal.challenge = None;
-            events.extend(declined.events);
-            let (ch, error) = (declined.charge, declined.error);
-            charge_write = Some((ch, 1));
-            let mut body = error;
-            body["payment_intent"] = serde_json::to_value(&intent).unwrap_or(Value::Null);
-            error_body = Some(json!({ "error": body }));
-            status_code = 402;
-            outcome_label = "declined";
-        }
-        Step::Captured { amount } => {
-            intent.status = status::SUCCEEDED.into();
+        (charge, Step::Captured { amount }) => {
             intent.amount_received = amount;
             intent.amount_capturable = 0;
-            internal.resume_status = None;
-            if let Some(ch_id) = &intent.latest_charge
-                && let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await?
-            {
-                let mut ch: Charge = super::parse(&rec, ch_id)?;
+            if let (ChargeChange::Captured { amount }, Some((mut ch, v))) = (charge, latest) {
                 ch.captured = true;
                 ch.amount_captured = amount;
-                events.push(event("charge.captured", &ch, scope, &request));
-                charge_write = Some((ch, rec.version + 1));
-                tx.expect_version(&scope.record(ch_id), rec.version);
+                tx.expect_version(&scope.record(&ch.id), v);
+                charge_write = Some((ch, v + 1));
             }
-            events.push(event("payment_intent.succeeded", &intent, scope, &request));
-            status_code = 200;
-            outcome_label = "captured";
         }
-        Step::Voided => {
+        (charge, Step::Voided) => {
             let reason = cmd
                 .args
                 .get("reason")
                 .and_then(Value::as_str)
                 .map(str::to_string);
             mark_canceled(&mut intent, reason);
-            internal.resume_status = None;
-            if let Some(ch_id) = &intent.latest_charge
-                && let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await?
-            {
-                let mut ch: Charge = super::parse(&rec, ch_id)?;
+            if let (ChargeChange::Voided, Some((mut ch, v))) = (charge, latest) {
                 ch.refunded = true;
                 ch.amount_refunded = ch.amount;
-                charge_write = Some((ch, rec.version + 1));
-                tx.expect_version(&scope.record(ch_id), rec.version);
+                tx.expect_version(&scope.record(&ch.id), v);
+                charge_write = Some((ch, v + 1));
             }
-            events.push(event("payment_intent.canceled", &intent, scope, &request));
-            status_code = 200;
-            outcome_label = "canceled";
         }
-        Step::ManageRefused { message } => {
-            intent.status = internal
-                .resume_status
-                .take()
-                .unwrap_or_else(|| status::REQUIRES_CAPTURE.into());
-            error_body = Some(json!({"error": {
+        (_, Step::ManageRefused { message }) => {
+            error_body = Some(json!({
                 "type": "invalid_request_error",
                 "code": "gateway_refused",
                 "message": format!("The gateway refused the request: {message}"),
-            }}));
-            status_code = 400;
-            outcome_label = "refused";
+            }));
         }
+        (_, Step::Auth(_)) => {}
     }
+    let error_body = error_body.map(|mut body| {
+        if decision.reply == TransitionReply::CardError {
+            body["payment_intent"] = serde_json::to_value(&intent).unwrap_or(Value::Null);
+        }
+        json!({ "error": body })
+    });
+    let events: Vec<Event> = decision
+        .events
+        .iter()
+        .filter_map(|kind| {
+            if kind.of_charge() {
+                let (ch, _) = charge_write.as_ref()?;
+                Some(event(kind.name(), ch, scope, &request))
+            } else {
+                Some(event(kind.name(), &intent, scope, &request))
+            }
+        })
+        .collect();
 
     // Billing: the invoice this payment pays takes its result in this same commit; a one-off
     // payment that succeeded gets its paid receipt invoice.
     let settings = p.billing.clone();
     let now = intent.created.max(clock::now());
-    match (&internal.invoice, outcome_label) {
-        (Some(inv), "succeeded" | "declined") => {
+    match (&internal.invoice, decision.billing) {
+        (Some(inv), BillingEffect::InvoicePaid | BillingEffect::InvoiceFailed) => {
             crate::billing::on_payment(
                 &p.store,
                 &mut tx,
                 scope,
                 inv,
                 Some(&intent.id),
-                outcome_label == "succeeded",
+                decision.billing == BillingEffect::InvoicePaid,
                 &settings.dunning_secs,
                 &settings.final_action,
                 &request,
@@ -1283,7 +1354,7 @@ async fn finish(
             )
             .await?;
         }
-        (None, "succeeded" | "captured") if settings.receipts => {
+        (None, BillingEffect::Receipt) => {
             crate::billing::receipt_for(
                 &mut tx,
                 scope,
@@ -1309,6 +1380,7 @@ async fn finish(
         tx.event(scope, e);
     }
     tx.ack(COMMANDS, GROUP, cmd_id);
+    let status_code = decision.reply.status_code();
     let body = match &error_body {
         Some(b) => b.to_string(),
         None => intent_body,
@@ -1319,7 +1391,8 @@ async fn finish(
     let outcome = crate::resource::commit_finish(&p.store, &tx).await?;
     match outcome {
         Commit::Done(_) => {
-            metrics::counter!("calmony_payments_total", "outcome" => outcome_label).increment(1);
+            metrics::counter!("calmony_payments_total", "outcome" => decision.outcome.label())
+                .increment(1);
             Ok(Some(Reply {
                 status: status_code,
                 body,

@@ -36,6 +36,7 @@ mod recovery;
 mod refund_plan;
 mod refunds;
 pub mod three_ds;
+pub mod transitions;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,7 @@ use crate::RequestContext;
 use crate::gateway::{Cardstream, GatewayError, MerchantAccounts, ModeGateway, PaymentGateway};
 use crate::idempotency::Claim;
 use crate::store::{Fetched, Record, Scope, Store, StoreError};
+pub use transitions::{CommandOp, IntentStatus};
 
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;
@@ -313,7 +315,7 @@ pub struct Command {
     pub project: String,
     pub mode: Mode,
     pub intent: String,
-    pub op: String,
+    pub op: CommandOp,
     pub attempt: String,
     #[serde(default)]
     pub args: serde_json::Value,
@@ -354,7 +356,7 @@ impl Command {
             project: text("project")?,
             mode: serde_json::from_value(v.get("mode")?.clone()).ok()?,
             intent: text("intent")?,
-            op: "refund".into(),
+            op: CommandOp::Refund,
             attempt: text("attempt").unwrap_or_default(),
             args: serde_json::json!({ "refund": refund }),
             claim: v

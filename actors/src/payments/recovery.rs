@@ -4,6 +4,7 @@
 use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamPendingCountReply};
 
 use super::refunds::{Driver, GaveUp};
+use super::transitions::CommandOp;
 use super::{COMMANDS, Command, DEAD_LETTERS, GROUP, MAX_DELIVERIES, Payments};
 use crate::store::StoreError;
 
@@ -55,14 +56,14 @@ impl Payments {
                 continue;
             };
             if deliveries > MAX_DELIVERIES {
-                if cmd.op == "refund" && !self.give_up_refund(&cmd, &id).await {
+                if cmd.op == CommandOp::Refund && !self.give_up_refund(&cmd, &id).await {
                     continue;
                 }
                 self.park(&id, "too many deliveries").await?;
                 continue;
             }
-            let result = match cmd.op.as_str() {
-                "refund" => super::refunds::run(self, &cmd, &id, Driver::Recovery)
+            let result = match cmd.op {
+                CommandOp::Refund => super::refunds::run(self, &cmd, &id, Driver::Recovery)
                     .await
                     .map(|ran| ran.settled),
                 _ => super::intents::run(self, &cmd, &id, super::intents::Begun::Recovered)

@@ -29,13 +29,13 @@ use calmony_protocol::charge::Charge;
 use calmony_protocol::event::{Event, EventRequest};
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::Params;
-use calmony_protocol::payment_intent::status;
 use calmony_protocol::refund::{self, Refund, RefundParams};
 use calmony_protocol::{ApiError, ErrorType, charge, ids};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use super::refund_plan::{self, GatewayAction, Progress, SaleState};
+use super::transitions::{CommandOp, IntentStatus};
 use super::{COMMANDS, Command, GROUP, HOLD_MS, Loaded, Payments};
 use crate::clock;
 use crate::context::{Reply, RequestContext};
@@ -108,7 +108,7 @@ pub async fn create_refund(
                 e
             }
         })?;
-        if intent.status != status::SUCCEEDED {
+        if IntentStatus::of(&intent) != Some(IntentStatus::Succeeded) {
             return Err(ApiError::new(
                 400,
                 ErrorType::InvalidRequestError,
@@ -193,7 +193,7 @@ pub async fn create_refund(
             project: scope.project.clone(),
             mode: scope.mode,
             intent: intent.id.clone(),
-            op: "refund".into(),
+            op: CommandOp::Refund,
             attempt,
             args: json!({"refund": refund.id, "amount": amount}),
             claim: ctx

@@ -11,12 +11,13 @@
 //! belongs to. A completion without the secret of the intent's current attempt is a 404 and
 //! changes nothing.
 
-use calmony_protocol::payment_intent::{PaymentIntent, status};
+use calmony_protocol::payment_intent::PaymentIntent;
 use calmony_protocol::{ApiError, Mode, ids};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::transitions::IntentStatus;
 use super::{Challenge, Payments};
 use crate::store::Scope;
 
@@ -65,9 +66,9 @@ pub async fn complete(
 }
 
 fn next(intent: PaymentIntent, challenge: Option<Challenge>) -> Next {
-    match (intent.status.as_str(), challenge) {
-        (status::REQUIRES_ACTION, Some(c)) => Next::Challenge(c),
-        (status::PROCESSING, _) => Next::Processing(intent),
+    match (IntentStatus::of(&intent), challenge) {
+        (Some(IntentStatus::RequiresAction), Some(c)) => Next::Challenge(c),
+        (Some(IntentStatus::Processing), _) => Next::Processing(intent),
         _ => Next::Done(intent),
     }
 }
