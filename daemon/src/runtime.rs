@@ -244,7 +244,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         invoice_prefix: config.billing.invoice_prefix.clone(),
         receipts: true,
     })
-    .with_gateway(Arc::new(gateway_client.clone()));
+    .with_gateway(Arc::new(gateway_client.clone()))
+    .with_effects(Arc::new(calmony_actors::billing::payment_effects::BillingEffects));
     if let Err(e) = payments.ensure_group().await {
         tracing::warn!(error = %e, "could not create the payment command group yet");
     }

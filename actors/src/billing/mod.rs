@@ -38,6 +38,7 @@ pub mod dunning;
 mod invoice_records;
 mod invoices;
 pub mod keys;
+pub mod payment_effects;
 mod pdf;
 pub mod proration;
 mod receipts;

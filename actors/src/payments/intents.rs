@@ -12,12 +12,12 @@ use calmony_protocol::payment_method::PaymentMethod;
 use calmony_protocol::{ApiError, ErrorType, ids};
 use serde_json::{Value, json};
 
+use super::effects::{FinishedPayment, InvoiceSnapshot};
 use super::transitions::{
     self, Answer, BillingEffect, ChargeChange, CommandOp, Facts, Finish, IntentStatus, NextAction,
     PaymentError, Reply as TransitionReply,
 };
 use super::{COMMANDS, Challenge, Command, GROUP, HOLD_MS, IntentInternal, Loaded, Payments};
-use crate::billing::KnownInvoice;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, GatewayError, ModeGateway, Sale, ThreeDsContinuation, TxnState};
@@ -253,9 +253,9 @@ pub struct InvoiceChargeBegun {
 
 impl InvoiceChargeBegun {
     /// With the invoice as the begin commit leaves it (the finish then need not read it).
-    pub fn with_invoice(mut self, known: KnownInvoice) -> Self {
+    pub fn with_invoice(mut self, known: impl InvoiceSnapshot) -> Self {
         if let Begun::Here(w) = &mut self.begun {
-            w.invoice = Some(known);
+            w.invoice = Some(Box::new(known));
         }
         self
     }
@@ -275,10 +275,8 @@ impl InvoiceChargeBegun {
         if let Some(d) = &mut w.loaded.intent.description {
             *d = d.replace(placeholder, number);
         }
-        if let Some(k) = &mut w.invoice
-            && k.invoice.number.as_deref() == Some(placeholder)
-        {
-            k.invoice.number = Some(number.to_string());
+        if let Some(k) = &mut w.invoice {
+            k.renumber(placeholder, number);
         }
         self
     }
@@ -750,7 +748,7 @@ pub(crate) enum Begun {
 pub(crate) struct Written {
     loaded: Loaded,
     method: Option<(PaymentMethod, String)>,
-    invoice: Option<KnownInvoice>,
+    invoice: Option<Box<dyn InvoiceSnapshot>>,
 }
 
 impl Begun {
@@ -1136,7 +1134,7 @@ async fn finish(
     cmd_id: &str,
     loaded: Loaded,
     method: Option<PaymentMethod>,
-    invoice: Option<KnownInvoice>,
+    invoice: Option<Box<dyn InvoiceSnapshot>>,
     step: Step,
 ) -> Result<Option<Reply>, ApiError> {
     let Loaded {
@@ -1336,36 +1334,19 @@ async fn finish(
 
     // Billing: the invoice this payment pays takes its result in this same commit; a one-off
     // payment that succeeded gets its paid receipt invoice.
-    let settings = p.billing.clone();
-    let now = intent.created.max(clock::now());
-    match (&internal.invoice, decision.billing) {
-        (Some(inv), BillingEffect::InvoicePaid | BillingEffect::InvoiceFailed) => {
-            crate::billing::on_payment(
-                &p.store,
-                &mut tx,
-                scope,
-                inv,
-                Some(&intent.id),
-                decision.billing == BillingEffect::InvoicePaid,
-                &settings.dunning_secs,
-                &settings.final_action,
-                &request,
-                invoice,
-            )
-            .await?;
-        }
-        (None, BillingEffect::Receipt) => {
-            crate::billing::receipt_for(
-                &mut tx,
-                scope,
-                &intent,
-                &settings.invoice_prefix,
-                &p.public_base,
-                &request,
-                now,
-            )?;
-        }
-        _ => {}
+    if decision.billing != BillingEffect::None {
+        let finished = FinishedPayment {
+            scope,
+            intent: &intent,
+            invoice: internal.invoice.as_deref(),
+            effect: decision.billing,
+            carried: invoice,
+            settings: &p.billing,
+            public_base: &p.public_base,
+            request: &request,
+            now: intent.created.max(clock::now()),
+        };
+        p.effects.apply(&p.store, &mut tx, finished).await?;
     }
     let intent_body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
     if let Some((ch, v)) = &charge_write {

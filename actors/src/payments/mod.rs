@@ -31,6 +31,7 @@
 
 mod charges;
 pub mod declines;
+mod effects;
 mod intents;
 mod recovery;
 mod refund_plan;
@@ -50,7 +51,8 @@ use crate::RequestContext;
 use crate::gateway::{Cardstream, GatewayError, MerchantAccounts, ModeGateway, PaymentGateway};
 use crate::idempotency::Claim;
 use crate::store::{Fetched, Record, Scope, Store, StoreError};
-pub use transitions::{CommandOp, IntentStatus};
+pub use effects::{BillingSettings, FinishedPayment, InvoiceSnapshot, NoEffects, PaymentEffects};
+pub use transitions::{BillingEffect, CommandOp, IntentStatus};
 
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;
@@ -173,6 +175,8 @@ pub struct Payments {
     in_flight: Arc<Mutex<HashSet<String>>>,
     /// What a payment's result means for billing (dunning, numbering).
     pub billing: Arc<BillingSettings>,
+    /// Billing's writes for a finished payment, added to its finish commit.
+    effects: Arc<dyn PaymentEffects>,
 }
 
 /// A mode whose merchant account is not configured takes no payments.
@@ -183,27 +187,6 @@ fn not_configured(e: GatewayError) -> ApiError {
         format!("{e}: set gateway.live in the configuration to take live payments."),
     )
     .with_code("live_mode_not_configured")
-}
-
-/// The billing settings a payment's finish step applies.
-#[derive(Debug, Clone)]
-pub struct BillingSettings {
-    pub dunning_secs: Vec<i64>,
-    pub final_action: String,
-    pub invoice_prefix: String,
-    /// Write a paid receipt invoice for every one-off payment.
-    pub receipts: bool,
-}
-
-impl Default for BillingSettings {
-    fn default() -> Self {
-        Self {
-            dunning_secs: vec![86_400, 86_400, 86_400],
-            final_action: "past_due".into(),
-            invoice_prefix: "CP-".into(),
-            receipts: true,
-        }
-    }
 }
 
 impl Payments {
@@ -225,12 +208,20 @@ impl Payments {
             idempotency_ttl_secs,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             billing: Arc::new(BillingSettings::default()),
+            effects: Arc::new(NoEffects),
         }
     }
 
     /// Use these billing settings (from the configuration).
     pub fn with_billing(mut self, settings: BillingSettings) -> Self {
         self.billing = Arc::new(settings);
+        self
+    }
+
+    /// Apply `effects` (billing's) in every finish commit. Without it, a payment whose result
+    /// billing must record is left pending rather than finished without it.
+    pub fn with_effects(mut self, effects: Arc<dyn PaymentEffects>) -> Self {
+        self.effects = effects;
         self
     }
 
