@@ -85,6 +85,16 @@ pub const KINDS: [Kind; 7] = [
     },
 ];
 
+impl Kind {
+    /// Whether [`memberships_of`] reads this top-level field of the kind's JSON.
+    pub fn reads(&self, name: &str) -> bool {
+        name == "deleted"
+            || self.fields.contains(&name)
+            || self.ranges.contains(&name)
+            || (self.prefix == "sub" && name == "items")
+    }
+}
+
 /// The kind of the object with this id, if its list filters.
 pub fn kind_of(id: &str) -> Option<&'static Kind> {
     let (prefix, _) = id.split_once('_')?;
@@ -145,7 +155,10 @@ impl Membership {
 /// true`) or unreadable JSON belongs to none, so it leaves every set. A value that could not
 /// be part of a key or of the stored list (empty, with spaces, over 200 bytes) is left out.
 pub fn memberships(kind: &Kind, json: &str) -> Vec<Membership> {
-    memberships_of(kind, &serde_json::from_str(json).unwrap_or(Value::Null))
+    memberships_of(
+        kind,
+        &super::top_level::object(json, |name| kind.reads(name)),
+    )
 }
 
 /// [`memberships`] of JSON already parsed (`Value::Null` for unreadable JSON).

@@ -28,6 +28,7 @@ pub mod packed;
 pub mod plain;
 pub mod retry;
 pub mod scripts;
+mod top_level;
 mod tx;
 mod unavailability;
 

@@ -15,7 +15,7 @@ use calmony_protocol::event::Event;
 use serde::Serialize;
 
 use super::claim::{Answers, ClaimRef, FreshClaim};
-use super::{Scope, filters, packed, plain};
+use super::{Scope, filters, packed, plain, top_level};
 
 /// The phase of the operations that write (see [`Op::phase`]).
 const WRITE: u8 = 3;
@@ -465,7 +465,9 @@ impl Tx {
         // A record of a filtered kind is parsed once for its plain fields and its filters.
         let (plain, filtered) = match filters::of_record(key) {
             Some((list, id, kind)) => {
-                let value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
+                let value = top_level::object(json, |name| {
+                    kind.reads(name) || plain::FIELDS.contains(&name)
+                });
                 let memberships = filters::memberships_of(kind, &value);
                 (plain::fields_of(&value), Some((list, id, memberships)))
             }
