@@ -42,7 +42,7 @@ impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for Members<'_, F> {
 impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Members<'_, F> {
     type Value = Map<String, Value>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
@@ -76,7 +76,7 @@ impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for Name<'_, F> {
 impl<F: Fn(&str) -> bool> Visitor<'_> for Name<'_, F> {
     type Value = Option<String>;
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a member name")
     }
 
