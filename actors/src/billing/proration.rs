@@ -135,7 +135,9 @@ mod tests {
     #[test]
     fn the_proration_table() {
         use Proration::*;
-        let cases: [(&[i64], &[i64], i64, Vec<Proration>); 5] = [
+        // (old items' worth, new items' worth, now, expected)
+        type Case = (&'static [i64], &'static [i64], i64, Vec<Proration>);
+        let cases: [Case; 5] = [
             // Upgrade half way: half the old back, half the new charged.
             (
                 &[1000],

@@ -564,22 +564,12 @@ pub async fn list_subscriptions(
     let customer = p
         .string_max(&["customer", "customerId"], 100)?
         .into_option();
-    let status = p
-        .one_of(
-            &["status"],
-            &[
-                "incomplete",
-                "incomplete_expired",
-                "trialing",
-                "active",
-                "past_due",
-                "unpaid",
-                "canceled",
-                "all",
-                "ended",
-            ],
-        )?
-        .into_option();
+    let statuses: Vec<&str> = SubscriptionStatus::ALL
+        .map(SubscriptionStatus::as_str)
+        .into_iter()
+        .chain(["all", "ended"])
+        .collect();
+    let status = p.one_of(&["status"], &statuses)?.into_option();
     let price = p.string_max(&["price"], 100)?.into_option();
     let created = calmony_protocol::payment_intent::CreatedRange::take(&mut p)?;
     let collection_method = p
