@@ -16,7 +16,7 @@
 //! first. None is ever taken as a refusal.
 //!
 //! A crash between 1 and 3 leaves the command pending in the consumer group. The recovery
-//! tick (the IntentProcessor actor, `system::intent_processor`) finds it: its own pending entries at once after a
+//! loop (the IntentProcessor actor's tick) finds it: its own pending entries at once after a
 //! restart (the consumer name is stable per daemon), other daemons' entries after
 //! `gateway.recovery_after_seconds` idle (XAUTOCLAIM). It then **asks the gateway first**
 //! (QUERY by the attempt id, or by the sale's xref) and only re-sends when the gateway never
