@@ -223,67 +223,6 @@ pub struct Invoice {
     pub test_clock: Option<String>,
 }
 
-impl Invoice {
-    /// Recompute every line's tax and the invoice totals from lines and rates.
-    pub fn compute(&mut self, rates: &[TaxRate]) {
-        let find = |id: &str| rates.iter().find(|r| r.id == id);
-        let mut subtotal = 0;
-        let mut exclusive = 0;
-        let mut tax = 0;
-        let mut totals: Vec<TaxAmount> = Vec::new();
-        for line in &mut self.lines.data {
-            let ids = if line.tax_rates.is_empty() {
-                self.default_tax_rates.clone()
-            } else {
-                line.tax_rates.clone()
-            };
-            line.tax_amounts.clear();
-            for id in ids {
-                let Some(rate) = find(&id) else { continue };
-                let t = line_tax(line.amount, rate.ppm(), rate.inclusive);
-                let taxable = if rate.inclusive {
-                    line.amount - t
-                } else {
-                    line.amount
-                };
-                line.tax_amounts.push(TaxAmount {
-                    amount: t,
-                    inclusive: rate.inclusive,
-                    tax_rate: id.clone(),
-                    taxable_amount: taxable,
-                });
-                tax += t;
-                if !rate.inclusive {
-                    exclusive += t;
-                }
-                match totals.iter_mut().find(|x| x.tax_rate == id) {
-                    Some(x) => {
-                        x.amount += t;
-                        x.taxable_amount += taxable;
-                    }
-                    None => totals.push(TaxAmount {
-                        amount: t,
-                        inclusive: rate.inclusive,
-                        tax_rate: id.clone(),
-                        taxable_amount: taxable,
-                    }),
-                }
-            }
-            subtotal += line.amount;
-        }
-        let inclusive_tax = tax - exclusive;
-        self.subtotal = subtotal;
-        self.subtotal_excluding_tax = subtotal - inclusive_tax;
-        self.tax = tax;
-        self.total = subtotal + exclusive;
-        self.total_excluding_tax = self.total - tax;
-        self.total_taxes = totals;
-        self.lines.total_count = self.lines.data.len();
-        self.amount_due = self.total.max(0);
-        self.amount_remaining = (self.amount_due - self.amount_paid).max(0);
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvoiceItem {
     pub id: String,
