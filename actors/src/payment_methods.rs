@@ -24,9 +24,8 @@ use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, CardToTokenise, Tokenised};
 use crate::payments::Payments;
 use crate::resource::{commit, commit_answer, page_body, to_json};
+use crate::store::retry::{Attempt, until_committed};
 use crate::store::{Commit, Scope, Store, StoreError, Tx};
-
-const MAX_ATTEMPTS: usize = 5;
 
 fn index(scope: &Scope) -> String {
     scope.key("payment_methods")
@@ -252,10 +251,12 @@ pub async fn attach(
     params.finish()?;
     let scope = &ctx.scope;
     crate::payments::check_customer(p, ctx, &customer, "customer").await?;
-    for _ in 0..MAX_ATTEMPTS {
+    let customer = &customer;
+    until_committed(
+        || async move {
         let (version, mut pm, xref) = load(p, scope, id).await?;
         match &pm.customer {
-            Some(c) if *c == customer => return Ok(Reply::ok(to_json(&pm)?)),
+            Some(c) if c == customer => return Ok(Attempt::Done(Reply::ok(to_json(&pm)?))),
             Some(_) => {
                 return Err(ApiError::invalid_param(
                     "payment_method_unexpected_state",
@@ -271,18 +272,21 @@ pub async fn attach(
         let mut tx = Tx::new();
         tx.expect_version(&key, version)
             .put_with(&key, version + 1, &body, &[("xref", &xref)])
-            .index(&customer_index(scope, &customer), id)
+            .index(&customer_index(scope, customer), id)
             .event(scope, &event("payment_method.attached", &pm, scope, ctx))
             .respond(ctx, 200, &body);
         if let Commit::Done(_) = commit(&p.store, &tx).await? {
-            return Ok(Reply {
+            return Ok(Attempt::Done(Reply {
                 status: 200,
                 body,
                 stored: true,
-            });
+            }));
         }
-    }
-    Err(ApiError::lock_timeout())
+        Ok(Attempt::Conflict)
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// `POST /v1/payment_methods/:id/detach` (`payment_method.detached`).
@@ -295,33 +299,37 @@ pub async fn detach(
     params.expand()?;
     params.finish()?;
     let scope = &ctx.scope;
-    for _ in 0..MAX_ATTEMPTS {
-        let (version, mut pm, xref) = load(p, scope, id).await?;
-        let Some(customer) = pm.customer.clone() else {
-            return Err(ApiError::invalid_param(
-                "payment_method_unexpected_state",
-                "payment_method",
-                "The payment method is not attached to a customer.",
-            ));
-        };
-        pm.set_customer(None);
-        let body = to_json(&pm)?;
-        let key = scope.record(id);
-        let mut tx = Tx::new();
-        tx.expect_version(&key, version)
-            .put_with(&key, version + 1, &body, &[("xref", &xref)])
-            .unindex(&customer_index(scope, &customer), id)
-            .event(scope, &event("payment_method.detached", &pm, scope, ctx))
-            .respond(ctx, 200, &body);
-        if let Commit::Done(_) = commit(&p.store, &tx).await? {
-            return Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            });
-        }
-    }
-    Err(ApiError::lock_timeout())
+    until_committed(
+        || async move {
+            let (version, mut pm, xref) = load(p, scope, id).await?;
+            let Some(customer) = pm.customer.clone() else {
+                return Err(ApiError::invalid_param(
+                    "payment_method_unexpected_state",
+                    "payment_method",
+                    "The payment method is not attached to a customer.",
+                ));
+            };
+            pm.set_customer(None);
+            let body = to_json(&pm)?;
+            let key = scope.record(id);
+            let mut tx = Tx::new();
+            tx.expect_version(&key, version)
+                .put_with(&key, version + 1, &body, &[("xref", &xref)])
+                .unindex(&customer_index(scope, &customer), id)
+                .event(scope, &event("payment_method.detached", &pm, scope, ctx))
+                .respond(ctx, 200, &body);
+            if let Commit::Done(_) = commit(&p.store, &tx).await? {
+                return Ok(Attempt::Done(Reply {
+                    status: 200,
+                    body,
+                    stored: true,
+                }));
+            }
+            Ok(Attempt::Conflict)
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// `GET /v1/payment_methods?customer=…` (and `GET /v1/customers/:id/payment_methods`).

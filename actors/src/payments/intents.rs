@@ -17,15 +17,15 @@ use super::transitions::{
     self, Answer, BillingEffect, ChargeChange, CommandOp, Facts, Finish, IntentStatus, NextAction,
     PaymentError, Reply as TransitionReply,
 };
-use super::{COMMANDS, Challenge, Command, GROUP, HOLD_MS, IntentInternal, Loaded, Payments};
+use super::{
+    COMMANDS, Challenge, Command, GROUP, HOLD_MS, IntentInternal, Landing, Loaded, Payments,
+};
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, GatewayError, ModeGateway, Sale, ThreeDsContinuation, TxnState};
 use crate::resource::{answered, commit, commit_for, page_body, to_json};
+use crate::store::retry::{Attempt, until_committed};
 use crate::store::{Commit, Scope, Tx};
-
-/// How often a transition re-reads and retries when another writer got there first.
-const MAX_ATTEMPTS: usize = 5;
 
 pub(super) fn index(scope: &Scope) -> String {
     scope.key("payment_intents")
@@ -393,64 +393,69 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     let u = UpdateParams::take(params)?;
     let scope = &ctx.scope;
-    for _ in 0..MAX_ATTEMPTS {
-        let Loaded {
-            version,
-            mut intent,
-            internal,
-        } = p.load(scope, Some(ctx), id).await?;
-        if !matches!(
-            IntentStatus::of(&intent),
-            Some(
-                IntentStatus::RequiresPaymentMethod
-                    | IntentStatus::RequiresConfirmation
-                    | IntentStatus::RequiresAction
-            )
-        ) {
-            return Err(unexpected(&intent, "update"));
-        }
-        if let Some(a) = u.amount {
-            intent.amount = a;
-        }
-        if let Some(cus) = &u.customer {
-            check_customer(p, ctx, cus, "customer").await?;
-            intent.set_customer(Some(cus.clone()));
-        }
-        if let Some(pm) = &u.payment_method {
-            let (method, _) = load_method(p, scope, Some(ctx), pm, "payment_method").await?;
-            check_owner(&method, intent.customer.as_deref())?;
-            intent.set_payment_method(Some(pm.clone()));
-            intent.status = IntentStatus::RequiresConfirmation.as_str().into();
-        }
-        match &u.description {
-            Field::Set(d) => intent.description = Some(d.clone()),
-            Field::Unset => intent.description = None,
-            Field::Absent => {}
-        }
-        match &u.receipt_email {
-            Field::Set(e) => intent.receipt_email = Some(e.clone()),
-            Field::Unset => intent.receipt_email = None,
-            Field::Absent => {}
-        }
-        if let Some(m) = &u.metadata {
-            m.apply(&mut intent.metadata, "metadata")?;
-        }
-        let mut tx = Tx::new();
-        tx.expect_version(&scope.record(id), version);
-        let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
-        if let Some(cus) = &u.customer {
-            tx.index(&customer_index(scope, cus), id);
-        }
-        tx.respond(ctx, 200, &body);
-        if let Commit::Done(_) = commit(&p.store, &tx).await? {
-            return Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            });
-        }
-    }
-    Err(ApiError::lock_timeout())
+    let u = &u;
+    until_committed(
+        || async move {
+            let Loaded {
+                version,
+                mut intent,
+                internal,
+            } = p.load(scope, Some(ctx), id).await?;
+            if !matches!(
+                IntentStatus::of(&intent),
+                Some(
+                    IntentStatus::RequiresPaymentMethod
+                        | IntentStatus::RequiresConfirmation
+                        | IntentStatus::RequiresAction
+                )
+            ) {
+                return Err(unexpected(&intent, "update"));
+            }
+            if let Some(a) = u.amount {
+                intent.amount = a;
+            }
+            if let Some(cus) = &u.customer {
+                check_customer(p, ctx, cus, "customer").await?;
+                intent.set_customer(Some(cus.clone()));
+            }
+            if let Some(pm) = &u.payment_method {
+                let (method, _) = load_method(p, scope, Some(ctx), pm, "payment_method").await?;
+                check_owner(&method, intent.customer.as_deref())?;
+                intent.set_payment_method(Some(pm.clone()));
+                intent.status = IntentStatus::RequiresConfirmation.as_str().into();
+            }
+            match &u.description {
+                Field::Set(d) => intent.description = Some(d.clone()),
+                Field::Unset => intent.description = None,
+                Field::Absent => {}
+            }
+            match &u.receipt_email {
+                Field::Set(e) => intent.receipt_email = Some(e.clone()),
+                Field::Unset => intent.receipt_email = None,
+                Field::Absent => {}
+            }
+            if let Some(m) = &u.metadata {
+                m.apply(&mut intent.metadata, "metadata")?;
+            }
+            let mut tx = Tx::new();
+            tx.expect_version(&scope.record(id), version);
+            let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+            if let Some(cus) = &u.customer {
+                tx.index(&customer_index(scope, cus), id);
+            }
+            tx.respond(ctx, 200, &body);
+            if let Commit::Done(_) = commit(&p.store, &tx).await? {
+                return Ok(Attempt::Done(Reply {
+                    status: 200,
+                    body,
+                    stored: true,
+                }));
+            }
+            Ok(Attempt::Conflict)
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// `GET /v1/payment_intents`: newest first, by customer and `created` range.
@@ -490,45 +495,52 @@ pub async fn confirm(
     let c = ConfirmParams::take(params)?;
     let scope = &ctx.scope;
     p.gateway_for(scope.mode)?;
-    for _ in 0..MAX_ATTEMPTS {
-        let Loaded {
-            version,
-            mut intent,
-            ..
-        } = p.load(scope, Some(ctx), id).await?;
-        if !matches!(
-            IntentStatus::of(&intent),
-            Some(IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation)
-        ) {
-            return Err(unexpected(&intent, "confirm"));
-        }
-        if let Some(pm) = &c.payment_method {
-            intent.set_payment_method(Some(pm.clone()));
-        }
-        let Some(pm) = intent.payment_method.clone() else {
-            return Err(ApiError::new(
-                400,
-                ErrorType::InvalidRequestError,
-                "You cannot confirm this PaymentIntent because it's missing a payment method. \
+    let c = &c;
+    until_committed(
+        || async move {
+            let Loaded {
+                version,
+                mut intent,
+                ..
+            } = p.load(scope, Some(ctx), id).await?;
+            if !matches!(
+                IntentStatus::of(&intent),
+                Some(IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation)
+            ) {
+                return Err(unexpected(&intent, "confirm"));
+            }
+            if let Some(pm) = &c.payment_method {
+                intent.set_payment_method(Some(pm.clone()));
+            }
+            let Some(pm) = intent.payment_method.clone() else {
+                return Err(ApiError::new(
+                    400,
+                    ErrorType::InvalidRequestError,
+                    "You cannot confirm this PaymentIntent because it's missing a payment method. \
                  Update it with a payment_method or pass one to confirm.",
-            )
-            .with_code("payment_intent_unexpected_state")
-            .with_param("payment_method"));
-        };
-        let (method, _) = load_method(p, scope, Some(ctx), &pm, "payment_method").await?;
-        check_owner(&method, intent.customer.as_deref())?;
-        if c.return_url.is_some() {
-            intent.return_url = c.return_url.clone();
-        }
-        intent.last_payment_error = None;
-        let mut tx = Tx::new();
-        tx.expect_version(&scope.record(id), version);
-        let step = (version, intent, IntentInternal::default());
-        if let Some(reply) = start_step(p, ctx, tx, step, CommandOp::Confirm, Value::Null).await? {
-            return Ok(reply);
-        }
-    }
-    Err(ApiError::lock_timeout())
+                )
+                .with_code("payment_intent_unexpected_state")
+                .with_param("payment_method"));
+            };
+            let (method, _) = load_method(p, scope, Some(ctx), &pm, "payment_method").await?;
+            check_owner(&method, intent.customer.as_deref())?;
+            if c.return_url.is_some() {
+                intent.return_url = c.return_url.clone();
+            }
+            intent.last_payment_error = None;
+            let mut tx = Tx::new();
+            tx.expect_version(&scope.record(id), version);
+            let step = (version, intent, IntentInternal::default());
+            if let Some(reply) =
+                start_step(p, ctx, tx, step, CommandOp::Confirm, Value::Null).await?
+            {
+                return Ok(Attempt::Done(reply));
+            }
+            Ok(Attempt::Conflict)
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// `POST /v1/payment_intents/:id/capture`: `requires_capture` -> `succeeded`, for all or part.
@@ -540,44 +552,48 @@ pub async fn capture(
 ) -> Result<Reply, ApiError> {
     let amount = payment_intent::take_capture(params)?;
     let scope = &ctx.scope;
-    for _ in 0..MAX_ATTEMPTS {
-        let Loaded {
-            version,
-            intent,
-            mut internal,
-        } = p.load(scope, Some(ctx), id).await?;
-        if IntentStatus::of(&intent) != Some(IntentStatus::RequiresCapture) {
-            return Err(unexpected(&intent, "capture"));
-        }
-        let amount = amount.unwrap_or(intent.amount_capturable);
-        if amount > intent.amount_capturable {
-            return Err(ApiError::invalid_param(
-                "amount_too_large",
-                "amount_to_capture",
-                format!(
-                    "amount_to_capture ({amount}) is more than the amount capturable ({}).",
-                    intent.amount_capturable
-                ),
-            ));
-        }
-        internal.resume_status = Some(IntentStatus::RequiresCapture.as_str().into());
-        let mut tx = Tx::new();
-        tx.expect_version(&scope.record(id), version);
-        let step = (version, intent, internal);
-        if let Some(reply) = start_step(
-            p,
-            ctx,
-            tx,
-            step,
-            CommandOp::Capture,
-            json!({"amount": amount}),
-        )
-        .await?
-        {
-            return Ok(reply);
-        }
-    }
-    Err(ApiError::lock_timeout())
+    until_committed(
+        || async move {
+            let Loaded {
+                version,
+                intent,
+                mut internal,
+            } = p.load(scope, Some(ctx), id).await?;
+            if IntentStatus::of(&intent) != Some(IntentStatus::RequiresCapture) {
+                return Err(unexpected(&intent, "capture"));
+            }
+            let amount = amount.unwrap_or(intent.amount_capturable);
+            if amount > intent.amount_capturable {
+                return Err(ApiError::invalid_param(
+                    "amount_too_large",
+                    "amount_to_capture",
+                    format!(
+                        "amount_to_capture ({amount}) is more than the amount capturable ({}).",
+                        intent.amount_capturable
+                    ),
+                ));
+            }
+            internal.resume_status = Some(IntentStatus::RequiresCapture.as_str().into());
+            let mut tx = Tx::new();
+            tx.expect_version(&scope.record(id), version);
+            let step = (version, intent, internal);
+            if let Some(reply) = start_step(
+                p,
+                ctx,
+                tx,
+                step,
+                CommandOp::Capture,
+                json!({"amount": amount}),
+            )
+            .await?
+            {
+                return Ok(Attempt::Done(reply));
+            }
+            Ok(Attempt::Conflict)
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// `POST /v1/payment_intents/:id/cancel`: from any state before money moved, and from
@@ -590,53 +606,60 @@ pub async fn cancel(
 ) -> Result<Reply, ApiError> {
     let reason = payment_intent::take_cancel(params)?;
     let scope = &ctx.scope;
-    for _ in 0..MAX_ATTEMPTS {
-        let Loaded {
-            version,
-            mut intent,
-            mut internal,
-        } = p.load(scope, Some(ctx), id).await?;
-        let mut tx = Tx::new();
-        tx.expect_version(&scope.record(id), version);
-        match IntentStatus::of(&intent) {
-            Some(
-                IntentStatus::RequiresPaymentMethod
-                | IntentStatus::RequiresConfirmation
-                | IntentStatus::RequiresAction,
-            ) => {
-                mark_canceled(&mut intent, reason.clone());
-                internal.challenge = None;
-                let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
-                tx.event(
-                    scope,
-                    &event(
-                        "payment_intent.canceled",
-                        &intent,
+    let reason = &reason;
+    until_committed(
+        || async move {
+            let Loaded {
+                version,
+                mut intent,
+                mut internal,
+            } = p.load(scope, Some(ctx), id).await?;
+            let mut tx = Tx::new();
+            tx.expect_version(&scope.record(id), version);
+            match IntentStatus::of(&intent) {
+                Some(
+                    IntentStatus::RequiresPaymentMethod
+                    | IntentStatus::RequiresConfirmation
+                    | IntentStatus::RequiresAction,
+                ) => {
+                    mark_canceled(&mut intent, reason.clone());
+                    internal.challenge = None;
+                    let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+                    tx.event(
                         scope,
-                        &ctx.event_request(),
-                    ),
-                );
-                tx.respond(ctx, 200, &body);
-                if let Commit::Done(_) = commit(&p.store, &tx).await? {
-                    return Ok(Reply {
-                        status: 200,
-                        body,
-                        stored: true,
-                    });
+                        &event(
+                            "payment_intent.canceled",
+                            &intent,
+                            scope,
+                            &ctx.event_request(),
+                        ),
+                    );
+                    tx.respond(ctx, 200, &body);
+                    if let Commit::Done(_) = commit(&p.store, &tx).await? {
+                        return Ok(Attempt::Done(Reply {
+                            status: 200,
+                            body,
+                            stored: true,
+                        }));
+                    }
                 }
-            }
-            Some(IntentStatus::RequiresCapture) => {
-                internal.resume_status = Some(IntentStatus::RequiresCapture.as_str().into());
-                let step = (version, intent, internal);
-                let args = json!({"reason": reason});
-                if let Some(reply) = start_step(p, ctx, tx, step, CommandOp::Cancel, args).await? {
-                    return Ok(reply);
+                Some(IntentStatus::RequiresCapture) => {
+                    internal.resume_status = Some(IntentStatus::RequiresCapture.as_str().into());
+                    let step = (version, intent, internal);
+                    let args = json!({"reason": reason});
+                    if let Some(reply) =
+                        start_step(p, ctx, tx, step, CommandOp::Cancel, args).await?
+                    {
+                        return Ok(Attempt::Done(reply));
+                    }
                 }
+                _ => return Err(unexpected(&intent, "cancel")),
             }
-            _ => return Err(unexpected(&intent, "cancel")),
-        }
-    }
-    Err(ApiError::lock_timeout())
+            Ok(Attempt::Conflict)
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// Hand a gateway step (`confirm`, `capture`, `cancel`) to the processor: the intent becomes
@@ -688,48 +711,53 @@ pub async fn continue_challenge(
     posted: Vec<(String, String)>,
 ) -> Result<PaymentIntent, ApiError> {
     p.gateway_for(scope.mode)?;
-    for _ in 0..MAX_ATTEMPTS {
-        let Loaded {
-            version,
-            mut intent,
-            internal,
-        } = p.load(scope, None, id).await?;
-        if !super::three_ds::session_matches(
-            internal.three_ds_session.as_ref(),
-            internal.attempt.as_deref(),
-            session,
-        ) {
-            return Err(ApiError::no_such("payment_intent", id, "intent"));
-        }
-        if IntentStatus::of(&intent) != Some(IntentStatus::RequiresAction)
-            || internal.challenge.is_none()
-        {
-            // Already finished (a second post of the same form): show where it stands.
-            return Ok(intent);
-        }
-        intent.status = IntentStatus::Processing.as_str().into();
-        intent.next_action = None;
-        let mut tx = Tx::new();
-        tx.expect_version(&scope.record(id), version);
-        write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
-        let cmd = Command {
-            project: scope.project.clone(),
-            mode: scope.mode,
-            intent: id.to_string(),
-            op: CommandOp::ContinueThreeDs,
-            attempt: internal.attempt.clone().unwrap_or_default(),
-            args: json!({ "posted": posted }),
-            claim: None,
-            request: None,
-        };
-        tx.command(COMMANDS, GROUP, &p.consumer, &[("cmd", &cmd.encode())]);
-        if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
-            let begun = Begun::here(version + 1, intent, internal, None);
-            run(p, &cmd, &cmd_id, begun).await?;
-            return Ok(p.load(scope, None, id).await?.intent);
-        }
-    }
-    Err(ApiError::lock_timeout())
+    let posted = &posted;
+    until_committed(
+        || async move {
+            let Loaded {
+                version,
+                mut intent,
+                internal,
+            } = p.load(scope, None, id).await?;
+            if !super::three_ds::session_matches(
+                internal.three_ds_session.as_ref(),
+                internal.attempt.as_deref(),
+                session,
+            ) {
+                return Err(ApiError::no_such("payment_intent", id, "intent"));
+            }
+            if IntentStatus::of(&intent) != Some(IntentStatus::RequiresAction)
+                || internal.challenge.is_none()
+            {
+                // Already finished (a second post of the same form): show where it stands.
+                return Ok(Attempt::Done(intent));
+            }
+            intent.status = IntentStatus::Processing.as_str().into();
+            intent.next_action = None;
+            let mut tx = Tx::new();
+            tx.expect_version(&scope.record(id), version);
+            write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+            let cmd = Command {
+                project: scope.project.clone(),
+                mode: scope.mode,
+                intent: id.to_string(),
+                op: CommandOp::ContinueThreeDs,
+                attempt: internal.attempt.clone().unwrap_or_default(),
+                args: json!({ "posted": posted }),
+                claim: None,
+                request: None,
+            };
+            tx.command(COMMANDS, GROUP, &p.consumer, &[("cmd", &cmd.encode())]);
+            if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
+                let begun = Begun::here(version + 1, intent, internal, None);
+                run(p, &cmd, &cmd_id, begun).await?;
+                return Ok(Attempt::Done(p.load(scope, None, id).await?.intent));
+            }
+            Ok(Attempt::Conflict)
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// Who carries out a command, and what they already know.
@@ -842,40 +870,62 @@ async fn run_inner(
             // The finish must land: the gateway has acted. A version conflict (a charge
             // touched meanwhile) is retried on fresh reads; if the intent left `processing`,
             // another resolver applied this same result.
-            let mut loaded = loaded;
             let method = method.map(|(m, _)| m);
-            for _ in 0..MAX_ATTEMPTS {
-                let finished = Box::pin(finish(
-                    p,
-                    &scope,
-                    cmd,
-                    cmd_id,
-                    loaded,
-                    method.clone(),
-                    // Known only as the begin commit left it: a retry reads afresh.
-                    invoice.take(),
-                    step.clone(),
-                ));
-                if let Some(reply) = finished.await? {
-                    return Ok(reply);
-                }
-                loaded = p.load(&scope, None, &cmd.intent).await?;
-                if IntentStatus::of(&loaded.intent) != Some(IntentStatus::Processing)
-                    || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
-                {
-                    return Ok(Reply {
+            // What the next try finishes: the intent as last read, and the invoice as the
+            // begin left it (known only to the first try: a retry reads afresh).
+            let current = std::sync::Mutex::new(Some((loaded, invoice.take())));
+            let (current_ref, method, step, scope) = (&current, &method, &step, &scope);
+            let landed = until_committed(
+                || async move {
+                    let Some((loaded, invoice)) = crate::lock(current_ref).take() else {
+                        return Err(Landing::Contended);
+                    };
+                    let finished = Box::pin(finish(
+                        p,
+                        scope,
+                        cmd,
+                        cmd_id,
+                        loaded,
+                        method.clone(),
+                        invoice,
+                        step.clone(),
+                    ));
+                    if let Some(reply) = finished.await? {
+                        return Ok(Attempt::Done(reply));
+                    }
+                    let loaded = p.load(scope, None, &cmd.intent).await?;
+                    if IntentStatus::of(&loaded.intent) != Some(IntentStatus::Processing)
+                        || loaded.internal.attempt.as_deref() != Some(cmd.attempt.as_str())
+                    {
+                        return Ok(Attempt::Done(Reply {
+                            status: 200,
+                            body: to_json(&loaded.intent)?,
+                            stored: true,
+                        }));
+                    }
+                    *crate::lock(current_ref) = Some((loaded, None));
+                    Ok(Attempt::Conflict)
+                },
+                || Landing::Contended,
+            )
+            .await;
+            match landed {
+                Ok(reply) => Ok(reply),
+                Err(Landing::Failed(e)) => Err(e),
+                // Still contended: the command stays pending and recovery finishes it.
+                Err(Landing::Contended) => {
+                    let last = crate::lock(&current).take();
+                    let body = match last {
+                        Some((loaded, _)) => to_json(&loaded.intent)?,
+                        None => to_json(&p.load(scope, None, &cmd.intent).await?.intent)?,
+                    };
+                    Ok(Reply {
                         status: 200,
-                        body: to_json(&loaded.intent)?,
+                        body,
                         stored: true,
-                    });
+                    })
                 }
             }
-            // Still contended: the command stays pending and recovery finishes it.
-            Ok(Reply {
-                status: 200,
-                body: to_json(&loaded.intent)?,
-                stored: true,
-            })
         }
         Err(e) => {
             // The outcome is unknown: the intent stays `processing`, the command pending, and

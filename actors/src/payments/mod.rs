@@ -358,6 +358,25 @@ impl Command {
     }
 }
 
+/// Why a finish retried on fresh reads did not land. Running out of tries is not the
+/// request's failure: the command stays pending and recovery lands it.
+pub(crate) enum Landing {
+    Failed(ApiError),
+    Contended,
+}
+
+impl From<ApiError> for Landing {
+    fn from(e: ApiError) -> Self {
+        Landing::Failed(e)
+    }
+}
+
+impl From<StoreError> for Landing {
+    fn from(e: StoreError) -> Self {
+        Landing::Failed(e.into())
+    }
+}
+
 /// Treat an unreadable stored record as a 500 with detail in the log.
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     rec: &Record,

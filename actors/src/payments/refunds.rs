@@ -36,14 +36,18 @@ use std::time::{Duration, Instant};
 
 use super::refund_plan::{self, GatewayAction, Progress, SaleState};
 use super::transitions::{CommandOp, IntentStatus};
-use super::{COMMANDS, Command, GROUP, HOLD_MS, Loaded, Payments};
+use super::{COMMANDS, Command, GROUP, HOLD_MS, Landing, Loaded, Payments};
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{GatewayError, ManageOutcome, ModeGateway};
 use crate::resource::{commit, page_body, to_json};
+use crate::store::retry::{Attempt, CONFLICT_ATTEMPTS, until_committed, until_committed_within};
 use crate::store::{Commit, Lease, Scope, Tx};
 
-const MAX_ATTEMPTS: usize = 5;
+/// A refund's finish must land once the gateway has acted: it outlasts more conflicts than a
+/// request would (the sale's other refunds touch the same records) before leaving the refund
+/// to recovery.
+const LANDING_ATTEMPTS: usize = CONFLICT_ATTEMPTS * 4;
 /// Begins of refunds of one payment race on its record (each reserves an amount and joins the
 /// queue): a burst of them is retried with a short random pause rather than refused.
 const BEGIN_ATTEMPTS: usize = 60;
@@ -92,7 +96,13 @@ pub async fn create_refund(
         }
         (None, None) => return Err(ApiError::missing_param("payment_intent")),
     };
-    for round in 0..BEGIN_ATTEMPTS {
+    // Tries so far: each retry pauses a little longer (up to 40 ms).
+    let rounds = std::sync::atomic::AtomicUsize::new(0);
+    let (rounds, intent_id, r) = (&rounds, &intent_id, &r);
+    until_committed_within(
+        BEGIN_ATTEMPTS,
+        || async move {
+        let round = rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if round > 0 {
             let pause = rand::random_range(1..=8 * round.min(5) as u64);
             tokio::time::sleep(Duration::from_millis(pause)).await;
@@ -101,9 +111,9 @@ pub async fn create_refund(
             version,
             intent,
             mut internal,
-        } = p.load(scope, None, &intent_id).await.map_err(|e| {
+        } = p.load(scope, None, intent_id).await.map_err(|e| {
             if e.status == 404 {
-                super::intents::missing_ref("payment_intent", &intent_id, "payment_intent")
+                super::intents::missing_ref("payment_intent", intent_id, "payment_intent")
             } else {
                 e
             }
@@ -207,10 +217,13 @@ pub async fn create_refund(
             tx.hold_claim(claim, HOLD_MS);
         }
         if let Commit::Done(Some(cmd_id)) = commit(&p.store, &tx).await? {
-            return Ok(run(p, &cmd, &cmd_id, Driver::Request).await?.reply);
+            return Ok(Attempt::Done(run(p, &cmd, &cmd_id, Driver::Request).await?.reply));
         }
-    }
-    Err(ApiError::lock_timeout())
+        Ok(Attempt::Conflict)
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// Who carries out a refund command.
@@ -452,36 +465,41 @@ async fn finish_landing(
     outcome: Settled,
 ) -> Result<Ran, ApiError> {
     let refund_key = scope.record(&refund.id);
-    let (mut version, mut refund) = (rec.version, refund);
-    for _ in 0..MAX_ATTEMPTS * 4 {
-        if let Some(reply) = finish(
-            p,
-            scope,
-            cmd,
-            cmd_id,
-            version,
-            refund.clone(),
-            outcome.clone(),
-        )
-        .await?
-        {
-            return Ok(Ran::settled(reply));
-        }
-        let Some((fresh, _)) = p.store.get_with(&refund_key, &[]).await? else {
-            break;
-        };
-        let current: Refund = super::parse(&fresh, &refund_key)?;
-        if current.status != "pending" {
-            return Ok(Ran::settled(Reply {
-                status: 200,
-                body: fresh.json,
-                stored: true,
-            }));
-        }
-        (version, refund) = (fresh.version, current);
+    // The refund as last read, for the next try.
+    let state = std::sync::Mutex::new((rec.version, refund));
+    let (state_ref, refund_key_ref, outcome) = (&state, &refund_key, &outcome);
+    let landed = until_committed_within(
+        LANDING_ATTEMPTS,
+        || async move {
+            let (version, refund) = crate::lock(state_ref).clone();
+            if let Some(reply) =
+                finish(p, scope, cmd, cmd_id, version, refund, outcome.clone()).await?
+            {
+                return Ok(Attempt::Done(Ran::settled(reply)));
+            }
+            let Some((fresh, _)) = p.store.get_with(refund_key_ref, &[]).await? else {
+                return Err(Landing::Contended);
+            };
+            let current: Refund = super::parse(&fresh, refund_key_ref)?;
+            if current.status != "pending" {
+                return Ok(Attempt::Done(Ran::settled(Reply {
+                    status: 200,
+                    body: fresh.json,
+                    stored: true,
+                })));
+            }
+            *crate::lock(state_ref) = (fresh.version, current);
+            Ok(Attempt::Conflict)
+        },
+        || Landing::Contended,
+    )
+    .await;
+    match landed {
+        Ok(ran) => Ok(ran),
+        Err(Landing::Failed(e)) => Err(e),
+        // Still pending: recovery finds the gateway already acted (`reconcile`) and records it.
+        Err(Landing::Contended) => Ok(Ran::waiting(to_json(&crate::lock(&state).1)?)),
     }
-    // Still pending: recovery finds the gateway already acted (`reconcile`) and records it.
-    Ok(Ran::waiting(to_json(&refund)?))
 }
 
 /// What a refund came to at the gateway, and what the sale keeps after it.
@@ -638,25 +656,38 @@ async fn fail_landing(
     why: Failure,
 ) -> Result<Ran, ApiError> {
     let refund_key = scope.record(&refund.id);
-    let (mut version, mut refund, mut body) = (rec.version, refund, rec.json);
-    for _ in 0..MAX_ATTEMPTS * 4 {
-        if let Some(reply) = fail(p, scope, cmd, ack, version, refund.clone(), why).await? {
-            return Ok(Ran::settled(reply));
-        }
-        let Some((fresh, _)) = p.store.get_with(&refund_key, &[]).await? else {
-            break;
-        };
-        let current: Refund = super::parse(&fresh, &refund_key)?;
-        if current.status != "pending" {
-            return Ok(Ran::settled(Reply {
-                status: 200,
-                body: fresh.json,
-                stored: true,
-            }));
-        }
-        (version, refund, body) = (fresh.version, current, fresh.json);
+    // The refund as last read (and its stored body), for the next try.
+    let state = std::sync::Mutex::new((rec.version, refund, rec.json));
+    let (state_ref, refund_key_ref) = (&state, &refund_key);
+    let landed = until_committed_within(
+        LANDING_ATTEMPTS,
+        || async move {
+            let (version, refund, _) = crate::lock(state_ref).clone();
+            if let Some(reply) = fail(p, scope, cmd, ack, version, refund, why).await? {
+                return Ok(Attempt::Done(Ran::settled(reply)));
+            }
+            let Some((fresh, _)) = p.store.get_with(refund_key_ref, &[]).await? else {
+                return Err(Landing::Contended);
+            };
+            let current: Refund = super::parse(&fresh, refund_key_ref)?;
+            if current.status != "pending" {
+                return Ok(Attempt::Done(Ran::settled(Reply {
+                    status: 200,
+                    body: fresh.json,
+                    stored: true,
+                })));
+            }
+            *crate::lock(state_ref) = (fresh.version, current, fresh.json);
+            Ok(Attempt::Conflict)
+        },
+        || Landing::Contended,
+    )
+    .await;
+    match landed {
+        Ok(ran) => Ok(ran),
+        Err(Landing::Failed(e)) => Err(e),
+        Err(Landing::Contended) => Ok(Ran::waiting(crate::lock(&state).2.clone())),
     }
-    Ok(Ran::waiting(body))
 }
 
 /// Fail a pending refund in one commit: the refund `failed` with its reason, out of the
@@ -735,43 +766,53 @@ pub(super) async fn give_up(p: &Payments, cmd: &Command, cmd_id: &str) -> Result
     let scope = cmd.scope();
     let refund_id = refund_of(cmd);
     let refund_key = scope.record(&refund_id);
-    for _ in 0..MAX_ATTEMPTS {
-        let Some((rec, _)) = p.store.get_with(&refund_key, &[]).await? else {
-            return Ok(GaveUp::Failed);
-        };
-        let refund: Refund = super::parse(&rec, &refund_key)?;
-        if refund.status != "pending" {
-            return Ok(GaveUp::Failed);
-        }
-        let loaded = p.load(&scope, None, &cmd.intent).await?;
-        if !is_head(&loaded, &refund_id) {
-            let why = Failure::Parked { held: None };
-            let ran = fail_landing(p, &scope, cmd, None, rec, refund, why).await?;
-            return Ok(if ran.settled {
-                GaveUp::Failed
-            } else {
-                GaveUp::Busy
-            });
-        }
-        let acct = p.gateway_for(scope.mode)?;
-        let token = Lease::token_for(&p.consumer);
-        let ttl = refund_plan::lease_ttl(acct.request_timeout());
-        let Some(lease) = p
-            .store
-            .take_lease(&sale_lease(&scope, &cmd.intent), token, ttl)
-            .await?
-        else {
-            return Ok(GaveUp::Busy);
-        };
-        let result = give_up_head(p, &scope, cmd, cmd_id, &refund_id, &acct).await;
-        if let Err(e) = p.store.release_lease(&lease).await {
-            tracing::debug!(refund = %refund_id, error = %e, "sale lease left to expire");
-        }
-        if let Some(gave_up) = result? {
-            return Ok(gave_up);
-        }
+    let (scope, refund_id, refund_key) = (&scope, &refund_id, &refund_key);
+    let gave_up = until_committed(
+        || async move {
+            let Some((rec, _)) = p.store.get_with(refund_key, &[]).await? else {
+                return Ok(Attempt::Done(GaveUp::Failed));
+            };
+            let refund: Refund = super::parse(&rec, refund_key)?;
+            if refund.status != "pending" {
+                return Ok(Attempt::Done(GaveUp::Failed));
+            }
+            let loaded = p.load(scope, None, &cmd.intent).await?;
+            if !is_head(&loaded, refund_id) {
+                let why = Failure::Parked { held: None };
+                let ran = fail_landing(p, scope, cmd, None, rec, refund, why).await?;
+                return Ok(Attempt::Done(if ran.settled {
+                    GaveUp::Failed
+                } else {
+                    GaveUp::Busy
+                }));
+            }
+            let acct = p.gateway_for(scope.mode)?;
+            let token = Lease::token_for(&p.consumer);
+            let ttl = refund_plan::lease_ttl(acct.request_timeout());
+            let Some(lease) = p
+                .store
+                .take_lease(&sale_lease(scope, &cmd.intent), token, ttl)
+                .await?
+            else {
+                return Ok(Attempt::Done(GaveUp::Busy));
+            };
+            let result = give_up_head(p, scope, cmd, cmd_id, refund_id, &acct).await;
+            if let Err(e) = p.store.release_lease(&lease).await {
+                tracing::debug!(refund = %refund_id, error = %e, "sale lease left to expire");
+            }
+            if let Some(gave_up) = result? {
+                return Ok(Attempt::Done(gave_up));
+            }
+            Ok(Attempt::Conflict)
+        },
+        || Landing::Contended,
+    )
+    .await;
+    match gave_up {
+        Ok(gave_up) => Ok(gave_up),
+        Err(Landing::Failed(e)) => Err(e),
+        Err(Landing::Contended) => Ok(GaveUp::Busy),
     }
-    Ok(GaveUp::Busy)
 }
 
 /// [`give_up`] at the head, under the sale's lease; `None` when it is no longer the pending

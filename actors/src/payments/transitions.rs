@@ -417,6 +417,18 @@ mod tests {
     use EventKind as E;
     use IntentStatus as S;
 
+    /// (case, facts, answer, status, charge, events, reply, billing)
+    type Row = (
+        &'static str,
+        Facts,
+        Answer,
+        S,
+        ChargeChange,
+        Vec<E>,
+        Reply,
+        B,
+    );
+
     fn facts(command: CommandOp) -> Facts {
         Facts {
             status: Some(S::Processing),
@@ -461,7 +473,7 @@ mod tests {
         };
         let approved = Answer::Approved { amount: 1000 };
         // (case, facts, answer, status, charge, events, reply, billing)
-        let rows: Vec<(&str, Facts, Answer, S, ChargeChange, Vec<E>, Reply, B)> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "a sale approved succeeds and writes its receipt",
                 facts(C::Confirm),
