@@ -26,6 +26,40 @@ use std::time::Duration;
 use super::IntentInternal;
 use crate::gateway::TxnStatus;
 
+/// A refund's status (Stripe's names), parsed from the stored refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundStatus {
+    /// Accepted, queued behind the sale's earlier refunds or at the gateway.
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl RefundStatus {
+    /// `None`: a status this code never writes (no transition accepts it).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => RefundStatus::Pending,
+            "succeeded" => RefundStatus::Succeeded,
+            "failed" => RefundStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+
+    /// Whether `refund` is still pending (the only status a refund's work moves on from).
+    pub fn is_pending(refund: &calmony_protocol::refund::Refund) -> bool {
+        Self::parse(&refund.status) == Some(RefundStatus::Pending)
+    }
+}
+
 /// Where the sale stands at the gateway, as far as a refund is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaleState {
@@ -293,6 +327,18 @@ mod tests {
         ] {
             assert_eq!(reconcile(kept, held, amount), expected, "{kept} {held}");
         }
+    }
+
+    #[test]
+    fn refund_statuses_read_as_stored() {
+        for s in [
+            RefundStatus::Pending,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+        ] {
+            assert_eq!(RefundStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(RefundStatus::parse("canceled"), None);
     }
 
     #[test]

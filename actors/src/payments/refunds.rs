@@ -34,7 +34,7 @@ use calmony_protocol::{ApiError, ErrorType, charge, ids};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-use super::refund_plan::{self, GatewayAction, Progress, SaleState};
+use super::refund_plan::{self, GatewayAction, Progress, RefundStatus, SaleState};
 use super::transitions::{CommandOp, IntentStatus};
 use super::{COMMANDS, Command, GROUP, HOLD_MS, Landing, Loaded, Payments};
 use crate::clock;
@@ -167,7 +167,7 @@ pub async fn create_refund(
             metadata: Default::default(),
             payment_intent: intent.id.clone(),
             reason: r.reason.clone(),
-            status: "pending".into(),
+            status: RefundStatus::Pending.as_str().into(),
             cardstream_transaction_id: None,
         };
         if let Some(m) = &r.metadata {
@@ -361,7 +361,7 @@ async fn turn(
         return Err(ApiError::no_such("refund", refund_id, "refund"));
     };
     let refund: Refund = super::parse(&rec, &refund_key)?;
-    if refund.status != "pending" {
+    if !RefundStatus::is_pending(&refund) {
         let mut tx = Tx::new();
         tx.ack(COMMANDS, GROUP, cmd_id);
         p.store.commit(&tx).await?;
@@ -400,7 +400,7 @@ async fn pending_head(
     };
     let refund: Refund = super::parse(&rec, &refund_key)?;
     let loaded = p.load(scope, None, &cmd.intent).await?;
-    if refund.status != "pending" || !is_head(&loaded, refund_id) {
+    if !RefundStatus::is_pending(&refund) || !is_head(&loaded, refund_id) {
         return Ok(None);
     }
     Ok(Some((rec, refund, loaded)))
@@ -481,7 +481,7 @@ async fn finish_landing(
                 return Err(Landing::Contended);
             };
             let current: Refund = super::parse(&fresh, refund_key_ref)?;
-            if current.status != "pending" {
+            if !RefundStatus::is_pending(&current) {
                 return Ok(Attempt::Done(Ran::settled(Reply {
                     status: 200,
                     body: fresh.json,
@@ -670,7 +670,7 @@ async fn fail_landing(
                 return Err(Landing::Contended);
             };
             let current: Refund = super::parse(&fresh, refund_key_ref)?;
-            if current.status != "pending" {
+            if !RefundStatus::is_pending(&current) {
                 return Ok(Attempt::Done(Ran::settled(Reply {
                     status: 200,
                     body: fresh.json,
@@ -710,7 +710,7 @@ async fn fail(
     };
     let loaded = p.load(scope, None, &cmd.intent).await?;
     let internal = refund_plan::give_back(&loaded.internal, &refund.id, refund.amount, why.held());
-    refund.status = "failed".into();
+    refund.status = RefundStatus::Failed.as_str().into();
     refund.failure_reason = Some(why.reason().into());
     let body = to_json(&refund)?;
     let mut tx = Tx::new();
@@ -773,7 +773,7 @@ pub(super) async fn give_up(p: &Payments, cmd: &Command, cmd_id: &str) -> Result
                 return Ok(Attempt::Done(GaveUp::Failed));
             };
             let refund: Refund = super::parse(&rec, refund_key)?;
-            if refund.status != "pending" {
+            if !RefundStatus::is_pending(&refund) {
                 return Ok(Attempt::Done(GaveUp::Failed));
             }
             let loaded = p.load(scope, None, &cmd.intent).await?;
@@ -896,7 +896,7 @@ async fn finish(
     internal.gateway_kept = Some(settled.kept);
     let (status_code, body) = match settled.outcome {
         ManageOutcome::Done { txn } => {
-            refund.status = "succeeded".into();
+            refund.status = RefundStatus::Succeeded.as_str().into();
             refund.cardstream_transaction_id = txn.transaction_id;
             if let Some(ch_id) = &refund.charge
                 && let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await?
@@ -913,7 +913,7 @@ async fn finish(
             (200, body)
         }
         ManageOutcome::Refused { code, message } => {
-            refund.status = "failed".into();
+            refund.status = RefundStatus::Failed.as_str().into();
             refund.failure_reason = Some(format!("gateway_refused_{code}"));
             // Give the reserved amount back.
             internal.refunded -= refund.amount;
@@ -938,7 +938,7 @@ async fn finish(
     );
     tx.put(&refund_key, version + 1, &to_json(&refund)?);
     tx.event(scope, &event("refund.updated", &refund, scope, &request));
-    if refund.status == "failed" {
+    if RefundStatus::parse(&refund.status) == Some(RefundStatus::Failed) {
         tx.event(scope, &event("refund.failed", &refund, scope, &request));
     }
     tx.ack(COMMANDS, GROUP, cmd_id);
