@@ -245,7 +245,9 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         receipts: true,
     })
     .with_gateway(Arc::new(gateway_client.clone()))
-    .with_effects(Arc::new(calmony_actors::billing::payment_effects::BillingEffects));
+    .with_effects(Arc::new(
+        calmony_actors::billing::payment_effects::BillingEffects,
+    ));
     if let Err(e) = payments.ensure_group().await {
         tracing::warn!(error = %e, "could not create the payment command group yet");
     }

@@ -243,17 +243,11 @@ impl Payments {
     }
 
     /// Carry out command `id` with it marked in flight, so recovery leaves it to this task.
+    /// The mark goes when the work ends in any way (answered, panicked, dropped): a mark left
+    /// behind would hide the command from recovery until the daemon restarted.
     async fn working_on<T>(&self, id: &str, work: impl std::future::Future<Output = T>) -> T {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string());
-        let result = work.await;
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-        result
+        let _mark = InFlight::mark(&self.in_flight, id);
+        work.await
     }
 
     fn is_in_flight(&self, id: &str) -> bool {
@@ -385,6 +379,28 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     Ok(rec.parse(key)?)
 }
 
+/// A command marked in flight in this process, unmarked when dropped.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn mark(set: &'a Mutex<HashSet<String>>, id: &str) -> Self {
+        crate::lock(set).insert(id.to_string());
+        Self {
+            set,
+            id: id.to_string(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        crate::lock(self.set).remove(&self.id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,5 +473,22 @@ mod recorded_attempts_tests {
         let older: IntentInternal =
             serde_json::from_str(r#"{"attempt":"Z","refunded":0}"#).expect("older record");
         assert!(older.recorded("Z") && !older.recorded("Y"));
+    }
+
+    /// A command whose work panics is unmarked all the same, so recovery takes it up.
+    #[test]
+    fn a_command_is_unmarked_however_its_work_ends() {
+        let set = Mutex::new(HashSet::new());
+        {
+            let _m = InFlight::mark(&set, "1-0");
+            assert!(crate::lock(&set).contains("1-0"));
+        }
+        assert!(crate::lock(&set).is_empty(), "unmarked when the work ends");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _m = InFlight::mark(&set, "2-0");
+            panic!("the work panicked");
+        }));
+        assert!(panicked.is_err());
+        assert!(crate::lock(&set).is_empty(), "unmarked after a panic");
     }
 }
