@@ -184,6 +184,42 @@ async fn a_payment_command_that_panics_answers_500_and_payments_beside_it_comple
     restarted_once(&w, "intent_processor").await;
 }
 
+/// Two payments are at the gateway through the CardstreamGateway when it panics on one call:
+/// that call answers "no outcome" (never a decline), the payment is settled by asking the
+/// gateway once the actor is back, and each payment is charged once.
+#[tokio::test]
+async fn a_panicking_cardstream_gateway_leaves_no_payment_lost_or_doubled() {
+    let w = World::new();
+    let pm = w.api.card("4242424242424242", 12, 2035, None).await;
+    sandbox_post(&w.daemon.base(), "/sandbox/faults", "delay_ms=800").await;
+    let api = w.api.clone();
+    let pm2 = pm.clone();
+    let first = tokio::spawn(async move { api.pay(1234, &pm2, "").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    arm(&w, "actor=cardstream_gateway&panics=1").await;
+    let second = w.api.pay(5678, &pm, "").await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    let second = second.json["id"].as_str().expect("id").to_string();
+    let first = first.await.expect("task");
+    assert_eq!(first.json["status"], "succeeded", "{}", first.text);
+    let settled = eventually(Duration::from_secs(20), || async {
+        status_of(&w, &second).await == "succeeded"
+    })
+    .await;
+    assert!(
+        settled,
+        "the second payment was not settled:\n{}",
+        w.daemon.logs()
+    );
+    let sales = sales_per_order(&ledger(&w.daemon.base(), None).await);
+    assert_eq!(sales.len(), 2, "two payments: {sales:?}");
+    assert!(
+        sales.values().all(|n| *n == 1),
+        "each charged once: {sales:?}"
+    );
+    restarted_once(&w, "cardstream_gateway").await;
+}
+
 /// A renewal comes due while the SubscriptionScheduler panics: the restarted scheduler runs it,
 /// once: one renewal invoice, paid, one charge.
 #[tokio::test]
