@@ -719,7 +719,7 @@ pub async fn continue_challenge(
                 mut intent,
                 internal,
             } = p.load(scope, None, id).await?;
-            if !super::three_ds::session_matches(
+            if !super::three_ds_session::session_matches(
                 internal.three_ds_session.as_ref(),
                 internal.attempt.as_deref(),
                 session,
@@ -1321,12 +1321,13 @@ async fn finish(
                 intent.cardstream_transaction_id = t.transaction_id;
             }
             // A new secret for every challenge: the issuer's page carries it back.
-            let (secret, session) =
-                super::three_ds::Session::new(internal.attempt.as_deref().unwrap_or_default());
+            let (secret, session) = super::three_ds_session::Session::new(
+                internal.attempt.as_deref().unwrap_or_default(),
+            );
             internal.three_ds_session = Some(session);
             internal.challenge = Some(Challenge {
                 url,
-                fields: super::three_ds::with_session(fields, secret),
+                fields: super::three_ds_session::with_session(fields, secret),
                 reference,
             });
         }

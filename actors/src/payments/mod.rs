@@ -37,6 +37,7 @@ mod recovery;
 mod refund_plan;
 mod refunds;
 pub mod three_ds;
+mod three_ds_session;
 pub mod transitions;
 
 use std::collections::HashSet;
@@ -95,7 +96,7 @@ pub struct IntentInternal {
     /// (see [`three_ds`]). Kept after the challenge ends, so a repeated post of the same
     /// form still finds where the payment stands.
     #[serde(default)]
-    pub three_ds_session: Option<three_ds::Session>,
+    pub three_ds_session: Option<three_ds_session::Session>,
     /// Total refunded, including refunds in flight.
     pub refunded: i64,
     /// Refunds accepted and not yet finished, oldest first: only the head may act at the
