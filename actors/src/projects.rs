@@ -13,6 +13,7 @@ use calmony_protocol::business::{BusinessProfile, ProfileChange, ProfileError};
 use redis::AsyncCommands;
 
 use crate::api_keys::{self, Project};
+use crate::store::retry::{Attempt, until_committed_within};
 use crate::store::{Store, StoreError};
 
 /// Why the details could not be changed.
@@ -118,6 +119,11 @@ pub async fn update(
     update_project(store, &project.id, change).await
 }
 
+/// How many times a change reads and writes the details before giving up. More than an API
+/// record's: an operator's command line is not waiting on a request timeout, and a burst of
+/// scripted updates to one project should all land.
+const PROFILE_WRITE_ATTEMPTS: usize = 20;
+
 /// Apply `change` to the stored details in one write, retried if another write came between
 /// the read and it.
 async fn update_project(
@@ -125,19 +131,25 @@ async fn update_project(
     project_id: &str,
     change: &ProfileChange,
 ) -> Result<Merchant, ProjectError> {
-    let key = project_key(project_id);
-    for _ in 0..20 {
-        let mut c = store.conn();
-        let stored: Option<String> = store.run(c.hget(&key, "business")).await?;
-        let new = change.apply(&parse(stored.as_deref()))?;
-        let body = serde_json::to_string(&new)
-            .map_err(|e| StoreError::Unavailable(format!("business details: {e}")))?;
-        let mut invocation = SET_IF_UNCHANGED.key(&key);
-        invocation.arg(stored.unwrap_or_default()).arg(body);
-        let written: i64 = store.run(invocation.invoke_async(&mut c)).await?;
-        if written == 1 {
-            return Ok(merchant(store, project_id).await?);
-        }
-    }
-    Err(StoreError::Unavailable("the project's details kept changing; try again".into()).into())
+    let key = &project_key(project_id);
+    until_committed_within(
+        PROFILE_WRITE_ATTEMPTS,
+        || async move {
+            let mut c = store.conn();
+            let stored: Option<String> = store.run(c.hget(key, "business")).await?;
+            let new = change.apply(&parse(stored.as_deref()))?;
+            let body = serde_json::to_string(&new)
+                .map_err(|e| StoreError::Unavailable(format!("business details: {e}")))?;
+            let mut invocation = SET_IF_UNCHANGED.key(key);
+            invocation.arg(stored.unwrap_or_default()).arg(body);
+            let written: i64 = store.run(invocation.invoke_async(&mut c)).await?;
+            Ok(if written == 1 {
+                Attempt::Done(merchant(store, project_id).await?)
+            } else {
+                Attempt::Conflict
+            })
+        },
+        || StoreError::Unavailable("the project's details kept changing; try again".into()).into(),
+    )
+    .await
 }
