@@ -24,7 +24,7 @@ use calmony_protocol::customer::{Customer, CustomerChanges};
 use calmony_protocol::event::{Event, EventRequest};
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::Params;
-use calmony_protocol::payment_intent::{PaymentIntent, status};
+use calmony_protocol::payment_intent::PaymentIntent;
 use calmony_protocol::payment_method::{BillingDetails, CardChecks, CardDetails, PaymentMethod};
 use calmony_protocol::{ApiError, Mode, ids};
 use redis::AsyncCommands;
@@ -35,6 +35,7 @@ use crate::billing::Billing;
 use crate::billing::status::SubscriptionStatus;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
+use crate::gateway::ManageOutcome;
 use crate::payments::Payments;
 use crate::resource::{commit_answer, page_body, to_json};
 use crate::store::retry::{Attempt, until_committed};
@@ -43,8 +44,8 @@ use crate::store::{Commit, Scope, Tx, filters};
 pub mod session_state;
 
 use session_state::{
-    OnResult, PageResult, SessionMode, SessionStatus, may_expire, on_result,
-    payment_status_after_payment, payment_status_of_subscription,
+    OnResult, PageResult, SessionMode, SessionStatus, intent_status_after_payment, may_expire,
+    on_result, payment_status_after_payment, payment_status_of_subscription,
 };
 
 /// Sessions by expiry time, for the sweeper.
@@ -608,7 +609,7 @@ impl Checkout {
             OnResult::Refuse { void_payment } => {
                 tracing::error!(session = id, status = %s.status, xref, "a payment arrived for a checkout session that is no longer open; voiding it at the gateway");
                 if void_payment {
-                    void_unkept(acct, id, &xref).await;
+                    self.void_unkept(scope, id, &xref).await;
                 }
                 Ok(Completion::Refused("This checkout has expired.".into()))
             }
@@ -764,10 +765,28 @@ impl Checkout {
             return;
         }
         tracing::error!(session = %s.id, xref, paid_by = %paid_by, "a second payment arrived for a checkout session another payment completed; voiding it at the gateway");
-        match self.payments.account(scope.mode) {
-            Ok(acct) => void_unkept(acct, &s.id, xref).await,
+        self.void_unkept(scope, &s.id, xref).await;
+    }
+
+    /// Void a payment a session will not keep (it came late, or a second time), through the
+    /// gateway's cancel flow like any other void. Whatever stops the void is logged for a
+    /// person: a refusal may mean it was voided already (a replay of the same result) or that
+    /// it settled and must be refunded.
+    async fn void_unkept(&self, scope: &Scope, session: &str, xref: &str) {
+        let gateway = match self.payments.gateway_for(scope.mode) {
+            Ok(gateway) => gateway,
             Err(e) => {
-                tracing::error!(session = %s.id, xref, error = %e.message, "cannot void the second payment: refund it by hand");
+                tracing::error!(session, xref, error = %e.message, "cannot void a payment the checkout does not keep: refund it by hand");
+                return;
+            }
+        };
+        match gateway.cancel(xref).await {
+            Ok(ManageOutcome::Done { .. }) => {}
+            Ok(ManageOutcome::Refused { code, message }) => {
+                tracing::error!(session, xref, code, %message, "the gateway refused to void a payment the checkout does not keep (voided already, or settled: if it is charged, refund it by hand)");
+            }
+            Err(e) => {
+                tracing::error!(session, xref, error = %e, "voiding a payment the checkout does not keep failed: refund it by hand");
             }
         }
     }
@@ -892,11 +911,10 @@ impl Checkout {
             if held {
                 intent.capture_method = "manual".into();
                 intent.amount_capturable = s.amount_total;
-                intent.status = status::REQUIRES_CAPTURE.into();
             } else {
                 intent.amount_received = s.amount_total;
-                intent.status = status::SUCCEEDED.into();
             }
+            intent.status = intent_status_after_payment(held).as_str().into();
             intent.description = internal
                 .intent_description
                 .clone()
@@ -1169,25 +1187,16 @@ async fn load_obj<T: serde::de::DeserializeOwned>(
     Ok((rec.version, rec.parse(&key)?))
 }
 
-/// Void a payment a session will not keep (it came late, or a second time). Whatever stops
-/// the void is logged for a person: a refusal may mean it was voided already (a replay of the
-/// same result) or that it settled and must be refunded.
-async fn void_unkept(acct: &crate::gateway::Cardstream, session: &str, xref: &str) {
-    match acct.void(xref).await {
-        Ok(crate::gateway::ManageOutcome::Done { .. }) => {}
-        Ok(crate::gateway::ManageOutcome::Refused { code, message }) => {
-            tracing::error!(session, xref, code, %message, "the gateway refused to void a payment the checkout does not keep (voided already, or settled: if it is charged, refund it by hand)");
-        }
-        Err(e) => {
-            tracing::error!(session, xref, error = %e, "voiding a payment the checkout does not keep failed: refund it by hand");
-        }
-    }
-}
-
 /// A hosted result as it can be acted on: one whose code says what happened is taken as it
 /// is; one that does not (65548, the gateway's store failed, perhaps after charging) is
 /// replaced by the gateway's QUERY answer for its `transactionUnique`, which replays the
 /// original's fields (signature checked by the call). `None` while the gateway cannot say.
+///
+/// The one network call checkout still makes on the Cardstream account rather than through
+/// [`crate::gateway::PaymentGateway`]: completion records the card from the result's own
+/// fields (mask, scheme, expiry, holder, `transactionID`), which the trait's typed
+/// [`crate::gateway::TxnStatus`] does not carry. It moves to the trait once the gateway has a
+/// hosted-page flow that answers the replayed result.
 async fn settled_result(acct: &crate::gateway::Cardstream, fields: Fields) -> Option<Fields> {
     let code = fields
         .get("responseCode")

@@ -4,6 +4,7 @@
 //! session (Stripe's shape) keeps `status`, `payment_status` and `mode` as strings.
 
 use crate::billing::status::SubscriptionStatus;
+use crate::payments::IntentStatus;
 
 /// A session's `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +115,17 @@ pub fn payment_status_after_payment(held: bool) -> PaymentStatus {
     }
 }
 
+/// The status of a payment session's intent once the page's payment is recorded: a held
+/// authorisation (manual capture) waits for its capture through the API; otherwise the page
+/// took the money.
+pub fn intent_status_after_payment(held: bool) -> IntentStatus {
+    if held {
+        IntentStatus::RequiresCapture
+    } else {
+        IntentStatus::Succeeded
+    }
+}
+
 /// A subscription session's `payment_status`, from the subscription it started (none if it
 /// could not be read): paid once it is active or trialing.
 pub fn payment_status_of_subscription(status: Option<SubscriptionStatus>) -> PaymentStatus {
@@ -194,6 +206,17 @@ pub fn on_result(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_payment_waits_for_its_capture_and_is_not_paid() {
+        for (held, intent, payment) in [
+            (false, IntentStatus::Succeeded, PaymentStatus::Paid),
+            (true, IntentStatus::RequiresCapture, PaymentStatus::Unpaid),
+        ] {
+            assert_eq!(intent_status_after_payment(held), intent, "held: {held}");
+            assert_eq!(payment_status_after_payment(held), payment, "held: {held}");
+        }
+    }
 
     #[test]
     fn the_result_table() {
