@@ -14,7 +14,7 @@ use calmony_protocol::clock_text::money;
 use hyper::Response;
 
 use super::brand::{Look, merchant_page};
-use super::html::{escape, page, redirect};
+use super::html::{escape, hidden_inputs, page, redirect};
 use crate::edge::routes::CheckoutStep;
 use crate::response::{Body, json_response};
 use crate::state::AppState;
@@ -192,16 +192,7 @@ async fn summary(
         None if s.mode == "subscription" => "Subscribe".into(),
         None => "Amount due".into(),
     };
-    let inputs: String = fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
+    let inputs = hidden_inputs(&fields);
     let banner = declined
         .map(|m| {
             format!(

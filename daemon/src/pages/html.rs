@@ -35,9 +35,9 @@ pub fn html_response(status: u16, html: String) -> Response<Body> {
     resp
 }
 
-/// A form that posts itself (with a button for browsers without scripts).
-pub fn auto_post(id: &str, action: &str, fields: &[(String, String)], button: &str) -> String {
-    let inputs: String = fields
+/// Hidden inputs carrying `fields`, escaped, for a form that posts them on.
+pub fn hidden_inputs(fields: &[(String, String)]) -> String {
+    fields
         .iter()
         .map(|(k, v)| {
             format!(
@@ -46,7 +46,12 @@ pub fn auto_post(id: &str, action: &str, fields: &[(String, String)], button: &s
                 escape(v)
             )
         })
-        .collect();
+        .collect()
+}
+
+/// A form that posts itself (with a button for browsers without scripts).
+pub fn auto_post(id: &str, action: &str, fields: &[(String, String)], button: &str) -> String {
+    let inputs = hidden_inputs(fields);
     format!(
         "<form id=\"{id}\" method=\"post\" action=\"{}\">{inputs}\
          <noscript><button type=\"submit\">{}</button></noscript></form>\
