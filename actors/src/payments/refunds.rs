@@ -42,7 +42,7 @@ use crate::context::{Reply, RequestContext};
 use crate::gateway::{GatewayError, ManageOutcome, ModeGateway};
 use crate::resource::{commit, page_body, to_json};
 use crate::store::retry::{Attempt, CONFLICT_ATTEMPTS, until_committed, until_committed_within};
-use crate::store::{Commit, Lease, Scope, Tx};
+use crate::store::{Commit, Lease, Record, Scope, Tx};
 
 /// A refund's finish must land once the gateway has acted: it outlasts more conflicts than a
 /// request would (the sale's other refunds touch the same records) before leaving the refund
@@ -477,19 +477,13 @@ async fn finish_landing(
             {
                 return Ok(Attempt::Done(Ran::settled(reply)));
             }
-            let Some((fresh, _)) = p.store.get_with(refund_key_ref, &[]).await? else {
-                return Err(Landing::Contended);
-            };
-            let current: Refund = super::parse(&fresh, refund_key_ref)?;
-            if !RefundStatus::is_pending(&current) {
-                return Ok(Attempt::Done(Ran::settled(Reply {
-                    status: 200,
-                    body: fresh.json,
-                    stored: true,
-                })));
+            match reread(p, refund_key_ref).await? {
+                Reread::Settled(ran) => Ok(Attempt::Done(ran)),
+                Reread::Pending(fresh, current) => {
+                    *crate::lock(state_ref) = (fresh.version, current);
+                    Ok(Attempt::Conflict)
+                }
             }
-            *crate::lock(state_ref) = (fresh.version, current);
-            Ok(Attempt::Conflict)
         },
         || Landing::Contended,
     )
@@ -666,19 +660,13 @@ async fn fail_landing(
             if let Some(reply) = fail(p, scope, cmd, ack, version, refund, why).await? {
                 return Ok(Attempt::Done(Ran::settled(reply)));
             }
-            let Some((fresh, _)) = p.store.get_with(refund_key_ref, &[]).await? else {
-                return Err(Landing::Contended);
-            };
-            let current: Refund = super::parse(&fresh, refund_key_ref)?;
-            if !RefundStatus::is_pending(&current) {
-                return Ok(Attempt::Done(Ran::settled(Reply {
-                    status: 200,
-                    body: fresh.json,
-                    stored: true,
-                })));
+            match reread(p, refund_key_ref).await? {
+                Reread::Settled(ran) => Ok(Attempt::Done(ran)),
+                Reread::Pending(fresh, current) => {
+                    *crate::lock(state_ref) = (fresh.version, current, fresh.json);
+                    Ok(Attempt::Conflict)
+                }
             }
-            *crate::lock(state_ref) = (fresh.version, current, fresh.json);
-            Ok(Attempt::Conflict)
         },
         || Landing::Contended,
     )
@@ -984,4 +972,28 @@ pub async fn list_refunds(
     };
     let (items, has_more) = p.store.page(&ctx.scope, &index, &list).await?;
     page_body("/v1/refunds", &items, has_more).map(Reply::ok)
+}
+
+/// A refund read again after its landing lost a race.
+enum Reread {
+    /// Another writer already settled it: its answer as stored.
+    Settled(Ran),
+    /// Still pending: the record and refund to land on next.
+    Pending(Record, Refund),
+}
+
+/// Read the refund at `key` again for a landing that lost a race; gone means contended.
+async fn reread(p: &Payments, key: &str) -> Result<Reread, Landing> {
+    let Some((fresh, _)) = p.store.get_with(key, &[]).await? else {
+        return Err(Landing::Contended);
+    };
+    let current: Refund = super::parse(&fresh, key)?;
+    if RefundStatus::is_pending(&current) {
+        return Ok(Reread::Pending(fresh, current));
+    }
+    Ok(Reread::Settled(Ran::settled(Reply {
+        status: 200,
+        body: fresh.json,
+        stored: true,
+    })))
 }
