@@ -44,8 +44,9 @@ use crate::store::{Commit, Scope, Tx, filters};
 pub mod session_state;
 
 use session_state::{
-    OnResult, PageResult, SessionMode, SessionStatus, intent_status_after_payment, may_expire,
-    on_result, payment_status_after_payment, payment_status_of_subscription,
+    OnResult, PageResult, SessionMode, SessionStatus, intent_status_after_payment,
+    is_another_payment, may_expire, on_result, payment_status_after_payment,
+    payment_status_of_subscription,
 };
 
 /// Sessions by expiry time, for the sweeper.
@@ -758,12 +759,10 @@ impl Checkout {
                 return;
             }
         };
-        let Some(paid_by) = paid_by else {
-            return;
-        };
-        if paid_by == xref {
+        if !is_another_payment(paid_by.as_deref(), xref) {
             return;
         }
+        let paid_by = paid_by.unwrap_or_default();
         tracing::error!(session = %s.id, xref, paid_by = %paid_by, "a second payment arrived for a checkout session another payment completed; voiding it at the gateway");
         self.void_unkept(scope, &s.id, xref).await;
     }

@@ -126,6 +126,17 @@ pub fn intent_status_after_payment(held: bool) -> IntentStatus {
     }
 }
 
+/// Whether the approved sale `xref` is another payment than the one that paid the session
+/// (`paid_by`, the sale its intent keeps), and so must be voided. A replay of the paying
+/// sale's own result is not; nor is any sale while no payment is recorded (nothing to keep
+/// it against), nor a result without an xref (nothing to void).
+pub fn is_another_payment(paid_by: Option<&str>, xref: &str) -> bool {
+    match paid_by {
+        Some(paid_by) => !xref.is_empty() && paid_by != xref,
+        None => false,
+    }
+}
+
 /// A subscription session's `payment_status`, from the subscription it started (none if it
 /// could not be read): paid once it is active or trialing.
 pub fn payment_status_of_subscription(status: Option<SubscriptionStatus>) -> PaymentStatus {
@@ -215,6 +226,23 @@ mod tests {
         ] {
             assert_eq!(intent_status_after_payment(held), intent, "held: {held}");
             assert_eq!(payment_status_after_payment(held), payment, "held: {held}");
+        }
+    }
+
+    #[test]
+    fn only_a_sale_other_than_the_one_that_paid_is_voided() {
+        for (paid_by, xref, void) in [
+            (Some("x1"), "x2", true),
+            (Some("x1"), "x1", false),
+            (Some("x1"), "", false),
+            (None, "x2", false),
+            (None, "", false),
+        ] {
+            assert_eq!(
+                is_another_payment(paid_by, xref),
+                void,
+                "paid by {paid_by:?}, result {xref:?}"
+            );
         }
     }
 
