@@ -29,7 +29,11 @@
 use redis::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Direction, Scope, Store, StoreError, text};
+use super::client::Store;
+use super::error::StoreError;
+use super::page::Direction;
+use super::record::text;
+use super::scope::Scope;
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters of the id (after `evt_`): the millisecond, the sequence number, the tag.

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use redis::Script;
 
-use super::{Store, StoreError};
+use super::client::Store;
+use super::error::StoreError;
 
 /// Set the time to live again, only while the lease holds the token.
 static KEEP: LazyLock<Script> = LazyLock::new(|| {

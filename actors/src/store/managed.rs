@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-use super::StoreError;
+use super::error::StoreError;
 
 const CONF: &str = include_str!("../../../scripts/redis.conf");
 

@@ -19,7 +19,8 @@ use std::sync::LazyLock;
 use redis::Script;
 use serde::{Deserialize, Deserializer};
 
-use super::{Store, StoreError};
+use super::client::Store;
+use super::error::StoreError;
 
 /// The plain fields, in the order they are written.
 pub const FIELDS: [&str; 10] = [
@@ -216,7 +217,7 @@ pub async fn backfill(store: &Store) -> Result<usize, StoreError> {
                 continue;
             };
             // An unreadable record is left as it is; the API reports it where it is read.
-            let Ok(json) = super::text(key, json) else {
+            let Ok(json) = super::record::text(key, json) else {
                 continue;
             };
             let plain = fields(&json);

@@ -15,7 +15,8 @@ use calmony_protocol::event::Event;
 use serde::Serialize;
 
 use super::claim::{Answers, ClaimRef, FreshClaim};
-use super::{Scope, filters, packed, plain, top_level};
+use super::scope::Scope;
+use super::{filters, packed, plain, top_level};
 
 /// The phase of the operations that write (see [`Op::phase`]).
 const WRITE: u8 = 3;
@@ -1270,8 +1271,8 @@ mod tests {
         /// A request holding `claim`, whose answers are kept 60 s.
         struct Request(ClaimRef<'static>);
         impl Answers for Request {
-            fn answer(&self) -> Option<super::super::Answer<'_>> {
-                Some(super::super::Answer {
+            fn answer(&self) -> Option<super::super::claim::Answer<'_>> {
+                Some(super::super::claim::Answer {
                     claim: self.0,
                     ttl_secs: 60,
                 })
@@ -1370,12 +1371,13 @@ mod tests {
     #[tokio::test]
     async fn the_script_reads_codes_and_texts_as_strings_and_indexes_as_numbers() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let redis = super::super::ManagedRedis::start(dir.path(), "redis-server", "no")
+        let redis = super::super::managed::ManagedRedis::start(dir.path(), "redis-server", "no")
             .await
             .expect("redis-server");
-        let store = super::super::Store::connect(&redis.url(), std::time::Duration::from_secs(5))
-            .await
-            .expect("connect");
+        let store =
+            super::super::client::Store::connect(&redis.url(), std::time::Duration::from_secs(5))
+                .await
+                .expect("connect");
         let script = redis::Script::new(
             r#"
 local out = {}
