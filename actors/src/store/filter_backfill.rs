@@ -10,6 +10,7 @@ use super::commit::Commit;
 use super::error::StoreError;
 use super::filters::{BACKFILLED, KINDS, Kind, memberships, stored_field};
 use super::record::{Record, lossy};
+use super::retry::{Attempt, until_committed};
 use super::scope::Scope;
 use super::tx::Tx;
 
@@ -122,23 +123,27 @@ impl Store {
         kind: &Kind,
         fields: &[String],
     ) -> Result<bool, StoreError> {
-        for _ in 0..5 {
-            let keys = [key.to_string()];
-            let read = self.read_indexed(&keys, fields).await?.pop();
-            let Some(record) = unindexed(key, kind, read.unwrap_or_default())? else {
-                return Ok(false);
-            };
-            let mut tx = Tx::new();
-            tx.expect_version(key, record.version)
-                .index_filters(key, &record.json);
-            if let Commit::Done(_) = self.commit(&tx).await? {
-                return Ok(true);
-            }
-        }
-        Err(StoreError::Corrupt {
-            key: key.to_string(),
-            reason: "kept changing while its list filters were indexed".into(),
-        })
+        until_committed(
+            || async move {
+                let keys = [key.to_string()];
+                let read = self.read_indexed(&keys, fields).await?.pop();
+                let Some(record) = unindexed(key, kind, read.unwrap_or_default())? else {
+                    return Ok(Attempt::Done(false));
+                };
+                let mut tx = Tx::new();
+                tx.expect_version(key, record.version)
+                    .index_filters(key, &record.json);
+                Ok(match self.commit(&tx).await? {
+                    Commit::Done(_) => Attempt::Done(true),
+                    _ => Attempt::Conflict,
+                })
+            },
+            || StoreError::Corrupt {
+                key: key.to_string(),
+                reason: "kept changing while its list filters were indexed".into(),
+            },
+        )
+        .await
     }
 }
 
