@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
-use super::send::Delivery;
+use super::delivery::Delivery;
 use super::{DELIVERIES, EVENTS_GROUP, Webhooks, endpoints};
 use crate::api_keys::EVENT_STREAMS;
 use crate::store::event_log::{self, Place};

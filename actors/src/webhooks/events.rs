@@ -9,6 +9,7 @@ use calmony_protocol::webhook::ATTEMPT_PREFIX;
 use calmony_protocol::{ApiError, ids};
 use serde_json::Value;
 
+use super::delivery::Delivery;
 use super::{DELIVERIES, Webhooks, endpoints};
 use crate::context::{Reply, RequestContext};
 use crate::resource::page_body;
@@ -199,7 +200,7 @@ pub async fn resend(
     let (counter, field) = Place::of(scope, id).pending(scope);
     let mut tx = Tx::new();
     for we in &targets {
-        let d = super::send::Delivery::first(scope, id, we);
+        let d = Delivery::first(scope, id, we);
         tx.append(DELIVERIES, &[("d", &d.encode())]);
         tx.hincrby(&counter, &field, 1);
     }

@@ -26,6 +26,7 @@
 //! step is one atomic commit and each entry goes to one consumer. Entries that cannot be
 //! processed at all go to `cp:webhooks:dead`, which `calmony-payd webhooks replay-dead` replays.
 
+mod delivery;
 mod dispatch;
 pub mod endpoints;
 pub mod events;

@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use calmony_protocol::event::Event;
+use calmony_protocol::ids;
 use calmony_protocol::webhook::{ATTEMPT_PREFIX, WebhookAttempt, header};
-use calmony_protocol::{Mode, ids};
 use rand::Rng;
 use redis::AsyncCommands;
 use redis::streams::{StreamAutoClaimReply, StreamPendingCountReply, StreamReadReply};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use super::delivery::Delivery;
 use super::hub::MAX_DELIVERIES;
 use super::{DEAD_LETTERS, DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, events, reach};
 use crate::clock;
@@ -27,38 +27,6 @@ const SNIPPET: usize = 256;
 /// endpoint may answer with any amount (hundreds of MB were seen); the rest is never read,
 /// and the connection is dropped rather than drained.
 const SNIPPET_BYTES: usize = SNIPPET * 4;
-
-/// One event to one endpoint, on its `n`th try.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Delivery {
-    pub id: String,
-    pub p: String,
-    pub m: Mode,
-    pub e: String,
-    pub w: String,
-    pub n: u32,
-}
-
-impl Delivery {
-    pub fn first(scope: &Scope, event: &str, endpoint: &str) -> Self {
-        Self {
-            id: ids::new_id("whd"),
-            p: scope.project.clone(),
-            m: scope.mode,
-            e: event.to_string(),
-            w: endpoint.to_string(),
-            n: 1,
-        }
-    }
-
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    fn scope(&self) -> Scope {
-        Scope::new(self.p.clone(), self.m)
-    }
-}
 
 impl Webhooks {
     async fn ensure_group(&self) -> Result<(), StoreError> {
