@@ -17,9 +17,8 @@ use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::resource::{commit, commit_answer, page_body, to_json};
 use crate::sealing;
+use crate::store::retry::{Attempt, until_committed};
 use crate::store::{Commit, Scope, StoreError, Tx};
-
-const MAX_ATTEMPTS: usize = 5;
 
 pub(super) fn index(scope: &Scope) -> String {
     scope.key("webhook_endpoints")
@@ -288,48 +287,53 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
     let p = EndpointParams::take_update(params, scope.livemode(), w.reach(scope.livemode()))?;
-    for _ in 0..MAX_ATTEMPTS {
-        let mut l = must_load(w, scope, id).await?;
-        let e = &mut l.endpoint;
-        if let Some(u) = &p.url {
-            e.url = u.clone();
-        }
-        if let Some(ev) = &p.enabled_events {
-            e.enabled_events = ev.clone();
-            e.enabled_events_camel = ev.clone();
-        }
-        match &p.description {
-            Field::Set(d) => e.description = Some(d.clone()),
-            Field::Unset => e.description = None,
-            Field::Absent => {}
-        }
-        if let Some(m) = &p.metadata {
-            m.apply(&mut e.metadata, "metadata")?;
-        }
-        if let Some(d) = p.disabled {
-            e.status = if d {
-                "disabled".into()
-            } else {
-                "enabled".into()
-            };
-        }
-        let mut tx = Tx::new();
-        tx.expect_version(&scope.record(id), l.version);
-        let body = write(&mut tx, scope, l.version + 1, &l)?;
-        if p.disabled == Some(false) {
-            // Re-enabled: the failure clock starts again.
-            tx.hdel(&scope.record(id), "failing_since");
-        }
-        tx.respond(ctx, 200, &body);
-        if let Commit::Done(_) = commit(&w.store, &tx).await? {
-            return Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
-            });
-        }
-    }
-    Err(ApiError::lock_timeout())
+    let p = &p;
+    until_committed(
+        || async move {
+            let mut l = must_load(w, scope, id).await?;
+            let e = &mut l.endpoint;
+            if let Some(u) = &p.url {
+                e.url = u.clone();
+            }
+            if let Some(ev) = &p.enabled_events {
+                e.enabled_events = ev.clone();
+                e.enabled_events_camel = ev.clone();
+            }
+            match &p.description {
+                Field::Set(d) => e.description = Some(d.clone()),
+                Field::Unset => e.description = None,
+                Field::Absent => {}
+            }
+            if let Some(m) = &p.metadata {
+                m.apply(&mut e.metadata, "metadata")?;
+            }
+            if let Some(d) = p.disabled {
+                e.status = if d {
+                    "disabled".into()
+                } else {
+                    "enabled".into()
+                };
+            }
+            let mut tx = Tx::new();
+            tx.expect_version(&scope.record(id), l.version);
+            let body = write(&mut tx, scope, l.version + 1, &l)?;
+            if p.disabled == Some(false) {
+                // Re-enabled: the failure clock starts again.
+                tx.hdel(&scope.record(id), "failing_since");
+            }
+            tx.respond(ctx, 200, &body);
+            Ok(match commit(&w.store, &tx).await? {
+                Commit::Done(_) => Attempt::Done(Reply {
+                    status: 200,
+                    body,
+                    stored: true,
+                }),
+                _ => Attempt::Conflict,
+            })
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// `POST /v1/webhook_endpoints/:id/roll_secret`: a new secret, answered once; the current one
@@ -347,36 +351,40 @@ pub async fn roll_secret(
     params.expand()?;
     params.finish()?;
     let scope = &ctx.scope;
-    for _ in 0..MAX_ATTEMPTS {
-        let mut l = must_load(w, scope, id).await?;
-        let now = clock::now();
-        for s in &mut l.secrets {
-            if s.expires_at == 0 || s.expires_at > now + overlap {
-                s.expires_at = now + overlap;
+    until_committed(
+        || async move {
+            let mut l = must_load(w, scope, id).await?;
+            let now = clock::now();
+            for s in &mut l.secrets {
+                if s.expires_at == 0 || s.expires_at > now + overlap {
+                    s.expires_at = now + overlap;
+                }
             }
-        }
-        l.secrets.retain(|s| s.expires_at > now);
-        let secret = new_secret();
-        l.secrets.push(SigningSecret {
-            secret: secret.clone(),
-            expires_at: 0,
-        });
-        let mut tx = Tx::new();
-        tx.expect_version(&scope.record(id), l.version);
-        write(&mut tx, scope, l.version + 1, &l)?;
-        let mut answer = l.endpoint.clone();
-        answer.secret = Some(secret);
-        let body = to_json(&answer)?;
-        respond_sealed(&mut tx, ctx, &body)?;
-        if let Commit::Done(_) = commit(&w.store, &tx).await? {
-            return Ok(Reply {
-                status: 200,
-                body,
-                stored: true,
+            l.secrets.retain(|s| s.expires_at > now);
+            let secret = new_secret();
+            l.secrets.push(SigningSecret {
+                secret: secret.clone(),
+                expires_at: 0,
             });
-        }
-    }
-    Err(ApiError::lock_timeout())
+            let mut tx = Tx::new();
+            tx.expect_version(&scope.record(id), l.version);
+            write(&mut tx, scope, l.version + 1, &l)?;
+            let mut answer = l.endpoint.clone();
+            answer.secret = Some(secret);
+            let body = to_json(&answer)?;
+            respond_sealed(&mut tx, ctx, &body)?;
+            Ok(match commit(&w.store, &tx).await? {
+                Commit::Done(_) => Attempt::Done(Reply {
+                    status: 200,
+                    body,
+                    stored: true,
+                }),
+                _ => Attempt::Conflict,
+            })
+        },
+        ApiError::lock_timeout,
+    )
+    .await
 }
 
 /// `DELETE /v1/webhook_endpoints/:id`: pending retries to it are dropped when they come due.
