@@ -282,8 +282,9 @@ async fn a_panicking_subscription_scheduler_still_renews_once() {
     restarted_once(&w, "subscription_scheduler").await;
 }
 
-/// A webhook is being delivered (the receiver takes its time) when the WebhookDispatcher
-/// panics: its loops restart from their streams, and the event is delivered once.
+/// The WebhookDispatcher panics inside a real delivery, the event's delivery claimed and
+/// pending: the dispatcher restarts, its loops resume from their streams, the delivery is
+/// taken over (its in-hand mark went with the panic), and the event is delivered once.
 #[tokio::test]
 async fn a_panicking_webhook_dispatcher_delivers_the_event_in_flight_once() {
     let w = World::new();
@@ -300,6 +301,8 @@ async fn a_panicking_webhook_dispatcher_delivers_the_event_in_flight_once() {
         )
         .await;
     assert_eq!(endpoint.status, 200, "{}", endpoint.text);
+    // Armed before the event exists: the fault trips at the start of its delivery.
+    arm(&w, "actor=webhook_dispatcher&panics=1").await;
     let pm = w.api.card("4242424242424242", 12, 2035, None).await;
     let paid = w.api.pay(3300, &pm, "").await;
     assert_eq!(paid.json["status"], "succeeded", "{}", paid.text);
@@ -314,7 +317,6 @@ async fn a_panicking_webhook_dispatcher_delivers_the_event_in_flight_once() {
     })
     .await;
     assert!(sending, "the delivery never started");
-    arm(&w, "actor=webhook_dispatcher&panics=1").await;
     let delivered = receiver
         .wait(Duration::from_secs(15), |r| !r.is_empty())
         .await;

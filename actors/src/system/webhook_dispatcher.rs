@@ -9,9 +9,12 @@
 //! being sent are their own tasks and finish (each one commit: recorded and acknowledged
 //! together), so none is sent twice by the restart.
 //!
-//! A watch tick every half second is the actor's message of its own: it notices a loop that
-//! ended without a panic (restarting the actor as if it had), and is where the fault hook
-//! reaches the dispatcher while deliveries are in flight.
+//! Each delivery runs in this actor's panic boundary too: a panicking delivery restarts the
+//! actor, and its in-hand mark drops with it, so the restarted senders take it over like any
+//! orphan. That is also where the fault hook reaches the dispatcher: in a real delivery.
+//!
+//! A watch tick every half second notices a loop that ended without a panic, and restarts the
+//! actor as if it had.
 
 use std::time::Duration;
 
@@ -19,7 +22,7 @@ use actix::prelude::*;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use crate::webhooks::{Webhooks, endpoints};
+use crate::webhooks::{Boundary, Webhooks, endpoints};
 
 use super::restarts::{self, Crashed, Supervision, Watched};
 
@@ -58,10 +61,15 @@ impl WebhookDispatcher {
     fn begin(&mut self, ctx: &mut Context<Self>) {
         let crashed = ctx.address().recipient::<Crashed>();
         let w = &self.webhooks;
+        // Each delivery is its own task inside this actor's panic boundary.
+        let boundary = Boundary {
+            actor: NAME,
+            crashed: crashed.clone(),
+        };
         let loops: [(&'static str, futures_util::future::BoxFuture<'static, ()>); 3] = [
             ("fan-out", Box::pin(w.clone().fan_out_loop())),
-            ("sender", Box::pin(w.clone().send_loop())),
-            ("retry mover", Box::pin(w.clone().retry_loop())),
+            ("sender", Box::pin(w.clone().send_loop(boundary.clone()))),
+            ("retry mover", Box::pin(w.clone().retry_loop(boundary))),
         ];
         self.loops = Loops(
             loops
@@ -85,8 +93,6 @@ impl WebhookDispatcher {
             restarts::on_crash(self, &why, ctx);
             return;
         }
-        let check = restarts::guarded(NAME, ctx.address().recipient(), async {});
-        self.runtime.spawn(check);
     }
 }
 

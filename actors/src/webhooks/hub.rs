@@ -45,6 +45,37 @@ pub struct Webhooks {
     pub(super) stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// A delivery in hand: while it lives, the take-over of orphans leaves the delivery alone.
+/// The mark goes when it drops, so a delivery that panics (or whose task is aborted) is
+/// taken over again like any other orphan, never hidden for the life of the process.
+#[derive(Debug)]
+pub(super) struct InFlight {
+    set: Arc<Mutex<HashSet<String>>>,
+    id: String,
+}
+
+impl InFlight {
+    fn claim(set: &Arc<Mutex<HashSet<String>>>, id: &str) -> Option<Self> {
+        let fresh = set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string());
+        fresh.then(|| Self {
+            set: set.clone(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
 type EndpointCache = HashMap<String, (u64, Option<Arc<signing::Loaded>>)>;
 
 impl Webhooks {
@@ -87,13 +118,9 @@ impl Webhooks {
         }
     }
 
-    pub(super) fn mark(&self, id: &str, working: bool) -> bool {
-        let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if working {
-            set.insert(id.to_string())
-        } else {
-            set.remove(id)
-        }
+    /// Mark delivery `id` as in hand until the returned guard drops; `None` when it already is.
+    pub(super) fn claim(&self, id: &str) -> Option<InFlight> {
+        InFlight::claim(&self.in_flight, id)
     }
 
     pub(super) fn is_in_flight(&self, id: &str) -> bool {
@@ -116,5 +143,43 @@ impl Webhooks {
 
     pub(super) fn stopping(&self) -> bool {
         self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(set: &Arc<Mutex<HashSet<String>>>, id: &str) -> bool {
+        set.lock().unwrap_or_else(|p| p.into_inner()).contains(id)
+    }
+
+    #[test]
+    fn a_delivery_is_claimed_once_and_released_when_its_guard_drops() {
+        let set = Arc::new(Mutex::new(HashSet::new()));
+        let first = InFlight::claim(&set, "1-0").expect("free");
+        assert!(held(&set, "1-0"));
+        assert!(InFlight::claim(&set, "1-0").is_none(), "claimed twice");
+        let other = InFlight::claim(&set, "2-0").expect("another delivery");
+        drop(first);
+        assert!(!held(&set, "1-0"));
+        assert!(held(&set, "2-0"));
+        drop(other);
+        assert!(set.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
+    }
+
+    #[test]
+    fn a_panicking_delivery_releases_its_mark() {
+        let set = Arc::new(Mutex::new(HashSet::new()));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _mark = InFlight::claim(&set, "1-0").expect("free");
+            panic!("the delivery panics");
+        }));
+        assert!(caught.is_err());
+        assert!(!held(&set, "1-0"), "the mark outlived the panic");
+        assert!(
+            InFlight::claim(&set, "1-0").is_some(),
+            "cannot be taken over"
+        );
     }
 }

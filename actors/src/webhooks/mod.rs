@@ -37,4 +37,4 @@ mod send;
 mod signing;
 
 pub use hub::{DEAD_LETTERS, DELIVERIES, EVENTS_GROUP, RETRIES, SENDERS, Webhooks};
-pub use send::replay_dead;
+pub use send::{Boundary, replay_dead};

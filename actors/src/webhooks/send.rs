@@ -17,6 +17,7 @@ use super::{DEAD_LETTERS, DELIVERIES, RETRIES, SENDERS, Webhooks, endpoints, eve
 use crate::clock;
 use crate::store::event_log::Place;
 use crate::store::{Batcher, Scope, StoreError, Tx, scripts};
+use crate::system::restarts::{self, Crashed};
 
 /// Delivery attempts recorded per commit, at most.
 const RECORD_BATCH: usize = 64;
@@ -27,6 +28,14 @@ const SNIPPET: usize = 256;
 /// endpoint may answer with any amount (hundreds of MB were seen); the rest is never read,
 /// and the connection is dropped rather than drained.
 const SNIPPET_BYTES: usize = SNIPPET * 4;
+
+/// The panic boundary deliveries run in: the actor they belong to (its name for the fault hook
+/// and the restart count) and where a panic is reported so that actor restarts.
+#[derive(Clone)]
+pub struct Boundary {
+    pub actor: &'static str,
+    pub crashed: actix::Recipient<Crashed>,
+}
 
 impl Webhooks {
     async fn ensure_group(&self) -> Result<(), StoreError> {
@@ -47,7 +56,8 @@ impl Webhooks {
         }
     }
 
-    pub async fn send_loop(self) {
+    /// Send deliveries until the daemon stops, each inside `boundary`.
+    pub async fn send_loop(self, boundary: Boundary) {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         // The group is made once, and again only after a failed read (Redis restarted empty).
         let mut group_ready = false;
@@ -85,28 +95,36 @@ impl Webhooks {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     return;
                 };
-                self.spawn_delivery(entry_id, raw, permit);
+                self.spawn_delivery(&boundary, entry_id, raw, permit);
             }
         }
     }
 
     fn spawn_delivery(
         &self,
+        boundary: &Boundary,
         entry_id: String,
         raw: Option<String>,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
-        if !self.mark(&entry_id, true) {
+        let Some(mark) = self.claim(&entry_id) else {
             return;
-        }
+        };
         let me = self.clone();
-        tokio::spawn(async move {
+        // Inside the dispatcher's panic boundary: a panic restarts the dispatcher, and the mark
+        // (dropped as the panic unwinds) no longer hides the delivery from the take-over.
+        let work = async move {
+            let _mark = mark;
+            let _permit = permit;
             if let Err(e) = me.deliver(&entry_id, raw).await {
                 tracing::warn!(delivery = %entry_id, error = %e, "delivery not recorded; will be retried");
             }
-            me.mark(&entry_id, false);
-            drop(permit);
-        });
+        };
+        tokio::spawn(restarts::guarded(
+            boundary.actor,
+            boundary.crashed.clone(),
+            work,
+        ));
     }
 
     /// New deliveries, up to `count`, waiting up to `store::BLOCK` for the first on `c` (the
@@ -392,7 +410,7 @@ impl Webhooks {
 
     /// Move due retries back into the delivery stream, take over deliveries left by crashes,
     /// and report queue depths.
-    pub async fn retry_loop(self) {
+    pub async fn retry_loop(self, boundary: Boundary) {
         let mut swept = Instant::now();
         loop {
             let mut c = self.store.conn();
@@ -412,7 +430,7 @@ impl Webhooks {
                 tracing::debug!(error = %e, "promoting retries failed");
             }
             if swept.elapsed() > Duration::from_secs(1) {
-                if let Err(e) = self.take_over().await {
+                if let Err(e) = self.take_over(&boundary).await {
                     tracing::debug!(error = %e, "delivery recovery pass failed");
                 }
                 self.gauges().await;
@@ -424,7 +442,7 @@ impl Webhooks {
 
     /// Deliveries pending in this daemon's name but not in hand (a previous life), and other
     /// daemons' deliveries idle far past the timeout.
-    async fn take_over(&self) -> Result<(), StoreError> {
+    async fn take_over(&self, boundary: &Boundary) -> Result<(), StoreError> {
         let mut c = self.store.conn();
         let consumer = self.consumer.clone();
         let own: StreamPendingCountReply = self
@@ -481,7 +499,7 @@ impl Webhooks {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            self.spawn_delivery(id, raw, permit);
+            self.spawn_delivery(boundary, id, raw, permit);
         }
         Ok(())
     }
