@@ -91,7 +91,6 @@ impl WebhookDispatcher {
         if let Some((name, _)) = self.loops.0.iter().find(|(_, l)| l.is_finished()) {
             let why = format!("the webhook {name} loop ended");
             restarts::on_crash(self, &why, ctx);
-            return;
         }
     }
 }
