@@ -176,6 +176,9 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 pub async fn serve(mut config: Config) -> Result<(), StartError> {
+    // First of all: a SIGTERM while starting (the port is open before the edge serves it)
+    // stops the daemon cleanly instead of killing it mid-start with the default action.
+    let shutdown = shutdown_signal();
     let metrics = crate::telemetry::init_metrics().map_err(StartError::Metrics)?;
     let (key_dir, may_create) = sealing::key_dir(
         &config.secrets.key_dir,
@@ -275,7 +278,6 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     if config.clock.controllable {
         spawn_clock_follower(store.clone());
     }
-    let shutdown = shutdown_signal();
     // The actors start once the listener (and so the sandbox) is up: recovery may call the
     // gateway at once.
     let actors = ActorSystem::start(
