@@ -1,7 +1,8 @@
 //! The IntentProcessor: the payment commands the edge sends (create, confirm, capture and
-//! cancel of payment intents, and refunds), and payment recovery.
+//! cancel of payment intents, refunds, and the 3-D Secure completion), and payment recovery.
 //!
-//! A command is one [`PaymentCommand`] message. The handler does not run the payment itself:
+//! A command is one [`PaymentCommand`] message (the 3-D Secure completion, which answers
+//! where the browser goes next rather than an API reply, is one [`ThreeDsCompletion`]). The handler does not run the payment itself:
 //! it spawns it on the daemon's runtime, inside the panic boundary, and answers with the
 //! running work, so unrelated payments never wait for each other behind this mailbox (the
 //! mailbox only ever holds the microseconds of a spawn), and a payment once begun is not
@@ -20,7 +21,9 @@ use calmony_protocol::{ApiError, Params};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use crate::payments::three_ds::{self, Next};
 use crate::payments::{self, Payments};
+use crate::store::Scope;
 use crate::{Reply, RequestContext};
 
 use super::restarts::{self, Crashed, Supervision, Watched};
@@ -55,10 +58,23 @@ pub struct PaymentCommand {
     pub params: Params,
 }
 
-/// A command's work, running on the daemon's runtime; `Err` carries a panic's message.
-pub struct Running(pub JoinHandle<Result<Result<Reply, ApiError>, String>>);
+/// The issuer posted back to the 3-D Secure page: continue the challenge of intent `id` with
+/// the posted fields (the session secret among them) and finish the payment. Money moves only
+/// through this actor, so the page sends this rather than calling the payments code.
+#[derive(Message)]
+#[rtype(result = "Running<Next>")]
+pub struct ThreeDsCompletion {
+    pub scope: Scope,
+    pub id: String,
+    pub posted: Vec<(String, String)>,
+}
 
-impl<A: Actor, M: Message<Result = Running>> actix::dev::MessageResponse<A, M> for Running {
+/// A command's work, running on the daemon's runtime; `Err` carries a panic's message.
+pub struct Running<T = Reply>(pub JoinHandle<Result<Result<T, ApiError>, String>>);
+
+impl<A: Actor, M: Message<Result = Running<T>>, T: 'static> actix::dev::MessageResponse<A, M>
+    for Running<T>
+{
     fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<M::Result>>) {
         if let Some(tx) = tx {
             let _ = tx.send(self);
@@ -161,6 +177,19 @@ impl Handler<PaymentCommand> for IntentProcessor {
     }
 }
 
+impl Handler<ThreeDsCompletion> for IntentProcessor {
+    type Result = Running<Next>;
+
+    fn handle(&mut self, msg: ThreeDsCompletion, ctx: &mut Context<Self>) -> Running<Next> {
+        let p = self.payments.clone();
+        let work = restarts::guarded(NAME, ctx.address().recipient(), async move {
+            let ThreeDsCompletion { scope, id, posted } = msg;
+            three_ds::complete(&p, &scope, &id, posted).await
+        });
+        Running(self.runtime.spawn(work))
+    }
+}
+
 /// What the edge holds: sends each payment command to the IntentProcessor and waits for its
 /// answer. One mailbox send per request.
 #[derive(Clone)]
@@ -184,27 +213,49 @@ impl IntentProcessorHandle {
             id: id.to_string(),
             params,
         };
-        let Running(work) = self.addr.send(cmd).await.map_err(|e| {
-            tracing::error!(error = %e, "the IntentProcessor did not take a payment command");
-            ApiError::new(
-                503,
-                calmony_protocol::ErrorType::ApiError,
-                "The payment processor is restarting; try again with the same Idempotency-Key."
-                    .to_string(),
-            )
-        })?;
-        match work.await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(panic)) => {
-                let mut e = ApiError::internal("");
-                e.message = format!("the payment command panicked: {panic}");
-                Err(e)
-            }
-            Err(join) => {
-                let mut e = ApiError::internal("");
-                e.message = format!("the payment command did not finish: {join}");
-                Err(e)
-            }
+        answer(self.addr.send(cmd).await).await
+    }
+
+    /// Continue a 3-D Secure challenge through the IntentProcessor (see
+    /// [`ThreeDsCompletion`]); failures are answered as for [`Self::run`].
+    pub async fn complete_three_ds(
+        &self,
+        scope: Scope,
+        id: &str,
+        posted: Vec<(String, String)>,
+    ) -> Result<Next, ApiError> {
+        let msg = ThreeDsCompletion {
+            scope,
+            id: id.to_string(),
+            posted,
+        };
+        answer(self.addr.send(msg).await).await
+    }
+}
+
+/// Wait for the work the IntentProcessor started: a panic in it answers a 500 (the command,
+/// if it had begun, is resumed by recovery); an actor that cannot take messages, a 503.
+async fn answer<T>(sent: Result<Running<T>, MailboxError>) -> Result<T, ApiError> {
+    let Running(work) = sent.map_err(|e| {
+        tracing::error!(error = %e, "the IntentProcessor did not take a payment command");
+        ApiError::new(
+            503,
+            calmony_protocol::ErrorType::ApiError,
+            "The payment processor is restarting; try again with the same Idempotency-Key."
+                .to_string(),
+        )
+    })?;
+    match work.await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(panic)) => {
+            let mut e = ApiError::internal("");
+            e.message = format!("the payment command panicked: {panic}");
+            Err(e)
+        }
+        Err(join) => {
+            let mut e = ApiError::internal("");
+            e.message = format!("the payment command did not finish: {join}");
+            Err(e)
         }
     }
 }

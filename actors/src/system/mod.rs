@@ -2,7 +2,7 @@
 //!
 //! | actor | its work | how it is reached |
 //! | --- | --- | --- |
-//! | [`intent_processor`] | payment commands; payment recovery from `cp:payments:commands` | [`PaymentCommand`] from the edge; its own tick |
+//! | [`intent_processor`] | payment commands, 3-D Secure completions; payment recovery from `cp:payments:commands` | [`PaymentCommand`], [`ThreeDsCompletion`] from the edge; its own tick |
 //! | [`cardstream_gateway`] | the gateway's flows over both modes' merchant accounts | [`GatewayClient`] |
 //! | [`webhook_dispatcher`] | fan-out, senders, retry mover | its loops; a watch tick |
 //! | [`subscription_scheduler`] | the billing run on its cron schedule | its tick |
@@ -31,7 +31,7 @@ pub mod subscription_scheduler;
 pub mod webhook_dispatcher;
 
 pub use cardstream_gateway::GatewayClient;
-pub use intent_processor::{IntentProcessorHandle, PaymentCommand, PaymentOp};
+pub use intent_processor::{IntentProcessorHandle, PaymentCommand, PaymentOp, ThreeDsCompletion};
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -245,8 +245,15 @@ async fn dispatch(
             intent,
         } => match body::read_bytes(req, body::Limits::of(&state.config)).await {
             Ok(bytes) => {
-                crate::pages::three_ds::complete(&state.payments, &project, &mode, &intent, &bytes)
-                    .await
+                crate::pages::three_ds::complete(
+                    &state.payments,
+                    &state.intents,
+                    &project,
+                    &mode,
+                    &intent,
+                    &bytes,
+                )
+                .await
             }
             Err(e) => error_response(&e, &request_id),
         },

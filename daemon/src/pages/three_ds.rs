@@ -3,13 +3,15 @@
 //! A payment that needs authentication answers `requires_action` with
 //! `next_action.redirect_to_url.url` pointing here. This page posts the gateway's
 //! `threeDSRequest` fields to the issuer's page (`threeDSURL`); the issuer posts its result back
-//! to `/complete`, which continues the payment with the gateway. While the gateway asks for
+//! to `/complete`, which continues the payment with the gateway through the IntentProcessor
+//! (money moves only through the actors). While the gateway asks for
 //! more (another challenge), the loop repeats; then the browser returns to the merchant's
 //! `return_url` with `payment_intent`, `payment_intent_client_secret` and `redirect_status`,
 //! as Stripe's redirect does.
 
 use calmony_actors::payments::Payments;
 use calmony_actors::payments::three_ds::{self, Next};
+use calmony_actors::system::IntentProcessorHandle;
 use calmony_protocol::payment_intent::{PaymentIntent, status};
 use hyper::Response;
 
@@ -41,6 +43,7 @@ pub async fn page_for(
 
 pub async fn complete(
     p: &Payments,
+    intents: &IntentProcessorHandle,
     project: &str,
     mode: &str,
     intent: &str,
@@ -54,7 +57,7 @@ pub async fn complete(
         .take(50)
         .collect();
     let look = Look::load(&p.store, &scope).await;
-    match three_ds::complete(p, &scope, intent, posted).await {
+    match intents.complete_three_ds(scope, intent, posted).await {
         Ok(next) => render(next, &look),
         Err(e) if e.status == 404 => not_found(),
         Err(e) => failure(&e.message),
