@@ -291,6 +291,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         },
         tokio::runtime::Handle::current(),
     )?;
+    // Billing renders invoice PDFs on the InvoiceGenerator's threads from now on.
+    billing.pdf.provide(Arc::new(actors.invoices.clone()));
     let state = Arc::new(crate::edge::AppState {
         config: config.clone(),
         store,

@@ -822,7 +822,7 @@ async fn pdf_bytes(
         )
         .await?,
     );
-    let bytes = super::pdf::render(doc).await.map_err(|e| {
+    let bytes = b.pdf.render(doc).await.map_err(|e| {
         let mut err = ApiError::internal("");
         err.message = format!("invoice PDF: {e}");
         err

@@ -62,6 +62,7 @@ pub use invoices::{
     retrieve_invoice, retrieve_invoice_item, void_invoice,
 };
 pub use keys::{DUE, LEASE, RUN, clock_due, due_member, parse_due_member};
+pub use pdf::{PdfRenderer, PdfSlot};
 pub use receipts::{ReceiptLine, receipt_for, receipt_with_lines};
 pub use scheduler::SchedulePosition;
 pub use settings::Billing;

@@ -1,13 +1,19 @@
 //! From an invoice to the PDF renderer's document (the InvoiceGenerator's half that knows the
-//! payment domain; `calmony-pdf` only lays out what it is given).
+//! payment domain; `calmony-pdf` only lays out what it is given), and the [`PdfRenderer`]
+//! billing needs to turn that document into bytes.
+//!
+//! Billing names what it needs rather than reaching up to the actor that provides it: the
+//! daemon hands [`Billing`](super::Billing)'s [`PdfSlot`] the InvoiceGenerator (which
+//! implements [`PdfRenderer`]) once the actors start, so billing never imports `system`.
 
 use calmony_pdf::{InvoiceDocument, Line, Party};
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use calmony_protocol::business::BusinessProfile;
+use futures_util::future::BoxFuture;
 
 use crate::projects::Merchant;
 use crate::store::Store;
@@ -15,10 +21,38 @@ use calmony_protocol::billing::{Invoice, TaxRate};
 use calmony_protocol::clock_text::date;
 use calmony_protocol::customer::Customer;
 
-/// Render the document on the InvoiceGenerator (a `SyncArbiter` of its own threads), so a
-/// PDF's CPU never stalls the runtime's async work.
-pub async fn render(doc: InvoiceDocument) -> Result<Vec<u8>, String> {
-    crate::system::invoice_generator::render(doc).await
+/// What turns an invoice document into a PDF's bytes, off the runtime's async threads (the
+/// daemon's is the InvoiceGenerator, a `SyncArbiter` of its own threads, so a PDF's CPU never
+/// stalls payments). `Err` says why in words.
+pub trait PdfRenderer: Send + Sync {
+    fn render(&self, doc: InvoiceDocument) -> BoxFuture<'static, Result<Vec<u8>, String>>;
+}
+
+/// Where billing finds its [`PdfRenderer`]: empty until the daemon provides one, shared by
+/// every clone of [`Billing`](super::Billing). While empty (the CLI, unit tests) a PDF renders
+/// on a blocking thread of the runtime.
+#[derive(Clone, Default)]
+pub struct PdfSlot(Arc<OnceLock<Arc<dyn PdfRenderer>>>);
+
+impl PdfSlot {
+    /// Render with `renderer` from now on (the first one provided stays).
+    pub fn provide(&self, renderer: Arc<dyn PdfRenderer>) {
+        if self.0.set(renderer).is_err() {
+            tracing::debug!("a PDF renderer was already provided; keeping the first");
+        }
+    }
+
+    /// Render `doc` with the provided renderer, or on a blocking thread before there is one.
+    pub async fn render(&self, doc: InvoiceDocument) -> Result<Vec<u8>, String> {
+        match self.0.get() {
+            Some(renderer) => renderer.render(doc).await,
+            None => tokio::task::spawn_blocking(move || {
+                calmony_pdf::render_invoice(&doc).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| format!("invoice rendering failed: {e}"))?,
+        }
+    }
 }
 
 /// The invoice as printed. The supplier's block is the project's business details (trading

@@ -12,6 +12,7 @@ use calmony_protocol::params::Params;
 use super::catalog;
 use super::customer_time;
 use super::dunning::FinalAction;
+use super::pdf::PdfSlot;
 use crate::payments::Payments;
 use crate::store::{Scope, Store};
 
@@ -29,6 +30,8 @@ pub struct Billing {
     pub invoice_prefix: String,
     pub consumer: String,
     pub schedule: String,
+    /// Renders invoice PDFs; the daemon provides the InvoiceGenerator here.
+    pub pdf: PdfSlot,
 }
 
 impl Billing {
@@ -47,6 +50,7 @@ impl Billing {
             invoice_prefix: config.billing.invoice_prefix.clone(),
             consumer: config.instance_name(),
             schedule: config.billing.schedule.clone(),
+            pdf: PdfSlot::default(),
             payments,
         }
     }

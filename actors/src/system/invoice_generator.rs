@@ -7,10 +7,11 @@
 //! logged, counted like any actor's restart, and answered as an error; the worker then stops
 //! and the arbiter starts a fresh one.
 
-use std::sync::OnceLock;
-
 use actix::prelude::*;
 use calmony_pdf::InvoiceDocument;
+use futures_util::future::BoxFuture;
+
+use crate::billing::PdfRenderer;
 
 use super::faults;
 use super::restarts::{Supervision, panic_message};
@@ -64,27 +65,22 @@ impl Handler<Render> for InvoiceGenerator {
     }
 }
 
-static GENERATOR: OnceLock<Addr<InvoiceGenerator>> = OnceLock::new();
+/// The renderer threads' address, as billing's [`PdfRenderer`] (the daemon hands it to
+/// billing's `PdfSlot`).
+#[derive(Clone)]
+pub struct Renderer(pub Addr<InvoiceGenerator>);
 
-/// Start the renderer threads; PDFs go to them from then on.
-pub fn start() -> Addr<InvoiceGenerator> {
-    let addr = SyncArbiter::start(THREADS, InvoiceGenerator::default);
-    let _ = GENERATOR.set(addr.clone());
-    addr
+impl PdfRenderer for Renderer {
+    fn render(&self, doc: InvoiceDocument) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let sent = self.0.send(Render(doc));
+        Box::pin(async move {
+            sent.await
+                .map_err(|e| format!("the invoice renderer is not running: {e}"))?
+        })
+    }
 }
 
-/// Render `doc` on the InvoiceGenerator, or (before it starts: the CLI, unit tests) on a
-/// blocking thread of the runtime.
-pub async fn render(doc: InvoiceDocument) -> Result<Vec<u8>, String> {
-    match GENERATOR.get() {
-        Some(addr) => addr
-            .send(Render(doc))
-            .await
-            .map_err(|e| format!("the invoice renderer is not running: {e}"))?,
-        None => tokio::task::spawn_blocking(move || {
-            calmony_pdf::render_invoice(&doc).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| format!("invoice rendering failed: {e}"))?,
-    }
+/// Start the renderer threads.
+pub fn start() -> Renderer {
+    Renderer(SyncArbiter::start(THREADS, InvoiceGenerator::default))
 }

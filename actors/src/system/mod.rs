@@ -8,7 +8,7 @@
 //! | [`subscription_scheduler`] | the billing run on its cron schedule | its tick |
 //! | [`checkout_expiry`] | checkout sessions past `expires_at` | its tick |
 //! | [`event_retention`] | events past the retention period | its tick |
-//! | [`invoice_generator`] | invoice PDFs, on a `SyncArbiter` | `invoice_generator::render` |
+//! | [`invoice_generator`] | invoice PDFs, on a `SyncArbiter` | billing's `PdfSlot`, given [`ActorSystem::invoices`] |
 //!
 //! The actors live on one actix arbiter, a thread of its own; each is started under an actix
 //! `Supervisor` (the InvoiceGenerator under its `SyncArbiter`, which replaces a stopped
@@ -62,6 +62,8 @@ pub struct Parts {
 pub struct ActorSystem {
     pub intents: IntentProcessorHandle,
     pub gateway: GatewayClient,
+    /// The InvoiceGenerator, for the daemon to hand billing as its PDF renderer.
+    pub invoices: invoice_generator::Renderer,
     /// The other actors' addresses: a Supervisor restarts its actor only while an address
     /// of it is held.
     _held: Vec<Box<dyn std::any::Any + Send>>,
@@ -94,10 +96,12 @@ impl ActorSystem {
                     tracing::error!(error = %e, "the actor system ended with an error");
                 }
             })?;
-        let (system, (intents, gateway, held)) = rx.recv().map_err(|_| SystemError::NotStarted)?;
+        let (system, (intents, gateway, invoices, held)) =
+            rx.recv().map_err(|_| SystemError::NotStarted)?;
         Ok(ActorSystem {
             intents,
             gateway,
+            invoices,
             _held: held,
             system,
             thread,
@@ -118,10 +122,12 @@ impl ActorSystem {
     }
 }
 
-/// The addresses [`start_actors`] answers: the edge's two, and the rest to hold.
+/// The addresses [`start_actors`] answers: the edge's two, the PDF renderer, and the rest
+/// to hold.
 type Started = (
     IntentProcessorHandle,
     GatewayClient,
+    invoice_generator::Renderer,
     Vec<Box<dyn std::any::Any + Send>>,
 );
 
@@ -138,7 +144,7 @@ fn start_actors(parts: Parts, runtime: Handle) -> Started {
         webhooks,
     } = parts;
     let mut held: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
-    held.push(Box::new(invoice_generator::start()));
+    let invoices = invoice_generator::start();
     let rt = runtime.clone();
     gateway_client.bind(Supervisor::start(move |_| {
         cardstream_gateway::CardstreamGateway::new(gateway, rt)
@@ -174,6 +180,7 @@ fn start_actors(parts: Parts, runtime: Handle) -> Started {
     (
         IntentProcessorHandle { addr: intents },
         gateway_client,
+        invoices,
         held,
     )
 }
