@@ -8,7 +8,9 @@
 //! leave pending is resumed from its stream at the next start), the managed Redis is shut
 //! down cleanly, and the process exits 0.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use calmony_actors::checkout::Checkout;
 use calmony_actors::gateway::{Gateway, PaymentGateway};
 use calmony_actors::payments::{BillingSettings, Payments};
 use calmony_actors::store::ManagedRedis;
+use calmony_actors::system::clock_follower::ClockFollower;
+use calmony_actors::system::periodic;
 use calmony_actors::system::{ActorSystem, GatewayClient, Parts};
 use calmony_actors::webhooks::Webhooks;
 use calmony_actors::{Store, StoreError, api_keys, sealing};
@@ -265,10 +269,17 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                     .filter(|t| !t.is_empty()),
             },
         );
-        let (hour, minute) = config.settlement_at();
-        sandbox.spawn_daily_settlement(hour, minute);
         sandbox
     });
+    // The sandbox's daily settlement and the clock follower run as supervised periodic
+    // actors, started with the others below.
+    let mut periodic: Vec<periodic::Starter> = Vec::new();
+    if let Some(sandbox) = &sandbox {
+        let (hour, minute) = config.settlement_at();
+        periodic.push(periodic::starter(SandboxSettlement(
+            sandbox.daily_settlement(hour, minute),
+        )));
+    }
     let webhooks = Webhooks::new(store.clone(), &config)?;
     let billing = Billing::new(payments.clone(), &config);
     let checkout = Checkout {
@@ -276,7 +287,12 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         billing: billing.clone(),
     };
     if config.clock.controllable {
-        spawn_clock_follower(store.clone());
+        tracing::warn!(
+            "clock.controllable is on: `calmony-payd clock advance` can move this daemon's time"
+        );
+        periodic.push(periodic::starter(ClockFollower {
+            store: store.clone(),
+        }));
     }
     // The actors start once the listener (and so the sandbox) is up: recovery may call the
     // gateway at once.
@@ -288,6 +304,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
             billing: billing.clone(),
             checkout: checkout.clone(),
             webhooks: webhooks.clone(),
+            periodic,
         },
         tokio::runtime::Handle::current(),
     )?;
@@ -381,29 +398,18 @@ fn announce_first_key(config: &Config, raw: &str) {
     }
 }
 
-/// With `clock.controllable`, follow the shared clock offset that `calmony-payd clock advance`
-/// moves, so every daemon on the Redis sees the same time.
-fn spawn_clock_follower(store: Store) {
-    tracing::warn!(
-        "clock.controllable is on: `calmony-payd clock advance` can move this daemon's time"
-    );
-    tokio::spawn(async move {
-        loop {
-            let mut c = store.conn();
-            let offset: Result<Option<i64>, _> = store
-                .run(async move {
-                    redis::cmd("GET")
-                        .arg(calmony_actors::clock::OFFSET_KEY)
-                        .query_async(&mut c)
-                        .await
-                })
-                .await;
-            if let Ok(ms) = offset {
-                calmony_actors::clock::set_offset_ms(ms.unwrap_or(0));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+/// The sandbox's daily settlement as a periodic actor's pass: checked every second, it
+/// settles once a day at `sandbox.settlement_at` (see [`calmony_sandbox::DailySettlement`]).
+#[derive(Clone)]
+struct SandboxSettlement(calmony_sandbox::DailySettlement);
+
+impl periodic::Pass for SandboxSettlement {
+    const NAME: &'static str = "sandbox_settlement";
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn run(self) -> Pin<Box<dyn Future<Output = Self> + Send>> {
+        Box::pin(async move { SandboxSettlement(self.0.pass().await) })
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT, and tells systemd the daemon is stopping.

@@ -110,6 +110,10 @@ fn describe() {
         "Payment creates whose key check rode in their own commit, by outcome: passed, refused, \
          rerun (ended without that commit, run again with a fresh key check), unanswered"
     );
+    metrics::describe_counter!(
+        "calmony_actor_restarts_total",
+        "Actor restarts after a panic or a failed start, by actor"
+    );
     // Counters appear in /metrics from the start, not only after their first increment.
     for kind in calmony_actors::store::Unavailability::ALL {
         metrics::counter!("calmony_redis_errors_total", "kind" => kind.label()).absolute(0);
@@ -117,6 +121,9 @@ fn describe() {
     metrics::counter!("calmony_redis_errors_total", "kind" => "other").absolute(0);
     metrics::counter!("calmony_rate_limited_total").absolute(0);
     metrics::counter!("calmony_idempotent_replays_total").absolute(0);
+    for actor in calmony_actors::system::health::ALL {
+        metrics::counter!("calmony_actor_restarts_total", "actor" => *actor).absolute(0);
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ pub mod merchant;
 mod pages;
 mod reply;
 mod settlement;
+pub use settlement::DailySettlement;
 mod three_ds;
 mod transactions;
 
@@ -264,9 +265,9 @@ impl Sandbox {
         settlement::settle(&self.gateway.store).await
     }
 
-    /// Spawn a tokio task that runs [`Sandbox::settle`] every day at `hour:minute` UTC.
-    pub fn spawn_daily_settlement(&self, hour: u8, minute: u8) {
-        settlement::spawn_daily(Arc::clone(&self.gateway), hour, minute);
+    /// The daily settlement at `hour:minute` UTC, for the daemon to run under supervision.
+    pub fn daily_settlement(&self, hour: u8, minute: u8) -> settlement::DailySettlement {
+        settlement::DailySettlement::new(Arc::clone(&self.gateway), hour, minute)
     }
 }
 

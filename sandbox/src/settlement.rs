@@ -90,18 +90,46 @@ async fn forget(store: &Store, xref: &str) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Run [`settle`] every day at `hour:minute` UTC, for as long as the runtime lives. Out-of-range
-/// values wrap (hour 24 is midnight) rather than panic.
-pub fn spawn_daily(gateway: Arc<Gateway>, hour: u8, minute: u8) {
-    let (hour, minute) = (hour % 24, minute % 60);
-    tokio::spawn(async move {
-        loop {
-            let wait = clock::until_next(calmony_actors::clock::now(), hour, minute);
-            tokio::time::sleep(wait).await;
-            match settle(&gateway.store).await {
-                Ok(moved) => tracing::info!(moved, "sandbox daily settlement done"),
-                Err(error) => tracing::error!(%error, "sandbox daily settlement failed"),
-            }
+/// The daily settlement, pass by pass, for a supervisor to run (the daemon runs it as a
+/// supervised periodic actor; this crate stays free of the actor framework). A pass settles
+/// once the day's `hour:minute` UTC has come (measured in real time from when it was first
+/// scheduled, as a timer would), then schedules the next day's. A pass that panics hands
+/// nothing back, so its caller keeps the state from before it: the settlement is still due
+/// and the next pass runs it.
+#[derive(Clone)]
+pub struct DailySettlement {
+    gateway: Arc<Gateway>,
+    hour: u8,
+    minute: u8,
+    due: Option<tokio::time::Instant>,
+}
+
+impl DailySettlement {
+    /// Out-of-range values wrap (hour 24 is midnight) rather than panic.
+    pub(crate) fn new(gateway: Arc<Gateway>, hour: u8, minute: u8) -> Self {
+        Self {
+            gateway,
+            hour: hour % 24,
+            minute: minute % 60,
+            due: None,
         }
-    });
+    }
+
+    /// Settle if the time has come; answer the state for the next pass.
+    pub async fn pass(mut self) -> Self {
+        let now = tokio::time::Instant::now();
+        let (hour, minute) = (self.hour, self.minute);
+        let due = *self.due.get_or_insert_with(|| {
+            now + clock::until_next(calmony_actors::clock::now(), hour, minute)
+        });
+        if now < due {
+            return self;
+        }
+        match settle(&self.gateway.store).await {
+            Ok(moved) => tracing::info!(moved, "sandbox daily settlement done"),
+            Err(error) => tracing::error!(%error, "sandbox daily settlement failed"),
+        }
+        self.due = None;
+        self
+    }
 }

@@ -8,6 +8,8 @@
 //! | [`subscription_scheduler`] | the billing run on its cron schedule | its tick |
 //! | [`checkout_expiry`] | checkout sessions past `expires_at` | its tick |
 //! | [`event_retention`] | events past the retention period | its tick |
+//! | [`clock_follower`] | the shared clock offset (`clock.controllable`) | its tick |
+//! | the daemon's `sandbox_settlement` | the sandbox's daily settlement | its tick |
 //! | [`invoice_generator`] | invoice PDFs, on a `SyncArbiter` | billing's `PdfSlot`, given [`ActorSystem::invoices`] |
 //!
 //! The actors live on one actix arbiter, a thread of its own; each is started under an actix
@@ -20,6 +22,7 @@
 
 pub mod cardstream_gateway;
 pub mod checkout_expiry;
+pub mod clock_follower;
 pub mod event_retention;
 pub mod faults;
 pub mod health;
@@ -56,6 +59,9 @@ pub struct Parts {
     pub billing: Billing,
     pub checkout: Checkout,
     pub webhooks: Webhooks,
+    /// More periodic actors to supervise: the clock follower, and passes of crates the actors
+    /// cannot depend on (the sandbox's daily settlement).
+    pub periodic: Vec<periodic::Starter>,
 }
 
 /// The running actor system: the addresses the edge sends to, and how to stop it.
@@ -142,6 +148,7 @@ fn start_actors(parts: Parts, runtime: Handle) -> Started {
         billing,
         checkout,
         webhooks,
+        periodic,
     } = parts;
     let mut held: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
     let invoices = invoice_generator::start();
@@ -170,6 +177,9 @@ fn start_actors(parts: Parts, runtime: Handle) -> Started {
     held.push(Box::new(Supervisor::start(move |_| {
         Periodic::new(expiry, rt)
     })));
+    for start in periodic {
+        held.push(start(runtime.clone()));
+    }
     // `None`: `billing.schedule` is not a cron expression (logged; the configuration check
     // refuses one at start, so only a library caller sees this).
     if let Some(scheduler) = subscription_scheduler::SubscriptionScheduler::new(billing) {

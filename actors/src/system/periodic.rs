@@ -7,6 +7,7 @@
 //! started from, so a restarted actor does the same work again (a renewal run that was due is
 //! still due) rather than skipping it.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -24,6 +25,16 @@ pub trait Pass: Clone + Send + Unpin + 'static {
     const EVERY: Duration;
     /// Do the work once; answer the state to carry to the next pass.
     fn run(self) -> Pin<Box<dyn Future<Output = Self> + Send>>;
+}
+
+/// A periodic actor to start with the others: how the daemon adds passes defined where the
+/// actors cannot reach (the sandbox's settlement), under the same supervision. It answers the
+/// Supervisor's address, to be held for as long as the actor should be restarted.
+pub type Starter = Box<dyn FnOnce(Handle) -> Box<dyn Any + Send> + Send>;
+
+/// The [`Starter`] of a supervised [`Periodic`] running `pass`.
+pub fn starter<P: Pass>(pass: P) -> Starter {
+    Box::new(move |runtime| Box::new(Supervisor::start(move |_| Periodic::new(pass, runtime))))
 }
 
 /// A supervised actor running `P` every [`Pass::EVERY`].
