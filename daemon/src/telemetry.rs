@@ -121,7 +121,7 @@ fn describe() {
     metrics::counter!("calmony_redis_errors_total", "kind" => "other").absolute(0);
     metrics::counter!("calmony_rate_limited_total").absolute(0);
     metrics::counter!("calmony_idempotent_replays_total").absolute(0);
-    for actor in calmony_actors::system::health::ALL {
+    for actor in calmony_actors::system::faults::ACTORS {
         metrics::counter!("calmony_actor_restarts_total", "actor" => *actor).absolute(0);
     }
 }

@@ -122,6 +122,64 @@ async fn a_panicking_intent_processor_resumes_the_payment_in_flight_and_charges_
     assert_eq!(sales.get(intent.as_str()), Some(&1));
 }
 
+/// A payment's work panics after its begin commit, just before the sale goes to the gateway
+/// (the `payment_before_sale` fault point): the request answers 500, the IntentProcessor's
+/// restart is counted, and recovery resumes the begun payment from `cp:payments:commands`,
+/// charging it exactly once.
+#[tokio::test]
+async fn a_payment_panicking_after_its_begin_is_completed_once_by_recovery() {
+    let w = World::new();
+    let pm = w.api.card("4242424242424242", 12, 2035, None).await;
+    let created = w
+        .api
+        .post_form(
+            "/v1/payment_intents",
+            &format!("amount=3100&currency=gbp&payment_method={pm}"),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let intent = created.json["id"].as_str().expect("id").to_string();
+    arm(&w, "actor=payment_before_sale&panics=1").await;
+    let confirmed = w
+        .api
+        .post_idem(
+            &format!("/v1/payment_intents/{intent}/confirm"),
+            "",
+            "actors-before-sale-1",
+        )
+        .await;
+    assert_eq!(confirmed.status, 500, "{}", confirmed.text);
+    assert!(
+        w.daemon.logs().contains("payment_before_sale panics"),
+        "the panic came from the fault point inside the payment's work:\n{}",
+        w.daemon.logs()
+    );
+    let settled = eventually(Duration::from_secs(20), || async {
+        status_of(&w, &intent).await == "succeeded"
+    })
+    .await;
+    assert!(settled, "recovery did not finish it:\n{}", w.daemon.logs());
+    let sales = sales_per_order(&ledger(&w.daemon.base(), Some(&intent)).await);
+    assert_eq!(
+        sales.get(intent.as_str()),
+        Some(&1),
+        "one charge: {sales:?}"
+    );
+    restarted_once(&w, "intent_processor").await;
+    // The client's retry gets the final answer, and nothing more is charged.
+    let again = w
+        .api
+        .post_idem(
+            &format!("/v1/payment_intents/{intent}/confirm"),
+            "",
+            "actors-before-sale-1",
+        )
+        .await;
+    assert_eq!(again.json["status"], "succeeded", "{}", again.text);
+    let sales = sales_per_order(&ledger(&w.daemon.base(), Some(&intent)).await);
+    assert_eq!(sales.get(intent.as_str()), Some(&1));
+}
+
 /// A payment command whose own work panics answers a 500 and charges nothing; the payments
 /// already in flight beside it are not held up or lost, and a retry pays once.
 #[tokio::test]

@@ -25,6 +25,7 @@ use crate::gateway::{
     PaymentGateway, Refund, Sale, ThreeDsContinuation, Tokenised, TxnLookup, TxnStatus,
 };
 
+use super::faults;
 use super::restarts::{self, Crashed, Supervision, Watched};
 
 pub const NAME: &str = "cardstream_gateway";
@@ -290,7 +291,12 @@ impl PaymentGateway for GatewayClient {
     }
 
     fn sale(&self, mode: Mode, sale: Sale) -> Answer<'_, AuthOutcome> {
-        Box::pin(self.ask(Authorise { mode, sale }))
+        Box::pin(async move {
+            // In the caller's work (the payment's, past its begin commit): the test-only
+            // fault point of a payment that panics in flight.
+            faults::trip(faults::BEFORE_SALE);
+            self.ask(Authorise { mode, sale }).await
+        })
     }
 
     fn continue_three_ds(&self, mode: Mode, step: ThreeDsContinuation) -> Answer<'_, AuthOutcome> {

@@ -31,10 +31,10 @@ fn armed() -> std::sync::MutexGuard<'static, HashMap<String, Armed>> {
 pub struct UnknownActor(pub String);
 
 fn actor_names() -> String {
-    ACTORS.join(", ")
+    format!("{}, {BEFORE_SALE}", ACTORS.join(", "))
 }
 
-/// Every actor the hook can reach.
+/// Every actor the hook can reach: every actor (the restart counter is registered for each).
 pub const ACTORS: &[&str] = &[
     "intent_processor",
     "cardstream_gateway",
@@ -43,11 +43,20 @@ pub const ACTORS: &[&str] = &[
     "checkout_expiry",
     "invoice_generator",
     "event_retention",
+    "clock_follower",
+    "sandbox_settlement",
 ];
 
-/// Make `actor` panic on its next `panics` messages, and refuse its starts for `hold`.
+/// A fault point inside a payment's work rather than at an actor's message: just before the
+/// sale goes to the gateway, after the payment's begin commit. The panic unwinds the work of
+/// the actor that runs the payment (the IntentProcessor, for an API request), which must then
+/// resume the begun payment by recovery, charging it once.
+pub const BEFORE_SALE: &str = "payment_before_sale";
+
+/// Make `actor` (or the [`BEFORE_SALE`] point) panic on its next `panics` messages, and
+/// refuse its starts for `hold`.
 pub fn arm(actor: &str, panics: u32, hold: Duration) -> Result<(), UnknownActor> {
-    if !ACTORS.contains(&actor) {
+    if !ACTORS.contains(&actor) && actor != BEFORE_SALE {
         return Err(UnknownActor(actor.to_string()));
     }
     let refuse_until = (!hold.is_zero()).then(|| Instant::now() + hold);

@@ -18,19 +18,6 @@ pub const CRITICAL: &[&str] = &[
     "checkout_expiry",
 ];
 
-/// Every actor's name, critical or not (the restart counter is registered for each at start).
-pub const ALL: &[&str] = &[
-    "intent_processor",
-    "cardstream_gateway",
-    "webhook_dispatcher",
-    "subscription_scheduler",
-    "checkout_expiry",
-    "event_retention",
-    "invoice_generator",
-    "clock_follower",
-    "sandbox_settlement",
-];
-
 /// Down actors, by name, with when they went down.
 static DOWN: LazyLock<Mutex<BTreeMap<&'static str, Instant>>> = LazyLock::new(Default::default);
 
