@@ -259,7 +259,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         tracing::warn!(error = %e, "could not create the payment command group yet");
     }
     let sandbox = config.sandbox.enabled.then(|| {
-        let sandbox = calmony_sandbox::Sandbox::new(
+        calmony_sandbox::Sandbox::new(
             store.clone(),
             calmony_sandbox::SandboxConfig {
                 merchant_id: config.gateway.test.merchant_id.clone(),
@@ -268,8 +268,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                 operator_token: Some(config.sandbox.operator_token.clone())
                     .filter(|t| !t.is_empty()),
             },
-        );
-        sandbox
+        )
     });
     // The sandbox's daily settlement and the clock follower run as supervised periodic
     // actors, started with the others below.
