@@ -1,5 +1,5 @@
-//! Event retention: once a second, forget events past the retention period when it is due (an
-//! hour after the last sweep, or at once when the controllable clock moved). What is forgotten
+//! Event retention: once a second, forget events past the retention period when it is due (a
+//! minute after the last sweep, or at once when the controllable clock moved). What is forgotten
 //! is decided from the event logs in Redis, so a restarted actor simply sweeps again.
 
 use std::future::Future;

@@ -1,7 +1,9 @@
 //! The `/v1` resources: a thin mapping from each endpoint to the operation that does the
-//! work (in `calmony_actors`). Customers go straight to the store; everything that moves money
-//! goes through the IntentProcessor actor (`calmony_actors::system::intent_processor`), by
-//! message.
+//! work (in `calmony_actors`). Customers go straight to the store; the payment commands
+//! (create, confirm, capture, cancel, refund) go to the IntentProcessor actor
+//! (`calmony_actors::system::intent_processor`) by message; invoice and subscription charges run
+//! the payments code on the request's task, and every gateway call goes to the
+//! CardstreamGateway actor by message.
 
 use calmony_actors::billing::{self, clocks};
 use calmony_actors::payments;
