@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, page_body, to_json};
-use crate::store::retry::{Attempt, until_committed};
-use crate::store::{Commit, Scope, Store, Tx};
+use crate::resource::{commit, commit_answer, committed, page_body, to_json};
+use crate::store::retry::until_committed;
+use crate::store::{Scope, Store, Tx};
 
 fn index(scope: &Scope) -> String {
     scope.key("customers")
@@ -177,18 +177,6 @@ pub async fn update(
         ApiError::lock_timeout,
     )
     .await
-}
-
-/// The reply of a change whose commit was applied, or [`Attempt::Conflict`] to read again.
-fn committed(outcome: Commit, body: String) -> Attempt<Reply> {
-    match outcome {
-        Commit::Done(None) => Attempt::Done(Reply {
-            status: 200,
-            body,
-            stored: true,
-        }),
-        _ => Attempt::Conflict,
-    }
 }
 
 /// Delete a customer (`customer.deleted`): the record becomes a tombstone and leaves the lists.

@@ -23,9 +23,9 @@ use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, CardToTokenise, Tokenised};
 use crate::payments::Payments;
-use crate::resource::{commit, commit_answer, page_body, to_json};
+use crate::resource::{commit, commit_answer, committed, page_body, to_json};
 use crate::store::retry::{Attempt, until_committed};
-use crate::store::{Commit, Scope, Store, StoreError, Tx};
+use crate::store::{Scope, Store, StoreError, Tx};
 
 fn index(scope: &Scope) -> String {
     scope.key("payment_methods")
@@ -275,14 +275,7 @@ pub async fn attach(
             .index(&customer_index(scope, customer), id)
             .event(scope, &event("payment_method.attached", &pm, scope, ctx))
             .respond(ctx, 200, &body);
-        if let Commit::Done(_) = commit(&p.store, &tx).await? {
-            return Ok(Attempt::Done(Reply {
-                status: 200,
-                body,
-                stored: true,
-            }));
-        }
-        Ok(Attempt::Conflict)
+        Ok(committed(commit(&p.store, &tx).await?, body))
         },
         ApiError::lock_timeout,
     )
@@ -318,14 +311,7 @@ pub async fn detach(
                 .unindex(&customer_index(scope, &customer), id)
                 .event(scope, &event("payment_method.detached", &pm, scope, ctx))
                 .respond(ctx, 200, &body);
-            if let Commit::Done(_) = commit(&p.store, &tx).await? {
-                return Ok(Attempt::Done(Reply {
-                    status: 200,
-                    body,
-                    stored: true,
-                }));
-            }
-            Ok(Attempt::Conflict)
+            Ok(committed(commit(&p.store, &tx).await?, body))
         },
         ApiError::lock_timeout,
     )

@@ -9,6 +9,7 @@ use calmony_protocol::ids;
 use calmony_protocol::params::Params;
 
 use crate::context::{Reply, RequestContext};
+use crate::store::retry::Attempt;
 use crate::store::{Commit, Store, Tx};
 
 /// Encode an answer; a failure here is a bug, answered as a bare 500.
@@ -49,6 +50,19 @@ pub async fn commit_for(
     let outcome = commit(store, tx).await;
     ctx.settle(&outcome);
     outcome
+}
+
+/// For a retried change ([`crate::store::retry::until_committed`]): the 200 reply `body` when
+/// its commit was applied, or [`Attempt::Conflict`] to read again.
+pub fn committed(outcome: Commit, body: String) -> Attempt<Reply> {
+    match outcome {
+        Commit::Done(_) => Attempt::Done(Reply {
+            status: 200,
+            body,
+            stored: true,
+        }),
+        _ => Attempt::Conflict,
+    }
 }
 
 /// Commit a change whose answer is `body` (already stored under the request's idempotency key

@@ -23,7 +23,7 @@ use super::{
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{AuthOutcome, GatewayError, ModeGateway, Sale, ThreeDsContinuation, TxnState};
-use crate::resource::{answered, commit, commit_for, page_body, to_json};
+use crate::resource::{answered, commit, commit_for, committed, page_body, to_json};
 use crate::store::retry::{Attempt, until_committed};
 use crate::store::{Commit, Scope, Tx};
 
@@ -444,14 +444,7 @@ pub async fn update(
                 tx.index(&customer_index(scope, cus), id);
             }
             tx.respond(ctx, 200, &body);
-            if let Commit::Done(_) = commit(&p.store, &tx).await? {
-                return Ok(Attempt::Done(Reply {
-                    status: 200,
-                    body,
-                    stored: true,
-                }));
-            }
-            Ok(Attempt::Conflict)
+            Ok(committed(commit(&p.store, &tx).await?, body))
         },
         ApiError::lock_timeout,
     )

@@ -480,7 +480,7 @@ async fn finish_landing(
             match reread(p, refund_key_ref).await? {
                 Reread::Settled(ran) => Ok(Attempt::Done(ran)),
                 Reread::Pending(fresh, current) => {
-                    *crate::lock(state_ref) = (fresh.version, current);
+                    *crate::lock(state_ref) = (fresh.version, *current);
                     Ok(Attempt::Conflict)
                 }
             }
@@ -663,7 +663,7 @@ async fn fail_landing(
             match reread(p, refund_key_ref).await? {
                 Reread::Settled(ran) => Ok(Attempt::Done(ran)),
                 Reread::Pending(fresh, current) => {
-                    *crate::lock(state_ref) = (fresh.version, current, fresh.json);
+                    *crate::lock(state_ref) = (fresh.version, *current, fresh.json);
                     Ok(Attempt::Conflict)
                 }
             }
@@ -979,7 +979,7 @@ enum Reread {
     /// Another writer already settled it: its answer as stored.
     Settled(Ran),
     /// Still pending: the record and refund to land on next.
-    Pending(Record, Refund),
+    Pending(Record, Box<Refund>),
 }
 
 /// Read the refund at `key` again for a landing that lost a race; gone means contended.
@@ -989,7 +989,7 @@ async fn reread(p: &Payments, key: &str) -> Result<Reread, Landing> {
     };
     let current: Refund = super::parse(&fresh, key)?;
     if RefundStatus::is_pending(&current) {
-        return Ok(Reread::Pending(fresh, current));
+        return Ok(Reread::Pending(fresh, Box::new(current)));
     }
     Ok(Reread::Settled(Ran::settled(Reply {
         status: 200,

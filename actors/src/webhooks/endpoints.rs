@@ -15,10 +15,10 @@ pub use super::signing::{Loaded, SigningSecret};
 use super::Webhooks;
 use crate::clock;
 use crate::context::{Reply, RequestContext};
-use crate::resource::{commit, commit_answer, page_body, to_json};
+use crate::resource::{commit, commit_answer, committed, page_body, to_json};
 use crate::sealing;
-use crate::store::retry::{Attempt, until_committed};
-use crate::store::{Commit, Scope, StoreError, Tx};
+use crate::store::retry::until_committed;
+use crate::store::{Scope, StoreError, Tx};
 
 pub(super) fn index(scope: &Scope) -> String {
     scope.key("webhook_endpoints")
@@ -322,14 +322,7 @@ pub async fn update(
                 tx.hdel(&scope.record(id), "failing_since");
             }
             tx.respond(ctx, 200, &body);
-            Ok(match commit(&w.store, &tx).await? {
-                Commit::Done(_) => Attempt::Done(Reply {
-                    status: 200,
-                    body,
-                    stored: true,
-                }),
-                _ => Attempt::Conflict,
-            })
+            Ok(committed(commit(&w.store, &tx).await?, body))
         },
         ApiError::lock_timeout,
     )
@@ -373,14 +366,7 @@ pub async fn roll_secret(
             answer.secret = Some(secret);
             let body = to_json(&answer)?;
             respond_sealed(&mut tx, ctx, &body)?;
-            Ok(match commit(&w.store, &tx).await? {
-                Commit::Done(_) => Attempt::Done(Reply {
-                    status: 200,
-                    body,
-                    stored: true,
-                }),
-                _ => Attempt::Conflict,
-            })
+            Ok(committed(commit(&w.store, &tx).await?, body))
         },
         ApiError::lock_timeout,
     )
