@@ -945,7 +945,7 @@ impl Checkout {
                 payment_method: Some(pm.id.clone()),
                 payment_method_details: json!({"type": "card", "card": {"brand": brand, "last4": pm.card.last4}}),
                 refunded: false,
-                status: "succeeded".into(),
+                status: crate::payments::ChargeStatus::Succeeded.as_str().into(),
                 cardstream_transaction_id: intent.cardstream_transaction_id.clone(),
             };
             intent.latest_charge = Some(charge.id.clone());

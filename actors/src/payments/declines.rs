@@ -59,7 +59,7 @@ pub fn record(
     if let Some(t) = &txn {
         charge.cardstream_transaction_id = t.transaction_id.clone();
     }
-    charge.status = "failed".into();
+    charge.status = super::transitions::ChargeStatus::Failed.as_str().into();
     charge.paid = false;
     charge.failure_code = Some(stripe_code.into());
     charge.failure_message = Some(message.into());

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::effects::{FinishedPayment, InvoiceSnapshot};
 use super::transitions::{
-    self, Answer, BillingEffect, ChargeChange, CommandOp, Facts, Finish, IntentStatus, NextAction,
-    PaymentError, Reply as TransitionReply,
+    self, Answer, BillingEffect, ChargeChange, ChargeStatus, CommandOp, Facts, Finish,
+    IntentStatus, NextAction, PaymentError, Reply as TransitionReply,
 };
 use super::{
     COMMANDS, Challenge, Command, GROUP, HOLD_MS, IntentInternal, Landing, Loaded, Payments,
@@ -1160,7 +1160,7 @@ pub(crate) fn new_charge(
         payment_method: intent.payment_method.clone(),
         payment_method_details: details,
         refunded: false,
-        status: "failed".into(),
+        status: ChargeStatus::Failed.as_str().into(),
         cardstream_transaction_id: transaction_id,
     }
 }
@@ -1272,7 +1272,7 @@ async fn finish(
             Step::Auth(AuthOutcome::Approved { txn, .. }),
         ) => {
             let mut ch = new_charge(&intent, scope, txn.transaction_id.clone(), method.as_ref());
-            ch.status = "succeeded".into();
+            ch.status = ChargeStatus::Succeeded.as_str().into();
             ch.paid = true;
             ch.captured = captured;
             ch.amount_captured = if captured { amount } else { 0 };

@@ -53,7 +53,7 @@ use crate::gateway::{Cardstream, GatewayError, MerchantAccounts, ModeGateway, Pa
 use crate::idempotency::Claim;
 use crate::store::{Fetched, Record, Scope, Store, StoreError};
 pub use effects::{BillingSettings, FinishedPayment, InvoiceSnapshot, NoEffects, PaymentEffects};
-pub use transitions::{BillingEffect, CommandOp, IntentStatus};
+pub use transitions::{BillingEffect, ChargeStatus, CommandOp, IntentStatus};
 
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;

@@ -57,6 +57,23 @@ impl IntentStatus {
     }
 }
 
+/// A charge's status (Stripe's names): a charge is written once per attempt, `failed` until
+/// the gateway approves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeStatus {
+    Succeeded,
+    Failed,
+}
+
+impl ChargeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeStatus::Succeeded => "succeeded",
+            ChargeStatus::Failed => "failed",
+        }
+    }
+}
+
 /// What a command entry asks the processor to do (its `op`, as stored in the stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandOp {
