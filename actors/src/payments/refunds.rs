@@ -464,23 +464,45 @@ async fn finish_landing(
     refund: Refund,
     outcome: Settled,
 ) -> Result<Ran, ApiError> {
+    let outcome = &outcome;
+    // Still pending after every try: recovery finds the gateway already acted (`reconcile`)
+    // and records it.
+    land(p, scope, rec, refund, move |version, refund| {
+        finish(p, scope, cmd, cmd_id, version, refund, outcome.clone())
+    })
+    .await
+}
+
+/// Land one change of a pending refund (`change`: its finish or its failure, `None` when a
+/// record moved meanwhile) on the refund as last read, reading it again after each lost race;
+/// settled by another writer, its stored answer. After [`LANDING_ATTEMPTS`] the refund is
+/// answered as it stands, still pending, for recovery to land.
+async fn land<F, Fut>(
+    p: &Payments,
+    scope: &Scope,
+    rec: crate::store::Record,
+    refund: Refund,
+    change: F,
+) -> Result<Ran, ApiError>
+where
+    F: Fn(u64, Refund) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Reply>, ApiError>>,
+{
     let refund_key = scope.record(&refund.id);
-    // The refund as last read, for the next try.
-    let state = std::sync::Mutex::new((rec.version, refund));
-    let (state_ref, refund_key_ref, outcome) = (&state, &refund_key, &outcome);
+    // The refund as last read (and its stored body), for the next try.
+    let state = std::sync::Mutex::new((rec.version, refund, rec.json));
+    let (state_ref, refund_key_ref, change) = (&state, &refund_key, &change);
     let landed = until_committed_within(
         LANDING_ATTEMPTS,
         || async move {
-            let (version, refund) = crate::lock(state_ref).clone();
-            if let Some(reply) =
-                finish(p, scope, cmd, cmd_id, version, refund, outcome.clone()).await?
-            {
+            let (version, refund, _) = crate::lock(state_ref).clone();
+            if let Some(reply) = change(version, refund).await? {
                 return Ok(Attempt::Done(Ran::settled(reply)));
             }
             match reread(p, refund_key_ref).await? {
                 Reread::Settled(ran) => Ok(Attempt::Done(ran)),
                 Reread::Pending(fresh, current) => {
-                    *crate::lock(state_ref) = (fresh.version, *current);
+                    *crate::lock(state_ref) = (fresh.version, *current, fresh.json);
                     Ok(Attempt::Conflict)
                 }
             }
@@ -491,8 +513,7 @@ async fn finish_landing(
     match landed {
         Ok(ran) => Ok(ran),
         Err(Landing::Failed(e)) => Err(e),
-        // Still pending: recovery finds the gateway already acted (`reconcile`) and records it.
-        Err(Landing::Contended) => Ok(Ran::waiting(to_json(&crate::lock(&state).1)?)),
+        Err(Landing::Contended) => Ok(Ran::waiting(crate::lock(&state).2.clone())),
     }
 }
 
@@ -649,33 +670,10 @@ async fn fail_landing(
     refund: Refund,
     why: Failure,
 ) -> Result<Ran, ApiError> {
-    let refund_key = scope.record(&refund.id);
-    // The refund as last read (and its stored body), for the next try.
-    let state = std::sync::Mutex::new((rec.version, refund, rec.json));
-    let (state_ref, refund_key_ref) = (&state, &refund_key);
-    let landed = until_committed_within(
-        LANDING_ATTEMPTS,
-        || async move {
-            let (version, refund, _) = crate::lock(state_ref).clone();
-            if let Some(reply) = fail(p, scope, cmd, ack, version, refund, why).await? {
-                return Ok(Attempt::Done(Ran::settled(reply)));
-            }
-            match reread(p, refund_key_ref).await? {
-                Reread::Settled(ran) => Ok(Attempt::Done(ran)),
-                Reread::Pending(fresh, current) => {
-                    *crate::lock(state_ref) = (fresh.version, *current, fresh.json);
-                    Ok(Attempt::Conflict)
-                }
-            }
-        },
-        || Landing::Contended,
-    )
-    .await;
-    match landed {
-        Ok(ran) => Ok(ran),
-        Err(Landing::Failed(e)) => Err(e),
-        Err(Landing::Contended) => Ok(Ran::waiting(crate::lock(&state).2.clone())),
-    }
+    land(p, scope, rec, refund, move |version, refund| {
+        fail(p, scope, cmd, ack, version, refund, why)
+    })
+    .await
 }
 
 /// Fail a pending refund in one commit: the refund `failed` with its reason, out of the
