@@ -286,7 +286,8 @@ impl CreateParams {
                 "submit_type can only be used in payment mode.",
             ));
         }
-        let payment_method_types = crate::payment_intent::take_payment_method_types(&mut p)?;
+        let payment_method_types = crate::payment_intent::take_payment_method_types(&mut p)?
+            .unwrap_or_else(|| vec!["card".into()]);
         // Only the hosted page exists; `embedded` and `custom` are refused by name.
         p.one_of(&["ui_mode", "uiMode"], &["hosted"])?;
         let expires_at = p

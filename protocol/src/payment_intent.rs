@@ -166,9 +166,15 @@ pub fn take_capture_method(p: &mut Params) -> Result<String, ApiError> {
     .unwrap_or_else(|| "automatic".into()))
 }
 
-/// `payment_method_types[]`: cards are the only way the daemon takes money today, so any other
-/// type (`bacs_debit`, `pay_by_bank`, …) is refused rather than shown a card page.
-pub fn take_payment_method_types(p: &mut Params) -> Result<Vec<String>, ApiError> {
+/// The payment method types the daemon takes: cards, and Pay by Bank (a bank transfer the
+/// payer approves at their bank, GBP only).
+pub const METHOD_TYPES: [&str; 2] = ["card", PAY_BY_BANK];
+/// Pay by Bank's payment method type, as Stripe spells it.
+pub const PAY_BY_BANK: &str = "pay_by_bank";
+
+/// `payment_method_types[]`: `card` and `pay_by_bank`; any other type (`bacs_debit`, …) is
+/// refused rather than shown a page that cannot take it. `None` when not given.
+pub fn take_payment_method_types(p: &mut Params) -> Result<Option<Vec<String>>, ApiError> {
     let name = p.name("payment_method_types");
     match p.string_array(&["payment_method_types", "paymentMethodTypes"])? {
         Field::Set(types) if types.is_empty() => Err(ApiError::invalid_param(
@@ -176,19 +182,46 @@ pub fn take_payment_method_types(p: &mut Params) -> Result<Vec<String>, ApiError
             &name,
             format!("{name} must name at least one payment method type."),
         )),
-        Field::Set(types) => match types.iter().find(|t| t.as_str() != "card") {
+        Field::Set(types) => match types.iter().find(|t| !METHOD_TYPES.contains(&t.as_str())) {
             Some(other) => Err(ApiError::invalid_param(
                 "parameter_invalid_value",
                 &name,
                 format!(
-                    "The payment method type {other:?} is not supported: only `card` payment \
-                     methods are."
+                    "The payment method type {other:?} is not supported: only `card` and \
+                     `pay_by_bank` payment methods are."
                 ),
             )),
-            None => Ok(types),
+            None => {
+                let mut unique: Vec<String> = Vec::new();
+                for t in types {
+                    if !unique.contains(&t) {
+                        unique.push(t);
+                    }
+                }
+                Ok(Some(unique))
+            }
         },
-        _ => Ok(vec!["card".into()]),
+        _ => Ok(None),
     }
+}
+
+/// `payment_method_data[type]`: a payment method made for this confirmation. Only
+/// `pay_by_bank` is taken inline (a card is tokenised through `/v1/payment_methods` first, so
+/// card numbers never pass through a payment intent).
+pub fn take_payment_method_data(p: &mut Params) -> Result<Option<String>, ApiError> {
+    let mut data = match p.object(&["payment_method_data", "paymentMethodData"])? {
+        Field::Set(d) => d,
+        _ => return Ok(None),
+    };
+    let kind = data.one_of(&["type"], &[PAY_BY_BANK])?.into_option();
+    if kind.is_none() {
+        return Err(ApiError::missing_param("payment_method_data[type]"));
+    }
+    // `payment_method_data[pay_by_bank]` carries nothing the daemon uses; anything else in it
+    // is refused by name.
+    data.ignore(&["pay_by_bank"]);
+    data.finish()?;
+    Ok(kind)
 }
 
 /// `POST /v1/payment_intents`.
@@ -205,6 +238,10 @@ pub struct CreateParams {
     pub return_url: Option<String>,
     pub receipt_email: Option<String>,
     pub statement_descriptor: Option<String>,
+    /// `None`: not given (cards).
+    pub payment_method_types: Option<Vec<String>>,
+    /// `payment_method_data[type]`: a payment method made inline (`pay_by_bank`).
+    pub payment_method_data: Option<String>,
 }
 
 fn take_return_url(p: &mut Params) -> Result<Option<String>, ApiError> {
@@ -228,7 +265,11 @@ impl CreateParams {
         let amount = take_amount(&mut p, true)?.unwrap_or(0);
         let currency = take_currency(&mut p, true)?.unwrap_or_default();
         let capture_method = take_capture_method(&mut p)?;
+        let payment_method_types = take_payment_method_types(&mut p)?;
+        let payment_method_data = take_payment_method_data(&mut p)?;
         let c = Self {
+            payment_method_types,
+            payment_method_data,
             amount,
             currency,
             customer: p
@@ -252,7 +293,6 @@ impl CreateParams {
         if let Some(e) = &c.receipt_email {
             crate::customer::check_email(e).map_err(|e| e.with_param("receipt_email"))?;
         }
-        take_payment_method_types(&mut p)?;
         p.ignore(&["automatic_payment_methods"]);
         p.expand()?;
         p.finish()?;
@@ -298,6 +338,10 @@ impl UpdateParams {
 pub struct ConfirmParams {
     pub payment_method: Option<String>,
     pub return_url: Option<String>,
+    /// `payment_method_types[]` replaced at confirmation; `None`: unchanged.
+    pub payment_method_types: Option<Vec<String>>,
+    /// `payment_method_data[type]`: a payment method made inline (`pay_by_bank`).
+    pub payment_method_data: Option<String>,
 }
 
 impl ConfirmParams {
@@ -307,8 +351,9 @@ impl ConfirmParams {
                 .string_max(&["payment_method", "paymentMethodId", "paymentMethod"], 100)?
                 .into_option(),
             return_url: take_return_url(&mut p)?,
+            payment_method_types: take_payment_method_types(&mut p)?,
+            payment_method_data: take_payment_method_data(&mut p)?,
         };
-        take_payment_method_types(&mut p)?;
         p.expand()?;
         p.finish()?;
         Ok(c)

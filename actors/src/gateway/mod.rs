@@ -11,6 +11,7 @@
 //! account's settings and can never reach the live one. An answer whose signature does not
 //! verify is an error ([`GatewayError::Unverified`]), never an outcome.
 
+pub mod bank_flows;
 pub mod cardstream;
 pub mod flows;
 pub mod outcomes;

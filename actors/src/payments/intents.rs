@@ -12,6 +12,7 @@ use calmony_protocol::payment_method::PaymentMethod;
 use calmony_protocol::{ApiError, ErrorType, ids};
 use serde_json::{Value, json};
 
+use super::bank;
 use super::effects::{FinishedPayment, InvoiceSnapshot};
 use super::transitions::{
     self, Answer, BillingEffect, ChargeChange, ChargeStatus, CommandOp, Facts, Finish,
@@ -79,7 +80,7 @@ pub(crate) async fn load_method(
 }
 
 /// A payment's events happen now, on the wall clock.
-fn event(
+pub(super) fn event(
     kind: &str,
     object: &impl serde::Serialize,
     scope: &Scope,
@@ -101,7 +102,7 @@ fn unexpected(intent: &PaymentIntent, action: &str) -> ApiError {
     .with_param("intent")
 }
 
-fn write_intent(
+pub(super) fn write_intent(
     tx: &mut Tx,
     scope: &Scope,
     version: u64,
@@ -134,11 +135,29 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
         }
         None => None,
     };
-    if c.confirm && c.payment_method.is_none() {
-        return Err(ApiError::missing_param("payment_method"));
+    if c.payment_method_data.is_some() && !c.confirm {
+        return Err(ApiError::invalid_param(
+            "parameter_invalid_value",
+            "payment_method_data",
+            "payment_method_data is used when the intent is confirmed: pass confirm=true, or \
+             pass it to /confirm.",
+        ));
     }
     let id = ids::new_id(payment_intent::PREFIX);
     let mut intent = PaymentIntent::new(id, c.amount, c.currency, clock::now(), scope.livemode());
+    if let Some(types) = c.payment_method_types {
+        intent.payment_method_types = types;
+    }
+    bank::check_amount(p, &intent)?;
+    let by_bank = c.confirm
+        && bank::wanted(
+            &intent,
+            c.payment_method_data.as_deref(),
+            c.payment_method.is_some(),
+        );
+    if c.confirm && c.payment_method.is_none() && !by_bank {
+        return Err(ApiError::missing_param("payment_method"));
+    }
     intent.capture_method = c.capture_method;
     intent.description = c.description;
     intent.receipt_email = c.receipt_email;
@@ -163,6 +182,19 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
     tx.event(scope, &created);
     if !c.confirm {
         let body = write_intent(&mut tx, scope, 1, &intent, &IntentInternal::default())?;
+        tx.respond(ctx, 200, &body);
+        return answered(commit_for(&p.store, ctx, &mut tx).await?, body);
+    }
+    if by_bank {
+        // Created and sent to the bank page in one commit; no money moves until the payer
+        // picks a bank and approves.
+        let mut internal = IntentInternal::default();
+        bank::start(p, scope, &mut intent, &mut internal)?;
+        let body = write_intent(&mut tx, scope, 1, &intent, &internal)?;
+        tx.event(
+            scope,
+            &event("payment_intent.requires_action", &intent, scope, &request),
+        );
         tx.respond(ctx, 200, &body);
         return answered(commit_for(&p.store, ctx, &mut tx).await?, body);
     }
@@ -505,6 +537,31 @@ pub async fn confirm(
             if let Some(pm) = &c.payment_method {
                 intent.set_payment_method(Some(pm.clone()));
             }
+            if let Some(types) = &c.payment_method_types {
+                intent.payment_method_types = types.clone();
+            }
+            if c.return_url.is_some() {
+                intent.return_url = c.return_url.clone();
+            }
+            bank::check_amount(p, &intent)?;
+            if bank::wanted(
+                &intent,
+                c.payment_method_data.as_deref(),
+                c.payment_method.is_some(),
+            ) {
+                let mut internal = IntentInternal::default();
+                bank::start(p, scope, &mut intent, &mut internal)?;
+                let mut tx = Tx::new();
+                tx.expect_version(&scope.record(id), version);
+                let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
+                let request = ctx.event_request();
+                tx.event(
+                    scope,
+                    &event("payment_intent.requires_action", &intent, scope, &request),
+                );
+                tx.respond(ctx, 200, &body);
+                return Ok(committed(commit_for(&p.store, ctx, &mut tx).await?, body));
+            }
             let Some(pm) = intent.payment_method.clone() else {
                 return Err(ApiError::new(
                     400,
@@ -517,9 +574,6 @@ pub async fn confirm(
             };
             let (method, _) = load_method(p, scope, Some(ctx), &pm, "payment_method").await?;
             check_owner(&method, intent.customer.as_deref())?;
-            if c.return_url.is_some() {
-                intent.return_url = c.return_url.clone();
-            }
             intent.last_payment_error = None;
             let mut tx = Tx::new();
             tx.expect_version(&scope.record(id), version);

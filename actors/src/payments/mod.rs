@@ -29,6 +29,8 @@
 //! [`MAX_DELIVERIES`] tries, for an operator to look at. A refund's command is parked only once
 //! its refund has failed (or been found done), so it cannot hold up its sale's later refunds.
 
+pub mod bank;
+pub mod bank_attempt;
 mod charges;
 pub mod declines;
 mod effects;
@@ -116,6 +118,9 @@ pub struct IntentInternal {
     /// under its version check, so two arrivals of one result cannot both record it.
     #[serde(default)]
     pub recorded_attempts: std::collections::VecDeque<String>,
+    /// A Pay by Bank attempt (see [`bank`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank: Option<bank_attempt::BankAttempt>,
 }
 
 /// How many of a checkout's recorded attempts are remembered: more than a payer makes on one
@@ -178,6 +183,8 @@ pub struct Payments {
     pub billing: Arc<BillingSettings>,
     /// Billing's writes for a finished payment, added to its finish commit.
     effects: Arc<dyn PaymentEffects>,
+    /// Pay by Bank's banks and limit; `None`: not taken.
+    pub bank: Option<bank::BankRail>,
 }
 
 /// A mode whose merchant account is not configured takes no payments.
@@ -210,7 +217,14 @@ impl Payments {
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             billing: Arc::new(BillingSettings::default()),
             effects: Arc::new(NoEffects),
+            bank: None,
         }
+    }
+
+    /// Take Pay by Bank through `rail`.
+    pub fn with_bank(mut self, rail: bank::BankRail) -> Self {
+        self.bank = Some(rail);
+        self
     }
 
     /// Use these billing settings (from the configuration).

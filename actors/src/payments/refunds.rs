@@ -131,6 +131,19 @@ pub async fn create_refund(
             .with_code("payment_intent_unexpected_state")
             .with_param("payment_intent"));
         }
+        if internal.bank.is_some() {
+            // A bank transfer has no refund call: the money goes back from the merchant's
+            // own account, a payout path that is not configured.
+            return Err(ApiError::new(
+                400,
+                ErrorType::InvalidRequestError,
+                "This payment was made by Pay by Bank. Its refund is paid from your bank \
+                 account to the payer's, and no settlement account (Griffin) is configured to \
+                 pay it from. Nothing was changed.",
+            )
+            .with_code("refund_unsupported_payment_method")
+            .with_param("payment_intent"));
+        }
         let remaining = intent.amount_received - internal.refunded;
         if remaining <= 0 {
             return Err(ApiError::new(

@@ -41,6 +41,7 @@ pub const ACTORS: &[&str] = &[
     "webhook_dispatcher",
     "subscription_scheduler",
     "checkout_expiry",
+    "bank_tracker",
     "invoice_generator",
     "event_retention",
     "clock_follower",

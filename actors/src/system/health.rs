@@ -16,6 +16,7 @@ pub const CRITICAL: &[&str] = &[
     "webhook_dispatcher",
     "subscription_scheduler",
     "checkout_expiry",
+    "bank_tracker",
 ];
 
 /// Down actors, by name, with when they went down.

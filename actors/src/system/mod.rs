@@ -7,6 +7,7 @@
 //! | [`webhook_dispatcher`] | fan-out, senders, retry mover | its loops; a watch tick |
 //! | [`subscription_scheduler`] | the billing run on its cron schedule | its tick |
 //! | [`checkout_expiry`] | checkout sessions past `expires_at` | its tick |
+//! | [`bank_tracker`] | Pay by Bank attempts: recovery, status polling with backoff | its tick |
 //! | [`event_retention`] | events past the retention period | its tick |
 //! | [`clock_follower`] | the shared clock offset (`clock.controllable`) | its tick |
 //! | the daemon's `sandbox_settlement` | the sandbox's daily settlement | its tick |
@@ -20,6 +21,7 @@
 //! off, health) is [`restarts`]; which critical actor is down is [`health`]; the test-only
 //! fault hook is [`faults`].
 
+pub mod bank_tracker;
 pub mod cardstream_gateway;
 pub mod checkout_expiry;
 pub mod clock_follower;
@@ -156,6 +158,13 @@ fn start_actors(parts: Parts, runtime: Handle) -> Started {
     gateway_client.bind(Supervisor::start(move |_| {
         cardstream_gateway::CardstreamGateway::new(gateway, rt)
     }));
+    let rt = runtime.clone();
+    let tracker = bank_tracker::BankTracker {
+        payments: payments.clone(),
+    };
+    held.push(Box::new(Supervisor::start(move |_| {
+        Periodic::new(tracker, rt)
+    })));
     let rt = runtime.clone();
     let intents = Supervisor::start(move |_| intent_processor::IntentProcessor::new(payments, rt));
     webhook_dispatcher::reseal_secrets(&webhooks, &runtime);

@@ -239,6 +239,30 @@ async fn dispatch(
             crate::pages::three_ds::page_for(&state.payments, &project, &mode, &intent, &query)
                 .await
         }
+        Route::BankPage {
+            project,
+            mode,
+            intent,
+            choose: false,
+        } => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            crate::pages::bank::page_for(&state.payments, &project, &mode, &intent, &query).await
+        }
+        Route::BankPage {
+            project,
+            mode,
+            intent,
+            choose: true,
+        } => match body::read_bytes(req, body::Limits::of(&state.config)).await {
+            Ok(bytes) => {
+                crate::pages::bank::choose(&state.payments, &project, &mode, &intent, &bytes).await
+            }
+            Err(e) => error_response(&e, &request_id),
+        },
+        Route::BankReturn => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            crate::pages::bank::returned(&state.payments, &query).await
+        }
         Route::ThreeDsComplete {
             project,
             mode,

@@ -28,6 +28,16 @@ pub enum Route {
         mode: String,
         intent: String,
     },
+    /// The Pay by Bank page a payment's `next_action` points at (`GET`), and the payer's
+    /// choice of bank (`POST`).
+    BankPage {
+        project: String,
+        mode: String,
+        intent: String,
+        choose: bool,
+    },
+    /// Where the payer's bank sends them back.
+    BankReturn,
     /// The Cardstream simulator.
     Sandbox,
     /// A checkout session's page (`url`), and where the hosted payment page answers.
@@ -298,6 +308,9 @@ impl Route {
             Route::ApiMethodNotAllowed => "method_not_allowed",
             Route::ThreeDsPage { .. } => "/pay/3ds/:intent",
             Route::ThreeDsComplete { .. } => "/pay/3ds/:intent/complete",
+            Route::BankPage { choose: false, .. } => "/pay/bank/:intent",
+            Route::BankPage { choose: true, .. } => "/pay/bank/:intent (choose)",
+            Route::BankReturn => "/pay/bank/return",
             Route::Sandbox => "/sandbox",
             Route::InvoicePublicPdf { .. } => "/invoices/:id/pdf",
             Route::Checkout { step, .. } => match step {
@@ -389,6 +402,15 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         (&Method::POST, ["pay", "checkout", project, mode, session, "callback"]) => {
             checkout(project, mode, session, CheckoutStep::Callback)
+        }
+        (&Method::GET, ["pay", "bank", "return"]) => Route::BankReturn,
+        (m @ (&Method::GET | &Method::POST), ["pay", "bank", project, mode, intent]) => {
+            Route::BankPage {
+                project: project.to_string(),
+                mode: mode.to_string(),
+                intent: intent.to_string(),
+                choose: m == Method::POST,
+            }
         }
         (&Method::GET, ["pay", "3ds", project, mode, intent]) => Route::ThreeDsPage {
             project: project.to_string(),

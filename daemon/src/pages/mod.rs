@@ -1,5 +1,6 @@
 //! The pages the daemon serves to customers' browsers (not to API clients).
 //!
+//! - [`bank`]: the Pay by Bank page (pick a bank) and the bank's redirect back.
 //! - [`brand`]: the merchant's frame (name, logo, colour, support contact) around a page.
 //! - [`checkout`]: the hosted checkout page and the gateway's answers to it.
 //! - [`three_ds`]: the 3-D Secure hand-off a payment's `next_action` points at.
@@ -8,6 +9,7 @@
 //! Pages are small, plain HTML that works without JavaScript (a button where a script would
 //! auto-submit), and every interpolated value is escaped with [`html::escape`].
 
+pub mod bank;
 pub mod brand;
 pub mod checkout;
 mod html;

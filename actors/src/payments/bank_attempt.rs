@@ -1,0 +1,288 @@
+//! A Pay by Bank attempt: where one payer's bank transfer stands, and what to do next. Pure:
+//! the flow (`super::bank`) loads, asks these functions, and commits.
+//!
+//! The attempt is written into the intent's internal record *before* each call to the bank
+//! (the consent's and the payment's idempotency keys, the OAuth `state`), so a crash at any
+//! step leaves enough to ask the bank where things stand and to resend only under the same
+//! key: a consent is created once and submitted at most once.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::gateway::bank_flows::{BankPaymentState, ConsentState};
+
+/// The steps of an attempt, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Confirmed; the payer has not picked a bank yet.
+    ChoosingBank,
+    /// A bank picked and the consent's key written; the consent may or may not exist.
+    ConsentPending,
+    /// The consent exists; the payer is at the bank.
+    AwaitingAuthorisation,
+    /// Approved and the token kept; the payment may or may not be submitted.
+    Submitting,
+    /// Submitted; the bank settles it or rejects it.
+    Submitted,
+    Succeeded,
+    Failed,
+}
+
+impl Phase {
+    /// Phases a payer's page or the tracker still acts on.
+    pub fn is_open(self) -> bool {
+        !matches!(self, Phase::Succeeded | Phase::Failed)
+    }
+}
+
+/// What [`BankAttempt`] keeps beside the intent (never answered to clients).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankAttempt {
+    pub attempt: String,
+    pub phase: Phase,
+    #[serde(default)]
+    pub bank: Option<String>,
+    pub consent_key: String,
+    pub payment_key: String,
+    /// SHA-256 (hex) of the OAuth `state` secret sent through the payer's browser.
+    #[serde(default)]
+    pub state_hash: Option<String>,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub consent_id: Option<String>,
+    /// The consent's access token, sealed at rest.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_expires_at: Option<i64>,
+    #[serde(default)]
+    pub payment_id: Option<String>,
+    /// Unix seconds the consent was asked for (what its expiry is counted from).
+    #[serde(default)]
+    pub consent_requested_at: Option<i64>,
+    /// Status checks made since the last change: the backoff's step.
+    #[serde(default)]
+    pub checks: u32,
+    /// On the payee's statement (at most 18 characters).
+    pub reference: String,
+    pub end_to_end_id: String,
+    pub instruction_id: String,
+}
+
+/// What a status check at the bank means for the attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing changed: look again later.
+    Wait,
+    /// The payer is gone and will not come back, or the bank refused: the intent goes back to
+    /// `requires_payment_method` with this message.
+    Fail(&'static str),
+    /// Send the consent again, under its key (the bank answers with the same consent).
+    ResendConsent,
+    /// Submit (or resubmit under the same key) with the kept token.
+    Submit,
+    /// The money arrived: the intent succeeds.
+    Succeed,
+}
+
+/// How long a payer may take at the bank before an unapproved consent counts as abandoned.
+pub const AUTHORISATION_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// A consent the bank reported (or `None`: it does not know it) for an attempt in `phase`,
+/// `age` after it was asked for, with `token` kept or not.
+pub fn after_consent_check(
+    phase: Phase,
+    consent: Option<ConsentState>,
+    age: Duration,
+    has_token: bool,
+) -> Next {
+    let expired = age >= AUTHORISATION_WINDOW;
+    match (phase, consent) {
+        // Asked for but never recorded: the same key finds (or makes) the one consent.
+        (Phase::ConsentPending, _) => Next::ResendConsent,
+        (Phase::AwaitingAuthorisation, None) => {
+            Next::Fail("The bank has no record of this payment.")
+        }
+        (_, Some(ConsentState::Rejected)) if phase != Phase::Submitted => {
+            Next::Fail("The payment was rejected or cancelled at the bank.")
+        }
+        (Phase::AwaitingAuthorisation, Some(ConsentState::AwaitingAuthorisation)) if expired => {
+            Next::Fail("The payment was not approved at the bank in time.")
+        }
+        (Phase::AwaitingAuthorisation, Some(ConsentState::AwaitingAuthorisation)) => Next::Wait,
+        // Approved, but the approval's code never reached us (or its token was not kept): no
+        // money can move without it, so once the payer can no longer return, it is over.
+        (Phase::AwaitingAuthorisation, Some(ConsentState::Authorised)) if expired => {
+            Next::Fail("The payment was approved but could not be completed; nothing was paid.")
+        }
+        (Phase::AwaitingAuthorisation, Some(_)) => Next::Wait,
+        (Phase::Submitting, _) if !has_token => {
+            Next::Fail("The payment could not be submitted; nothing was paid.")
+        }
+        // Authorised: never submitted. Consumed: submitted, and the same key answers with
+        // that payment. Either way the submission under the kept key is the one payment.
+        (Phase::Submitting, Some(ConsentState::Authorised | ConsentState::Consumed)) => {
+            Next::Submit
+        }
+        (Phase::Submitting, _) => {
+            Next::Fail("The bank no longer holds this approval; nothing was paid.")
+        }
+        _ => Next::Wait,
+    }
+}
+
+/// A submitted payment's status.
+pub fn after_payment_check(state: Option<BankPaymentState>) -> Next {
+    match state {
+        Some(BankPaymentState::Settled) => Next::Succeed,
+        Some(BankPaymentState::Rejected) => Next::Fail("The bank rejected the payment."),
+        Some(BankPaymentState::InProgress) | None => Next::Wait,
+    }
+}
+
+/// When to look at an open attempt again after `checks` looks without a change: 1 s,
+/// doubling to a minute (a bank's status API is throttled; most settle within seconds).
+pub fn next_check(checks: u32) -> Duration {
+    Duration::from_secs(1u64 << checks.min(6)).min(Duration::from_secs(60))
+}
+
+/// The reference on the payee's statement: `CP` and the intent id's last 16 characters,
+/// uppercase (Faster Payments carries 18; banks may strip anything but letters and digits).
+pub fn reference_for(intent_id: &str) -> String {
+    let tail: String = intent_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .take(16)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("CP{}", tail.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BankPaymentState as P;
+    use ConsentState as C;
+    use Phase::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn consent_checks() {
+        let cases: &[(Phase, Option<C>, Duration, bool, Next)] = &[
+            (ConsentPending, None, MIN, false, Next::ResendConsent),
+            (
+                ConsentPending,
+                Some(C::Authorised),
+                MIN,
+                false,
+                Next::ResendConsent,
+            ),
+            (
+                AwaitingAuthorisation,
+                Some(C::AwaitingAuthorisation),
+                MIN,
+                false,
+                Next::Wait,
+            ),
+            (
+                AwaitingAuthorisation,
+                Some(C::AwaitingAuthorisation),
+                16 * MIN,
+                false,
+                Next::Fail("The payment was not approved at the bank in time."),
+            ),
+            (
+                AwaitingAuthorisation,
+                Some(C::Rejected),
+                MIN,
+                false,
+                Next::Fail("The payment was rejected or cancelled at the bank."),
+            ),
+            (
+                AwaitingAuthorisation,
+                Some(C::Authorised),
+                MIN,
+                false,
+                Next::Wait,
+            ),
+            (
+                AwaitingAuthorisation,
+                Some(C::Authorised),
+                16 * MIN,
+                false,
+                Next::Fail(
+                    "The payment was approved but could not be completed; nothing was paid.",
+                ),
+            ),
+            (
+                AwaitingAuthorisation,
+                None,
+                MIN,
+                false,
+                Next::Fail("The bank has no record of this payment."),
+            ),
+            (Submitting, Some(C::Authorised), MIN, true, Next::Submit),
+            (Submitting, Some(C::Consumed), MIN, true, Next::Submit),
+            (
+                Submitting,
+                Some(C::Consumed),
+                MIN,
+                false,
+                Next::Fail("The payment could not be submitted; nothing was paid."),
+            ),
+            (
+                Submitting,
+                Some(C::Rejected),
+                MIN,
+                true,
+                Next::Fail("The payment was rejected or cancelled at the bank."),
+            ),
+            (Submitted, Some(C::Consumed), MIN, true, Next::Wait),
+        ];
+        for (phase, consent, age, token, want) in cases {
+            assert_eq!(
+                after_consent_check(*phase, *consent, *age, *token),
+                *want,
+                "{phase:?} {consent:?} {age:?} token={token}"
+            );
+        }
+    }
+
+    #[test]
+    fn payment_checks() {
+        assert_eq!(after_payment_check(Some(P::Settled)), Next::Succeed);
+        assert_eq!(after_payment_check(Some(P::InProgress)), Next::Wait);
+        assert_eq!(after_payment_check(None), Next::Wait);
+        assert_eq!(
+            after_payment_check(Some(P::Rejected)),
+            Next::Fail("The bank rejected the payment.")
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        let secs: Vec<u64> = (0..9).map(|c| next_check(c).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn references_fit_faster_payments() {
+        let r = reference_for("pi_01M966ZGBDQ29KVP3MGH6AH1Q8");
+        assert_eq!(r, "CPQ29KVP3MGH6AH1Q8");
+        assert!(r.len() <= 18, "{r}");
+        assert!(r.starts_with("CP"));
+        assert!(
+            r.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
+    }
+}
