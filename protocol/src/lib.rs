@@ -20,6 +20,8 @@
 //! - [`destination`]: where a webhook may be delivered (the rules against request forgery).
 //! - [`secret`]: a wrapper that keeps secrets out of logs.
 //! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
+//! - [`open_banking`]: UK Open Banking payment initiation (Pay by Bank): wire types, amounts,
+//!   the detached JWS.
 
 pub mod billing;
 pub mod business;
@@ -38,6 +40,7 @@ pub mod ids;
 pub mod list;
 pub mod metadata;
 pub mod mode;
+pub mod open_banking;
 pub mod params;
 pub mod payment_intent;
 pub mod payment_method;
