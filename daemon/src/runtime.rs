@@ -267,6 +267,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                 public_base: config.public_base(),
                 operator_token: Some(config.sandbox.operator_token.clone())
                     .filter(|t| !t.is_empty()),
+                bank: Default::default(),
             },
         )
     });

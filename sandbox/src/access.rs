@@ -22,6 +22,8 @@ pub enum Control {
     Faults,
     Settle,
     Ledger,
+    /// The sandbox bank's ledger: operator only (it lists every project's bank payments).
+    BankLedger,
 }
 
 impl Control {
@@ -31,6 +33,7 @@ impl Control {
             "/sandbox/faults" => Some(Control::Faults),
             "/sandbox/settle" => Some(Control::Settle),
             "/sandbox/ledger" => Some(Control::Ledger),
+            "/sandbox/bank/ledger" => Some(Control::BankLedger),
             _ => None,
         }
     }
@@ -74,8 +77,10 @@ pub fn decide(control: Control, caller: &Caller, operator_configured: bool) -> A
         }
         // The ledger is always on: a project's key reads its own part.
         (_, Control::Ledger) => Access::Unauthorized,
-        (_, Control::Faults | Control::Settle) if operator_configured => Access::Unauthorized,
-        (_, Control::Faults | Control::Settle) => Access::Off,
+        (_, Control::Faults | Control::Settle | Control::BankLedger) if operator_configured => {
+            Access::Unauthorized
+        }
+        (_, Control::Faults | Control::Settle | Control::BankLedger) => Access::Off,
     }
 }
 
@@ -100,7 +105,7 @@ mod tests {
         let granted_all = Access::Granted(View::All);
         let own = Access::Granted(View::Project("prj_acme".into()));
         use Access::{Off, Unauthorized};
-        use Control::{Faults, Ledger, Settle};
+        use Control::{BankLedger, Faults, Ledger, Settle};
         for (control, caller, configured, expected) in [
             (Faults, &Caller::Operator, true, &granted_all),
             (Settle, &Caller::Operator, true, &granted_all),
@@ -117,6 +122,10 @@ mod tests {
             (Faults, &Caller::Anonymous, false, &Off),
             (Settle, &Caller::Anonymous, false, &Off),
             (Ledger, &Caller::Anonymous, false, &Unauthorized),
+            (BankLedger, &Caller::Operator, true, &granted_all),
+            (BankLedger, &acme, true, &Unauthorized),
+            (BankLedger, &Caller::Anonymous, true, &Unauthorized),
+            (BankLedger, &Caller::Anonymous, false, &Off),
         ] {
             assert_eq!(
                 &decide(control, caller, configured),

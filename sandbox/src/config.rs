@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::bank::BankSandboxConfig;
+
 /// The simulated merchant account and where the simulator is reachable.
 #[derive(Clone)]
 pub struct SandboxConfig {
@@ -14,6 +16,8 @@ pub struct SandboxConfig {
     /// The bearer token of the control routes; `None`: faults and settlement are off (see
     /// [`access`]).
     pub operator_token: Option<String>,
+    /// The sandbox bank (Pay by Bank): its client, trusted TPP key and timings.
+    pub bank: BankSandboxConfig,
 }
 
 impl fmt::Debug for SandboxConfig {
@@ -26,6 +30,7 @@ impl fmt::Debug for SandboxConfig {
                 "operator_token",
                 &self.operator_token.as_ref().map(|_| "****"),
             )
+            .field("bank", &self.bank)
             .finish()
     }
 }

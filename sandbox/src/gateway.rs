@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use calmony_actors::Store;
 
+use std::sync::Arc;
+
+use crate::bank::setup::Setup as BankSetup;
 use crate::config::SandboxConfig;
 use crate::memory::Memory;
 use crate::transactions::IdBlock;
@@ -22,4 +25,6 @@ pub(crate) struct Gateway {
     pub(crate) ids: IdBlock,
     /// The faults last read and the VERIFYs SALEs clone (see [`crate::memory`]).
     pub(crate) memory: Memory,
+    /// The sandbox bank's settings and keys, loaded once.
+    pub(crate) bank: Arc<BankSetup>,
 }

@@ -19,6 +19,12 @@
 //! | `cp:sandbox:hosted:<session>` | string (JSON), 1 h TTL | a Hosted Payment Page session: the merchant's signed request (no card data) and how far the payment got |
 //! | `cp:sandbox:faults` | hash | fault injection: `tamper_signatures`, `delay_ms`, `drop_next`, `fail_next` |
 //! | `cp:sandbox:merchant_secret` | string | the installation's test merchant signature secret, made at first start (see [`crate::merchant`]) |
+//! | `cp:sandbox:bank:consent:<ConsentId>` | string (JSON) | a sandbox bank's payment consent, its status and the payer's choice |
+//! | `cp:sandbox:bank:payment:<DomesticPaymentId>` | string (JSON) | a payment the bank accepted (its status is computed when read) |
+//! | `cp:sandbox:bank:idem:<bank>:<op>:<key>` | string (JSON), 24 h TTL | an `x-idempotency-key`'s body hash and the resource it made |
+//! | `cp:sandbox:bank:token:<sha256>` | string (JSON), 300 s TTL | an access token (stored hashed): its bank, grant and consent |
+//! | `cp:sandbox:bank:code:<sha256>` | string (JSON), 10 min TTL | an authorisation code (hashed), single use, bound to its consent |
+//! | `cp:sandbox:bank:ledger` | list (JSON) | every payment the banks accepted, oldest first |
 //! | `cp:sandbox:faults_gen` | string (integer) | incremented by every setting of the faults: a simulator serving on the faults it last read checks it in each change (see `direct::handle`) |
 
 /// How long a 3-D Secure token stays usable: the cardholder has this long to finish the
@@ -58,4 +64,27 @@ pub fn cres(cres: &str) -> String {
 
 pub fn hosted(session: &str) -> String {
     format!("cp:sandbox:hosted:{session}")
+}
+
+pub const BANK_LEDGER: &str = "cp:sandbox:bank:ledger";
+
+pub fn bank_consent(id: &str) -> String {
+    format!("cp:sandbox:bank:consent:{id}")
+}
+
+pub fn bank_payment(id: &str) -> String {
+    format!("cp:sandbox:bank:payment:{id}")
+}
+
+/// `op`: `consent` or `payment`; keys are per bank (each is another TPP registration).
+pub fn bank_idempotency(bank: &str, op: &str, key: &str) -> String {
+    format!("cp:sandbox:bank:idem:{bank}:{op}:{key}")
+}
+
+pub fn bank_token(sha256_hex: &str) -> String {
+    format!("cp:sandbox:bank:token:{sha256_hex}")
+}
+
+pub fn bank_code(sha256_hex: &str) -> String {
+    format!("cp:sandbox:bank:code:{sha256_hex}")
 }

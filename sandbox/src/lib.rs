@@ -26,12 +26,16 @@
 //! - `pages`, `reply`: HTML and HTTP answers. `clock`: the UTC calendar. [`keys`]: the
 //!   keyspace.
 //!
+//! - `bank`: the sandbox banks of Pay by Bank (Open Banking v3.1 payment initiation) under
+//!   `/sandbox/bank/<bank_id>/`, and their ledger at `GET /sandbox/bank/ledger` (operator).
+//!
 //! Routes, all under `/sandbox/`: `POST direct/`, `POST hosted/`, `POST hosted/pay`,
 //! `POST hosted/3ds`, `GET|POST acs`, `POST acs/complete`, `POST settle`, `GET ledger`,
 //! `GET|POST faults`. Anything else is a 404. The last three are control routes, answered only
 //! to the callers [`access`] admits.
 
 pub mod access;
+mod bank;
 mod cards;
 mod clock;
 mod config;
@@ -53,6 +57,11 @@ mod three_ds;
 mod transactions;
 
 pub use access::Caller;
+pub use bank::BankSandboxConfig;
+pub use bank::setup::{
+    BANK_KID, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TPP_KID, TEST_TPP_PRIVATE_PEM,
+    TEST_TPP_PUBLIC_PEM,
+};
 pub use cards::known_numbers as test_card_numbers;
 pub use config::SandboxConfig;
 pub use error::SandboxError;
@@ -67,7 +76,7 @@ use bytes::Bytes;
 use calmony_actors::Store;
 use calmony_protocol::cardstream::Fields;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
 use serde_json::json;
 
@@ -103,11 +112,12 @@ impl Sandbox {
         Self {
             gateway: Arc::new(Gateway {
                 store,
-                config,
                 drop_hold: hold,
                 callback_backoff: DEFAULT_CALLBACK_BACKOFF.to_vec(),
                 ids: IdBlock::default(),
                 memory: Memory::default(),
+                bank: Arc::new(bank::setup::Setup::new(config.bank.clone())),
+                config,
             }),
         }
     }
@@ -125,6 +135,7 @@ impl Sandbox {
                 callback_backoff: delays,
                 ids: IdBlock::default(),
                 memory: Memory::default(),
+                bank: Arc::clone(&gw.bank),
             }),
         }
     }
@@ -163,20 +174,25 @@ impl Sandbox {
     }
 
     /// Answer one request from `caller`. `path` is the full path (starting `/sandbox/`),
-    /// `query` the raw query string, `body` the whole body. Never panics; every failure is an
-    /// answer.
+    /// `query` the raw query string, `headers` the request's (the sandbox bank reads its
+    /// bearer token, idempotency key and signature there), `body` the whole body. Never
+    /// panics; every failure is an answer.
     pub async fn handle(
         &self,
         caller: &Caller,
         method: &Method,
         path: &str,
         query: &str,
+        headers: &HeaderMap,
         body: Bytes,
     ) -> Response<Full<Bytes>> {
         if let Some(refused) = self.refusal(path, caller) {
             return refused;
         }
         let gw = self.gateway.as_ref();
+        if let Some(rest) = path.strip_prefix("/sandbox/bank/") {
+            return bank::handle(gw, method, rest, query, headers, body).await;
+        }
         let form = |bytes: &[u8]| Fields::parse(bytes).unwrap_or_default();
         match (path, method) {
             ("/sandbox/direct" | "/sandbox/direct/", &Method::POST) => {

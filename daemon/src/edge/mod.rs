@@ -173,6 +173,8 @@ async fn dispatch(
             Some(sandbox) => {
                 let method = req.method().clone();
                 let query = req.uri().query().unwrap_or("").to_string();
+                // The sandbox bank reads its token, idempotency key and signature here.
+                let headers = req.headers().clone();
                 // A control route's caller is checked before its body is read.
                 let caller =
                     match sandbox_caller::caller(&state, sandbox, &path, req.headers()).await {
@@ -183,7 +185,11 @@ async fn dispatch(
                     return refused;
                 }
                 match body::read_bytes(req, body::Limits::of(&state.config)).await {
-                    Ok(bytes) => sandbox.handle(&caller, &method, &path, &query, bytes).await,
+                    Ok(bytes) => {
+                        sandbox
+                            .handle(&caller, &method, &path, &query, &headers, bytes)
+                            .await
+                    }
                     Err(e) => error_response(&e, &request_id),
                 }
             }

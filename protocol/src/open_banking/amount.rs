@@ -100,17 +100,7 @@ pub fn split_scan(identification: &str) -> Result<(String, String), ScanError> {
 
 /// Pence as a payer reads pounds: `245000` → `£2,450.00`.
 pub fn format_gbp(pence: i64) -> String {
-    let sign = if pence < 0 { "-" } else { "" };
-    let pence = pence.unsigned_abs();
-    let pounds = (pence / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in pounds.chars().enumerate() {
-        if i > 0 && (pounds.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}£{grouped}.{:02}", pence % 100)
+    crate::clock_text::money(pence)
 }
 
 #[cfg(test)]

@@ -56,3 +56,19 @@ pub mod headers {
 
 /// The longest `x-idempotency-key` a bank accepts.
 pub const IDEMPOTENCY_KEY_MAX: usize = 40;
+
+/// A random RFC 4122 version 4 UUID, as `x-fapi-interaction-id` wants.
+pub fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -63,6 +63,7 @@ fn simulator(store: &Store) -> Sandbox {
         secret: SECRET.into(),
         public_base: BASE.into(),
         operator_token: Some(OPERATOR.into()),
+        bank: Default::default(),
     };
     Sandbox::with_drop_hold(store.clone(), config, Duration::from_millis(100))
         .with_callback_backoff(CALLBACK_BACKOFF.to_vec())
@@ -252,6 +253,7 @@ pub async fn call_on(
             &method,
             path,
             query,
+            &hyper::HeaderMap::new(),
             Bytes::from(body.to_owned()),
         )
         .await;
