@@ -24,7 +24,7 @@ use calmony_protocol::customer::{Customer, CustomerChanges};
 use calmony_protocol::event::{Event, EventRequest};
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::Params;
-use calmony_protocol::payment_intent::PaymentIntent;
+use calmony_protocol::payment_intent::{PAY_BY_BANK, PaymentIntent};
 use calmony_protocol::payment_method::{BillingDetails, CardChecks, CardDetails, PaymentMethod};
 use calmony_protocol::{ApiError, Mode, ids};
 use redis::AsyncCommands;
@@ -50,7 +50,7 @@ use session_state::{
 };
 
 /// Sessions by expiry time, for the sweeper.
-pub const EXPIRY: &str = "cp:checkout:expiry";
+pub const EXPIRY: &str = crate::payments::bank::CHECKOUT_EXPIRY;
 
 #[derive(Clone)]
 pub struct Checkout {
@@ -162,7 +162,21 @@ impl Checkout {
         let now = clock::now();
         let p = CreateParams::take(params, now)?;
         // A session nobody can pay is refused now, not when the payer meets the page.
-        self.payments.account(scope.mode)?;
+        let by_bank = p.payment_method_types.iter().any(|t| t == PAY_BY_BANK);
+        if p.payment_method_types.iter().any(|t| t == "card") {
+            self.payments.account(scope.mode)?;
+        }
+        if by_bank {
+            crate::payments::bank::check_rail(&self.payments, scope.mode)?;
+            if !SessionMode::of(&p.mode).takes_payment() || p.mode != "payment" {
+                return Err(ApiError::invalid_param(
+                    "parameter_invalid_value",
+                    "payment_method_types",
+                    "pay_by_bank is available in payment mode only: a bank transfer cannot \
+                     be set up for later payments.",
+                ));
+            }
+        }
         if let Some(c) = &p.customer {
             crate::payments::check_customer(&self.payments, ctx, c, "customer").await?;
         }
@@ -458,6 +472,92 @@ impl Checkout {
                     tracing::debug!(error = %e.message, "expiring a checkout session failed")
                 }
             }
+        }
+    }
+
+    /// The token the checkout page's Pay by Bank form carries (the session id is the page's
+    /// secret; this binds the form to it).
+    pub fn bank_csrf(id: &str) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(format!("checkout-bank:{id}").as_bytes()))
+    }
+
+    /// The payer chose Pay by Bank on the page: a payment intent for the session's total,
+    /// confirmed towards the bank page (whose `return_url` is this session's page), written
+    /// with the session in one commit. Answers the bank page's URL.
+    pub async fn start_bank(
+        &self,
+        scope: &Scope,
+        id: &str,
+        csrf: &str,
+    ) -> Result<String, ApiError> {
+        use subtle::ConstantTimeEq;
+        let p = &self.payments;
+        let (v, mut s, internal) = self.load(scope, id).await?;
+        if !bool::from(Self::bank_csrf(id).as_bytes().ct_eq(csrf.as_bytes())) {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_value",
+                "csrf",
+                "This form has expired. Reload the page.",
+            ));
+        }
+        if s.status != SessionStatus::Open.as_str()
+            || !s.payment_method_types.iter().any(|t| t == PAY_BY_BANK)
+        {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_value",
+                "payment_method_types",
+                "This checkout does not take Pay by Bank now.",
+            ));
+        }
+        let pi_id = ids::new_id(calmony_protocol::payment_intent::PREFIX);
+        let now = clock::now();
+        let mut intent = PaymentIntent::new(
+            pi_id.clone(),
+            s.amount_total,
+            "gbp".into(),
+            now,
+            scope.livemode(),
+        );
+        intent.payment_method_types = vec![PAY_BY_BANK.into()];
+        intent.return_url = Some(page_url(&p.public_base, scope, id));
+        intent.description = internal.intent_description.clone();
+        intent.metadata = internal.intent_metadata.clone();
+        intent.set_customer(s.customer.clone());
+        let mut pi_internal = crate::payments::IntentInternal::default();
+        crate::payments::bank::start(p, scope, &mut intent, &mut pi_internal)?;
+        if let Some(bank) = pi_internal.bank.as_mut() {
+            bank.checkout_session = Some(id.to_string());
+        }
+        let next = intent
+            .next_action
+            .as_ref()
+            .and_then(|n| n["redirect_to_url"]["url"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        s.payment_intent = Some(pi_id.clone());
+        s.payment_intent_id = Some(pi_id.clone());
+        let mut tx = Tx::new();
+        tx.expect_version(&scope.record(id), v)
+            .put(&scope.record(id), v + 1, &to_json(&s)?)
+            .put_with(
+                &scope.record(&pi_id),
+                1,
+                &to_json(&intent)?,
+                &[("internal", &to_json(&pi_internal)?)],
+            )
+            .index(&scope.key("payment_intents"), &pi_id)
+            .event(scope, &event("payment_intent.created", &intent, scope, now))
+            .event(
+                scope,
+                &event("payment_intent.requires_action", &intent, scope, now),
+            );
+        if let Some(c) = &s.customer {
+            tx.index(&scope.key(&format!("customer:{c}:payment_intents")), &pi_id);
+        }
+        match self.store().commit(&tx).await? {
+            Commit::Done(_) => Ok(next),
+            _ => Err(ApiError::lock_timeout()),
         }
     }
 

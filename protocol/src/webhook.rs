@@ -29,8 +29,11 @@ pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 pub const CATALOGUE: &[&str] = &[
     "charge.captured",
     "charge.failed",
+    "charge.pending",
     "charge.refunded",
     "charge.succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.async_payment_succeeded",
     "checkout.session.completed",
     "checkout.session.expired",
     "customer.created",

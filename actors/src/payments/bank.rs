@@ -41,6 +41,9 @@ use crate::store::{Commit, Scope, Tx};
 
 /// Open attempts by when to look at them next (ms): `project|mode|intent`.
 pub const TRACKING: &str = "cp:payments:bank_tracking";
+/// Checkout sessions by expiry time (the checkout sweeper's queue): a session a bank payment
+/// completes leaves it in that commit.
+pub const CHECKOUT_EXPIRY: &str = "cp:checkout:expiry";
 
 /// How long the request path has before the tracker takes an attempt over: the longest bank
 /// call, with room.
@@ -77,6 +80,11 @@ pub fn csrf_token(intent: &PaymentIntent, attempt: &BankAttempt) -> String {
         "bank-choice:{}:{}",
         attempt.attempt, intent.client_secret
     ))
+}
+
+/// Refused unless Pay by Bank is configured for `mode`.
+pub(crate) fn check_rail(p: &Payments, mode: Mode) -> Result<(), ApiError> {
+    rail(p, mode).map(|_| ())
 }
 
 fn rail(p: &Payments, mode: Mode) -> Result<&BankRail, ApiError> {
@@ -178,6 +186,7 @@ pub(crate) fn start(
         end_to_end_id: format!("CP{}", &attempt[attempt.len().saturating_sub(20)..]),
         instruction_id: attempt.clone(),
         attempt: attempt.clone(),
+        checkout_session: None,
     };
     intent.status = IntentStatus::RequiresAction.as_str().into();
     intent.last_payment_error = None;
@@ -693,6 +702,7 @@ async fn submitted(
     );
     tx.event(scope, &event("charge.pending", &charge, scope, &request));
     tx.schedule(TRACKING, due, &member(scope, &intent.id));
+    session_step(p, scope, &mut tx, &bank, &intent, SessionStep::Submitted).await?;
     match p.store.commit(&tx).await? {
         Commit::Done(_) => Ok(BankPage::Processing(intent)),
         _ => {
@@ -709,6 +719,74 @@ fn page_of(intent: PaymentIntent) -> BankPage {
         }
         _ => BankPage::Done(intent),
     }
+}
+
+/// What a bank payment's step means for the checkout session it pays, if any.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SessionStep {
+    /// Submitted: the session is complete and `unpaid` until the bank settles.
+    Submitted,
+    Paid,
+    /// Rejected after submission.
+    Failed,
+}
+
+/// Add the session's change for `step` to `tx` (nothing when no session started the payment,
+/// or it is already where `step` leaves it).
+async fn session_step(
+    p: &Payments,
+    scope: &Scope,
+    tx: &mut Tx,
+    bank: &BankAttempt,
+    intent: &PaymentIntent,
+    step: SessionStep,
+) -> Result<(), ApiError> {
+    use calmony_protocol::checkout::CheckoutSession;
+    let Some(sid) = &bank.checkout_session else {
+        return Ok(());
+    };
+    let Some((rec, _)) = p.store.get_with(&scope.record(sid), &[]).await? else {
+        return Ok(());
+    };
+    let mut s: CheckoutSession = super::parse(&rec, sid)?;
+    let was_open = s.status == "open";
+    let mut events: Vec<&str> = Vec::new();
+    match step {
+        SessionStep::Submitted if was_open => {
+            s.payment_status = "unpaid".into();
+            events.push("checkout.session.completed");
+        }
+        SessionStep::Paid if was_open => {
+            s.payment_status = "paid".into();
+            events.push("checkout.session.completed");
+        }
+        SessionStep::Paid if s.payment_status != "paid" => {
+            s.payment_status = "paid".into();
+            events.push("checkout.session.async_payment_succeeded");
+        }
+        SessionStep::Failed if !was_open && s.payment_status == "unpaid" => {
+            events.push("checkout.session.async_payment_failed");
+        }
+        _ => return Ok(()),
+    }
+    s.status = "complete".into();
+    s.url = None;
+    s.payment_intent = Some(intent.id.clone());
+    s.payment_intent_id = Some(intent.id.clone());
+    tx.expect_version(&scope.record(sid), rec.version);
+    tx.put(
+        &scope.record(sid),
+        rec.version + 1,
+        &crate::resource::to_json(&s)?,
+    );
+    if was_open {
+        tx.unindex(CHECKOUT_EXPIRY, &member(scope, sid));
+    }
+    let request = EventRequest::default();
+    for kind in events {
+        tx.event(scope, &event(kind, &s, scope, &request));
+    }
+    Ok(())
 }
 
 /// A charge for a bank payment, with what the bank told of the payer.
@@ -805,6 +883,7 @@ async fn succeed(
         &event("payment_intent.succeeded", &intent, scope, &request),
     );
     tx.unindex(TRACKING, &member(scope, &intent.id));
+    session_step(p, scope, &mut tx, &bank, &intent, SessionStep::Paid).await?;
     match p.store.commit(&tx).await? {
         Commit::Done(_) => {
             metrics::counter!("calmony_payments_total", "outcome" => "succeeded").increment(1);
@@ -868,6 +947,9 @@ async fn fail(
         &event("payment_intent.payment_failed", &intent, scope, &request),
     );
     tx.unindex(TRACKING, &member(scope, &intent.id));
+    if submitted && let Some(bank) = &internal.bank {
+        session_step(p, scope, &mut tx, bank, &intent, SessionStep::Failed).await?;
+    }
     match p.store.commit(&tx).await? {
         Commit::Done(_) => {
             metrics::counter!("calmony_payments_total", "outcome" => "failed").increment(1);

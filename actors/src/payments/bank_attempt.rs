@@ -70,6 +70,9 @@ pub struct BankAttempt {
     pub reference: String,
     pub end_to_end_id: String,
     pub instruction_id: String,
+    /// The checkout session this payment completes, if a session started it.
+    #[serde(default)]
+    pub checkout_session: Option<String>,
 }
 
 /// What a status check at the bank means for the attempt.

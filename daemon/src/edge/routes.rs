@@ -317,6 +317,7 @@ impl Route {
                 CheckoutStep::Page => "/pay/checkout/:id",
                 CheckoutStep::Return => "/pay/checkout/:id/return",
                 CheckoutStep::Callback => "/pay/checkout/:id/callback",
+                CheckoutStep::Bank => "/pay/checkout/:id/bank",
             },
             Route::ApiUnknown | Route::NotFound => "unknown",
         }
@@ -330,6 +331,8 @@ pub enum CheckoutStep {
     Return,
     /// The gateway, server to server.
     Callback,
+    /// The payer chose Pay by Bank.
+    Bank,
 }
 
 fn checkout(project: &str, mode: &str, session: &str, step: CheckoutStep) -> Route {
@@ -402,6 +405,9 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         (&Method::POST, ["pay", "checkout", project, mode, session, "callback"]) => {
             checkout(project, mode, session, CheckoutStep::Callback)
+        }
+        (&Method::POST, ["pay", "checkout", project, mode, session, "bank"]) => {
+            checkout(project, mode, session, CheckoutStep::Bank)
         }
         (&Method::GET, ["pay", "bank", "return"]) => Route::BankReturn,
         (m @ (&Method::GET | &Method::POST), ["pay", "bank", project, mode, intent]) => {

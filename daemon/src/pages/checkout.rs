@@ -11,6 +11,7 @@
 use calmony_actors::checkout::Completion;
 use calmony_protocol::checkout::CheckoutSession;
 use calmony_protocol::clock_text::money;
+use calmony_protocol::payment_intent::PAY_BY_BANK;
 use hyper::Response;
 
 use super::brand::{Look, merchant_page};
@@ -74,6 +75,22 @@ pub async fn handle(
             Err(e) if e.status == 404 => not_found(),
             Err(e) => unavailable(&e.message),
         },
+        CheckoutStep::Bank => {
+            let csrf = form_urlencoded::parse(body)
+                .find(|(k, _)| k == "csrf")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            match checkout.start_bank(&scope, id, &csrf).await {
+                Ok(url) => redirect(&url),
+                Err(e) if e.status == 404 => not_found(),
+                Err(e) if e.status == 400 => page(
+                    400,
+                    "Payment not started",
+                    &format!("<h1>Payment not started</h1><p>{}</p>", escape(&e.message)),
+                ),
+                Err(e) => unavailable(&e.message),
+            }
+        }
         CheckoutStep::Callback => match checkout.complete(&scope, id, body).await {
             Ok(Completion::Refused(why)) => {
                 json_response(400, serde_json::json!({"error": why}).to_string())
@@ -110,6 +127,10 @@ const STYLE: &str = ".wide{max-width:58rem}\
      .cancel{text-align:center;margin:1.25rem 0 0;font-size:.9rem}\
      .cancel a{color:#5b6475;text-decoration:none}.cancel a:hover{text-decoration:underline}\
      h2{font-size:1rem;margin:0 0 .75rem}\
+     .or{display:flex;align-items:center;gap:.75rem;color:#5b6475;font-size:.9rem;margin:1.25rem 0}\
+     .or::before,.or::after{content:\"\";flex:1;border-top:1px solid #eceef2}\
+     #bank-button{width:100%;font-size:1.075rem;min-height:3.25rem}\
+     #bank-button.secondary{background:#fff;color:#1a1f36;border:1px solid #c9ced8}\
      .alert{background:#fdecec;color:#8a1c1c;border:1px solid #f3b9b9;border-radius:8px;padding:.75rem;margin:0 0 1rem}";
 
 /// A padlock for the "secure page" line.
@@ -125,13 +146,30 @@ async fn summary(
     declined: Option<&str>,
 ) -> Response<Body> {
     let look = Look::load(&state.store, scope).await;
-    let (action, fields) = match state
-        .checkout
-        .hand_off(scope, s, internal, look.name())
-        .await
-    {
-        Ok(x) => x,
-        Err(e) => return unavailable(&e.message),
+    let by_card = s.payment_method_types.iter().any(|t| t == "card");
+    let by_bank = s.payment_method_types.iter().any(|t| t == PAY_BY_BANK);
+    let (action, fields) = if by_card {
+        match state
+            .checkout
+            .hand_off(scope, s, internal, look.name())
+            .await
+        {
+            Ok(x) => x,
+            Err(e) => return unavailable(&e.message),
+        }
+    } else {
+        (String::new(), Vec::new())
+    };
+    // A bank payment that did not go through says why, as a declined card does.
+    let bank_failure = match &s.payment_intent {
+        Some(pi) if by_bank => state
+            .payments
+            .load(scope, None, pi)
+            .await
+            .ok()
+            .and_then(|l| l.intent.last_payment_error)
+            .and_then(|e| e["message"].as_str().map(str::to_string)),
+        _ => None,
     };
     let per = |l: &calmony_protocol::checkout::CheckoutLine| {
         l.price["recurring"]["interval"]
@@ -192,15 +230,57 @@ async fn summary(
         None if s.mode == "subscription" => "Subscribe".into(),
         None => "Amount due".into(),
     };
-    let inputs = hidden_inputs(&fields);
-    let banner = declined
-        .map(|m| {
-            format!(
-                "<p class=\"alert\" id=\"declined\" role=\"alert\">{} Please try another card.</p>",
-                escape(m)
-            )
-        })
-        .unwrap_or_default();
+    let banner = match (declined, &bank_failure) {
+        (Some(m), _) => format!(
+            "<p class=\"alert\" id=\"declined\" role=\"alert\">{} Please try another card.</p>",
+            escape(m)
+        ),
+        (None, Some(m)) => format!(
+            "<p class=\"alert\" id=\"declined\" role=\"alert\">{} Nothing was paid; you can \
+             try again.</p>",
+            escape(m)
+        ),
+        (None, None) => String::new(),
+    };
+    let card_form = if by_card {
+        format!(
+            "<form id=\"checkout-hand-off\" method=\"post\" action=\"{action}\">{inputs}\
+             <button type=\"submit\" id=\"pay-button\">{button}</button></form>\
+             <p class=\"secure\">{LOCK}{note}</p>",
+            action = escape(&action),
+            inputs = hidden_inputs(&fields),
+            button = escape(&button),
+            note = escape(note),
+        )
+    } else {
+        String::new()
+    };
+    let bank_form = if by_bank {
+        format!(
+            "{or}<form id=\"bank-hand-off\" method=\"post\" action=\"{action}\">{inputs}\
+             <button type=\"submit\" id=\"bank-button\" class=\"{class}\">Pay {amount} by bank \
+             transfer</button></form>\
+             <p class=\"secure\">{LOCK}Approve the payment in your own banking app. No card \
+             needed.</p>",
+            or = if by_card {
+                "<p class=\"or\"><span>or</span></p>"
+            } else {
+                ""
+            },
+            action = escape(&format!(
+                "{}/bank",
+                calmony_actors::checkout::page_url("", scope, &s.id)
+            )),
+            inputs = hidden_inputs(&[(
+                "csrf".into(),
+                calmony_actors::checkout::Checkout::bank_csrf(&s.id)
+            )]),
+            class = if by_card { "secondary" } else { "" },
+            amount = money(s.amount_total),
+        )
+    } else {
+        String::new()
+    };
     let email = s
         .customer_email
         .as_ref()
@@ -241,20 +321,16 @@ async fn summary(
          <td class=\"num\" id=\"total\">{total}{interval}</td></tr></tbody></table>\
          <p class=\"ref\">Reference <span id=\"reference\">{reference}</span></p></section>\
          <section class=\"pay\" aria-label=\"Payment\"><h2>{pay_by}</h2>{banner}{email}\
-         <form id=\"checkout-hand-off\" method=\"post\" action=\"{action}\">{inputs}\
-         <button type=\"submit\" id=\"pay-button\">{button}</button></form>\
-         <p class=\"secure\">{LOCK}{note}</p>{cancel}</section></div>",
-        pay_by = if s.mode == "setup" {
-            "Your card"
-        } else {
-            "Pay by card"
+         {card_form}{bank_form}{cancel}</section></div>",
+        pay_by = match (s.mode.as_str(), by_card, by_bank) {
+            ("setup", _, _) => "Your card",
+            (_, true, true) => "How would you like to pay?",
+            (_, false, true) => "Pay by bank",
+            _ => "Pay by card",
         },
         total = money(s.amount_total),
         interval = escape(&interval),
         reference = escape(&calmony_actors::checkout::short_reference(&s.id)),
-        action = escape(&action),
-        button = escape(&button),
-        note = escape(note),
     );
     let title = if s.mode == "setup" {
         "Save your card"
