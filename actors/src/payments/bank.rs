@@ -17,7 +17,6 @@
 //! Each change is one version-checked commit of the intent (and its charge, events, receipt
 //! and tracking entry), so the request path and the tracker cannot both apply one result.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use calmony_protocol::charge::Charge;
@@ -29,13 +28,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::bank_attempt::BankRail;
 use super::bank_attempt::{self, BankAttempt, Next, Phase};
-use super::intents::{event, new_charge, write_intent};
+use super::records::{event, new_charge, write_intent};
 use super::transitions::{BillingEffect, ChargeStatus, IntentStatus};
 use super::{FinishedPayment, IntentInternal, Loaded, Payments};
 use crate::clock;
 use crate::gateway::bank_flows::{
-    BankError, BankGateway, BankPayment, BankSummary, BankToken, ConsentOrder, Submission,
+    BankError, BankPayment, BankSummary, BankToken, ConsentOrder, Submission,
 };
 use crate::store::{Commit, Scope, Tx};
 
@@ -48,14 +48,6 @@ pub const CHECKOUT_EXPIRY: &str = "cp:checkout:expiry";
 /// How long the request path has before the tracker takes an attempt over: the longest bank
 /// call, with room.
 const HANDOVER: Duration = Duration::from_secs(30);
-
-/// Pay by Bank's side of the processor: the banks, and the largest amount they take.
-#[derive(Clone)]
-pub struct BankRail {
-    pub gateway: Arc<dyn BankGateway>,
-    /// In pence.
-    pub limit: i64,
-}
 
 fn member(scope: &Scope, id: &str) -> String {
     format!("{}|{}|{id}", scope.project, scope.mode.as_str())
@@ -407,13 +399,18 @@ pub async fn choose(
     }
     let version = version + 1;
     // 2. The consent, under its key.
+    crate::system::faults::kill_point("bank_before_consent");
     let order = order_of(&intent, &bank, creditor);
     let consent = rail
         .gateway
         .create_consent(scope.mode, bank_id, order)
         .await;
     let consent = match consent {
-        Ok(c) => c,
+        Ok(c) => {
+            crate::system::faults::kill_point("bank_after_consent");
+            c
+        }
+
         Err(BankError::Refused { message, .. }) => {
             let failed = fail(
                 p,
@@ -599,6 +596,7 @@ pub async fn returned(
         intent,
         internal,
     };
+    crate::system::faults::kill_point("bank_before_submit");
     let page = submit(p, &scope, loaded, &token).await?;
     Ok((scope, page))
 }
@@ -626,7 +624,10 @@ async fn submit(
         .submit_payment(scope.mode, &bank_id, token, submission)
         .await
     {
-        Ok(payment) => submitted(p, scope, loaded, payment).await,
+        Ok(payment) => {
+            crate::system::faults::kill_point("bank_after_submit");
+            submitted(p, scope, loaded, payment).await
+        }
         Err(BankError::Refused { message, .. }) => {
             let failed = fail(
                 p,

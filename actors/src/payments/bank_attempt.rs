@@ -10,7 +10,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::bank_flows::{BankPaymentState, ConsentState};
+use std::sync::Arc;
+
+use crate::gateway::bank_flows::{BankGateway, BankPaymentState, ConsentState};
+
+/// Pay by Bank's side of the processor: the banks, and the largest amount they take.
+#[derive(Clone)]
+pub struct BankRail {
+    pub gateway: Arc<dyn BankGateway>,
+    /// In pence.
+    pub limit: i64,
+}
 
 /// The steps of an attempt, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

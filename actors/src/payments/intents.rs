@@ -1,7 +1,7 @@
 //! Payment intents: create, retrieve, update, list, confirm, capture, cancel, and the finish
 //! step every gateway answer goes through. See the module above for the path of a payment.
 
-use calmony_protocol::charge::{self, Charge};
+use calmony_protocol::charge::Charge;
 use calmony_protocol::event::{Event, EventRequest};
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::{Field, Params};
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::bank;
 use super::effects::{FinishedPayment, InvoiceSnapshot};
+use super::records::{event, new_charge, write_intent};
 use super::transitions::{
     self, Answer, BillingEffect, ChargeChange, ChargeStatus, CommandOp, Facts, Finish,
     IntentStatus, NextAction, PaymentError, Reply as TransitionReply,
@@ -79,16 +80,6 @@ pub(crate) async fn load_method(
     Ok((pm, f.xref.unwrap_or_default()))
 }
 
-/// A payment's events happen now, on the wall clock.
-pub(super) fn event(
-    kind: &str,
-    object: &impl serde::Serialize,
-    scope: &Scope,
-    request: &EventRequest,
-) -> Event {
-    crate::resource::event(kind, object, scope, request, clock::now())
-}
-
 fn unexpected(intent: &PaymentIntent, action: &str) -> ApiError {
     ApiError::new(
         400,
@@ -100,24 +91,6 @@ fn unexpected(intent: &PaymentIntent, action: &str) -> ApiError {
     )
     .with_code("payment_intent_unexpected_state")
     .with_param("intent")
-}
-
-pub(super) fn write_intent(
-    tx: &mut Tx,
-    scope: &Scope,
-    version: u64,
-    intent: &PaymentIntent,
-    internal: &IntentInternal,
-) -> Result<String, ApiError> {
-    let body = to_json(intent)?;
-    let internal = to_json(internal)?;
-    tx.put_with(
-        &scope.record(&intent.id),
-        version,
-        &body,
-        &[("internal", &internal)],
-    );
-    Ok(body)
 }
 
 /// `POST /v1/payment_intents`, with `confirm: true` going straight on to the gateway.
@@ -1177,46 +1150,6 @@ async fn manage_at_gateway(
         crate::gateway::ManageOutcome::Done { .. } => success(),
         crate::gateway::ManageOutcome::Refused { message, .. } => Step::ManageRefused { message },
     })
-}
-
-pub(crate) fn new_charge(
-    intent: &PaymentIntent,
-    scope: &Scope,
-    transaction_id: Option<String>,
-    method: Option<&PaymentMethod>,
-) -> Charge {
-    let details = match method {
-        Some(m) => json!({"type": "card", "card": {
-            "brand": m.card.brand, "last4": m.card.last4, "exp_month": m.card.exp_month,
-            "exp_year": m.card.exp_year, "fingerprint": m.card.fingerprint, "funding": m.card.funding,
-            "country": m.card.country}}),
-        None => json!({"type": "card"}),
-    };
-    Charge {
-        id: ids::new_id(charge::PREFIX),
-        object: "charge".into(),
-        amount: intent.amount,
-        amount_captured: 0,
-        amount_refunded: 0,
-        balance_transaction: None,
-        captured: false,
-        created: clock::now(),
-        currency: intent.currency.clone(),
-        customer: intent.customer.clone(),
-        description: intent.description.clone(),
-        failure_code: None,
-        failure_message: None,
-        livemode: scope.livemode(),
-        metadata: intent.metadata.clone(),
-        outcome: Value::Null,
-        paid: false,
-        payment_intent: intent.id.clone(),
-        payment_method: intent.payment_method.clone(),
-        payment_method_details: details,
-        refunded: false,
-        status: ChargeStatus::Failed.as_str().into(),
-        cardstream_transaction_id: transaction_id,
-    }
 }
 
 /// The finish commit: the intent's new state, its charge and events, the command

@@ -35,6 +35,7 @@ mod charges;
 pub mod declines;
 mod effects;
 mod intents;
+mod records;
 mod recovery;
 mod refund_plan;
 mod refunds;
@@ -59,11 +60,11 @@ pub use transitions::{BillingEffect, ChargeStatus, CommandOp, IntentStatus};
 
 pub use charges::{list_charges, retrieve_charge};
 pub(crate) use intents::check_customer;
-pub(crate) use intents::new_charge;
 pub use intents::{
     InvoiceCharge, InvoiceChargeBegun, begin_invoice_charge, cancel, capture, confirm, create,
     list, retrieve, update,
 };
+pub(crate) use records::new_charge;
 pub use refunds::{create_refund, list_refunds, retrieve_refund};
 
 /// The command stream and its consumer group.
@@ -184,7 +185,7 @@ pub struct Payments {
     /// Billing's writes for a finished payment, added to its finish commit.
     effects: Arc<dyn PaymentEffects>,
     /// Pay by Bank's banks and limit; `None`: not taken.
-    pub bank: Option<bank::BankRail>,
+    pub bank: Option<bank_attempt::BankRail>,
 }
 
 /// A mode whose merchant account is not configured takes no payments.
@@ -222,7 +223,7 @@ impl Payments {
     }
 
     /// Take Pay by Bank through `rail`.
-    pub fn with_bank(mut self, rail: bank::BankRail) -> Self {
+    pub fn with_bank(mut self, rail: bank_attempt::BankRail) -> Self {
         self.bank = Some(rail);
         self
     }

@@ -104,6 +104,34 @@ pub fn refuses_start(actor: &str) -> bool {
         .is_some_and(|until| Instant::now() < until)
 }
 
+/// The steps of a Pay by Bank payment where a crash drill may kill the daemon: after the
+/// attempt is committed and before the bank hears of it, after the bank created the consent
+/// and before it is recorded, after the approval's token is committed and before the payment
+/// is submitted, and after the bank accepted the payment and before it is recorded.
+pub const KILL_POINTS: &[&str] = &[
+    "bank_before_consent",
+    "bank_after_consent",
+    "bank_before_submit",
+    "bank_after_submit",
+];
+
+/// The kill point named by `CALMONY_TEST_KILL_AT`, read once at start: how a crash drill
+/// kills the process at an exact step (a test sets it; nothing else does).
+static KILL_AT: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
+    std::env::var("CALMONY_TEST_KILL_AT")
+        .ok()
+        .filter(|p| KILL_POINTS.contains(&p.as_str()))
+});
+
+/// End the process at once, as SIGKILL would (no destructor, no flush, no answer), if the
+/// drill named this `point`.
+pub fn kill_point(point: &str) {
+    if KILL_AT.as_deref() == Some(point) {
+        tracing::error!(point, "crash drill: the process dies here");
+        std::process::abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
