@@ -407,6 +407,12 @@ impl Daemon {
         self.kill9();
         self.spawn();
     }
+
+    /// Restart (after a kill) without setting `key` (a drill's kill point, say).
+    pub fn restart_without(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.restart();
+    }
 }
 
 impl Drop for Daemon {
@@ -769,6 +775,11 @@ impl Form {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The fields as a form body.
+    pub fn encoded(&self) -> String {
+        form_urlencoded_pairs(&self.fields)
     }
 
     pub fn with(mut self, name: &str, value: &str) -> Form {

@@ -207,7 +207,7 @@ fn choose_page(
              <ol class=\"steps\"><li>Choose your bank.</li>\
              <li>Approve the payment in your banking app or online banking.</li>\
              <li>You come straight back here when it is done.</li></ol>\
-             <form method=\"post\" action=\"{action}\">{hidden}\
+             <form id=\"bank-choice\" method=\"post\" action=\"{action}\">{hidden}\
              <fieldset><legend>Your bank</legend>{options}</fieldset>\
              <button class=\"pay\" type=\"submit\">Continue to your bank</button></form>\
              <p class=\"safe\"><span aria-hidden=\"true\">🔒</span><span>You approve this payment \

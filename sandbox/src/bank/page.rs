@@ -60,7 +60,7 @@ pub fn authorise(a: &Authorise<'_>) -> String {
          <p class=\"note\">Calmony Pay sandbox bank. No real money moves.</p>\n\
          <dl>\n<dt>Pay</dt><dd>{payee}</dd>\n<dt>Amount</dt><dd>{amount}</dd>\n\
          <dt>Reference</dt><dd>{reference}</dd>\n</dl>\n\
-         <form method=\"post\" action=\"/sandbox/bank/{bank_id}/authorize\">\n\
+         <form id=\"authorise\" method=\"post\" action=\"/sandbox/bank/{bank_id}/authorize\">\n\
          {consent}{redirect}{state}{nonce}{csrf}\
          <fieldset>\n<legend>Pay from</legend>\n{accounts}</fieldset>\n\
          <div class=\"actions\">\n\

@@ -1,0 +1,504 @@
+//! Pay by Bank end to end: a payment intent (and a checkout session) paid through the sandbox
+//! bank over HTTP, the payer's steps driven by posting the pages' forms as a browser would
+//! (our bank page -> the bank's authorisation page -> back to the daemon -> the merchant), and
+//! the sandbox bank's ledger as the proof of "paid once".
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Api, Daemon, Redis, World, eventually, form, get_page};
+
+const RETURN_URL: &str = "https%3A%2F%2Flettings.example%2Fdeposit%2Fdone";
+
+/// The sandbox bank's accepted payments, by statement reference (one per intent).
+pub async fn bank_ledger(base: &str) -> Vec<Value> {
+    let r = reqwest::Client::new()
+        .get(format!("{base}/sandbox/bank/ledger"))
+        .bearer_auth(crate::harness::OPERATOR_TOKEN)
+        .send()
+        .await
+        .expect("bank ledger");
+    assert_eq!(r.status().as_u16(), 200, "the bank ledger");
+    let body: Value = serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
+    body["entries"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn payments_per_reference(entries: &[Value]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for e in entries {
+        *m.entry(e["reference"].as_str().unwrap_or("").to_string())
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+/// The statement reference the daemon gives an intent (see `bank_attempt::reference_for`).
+pub fn reference_of(intent: &str) -> String {
+    let alnum: Vec<char> = intent.chars().filter(char::is_ascii_alphanumeric).collect();
+    let tail: String = alnum[alnum.len().saturating_sub(16)..].iter().collect();
+    format!("CP{}", tail.to_ascii_uppercase())
+}
+
+/// A confirmed bank payment intent: its id and the page its `next_action` points at.
+pub async fn bank_intent(api: &Api, amount: i64) -> (String, String) {
+    let r = api
+        .post_form(
+            "/v1/payment_intents",
+            &format!(
+                "amount={amount}&currency=gbp&payment_method_types[]=pay_by_bank&confirm=true\
+                 &payment_method_data[type]=pay_by_bank&return_url={RETURN_URL}\
+                 &description=Holding+deposit"
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["status"], "requires_action", "{}", r.text);
+    assert_eq!(r.json["next_action"]["type"], "redirect_to_url");
+    assert_eq!(r.json["payment_method_types"][0], "pay_by_bank");
+    let url = r.json["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    (r.json["id"].as_str().expect("id").to_string(), url)
+}
+
+/// Pick `bank` on our page: answers where the browser is sent (the bank's authorisation).
+pub async fn choose(base: &str, page_url: &str, bank: &str) -> String {
+    let (status, html) = get_page(page_url).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Continue to your bank"), "{html}");
+    let (status, location, body) = form(&html, "bank-choice")
+        .with("bank", bank)
+        .submit(base)
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let to_bank = location.expect("a redirect to the bank");
+    assert!(to_bank.contains(&format!("/sandbox/bank/{bank}/authorize")), "{to_bank}");
+    to_bank
+}
+
+/// Decide at the bank (`approve`, `reject`, `cancel`): answers where the bank sends the payer.
+pub async fn decide(base: &str, authorise_url: &str, decision: &str) -> String {
+    let (status, html) = get_page(authorise_url).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Approve"), "{html}");
+    let (status, location, body) = form(&html, "authorise")
+        .with("decision", decision)
+        .submit(base)
+        .await;
+    assert!(status == 302 || status == 303, "{status}: {body}");
+    let back = location.expect("a redirect back to the daemon");
+    assert!(back.contains("/pay/bank/return?"), "{back}");
+    back
+}
+
+/// Follow the bank's redirect back: answers where the daemon sends the payer (or its page).
+pub async fn come_back(return_url: &str) -> (u16, Option<String>, String) {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(return_url)
+        .send()
+        .await
+        .expect("return");
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, location, r.text().await.unwrap_or_default())
+}
+
+async fn status_of(w: &World, pi: &str) -> Value {
+    w.api.get(&format!("/v1/payment_intents/{pi}")).await.json
+}
+
+async fn event_types(w: &World, pi: &str) -> Vec<String> {
+    let r = w.api.get("/v1/events?limit=100").await;
+    r.json["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| {
+            let o = &e["data"]["object"];
+            o["id"] == pi || o["payment_intent"] == pi
+        })
+        .map(|e| e["type"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn approved_at_the_bank_then_settled_succeeds_once_with_its_events() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let (pi, page) = bank_intent(&w.api, 245_000).await;
+    let (_, html) = get_page(&page).await;
+    assert!(html.contains("£2,450.00"), "{html}");
+    let to_bank = choose(&base, &page, "calmony-delayed").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    let (status, location, body) = come_back(&back).await;
+    assert_eq!(status, 303, "{body}");
+    let landed = location.expect("to the merchant");
+    assert!(
+        landed.starts_with("https://lettings.example/deposit/done?")
+            && landed.contains(&format!("payment_intent={pi}"))
+            && landed.contains("redirect_status="),
+        "{landed}"
+    );
+    let now = status_of(&w, &pi).await;
+    assert!(
+        now["status"] == "processing" || now["status"] == "succeeded",
+        "{now}"
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            status_of(&w, &pi).await["status"] == "succeeded"
+        })
+        .await,
+        "settled: {}",
+        status_of(&w, &pi).await
+    );
+    let intent = status_of(&w, &pi).await;
+    assert_eq!(intent["amount_received"], 245_000);
+    let charge_id = intent["latest_charge"].as_str().expect("a charge");
+    let charge = w.api.get(&format!("/v1/charges/{charge_id}")).await.json;
+    assert_eq!(charge["status"], "succeeded", "{charge}");
+    let details = &charge["payment_method_details"];
+    assert_eq!(details["type"], "pay_by_bank", "{charge}");
+    assert_eq!(details["pay_by_bank"]["bank"], "calmony-delayed");
+    assert!(details["pay_by_bank"]["end_to_end_identification"].is_string());
+    let types = event_types(&w, &pi).await;
+    for t in [
+        "payment_intent.created",
+        "payment_intent.requires_action",
+        "payment_intent.processing",
+        "payment_intent.succeeded",
+        "charge.succeeded",
+    ] {
+        assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+    }
+    let paid = payments_per_reference(&bank_ledger(&base).await);
+    assert_eq!(paid.get(&reference_of(&pi)), Some(&1), "{paid:?}");
+    // A replay of the bank's redirect changes nothing and pays nothing more.
+    let (status, _, _) = come_back(&back).await;
+    assert!(status == 303 || status == 200, "{status}");
+    let paid = payments_per_reference(&bank_ledger(&base).await);
+    assert_eq!(paid.get(&reference_of(&pi)), Some(&1), "{paid:?}");
+    // Refunds go through the merchant's own account, which is not configured.
+    let r = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}"))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.err("code"), "refund_unsupported_payment_method");
+    assert_eq!(status_of(&w, &pi).await["amount_received"], 245_000);
+}
+
+#[tokio::test]
+async fn rejected_or_cancelled_at_the_bank_pays_nothing_and_says_why() {
+    let w = World::new();
+    let base = w.daemon.base();
+    for decision in ["reject", "cancel"] {
+        let (pi, page) = bank_intent(&w.api, 50_000).await;
+        let to_bank = choose(&base, &page, "calmony-instant").await;
+        let back = decide(&base, &to_bank, decision).await;
+        let (status, location, body) = come_back(&back).await;
+        assert_eq!(status, 303, "{body}");
+        assert!(
+            location
+                .as_deref()
+                .is_some_and(|l| l.contains("redirect_status=failed")),
+            "{location:?}"
+        );
+        let intent = status_of(&w, &pi).await;
+        assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+        assert!(
+            intent["last_payment_error"]["message"].is_string(),
+            "{intent}"
+        );
+        assert!(
+            event_types(&w, &pi)
+                .await
+                .contains(&"payment_intent.payment_failed".to_string())
+        );
+        let paid = payments_per_reference(&bank_ledger(&base).await);
+        assert_eq!(paid.get(&reference_of(&pi)), None, "{paid:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_payment_the_bank_rejects_after_submission_fails_its_charge() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let (pi, page) = bank_intent(&w.api, 120_000).await;
+    let to_bank = choose(&base, &page, "calmony-late-reject").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    come_back(&back).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            status_of(&w, &pi).await["status"] == "requires_payment_method"
+        })
+        .await,
+        "{}",
+        status_of(&w, &pi).await
+    );
+    let intent = status_of(&w, &pi).await;
+    let charge_id = intent["latest_charge"].as_str().expect("the charge");
+    let charge = w.api.get(&format!("/v1/charges/{charge_id}")).await.json;
+    assert_eq!(charge["status"], "failed", "{charge}");
+    let types = event_types(&w, &pi).await;
+    assert!(types.contains(&"charge.failed".to_string()), "{types:?}");
+    assert!(
+        types.contains(&"payment_intent.payment_failed".to_string()),
+        "{types:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bank_server_error_on_submission_is_recovered_under_the_same_key() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let (pi, page) = bank_intent(&w.api, 99_900).await;
+    let to_bank = choose(&base, &page, "calmony-flaky").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    come_back(&back).await;
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            status_of(&w, &pi).await["status"] == "succeeded"
+        })
+        .await,
+        "{}",
+        status_of(&w, &pi).await
+    );
+    let paid = payments_per_reference(&bank_ledger(&base).await);
+    assert_eq!(paid.get(&reference_of(&pi)), Some(&1), "{paid:?}");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_by_name_and_changes_nothing() {
+    let w = World::new();
+    let cases = [
+        (
+            "amount=1000&currency=eur&payment_method_types[]=pay_by_bank",
+            "currency",
+        ),
+        (
+            "amount=2000000&currency=gbp&payment_method_types[]=pay_by_bank",
+            "amount",
+        ),
+        (
+            "amount=1000&currency=gbp&payment_method_types[]=pay_by_bank&confirm=true\
+             &payment_method_data[type]=pay_by_bank",
+            "return_url",
+        ),
+        (
+            "amount=1000&currency=gbp&payment_method_types[]=sepa_debit",
+            "payment_method_types",
+        ),
+        (
+            "amount=1000&currency=gbp&payment_method_data[type]=pay_by_bank",
+            "payment_method_data",
+        ),
+        (
+            "amount=1000&currency=gbp&payment_method_types[]=card&confirm=true\
+             &payment_method_data[type]=pay_by_bank&return_url=https%3A%2F%2Fx.example",
+            "payment_method_data[type]",
+        ),
+    ];
+    for (body, param) in cases {
+        let r = w.api.post_form("/v1/payment_intents", body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(r.err("param"), param, "{body}: {}", r.text);
+    }
+    let listed = w.api.get("/v1/payment_intents").await;
+    assert_eq!(listed.json["data"].as_array().map(Vec::len), Some(0));
+
+    // A tampered state or code: the payer is told, nothing moves.
+    let base = w.daemon.base();
+    let (pi, page) = bank_intent(&w.api, 10_000).await;
+    let to_bank = choose(&base, &page, "calmony-instant").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    let tampered_state = back.replacen("state=", "state=x", 1);
+    let (status, _, body) = come_back(&tampered_state).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Nothing more was paid"), "{body}");
+    let tampered_code = back.replacen("code=", "code=x", 1);
+    let (status, _, body) = come_back(&tampered_code).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Nothing was paid"), "{body}");
+    assert_eq!(status_of(&w, &pi).await["status"], "requires_action");
+    assert_eq!(
+        payments_per_reference(&bank_ledger(&base).await).get(&reference_of(&pi)),
+        None
+    );
+    // A form posted without its CSRF token is refused.
+    let (_, html) = get_page(&page).await;
+    let mut choice = form(&html, "bank-choice");
+    choice.fields.retain(|(k, _)| k != "csrf");
+    let (status, _, _) = choice.with("bank", "calmony-instant").submit(&base).await;
+    assert!(status == 400 || status == 303, "{status}");
+}
+
+#[tokio::test]
+async fn checkout_with_pay_by_bank_completes_unpaid_then_async_succeeds() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let r = w
+        .api
+        .post_form(
+            "/v1/checkout/sessions",
+            "mode=payment&success_url=https%3A%2F%2Flettings.example%2Fok%3Fs%3D%7BCHECKOUT_SESSION_ID%7D\
+             &line_items[0][price_data][currency]=gbp\
+             &line_items[0][price_data][product_data][name]=Holding+deposit\
+             &line_items[0][price_data][unit_amount]=245000&line_items[0][quantity]=1\
+             &payment_method_types[]=card&payment_method_types[]=pay_by_bank",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let session = r.json["id"].as_str().expect("id").to_string();
+    let url = r.json["url"].as_str().expect("url").to_string();
+    let (status, html) = get_page(&url).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("by bank transfer"), "{html}");
+    let (status, location, body) = form(&html, "bank-hand-off").submit(&base).await;
+    assert_eq!(status, 303, "{body}");
+    let bank_page = location.expect("to the bank page");
+    let to_bank = choose(&base, &bank_page, "calmony-delayed").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    let (status, location, _) = come_back(&back).await;
+    assert_eq!(status, 303);
+    // Back to the session's page, which sends the payer to success_url once it completes.
+    let checkout_page = location.expect("back to checkout");
+    let (status, _) = get_page(&checkout_page).await;
+    assert!(status == 303 || status == 200, "{status}");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            w.api
+                .get(&format!("/v1/checkout/sessions/{session}"))
+                .await
+                .json["payment_status"]
+                == "paid"
+        })
+        .await
+    );
+    let s = w
+        .api
+        .get(&format!("/v1/checkout/sessions/{session}"))
+        .await
+        .json;
+    assert_eq!(s["status"], "complete", "{s}");
+    let events = w.api.get("/v1/events?limit=100").await.json;
+    let types: Vec<String> = events["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == session.as_str())
+        .map(|e| e["type"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        types.contains(&"checkout.session.completed".to_string())
+            && types.contains(&"checkout.session.async_payment_succeeded".to_string()),
+        "{types:?}"
+    );
+}
+
+/// SIGKILL at each step of the flow (before and after consent creation, after the redirect
+/// back, after submission), a restart, and the counts: every payment succeeds, once.
+#[tokio::test]
+async fn kill_at_every_step_loses_nothing_and_pays_once() {
+    let redis = Redis::start();
+    let mut lost = 0;
+    let mut doubled = 0;
+    for point in [
+        "bank_before_consent",
+        "bank_after_consent",
+        "bank_before_submit",
+        "bank_after_submit",
+    ] {
+        let mut daemon = Daemon::start_with(&redis.url(), &[("CALMONY_TEST_KILL_AT", point)]);
+        let key = daemon.key("acme", "test");
+        let api = daemon.api(&key);
+        let base = daemon.base();
+        let (pi, page) = bank_intent(&api, 180_000).await;
+        // The step the daemon dies at: the request that reaches it gets no answer.
+        let dies_on_choice = matches!(point, "bank_before_consent" | "bank_after_consent");
+        let (_, html) = get_page(&page).await;
+        let choice = form(&html, "bank-choice").with("bank", "calmony-instant");
+        let mut to_bank = None;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let sent = client
+            .post(format!("{base}{}", choice.action))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(choice.encoded())
+            .send()
+            .await;
+        if !dies_on_choice {
+            let r = sent.expect("answered");
+            to_bank = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+        }
+        if let Some(to_bank) = &to_bank {
+            let back = decide(&base, to_bank, "approve").await;
+            // Dies before or after submitting: no answer.
+            let _ = client.get(&back).send().await;
+        }
+        daemon.wait_exit(Duration::from_secs(10));
+        // Restarted without the kill point: recovery from the tracking set.
+        daemon.restart_without("CALMONY_TEST_KILL_AT");
+        if dies_on_choice {
+            // The payer comes back to the page and is sent to the bank again.
+            let (status, _) = get_page(&page).await;
+            assert!(status == 303 || status == 200, "{status}");
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let mut location = None;
+            for _ in 0..40 {
+                let r = client.get(&page).send().await.expect("page");
+                if r.status().as_u16() == 303 {
+                    location = r
+                        .headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let to_bank = location.expect("sent to the bank again after recovery");
+            let back = decide(&base, &to_bank, "approve").await;
+            come_back(&back).await;
+        }
+        let succeeded = eventually(Duration::from_secs(30), || async {
+            api.get(&format!("/v1/payment_intents/{pi}")).await.json["status"] == "succeeded"
+        })
+        .await;
+        if !succeeded {
+            lost += 1;
+        }
+        let paid = payments_per_reference(&bank_ledger(&base).await);
+        let n = paid.get(&reference_of(&pi)).copied().unwrap_or(0);
+        if n > 1 {
+            doubled += 1;
+        }
+        println!("kill point {point}: succeeded={succeeded}, bank payments={n}");
+        assert_eq!(n, 1, "{point}: {paid:?}");
+        daemon.kill9();
+    }
+    println!("bank kill drill: 4 kill points, {lost} lost, {doubled} paid twice");
+    assert_eq!((lost, doubled), (0, 0));
+}
