@@ -76,6 +76,32 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("billing.lease_seconds", Kind::Int),
     ("billing.concurrency", Kind::Int),
     ("billing.invoice_prefix", Kind::Str),
+    ("pay_by_bank.limit", Kind::Int),
+    ("pay_by_bank.test.creditor.sort_code", Kind::Str),
+    ("pay_by_bank.test.creditor.account_number", Kind::Str),
+    ("pay_by_bank.test.creditor.name", Kind::Str),
+    ("pay_by_bank.live.creditor.sort_code", Kind::Str),
+    ("pay_by_bank.live.creditor.account_number", Kind::Str),
+    ("pay_by_bank.live.creditor.name", Kind::Str),
+];
+
+/// The lists of tables among the settings (`[[pay_by_bank.test.banks]]`), and the string
+/// fields each entry may have. No environment override: a list is set in the file.
+const TABLE_LISTS: &[(&str, &[&str])] = &[
+    ("pay_by_bank.test.banks", BANK_FIELDS),
+    ("pay_by_bank.live.banks", BANK_FIELDS),
+];
+
+const BANK_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "discovery_url",
+    "client_id",
+    "client_secret",
+    "signing_key_id",
+    "signing_key_path",
+    "mtls_cert_path",
+    "mtls_key_path",
 ];
 
 /// The environment variable that overrides a setting.
@@ -123,7 +149,96 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub clock: ClockConfig,
     pub billing: BillingConfig,
+    pub pay_by_bank: PayByBankConfig,
 }
+
+/// Pay by Bank (Open Banking payment initiation): the banks each mode may send payers to and
+/// the account they pay into.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayByBankConfig {
+    /// The largest payment by bank, in pence (£10,000 by default: what banks commonly allow
+    /// for a single immediate payment without extra checks).
+    pub limit: i64,
+    /// Test keys' banks. No banks listed: the built-in sandbox's five test banks.
+    pub test: BankMode,
+    /// Live keys' banks. None listed: live Pay by Bank is off.
+    pub live: BankMode,
+}
+
+impl Default for PayByBankConfig {
+    fn default() -> Self {
+        Self {
+            limit: 1_000_000,
+            test: BankMode::default(),
+            live: BankMode::default(),
+        }
+    }
+}
+
+/// One mode's banks and the merchant's account payers pay into.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BankMode {
+    pub banks: Vec<BankConnection>,
+    pub creditor: CreditorAccount,
+}
+
+/// The account payments by bank are made to (a UK sort code and account number).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreditorAccount {
+    pub sort_code: String,
+    pub account_number: String,
+    /// The payee name the payer's bank shows (and may check against the account).
+    pub name: String,
+}
+
+/// One bank (ASPSP) as registered with it: where it is and who we are there.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BankConnection {
+    /// Our name for it (in URLs and stored payments): stable, lowercase.
+    pub id: String,
+    /// What the payer sees in the bank list.
+    pub name: String,
+    /// Its `/.well-known/openid-configuration`.
+    pub discovery_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The `kid` of our signing key in the Open Banking Directory.
+    pub signing_key_id: String,
+    /// Our PKCS#8 PEM signing key (request signatures and request objects).
+    pub signing_key_path: String,
+    /// Our transport certificate and key for mutual TLS (live banks require it).
+    pub mtls_cert_path: String,
+    pub mtls_key_path: String,
+}
+
+impl std::fmt::Debug for BankConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BankConnection")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("discovery_url", &self.discovery_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"****")
+            .field("signing_key_id", &self.signing_key_id)
+            .field("signing_key_path", &self.signing_key_path)
+            .field("mtls_cert_path", &self.mtls_cert_path)
+            .field("mtls_key_path", &self.mtls_key_path)
+            .finish()
+    }
+}
+
+/// The built-in sandbox's test banks: `(id, name)`, served at `/sandbox/bank/<id>/`.
+pub const SANDBOX_BANKS: [(&str, &str); 5] = [
+    ("calmony-instant", "Calmony Instant Bank"),
+    ("calmony-delayed", "Calmony Delayed Bank"),
+    ("calmony-rejects", "Calmony Rejecting Bank"),
+    ("calmony-late-reject", "Calmony Late-Reject Bank"),
+    ("calmony-flaky", "Calmony Flaky Bank"),
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -436,6 +551,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             clock: ClockConfig::default(),
             billing: BillingConfig::default(),
+            pay_by_bank: PayByBankConfig::default(),
         }
     }
 }
@@ -598,6 +714,46 @@ impl Config {
         }
     }
 
+    /// Test mode's banks: configured, or the built-in sandbox's five, reached over HTTP at
+    /// `public_url/sandbox/bank/<id>/` with the sandbox's public test client and keys (empty
+    /// key paths: the committed test keys, which the client knows).
+    pub fn test_banks(&self) -> Vec<BankConnection> {
+        if !self.pay_by_bank.test.banks.is_empty() {
+            return self.pay_by_bank.test.banks.clone();
+        }
+        let base = self.public_base();
+        SANDBOX_BANKS
+            .iter()
+            .map(|(id, name)| BankConnection {
+                id: (*id).to_owned(),
+                name: (*name).to_owned(),
+                discovery_url: format!("{base}/sandbox/bank/{id}/.well-known/openid-configuration"),
+                client_id: "calmony-sandbox-tpp".to_owned(),
+                client_secret: "sandbox-client-secret-not-for-live".to_owned(),
+                signing_key_id: "calmony-sandbox-tpp".to_owned(),
+                ..BankConnection::default()
+            })
+            .collect()
+    }
+
+    /// Test mode's creditor account: configured, or a sandbox test account.
+    pub fn test_creditor(&self) -> CreditorAccount {
+        let c = &self.pay_by_bank.test.creditor;
+        if c.sort_code.is_empty() && c.account_number.is_empty() {
+            CreditorAccount {
+                sort_code: "04-00-04".to_owned(),
+                account_number: "10000001".to_owned(),
+                name: if c.name.is_empty() {
+                    "Calmony Sandbox Merchant".to_owned()
+                } else {
+                    c.name.clone()
+                },
+            }
+        } else {
+            c.clone()
+        }
+    }
+
     /// Whether test mode charges the built-in sandbox with no secret configured: the daemon
     /// then uses the installation's own random secret, made at first start.
     pub fn needs_installation_test_secret(&self) -> bool {
@@ -667,6 +823,7 @@ impl Config {
             ));
         }
         self.http.validate()?;
+        self.pay_by_bank.validate()?;
         if !(1..=1_000_000).contains(&self.api.rate_limit_per_second) {
             return Err((
                 "api.rate_limit_per_second",
@@ -926,6 +1083,103 @@ fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
     }
 }
 
+impl PayByBankConfig {
+    /// Live banks need every setting (mutual TLS included) and their files; any bank needs an
+    /// id, a discovery URL and a client; a mode with banks needs a whole creditor account.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.limit <= 0 {
+            return Err(("pay_by_bank.limit", "must be at least 1 (pence)".into()));
+        }
+        for (setting, creditor_setting, mode, live) in [
+            (
+                "pay_by_bank.test.banks",
+                "pay_by_bank.test.creditor",
+                &self.test,
+                false,
+            ),
+            (
+                "pay_by_bank.live.banks",
+                "pay_by_bank.live.creditor",
+                &self.live,
+                true,
+            ),
+        ] {
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, bank) in mode.banks.iter().enumerate() {
+                let named = if bank.id.is_empty() {
+                    format!("entry {}", i + 1)
+                } else {
+                    format!("bank {:?}", bank.id)
+                };
+                let required: Vec<(&str, &str)> = if live {
+                    vec![
+                        ("id", &bank.id),
+                        ("name", &bank.name),
+                        ("discovery_url", &bank.discovery_url),
+                        ("client_id", &bank.client_id),
+                        ("client_secret", &bank.client_secret),
+                        ("signing_key_id", &bank.signing_key_id),
+                        ("signing_key_path", &bank.signing_key_path),
+                        ("mtls_cert_path", &bank.mtls_cert_path),
+                        ("mtls_key_path", &bank.mtls_key_path),
+                    ]
+                } else {
+                    vec![
+                        ("id", &bank.id),
+                        ("discovery_url", &bank.discovery_url),
+                        ("client_id", &bank.client_id),
+                    ]
+                };
+                if let Some((field, _)) = required.iter().find(|(_, v)| v.trim().is_empty()) {
+                    return Err((setting, format!("{named}: {field} is required")));
+                }
+                if !seen.insert(bank.id.as_str()) {
+                    return Err((setting, format!("{named} is listed twice")));
+                }
+                if live && !bank.discovery_url.starts_with("https://") {
+                    return Err((setting, format!("{named}: discovery_url must be https://")));
+                }
+                for (field, path) in [
+                    ("signing_key_path", &bank.signing_key_path),
+                    ("mtls_cert_path", &bank.mtls_cert_path),
+                    ("mtls_key_path", &bank.mtls_key_path),
+                ] {
+                    if !path.is_empty() && !Path::new(path).is_file() {
+                        return Err((
+                            setting,
+                            format!("{named}: {field} {path:?} is not a readable file"),
+                        ));
+                    }
+                }
+            }
+            let c = &mode.creditor;
+            let any = !(c.sort_code.is_empty() && c.account_number.is_empty() && c.name.is_empty());
+            if (live && !mode.banks.is_empty()) || any {
+                if c.sort_code.chars().filter(char::is_ascii_digit).count() != 6
+                    || !c
+                        .sort_code
+                        .chars()
+                        .all(|ch| ch.is_ascii_digit() || ch == '-')
+                {
+                    return Err((
+                        creditor_setting,
+                        "sort_code must be 6 digits (dashes allowed)".into(),
+                    ));
+                }
+                if c.account_number.len() != 8
+                    || !c.account_number.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err((creditor_setting, "account_number must be 8 digits".into()));
+                }
+                if c.name.trim().is_empty() {
+                    return Err((creditor_setting, "name is required".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Refuse keys the daemon does not know, naming the full path (a typo must not be ignored).
 fn check_known(table: &toml::Table, prefix: &str, origin: &str) -> Result<(), ConfigError> {
     for (k, v) in table {
@@ -938,7 +1192,32 @@ fn check_known(table: &toml::Table, prefix: &str, origin: &str) -> Result<(), Co
             .iter()
             .any(|(p, _)| p.starts_with(&format!("{path}.")));
         let kind = SETTINGS.iter().find(|(p, _)| *p == path).map(|(_, k)| *k);
+        let list = TABLE_LISTS
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, f)| *f);
         match (v, kind) {
+            (toml::Value::Array(items), None) if list.is_some() => {
+                let fields = list.unwrap_or_default();
+                for item in items {
+                    let toml::Value::Table(entry) = item else {
+                        return Err(ConfigError::Invalid {
+                            setting: path,
+                            origin: origin.to_string(),
+                            problem: "must be a list of tables ([[...]])".into(),
+                        });
+                    };
+                    for (field, value) in entry {
+                        if !fields.contains(&field.as_str()) || !value.is_str() {
+                            return Err(ConfigError::Invalid {
+                                setting: format!("{path}.{field}"),
+                                origin: origin.to_string(),
+                                problem: "unknown setting, or not a string".into(),
+                            });
+                        }
+                    }
+                }
+            }
             (toml::Value::Table(t), None) if is_section => check_known(t, &path, origin)?,
             (toml::Value::String(_), Some(Kind::Str))
             | (toml::Value::Boolean(_), Some(Kind::Bool)) => {}
@@ -1035,6 +1314,47 @@ mod tests {
         assert_eq!(c.gateway.test.merchant_id, "100001");
         assert_eq!(c.gateway.test.secret, "s3cret");
         assert_eq!(c.gateway.live.url, "https://gateway.cardstream.com/direct/");
+    }
+
+    #[test]
+    fn pay_by_bank_defaults_to_the_sandbox_banks_and_live_banks_need_every_setting() {
+        let c = Config::load_with(None, env(&[])).expect("defaults");
+        assert_eq!(c.pay_by_bank.limit, 1_000_000);
+        let banks = c.test_banks();
+        assert_eq!(banks.len(), 5);
+        assert_eq!(
+            banks[0].discovery_url,
+            "http://127.0.0.1:4242/sandbox/bank/calmony-instant/.well-known/openid-configuration"
+        );
+        assert!(
+            c.pay_by_bank.live.banks.is_empty(),
+            "live Pay by Bank is off"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        let cases = [
+            (
+                "[[pay_by_bank.live.banks]]\nid = \"b\"\nname = \"B\"\ndiscovery_url = \"https://b.example/\"\nclient_id = \"c\"\nclient_secret = \"s\"\nsigning_key_id = \"k\"\nsigning_key_path = \"/nonexistent\"\n",
+                "mtls_cert_path is required",
+            ),
+            (
+                "[[pay_by_bank.live.banks]]\nid = \"b\"\nsecret = \"s\"\n",
+                "pay_by_bank.live.banks.secret",
+            ),
+            (
+                "[pay_by_bank.test.creditor]\nsort_code = \"04-00-04\"\naccount_number = \"123\"\nname = \"M\"\n",
+                "account_number must be 8 digits",
+            ),
+            ("[pay_by_bank]\nlimit = 0\n", "pay_by_bank.limit"),
+        ];
+        for (text, named) in cases {
+            std::fs::write(&file, text).expect("write");
+            let e = Config::load_with(Some(&file), env(&[])).expect_err("refused");
+            assert!(e.to_string().contains(named), "{text}: {e}");
+        }
+        std::fs::write(&file, "[[pay_by_bank.test.banks]]\nid = \"x\"\ndiscovery_url = \"http://x/\"\nclient_id = \"c\"\n").expect("write");
+        let c = Config::load_with(Some(&file), env(&[])).expect("a test bank");
+        assert_eq!(c.test_banks().len(), 1);
     }
 
     #[test]

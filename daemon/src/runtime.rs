@@ -228,6 +228,12 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         &local,
     );
     calmony_actors::gateway::install_tls_provider();
+    // Pay by Bank's banks: keys and certificates are read now, so a live bank missing one
+    // stops the start naming it. The payment-intent flow takes this gateway (issue 25).
+    let _bank_gateway = Arc::new(
+        calmony_actors::gateway::OpenBanking::from_config(&config)
+            .map_err(|e| StartError::Usage(e.to_string()))?,
+    );
     // The payments code reaches Cardstream through the CardstreamGateway actor, started
     // below; the client it is handed now is bound to the actor then.
     let accounts = Gateway::from_config(&config);

@@ -6,6 +6,7 @@ mod harness;
 
 mod actors;
 mod auth;
+mod bank;
 mod billing;
 mod browser;
 mod checkout;

@@ -7,6 +7,9 @@
 //!   fields lives in `cardstream::transformers`. A second gateway (Pay by Bank) is a sibling
 //!   module implementing the same trait, not a rewrite.
 //!
+//! - [`bank_flows`]: Pay by Bank's [`BankGateway`] trait (consent, authorise, code, submit,
+//!   status), and [`open_banking`], its implementation over UK Open Banking v3.1.
+//!
 //! Each mode has its own merchant account: a test key's payment is built from the test
 //! account's settings and can never reach the live one. An answer whose signature does not
 //! verify is an error ([`GatewayError::Unverified`]), never an outcome.
@@ -14,11 +17,17 @@
 pub mod bank_flows;
 pub mod cardstream;
 pub mod flows;
+pub mod open_banking;
 pub mod outcomes;
 pub mod requests;
 
+pub use bank_flows::{
+    BankAnswer, BankError, BankGateway, BankPayment, BankPaymentState, BankSummary, BankToken,
+    Consent, ConsentOrder, ConsentState, Creditor, PayerAccount, Submission,
+};
 pub use cardstream::{Cardstream, MerchantAccounts};
 pub use flows::{Answer, ModeGateway, PaymentGateway};
+pub use open_banking::OpenBanking;
 pub use outcomes::{
     AuthOutcome, CardReport, GatewayError, ManageOutcome, Tokenised, TxnRef, TxnState, TxnStatus,
 };
