@@ -170,7 +170,6 @@ pub(crate) fn start(
         nonce: None,
         consent_id: None,
         token: None,
-        token_expires_at: None,
         payment_id: None,
         consent_requested_at: None,
         checks: 0,
@@ -337,7 +336,7 @@ async fn back_to_bank(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<Ban
         )
         .await
         .map_err(bank_api_error)?;
-    Ok(BankPage::ToBank(url))
+    Ok(BankPage::ToBank(url.to_string()))
 }
 
 /// The payer picked `bank_id` on the page.
@@ -375,7 +374,7 @@ pub async fn choose(
             "Please choose one of the banks listed.".into(),
         ));
     }
-    let creditor = rail.gateway.creditor(scope.mode).map_err(bank_api_error)?;
+    let creditor = rail.creditor(scope.mode).map_err(bank_api_error)?;
     // 1. The choice and the consent's key, committed before the bank hears of it.
     let state = ids::new_id("st");
     let nonce = ids::new_id("nonce");
@@ -451,7 +450,7 @@ pub async fn choose(
         )
         .await
         .map_err(bank_api_error)?;
-    Ok(BankPage::ToBank(url))
+    Ok(BankPage::ToBank(url.to_string()))
 }
 
 /// The `state` sent through the browser: where the payment is, and the secret that proves
@@ -565,7 +564,6 @@ pub async fn returned(
         .map_err(|e| ApiError::internal(&format!("cannot seal the bank token: {e}")))?
         .seal(token.access_token.as_bytes(), &format!("bank-token:{id}"));
     bank.token = Some(sealed);
-    bank.token_expires_at = Some(token.expires_at);
     bank.phase = Phase::Submitting;
     bank.checks = 0;
     let Loaded {
@@ -612,7 +610,7 @@ async fn submit(
     let Some(bank) = loaded.internal.bank.clone() else {
         return Ok(BankPage::Done(loaded.intent));
     };
-    let creditor = rail.gateway.creditor(scope.mode).map_err(bank_api_error)?;
+    let creditor = rail.creditor(scope.mode).map_err(bank_api_error)?;
     let submission = Submission {
         idempotency_key: bank.payment_key.clone(),
         consent_id: bank.consent_id.clone().unwrap_or_default(),
@@ -803,7 +801,7 @@ fn bank_charge(
         "pay_by_bank": {
             "bank": bank.bank,
             "reference": bank.reference,
-            "end_to_end_identification": payment.end_to_end_id.clone().unwrap_or_else(|| bank.end_to_end_id.clone()),
+            "end_to_end_identification": payment.end_to_end_id,
             "payer_name": payment.payer_name,
             "payer_account_last4": payment.payer_account_last4,
             "bank_payment_id": payment.id,
@@ -987,8 +985,12 @@ async fn save(
 
 fn bank_api_error(e: BankError) -> ApiError {
     match e {
-        BankError::NotConfigured(m) => ApiError::new(400, ErrorType::InvalidRequestError, m)
-            .with_code("live_mode_not_configured"),
+        BankError::NotConfigured => ApiError::new(
+            400,
+            ErrorType::InvalidRequestError,
+            "Pay by Bank is not configured for this mode: set pay_by_bank in the configuration.",
+        )
+        .with_code("live_mode_not_configured"),
         other => ApiError::new(
             502,
             ErrorType::ApiError,
@@ -1114,7 +1116,7 @@ fn open_token(bank: &BankAttempt, id: &str) -> Option<BankToken> {
     let clear = ring.open(sealed, &format!("bank-token:{id}")).ok()?;
     Some(BankToken {
         access_token: String::from_utf8(clear).ok()?,
-        expires_at: bank.token_expires_at.unwrap_or(0),
+        consent_id: bank.consent_id.clone(),
     })
 }
 
@@ -1123,7 +1125,7 @@ async fn resend_consent(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<(
     let Some(mut bank) = loaded.internal.bank.clone() else {
         return Ok(());
     };
-    let creditor = rail.gateway.creditor(scope.mode).map_err(bank_api_error)?;
+    let creditor = rail.creditor(scope.mode).map_err(bank_api_error)?;
     let bank_id = bank.bank.clone().unwrap_or_default();
     let order = order_of(&loaded.intent, &bank, creditor);
     match rail

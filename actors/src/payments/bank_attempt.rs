@@ -12,14 +12,30 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use crate::gateway::bank_flows::{BankGateway, BankPaymentState, ConsentState};
+use crate::gateway::bank_flows::{
+    BankError, BankGateway, BankPaymentState, ConsentState, Creditor,
+};
 
-/// Pay by Bank's side of the processor: the banks, and the largest amount they take.
+/// Pay by Bank's side of the processor: the banks, the account payments go to in each mode,
+/// and the largest amount they take.
 #[derive(Clone)]
 pub struct BankRail {
     pub gateway: Arc<dyn BankGateway>,
     /// In pence.
     pub limit: i64,
+    pub test_creditor: Option<Creditor>,
+    pub live_creditor: Option<Creditor>,
+}
+
+impl BankRail {
+    /// The merchant's account for payments in `mode`.
+    pub fn creditor(&self, mode: calmony_protocol::Mode) -> Result<Creditor, BankError> {
+        match mode {
+            calmony_protocol::Mode::Test => self.test_creditor.clone(),
+            calmony_protocol::Mode::Live => self.live_creditor.clone(),
+        }
+        .ok_or(BankError::NotConfigured)
+    }
 }
 
 /// The steps of an attempt, in order.
@@ -66,8 +82,6 @@ pub struct BankAttempt {
     /// The consent's access token, sealed at rest.
     #[serde(default)]
     pub token: Option<String>,
-    #[serde(default)]
-    pub token_expires_at: Option<i64>,
     #[serde(default)]
     pub payment_id: Option<String>,
     /// Unix seconds the consent was asked for (what its expiry is counted from).
