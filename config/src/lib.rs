@@ -62,6 +62,11 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("sandbox.enabled", Kind::Bool),
     ("sandbox.settlement_time", Kind::Str),
     ("sandbox.operator_token", Kind::Str),
+    ("sandbox.bank_client_id", Kind::Str),
+    ("sandbox.bank_client_secret", Kind::Str),
+    ("sandbox.bank_tpp_public_key_path", Kind::Str),
+    ("sandbox.bank_consent_timeout_seconds", Kind::Int),
+    ("sandbox.bank_settle_delay_ms", Kind::Int),
     ("webhooks.timeout_seconds", Kind::Int),
     ("webhooks.retry_schedule", Kind::Str),
     ("webhooks.disable_after_hours", Kind::Int),
@@ -376,6 +381,17 @@ pub struct SandboxConfig {
     /// ledger): they act on every project's test mode, so they are off while it is empty. A
     /// project's test key still reads that project's own ledger.
     pub operator_token: String,
+    /// The client registered at the sandbox banks (Pay by Bank's test banks). Public test
+    /// values by default: the sandbox never moves real money.
+    pub bank_client_id: String,
+    pub bank_client_secret: String,
+    /// The TPP public key (SPKI PEM) the sandbox banks check signatures with. Empty: the
+    /// committed test key (`config/sandbox/open-banking/tpp-public.pem`).
+    pub bank_tpp_public_key_path: String,
+    /// How long a consent waits for the payer before it reads as `Rejected`.
+    pub bank_consent_timeout_seconds: u64,
+    /// How long the delayed and late-rejecting test banks take to finish a payment.
+    pub bank_settle_delay_ms: u64,
 }
 
 impl std::fmt::Debug for SandboxConfig {
@@ -391,7 +407,14 @@ impl std::fmt::Debug for SandboxConfig {
                     "****"
                 },
             )
-            .finish()
+            .field("bank_client_id", &self.bank_client_id)
+            .field("bank_tpp_public_key_path", &self.bank_tpp_public_key_path)
+            .field(
+                "bank_consent_timeout_seconds",
+                &self.bank_consent_timeout_seconds,
+            )
+            .field("bank_settle_delay_ms", &self.bank_settle_delay_ms)
+            .finish_non_exhaustive()
     }
 }
 
@@ -431,6 +454,11 @@ impl Default for SandboxConfig {
             enabled: true,
             settlement_time: "22:00".into(),
             operator_token: String::new(),
+            bank_client_id: "calmony-sandbox-tpp".into(),
+            bank_client_secret: "sandbox-client-secret-not-for-live".into(),
+            bank_tpp_public_key_path: String::new(),
+            bank_consent_timeout_seconds: 600,
+            bank_settle_delay_ms: 3000,
         }
     }
 }
@@ -728,8 +756,8 @@ impl Config {
                 id: (*id).to_owned(),
                 name: (*name).to_owned(),
                 discovery_url: format!("{base}/sandbox/bank/{id}/.well-known/openid-configuration"),
-                client_id: "calmony-sandbox-tpp".to_owned(),
-                client_secret: "sandbox-client-secret-not-for-live".to_owned(),
+                client_id: self.sandbox.bank_client_id.clone(),
+                client_secret: self.sandbox.bank_client_secret.clone(),
                 signing_key_id: "calmony-sandbox-tpp".to_owned(),
                 ..BankConnection::default()
             })

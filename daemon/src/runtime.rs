@@ -273,7 +273,19 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                 public_base: config.public_base(),
                 operator_token: Some(config.sandbox.operator_token.clone())
                     .filter(|t| !t.is_empty()),
-                bank: Default::default(),
+                bank: calmony_sandbox::BankSandboxConfig {
+                    tpp_public_key_path: Some(&config.sandbox.bank_tpp_public_key_path)
+                        .filter(|p| !p.is_empty())
+                        .map(std::path::PathBuf::from),
+                    client_id: config.sandbox.bank_client_id.clone(),
+                    client_secret: config.sandbox.bank_client_secret.clone(),
+                    consent_timeout: std::time::Duration::from_secs(
+                        config.sandbox.bank_consent_timeout_seconds,
+                    ),
+                    settle_delay: std::time::Duration::from_millis(
+                        config.sandbox.bank_settle_delay_ms,
+                    ),
+                },
             },
         )
     });

@@ -531,3 +531,84 @@ async fn a_tampered_or_unsigned_bank_answer_is_refused_by_the_client() {
         .expect("believed");
     assert_eq!(got.status, ConsentState::AwaitingAuthorisation);
 }
+
+/// A submitted payment on `bank`, with the sandbox's delay as `w` configured it.
+async fn submitted(
+    banks: &OpenBanking,
+    bank: &str,
+    tag: &str,
+) -> calmony_actors::gateway::BankPayment {
+    let (consent_id, token) = authorised(banks, bank, tag).await;
+    let submission = Submission {
+        idempotency_key: format!("pay-{tag}"),
+        consent_id,
+        order: order(tag, 2450),
+    };
+    banks
+        .submit_payment(Mode::Test, bank, &token, submission)
+        .await
+        .expect("submitted")
+}
+
+#[tokio::test]
+async fn the_delayed_rejecting_and_late_rejecting_banks_move_payments_with_time() {
+    let w = World::with(&[("CALMONY_SANDBOX_BANK_SETTLE_DELAY_MS", "800")]);
+    let banks = client(&w.daemon.base());
+    let delayed = submitted(&banks, "calmony-delayed", "del1").await;
+    assert_eq!(delayed.status, BankPaymentState::InProgress);
+    assert_eq!(delayed.bank_status, "Pending");
+    let late = submitted(&banks, "calmony-late-reject", "late1").await;
+    assert_eq!(late.bank_status, "AcceptedSettlementInProcess");
+    let rejected = submitted(&banks, "calmony-rejects", "rej2").await;
+    assert_eq!(rejected.status, BankPaymentState::Rejected);
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let status = |id: String, bank: &'static str| {
+        let banks = &banks;
+        async move {
+            banks
+                .payment(Mode::Test, bank, &id)
+                .await
+                .expect("status")
+                .map(|p| p.status)
+        }
+    };
+    assert_eq!(
+        status(delayed.id, "calmony-delayed").await,
+        Some(BankPaymentState::Settled)
+    );
+    assert_eq!(
+        status(late.id, "calmony-late-reject").await,
+        Some(BankPaymentState::Rejected)
+    );
+}
+
+#[tokio::test]
+async fn an_undecided_consent_expires_and_its_page_says_so() {
+    let w = World::with(&[("CALMONY_SANDBOX_BANK_CONSENT_TIMEOUT_SECONDS", "1")]);
+    let banks = client(&w.daemon.base());
+    let bank = "calmony-instant";
+    let consent = banks
+        .create_consent(Mode::Test, bank, order("exp1", 2450))
+        .await
+        .expect("consent");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let got = banks
+        .consent(Mode::Test, bank, &consent.id)
+        .await
+        .expect("consent");
+    assert_eq!(got.map(|c| c.status), Some(ConsentState::Rejected));
+    let url = banks
+        .authorize_url(Mode::Test, bank, &consent.id, "st", "n", REDIRECT)
+        .await
+        .expect("url");
+    let html = reqwest::get(url)
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("expired") && !html.contains("Approve"),
+        "{html}"
+    );
+}
