@@ -233,6 +233,59 @@ async fn a_payer_approves_at_the_instant_bank_and_the_payment_settles_once() {
 }
 
 #[tokio::test]
+async fn the_page_cannot_be_redirected_elsewhere_by_editing_its_form() {
+    let w = World::new();
+    let banks = client(&w.daemon.base());
+    let bank = "calmony-instant";
+    let consent = banks
+        .create_consent(Mode::Test, bank, order("csrf1", 2450))
+        .await
+        .expect("consent");
+    let url = banks
+        .authorize_url(Mode::Test, bank, &consent.id, "st-1", "n-1", REDIRECT)
+        .await
+        .expect("url");
+    let html = reqwest::get(url.clone())
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let mut form: Vec<(String, String)> = hidden_inputs(&html)
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "redirect_uri" {
+                (k, "https://evil.example/".into())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    form.push(("account".into(), "0".into()));
+    form.push(("decision".into(), "approve".into()));
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("browser");
+    let answer = browser
+        .post(url.join("authorize").expect("action"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&form))
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(answer.status().as_u16(), 400);
+    let still = banks
+        .consent(Mode::Test, bank, &consent.id)
+        .await
+        .expect("consent");
+    assert_eq!(
+        still.map(|c| c.status),
+        Some(ConsentState::AwaitingAuthorisation)
+    );
+}
+
+#[tokio::test]
 async fn a_payer_who_rejects_at_the_bank_comes_back_with_access_denied() {
     let w = World::new();
     let banks = client(&w.daemon.base());
@@ -375,6 +428,19 @@ async fn a_request_with_a_tampered_signature_is_refused_by_the_bank() {
     assert_eq!(ok.status().as_u16(), 201);
     assert_eq!(ok.headers()[headers::INTERACTION_ID], "e2e-interaction-1");
     assert!(ok.headers().contains_key(headers::JWS_SIGNATURE));
+
+    // The same idempotency key with another (correctly signed) body is refused.
+    let other = br#"{"Data":{},"Risk":{}}"#.to_vec();
+    let reused = http
+        .post(&url)
+        .bearer_auth(&token)
+        .header(headers::IDEMPOTENCY_KEY, "k3")
+        .header(headers::JWS_SIGNATURE, jws::sign_detached(&other, &key))
+        .body(other)
+        .send()
+        .await
+        .expect("consent");
+    assert_eq!(reused.status().as_u16(), 400);
 }
 
 /// A one-request-per-connection bank that serves the sandbox's discovery (pointing at itself),

@@ -76,6 +76,8 @@ pub struct BankSettings {
 
 impl BankClient {
     pub fn new(s: BankSettings) -> Result<Self, String> {
+        // reqwest is built without a default TLS provider: make sure ring is installed.
+        crate::gateway::install_tls_provider();
         let mut builder = reqwest::Client::builder()
             .timeout(s.timeout)
             .connect_timeout(Duration::from_secs(5).min(s.timeout))
@@ -456,5 +458,46 @@ fn refused_unknown(path: &str) -> BankError {
     BankError::Refused {
         code: "UK.OBIE.Resource.NotFound".into(),
         message: format!("{path}: not found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TPP_PEM: &str = include_str!("../../../../config/sandbox/open-banking/tpp-private.pem");
+
+    fn client(live: bool) -> BankClient {
+        BankClient::new(BankSettings {
+            id: "b".into(),
+            name: "B".into(),
+            discovery_url: "https://bank.example/.well-known/openid-configuration".into(),
+            client_id: "c".into(),
+            client_secret: "s".into(),
+            key: SigningKey::from_pkcs8_pem(TPP_PEM, "k", "c").expect("test key"),
+            live,
+            timeout: Duration::from_secs(5),
+            identity_pem: None,
+        })
+        .expect("client")
+    }
+
+    #[test]
+    fn a_live_bank_is_reached_only_over_public_https() {
+        let (live, test) = (client(true), client(false));
+        for (url, live_ok) in [
+            ("https://bank.example/token", true),
+            ("http://bank.example/token", false),
+            ("https://localhost/token", false),
+            ("https://127.0.0.1/token", false),
+            ("https://10.1.2.3/token", false),
+            ("https://bank.internal/token", false),
+        ] {
+            assert_eq!(live.checked(url).is_ok(), live_ok, "{url}");
+            assert!(
+                test.checked(url).is_ok(),
+                "test mode reaches the local sandbox: {url}"
+            );
+        }
     }
 }
