@@ -105,11 +105,11 @@ pub async fn handle(
         (&Method::POST, "authorize") => auth::decide(&ctx, &body).await,
         (&Method::POST, CONSENTS) => api::create_consent(&ctx, &body).await,
         (&Method::POST, PAYMENTS) => api::submit_payment(&ctx, &body).await,
-        (&Method::GET, r) if r.starts_with(CONSENTS) && r.len() > CONSENTS.len() + 1 => {
-            api::get_consent(&ctx, &r[CONSENTS.len() + 1..]).await
+        (&Method::GET, r) if resource_id(r, CONSENTS).is_some() => {
+            api::get_consent(&ctx, resource_id(r, CONSENTS).unwrap_or_default()).await
         }
-        (&Method::GET, r) if r.starts_with(PAYMENTS) && r.len() > PAYMENTS.len() + 1 => {
-            api::get_payment(&ctx, &r[PAYMENTS.len() + 1..]).await
+        (&Method::GET, r) if resource_id(r, PAYMENTS).is_some() => {
+            api::get_payment(&ctx, resource_id(r, PAYMENTS).unwrap_or_default()).await
         }
         (
             _,
@@ -132,6 +132,14 @@ pub async fn handle(
             None,
         ),
     }
+}
+
+/// The id in `<collection>/<id>`, when `route` is one (a single, non-empty segment).
+fn resource_id<'a>(route: &'a str, collection: &str) -> Option<&'a str> {
+    route
+        .strip_prefix(collection)?
+        .strip_prefix('/')
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// The control route: every payment the banks accepted, with its status now.

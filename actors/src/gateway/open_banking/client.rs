@@ -444,6 +444,12 @@ impl BankClient {
                     .ok_or_else(|| {
                         BankError::BadSignature("the id_token does not verify".into())
                     })?;
+                let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).unwrap_or("");
+                if text("iss") != d.doc.issuer || text("aud") != self.client_id {
+                    return Err(BankError::BadSignature(
+                        "the id_token is not the bank's for us (iss or aud)".into(),
+                    ));
+                }
                 claims
                     .get("openbanking_intent_id")
                     .and_then(|v| v.as_str())

@@ -125,10 +125,10 @@ pub fn payment(response: &PaymentResponse) -> BankPayment {
         PaymentProgress::Rejected => BankPaymentState::Rejected,
     };
     let debtor = d.debtor.as_ref();
-    let last4 = debtor
-        .map(|a| a.identification.clone())
-        .filter(|id| id.len() >= 4)
-        .map(|id| id[id.len() - 4..].to_owned());
+    let last4 = debtor.and_then(|a| {
+        let digits: Vec<char> = a.identification.chars().collect();
+        (digits.len() >= 4).then(|| digits[digits.len() - 4..].iter().collect::<String>())
+    });
     BankPayment {
         id: d.domestic_payment_id.clone(),
         consent_id: d.consent_id.clone(),
