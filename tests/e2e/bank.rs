@@ -678,3 +678,32 @@ async fn an_undecided_consent_expires_and_its_page_says_so() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn two_racing_submissions_of_one_consent_pay_once() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let banks = client(&base);
+    let bank = "calmony-instant";
+    let (consent_id, token) = authorised(&banks, bank, "race1").await;
+    let submission = |key: &str| Submission {
+        idempotency_key: key.into(),
+        consent_id: consent_id.clone(),
+        order: order("race1", 2450),
+    };
+    let (a, b) = tokio::join!(
+        banks.submit_payment(Mode::Test, bank, &token, submission("race-a")),
+        banks.submit_payment(Mode::Test, bank, &token, submission("race-b")),
+    );
+    assert_eq!(
+        [&a, &b].iter().filter(|r| r.is_ok()).count(),
+        1,
+        "exactly one pays: {a:?} {b:?}"
+    );
+    let ledger = bank_ledger(&base).await;
+    let mine = ledger
+        .iter()
+        .filter(|e| e["consent_id"] == consent_id.as_str())
+        .count();
+    assert_eq!(mine, 1, "{ledger:?}");
+}
