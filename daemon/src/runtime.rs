@@ -229,11 +229,23 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     );
     calmony_actors::gateway::install_tls_provider();
     // Pay by Bank's banks: keys and certificates are read now, so a live bank missing one
-    // stops the start naming it. The payment-intent flow takes this gateway (issue 25).
-    let _bank_gateway = Arc::new(
+    // stops the start naming it.
+    let bank_gateway: Arc<dyn calmony_actors::gateway::BankGateway> = Arc::new(
         calmony_actors::gateway::OpenBanking::from_config(&config)
             .map_err(|e| StartError::Usage(e.to_string()))?,
     );
+    let creditor = |c: &calmony_config::CreditorAccount| calmony_actors::gateway::Creditor {
+        sort_code: c.sort_code.clone(),
+        account_number: c.account_number.clone(),
+        name: c.name.clone(),
+    };
+    let live_creditor = &config.pay_by_bank.live.creditor;
+    let bank_rail = calmony_actors::payments::bank_attempt::BankRail {
+        gateway: bank_gateway,
+        limit: config.pay_by_bank.limit,
+        test_creditor: Some(creditor(&config.test_creditor())),
+        live_creditor: (!live_creditor.account_number.is_empty()).then(|| creditor(live_creditor)),
+    };
     // The payments code reaches Cardstream through the CardstreamGateway actor, started
     // below; the client it is handed now is bound to the actor then.
     let accounts = Gateway::from_config(&config);
@@ -260,7 +272,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     .with_gateway(Arc::new(gateway_client.clone()))
     .with_effects(Arc::new(
         calmony_actors::billing::payment_effects::BillingEffects,
-    ));
+    ))
+    .with_bank(bank_rail);
     if let Err(e) = payments.ensure_group().await {
         tracing::warn!(error = %e, "could not create the payment command group yet");
     }

@@ -26,6 +26,7 @@ mod operations;
 mod operator_view;
 mod pagination;
 mod params;
+mod pay_by_bank;
 mod payments;
 mod rate_limit;
 mod redis_refusals;

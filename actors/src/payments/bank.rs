@@ -47,7 +47,7 @@ pub const CHECKOUT_EXPIRY: &str = "cp:checkout:expiry";
 
 /// How long the request path has before the tracker takes an attempt over: the longest bank
 /// call, with room.
-const HANDOVER: Duration = Duration::from_secs(30);
+const HANDOVER: Duration = Duration::from_secs(10);
 
 fn member(scope: &Scope, id: &str) -> String {
     format!("{}|{}|{id}", scope.project, scope.mode.as_str())
@@ -291,6 +291,17 @@ async fn where_now(
         (Some(IntentStatus::RequiresAction), Phase::AwaitingAuthorisation) => {
             return back_to_bank(p, scope, loaded).await;
         }
+        (Some(IntentStatus::RequiresAction), Phase::ConsentPending) => {
+            // The payer is back and the consent was never recorded (a crash, or no answer):
+            // ask again under its key now rather than at the tracker's next look.
+            let id = loaded.intent.id.clone();
+            resend_consent(p, scope, loaded).await?;
+            let now = p.load(scope, None, &id).await?;
+            return match now.internal.bank.as_ref().map(|b| b.phase) {
+                Some(Phase::AwaitingAuthorisation) => back_to_bank(p, scope, now).await,
+                _ => Ok(page_of(now.intent)),
+            };
+        }
         (Some(IntentStatus::RequiresAction | IntentStatus::Processing), _) => {
             BankPage::Processing(loaded.intent)
         }
@@ -427,6 +438,12 @@ pub async fn choose(
         // Unknown: the tracker resends under the same key. The payer can try again shortly.
         Err(e) => {
             tracing::warn!(intent = %id, error = %e, "consent outcome unknown; left for the tracker");
+            let loaded = Loaded {
+                version,
+                intent: intent.clone(),
+                internal,
+            };
+            reschedule(p, scope, loaded).await?;
             return Ok(BankPage::Processing(intent));
         }
     };
@@ -637,8 +654,12 @@ async fn submit(
             Ok(BankPage::Done(failed))
         }
         Err(e) => {
+            // Resent under the same key after the backoff's first steps (a bank asks for at
+            // least a second between sends of one payment).
             tracing::warn!(intent = %loaded.intent.id, error = %e, "bank payment outcome unknown; left for the tracker");
-            Ok(BankPage::Processing(loaded.intent))
+            let intent = loaded.intent.clone();
+            reschedule(p, scope, loaded).await?;
+            Ok(BankPage::Processing(intent))
         }
     }
 }
