@@ -91,13 +91,53 @@ impl Http {
             .map_err(|e| format!("{path}: {e}"))
     }
 
+    /// Send one request as a browser would, without following a redirect: the status, the
+    /// `Location` if any, and the body (the pages' steps, where the redirect is the answer).
+    pub async fn send_page(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, Option<String>, Bytes), String> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.prefix));
+        if let Some(h) = req.headers_mut() {
+            h.insert(HOST, self.host.clone());
+            if body.is_some() {
+                h.insert(CONTENT_TYPE, self.form.clone());
+            }
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| e.to_string())?;
+        tokio::time::timeout(TIMEOUT, self.exchange_with_location(req))
+            .await
+            .map_err(|_| format!("{path}: no answer in {TIMEOUT:?}"))?
+            .map_err(|e| format!("{path}: {e}"))
+    }
+
     async fn exchange(&self, req: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+        self.exchange_with_location(req)
+            .await
+            .map(|(status, _, body)| (status, body))
+    }
+
+    async fn exchange_with_location(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<(u16, Option<String>, Bytes), String> {
         let mut conn = match self.take_idle().await {
             Some(c) => c,
             None => self.connect().await?,
         };
         let resp = conn.send_request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = resp
             .into_body()
             .collect()
@@ -109,7 +149,7 @@ impl Http {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(conn);
-        Ok((status, body))
+        Ok((status, location, body))
     }
 
     /// An idle connection ready for a request (one the daemon closed is dropped).

@@ -276,6 +276,7 @@ pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
         "webhooks" => webhooks(args, env, &client).await?,
         "renewals" => renewals(args, env, &client).await?,
         "crash" => crash(args, env, &client).await?,
+        "bank" => bank(args, &client).await?,
         other => return Err(format!("unknown scenario {other:?}")),
     };
     report.host = host_since(jiffies);
@@ -317,6 +318,188 @@ fn report(scenario: &str, mode: String, stats: Option<Stats>) -> Report {
         redis_bytes: None,
         host: None,
     }
+}
+
+/// A hidden input's value in a page (the forms are plain, escaped markup).
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let v = tag.find("value=\"")? + 7;
+    let end = tag[v..].find('"')? + v;
+    Some(tag[v..end].replace("&amp;", "&").replace("&quot;", "\""))
+}
+
+/// The path (and query) of a URL on the daemon, for the load tool's client.
+fn path_of(url: &str) -> String {
+    match url.strip_prefix("http://") {
+        Some(rest) => rest.find('/').map_or("/".into(), |i| rest[i..].to_string()),
+        None => url.to_string(),
+    }
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One payer's Pay by Bank payment through the sandbox's instant bank, as a browser walks
+/// it; answers the time from the approval at the bank to the intent's `succeeded`.
+async fn bank_payment(c: &Client) -> Result<Duration, String> {
+    let (s, v) = c
+        .post(
+            "/v1/payment_intents",
+            "amount=245000&currency=gbp&payment_method_types[]=pay_by_bank&confirm=true\
+             &payment_method_data[type]=pay_by_bank&return_url=https%3A%2F%2Fshop.example%2Fdone"
+                .into(),
+            None,
+        )
+        .await?;
+    expect(s, &v, 200)?;
+    let id = v["id"].as_str().unwrap_or_default().to_string();
+    let page = path_of(
+        v["next_action"]["redirect_to_url"]["url"]
+            .as_str()
+            .unwrap_or_default(),
+    );
+    let (s, _, html) = c.http.send_page(Method::GET, &page, None).await?;
+    let html = String::from_utf8_lossy(&html);
+    answered(s, 200, || "the bank page")?;
+    let secret = hidden(&html, "client_secret").ok_or("no client_secret on the page")?;
+    let csrf = hidden(&html, "csrf").ok_or("no csrf on the page")?;
+    let action = page.split('?').next().unwrap_or_default().to_string();
+    let choice = form_body(&[
+        ("client_secret", &secret),
+        ("csrf", &csrf),
+        ("bank", "calmony-instant"),
+    ]);
+    let (s, to_bank, _) = c
+        .http
+        .send_page(Method::POST, &action, Some(choice))
+        .await?;
+    answered(s, 303, || "the bank choice")?;
+    let to_bank = path_of(&to_bank.ok_or("no redirect to the bank")?);
+    let (s, _, html) = c.http.send_page(Method::GET, &to_bank, None).await?;
+    answered(s, 200, || "the bank's page")?;
+    let html = String::from_utf8_lossy(&html).into_owned();
+    let names = ["consent_id", "redirect_uri", "state", "nonce", "csrf"];
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    for n in names {
+        if let Some(v) = hidden(&html, n) {
+            fields.push((n, v));
+        }
+    }
+    let account = hidden(&html, "account").unwrap_or_else(|| "0".into());
+    let bank_id = to_bank
+        .split('/')
+        .nth(3)
+        .unwrap_or("calmony-instant")
+        .to_string();
+    let mut pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.push(("account", &account));
+    pairs.push(("decision", "approve"));
+    let approved = Instant::now();
+    let (s, back, _) = c
+        .http
+        .send_page(
+            Method::POST,
+            &format!("/sandbox/bank/{bank_id}/authorize"),
+            Some(form_body(&pairs)),
+        )
+        .await?;
+    if s != 303 && s != 302 {
+        return Err(format!("the approval: {s}"));
+    }
+    let back = path_of(&back.ok_or("no redirect back")?);
+    c.http.send_page(Method::GET, &back, None).await?;
+    let path = format!("/v1/payment_intents/{id}");
+    loop {
+        let (s, b) = c.get_as::<Brief>(&path).await?;
+        expect_brief(s, &b, 200)?;
+        match b.status.as_str() {
+            "succeeded" => return Ok(approved.elapsed()),
+            "processing" | "requires_action" => {}
+            other => return Err(format!("status {other}")),
+        }
+        if approved.elapsed() > Duration::from_secs(60) {
+            return Err("not succeeded within a minute".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `--count` Pay by Bank payments through the sandbox bank, `--concurrency` payers at a time
+/// (at most 32): the time from each approval to `succeeded`.
+async fn bank(args: &Args, c: &Arc<Client>) -> Result<Report, String> {
+    let count = args.count;
+    let next = Arc::new(AtomicU64::new(0));
+    let times = Arc::new(std::sync::Mutex::new(Vec::with_capacity(count)));
+    let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency.clamp(1, 32) {
+        let (c, next, times, errors) = (c.clone(), next.clone(), times.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < count as u64 {
+                match bank_payment(&c).await {
+                    Ok(t) => times.lock().unwrap_or_else(|p| p.into_inner()).push(t),
+                    Err(e) => errors.lock().unwrap_or_else(|p| p.into_inner()).push(e),
+                }
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let elapsed = start.elapsed();
+    let mut times = std::mem::take(&mut *times.lock().unwrap_or_else(|p| p.into_inner()));
+    let errors = std::mem::take(&mut *errors.lock().unwrap_or_else(|p| p.into_inner()));
+    times.sort();
+    let pct = |q: f64| {
+        times
+            .get(((times.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let mut r = report(
+        "bank",
+        format!("{} payers at a time", args.concurrency.clamp(1, 32)),
+        None,
+    );
+    r.extra.push((
+        "payments".into(),
+        json!(format!(
+            "{} succeeded, {} failed in {:.1} s",
+            times.len(),
+            errors.len(),
+            elapsed.as_secs_f64()
+        )),
+    ));
+    r.extra.push((
+        "approval_to_succeeded_ms".into(),
+        json!({"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0)}),
+    ));
+    if let Some(e) = errors.first() {
+        return Err(format!(
+            "{} of {count} bank payments failed; first: {e}",
+            errors.len()
+        ));
+    }
+    Ok(r)
 }
 
 async fn read(args: &Args, c: &Arc<Client>) -> Result<Report, String> {

@@ -349,3 +349,103 @@ async fn a_named_merchants_checkout_page_in_chromium_on_a_phone_and_a_desktop() 
         b.stop().await;
     }
 }
+
+/// Pay by Bank in a real browser, as a tenant pays a £2,450 deposit: the merchant's checkout
+/// with card and bank, the bank choice, the sandbox bank's approval page, then (after the
+/// delayed bank settles) the merchant's `success_url`; and, on the desktop, a payer who
+/// rejects at the bank and comes back to a checkout page that says so. Screenshots:
+/// `{phone,desktop}-bank-*.png` (the README's `docs/pay-by-bank-*.png`).
+#[tokio::test]
+async fn a_tenant_pays_a_deposit_by_bank_in_chromium_on_a_phone_and_a_desktop() {
+    let w = World::new();
+    let (status, _, stderr) = w.daemon.cli(&[
+        "projects",
+        "update",
+        "acme",
+        "--display-name",
+        "Harbour Lettings Ltd",
+        "--support-email",
+        "help@harbourlettings.co.uk",
+        "--brand-color",
+        "#0b6e4f",
+    ]);
+    assert!(status.success(), "{stderr}");
+    let rx = Receiver::start().await;
+    let landing = rx.url.replace("/hooks", "");
+    for (device, width, height) in [("phone", 390, 844), ("desktop", 1280, 800)] {
+        let s = session(
+            &w,
+            &rx,
+            245_000,
+            "Holding+deposit%2C+Flat+2%2C+12+Elm+Road",
+            "&payment_method_types[]=card&payment_method_types[]=pay_by_bank",
+        )
+        .await;
+        let id = s["id"].as_str().expect("id").to_string();
+        let b = Browser::start(width, height).await;
+        b.client
+            .goto(s["url"].as_str().expect("url"))
+            .await
+            .expect("open the session url");
+        let page = b.shows("bank-button").await;
+        assert!(page.contains("£2,450.00"), "{page}");
+        b.screenshot(&format!("{device}-bank-1-checkout")).await;
+
+        b.click("bank-button").await;
+        let choose = b.shows("bank-choice").await;
+        assert!(choose.contains("Harbour Lettings Ltd") && choose.contains("£2,450.00"));
+        b.click("bank-calmony-delayed").await;
+        b.screenshot(&format!("{device}-bank-2-choose")).await;
+
+        b.click("bank-continue").await;
+        let at_bank = b.shows("authorise").await;
+        assert!(at_bank.contains("£2,450.00"), "{at_bank}");
+        b.screenshot(&format!("{device}-bank-3-approve")).await;
+
+        b.click("approve").await;
+        // The delayed bank settles after a few seconds; the waiting page looks again by itself.
+        let url = lands_on(&b, &format!("{landing}/paid")).await;
+        assert_eq!(url, format!("{landing}/paid?session={id}"));
+        b.shows("merchant-landing").await;
+        b.screenshot(&format!("{device}-bank-4-success")).await;
+        b.stop().await;
+
+        let done = w
+            .api
+            .get(&format!(
+                "/v1/checkout/sessions/{id}?expand[]=payment_intent"
+            ))
+            .await;
+        assert_eq!(done.json["payment_status"], "paid", "{}", done.text);
+        assert_eq!(done.json["payment_intent"]["status"], "succeeded");
+    }
+
+    // Rejected at the bank: back on the checkout page, told why, free to try again.
+    let s = session(
+        &w,
+        &rx,
+        245_000,
+        "Holding+deposit",
+        "&payment_method_types[]=pay_by_bank",
+    )
+    .await;
+    let id = s["id"].as_str().expect("id").to_string();
+    let b = Browser::start(1280, 800).await;
+    b.client
+        .goto(s["url"].as_str().expect("url"))
+        .await
+        .expect("open the session url");
+    b.click("bank-button").await;
+    b.shows("bank-choice").await;
+    b.click("bank-continue").await;
+    b.shows("authorise").await;
+    b.click("reject").await;
+    let page = b.shows("declined").await;
+    assert!(page.contains("Nothing was paid"), "{page}");
+    b.screenshot("desktop-bank-5-rejected").await;
+    b.stop().await;
+    assert_eq!(
+        w.api.get(&format!("/v1/checkout/sessions/{id}")).await.json["status"],
+        "open"
+    );
+}

@@ -1214,7 +1214,7 @@ mod tests {
 
     #[test]
     fn states_round_trip_and_refuse_garbage() {
-        let scope = Scope::new("prj_1".into(), Mode::Test);
+        let scope = Scope::new("prj_1", Mode::Test);
         let s = state_param(&scope, "pi_1", "st_secret");
         let (sc, id, secret) = parse_state(&s).expect("parses");
         assert_eq!(
@@ -1228,7 +1228,7 @@ mod tests {
 
     #[test]
     fn tracking_members_round_trip() {
-        let scope = Scope::new("prj_1".into(), Mode::Live);
+        let scope = Scope::new("prj_1", Mode::Live);
         let (sc, id) = parse_member(&member(&scope, "pi_9")).expect("parses");
         assert_eq!(
             (sc.project.as_str(), sc.mode, id.as_str()),

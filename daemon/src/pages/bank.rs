@@ -168,8 +168,9 @@ fn choose_page(
         .enumerate()
         .map(|(i, b)| {
             format!(
-                "<label class=\"bank\"><input type=\"radio\" name=\"bank\" value=\"{}\"{}{}>\
-                 <span class=\"bank-name\">{}</span></label>",
+                "<label class=\"bank\"><input type=\"radio\" id=\"bank-{}\" name=\"bank\" \
+                 value=\"{}\"{}{}><span class=\"bank-name\">{}</span></label>",
+                escape(&b.id),
                 escape(&b.id),
                 if i == 0 { " checked" } else { "" },
                 if i == 0 { " required" } else { "" },
@@ -209,7 +210,7 @@ fn choose_page(
              <li>You come straight back here when it is done.</li></ol>\
              <form id=\"bank-choice\" method=\"post\" action=\"{action}\">{hidden}\
              <fieldset><legend>Your bank</legend>{options}</fieldset>\
-             <button class=\"pay\" type=\"submit\">Continue to your bank</button></form>\
+             <button class=\"pay\" id=\"bank-continue\" type=\"submit\">Continue to your bank</button></form>\
              <p class=\"safe\"><span aria-hidden=\"true\">🔒</span><span>You approve this payment \
              at your own bank. {payee_again} never sees your bank login, and no card details are \
              needed.</span></p>",

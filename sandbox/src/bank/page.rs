@@ -64,9 +64,9 @@ pub fn authorise(a: &Authorise<'_>) -> String {
          {consent}{redirect}{state}{nonce}{csrf}\
          <fieldset>\n<legend>Pay from</legend>\n{accounts}</fieldset>\n\
          <div class=\"actions\">\n\
-         <button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\n\
-         <button type=\"submit\" name=\"decision\" value=\"reject\">Reject</button>\n\
-         <button type=\"submit\" name=\"decision\" value=\"cancel\">Cancel</button>\n\
+         <button class=\"primary\" id=\"approve\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\n\
+         <button id=\"reject\" type=\"submit\" name=\"decision\" value=\"reject\">Reject</button>\n\
+         <button id=\"cancel\" type=\"submit\" name=\"decision\" value=\"cancel\">Cancel</button>\n\
          </div>\n</form>\n",
         bank = escape(a.bank_name),
         bank_id = escape(a.bank_id),
