@@ -16,6 +16,9 @@
 //!
 //! Each change is one version-checked commit of the intent (and its charge, events, receipt
 //! and tracking entry), so the request path and the tracker cannot both apply one result.
+//!
+//! The payer's pages are [`super::bank_pages`]; the BankTracker's pass is
+//! [`super::bank_tracking`].
 
 use std::time::Duration;
 
@@ -23,13 +26,12 @@ use calmony_protocol::charge::Charge;
 use calmony_protocol::event::EventRequest;
 use calmony_protocol::payment_intent::{PAY_BY_BANK, PaymentIntent};
 use calmony_protocol::{ApiError, ErrorType, Mode, ids};
-use redis::AsyncCommands;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::bank_attempt::BankRail;
+pub use super::bank_attempt::BankRail;
 use super::bank_attempt::{self, BankAttempt, Next, Phase};
+pub use super::bank_pages::{PageError, choose, page, returned};
+pub use super::bank_tracking::{track_due, track_one};
 use super::records::{event, new_charge, write_intent};
 use super::transitions::{BillingEffect, ChargeStatus, IntentStatus};
 use super::{FinishedPayment, IntentInternal, Loaded, Payments};
@@ -41,37 +43,17 @@ use crate::store::{Commit, Scope, Tx};
 
 /// Open attempts by when to look at them next (ms): `project|mode|intent`.
 pub const TRACKING: &str = "cp:payments:bank_tracking";
+
 /// Checkout sessions by expiry time (the checkout sweeper's queue): a session a bank payment
 /// completes leaves it in that commit.
 pub const CHECKOUT_EXPIRY: &str = "cp:checkout:expiry";
 
 /// How long the request path has before the tracker takes an attempt over: the longest bank
 /// call, with room.
-const HANDOVER: Duration = Duration::from_secs(10);
+pub(super) const HANDOVER: Duration = Duration::from_secs(10);
 
-fn member(scope: &Scope, id: &str) -> String {
+pub(super) fn member(scope: &Scope, id: &str) -> String {
     format!("{}|{}|{id}", scope.project, scope.mode.as_str())
-}
-
-fn parse_member(m: &str) -> Option<(Scope, String)> {
-    let mut parts = m.splitn(3, '|');
-    let project = parts.next()?;
-    let mode = Mode::parse(parts.next()?)?;
-    let id = parts.next()?;
-    Some((Scope::new(project.to_string(), mode), id.to_string()))
-}
-
-fn hex_sha256(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-/// The token the bank page's form carries: derived from the attempt and the client secret,
-/// so a page of another site cannot post a choice for a payer.
-pub fn csrf_token(intent: &PaymentIntent, attempt: &BankAttempt) -> String {
-    hex_sha256(&format!(
-        "bank-choice:{}:{}",
-        attempt.attempt, intent.client_secret
-    ))
 }
 
 /// Refused unless Pay by Bank is configured for `mode`.
@@ -79,7 +61,7 @@ pub(crate) fn check_rail(p: &Payments, mode: Mode) -> Result<(), ApiError> {
     rail(p, mode).map(|_| ())
 }
 
-fn rail(p: &Payments, mode: Mode) -> Result<&BankRail, ApiError> {
+pub(super) fn rail(p: &Payments, mode: Mode) -> Result<&BankRail, ApiError> {
     match &p.bank {
         Some(r) if !r.gateway.banks(mode).is_empty() => Ok(r),
         _ => Err(ApiError::new(
@@ -225,274 +207,7 @@ pub enum BankPage {
     Done(PaymentIntent),
 }
 
-/// Why a page cannot be answered.
-#[derive(Debug, thiserror::Error)]
-pub enum PageError {
-    /// Unknown intent, wrong secret or state: the page does not exist.
-    #[error("not found")]
-    NotFound,
-    /// The payer's request was wrong (a tampered form): say so, change nothing.
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Api(#[from] ApiError),
-}
-
-async fn load_checked(
-    p: &Payments,
-    scope: &Scope,
-    id: &str,
-    client_secret: &str,
-) -> Result<Loaded, PageError> {
-    let loaded = match p.load(scope, None, id).await {
-        Ok(l) => l,
-        Err(e) if e.status == 404 => return Err(PageError::NotFound),
-        Err(e) => return Err(e.into()),
-    };
-    let expected = loaded.intent.client_secret.as_bytes();
-    if client_secret.is_empty() || !bool::from(expected.ct_eq(client_secret.as_bytes())) {
-        return Err(PageError::NotFound);
-    }
-    if loaded.internal.bank.is_none() {
-        return Err(PageError::NotFound);
-    }
-    Ok(loaded)
-}
-
-/// `GET` of the bank page.
-pub async fn page(
-    p: &Payments,
-    scope: &Scope,
-    id: &str,
-    client_secret: &str,
-) -> Result<BankPage, PageError> {
-    let loaded = load_checked(p, scope, id, client_secret).await?;
-    where_now(p, scope, loaded, None).await
-}
-
-/// Where an attempt stands, as a page.
-async fn where_now(
-    p: &Payments,
-    scope: &Scope,
-    loaded: Loaded,
-    notice: Option<String>,
-) -> Result<BankPage, PageError> {
-    let Some(bank) = loaded.internal.bank.clone() else {
-        return Err(PageError::NotFound);
-    };
-    let status = IntentStatus::of(&loaded.intent);
-    Ok(match (status, bank.phase) {
-        (Some(IntentStatus::RequiresAction), Phase::ChoosingBank) => BankPage::Choose {
-            banks: rail(p, scope.mode)?.gateway.banks(scope.mode),
-            csrf: csrf_token(&loaded.intent, &bank),
-            intent: loaded.intent,
-            notice,
-        },
-        (Some(IntentStatus::RequiresAction), Phase::AwaitingAuthorisation) => {
-            return back_to_bank(p, scope, loaded).await;
-        }
-        (Some(IntentStatus::RequiresAction), Phase::ConsentPending) => {
-            // The payer is back and the consent was never recorded (a crash, or no answer):
-            // ask again under its key now rather than at the tracker's next look.
-            let id = loaded.intent.id.clone();
-            resend_consent(p, scope, loaded).await?;
-            let now = p.load(scope, None, &id).await?;
-            return match now.internal.bank.as_ref().map(|b| b.phase) {
-                Some(Phase::AwaitingAuthorisation) => back_to_bank(p, scope, now).await,
-                _ => Ok(page_of(now.intent)),
-            };
-        }
-        (Some(IntentStatus::RequiresAction | IntentStatus::Processing), _) => {
-            BankPage::Processing(loaded.intent)
-        }
-        _ => BankPage::Done(loaded.intent),
-    })
-}
-
-/// The payer is back on our page while the bank waits for them: send them on again, with a
-/// new `state` (only its hash is kept, so the old one cannot be sent again).
-async fn back_to_bank(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<BankPage, PageError> {
-    let rail = rail(p, scope.mode)?;
-    let Some(mut bank) = loaded.internal.bank.clone() else {
-        return Err(PageError::NotFound);
-    };
-    let (Some(bank_id), Some(consent), Some(nonce)) = (
-        bank.bank.clone(),
-        bank.consent_id.clone(),
-        bank.nonce.clone(),
-    ) else {
-        return Ok(BankPage::Processing(loaded.intent));
-    };
-    let state = ids::new_id("st");
-    bank.state_hash = Some(hex_sha256(&state));
-    let Loaded {
-        version,
-        intent,
-        mut internal,
-    } = loaded;
-    internal.bank = Some(bank.clone());
-    let due = clock::now_ms() + bank_attempt::next_check(bank.checks).as_millis() as i64;
-    if !save(p, scope, version, &intent, &internal, Some(due), &[]).await? {
-        return Ok(BankPage::Processing(intent));
-    }
-    let url = rail
-        .gateway
-        .authorize_url(
-            scope.mode,
-            &bank_id,
-            &consent,
-            &state_param(scope, &intent.id, &state),
-            &nonce,
-            &redirect_uri(p),
-        )
-        .await
-        .map_err(bank_api_error)?;
-    Ok(BankPage::ToBank(url.to_string()))
-}
-
-/// The payer picked `bank_id` on the page.
-pub async fn choose(
-    p: &Payments,
-    scope: &Scope,
-    id: &str,
-    client_secret: &str,
-    csrf: &str,
-    bank_id: &str,
-) -> Result<BankPage, PageError> {
-    let loaded = load_checked(p, scope, id, client_secret).await?;
-    let Some(mut bank) = loaded.internal.bank.clone() else {
-        return Err(PageError::NotFound);
-    };
-    let expected = csrf_token(&loaded.intent, &bank);
-    if !bool::from(expected.as_bytes().ct_eq(csrf.as_bytes())) {
-        return Err(PageError::Refused(
-            "This form has expired. Please go back to the shop and start the payment again.".into(),
-        ));
-    }
-    if IntentStatus::of(&loaded.intent) != Some(IntentStatus::RequiresAction)
-        || bank.phase != Phase::ChoosingBank
-    {
-        return where_now(p, scope, loaded, None).await;
-    }
-    let rail = rail(p, scope.mode)?;
-    if !rail
-        .gateway
-        .banks(scope.mode)
-        .iter()
-        .any(|b| b.id == bank_id)
-    {
-        return Err(PageError::Refused(
-            "Please choose one of the banks listed.".into(),
-        ));
-    }
-    let creditor = rail.creditor(scope.mode).map_err(bank_api_error)?;
-    // 1. The choice and the consent's key, committed before the bank hears of it.
-    let state = ids::new_id("st");
-    let nonce = ids::new_id("nonce");
-    bank.phase = Phase::ConsentPending;
-    bank.bank = Some(bank_id.to_string());
-    bank.state_hash = Some(hex_sha256(&state));
-    bank.nonce = Some(nonce.clone());
-    bank.consent_requested_at = Some(clock::now());
-    bank.checks = 0;
-    let Loaded {
-        version,
-        intent,
-        mut internal,
-    } = loaded;
-    internal.bank = Some(bank.clone());
-    let due = clock::now_ms() + HANDOVER.as_millis() as i64;
-    if !save(p, scope, version, &intent, &internal, Some(due), &[]).await? {
-        return Err(PageError::Refused(
-            "This payment changed meanwhile. Please reload the page.".into(),
-        ));
-    }
-    let version = version + 1;
-    // 2. The consent, under its key.
-    crate::system::faults::kill_point("bank_before_consent");
-    let order = order_of(&intent, &bank, creditor);
-    let consent = rail
-        .gateway
-        .create_consent(scope.mode, bank_id, order)
-        .await;
-    let consent = match consent {
-        Ok(c) => {
-            crate::system::faults::kill_point("bank_after_consent");
-            c
-        }
-
-        Err(BankError::Refused { message, .. }) => {
-            let failed = fail(
-                p,
-                scope,
-                Loaded {
-                    version,
-                    intent,
-                    internal,
-                },
-                &format!("The bank refused the payment: {message}"),
-            )
-            .await?;
-            return Ok(BankPage::Done(failed));
-        }
-        // Unknown: the tracker resends under the same key. The payer can try again shortly.
-        Err(e) => {
-            tracing::warn!(intent = %id, error = %e, "consent outcome unknown; left for the tracker");
-            let loaded = Loaded {
-                version,
-                intent: intent.clone(),
-                internal,
-            };
-            reschedule(p, scope, loaded).await?;
-            return Ok(BankPage::Processing(intent));
-        }
-    };
-    bank.consent_id = Some(consent.id.clone());
-    bank.phase = Phase::AwaitingAuthorisation;
-    internal.bank = Some(bank.clone());
-    let due = clock::now_ms() + bank_attempt::next_check(4).as_millis() as i64;
-    if !save(p, scope, version, &intent, &internal, Some(due), &[]).await? {
-        return Ok(BankPage::Processing(intent));
-    }
-    // 3. Off to the bank with the state only this browser carries.
-    let url = rail
-        .gateway
-        .authorize_url(
-            scope.mode,
-            bank_id,
-            &consent.id,
-            &state_param(scope, &intent.id, &state),
-            &nonce,
-            &redirect_uri(p),
-        )
-        .await
-        .map_err(bank_api_error)?;
-    Ok(BankPage::ToBank(url.to_string()))
-}
-
-/// The `state` sent through the browser: where the payment is, and the secret that proves
-/// this browser was sent by us for this attempt.
-fn state_param(scope: &Scope, id: &str, secret: &str) -> String {
-    format!("{}.{}.{id}.{secret}", scope.project, scope.mode.as_str())
-}
-
-fn parse_state(state: &str) -> Option<(Scope, String, String)> {
-    let mut parts = state.splitn(4, '.');
-    let project = parts.next()?;
-    let mode = Mode::parse(parts.next()?)?;
-    let id = parts.next()?;
-    let secret = parts.next()?;
-    if project.is_empty() || id.is_empty() || secret.is_empty() {
-        return None;
-    }
-    Some((
-        Scope::new(project.to_string(), mode),
-        id.to_string(),
-        secret.to_string(),
-    ))
-}
-
-fn order_of(
+pub(super) fn order_of(
     intent: &PaymentIntent,
     bank: &BankAttempt,
     creditor: crate::gateway::bank_flows::Creditor,
@@ -509,115 +224,8 @@ fn order_of(
     }
 }
 
-/// The bank sent the payer back: `query` holds `state` and `code`, or `error`.
-pub async fn returned(
-    p: &Payments,
-    query: &[(String, String)],
-) -> Result<(Scope, BankPage), PageError> {
-    let get = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let (scope, id, secret) = get("state")
-        .and_then(parse_state)
-        .ok_or(PageError::NotFound)?;
-    let loaded = match p.load(&scope, None, &id).await {
-        Ok(l) => l,
-        Err(e) if e.status == 404 => return Err(PageError::NotFound),
-        Err(e) => return Err(e.into()),
-    };
-    let Some(mut bank) = loaded.internal.bank.clone() else {
-        return Err(PageError::NotFound);
-    };
-    let presented = hex_sha256(&secret);
-    let matches = bank
-        .state_hash
-        .as_deref()
-        .is_some_and(|h| bool::from(h.as_bytes().ct_eq(presented.as_bytes())));
-    if !matches {
-        // A tampered or stale state proves nothing: nothing changes.
-        return Err(PageError::NotFound);
-    }
-    if bank.phase != Phase::AwaitingAuthorisation {
-        // A replayed redirect: where the payment is now, and nothing more.
-        let page = where_now(p, &scope, loaded, None).await?;
-        return Ok((scope, page));
-    }
-    if let Some(error) = get("error") {
-        let message = match error {
-            "access_denied" => "You cancelled or declined the payment at your bank.",
-            _ => "Your bank could not complete the payment.",
-        };
-        let failed = fail(p, &scope, loaded, message).await?;
-        return Ok((scope, BankPage::Done(failed)));
-    }
-    let Some(code) = get("code").filter(|c| !c.is_empty() && c.len() <= 512) else {
-        return Err(PageError::Refused(
-            "Your bank sent you back without an approval. Nothing was paid.".into(),
-        ));
-    };
-    let rail = rail(p, scope.mode)?;
-    let bank_id = bank.bank.clone().unwrap_or_default();
-    let token = match rail
-        .gateway
-        .exchange_code(scope.mode, &bank_id, code, &redirect_uri(p))
-        .await
-    {
-        Ok(t) => t,
-        Err(BankError::Refused { .. }) => {
-            // A wrong or used code: nothing moved. The real one may still arrive.
-            return Err(PageError::Refused(
-                "This approval could not be used. Nothing was paid; please try again from the \
-                 shop."
-                    .into(),
-            ));
-        }
-        Err(e) => return Err(bank_api_error(e).into()),
-    };
-    // The token, sealed, before the payment is submitted.
-    let sealed = crate::sealing::keyring()
-        .map_err(|e| ApiError::internal(&format!("cannot seal the bank token: {e}")))?
-        .seal(token.access_token.as_bytes(), &format!("bank-token:{id}"));
-    bank.token = Some(sealed);
-    bank.phase = Phase::Submitting;
-    bank.checks = 0;
-    let Loaded {
-        version,
-        mut intent,
-        mut internal,
-    } = loaded;
-    intent.status = IntentStatus::Processing.as_str().into();
-    intent.next_action = None;
-    internal.bank = Some(bank.clone());
-    let due = clock::now_ms() + HANDOVER.as_millis() as i64;
-    if !save(
-        p,
-        &scope,
-        version,
-        &intent,
-        &internal,
-        Some(due),
-        &["payment_intent.processing"],
-    )
-    .await?
-    {
-        let now = p.load(&scope, None, &id).await?;
-        return Ok((scope.clone(), where_now(p, &scope, now, None).await?));
-    }
-    let loaded = Loaded {
-        version: version + 1,
-        intent,
-        internal,
-    };
-    crate::system::faults::kill_point("bank_before_submit");
-    let page = submit(p, &scope, loaded, &token).await?;
-    Ok((scope, page))
-}
-
 /// Submit under the attempt's payment key, and write what the bank answered.
-async fn submit(
+pub(super) async fn submit(
     p: &Payments,
     scope: &Scope,
     loaded: Loaded,
@@ -665,7 +273,7 @@ async fn submit(
 }
 
 /// The bank accepted the payment: a pending charge, or at once the outcome.
-async fn submitted(
+pub(super) async fn submitted(
     p: &Payments,
     scope: &Scope,
     loaded: Loaded,
@@ -732,7 +340,7 @@ async fn submitted(
     }
 }
 
-fn page_of(intent: PaymentIntent) -> BankPage {
+pub(super) fn page_of(intent: PaymentIntent) -> BankPage {
     match IntentStatus::of(&intent) {
         Some(IntentStatus::Processing | IntentStatus::RequiresAction) => {
             BankPage::Processing(intent)
@@ -743,7 +351,7 @@ fn page_of(intent: PaymentIntent) -> BankPage {
 
 /// What a bank payment's step means for the checkout session it pays, if any.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum SessionStep {
+pub(super) enum SessionStep {
     /// Submitted: the session is complete and `unpaid` until the bank settles.
     Submitted,
     Paid,
@@ -753,7 +361,7 @@ enum SessionStep {
 
 /// Add the session's change for `step` to `tx` (nothing when no session started the payment,
 /// or it is already where `step` leaves it).
-async fn session_step(
+pub(super) async fn session_step(
     p: &Payments,
     scope: &Scope,
     tx: &mut Tx,
@@ -810,7 +418,7 @@ async fn session_step(
 }
 
 /// A charge for a bank payment, with what the bank told of the payer.
-fn bank_charge(
+pub(super) fn bank_charge(
     intent: &PaymentIntent,
     scope: &Scope,
     bank: &BankAttempt,
@@ -832,7 +440,7 @@ fn bank_charge(
 }
 
 /// The money arrived: `succeeded`, the charge succeeded, the receipt, the events.
-async fn succeed(
+pub(super) async fn succeed(
     p: &Payments,
     scope: &Scope,
     loaded: Loaded,
@@ -915,7 +523,7 @@ async fn succeed(
 
 /// The attempt is over without money moving (or the bank rejected the payment): back to
 /// `requires_payment_method` with `last_payment_error`, the charge (if any) failed.
-async fn fail(
+pub(super) async fn fail(
     p: &Payments,
     scope: &Scope,
     loaded: Loaded,
@@ -943,8 +551,16 @@ async fn fail(
         .bank
         .as_ref()
         .is_some_and(|b| b.payment_id.is_some());
-    if submitted && let Some(ch_id) = intent.latest_charge.clone() {
-        if let Some((rec, _)) = p.store.get_with(&scope.record(&ch_id), &[]).await? {
+    let pending_charge = match (&intent.latest_charge, submitted) {
+        (Some(ch_id), true) => p
+            .store
+            .get_with(&scope.record(ch_id), &[])
+            .await?
+            .map(|(rec, _)| (ch_id.clone(), rec)),
+        _ => None,
+    };
+    if let Some((ch_id, rec)) = pending_charge {
+        {
             let mut charge: Charge = super::parse(&rec, &ch_id)?;
             charge.status = ChargeStatus::Failed.as_str().into();
             charge.failure_code = Some("payment_method_provider_decline".into());
@@ -981,7 +597,7 @@ async fn fail(
 
 /// Commit the intent as it now is (version-checked), with events about it, and its tracking
 /// entry due at `due` (ms). `false`: it changed meanwhile.
-async fn save(
+pub(super) async fn save(
     p: &Payments,
     scope: &Scope,
     version: u64,
@@ -1004,7 +620,7 @@ async fn save(
     Ok(matches!(p.store.commit(&tx).await?, Commit::Done(_)))
 }
 
-fn bank_api_error(e: BankError) -> ApiError {
+pub(super) fn bank_api_error(e: BankError) -> ApiError {
     match e {
         BankError::NotConfigured => ApiError::new(
             400,
@@ -1020,128 +636,11 @@ fn bank_api_error(e: BankError) -> ApiError {
     }
 }
 
-/// One pass of the tracker: every open attempt that is due, looked at once. Answers how many
-/// were looked at.
-pub async fn track_due(p: &Payments, limit: usize) -> Result<usize, ApiError> {
-    let now = clock::now_ms();
-    let mut c = p.store.conn();
-    let due: Vec<String> = p
-        .store
-        .run(c.zrangebyscore_limit(TRACKING, "-inf", now, 0, limit as isize))
-        .await?;
-    let n = due.len();
-    for m in due {
-        let Some((scope, id)) = parse_member(&m) else {
-            let mut tx = Tx::new();
-            tx.unindex(TRACKING, &m);
-            p.store.commit(&tx).await?;
-            continue;
-        };
-        if let Err(e) = track_one(p, &scope, &id).await {
-            tracing::warn!(intent = %id, error = %e.message, "bank payment check failed; retried later");
-        }
-    }
-    Ok(n)
-}
-
-/// Look at one open attempt: ask the bank, then act on what it says.
-pub async fn track_one(p: &Payments, scope: &Scope, id: &str) -> Result<(), ApiError> {
-    let loaded = p.load(scope, None, id).await?;
-    let Some(bank) = loaded.internal.bank.clone() else {
-        return untrack(p, scope, id).await;
-    };
-    if !bank.phase.is_open()
-        || !loaded
-            .internal
-            .attempt
-            .as_deref()
-            .is_some_and(|a| a == bank.attempt)
-    {
-        return untrack(p, scope, id).await;
-    }
-    let rail = rail(p, scope.mode)?;
-    let bank_id = bank.bank.clone().unwrap_or_default();
-    let age = Duration::from_secs(
-        (clock::now() - bank.consent_requested_at.unwrap_or_else(clock::now)).max(0) as u64,
-    );
-    let next = match bank.phase {
-        Phase::ChoosingBank => {
-            // The payer never picked a bank: nothing was asked of any bank.
-            if age >= bank_attempt::AUTHORISATION_WINDOW {
-                Next::Fail("The payment was not completed in time.")
-            } else {
-                Next::Wait
-            }
-        }
-        Phase::Submitted => {
-            let payment_id = bank.payment_id.clone().unwrap_or_default();
-            match rail
-                .gateway
-                .payment(scope.mode, &bank_id, &payment_id)
-                .await
-            {
-                Ok(Some(payment)) => {
-                    let next = bank_attempt::after_payment_check(Some(payment.status));
-                    if next == Next::Succeed {
-                        succeed(p, scope, loaded, &payment).await?;
-                        return Ok(());
-                    }
-                    next
-                }
-                Ok(None) => Next::Wait,
-                Err(e) => {
-                    tracing::warn!(intent = %id, error = %e, "bank payment status unavailable");
-                    Next::Wait
-                }
-            }
-        }
-        Phase::ConsentPending | Phase::AwaitingAuthorisation | Phase::Submitting => {
-            let consent = match &bank.consent_id {
-                Some(cid) => match rail.gateway.consent(scope.mode, &bank_id, cid).await {
-                    Ok(c) => c.map(|c| c.status),
-                    Err(e) => {
-                        tracing::warn!(intent = %id, error = %e, "bank consent status unavailable");
-                        return reschedule(p, scope, loaded).await;
-                    }
-                },
-                None => None,
-            };
-            bank_attempt::after_consent_check(bank.phase, consent, age, bank.token.is_some())
-        }
-        Phase::Succeeded | Phase::Failed => return untrack(p, scope, id).await,
-    };
-    match next {
-        Next::Wait => reschedule(p, scope, loaded).await,
-        Next::Fail(message) => fail(p, scope, loaded, message).await.map(|_| ()),
-        Next::Succeed => Ok(()),
-        Next::ResendConsent => resend_consent(p, scope, loaded).await,
-        Next::Submit => {
-            let Some(token) = open_token(&bank, id) else {
-                fail(
-                    p,
-                    scope,
-                    loaded,
-                    "The payment could not be submitted; nothing was paid.",
-                )
-                .await?;
-                return Ok(());
-            };
-            submit(p, scope, loaded, &token).await.map(|_| ())
-        }
-    }
-}
-
-fn open_token(bank: &BankAttempt, id: &str) -> Option<BankToken> {
-    let sealed = bank.token.as_deref()?;
-    let ring = crate::sealing::keyring().ok()?;
-    let clear = ring.open(sealed, &format!("bank-token:{id}")).ok()?;
-    Some(BankToken {
-        access_token: String::from_utf8(clear).ok()?,
-        consent_id: bank.consent_id.clone(),
-    })
-}
-
-async fn resend_consent(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<(), ApiError> {
+pub(super) async fn resend_consent(
+    p: &Payments,
+    scope: &Scope,
+    loaded: Loaded,
+) -> Result<(), ApiError> {
     let rail = rail(p, scope.mode)?;
     let Some(mut bank) = loaded.internal.bank.clone() else {
         return Ok(());
@@ -1181,7 +680,11 @@ async fn resend_consent(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<(
 }
 
 /// Nothing changed: look again after the backoff's next step.
-async fn reschedule(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<(), ApiError> {
+pub(super) async fn reschedule(
+    p: &Payments,
+    scope: &Scope,
+    loaded: Loaded,
+) -> Result<(), ApiError> {
     let Loaded {
         version,
         intent,
@@ -1196,44 +699,7 @@ async fn reschedule(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<(), A
     Ok(())
 }
 
-async fn untrack(p: &Payments, scope: &Scope, id: &str) -> Result<(), ApiError> {
-    let mut tx = Tx::new();
-    tx.unindex(TRACKING, &member(scope, id));
-    p.store.commit(&tx).await?;
-    Ok(())
-}
-
 /// Whether a charge was paid by bank (its refunds go another way).
 pub fn is_bank_charge(details: &Value) -> bool {
     details.get("type").and_then(Value::as_str) == Some(PAY_BY_BANK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn states_round_trip_and_refuse_garbage() {
-        let scope = Scope::new("prj_1", Mode::Test);
-        let s = state_param(&scope, "pi_1", "st_secret");
-        let (sc, id, secret) = parse_state(&s).expect("parses");
-        assert_eq!(
-            (sc.project.as_str(), id.as_str(), secret.as_str()),
-            ("prj_1", "pi_1", "st_secret")
-        );
-        for bad in ["", "a.b", "prj.live2.pi.x", "prj.test.pi.", ".test.pi.x"] {
-            assert!(parse_state(bad).is_none(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn tracking_members_round_trip() {
-        let scope = Scope::new("prj_1", Mode::Live);
-        let (sc, id) = parse_member(&member(&scope, "pi_9")).expect("parses");
-        assert_eq!(
-            (sc.project.as_str(), sc.mode, id.as_str()),
-            ("prj_1", Mode::Live, "pi_9")
-        );
-        assert!(parse_member("nope").is_none());
-    }
 }

@@ -31,6 +31,8 @@
 
 pub mod bank;
 pub mod bank_attempt;
+mod bank_pages;
+mod bank_tracking;
 mod charges;
 pub mod declines;
 mod effects;
