@@ -295,6 +295,20 @@ impl Checkout {
             });
         }
         let total: i64 = lines.iter().map(|l| l.amount_total).sum();
+        if by_bank {
+            let limit = self.payments.bank.as_ref().map_or(0, |r| r.limit);
+            if total > limit {
+                return Err(ApiError::invalid_param(
+                    "amount_too_large",
+                    "payment_method_types",
+                    format!(
+                        "pay_by_bank takes at most {} a payment; this session's total is {}.",
+                        calmony_protocol::clock_text::money(limit),
+                        calmony_protocol::clock_text::money(total)
+                    ),
+                ));
+            }
+        }
         let expires_at = p
             .expires_at
             .unwrap_or(now + calmony_protocol::checkout::MAX_LIFE);
@@ -509,6 +523,21 @@ impl Checkout {
                 "payment_method_types",
                 "This checkout does not take Pay by Bank now.",
             ));
+        }
+        // A bank payment this session already started (the payer clicked again, or came
+        // back) is the one carried on: never a second consent for one session.
+        if let Some(pi) = &s.payment_intent
+            && let Ok(started) = p.load(scope, None, pi).await
+            && started.internal.bank.is_some()
+            && matches!(
+                crate::payments::IntentStatus::of(&started.intent),
+                Some(
+                    crate::payments::IntentStatus::RequiresAction
+                        | crate::payments::IntentStatus::Processing
+                )
+            )
+        {
+            return Ok(crate::payments::bank::page_url(p, scope, &started.intent));
         }
         let pi_id = ids::new_id(calmony_protocol::payment_intent::PREFIX);
         let now = clock::now();

@@ -552,3 +552,117 @@ async fn kill_at_every_step_loses_nothing_and_pays_once() {
     println!("bank kill drill: 4 kill points, {lost} lost, {doubled} paid twice");
     assert_eq!((lost, doubled), (0, 0));
 }
+
+#[tokio::test]
+async fn a_canceled_intent_is_never_paid_by_a_late_approval() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let (pi, page) = bank_intent(&w.api, 70_000).await;
+    let to_bank = choose(&base, &page, "calmony-instant").await;
+    // The merchant cancels while the payer is at the bank.
+    let r = w
+        .api
+        .post_form(&format!("/v1/payment_intents/{pi}/cancel"), "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["status"], "canceled");
+    let back = decide(&base, &to_bank, "approve").await;
+    come_back(&back).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(status_of(&w, &pi).await["status"], "canceled");
+    assert_eq!(
+        payments_per_reference(&bank_ledger(&base).await).get(&reference_of(&pi)),
+        None,
+        "nothing paid"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_the_bank_rejects_at_submission_has_a_failed_bank_charge() {
+    let w = World::new();
+    let base = w.daemon.base();
+    // A declined card first: its charge must stay the card's.
+    let pm = w.api.card("4000000000009995", 12, 2030, None).await;
+    let r = w
+        .api
+        .post_form(
+            "/v1/payment_intents",
+            &format!(
+                "amount=30000&currency=gbp&payment_method_types[]=card\
+                 &payment_method_types[]=pay_by_bank&payment_method={pm}&confirm=true"
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 402, "{}", r.text);
+    let pi = r.json["error"]["payment_intent"]["id"]
+        .as_str()
+        .expect("the intent")
+        .to_string();
+    let card_charge = status_of(&w, &pi).await["latest_charge"]
+        .as_str()
+        .expect("the card's charge")
+        .to_string();
+    let r = w
+        .api
+        .post_form(
+            &format!("/v1/payment_intents/{pi}/confirm"),
+            &format!("payment_method_data[type]=pay_by_bank&return_url={RETURN_URL}"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let page = r.json["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let to_bank = choose(&base, &page, "calmony-rejects").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    come_back(&back).await;
+    let intent = status_of(&w, &pi).await;
+    assert_eq!(intent["status"], "requires_payment_method", "{intent}");
+    let bank_charge = intent["latest_charge"].as_str().expect("a bank charge");
+    assert_ne!(bank_charge, card_charge);
+    let charge = w.api.get(&format!("/v1/charges/{bank_charge}")).await.json;
+    assert_eq!(charge["status"], "failed", "{charge}");
+    assert_eq!(charge["payment_method_details"]["type"], "pay_by_bank");
+    let card = w.api.get(&format!("/v1/charges/{card_charge}")).await.json;
+    assert_eq!(card["payment_method_details"]["type"], "card", "{card}");
+    assert_eq!(card["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_checkout_clicked_twice_makes_one_bank_payment() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let r = w
+        .api
+        .post_form(
+            "/v1/checkout/sessions",
+            "mode=payment&success_url=https%3A%2F%2Flettings.example%2Fok\
+             &line_items[0][price_data][currency]=gbp\
+             &line_items[0][price_data][product_data][name]=Deposit\
+             &line_items[0][price_data][unit_amount]=150000&line_items[0][quantity]=1\
+             &payment_method_types[]=pay_by_bank",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let url = r.json["url"].as_str().expect("url").to_string();
+    let (_, html) = get_page(&url).await;
+    let (s1, first, _) = form(&html, "bank-hand-off").submit(&base).await;
+    let (s2, second, _) = form(&html, "bank-hand-off").submit(&base).await;
+    assert_eq!((s1, s2), (303, 303));
+    assert_eq!(first, second, "the same bank payment carried on");
+    // Over the limit: refused when the session is made.
+    let r = w
+        .api
+        .post_form(
+            "/v1/checkout/sessions",
+            "mode=payment&success_url=https%3A%2F%2Flettings.example%2Fok\
+             &line_items[0][price_data][currency]=gbp\
+             &line_items[0][price_data][product_data][name]=Deposit\
+             &line_items[0][price_data][unit_amount]=2000000&line_items[0][quantity]=1\
+             &payment_method_types[]=pay_by_bank",
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.err("code"), "amount_too_large");
+}

@@ -109,8 +109,9 @@ pub(crate) fn check_amount(p: &Payments, intent: &PaymentIntent) -> Result<(), A
             "amount_too_large",
             "amount",
             format!(
-                "Pay by Bank takes at most {} pence a payment; this one is {}.",
-                limit, intent.amount
+                "Pay by Bank takes at most {} a payment; this one is {}.",
+                calmony_protocol::clock_text::money(limit),
+                calmony_protocol::clock_text::money(intent.amount)
             ),
         ));
     }
@@ -134,6 +135,15 @@ pub(crate) fn start(
         ));
     }
     check_amount(p, intent)?;
+    if intent.capture_method == "manual" {
+        // A bank transfer is paid when approved: there is no authorisation to hold.
+        return Err(ApiError::invalid_param(
+            "payment_intent_invalid_parameter",
+            "capture_method",
+            "capture_method=manual is not available with pay_by_bank: a bank transfer cannot \
+             be held for a later capture.",
+        ));
+    }
     if intent.return_url.is_none() {
         return Err(ApiError::invalid_param(
             "parameter_missing",
@@ -149,6 +159,8 @@ pub(crate) fn start(
         consent_key: ids::new_id("obc"),
         payment_key: ids::new_id("obp"),
         state_hash: None,
+        earlier_states: Vec::new(),
+        charge: None,
         nonce: None,
         consent_id: None,
         token: None,
@@ -225,11 +237,16 @@ pub(super) fn order_of(
 }
 
 /// Submit under the attempt's payment key, and write what the bank answered.
+///
+/// `resend`: the payment may have been sent already (the tracker, after a crash or an
+/// unknown answer). A refusal then does not mean nothing was paid (an expired token, a key
+/// the bank has forgotten), so the attempt stays open rather than failing.
 pub(super) async fn submit(
     p: &Payments,
     scope: &Scope,
     loaded: Loaded,
     token: &BankToken,
+    resend: bool,
 ) -> Result<BankPage, ApiError> {
     let rail = rail(p, scope.mode)?;
     let Some(bank) = loaded.internal.bank.clone() else {
@@ -251,25 +268,72 @@ pub(super) async fn submit(
             crate::system::faults::kill_point("bank_after_submit");
             submitted(p, scope, loaded, payment).await
         }
-        Err(BankError::Refused { message, .. }) => {
-            let failed = fail(
-                p,
-                scope,
-                loaded,
-                &format!("The bank refused the payment: {message}"),
-            )
-            .await?;
+        Err(e @ (BankError::Refused { .. } | BankError::Invalid(_) | BankError::NotConfigured))
+            if !resend =>
+        {
+            tracing::warn!(intent = %loaded.intent.id, error = %e, "the bank refused the payment");
+            let failed = fail(p, scope, loaded, REFUSED).await?;
             Ok(BankPage::Done(failed))
         }
         Err(e) => {
             // Resent under the same key after the backoff's first steps (a bank asks for at
-            // least a second between sends of one payment).
+            // least a second between sends of one payment). A resend's refusal lands here too:
+            // looked at again, and logged for an operator, never taken as "nothing was paid".
             tracing::warn!(intent = %loaded.intent.id, error = %e, "bank payment outcome unknown; left for the tracker");
             let intent = loaded.intent.clone();
             reschedule(p, scope, loaded).await?;
             Ok(BankPage::Processing(intent))
         }
     }
+}
+
+/// What the payer is told when their bank refuses (the bank's own words go to the log).
+pub(super) const REFUSED: &str = "Your bank did not accept this payment. Nothing was paid.";
+
+/// The attempt of an intent being cancelled: ended, and no longer tracked, unless the
+/// payment may already be on its way to the bank (then the cancel is refused).
+pub(super) fn on_cancel(
+    tx: &mut Tx,
+    scope: &Scope,
+    id: &str,
+    internal: &mut IntentInternal,
+) -> Result<(), ApiError> {
+    let Some(bank) = internal.bank.as_mut() else {
+        return Ok(());
+    };
+    if matches!(bank.phase, Phase::Submitting | Phase::Submitted) {
+        return Err(ApiError::new(
+            400,
+            ErrorType::InvalidRequestError,
+            "This PaymentIntent's bank payment has been approved and sent; it cannot be \
+             canceled.",
+        )
+        .with_code("payment_intent_unexpected_state"));
+    }
+    bank.phase = Phase::Failed;
+    bank.token = None;
+    tx.unindex(TRACKING, &member(scope, id));
+    Ok(())
+}
+
+/// Whether the checkout session that started this attempt (if any) may still be paid by
+/// it: open, and pointing at this intent. A session the card paid meanwhile, or that
+/// expired, is not paid a second time.
+pub(super) async fn session_allows(
+    p: &Payments,
+    scope: &Scope,
+    bank: &BankAttempt,
+    intent_id: &str,
+) -> Result<bool, ApiError> {
+    use calmony_protocol::checkout::CheckoutSession;
+    let Some(sid) = &bank.checkout_session else {
+        return Ok(true);
+    };
+    let Some((rec, _)) = p.store.get_with(&scope.record(sid), &[]).await? else {
+        return Ok(false);
+    };
+    let s: CheckoutSession = super::parse(&rec, sid)?;
+    Ok(s.status == "open" && s.payment_intent.as_deref() == Some(intent_id))
 }
 
 /// The bank accepted the payment: a pending charge, or at once the outcome.
@@ -314,8 +378,10 @@ pub(super) async fn submitted(
         }
         _ => {}
     }
-    let mut charge = bank_charge(&intent, scope, &bank, &payment);
+    let mut charge = bank_charge(&intent, scope, &bank, Some(&payment));
     charge.status = "pending".into();
+    bank.charge = Some(charge.id.clone());
+    internal.bank = Some(bank.clone());
     intent.latest_charge = Some(charge.id.clone());
     let due = clock::now_ms() + bank_attempt::next_check(0).as_millis() as i64;
     let request = EventRequest::default();
@@ -377,6 +443,12 @@ pub(super) async fn session_step(
         return Ok(());
     };
     let mut s: CheckoutSession = super::parse(&rec, sid)?;
+    if s.status == "expired" {
+        // Checked before the payment was sent; a session that expired in the moment since
+        // is left as it is, and the payment stands on its intent.
+        tracing::error!(session = %sid, intent = %intent.id, "a bank payment completed after its checkout session expired");
+        return Ok(());
+    }
     let was_open = s.status == "open";
     let mut events: Vec<&str> = Vec::new();
     match step {
@@ -422,7 +494,7 @@ pub(super) fn bank_charge(
     intent: &PaymentIntent,
     scope: &Scope,
     bank: &BankAttempt,
-    payment: &BankPayment,
+    payment: Option<&BankPayment>,
 ) -> Charge {
     let mut charge = new_charge(intent, scope, None, None);
     charge.payment_method_details = json!({
@@ -430,13 +502,30 @@ pub(super) fn bank_charge(
         "pay_by_bank": {
             "bank": bank.bank,
             "reference": bank.reference,
-            "end_to_end_identification": payment.end_to_end_id,
-            "payer_name": payment.payer_name,
-            "payer_account_last4": payment.payer_account_last4,
-            "bank_payment_id": payment.id,
+            "end_to_end_identification": payment
+                .map_or_else(|| bank.end_to_end_id.clone(), |p| p.end_to_end_id.clone()),
+            "payer_name": payment.and_then(|p| p.payer_name.clone()),
+            "payer_account_last4": payment.and_then(|p| p.payer_account_last4.clone()),
+            "bank_payment_id": payment.map(|p| p.id.clone()).or_else(|| bank.payment_id.clone()),
         }
     });
     charge
+}
+
+/// The attempt's own charge as stored (never another attempt's, such as a declined card's
+/// before it), with its version; `None` when it has made none.
+async fn own_charge(
+    p: &Payments,
+    scope: &Scope,
+    bank: &BankAttempt,
+) -> Result<Option<(Charge, u64)>, ApiError> {
+    let Some(ch_id) = &bank.charge else {
+        return Ok(None);
+    };
+    Ok(match p.store.get_with(&scope.record(ch_id), &[]).await? {
+        Some((rec, _)) => Some((super::parse::<Charge>(&rec, ch_id)?, rec.version)),
+        None => None,
+    })
 }
 
 /// The money arrived: `succeeded`, the charge succeeded, the receipt, the events.
@@ -460,20 +549,17 @@ pub(super) async fn succeed(
     let request = EventRequest::default();
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(&intent.id), version);
-    // The pending charge if there is one, else a new one.
-    let (mut charge, charge_version) = match &intent.latest_charge {
-        Some(ch_id) => match p.store.get_with(&scope.record(ch_id), &[]).await? {
-            Some((rec, _)) => (super::parse::<Charge>(&rec, ch_id)?, rec.version),
-            None => (bank_charge(&intent, scope, &bank, payment), 0),
-        },
-        None => (bank_charge(&intent, scope, &bank, payment), 0),
+    // The attempt's pending charge if it made one, else a new one.
+    let (mut charge, charge_version) = match own_charge(p, scope, &bank).await? {
+        Some(found) => found,
+        None => (bank_charge(&intent, scope, &bank, Some(payment)), 0),
     };
     charge.status = ChargeStatus::Succeeded.as_str().into();
     charge.paid = true;
     charge.captured = true;
     charge.amount_captured = intent.amount;
     charge.payment_method_details =
-        bank_charge(&intent, scope, &bank, payment).payment_method_details;
+        bank_charge(&intent, scope, &bank, Some(payment)).payment_method_details;
     charge.outcome = json!({"network_status": "approved_by_network", "type": "authorized", "seller_message": "Payment complete.", "risk_level": "normal"});
     intent.status = IntentStatus::Succeeded.as_str().into();
     intent.amount_received = intent.amount;
@@ -551,28 +637,29 @@ pub(super) async fn fail(
         .bank
         .as_ref()
         .is_some_and(|b| b.payment_id.is_some());
-    let pending_charge = match (&intent.latest_charge, submitted) {
-        (Some(ch_id), true) => p
-            .store
-            .get_with(&scope.record(ch_id), &[])
-            .await?
-            .map(|(rec, _)| (ch_id.clone(), rec)),
-        _ => None,
-    };
-    if let Some((ch_id, rec)) = pending_charge {
-        {
-            let mut charge: Charge = super::parse(&rec, &ch_id)?;
-            charge.status = ChargeStatus::Failed.as_str().into();
-            charge.failure_code = Some("payment_method_provider_decline".into());
-            charge.failure_message = Some(message.to_string());
-            tx.expect_version(&scope.record(&ch_id), rec.version);
-            tx.put(
-                &scope.record(&ch_id),
-                rec.version + 1,
-                &crate::resource::to_json(&charge)?,
-            );
-            tx.event(scope, &event("charge.failed", &charge, scope, &request));
+    // A payment the bank had: its charge fails (the attempt's pending one, or a new one
+    // when the bank rejected it at once).
+    if let (true, Some(bank)) = (submitted, internal.bank.as_mut()) {
+        let (mut charge, charge_version) = match own_charge(p, scope, bank).await? {
+            Some(found) => found,
+            None => (bank_charge(&intent, scope, bank, None), 0),
+        };
+        charge.status = ChargeStatus::Failed.as_str().into();
+        charge.failure_code = Some("payment_method_provider_decline".into());
+        charge.failure_message = Some(message.to_string());
+        if charge_version == 0 {
+            tx.index(&scope.key("charges"), &charge.id);
+        } else {
+            tx.expect_version(&scope.record(&charge.id), charge_version);
         }
+        tx.put(
+            &scope.record(&charge.id),
+            charge_version + 1,
+            &crate::resource::to_json(&charge)?,
+        );
+        tx.event(scope, &event("charge.failed", &charge, scope, &request));
+        bank.charge = Some(charge.id.clone());
+        intent.latest_charge = Some(charge.id.clone());
     }
     intent.status = IntentStatus::RequiresPaymentMethod.as_str().into();
     intent.next_action = None;
@@ -667,14 +754,10 @@ pub(super) async fn resend_consent(
             save(p, scope, version, &intent, &internal, Some(due), &[]).await?;
             Ok(())
         }
-        Err(BankError::Refused { message, .. }) => fail(
-            p,
-            scope,
-            loaded,
-            &format!("The bank refused the payment: {message}"),
-        )
-        .await
-        .map(|_| ()),
+        Err(e @ (BankError::Refused { .. } | BankError::Invalid(_) | BankError::NotConfigured)) => {
+            tracing::warn!(intent = %loaded.intent.id, error = %e, "the bank refused the consent");
+            fail(p, scope, loaded, REFUSED).await.map(|_| ())
+        }
         Err(_) => reschedule(p, scope, loaded).await,
     }
 }

@@ -75,6 +75,13 @@ pub struct BankAttempt {
     /// SHA-256 (hex) of the OAuth `state` secret sent through the payer's browser.
     #[serde(default)]
     pub state_hash: Option<String>,
+    /// The hashes of states sent before it (the page was opened again while the payer was
+    /// at the bank): a return with any of them is this attempt's, the newest few kept.
+    #[serde(default)]
+    pub earlier_states: Vec<String>,
+    /// The charge this attempt made once the payment was submitted.
+    #[serde(default)]
+    pub charge: Option<String>,
     #[serde(default)]
     pub nonce: Option<String>,
     #[serde(default)]
@@ -146,6 +153,9 @@ pub fn after_consent_check(
             Next::Fail("The payment was approved but could not be completed; nothing was paid.")
         }
         (Phase::AwaitingAuthorisation, Some(_)) => Next::Wait,
+        // Consumed without a token kept: the payment may exist, and only its own key could
+        // find it. Never failed on a guess: it stays open for the bank's word or an operator.
+        (Phase::Submitting, Some(ConsentState::Consumed)) if !has_token => Next::Wait,
         (Phase::Submitting, _) if !has_token => {
             Next::Fail("The payment could not be submitted; nothing was paid.")
         }
@@ -154,6 +164,9 @@ pub fn after_consent_check(
         (Phase::Submitting, Some(ConsentState::Authorised | ConsentState::Consumed)) => {
             Next::Submit
         }
+        // The bank does not know the consent now: an answer this odd is no reason to fail a
+        // payment that may have been sent. Looked at again.
+        (Phase::Submitting, None) => Next::Wait,
         (Phase::Submitting, _) => {
             Next::Fail("The bank no longer holds this approval; nothing was paid.")
         }
@@ -259,13 +272,15 @@ mod tests {
             ),
             (Submitting, Some(C::Authorised), MIN, true, Next::Submit),
             (Submitting, Some(C::Consumed), MIN, true, Next::Submit),
+            (Submitting, Some(C::Consumed), MIN, false, Next::Wait),
             (
                 Submitting,
-                Some(C::Consumed),
+                Some(C::Authorised),
                 MIN,
                 false,
                 Next::Fail("The payment could not be submitted; nothing was paid."),
             ),
+            (Submitting, None, MIN, true, Next::Wait),
             (
                 Submitting,
                 Some(C::Rejected),

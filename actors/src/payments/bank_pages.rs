@@ -11,8 +11,8 @@ use subtle::ConstantTimeEq;
 use super::Loaded;
 use super::Payments;
 use super::bank::{
-    BankPage, HANDOVER, bank_api_error, fail, order_of, page_of, rail, redirect_uri, reschedule,
-    resend_consent, save, submit,
+    BankPage, HANDOVER, REFUSED, bank_api_error, fail, order_of, page_of, rail, redirect_uri,
+    reschedule, resend_consent, save, session_allows, submit,
 };
 use super::bank_attempt::{self, BankAttempt, Phase};
 use super::transitions::IntentStatus;
@@ -66,6 +66,9 @@ async fn load_checked(
     }
     Ok(loaded)
 }
+
+/// How many earlier states of one attempt a return may still carry.
+const EARLIER_STATES: usize = 5;
 
 /// `GET` of the bank page.
 pub async fn page(
@@ -132,7 +135,12 @@ async fn back_to_bank(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<Ban
         return Ok(BankPage::Processing(loaded.intent));
     };
     let state = ids::new_id("st");
-    bank.state_hash = Some(hex_sha256(&state));
+    // The state of a tab still at the bank stays good: a few earlier ones are kept.
+    if let Some(old) = bank.state_hash.replace(hex_sha256(&state)) {
+        bank.earlier_states.push(old);
+        let extra = bank.earlier_states.len().saturating_sub(EARLIER_STATES);
+        bank.earlier_states.drain(..extra);
+    }
     let Loaded {
         version,
         intent,
@@ -228,19 +236,14 @@ pub async fn choose(
             crate::system::faults::kill_point("bank_after_consent");
             c
         }
-
-        Err(BankError::Refused { message, .. }) => {
-            let failed = fail(
-                p,
-                scope,
-                Loaded {
-                    version,
-                    intent,
-                    internal,
-                },
-                &format!("The bank refused the payment: {message}"),
-            )
-            .await?;
+        Err(e @ (BankError::Refused { .. } | BankError::Invalid(_) | BankError::NotConfigured)) => {
+            tracing::warn!(intent = %id, error = %e, "the bank refused the consent");
+            let loaded = Loaded {
+                version,
+                intent,
+                internal,
+            };
+            let failed = fail(p, scope, loaded, REFUSED).await?;
             return Ok(BankPage::Done(failed));
         }
         // Unknown: the tracker resends under the same key. The payer can try again shortly.
@@ -323,16 +326,17 @@ pub async fn returned(
         return Err(PageError::NotFound);
     };
     let presented = hex_sha256(&secret);
-    let matches = bank
-        .state_hash
-        .as_deref()
-        .is_some_and(|h| bool::from(h.as_bytes().ct_eq(presented.as_bytes())));
+    let same = |h: &String| bool::from(h.as_bytes().ct_eq(presented.as_bytes()));
+    let matches = bank.state_hash.iter().any(same) | bank.earlier_states.iter().any(same);
     if !matches {
         // A tampered or stale state proves nothing: nothing changes.
         return Err(PageError::NotFound);
     }
-    if bank.phase != Phase::AwaitingAuthorisation {
-        // A replayed redirect: where the payment is now, and nothing more.
+    if bank.phase != Phase::AwaitingAuthorisation
+        || IntentStatus::of(&loaded.intent) != Some(IntentStatus::RequiresAction)
+    {
+        // A replayed redirect, or an intent canceled meanwhile: where the payment is now,
+        // and nothing more.
         let page = where_now(p, &scope, loaded, None).await?;
         return Ok((scope, page));
     }
@@ -358,7 +362,12 @@ pub async fn returned(
     {
         Ok(t) => t,
         Err(BankError::Refused { .. }) => {
-            // A wrong or used code: nothing moved. The real one may still arrive.
+            // A wrong or used code. If the same redirect arrived twice, the other arrival is
+            // carrying the payment: show where it stands. Otherwise nothing moved.
+            let now = p.load(&scope, None, &id).await?;
+            if now.internal.bank.as_ref().map(|b| b.phase) != Some(Phase::AwaitingAuthorisation) {
+                return Ok((scope.clone(), where_now(p, &scope, now, None).await?));
+            }
             return Err(PageError::Refused(
                 "This approval could not be used. Nothing was paid; please try again from the \
                  shop."
@@ -367,6 +376,26 @@ pub async fn returned(
         }
         Err(e) => return Err(bank_api_error(e).into()),
     };
+    // The bank's id_token names the consent it approved: it must be this attempt's.
+    if let (Some(named), Some(ours)) = (&token.consent_id, &bank.consent_id)
+        && named != ours
+    {
+        tracing::error!(intent = %id, "the bank's token names another consent; not used");
+        return Err(PageError::Refused(
+            "Your bank's approval did not match this payment. Nothing was paid.".into(),
+        ));
+    }
+    // A checkout paid meanwhile (by card, or by another attempt) or expired is not paid again.
+    if !session_allows(p, &scope, &bank, &id).await? {
+        let failed = fail(
+            p,
+            &scope,
+            loaded,
+            "This checkout was already completed or has expired. Nothing was paid.",
+        )
+        .await?;
+        return Ok((scope, BankPage::Done(failed)));
+    }
     // The token, sealed, before the payment is submitted.
     let sealed = crate::sealing::keyring()
         .map_err(|e| ApiError::internal(&format!("cannot seal the bank token: {e}")))?
@@ -403,7 +432,7 @@ pub async fn returned(
         internal,
     };
     crate::system::faults::kill_point("bank_before_submit");
-    let page = submit(p, &scope, loaded, &token).await?;
+    let page = submit(p, &scope, loaded, &token, false).await?;
     Ok((scope, page))
 }
 

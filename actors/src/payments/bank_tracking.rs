@@ -10,8 +10,9 @@ use redis::AsyncCommands;
 use super::Payments;
 use super::bank::{TRACKING, fail, member, rail, reschedule, resend_consent, submit, succeed};
 use super::bank_attempt::{self, BankAttempt, Next, Phase};
+use super::transitions::IntentStatus;
 use crate::clock;
-use crate::gateway::bank_flows::BankToken;
+use crate::gateway::bank_flows::{BankToken, ConsentState};
 use crate::store::{Scope, Tx};
 
 fn parse_member(m: &str) -> Option<(Scope, String)> {
@@ -53,7 +54,13 @@ pub async fn track_one(p: &Payments, scope: &Scope, id: &str) -> Result<(), ApiE
         return untrack(p, scope, id).await;
     };
     let current = loaded.internal.attempt.as_deref() == Some(bank.attempt.as_str());
-    if !bank.phase.is_open() || !current {
+    // Only an intent still waiting on its bank is acted on: one canceled or finished
+    // another way is never moved again.
+    let waiting = matches!(
+        IntentStatus::of(&loaded.intent),
+        Some(IntentStatus::RequiresAction | IntentStatus::Processing)
+    );
+    if !bank.phase.is_open() || !current || !waiting {
         return untrack(p, scope, id).await;
     }
     let rail = rail(p, scope.mode)?;
@@ -61,15 +68,13 @@ pub async fn track_one(p: &Payments, scope: &Scope, id: &str) -> Result<(), ApiE
     let age = Duration::from_secs(
         (clock::now() - bank.consent_requested_at.unwrap_or_else(clock::now)).max(0) as u64,
     );
+    // Whether the bank says the consent's payment was made: a resend then must not fail on a
+    // refusal (see `bank::submit`).
+    let mut consumed = false;
     let next = match bank.phase {
-        Phase::ChoosingBank => {
-            // The payer never picked a bank: nothing was asked of any bank.
-            if age >= bank_attempt::AUTHORISATION_WINDOW {
-                Next::Fail("The payment was not completed in time.")
-            } else {
-                Next::Wait
-            }
-        }
+        // Never tracked: nothing has been asked of any bank until the payer picks one (the
+        // intent waits in `requires_action`, as Stripe's does).
+        Phase::ChoosingBank => return untrack(p, scope, id).await,
         Phase::Submitted => {
             let payment_id = bank.payment_id.clone().unwrap_or_default();
             match rail
@@ -103,6 +108,7 @@ pub async fn track_one(p: &Payments, scope: &Scope, id: &str) -> Result<(), ApiE
                 },
                 None => None,
             };
+            consumed = consent == Some(ConsentState::Consumed);
             bank_attempt::after_consent_check(bank.phase, consent, age, bank.token.is_some())
         }
         Phase::Succeeded | Phase::Failed => return untrack(p, scope, id).await,
@@ -114,6 +120,11 @@ pub async fn track_one(p: &Payments, scope: &Scope, id: &str) -> Result<(), ApiE
         Next::ResendConsent => resend_consent(p, scope, loaded).await,
         Next::Submit => {
             let Some(token) = open_token(&bank, id) else {
+                if consumed {
+                    // The payment may exist; only its key could find it. Kept open.
+                    tracing::error!(intent = %id, "a consumed consent's token cannot be opened; left for an operator");
+                    return reschedule(p, scope, loaded).await;
+                }
                 fail(
                     p,
                     scope,
@@ -123,7 +134,7 @@ pub async fn track_one(p: &Payments, scope: &Scope, id: &str) -> Result<(), ApiE
                 .await?;
                 return Ok(());
             };
-            submit(p, scope, loaded, &token).await.map(|_| ())
+            submit(p, scope, loaded, &token, consumed).await.map(|_| ())
         }
     }
 }

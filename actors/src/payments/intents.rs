@@ -417,7 +417,20 @@ pub async fn update(
                 return Err(unexpected(&intent, "update"));
             }
             if let Some(a) = u.amount {
+                if internal
+                    .bank
+                    .as_ref()
+                    .is_some_and(|b| b.phase != super::bank_attempt::Phase::ChoosingBank)
+                {
+                    return Err(ApiError::invalid_param(
+                        "payment_intent_unexpected_state",
+                        "amount",
+                        "The amount cannot change while the payer's bank holds a consent for it: \
+                         cancel this PaymentIntent and create another.",
+                    ));
+                }
                 intent.amount = a;
+                bank::check_amount(p, &intent)?;
             }
             if let Some(cus) = &u.customer {
                 check_customer(p, ctx, cus, "customer").await?;
@@ -492,7 +505,6 @@ pub async fn confirm(
 ) -> Result<Reply, ApiError> {
     let c = ConfirmParams::take(params)?;
     let scope = &ctx.scope;
-    p.gateway_for(scope.mode)?;
     let c = &c;
     until_committed(
         || async move {
@@ -535,6 +547,7 @@ pub async fn confirm(
                 tx.respond(ctx, 200, &body);
                 return Ok(committed(commit_for(&p.store, ctx, &mut tx).await?, body));
             }
+            p.gateway_for(scope.mode)?;
             let Some(pm) = intent.payment_method.clone() else {
                 return Err(ApiError::new(
                     400,
@@ -642,6 +655,8 @@ pub async fn cancel(
                     | IntentStatus::RequiresConfirmation
                     | IntentStatus::RequiresAction,
                 ) => {
+                    // A bank attempt ends here, unless its payment may be on its way.
+                    bank::on_cancel(&mut tx, scope, &intent.id, &mut internal)?;
                     mark_canceled(&mut intent, reason.clone());
                     internal.challenge = None;
                     let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;

@@ -62,6 +62,10 @@ pub enum PaymentStatus {
     AcceptedSettlementCompleted,
     AcceptedWithoutPosting,
     AcceptedCreditSettlementCompleted,
+    /// A status this version does not name (a v4 ISO code, a bank's own): never final, so
+    /// the payment is asked about again rather than its answer thrown away.
+    #[serde(other)]
+    Unrecognised,
 }
 
 /// What a payment status means for the merchant's payment.
@@ -81,9 +85,10 @@ impl PaymentStatus {
     /// is money we can count, and our own account's receipt confirms the rest.
     pub fn outcome(&self) -> PaymentProgress {
         match self {
-            Self::Pending | Self::AcceptedSettlementInProcess | Self::AcceptedWithoutPosting => {
-                PaymentProgress::InProgress
-            }
+            Self::Pending
+            | Self::AcceptedSettlementInProcess
+            | Self::AcceptedWithoutPosting
+            | Self::Unrecognised => PaymentProgress::InProgress,
             Self::AcceptedSettlementCompleted | Self::AcceptedCreditSettlementCompleted => {
                 PaymentProgress::Settled
             }
@@ -98,6 +103,7 @@ impl PaymentStatus {
             Self::AcceptedSettlementInProcess => "AcceptedSettlementInProcess",
             Self::AcceptedSettlementCompleted => "AcceptedSettlementCompleted",
             Self::AcceptedWithoutPosting => "AcceptedWithoutPosting",
+            Self::Unrecognised => "Unrecognised",
             Self::AcceptedCreditSettlementCompleted => "AcceptedCreditSettlementCompleted",
         }
     }
@@ -117,6 +123,7 @@ mod tests {
             (PaymentStatus::AcceptedSettlementCompleted, Settled),
             (PaymentStatus::AcceptedCreditSettlementCompleted, Settled),
             (PaymentStatus::Rejected, Rejected),
+            (PaymentStatus::Unrecognised, InProgress),
         ] {
             assert_eq!(status.outcome(), expected, "{status:?}");
             let wire = serde_json::to_string(&status).unwrap_or_default();

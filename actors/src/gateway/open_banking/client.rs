@@ -351,11 +351,19 @@ impl BankClient {
                 .map_err(|e| BankError::Unavailable(format!("unreadable answer: {e}")));
         }
         if answer.status == StatusCode::UNAUTHORIZED {
+            // An expired or revoked token says nothing of the request itself: a resend under
+            // the same key may already have been acted on. Unknown, never a refusal.
             self.drop_token().await;
-            return Err(BankError::Refused {
-                code: "401".into(),
-                message: "the bank refused our token".into(),
-            });
+            return Err(BankError::Unavailable(
+                "the bank refused our token (401)".into(),
+            ));
+        }
+        if answer.status == StatusCode::CONFLICT || answer.status == StatusCode::TOO_MANY_REQUESTS {
+            // A concurrent request under the same key, or throttling: the first may succeed.
+            return Err(BankError::Unavailable(format!(
+                "the bank answered {} (busy or a concurrent request)",
+                answer.status
+            )));
         }
         let error = serde_json::from_slice::<ErrorResponse>(&answer.body).ok();
         let code = error
