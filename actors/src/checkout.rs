@@ -975,7 +975,8 @@ impl Checkout {
                 name: f.get("cardholderName").map(str::to_string),
                 phone: None,
             },
-            card: CardDetails {
+            pay_by_bank: None,
+            card: Some(CardDetails {
                 brand: brand.into(),
                 checks: CardChecks {
                     address_line1_check: None,
@@ -999,7 +1000,7 @@ impl Checkout {
                 networks: json!({"available": [brand], "preferred": null}),
                 three_d_secure_usage: json!({"supported": true}),
                 wallet: None,
-            },
+            }),
             created: now,
             customer: None,
             livemode: scope.livemode(),
@@ -1072,7 +1073,7 @@ impl Checkout {
                 paid: true,
                 payment_intent: pi_id.clone(),
                 payment_method: Some(pm.id.clone()),
-                payment_method_details: json!({"type": "card", "card": {"brand": brand, "last4": pm.card.last4}}),
+                payment_method_details: json!({"type": "card", "card": {"brand": brand, "last4": pm.card.as_ref().map(|c| c.last4.clone())}}),
                 refunded: false,
                 status: crate::payments::ChargeStatus::Succeeded.as_str().into(),
                 cardstream_transaction_id: intent.cardstream_transaction_id.clone(),

@@ -10,6 +10,7 @@ use calmony_protocol::card::CardInput;
 use calmony_protocol::event::Event;
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::{Field, Params};
+use calmony_protocol::payment_intent::PAY_BY_BANK;
 use calmony_protocol::payment_method::{
     self, BillingDetails, CardChecks, CardDetails, PaymentMethod,
 };
@@ -27,13 +28,7 @@ use crate::resource::{commit, commit_answer, committed, page_body, to_json};
 use crate::store::retry::{Attempt, until_committed};
 use crate::store::{Scope, Store, StoreError, Tx};
 
-fn index(scope: &Scope) -> String {
-    scope.key("payment_methods")
-}
-
-fn customer_index(scope: &Scope, customer: &str) -> String {
-    scope.key(&format!("customer:{customer}:payment_methods"))
-}
+use crate::payments::records::{customer_method_index as customer_index, method_index as index};
 
 /// The project's fingerprint key, made on first use.
 async fn fingerprint_key(store: &Store, project: &str) -> Result<String, StoreError> {
@@ -92,13 +87,65 @@ fn take_billing(p: &mut Params) -> Result<BillingDetails, ApiError> {
 }
 
 /// `POST /v1/payment_methods`: tokenise a card (and attach it if a customer is named).
+/// `POST /v1/payment_methods` with `type=pay_by_bank`: nothing to tokenise (the payer picks
+/// and approves at their bank on each payment); billing details, metadata and a customer as
+/// for a card.
+async fn create_bank_method(
+    p: &Payments,
+    ctx: &RequestContext,
+    mut params: Params,
+) -> Result<Reply, ApiError> {
+    let scope = &ctx.scope;
+    if let Field::Set(data) = params.object(&["pay_by_bank"])? {
+        // Stripe's `pay_by_bank` hash has nothing to set; anything in it is refused by name.
+        data.finish()?;
+    }
+    let billing = take_billing(&mut params)?;
+    let meta = metadata::take(&mut params)?;
+    let customer = params
+        .string_max(&["customer", "customerId"], 100)?
+        .into_option();
+    params.expand()?;
+    params.finish()?;
+    if let Some(c) = &customer {
+        crate::payments::check_customer(p, ctx, c, "customer").await?;
+    }
+    let mut pm = PaymentMethod::pay_by_bank(
+        ids::new_id(payment_method::PREFIX),
+        clock::now(),
+        scope.livemode(),
+    );
+    pm.billing_details = billing;
+    if let Some(m) = &meta {
+        m.apply(&mut pm.metadata, "metadata")?;
+    }
+    pm.set_customer(customer.clone());
+    let body = to_json(&pm)?;
+    let key = scope.record(&pm.id);
+    let mut tx = Tx::new();
+    tx.expect_version(&key, 0)
+        .put(&key, 1, &body)
+        .index(&index(scope), &pm.id);
+    if let Some(c) = &customer {
+        tx.index(&customer_index(scope, c), &pm.id);
+        tx.event(scope, &event("payment_method.attached", &pm, scope, ctx));
+    }
+    tx.respond(ctx, 200, &body);
+    commit_answer(&p.store, &tx, body).await
+}
+
 pub async fn create(
     p: &Payments,
     ctx: &RequestContext,
     mut params: Params,
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
-    params.one_of(&["type"], &["card"])?;
+    let kind = params
+        .one_of(&["type"], &["card", PAY_BY_BANK])?
+        .into_option();
+    if kind.as_deref() == Some(PAY_BY_BANK) {
+        return create_bank_method(p, ctx, params).await;
+    }
     let (year, month) = clock::year_month();
     let card = CardInput::take(&mut params, year, month)?;
     let billing = take_billing(&mut params)?;
@@ -156,7 +203,8 @@ pub async fn create(
         object: "payment_method".into(),
         allow_redisplay: "unspecified".into(),
         billing_details: billing,
-        card: CardDetails {
+        pay_by_bank: None,
+        card: Some(CardDetails {
             brand: brand.into(),
             checks: CardChecks {
                 address_line1_check: None,
@@ -173,7 +221,7 @@ pub async fn create(
             networks: json!({"available": [brand], "preferred": null}),
             three_d_secure_usage: json!({"supported": true}),
             wallet: None,
-        },
+        }),
         created: clock::now(),
         customer: None,
         livemode: scope.livemode(),

@@ -46,7 +46,13 @@ pub struct PaymentMethod {
     pub object: String,
     pub allow_redisplay: String,
     pub billing_details: BillingDetails,
-    pub card: CardDetails,
+    /// A card's details (`type: card`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardDetails>,
+    /// Pay by Bank's (`type: pay_by_bank`): empty, as Stripe's is; the bank is chosen by the
+    /// payer at each payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_by_bank: Option<Value>,
     pub created: i64,
     pub customer: Option<String>,
     pub livemode: bool,
@@ -59,6 +65,30 @@ pub struct PaymentMethod {
 }
 
 impl PaymentMethod {
+    /// A `pay_by_bank` payment method: nothing to tokenise, the payer approves each payment
+    /// at their bank.
+    pub fn pay_by_bank(id: String, created: i64, livemode: bool) -> Self {
+        Self {
+            id,
+            object: "payment_method".into(),
+            allow_redisplay: "unspecified".into(),
+            billing_details: BillingDetails {
+                address: None,
+                email: None,
+                name: None,
+                phone: None,
+            },
+            card: None,
+            pay_by_bank: Some(Value::Object(Default::default())),
+            created,
+            customer: None,
+            livemode,
+            metadata: Metadata::default(),
+            kind: crate::payment_intent::PAY_BY_BANK.into(),
+            customer_id: None,
+        }
+    }
+
     pub fn set_customer(&mut self, customer: Option<String>) {
         self.customer_id = customer.clone();
         self.customer = customer;

@@ -666,3 +666,63 @@ async fn a_checkout_clicked_twice_makes_one_bank_payment() {
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.err("code"), "amount_too_large");
 }
+
+#[tokio::test]
+async fn pay_by_bank_is_a_payment_method_type() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let cus = w.api.customer().await;
+    let r = w
+        .api
+        .post_form(
+            "/v1/payment_methods",
+            &format!("type=pay_by_bank&customer={cus}&billing_details[name]=Jo+Tenant"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["type"], "pay_by_bank");
+    assert!(r.json["pay_by_bank"].is_object(), "{}", r.text);
+    assert!(r.json.get("card").is_none(), "{}", r.text);
+    let pm = r.json["id"].as_str().expect("id").to_string();
+    let r = w
+        .api
+        .post_form(
+            "/v1/payment_intents",
+            &format!(
+                "amount=80000&currency=gbp&customer={cus}&payment_method={pm}\
+                 &payment_method_types[]=pay_by_bank&confirm=true&return_url={RETURN_URL}"
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["status"], "requires_action");
+    assert_eq!(r.json["payment_method"], pm.as_str());
+    // Inline, the confirmation makes one.
+    let (pi, page) = bank_intent(&w.api, 5_000).await;
+    let intent = status_of(&w, &pi).await;
+    let made = intent["payment_method"]
+        .as_str()
+        .expect("a payment method")
+        .to_string();
+    let m = w.api.get(&format!("/v1/payment_methods/{made}")).await;
+    assert_eq!(m.json["type"], "pay_by_bank", "{}", m.text);
+    let to_bank = choose(&base, &page, "calmony-instant").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    come_back(&back).await;
+    let charge_id = status_of(&w, &pi).await["latest_charge"]
+        .as_str()
+        .expect("charge")
+        .to_string();
+    let charge = w.api.get(&format!("/v1/charges/{charge_id}")).await.json;
+    assert_eq!(charge["payment_method"], made.as_str(), "{charge}");
+    // Unknown fields inside pay_by_bank are refused by name.
+    let r = w
+        .api
+        .post_form(
+            "/v1/payment_methods",
+            "type=pay_by_bank&pay_by_bank[bank]=x",
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.err("param"), "pay_by_bank[bank]");
+}

@@ -135,6 +135,16 @@ pub(crate) fn start(
         ));
     }
     check_amount(p, intent)?;
+    if intent.statement_descriptor.is_some() {
+        // The payer's statement shows the transfer's reference, which must stay tied to this
+        // intent for reconciliation; a descriptor would be silently dropped, so it is refused.
+        return Err(ApiError::invalid_param(
+            "payment_intent_invalid_parameter",
+            "statement_descriptor",
+            "statement_descriptor is not used by pay_by_bank: the payer's statement shows the \
+             transfer's reference (CP and the intent id's last 16 characters).",
+        ));
+    }
     if intent.capture_method == "manual" {
         // A bank transfer is paid when approved: there is no authorisation to hold.
         return Err(ApiError::invalid_param(

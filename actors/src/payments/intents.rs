@@ -6,7 +6,7 @@ use calmony_protocol::event::{Event, EventRequest};
 use calmony_protocol::list::ListParams;
 use calmony_protocol::params::{Field, Params};
 use calmony_protocol::payment_intent::{
-    self, ConfirmParams, CreateParams, CreatedRange, PaymentIntent, UpdateParams,
+    self, ConfirmParams, CreateParams, CreatedRange, PAY_BY_BANK, PaymentIntent, UpdateParams,
 };
 use calmony_protocol::payment_method::PaymentMethod;
 use calmony_protocol::{ApiError, ErrorType, ids};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::bank;
 use super::effects::{FinishedPayment, InvoiceSnapshot};
-use super::records::{event, new_charge, write_intent};
+use super::records::{event, new_charge, write_bank_method, write_intent};
 use super::transitions::{
     self, Answer, BillingEffect, ChargeChange, ChargeStatus, CommandOp, Facts, Finish,
     IntentStatus, NextAction, PaymentError, Reply as TransitionReply,
@@ -108,6 +108,13 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
         }
         None => None,
     };
+    if c.payment_method_data.is_some() && c.payment_method.is_some() {
+        return Err(ApiError::invalid_param(
+            "parameter_invalid_value",
+            "payment_method_data",
+            "Pass either payment_method or payment_method_data, not both.",
+        ));
+    }
     if c.payment_method_data.is_some() && !c.confirm {
         return Err(ApiError::invalid_param(
             "parameter_invalid_value",
@@ -122,12 +129,14 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
         intent.payment_method_types = types;
     }
     bank::check_amount(p, &intent)?;
+    let method_is_bank = method.as_ref().is_some_and(|(m, _)| m.kind == PAY_BY_BANK);
     let by_bank = c.confirm
-        && bank::wanted(
-            &intent,
-            c.payment_method_data.as_deref(),
-            c.payment_method.is_some(),
-        );
+        && (method_is_bank
+            || bank::wanted(
+                &intent,
+                c.payment_method_data.as_deref(),
+                c.payment_method.is_some(),
+            ));
     if c.confirm && c.payment_method.is_none() && !by_bank {
         return Err(ApiError::missing_param("payment_method"));
     }
@@ -163,6 +172,12 @@ pub async fn create(p: &Payments, ctx: &RequestContext, params: Params) -> Resul
         // picks a bank and approves.
         let mut internal = IntentInternal::default();
         bank::start(p, scope, &mut intent, &mut internal)?;
+        if intent.payment_method.is_none() {
+            // `payment_method_data`: the payment method is made in this commit, as Stripe
+            // makes one for the confirmation.
+            let pm = write_bank_method(&mut tx, scope, intent.customer.as_deref(), &request)?;
+            intent.set_payment_method(Some(pm.id));
+        }
         let body = write_intent(&mut tx, scope, 1, &intent, &internal)?;
         tx.event(
             scope,
@@ -303,6 +318,18 @@ pub async fn begin_invoice_charge(
 ) -> Result<(Tx, InvoiceChargeBegun), ApiError> {
     p.gateway_for(scope.mode)?;
     let method = load_method(p, scope, None, &c.payment_method, "payment_method").await?;
+    if method.0.card.is_none() {
+        // A bank transfer needs its payer to approve each payment: nothing to charge alone.
+        return Err(ApiError::invalid_param(
+            "payment_method_unexpected_type",
+            "payment_method",
+            format!(
+                "The payment method {} is of type {}, which cannot be charged without its \
+                 payer; invoices are charged to cards.",
+                method.0.id, method.0.kind
+            ),
+        ));
+    }
     // Charged without the cardholder, an invoice takes only a card its customer still holds:
     // a detached one (no customer any more) may not be used again, as with Stripe.
     if method.0.customer.as_deref() != Some(c.customer.as_str()) {
@@ -529,17 +556,38 @@ pub async fn confirm(
                 intent.return_url = c.return_url.clone();
             }
             bank::check_amount(p, &intent)?;
-            if bank::wanted(
-                &intent,
-                c.payment_method_data.as_deref(),
-                c.payment_method.is_some(),
-            ) {
+            if c.payment_method_data.is_some() && c.payment_method.is_some() {
+                return Err(ApiError::invalid_param(
+                    "parameter_invalid_value",
+                    "payment_method_data",
+                    "Pass either payment_method or payment_method_data, not both.",
+                ));
+            }
+            let method = match (&intent.payment_method, &c.payment_method_data) {
+                (Some(pm), None) => {
+                    Some(load_method(p, scope, Some(ctx), pm, "payment_method").await?)
+                }
+                _ => None,
+            };
+            let method_is_bank = method.as_ref().is_some_and(|(m, _)| m.kind == PAY_BY_BANK);
+            if method_is_bank
+                || bank::wanted(
+                    &intent,
+                    c.payment_method_data.as_deref(),
+                    c.payment_method.is_some(),
+                )
+            {
                 let mut internal = IntentInternal::default();
                 bank::start(p, scope, &mut intent, &mut internal)?;
                 let mut tx = Tx::new();
                 tx.expect_version(&scope.record(id), version);
-                let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
                 let request = ctx.event_request();
+                if c.payment_method_data.is_some() {
+                    let pm =
+                        write_bank_method(&mut tx, scope, intent.customer.as_deref(), &request)?;
+                    intent.set_payment_method(Some(pm.id));
+                }
+                let body = write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
                 tx.event(
                     scope,
                     &event("payment_intent.requires_action", &intent, scope, &request),
@@ -558,7 +606,10 @@ pub async fn confirm(
                 .with_code("payment_intent_unexpected_state")
                 .with_param("payment_method"));
             };
-            let (method, _) = load_method(p, scope, Some(ctx), &pm, "payment_method").await?;
+            let (method, _) = match method {
+                Some(m) => m,
+                None => load_method(p, scope, Some(ctx), &pm, "payment_method").await?,
+            };
             check_owner(&method, intent.customer.as_deref())?;
             intent.last_payment_error = None;
             let mut tx = Tx::new();

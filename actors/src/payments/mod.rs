@@ -37,7 +37,7 @@ mod charges;
 pub mod declines;
 mod effects;
 mod intents;
-mod records;
+pub(crate) mod records;
 mod recovery;
 mod refund_plan;
 mod refunds;

@@ -48,11 +48,11 @@ pub(crate) fn new_charge(
     transaction_id: Option<String>,
     method: Option<&PaymentMethod>,
 ) -> Charge {
-    let details = match method {
-        Some(m) => json!({"type": "card", "card": {
-            "brand": m.card.brand, "last4": m.card.last4, "exp_month": m.card.exp_month,
-            "exp_year": m.card.exp_year, "fingerprint": m.card.fingerprint, "funding": m.card.funding,
-            "country": m.card.country}}),
+    let details = match method.and_then(|m| m.card.as_ref()) {
+        Some(c) => json!({"type": "card", "card": {
+            "brand": c.brand, "last4": c.last4, "exp_month": c.exp_month,
+            "exp_year": c.exp_year, "fingerprint": c.fingerprint, "funding": c.funding,
+            "country": c.country}}),
         None => json!({"type": "card"}),
     };
     Charge {
@@ -80,4 +80,42 @@ pub(crate) fn new_charge(
         status: ChargeStatus::Failed.as_str().into(),
         cardstream_transaction_id: transaction_id,
     }
+}
+
+/// The list index of a scope's payment methods.
+pub(crate) fn method_index(scope: &Scope) -> String {
+    scope.key("payment_methods")
+}
+
+/// The list index of a customer's payment methods.
+pub(crate) fn customer_method_index(scope: &Scope, customer: &str) -> String {
+    scope.key(&format!("customer:{customer}:payment_methods"))
+}
+
+/// A `pay_by_bank` payment method made for a confirmation (`payment_method_data`), written
+/// into `tx`: as `POST /v1/payment_methods` would write it, attached to the intent's
+/// customer if it has one.
+pub(crate) fn write_bank_method(
+    tx: &mut Tx,
+    scope: &Scope,
+    customer: Option<&str>,
+    request: &EventRequest,
+) -> Result<PaymentMethod, ApiError> {
+    let mut pm = PaymentMethod::pay_by_bank(
+        ids::new_id(calmony_protocol::payment_method::PREFIX),
+        clock::now(),
+        scope.livemode(),
+    );
+    pm.set_customer(customer.map(str::to_string));
+    let key = scope.record(&pm.id);
+    tx.put(&key, 1, &to_json(&pm)?)
+        .index(&method_index(scope), &pm.id);
+    if let Some(c) = customer {
+        tx.index(&customer_method_index(scope, c), &pm.id);
+        tx.event(
+            scope,
+            &event("payment_method.attached", &pm, scope, request),
+        );
+    }
+    Ok(pm)
 }
