@@ -207,6 +207,15 @@ async fn approved_at_the_bank_then_settled_succeeds_once_with_its_events() {
     }
     let paid = payments_per_reference(&bank_ledger(&base).await);
     assert_eq!(paid.get(&reference_of(&pi)), Some(&1), "{paid:?}");
+    // The delayed bank notified its settlement (a signed SET), which the daemon verified.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            w.daemon.logs().contains("bank notification: looked at now")
+        })
+        .await,
+        "{}",
+        w.daemon.logs()
+    );
     // A replay of the bank's redirect changes nothing and pays nothing more.
     let (status, _, _) = come_back(&back).await;
     assert!(status == 303 || status == 200, "{status}");
@@ -725,4 +734,44 @@ async fn pay_by_bank_is_a_payment_method_type() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.err("param"), "pay_by_bank[bank]");
+}
+
+#[tokio::test]
+async fn a_notification_that_is_not_the_banks_is_refused() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: &str| {
+        client
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/jwt")
+            .header(
+                "x-fapi-interaction-id",
+                "93bac548-d2de-4546-b106-880a5018460d",
+            )
+            .body(body.to_string())
+            .send()
+    };
+    // Unsigned (alg none), garbage, and signed by a key that is not the bank's.
+    let unsigned = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.";
+    for body in [unsigned, "not-a-jwt", ""] {
+        let r = post("/pay/bank/notifications/test/calmony-delayed", body)
+            .await
+            .expect("answer");
+        assert_eq!(r.status().as_u16(), 400, "{body}");
+        assert_eq!(
+            r.headers()
+                .get("x-fapi-interaction-id")
+                .and_then(|v| v.to_str().ok()),
+            Some("93bac548-d2de-4546-b106-880a5018460d")
+        );
+    }
+    let r = post("/pay/bank/notifications/test/no-such-bank", "x")
+        .await
+        .expect("answer");
+    assert_eq!(r.status().as_u16(), 404);
+    let r = post("/pay/bank/notifications/sideways/calmony-delayed", "x")
+        .await
+        .expect("answer");
+    assert_eq!(r.status().as_u16(), 404);
 }

@@ -73,6 +73,17 @@ pub trait BankGateway: Send + Sync + 'static {
         submission: Submission,
     ) -> BankAnswer<'a, BankPayment>;
 
+    /// An event notification the bank posted (a signed Security Event Token,
+    /// `application/jwt`): verified against the bank's keys and addressed to us; answers the
+    /// id of the resource it says changed. The caller then asks the bank (it never acts on
+    /// the notification's word alone).
+    fn notification<'a>(
+        &'a self,
+        mode: Mode,
+        bank: &'a str,
+        token: &'a str,
+    ) -> BankAnswer<'a, String>;
+
     /// Where payment `payment_id` stands (client credentials). `None`: the bank does not know it.
     fn payment<'a>(
         &'a self,

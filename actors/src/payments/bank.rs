@@ -297,6 +297,68 @@ pub(super) async fn submit(
     }
 }
 
+/// How long a bank payment's notifications can find it: far past any settlement.
+const RESOURCE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn resource_key(mode: Mode, bank: &str, resource: &str) -> String {
+    format!(
+        "cp:payments:bank_resource:{}:{bank}:{resource}",
+        mode.as_str()
+    )
+}
+
+/// A bank's event notification arrived (a signed SET naming a payment): once verified, the
+/// payment's attempt is looked at now by the tracker, which asks the bank where it stands.
+/// Nothing is decided on the notification's word. `Ok(false)`: the payment is not one we
+/// are waiting on (finished, or not ours).
+pub async fn notified(p: &Payments, mode: Mode, bank: &str, token: &str) -> Result<bool, ApiError> {
+    let rail = rail(p, mode)?;
+    if !rail.gateway.banks(mode).iter().any(|b| b.id == bank) {
+        return Err(ApiError::no_such("bank", bank, "bank"));
+    }
+    let resource = rail
+        .gateway
+        .notification(mode, bank, token)
+        .await
+        .map_err(|e| match e {
+            BankError::BadSignature(_) | BankError::Invalid(_) => {
+                tracing::warn!(bank, error = %e, "a bank notification was refused");
+                ApiError::new(
+                    400,
+                    ErrorType::InvalidRequestError,
+                    "The notification was refused.",
+                )
+            }
+            other => bank_api_error(other),
+        })?;
+    let key = resource_key(mode, bank, &resource);
+    let mut c = p.store.conn();
+    let found: Option<String> = p
+        .store
+        .run(redis::AsyncCommands::hget(&mut c, &key, "intent"))
+        .await?;
+    let Some(member) = found else {
+        return Ok(false);
+    };
+    // Due now, if it is still tracked (XX: a finished attempt is not brought back).
+    let now = clock::now_ms();
+    let mut c = p.store.conn();
+    let changed: i64 = p
+        .store
+        .run(
+            redis::cmd("ZADD")
+                .arg(TRACKING)
+                .arg("XX")
+                .arg("CH")
+                .arg(now)
+                .arg(&member)
+                .query_async(&mut c),
+        )
+        .await?;
+    tracing::info!(bank, resource = %resource, tracked = changed > 0, "bank notification: looked at now");
+    Ok(true)
+}
+
 /// What the payer is told when their bank refuses (the bank's own words go to the log).
 pub(super) const REFUSED: &str = "Your bank did not accept this payment. Nothing was paid.";
 
@@ -405,6 +467,11 @@ pub(super) async fn submitted(
         &crate::resource::to_json(&charge)?,
     );
     tx.event(scope, &event("charge.pending", &charge, scope, &request));
+    // Where the bank's notifications about this payment find it.
+    let bank_id = bank.bank.as_deref().unwrap_or_default();
+    let found_by = resource_key(scope.mode, bank_id, &payment.id);
+    tx.hset(&found_by, &[("intent", &member(scope, &intent.id))])
+        .expire_ms(&found_by, RESOURCE_TTL.as_millis() as u64);
     tx.schedule(TRACKING, due, &member(scope, &intent.id));
     session_step(p, scope, &mut tx, &bank, &intent, SessionStep::Submitted).await?;
     match p.store.commit(&tx).await? {

@@ -265,6 +265,25 @@ async fn dispatch(
             }
             Err(e) => error_response(&e, &request_id),
         },
+        Route::BankNotification { mode, bank } => {
+            let interaction = req
+                .headers()
+                .get("x-fapi-interaction-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= 128)
+                .map(str::to_string)
+                .unwrap_or_else(|| request_id.clone());
+            let mut answer = match body::read_bytes(req, body::Limits::of(&state.config)).await {
+                Ok(bytes) => {
+                    crate::pages::bank::notification(&state.payments, &mode, &bank, &bytes).await
+                }
+                Err(e) => error_response(&e, &request_id),
+            };
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&interaction) {
+                answer.headers_mut().insert("x-fapi-interaction-id", v);
+            }
+            answer
+        }
         Route::BankReturn => {
             let query = req.uri().query().unwrap_or("").to_string();
             crate::pages::bank::returned(&state.payments, &query).await

@@ -38,6 +38,11 @@ pub enum Route {
     },
     /// Where the payer's bank sends them back.
     BankReturn,
+    /// A bank's event notifications (signed SETs), per mode and bank.
+    BankNotification {
+        mode: String,
+        bank: String,
+    },
     /// The Cardstream simulator.
     Sandbox,
     /// A checkout session's page (`url`), and where the hosted payment page answers.
@@ -311,6 +316,7 @@ impl Route {
             Route::BankPage { choose: false, .. } => "/pay/bank/:intent",
             Route::BankPage { choose: true, .. } => "/pay/bank/:intent (choose)",
             Route::BankReturn => "/pay/bank/return",
+            Route::BankNotification { .. } => "/pay/bank/notifications/:mode/:bank",
             Route::Sandbox => "/sandbox",
             Route::InvoicePublicPdf { .. } => "/invoices/:id/pdf",
             Route::Checkout { step, .. } => match step {
@@ -410,6 +416,10 @@ pub fn route(method: &Method, path: &str) -> Route {
             checkout(project, mode, session, CheckoutStep::Bank)
         }
         (&Method::GET, ["pay", "bank", "return"]) => Route::BankReturn,
+        (&Method::POST, ["pay", "bank", "notifications", mode, bank]) => Route::BankNotification {
+            mode: mode.to_string(),
+            bank: bank.to_string(),
+        },
         (m @ (&Method::GET | &Method::POST), ["pay", "bank", project, mode, intent]) => {
             Route::BankPage {
                 project: project.to_string(),

@@ -297,3 +297,19 @@ fn unavailable(message: &str) -> Response<Body> {
         &format!("<h1>Something went wrong</h1><p>{}</p>", escape(message)),
     )
 }
+
+/// `POST /pay/bank/notifications/{mode}/{bank}`: a bank's event notification (a signed SET,
+/// `application/jwt`). 202 once verified (whether or not the payment is still awaited), as
+/// the Open Banking event notification API expects; 400 when it does not verify.
+pub async fn notification(p: &Payments, mode: &str, bank: &str, body: &[u8]) -> Response<Body> {
+    let Some(mode) = calmony_protocol::Mode::parse(mode) else {
+        return crate::response::json_response(404, r#"{"error":"no such mode"}"#.into());
+    };
+    let Ok(token) = std::str::from_utf8(body) else {
+        return crate::response::json_response(400, r#"{"error":"not a JWT"}"#.into());
+    };
+    match bank::notified(p, mode, bank, token.trim()).await {
+        Ok(_) => crate::response::json_response(202, "{}".into()),
+        Err(e) => crate::response::json_response(e.status, e.body().to_string()),
+    }
+}

@@ -422,6 +422,7 @@ pub async fn submit_payment(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
             Ok(Committed::Done) => {
                 let answer = payment_response(ctx, &payment);
                 settled(ctx, &payment, answer.data.status);
+                super::notify::after_submission(ctx, &payment);
                 if ctx.bank == super::behaviour::TestBank::Flaky {
                     tracing::info!(payment = %payment.id, "flaky sandbox bank: payment made, answering 500");
                     return ctx.error(

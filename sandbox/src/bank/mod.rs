@@ -24,6 +24,7 @@ pub mod api;
 pub mod auth;
 pub mod behaviour;
 pub mod ctx;
+pub mod notify;
 pub mod page;
 pub mod setup;
 pub mod store;

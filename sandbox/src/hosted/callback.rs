@@ -112,12 +112,17 @@ fn target(url: &str) -> Result<Target, AttemptError> {
 
 /// POST `body` (form-encoded) to `url` once; the answer's status code.
 async fn post_form(url: &str, body: &str) -> Result<u16, AttemptError> {
+    post(url, "application/x-www-form-urlencoded", body).await
+}
+
+/// POST `body` of `content_type` to an `http://` `url` once; the answer's status code.
+pub(crate) async fn post(url: &str, content_type: &str, body: &str) -> Result<u16, AttemptError> {
     let target = target(url)?;
     let exchange = async {
         let mut stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
         let head = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: calmony-sandbox\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n",
             target.path,
             target.authority,

@@ -38,7 +38,7 @@
 //! makes a payment's result 65548 after the payment was made; `delay_ms` and `drop_next`
 //! concern /direct/ answers only.
 
-mod callback;
+pub(crate) mod callback;
 mod pages;
 mod session;
 

@@ -425,6 +425,31 @@ impl BankClient {
         Ok(url)
     }
 
+    /// An event notification (SET) from this bank: signed by one of its keys, issued by it,
+    /// addressed to our client id; the id of the resource it names.
+    pub async fn verify_notification(&self, token: &str) -> Result<String, BankError> {
+        let d = self.discovered().await?;
+        let claims = d
+            .keys
+            .iter()
+            .find_map(|k| jws::verify_jwt(token, k).ok())
+            .ok_or_else(|| BankError::BadSignature("the notification does not verify".into()))?;
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).unwrap_or("");
+        if text("iss") != d.doc.issuer || text("aud") != self.client_id {
+            return Err(BankError::BadSignature(
+                "the notification is not the bank's for us (iss or aud)".into(),
+            ));
+        }
+        claims
+            .get("events")
+            .and_then(|e| e.get(NOTIFICATION_EVENT))
+            .and_then(|e| e.get("subject"))
+            .and_then(|s| s.get("http://openbanking.org.uk/rid"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| BankError::Invalid("the notification names no resource".into()))
+    }
+
     /// Exchange `code`; the consent the bank's signed id_token names, when it sent one.
     pub async fn exchange_code(
         &self,
@@ -467,6 +492,9 @@ impl BankClient {
         Ok((answer.access_token, consent_id))
     }
 }
+
+/// The one event an Open Banking notification carries: a resource changed.
+pub const NOTIFICATION_EVENT: &str = "urn:uk:org:openbanking:events:resource-update";
 
 fn refused_unknown(path: &str) -> BankError {
     BankError::Refused {

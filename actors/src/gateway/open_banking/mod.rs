@@ -252,6 +252,15 @@ impl BankGateway for OpenBanking {
         })
     }
 
+    fn notification<'a>(
+        &'a self,
+        mode: Mode,
+        bank: &'a str,
+        token: &'a str,
+    ) -> BankAnswer<'a, String> {
+        Box::pin(async move { self.bank(mode, bank)?.verify_notification(token).await })
+    }
+
     fn payment<'a>(
         &'a self,
         mode: Mode,
