@@ -775,3 +775,22 @@ async fn a_notification_that_is_not_the_banks_is_refused() {
         .expect("answer");
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn a_live_key_without_banks_is_refused_with_live_mode_not_configured() {
+    let w = World::new();
+    let live = w.daemon.api(&w.daemon.key("acme", "live"));
+    let r = live
+        .post_form(
+            "/v1/payment_intents",
+            &format!(
+                "amount=5000&currency=gbp&payment_method_types[]=pay_by_bank&confirm=true\
+                 &payment_method_data[type]=pay_by_bank&return_url={RETURN_URL}"
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.err("code"), "live_mode_not_configured");
+    let listed = live.get("/v1/payment_intents").await;
+    assert_eq!(listed.json["data"].as_array().map(Vec::len), Some(0));
+}

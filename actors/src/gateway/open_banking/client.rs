@@ -82,6 +82,13 @@ impl BankClient {
             .timeout(s.timeout)
             .connect_timeout(Duration::from_secs(5).min(s.timeout))
             .redirect(reqwest::redirect::Policy::none());
+        if s.live {
+            // A public-looking name may resolve to an internal address: a live bank's names
+            // are resolved by the resolver that refuses any name with a non-public address
+            // (the webhook sender's), so no bank URL or discovery document can reach inside.
+            builder =
+                builder.dns_resolver(std::sync::Arc::new(crate::webhooks::reach::PublicResolver));
+        }
         if let Some(pem) = &s.identity_pem {
             let identity = reqwest::Identity::from_pem(pem)
                 .map_err(|e| format!("mutual TLS identity: {e}"))?;
