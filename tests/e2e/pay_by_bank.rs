@@ -115,6 +115,27 @@ pub async fn come_back(return_url: &str) -> (u16, Option<String>, String) {
     (status, location, r.text().await.unwrap_or_default())
 }
 
+/// From the "Waiting for your bank" page (`body`), follow its check-again link as the page's
+/// refresh does until the daemon sends the payer on: where to.
+async fn sent_on_from_waiting(base: &str, body: &str) -> String {
+    let again = format!(
+        "{base}/pay/bank/{}",
+        body.split("/pay/bank/")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("the check-again link")
+            .replace("&amp;", "&")
+    );
+    for _ in 0..40 {
+        let (status, location, _) = come_back(&again).await;
+        if status == 303 {
+            return location.expect("a Location");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("never sent on from the waiting page");
+}
+
 async fn status_of(w: &World, pi: &str) -> Value {
     w.api.get(&format!("/v1/payment_intents/{pi}")).await.json
 }
@@ -149,24 +170,7 @@ async fn approved_at_the_bank_then_settled_succeeds_once_with_its_events() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Waiting for your bank"), "{body}");
     assert!(location.is_none());
-    let again = format!(
-        "{base}/pay/bank/{}",
-        body.split("/pay/bank/")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .expect("the check-again link")
-            .replace("&amp;", "&")
-    );
-    let mut landed = None;
-    for _ in 0..40 {
-        let (status, location, _) = come_back(&again).await;
-        if status == 303 {
-            landed = location;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let landed = landed.expect("to the merchant once settled");
+    let landed = sent_on_from_waiting(&base, &body).await;
     assert!(
         landed.starts_with("https://lettings.example/deposit/done?")
             && landed.contains(&format!("payment_intent={pi}"))
@@ -409,24 +413,7 @@ async fn checkout_with_pay_by_bank_completes_unpaid_then_async_succeeds() {
         // Waiting for the delayed bank: the page looks again until it can send the payer on.
         None => {
             assert_eq!(status, 200, "{body}");
-            let again = format!(
-                "{base}/pay/bank/{}",
-                body.split("/pay/bank/")
-                    .nth(1)
-                    .and_then(|r| r.split('"').next())
-                    .expect("the check-again link")
-                    .replace("&amp;", "&")
-            );
-            let mut landed = None;
-            for _ in 0..40 {
-                let (status, location, _) = come_back(&again).await;
-                if status == 303 {
-                    landed = location;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            landed.expect("sent on once settled")
+            sent_on_from_waiting(&base, &body).await
         }
     };
     // Back to the session's page, which sends the payer to success_url once it completes.

@@ -460,12 +460,7 @@ pub(super) async fn submitted(
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(&intent.id), version);
     write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
-    tx.index(&scope.key("charges"), &charge.id);
-    tx.put(
-        &scope.record(&charge.id),
-        1,
-        &crate::resource::to_json(&charge)?,
-    );
+    write_charge(&mut tx, scope, &charge, 0)?;
     tx.event(scope, &event("charge.pending", &charge, scope, &request));
     // Where the bank's notifications about this payment find it.
     let bank_id = bank.bank.as_deref().unwrap_or_default();
@@ -643,11 +638,6 @@ pub(super) async fn succeed(
     intent.next_action = None;
     intent.last_payment_error = None;
     intent.latest_charge = Some(charge.id.clone());
-    if charge_version == 0 {
-        tx.index(&scope.key("charges"), &charge.id);
-    } else {
-        tx.expect_version(&scope.record(&charge.id), charge_version);
-    }
     if p.billing.receipts && internal.invoice.is_none() {
         let finished = FinishedPayment {
             scope,
@@ -663,11 +653,7 @@ pub(super) async fn succeed(
         p.effects.apply(&p.store, &mut tx, finished).await?;
     }
     write_intent(&mut tx, scope, version + 1, &intent, &internal)?;
-    tx.put(
-        &scope.record(&charge.id),
-        charge_version + 1,
-        &crate::resource::to_json(&charge)?,
-    );
+    write_charge(&mut tx, scope, &charge, charge_version)?;
     tx.event(scope, &event("charge.succeeded", &charge, scope, &request));
     tx.event(
         scope,
@@ -675,9 +661,33 @@ pub(super) async fn succeed(
     );
     tx.unindex(TRACKING, &member(scope, &intent.id));
     session_step(p, scope, &mut tx, &bank, &intent, SessionStep::Paid).await?;
-    match p.store.commit(&tx).await? {
+    land(p, scope, &tx, intent, "succeeded").await
+}
+
+/// Write `charge` over the stored `version` (0: a new one, indexed).
+fn write_charge(tx: &mut Tx, scope: &Scope, charge: &Charge, version: u64) -> Result<(), ApiError> {
+    let key = scope.record(&charge.id);
+    if version == 0 {
+        tx.index(&scope.key("charges"), &charge.id);
+    } else {
+        tx.expect_version(&key, version);
+    }
+    tx.put(&key, version + 1, &crate::resource::to_json(charge)?);
+    Ok(())
+}
+
+/// Commit an attempt's end and count it; if the intent changed meanwhile (another path
+/// ended it first), the intent as it now is.
+async fn land(
+    p: &Payments,
+    scope: &Scope,
+    tx: &Tx,
+    intent: PaymentIntent,
+    outcome: &'static str,
+) -> Result<PaymentIntent, ApiError> {
+    match p.store.commit(tx).await? {
         Commit::Done(_) => {
-            metrics::counter!("calmony_payments_total", "outcome" => "succeeded").increment(1);
+            metrics::counter!("calmony_payments_total", "outcome" => outcome).increment(1);
             Ok(intent)
         }
         _ => Ok(p.load(scope, None, &intent.id).await?.intent),
@@ -724,16 +734,7 @@ pub(super) async fn fail(
         charge.status = ChargeStatus::Failed.as_str().into();
         charge.failure_code = Some("payment_method_provider_decline".into());
         charge.failure_message = Some(message.to_string());
-        if charge_version == 0 {
-            tx.index(&scope.key("charges"), &charge.id);
-        } else {
-            tx.expect_version(&scope.record(&charge.id), charge_version);
-        }
-        tx.put(
-            &scope.record(&charge.id),
-            charge_version + 1,
-            &crate::resource::to_json(&charge)?,
-        );
+        write_charge(&mut tx, scope, &charge, charge_version)?;
         tx.event(scope, &event("charge.failed", &charge, scope, &request));
         bank.charge = Some(charge.id.clone());
         intent.latest_charge = Some(charge.id.clone());
@@ -750,13 +751,7 @@ pub(super) async fn fail(
     if submitted && let Some(bank) = &internal.bank {
         session_step(p, scope, &mut tx, bank, &intent, SessionStep::Failed).await?;
     }
-    match p.store.commit(&tx).await? {
-        Commit::Done(_) => {
-            metrics::counter!("calmony_payments_total", "outcome" => "failed").increment(1);
-            Ok(intent)
-        }
-        _ => Ok(p.load(scope, None, &intent.id).await?.intent),
-    }
+    land(p, scope, &tx, intent, "failed").await
 }
 
 /// Commit the intent as it now is (version-checked), with events about it, and its tracking

@@ -16,7 +16,9 @@ use calmony_protocol::payment_intent::{PaymentIntent, status};
 use hyper::Response;
 
 use super::brand::{Look, merchant_page};
-use super::html::{escape, hidden_inputs, page, redirect};
+use super::html::{
+    back_to_return_url, escape, hidden_inputs, page, payment_page_not_found, redirect, try_again,
+};
 use crate::response::Body;
 
 const STYLE: &str = "\
@@ -51,7 +53,7 @@ pub async fn page_for(
     query: &str,
 ) -> Response<Body> {
     let Some(scope) = three_ds::scope(project, mode) else {
-        return not_found();
+        return payment_page_not_found();
     };
     let look = Look::load(&p.store, &scope).await;
     let secret = secret_of(query);
@@ -68,7 +70,7 @@ pub async fn choose(
     body: &[u8],
 ) -> Response<Body> {
     let Some(scope) = three_ds::scope(project, mode) else {
-        return not_found();
+        return payment_page_not_found();
     };
     let field = |name: &str| {
         form_urlencoded::parse(body)
@@ -111,7 +113,7 @@ pub async fn returned(p: &Payments, query: &str) -> Response<Body> {
             "Payment not completed",
             &format!("<h1>Payment not completed</h1><p>{}</p>", escape(&why)),
         ),
-        Err(PageError::Api(e)) => unavailable(&e.message),
+        Err(PageError::Api(e)) => try_again(&e.message),
     }
 }
 
@@ -132,7 +134,7 @@ fn render(
         Ok(BankPage::ToBank(url)) => redirect(&url),
         Ok(BankPage::Processing(intent)) => waiting(look, scope, &intent),
         Ok(BankPage::Done(intent)) => back_to_merchant(&intent, look),
-        Err(PageError::NotFound) => not_found(),
+        Err(PageError::NotFound) => payment_page_not_found(),
         Err(PageError::Refused(why)) => merchant_page(
             400,
             "Payment not completed",
@@ -150,7 +152,7 @@ fn render(
                 )),
             ),
         ),
-        Err(PageError::Api(e)) => unavailable(&e.message),
+        Err(PageError::Api(e)) => try_again(&e.message),
     }
 }
 
@@ -258,15 +260,7 @@ fn back_to_merchant(i: &PaymentIntent, look: &Look) -> Response<Body> {
         _ => "failed",
     };
     match &i.return_url {
-        Some(url) => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let query: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("payment_intent", &i.id)
-                .append_pair("payment_intent_client_secret", &i.client_secret)
-                .append_pair("redirect_status", outcome)
-                .finish();
-            redirect(&format!("{url}{sep}{query}"))
-        }
+        Some(url) => back_to_return_url(url, &i.id, &i.client_secret, outcome),
         None => merchant_page(
             200,
             "Payment",
@@ -280,22 +274,6 @@ fn back_to_merchant(i: &PaymentIntent, look: &Look) -> Response<Body> {
             },
         ),
     }
-}
-
-fn not_found() -> Response<Body> {
-    page(
-        404,
-        "Not found",
-        "<h1>This payment page does not exist</h1>",
-    )
-}
-
-fn unavailable(message: &str) -> Response<Body> {
-    page(
-        503,
-        "Please try again",
-        &format!("<h1>Something went wrong</h1><p>{}</p>", escape(message)),
-    )
 }
 
 /// `POST /pay/bank/notifications/{mode}/{bank}`: a bank's event notification (a signed SET,

@@ -67,3 +67,38 @@ pub fn redirect(to: &str) -> Response<Body> {
     set(&mut resp, "location", to);
     resp
 }
+
+/// The browser back to the merchant's `return_url`, as Stripe's redirect does: with the
+/// payment intent, its client secret and `redirect_status`.
+pub fn back_to_return_url(
+    url: &str,
+    intent: &str,
+    client_secret: &str,
+    status: &str,
+) -> Response<Body> {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payment_intent", intent)
+        .append_pair("payment_intent_client_secret", client_secret)
+        .append_pair("redirect_status", status)
+        .finish();
+    redirect(&format!("{url}{sep}{query}"))
+}
+
+/// A payment page that does not exist (or whose secret did not match).
+pub fn payment_page_not_found() -> Response<Body> {
+    page(
+        404,
+        "Not found",
+        "<h1>This payment page does not exist</h1>",
+    )
+}
+
+/// Something the payer can only retry (the store or the bank did not answer).
+pub fn try_again(message: &str) -> Response<Body> {
+    page(
+        503,
+        "Please try again",
+        &format!("<h1>Something went wrong</h1><p>{}</p>", escape(message)),
+    )
+}

@@ -16,7 +16,7 @@ use calmony_protocol::payment_intent::{PaymentIntent, status};
 use hyper::Response;
 
 use super::brand::{Look, merchant_page};
-use super::html::{auto_post, escape, page, redirect};
+use super::html::{auto_post, back_to_return_url, escape, payment_page_not_found, try_again};
 use crate::response::Body;
 
 pub async fn page_for(
@@ -31,13 +31,13 @@ pub async fn page_for(
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
     let Some(scope) = three_ds::scope(project, mode) else {
-        return not_found();
+        return payment_page_not_found();
     };
     let look = Look::load(&p.store, &scope).await;
     match three_ds::page(p, &scope, intent, &secret).await {
         Ok(next) => render(next, &look),
-        Err(e) if e.status == 404 => not_found(),
-        Err(e) => failure(&e.message),
+        Err(e) if e.status == 404 => payment_page_not_found(),
+        Err(e) => try_again(&e.message),
     }
 }
 
@@ -50,7 +50,7 @@ pub async fn complete(
     body: &[u8],
 ) -> Response<Body> {
     let Some(scope) = three_ds::scope(project, mode) else {
-        return not_found();
+        return payment_page_not_found();
     };
     let posted: Vec<(String, String)> = form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -59,8 +59,8 @@ pub async fn complete(
     let look = Look::load(&p.store, &scope).await;
     match intents.complete_three_ds(scope, intent, posted).await {
         Ok(next) => render(next, &look),
-        Err(e) if e.status == 404 => not_found(),
-        Err(e) => failure(&e.message),
+        Err(e) if e.status == 404 => payment_page_not_found(),
+        Err(e) => try_again(&e.message),
     }
 }
 
@@ -103,15 +103,7 @@ fn back_to_merchant(i: &PaymentIntent, look: &Look) -> Response<Body> {
         _ => "failed",
     };
     match &i.return_url {
-        Some(url) => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let query: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("payment_intent", &i.id)
-                .append_pair("payment_intent_client_secret", &i.client_secret)
-                .append_pair("redirect_status", outcome)
-                .finish();
-            redirect(&format!("{url}{sep}{query}"))
-        }
+        Some(url) => back_to_return_url(url, &i.id, &i.client_secret, outcome),
         None if outcome == "succeeded" => merchant_page(
             200,
             "Payment complete",
@@ -129,20 +121,4 @@ fn back_to_merchant(i: &PaymentIntent, look: &Look) -> Response<Body> {
             "<h1>Payment not completed</h1><p>Your card could not be verified. Please try another card.</p>",
         ),
     }
-}
-
-fn not_found() -> Response<Body> {
-    page(
-        404,
-        "Not found",
-        "<h1>This payment page does not exist</h1>",
-    )
-}
-
-fn failure(message: &str) -> Response<Body> {
-    page(
-        503,
-        "Please try again",
-        &format!("<h1>Something went wrong</h1><p>{}</p>", escape(message)),
-    )
 }
