@@ -166,6 +166,9 @@ pub struct BankToken {
     pub access_token: String,
     /// The consent the bank's id_token names, when it sent one.
     pub consent_id: Option<String>,
+    /// The id_token's `nonce`: the one our authorise request sent, or the token is another
+    /// authorisation's.
+    pub nonce: Option<String>,
 }
 
 impl fmt::Debug for BankToken {
@@ -173,6 +176,7 @@ impl fmt::Debug for BankToken {
         f.debug_struct("BankToken")
             .field("access_token", &"****")
             .field("consent_id", &self.consent_id)
+            .field("nonce", &self.nonce)
             .finish()
     }
 }
@@ -245,7 +249,8 @@ mod tests {
                 "{:?}",
                 BankToken {
                     access_token: "secret".into(),
-                    consent_id: None
+                    consent_id: None,
+                    nonce: None
                 }
             )
             .contains("secret")

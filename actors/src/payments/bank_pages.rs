@@ -377,10 +377,12 @@ pub async fn returned(
         Err(e) => return Err(bank_api_error(e).into()),
     };
     // The bank's id_token names the consent it approved: it must be this attempt's.
-    if let (Some(named), Some(ours)) = (&token.consent_id, &bank.consent_id)
-        && named != ours
-    {
-        tracing::error!(intent = %id, "the bank's token names another consent; not used");
+    let other_consent =
+        matches!((&token.consent_id, &bank.consent_id), (Some(named), Some(ours)) if named != ours);
+    let other_nonce =
+        matches!((&token.nonce, &bank.nonce), (Some(named), Some(ours)) if named != ours);
+    if other_consent || other_nonce {
+        tracing::error!(intent = %id, "the bank's id_token names another consent or nonce; not used");
         return Err(PageError::Refused(
             "Your bank's approval did not match this payment. Nothing was paid.".into(),
         ));

@@ -146,6 +146,7 @@ fn open_token(bank: &BankAttempt, id: &str) -> Option<BankToken> {
     Some(BankToken {
         access_token: String::from_utf8(clear).ok()?,
         consent_id: bank.consent_id.clone(),
+        nonce: bank.nonce.clone(),
     })
 }
 

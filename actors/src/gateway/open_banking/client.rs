@@ -457,12 +457,13 @@ impl BankClient {
             .ok_or_else(|| BankError::Invalid("the notification names no resource".into()))
     }
 
-    /// Exchange `code`; the consent the bank's signed id_token names, when it sent one.
+    /// Exchange `code`; the consent and the nonce the bank's signed id_token names, when it
+    /// sent one.
     pub async fn exchange_code(
         &self,
         code: &str,
         redirect_uri: &str,
-    ) -> Result<(String, Option<String>), BankError> {
+    ) -> Result<(String, Option<String>, Option<String>), BankError> {
         let d = self.discovered().await?;
         let answer = self
             .token(
@@ -474,8 +475,8 @@ impl BankClient {
                 ],
             )
             .await?;
-        let consent_id = match &answer.id_token {
-            None => None,
+        let (consent_id, nonce) = match &answer.id_token {
+            None => (None, None),
             Some(id_token) => {
                 let claims = d
                     .keys
@@ -490,13 +491,12 @@ impl BankClient {
                         "the id_token is not the bank's for us (iss or aud)".into(),
                     ));
                 }
-                claims
-                    .get("openbanking_intent_id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
+                let named =
+                    |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+                (named("openbanking_intent_id"), named("nonce"))
             }
         };
-        Ok((answer.access_token, consent_id))
+        Ok((answer.access_token, consent_id, nonce))
     }
 }
 

@@ -207,13 +207,14 @@ impl BankGateway for OpenBanking {
         redirect_uri: &'a str,
     ) -> BankAnswer<'a, BankToken> {
         Box::pin(async move {
-            let (access_token, consent_id) = self
+            let (access_token, consent_id, nonce) = self
                 .bank(mode, bank)?
                 .exchange_code(code, redirect_uri)
                 .await?;
             Ok(BankToken {
                 access_token,
                 consent_id,
+                nonce,
             })
         })
     }
