@@ -22,6 +22,8 @@
 //! - [`cardstream`]: the Cardstream gateway's messages: PHP form encoding, signatures, outcomes.
 //! - [`open_banking`]: UK Open Banking payment initiation (Pay by Bank): wire types, amounts,
 //!   the detached JWS.
+//! - [`griffin`]: the Griffin bank's `/v0` API (settlement account, ledger, payouts) and its
+//!   RFC 9421 message signatures.
 
 pub mod billing;
 pub mod business;
@@ -35,6 +37,7 @@ pub mod destination;
 pub mod error;
 pub mod event;
 pub mod expand;
+pub mod griffin;
 pub mod html;
 pub mod ids;
 pub mod list;

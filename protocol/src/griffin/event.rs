@@ -1,0 +1,34 @@
+//! Events (`{event-url, event-type, event-payload, created-at}`) and the one webhook an
+//! organization has. Delivery is at least once and unordered: consumers dedupe on
+//! `event-url` and re-read the resource before acting, so the payload is kept as JSON.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Event {
+    pub event_url: String,
+    /// `{resource}-{change}`: `transaction-created`, `submission-updated`, ...
+    pub event_type: String,
+    pub event_payload: serde_json::Value,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookState {
+    Active,
+    Inactive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Webhook {
+    pub webhook_url: String,
+    pub webhook_destination_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_description: Option<String>,
+    pub webhook_state: WebhookState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_webhook_url: Option<String>,
+}
