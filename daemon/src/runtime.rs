@@ -299,6 +299,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                         config.sandbox.bank_settle_delay_ms,
                     ),
                 },
+                griffin: calmony_sandbox::GriffinSandboxConfig::default(),
             },
         )
     });

@@ -24,6 +24,8 @@ pub enum Control {
     Ledger,
     /// The sandbox bank's ledger: operator only (it lists every project's bank payments).
     BankLedger,
+    /// The Griffin sandbox's test credit: operator only (it creates money).
+    GriffinCredit,
 }
 
 impl Control {
@@ -34,6 +36,7 @@ impl Control {
             "/sandbox/settle" => Some(Control::Settle),
             "/sandbox/ledger" => Some(Control::Ledger),
             "/sandbox/bank/ledger" => Some(Control::BankLedger),
+            "/sandbox/griffin/credit" => Some(Control::GriffinCredit),
             _ => None,
         }
     }
@@ -77,10 +80,14 @@ pub fn decide(control: Control, caller: &Caller, operator_configured: bool) -> A
         }
         // The ledger is always on: a project's key reads its own part.
         (_, Control::Ledger) => Access::Unauthorized,
-        (_, Control::Faults | Control::Settle | Control::BankLedger) if operator_configured => {
+        (_, Control::Faults | Control::Settle | Control::BankLedger | Control::GriffinCredit)
+            if operator_configured =>
+        {
             Access::Unauthorized
         }
-        (_, Control::Faults | Control::Settle | Control::BankLedger) => Access::Off,
+        (_, Control::Faults | Control::Settle | Control::BankLedger | Control::GriffinCredit) => {
+            Access::Off
+        }
     }
 }
 
@@ -105,7 +112,7 @@ mod tests {
         let granted_all = Access::Granted(View::All);
         let own = Access::Granted(View::Project("prj_acme".into()));
         use Access::{Off, Unauthorized};
-        use Control::{BankLedger, Faults, Ledger, Settle};
+        use Control::{BankLedger, Faults, GriffinCredit, Ledger, Settle};
         for (control, caller, configured, expected) in [
             (Faults, &Caller::Operator, true, &granted_all),
             (Settle, &Caller::Operator, true, &granted_all),
@@ -126,6 +133,9 @@ mod tests {
             (BankLedger, &acme, true, &Unauthorized),
             (BankLedger, &Caller::Anonymous, true, &Unauthorized),
             (BankLedger, &Caller::Anonymous, false, &Off),
+            (GriffinCredit, &Caller::Operator, true, &granted_all),
+            (GriffinCredit, &acme, true, &Unauthorized),
+            (GriffinCredit, &Caller::Anonymous, false, &Off),
         ] {
             assert_eq!(
                 &decide(control, caller, configured),

@@ -18,6 +18,8 @@ pub struct SandboxConfig {
     pub operator_token: Option<String>,
     /// The sandbox bank (Pay by Bank): its client, trusted TPP key and timings.
     pub bank: BankSandboxConfig,
+    /// The Griffin sandbox (the settlement account): its API key, client key and timings.
+    pub griffin: crate::griffin::GriffinSandboxConfig,
 }
 
 impl fmt::Debug for SandboxConfig {
@@ -31,6 +33,7 @@ impl fmt::Debug for SandboxConfig {
                 &self.operator_token.as_ref().map(|_| "****"),
             )
             .field("bank", &self.bank)
+            .field("griffin", &self.griffin)
             .finish()
     }
 }

@@ -27,4 +27,6 @@ pub(crate) struct Gateway {
     pub(crate) memory: Memory,
     /// The sandbox bank's settings and keys, loaded once.
     pub(crate) bank: Arc<BankSetup>,
+    /// The Griffin sandbox's settings and client key, loaded once.
+    pub(crate) griffin: Arc<crate::griffin::setup::Setup>,
 }

@@ -25,6 +25,14 @@
 //! | `cp:sandbox:bank:token:<sha256>` | string (JSON), 300 s TTL | an access token (stored hashed): its bank, grant and consent |
 //! | `cp:sandbox:bank:code:<sha256>` | string (JSON), 10 min TTL | an authorisation code (hashed), single use, bound to its consent |
 //! | `cp:sandbox:bank:ledger` | list (JSON) | every payment the banks accepted, oldest first |
+//! | `cp:sandbox:griffin:balance` | integer | the Griffin sandbox account's ledger balance, pence |
+//! | `cp:sandbox:griffin:holds` | integer | pence held for submitted payments not yet delivered |
+//! | `cp:sandbox:griffin:ledger` | list (JSON) | every ledger entry with its running balance, oldest first |
+//! | `cp:sandbox:griffin:pending` | sorted set | submitted payments by when they are delivered (ms) |
+//! | `cp:sandbox:griffin:payments` | list | every payment id, oldest first |
+//! | `cp:sandbox:griffin:payment:<pm>` | string (JSON) | a payment, its submission or admission |
+//! | `cp:sandbox:griffin:once:<key>` | string (JSON) | a credit already made under a caller's key: its answer |
+//! | `cp:sandbox:griffin:nonce:<keyid>:<nonce>` | string, 10 min TTL | a request signature's nonce, seen once |
 //! | `cp:sandbox:faults_gen` | string (integer) | incremented by every setting of the faults: a simulator serving on the faults it last read checks it in each change (see `direct::handle`) |
 
 /// How long a 3-D Secure token stays usable: the cardholder has this long to finish the
@@ -87,4 +95,22 @@ pub fn bank_token(sha256_hex: &str) -> String {
 
 pub fn bank_code(sha256_hex: &str) -> String {
     format!("cp:sandbox:bank:code:{sha256_hex}")
+}
+
+pub const GRIFFIN_BALANCE: &str = "cp:sandbox:griffin:balance";
+pub const GRIFFIN_HOLDS: &str = "cp:sandbox:griffin:holds";
+pub const GRIFFIN_LEDGER: &str = "cp:sandbox:griffin:ledger";
+pub const GRIFFIN_PENDING: &str = "cp:sandbox:griffin:pending";
+pub const GRIFFIN_PAYMENTS: &str = "cp:sandbox:griffin:payments";
+
+pub fn griffin_payment(id: &str) -> String {
+    format!("cp:sandbox:griffin:payment:{id}")
+}
+
+pub fn griffin_once(key: &str) -> String {
+    format!("cp:sandbox:griffin:once:{key}")
+}
+
+pub fn griffin_nonce(keyid: &str, nonce: &str) -> String {
+    format!("cp:sandbox:griffin:nonce:{keyid}:{nonce}")
 }

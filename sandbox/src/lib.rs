@@ -28,6 +28,8 @@
 //!
 //! - `bank`: the sandbox banks of Pay by Bank (Open Banking v3.1 payment initiation) under
 //!   `/sandbox/bank/<bank_id>/`, and their ledger at `GET /sandbox/bank/ledger` (operator).
+//! - `griffin`: the Griffin bank (the merchant's settlement account) under
+//!   `/sandbox/griffin/v0/`, and its test credit at `POST /sandbox/griffin/credit` (operator).
 //!
 //! Routes, all under `/sandbox/`: `POST direct/`, `POST hosted/`, `POST hosted/pay`,
 //! `POST hosted/3ds`, `GET|POST acs`, `POST acs/complete`, `POST settle`, `GET ledger`,
@@ -43,6 +45,7 @@ mod direct;
 mod error;
 mod faults;
 mod gateway;
+mod griffin;
 mod hosted;
 mod issuer;
 pub mod keys;
@@ -65,6 +68,13 @@ pub use bank::setup::{
 pub use cards::known_numbers as test_card_numbers;
 pub use config::SandboxConfig;
 pub use error::SandboxError;
+pub use griffin::setup::{
+    ACCOUNT_ID as GRIFFIN_ACCOUNT_ID, FAILING_ACCOUNT_NUMBER as GRIFFIN_FAILING_ACCOUNT_NUMBER,
+    TEST_API_KEY as GRIFFIN_TEST_API_KEY, TEST_CLIENT_KEYID as GRIFFIN_TEST_CLIENT_KEYID,
+    TEST_CLIENT_PRIVATE_PEM as GRIFFIN_TEST_CLIENT_PRIVATE_PEM,
+    TEST_CLIENT_PUBLIC_PEM as GRIFFIN_TEST_CLIENT_PUBLIC_PEM,
+};
+pub use griffin::{Credit as GriffinCredit, Credited as GriffinCredited, GriffinSandboxConfig};
 pub use hosted::DEFAULT_CALLBACK_BACKOFF;
 pub use ledger::LedgerEntry;
 
@@ -117,6 +127,7 @@ impl Sandbox {
                 ids: IdBlock::default(),
                 memory: Memory::default(),
                 bank: Arc::new(bank::setup::Setup::new(config.bank.clone())),
+                griffin: Arc::new(griffin::setup::Setup::new(config.griffin.clone())),
                 config,
             }),
         }
@@ -136,6 +147,7 @@ impl Sandbox {
                 ids: IdBlock::default(),
                 memory: Memory::default(),
                 bank: Arc::clone(&gw.bank),
+                griffin: Arc::clone(&gw.griffin),
             }),
         }
     }
@@ -192,6 +204,10 @@ impl Sandbox {
         let gw = self.gateway.as_ref();
         if let Some(rest) = path.strip_prefix("/sandbox/bank/") {
             return bank::handle(gw, method, rest, query, headers, body).await;
+        }
+        if let Some(rest) = path.strip_prefix("/sandbox/griffin/") {
+            let setup = gw.griffin.as_ref();
+            return griffin::handle(gw, setup, method, path, rest, query, headers, body).await;
         }
         let form = |bytes: &[u8]| Fields::parse(bytes).unwrap_or_default();
         match (path, method) {

@@ -64,12 +64,26 @@ fn simulator(store: &Store) -> Sandbox {
         public_base: BASE.into(),
         operator_token: Some(OPERATOR.into()),
         bank: Default::default(),
+        griffin: Default::default(),
     };
     Sandbox::with_drop_hold(store.clone(), config, Duration::from_millis(100))
         .with_callback_backoff(CALLBACK_BACKOFF.to_vec())
 }
 
 impl Sim {
+    /// Another simulator on this one's Redis whose Griffin sandbox is configured by `griffin`.
+    pub fn with_griffin(&self, griffin: calmony_sandbox::GriffinSandboxConfig) -> Sandbox {
+        let config = SandboxConfig {
+            merchant_id: MERCHANT.into(),
+            secret: SECRET.into(),
+            public_base: BASE.into(),
+            operator_token: Some(OPERATOR.into()),
+            bank: Default::default(),
+            griffin,
+        };
+        Sandbox::new(self.store.clone(), config)
+    }
+
     /// Another simulator sharing this one's Redis, as a second daemon's would.
     pub fn twin(&self) -> Sandbox {
         simulator(&self.store)

@@ -5,6 +5,7 @@ mod harness;
 
 mod authorisation;
 mod faults;
+mod griffin;
 mod hosted;
 mod lifecycle;
 mod routes;
