@@ -87,7 +87,7 @@ fn read_cursor(text: &str) -> Option<usize> {
         .ok()
 }
 
-/// `GET .../transactions`: newest first unless `sort` says otherwise; `page[size]`,
+/// `GET .../transactions` (`path` as links name it, `/v0/...`): newest first unless `sort` says otherwise; `page[size]`,
 /// `page[after]`, `page[before]`; `filter[processed-at][gte|gt|lte|lt]`.
 pub async fn list_transactions(
     ctx: &Ctx<'_>,

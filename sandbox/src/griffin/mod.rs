@@ -196,7 +196,7 @@ pub async fn handle(
         control_credit(&ctx, method, &body).await
     } else if let Some(route) = rest.strip_prefix("v0/") {
         match authenticate(&ctx, method, path, query, headers, &body).await {
-            Ok(None) => route_v0(&ctx, method, path, route, query, headers, &body).await,
+            Ok(None) => route_v0(&ctx, method, route, query, headers, &body).await,
             Ok(Some(refused)) => Ok(refused),
             Err(e) => Err(e),
         }
@@ -359,7 +359,6 @@ fn id_between<'a>(route: &'a str, prefix: &str, suffix: &str) -> Option<&'a str>
 async fn route_v0(
     ctx: &Ctx<'_>,
     method: &Method,
-    path: &str,
     route: &str,
     query: &str,
     headers: &HeaderMap,
@@ -403,7 +402,8 @@ async fn route_v0(
         return api::get_account(ctx).await;
     }
     if route == format!("{account}/transactions") && get {
-        return api::list_transactions(ctx, path, query).await;
+        // Links are relative to the API root, as Griffin writes them.
+        return api::list_transactions(ctx, &format!("/v0/{route}"), query).await;
     }
     if (route == format!("{account}/payments") || route == format!("{org}/payments")) && get {
         return api::list_payments(ctx, query).await;

@@ -224,15 +224,16 @@ async fn the_ledger_pages_both_ways_by_opaque_cursors() {
         let Some(next) = page["links"]["next"].as_str() else {
             break;
         };
-        let next = next
-            .strip_prefix(BASE)
-            .expect("a link under the base")
-            .to_owned();
+        assert!(
+            next.starts_with("/v0/"),
+            "links are relative to the API root: {next}"
+        );
+        let next = next.to_owned();
         page = get(&sandbox, &next).await;
     }
     assert_eq!(seen, ["R4", "R3", "R2", "R1", "deposit"]);
     let prev = page["links"]["prev"].as_str().expect("a prev link");
-    let back = get(&sandbox, prev.strip_prefix(BASE).expect("base")).await;
+    let back = get(&sandbox, prev).await;
     assert_eq!(back["account-transactions"][0]["reference"], "R2");
     let oldest_first = transactions(&sandbox, "?sort=processed-at&page[size]=1").await;
     assert_eq!(
