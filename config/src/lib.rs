@@ -67,6 +67,8 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("sandbox.bank_tpp_public_key_path", Kind::Str),
     ("sandbox.bank_consent_timeout_seconds", Kind::Int),
     ("sandbox.bank_settle_delay_ms", Kind::Int),
+    ("sandbox.griffin_payment_delay_ms", Kind::Int),
+    ("sandbox.griffin_client_public_key_path", Kind::Str),
     ("webhooks.timeout_seconds", Kind::Int),
     ("webhooks.retry_schedule", Kind::Str),
     ("webhooks.disable_after_hours", Kind::Int),
@@ -88,6 +90,16 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("pay_by_bank.live.creditor.sort_code", Kind::Str),
     ("pay_by_bank.live.creditor.account_number", Kind::Str),
     ("pay_by_bank.live.creditor.name", Kind::Str),
+    ("griffin.test.base_url", Kind::Str),
+    ("griffin.test.api_key", Kind::Str),
+    ("griffin.test.signing_key_id", Kind::Str),
+    ("griffin.test.signing_key_path", Kind::Str),
+    ("griffin.test.account_url", Kind::Str),
+    ("griffin.live.base_url", Kind::Str),
+    ("griffin.live.api_key", Kind::Str),
+    ("griffin.live.signing_key_id", Kind::Str),
+    ("griffin.live.signing_key_path", Kind::Str),
+    ("griffin.live.account_url", Kind::Str),
 ];
 
 /// The lists of tables among the settings (`[[pay_by_bank.test.banks]]`), and the string
@@ -155,6 +167,82 @@ pub struct Config {
     pub clock: ClockConfig,
     pub billing: BillingConfig,
     pub pay_by_bank: PayByBankConfig,
+    pub griffin: GriffinConfig,
+}
+
+/// Griffin, the bank holding the merchant's settlement account: how each mode reaches it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GriffinConfig {
+    /// Test keys' Griffin. Unset: the built-in Griffin sandbox (see [`Config::test_griffin`]).
+    pub test: GriffinConnection,
+    /// Live keys' Griffin. No API key: settlement to Griffin is off in live mode.
+    pub live: GriffinConnection,
+}
+
+/// One Griffin organization as the daemon reaches it.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GriffinConnection {
+    /// The API's root, before `/v0` (`https://api.griffin.com`).
+    pub base_url: String,
+    /// `Authorization: GriffinAPIKey <api_key>`.
+    pub api_key: String,
+    /// The `keyid` Griffin issued for our request-signing key (RFC 9421, Ed25519).
+    pub signing_key_id: String,
+    /// Our Ed25519 signing key, PKCS#8 PEM. Required in live, where Griffin requires
+    /// signed requests; in test mode empty means unsigned.
+    pub signing_key_path: String,
+    /// The settlement account (`/v0/bank/accounts/ba....`). Empty: the organization's first
+    /// bank account, found by following links from the index.
+    pub account_url: String,
+}
+
+impl std::fmt::Debug for GriffinConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GriffinConnection")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"****")
+            .field("signing_key_id", &self.signing_key_id)
+            .field("signing_key_path", &self.signing_key_path)
+            .field("account_url", &self.account_url)
+            .finish()
+    }
+}
+
+/// The built-in Griffin sandbox's public test API key (as `calmony_sandbox` accepts it).
+pub const GRIFFIN_SANDBOX_API_KEY: &str = "g-test-calmony-sandbox-api-key";
+
+impl GriffinConfig {
+    /// A live connection with an API key needs every setting, https and its key file.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let live = &self.live;
+        if live.api_key.is_empty() {
+            return Ok(());
+        }
+        for (field, value) in [
+            ("base_url", &live.base_url),
+            ("signing_key_id", &live.signing_key_id),
+            ("signing_key_path", &live.signing_key_path),
+        ] {
+            if value.trim().is_empty() {
+                return Err((
+                    "griffin.live",
+                    format!("{field} is required with an api_key"),
+                ));
+            }
+        }
+        if !live.base_url.starts_with("https://") {
+            return Err(("griffin.live.base_url", "must be https://".into()));
+        }
+        if !Path::new(&live.signing_key_path).is_file() {
+            return Err((
+                "griffin.live.signing_key_path",
+                format!("{:?} is not a readable file", live.signing_key_path),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Pay by Bank (Open Banking payment initiation): the banks each mode may send payers to and
@@ -392,6 +480,11 @@ pub struct SandboxConfig {
     pub bank_consent_timeout_seconds: u64,
     /// How long the delayed and late-rejecting test banks take to finish a payment.
     pub bank_settle_delay_ms: u64,
+    /// How long the Griffin sandbox keeps a submitted payment `processing`.
+    pub griffin_payment_delay_ms: u64,
+    /// The client public key (SPKI PEM, Ed25519) the Griffin sandbox checks request
+    /// signatures with. Empty: requests need no signature, as in Griffin's own sandbox.
+    pub griffin_client_public_key_path: String,
 }
 
 impl std::fmt::Debug for SandboxConfig {
@@ -414,6 +507,11 @@ impl std::fmt::Debug for SandboxConfig {
                 &self.bank_consent_timeout_seconds,
             )
             .field("bank_settle_delay_ms", &self.bank_settle_delay_ms)
+            .field("griffin_payment_delay_ms", &self.griffin_payment_delay_ms)
+            .field(
+                "griffin_client_public_key_path",
+                &self.griffin_client_public_key_path,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -459,6 +557,8 @@ impl Default for SandboxConfig {
             bank_tpp_public_key_path: String::new(),
             bank_consent_timeout_seconds: 600,
             bank_settle_delay_ms: 3000,
+            griffin_payment_delay_ms: 2000,
+            griffin_client_public_key_path: String::new(),
         }
     }
 }
@@ -580,6 +680,7 @@ impl Default for Config {
             clock: ClockConfig::default(),
             billing: BillingConfig::default(),
             pay_by_bank: PayByBankConfig::default(),
+            griffin: GriffinConfig::default(),
         }
     }
 }
@@ -764,6 +865,19 @@ impl Config {
             .collect()
     }
 
+    /// Test mode's Griffin: as configured, each empty setting filled from the built-in
+    /// sandbox at `public_url/sandbox/griffin` (its public test API key; unsigned requests).
+    pub fn test_griffin(&self) -> GriffinConnection {
+        let mut c = self.griffin.test.clone();
+        if c.base_url.is_empty() {
+            c.base_url = format!("{}/sandbox/griffin", self.public_base());
+        }
+        if c.api_key.is_empty() {
+            c.api_key = GRIFFIN_SANDBOX_API_KEY.to_owned();
+        }
+        c
+    }
+
     /// Test mode's creditor account: configured, or a sandbox test account.
     pub fn test_creditor(&self) -> CreditorAccount {
         let c = &self.pay_by_bank.test.creditor;
@@ -852,6 +966,7 @@ impl Config {
         }
         self.http.validate()?;
         self.pay_by_bank.validate()?;
+        self.griffin.validate()?;
         if !(1..=1_000_000).contains(&self.api.rate_limit_per_second) {
             return Err((
                 "api.rate_limit_per_second",
@@ -1496,6 +1611,42 @@ mod tests {
             let e = Config::load_with(None, env(&[("CALMONY_WEBHOOKS_LOCAL_TARGETS", refused)]))
                 .expect_err(refused);
             assert!(e.to_string().contains("webhooks.local_targets"), "{e}");
+        }
+    }
+
+    #[test]
+    fn griffin_defaults_to_the_sandbox_and_live_needs_every_setting() {
+        let c = Config::load_with(None, env(&[])).expect("defaults");
+        let test = c.test_griffin();
+        assert_eq!(test.base_url, "http://127.0.0.1:4242/sandbox/griffin");
+        assert_eq!(test.api_key, GRIFFIN_SANDBOX_API_KEY);
+        assert!(c.griffin.live.api_key.is_empty(), "live Griffin is off");
+        for (vars, named) in [
+            (
+                vec![("CALMONY_GRIFFIN_LIVE_API_KEY", "k")],
+                "base_url is required",
+            ),
+            (
+                vec![
+                    ("CALMONY_GRIFFIN_LIVE_API_KEY", "k"),
+                    ("CALMONY_GRIFFIN_LIVE_BASE_URL", "http://api.griffin.com"),
+                    ("CALMONY_GRIFFIN_LIVE_SIGNING_KEY_ID", "kid"),
+                    ("CALMONY_GRIFFIN_LIVE_SIGNING_KEY_PATH", "/nonexistent"),
+                ],
+                "must be https",
+            ),
+            (
+                vec![
+                    ("CALMONY_GRIFFIN_LIVE_API_KEY", "k"),
+                    ("CALMONY_GRIFFIN_LIVE_BASE_URL", "https://api.griffin.com"),
+                    ("CALMONY_GRIFFIN_LIVE_SIGNING_KEY_ID", "kid"),
+                    ("CALMONY_GRIFFIN_LIVE_SIGNING_KEY_PATH", "/nonexistent"),
+                ],
+                "not a readable file",
+            ),
+        ] {
+            let e = Config::load_with(None, env(&vars)).expect_err(named);
+            assert!(e.to_string().contains(named), "{e}");
         }
     }
 

@@ -299,7 +299,15 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                         config.sandbox.bank_settle_delay_ms,
                     ),
                 },
-                griffin: calmony_sandbox::GriffinSandboxConfig::default(),
+                griffin: calmony_sandbox::GriffinSandboxConfig {
+                    payment_delay: std::time::Duration::from_millis(
+                        config.sandbox.griffin_payment_delay_ms,
+                    ),
+                    client_public_key_path: Some(&config.sandbox.griffin_client_public_key_path)
+                        .filter(|p| !p.is_empty())
+                        .map(std::path::PathBuf::from),
+                    ..calmony_sandbox::GriffinSandboxConfig::default()
+                },
             },
         )
     });

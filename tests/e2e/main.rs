@@ -15,6 +15,7 @@ mod crash;
 mod customers;
 mod deferred_key_check;
 mod gateway_errors;
+mod griffin;
 mod honoured;
 mod idempotency;
 mod isolation;

@@ -9,6 +9,7 @@
 //!
 //! - [`bank_flows`]: Pay by Bank's [`BankGateway`] trait (consent, authorise, code, submit,
 //!   status), and [`open_banking`], its implementation over UK Open Banking v3.1.
+//! - [`griffin`]: the client of Griffin, the bank holding the merchant's settlement account.
 //!
 //! Each mode has its own merchant account: a test key's payment is built from the test
 //! account's settings and can never reach the live one. An answer whose signature does not
@@ -17,6 +18,7 @@
 pub mod bank_flows;
 pub mod cardstream;
 pub mod flows;
+pub mod griffin;
 pub mod open_banking;
 pub mod outcomes;
 pub mod requests;

@@ -214,6 +214,77 @@ pub fn content_digest(body: &[u8]) -> String {
     format!("sha-512=:{}:", B64.encode(Sha512::digest(body)))
 }
 
+/// An HTTP date (RFC 9110 IMF-fixdate) for a Unix time: `Sat, 06 Dec 2025 10:00:00 GMT`.
+pub fn http_date(unix_secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_secs.div_euclid(86_400);
+    let of_day = unix_secs.rem_euclid(86_400);
+    let (y, m, d) = crate::billing::civil(days);
+    let month = MONTHS[usize::try_from(m - 1).unwrap_or(0) % 12];
+    let weekday = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
+    format!(
+        "{weekday}, {d:02} {month} {y} {:02}:{:02}:{:02} GMT",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// The headers that sign a request to `url` as Griffin's reference client does: `date`,
+/// `content-digest` (with a body), `signature-input` and `signature`. The caller sends them
+/// with the body's exact bytes, `content-type` as given and `content-length` of the body.
+pub fn sign_request(
+    key: &SigningKey,
+    method: &str,
+    url: &url::Url,
+    content_type: Option<&str>,
+    body: &[u8],
+    now_secs: i64,
+    nonce: &str,
+) -> Result<Vec<(&'static str, String)>, SignatureError> {
+    let date = http_date(now_secs);
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or("")),
+        None => url.host_str().unwrap_or("").to_owned(),
+    };
+    let mut out: Vec<(&'static str, String)> = vec![("date", date)];
+    let components = if body.is_empty() {
+        REQUEST_COMPONENTS_NO_BODY
+    } else {
+        out.push(("content-digest", content_digest(body)));
+        out.push(("content-length", body.len().to_string()));
+        out.push((
+            "content-type",
+            content_type.unwrap_or("application/json").to_owned(),
+        ));
+        REQUEST_COMPONENTS
+    };
+    let covered: Vec<(&str, &str)> = out.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let message = Message {
+        method,
+        authority: &authority,
+        path: url.path(),
+        query: url.query().unwrap_or(""),
+        headers: &covered,
+    };
+    let params = Params {
+        label: "sig1".to_owned(),
+        components: components.iter().map(|c| (*c).to_owned()).collect(),
+        created: now_secs,
+        expires: None,
+        nonce: nonce.to_owned(),
+        keyid: key.keyid.clone(),
+    };
+    let signed = sign(key, &message, &params)?;
+    out.retain(|(n, _)| *n != "content-length" && *n != "content-type");
+    out.push(("signature-input", signed.signature_input));
+    out.push(("signature", signed.signature));
+    Ok(out)
+}
+
 /// The parts of an HTTP message a signature can cover. Header names are matched without
 /// regard to case; `query` is the text after `?` (empty when there is none).
 #[derive(Debug, Clone, Copy)]
@@ -585,6 +656,45 @@ mod tests {
             &policy(),
             now,
         )
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        for (t, expected) in [
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (1_765_015_200, "Sat, 06 Dec 2025 10:00:00 GMT"),
+            (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+        ] {
+            assert_eq!(http_date(t), expected);
+        }
+    }
+
+    #[test]
+    fn a_signed_request_verifies_as_the_server_sees_it() {
+        let key = client_key();
+        let url = url::Url::parse("http://127.0.0.1:4242/sandbox/griffin/v0/index?x=1")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let headers = sign_request(&key, "GET", &url, None, b"", NOW, "n-9")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let message = Message {
+            method: "GET",
+            authority: "127.0.0.1:4242",
+            path: "/sandbox/griffin/v0/index",
+            query: "x=1",
+            headers: &pairs,
+        };
+        let public = key.verifying_key();
+        let lookup = move |_: &str| Some(public.clone());
+        assert!(verify(&message, b"", &lookup, &policy(), NOW).is_ok());
+        let moved = Message {
+            query: "x=2",
+            ..message
+        };
+        assert_eq!(
+            verify(&moved, b"", &lookup, &policy(), NOW),
+            Err(SignatureError::BadSignature)
+        );
     }
 
     #[test]
