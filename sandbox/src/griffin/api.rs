@@ -345,7 +345,7 @@ pub async fn submit(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Reply, crate
         scheme: new.payment_scheme,
         submitted_ms: ctx.now_ms,
         fate,
-        end_to_end_id: format!("E2E{}", &suffix[..suffix.len().min(16)]),
+        end_to_end_id: format!("E2E{}", suffix.chars().take(16).collect::<String>()),
         scheme_id: format!("CALMONYSBX{}", suffix.to_ascii_uppercase()),
     });
     let due = ctx.now_ms.saturating_add(ctx.delay_ms());
