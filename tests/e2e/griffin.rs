@@ -126,7 +126,17 @@ async fn a_payout_is_found_by_its_reference_then_submitted_and_delivered_once() 
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].payment_url, payment.payment_url);
 
+    assert!(
+        griffin
+            .submissions(&payment)
+            .await
+            .expect("none yet")
+            .is_empty()
+    );
     let submission = griffin.submit(&payment).await.expect("submitted");
+    let listed = griffin.submissions(&payment).await.expect("one");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].submission_url, submission.submission_url);
     assert_eq!(submission.submission_status, SubmissionStatus::Processing);
     let again = griffin.submit(&payment).await;
     assert!(

@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use calmony_protocol::destination;
-use calmony_protocol::griffin::page::{BankAccountItems, PaymentItems, TransactionItems};
+use calmony_protocol::griffin::page::{
+    BankAccountItems, PaymentItems, SubmissionItems, TransactionItems,
+};
 use calmony_protocol::griffin::signature::sign_request;
 use calmony_protocol::griffin::{
     AUTH_SCHEME, BankAccount, ErrorBody, Index, NewPayment, NewSubmission, Organization, Page,
@@ -263,6 +265,13 @@ impl GriffinClient {
             payment_scheme: PaymentScheme::Fps,
         };
         self.post(&payment.payment_submissions_url, &body).await
+    }
+
+    /// A payment's submissions: what to look at before submitting it again, since a lost
+    /// answer to a submit may still have sent the money.
+    pub async fn submissions(&self, payment: &Payment) -> Result<Vec<Submission>, GriffinError> {
+        let page: Page<SubmissionItems> = self.get(&payment.payment_submissions_url).await?;
+        Ok(page.items.submissions)
     }
 
     /// A submission as it stands (follow `submission-url` or `latest-submission-url`).
