@@ -507,3 +507,42 @@ pub async fn search_payments(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply, crate:
     })
     .await
 }
+
+/// `GET /v0/organizations/{og}/events` (newest first, `filter[event-type][eq]`) or, with
+/// `id`, `GET /v0/events/{id}`.
+pub async fn events(
+    ctx: &Ctx<'_>,
+    id: Option<&str>,
+    query: &str,
+) -> Result<Reply, crate::SandboxError> {
+    let mut payments = Vec::new();
+    for pid in store::payment_ids(&ctx.gw.store).await? {
+        if let Some(p) = payment_record(ctx, &pid).await? {
+            payments.push(p);
+        }
+    }
+    let ledger = store::ledger(&ctx.gw.store).await?;
+    let all = super::events::all(&payments, &ledger, ctx.now_ms, ctx.delay_ms());
+    if let Some(id) = id {
+        let url = format!("/v0/events/{id}");
+        return Ok(match all.iter().find(|e| e.event_url == url) {
+            Some(e) => wire::ok(StatusCode::OK, e),
+            None => wire::not_found(),
+        });
+    }
+    let pairs = query_pairs(query);
+    let kind = pairs
+        .iter()
+        .find(|(k, _)| k == "filter[event-type][eq]")
+        .map(|(_, v)| v.as_str());
+    let body = Page {
+        items: calmony_protocol::griffin::page::EventItems {
+            events: all
+                .into_iter()
+                .filter(|e| kind.is_none_or(|k| e.event_type == k))
+                .collect(),
+        },
+        links: Links::default(),
+    };
+    Ok(wire::ok(StatusCode::OK, &body))
+}

@@ -19,11 +19,13 @@
 //! - [`wire`]: records as Griffin's resources, errors. [`setup`]: configuration.
 //!   [`ctx`]: what the handlers share.
 //!
-//! Not yet: events, webhooks, payees, returns.
+//! Events are listed ([`events`]), derived from the records. Not yet: webhook delivery,
+//! payees, returns.
 
 pub mod api;
 pub mod ctx;
 pub mod decide;
+pub mod events;
 pub mod setup;
 pub mod store;
 pub mod wire;
@@ -413,6 +415,9 @@ async fn route_v0(
     }
     if route == format!("{org}/payments/search") && post {
         return api::search_payments(ctx, body).await;
+    }
+    if (route == format!("{org}/events") || route.starts_with("events/")) && get {
+        return api::events(ctx, route.strip_prefix("events/"), query).await;
     }
     if let Some(id) = id_after(route, "bank/transactions").filter(|_| get) {
         return api::get_transaction(ctx, id).await;

@@ -312,6 +312,31 @@ async fn a_payout_is_held_while_processing_then_delivered_and_debited_once() {
     assert_eq!(entries[0]["balance-change-direction"], "debit");
     assert_eq!(entries[0]["payment-url"], payment["payment-url"]);
     assert_eq!(entries[0]["account-balance"]["value"], "999750.00");
+
+    let events = get(&sandbox, "/v0/organizations/og.CalmonySandbox/events").await;
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["event-type"].as_str())
+        .collect();
+    for kind in [
+        "payment-created",
+        "submission-created",
+        "submission-updated",
+        "transaction-created",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let updated = get(
+        &sandbox,
+        "/v0/organizations/og.CalmonySandbox/events?filter[event-type][eq]=submission-updated",
+    )
+    .await;
+    let event = &updated["events"][0];
+    assert_eq!(event["event-payload"]["submission-status"], "delivered");
+    let again = get(&sandbox, event["event-url"].as_str().expect("event url")).await;
+    assert_eq!(&again, event, "an event reads the same by its url");
     sim.finish().await;
 }
 
