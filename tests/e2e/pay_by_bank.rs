@@ -220,11 +220,31 @@ async fn approved_at_the_bank_then_settled_succeeds_once_with_its_events() {
         "{}",
         w.daemon.logs()
     );
+    // The payee's bank credited the merchant's Griffin account once, under the reference.
+    let griffin = calmony_actors::gateway::griffin::Griffin::from_config(&calmony_config::Config {
+        public_url: base.clone(),
+        ..calmony_config::Config::default()
+    })
+    .expect("the Griffin sandbox")
+    .client(calmony_protocol::Mode::Test)
+    .expect("test mode has Griffin");
+    let credits = || async {
+        let page = griffin.transactions(None, None, 100).await.expect("ledger");
+        page.items
+            .account_transactions
+            .iter()
+            .filter(|t| t.reference.as_deref() == Some(reference_of(&pi).as_str()))
+            .map(|t| t.balance_change.pence().expect("pence"))
+            .collect::<Vec<i64>>()
+    };
+    assert_eq!(credits().await, vec![245_000], "credited once");
     // A replay of the bank's redirect changes nothing and pays nothing more.
     let (status, _, _) = come_back(&back).await;
     assert!(status == 303 || status == 200, "{status}");
     let paid = payments_per_reference(&bank_ledger(&base).await);
     assert_eq!(paid.get(&reference_of(&pi)), Some(&1), "{paid:?}");
+    // Read again and again, the settled payment is still credited once.
+    assert_eq!(credits().await, vec![245_000]);
     // Refunds go through the merchant's own account, which is not configured.
     let r = w
         .api

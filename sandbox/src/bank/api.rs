@@ -421,7 +421,7 @@ pub async fn submit_payment(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
         match store::commit(&ctx.gw.store, change).await {
             Ok(Committed::Done) => {
                 let answer = payment_response(ctx, &payment);
-                settled(ctx, &payment, answer.data.status);
+                settled(ctx, &payment, answer.data.status).await;
                 super::notify::after_submission(ctx, &payment);
                 if ctx.bank == super::behaviour::TestBank::Flaky {
                     tracing::info!(payment = %payment.id, "flaky sandbox bank: payment made, answering 500");
@@ -455,11 +455,44 @@ pub async fn submit_payment(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
     )
 }
 
-/// Where a real payee's bank would be credited. The seam for the Griffin fake: crediting it
-/// (amount, Reference, EndToEndIdentification) belongs here, once per payment that reaches
-/// `AcceptedSettlementCompleted`. Today it only logs.
-pub fn settled(ctx: &Ctx<'_>, payment: &PaymentRecord, status: PaymentStatus) {
-    tracing::debug!(payment = %payment.id, bank = ctx.bank.id(), status = status.as_str(), "sandbox bank payment accepted");
+/// Where the payee's bank is credited: a payment whose status (as read now) has settled
+/// credits the Griffin sandbox's account with its amount, Reference and end-to-end id, once
+/// (the bank payment's id is the credit's once-key), so reconciliation sees the money arrive.
+/// Its statuses are computed when read, so this runs on every answer that shows one; the
+/// once-key makes all but the first change nothing.
+pub async fn settled(ctx: &Ctx<'_>, payment: &PaymentRecord, status: PaymentStatus) {
+    if status.outcome() != calmony_protocol::open_banking::PaymentProgress::Settled {
+        return;
+    }
+    let initiation = &payment.initiation;
+    let Ok(amount) =
+        calmony_protocol::open_banking::amount_to_minor(&initiation.instructed_amount.amount)
+    else {
+        return;
+    };
+    let debtor = TEST_ACCOUNTS.get(payment.debtor);
+    let credit = crate::griffin::Credit {
+        amount,
+        reference: initiation
+            .remittance_information
+            .as_ref()
+            .and_then(|r| r.reference.clone())
+            .unwrap_or_else(|| initiation.end_to_end_identification.clone()),
+        end_to_end_id: Some(initiation.end_to_end_identification.clone()),
+        debtor_name: debtor.map_or_else(|| "Sandbox payer".to_owned(), |a| a.name.to_owned()),
+        debtor_sort_code: debtor.map(|a| a.sort_code.to_owned()),
+        debtor_account_number: debtor.map(|a| a.account_number.to_owned()),
+        once_key: Some(format!("bank:{}", payment.id)),
+    };
+    match crate::griffin::credit(&ctx.gw.store, ctx.now_ms, credit).await {
+        Ok(c) if !c.replayed => {
+            tracing::info!(payment = %payment.id, bank = ctx.bank.id(), "sandbox bank payment settled: Griffin account credited");
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(payment = %payment.id, %error, "sandbox bank payment settled but the Griffin credit failed; retried on the next read");
+        }
+    }
 }
 
 async fn answer_payment(ctx: &Ctx<'_>, id: &str, status: StatusCode) -> Reply {
@@ -467,7 +500,9 @@ async fn answer_payment(ctx: &Ctx<'_>, id: &str, status: StatusCode) -> Reply {
         store::load(&ctx.gw.store, &keys::bank_payment(id)).await;
     match found {
         Ok(Some((payment, _))) if payment.bank == ctx.bank.id() => {
-            ctx.ok(status, &payment_response(ctx, &payment))
+            let answer = payment_response(ctx, &payment);
+            settled(ctx, &payment, answer.data.status).await;
+            ctx.ok(status, &answer)
         }
         Ok(_) => unknown(ctx, "domestic payment"),
         Err(e) => ctx.unavailable(&e),

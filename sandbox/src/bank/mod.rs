@@ -16,9 +16,8 @@
 //! - [`page`]: the payer's HTML. [`setup`]: configuration and keys. [`ctx`]: what the
 //!   handlers share.
 //!
-//! Settlement: a payment whose status reaches `AcceptedSettlementCompleted` is where a real
-//! payee's account would be credited; crediting the Griffin fake belongs at
-//! [`api::settled`], which today only logs.
+//! Settlement: a payment read as `AcceptedSettlementCompleted` credits the Griffin sandbox's
+//! account once ([`api::settled`]), as the payee's bank would.
 
 pub mod api;
 pub mod auth;
