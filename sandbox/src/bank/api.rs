@@ -67,6 +67,37 @@ fn signature(ctx: &Ctx<'_>, body: &[u8]) -> Result<(), Reply> {
         })
 }
 
+/// A signed, idempotent POST once its key and signature are checked: the resource its key
+/// already made, or the request to act on under that key.
+enum Admitted<T> {
+    Replay(String),
+    New { idem_key: String, request: T },
+}
+
+/// What both POSTs check first, in the bank's order: the `x-idempotency-key`, the
+/// `x-jws-signature` over the body, a replay under the key (24 h), then the body's schema.
+async fn admit<T: serde::de::DeserializeOwned>(
+    ctx: &Ctx<'_>,
+    body: &[u8],
+    kind: &str,
+) -> Result<Admitted<T>, Reply> {
+    let key = idempotency_key(ctx)?;
+    signature(ctx, body)?;
+    let idem_key = keys::bank_idempotency(ctx.bank.id(), kind, &key);
+    if let Some(id) = replayed(ctx, &idem_key, body).await? {
+        return Ok(Admitted::Replay(id));
+    }
+    let request = serde_json::from_slice(body).map_err(|e| {
+        ctx.error(
+            StatusCode::BAD_REQUEST,
+            "UK.OBIE.Resource.InvalidFormat",
+            &e.to_string(),
+            None,
+        )
+    })?;
+    Ok(Admitted::New { idem_key, request })
+}
+
 /// The resource an idempotency key already made, `Some(Err)` when it was made from another
 /// body.
 async fn replayed(ctx: &Ctx<'_>, key: &str, body: &[u8]) -> Result<Option<String>, Reply> {
@@ -136,29 +167,10 @@ pub async fn create_consent(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
         Ok(None) => return super::wire::unauthorized(&ctx.interaction),
         Err(e) => return ctx.unavailable(&e),
     }
-    let key = match idempotency_key(ctx) {
-        Ok(key) => key,
+    let (idem_key, request) = match admit::<ConsentRequest>(ctx, body, "consent").await {
+        Ok(Admitted::New { idem_key, request }) => (idem_key, request),
+        Ok(Admitted::Replay(id)) => return answer_consent(ctx, &id, StatusCode::CREATED).await,
         Err(reply) => return reply,
-    };
-    if let Err(reply) = signature(ctx, body) {
-        return reply;
-    }
-    let idem_key = keys::bank_idempotency(ctx.bank.id(), "consent", &key);
-    match replayed(ctx, &idem_key, body).await {
-        Ok(Some(id)) => return answer_consent(ctx, &id, StatusCode::CREATED).await,
-        Ok(None) => {}
-        Err(reply) => return reply,
-    }
-    let request: ConsentRequest = match serde_json::from_slice(body) {
-        Ok(request) => request,
-        Err(e) => {
-            return ctx.error(
-                StatusCode::BAD_REQUEST,
-                "UK.OBIE.Resource.InvalidFormat",
-                &e.to_string(),
-                None,
-            );
-        }
     };
     if let Err(invalid) = super::validate::consent(&request.data.initiation, &request.risk) {
         return ctx.error(
@@ -297,29 +309,10 @@ pub async fn submit_payment(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
         Ok(None) => return super::wire::unauthorized(&ctx.interaction),
         Err(e) => return ctx.unavailable(&e),
     };
-    let key = match idempotency_key(ctx) {
-        Ok(key) => key,
+    let (idem_key, request) = match admit::<PaymentRequest>(ctx, body, "payment").await {
+        Ok(Admitted::New { idem_key, request }) => (idem_key, request),
+        Ok(Admitted::Replay(id)) => return answer_payment(ctx, &id, StatusCode::CREATED).await,
         Err(reply) => return reply,
-    };
-    if let Err(reply) = signature(ctx, body) {
-        return reply;
-    }
-    let idem_key = keys::bank_idempotency(ctx.bank.id(), "payment", &key);
-    match replayed(ctx, &idem_key, body).await {
-        Ok(Some(id)) => return answer_payment(ctx, &id, StatusCode::CREATED).await,
-        Ok(None) => {}
-        Err(reply) => return reply,
-    }
-    let request: PaymentRequest = match serde_json::from_slice(body) {
-        Ok(request) => request,
-        Err(e) => {
-            return ctx.error(
-                StatusCode::BAD_REQUEST,
-                "UK.OBIE.Resource.InvalidFormat",
-                &e.to_string(),
-                None,
-            );
-        }
     };
     if token.consent_id.as_deref() != Some(request.data.consent_id.as_str()) {
         return ctx.error(

@@ -104,18 +104,16 @@ impl GriffinClient {
             )));
         }
         let raw = format!("{}{link}", self.base);
-        let url = Url::parse(&raw).map_err(|e| GriffinError::Invalid(format!("{raw:?}: {e}")))?;
-        if self.live {
-            let local_name = url.host_str().is_some_and(destination::is_local_name);
-            let local_ip =
-                destination::literal(&url).is_some_and(|ip| destination::refusal(ip).is_some());
-            if url.scheme() != "https" || local_name || local_ip {
-                return Err(GriffinError::Invalid(format!(
-                    "a live Griffin URL must be public https: {raw}"
-                )));
-            }
-        }
-        Ok(url)
+        let reach = if self.live {
+            destination::Reach::PublicOnly
+        } else {
+            destination::Reach::Anywhere
+        };
+        destination::check(&raw, self.live, reach)
+            .map(|c| c.url)
+            .map_err(|e| {
+                GriffinError::Invalid(format!("Griffin URL {raw:?} (live: public https): {e}"))
+            })
     }
 
     async fn call<T: DeserializeOwned>(

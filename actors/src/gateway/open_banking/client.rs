@@ -111,19 +111,14 @@ impl BankClient {
 
     /// A URL this client may call: parsed, and for a live bank https and not local.
     fn checked(&self, raw: &str) -> Result<Url, BankError> {
-        let url =
-            Url::parse(raw).map_err(|e| BankError::Invalid(format!("bank URL {raw:?}: {e}")))?;
-        if self.live {
-            let local_name = url.host_str().is_some_and(destination::is_local_name);
-            let local_ip =
-                destination::literal(&url).is_some_and(|ip| destination::refusal(ip).is_some());
-            if url.scheme() != "https" || local_name || local_ip {
-                return Err(BankError::Invalid(format!(
-                    "a live bank's URL must be public https: {raw}"
-                )));
-            }
-        }
-        Ok(url)
+        let reach = if self.live {
+            destination::Reach::PublicOnly
+        } else {
+            destination::Reach::Anywhere
+        };
+        destination::check(raw, self.live, reach)
+            .map(|c| c.url)
+            .map_err(|e| BankError::Invalid(format!("bank URL {raw:?} (live: public https): {e}")))
     }
 
     /// Discovery and the JWKS, fetched once.
