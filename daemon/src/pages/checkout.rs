@@ -216,10 +216,18 @@ async fn summary(
         ),
         _ => (
             "Pay",
-            calmony_protocol::checkout::pay_button(
-                s.submit_type.as_deref(),
-                &money(s.amount_total),
-            ),
+            {
+                let button = calmony_protocol::checkout::pay_button(
+                    s.submit_type.as_deref(),
+                    &money(s.amount_total),
+                );
+                // Beside the bank button, each says which way it pays.
+                if by_bank {
+                    format!("{button} by card")
+                } else {
+                    button
+                }
+            },
             "You will enter your card on our payment provider's secure page.",
         ),
     };
