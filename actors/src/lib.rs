@@ -31,6 +31,7 @@ pub mod customers;
 pub mod expand;
 pub mod gateway;
 pub mod idempotency;
+pub mod money;
 pub mod payment_methods;
 pub mod payments;
 pub mod projects;

@@ -100,6 +100,19 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("griffin.live.signing_key_id", Kind::Str),
     ("griffin.live.signing_key_path", Kind::Str),
     ("griffin.live.account_url", Kind::Str),
+    ("settlement.live_cutoff", Kind::Str),
+    ("settlement.close_grace_minutes", Kind::Int),
+    ("settlement.card_payout_deadline_hours", Kind::Int),
+    ("settlement.bank_payout_deadline_minutes", Kind::Int),
+    ("settlement.poll_seconds", Kind::Int),
+    ("settlement.fees.card.percent_bps", Kind::Int),
+    ("settlement.fees.card.fixed", Kind::Int),
+    ("settlement.fees.visa.percent_bps", Kind::Int),
+    ("settlement.fees.visa.fixed", Kind::Int),
+    ("settlement.fees.mastercard.percent_bps", Kind::Int),
+    ("settlement.fees.mastercard.fixed", Kind::Int),
+    ("settlement.fees.amex.percent_bps", Kind::Int),
+    ("settlement.fees.amex.fixed", Kind::Int),
 ];
 
 /// The lists of tables among the settings (`[[pay_by_bank.test.banks]]`), and the string
@@ -168,6 +181,123 @@ pub struct Config {
     pub billing: BillingConfig,
     pub pay_by_bank: PayByBankConfig,
     pub griffin: GriffinConfig,
+    pub settlement: SettlementConfig,
+}
+
+/// Settlement: when the acquirer's daily card batch closes, what it charges, and how long a
+/// payout may take to reach the Griffin account before it counts as failed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SettlementConfig {
+    /// Live mode's daily card cut-off, `HH:MM` UTC (test mode's is `sandbox.settlement_time`,
+    /// when the sandbox acquirer settles).
+    pub live_cutoff: String,
+    /// How long after the cut-off a day's batch closes (its payout is created), giving the
+    /// acquirer's run time to finish.
+    pub close_grace_minutes: u64,
+    /// A card batch's credit not seen by then fails its payout (acquirers take up to 3 days).
+    pub card_payout_deadline_hours: u64,
+    /// A Pay by Bank payment's credit (a Faster Payment) not seen by then fails its payout.
+    pub bank_payout_deadline_minutes: u64,
+    /// How often the settlement account's transactions are read (webhooks can be lost).
+    pub poll_seconds: u64,
+    pub fees: FeesConfig,
+}
+
+impl Default for SettlementConfig {
+    fn default() -> Self {
+        Self {
+            live_cutoff: "22:00".into(),
+            close_grace_minutes: 15,
+            card_payout_deadline_hours: 72,
+            bank_payout_deadline_minutes: 120,
+            poll_seconds: 30,
+            fees: FeesConfig::default(),
+        }
+    }
+}
+
+/// The acquirer's card fees per scheme; a scheme without its own rate pays `card`'s.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeesConfig {
+    pub card: SchemeFee,
+    pub visa: SchemeFee,
+    pub mastercard: SchemeFee,
+    pub amex: SchemeFee,
+}
+
+impl Default for FeesConfig {
+    fn default() -> Self {
+        Self {
+            card: SchemeFee {
+                percent_bps: Some(150),
+                fixed: Some(20),
+            },
+            visa: SchemeFee::default(),
+            mastercard: SchemeFee::default(),
+            amex: SchemeFee::default(),
+        }
+    }
+}
+
+/// One scheme's rate: basis points (150 is 1.5 %) and pence per settled sale.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemeFee {
+    pub percent_bps: Option<u32>,
+    pub fixed: Option<i64>,
+}
+
+impl SettlementConfig {
+    /// The fee schedule both the daemon's predictions and the sandbox acquirer use.
+    pub fn card_fees(&self) -> calmony_protocol::settlement::CardFees {
+        use calmony_protocol::settlement::FeeRate;
+        let base = FeeRate {
+            percent_bps: self.fees.card.percent_bps.unwrap_or(0),
+            fixed: self.fees.card.fixed.unwrap_or(0),
+        };
+        let mut fees = calmony_protocol::settlement::CardFees {
+            default: base,
+            by_scheme: Default::default(),
+        };
+        for (scheme, f) in [
+            ("visa", self.fees.visa),
+            ("mastercard", self.fees.mastercard),
+            ("amex", self.fees.amex),
+        ] {
+            if f.percent_bps.is_some() || f.fixed.is_some() {
+                fees.by_scheme.insert(
+                    scheme.into(),
+                    FeeRate {
+                        percent_bps: f.percent_bps.unwrap_or(base.percent_bps),
+                        fixed: f.fixed.unwrap_or(base.fixed),
+                    },
+                );
+            }
+        }
+        fees
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if calmony_protocol::settlement::Cutoff::parse(&self.live_cutoff).is_none() {
+            return Err(("settlement.live_cutoff", "must be HH:MM (UTC)".into()));
+        }
+        if self.poll_seconds == 0 {
+            return Err(("settlement.poll_seconds", "must be at least 1".into()));
+        }
+        for (setting, f) in [
+            ("settlement.fees.card", self.fees.card),
+            ("settlement.fees.visa", self.fees.visa),
+            ("settlement.fees.mastercard", self.fees.mastercard),
+            ("settlement.fees.amex", self.fees.amex),
+        ] {
+            if f.percent_bps.is_some_and(|b| b > 10_000) {
+                return Err((setting, "percent_bps must be at most 10000 (100 %)".into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Griffin, the bank holding the merchant's settlement account: how each mode reaches it.
@@ -681,6 +811,7 @@ impl Default for Config {
             billing: BillingConfig::default(),
             pay_by_bank: PayByBankConfig::default(),
             griffin: GriffinConfig::default(),
+            settlement: SettlementConfig::default(),
         }
     }
 }
@@ -834,6 +965,18 @@ impl Config {
         parse_hh_mm(&self.sandbox.settlement_time).unwrap_or((22, 0))
     }
 
+    /// A mode's daily card cut-off: test mode's acquirer is the sandbox, which settles at
+    /// `sandbox.settlement_time`; live mode's is `settlement.live_cutoff`.
+    pub fn card_cutoff(&self, live: bool) -> calmony_protocol::settlement::Cutoff {
+        use calmony_protocol::settlement::Cutoff;
+        if live {
+            Cutoff::parse(&self.settlement.live_cutoff).unwrap_or(Cutoff::new(22, 0))
+        } else {
+            let (h, m) = self.settlement_at();
+            Cutoff::new(h, m)
+        }
+    }
+
     /// The URL of the gateway for test keys: configured, or the built-in sandbox.
     pub fn test_gateway_url(&self) -> String {
         if self.gateway.test.url.is_empty() {
@@ -967,6 +1110,7 @@ impl Config {
         self.http.validate()?;
         self.pay_by_bank.validate()?;
         self.griffin.validate()?;
+        self.settlement.validate()?;
         if !(1..=1_000_000).contains(&self.api.rate_limit_per_second) {
             return Err((
                 "api.rate_limit_per_second",

@@ -43,6 +43,9 @@ enum Command {
     /// Webhook operations.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Settlement reconciliation: what reached the Griffin account against what was expected.
+    #[command(subcommand)]
+    Reconcile(ReconcileCommand),
     /// Print a stored record's JSON (records are kept packed; see the README's keyspace),
     /// e.g. `calmony-payd record 'cp:{prj_…}:test:obj:pi_…' | jq .status`.
     Record {
@@ -69,6 +72,40 @@ enum ClockCommand {
     },
     /// Back to real time.
     Reset,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReconcileCommand {
+    /// Each batch (a day's card takings, a Pay by Bank payment) with what it expected and what
+    /// arrived, and every credit nobody expected. Exits 1 when anything does not match.
+    Report {
+        #[arg(long, default_value = "test", value_parser = ["test", "live"])]
+        mode: String,
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// Batches closing on or after this day (`YYYY-MM-DD`, UTC); default: all.
+        #[arg(long)]
+        from: Option<String>,
+        /// Batches closing on or before this day (`YYYY-MM-DD`, UTC); default: all.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Write an `adjustment` balance transaction (the only way a discrepancy changes a
+    /// balance), optionally accounting for an unexpected credit, which then leaves the report.
+    Adjust {
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value = "test", value_parser = ["test", "live"])]
+        mode: String,
+        /// Pence; negative takes money off the balance.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: i64,
+        #[arg(long)]
+        reason: String,
+        /// The unexpected credit's transaction URL, as the report lists it.
+        #[arg(long)]
+        credit: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +215,11 @@ pub fn main() -> ExitCode {
         Command::Projects(p) => rt.block_on(projects(config, p)),
         Command::Clock(c) => rt.block_on(clock(config, c)),
         Command::Webhooks(w) => rt.block_on(webhooks(config, w)),
+        Command::Reconcile(r) => match rt.block_on(reconcile(config, r)) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Record { key } => rt.block_on(record(config, key)),
         Command::Inspect { target } => rt.block_on(inspect(config, target)),
     };
@@ -310,6 +352,89 @@ async fn clock(config: Config, cmd: ClockCommand) -> Result<(), crate::runtime::
     }
     println!("{}", result? / 1000);
     Ok(())
+}
+
+/// `Ok(false)`: the report found something that does not match.
+async fn reconcile(
+    config: Config,
+    cmd: ReconcileCommand,
+) -> Result<bool, crate::runtime::StartError> {
+    use crate::runtime::StartError;
+    use calmony_actors::money::{Settlement, follower::Follower, report};
+    let griffin = calmony_actors::gateway::griffin::Griffin::from_config(&config)
+        .map_err(StartError::Usage)?;
+    let (store, managed) = crate::runtime::open_store_for_command(&config, true).await?;
+    let follower = Follower {
+        store,
+        settlement: std::sync::Arc::new(Settlement::from_config(&config)),
+        griffin: std::sync::Arc::new(griffin),
+    };
+    let mode_of =
+        |m: &str| calmony_protocol::Mode::parse(m).unwrap_or(calmony_protocol::Mode::Test);
+    let result = match cmd {
+        ReconcileCommand::Report {
+            mode,
+            format,
+            from,
+            to,
+        } => {
+            let day = |d: Option<String>, end: bool| -> Result<i64, StartError> {
+                match d {
+                    None if end => Ok(i64::MAX / 2_000),
+                    None => Ok(0),
+                    Some(text) => parse_day(&text)
+                        .map(|day| day * 86_400 + if end { 86_399 } else { 0 })
+                        .ok_or_else(|| StartError::Usage(format!("{text} is not YYYY-MM-DD"))),
+                }
+            };
+            let (from, to) = (day(from, false)?, day(to, true)?);
+            match report::build(&follower, mode_of(&mode), from, to).await {
+                Ok(r) => {
+                    if format == "json" {
+                        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    } else {
+                        print!("{}", report::render_text(&r));
+                    }
+                    Ok(r.counts
+                        .iter()
+                        .all(|(k, n)| k == "matched" || k == "awaiting_credit" || *n == 0))
+                }
+                Err(e) => Err(StartError::Usage(e.to_string())),
+            }
+        }
+        ReconcileCommand::Adjust {
+            project,
+            mode,
+            amount,
+            reason,
+            credit,
+        } => {
+            let scope = calmony_actors::store::Scope::new(project, mode_of(&mode));
+            match report::adjust(&follower, &scope, amount, &reason, credit.as_deref()).await {
+                Ok(txn) => {
+                    println!("{txn}");
+                    Ok(true)
+                }
+                Err(e) => Err(StartError::Usage(e.to_string())),
+            }
+        }
+    };
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    result
+}
+
+/// `YYYY-MM-DD` as days since the epoch.
+fn parse_day(text: &str) -> Option<i64> {
+    let mut parts = text.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, d) = (
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+    );
+    ((1..=12).contains(&m) && (1..=31).contains(&d))
+        .then(|| calmony_protocol::billing::days_from_civil(y, m, d))
 }
 
 async fn webhooks(config: Config, cmd: WebhooksCommand) -> Result<(), crate::runtime::StartError> {

@@ -273,7 +273,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     .with_effects(Arc::new(
         calmony_actors::billing::payment_effects::BillingEffects,
     ))
-    .with_bank(bank_rail);
+    .with_bank(bank_rail)
+    .with_settlement(calmony_actors::money::Settlement::from_config(&config));
     if let Err(e) = payments.ensure_group().await {
         tracing::warn!(error = %e, "could not create the payment command group yet");
     }
@@ -308,6 +309,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                         .map(std::path::PathBuf::from),
                     ..calmony_sandbox::GriffinSandboxConfig::default()
                 },
+                cutoff: config.card_cutoff(false),
+                card_fees: config.settlement.card_fees(),
             },
         )
     });
@@ -320,6 +323,24 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
             sandbox.daily_settlement(hour, minute),
         )));
     }
+    // Settlement: the follower closes batches into payouts and reconciles Griffin's credits.
+    let griffin = calmony_actors::gateway::griffin::Griffin::from_config(&config)
+        .map_err(|e| StartError::Usage(format!("Griffin settlement is misconfigured: {e}")))?;
+    if griffin.client(calmony_protocol::Mode::Live).is_none() {
+        tracing::info!("griffin.live has no api_key: live payouts are created but not reconciled");
+    }
+    let settlement_nudge = calmony_actors::system::settlement_follower::Nudge::default();
+    periodic.push(periodic::starter(
+        calmony_actors::system::settlement_follower::SettlementFollower {
+            follower: calmony_actors::money::follower::Follower {
+                store: store.clone(),
+                settlement: payments.settlement.clone(),
+                griffin: Arc::new(griffin),
+            },
+            nudge: settlement_nudge.clone(),
+            last_poll: None,
+        },
+    ));
     let webhooks = Webhooks::new(store.clone(), &config)?;
     let billing = Billing::new(payments.clone(), &config);
     let checkout = Checkout {
@@ -361,6 +382,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         checkout: checkout.clone(),
         sandbox,
         remembered: Default::default(),
+        settlement_nudge,
     });
     crate::systemd::ready();
     crate::systemd::spawn_watchdog();

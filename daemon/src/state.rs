@@ -23,4 +23,6 @@ pub struct AppState {
     pub sandbox: Option<calmony_sandbox::Sandbox>,
     /// Keys and objects of earlier key checks, for a payment's create to defer its own.
     pub remembered: remembered::Remembered,
+    /// Tells the settlement follower to read the Griffin account now (a webhook arrived).
+    pub settlement_nudge: calmony_actors::system::settlement_follower::Nudge,
 }

@@ -25,6 +25,7 @@
 //! - [`griffin`]: the Griffin bank's `/v0` API (settlement account, ledger, payouts) and its
 //!   RFC 9421 message signatures.
 
+pub mod balance;
 pub mod billing;
 pub mod business;
 pub mod card;
@@ -49,6 +50,7 @@ pub mod payment_intent;
 pub mod payment_method;
 pub mod refund;
 pub mod secret;
+pub mod settlement;
 pub mod webhook;
 
 pub use error::{ApiError, ErrorType};

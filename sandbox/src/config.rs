@@ -20,6 +20,10 @@ pub struct SandboxConfig {
     pub bank: BankSandboxConfig,
     /// The Griffin sandbox (the settlement account): its API key, client key and timings.
     pub griffin: crate::griffin::GriffinSandboxConfig,
+    /// The acquirer's daily cut-off and card fees: each settlement run credits the Griffin
+    /// sandbox with each day's batch, net of these fees, as the daemon expects it.
+    pub cutoff: calmony_protocol::settlement::Cutoff,
+    pub card_fees: calmony_protocol::settlement::CardFees,
 }
 
 impl fmt::Debug for SandboxConfig {

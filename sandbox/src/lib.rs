@@ -294,7 +294,7 @@ impl Sandbox {
     /// Run settlement now (also what the daily timer runs): returns how many transactions
     /// moved. Moves money: `captured` to `accepted` or `rejected`.
     pub async fn settle(&self) -> Result<usize, SandboxError> {
-        settlement::settle(&self.gateway.store).await
+        settlement::settle(&self.gateway).await
     }
 
     /// The daily settlement at `hour:minute` UTC, for the daemon to run under supervision.

@@ -22,8 +22,11 @@ use crate::transactions::{self, Applied, Change, State};
 use crate::{issuer, keys};
 
 /// Settle every captured transaction now. Moves money: `captured` to `accepted` or
-/// `rejected`. Returns how many transactions this run moved.
-pub async fn settle(store: &Store) -> Result<usize, SandboxError> {
+/// `rejected`, then pays each day's batch of what this run accepted to the merchant's Griffin
+/// (sandbox) account as one credit, net of the acquirer's fees (see [`batch_credits`]).
+/// Returns how many transactions this run moved.
+pub async fn settle(gw: &Gateway) -> Result<usize, SandboxError> {
+    let store = &gw.store;
     let mut c = store.conn();
     let xrefs: Vec<String> = store
         .run(async move {
@@ -33,29 +36,93 @@ pub async fn settle(store: &Store) -> Result<usize, SandboxError> {
                 .await
         })
         .await?;
-    let mut moved = 0;
+    let mut moved = Vec::new();
     for xref in xrefs {
-        if settle_one(store, &xref).await? {
-            moved += 1;
+        if let Some(txn) = settle_one(store, &xref).await? {
+            moved.push(txn);
         }
     }
-    if moved > 0 {
-        tracing::info!(moved, "sandbox settlement run");
+    if !moved.is_empty() {
+        tracing::info!(moved = moved.len(), "sandbox settlement run");
     }
-    Ok(moved)
+    let run = calmony_protocol::ids::new_id("run");
+    for ((merchant, day), amount) in batch_credits(&moved, &gw.config.cutoff, &gw.config.card_fees)
+    {
+        let reference = calmony_protocol::settlement::card_batch_reference(&merchant, day);
+        if amount <= 0 {
+            tracing::warn!(%reference, amount, "sandbox acquirer batch nets to nothing: no credit");
+            continue;
+        }
+        let credit = crate::griffin::Credit {
+            amount,
+            reference: reference.clone(),
+            end_to_end_id: Some(reference.clone()),
+            debtor_name: "Cardstream Acquiring (sandbox)".into(),
+            debtor_sort_code: Some("60-83-71".into()),
+            debtor_account_number: Some("20000001".into()),
+            once_key: Some(format!("cardstream:{merchant}:{day}:{run}")),
+        };
+        match crate::griffin::credit(store, calmony_actors::clock::now_ms(), credit).await {
+            Ok(_) => tracing::info!(%reference, amount, "sandbox acquirer paid a batch to Griffin"),
+            Err(error) => {
+                tracing::error!(%reference, %error, "sandbox acquirer could not credit Griffin")
+            }
+        }
+    }
+    Ok(moved.len())
 }
 
-/// Settle one transaction; `false` if it was no longer captured (someone else settled or
-/// cancelled it).
-async fn settle_one(store: &Store, xref: &str) -> Result<bool, SandboxError> {
+/// Each (merchant, batch day)'s credit from the transactions a run settled: accepted sales'
+/// captured amounts less the fee by scheme, less accepted refunds. A rejected sale pays
+/// nothing (the acquirer refused it), so the daemon's expectation shows the gap.
+pub fn batch_credits(
+    settled: &[transactions::Transaction],
+    cutoff: &calmony_protocol::settlement::Cutoff,
+    fees: &calmony_protocol::settlement::CardFees,
+) -> std::collections::BTreeMap<(String, i64), i64> {
+    let mut out = std::collections::BTreeMap::new();
+    for t in settled {
+        if t.state != State::Accepted {
+            continue;
+        }
+        let at = t.captured_at.as_deref().unwrap_or(&t.created);
+        let Some(at) = unix_of(at) else { continue };
+        let amount = t.amount_captured as i64;
+        let net = match t.action.as_str() {
+            "SALE" => amount - fees.fee(&t.card.scheme, amount),
+            "REFUND_SALE" => -amount,
+            _ => continue,
+        };
+        *out.entry((t.merchant_id.clone(), cutoff.batch_day(at)))
+            .or_insert(0) += net;
+    }
+    out
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) as Unix seconds.
+fn unix_of(text: &str) -> Option<i64> {
+    let (date, time) = text.split_once(' ')?;
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, dd) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.splitn(3, ':').map(str::parse::<i64>);
+    let (h, mi, se) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    Some(calmony_protocol::billing::days_from_civil(y, m, dd) * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+/// Settle one transaction: the transaction as settled, or `None` if it was no longer
+/// captured (someone else settled or cancelled it).
+async fn settle_one(
+    store: &Store,
+    xref: &str,
+) -> Result<Option<transactions::Transaction>, SandboxError> {
     for _ in 0..5 {
         let Some(loaded) = transactions::load(store, xref).await? else {
             forget(store, xref).await?;
-            return Ok(false);
+            return Ok(None);
         };
         if loaded.txn.state != State::Captured {
             forget(store, xref).await?;
-            return Ok(false);
+            return Ok(None);
         }
         let mut txn = loaded.txn.clone();
         txn.state = if txn.action == "SALE"
@@ -68,10 +135,10 @@ async fn settle_one(store: &Store, xref: &str) -> Result<bool, SandboxError> {
         let mut change = Change::new();
         change.update(&loaded, &txn)?.settle_later(xref, false);
         if change.apply(store).await? == Applied::Done {
-            return Ok(true);
+            return Ok(Some(txn));
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// Drop an `xref` that no longer needs settling from the set.
@@ -125,7 +192,7 @@ impl DailySettlement {
         if now < due {
             return self;
         }
-        match settle(&self.gateway.store).await {
+        match settle(&self.gateway).await {
             Ok(moved) => tracing::info!(moved, "sandbox daily settlement done"),
             Err(error) => tracing::error!(%error, "sandbox daily settlement failed"),
         }

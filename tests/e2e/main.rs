@@ -35,6 +35,7 @@ mod refunds;
 mod resilience;
 mod sandbox_access;
 mod secrets_at_rest;
+mod settlement;
 mod slow_clients;
 mod startup;
 mod three_ds;

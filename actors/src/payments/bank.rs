@@ -633,6 +633,7 @@ pub(super) async fn succeed(
     charge.payment_method_details =
         bank_charge(&intent, scope, &bank, Some(payment)).payment_method_details;
     charge.outcome = json!({"network_status": "approved_by_network", "type": "authorized", "seller_message": "Payment complete.", "risk_level": "normal"});
+    crate::money::ledger::bank_charge(&mut tx, scope, &mut charge, &bank.reference, clock::now())?;
     intent.status = IntentStatus::Succeeded.as_str().into();
     intent.amount_received = intent.amount;
     intent.next_action = None;

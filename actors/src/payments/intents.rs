@@ -1330,6 +1330,8 @@ async fn finish(
             ch.captured = captured;
             ch.amount_captured = if captured { amount } else { 0 };
             ch.outcome = json!({"network_status": "approved_by_network", "type": "authorized", "seller_message": "Payment complete.", "risk_level": "normal"});
+            let st = p.settlement.mode(scope.mode);
+            crate::money::ledger::card_charge(&mut tx, scope, st, &mut ch, clock::now())?;
             intent.latest_charge = Some(ch.id.clone());
             intent.cardstream_transaction_id = txn.transaction_id;
             internal.sale_xref = Some(txn.xref);
@@ -1383,6 +1385,8 @@ async fn finish(
             if let (ChargeChange::Captured { amount }, Some((mut ch, v))) = (charge, latest) {
                 ch.captured = true;
                 ch.amount_captured = amount;
+                let st = p.settlement.mode(scope.mode);
+                crate::money::ledger::card_charge(&mut tx, scope, st, &mut ch, clock::now())?;
                 tx.expect_version(&scope.record(&ch.id), v);
                 charge_write = Some((ch, v + 1));
             }

@@ -188,6 +188,8 @@ pub struct Payments {
     effects: Arc<dyn PaymentEffects>,
     /// Pay by Bank's banks and limit; `None`: not taken.
     pub bank: Option<bank_attempt::BankRail>,
+    /// Fees, cut-offs and batches: how each payment's balance transaction is written.
+    pub settlement: Arc<crate::money::Settlement>,
 }
 
 /// A mode whose merchant account is not configured takes no payments.
@@ -221,7 +223,14 @@ impl Payments {
             billing: Arc::new(BillingSettings::default()),
             effects: Arc::new(NoEffects),
             bank: None,
+            settlement: Arc::new(crate::money::Settlement::default()),
         }
+    }
+
+    /// Write balance transactions by these settlement rules (from the configuration).
+    pub fn with_settlement(mut self, settlement: crate::money::Settlement) -> Self {
+        self.settlement = Arc::new(settlement);
+        self
     }
 
     /// Take Pay by Bank through `rail`.

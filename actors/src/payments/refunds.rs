@@ -40,6 +40,7 @@ use super::{COMMANDS, Command, GROUP, HOLD_MS, Landing, Loaded, Payments};
 use crate::clock;
 use crate::context::{Reply, RequestContext};
 use crate::gateway::{GatewayError, ManageOutcome, ModeGateway};
+use crate::money::ledger::{self, RefundRoute};
 use crate::resource::{commit, page_body, to_json};
 use crate::store::retry::{Attempt, CONFLICT_ATTEMPTS, until_committed, until_committed_within};
 use crate::store::{Commit, Lease, Record, Scope, Tx};
@@ -535,6 +536,9 @@ where
 struct Settled {
     outcome: ManageOutcome,
     kept: i64,
+    /// Whether the sale settles for less (before settlement) or money went back after it:
+    /// which batch the refund's balance transaction joins.
+    route: RefundRoute,
 }
 
 /// Where carrying out the head refund at the gateway stopped.
@@ -604,12 +608,14 @@ async fn refund_at_gateway(
                 return Ok(Step::Settled(Settled {
                     outcome: ManageOutcome::Done { txn },
                     kept: kept - amount,
+                    route: route_of(state == SaleState::Settled, kept, amount),
                 }));
             }
             Progress::Diverged => return Ok(Step::Diverged { held: holds, kept }),
             Progress::NotApplied => {}
         }
         let action = refund_plan::plan_refund(state, kept, amount);
+        let after = matches!(action, GatewayAction::RefundSale { .. });
         if !matches!(action, GatewayAction::Refuse { .. }) && !held.still_ours().await {
             return Ok(Step::LeaseLost);
         }
@@ -626,6 +632,7 @@ async fn refund_at_gateway(
                         message: reason.replace('_', " "),
                     },
                     kept,
+                    route: RefundRoute::AfterSettlement,
                 }));
             }
         };
@@ -634,6 +641,7 @@ async fn refund_at_gateway(
                 return Ok(Step::Settled(Settled {
                     outcome: done,
                     kept: kept - amount,
+                    route: route_of(after, kept, amount),
                 }));
             }
             refused => outcome = Some(refused),
@@ -645,7 +653,20 @@ async fn refund_at_gateway(
             message: "refused".into(),
         }),
         kept,
+        route: RefundRoute::AfterSettlement,
     }))
+}
+
+/// The route a refund of `amount` from a sale keeping `kept` took.
+fn route_of(after_settlement: bool, kept: i64, amount: i64) -> RefundRoute {
+    if after_settlement {
+        RefundRoute::AfterSettlement
+    } else {
+        RefundRoute::BeforeSettlement {
+            kept_before: kept,
+            kept_after: kept - amount,
+        }
+    }
 }
 
 /// Why a refund fails without a gateway refusal.
@@ -852,6 +873,10 @@ async fn give_up_head(
                 },
             },
             kept: h,
+            route: RefundRoute::BeforeSettlement {
+                kept_before: kept,
+                kept_after: h,
+            },
         };
         let ran = finish_landing(p, scope, cmd, cmd_id, rec, refund, done).await?;
         return Ok(Some(if ran.settled {
@@ -897,10 +922,24 @@ async fn finish(
         ManageOutcome::Done { txn } => {
             refund.status = RefundStatus::Succeeded.as_str().into();
             refund.cardstream_transaction_id = txn.transaction_id;
-            if let Some(ch_id) = &refund.charge
-                && let Some((rec, _)) = p.store.get_with(&scope.record(ch_id), &[]).await?
+            if let Some(ch_id) = refund.charge.clone()
+                && let Some((rec, _)) = p.store.get_with(&scope.record(&ch_id), &[]).await?
             {
+                let ch_id = ch_id.as_str();
                 let mut ch: Charge = super::parse(&rec, ch_id)?;
+                let entry = match &ch.balance_transaction {
+                    Some(t) => ledger::charge_entry(&p.store, scope, t).await?,
+                    None => None,
+                };
+                ledger::card_refund(
+                    &mut tx,
+                    scope,
+                    p.settlement.mode(scope.mode),
+                    &mut refund,
+                    entry.as_ref(),
+                    settled.route,
+                    clock::now(),
+                )?;
                 ch.amount_refunded += refund.amount;
                 ch.refunded = ch.amount_refunded >= ch.amount_captured;
                 tx.expect_version(&scope.record(ch_id), rec.version);

@@ -8,6 +8,7 @@
 //! | [`subscription_scheduler`] | the billing run on its cron schedule | its tick |
 //! | [`checkout_expiry`] | checkout sessions past `expires_at` | its tick |
 //! | [`bank_tracker`] | Pay by Bank attempts: recovery, status polling with backoff | its tick |
+//! | [`settlement_follower`] | settlement batches: payouts, Griffin credits, deadlines | its tick; a webhook's nudge |
 //! | [`event_retention`] | events past the retention period | its tick |
 //! | [`clock_follower`] | the shared clock offset (`clock.controllable`) | its tick |
 //! | the daemon's `sandbox_settlement` | the sandbox's daily settlement | its tick |
@@ -32,6 +33,7 @@ pub mod intent_processor;
 pub mod invoice_generator;
 pub mod periodic;
 pub mod restarts;
+pub mod settlement_follower;
 pub mod subscription_scheduler;
 pub mod webhook_dispatcher;
 

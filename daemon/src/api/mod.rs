@@ -6,6 +6,7 @@
 //! CardstreamGateway actor by message.
 
 use calmony_actors::billing::{self, clocks};
+use calmony_actors::money::api as money;
 use calmony_actors::payments;
 use calmony_actors::system::PaymentOp;
 use calmony_actors::webhooks::{endpoints, events};
@@ -76,7 +77,12 @@ fn answers(endpoint: Endpoint) -> Option<Answer> {
         CheckoutCreate | CheckoutRetrieve | CheckoutExpire => One("checkout.session"),
         CheckoutList => List("checkout.session"),
         // Nothing of these can be expanded: any path is refused by name.
-        CustomerDelete
+        BalanceRetrieve
+        | BalanceTxnList
+        | BalanceTxnRetrieve
+        | PayoutList
+        | PayoutRetrieve
+        | CustomerDelete
         | ProductDelete
         | EventList
         | EventRetrieve
@@ -154,6 +160,11 @@ async fn run(
         RefundCreate => i.run(PaymentOp::Refund, ctx.clone(), id, params).await,
         RefundList => payments::list_refunds(p, ctx, params).await,
         RefundRetrieve => payments::retrieve_refund(p, ctx, id, params).await,
+        BalanceRetrieve => money::retrieve_balance(store, ctx, params).await,
+        BalanceTxnList => money::list_balance_transactions(store, ctx, params).await,
+        BalanceTxnRetrieve => money::retrieve_balance_transaction(store, ctx, id, params).await,
+        PayoutList => money::list_payouts(store, ctx, params).await,
+        PayoutRetrieve => money::retrieve_payout(store, ctx, id, params).await,
         ChargeList => payments::list_charges(p, ctx, params).await,
         ChargeRetrieve => payments::retrieve_charge(p, ctx, id, params).await,
         EventList => events::list(w, ctx, params).await,

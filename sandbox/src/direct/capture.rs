@@ -46,6 +46,9 @@ async fn attempt(gw: &Gateway, request: &Fields) -> Result<Option<Fields>, Sandb
     };
     txn.state = State::Captured;
     txn.amount_captured = amount;
+    if txn.captured_at.is_none() {
+        txn.captured_at = Some(crate::clock::UtcTime::now().timestamp());
+    }
     let mut answer = echo(request);
     set_outcome(&mut answer, 0, "CAPTURED");
     txn.describe(&mut answer);

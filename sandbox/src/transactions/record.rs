@@ -84,6 +84,10 @@ pub struct Transaction {
     pub challenge: Option<PendingChallenge>,
     /// `YYYY-MM-DD HH:MM:SS` UTC.
     pub created: String,
+    /// When a manual-capture sale was first captured (`YYYY-MM-DD HH:MM:SS` UTC): the day's
+    /// batch it settles in follows it, not `created`.
+    #[serde(default)]
+    pub captured_at: Option<String>,
     /// The latest answer about this transaction, unsigned, as `(name, value)` pairs with
     /// records flattened to `root[sub]`: what QUERY replays. Never holds card data.
     pub response: Vec<(String, String)>,
@@ -119,6 +123,7 @@ impl Transaction {
             original_xref: None,
             challenge: None,
             created: now.timestamp(),
+            captured_at: None,
             response: Vec::new(),
         })
     }

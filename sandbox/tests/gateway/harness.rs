@@ -65,6 +65,8 @@ fn simulator(store: &Store) -> Sandbox {
         operator_token: Some(OPERATOR.into()),
         bank: Default::default(),
         griffin: Default::default(),
+        cutoff: Default::default(),
+        card_fees: Default::default(),
     };
     Sandbox::with_drop_hold(store.clone(), config, Duration::from_millis(100))
         .with_callback_backoff(CALLBACK_BACKOFF.to_vec())
@@ -80,6 +82,8 @@ impl Sim {
             operator_token: Some(OPERATOR.into()),
             bank: Default::default(),
             griffin,
+            cutoff: Default::default(),
+            card_fees: Default::default(),
         };
         Sandbox::new(self.store.clone(), config)
     }
