@@ -73,6 +73,34 @@ async fn griffin_credits(base: &str) -> Vec<(String, i64)> {
     out
 }
 
+/// The official `stripe` Python library reads the money view: what it printed.
+fn stripe_python_reads(base: &str, key: &str) -> String {
+    let python = std::env::var("CALMONY_STRIPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, stripe\n\
+             stripe.api_key = sys.argv[2]\n\
+             stripe.api_base = sys.argv[1]\n\
+             b = stripe.Balance.retrieve()\n\
+             txns = list(stripe.BalanceTransaction.list(limit=3).auto_paging_iter())\n\
+             payouts = stripe.Payout.list(limit=10)\n\
+             one = stripe.BalanceTransaction.retrieve(txns[0].id)\n\
+             print(b.available[0].amount, b.pending[0].amount, len(txns), sum(t.net for t in txns),\n\
+                   sorted(p.status for p in payouts.data), one.object)",
+            base,
+            key,
+        ])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 async fn advance(w: &World, seconds: i64) {
     let (status, _, stderr) =
         w.daemon
@@ -297,6 +325,19 @@ async fn a_day_of_card_and_bank_payments_reconciles_to_the_penny() {
         .collect();
     assert_eq!(verdicts, vec!["matched"; 3], "{report}");
     assert_eq!(report["unexpected_credits"], json!([]));
+
+    // The official Python library reads the same figures (paging through every transaction).
+    let key = w.api.key.clone();
+    let printed = tokio::task::spawn_blocking(move || stripe_python_reads(&base, &key))
+        .await
+        .expect("python");
+    assert_eq!(
+        printed,
+        format!(
+            "0 0 {} 0 ['paid', 'paid', 'paid'] balance_transaction",
+            txns.len()
+        )
+    );
 }
 
 #[tokio::test]

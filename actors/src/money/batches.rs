@@ -113,15 +113,19 @@ fn timing(st: &ModeSettlement, kind: BatchKind) -> (i64, i64) {
     }
 }
 
-/// The step a batch takes at `now` (Unix seconds).
-pub fn on_tick(st: &ModeSettlement, f: &Figures, s: &BatchState, now: i64) -> Step {
+/// The step a batch takes at `now` (Unix seconds). `watched`: the mode's settlement
+/// account is read (Griffin is configured); without it nothing can confirm a credit, so a
+/// payout counts as paid when it was due to arrive, on the acquirer's word.
+pub fn on_tick(st: &ModeSettlement, f: &Figures, s: &BatchState, now: i64, watched: bool) -> Step {
     let (grace, deadline) = timing(st, f.kind);
+    let due = now >= s.closed_at.unwrap_or(f.closes_at) + deadline;
     match s.phase {
         Phase::Open if now >= f.closes_at + grace => Step::Close {
             paid: s.received == f.expected,
         },
         Phase::InTransit if s.received == f.expected => Step::Pay,
-        Phase::InTransit if now >= s.closed_at.unwrap_or(f.closes_at) + deadline => Step::Fail {
+        Phase::InTransit if due && !watched => Step::Pay,
+        Phase::InTransit if due => Step::Fail {
             code: if s.received == 0 {
                 "credit_not_received"
             } else {
@@ -234,8 +238,20 @@ mod tests {
             (&card, state(Phase::Failed, 0), 99_999_999, Step::Nothing),
         ];
         for (i, (f, s, now, want)) in cases.into_iter().enumerate() {
-            assert_eq!(on_tick(&st, f, &s, now), want, "case {i}");
+            assert_eq!(on_tick(&st, f, &s, now, true), want, "case {i}");
         }
+    }
+
+    #[test]
+    fn unwatched_payouts_are_paid_when_due() {
+        let st = crate::money::Settlement::default().live;
+        let f = figures(BatchKind::Card, 5_000);
+        let s = state(Phase::InTransit, 0);
+        assert_eq!(
+            on_tick(&st, &f, &s, 1_900 + st.card_deadline_secs, false),
+            Step::Pay
+        );
+        assert_eq!(on_tick(&st, &f, &s, 1_900, false), Step::Nothing);
     }
 
     #[test]

@@ -205,7 +205,8 @@ impl Follower {
             };
             let (mut state, version) = self.state(mode, reference).await?;
             let mut tx = Tx::new();
-            match batches::on_tick(st, &f, &state, now) {
+            let watched = self.griffin.client(mode).is_some();
+            match batches::on_tick(st, &f, &state, now, watched) {
                 Step::Nothing => {
                     if state.phase != Phase::Open {
                         // Nothing more to do from the due set (a late addition re-added it).
