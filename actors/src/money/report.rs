@@ -26,7 +26,8 @@ pub struct BatchLine {
     pub expected: i64,
     pub received: i64,
     pub payouts: BTreeMap<String, String>,
-    /// `matched`, `awaiting_credit`, `missing_credit`, `wrong_amount`, `changed_after_close`.
+    /// `matched`, `awaiting_credit`, `missing_credit`, `wrong_amount`, `changed_after_close`,
+    /// `net_debit` (refunds outweighed takings: nothing to pay out, the acquirer debits).
     pub verdict: String,
 }
 
@@ -51,6 +52,7 @@ pub fn verdict(
     }
     match phase {
         Phase::Paid if received == expected => "matched",
+        Phase::Paid if expected < 0 && received == 0 => "net_debit",
         Phase::Open | Phase::InTransit if received == 0 => "awaiting_credit",
         Phase::Failed if received == 0 => "missing_credit",
         _ if received != expected => "wrong_amount",
@@ -236,6 +238,7 @@ mod tests {
             (Phase::Failed, 500, 499, Some(500), "wrong_amount"),
             (Phase::InTransit, 500, 501, Some(500), "wrong_amount"),
             (Phase::Paid, 600, 500, Some(500), "changed_after_close"),
+            (Phase::Paid, -700, 0, Some(-700), "net_debit"),
         ] {
             assert_eq!(verdict(phase, expected, received, at_close), want);
         }
