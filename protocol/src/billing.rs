@@ -267,6 +267,45 @@ pub struct ItemList {
     pub url: String,
 }
 
+/// The feedback a customer may give on cancelling (Stripe's `cancellation_details.feedback`).
+pub const CANCELLATION_FEEDBACK: [&str; 8] = [
+    "too_expensive",
+    "missing_features",
+    "switched_service",
+    "unused",
+    "customer_service",
+    "too_complex",
+    "low_quality",
+    "other",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CancellationDetails {
+    pub comment: Option<String>,
+    pub feedback: Option<String>,
+    /// `cancellation_requested` once a cancellation was asked for.
+    pub reason: Option<String>,
+}
+
+impl CancellationDetails {
+    /// `cancellation_details[comment]` and `[feedback]`, as a cancellation request gives them.
+    pub fn take(p: &mut Params) -> Result<Option<Self>, ApiError> {
+        let crate::params::Field::Set(mut d) = p.object(&["cancellation_details"])? else {
+            return Ok(None);
+        };
+        let comment = d.string_max(&["comment"], 5000)?.into_option();
+        let feedback = d
+            .one_of(&["feedback"], &CANCELLATION_FEEDBACK)?
+            .into_option();
+        d.finish()?;
+        Ok(Some(CancellationDetails {
+            comment,
+            feedback,
+            reason: Some("cancellation_requested".into()),
+        }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
     pub id: String,
@@ -275,6 +314,10 @@ pub struct Subscription {
     pub cancel_at: Option<i64>,
     pub cancel_at_period_end: bool,
     pub canceled_at: Option<i64>,
+    /// Why it was cancelled (or is to be): Stripe's `cancellation_details`, kept from
+    /// `cancellation_details[comment|feedback]` and from the customer portal's reason.
+    #[serde(default)]
+    pub cancellation_details: CancellationDetails,
     pub collection_method: String,
     pub created: i64,
     pub currency: String,

@@ -422,6 +422,7 @@ pub async fn create_subscription_as(
         cancel_at: cancel_at_period_end.then_some(first_end),
         cancel_at_period_end,
         canceled_at: None,
+        cancellation_details: Default::default(),
         collection_method: "charge_automatically".into(),
         created: now,
         currency: "gbp".into(),
@@ -739,9 +740,32 @@ pub async fn update_subscription(
     } else {
         None
     };
+    let details = calmony_protocol::billing::CancellationDetails::take(&mut p)?;
     if let Field::Set(c) = p.boolean(&["cancel_at_period_end", "cancelAtPeriodEnd"])? {
         s.cancel_at_period_end = c;
         s.cancel_at = c.then_some(s.current_period_end);
+        // Resuming forgets why it was to end; ending at period end is a cancellation request.
+        s.cancellation_details = if c {
+            details
+                .clone()
+                .unwrap_or(calmony_protocol::billing::CancellationDetails {
+                    reason: Some("cancellation_requested".into()),
+                    ..Default::default()
+                })
+        } else {
+            Default::default()
+        };
+    }
+    if let Some(d) = details {
+        if !s.cancel_at_period_end {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid",
+                "cancellation_details",
+                "cancellation_details goes with a cancellation: cancel_at_period_end=true, or \
+                 DELETE /v1/subscriptions/:id.",
+            ));
+        }
+        s.cancellation_details = d;
     }
     let new_pm = p
         .string_max(
@@ -994,8 +1018,7 @@ pub async fn cancel_subscription(
             ));
         }
     }
-    // README, "Accepted, not acted on": the customer's reasons are not kept.
-    p.ignore(&["cancellation_details"]);
+    let details = calmony_protocol::billing::CancellationDetails::take(&mut p)?;
     p.expand()?;
     p.finish()?;
     let scope = &ctx.scope;
@@ -1011,6 +1034,10 @@ pub async fn cancel_subscription(
     s.status = SubscriptionStatus::Canceled.as_str().into();
     s.canceled_at = Some(now);
     s.ended_at = Some(now);
+    s.cancellation_details = details.unwrap_or(calmony_protocol::billing::CancellationDetails {
+        reason: Some("cancellation_requested".into()),
+        ..s.cancellation_details
+    });
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(id), v);
     let body = write_sub(&mut tx, scope, v + 1, &s, &internal)?;
