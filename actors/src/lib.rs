@@ -15,6 +15,7 @@
 //! - [`billing`]: products, prices, tax rates, invoices with PDFs, subscriptions, the
 //!   SubscriptionScheduler with dunning, and test clocks.
 //! - [`checkout`]: hosted checkout sessions and their exactly-once completion.
+//! - [`billing_portal`]: the customer portal's sessions, configurations and page actions.
 //! - [`customers`]: the customer resource's operations.
 //! - [`expand`]: `expand[]`, answered the same way by every endpoint.
 //! - [`clock`]: the time the daemon believes it is.
@@ -24,6 +25,7 @@
 
 pub mod api_keys;
 pub mod billing;
+pub mod billing_portal;
 pub mod checkout;
 pub mod clock;
 pub mod context;

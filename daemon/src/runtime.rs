@@ -379,6 +379,10 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         intents: actors.intents.clone(),
         webhooks: webhooks.clone(),
         billing: billing.clone(),
+        portal: calmony_actors::billing_portal::Portal {
+            billing: billing.clone(),
+            checkout: checkout.clone(),
+        },
         checkout: checkout.clone(),
         sandbox,
         remembered: Default::default(),

@@ -19,6 +19,8 @@ pub struct AppState {
     pub webhooks: calmony_actors::webhooks::Webhooks,
     pub billing: calmony_actors::billing::Billing,
     pub checkout: calmony_actors::checkout::Checkout,
+    /// The customer portal: its sessions, configurations and page actions.
+    pub portal: calmony_actors::billing_portal::Portal,
     /// The Cardstream simulator, when `sandbox.enabled`.
     pub sandbox: Option<calmony_sandbox::Sandbox>,
     /// Keys and objects of earlier key checks, for a payment's create to defer its own.

@@ -43,6 +43,7 @@ pub const EXPANDABLE: &[(&str, &str, &str)] = &[
     ("subscription", "customer", "customer"),
     ("subscription", "default_payment_method", "payment_method"),
     ("subscription", "latest_invoice", "invoice"),
+    ("billing_portal.session", "customer", "customer"),
     ("checkout.session", "customer", "customer"),
     ("checkout.session", "payment_intent", "payment_intent"),
     ("checkout.session", "payment_method", "payment_method"),

@@ -10,6 +10,7 @@
 //! - [`customer`]: the customer resource and its create/update parameters.
 //! - [`business`]: a project's business details, what the payer sees of the merchant.
 //! - [`billing`]: products, prices, tax rates, invoices and their totals, subscriptions.
+//! - [`billing_portal`]: the customer portal's sessions and configurations.
 //! - [`card`]: card numbers, expiry and CVC checked on arrival; never stored.
 //! - [`payment_method`], [`payment_intent`], [`charge`], [`refund`]: the payment resources.
 //! - [`checkout`]: hosted checkout sessions.
@@ -27,6 +28,7 @@
 
 pub mod balance;
 pub mod billing;
+pub mod billing_portal;
 pub mod business;
 pub mod card;
 pub mod cardstream;

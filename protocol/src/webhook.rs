@@ -27,6 +27,9 @@ pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 /// Every event type the daemon emits (or will, as capabilities land), as `enabled_events`
 /// may name them. `*` means all.
 pub const CATALOGUE: &[&str] = &[
+    "billing_portal.configuration.created",
+    "billing_portal.configuration.updated",
+    "billing_portal.session.created",
     "charge.captured",
     "charge.failed",
     "charge.pending",

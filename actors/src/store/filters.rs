@@ -36,7 +36,7 @@ pub struct Kind {
 /// incomplete_expired) or `current` (any other: what a list without `status` shows), and its
 /// `price` is each of its items' prices; an invoice item's `pending` is whether it is on no
 /// invoice yet. Other fields are the object's own (`true`/`false` for booleans).
-pub const KINDS: [Kind; 7] = [
+pub const KINDS: [Kind; 8] = [
     Kind {
         prefix: "sub",
         list: "subscriptions",
@@ -77,6 +77,12 @@ pub const KINDS: [Kind; 7] = [
         prefix: "ii",
         list: "invoiceitems",
         fields: &["customer", "invoice", "pending"],
+        ranges: &[],
+    },
+    Kind {
+        prefix: "bpc",
+        list: "billing_portal_configurations",
+        fields: &["active", "is_default"],
         ranges: &[],
     },
 ];

@@ -76,6 +76,11 @@ fn answers(endpoint: Endpoint) -> Option<Answer> {
         SubscriptionList => List("subscription"),
         CheckoutCreate | CheckoutRetrieve | CheckoutExpire => One("checkout.session"),
         CheckoutList => List("checkout.session"),
+        PortalSessionCreate => One("billing_portal.session"),
+        PortalConfigCreate | PortalConfigRetrieve | PortalConfigUpdate => {
+            One("billing_portal.configuration")
+        }
+        PortalConfigList => List("billing_portal.configuration"),
         // Nothing of these can be expanded: any path is refused by name.
         BalanceRetrieve
         | BalanceTxnList
@@ -223,5 +228,10 @@ async fn run(
             params.finish()?;
             state.checkout.expire(&ctx.scope, id, Some(ctx)).await
         }
+        PortalSessionCreate => state.portal.create_session(ctx, params).await,
+        PortalConfigCreate => state.portal.create_configuration(ctx, params).await,
+        PortalConfigList => state.portal.list_configurations(ctx, params).await,
+        PortalConfigRetrieve => state.portal.retrieve_configuration(ctx, id, params).await,
+        PortalConfigUpdate => state.portal.update_configuration(ctx, id, params).await,
     }
 }

@@ -217,6 +217,38 @@ async fn dispatch(
                 Err(e) => error_response(&e, &request_id),
             }
         }
+        Route::Portal {
+            project,
+            mode,
+            session,
+            step,
+        } => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            let cookie = crate::pages::portal::cookie_of(req.headers(), &session);
+            let body = if step.posts() {
+                body::read_bytes(req, body::Limits::of(&state.config)).await
+            } else {
+                Ok(Bytes::new())
+            };
+            match body {
+                Ok(bytes) => {
+                    crate::pages::portal::handle(
+                        &state,
+                        crate::pages::portal::Request {
+                            project: &project,
+                            mode: &mode,
+                            session: &session,
+                            step,
+                            query: &query,
+                            cookie: cookie.as_deref(),
+                            body: &bytes,
+                        },
+                    )
+                    .await
+                }
+                Err(e) => error_response(&e, &request_id),
+            }
+        }
         Route::InvoicePublicPdf {
             project,
             mode,

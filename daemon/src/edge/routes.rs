@@ -52,6 +52,13 @@ pub enum Route {
         session: String,
         step: CheckoutStep,
     },
+    /// The customer portal's page (a `billing_portal.session`'s `url`) and its forms.
+    Portal {
+        project: String,
+        mode: String,
+        session: String,
+        step: PortalStep,
+    },
     /// An invoice's public PDF link (`invoice_pdf`): the token is the credential.
     InvoicePublicPdf {
         project: String,
@@ -144,6 +151,11 @@ pub enum Endpoint {
     CheckoutRetrieve,
     CheckoutLineItems,
     CheckoutExpire,
+    PortalSessionCreate,
+    PortalConfigCreate,
+    PortalConfigList,
+    PortalConfigRetrieve,
+    PortalConfigUpdate,
 }
 
 /// Every `/v1` endpoint: method, path template (`:id` matches one segment), endpoint.
@@ -306,6 +318,31 @@ const API: &[(Method, &str, Endpoint)] = {
             "/v1/checkout/sessions/:id/expire",
             CheckoutExpire,
         ),
+        (
+            Method::POST,
+            "/v1/billing_portal/sessions",
+            PortalSessionCreate,
+        ),
+        (
+            Method::POST,
+            "/v1/billing_portal/configurations",
+            PortalConfigCreate,
+        ),
+        (
+            Method::GET,
+            "/v1/billing_portal/configurations",
+            PortalConfigList,
+        ),
+        (
+            Method::GET,
+            "/v1/billing_portal/configurations/:id",
+            PortalConfigRetrieve,
+        ),
+        (
+            Method::POST,
+            "/v1/billing_portal/configurations/:id",
+            PortalConfigUpdate,
+        ),
     ]
 };
 
@@ -339,9 +376,95 @@ impl Route {
                 CheckoutStep::Callback => "/pay/checkout/:id/callback",
                 CheckoutStep::Bank => "/pay/checkout/:id/bank",
             },
+            Route::Portal { step, .. } => step.label(),
             Route::ApiUnknown | Route::NotFound => "unknown",
         }
     }
+}
+
+/// A step of the portal page: what the browser asked for, with the ids its path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortalStep {
+    /// The session's link: `GET …/t/:token` binds the browser.
+    Open {
+        token: String,
+    },
+    /// The page itself.
+    Home,
+    /// `GET`: the cancel confirmation; `POST`: cancel.
+    CancelForm {
+        subscription: String,
+    },
+    Cancel {
+        subscription: String,
+    },
+    Resume {
+        subscription: String,
+    },
+    SwitchPrice {
+        subscription: String,
+    },
+    /// `POST`: off to the hosted card page; `GET …/card/saved`: back from it.
+    Card,
+    CardSaved,
+    Details,
+    InvoicePdf {
+        invoice: String,
+    },
+}
+
+impl PortalStep {
+    fn label(&self) -> &'static str {
+        match self {
+            PortalStep::Open { .. } => "/portal/:session/t/:token",
+            PortalStep::Home => "/portal/:session",
+            PortalStep::CancelForm { .. } => "/portal/:session/subscriptions/:id/cancel (form)",
+            PortalStep::Cancel { .. } => "/portal/:session/subscriptions/:id/cancel",
+            PortalStep::Resume { .. } => "/portal/:session/subscriptions/:id/resume",
+            PortalStep::SwitchPrice { .. } => "/portal/:session/subscriptions/:id/price",
+            PortalStep::Card => "/portal/:session/card",
+            PortalStep::CardSaved => "/portal/:session/card/saved",
+            PortalStep::Details => "/portal/:session/details",
+            PortalStep::InvoicePdf { .. } => "/portal/:session/invoices/:id/pdf",
+        }
+    }
+
+    /// Whether the step reads a form body.
+    pub fn posts(&self) -> bool {
+        matches!(
+            self,
+            PortalStep::Cancel { .. }
+                | PortalStep::Resume { .. }
+                | PortalStep::SwitchPrice { .. }
+                | PortalStep::Card
+                | PortalStep::Details
+        )
+    }
+}
+
+fn portal_step(method: &Method, rest: &[&str]) -> Option<PortalStep> {
+    let id = |s: &&str| s.to_string();
+    Some(match (method, rest) {
+        (&Method::GET, ["t", token]) => PortalStep::Open { token: id(token) },
+        (&Method::GET, []) => PortalStep::Home,
+        (&Method::GET, ["subscriptions", sub, "cancel"]) => PortalStep::CancelForm {
+            subscription: id(sub),
+        },
+        (&Method::POST, ["subscriptions", sub, "cancel"]) => PortalStep::Cancel {
+            subscription: id(sub),
+        },
+        (&Method::POST, ["subscriptions", sub, "resume"]) => PortalStep::Resume {
+            subscription: id(sub),
+        },
+        (&Method::POST, ["subscriptions", sub, "price"]) => PortalStep::SwitchPrice {
+            subscription: id(sub),
+        },
+        (&Method::POST, ["card"]) => PortalStep::Card,
+        (&Method::GET, ["card", "saved"]) => PortalStep::CardSaved,
+        (&Method::POST, ["details"]) => PortalStep::Details,
+        (&Method::GET, ["invoices", inv, "pdf"]) => PortalStep::InvoicePdf { invoice: id(inv) },
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +552,15 @@ pub fn route(method: &Method, path: &str) -> Route {
         (&Method::POST, ["pay", "checkout", project, mode, session, "bank"]) => {
             checkout(project, mode, session, CheckoutStep::Bank)
         }
+        (m, ["portal", project, mode, session, rest @ ..]) => match portal_step(m, rest) {
+            Some(step) => Route::Portal {
+                project: project.to_string(),
+                mode: mode.to_string(),
+                session: session.to_string(),
+                step,
+            },
+            None => Route::NotFound,
+        },
         (&Method::GET, ["pay", "bank", "return"]) => Route::BankReturn,
         (&Method::POST, ["pay", "bank", "notifications", mode, bank]) => Route::BankNotification {
             mode: mode.to_string(),
@@ -529,5 +661,31 @@ mod tests {
             "/v1/customers/:id"
         );
         assert_eq!(route(&Method::POST, "/sandbox/direct"), Route::Sandbox);
+        match route(
+            &Method::POST,
+            "/portal/prj_1/test/bps_1/subscriptions/sub_9/cancel",
+        ) {
+            Route::Portal { session, step, .. } => assert_eq!(
+                (session.as_str(), step),
+                (
+                    "bps_1",
+                    PortalStep::Cancel {
+                        subscription: "sub_9".into()
+                    }
+                )
+            ),
+            other => panic!("portal cancel routed to {other:?}"),
+        }
+        assert_eq!(
+            route(&Method::DELETE, "/portal/prj_1/test/bps_1"),
+            Route::NotFound
+        );
+        assert!(matches!(
+            route(&Method::POST, "/v1/billing_portal/sessions"),
+            Route::Api(ApiRoute {
+                endpoint: Endpoint::PortalSessionCreate,
+                ..
+            })
+        ));
     }
 }

@@ -3,6 +3,7 @@
 //! - [`bank`]: the Pay by Bank page (pick a bank) and the bank's redirect back.
 //! - [`brand`]: the merchant's frame (name, logo, colour, support contact) around a page.
 //! - [`checkout`]: the hosted checkout page and the gateway's answers to it.
+//! - [`portal`]: the customer portal page a billing portal session's `url` opens.
 //! - [`three_ds`]: the 3-D Secure hand-off a payment's `next_action` points at.
 //! - [`html`]: the shared frame, HTML answers, self-posting forms and redirects.
 //!
@@ -13,4 +14,5 @@ pub mod bank;
 pub mod brand;
 pub mod checkout;
 mod html;
+pub mod portal;
 pub mod three_ds;
