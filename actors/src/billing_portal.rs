@@ -110,12 +110,21 @@ pub struct Opened {
     pub until: i64,
 }
 
+/// A subscription as the page shows it.
+pub struct ShownSubscription {
+    pub subscription: Subscription,
+    pub product_names: Vec<String>,
+    /// The card it is charged to, when that is not the customer's default (the page says so:
+    /// a past-due subscription on another card is not fixed by the card shown above it).
+    pub other_card: Option<PaymentMethod>,
+}
+
 /// Everything the page shows.
 pub struct Overview {
     pub customer: Customer,
     pub card: Option<PaymentMethod>,
     /// Current subscriptions, each with its products' names.
-    pub subscriptions: Vec<(Subscription, Vec<String>)>,
+    pub subscriptions: Vec<ShownSubscription>,
     pub invoices: Vec<Invoice>,
     /// The prices a customer may switch to, with their product's name.
     pub switchable: Vec<(Price, String)>,
@@ -687,7 +696,19 @@ impl Portal {
             for item in &s.items.data {
                 names.push(self.product_name(scope, &item.price.product).await);
             }
-            subscriptions.push((s, names));
+            let other_card = match &s.default_payment_method {
+                Some(pm)
+                    if customer.invoice_settings.default_payment_method.as_ref() != Some(pm) =>
+                {
+                    self.object::<PaymentMethod>(scope, pm).await
+                }
+                _ => None,
+            };
+            subscriptions.push(ShownSubscription {
+                subscription: s,
+                product_names: names,
+                other_card,
+            });
         }
         let invoices = if v.settings.features.invoice_history.enabled {
             let r = crate::billing::list_invoices(

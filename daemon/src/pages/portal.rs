@@ -13,7 +13,9 @@
 //! one `GET` that changes something (back from the card page) only applies a card this
 //! customer saved for this very session.
 
-use calmony_actors::billing_portal::{Overview, PageError, Portal, Viewer, access::AfterTask};
+use calmony_actors::billing_portal::{
+    Overview, PageError, Portal, ShownSubscription, Viewer, access::AfterTask,
+};
 use calmony_protocol::billing::Subscription;
 use calmony_protocol::clock_text::{date, money};
 use hyper::Response;
@@ -148,7 +150,13 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
                 field(&form, "feedback").filter(|f| !f.is_empty()),
             )
             .await
-            .map(|_| "canceled"),
+            .map(|s| {
+                if s.cancel_at_period_end && s.status != "canceled" {
+                    "ending"
+                } else {
+                    "canceled"
+                }
+            }),
         PortalStep::Resume { subscription } => {
             portal.resume(&v, subscription).await.map(|_| "resumed")
         }
@@ -188,6 +196,10 @@ enum Notice {
 fn notice_for(done: &str) -> Option<&'static str> {
     Some(match done {
         "canceled" => "Your subscription has been cancelled.",
+        "ending" => {
+            "Your subscription will end at the end of the current period. You can \
+                     resume it any time before then."
+        }
         "resumed" => "Your subscription will continue. Nothing else changes.",
         "switched" => "Your plan has been changed.",
         "card" => "Your card has been updated. Any overdue payment has been retried with it.",
@@ -235,7 +247,7 @@ const STYLE: &str = ".wide{max-width:62rem}\
      .secondary,a.secondary{background:#fff;color:#1a1f36;border:1px solid #c9ced8;text-decoration:none;display:inline-block}\
      .danger{background:#fff;color:#a3262a;border:1px solid #e8b4b6}\
      .small{padding:.55rem .9rem;font-size:.95rem}\
-     .cardline{display:flex;align-items:center;gap:.6rem;margin:0 0 .85rem}\
+     .cardline{display:flex;align-items:center;gap:.35rem .6rem;flex-wrap:wrap;margin:0 0 .85rem}.cardline span{white-space:nowrap}\
      .brandmark{font-size:.75rem;font-weight:700;text-transform:uppercase;letter-spacing:.04em;border:1px solid #c9ced8;border-radius:4px;padding:.05rem .35rem;color:#3c4257}\
      table{width:100%;border-collapse:collapse;font-size:.95rem}\
      th{text-align:left;font-weight:600;color:#5b6475;font-size:.85rem;padding:.25rem 0;border-bottom:1px solid #eceef2}\
@@ -329,13 +341,23 @@ fn status_pill(s: &Subscription) -> (&'static str, &'static str) {
     }
 }
 
-fn subscription_html(
-    v: &Viewer,
-    o: &Overview,
-    here: &str,
-    s: &Subscription,
-    names: &[String],
-) -> String {
+fn subscription_html(v: &Viewer, o: &Overview, here: &str, shown: &ShownSubscription) -> String {
+    let s = &shown.subscription;
+    let names = &shown.product_names;
+    let paid_by = shown
+        .other_card
+        .as_ref()
+        .and_then(|pm| pm.card.as_ref())
+        .map(|c| {
+            format!(
+                "<p class=\"meta muted\" id=\"sub-card-{}\">Charged to {} •••• {}</p>",
+                escape(&s.id),
+                escape(&c.display_brand),
+                escape(&c.last4)
+            )
+        })
+        .unwrap_or_default();
+
     let (amount, per) = per_period(s);
     let tax = if taxed(s) { " plus VAT" } else { "" };
     let (pill, tone) = status_pill(s);
@@ -422,7 +444,7 @@ fn subscription_html(
         "<article class=\"sub\" id=\"sub-{id}\"><div class=\"row\"><span class=\"sub-name\">{names}</span>\
          <span class=\"pill {tone}\" id=\"status-{id}\">{pill}</span></div>\
          <p class=\"price\">{amount}<small>{per}</small></p>\
-         <p class=\"meta\" id=\"renewal-{id}\">{meta}</p>\
+         <p class=\"meta\" id=\"renewal-{id}\">{meta}</p>{paid_by}\
          <div class=\"actions\">{actions}</div>{switch}</article>",
         names = escape(&names.join(", ")),
         amount = money(amount),
@@ -474,7 +496,7 @@ async fn home(
     } else {
         o.subscriptions
             .iter()
-            .map(|(s, names)| subscription_html(v, &o, here, s, names))
+            .map(|shown| subscription_html(v, &o, here, shown))
             .collect()
     };
     let card = match o.card.as_ref().and_then(|pm| pm.card.as_ref()) {
@@ -650,8 +672,8 @@ async fn cancel_form(
         Ok(o) => o
             .subscriptions
             .into_iter()
-            .find(|(x, _)| x.id == s.id)
-            .map(|(_, n)| n.join(", "))
+            .find(|x| x.subscription.id == s.id)
+            .map(|x| x.product_names.join(", "))
             .unwrap_or_default(),
         Err(e) => return error_page(look, e),
     };
