@@ -18,14 +18,14 @@ use crate::harness::receiver::Receiver;
 use crate::harness::{World, free_port};
 
 /// One chromedriver and its browser session; both go when the test ends.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    async fn start(width: u32, height: u32) -> Browser {
+    pub(crate) async fn start(width: u32, height: u32) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -71,7 +71,7 @@ impl Browser {
         }
     }
 
-    async fn type_into(&self, id: &str, text: &str) {
+    pub(crate) async fn type_into(&self, id: &str, text: &str) {
         let field = self
             .client
             .wait()
@@ -82,7 +82,7 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
-    async fn click(&self, id: &str) {
+    pub(crate) async fn click(&self, id: &str) {
         self.client
             .wait()
             .for_element(Locator::Id(id))
@@ -94,7 +94,7 @@ impl Browser {
     }
 
     /// Waits until the page shows element `id` (after a navigation or an auto-posted form).
-    async fn shows(&self, id: &str) -> String {
+    pub(crate) async fn shows(&self, id: &str) -> String {
         self.client
             .wait()
             .at_most(Duration::from_secs(20))
@@ -104,27 +104,34 @@ impl Browser {
         self.client.source().await.expect("page source")
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.client.current_url().await.expect("url").to_string()
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
+        self.screenshot_in("checkout", name).await
+    }
+
+    /// A screenshot under `target/test-artifacts/<area>/`.
+    pub(crate) async fn screenshot_in(&self, area: &str, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-        let dir = artifacts();
+        let dir = artifacts(area);
         std::fs::create_dir_all(&dir).expect("artifact dir");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
 }
 
-fn artifacts() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/checkout")
+fn artifacts(area: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-artifacts")
+        .join(area)
 }
 
 async fn session(w: &World, rx: &Receiver, amount: u32, name: &str, extra: &str) -> Value {
@@ -157,7 +164,7 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-async fn fill_card(b: &Browser, number: &str, expiry_month: &str) {
+pub(crate) async fn fill_card(b: &Browser, number: &str, expiry_month: &str) {
     b.type_into("cardNumber", number).await;
     b.type_into("cardExpiryMonth", expiry_month).await;
     b.type_into("cardExpiryYear", "2030").await;
@@ -167,7 +174,7 @@ async fn fill_card(b: &Browser, number: &str, expiry_month: &str) {
 
 /// Polls until the browser is on a URL starting with `prefix` (auto-posted forms and
 /// redirects finish after the click returns).
-async fn lands_on(b: &Browser, prefix: &str) -> String {
+pub(crate) async fn lands_on(b: &Browser, prefix: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let url = b.url().await;

@@ -29,6 +29,7 @@ mod pagination;
 mod params;
 mod pay_by_bank;
 mod payments;
+mod portal;
 mod rate_limit;
 mod redis_refusals;
 mod refunds;
