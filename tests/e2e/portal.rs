@@ -879,3 +879,204 @@ async fn the_portal_in_chromium_on_a_phone_and_a_desktop() {
         b.stop().await;
     }
 }
+
+/// A configuration that offers plan switches (prorated as the subscriptions API does), cancels
+/// at once, and lets the customer change only their address; and a session whose flow opens
+/// straight on cancelling one subscription, then sends the browser to the merchant.
+#[tokio::test]
+async fn plan_switches_flows_and_cancelling_at_once() {
+    let w = World::new();
+    let api = &w.api;
+    let s = subscribed(api, "jo@tenant.example").await;
+    let sub = api.get(&format!("/v1/subscriptions/{}", s.sub)).await;
+    let gold = sub.json["items"]["data"][0]["price"]["id"]
+        .as_str()
+        .expect("price")
+        .to_string();
+    let product = sub.json["items"]["data"][0]["price"]["product"]
+        .as_str()
+        .expect("product")
+        .to_string();
+    let platinum = api
+        .post_form(
+            "/v1/prices",
+            &format!(
+                "currency=gbp&unit_amount=3000&recurring[interval]=month&product={product}&nickname=Platinum"
+            ),
+        )
+        .await;
+    assert_eq!(platinum.status, 200, "{}", platinum.text);
+    let platinum = platinum.json["id"].as_str().expect("id").to_string();
+    let elsewhere = api
+        .post_form(
+            "/v1/prices",
+            "currency=gbp&unit_amount=500&recurring[interval]=month&product_data[name]=Bronze",
+        )
+        .await;
+    let elsewhere = elsewhere.json["id"].as_str().expect("id").to_string();
+    let cfg = api
+        .post_form(
+            "/v1/billing_portal/configurations",
+            &format!(
+                "features[subscription_update][enabled]=true\
+                 &features[subscription_update][default_allowed_updates][]=price\
+                 &features[subscription_update][proration_behavior]=create_prorations\
+                 &features[subscription_update][products][0][product]={product}\
+                 &features[subscription_update][products][0][prices][]={gold}\
+                 &features[subscription_update][products][0][prices][]={platinum}\
+                 &features[subscription_cancel][enabled]=true\
+                 &features[subscription_cancel][mode]=immediately\
+                 &features[customer_update][enabled]=true\
+                 &features[customer_update][allowed_updates][]=address\
+                 &features[invoice_history][enabled]=true"
+            ),
+        )
+        .await;
+    assert_eq!(cfg.status, 200, "{}", cfg.text);
+    let cfg = cfg.json["id"].as_str().expect("id").to_string();
+
+    let plain = portal_session(api, &s.customer, &format!("&configuration={cfg}")).await;
+    let mut v = Visitor::new();
+    let page = open(&w, &mut v, &plain).await;
+    assert!(
+        page.contains("Platinum") && page.contains("£30.00"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("id=\"update-card\""),
+        "the card is not offered"
+    );
+    let here = plain["url"]
+        .as_str()
+        .expect("url")
+        .split("/t/")
+        .next()
+        .expect("p")
+        .to_string();
+    let csrf = form(&page, &format!("switch-{}", s.sub))
+        .field("csrf")
+        .expect("csrf")
+        .to_string();
+    // A price the configuration does not list is refused by the page.
+    let p = v
+        .post(
+            &format!("{here}/subscriptions/{}/price", s.sub),
+            &[("csrf", &csrf), ("price", &elsewhere)],
+        )
+        .await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    // An allowed one: switched, with the prorations the subscriptions API makes.
+    let p = v
+        .post(
+            &format!("{here}/subscriptions/{}/price", s.sub),
+            &[("csrf", &csrf), ("price", &platinum)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sub = api.get(&format!("/v1/subscriptions/{}", s.sub)).await;
+    assert_eq!(
+        sub.json["items"]["data"][0]["price"]["id"],
+        platinum.as_str()
+    );
+    let items = api
+        .get(&format!("/v1/invoiceitems?customer={}", s.customer))
+        .await;
+    let prorations: Vec<&Value> = items.json["data"]
+        .as_array()
+        .map(|a| a.iter().filter(|i| i["proration"] == true).collect())
+        .unwrap_or_default();
+    assert_eq!(prorations.len(), 2, "{}", items.text);
+    // Only the address may change.
+    let p = v
+        .post(
+            &format!("{here}/details"),
+            &[
+                ("csrf", &csrf),
+                ("address[line1]", "3 Harbour Walk"),
+                ("address[city]", "Bristol"),
+                ("address[postal_code]", "BS1 5AA"),
+                ("address[country]", "GB"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let c = api.get(&format!("/v1/customers/{}", s.customer)).await;
+    assert_eq!(c.json["address"]["line1"], "3 Harbour Walk");
+    let p = v
+        .post(
+            &format!("{here}/details"),
+            &[("csrf", &csrf), ("email", "x@y.example")],
+        )
+        .await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert_eq!(
+        api.get(&format!("/v1/customers/{}", s.customer)).await.json["email"],
+        "jo@tenant.example"
+    );
+
+    // The cancel flow: the link opens on the confirmation, cancelling ends it now, and the
+    // browser goes where after_completion says.
+    let flow = portal_session(
+        api,
+        &s.customer,
+        &format!(
+            "&configuration={cfg}&flow_data[type]=subscription_cancel\
+             &flow_data[subscription_cancel][subscription]={}\
+             &flow_data[after_completion][type]=redirect\
+             &flow_data[after_completion][redirect][return_url]=https%3A%2F%2Fharbour.example%2Fbye",
+            s.sub
+        ),
+    )
+    .await;
+    assert_eq!(flow["flow"]["type"], "subscription_cancel", "{flow}");
+    assert_eq!(
+        flow["flow"]["after_completion"]["redirect"]["return_url"],
+        "https://harbour.example/bye"
+    );
+    let mut v2 = Visitor::new();
+    let opened = v2.get(flow["url"].as_str().expect("url")).await;
+    assert_eq!(opened.status, 303);
+    let to = opened.location.expect("location");
+    assert!(
+        to.ends_with(&format!("/subscriptions/{}/cancel", s.sub)),
+        "{to}"
+    );
+    let confirm = v2.get(&format!("{}{to}", w.daemon.base())).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Your subscription ends now"),
+        "{}",
+        confirm.body
+    );
+    let f = form(&confirm.body, "confirm-cancel");
+    let csrf2 = f.field("csrf").expect("csrf").to_string();
+    let p = v2
+        .post(
+            &format!("{}{}", w.daemon.base(), f.action),
+            &[("csrf", &csrf2)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location.as_deref(), Some("https://harbour.example/bye"));
+    let sub = api.get(&format!("/v1/subscriptions/{}", s.sub)).await;
+    assert_eq!(sub.json["status"], "canceled", "{}", sub.text);
+    assert_eq!(
+        sub.json["cancellation_details"]["reason"],
+        "cancellation_requested"
+    );
+    let deleted = api
+        .get("/v1/events?type=customer.subscription.deleted")
+        .await;
+    assert_eq!(
+        deleted.json["data"][0]["data"]["object"]["id"],
+        s.sub.as_str()
+    );
+    // A cancelled subscription is no longer the page's to act on.
+    let p = v2
+        .post(
+            &format!("{}{}", w.daemon.base(), f.action),
+            &[("csrf", &csrf2)],
+        )
+        .await;
+    assert_eq!(p.status, 404, "{}", p.body);
+}
