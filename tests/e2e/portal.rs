@@ -876,6 +876,20 @@ async fn the_portal_in_chromium_on_a_phone_and_a_desktop() {
         assert_eq!(sub.json["cancel_at_period_end"], false);
         b.screenshot_in("portal", &format!("{device}-6-resumed"))
             .await;
+        // A link that no longer opens (here, a wrong token): how to get a new one.
+        let url = link["url"].as_str().expect("url");
+        let (page_url, _) = url.split_once("/t/").expect("token path");
+        b.client
+            .goto(&format!("{page_url}/t/{}", "x".repeat(43)))
+            .await
+            .expect("open a dead link");
+        let page = b.shows("expired").await;
+        assert!(
+            page.contains("get a new one") && page.contains("Return to Harbour Lettings Ltd"),
+            "{page}"
+        );
+        b.screenshot_in("portal", &format!("{device}-7-expired"))
+            .await;
         b.stop().await;
     }
 }
