@@ -66,6 +66,8 @@ pub struct SessionInternal {
 pub struct Settings {
     pub features: Features,
     pub business_profile: BusinessProfile,
+    /// Where a session without `return_url` links back to.
+    pub default_return_url: Option<String>,
 }
 
 /// A browser the page recognised: its session, the rules that apply, and the token its forms
@@ -224,6 +226,7 @@ impl Portal {
                 Settings {
                     features: c.features,
                     business_profile: c.business_profile,
+                    default_return_url: c.default_return_url,
                 }
             }
             None => Settings::default(),
@@ -388,7 +391,7 @@ impl Portal {
         let p = SessionParams::take(params)?;
         crate::payments::check_customer(&self.checkout.payments, ctx, &p.customer, "customer")
             .await?;
-        let (configuration, features) = match &p.configuration {
+        let (configuration, features, default_return_url) = match &p.configuration {
             Some(id) => {
                 let (_, c) = self
                     .load_configuration(scope, id, "configuration")
@@ -404,14 +407,14 @@ impl Portal {
                         "This configuration is not active.",
                     ));
                 }
-                (Some(c.id), c.features)
+                (Some(c.id), c.features, c.default_return_url)
             }
             None => {
                 let mut c = self.store().conn();
                 let id: Option<String> =
                     self.store().run(c.hget(defaults(scope), "default")).await?;
-                let features = self.settings(scope, id.as_deref()).await?.features;
-                (id, features)
+                let settings = self.settings(scope, id.as_deref()).await?;
+                (id, settings.features, settings.default_return_url)
             }
         };
         if let Some(flow) = &p.flow {
@@ -474,7 +477,8 @@ impl Portal {
             livemode: scope.livemode(),
             locale: p.locale,
             on_behalf_of: None,
-            return_url: p.return_url,
+            // Without one, the configuration's `default_return_url` (Stripe's rule).
+            return_url: p.return_url.or(default_return_url),
             url: page.clone(),
         };
         let answer = Session {

@@ -316,9 +316,25 @@ async fn sessions_and_configurations_in_stripe_s_shapes_and_their_refusals() {
         events.text
     );
 
-    // A session on a configuration, with a flow.
+    // A session on a configuration; without return_url, the configuration's default.
     let s = portal_session(api, &cus, &format!("&configuration={cid}")).await;
     assert_eq!(s["configuration"], cid.as_str());
+    let r = api
+        .post_form(
+            "/v1/billing_portal/sessions",
+            &format!("customer={cus}&configuration={cid}"),
+        )
+        .await;
+    assert_eq!(
+        r.json["return_url"], "https://harbour.example/",
+        "{}",
+        r.text
+    );
+    // Without a configuration: the project's default (the first made), here the same.
+    let r = api
+        .post_form("/v1/billing_portal/sessions", &format!("customer={cus}"))
+        .await;
+    assert_eq!(r.json["configuration"], cid.as_str(), "{}", r.text);
 
     // Every refusal is a 400 naming its parameter.
     let other = api.customer().await;
