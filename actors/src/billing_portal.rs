@@ -328,6 +328,14 @@ impl Portal {
         let before = serde_json::to_value(&c).unwrap_or(Value::Null);
         let now = clock::now();
         c.update(p, now)?;
+        if c.is_default && !c.active {
+            // Sessions that name no configuration use the default: it stays usable.
+            return Err(ApiError::invalid_param(
+                "parameter_invalid",
+                "active",
+                "The default configuration cannot be deactivated.",
+            ));
+        }
         self.check_prices(scope, &c.features).await?;
         let body = to_json(&c)?;
         let key = scope.record(id);

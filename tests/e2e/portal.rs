@@ -407,6 +407,34 @@ async fn sessions_and_configurations_in_stripe_s_shapes_and_their_refusals() {
             .status,
         404
     );
+    let r = api
+        .post_form(
+            &format!("/v1/billing_portal/configurations/{cid}"),
+            "active=false",
+        )
+        .await;
+    assert_eq!((r.status, r.err("param")), (400, "active"), "{}", r.text);
+    // Another one can be switched off, and then opens no session.
+    let other_cfg = second.json["id"].as_str().expect("id");
+    let r = api
+        .post_form(
+            &format!("/v1/billing_portal/configurations/{other_cfg}"),
+            "active=false",
+        )
+        .await;
+    assert_eq!(r.json["active"], false, "{}", r.text);
+    let r = api
+        .post_form(
+            "/v1/billing_portal/sessions",
+            &format!("customer={cus}&configuration={other_cfg}"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.err("param")),
+        (400, "configuration"),
+        "{}",
+        r.text
+    );
 }
 
 /// One customer's link reaches that customer's page and nothing else: not another

@@ -183,6 +183,46 @@ mod tests {
     }
 
     #[test]
+    fn after_a_flow_s_task_the_browser_goes_where_after_completion_says() {
+        use calmony_protocol::billing_portal::{
+            AfterCompletion, Flow, HostedConfirmation, RedirectTo,
+        };
+        let flow = |kind: &str, redirect: Option<&str>, message: Option<Option<&str>>| Flow {
+            kind: "payment_method_update".into(),
+            after_completion: AfterCompletion {
+                kind: kind.into(),
+                redirect: redirect.map(|u| RedirectTo {
+                    return_url: u.into(),
+                }),
+                hosted_confirmation: message.map(|m| HostedConfirmation {
+                    custom_message: m.map(String::from),
+                }),
+            },
+            subscription_cancel: None,
+            subscription_update: None,
+            subscription_update_confirm: None,
+        };
+        for (f, want) in [
+            (None, AfterTask::Home),
+            (Some(flow("portal_homepage", None, None)), AfterTask::Home),
+            (
+                Some(flow("redirect", Some("https://h.example/"), None)),
+                AfterTask::Redirect("https://h.example/".into()),
+            ),
+            (
+                Some(flow("hosted_confirmation", None, Some(Some("Thanks")))),
+                AfterTask::Confirmation(Some("Thanks".into())),
+            ),
+            (
+                Some(flow("hosted_confirmation", None, Some(None))),
+                AfterTask::Confirmation(None),
+            ),
+        ] {
+            assert_eq!(after_task(f.as_ref()), want, "{f:?}");
+        }
+    }
+
+    #[test]
     fn the_page_refuses_what_the_configuration_does_not_offer() {
         let mut f = Features::default();
         f.subscription_update.enabled = true;
