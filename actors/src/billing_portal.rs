@@ -19,7 +19,7 @@
 //! on the customer, and the browser comes back here, where the card becomes the customer's
 //! and their subscriptions' default and an open or past-due invoice is retried at once.
 
-use calmony_protocol::billing::{Invoice, Price, Subscription};
+use calmony_protocol::billing::{Invoice, Price, Subscription, TaxRate};
 use calmony_protocol::billing_portal::{
     BusinessProfile, CONFIGURATION_PREFIX, Configuration, Features, SESSION_PREFIX, Session,
     SessionParams,
@@ -119,6 +119,8 @@ pub struct ShownSubscription {
     /// The card it is charged to, when that is not the customer's default (the page says so:
     /// a past-due subscription on another card is not fixed by the card shown above it).
     pub other_card: Option<PaymentMethod>,
+    /// What the next renewal charges: its items with their tax, as the invoice will total.
+    pub renewal_total: i64,
 }
 
 /// Everything the page shows.
@@ -716,10 +718,12 @@ impl Portal {
                 }
                 _ => None,
             };
+            let renewal_total = self.renewal_total(scope, &s).await;
             subscriptions.push(ShownSubscription {
                 subscription: s,
                 product_names: names,
                 other_card,
+                renewal_total,
             });
         }
         let invoices = if v.settings.features.invoice_history.enabled {
@@ -772,6 +776,42 @@ impl Portal {
             .ok()
             .flatten()
             .and_then(|rec| rec.parse(&key).ok())
+    }
+
+    /// A period's charge for `s`'s items with their tax rates (or its default ones), totalled
+    /// as an invoice is ([`crate::billing::totals`]).
+    async fn renewal_total(&self, scope: &Scope, s: &Subscription) -> i64 {
+        use crate::billing::totals::{LineInput, Rate, totals};
+        let amounts: Vec<i64> = s
+            .items
+            .data
+            .iter()
+            .map(|i| i.price.unit_amount * i.quantity)
+            .collect();
+        let lines: Vec<LineInput<'_>> = s
+            .items
+            .data
+            .iter()
+            .zip(&amounts)
+            .map(|(i, amount)| LineInput {
+                amount: *amount,
+                tax_rates: &i.tax_rates,
+            })
+            .collect();
+        let mut rates: Vec<TaxRate> = Vec::new();
+        for id in s
+            .default_tax_rates
+            .iter()
+            .chain(s.items.data.iter().flat_map(|i| i.tax_rates.iter()))
+        {
+            if !rates.iter().any(|r| &r.id == id)
+                && let Some(r) = self.object::<TaxRate>(scope, id).await
+            {
+                rates.push(r);
+            }
+        }
+        let rates: Vec<Rate<'_>> = rates.iter().map(Rate::from).collect();
+        totals(&lines, &s.default_tax_rates, &rates, 0).total
     }
 
     async fn product_name(&self, scope: &Scope, product: &str) -> String {

@@ -460,6 +460,23 @@ async fn a_session_sees_one_customer_only_and_expires() {
         .as_str()
         .expect("a's invoice")
         .to_string();
+    let vat = api
+        .post_form(
+            "/v1/tax_rates",
+            "display_name=VAT&percentage=20&inclusive=false&country=GB",
+        )
+        .await;
+    assert_eq!(vat.status, 200, "{}", vat.text);
+    let r = api
+        .post_form(
+            &format!("/v1/subscriptions/{}", a.sub),
+            &format!(
+                "default_tax_rates[]={}",
+                vat.json["id"].as_str().expect("id")
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let s = portal_session(api, &a.customer, "").await;
     let url = s["url"].as_str().expect("url").to_string();
     let page_url = url.split("/t/").next().expect("page").to_string();
@@ -483,8 +500,8 @@ async fn a_session_sees_one_customer_only_and_expires() {
     assert!(page.contains(&format!("sub-{}", a.sub)));
     assert!(!page.contains(&b.sub) && !page.contains(&b_invoice));
     assert!(
-        page.contains("Renews on") && page.contains("£10.00"),
-        "{page}"
+        page.contains("Renews on") && page.contains("for £12.00 including tax"),
+        "the renewal with its VAT: {page}"
     );
     let csrf = csrf_of(&page);
 

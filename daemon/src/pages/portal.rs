@@ -359,7 +359,7 @@ fn subscription_html(v: &Viewer, o: &Overview, here: &str, shown: &ShownSubscrip
         .unwrap_or_default();
 
     let (amount, per) = per_period(s);
-    let tax = if taxed(s) { " plus VAT" } else { "" };
+    let tax = if taxed(s) { " including tax" } else { "" };
     let (pill, tone) = status_pill(s);
     let overdue = o
         .invoices
@@ -378,7 +378,7 @@ fn subscription_html(v: &Viewer, o: &Overview, here: &str, shown: &ShownSubscrip
         (None, false) => format!(
             "Renews on {} for {}{tax}.",
             date(s.current_period_end),
-            money(amount)
+            money(shown.renewal_total)
         ),
     };
     let f = &v.settings.features;
