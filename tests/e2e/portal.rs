@@ -221,6 +221,32 @@ async fn sessions_and_configurations_in_stripe_s_shapes_and_their_refusals() {
         assert!(dump.iter().all(|v| !v.contains(token)), "{k}: {dump:?}");
     }
 
+    // A flow that opens on the card, then confirms on the page.
+    let f = portal_session(
+        api,
+        &cus,
+        "&flow_data[type]=payment_method_update\
+         &flow_data[after_completion][type]=hosted_confirmation\
+         &flow_data[after_completion][hosted_confirmation][custom_message]=Thanks%21",
+    )
+    .await;
+    assert_eq!(f["flow"]["type"], "payment_method_update", "{f}");
+    assert_eq!(
+        f["flow"]["after_completion"]["hosted_confirmation"]["custom_message"],
+        "Thanks!"
+    );
+    let mut v = Visitor::new();
+    let opened = v.get(f["url"].as_str().expect("url")).await;
+    assert_eq!(opened.status, 303);
+    assert!(
+        opened
+            .location
+            .as_deref()
+            .is_some_and(|l| l.ends_with("#payment-method")),
+        "{:?}",
+        opened.location
+    );
+
     // Configurations: create, retrieve, update, list.
     let price = api
         .post_form(
