@@ -6,7 +6,7 @@
 //! - [`account`]: the index, the organization and its links, bank accounts.
 //! - [`transaction`]: ledger entries with their running balance.
 //! - [`payment`]: payments, submissions (outbound) and admissions (inbound).
-//! - [`event`]: events and the webhook resource.
+//! - [`event`]: events and the webhook resource. [`keys`]: the keys webhooks are signed with.
 //! - [`page`]: a list page with `links.prev/next`.
 //! - [`error`]: the `{"errors": [...]}` body.
 //! - [`signature`]: RFC 9421 message signatures (Ed25519 requests, ES512 webhooks) and
@@ -19,6 +19,7 @@
 pub mod account;
 pub mod error;
 pub mod event;
+pub mod keys;
 pub mod money;
 pub mod page;
 pub mod payment;
@@ -27,7 +28,8 @@ pub mod transaction;
 
 pub use account::{BankAccount, BankAddress, Index, Organization, OrganizationMode};
 pub use error::{ErrorBody, ErrorItem};
-pub use event::{Event, Webhook};
+pub use event::{Event, NewWebhook, Webhook, WebhookRequestStatus, WebhookState, WebhookTest};
+pub use keys::{PublicKey, PublicKeys};
 pub use money::{Money, MoneyError};
 pub use page::{Links, Page};
 pub use payment::{

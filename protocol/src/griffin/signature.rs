@@ -285,6 +285,87 @@ pub fn sign_request(
     Ok(out)
 }
 
+/// How long a webhook signature is valid for after it is made (`expires` − `created`).
+pub const WEBHOOK_EXPIRES_SECS: i64 = 300;
+
+/// The headers that sign a webhook delivery of `body` to `url` as Griffin signs them: `date`,
+/// `content-type`, `content-length`, `content-digest`, then `signature-input` and `signature`
+/// labelled with the key id, covering [`WEBHOOK_COMPONENTS`] with `created`, `expires`,
+/// `nonce` and `keyid`. The caller sends exactly these values with the body's bytes.
+pub fn sign_webhook(
+    key: &SigningKey,
+    url: &url::Url,
+    body: &[u8],
+    now_secs: i64,
+    nonce: &str,
+) -> Result<Vec<(&'static str, String)>, SignatureError> {
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or("")),
+        None => url.host_str().unwrap_or("").to_owned(),
+    };
+    let mut out: Vec<(&'static str, String)> = vec![
+        ("date", http_date(now_secs)),
+        ("content-type", "application/json".to_owned()),
+        ("content-length", body.len().to_string()),
+        ("content-digest", content_digest(body)),
+    ];
+    let covered: Vec<(&str, &str)> = out.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let message = Message {
+        method: "POST",
+        authority: &authority,
+        path: url.path(),
+        query: url.query().unwrap_or(""),
+        headers: &covered,
+    };
+    let params = Params {
+        label: key.keyid.clone(),
+        components: WEBHOOK_COMPONENTS.iter().map(|c| (*c).to_owned()).collect(),
+        created: now_secs,
+        expires: Some(now_secs + WEBHOOK_EXPIRES_SECS),
+        nonce: nonce.to_owned(),
+        keyid: key.keyid.clone(),
+    };
+    let signed = sign(key, &message, &params)?;
+    out.push(("signature-input", signed.signature_input));
+    out.push(("signature", signed.signature));
+    Ok(out)
+}
+
+impl crate::griffin::PublicKey {
+    /// The JWK Griffin publishes for an ES512 key; `None` for another kind of key.
+    pub fn of(kid: &str, key: &VerifyingKey) -> Option<Self> {
+        let jwk: serde_json::Value = serde_json::from_str(&key.es512_jwk()?).ok()?;
+        let text = |name: &str| jwk.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        Some(Self {
+            kty: text("kty")?,
+            crv: text("crv")?,
+            alg: Some("ES512".to_owned()),
+            use_: Some("sig".to_owned()),
+            kid: kid.to_owned(),
+            x: text("x")?,
+            y: text("y")?,
+        })
+    }
+
+    /// The key to verify with: only an EC P-521 key for ES512 signatures is accepted.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, SignatureError> {
+        if self.kty != "EC" || self.crv != "P-521" {
+            return Err(SignatureError::Key(format!(
+                "key {:?} is {} {}, not EC P-521",
+                self.kid, self.kty, self.crv
+            )));
+        }
+        if self.alg.as_deref().is_some_and(|a| a != "ES512") {
+            return Err(SignatureError::Key(format!(
+                "key {:?} is for {:?}, not ES512",
+                self.kid, self.alg
+            )));
+        }
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-521", "x": self.x, "y": self.y});
+        VerifyingKey::es512_from_jwk(&jwk.to_string())
+    }
+}
+
 /// The parts of an HTTP message a signature can cover. Header names are matched without
 /// regard to case; `query` is the text after `?` (empty when there is none).
 #[derive(Debug, Clone, Copy)]
@@ -849,6 +930,52 @@ mod tests {
             verify(&message, BODY, &lookup, &policy(), NOW),
             Err(SignatureError::NotCovered("content-digest"))
         );
+    }
+
+    #[test]
+    fn sign_webhook_makes_a_delivery_its_published_key_verifies() {
+        let mut secret = [5_u8; 66];
+        secret[0] = 1;
+        let key = SigningKey::es512_from_bytes("griffin-sbx-1", &secret)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let published = crate::griffin::PublicKey::of("griffin-sbx-1", &key.verifying_key())
+            .unwrap_or_else(|| panic!("an ES512 key has a JWK"));
+        assert_eq!(
+            (published.kty.as_str(), published.crv.as_str()),
+            ("EC", "P-521")
+        );
+        let public = published.verifying_key().unwrap_or_else(|e| panic!("{e}"));
+        let url = url::Url::parse("http://127.0.0.1:4242/webhooks/griffin/test")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body = br#"{"event-url":"/v0/events/ev.1"}"#;
+        let headers = sign_webhook(&key, &url, body, NOW, "n-1").unwrap_or_else(|e| panic!("{e}"));
+        let input = headers
+            .iter()
+            .find(|(n, _)| *n == "signature-input")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        assert!(input.starts_with("griffin-sbx-1=(\"date\" \"@method\" \"@path\""));
+        assert!(input.contains(&format!(";expires={}", NOW + WEBHOOK_EXPIRES_SECS)));
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let message = Message {
+            method: "POST",
+            authority: "127.0.0.1:4242",
+            path: "/webhooks/griffin/test",
+            query: "",
+            headers: &pairs,
+        };
+        let lookup = move |kid: &str| (kid == "griffin-sbx-1").then(|| public.clone());
+        let policy = Policy {
+            required: WEBHOOK_COMPONENTS,
+            max_age_secs: 300,
+        };
+        let v = verify(&message, body, &lookup, &policy, NOW).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.nonce.as_deref(), Some("n-1"));
+        let wrong = crate::griffin::PublicKey {
+            crv: "P-256".into(),
+            ..published
+        };
+        assert!(wrong.verifying_key().is_err());
     }
 
     #[test]
