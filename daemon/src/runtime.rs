@@ -307,6 +307,13 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                     client_public_key_path: Some(&config.sandbox.griffin_client_public_key_path)
                         .filter(|p| !p.is_empty())
                         .map(std::path::PathBuf::from),
+                    // Test mode on the built-in sandbox hears its webhooks with no setup.
+                    webhook_destination: config.griffin.test.base_url.is_empty().then(|| {
+                        format!(
+                            "{}/webhooks/griffin/test",
+                            config.public_base().trim_end_matches('/')
+                        )
+                    }),
                     ..calmony_sandbox::GriffinSandboxConfig::default()
                 },
                 cutoff: config.card_cutoff(false),
@@ -321,6 +328,9 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         let (hour, minute) = config.settlement_at();
         periodic.push(periodic::starter(SandboxSettlement(
             sandbox.daily_settlement(hour, minute),
+        )));
+        periodic.push(periodic::starter(GriffinSandboxDelivery(
+            sandbox.griffin_delivery(),
         )));
     }
     // Settlement: the follower closes batches into payouts and reconciles Griffin's credits.
@@ -475,6 +485,19 @@ impl periodic::Pass for SandboxSettlement {
 
     fn run(self) -> Pin<Box<dyn Future<Output = Self> + Send>> {
         Box::pin(async move { SandboxSettlement(self.0.pass().await) })
+    }
+}
+
+/// The Griffin sandbox's webhook delivery: a pass sends what changed since the last.
+#[derive(Clone)]
+struct GriffinSandboxDelivery(calmony_sandbox::GriffinDelivery);
+
+impl periodic::Pass for GriffinSandboxDelivery {
+    const NAME: &'static str = "griffin_sandbox_delivery";
+    const EVERY: Duration = Duration::from_millis(250);
+
+    fn run(self) -> Pin<Box<dyn Future<Output = Self> + Send>> {
+        Box::pin(async move { GriffinSandboxDelivery(self.0.pass().await) })
     }
 }
 

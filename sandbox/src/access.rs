@@ -24,7 +24,9 @@ pub enum Control {
     Ledger,
     /// The sandbox bank's ledger: operator only (it lists every project's bank payments).
     BankLedger,
-    /// The Griffin sandbox's test credit: operator only (it creates money).
+    /// The Griffin sandbox's test credit and its other operator routes (faults, releasing
+    /// held credits, rotating the webhook key, delivery attempts): operator only (the credit
+    /// creates money; the rest change or show what every tester shares).
     GriffinCredit,
 }
 
@@ -36,7 +38,11 @@ impl Control {
             "/sandbox/settle" => Some(Control::Settle),
             "/sandbox/ledger" => Some(Control::Ledger),
             "/sandbox/bank/ledger" => Some(Control::BankLedger),
-            "/sandbox/griffin/credit" => Some(Control::GriffinCredit),
+            "/sandbox/griffin/credit"
+            | "/sandbox/griffin/credit/release"
+            | "/sandbox/griffin/faults"
+            | "/sandbox/griffin/rotate-key"
+            | "/sandbox/griffin/deliveries" => Some(Control::GriffinCredit),
             _ => None,
         }
     }

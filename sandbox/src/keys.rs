@@ -33,6 +33,17 @@
 //! | `cp:sandbox:griffin:payment:<pm>` | string (JSON) | a payment, its submission or admission |
 //! | `cp:sandbox:griffin:once:<key>` | string (JSON) | a credit already made under a caller's key: its answer |
 //! | `cp:sandbox:griffin:nonce:<keyid>:<nonce>` | string, 10 min TTL | a request signature's nonce, seen once |
+//! | `cp:sandbox:griffin:version` | integer | bumped by every posting: the delivery pass rereads events only when it moved |
+//! | `cp:sandbox:griffin:signing-keys` | hash | webhook signing keys (ES512, P-521): key id → secret scalar (hex) |
+//! | `cp:sandbox:griffin:signing-key` | string | the key id webhooks are signed with now |
+//! | `cp:sandbox:griffin:key-fetches` | integer | how often `/v0/security/public-keys` was read |
+//! | `cp:sandbox:griffin:webhook` | string (JSON) | the organization's one webhook |
+//! | `cp:sandbox:griffin:webhook-test` | string (JSON) | how the last test delivery went |
+//! | `cp:sandbox:griffin:webhook-test-running` | string, 30 s TTL | a test delivery is in flight |
+//! | `cp:sandbox:griffin:claimed` | set | event URLs the delivery pass has taken (each is sent once, by one daemon) |
+//! | `cp:sandbox:griffin:attempts` | list (JSON), newest first, capped | every delivery attempt and its outcome |
+//! | `cp:sandbox:griffin:faults` | hash | injected faults: `drop`, `duplicate`, `delay_ms`, `hold`, `delta` |
+//! | `cp:sandbox:griffin:held` | sorted set (JSON) | credits held back by a fault, by when they post (ms; `+inf` until released) |
 //! | `cp:sandbox:faults_gen` | string (integer) | incremented by every setting of the faults: a simulator serving on the faults it last read checks it in each change (see `direct::handle`) |
 
 /// How long a 3-D Secure token stays usable: the cardholder has this long to finish the
@@ -102,6 +113,18 @@ pub const GRIFFIN_HOLDS: &str = "cp:sandbox:griffin:holds";
 pub const GRIFFIN_LEDGER: &str = "cp:sandbox:griffin:ledger";
 pub const GRIFFIN_PENDING: &str = "cp:sandbox:griffin:pending";
 pub const GRIFFIN_PAYMENTS: &str = "cp:sandbox:griffin:payments";
+
+pub const GRIFFIN_VERSION: &str = "cp:sandbox:griffin:version";
+pub const GRIFFIN_SIGNING_KEYS: &str = "cp:sandbox:griffin:signing-keys";
+pub const GRIFFIN_SIGNING_KEY: &str = "cp:sandbox:griffin:signing-key";
+pub const GRIFFIN_KEY_FETCHES: &str = "cp:sandbox:griffin:key-fetches";
+pub const GRIFFIN_WEBHOOK: &str = "cp:sandbox:griffin:webhook";
+pub const GRIFFIN_WEBHOOK_TEST: &str = "cp:sandbox:griffin:webhook-test";
+pub const GRIFFIN_WEBHOOK_TEST_RUNNING: &str = "cp:sandbox:griffin:webhook-test-running";
+pub const GRIFFIN_CLAIMED: &str = "cp:sandbox:griffin:claimed";
+pub const GRIFFIN_ATTEMPTS: &str = "cp:sandbox:griffin:attempts";
+pub const GRIFFIN_FAULTS: &str = "cp:sandbox:griffin:faults";
+pub const GRIFFIN_HELD: &str = "cp:sandbox:griffin:held";
 
 pub fn griffin_payment(id: &str) -> String {
     format!("cp:sandbox:griffin:payment:{id}")

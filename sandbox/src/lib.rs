@@ -29,7 +29,9 @@
 //! - `bank`: the sandbox banks of Pay by Bank (Open Banking v3.1 payment initiation) under
 //!   `/sandbox/bank/<bank_id>/`, and their ledger at `GET /sandbox/bank/ledger` (operator).
 //! - `griffin`: the Griffin bank (the merchant's settlement account) under
-//!   `/sandbox/griffin/v0/`, and its test credit at `POST /sandbox/griffin/credit` (operator).
+//!   `/sandbox/griffin/v0/`, its signed webhooks, and its operator routes: the test credit at
+//!   `POST /sandbox/griffin/credit`, faults, held credits' release, key rotation and the
+//!   delivery attempts (see `griffin`).
 //!
 //! Routes, all under `/sandbox/`: `POST direct/`, `POST hosted/`, `POST hosted/pay`,
 //! `POST hosted/3ds`, `GET|POST acs`, `POST acs/complete`, `POST settle`, `GET ledger`,
@@ -297,9 +299,38 @@ impl Sandbox {
         settlement::settle(&self.gateway).await
     }
 
+    /// The Griffin sandbox's webhook delivery, for the daemon to run a pass of every few
+    /// hundred milliseconds under supervision.
+    pub fn griffin_delivery(&self) -> GriffinDelivery {
+        GriffinDelivery {
+            gateway: Arc::clone(&self.gateway),
+            state: griffin::delivery::PassState::default(),
+        }
+    }
+
     /// The daily settlement at `hour:minute` UTC, for the daemon to run under supervision.
     pub fn daily_settlement(&self, hour: u8, minute: u8) -> settlement::DailySettlement {
         settlement::DailySettlement::new(Arc::clone(&self.gateway), hour, minute)
+    }
+}
+
+/// The Griffin sandbox's webhook delivery (see `griffin::delivery`): each pass sends the
+/// events made since the last, posts held credits that are due and matures payments. A pass
+/// that panics hands nothing back, so its caller keeps the state from before it.
+#[derive(Clone)]
+pub struct GriffinDelivery {
+    gateway: Arc<Gateway>,
+    state: griffin::delivery::PassState,
+}
+
+impl GriffinDelivery {
+    pub async fn pass(mut self) -> Self {
+        let gw = self.gateway.as_ref();
+        if let Err(error) = griffin::delivery::pass(gw, gw.griffin.as_ref(), &mut self.state).await
+        {
+            tracing::warn!(%error, "Griffin sandbox delivery pass failed");
+        }
+        self
     }
 }
 

@@ -46,6 +46,7 @@ pub const ACTORS: &[&str] = &[
     "event_retention",
     "clock_follower",
     "sandbox_settlement",
+    "griffin_sandbox_delivery",
 ];
 
 /// A fault point inside a payment's work rather than at an actor's message: just before the

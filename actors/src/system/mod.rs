@@ -12,6 +12,7 @@
 //! | [`event_retention`] | events past the retention period | its tick |
 //! | [`clock_follower`] | the shared clock offset (`clock.controllable`) | its tick |
 //! | the daemon's `sandbox_settlement` | the sandbox's daily settlement | its tick |
+//! | the daemon's `griffin_sandbox_delivery` | the Griffin sandbox's webhooks and held credits | its tick |
 //! | [`invoice_generator`] | invoice PDFs, on a `SyncArbiter` | billing's `PdfSlot`, given [`ActorSystem::invoices`] |
 //!
 //! The actors live on one actix arbiter, a thread of its own; each is started under an actix

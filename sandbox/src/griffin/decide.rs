@@ -1,5 +1,7 @@
-//! The sandbox's pure decisions: a submission's status at a time, a payment's fate, and
-//! which ledger entries a page holds.
+//! The sandbox's pure decisions: a submission's status at a time, a payment's fate, which
+//! ledger entries a page holds, and for webhooks: where one may be sent, how many copies of
+//! an event go out under the injected faults, what a credit posts and when, and how a test
+//! delivery's outcome is reported.
 
 use calmony_protocol::griffin::{Creditor, SubmissionStatus};
 
@@ -65,6 +67,73 @@ pub fn paginate(
     (page, prev, next)
 }
 
+/// Whether the sandbox can deliver to `url`: an `http://` URL with a host. Griffin itself
+/// wants https on port 443 at a public address; the sandbox runs beside the daemon, so
+/// loopback and plain http are what it must allow, and it has no TLS client for https.
+pub fn check_destination(url: &str) -> Result<(), &'static str> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(if url.starts_with("https://") {
+            "the sandbox delivers to http:// URLs only (it carries no TLS client)"
+        } else {
+            "webhook-destination-url must be an http:// URL"
+        });
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty()
+        || host.contains('@')
+        || url.len() > 2048
+        || url.bytes().any(|b| b.is_ascii_control() || b == b' ')
+    {
+        return Err("webhook-destination-url must be an http:// URL with a host");
+    }
+    Ok(())
+}
+
+/// How many copies of one event are sent: none when a dropped-webhook fault took it, two in
+/// duplicate mode, else one.
+pub fn copies(dropped: bool, duplicate: bool) -> usize {
+    match (dropped, duplicate) {
+        (true, _) => 0,
+        (false, true) => 2,
+        (false, false) => 1,
+    }
+}
+
+/// What an incoming credit of `amount` posts under a wrong-amount fault of `delta` pence: at
+/// least a penny, as a scheme never delivers nothing.
+pub fn injected_amount(amount: i64, delta: i64) -> i64 {
+    amount.saturating_add(delta).max(1)
+}
+
+/// When a credit posts: `None` now; else the time (ms) it is held until, `f64::INFINITY`
+/// while held until released.
+pub fn credit_due(now_ms: i64, delay_ms: i64, hold: bool) -> Option<f64> {
+    if hold {
+        return Some(f64::INFINITY);
+    }
+    (delay_ms > 0).then(|| now_ms.saturating_add(delay_ms) as f64)
+}
+
+/// How one delivery attempt ended, as the sandbox tells it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempted {
+    Answered(u16),
+    TimedOut,
+    Unreachable,
+    Garbled,
+}
+
+/// A test delivery's `webhook-http-status` and `webhook-error-code`, as Griffin reports them.
+pub fn test_outcome(attempt: Attempted) -> (Option<u16>, Option<&'static str>) {
+    match attempt {
+        Attempted::Answered(s) if (200..300).contains(&s) => (Some(s), None),
+        Attempted::Answered(s) => (Some(s), Some("webhook-invalid-response")),
+        Attempted::TimedOut => (None, Some("webhook-timeout")),
+        Attempted::Unreachable => (None, Some("webhook-unknown-host")),
+        Attempted::Garbled => (None, Some("webhook-unknown-error")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +197,78 @@ mod tests {
         }
         assert_eq!(paginate(&[], 25, None, None), (vec![], None, None));
         assert_eq!(paginate(&[7], 25, None, None), (vec![7], None, None));
+    }
+
+    #[test]
+    fn destinations_are_http_urls_with_a_host_loopback_included() {
+        for (url, ok) in [
+            ("http://127.0.0.1:8080/webhooks/griffin/test", true),
+            ("http://localhost/hooks", true),
+            ("https://merchant.example/hooks", false),
+            ("ftp://x/", false),
+            ("http://", false),
+            ("http:///path", false),
+            ("http://user@host/", false),
+            ("http://host/a b", false),
+            ("", false),
+        ] {
+            assert_eq!(check_destination(url).is_ok(), ok, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_dropped_event_has_no_copy_and_duplicate_mode_two() {
+        for (dropped, duplicate, n) in [
+            (false, false, 1),
+            (false, true, 2),
+            (true, false, 0),
+            (true, true, 0),
+        ] {
+            assert_eq!(copies(dropped, duplicate), n, "{dropped} {duplicate}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_amount_credit_posts_the_delta_but_never_nothing() {
+        for (amount, delta, posted) in [
+            (1000, 0, 1000),
+            (1000, 1, 1001),
+            (1000, -250, 750),
+            (1000, -1000, 1),
+            (1000, -5000, 1),
+            (i64::MAX, 1, i64::MAX),
+        ] {
+            assert_eq!(injected_amount(amount, delta), posted, "{amount} {delta}");
+        }
+    }
+
+    #[test]
+    fn a_credit_posts_now_later_or_when_released() {
+        assert_eq!(credit_due(1000, 0, false), None);
+        assert_eq!(credit_due(1000, 500, false), Some(1500.0));
+        assert_eq!(credit_due(1000, 0, true), Some(f64::INFINITY));
+        assert_eq!(credit_due(1000, 500, true), Some(f64::INFINITY));
+        assert_eq!(credit_due(1000, -5, false), None);
+    }
+
+    #[test]
+    fn a_test_delivery_reports_griffins_error_codes() {
+        for (attempt, expected) in [
+            (Attempted::Answered(200), (Some(200), None)),
+            (Attempted::Answered(204), (Some(204), None)),
+            (
+                Attempted::Answered(500),
+                (Some(500), Some("webhook-invalid-response")),
+            ),
+            (
+                Attempted::Answered(401),
+                (Some(401), Some("webhook-invalid-response")),
+            ),
+            (Attempted::TimedOut, (None, Some("webhook-timeout"))),
+            (Attempted::Unreachable, (None, Some("webhook-unknown-host"))),
+            (Attempted::Garbled, (None, Some("webhook-unknown-error"))),
+        ] {
+            assert_eq!(test_outcome(attempt), expected, "{attempt:?}");
+        }
     }
 }

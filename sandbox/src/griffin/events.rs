@@ -3,7 +3,8 @@
 //! `submission-created` and (once its delay has passed) `submission-updated`, an incoming
 //! payment's `admission-created` and `admission-updated`, and every ledger entry's
 //! `transaction-created`. Ids are derived too (`ev.<record>-<n>`), so a consumer deduping on
-//! `event-url` sees each event once however often it reads. Webhook delivery is not built.
+//! `event-url` sees each event once however often it reads. [`super::delivery`] sends each to
+//! the webhook once it is claimed.
 
 use calmony_protocol::griffin::{AdmissionStatus, Event, SubmissionStatus};
 

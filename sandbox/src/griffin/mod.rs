@@ -14,168 +14,73 @@
 //! settlement and the sandbox bank's settled payments will call) or over the operator-only
 //! `POST /sandbox/griffin/credit`, which is not Griffin's: Griffin has no such call.
 //!
-//! - [`decide`]: submission status, fate, paging (pure, table-tested).
+//! Webhooks ([`webhooks`], [`delivery`]): the organization's one webhook is registered,
+//! read, activated, deactivated, tested and deleted as on Griffin; in the daemon's test mode
+//! its own `<public_url>/webhooks/griffin/test` is registered at start. Every event is
+//! POSTed to it signed as Griffin signs (ES512 over P-521, RFC 9421 with `content-digest`,
+//! `created`/`expires`/`nonce`, the key id as label), at least once, retried with backoff
+//! until answered 2xx, each attempt recorded. The signing key is made on first use and
+//! kept in Redis; `GET /sandbox/griffin/v0/security/public-keys` publishes it (no API key
+//! needed). Unlike Griffin, the sandbox delivers to `http://` destinations, loopback included.
+//!
+//! Operator routes (`Authorization: Bearer <sandbox.operator_token>`; not Griffin's):
+//!
+//! | Route | What it does |
+//! |---|---|
+//! | `POST /sandbox/griffin/credit` | an incoming Faster Payment (`amount` pence, `reference`, `debtor-name`, optional `end-to-end-id`, `once-key`) |
+//! | `GET\|POST /sandbox/griffin/faults` | show or set the faults of [`faults`]: `drop-webhooks` (N), `duplicate-webhooks` (bool), `delay-next-credit-ms`, `hold-next-credit`, `next-credit-delta` (±pence) |
+//! | `POST /sandbox/griffin/credit/release` | post every held credit now |
+//! | `POST /sandbox/griffin/rotate-key` | retire the webhook signing key and sign with a new one (a new `kid`) |
+//! | `GET /sandbox/griffin/deliveries` | every webhook delivery attempt, newest first (`delivered`, `refused`, `failed`, `dropped`) |
+//!
+//! A failing submission needs no fault route: pay the creditor account `99999999`.
+//!
+//! - [`decide`]: submission status, fate, paging, and the webhook decisions (pure,
+//!   table-tested).
 //! - [`store`]: the records and the one atomic posting. [`api`]: the `/v0` handlers.
 //! - [`wire`]: records as Griffin's resources, errors. [`setup`]: configuration.
 //!   [`ctx`]: what the handlers share.
+//! - [`events`]: events, derived from the records; [`delivery`] sends each once claimed.
+//! - [`webhooks`]: the webhook resource and the signing keys; [`webhook_test`]: its test
+//!   action. [`faults`]: injected faults. [`credit`]: money in, and the credit faults.
 //!
-//! Events are listed ([`events`]), derived from the records. Not yet: webhook delivery,
-//! payees, returns.
+//! Not yet: payees, returns, out-of-order delivery as a mode of its own (deliveries are
+//! concurrent, so order is not guaranteed anyway).
 
 pub mod api;
+pub mod credit;
 pub mod ctx;
 pub mod decide;
+pub mod delivery;
 pub mod events;
+pub mod faults;
 pub mod setup;
 pub mod store;
+pub mod webhook_test;
+pub mod webhooks;
 pub mod wire;
 
 use bytes::Bytes;
-use calmony_actors::Store;
+use calmony_protocol::griffin::AUTH_SCHEME;
 use calmony_protocol::griffin::signature::{self, Message, Policy};
-use calmony_protocol::griffin::{AUTH_SCHEME, Debtor, Direction, OriginType, PaymentDirection};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap};
 use hyper::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
 
 use crate::error::SandboxError;
 use crate::gateway::Gateway;
 use crate::keys;
 use crate::reply::Reply;
-use ctx::{Ctx, new_id};
+use credit::{CreditError, post_held_credits};
+use ctx::Ctx;
 use setup::{ACCOUNT_ID, ORGANIZATION_ID, Setup};
-use store::{AdmissionRecord, Entry, PaymentRecord, Posted, Posting};
+
+pub use credit::{Credit, Credited, credit};
 
 pub use setup::GriffinSandboxConfig;
 
 /// How old a request signature may be, and how long its nonce is remembered (longer).
 const SIGNATURE_MAX_AGE_SECS: i64 = 300;
 const NONCE_TTL_MS: u64 = 600_000;
-
-/// An incoming Faster Payment to the sandbox account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Credit {
-    /// Pence, positive.
-    pub amount: i64,
-    pub reference: String,
-    #[serde(default)]
-    pub end_to_end_id: Option<String>,
-    pub debtor_name: String,
-    #[serde(default)]
-    pub debtor_sort_code: Option<String>,
-    #[serde(default)]
-    pub debtor_account_number: Option<String>,
-    /// The caller's key for this credit: a second credit under it changes nothing and answers
-    /// as the first did (a settlement is credited once, however often it is retried).
-    #[serde(default)]
-    pub once_key: Option<String>,
-}
-
-/// What a credit made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Credited {
-    pub payment_url: String,
-    pub admission_url: String,
-    pub account_transaction_url: String,
-    /// True when `once_key` had been used: nothing new was written.
-    #[serde(default)]
-    pub replayed: bool,
-}
-
-/// Why a credit was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum CreditError {
-    #[error("a credit's amount must be positive")]
-    NotPositive,
-    #[error("a credit's reference is 1 to 35 characters")]
-    Reference,
-    #[error(transparent)]
-    Store(#[from] SandboxError),
-}
-
-/// Credit the sandbox account by Faster Payment: an inbound payment, its admission
-/// (`delivered`) and a `credit` ledger entry, in one atomic posting. Moves money: the balance
-/// rises by `credit.amount`. Under a `once_key` already used, nothing moves and the first
-/// answer is returned with `replayed`.
-pub async fn credit(store: &Store, now_ms: i64, credit: Credit) -> Result<Credited, CreditError> {
-    if credit.amount <= 0 {
-        return Err(CreditError::NotPositive);
-    }
-    if credit.reference.is_empty()
-        || credit.reference.chars().count() > calmony_protocol::griffin::payment::REFERENCE_MAX
-    {
-        return Err(CreditError::Reference);
-    }
-    let id = new_id("pm");
-    let suffix = id.trim_start_matches("pm.").to_owned();
-    let record = PaymentRecord {
-        id: id.clone(),
-        direction: PaymentDirection::InboundPayment,
-        amount: credit.amount,
-        reference: Some(credit.reference.clone()),
-        creditor: None,
-        debtor: Some(Debtor {
-            account_holder: credit.debtor_name.clone(),
-            bank_id: credit.debtor_sort_code.clone(),
-            account_number: credit.debtor_account_number.clone(),
-        }),
-        created_ms: now_ms,
-        submission: None,
-        admission: Some(AdmissionRecord {
-            id: format!("pa.{suffix}"),
-            end_to_end_id: credit.end_to_end_id.clone(),
-            scheme_id: format!("CALMONYSBXIN{}", suffix.to_ascii_uppercase()),
-            created_ms: now_ms,
-        }),
-    };
-    let entry = Entry {
-        id: new_id("tr"),
-        processed_ms: now_ms,
-        amount: credit.amount,
-        direction: Direction::Credit,
-        balance_after: 0,
-        origin: OriginType::Payment,
-        payment_id: Some(id.clone()),
-        reference: Some(credit.reference.clone()),
-        description: Some(format!("Faster Payment from {}", credit.debtor_name)),
-    };
-    let credited = Credited {
-        payment_url: wire::payment_url(&id),
-        admission_url: format!("/v0/admissions/pa.{suffix}"),
-        account_transaction_url: format!("/v0/bank/transactions/{}", entry.id),
-        replayed: false,
-    };
-    let key = keys::griffin_payment(&id);
-    let once = match &credit.once_key {
-        Some(k) => Some((
-            keys::griffin_once(&format!("credit:{k}")),
-            store::to_json(&key, &credited)?,
-        )),
-        None => None,
-    };
-    let posted = store::post(
-        store,
-        now_ms,
-        Posting {
-            once,
-            entry: Some(entry),
-            sets: vec![(key.clone(), store::to_json(&key, &record)?)],
-            new_payment: Some(id),
-            ..Posting::default()
-        },
-    )
-    .await?;
-    match posted {
-        Posted::Replay(first) => {
-            let mut first: Credited = store::parse(&key, &first)?;
-            first.replayed = true;
-            Ok(first)
-        }
-        _ => Ok(credited),
-    }
-}
 
 /// Answer a request under `/sandbox/griffin/`; `path` is the full path, `rest` what follows
 /// the prefix (`v0/...` or `credit`). The edge has admitted the caller to control routes.
@@ -196,6 +101,11 @@ pub async fn handle(
     };
     let answer = if rest == "credit" {
         control_credit(&ctx, method, &body).await
+    } else if let Some(control) = control_route(&ctx, method, rest, &body).await {
+        control
+    } else if rest == "v0/security/public-keys" && method == Method::GET {
+        // Published for anyone, as Griffin's are: a receiver needs no API key to verify.
+        webhooks::public_keys(&gw.store).await
     } else if let Some(route) = rest.strip_prefix("v0/") {
         match authenticate(&ctx, method, path, query, headers, &body).await {
             Ok(None) => route_v0(&ctx, method, route, query, headers, &body).await,
@@ -213,6 +123,49 @@ pub async fn handle(
             "the sandbox store is unavailable",
             None,
         )
+    })
+}
+
+/// The operator's other routes: faults, releasing held credits, rotating the signing key,
+/// the delivery attempts. `None` when `rest` is none of them.
+async fn control_route(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    rest: &str,
+    body: &[u8],
+) -> Option<Result<Reply, SandboxError>> {
+    let store = &ctx.gw.store;
+    let only = |allowed: Method| {
+        (method != allowed).then(|| {
+            Ok(wire::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                &format!("{allowed} only"),
+                None,
+            ))
+        })
+    };
+    Some(match rest {
+        "faults" => faults::handle(store, method, body).await,
+        "credit/release" => match only(Method::POST) {
+            Some(refused) => refused,
+            None => post_held_credits(store, ctx.now_ms, true)
+                .await
+                .map(|posted| wire::ok(StatusCode::OK, &serde_json::json!({"posted": posted}))),
+        },
+        "rotate-key" => match only(Method::POST) {
+            Some(refused) => refused,
+            None => webhooks::rotate_key(store)
+                .await
+                .map(|kid| wire::ok(StatusCode::OK, &serde_json::json!({"kid": kid}))),
+        },
+        "deliveries" => match only(Method::GET) {
+            Some(refused) => refused,
+            None => delivery::attempts(store).await.map(|attempts| {
+                wire::ok(StatusCode::OK, &serde_json::json!({"attempts": attempts}))
+            }),
+        },
+        _ => return None,
     })
 }
 
@@ -367,6 +320,7 @@ async fn route_v0(
     body: &[u8],
 ) -> Result<Reply, SandboxError> {
     if method == Method::POST
+        && !body.is_empty()
         && !headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -415,6 +369,42 @@ async fn route_v0(
     }
     if route == format!("{org}/payments/search") && post {
         return api::search_payments(ctx, body).await;
+    }
+    if route == format!("{org}/webhooks") {
+        return if post {
+            webhooks::create(ctx, body).await
+        } else if get {
+            webhooks::list(ctx).await
+        } else {
+            Ok(method_not_allowed())
+        };
+    }
+    if let Some(id) = id_between(route, "webhooks", "actions/test") {
+        return if post {
+            webhook_test::start(ctx, id).await
+        } else if get {
+            webhook_test::status(ctx, id).await
+        } else {
+            Ok(method_not_allowed())
+        };
+    }
+    for (action, active) in [("actions/activate", true), ("actions/deactivate", false)] {
+        if let Some(id) = id_between(route, "webhooks", action) {
+            return if post {
+                webhooks::set_active(ctx, id, active).await
+            } else {
+                Ok(method_not_allowed())
+            };
+        }
+    }
+    if let Some(id) = id_after(route, "webhooks") {
+        return if get {
+            webhooks::get(ctx, id).await
+        } else if method == Method::DELETE {
+            webhooks::delete(ctx, id).await
+        } else {
+            Ok(method_not_allowed())
+        };
     }
     if (route == format!("{org}/events") || route.starts_with("events/")) && get {
         return api::events(ctx, route.strip_prefix("events/"), query).await;

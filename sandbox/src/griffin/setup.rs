@@ -41,7 +41,21 @@ pub struct GriffinSandboxConfig {
     pub account_holder: String,
     pub sort_code: String,
     pub account_number: String,
+    /// Registered as the organization's webhook at start when none is: the daemon's own
+    /// `/webhooks/griffin/test`, so test mode receives the sandbox's webhooks with no setup.
+    pub webhook_destination: Option<String>,
+    /// The delays before each retry of a webhook delivery not answered 2xx.
+    pub webhook_backoff: Vec<Duration>,
 }
+
+/// The delays before each retry of an unaccepted webhook: six attempts over about 13 minutes.
+pub const DEFAULT_WEBHOOK_BACKOFF: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+];
 
 impl Default for GriffinSandboxConfig {
     fn default() -> Self {
@@ -53,6 +67,8 @@ impl Default for GriffinSandboxConfig {
             account_holder: "Calmony Sandbox Merchant Ltd".to_owned(),
             sort_code: "000000".to_owned(),
             account_number: "00000001".to_owned(),
+            webhook_destination: None,
+            webhook_backoff: DEFAULT_WEBHOOK_BACKOFF.to_vec(),
         }
     }
 }
@@ -64,6 +80,7 @@ impl fmt::Debug for GriffinSandboxConfig {
             .field("client_public_key_path", &self.client_public_key_path)
             .field("client_keyid", &self.client_keyid)
             .field("payment_delay", &self.payment_delay)
+            .field("webhook_destination", &self.webhook_destination)
             .finish_non_exhaustive()
     }
 }

@@ -8,6 +8,9 @@
 //! with the running balance computed *inside* the script, so concurrent postings from
 //! several daemons can never leave a gap or a wrong running balance.
 //!
+//! Every posting that is done bumps `cp:sandbox:griffin:version`, so the webhook delivery
+//! pass ([`super::delivery`]) rereads the records only when something changed.
+//!
 //! Payment records are written once and never change: a submission's status is computed from
 //! its submit time and fate ([`super::decide::submission_status`]); only the debit it causes
 //! is posted later, by [`super::api::mature`].
@@ -151,6 +154,7 @@ if ARGV[12] ~= '' then redis.call('RPUSH', KEYS[6], ARGV[12]) end
 local n = tonumber(ARGV[13])
 for i = 1, n do redis.call('SET', KEYS[6 + i], ARGV[13 + i]) end
 if ARGV[3] == '1' then redis.call('SET', KEYS[4], ARGV[4]) end
+redis.call('INCR', KEYS[7 + n])
 return {'done', ''}
 ",
     )
@@ -209,6 +213,7 @@ pub async fn post(store: &Store, now_ms: i64, change: Posting) -> Result<Posted,
     for (key, value) in &change.sets {
         inv.key(key).arg(value);
     }
+    inv.key(keys::GRIFFIN_VERSION);
     let mut c = store.conn();
     let answer: Vec<String> = store.run(inv.invoke_async(&mut c)).await?;
     match answer.first().map(String::as_str) {

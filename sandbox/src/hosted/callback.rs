@@ -117,19 +117,38 @@ async fn post_form(url: &str, body: &str) -> Result<u16, AttemptError> {
 
 /// POST `body` of `content_type` to an `http://` `url` once; the answer's status code.
 pub(crate) async fn post(url: &str, content_type: &str, body: &str) -> Result<u16, AttemptError> {
+    let length = body.len().to_string();
+    let headers = [("Content-Type", content_type), ("Content-Length", &length)];
+    post_with(url, &headers, body.as_bytes()).await
+}
+
+/// POST `body` to an `http://` `url` once with exactly `headers` (besides `Host`,
+/// `User-Agent` and `Connection`), which must include the body's `Content-Length`: what a
+/// signed delivery needs, whose signature covers the headers as sent. The answer's status.
+pub(crate) async fn post_with(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<u16, AttemptError> {
     let target = target(url)?;
+    if headers
+        .iter()
+        .any(|(n, v)| n.bytes().chain(v.bytes()).any(|b| b == b'\r' || b == b'\n'))
+    {
+        return Err(AttemptError::BadUrl);
+    }
     let exchange = async {
         let mut stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: calmony-sandbox\r\n\
-             Content-Type: {content_type}\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n",
-            target.path,
-            target.authority,
-            body.len()
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: calmony-sandbox\r\n",
+            target.path, target.authority,
         );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("Connection: close\r\n\r\n");
         stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
+        stream.write_all(body).await?;
         stream.flush().await?;
         let mut answer = Vec::new();
         let mut chunk = [0u8; 1024];
