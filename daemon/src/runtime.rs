@@ -333,19 +333,33 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
             sandbox.griffin_delivery(),
         )));
     }
-    // Settlement: the follower closes batches into payouts and reconciles Griffin's credits.
-    let griffin = calmony_actors::gateway::griffin::Griffin::from_config(&config)
-        .map_err(|e| StartError::Usage(format!("Griffin settlement is misconfigured: {e}")))?;
+    // Griffin: one client per mode, shared by the webhook inbox (its key fetches) and the
+    // settlement follower, which closes batches into payouts and reconciles the credits.
+    let griffin = Arc::new(
+        calmony_actors::gateway::griffin::Griffin::from_config(&config)
+            .map_err(|e| StartError::Usage(format!("Griffin settlement is misconfigured: {e}")))?,
+    );
     if griffin.client(calmony_protocol::Mode::Live).is_none() {
         tracing::info!("griffin.live has no api_key: live payouts are created but not reconciled");
     }
+    let griffin_inbox = Arc::new(calmony_actors::gateway::griffin::inbox::Inbox::new(&griffin));
     let settlement_nudge = calmony_actors::system::settlement_follower::Nudge::default();
+    for mode in [calmony_protocol::Mode::Test, calmony_protocol::Mode::Live] {
+        // A webhook's commit wakes the follower, which reads the inbox and the ledger at once.
+        let (changed, nudge) = (griffin_inbox.changed(mode), settlement_nudge.clone());
+        tokio::spawn(async move {
+            loop {
+                changed.notified().await;
+                nudge.nudge();
+            }
+        });
+    }
     periodic.push(periodic::starter(
         calmony_actors::system::settlement_follower::SettlementFollower {
             follower: calmony_actors::money::follower::Follower {
                 store: store.clone(),
                 settlement: payments.settlement.clone(),
-                griffin: Arc::new(griffin),
+                griffin: griffin.clone(),
             },
             nudge: settlement_nudge.clone(),
             last_poll: None,
@@ -396,7 +410,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         checkout: checkout.clone(),
         sandbox,
         remembered: Default::default(),
-        settlement_nudge,
+        griffin_inbox,
     });
     crate::systemd::ready();
     crate::systemd::spawn_watchdog();

@@ -25,6 +25,6 @@ pub struct AppState {
     pub sandbox: Option<calmony_sandbox::Sandbox>,
     /// Keys and objects of earlier key checks, for a payment's create to defer its own.
     pub remembered: remembered::Remembered,
-    /// Tells the settlement follower to read the Griffin account now (a webhook arrived).
-    pub settlement_nudge: calmony_actors::system::settlement_follower::Nudge,
+    /// Griffin's webhooks, per mode; its `changed(mode)` is what reconciliation waits on.
+    pub griffin_inbox: std::sync::Arc<calmony_actors::gateway::griffin::inbox::Inbox>,
 }

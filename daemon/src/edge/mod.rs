@@ -316,6 +316,21 @@ async fn dispatch(
             }
             answer
         }
+        Route::GriffinWebhook { mode } => {
+            // The signature covers the path and headers as sent, so neither is normalised.
+            let raw_path = req.uri().path().to_string();
+            let query = req.uri().query().unwrap_or("").to_string();
+            let headers = req.headers().clone();
+            match body::read_bytes(req, body::Limits::of(&state.config)).await {
+                Ok(bytes) => {
+                    crate::pages::griffin::webhook(
+                        &state, &mode, &raw_path, &query, &headers, &bytes,
+                    )
+                    .await
+                }
+                Err(e) => error_response(&e, &request_id),
+            }
+        }
         Route::BankReturn => {
             let query = req.uri().query().unwrap_or("").to_string();
             crate::pages::bank::returned(&state.payments, &query).await

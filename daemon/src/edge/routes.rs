@@ -43,6 +43,10 @@ pub enum Route {
         mode: String,
         bank: String,
     },
+    /// Griffin's signed webhook deliveries, per mode (`/webhooks/griffin/{mode}`).
+    GriffinWebhook {
+        mode: String,
+    },
     /// The Cardstream simulator.
     Sandbox,
     /// A checkout session's page (`url`), and where the hosted payment page answers.
@@ -368,6 +372,7 @@ impl Route {
             Route::BankPage { choose: true, .. } => "/pay/bank/:intent (choose)",
             Route::BankReturn => "/pay/bank/return",
             Route::BankNotification { .. } => "/pay/bank/notifications/:mode/:bank",
+            Route::GriffinWebhook { .. } => "/webhooks/griffin/:mode",
             Route::Sandbox => "/sandbox",
             Route::InvoicePublicPdf { .. } => "/invoices/:id/pdf",
             Route::Checkout { step, .. } => match step {
@@ -562,6 +567,9 @@ pub fn route(method: &Method, path: &str) -> Route {
             None => Route::NotFound,
         },
         (&Method::GET, ["pay", "bank", "return"]) => Route::BankReturn,
+        (&Method::POST, ["webhooks", "griffin", mode]) => Route::GriffinWebhook {
+            mode: mode.to_string(),
+        },
         (&Method::POST, ["pay", "bank", "notifications", mode, bank]) => Route::BankNotification {
             mode: mode.to_string(),
             bank: bank.to_string(),
@@ -687,5 +695,15 @@ mod tests {
                 ..
             })
         ));
+        assert_eq!(
+            route(&Method::POST, "/webhooks/griffin/test"),
+            Route::GriffinWebhook {
+                mode: "test".into()
+            }
+        );
+        assert_eq!(
+            route(&Method::GET, "/webhooks/griffin/test"),
+            Route::NotFound
+        );
     }
 }

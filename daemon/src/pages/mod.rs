@@ -4,6 +4,7 @@
 //! - [`brand`]: the merchant's frame (name, logo, colour, support contact) around a page.
 //! - [`checkout`]: the hosted checkout page and the gateway's answers to it.
 //! - [`portal`]: the customer portal page a billing portal session's `url` opens.
+//! - [`griffin`]: Griffin's signed webhooks (server to server, like the bank's notifications).
 //! - [`three_ds`]: the 3-D Secure hand-off a payment's `next_action` points at.
 //! - [`html`]: the shared frame, HTML answers, self-posting forms and redirects.
 //!
@@ -13,6 +14,7 @@
 pub mod bank;
 pub mod brand;
 pub mod checkout;
+pub mod griffin;
 mod html;
 pub mod portal;
 pub mod three_ds;

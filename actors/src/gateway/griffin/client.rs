@@ -16,7 +16,7 @@ use calmony_protocol::griffin::page::{
 use calmony_protocol::griffin::signature::sign_request;
 use calmony_protocol::griffin::{
     AUTH_SCHEME, BankAccount, ErrorBody, Index, NewPayment, NewSubmission, Organization, Page,
-    Payment, PaymentScheme, SearchQuery, SigningKey, Submission,
+    Payment, PaymentScheme, PublicKeys, SearchQuery, SigningKey, Submission,
 };
 use calmony_protocol::secret::Secret;
 use reqwest::Method;
@@ -187,6 +187,11 @@ impl GriffinClient {
     ) -> Result<T, GriffinError> {
         let bytes = serde_json::to_vec(body).map_err(|e| GriffinError::Invalid(e.to_string()))?;
         self.call(Method::POST, link, Some(bytes)).await
+    }
+
+    /// The keys Griffin signs webhooks with (`/v0/security/public-keys`).
+    pub async fn public_keys(&self) -> Result<PublicKeys, GriffinError> {
+        self.get("/v0/security/public-keys").await
     }
 
     pub async fn index(&self) -> Result<Index, GriffinError> {

@@ -7,11 +7,17 @@
 //! reference before creating and calls [`client::GriffinClient::find_payments`] before any
 //! retry, and looks at a payment's submissions before submitting it again.
 //!
+//! Griffin's webhooks are received by [`inbox::Inbox`] (verified by [`webhook`]: ES512
+//! signatures against Griffin's published keys, cached and refetched on an unknown key id),
+//! recorded once per `event-url` in one commit and signalled to reconciliation.
+//!
 //! Test mode defaults to the built-in Griffin sandbox (`Config::test_griffin`); live mode is
 //! off until an API key is configured, and then signs every request (RFC 9421, Ed25519) and
 //! reaches only public https addresses.
 
 pub mod client;
+pub mod inbox;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
