@@ -16,6 +16,7 @@ mod customers;
 mod deferred_key_check;
 mod gateway_errors;
 mod griffin;
+mod griffin_webhooks;
 mod honoured;
 mod idempotency;
 mod isolation;
