@@ -309,10 +309,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                         .map(std::path::PathBuf::from),
                     // Test mode on the built-in sandbox hears its webhooks with no setup.
                     webhook_destination: config.griffin.test.base_url.is_empty().then(|| {
-                        format!(
-                            "{}/webhooks/griffin/test",
-                            config.public_base().trim_end_matches('/')
-                        )
+                        calmony_sandbox::griffin_own_receiver(&config.public_base(), &config.listen)
                     }),
                     ..calmony_sandbox::GriffinSandboxConfig::default()
                 },

@@ -70,6 +70,7 @@ pub use bank::setup::{
 pub use cards::known_numbers as test_card_numbers;
 pub use config::SandboxConfig;
 pub use error::SandboxError;
+pub use griffin::decide::own_receiver as griffin_own_receiver;
 pub use griffin::setup::{
     ACCOUNT_ID as GRIFFIN_ACCOUNT_ID, FAILING_ACCOUNT_NUMBER as GRIFFIN_FAILING_ACCOUNT_NUMBER,
     TEST_API_KEY as GRIFFIN_TEST_API_KEY, TEST_CLIENT_KEYID as GRIFFIN_TEST_CLIENT_KEYID,

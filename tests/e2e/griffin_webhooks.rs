@@ -3,7 +3,8 @@
 //! `/webhooks/griffin/test`, registered at start; the daemon verifies it against the keys it
 //! fetches from the sandbox and commits it once to `cp:griffin:test:events`. Forged,
 //! tampered and replayed deliveries are refused with nothing written; the sandbox's faults
-//! (duplicate, dropped, delayed, held and wrong-amount credits, a rotated key) show as
+//! (duplicate, reordered and dropped webhooks, delayed, held and wrong-amount credits, a
+//! rotated key) show as
 //! injected.
 
 use std::collections::HashSet;
@@ -370,6 +371,43 @@ async fn duplicate_mode_delivers_each_event_twice_and_the_daemon_records_it_once
         .and_then(|n| n.parse().ok())
         .unwrap_or(0.0);
     assert!(duplicates >= 1.0, "{metrics}");
+}
+
+#[tokio::test]
+async fn reorder_mode_delivers_the_newest_event_first() {
+    let w = World::new();
+    let base = w.daemon.base();
+    faults(&base, json!({"reorder-webhooks": true})).await;
+    credit(&base, 300, "ORDER-1").await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            about(&w, "ORDER-1").len() == 4
+        })
+        .await,
+        "{:?}",
+        stream(&w)
+    );
+    let received: Vec<String> = about(&w, "ORDER-1")
+        .into_iter()
+        .map(|(u, _, _, _)| u)
+        .collect();
+    // Griffin's events list is newest first: reorder mode delivers in that order, the
+    // reverse of the order they happened in.
+    let listed = v0(&base, "/v0/organizations/og.CalmonySandbox/events").await;
+    let newest_first: Vec<String> = listed["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["event-url"].as_str())
+                .filter(|u| received.iter().any(|r| r == u))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(received, newest_first);
+    let mut oldest_first = newest_first.clone();
+    oldest_first.reverse();
+    assert_ne!(received, oldest_first, "not the order they happened in");
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 //! an event go out under the injected faults, what a credit posts and when, and how a test
 //! delivery's outcome is reported.
 
+use std::time::Duration;
+
 use calmony_protocol::griffin::{Creditor, SubmissionStatus};
 
 use super::setup::FAILING_ACCOUNT_NUMBER;
@@ -89,6 +91,27 @@ pub fn check_destination(url: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Where the sandbox delivers to the daemon it runs in: its public URL when that is plain
+/// http (the sandbox has no TLS client), else its listen address over loopback (an https
+/// public URL is usually a proxy in front of that address).
+pub fn own_receiver(public_base: &str, listen: &str) -> String {
+    const PATH: &str = "/webhooks/griffin/test";
+    let base = public_base.trim_end_matches('/');
+    if base.starts_with("http://") {
+        return format!("{base}{PATH}");
+    }
+    let (host, port) = match listen.rsplit_once(':') {
+        Some((host, port)) => (host, port),
+        None => (listen, "80"),
+    };
+    let host = match host {
+        "" | "0.0.0.0" => "127.0.0.1",
+        "[::]" => "[::1]",
+        other => other,
+    };
+    format!("http://{host}:{port}{PATH}")
+}
+
 /// How many copies of one event are sent: none when a dropped-webhook fault took it, two in
 /// duplicate mode, else one.
 pub fn copies(dropped: bool, duplicate: bool) -> usize {
@@ -97,6 +120,16 @@ pub fn copies(dropped: bool, duplicate: bool) -> usize {
         (false, true) => 2,
         (false, false) => 1,
     }
+}
+
+/// How long after a pass the `index`th of its `count` new events (oldest first) is sent:
+/// at once, or in reorder mode newest first, each `spacing` after the one before it.
+pub fn send_delay(index: usize, count: usize, reorder: bool, spacing: Duration) -> Duration {
+    if !reorder {
+        return Duration::ZERO;
+    }
+    let position = count.saturating_sub(1).saturating_sub(index);
+    spacing.saturating_mul(u32::try_from(position).unwrap_or(u32::MAX))
 }
 
 /// What an incoming credit of `amount` posts under a wrong-amount fault of `delta` pence: at
@@ -217,6 +250,39 @@ mod tests {
     }
 
     #[test]
+    fn the_daemons_own_receiver_is_reached_over_http() {
+        for (public, listen, expected) in [
+            (
+                "http://127.0.0.1:4242",
+                "127.0.0.1:4242",
+                "http://127.0.0.1:4242/webhooks/griffin/test",
+            ),
+            (
+                "http://pay.example/",
+                "0.0.0.0:4242",
+                "http://pay.example/webhooks/griffin/test",
+            ),
+            (
+                "https://pay.example",
+                "0.0.0.0:4242",
+                "http://127.0.0.1:4242/webhooks/griffin/test",
+            ),
+            (
+                "https://pay.example",
+                "[::]:8080",
+                "http://[::1]:8080/webhooks/griffin/test",
+            ),
+            (
+                "https://pay.example",
+                "10.0.0.5:4242",
+                "http://10.0.0.5:4242/webhooks/griffin/test",
+            ),
+        ] {
+            assert_eq!(own_receiver(public, listen), expected, "{public} {listen}");
+        }
+    }
+
+    #[test]
     fn a_dropped_event_has_no_copy_and_duplicate_mode_two() {
         for (dropped, duplicate, n) in [
             (false, false, 1),
@@ -226,6 +292,21 @@ mod tests {
         ] {
             assert_eq!(copies(dropped, duplicate), n, "{dropped} {duplicate}");
         }
+    }
+
+    #[test]
+    fn reorder_mode_sends_newest_first() {
+        let ms = Duration::from_millis;
+        let spacing = ms(200);
+        let delays = |reorder| {
+            (0..3)
+                .map(|i| send_delay(i, 3, reorder, spacing))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(delays(false), [ms(0), ms(0), ms(0)]);
+        assert_eq!(delays(true), [ms(400), ms(200), ms(0)]);
+        assert_eq!(send_delay(0, 0, true, spacing), ms(0));
+        assert_eq!(send_delay(5, 3, true, spacing), ms(0));
     }
 
     #[test]

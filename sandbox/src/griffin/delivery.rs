@@ -9,7 +9,8 @@
 //! daemon to claim an event sends it, so several daemons on one Redis deliver it once.
 //! Events made while no webhook is active are claimed and not sent, as Griffin sends only
 //! to a registered, active webhook. The faults of [`super::faults`] decide how many copies
-//! go ([`super::decide::copies`]). Retries live in the process that claimed the event.
+//! go ([`super::decide::copies`]) and, in reorder mode, in which order
+//! ([`super::decide::send_delay`]). Retries live in the process that claimed the event.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -27,6 +28,9 @@ use crate::error::SandboxError;
 use crate::gateway::Gateway;
 use crate::hosted::callback::{self, AttemptError};
 use crate::keys;
+
+/// How far apart reorder mode sends a pass's events, newest first.
+const REORDER_SPACING: Duration = Duration::from_millis(200);
 
 /// The most attempts kept in `cp:sandbox:griffin:attempts`.
 const ATTEMPTS_KEPT: isize = 1000;
@@ -104,14 +108,21 @@ pub async fn pass(gw: &Gateway, setup: &Setup, state: &mut PassState) -> Result<
         .await?
         .filter(|w| w.active && w.created_ms <= ctx.now_ms);
     let claimed = already_claimed(&gw.store, &events).await?;
+    let mut mine = Vec::new();
     for event in events {
-        if claimed.contains(&event.event_url) || !claim(&gw.store, &event.event_url).await? {
-            continue;
+        if !claimed.contains(&event.event_url) && claim(&gw.store, &event.event_url).await? {
+            mine.push(event);
         }
-        let Some(hook) = &hook else { continue };
+    }
+    let Some(hook) = hook else {
+        state.seen_version = version;
+        return Ok(());
+    };
+    let set = faults::current(&gw.store).await?;
+    let count = mine.len();
+    for (index, event) in mine.into_iter().enumerate() {
         let dropped = faults::take_drop(&gw.store).await?;
-        let duplicate = faults::duplicate(&gw.store).await?;
-        let copies = decide::copies(dropped, duplicate);
+        let copies = decide::copies(dropped, set.duplicate_webhooks);
         if copies == 0 {
             record(
                 &gw.store,
@@ -130,12 +141,14 @@ pub async fn pass(gw: &Gateway, setup: &Setup, state: &mut PassState) -> Result<
             .await;
             tracing::info!(event = %event.event_url, "Griffin sandbox: webhook dropped (fault)");
         }
+        let wait = decide::send_delay(index, count, set.reorder_webhooks, REORDER_SPACING);
         for copy in 1..=copies {
             spawn_delivery(
                 gw.store.clone(),
                 hook.destination.clone(),
                 event.clone(),
                 copy,
+                wait,
                 setup.config.webhook_backoff.clone(),
             );
         }
@@ -248,15 +261,18 @@ async fn send_once(
     Ok((key.keyid, attempted))
 }
 
-/// Deliver one copy of `event` in the background, retrying after each of `backoff`.
+/// Deliver one copy of `event` in the background after `wait`, retrying after each of
+/// `backoff`.
 fn spawn_delivery(
     store: Store,
     destination: String,
     event: Event,
     copy: usize,
+    wait: Duration,
     backoff: Vec<Duration>,
 ) {
     tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
         let Ok(body) = serde_json::to_vec(&event) else {
             return;
         };

@@ -5,6 +5,8 @@
 //!   receiver learns of them only by polling the ledger or the events list);
 //! - `duplicate-webhooks`: true|false — every event is delivered twice (two deliveries,
 //!   each signed afresh) until turned off;
+//! - `reorder-webhooks`: true|false — the events of each pass are delivered newest first,
+//!   spaced so they arrive in that order, until turned off;
 //! - `delay-next-credit-ms`: D — the next credit posts to the ledger D ms after it was made;
 //! - `hold-next-credit`: true — the next credit is held until `POST /sandbox/griffin/credit/release`;
 //! - `next-credit-delta`: ±pence — the next credit posts its amount plus this (a wrong amount).
@@ -31,6 +33,7 @@ use crate::reply::Reply;
 pub struct Settings {
     pub drop_webhooks: Option<u32>,
     pub duplicate_webhooks: Option<bool>,
+    pub reorder_webhooks: Option<bool>,
     pub delay_next_credit_ms: Option<u64>,
     pub hold_next_credit: Option<bool>,
     pub next_credit_delta: Option<i64>,
@@ -42,6 +45,7 @@ pub struct Settings {
 pub struct Current {
     pub drop_webhooks: i64,
     pub duplicate_webhooks: bool,
+    pub reorder_webhooks: bool,
     pub delay_next_credit_ms: i64,
     pub hold_next_credit: bool,
     pub next_credit_delta: i64,
@@ -61,7 +65,7 @@ async fn fields(store: &Store) -> Result<Vec<Option<i64>>, SandboxError> {
         .run(async move {
             redis::cmd("HMGET")
                 .arg(keys::GRIFFIN_FAULTS)
-                .arg(&["drop", "duplicate", "delay_ms", "hold", "delta"][..])
+                .arg(&["drop", "duplicate", "delay_ms", "hold", "delta", "reorder"][..])
                 .query_async(&mut c)
                 .await
         })
@@ -74,15 +78,11 @@ pub async fn current(store: &Store) -> Result<Current, SandboxError> {
     Ok(Current {
         drop_webhooks: at(0),
         duplicate_webhooks: at(1) != 0,
+        reorder_webhooks: at(5) != 0,
         delay_next_credit_ms: at(2),
         hold_next_credit: at(3) != 0,
         next_credit_delta: at(4),
     })
-}
-
-/// Whether duplicate mode is on.
-pub async fn duplicate(store: &Store) -> Result<bool, SandboxError> {
-    Ok(current(store).await?.duplicate_webhooks)
 }
 
 /// Take one dropped webhook if any are set: whether this event is to be dropped.
@@ -134,6 +134,9 @@ async fn apply(store: &Store, s: &Settings) -> Result<Current, SandboxError> {
     }
     if let Some(d) = s.duplicate_webhooks {
         pairs.push(("duplicate", i64::from(d)));
+    }
+    if let Some(r) = s.reorder_webhooks {
+        pairs.push(("reorder", i64::from(r)));
     }
     if let Some(ms) = s.delay_next_credit_ms {
         pairs.push(("delay_ms", i64::try_from(ms).unwrap_or(i64::MAX)));

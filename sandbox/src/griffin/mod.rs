@@ -28,7 +28,7 @@
 //! | Route | What it does |
 //! |---|---|
 //! | `POST /sandbox/griffin/credit` | an incoming Faster Payment (`amount` pence, `reference`, `debtor-name`, optional `end-to-end-id`, `once-key`) |
-//! | `GET\|POST /sandbox/griffin/faults` | show or set the faults of [`faults`]: `drop-webhooks` (N), `duplicate-webhooks` (bool), `delay-next-credit-ms`, `hold-next-credit`, `next-credit-delta` (±pence) |
+//! | `GET\|POST /sandbox/griffin/faults` | show or set the faults of [`faults`]: `drop-webhooks` (N), `duplicate-webhooks` (bool), `reorder-webhooks` (bool), `delay-next-credit-ms`, `hold-next-credit`, `next-credit-delta` (±pence) |
 //! | `POST /sandbox/griffin/credit/release` | post every held credit now |
 //! | `POST /sandbox/griffin/rotate-key` | retire the webhook signing key and sign with a new one (a new `kid`) |
 //! | `GET /sandbox/griffin/deliveries` | every webhook delivery attempt, newest first (`delivered`, `refused`, `failed`, `dropped`) |
@@ -44,8 +44,7 @@
 //! - [`webhooks`]: the webhook resource and the signing keys; [`webhook_test`]: its test
 //!   action. [`faults`]: injected faults. [`credit`]: money in, and the credit faults.
 //!
-//! Not yet: payees, returns, out-of-order delivery as a mode of its own (deliveries are
-//! concurrent, so order is not guaranteed anyway).
+//! Not yet: payees, returns.
 
 pub mod api;
 pub mod credit;
