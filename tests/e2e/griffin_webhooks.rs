@@ -14,6 +14,7 @@ use calmony_protocol::griffin::SigningKey;
 use calmony_protocol::griffin::signature::sign_webhook;
 use serde_json::{Value, json};
 
+use crate::harness::receiver::{Answer, Receiver};
 use crate::harness::{OPERATOR_TOKEN, World, eventually};
 
 const STREAM: &str = "cp:griffin:test:events";
@@ -626,4 +627,113 @@ async fn the_test_action_sends_a_test_event_and_reports_how_it_went() {
         .await
         .expect("test");
     assert_eq!(refused.status().as_u16(), 422);
+}
+
+/// A `/v0` call with the sandbox's key and a JSON body: (status, body).
+async fn v0_send(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{base}/sandbox/griffin{path}"))
+        .header("authorization", format!("GriffinAPIKey {API_KEY}"));
+    if let Some(body) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let r = req.send().await.expect("v0");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_refused_delivery_is_retried_until_a_registered_receiver_takes_it() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let list = "/v0/organizations/og.CalmonySandbox/webhooks";
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            v0(&base, list).await["webhooks"][0].is_object()
+        })
+        .await
+    );
+    let own = v0(&base, list).await["webhooks"][0]["webhook-url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let receiver = Receiver::start().await;
+    receiver.set(Answer::Fail);
+    let new = json!({"webhook-destination-url": receiver.url, "webhook-description": "e2e"});
+    // One webhook per organization: the daemon's own is there.
+    let (status, _) = v0_send(&base, reqwest::Method::POST, list, Some(new.clone())).await;
+    assert_eq!(status, 409);
+    let (status, _) = v0_send(&base, reqwest::Method::DELETE, &own, None).await;
+    assert_eq!(status, 204);
+    let (status, refused) = v0_send(
+        &base,
+        reqwest::Method::POST,
+        list,
+        Some(json!({"webhook-destination-url": "https://merchant.example/hooks"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        refused["errors"][0]["source"]["pointer"],
+        "/webhook-destination-url"
+    );
+    let (status, unknown) = v0_send(
+        &base,
+        reqwest::Method::POST,
+        list,
+        Some(json!({"webhook-destination-url": receiver.url, "colour": "red"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(unknown.to_string().contains("colour"), "{unknown}");
+    let (status, hook) = v0_send(&base, reqwest::Method::POST, list, Some(new)).await;
+    assert_eq!(status, 201, "{hook}");
+    assert_eq!(hook["webhook-state"], "active");
+
+    credit(&base, 4200, "RETRY-1").await;
+    let event_of = |r: &crate::harness::receiver::Received| {
+        serde_json::from_str::<Value>(&r.body).unwrap_or(Value::Null)
+    };
+    let refused_once = receiver
+        .wait(Duration::from_secs(10), |got| {
+            got.iter()
+                .any(|r| r.answered == 500 && event_of(r)["event-type"] == "transaction-created")
+        })
+        .await;
+    assert!(refused_once, "the first attempt was refused");
+    receiver.set(Answer::Ok);
+    let retried = receiver
+        .wait(Duration::from_secs(10), |got| {
+            got.iter()
+                .any(|r| r.answered == 200 && event_of(r)["event-type"] == "transaction-created")
+        })
+        .await;
+    assert!(retried, "the retry after a second was taken");
+    let tried = attempts(&base).await;
+    let of_tx: Vec<&Value> = tried
+        .iter()
+        .filter(|a| a["event-type"] == "transaction-created" && a["copy"] == 1)
+        .collect();
+    assert!(
+        of_tx
+            .iter()
+            .any(|a| a["attempt"] == 1 && a["outcome"] == "refused" && a["http-status"] == 500),
+        "{of_tx:?}"
+    );
+    assert!(
+        of_tx
+            .iter()
+            .any(|a| a["attempt"].as_i64() >= Some(2) && a["outcome"] == "delivered"),
+        "{of_tx:?}"
+    );
+    // The daemon's own receiver no longer hears of anything.
+    assert!(about(&w, "RETRY-1").is_empty());
 }
