@@ -697,6 +697,25 @@ async fn a_refused_delivery_is_retried_until_a_registered_receiver_takes_it() {
     let (status, hook) = v0_send(&base, reqwest::Method::POST, list, Some(new)).await;
     assert_eq!(status, 201, "{hook}");
     assert_eq!(hook["webhook-state"], "active");
+    let hook_url = hook["webhook-url"].as_str().unwrap_or_default().to_owned();
+    let (status, patched) = v0_send(
+        &base,
+        reqwest::Method::PATCH,
+        &hook_url,
+        Some(json!({"webhook-description": "the e2e receiver"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["webhook-description"], "the e2e receiver");
+    assert_eq!(patched["webhook-destination-url"], receiver.url.as_str());
+    let (status, _) = v0_send(
+        &base,
+        reqwest::Method::PATCH,
+        &hook_url,
+        Some(json!({"webhook-destination-url": "ftp://x/"})),
+    )
+    .await;
+    assert_eq!(status, 400);
 
     credit(&base, 4200, "RETRY-1").await;
     let event_of = |r: &crate::harness::receiver::Received| {

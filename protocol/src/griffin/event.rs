@@ -48,6 +48,16 @@ pub struct NewWebhook {
     pub webhook_description: Option<String>,
 }
 
+/// `PATCH /v0/webhooks/{wh}`: what may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct WebhookChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_destination_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_description: Option<String>,
+}
+
 /// Whether the last test delivery (`POST .../actions/test`) has finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

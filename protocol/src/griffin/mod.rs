@@ -28,7 +28,9 @@ pub mod transaction;
 
 pub use account::{BankAccount, BankAddress, Index, Organization, OrganizationMode};
 pub use error::{ErrorBody, ErrorItem};
-pub use event::{Event, NewWebhook, Webhook, WebhookRequestStatus, WebhookState, WebhookTest};
+pub use event::{
+    Event, NewWebhook, Webhook, WebhookChange, WebhookRequestStatus, WebhookState, WebhookTest,
+};
 pub use keys::{PublicKey, PublicKeys};
 pub use money::{Money, MoneyError};
 pub use page::{Links, Page};

@@ -318,7 +318,7 @@ async fn route_v0(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Reply, SandboxError> {
-    if method == Method::POST
+    if (method == Method::POST || method == Method::PATCH)
         && !body.is_empty()
         && !headers
             .get(CONTENT_TYPE)
@@ -399,6 +399,8 @@ async fn route_v0(
     if let Some(id) = id_after(route, "webhooks") {
         return if get {
             webhooks::get(ctx, id).await
+        } else if method == Method::PATCH {
+            webhooks::update(ctx, id, body).await
         } else if method == Method::DELETE {
             webhooks::delete(ctx, id).await
         } else {

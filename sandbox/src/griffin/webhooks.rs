@@ -8,7 +8,8 @@
 //! Griffin key does, and the next delivery carries a key id the receiver has not seen.
 
 use calmony_protocol::griffin::{
-    Links, NewWebhook, PublicKey, PublicKeys, SigningKey, Webhook, WebhookState, WebhookTest,
+    Links, NewWebhook, PublicKey, PublicKeys, SigningKey, Webhook, WebhookChange, WebhookState,
+    WebhookTest,
 };
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -197,6 +198,40 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<Reply, SandboxError> {
     let mut reply = crate::reply::json(StatusCode::NO_CONTENT, &serde_json::Value::Null);
     *reply.body_mut() = http_body_util::Full::new(bytes::Bytes::new());
     Ok(reply)
+}
+
+/// `PATCH /v0/webhooks/{wh}`: a new destination or description → 200 with the webhook.
+pub async fn update(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Reply, SandboxError> {
+    let Some(mut record) = named(ctx, id).await? else {
+        return Ok(wire::not_found());
+    };
+    let change: WebhookChange = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(wire::error(
+                StatusCode::BAD_REQUEST,
+                "Invalid body",
+                &e.to_string(),
+                None,
+            ));
+        }
+    };
+    if let Some(url) = change.webhook_destination_url {
+        if let Err(why) = decide::check_destination(&url) {
+            return Ok(wire::error(
+                StatusCode::BAD_REQUEST,
+                "Invalid value",
+                why,
+                Some("/webhook-destination-url"),
+            ));
+        }
+        record.destination = url;
+    }
+    if let Some(description) = change.webhook_description {
+        record.description = Some(description);
+    }
+    save(&ctx.gw.store, &record).await?;
+    Ok(wire::ok(StatusCode::OK, &record.resource()))
 }
 
 /// `POST /v0/webhooks/{wh}/actions/activate|deactivate` → 200 with the webhook.
