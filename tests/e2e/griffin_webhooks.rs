@@ -309,6 +309,18 @@ async fn a_forged_tampered_or_replayed_delivery_is_refused_and_writes_nothing() 
             "{name} wrote nothing"
         );
     }
+    // Live mode has no Griffin here, and there is no third mode: 404, nothing written.
+    for mode in ["live", "staging"] {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/webhooks/griffin/{mode}"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("delivery");
+        assert_eq!(r.status().as_u16(), 404, "{mode}");
+    }
+    assert_eq!((stream(&w).len(), seen_count(&w)), (1, 1));
     // The same event signed afresh: a duplicate, answered 200, still nothing new.
     let again = sign(&key, &base, body.as_bytes(), "nonce-6");
     assert_eq!(deliver(&base, &again, body.as_bytes()).await, 200);
