@@ -238,13 +238,15 @@ async fn a_credit_becomes_signed_webhooks_the_daemon_commits_once_each() {
         format!("{base}/webhooks/griffin/test")
     );
     assert_eq!(hooks["webhooks"][0]["webhook-state"], "active");
-    let delivered = attempts(&base).await;
-    assert!(
-        delivered
+    // Each attempt is recorded once its answer is in.
+    let recorded = eventually(Duration::from_secs(5), || async {
+        attempts(&base)
+            .await
             .iter()
-            .any(|a| a["outcome"] == "delivered" && a["http-status"] == 200 && a["keyid"] == kid),
-        "{delivered:?}"
-    );
+            .any(|a| a["outcome"] == "delivered" && a["http-status"] == 200 && a["keyid"] == kid)
+    })
+    .await;
+    assert!(recorded, "{:?}", attempts(&base).await);
 }
 
 #[tokio::test]
@@ -740,31 +742,36 @@ async fn a_refused_delivery_is_retried_until_a_registered_receiver_takes_it() {
         })
         .await;
     assert!(refused_once, "the first attempt was refused");
+    let refused_url = receiver
+        .received()
+        .iter()
+        .find(|r| r.answered == 500 && event_of(r)["event-type"] == "transaction-created")
+        .map(|r| event_of(r)["event-url"].clone())
+        .expect("the refused event");
     receiver.set(Answer::Ok);
     let retried = receiver
         .wait(Duration::from_secs(10), |got| {
             got.iter()
-                .any(|r| r.answered == 200 && event_of(r)["event-type"] == "transaction-created")
+                .any(|r| r.answered == 200 && event_of(r)["event-url"] == refused_url)
         })
         .await;
     assert!(retried, "the retry after a second was taken");
-    let tried = attempts(&base).await;
-    let of_tx: Vec<&Value> = tried
-        .iter()
-        .filter(|a| a["event-type"] == "transaction-created" && a["copy"] == 1)
-        .collect();
-    assert!(
-        of_tx
+    // Each attempt is recorded once its answer is in.
+    let recorded = eventually(Duration::from_secs(5), || async {
+        let tried = attempts(&base).await;
+        let of_it: Vec<&Value> = tried
             .iter()
-            .any(|a| a["attempt"] == 1 && a["outcome"] == "refused" && a["http-status"] == 500),
-        "{of_tx:?}"
-    );
-    assert!(
-        of_tx
+            .filter(|a| a["event-url"] == refused_url && a["copy"] == 1)
+            .collect();
+        of_it
             .iter()
-            .any(|a| a["attempt"].as_i64() >= Some(2) && a["outcome"] == "delivered"),
-        "{of_tx:?}"
-    );
+            .any(|a| a["attempt"] == 1 && a["outcome"] == "refused" && a["http-status"] == 500)
+            && of_it
+                .iter()
+                .any(|a| a["attempt"].as_i64() >= Some(2) && a["outcome"] == "delivered")
+    })
+    .await;
+    assert!(recorded, "{:?}", attempts(&base).await);
     // The daemon's own receiver no longer hears of anything.
     assert!(about(&w, "RETRY-1").is_empty());
 }
