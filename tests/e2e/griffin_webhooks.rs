@@ -775,3 +775,36 @@ async fn a_refused_delivery_is_retried_until_a_registered_receiver_takes_it() {
     // The daemon's own receiver no longer hears of anything.
     assert!(about(&w, "RETRY-1").is_empty());
 }
+
+#[tokio::test]
+async fn two_daemons_on_one_redis_send_each_event_once() {
+    let w = World::new();
+    let other = crate::harness::Daemon::start(&w.redis.url());
+    // Credits through both daemons' sandboxes; both run a delivery pass on the same records.
+    credit(&w.daemon.base(), 101, "TWO-1").await;
+    credit(&other.base(), 102, "TWO-2").await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            about(&w, "TWO-1").len() == 4 && about(&w, "TWO-2").len() == 4
+        })
+        .await,
+        "{:?}",
+        stream(&w)
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let first_attempts: Vec<String> = attempts(&w.daemon.base())
+        .await
+        .iter()
+        .filter(|a| a["attempt"] == 1)
+        .filter_map(|a| a["event-url"].as_str().map(str::to_owned))
+        .collect();
+    let distinct: HashSet<&String> = first_attempts.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        first_attempts.len(),
+        "no event was sent by both daemons: {first_attempts:?}"
+    );
+    let all = stream(&w);
+    let urls: HashSet<&String> = all.iter().map(|(u, _, _, _)| u).collect();
+    assert_eq!(urls.len(), all.len());
+}
