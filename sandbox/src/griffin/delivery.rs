@@ -94,12 +94,7 @@ pub async fn pass(gw: &Gateway, setup: &Setup, state: &mut PassState) -> Result<
     if version.is_none() || version == state.seen_version {
         return Ok(());
     }
-    let mut payments = Vec::new();
-    for id in store::payment_ids(&gw.store).await? {
-        if let Some(p) = store::load(&gw.store, &keys::griffin_payment(&id)).await? {
-            payments.push(p);
-        }
-    }
+    let payments = store::payments(&gw.store, &store::payment_ids(&gw.store).await?).await?;
     let ledger = store::ledger(&gw.store).await?;
     let mut events = super::events::all(&payments, &ledger, ctx.now_ms, ctx.delay_ms());
     // Oldest first, so a receiver usually sees them in order (it must not rely on it).

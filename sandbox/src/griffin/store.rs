@@ -264,6 +264,23 @@ pub async fn payment_ids(store: &Store) -> Result<Vec<String>, SandboxError> {
         .await?)
 }
 
+/// The payments with `ids`, in one round trip (a missing one is skipped).
+pub async fn payments(store: &Store, ids: &[String]) -> Result<Vec<PaymentRecord>, SandboxError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = ids.iter().map(|id| keys::griffin_payment(id)).collect();
+    let mut c = store.conn();
+    let k = keys.clone();
+    let raw: Vec<Option<String>> = store
+        .run(async move { redis::cmd("MGET").arg(&k).query_async(&mut c).await })
+        .await?;
+    keys.iter()
+        .zip(raw)
+        .filter_map(|(key, raw)| raw.map(|raw| parse(key, &raw)))
+        .collect()
+}
+
 /// The payments pending delivery whose time has come.
 pub async fn due(store: &Store, now_ms: i64) -> Result<Vec<String>, SandboxError> {
     let mut c = store.conn();
