@@ -182,6 +182,7 @@ pub(crate) fn start(
         instruction_id: attempt.clone(),
         attempt: attempt.clone(),
         checkout_session: None,
+        refund_account: None,
     };
     intent.status = IntentStatus::RequiresAction.as_str().into();
     intent.last_payment_error = None;
@@ -424,6 +425,7 @@ pub(super) async fn submitted(
         return Ok(BankPage::Done(intent));
     };
     bank.payment_id = Some(payment.id.clone());
+    bank_attempt::seal_refund_account(&mut bank, &intent.id, payment.refund_account.as_ref());
     bank.phase = Phase::Submitted;
     bank.checks = 0;
     // The token has done its work: it is not kept past the submission.
@@ -617,6 +619,9 @@ pub(super) async fn succeed(
     };
     bank.phase = Phase::Succeeded;
     bank.token = None;
+    if bank.refund_account.is_none() {
+        bank_attempt::seal_refund_account(&mut bank, &intent.id, payment.refund_account.as_ref());
+    }
     internal.bank = Some(bank.clone());
     let request = EventRequest::default();
     let mut tx = Tx::new();

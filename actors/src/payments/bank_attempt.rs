@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::gateway::bank_flows::{
-    BankError, BankGateway, BankPaymentState, ConsentState, Creditor,
+    BankError, BankGateway, BankPaymentState, ConsentState, Creditor, PayerAccount,
 };
 
 /// Pay by Bank's side of the processor: the banks, the account payments go to in each mode,
@@ -104,6 +104,73 @@ pub struct BankAttempt {
     /// The checkout session this payment completes, if a session started it.
     #[serde(default)]
     pub checkout_session: Option<String>,
+    /// The payer's account as their bank reported it (`ReadRefundAccount`), sealed at rest
+    /// (see [`seal_refund_account`]): where a refund of this payment is paid to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_account: Option<String>,
+}
+
+/// The payer's account a refund is paid to: kept sealed, never logged (the charge shows the
+/// last 4 digits only).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundAccount {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Six digits.
+    pub sort_code: String,
+    /// Eight digits.
+    pub account_number: String,
+}
+
+impl std::fmt::Debug for RefundAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = &self.account_number;
+        f.debug_struct("RefundAccount")
+            .field("last4", &n.get(n.len().saturating_sub(4)..).unwrap_or(""))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a sealed refund account is bound to: its intent (a value copied to another intent
+/// does not open).
+fn refund_account_place(intent_id: &str) -> String {
+    format!("bank-refund-account:{intent_id}")
+}
+
+/// Keep `account` (when the bank reported one) on `bank`, sealed for `intent_id`. Without
+/// the keyring (never in the daemon) nothing is kept, and refunds of the payment are refused.
+pub fn seal_refund_account(
+    bank: &mut BankAttempt,
+    intent_id: &str,
+    account: Option<&PayerAccount>,
+) {
+    let Some(account) = account else { return };
+    let kept = RefundAccount {
+        name: account.name.clone(),
+        sort_code: account
+            .sort_code
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect(),
+        account_number: account.account_number.clone(),
+    };
+    let Ok(clear) = serde_json::to_vec(&kept) else {
+        return;
+    };
+    match crate::sealing::keyring() {
+        Ok(ring) => bank.refund_account = Some(ring.seal(&clear, &refund_account_place(intent_id))),
+        Err(e) => {
+            tracing::warn!(intent = %intent_id, error = %e, "the payer's refund account cannot be sealed; not kept")
+        }
+    }
+}
+
+/// The payer's account kept on `bank`, opened; `None` when none was kept or it does not open.
+pub fn open_refund_account(bank: &BankAttempt, intent_id: &str) -> Option<RefundAccount> {
+    let sealed = bank.refund_account.as_deref()?;
+    let ring = crate::sealing::keyring().ok()?;
+    let clear = ring.open(sealed, &refund_account_place(intent_id)).ok()?;
+    serde_json::from_slice(&clear).ok()
 }
 
 /// What a status check at the bank means for the attempt.
@@ -314,6 +381,56 @@ mod tests {
     fn backoff_doubles_to_a_minute() {
         let secs: Vec<u64> = (0..9).map(|c| next_check(c).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn the_refund_account_is_kept_sealed_for_its_intent_and_never_shown_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ring = crate::sealing::Keyring::load(dir.path(), true).expect("keyring");
+        crate::sealing::install(ring);
+        let mut bank = BankAttempt {
+            attempt: "att_1".into(),
+            phase: Submitted,
+            bank: None,
+            consent_key: String::new(),
+            payment_key: String::new(),
+            state_hash: None,
+            earlier_states: Vec::new(),
+            charge: None,
+            nonce: None,
+            consent_id: None,
+            token: None,
+            payment_id: None,
+            consent_requested_at: None,
+            checks: 0,
+            reference: String::new(),
+            end_to_end_id: String::new(),
+            instruction_id: String::new(),
+            checkout_session: None,
+            refund_account: None,
+        };
+        seal_refund_account(&mut bank, "pi_1", None);
+        assert_eq!(bank.refund_account, None, "nothing reported, nothing kept");
+        let reported = PayerAccount {
+            name: Some("Jane Payer".into()),
+            sort_code: "20-00-45".into(),
+            account_number: "12345678".into(),
+        };
+        seal_refund_account(&mut bank, "pi_1", Some(&reported));
+        let sealed = bank.refund_account.clone().unwrap_or_default();
+        assert!(!sealed.contains("12345678"), "sealed at rest: {sealed}");
+        let opened = open_refund_account(&bank, "pi_1").expect("opens for its intent");
+        assert_eq!(
+            (opened.sort_code.as_str(), opened.account_number.as_str()),
+            ("200045", "12345678")
+        );
+        assert_eq!(
+            open_refund_account(&bank, "pi_2"),
+            None,
+            "bound to its intent"
+        );
+        let shown = format!("{opened:?}");
+        assert!(shown.contains("5678") && !shown.contains("1234"), "{shown}");
     }
 
     #[test]
