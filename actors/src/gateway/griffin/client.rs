@@ -56,6 +56,7 @@ pub struct GriffinClient {
     api_key: Secret,
     key: Option<SigningKey>,
     live: bool,
+    timeout: Duration,
     http: reqwest::Client,
     configured_account: Option<String>,
     account_url: OnceCell<String>,
@@ -88,12 +89,18 @@ impl GriffinClient {
             api_key: Secret::new(s.api_key),
             key: s.key,
             live: s.live,
+            timeout: s.timeout,
             http,
             configured_account: s.account_url,
             account_url: OnceCell::new(),
         };
         client.url("/v0/index").map_err(|e| e.to_string())?;
         Ok(client)
+    }
+
+    /// The longest one request may take, answer included.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// `base` + `link`, checked: a link must be a path, and a live URL public https.
@@ -260,6 +267,11 @@ impl GriffinClient {
     pub async fn create_payment(&self, payment: &NewPayment) -> Result<Payment, GriffinError> {
         let account = self.account().await?;
         self.post(&account.account_payments_url, payment).await
+    }
+
+    /// A payment as it stands, by its `payment-url`.
+    pub async fn payment(&self, url: &str) -> Result<Payment, GriffinError> {
+        self.get(url).await
     }
 
     /// Send a created payment by Faster Payments: moves money once `delivered`.
