@@ -21,7 +21,9 @@ pub const CODE_TTL_MS: u64 = 600_000;
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// A payer's test account at every sandbox bank.
+/// A payer's test account at every sandbox bank. The last one's number is the Griffin
+/// sandbox's failing creditor account (`griffin::setup::FAILING_ACCOUNT_NUMBER`): a payment
+/// made from it is refunded into a Faster Payment that fails.
 #[derive(Debug, Clone, Copy)]
 pub struct TestAccount {
     pub name: &'static str,
@@ -29,7 +31,7 @@ pub struct TestAccount {
     pub account_number: &'static str,
 }
 
-pub const TEST_ACCOUNTS: [TestAccount; 3] = [
+pub const TEST_ACCOUNTS: [TestAccount; 4] = [
     TestAccount {
         name: "Jane Payer",
         sort_code: "200045",
@@ -44,6 +46,11 @@ pub const TEST_ACCOUNTS: [TestAccount; 3] = [
         name: "Alex Trading Ltd",
         sort_code: "309912",
         account_number: "55501234",
+    },
+    TestAccount {
+        name: "Closed Account Payer",
+        sort_code: "200045",
+        account_number: crate::griffin::setup::FAILING_ACCOUNT_NUMBER,
     },
 ];
 
