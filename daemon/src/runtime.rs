@@ -246,6 +246,13 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         test_creditor: Some(creditor(&config.test_creditor())),
         live_creditor: (!live_creditor.account_number.is_empty()).then(|| creditor(live_creditor)),
     };
+    // Griffin, the merchant's settlement account, where Pay by Bank refunds are paid from:
+    // test mode's sandbox by default, live mode only with an API key (its signing key read
+    // now, so a bad one stops the start).
+    let griffin = Arc::new(
+        calmony_actors::gateway::griffin::Griffin::from_config(&config)
+            .map_err(|e| StartError::Usage(format!("Griffin is misconfigured: {e}")))?,
+    );
     // The payments code reaches Cardstream through the CardstreamGateway actor, started
     // below; the client it is handed now is bound to the actor then.
     let accounts = Gateway::from_config(&config);
@@ -274,7 +281,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
         calmony_actors::billing::payment_effects::BillingEffects,
     ))
     .with_bank(bank_rail)
-    .with_settlement(calmony_actors::money::Settlement::from_config(&config));
+    .with_settlement(calmony_actors::money::Settlement::from_config(&config))
+    .with_griffin(griffin.clone());
     if let Err(e) = payments.ensure_group().await {
         tracing::warn!(error = %e, "could not create the payment command group yet");
     }
@@ -330,12 +338,8 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
             sandbox.griffin_delivery(),
         )));
     }
-    // Griffin: one client per mode, shared by the webhook inbox (its key fetches) and the
-    // settlement follower, which closes batches into payouts and reconciles the credits.
-    let griffin = Arc::new(
-        calmony_actors::gateway::griffin::Griffin::from_config(&config)
-            .map_err(|e| StartError::Usage(format!("Griffin settlement is misconfigured: {e}")))?,
-    );
+    // The same Griffin clients serve the webhook inbox (its key fetches) and the settlement
+    // follower, which closes batches into payouts and reconciles the credits.
     if griffin.client(calmony_protocol::Mode::Live).is_none() {
         tracing::info!("griffin.live has no api_key: live payouts are created but not reconciled");
     }

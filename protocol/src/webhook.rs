@@ -33,6 +33,7 @@ pub const CATALOGUE: &[&str] = &[
     "charge.captured",
     "charge.failed",
     "charge.pending",
+    "charge.refund.updated",
     "charge.refunded",
     "charge.succeeded",
     "checkout.session.async_payment_failed",

@@ -7,6 +7,7 @@ mod harness;
 mod actors;
 mod auth;
 mod bank;
+mod bank_refunds;
 mod billing;
 mod browser;
 mod checkout;

@@ -15,7 +15,7 @@ use crate::clock;
 use crate::gateway::bank_flows::{BankToken, ConsentState};
 use crate::store::{Scope, Tx};
 
-fn parse_member(m: &str) -> Option<(Scope, String)> {
+pub(super) fn parse_member(m: &str) -> Option<(Scope, String)> {
     let mut parts = m.splitn(3, '|');
     let project = parts.next()?;
     let mode = Mode::parse(parts.next()?)?;

@@ -32,6 +32,8 @@
 pub mod bank;
 pub mod bank_attempt;
 mod bank_pages;
+mod bank_refund_plan;
+pub mod bank_refunds;
 mod bank_tracking;
 mod charges;
 pub mod declines;
@@ -190,6 +192,9 @@ pub struct Payments {
     pub bank: Option<bank_attempt::BankRail>,
     /// Fees, cut-offs and batches: how each payment's balance transaction is written.
     pub settlement: Arc<crate::money::Settlement>,
+    /// Griffin, the merchant's account Pay by Bank refunds are paid from; `None` (or a mode
+    /// without a client): those refunds are refused.
+    pub griffin: Option<Arc<crate::gateway::griffin::Griffin>>,
 }
 
 /// A mode whose merchant account is not configured takes no payments.
@@ -224,12 +229,19 @@ impl Payments {
             effects: Arc::new(NoEffects),
             bank: None,
             settlement: Arc::new(crate::money::Settlement::default()),
+            griffin: None,
         }
     }
 
     /// Write balance transactions by these settlement rules (from the configuration).
     pub fn with_settlement(mut self, settlement: crate::money::Settlement) -> Self {
         self.settlement = Arc::new(settlement);
+        self
+    }
+
+    /// Pay Pay by Bank refunds from `griffin`'s accounts.
+    pub fn with_griffin(mut self, griffin: Arc<crate::gateway::griffin::Griffin>) -> Self {
+        self.griffin = Some(griffin);
         self
     }
 

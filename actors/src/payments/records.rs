@@ -24,6 +24,11 @@ pub(crate) fn event(
     crate::resource::event(kind, object, scope, request, clock::now())
 }
 
+/// The list index of an intent's refunds.
+pub(crate) fn intent_refunds(scope: &Scope, intent: &str) -> String {
+    scope.key(&format!("payment_intent:{intent}:refunds"))
+}
+
 pub(crate) fn write_intent(
     tx: &mut Tx,
     scope: &Scope,

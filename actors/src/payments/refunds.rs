@@ -24,6 +24,9 @@
 //! ([`give_up`]). It fails in one commit (`failed` with its `failure_reason`, out of the queue,
 //! its reserved amount given back, `refund.updated` and `refund.failed`), and the refunds
 //! behind it go on.
+//!
+//! A Pay by Bank payment's refunds go another way, from the merchant's Griffin account (see
+//! [`super::bank_refunds`]); they are checked against what is left here like any other.
 
 use calmony_protocol::charge::Charge;
 use calmony_protocol::event::{Event, EventRequest};
@@ -34,6 +37,7 @@ use calmony_protocol::{ApiError, ErrorType, charge, ids};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+use super::records::intent_refunds;
 use super::refund_plan::{self, GatewayAction, Progress, RefundStatus, SaleState};
 use super::transitions::{CommandOp, IntentStatus};
 use super::{COMMANDS, Command, GROUP, HOLD_MS, Landing, Loaded, Payments};
@@ -58,10 +62,6 @@ const QUEUE_WAIT: Duration = Duration::from_secs(30);
 /// How often a waiting refund looks at the queue again.
 const QUEUE_POLL: Duration = Duration::from_millis(10);
 
-fn intent_refunds(scope: &Scope, intent: &str) -> String {
-    scope.key(&format!("payment_intent:{intent}:refunds"))
-}
-
 /// A payment's events happen now, on the wall clock.
 fn event(
     kind: &str,
@@ -80,7 +80,6 @@ pub async fn create_refund(
 ) -> Result<Reply, ApiError> {
     let r = RefundParams::take(params)?;
     let scope = &ctx.scope;
-    p.gateway_for(scope.mode)?;
     let intent_id = match (&r.payment_intent, &r.charge) {
         (Some(pi), _) => pi.clone(),
         (None, Some(ch)) => {
@@ -132,19 +131,6 @@ pub async fn create_refund(
             .with_code("payment_intent_unexpected_state")
             .with_param("payment_intent"));
         }
-        if internal.bank.is_some() {
-            // A bank transfer has no refund call: the money goes back from the merchant's
-            // own account, a payout path that is not configured.
-            return Err(ApiError::new(
-                400,
-                ErrorType::InvalidRequestError,
-                "This payment was made by Pay by Bank. Its refund is paid from your bank \
-                 account to the payer's, and no settlement account (Griffin) is configured to \
-                 pay it from. Nothing was changed.",
-            )
-            .with_code("refund_unsupported_payment_method")
-            .with_param("payment_intent"));
-        }
         let remaining = intent.amount_received - internal.refunded;
         if remaining <= 0 {
             return Err(ApiError::new(
@@ -187,6 +173,17 @@ pub async fn create_refund(
         if let Some(m) = &r.metadata {
             m.apply(&mut refund.metadata, "metadata")?;
         }
+        if internal.bank.is_some() {
+            // A bank transfer has no refund call: the money goes back from the merchant's
+            // Griffin account, by a payment of its own.
+            let loaded = Loaded {
+                version,
+                intent,
+                internal,
+            };
+            return super::bank_refunds::begin(p, ctx, loaded, refund).await;
+        }
+        p.gateway_for(scope.mode)?;
         if internal.refund_queue.is_empty() && internal.gateway_kept.is_none() {
             // The first refund (or the first since queues exist), nothing in flight: the sale
             // keeps what the records do. Later, it keeps what the gateway last confirmed.

@@ -2,13 +2,14 @@
 //! set `cp:payments:bank_tracking` is its durable queue: an attempt leaves it only in the commit
 //! that ends it, so a pass cut short by a panic or a crash leaves the rest for the restarted
 //! actor). It asks the bank first and resends only under the attempt's own keys (see
-//! [`crate::payments::bank`]).
+//! [`crate::payments::bank`]). The same pass takes the due refunds of bank payments their next
+//! step at Griffin (`cp:payments:bank_refunds`, see [`crate::payments::bank_refunds`]).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::payments::{Payments, bank};
+use crate::payments::{Payments, bank, bank_refunds};
 
 use super::periodic::Pass;
 
@@ -32,6 +33,11 @@ impl Pass for BankTracker {
                 && let Err(e) = bank::track_due(&self.payments, PER_PASS).await
             {
                 tracing::warn!(error = %e.message, "bank tracking pass failed; retried next tick");
+            }
+            if self.payments.griffin.is_some()
+                && let Err(e) = bank_refunds::follow_due(&self.payments, PER_PASS).await
+            {
+                tracing::warn!(error = %e.message, "bank refund pass failed; retried next tick");
             }
             self
         })

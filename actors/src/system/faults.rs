@@ -108,12 +108,18 @@ pub fn refuses_start(actor: &str) -> bool {
 /// The steps of a Pay by Bank payment where a crash drill may kill the daemon: after the
 /// attempt is committed and before the bank hears of it, after the bank created the consent
 /// and before it is recorded, after the approval's token is committed and before the payment
-/// is submitted, and after the bank accepted the payment and before it is recorded.
+/// is submitted, and after the bank accepted the payment and before it is recorded. And the
+/// steps of a refund of one paid from Griffin: before and after its payment is created, and
+/// before and after it is submitted (each "after" before the step is recorded).
 pub const KILL_POINTS: &[&str] = &[
     "bank_before_consent",
     "bank_after_consent",
     "bank_before_submit",
     "bank_after_submit",
+    "bank_refund_before_create",
+    "bank_refund_after_create",
+    "bank_refund_before_submit",
+    "bank_refund_after_submit",
 ];
 
 /// The kill point named by `CALMONY_TEST_KILL_AT`, read once at start: how a crash drill

@@ -7,7 +7,7 @@
 //! | [`webhook_dispatcher`] | fan-out, senders, retry mover | its loops; a watch tick |
 //! | [`subscription_scheduler`] | the billing run on its cron schedule | its tick |
 //! | [`checkout_expiry`] | checkout sessions past `expires_at` | its tick |
-//! | [`bank_tracker`] | Pay by Bank attempts: recovery, status polling with backoff | its tick |
+//! | [`bank_tracker`] | Pay by Bank attempts and their refunds at Griffin: recovery, status polling with backoff | its tick |
 //! | [`settlement_follower`] | settlement batches: payouts, Griffin credits, deadlines | its tick; a webhook's nudge |
 //! | [`event_retention`] | events past the retention period | its tick |
 //! | [`clock_follower`] | the shared clock offset (`clock.controllable`) | its tick |
