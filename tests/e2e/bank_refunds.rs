@@ -142,11 +142,13 @@ async fn a_partial_then_a_full_refund_are_paid_to_the_payer_once_each() {
     let charge = charge_of(&intent);
 
     // Partial: answered pending at once, the charge counting it.
-    let r = w
-        .api
-        .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=30000"))
-        .await;
+    let body = format!("payment_intent={pi}&amount=30000");
+    let r = w.api.post_idem("/v1/refunds", &body, "bank-refund-1").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // The same request again is the same refund, not a second one.
+    let again = w.api.post_idem("/v1/refunds", &body, "bank-refund-1").await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json["id"], r.json["id"], "{}", again.text);
     assert_eq!(r.json["status"], "pending", "{}", r.text);
     assert_eq!(r.json["amount"], 30_000);
     assert_eq!(r.json["charge"], charge.as_str());
@@ -281,7 +283,8 @@ async fn a_refund_the_payers_bank_refuses_fails_and_gives_the_amount_back() {
 }
 
 /// SIGKILL before and after each step of a refund at Griffin (create, submit), a restart,
-/// and the counts: every refund succeeds, paid once.
+/// and the counts: every refund succeeds, paid once. (A short gateway timeout makes the dead
+/// daemon's refund lease expire sooner.)
 #[tokio::test]
 async fn kill_at_every_refund_step_loses_nothing_and_pays_once() {
     let redis = Redis::start();
@@ -294,7 +297,11 @@ async fn kill_at_every_refund_step_loses_nothing_and_pays_once() {
     ] {
         let mut daemon = Daemon::start_with(
             &redis.url(),
-            &[("CALMONY_TEST_KILL_AT", point), FAST_GRIFFIN],
+            &[
+                ("CALMONY_TEST_KILL_AT", point),
+                ("CALMONY_GATEWAY_TIMEOUT_SECONDS", "3"),
+                FAST_GRIFFIN,
+            ],
         );
         let key = daemon.key("acme", "test");
         let api = daemon.api(&key);
