@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use calmony_actors::gateway::griffin::{Griffin, GriffinClient};
 use calmony_protocol::Mode;
-use calmony_protocol::griffin::{Creditor, Direction, PaymentDirection};
+use calmony_protocol::griffin::{Creditor, Direction, Money, NewPayment, PaymentDirection};
 use serde_json::Value;
 
 use crate::harness::{Api, Daemon, Redis, World, eventually, form, get_page};
@@ -280,6 +280,76 @@ async fn a_refund_the_payers_bank_refuses_fails_and_gives_the_amount_back() {
         .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=45000"))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_refund_the_account_cannot_cover_waits_pending_until_money_arrives() {
+    let w = World::with(&[FAST_GRIFFIN]);
+    let base = w.daemon.base();
+    let g = griffin(&base);
+    let pi = paid_by_bank(&w.api, &base, 50_000, JANE).await;
+    // The merchant pays nearly everything out: £1 is left.
+    let available = g
+        .account()
+        .await
+        .expect("account")
+        .available_balance
+        .pence()
+        .expect("pence");
+    let payout = g
+        .create_payment(&NewPayment {
+            payment_amount: Money::gbp(available - 100),
+            creditor: Creditor::uk("Supplier Ltd", "040004", "10000001"),
+            payment_reference: Some("PAYOUT-1".into()),
+        })
+        .await
+        .expect("payout");
+    g.submit(&payout).await.expect("submitted");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            g.account().await.expect("account").account_balance.pence() == Ok(100)
+        })
+        .await
+    );
+    let r = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let refund = r.json["id"].as_str().expect("id").to_string();
+    // Griffin refuses the submission (422): the refund waits, pending, nothing paid.
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            w.daemon
+                .logs()
+                .contains("the Griffin account cannot cover the refund yet")
+        })
+        .await,
+        "{}",
+        w.daemon.logs()
+    );
+    let now = w.api.get(&format!("/v1/refunds/{refund}")).await.json;
+    assert_eq!(now["status"], "pending", "{now}");
+    let reference = reference_of(&refund);
+    assert_eq!(debits(&g, &reference).await, Vec::<i64>::new());
+    // A settlement arrives: the refund goes out, once.
+    let credited = reqwest::Client::new()
+        .post(format!("{base}/sandbox/griffin/credit"))
+        .bearer_auth(crate::harness::OPERATOR_TOKEN)
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({
+                "amount": 100_000, "reference": "CS-SETTLE-9", "debtor-name": "Cardstream",
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("credit");
+    assert_eq!(credited.status().as_u16(), 201);
+    refund_settles(&w.api, &refund, "succeeded").await;
+    assert_eq!(debits(&g, &reference).await, vec![50_000]);
+    assert_eq!(payments_to(&g, &reference).await.len(), 1);
 }
 
 /// SIGKILL before and after each step of a refund at Griffin (create, submit), a restart,
