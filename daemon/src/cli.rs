@@ -395,9 +395,10 @@ async fn reconcile(
                     } else {
                         print!("{}", report::render_text(&r));
                     }
+                    let fine = ["matched", "awaiting_credit", "net_debit", "unverified"];
                     Ok(r.counts
                         .iter()
-                        .all(|(k, n)| k == "matched" || k == "awaiting_credit" || *n == 0))
+                        .all(|(k, n)| fine.contains(&k.as_str()) || *n == 0))
                 }
                 Err(e) => Err(StartError::Usage(e.to_string())),
             }
@@ -409,6 +410,11 @@ async fn reconcile(
             reason,
             credit,
         } => {
+            // A project by its id, or by its name as `keys create --project` takes it.
+            let project = match calmony_actors::projects::find(&follower.store, &project).await {
+                Ok(Some(p)) => p.id,
+                _ => project,
+            };
             let scope = calmony_actors::store::Scope::new(project, mode_of(&mode));
             match report::adjust(&follower, &scope, amount, &reason, credit.as_deref()).await {
                 Ok(txn) => {

@@ -343,7 +343,9 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     if griffin.client(calmony_protocol::Mode::Live).is_none() {
         tracing::info!("griffin.live has no api_key: live payouts are created but not reconciled");
     }
-    let griffin_inbox = Arc::new(calmony_actors::gateway::griffin::inbox::Inbox::new(&griffin));
+    let griffin_inbox = Arc::new(calmony_actors::gateway::griffin::inbox::Inbox::new(
+        &griffin,
+    ));
     let settlement_nudge = calmony_actors::system::settlement_follower::Nudge::default();
     for mode in [calmony_protocol::Mode::Test, calmony_protocol::Mode::Live] {
         // A webhook's commit wakes the follower, which reads the inbox and the ledger at once.

@@ -89,7 +89,9 @@ pub fn batch_credits(
         let Some(at) = unix_of(at) else { continue };
         let amount = t.amount_captured as i64;
         let net = match t.action.as_str() {
-            "SALE" => amount - fees.fee(&t.card.scheme, amount),
+            // The scheme as the daemon names it (`amex`, not "American Express"), from the
+            // card's leading digits, so both sides look up the same fee.
+            "SALE" => amount - fees.fee(calmony_protocol::card::brand(&t.card.mask), amount),
             "REFUND_SALE" => -amount,
             _ => continue,
         };

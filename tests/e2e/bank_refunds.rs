@@ -168,6 +168,24 @@ async fn a_partial_then_a_full_refund_are_paid_to_the_payer_once_each() {
 
     let done = refund_settles(&w.api, &partial, "succeeded").await;
     assert_eq!(done["failure_reason"], Value::Null, "{done}");
+    // Its balance transactions: the refund, and the top-up from the Griffin account that paid
+    // it (the money never came from the balance here).
+    let bt = done["balance_transaction"]
+        .as_str()
+        .expect("a balance transaction");
+    let bt = w
+        .api
+        .get(&format!("/v1/balance_transactions/{bt}"))
+        .await
+        .json;
+    assert_eq!(
+        (bt["type"].as_str(), bt["amount"].as_i64()),
+        (Some("refund"), Some(-30_000)),
+        "{bt}"
+    );
+    let topups = w.api.get("/v1/balance_transactions?type=topup").await.json;
+    assert_eq!(topups["data"][0]["amount"], 30_000, "{topups}");
+    assert_eq!(topups["data"][0]["source"], partial.as_str(), "{topups}");
     let reference = reference_of(&partial);
     assert_eq!(debits(&g, &reference).await, vec![30_000]);
     assert_eq!(

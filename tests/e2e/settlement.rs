@@ -529,3 +529,142 @@ async fn the_money_views_refuse_what_they_do_not_take() {
     );
     assert_eq!(empty.json["livemode"], false);
 }
+
+async fn griffin_fault(base: &str, body: Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/sandbox/griffin/faults"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("faults");
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+async fn paid_by_bank(w: &World, amount: i64) -> String {
+    let base = w.daemon.base();
+    let (pi, page) = bank_intent(&w.api, amount).await;
+    let to_bank = choose(&base, &page, "calmony-instant").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    come_back(&back).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            w.api.get(&format!("/v1/payment_intents/{pi}")).await.json["status"] == "succeeded"
+        })
+        .await
+    );
+    pi
+}
+
+async fn report(w: &World) -> Value {
+    let (_, out, err) =
+        w.daemon
+            .cli(&["reconcile", "report", "--mode", "test", "--format", "json"]);
+    serde_json::from_str(&out).unwrap_or_else(|_| panic!("report: {out}{err}"))
+}
+
+fn batch_of<'a>(report: &'a Value, reference: &str) -> &'a Value {
+    report["batches"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["reference"] == reference))
+        .unwrap_or(&Value::Null)
+}
+
+/// Griffin delivers every event twice and the ledger is read only when a webhook says so: the
+/// credit reaches reconciliation by the webhook and by the poller it wakes, and counts once.
+#[tokio::test]
+async fn a_credit_seen_by_webhook_and_poller_twice_over_counts_once() {
+    let (cutoff, _) = cutoff_ahead();
+    let w = world(&[("CALMONY_SETTLEMENT_POLL_SECONDS", "3600")], &cutoff);
+    let base = w.daemon.base();
+    griffin_fault(&base, json!({"duplicate-webhooks": true})).await;
+    let pi = paid_by_bank(&w, 150_000).await;
+    let reference = crate::pay_by_bank::reference_of(&pi);
+    assert!(
+        eventually(Duration::from_secs(30), || payouts_settled(&w, 1)).await,
+        "{:?}\n{}",
+        all(&w, "/v1/payouts").await,
+        w.daemon.logs()
+    );
+    let payout = &all(&w, "/v1/payouts").await[0];
+    assert_eq!(
+        (payout["status"].as_str(), payout["amount"].as_i64()),
+        (Some("paid"), Some(150_000))
+    );
+    // Some more passes: still counted once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = report(&w).await;
+    let b = batch_of(&r, &reference);
+    assert_eq!(
+        (b["received"].as_i64(), b["verdict"].as_str()),
+        (Some(150_000), Some("matched")),
+        "{r}"
+    );
+    assert_eq!(b["payouts"].as_object().map(|p| p.len()), Some(1), "{r}");
+    // The duplicates reached the receiver and were acknowledged and ignored.
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("calmony_griffin_webhook_duplicates_total")
+                && !l.trim_end().ends_with(" 0")
+        ),
+        "{metrics}"
+    );
+}
+
+/// The money of a payment by bank can reach the account before the daemon has committed the
+/// payment's success: the credit waits aside, then its batch counts it.
+#[tokio::test]
+async fn a_credit_that_comes_before_its_payments_success_is_counted_in_its_batch() {
+    let (cutoff, _) = cutoff_ahead();
+    let w = world(&[], &cutoff);
+    let base = w.daemon.base();
+    let (pi, page) = bank_intent(&w.api, 90_000).await;
+    let reference = crate::pay_by_bank::reference_of(&pi);
+    // The payer's money, early: nobody expects it yet.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/sandbox/griffin/credit"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .header("content-type", "application/json")
+        .body(
+            json!({"amount": 90_000, "reference": reference, "debtor-name": "Jane Payer"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("credit");
+    assert_eq!(r.status().as_u16(), 201);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            report(&w).await["unexpected_credits"]
+                .as_array()
+                .map(Vec::len)
+                == Some(1)
+        })
+        .await
+    );
+    // The sandbox bank's own credit of the same payment is held back (it already came).
+    griffin_fault(&base, json!({"hold-next-credit": true})).await;
+    let to_bank = choose(&base, &page, "calmony-instant").await;
+    let back = decide(&base, &to_bank, "approve").await;
+    come_back(&back).await;
+    assert!(
+        eventually(Duration::from_secs(30), || payouts_settled(&w, 1)).await,
+        "{:?}\n{}",
+        all(&w, "/v1/payouts").await,
+        w.daemon.logs()
+    );
+    let r = report(&w).await;
+    assert_eq!(batch_of(&r, &reference)["verdict"], "matched", "{r}");
+    assert_eq!(r["unexpected_credits"], json!([]), "{r}");
+}

@@ -119,13 +119,16 @@ fn timing(st: &ModeSettlement, kind: BatchKind) -> (i64, i64) {
 pub fn on_tick(st: &ModeSettlement, f: &Figures, s: &BatchState, now: i64, watched: bool) -> Step {
     let (grace, deadline) = timing(st, f.kind);
     let due = now >= s.closed_at.unwrap_or(f.closes_at) + deadline;
+    // Once closed, the payouts are what the batch held then: a later addition is a
+    // discrepancy to report, not a reason to leave the credit unmatched.
+    let expected = s.expected_at_close.unwrap_or(f.expected);
     match s.phase {
         // A batch whose refunds outweigh its takings has nothing to pay out (the acquirer
         // collects the difference by debit): it closes settled.
         Phase::Open if now >= f.closes_at + grace => Step::Close {
             paid: s.received == f.expected || (f.expected <= 0 && s.received == 0),
         },
-        Phase::InTransit if s.received == f.expected => Step::Pay,
+        Phase::InTransit if s.received == expected => Step::Pay,
         Phase::InTransit if due && !watched => Step::Pay,
         Phase::InTransit if due => Step::Fail {
             code: if s.received == 0 {
@@ -143,7 +146,7 @@ pub fn on_tick(st: &ModeSettlement, f: &Figures, s: &BatchState, now: i64, watch
 pub fn on_credit(f: &Figures, s: &BatchState, amount: i64) -> (i64, Step) {
     let received = s.received + amount;
     let step = match s.phase {
-        Phase::InTransit if received == f.expected => Step::Pay,
+        Phase::InTransit if received == s.expected_at_close.unwrap_or(f.expected) => Step::Pay,
         _ => Step::Nothing,
     };
     (received, step)

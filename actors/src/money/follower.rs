@@ -51,6 +51,9 @@ pub struct SeenCredit {
     /// Set when an operator turned it into an adjustment.
     #[serde(default)]
     pub adjusted: Option<String>,
+    /// Why it could not be any batch's, when that is not just its reference.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Clone)]
@@ -63,30 +66,110 @@ pub struct Follower {
 const RETRIES: usize = 8;
 
 impl Follower {
-    /// Read each mode's new credits (when `poll`), then move its due batches.
+    /// Read each mode's webhook inbox and (when `poll`) its ledger, then move its due
+    /// batches. A mode's failure (Griffin down, a record that will not parse) is logged and
+    /// leaves the other mode, and the batches' deadlines, to go on.
     pub async fn pass(&self, poll: bool) -> Result<(), FollowError> {
+        let mut first: Option<FollowError> = None;
         for mode in [Mode::Test, Mode::Live] {
-            if poll && let Some(client) = self.griffin.client(mode) {
-                self.poll(mode, &client).await?;
+            if let Some(client) = self.griffin.client(mode) {
+                if let Err(e) = self.inbox(mode, &client).await {
+                    tracing::warn!(mode = mode.as_str(), error = %e, "reading Griffin's webhook events failed; retried next pass");
+                }
+                if poll && let Err(e) = self.poll(mode, &client).await {
+                    tracing::warn!(mode = mode.as_str(), error = %e, "reading the settlement account failed; retried next pass");
+                }
             }
-            self.tick(mode).await?;
+            if let Err(e) = self.tick(mode).await {
+                first.get_or_insert(e);
+            }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 
-    /// Read the ledger from the cursor on and count every credit in it.
+    /// The webhook receiver's events since the last read: a `transaction-created` names a
+    /// ledger entry, read from Griffin (never taken on the event's word) and counted as the
+    /// poller counts it. The inbox cursor moves past an event only once it is handled.
+    pub async fn inbox(&self, mode: Mode, client: &GriffinClient) -> Result<usize, FollowError> {
+        let cursor_key = keys::inbox_cursor(mode);
+        let cursor = self
+            .redis_get(&cursor_key)
+            .await?
+            .unwrap_or_else(|| "0-0".to_owned());
+        let (mut c, stream, from) = (
+            self.store.conn(),
+            crate::gateway::griffin::inbox::events_stream(mode),
+            format!("({cursor}"),
+        );
+        let entries: Vec<(String, Vec<String>)> = self
+            .store
+            .run(async move {
+                redis::cmd("XRANGE")
+                    .arg(stream)
+                    .arg(from)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(100)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let mut counted = 0;
+        for (id, flat) in entries {
+            let fields: BTreeMap<&str, &str> = flat
+                .chunks(2)
+                .filter_map(|kv| Some((kv.first()?.as_str(), kv.get(1)?.as_str())))
+                .collect();
+            if fields.get("event-type") == Some(&"transaction-created")
+                && let Some(url) = fields
+                    .get("event")
+                    .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+                    .and_then(|e| {
+                        e["event-payload"]["account-transaction-url"]
+                            .as_str()
+                            .map(str::to_owned)
+                    })
+            {
+                let t = client.transaction(&url).await?;
+                if self.credit(mode, &t).await? {
+                    counted += 1;
+                }
+            }
+            let (mut c, k) = (self.store.conn(), cursor_key.clone());
+            self.store
+                .run(async move {
+                    redis::cmd("SET")
+                        .arg(k)
+                        .arg(id)
+                        .query_async::<()>(&mut c)
+                        .await
+                })
+                .await?;
+        }
+        Ok(counted)
+    }
+
+    /// Read the ledger from the cursor on and count every credit in it. The cursor moves only
+    /// as far as the credits counted (it is inclusive: the last ones are read again, and
+    /// found counted).
     pub async fn poll(&self, mode: Mode, client: &GriffinClient) -> Result<usize, FollowError> {
         let cursor: Option<String> = self.redis_get(&keys::cursor(mode)).await?;
         let mut next: Option<String> = None;
         let mut latest = cursor.clone();
         let mut counted = 0;
-        loop {
+        let mut stopped = None;
+        'pages: loop {
             let page = client
                 .transactions(next.as_deref(), cursor.as_deref(), 100)
                 .await?;
             for t in &page.items.account_transactions {
-                if self.credit(mode, t).await? {
-                    counted += 1;
+                match self.credit(mode, t).await {
+                    Ok(true) => counted += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        stopped = Some(e);
+                        break 'pages;
+                    }
                 }
                 if latest
                     .as_deref()
@@ -114,7 +197,10 @@ impl Follower {
                 })
                 .await?;
         }
-        Ok(counted)
+        match stopped {
+            Some(e) => Err(e),
+            None => Ok(counted),
+        }
     }
 
     /// Count one ledger entry if it is a credit not seen before; `true` if this call counted it.
@@ -126,19 +212,22 @@ impl Follower {
         {
             return Ok(false);
         }
-        let amount = t
-            .balance_change
-            .pence()
-            .map_err(|e| FollowError::Api(format!("credit amount: {e}")))?;
+        // An amount that is not pence of GBP cannot be any batch's: it is kept aside as
+        // unexpected, with why, rather than stopping the reading of everything after it.
+        let (amount, unreadable) = match t.balance_change.pence() {
+            Ok(a) if t.balance_change.currency.eq_ignore_ascii_case("GBP") => (a, None),
+            Ok(_) => (0, Some(format!("a {} credit", t.balance_change.currency))),
+            Err(e) => (0, Some(format!("an unreadable amount: {e}"))),
+        };
         let credit_key = keys::credit(mode, &t.account_transaction_url);
         for _ in 0..RETRIES {
             if self.store.get(&credit_key).await?.is_some() {
                 return Ok(false);
             }
             let now = clock::now();
-            let batch = match &t.reference {
-                Some(r) => self.figures(mode, r).await?.map(|f| (r.clone(), f)),
-                None => None,
+            let batch = match (&t.reference, &unreadable) {
+                (Some(r), None) => self.figures(mode, r).await?.map(|f| (r.clone(), f)),
+                _ => None,
             };
             let seen = SeenCredit {
                 transaction_url: t.account_transaction_url.clone(),
@@ -147,6 +236,7 @@ impl Follower {
                 processed_at: t.processed_at.clone(),
                 batch: batch.as_ref().map(|(r, _)| r.clone()),
                 adjusted: None,
+                note: unreadable.clone(),
             };
             let mut tx = Tx::new();
             tx.expect_version(&credit_key, 0)
@@ -169,6 +259,11 @@ impl Follower {
                         now * 1000,
                         &t.account_transaction_url,
                     );
+                    // A batch may yet be made under this reference (a payment by bank whose
+                    // money arrived before its success was committed): it adopts it then.
+                    if let (Some(r), None) = (&t.reference, &unreadable) {
+                        tx.index(&keys::unmatched(mode, r), &t.account_transaction_url);
+                    }
                 }
             }
             match self.store.commit(&tx).await? {
@@ -182,7 +277,10 @@ impl Follower {
                 _ => continue,
             }
         }
-        Ok(false)
+        Err(FollowError::Api(format!(
+            "credit {} kept meeting concurrent changes",
+            t.account_transaction_url
+        )))
     }
 
     /// Move every batch that is due or in transit.
@@ -199,6 +297,7 @@ impl Follower {
 
     async fn step(&self, mode: Mode, reference: &str, now: i64) -> Result<(), FollowError> {
         let st = self.settlement.mode(mode);
+        self.adopt(mode, reference).await?;
         for _ in 0..RETRIES {
             let Some(f) = self.figures(mode, reference).await? else {
                 return Ok(());
@@ -209,7 +308,17 @@ impl Follower {
             match batches::on_tick(st, &f, &state, now, watched) {
                 Step::Nothing => {
                     if state.phase != Phase::Open {
-                        // Nothing more to do from the due set (a late addition re-added it).
+                        // Nothing more to do from the due set (a late addition re-added it):
+                        // a balance transaction that joined after the close is available at
+                        // once, and the report names the batch `changed_after_close`.
+                        let freed = self.free_pending(&mut tx, mode, reference).await?;
+                        if !freed.is_empty() {
+                            tracing::warn!(
+                                mode = mode.as_str(),
+                                reference,
+                                "balance transactions joined a batch after it closed"
+                            );
+                        }
                         tx.unindex(&keys::due(mode), reference);
                         if state.phase != Phase::InTransit {
                             tx.unindex(&keys::in_transit(mode), reference);
@@ -262,26 +371,7 @@ impl Follower {
             BatchKind::Bank => st.bank_deadline_secs,
         };
         // Pending to available, per project.
-        let members = self.members(mode, reference).await?;
-        let mut freed: BTreeMap<String, i64> = BTreeMap::new();
-        for (project, txn) in members {
-            let scope = Scope::new(project.clone(), mode);
-            let key = scope.record(&txn);
-            let Some(rec) = self.store.get(&key).await? else {
-                continue;
-            };
-            let mut bt: calmony_protocol::balance::BalanceTransaction = rec.parse(&key)?;
-            if bt.status != "pending" {
-                continue;
-            }
-            bt.status = "available".into();
-            tx.expect_version(&key, rec.version)
-                .put(&key, rec.version + 1, &to_json(&bt)?);
-            let b = keys::balance(&scope);
-            tx.hincrby(&b, &format!("pending:{}", bt.currency), -bt.net)
-                .hincrby(&b, &format!("available:{}", bt.currency), bt.net);
-            *freed.entry(project).or_default() += bt.net;
-        }
+        let freed = self.free_pending(tx, mode, reference).await?;
         let request = EventRequest::default();
         for (project, net) in &freed {
             let scope = Scope::new(project.clone(), mode);
@@ -291,7 +381,14 @@ impl Follower {
                 &crate::resource::event("balance.available", &balance, &scope, &request, now),
             );
         }
-        for (project, amount) in batches::payouts(f) {
+        // A batch whose refunds outweigh its takings pays nothing out: every project keeps
+        // its share (positive or negative) in its available balance.
+        let payouts = if f.expected > 0 {
+            batches::payouts(f)
+        } else {
+            Vec::new()
+        };
+        for (project, amount) in payouts {
             let scope = Scope::new(project.clone(), mode);
             let mut po = Payout {
                 id: ids::new_id(PAYOUT_PREFIX),
@@ -469,6 +566,80 @@ impl Follower {
         state.phase = Phase::Failed;
         state.failure_code = Some(code.into());
         tx.unindex(&keys::in_transit(mode), reference);
+        Ok(())
+    }
+
+    /// Make a batch's pending balance transactions available, in `tx`: what each project
+    /// gained.
+    async fn free_pending(
+        &self,
+        tx: &mut Tx,
+        mode: Mode,
+        reference: &str,
+    ) -> Result<BTreeMap<String, i64>, FollowError> {
+        let mut freed: BTreeMap<String, i64> = BTreeMap::new();
+        for (project, txn) in self.members(mode, reference).await? {
+            let scope = Scope::new(project.clone(), mode);
+            let key = scope.record(&txn);
+            let Some(rec) = self.store.get(&key).await? else {
+                continue;
+            };
+            let mut bt: calmony_protocol::balance::BalanceTransaction = rec.parse(&key)?;
+            if bt.status != "pending" {
+                continue;
+            }
+            bt.status = "available".into();
+            tx.expect_version(&key, rec.version)
+                .put(&key, rec.version + 1, &to_json(&bt)?);
+            let b = keys::balance(&scope);
+            tx.hincrby(&b, &format!("pending:{}", bt.currency), -bt.net)
+                .hincrby(&b, &format!("available:{}", bt.currency), bt.net);
+            *freed.entry(project).or_default() += bt.net;
+        }
+        Ok(freed)
+    }
+
+    /// Count, in the batch under `reference`, the credits that came under that reference
+    /// before the batch existed (kept aside as unexpected until now), each in one commit.
+    async fn adopt(&self, mode: Mode, reference: &str) -> Result<(), FollowError> {
+        let index = keys::unmatched(mode, reference);
+        let (mut c, k) = (self.store.conn(), index.clone());
+        let urls: Vec<String> = self
+            .store
+            .run(async move {
+                redis::cmd("ZRANGE")
+                    .arg(k)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        for url in urls {
+            let key = keys::credit(mode, &url);
+            for _ in 0..RETRIES {
+                let Some(rec) = self.store.get(&key).await? else {
+                    break;
+                };
+                let mut seen: SeenCredit = rec.parse(&key)?;
+                let mut tx = Tx::new();
+                tx.unindex(&index, &url);
+                if seen.batch.is_none() && seen.adjusted.is_none() {
+                    let (mut state, version) = self.state(mode, reference).await?;
+                    state.received += seen.amount;
+                    state.credits.push(url.clone());
+                    seen.batch = Some(reference.to_owned());
+                    tx.expect_version(&key, rec.version)
+                        .put(&key, rec.version + 1, &to_json(&seen)?)
+                        .unindex(&keys::unexpected(mode), &url);
+                    put_state(&mut tx, mode, reference, version, &state)?;
+                }
+                if let Commit::Done(_) = self.store.commit(&tx).await? {
+                    tracing::info!(mode = mode.as_str(), reference, credit = %url, "a credit seen before its batch was counted in it");
+                    break;
+                }
+            }
+        }
         Ok(())
     }
 

@@ -78,3 +78,13 @@ pub fn payouts(scope: &Scope) -> String {
 pub fn balance_transactions_of(scope: &Scope, kind: &str) -> String {
     scope.key(&format!("balance_transactions:{kind}"))
 }
+
+/// Unexpected credits under one reference, which a batch made later under it adopts.
+pub fn unmatched(mode: Mode, reference: &str) -> String {
+    base(mode, &format!("unmatched:{reference}"))
+}
+
+/// The last webhook event (`cp:griffin:<mode>:events` entry ID) the follower handled.
+pub fn inbox_cursor(mode: Mode) -> String {
+    base(mode, "inbox_cursor")
+}

@@ -368,3 +368,49 @@ pub fn card_refund(
     refund.balance_transaction = Some(bt.id);
     Ok(())
 }
+
+/// A Pay by Bank refund's balance transactions, written as Griffin delivers it: the refund,
+/// and the `topup` that paid it, because the money left the merchant's own (Griffin) account,
+/// not the balance here. Sets `refund.balance_transaction`.
+pub fn bank_refund(
+    tx: &mut Tx,
+    scope: &Scope,
+    refund: &mut calmony_protocol::refund::Refund,
+    now: i64,
+) -> Result<(), ApiError> {
+    if refund.balance_transaction.is_some() {
+        return Ok(());
+    }
+    let back = write(
+        tx,
+        scope,
+        &NewEntry {
+            kind: TxnType::Refund,
+            amount: -refund.amount,
+            fee: 0,
+            currency: &refund.currency,
+            source: Some(&refund.id),
+            description: Some("REFUND FOR PAY BY BANK PAYMENT".into()),
+            created: now,
+            batch: None,
+            scheme: None,
+        },
+    )?;
+    write(
+        tx,
+        scope,
+        &NewEntry {
+            kind: TxnType::Topup,
+            amount: refund.amount,
+            fee: 0,
+            currency: &refund.currency,
+            source: Some(&refund.id),
+            description: Some("Paid from the settlement account (Griffin)".into()),
+            created: now,
+            batch: None,
+            scheme: None,
+        },
+    )?;
+    refund.balance_transaction = Some(back.id);
+    Ok(())
+}

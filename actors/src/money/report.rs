@@ -27,7 +27,8 @@ pub struct BatchLine {
     pub received: i64,
     pub payouts: BTreeMap<String, String>,
     /// `matched`, `awaiting_credit`, `missing_credit`, `wrong_amount`, `changed_after_close`,
-    /// `net_debit` (refunds outweighed takings: nothing to pay out, the acquirer debits).
+    /// `net_debit` (refunds outweighed takings: nothing to pay out, the acquirer debits),
+    /// `unverified` (paid when due in a mode without Griffin: nothing could confirm it).
     pub verdict: String,
 }
 
@@ -52,7 +53,9 @@ pub fn verdict(
     }
     match phase {
         Phase::Paid if received == expected => "matched",
-        Phase::Paid if expected < 0 && received == 0 => "net_debit",
+        Phase::Paid if expected <= 0 && received == 0 => "net_debit",
+        // Paid with nothing seen: a mode without Griffin, on the acquirer's word.
+        Phase::Paid if received == 0 => "unverified",
         Phase::Open | Phase::InTransit if received == 0 => "awaiting_credit",
         Phase::Failed if received == 0 => "missing_credit",
         _ if received != expected => "wrong_amount",
@@ -164,6 +167,13 @@ pub async fn adjust(
     credit: Option<&str>,
 ) -> Result<String, FollowError> {
     let now = clock::now();
+    if crate::projects::merchant(&f.store, &scope.project)
+        .await?
+        .project_name
+        .is_empty()
+    {
+        return Err(FollowError::Api(format!("no project {}", scope.project)));
+    }
     let mut tx = Tx::new();
     if let Some(url) = credit {
         let key = keys::credit(scope.mode, url);
@@ -176,6 +186,12 @@ pub async fn adjust(
         if seen.batch.is_some() || seen.adjusted.is_some() {
             return Err(FollowError::Api(format!(
                 "credit {url} is not an unexpected credit awaiting adjustment"
+            )));
+        }
+        if seen.amount != amount {
+            return Err(FollowError::Api(format!(
+                "credit {url} is {} pence: an adjustment accounting for it must be the same",
+                seen.amount
             )));
         }
         seen.adjusted = Some(reason.to_owned());
@@ -239,6 +255,7 @@ mod tests {
             (Phase::InTransit, 500, 501, Some(500), "wrong_amount"),
             (Phase::Paid, 600, 500, Some(500), "changed_after_close"),
             (Phase::Paid, -700, 0, Some(-700), "net_debit"),
+            (Phase::Paid, 700, 0, Some(700), "unverified"),
         ] {
             assert_eq!(verdict(phase, expected, received, at_close), want);
         }

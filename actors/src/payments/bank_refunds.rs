@@ -432,10 +432,11 @@ async fn save(
 async fn succeed(p: &Payments, scope: &Scope, now: Tracked) -> Result<(), ApiError> {
     let mut refund = now.refund.clone();
     refund.status = RefundStatus::Succeeded.as_str().into();
+    let mut tx = Tx::new();
+    crate::money::ledger::bank_refund(&mut tx, scope, &mut refund, crate::clock::now())?;
     let body = to_json(&refund)?;
     let key = scope.record(&refund.id);
     let request = EventRequest::default();
-    let mut tx = Tx::new();
     tx.expect_version(&key, now.rec.version).put_with(
         &key,
         now.rec.version + 1,

@@ -595,17 +595,22 @@ async fn refund_at_gateway(
         let holds = refund_plan::held_at_gateway(&sale);
         match refund_plan::reconcile(kept, holds, amount) {
             Progress::Applied => {
+                // Applied before a crash or a lost answer: a REFUND_SALE under this attempt
+                // means after settlement; none means a lower capture or a cancel before it
+                // (the sale may have settled since, for less).
                 let mut txn = sale_ref(None);
+                let mut refunded_after = false;
                 if state == SaleState::Settled
                     && let Some(done) = acct.query_attempt(&cmd.attempt).await?
                     && let crate::gateway::AuthOutcome::Approved { txn: t, .. } = done.outcome
                 {
                     txn = t;
+                    refunded_after = true;
                 }
                 return Ok(Step::Settled(Settled {
                     outcome: ManageOutcome::Done { txn },
                     kept: kept - amount,
-                    route: route_of(state == SaleState::Settled, kept, amount),
+                    route: route_of(refunded_after, kept, amount),
                 }));
             }
             Progress::Diverged => return Ok(Step::Diverged { held: holds, kept }),
@@ -862,6 +867,11 @@ async fn give_up_head(
     if let Some(h) = holds
         && refund_plan::reconcile(kept, h, refund.amount) == Progress::Applied
     {
+        // A REFUND_SALE under this attempt means the refund went back after settlement.
+        let refunded_after = match acct.query_attempt(&cmd.attempt).await {
+            Ok(Some(done)) => matches!(done.outcome, crate::gateway::AuthOutcome::Approved { .. }),
+            _ => false,
+        };
         let done = Settled {
             outcome: ManageOutcome::Done {
                 txn: crate::gateway::TxnRef {
@@ -870,10 +880,7 @@ async fn give_up_head(
                 },
             },
             kept: h,
-            route: RefundRoute::BeforeSettlement {
-                kept_before: kept,
-                kept_after: h,
-            },
+            route: route_of(refunded_after, kept, refund.amount),
         };
         let ran = finish_landing(p, scope, cmd, cmd_id, rec, refund, done).await?;
         return Ok(Some(if ran.settled {

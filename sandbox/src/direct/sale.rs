@@ -184,6 +184,10 @@ pub(super) fn conclude(txn: &mut Transaction, decision: Decision, answer: &mut F
             };
             txn.amount_authorised = txn.amount;
             txn.amount_captured = if txn.manual_capture { 0 } else { txn.amount };
+            if !txn.manual_capture {
+                // Captured now (after any 3-D Secure challenge): the day's batch follows this.
+                txn.captured_at = Some(crate::clock::UtcTime::now().timestamp());
+            }
             set_outcome(answer, 0, &format!("AUTHCODE:{authorisation_code}"));
             txn.authorisation_code = Some(authorisation_code);
         }

@@ -269,6 +269,15 @@ impl GriffinClient {
         self.post(&account.account_payments_url, payment).await
     }
 
+    /// One ledger entry, by its `account-transaction-url` (a webhook names it; Griffin's
+    /// advice is to read the resource before acting on an event).
+    pub async fn transaction(
+        &self,
+        url: &str,
+    ) -> Result<calmony_protocol::griffin::Transaction, GriffinError> {
+        self.get(url).await
+    }
+
     /// A payment as it stands, by its `payment-url`.
     pub async fn payment(&self, url: &str) -> Result<Payment, GriffinError> {
         self.get(url).await
