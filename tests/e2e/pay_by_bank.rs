@@ -88,7 +88,14 @@ pub async fn decide(base: &str, authorise_url: &str, decision: &str) -> String {
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Approve"), "{html}");
     let mut at_bank = form(&html, "authorise");
-    at_bank.fields.retain(|(k, _)| k != "decision");
+    // The page's radio buttons read as fields: the payer's decision replaces them, and the
+    // first (pre-selected) account is the one paid from.
+    let mut first_account = true;
+    at_bank.fields.retain(|(k, _)| match k.as_str() {
+        "decision" => false,
+        "account" => std::mem::replace(&mut first_account, false),
+        _ => true,
+    });
     let (status, location, body) = at_bank.with("decision", decision).submit(base).await;
     assert!(status == 302 || status == 303, "{status}: {body}");
     let back = location.expect("a redirect back to the daemon");

@@ -213,15 +213,28 @@ async fn a_day_of_card_and_bank_payments_reconciles_to_the_penny() {
         .await
     );
 
-    let before = w.api.get("/v1/balance").await.json;
-    assert_eq!(before["object"], "balance");
-    // Everything is on its way: pending, nothing available.
-    assert_eq!(before["available"][0]["amount"], 0, "{before}");
-    assert_eq!(
-        before["pending"][0]["amount"],
-        9_830 + 3_477 + 245_000,
-        "{before}"
+    // A refund of part of the deposit, paid from the Griffin account to the payer.
+    let r = w
+        .api
+        .post_form("/v1/refunds", &format!("payment_intent={pi}&amount=45000"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let bank_refund = r.json["id"].as_str().expect("refund").to_owned();
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            w.api.get(&format!("/v1/refunds/{bank_refund}")).await.json["status"] == "succeeded"
+        })
+        .await,
+        "{}",
+        w.daemon.logs()
     );
+
+    // The deposit is its own batch, closed at once and paid when its Faster Payment is seen;
+    // the day's card takings are pending until the day's batch closes.
+    assert!(eventually(Duration::from_secs(20), || payouts_settled(&w, 1)).await);
+    let before = w.api.get("/v1/balance").await.json;
+    assert_eq!(before["available"][0]["amount"], 0, "{before}");
+    assert_eq!(before["pending"][0]["amount"], 9_830 + 3_477, "{before}");
 
     // The acquirer's evening run pays day 1's card takings to the Griffin account.
     settle(&w).await;
@@ -274,6 +287,37 @@ async fn a_day_of_card_and_bank_payments_reconciles_to_the_penny() {
     want.sort();
     assert_eq!(by_reference, want);
 
+    // The Cardstream sandbox's own ledger, replayed: each sale's final captured amount less
+    // the acquirer's fee, less the refunds after settlement, is what the card payouts hold.
+    let mut captured: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut refunded_after = 0;
+    for e in crate::harness::ledger(&base, None).await {
+        let ok = e["responseCode"].as_u64() == Some(0) || e["responseCode"] == "0";
+        let (xref, amount) = (
+            e["xref"].as_str().unwrap_or_default().to_owned(),
+            e["amount"].as_i64().unwrap_or_default(),
+        );
+        match e["action"].as_str() {
+            Some("SALE" | "CAPTURE") if ok => {
+                captured.insert(xref, amount);
+            }
+            Some("CANCEL") if ok => {
+                captured.insert(xref, 0);
+            }
+            Some("REFUND_SALE") if ok => refunded_after += amount,
+            _ => {}
+        }
+    }
+    let fee = |a: i64| {
+        if a > 0 {
+            (a * 150 + 5_000) / 10_000 + 20
+        } else {
+            0
+        }
+    };
+    let acquirer: i64 = captured.values().map(|a| a - fee(*a)).sum::<i64>() - refunded_after;
+    assert_eq!(acquirer, 13_307 + 2_920, "{captured:?} {refunded_after}");
+
     // The Griffin ledger holds exactly those credits.
     let mut credits = griffin_credits(&base).await;
     credits.retain(|(r, _)| want.iter().any(|(w, _, _)| w == r));
@@ -291,7 +335,12 @@ async fn a_day_of_card_and_bank_payments_reconciles_to_the_penny() {
             .map(|t| t["net"].as_i64().unwrap_or_default())
             .sum()
     };
-    assert_eq!(sum("charge") + sum("refund"), 13_307 + 2_920 + 245_000);
+    // The bank refund came off the Griffin account, not the balance: a refund and a top-up.
+    assert_eq!(sum("topup"), 45_000);
+    assert_eq!(
+        sum("charge") + sum("refund") + sum("topup"),
+        13_307 + 2_920 + 245_000
+    );
     assert_eq!(sum("payout"), -(13_307 + 2_920 + 245_000));
     let charges_only = all(&w, "/v1/balance_transactions").await;
     assert_eq!(
