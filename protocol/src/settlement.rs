@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn batches_close_at_the_cutoff() {
-        let c = Cutoff::parse("22:00").unwrap();
+        let c = Cutoff::parse("22:00").expect("HH:MM");
         let day = 20_000;
         let at = |h: i64, m: i64| day * SECONDS_PER_DAY + h * 3600 + m * 60;
         for (t, batch) in [
