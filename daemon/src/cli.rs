@@ -105,6 +105,10 @@ enum ReconcileCommand {
         /// The unexpected credit's transaction URL, as the report lists it.
         #[arg(long)]
         credit: Option<String>,
+        /// Run again under the same key, the command answers the first run's transaction
+        /// instead of adjusting twice.
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
 }
 
@@ -409,6 +413,7 @@ async fn reconcile(
             amount,
             reason,
             credit,
+            idempotency_key,
         } => {
             // A project by its id, or by its name as `keys create --project` takes it.
             let project = match calmony_actors::projects::find(&follower.store, &project).await {
@@ -416,7 +421,16 @@ async fn reconcile(
                 _ => project,
             };
             let scope = calmony_actors::store::Scope::new(project, mode_of(&mode));
-            match report::adjust(&follower, &scope, amount, &reason, credit.as_deref()).await {
+            match report::adjust(
+                &follower,
+                &scope,
+                amount,
+                &reason,
+                credit.as_deref(),
+                idempotency_key.as_deref(),
+            )
+            .await
+            {
                 Ok(txn) => {
                     println!("{txn}");
                     Ok(true)

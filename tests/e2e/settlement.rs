@@ -550,6 +550,51 @@ async fn a_missing_credit_a_wrong_amount_and_a_stranger_are_each_reported() {
         .cli(&["reconcile", "report", "--mode", "test", "--format", "json"]);
     let report: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(report["unexpected_credits"], json!([]));
+
+    // Written off under an idempotency key: run twice (a timeout, say), adjusted once.
+    let write_off = |w: &World| {
+        w.daemon.cli(&[
+            "reconcile",
+            "adjust",
+            "--project",
+            "acme",
+            "--mode",
+            "test",
+            "--amount",
+            "-4904",
+            "--reason",
+            "Short batch",
+            "--idempotency-key",
+            "short-batch-1",
+        ])
+    };
+    let (s1, first, e1) = write_off(&w);
+    let (s2, second, _) = write_off(&w);
+    assert!(s1.success() && s2.success(), "{e1}");
+    assert_eq!(first, second);
+    let adjustments = w
+        .api
+        .get("/v1/balance_transactions?type=adjustment")
+        .await
+        .json;
+    assert_eq!(
+        adjustments["data"].as_array().map(Vec::len),
+        Some(2),
+        "{adjustments}"
+    );
+    let (status, _, err) = w.daemon.cli(&[
+        "reconcile",
+        "adjust",
+        "--project",
+        "nobody",
+        "--mode",
+        "test",
+        "--amount",
+        "1",
+        "--reason",
+        "typo",
+    ]);
+    assert!(!status.success() && err.contains("no project"), "{err}");
 }
 
 #[tokio::test]

@@ -88,3 +88,8 @@ pub fn unmatched(mode: Mode, reference: &str) -> String {
 pub fn inbox_cursor(mode: Mode) -> String {
     base(mode, "inbox_cursor")
 }
+
+/// An operator's adjustment made under an idempotency key (its transaction's id).
+pub fn adjustment(scope: &Scope, idempotency_key: &str) -> String {
+    scope.key(&format!("adjustment:{idempotency_key}"))
+}

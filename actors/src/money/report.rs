@@ -158,15 +158,26 @@ pub fn render_text(r: &Report) -> String {
 
 /// An operator's adjustment: an `adjustment` balance transaction of `amount` in `scope`,
 /// and, when it accounts for an unexpected credit, that credit marked as adjusted in the same
-/// commit (so it leaves the report, and cannot be adjusted twice).
+/// commit (so it leaves the report, and cannot be adjusted twice). Under an `idempotency_key`
+/// a command run again (after a timeout, say) answers the first one's transaction.
 pub async fn adjust(
     f: &Follower,
     scope: &Scope,
     amount: i64,
     reason: &str,
     credit: Option<&str>,
+    idempotency_key: Option<&str>,
 ) -> Result<String, FollowError> {
     let now = clock::now();
+    let once = idempotency_key.map(|k| keys::adjustment(scope, k));
+    if let Some(once) = &once
+        && let Some(rec) = f.store.get(once).await?
+    {
+        return Ok(rec.parse::<serde_json::Value>(once)?["txn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned());
+    }
     if crate::projects::merchant(&f.store, &scope.project)
         .await?
         .project_name
@@ -213,10 +224,17 @@ pub async fn adjust(
             scheme: None,
         },
     )?;
+    if let Some(once) = &once {
+        tx.expect_version(once, 0).put(
+            once,
+            1,
+            &serde_json::json!({"txn": bt.id, "amount": amount, "reason": reason}).to_string(),
+        );
+    }
     match f.store.commit(&tx).await? {
         Commit::Done(_) => Ok(bt.id),
         _ => Err(FollowError::Api(
-            "the credit changed meanwhile; run it again".into(),
+            "the credit or the idempotency key changed meanwhile; run it again".into(),
         )),
     }
 }
