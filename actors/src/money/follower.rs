@@ -286,8 +286,11 @@ impl Follower {
     /// Move every batch that is due or in transit.
     pub async fn tick(&self, mode: Mode) -> Result<(), FollowError> {
         let now = clock::now();
-        let mut refs = self.due_refs(&keys::due(mode), now * 1000).await?;
-        refs.extend(self.due_refs(&keys::in_transit(mode), i64::MAX).await?);
+        let mut refs = self
+            .scored(&keys::due(mode), "-inf", &(now * 1000).to_string())
+            .await?;
+        refs.extend(self.scored(&keys::in_transit(mode), "-inf", "+inf").await?);
+        refs.sort();
         refs.dedup();
         for reference in refs {
             self.step(mode, &reference, now).await?;
@@ -603,19 +606,7 @@ impl Follower {
     /// before the batch existed (kept aside as unexpected until now), each in one commit.
     async fn adopt(&self, mode: Mode, reference: &str) -> Result<(), FollowError> {
         let index = keys::unmatched(mode, reference);
-        let (mut c, k) = (self.store.conn(), index.clone());
-        let urls: Vec<String> = self
-            .store
-            .run(async move {
-                redis::cmd("ZRANGE")
-                    .arg(k)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        for url in urls {
+        for url in self.scored(&index, "-inf", "+inf").await? {
             let key = keys::credit(mode, &url);
             for _ in 0..RETRIES {
                 let Some(rec) = self.store.get(&key).await? else {
@@ -675,17 +666,8 @@ impl Follower {
         mode: Mode,
         reference: &str,
     ) -> Result<Vec<(String, String)>, FollowError> {
-        let (mut c, k) = (self.store.conn(), keys::batch_members(mode, reference));
-        let all: Vec<String> = self
-            .store
-            .run(async move {
-                redis::cmd("ZRANGE")
-                    .arg(k)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut c)
-                    .await
-            })
+        let all = self
+            .scored(&keys::batch_members(mode, reference), "-inf", "+inf")
             .await?;
         Ok(all
             .into_iter()
@@ -693,23 +675,27 @@ impl Follower {
             .collect())
     }
 
-    async fn due_refs(&self, set: &str, until_ms: i64) -> Result<Vec<String>, FollowError> {
-        let (mut c, k) = (self.store.conn(), set.to_owned());
-        let max = if until_ms == i64::MAX {
-            "+inf".to_owned()
-        } else {
-            until_ms.to_string()
-        };
+    /// A sorted set's members scored from `min` to `max` (`-inf`, `+inf` or a number),
+    /// lowest first.
+    pub(super) async fn scored(
+        &self,
+        set: &str,
+        min: &str,
+        max: &str,
+    ) -> Result<Vec<String>, FollowError> {
+        let (mut c, k, min, max) = (
+            self.store.conn(),
+            set.to_owned(),
+            min.to_owned(),
+            max.to_owned(),
+        );
         Ok(self
             .store
             .run(async move {
                 redis::cmd("ZRANGEBYSCORE")
                     .arg(k)
-                    .arg("-inf")
+                    .arg(min)
                     .arg(max)
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(500)
                     .query_async(&mut c)
                     .await
             })

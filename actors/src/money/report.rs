@@ -66,7 +66,13 @@ pub fn verdict(
 /// Reconcile the batches closing between `from` and `to` (Unix seconds) and every credit
 /// nobody expected.
 pub async fn build(f: &Follower, mode: Mode, from: i64, to: i64) -> Result<Report, FollowError> {
-    let refs = range(f, &keys::batches(mode), from * 1000, to * 1000).await?;
+    let refs = f
+        .scored(
+            &keys::batches(mode),
+            &(from * 1000).to_string(),
+            &(to * 1000).to_string(),
+        )
+        .await?;
     let mut batches = Vec::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for reference in refs {
@@ -93,7 +99,7 @@ pub async fn build(f: &Follower, mode: Mode, from: i64, to: i64) -> Result<Repor
         });
     }
     let mut unexpected_credits = Vec::new();
-    for url in range(f, &keys::unexpected(mode), 0, i64::MAX).await? {
+    for url in f.scored(&keys::unexpected(mode), "-inf", "+inf").await? {
         let key = keys::credit(mode, &url);
         if let Some(rec) = f.store.get(&key).await? {
             let seen: SeenCredit = rec.parse(&key)?;
@@ -237,25 +243,6 @@ pub async fn adjust(
             "the credit or the idempotency key changed meanwhile; run it again".into(),
         )),
     }
-}
-
-async fn range(f: &Follower, set: &str, from: i64, to: i64) -> Result<Vec<String>, FollowError> {
-    let (mut c, k) = (f.store.conn(), set.to_owned());
-    let max = if to == i64::MAX {
-        "+inf".to_owned()
-    } else {
-        to.to_string()
-    };
-    Ok(f.store
-        .run(async move {
-            redis::cmd("ZRANGEBYSCORE")
-                .arg(k)
-                .arg(from)
-                .arg(max)
-                .query_async(&mut c)
-                .await
-        })
-        .await?)
 }
 
 #[cfg(test)]
