@@ -279,8 +279,18 @@ async fn a_forged_tampered_or_replayed_delivery_is_refused_and_writes_nothing() 
     let mut no_digest = sign(&key, &base, body.as_bytes(), "nonce-5");
     no_digest.retain(|(n, _)| *n != "content-digest");
     type Case<'a> = (&'a str, Vec<(&'static str, String)>, &'a [u8]);
+    // The very request again (its 200 lost): a duplicate event, answered 200, nothing new.
+    assert_eq!(deliver(&base, &signed, body.as_bytes()).await, 200);
+    assert_eq!((stream(&w).len(), seen_count(&w)), (1, 1));
+    // A nonce already used, on another event: a replay, refused.
+    let other = body.replace("ev.TestForgery1", "ev.TestForgery2");
+    let replayed = sign(&key, &base, other.as_bytes(), "nonce-1");
     let cases: Vec<Case<'_>> = vec![
-        ("the same nonce again", signed.clone(), body.as_bytes()),
+        (
+            "the same nonce on another event",
+            replayed,
+            other.as_bytes(),
+        ),
         (
             "a tampered body",
             sign(&key, &base, body.as_bytes(), "nonce-2"),
@@ -334,7 +344,7 @@ async fn a_forged_tampered_or_replayed_delivery_is_refused_and_writes_nothing() 
         .await
         .unwrap_or_default();
     assert!(
-        metrics.contains("calmony_griffin_webhook_duplicates_total{mode=\"test\"} 1"),
+        metrics.contains("calmony_griffin_webhook_duplicates_total{mode=\"test\"} 2"),
         "{metrics}"
     );
 }

@@ -51,6 +51,11 @@ pub struct BankRefund {
     /// When (ms) Griffin first said the account could not cover it; `None` since it could.
     #[serde(default)]
     pub short_since: Option<i64>,
+    /// When (ms) a submit was sent that Griffin has not answered: it may have made a
+    /// submission, so the payment is not submitted again (Griffin takes no idempotency key)
+    /// until a look well past the request's timeout still finds none.
+    #[serde(default)]
+    pub submit_sent_at: Option<i64>,
 }
 
 impl BankRefund {
@@ -62,6 +67,7 @@ impl BankRefund {
             submission_url: None,
             checks: 0,
             short_since: None,
+            submit_sent_at: None,
         }
     }
 }
@@ -121,17 +127,39 @@ pub enum Next {
     Fail(&'static str),
 }
 
-/// A create or submit that Griffin answered with `error`, for a refund first found short at
+/// Which request at Griffin a step made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// Creating the payment (searched for first, so a lost answer is found next time).
+    Create,
+    /// Submitting it.
+    Submit,
+    /// Reading: a search, the payment, its submissions, a submission. Money may already
+    /// have moved, so no answer to a read ever fails a refund.
+    Look,
+}
+
+/// A step that Griffin answered with `error`, for a refund first found short at
 /// `short_since`, now `now_ms`. No answer (or a 5xx) may hide a payment made or a submission
 /// sent: looked at again, never taken as a refusal. A 409 on a submit means a submission
-/// exists: the next look finds it. A 429 is a pause.
-pub fn after_error(error: &GriffinError, short_since: Option<i64>, now_ms: i64) -> Next {
-    match error {
-        GriffinError::Unavailable(_) => Next::Wait,
-        GriffinError::Refused {
-            status: 409 | 429, ..
-        } => Next::Wait,
-        GriffinError::Refused { status: 422, .. } => {
+/// exists: the next look finds it. A 429 is a pause. Only a create or a submit that Griffin
+/// refused outright fails the refund: nothing was sent.
+pub fn after_error(
+    error: &GriffinError,
+    call: Call,
+    short_since: Option<i64>,
+    now_ms: i64,
+) -> Next {
+    match (call, error) {
+        (Call::Look, _) => Next::Wait,
+        (_, GriffinError::Unavailable(_)) => Next::Wait,
+        (
+            _,
+            GriffinError::Refused {
+                status: 409 | 429, ..
+            },
+        ) => Next::Wait,
+        (_, GriffinError::Refused { status: 422, .. }) => {
             let since = short_since.unwrap_or(now_ms);
             let window = INSUFFICIENT_FUNDS_WINDOW.as_millis() as i64;
             if now_ms.saturating_sub(since) >= window {
@@ -142,10 +170,19 @@ pub fn after_error(error: &GriffinError, short_since: Option<i64>, now_ms: i64) 
         }
         // Our request is wrong or the payment is gone: nothing moved, and sending it again
         // would not change that.
-        GriffinError::Refused { .. } => Next::Fail("unknown"),
+        (_, GriffinError::Refused { .. }) => Next::Fail("unknown"),
         // An answer we will not act on: looked at again (an operator reads the log).
-        GriffinError::Invalid(_) => Next::Wait,
+        (_, GriffinError::Invalid(_)) => Next::Wait,
     }
+}
+
+/// Whether a submit that failed with `error` may have made a submission anyway (no answer,
+/// or one we cannot read): then the payment must never be submitted again.
+pub fn submit_uncertain(error: &GriffinError) -> bool {
+    matches!(
+        error,
+        GriffinError::Unavailable(_) | GriffinError::Invalid(_)
+    )
 }
 
 /// What a submission's status means for the refund.
@@ -272,12 +309,20 @@ mod tests {
             (refused(410), Some(1), 5, Next::Fail("unknown")),
         ];
         for (error, since, now, expected) in cases {
-            assert_eq!(
-                after_error(&error, since, now),
-                expected,
-                "{error:?} {since:?} {now}"
-            );
+            for call in [Call::Create, Call::Submit] {
+                assert_eq!(
+                    after_error(&error, call, since, now),
+                    expected,
+                    "{error:?} {call:?} {since:?} {now}"
+                );
+            }
+            // A read that fails never fails the refund: money may have moved.
+            assert_eq!(after_error(&error, Call::Look, since, now), Next::Wait);
         }
+        assert!(submit_uncertain(&GriffinError::Unavailable(
+            "timeout".into()
+        )));
+        assert!(!submit_uncertain(&refused(400)));
     }
 
     #[test]

@@ -33,7 +33,7 @@ use redis::AsyncCommands;
 
 use super::bank::member;
 use super::bank_attempt::open_refund_account;
-use super::bank_refund_plan::{self, BankRefund, Found, Next, Outcome, Phase};
+use super::bank_refund_plan::{self, BankRefund, Call, Found, Next, Outcome, Phase};
 use super::bank_tracking::parse_member;
 use super::records::{event, intent_refunds, write_intent};
 use super::refund_plan::RefundStatus;
@@ -45,6 +45,10 @@ use crate::resource::{commit, committed, to_json};
 use crate::store::retry::Attempt;
 use crate::store::{Commit, Lease, Record, Scope, Tx};
 use crate::system::faults::kill_point;
+
+/// Beyond twice the request timeout, how long an unanswered submit waits for its submission
+/// to show before the payment may be submitted again.
+const RESUBMIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// Bank refunds not yet finished, by when to look at them next (ms): `project|mode|refund`.
 /// A refund joins it in its begin commit and leaves it only in the commit that finishes it.
@@ -237,7 +241,7 @@ async fn create(
 ) -> Result<(), ApiError> {
     let found = match client.find_payments(&now.state.reference).await {
         Ok(found) => found,
-        Err(e) => return waited(p, scope, now, &e).await,
+        Err(e) => return waited(p, scope, now, &e, Call::Look).await,
     };
     let views: Vec<Found<'_>> = found.iter().map(Found::of).collect();
     if let Some(url) = bank_refund_plan::ours(&views, &now.state.reference) {
@@ -267,7 +271,7 @@ async fn create(
         }
         Err(e) => {
             tracing::warn!(refund = %now.refund.id, error = %e, "Griffin did not create the refund's payment");
-            waited(p, scope, now, &e).await
+            waited(p, scope, now, &e, Call::Create).await
         }
     }
 }
@@ -313,11 +317,32 @@ async fn submit(
     };
     let (payment, submissions) = match looked {
         Ok(found) => found,
-        Err(e) => return waited(p, scope, now, &e).await,
+        Err(e) => return waited(p, scope, now, &e, Call::Look).await,
     };
     if let Some(s) = submissions.first() {
         return submitted(p, scope, now, s.submission_url.clone()).await;
     }
+    if let Some(sent) = now.state.submit_sent_at {
+        // A submit was sent (or about to be) and never answered. Griffin makes a submission
+        // while it handles the request, so once well past the request's timeout a look that
+        // still finds none means it made none: only then is the payment submitted again.
+        let waiting_ms = clock::now_ms().saturating_sub(sent);
+        let grace_ms = (client.timeout() * 2 + RESUBMIT_MARGIN).as_millis() as i64;
+        if waiting_ms < grace_ms {
+            return backoff(p, scope, now, None).await;
+        }
+        tracing::warn!(refund = %now.refund.id, payment = %url, waiting_ms, "a refund's submit was never answered and no submission shows after the grace: submitted again");
+    }
+    // Recorded before it is sent, so a crash or a lost answer after it never sends another.
+    let mut state = now.state.clone();
+    state.submit_sent_at = Some(clock::now_ms());
+    let due = clock::now_ms() + bank_refund_plan::next_check(0).as_millis() as i64;
+    if !save_checked(p, scope, &now, &state, due).await? {
+        return Ok(());
+    }
+    let Some(now) = load(p, scope, &now.refund.id).await? else {
+        return Ok(());
+    };
     if !p.store.keep_lease(lease).await.unwrap_or(false) {
         return Ok(());
     }
@@ -329,7 +354,20 @@ async fn submit(
         }
         Err(e) => {
             tracing::warn!(refund = %now.refund.id, error = %e, "Griffin did not take the refund's submission");
-            waited(p, scope, now, &e).await
+            if bank_refund_plan::submit_uncertain(&e) {
+                return backoff(p, scope, now, None).await;
+            }
+            // Griffin answered that it made no submission: a later pass may submit again.
+            let mut state = now.state.clone();
+            state.submit_sent_at = None;
+            let due = clock::now_ms();
+            if !save_checked(p, scope, &now, &state, due).await? {
+                return Ok(());
+            }
+            match load(p, scope, &now.refund.id).await? {
+                Some(now) => waited(p, scope, now, &e, Call::Submit).await,
+                None => Ok(()),
+            }
         }
     }
 }
@@ -355,7 +393,7 @@ async fn follow(
     let url = now.state.submission_url.clone().unwrap_or_default();
     let status = match client.submission(&url).await {
         Ok(s) => s.submission_status,
-        Err(e) => return waited(p, scope, now, &e).await,
+        Err(e) => return waited(p, scope, now, &e, Call::Look).await,
     };
     match bank_refund_plan::after_submission(status) {
         Outcome::Pending => backoff(p, scope, now, None).await,
@@ -373,8 +411,9 @@ async fn waited(
     scope: &Scope,
     now: Tracked,
     error: &GriffinError,
+    call: Call,
 ) -> Result<(), ApiError> {
-    match bank_refund_plan::after_error(error, now.state.short_since, clock::now_ms()) {
+    match bank_refund_plan::after_error(error, call, now.state.short_since, clock::now_ms()) {
         Next::Wait => {
             tracing::warn!(refund = %now.refund.id, %error, "bank refund step not answered; looked at again");
             backoff(p, scope, now, None).await
@@ -402,6 +441,26 @@ async fn backoff(
     state.short_since = short_since;
     let due = clock::now_ms() + bank_refund_plan::next_check(state.checks).as_millis() as i64;
     save(p, scope, &now, &state, due).await
+}
+
+/// [`save`], answering whether it landed.
+async fn save_checked(
+    p: &Payments,
+    scope: &Scope,
+    now: &Tracked,
+    state: &BankRefund,
+    due: i64,
+) -> Result<bool, ApiError> {
+    let key = scope.record(&now.refund.id);
+    let mut tx = Tx::new();
+    tx.expect_version(&key, now.rec.version).put_with(
+        &key,
+        now.rec.version + 1,
+        &now.rec.json,
+        &[("internal", &to_json(state)?)],
+    );
+    tx.schedule(TRACKING, due, &member(scope, &now.refund.id));
+    Ok(matches!(p.store.commit(&tx).await?, Commit::Done(_)))
 }
 
 /// Commit the refund's progress (its record version-checked) and when to look next. A record

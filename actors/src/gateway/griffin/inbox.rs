@@ -71,14 +71,15 @@ impl ReceiveError {
     }
 }
 
-/// The nonce is refused if used; a seen event changes nothing; else the nonce, the event in
-/// the stream and its `event-url` as seen, together.
+/// A seen event changes nothing (whatever its nonce: a redelivery of the very request whose
+/// 200 was lost carries the same one); else a used nonce is refused; else the nonce, the event
+/// in the stream and its `event-url` as seen, together.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'nonce', ''} end
 local seen = redis.call('HGET', KEYS[2], ARGV[2])
 if seen then return {'duplicate', seen} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'nonce', ''} end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*',
   'event-url', ARGV[2], 'event-type', ARGV[3], 'keyid', ARGV[5], 'received-at', ARGV[6],
