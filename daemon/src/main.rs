@@ -24,6 +24,7 @@ mod api;
 mod cli;
 mod edge;
 mod inspect;
+mod openapi;
 mod ops;
 mod pages;
 mod private_file;

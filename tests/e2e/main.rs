@@ -15,6 +15,7 @@ mod config;
 mod crash;
 mod customers;
 mod deferred_key_check;
+mod docs;
 mod gateway_errors;
 mod griffin;
 mod griffin_webhooks;

@@ -162,6 +162,11 @@ async fn dispatch(
         Route::Healthz => crate::ops::healthz(),
         Route::Readyz => crate::ops::readyz(&state.store).await,
         Route::Metrics => crate::ops::metrics(&state.metrics),
+        Route::OpenApi => crate::openapi::serve(),
+        Route::Docs { page } => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            crate::pages::docs::serve(&page, &query)
+        }
         Route::NotFound => error_response(
             &ApiError::unknown_route(req.method().as_str(), &path),
             &request_id,

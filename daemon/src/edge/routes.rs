@@ -11,6 +11,12 @@ pub enum Route {
     Healthz,
     Readyz,
     Metrics,
+    /// The OpenAPI description of `/v1` (`crate::openapi`).
+    OpenApi,
+    /// The developer docs (`crate::pages::docs`): the reference, a guide, or a screenshot.
+    Docs {
+        page: String,
+    },
     Api(ApiRoute),
     /// A `/v1` path that exists with another method.
     ApiMethodNotAllowed,
@@ -163,7 +169,8 @@ pub enum Endpoint {
 }
 
 /// Every `/v1` endpoint: method, path template (`:id` matches one segment), endpoint.
-const API: &[(Method, &str, Endpoint)] = {
+/// Each needs a row in `crate::openapi::operations::OPERATIONS` too (a test checks).
+pub const API: &[(Method, &str, Endpoint)] = {
     use Endpoint::*;
     &[
         (Method::POST, "/v1/customers", CustomerCreate),
@@ -364,6 +371,8 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.json",
+            Route::Docs { .. } => "/docs",
             Route::Api(r) => r.label,
             Route::ApiMethodNotAllowed => "method_not_allowed",
             Route::ThreeDsPage { .. } => "/pay/3ds/:intent",
@@ -536,6 +545,13 @@ pub fn route(method: &Method, path: &str) -> Route {
         (&Method::GET, ["healthz"]) => Route::Healthz,
         (&Method::GET, ["readyz"]) => Route::Readyz,
         (&Method::GET, ["metrics"]) => Route::Metrics,
+        (&Method::GET, ["openapi.json"]) => Route::OpenApi,
+        (&Method::GET, ["docs"]) => Route::Docs {
+            page: String::new(),
+        },
+        (&Method::GET, ["docs", page]) => Route::Docs {
+            page: page.to_string(),
+        },
         (_, ["sandbox", ..]) => Route::Sandbox,
         (&Method::GET, ["invoices", project, mode, invoice, file]) if file.ends_with(".pdf") => {
             Route::InvoicePublicPdf {

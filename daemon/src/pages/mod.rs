@@ -14,6 +14,7 @@
 pub mod bank;
 pub mod brand;
 pub mod checkout;
+pub mod docs;
 pub mod griffin;
 mod html;
 pub mod portal;

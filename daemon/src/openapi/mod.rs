@@ -1,0 +1,33 @@
+//! The machine-readable description of the `/v1` API (`GET /openapi.json`, no key needed):
+//! [`document`] walks the route table and [`operations`] describes each route. The developer
+//! docs (`/docs`, `pages::docs`) and the TypeScript SDK's types are made from the same
+//! description, so none of them can describe a route the daemon does not have.
+//!
+//! Adding a route: one row in `edge::routes::API` and one row in [`operations::OPERATIONS`].
+
+pub mod document;
+pub mod operations;
+
+use std::sync::OnceLock;
+
+use hyper::Response;
+
+use crate::response::{Body, json_response, set};
+
+/// The description's JSON text, built once.
+pub fn text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        serde_json::to_string_pretty(&document::document()).unwrap_or_else(|_| "{}".into())
+    })
+}
+
+/// `GET /openapi.json`.
+pub fn serve() -> Response<Body> {
+    let mut resp = json_response(200, text().to_string());
+    set(&mut resp, "access-control-allow-origin", "*");
+    resp
+}
+
+#[cfg(test)]
+mod tests;

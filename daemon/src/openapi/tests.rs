@@ -1,0 +1,228 @@
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::document::{document, openapi_path, operation_id};
+use super::operations::{Kind, OPERATIONS, Param};
+use crate::edge::routes::API;
+
+/// Every route of the table has a description, and every description is of a routed
+/// endpoint, once.
+#[test]
+fn every_route_is_described_and_every_description_is_routed() {
+    let missing: Vec<String> = API
+        .iter()
+        .filter(|(_, _, e)| !OPERATIONS.iter().any(|(d, _)| d == e))
+        .map(|(m, t, e)| format!("{m} {t} ({e:?})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in openapi::operations::OPERATIONS: {missing:?}"
+    );
+    let stale: Vec<String> = OPERATIONS
+        .iter()
+        .filter(|(d, _)| !API.iter().any(|(_, _, e)| e == d))
+        .map(|(d, _)| format!("{d:?}"))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "descriptions of endpoints no route has: {stale:?}"
+    );
+    let mut seen = BTreeSet::new();
+    for (d, _) in OPERATIONS {
+        assert!(seen.insert(format!("{d:?}")), "{d:?} is described twice");
+    }
+}
+
+#[test]
+fn the_document_has_every_route_with_its_method() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (m, t, _) in API {
+        let op = &doc["paths"][openapi_path(t)][m.as_str().to_ascii_lowercase()];
+        assert!(op.is_object(), "{m} {t} missing from the document");
+        assert_eq!(op["operationId"], operation_id(m, t));
+        if *m == hyper::Method::POST {
+            let header = &op["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p.get("$ref").is_some()))
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(
+                header["$ref"], "#/components/parameters/IdempotencyKey",
+                "{m} {t}"
+            );
+        }
+    }
+    let ids: BTreeSet<String> = API.iter().map(|(m, t, _)| operation_id(m, t)).collect();
+    assert_eq!(ids.len(), API.len(), "operation ids are unique");
+}
+
+#[test]
+fn paths_and_ids_are_spelled_as_openapi_wants() {
+    let table = [
+        ("/v1/customers/:id", "/v1/customers/{id}"),
+        ("/v1/customers", "/v1/customers"),
+        (
+            "/v1/payment_intents/:id/confirm",
+            "/v1/payment_intents/{id}/confirm",
+        ),
+    ];
+    for (template, want) in table {
+        assert_eq!(openapi_path(template), want);
+    }
+    assert_eq!(
+        operation_id(&hyper::Method::POST, "/v1/payment_intents/:id/confirm"),
+        "postV1PaymentIntentsIdConfirm"
+    );
+}
+
+#[test]
+fn aliases_are_in_the_description() {
+    let doc = document();
+    let body = &doc["paths"]["/v1/payment_intents"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"]["properties"];
+    for name in [
+        "customer",
+        "customerId",
+        "paymentMethodId",
+        "payment_method",
+    ] {
+        assert!(body[name].is_object(), "{name} not described");
+    }
+    let q = doc["paths"]["/v1/customers"]["get"]["parameters"].to_string();
+    assert!(q.contains("\"starting_after\""), "{q}");
+}
+
+fn names_of(params: &[Param], out: &mut BTreeSet<String>) {
+    for p in params {
+        for n in p.names {
+            out.insert((*n).to_string());
+        }
+        match p.kind {
+            Kind::Obj(keys) | Kind::List(keys) => names_of(keys, out),
+            _ => {}
+        }
+    }
+}
+
+/// The quoted names in `&["…", …]` lists of protocol/src and actors/src (tests left out):
+/// with `narrow`, only the first list of a call to a `Params` method (the spellings a handler
+/// takes); else every list (spellings handed to helpers, allowed values, and more).
+fn names_in_source(narrow: bool) -> BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = BTreeSet::new();
+    for dir in ["protocol/src", "actors/src"] {
+        walk(&root.join(dir), narrow, &mut out);
+    }
+    out
+}
+
+const PARAMS_CALLS: &[&str] = &[
+    ".string(&[",
+    ".string_max(&[",
+    ".required_string(&[",
+    ".integer(&[",
+    ".boolean(&[",
+    ".one_of(&[",
+    ".object(&[",
+    ".array(&[",
+    ".string_array(&[",
+    ".take(&[",
+    ".ignore(&[",
+];
+
+fn walk(dir: &Path, narrow: bool, out: &mut BTreeSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, narrow, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            // `p.string_max(\n    &["a"], 5)` as `p.string_max(&["a"], 5)`.
+            let mut code = code.to_string();
+            while code.contains("(\n") || code.contains("( ") {
+                code = code.replace("(\n", "(").replace("( ", "(");
+            }
+            let pieces: Vec<&str> = if narrow {
+                PARAMS_CALLS
+                    .iter()
+                    .flat_map(|call| code.split(call).skip(1))
+                    .collect()
+            } else {
+                code.split("&[").skip(1).collect()
+            };
+            for piece in pieces {
+                let list = piece.split(']').next().unwrap_or("");
+                for name in list.split(',') {
+                    // Quoted names only: a variable (`&[name]`) is not a spelling.
+                    let Some(name) = name
+                        .trim()
+                        .strip_prefix('"')
+                        .and_then(|n| n.strip_suffix('"'))
+                    else {
+                        continue;
+                    };
+                    if !name.is_empty()
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        out.insert(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The description and the handlers spell parameters alike: a name the code takes and the
+/// description lacks (or the reverse) fails here. Names the code takes only for other callers
+/// (the sandbox, internal writes) are listed as not part of the API.
+#[test]
+fn parameter_names_match_the_code() {
+    // `expand[]` is added to every operation by the generator.
+    let mut described = BTreeSet::from(["expand".to_string()]);
+    for (_, op) in OPERATIONS {
+        names_of(op.params, &mut described);
+    }
+    let code = names_in_source(true);
+    assert!(
+        code.len() > 100,
+        "the source scan found {} names",
+        code.len()
+    );
+    let anywhere = names_in_source(false);
+    // Taken by code that is not a `/v1` parameter list.
+    let not_api = [
+        "internal",
+        "xref",
+        "secrets",
+        "failing_since",
+        "batch",
+        "batch_kind",
+        "scheme",
+    ];
+    let undocumented: Vec<&String> = code
+        .iter()
+        .filter(|n| !described.contains(*n) && !not_api.contains(&n.as_str()))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "names the handlers take that the description lacks: {undocumented:?}"
+    );
+    let invented: Vec<&String> = described
+        .iter()
+        // `created[…]` and `due_date[…]` are read by `CreatedRange::take_named`; the portal's
+        // `features[invoice_history]` from a table of (name, field).
+        .filter(|n| {
+            !anywhere.contains(*n)
+                && !["created", "due_date", "invoice_history"].contains(&n.as_str())
+        })
+        .collect();
+    assert!(
+        invented.is_empty(),
+        "names the description has that no handler takes: {invented:?}"
+    );
+}
