@@ -44,6 +44,24 @@ need_stripe_python() {
   export CALMONY_STRIPE_PYTHON="$PWD/$venv/bin/python"
 }
 
+# schemathesis (PyPI), in a venv under target/, for scripts/fuzz-api. Exports
+# CALMONY_SCHEMATHESIS.
+need_schemathesis() {
+  local venv=target/schemathesis-venv
+  if ! "$venv/bin/schemathesis" --version >/dev/null 2>&1; then
+    need_pkg python3 python3
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      apt_install python3-venv
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+    fi
+    echo "==> installing schemathesis (for the API fuzz run)" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check schemathesis >&2
+  fi
+  export CALMONY_SCHEMATHESIS="$PWD/$venv/bin/schemathesis"
+}
+
 # redis-server only as a binary: the project never uses the system service.
 need_redis() {
   need_pkg redis-server redis-server

@@ -272,11 +272,17 @@ fn operation(method: &Method, template: &str) -> Option<Value> {
                 }
             }
         }
+        let mut form = json!({"schema": body, "encoding": encoding});
+        let mut as_json = json!({"schema": body});
+        if let Some(example) = request_example(&operation_id(method, template), &body) {
+            form["example"] = example.clone();
+            as_json["example"] = example;
+        }
         out["requestBody"] = json!({
             "required": false,
             "content": {
-                "application/x-www-form-urlencoded": {"schema": body, "encoding": encoding},
-                "application/json": {"schema": body}
+                "application/x-www-form-urlencoded": form,
+                "application/json": as_json
             }
         });
     } else {
@@ -284,12 +290,17 @@ fn operation(method: &Method, template: &str) -> Option<Value> {
     }
     out["parameters"] = json!(parameters);
     let (media, schema) = answer_schema(op.answer);
+    let mut ok = json!({
+        "description": "Success.",
+        "headers": {"Request-Id": {"$ref": "#/components/headers/RequestId"}},
+        "content": {media: {"schema": schema}}
+    });
+    let links = links_from(method, template, op.answer);
+    if !links.is_empty() {
+        ok["links"] = Value::Object(links);
+    }
     out["responses"] = json!({
-        "200": {
-            "description": "Success.",
-            "headers": {"Request-Id": {"$ref": "#/components/headers/RequestId"}},
-            "content": {media: {"schema": schema}}
-        },
+        "200": ok,
         "400": error_response("A parameter is missing, unknown or invalid (`param` names it)."),
         "401": error_response("No valid API key."),
         "402": error_response("The card was declined, or the payment could not be made."),
@@ -299,6 +310,74 @@ fn operation(method: &Method, template: &str) -> Option<Value> {
         "default": error_response("Any other error, in the same envelope."),
     });
     Some(out)
+}
+
+/// The captured request of an operation (`super::EXAMPLES`) as the JSON its form body
+/// means, with form strings made the numbers and booleans `schema` says they are.
+fn request_example(operation_id: &str, schema: &Value) -> Option<Value> {
+    let form = super::examples()[operation_id]["form"].as_str()?;
+    let tree = calmony_protocol::params::parse_form(form.as_bytes()).ok()?;
+    Some(coerce(Value::Object(tree), schema))
+}
+
+/// `"12"` -> `12` where `schema` wants an integer, `"true"` -> `true` for a boolean.
+pub fn coerce(value: Value, schema: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let sub = match schema.get("properties") {
+                        Some(props) => props.get(&k).cloned().unwrap_or(Value::Null),
+                        None => schema
+                            .get("additionalProperties")
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                    };
+                    (k, coerce(v, &sub))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| coerce(v, &schema["items"]))
+                .collect(),
+        ),
+        Value::String(s) => match schema["type"].as_str() {
+            Some("integer") => s
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(s)),
+            Some("boolean") => match s.as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => Value::String(s),
+            },
+            _ => Value::String(s),
+        },
+        other => other,
+    }
+}
+
+/// OpenAPI links from a create (`POST /v1/customers`) to every operation on the object it
+/// made (`/v1/customers/{id}…`), with `id` from the answer: clients and fuzzers can follow
+/// them from one call to the next.
+fn links_from(method: &Method, template: &str, answer: Answer) -> Map<String, Value> {
+    let mut links = Map::new();
+    if *method != Method::POST || template.contains(":id") || !matches!(answer, Answer::One(_)) {
+        return links;
+    }
+    let prefix = format!("{template}/:id");
+    for (m, t, _) in routes::API {
+        if *t == prefix || t.starts_with(&format!("{prefix}/")) {
+            let target = operation_id(m, t);
+            links.insert(
+                target.clone(),
+                json!({"operationId": target, "parameters": {"id": "$response.body#/id"}}),
+            );
+        }
+    }
+    links
 }
 
 /// Every object a `/v1` answer carries, from the operations' answers.

@@ -226,3 +226,55 @@ fn parameter_names_match_the_code() {
         "names the description has that no handler takes: {invented:?}"
     );
 }
+
+#[test]
+fn creates_link_to_the_operations_on_what_they_made() {
+    let doc = document();
+    let links = &doc["paths"]["/v1/customers"]["post"]["responses"]["200"]["links"];
+    assert_eq!(
+        links["getV1CustomersId"]["parameters"]["id"],
+        "$response.body#/id"
+    );
+    assert!(links["deleteV1CustomersId"].is_object());
+    assert!(links["getV1CustomersIdPaymentMethods"].is_object());
+    assert!(links.get("getV1Customers").is_none(), "{links}");
+    // A list links nowhere.
+    assert!(doc["paths"]["/v1/customers"]["get"]["responses"]["200"]["links"].is_null());
+}
+
+#[test]
+fn captured_requests_are_the_bodies_examples_with_their_types() {
+    let doc = document();
+    let example = &doc["paths"]["/v1/payment_intents"]["post"]["requestBody"]["content"]["application/json"]
+        ["example"];
+    assert_eq!(example["amount"], 2500, "{example}");
+    assert_eq!(example["confirm"], true, "{example}");
+    assert_eq!(example["currency"], "gbp");
+    let schema = serde_json::json!({"type": "object", "properties": {
+        "n": {"type": "integer"}, "b": {"type": "boolean"}, "s": {"type": "string"},
+        "o": {"type": "object", "properties": {"m": {"type": "integer"}}}
+    }});
+    let table = [
+        (serde_json::json!({"n": "12"}), serde_json::json!({"n": 12})),
+        (serde_json::json!({"n": "x"}), serde_json::json!({"n": "x"})),
+        (
+            serde_json::json!({"b": "false"}),
+            serde_json::json!({"b": false}),
+        ),
+        (
+            serde_json::json!({"s": "12"}),
+            serde_json::json!({"s": "12"}),
+        ),
+        (
+            serde_json::json!({"o": {"m": "3"}}),
+            serde_json::json!({"o": {"m": 3}}),
+        ),
+    ];
+    for (given, want) in table {
+        assert_eq!(
+            super::document::coerce(given.clone(), &schema),
+            want,
+            "{given}"
+        );
+    }
+}

@@ -4,7 +4,8 @@
 //!   exactly the routes the daemon has, with the parameter spellings the handlers take.
 //! - Each operation's curl example and its request and answer JSON come from
 //!   `docs/developer/examples.json`, which the e2e test `docs::examples_are_captured` writes
-//!   from real answers of a real daemon and compiles in here: the test fails when an answer's
+//!   from real answers of a real daemon (compiled in by `crate::openapi::EXAMPLES`, which also
+//!   gives the description its request examples): the test fails when an answer's
 //!   shape no longer matches the committed file, or a route has no example, so the examples
 //!   cannot drift from the daemon.
 //! - The guides are HTML fragments under `docs/developer/guides/`, compiled in.
@@ -15,9 +16,6 @@ use serde_json::Value;
 
 use super::html::{escape, html_response};
 use crate::response::Body;
-
-/// Captured by the e2e tests from real answers (see the module docs).
-const EXAMPLES: &str = include_str!("../../../docs/developer/examples.json");
 
 /// A written guide: its slug (`/docs/<slug>`), title and HTML body.
 pub struct Guide {
@@ -155,14 +153,10 @@ fn catalogue() -> String {
     format!("<ul class=\"catalogue\">{items}</ul>")
 }
 
-fn examples() -> Value {
-    serde_json::from_str(EXAMPLES).unwrap_or(Value::Null)
-}
-
 /// The reference, from the description: one section per operation, grouped by resource.
 fn reference(q: &str) -> String {
     let doc: Value = serde_json::from_str(crate::openapi::text()).unwrap_or(Value::Null);
-    let examples = examples();
+    let examples = crate::openapi::examples();
     let mut out = String::from("<h1>API reference</h1>");
     if !q.is_empty() {
         let guides: String = GUIDES
