@@ -5,8 +5,8 @@ daemon and sets CALMONY_API_BASE and CALMONY_API_KEY.
 """
 
 import http.server
-import json
 import os
+import sys
 import threading
 import time
 
@@ -125,3 +125,10 @@ def test_a_webhook_verified_with_construct_event():
     assert event.data.object.id == customer.id
     with pytest.raises(stripe.error.SignatureVerificationError):
         stripe.Webhook.construct_event(body.replace(b"hook@", b"evil@"), signature, endpoint.secret)
+
+    # The webhooks guide's Python snippet, on the same delivery.
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "snippets"))
+    from verify_webhook import on_webhook
+
+    assert on_webhook(body, signature, endpoint.secret) == f"received customer.created for {customer.id}"
+    assert on_webhook(body, signature, "whsec_wrong").startswith("refused: ")

@@ -8,6 +8,7 @@ import { NextRequest } from "next/server";
 import { CalmonyPay } from "calmony-pay";
 
 import { POST } from "./app/api/webhooks/route.js";
+import { onWebhook } from "./snippets/verify-webhook.js";
 
 test("the seed's webhook route accepts a real delivery and refuses a forged one", async () => {
   const got: { body: string; headers: IncomingHttpHeaders }[] = [];
@@ -47,4 +48,9 @@ test("the seed's webhook route accepts a real delivery and refuses a forged one"
   assert.deepEqual(await forged.json(), { error: "Invalid signature" });
   const unsigned = await POST(request(d.body));
   assert.equal(unsigned.status, 400);
+
+  // The webhooks guide's TypeScript snippet, on the same delivery.
+  const signature = d.headers["calmony-signature"] as string;
+  assert.equal(onWebhook(d.body, signature, hook.secret), `received customer.created for ${customer.id}`);
+  assert.match(onWebhook(d.body, signature, "whsec_wrong"), /^refused: Bad signature/);
 });

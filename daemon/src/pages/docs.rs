@@ -64,7 +64,7 @@ pub fn serve(page: &str, query: &str) -> Response<Body> {
                     &format!(
                         "<article id=\"guide\"><h1>{}</h1>{}</article>",
                         escape(g.title),
-                        g.html.replace("<!--catalogue-->", &catalogue())
+                        render_guide(g.html)
                     ),
                 ),
             ),
@@ -143,6 +143,35 @@ pre{background:#0f1729;color:#e6edf7;padding:.8rem 1rem;border-radius:8px;overfl
 details summary{cursor:pointer;color:#3a4bd9;margin:.4rem 0}.alias{color:#697386}.req{color:#c0392b;font-size:.75rem}\
 .hits{color:#697386}\
 @media (max-width:760px){.wrap{display:block}nav{border-right:0;border-bottom:1px solid #e3e8ee;padding:.5rem 1rem}nav ul{display:flex;flex-wrap:wrap;gap:.25rem .9rem}main{padding:1rem}}";
+
+/// The signature-verification snippets the webhooks guide shows: the files the tests run
+/// (the SDK's tests, the stripe-python tests, and this module's tests).
+const SNIPPETS: &[(&str, &str)] = &[
+    (
+        "verify-webhook.ts",
+        include_str!("../../../clients/typescript/test/snippets/verify-webhook.ts"),
+    ),
+    (
+        "verify_webhook.py",
+        include_str!("../../../clients/official/python/snippets/verify_webhook.py"),
+    ),
+    (
+        "verify_webhook.rs",
+        include_str!("../../../docs/developer/snippets/verify_webhook.rs"),
+    ),
+];
+
+/// A guide's HTML with its markers filled: `<!--catalogue-->` and `<!--snippet:NAME-->`.
+fn render_guide(html: &str) -> String {
+    let mut out = html.replace("<!--catalogue-->", &catalogue());
+    for (name, code) in SNIPPETS {
+        out = out.replace(
+            &format!("<!--snippet:{name}-->"),
+            &format!("<pre><code>{}</code></pre>", escape(code.trim_end())),
+        );
+    }
+    out
+}
 
 /// The event types, from the daemon's catalogue (`calmony_protocol::webhook::CATALOGUE`).
 fn catalogue() -> String {
@@ -367,6 +396,71 @@ pub fn curl(example: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod snippet {
+        include!("../../../docs/developer/snippets/verify_webhook.rs");
+
+        pub fn run(raw_body: &[u8], signature: &str, secret: &str, now_unix: i64) -> String {
+            on_webhook(raw_body, signature, secret, now_unix)
+        }
+    }
+
+    /// The Rust snippet of the webhooks guide, run on a delivery signed as the daemon signs.
+    #[test]
+    fn the_rust_webhook_snippet_verifies_and_refuses() {
+        let body = br#"{"id":"evt_1","object":"event","type":"customer.created","data":{"object":{"id":"cus_9","object":"customer"}}}"#;
+        let now = 1_767_225_600;
+        let header = calmony_protocol::webhook::header(now, ["whsec_a"], body);
+        let table = [
+            (
+                &body[..],
+                header.as_str(),
+                "whsec_a",
+                now,
+                "received customer.created for cus_9",
+            ),
+            (
+                &body[..],
+                header.as_str(),
+                "whsec_b",
+                now,
+                "refused: no v1 signature matches the payload",
+            ),
+            (
+                &body[..],
+                header.as_str(),
+                "whsec_a",
+                now + 301,
+                "refused: the timestamp is older than the tolerance",
+            ),
+            (
+                &body[..],
+                "v1=00",
+                "whsec_a",
+                now,
+                "refused: the signature header has no timestamp",
+            ),
+        ];
+        for (body, header, secret, at, want) in table {
+            assert_eq!(snippet::run(body, header, secret, at), want, "{header}");
+        }
+    }
+
+    #[test]
+    fn the_webhooks_guide_shows_the_tested_snippets() {
+        let page = render_guide(
+            GUIDES
+                .iter()
+                .find(|g| g.slug == "webhooks")
+                .map(|g| g.html)
+                .unwrap_or_default(),
+        );
+        assert!(!page.contains("<!--snippet:"), "every marker filled");
+        assert!(page.contains("verifySignature(rawBody, signature, secret)"));
+        assert!(page.contains("stripe.Webhook.construct_event(raw_body, signature, secret)"));
+        assert!(page.contains("webhook::verify(raw_body, signature, secret, 300, now_unix)"));
+        assert!(page.contains("payment_intent.succeeded"), "the catalogue");
+    }
 
     #[test]
     fn search_terms_and_matching() {
