@@ -16,6 +16,17 @@ function key(name) {
   return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? name : JSON.stringify(name);
 }
 
+const SCALARS = { string: "string", number: "number", integer: "number", boolean: "boolean", null: "null" };
+
+/** An object's field: scalars typed, ids-or-objects as such, anything nested left open. */
+function fieldType(schema) {
+  if (schema.$ref) return pascal(schema.$ref.split("/").pop());
+  if ("const" in schema) return JSON.stringify(schema.const);
+  const parts = schema.anyOf ? schema.anyOf.map(fieldType) : [].concat(schema.type ?? []).map((t) => SCALARS[t] ?? "any");
+  if (parts.length === 0 || parts.includes("any")) return "any";
+  return [...new Set(parts)].join(" | ");
+}
+
 function tsType(schema, indent) {
   if (!schema) return "unknown";
   if (schema.$ref) return pascal(schema.$ref.split("/").pop());
@@ -84,6 +95,10 @@ export function generate(doc) {
     out.push(`export interface ${pascal(name)} {`);
     out.push("  id: string;");
     out.push(`  object: ${JSON.stringify(object)};`);
+    for (const [field, s] of Object.entries(schema.properties ?? {})) {
+      if (field === "id" || field === "object") continue;
+      out.push(`  ${key(field)}?: ${fieldType(s)};`);
+    }
     out.push("  [field: string]: any;");
     out.push("}", "");
   }

@@ -18,6 +18,9 @@ export interface Deleted {
 export interface Balance {
   id: string;
   object: "balance";
+  available?: any;
+  livemode?: boolean | null;
+  pending?: any;
   [field: string]: any;
 }
 
@@ -25,6 +28,19 @@ export interface Balance {
 export interface BalanceTransaction {
   id: string;
   object: "balance_transaction";
+  amount?: number | null;
+  available_on?: number | null;
+  created?: number | null;
+  currency?: string | null;
+  description?: string | null;
+  exchange_rate?: any;
+  fee?: number | null;
+  fee_details?: any;
+  net?: number | null;
+  reporting_category?: string | null;
+  source?: string | null;
+  status?: string | null;
+  type?: string | null;
   [field: string]: any;
 }
 
@@ -32,6 +48,18 @@ export interface BalanceTransaction {
 export interface BillingPortalConfiguration {
   id: string;
   object: "billing_portal.configuration";
+  active?: boolean | null;
+  application?: any;
+  business_profile?: any;
+  created?: number | null;
+  default_return_url?: any;
+  features?: any;
+  is_default?: boolean | null;
+  livemode?: boolean | null;
+  login_page?: any;
+  metadata?: any;
+  name?: any;
+  updated?: number | null;
   [field: string]: any;
 }
 
@@ -39,6 +67,16 @@ export interface BillingPortalConfiguration {
 export interface BillingPortalSession {
   id: string;
   object: "billing_portal.session";
+  configuration?: string | null;
+  created?: number | null;
+  customer?: string | Customer | null;
+  expires_at?: number | null;
+  flow?: any;
+  livemode?: boolean | null;
+  locale?: any;
+  on_behalf_of?: any;
+  return_url?: string | null;
+  url?: string | null;
   [field: string]: any;
 }
 
@@ -46,6 +84,27 @@ export interface BillingPortalSession {
 export interface Charge {
   id: string;
   object: "charge";
+  amount?: number | null;
+  amount_captured?: number | null;
+  amount_refunded?: number | null;
+  balance_transaction?: string | null;
+  captured?: boolean | null;
+  cardstreamTransactionId?: string | null;
+  created?: number | null;
+  currency?: string | null;
+  customer?: string | Customer | null;
+  description?: any;
+  failure_code?: any;
+  failure_message?: any;
+  livemode?: boolean | null;
+  metadata?: any;
+  outcome?: any;
+  paid?: boolean | null;
+  payment_intent?: string | PaymentIntent | null;
+  payment_method?: string | null;
+  payment_method_details?: any;
+  refunded?: boolean | null;
+  status?: string | null;
   [field: string]: any;
 }
 
@@ -53,6 +112,31 @@ export interface Charge {
 export interface CheckoutSession {
   id: string;
   object: "checkout.session";
+  amount_subtotal?: number | null;
+  amount_total?: number | null;
+  cancel_url?: string | null;
+  client_reference_id?: any;
+  created?: number | null;
+  currency?: string | null;
+  customer?: string | Customer | null;
+  customerId?: any;
+  customer_email?: any;
+  expires_at?: number | null;
+  invoice?: string | Invoice | null;
+  livemode?: boolean | null;
+  locale?: any;
+  metadata?: any;
+  mode?: string | null;
+  paymentIntentId?: any;
+  payment_intent?: string | PaymentIntent | null;
+  payment_method?: string | PaymentMethod | null;
+  payment_method_types?: any;
+  payment_status?: string | null;
+  status?: string | null;
+  submit_type?: any;
+  subscription?: string | Subscription | null;
+  success_url?: string | null;
+  url?: string | null;
   [field: string]: any;
 }
 
@@ -60,6 +144,7 @@ export interface CheckoutSession {
 export interface Customer {
   id: string;
   object: "customer";
+  deleted?: boolean | null;
   [field: string]: any;
 }
 
@@ -67,6 +152,13 @@ export interface Customer {
 export interface Event {
   id: string;
   object: "event";
+  api_version?: string | null;
+  created?: number | null;
+  data?: any;
+  livemode?: boolean | null;
+  pending_webhooks?: number | null;
+  request?: any;
+  type?: string | null;
   [field: string]: any;
 }
 
@@ -74,6 +166,7 @@ export interface Event {
 export interface Invoice {
   id: string;
   object: "invoice";
+  deleted?: boolean | null;
   [field: string]: any;
 }
 
@@ -81,6 +174,21 @@ export interface Invoice {
 export interface Invoiceitem {
   id: string;
   object: "invoiceitem";
+  amount?: number | null;
+  currency?: string | null;
+  customer?: string | Customer | null;
+  date?: number | null;
+  description?: string | null;
+  invoice?: string | Invoice | null;
+  livemode?: boolean | null;
+  metadata?: any;
+  period?: any;
+  price?: any;
+  proration?: boolean | null;
+  quantity?: number | null;
+  subscription?: any;
+  tax_rates?: any;
+  unit_amount?: number | null;
   [field: string]: any;
 }
 
@@ -88,6 +196,12 @@ export interface Invoiceitem {
 export interface Item {
   id: string;
   object: "item";
+  amount_subtotal?: number | null;
+  amount_total?: number | null;
+  currency?: string | null;
+  description?: string | null;
+  price?: any;
+  quantity?: number | null;
   [field: string]: any;
 }
 
@@ -95,6 +209,22 @@ export interface Item {
 export interface LineItem {
   id: string;
   object: "line_item";
+  amount?: number | null;
+  currency?: string | null;
+  description?: string | null;
+  invoice?: string | null;
+  invoice_item?: string | null;
+  livemode?: boolean | null;
+  metadata?: any;
+  period?: any;
+  price?: any;
+  pricing?: any;
+  proration?: boolean | null;
+  quantity?: number | null;
+  subscription?: any;
+  tax_amounts?: any;
+  tax_rates?: any;
+  unit_amount?: number | null;
   [field: string]: any;
 }
 
@@ -102,6 +232,36 @@ export interface LineItem {
 export interface PaymentIntent {
   id: string;
   object: "payment_intent";
+  amount?: number | null;
+  amount_capturable?: number | null;
+  amount_received?: number | null;
+  automatic_payment_methods?: any;
+  canceled_at?: any;
+  cancellation_reason?: any;
+  capture_method?: string | null;
+  cardstreamTransactionId?: string | null;
+  client_secret?: string | null;
+  confirmation_method?: string | null;
+  created?: number | null;
+  currency?: string | null;
+  customer?: string | Customer | null;
+  customerId?: string | null;
+  description?: string | null;
+  last_payment_error?: any;
+  latest_charge?: string | Charge | null;
+  livemode?: boolean | null;
+  metadata?: any;
+  next_action?: any;
+  paymentMethodId?: string | null;
+  payment_method?: string | PaymentMethod | null;
+  payment_method_types?: any;
+  processing?: any;
+  receipt_email?: any;
+  return_url?: any;
+  setup_future_usage?: any;
+  shipping?: any;
+  statement_descriptor?: any;
+  status?: string | null;
   [field: string]: any;
 }
 
@@ -109,6 +269,15 @@ export interface PaymentIntent {
 export interface PaymentMethod {
   id: string;
   object: "payment_method";
+  allow_redisplay?: string | null;
+  billing_details?: any;
+  card?: any;
+  created?: number | null;
+  customer?: string | Customer | null;
+  customerId?: string | null;
+  livemode?: boolean | null;
+  metadata?: any;
+  type?: string | null;
   [field: string]: any;
 }
 
@@ -123,6 +292,20 @@ export interface Payout {
 export interface Price {
   id: string;
   object: "price";
+  active?: boolean | null;
+  billing_scheme?: string | null;
+  created?: number | null;
+  currency?: string | null;
+  livemode?: boolean | null;
+  lookup_key?: any;
+  metadata?: any;
+  nickname?: any;
+  product?: string | Product | null;
+  recurring?: any;
+  tax_behavior?: string | null;
+  type?: string | null;
+  unit_amount?: number | null;
+  unit_amount_decimal?: string | null;
   [field: string]: any;
 }
 
@@ -130,6 +313,7 @@ export interface Price {
 export interface Product {
   id: string;
   object: "product";
+  deleted?: boolean | null;
   [field: string]: any;
 }
 
@@ -137,6 +321,18 @@ export interface Product {
 export interface Refund {
   id: string;
   object: "refund";
+  amount?: number | null;
+  balance_transaction?: string | null;
+  cardstreamTransactionId?: string | null;
+  charge?: string | Charge | null;
+  created?: number | null;
+  currency?: string | null;
+  failure_reason?: any;
+  livemode?: boolean | null;
+  metadata?: any;
+  payment_intent?: string | PaymentIntent | null;
+  reason?: any;
+  status?: string | null;
   [field: string]: any;
 }
 
@@ -144,6 +340,31 @@ export interface Refund {
 export interface Subscription {
   id: string;
   object: "subscription";
+  billing_cycle_anchor?: number | null;
+  cancel_at?: number | null;
+  cancel_at_period_end?: boolean | null;
+  canceled_at?: number | null;
+  cancellation_details?: any;
+  collection_method?: string | null;
+  created?: number | null;
+  currency?: string | null;
+  current_period_end?: number | null;
+  current_period_start?: number | null;
+  customer?: string | Customer | null;
+  customerId?: string | null;
+  default_payment_method?: string | PaymentMethod | null;
+  default_tax_rates?: any;
+  description?: any;
+  ended_at?: number | null;
+  items?: any;
+  latest_invoice?: string | Invoice | null;
+  livemode?: boolean | null;
+  metadata?: any;
+  start_date?: number | null;
+  status?: string | null;
+  test_clock?: string | null;
+  trial_end?: any;
+  trial_start?: any;
   [field: string]: any;
 }
 
@@ -151,6 +372,16 @@ export interface Subscription {
 export interface TaxRate {
   id: string;
   object: "tax_rate";
+  active?: boolean | null;
+  country?: string | null;
+  created?: number | null;
+  description?: any;
+  display_name?: string | null;
+  inclusive?: boolean | null;
+  jurisdiction?: any;
+  livemode?: boolean | null;
+  metadata?: any;
+  percentage?: number | null;
   [field: string]: any;
 }
 
@@ -158,6 +389,7 @@ export interface TaxRate {
 export interface TestHelpersTestClock {
   id: string;
   object: "test_helpers.test_clock";
+  deleted?: boolean | null;
   [field: string]: any;
 }
 
@@ -165,6 +397,17 @@ export interface TestHelpersTestClock {
 export interface WebhookAttempt {
   id: string;
   object: "webhook_attempt";
+  attempt?: number | null;
+  created?: number | null;
+  duration_ms?: number | null;
+  event?: string | null;
+  http_status?: any;
+  livemode?: boolean | null;
+  next_attempt_at?: number | null;
+  response?: string | null;
+  status?: string | null;
+  url?: string | null;
+  webhook_endpoint?: string | null;
   [field: string]: any;
 }
 
@@ -172,6 +415,7 @@ export interface WebhookAttempt {
 export interface WebhookEndpoint {
   id: string;
   object: "webhook_endpoint";
+  deleted?: boolean | null;
   [field: string]: any;
 }
 

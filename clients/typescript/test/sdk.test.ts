@@ -172,7 +172,7 @@ test("an invoice, paid, downloads as PDF bytes; refunds, subscriptions and a tes
   });
   assert.equal(session.status, "open");
   const portal = await pay.billingPortal.sessions.create({ customer: c.id, return_url: "https://shop.example/account" });
-  assert.match(portal.url, /\/portal\//);
+  assert.match(portal.url ?? "", /\/portal\//);
   const balance = await pay.balance.retrieve();
   assert.equal(balance.object, "balance");
   const events = await pay.events.list({ limit: 1 });

@@ -152,17 +152,70 @@ fn resource_ref(object: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{}", schema_name(object))})
 }
 
-fn resource_schema(object: &str) -> Value {
+/// An object's schema: `id` and `object`, and each field of a real answer carrying it (the
+/// captured examples, `super::EXAMPLES`) with the type it had there, nullable; a field the
+/// expand table (`calmony_protocol::expand::EXPANDABLE`) lets a client expand is the id or
+/// the object it names. Objects inside fields are left open.
+fn resource_schema(object: &str, known: &[&str]) -> Value {
+    let mut props = Map::new();
+    props.insert("id".into(), json!({"type": "string"}));
+    props.insert("object".into(), json!({"const": object}));
+    if let Some(sample) = sample_of(object) {
+        for (field, value) in sample {
+            if field == "id" || field == "object" {
+                continue;
+            }
+            let expands_to = calmony_protocol::expand::EXPANDABLE
+                .iter()
+                .find(|(o, f, _)| *o == object && *f == field)
+                .map(|(_, _, target)| *target);
+            let schema = match expands_to {
+                Some(target) if known.contains(&target) => json!({"anyOf": [
+                    {"type": "string"}, resource_ref(target), {"type": "null"}
+                ]}),
+                Some(_) => json!({"type": ["string", "object", "null"]}),
+                None => observed_type(value),
+            };
+            props.insert(field.clone(), schema);
+        }
+    }
     json!({
         "type": "object",
         "description": format!("A `{object}` object, as Stripe's API shapes it."),
         "required": ["object"],
-        "properties": {
-            "id": {"type": "string"},
-            "object": {"const": object}
-        },
+        "properties": props,
         "additionalProperties": true
     })
+}
+
+/// The first captured answer that is (or lists) an `object`.
+fn sample_of(object: &str) -> Option<&'static Map<String, Value>> {
+    let examples = super::examples().as_object()?;
+    examples.values().find_map(|ex| {
+        let resp = &ex["response"];
+        if ex["status"] != 200 {
+            return None;
+        }
+        if resp["object"] == object {
+            return resp.as_object();
+        }
+        let first = &resp["data"][0];
+        (resp["object"] == "list" && first["object"] == object)
+            .then(|| first.as_object())
+            .flatten()
+    })
+}
+
+/// The JSON type `value` has, or null.
+pub fn observed_type(value: &Value) -> Value {
+    match value {
+        Value::Null => json!({}),
+        Value::Bool(_) => json!({"type": ["boolean", "null"]}),
+        Value::Number(_) => json!({"type": ["number", "null"]}),
+        Value::String(_) => json!({"type": ["string", "null"]}),
+        Value::Array(_) => json!({"type": ["array", "null"]}),
+        Value::Object(_) => json!({"type": ["object", "null"]}),
+    }
 }
 
 fn error_schema() -> Value {
@@ -407,8 +460,9 @@ pub fn document() -> Value {
         item[method.as_str().to_ascii_lowercase()] = op;
     }
     let mut schemas = Map::new();
-    for object in objects() {
-        schemas.insert(schema_name(object), resource_schema(object));
+    let known = objects();
+    for object in &known {
+        schemas.insert(schema_name(object), resource_schema(object, &known));
     }
     schemas.insert("error".into(), error_schema());
     json!({

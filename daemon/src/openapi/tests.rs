@@ -278,3 +278,40 @@ fn captured_requests_are_the_bodies_examples_with_their_types() {
         );
     }
 }
+
+#[test]
+fn object_schemas_carry_the_fields_of_real_answers() {
+    let doc = document();
+    let intent = &doc["components"]["schemas"]["payment_intent"]["properties"];
+    assert_eq!(
+        intent["amount"]["type"],
+        serde_json::json!(["number", "null"])
+    );
+    assert_eq!(
+        intent["status"]["type"],
+        serde_json::json!(["string", "null"])
+    );
+    // Expandable: the id or the object.
+    assert_eq!(
+        intent["customer"]["anyOf"][1]["$ref"],
+        "#/components/schemas/customer"
+    );
+    let table = [
+        (serde_json::json!(null), serde_json::json!({})),
+        (
+            serde_json::json!(true),
+            serde_json::json!({"type": ["boolean", "null"]}),
+        ),
+        (
+            serde_json::json!(1.5),
+            serde_json::json!({"type": ["number", "null"]}),
+        ),
+        (
+            serde_json::json!([1]),
+            serde_json::json!({"type": ["array", "null"]}),
+        ),
+    ];
+    for (value, want) in table {
+        assert_eq!(super::document::observed_type(&value), want, "{value}");
+    }
+}
