@@ -237,6 +237,7 @@ fn reference(q: &str) -> String {
                 last_tag = tag;
             }
             let id = op["operationId"].as_str().unwrap_or("");
+            let request = &op["requestBody"]["content"]["application/json"]["example"];
             out.push_str(&operation(
                 id,
                 &method_up,
@@ -244,6 +245,7 @@ fn reference(q: &str) -> String {
                 summary,
                 &params,
                 &examples[id],
+                request,
             ));
         }
     }
@@ -320,6 +322,7 @@ fn operation(
     summary: &str,
     params: &[(String, String, String, bool)],
     example: &Value,
+    request: &Value,
 ) -> String {
     let rows: String = params
         .iter()
@@ -348,10 +351,11 @@ fn operation(
     let example = if example.is_object() {
         let curl = curl(example);
         let answer = serde_json::to_string_pretty(&example["response"]).unwrap_or_default();
-        let request = match example["json"].as_object() {
+        // The same request as JSON (the API takes either): the description's example.
+        let request = match request.as_object() {
             Some(_) => format!(
-                "<p>Request JSON</p><pre><code>{}</code></pre>",
-                escape(&serde_json::to_string_pretty(&example["json"]).unwrap_or_default())
+                "<p>Or as JSON (<code>-H \"Content-Type: application/json\"</code>)</p><pre><code>{}</code></pre>",
+                escape(&serde_json::to_string_pretty(request).unwrap_or_default())
             ),
             None => String::new(),
         };
@@ -497,6 +501,14 @@ mod tests {
             let path = crate::openapi::document::openapi_path(t);
             assert!(page.contains(&escape(&path)), "{m} {t} missing from /docs");
         }
+        // A POST shows its captured request as curl and as JSON, and its real answer.
+        let intents = reference("post payment_intents confirm");
+        assert!(intents.contains("-d &quot;confirm=true&quot;"), "curl");
+        assert!(intents.contains("Or as JSON"), "request JSON");
+        assert!(
+            intents.contains("&quot;status&quot;: &quot;succeeded&quot;"),
+            "answer"
+        );
         let filtered = reference("refund");
         assert!(filtered.contains("/v1/refunds"));
         assert!(!filtered.contains("/v1/test_helpers/test_clocks"));
