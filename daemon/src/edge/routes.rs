@@ -169,7 +169,8 @@ pub enum Endpoint {
 }
 
 /// Every `/v1` endpoint: method, path template (`:id` matches one segment), endpoint.
-/// Each needs a row in `crate::openapi::operations::OPERATIONS` too (a test checks).
+/// Each needs a row in `crate::openapi::operations::OPERATIONS` too (a test checks), and a
+/// call in `tests/e2e/docs.rs` for its example in `/docs`.
 pub const API: &[(Method, &str, Endpoint)] = {
     use Endpoint::*;
     &[
