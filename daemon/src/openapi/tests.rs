@@ -315,3 +315,37 @@ fn object_schemas_carry_the_fields_of_real_answers() {
         assert_eq!(super::document::observed_type(&value), want, "{value}");
     }
 }
+
+/// The description parses as OpenAPI 3.1 with a reader of its own (oas3), with one
+/// operation per route, and every `$ref` in it points at something.
+#[test]
+fn the_document_is_openapi_3_1_and_every_ref_resolves() {
+    let text = super::text();
+    let spec = match oas3::from_json(text) {
+        Ok(spec) => spec,
+        Err(e) => panic!("not an OpenAPI 3.1 document: {e}"),
+    };
+    assert!(spec.validate_version().is_ok(), "version {}", spec.openapi);
+    assert_eq!(spec.operations().count(), API.len());
+    let doc = document();
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(refs.len() > 100, "{} refs", refs.len());
+    for r in refs {
+        let pointer = r.trim_start_matches('#');
+        assert!(doc.pointer(pointer).is_some(), "{r} points at nothing");
+    }
+}
+
+fn collect_refs(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(serde_json::Value::String(r)) = m.get("$ref") {
+                out.push(r.clone());
+            }
+            m.values().for_each(|c| collect_refs(c, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|c| collect_refs(c, out)),
+        _ => {}
+    }
+}
