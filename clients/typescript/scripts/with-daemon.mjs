@@ -42,7 +42,8 @@ function accepts(port) {
 }
 
 export function daemonBinary() {
-  const bin = process.env.CALMONY_PAYD_BIN ?? join(repo, "target/debug/calmony-payd");
+  const target = process.env.CARGO_TARGET_DIR ? resolve(repo, process.env.CARGO_TARGET_DIR) : join(repo, "target");
+  const bin = process.env.CALMONY_PAYD_BIN ?? join(target, "debug/calmony-payd");
   if (!existsSync(bin)) {
     const r = spawnSync("cargo", ["build", "-p", "calmony-payd"], { cwd: repo, stdio: "inherit" });
     if (r.status !== 0) throw new Error("cargo build -p calmony-payd failed");

@@ -207,7 +207,9 @@ fn reference(q: &str) -> String {
             "<p>Every endpoint of this daemon, from its <a href=\"/openapi.json\">OpenAPI \
              description</a>. Authenticate with your secret key (<a href=\"/docs/authentication\">\
              how</a>); send parameters form-encoded or as JSON. The examples below are real \
-             requests and answers, captured by the test suite.</p>",
+             requests and answers, captured by the test suite; they call the daemon at \
+             <code>$BASE</code> (e.g. <code>http://localhost:4242</code>) with your key in \
+             <code>$CALMONY_API_KEY</code>.</p>",
         );
     }
     let mut last_tag = String::new();
@@ -381,7 +383,12 @@ fn operation(
 pub fn curl(example: &Value) -> String {
     let method = example["method"].as_str().unwrap_or("GET");
     let path = example["path"].as_str().unwrap_or("/");
-    let mut out = format!("curl {}{path}", "https://pay.example.com");
+    // `$BASE` as the guides set it: where this daemon answers.
+    let mut out = if path.contains(['?', '[', '&']) {
+        format!("curl \"$BASE{path}\"")
+    } else {
+        format!("curl $BASE{path}")
+    };
     if method == "DELETE" {
         out.push_str(" \\\n  -X DELETE");
     }
@@ -489,6 +496,12 @@ mod tests {
         assert!(c.contains("-d \"email=a@b.c\""), "{c}");
         assert!(c.contains("-d \"metadata[k]=v\""), "{c}");
         assert!(c.contains("-u \"$CALMONY_API_KEY:\""), "{c}");
+        assert!(c.starts_with("curl $BASE/v1/customers"), "{c}");
+        let get = curl(&serde_json::json!({"method": "GET", "path": "/v1/customers?limit=2"}));
+        assert!(
+            get.starts_with("curl \"$BASE/v1/customers?limit=2\""),
+            "{get}"
+        );
     }
 
     #[test]
