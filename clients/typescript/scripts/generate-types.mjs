@@ -32,7 +32,7 @@ function tsType(schema, indent) {
   if (schema.$ref) return pascal(schema.$ref.split("/").pop());
   if ("const" in schema) return JSON.stringify(schema.const);
   if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
-  if (schema.anyOf) return schema.anyOf.map((s) => tsType(s, indent)).join(" | ");
+  if (schema.anyOf && !schema.type) return schema.anyOf.map((s) => tsType(s, indent)).join(" | ");
   switch (schema.type) {
     case "string":
       return "string";

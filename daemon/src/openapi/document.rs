@@ -84,6 +84,7 @@ fn schema_of(param: &Param) -> Value {
 fn object_schema(keys: &[Param]) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
+    let mut either = Vec::new();
     for key in keys {
         for (n, name) in key.names.iter().enumerate() {
             let mut schema = schema_of(key);
@@ -97,14 +98,25 @@ fn object_schema(keys: &[Param]) -> Value {
             }
             props.insert((*name).to_string(), schema);
         }
-        // Only a key without aliases can be required by name: either spelling will do.
-        if key.required && key.names.len() == 1 {
-            required.push(key.names[0]);
+        // A key without aliases is required by name; one with aliases by any spelling.
+        if key.required {
+            if key.names.len() == 1 {
+                required.push(key.names[0]);
+            } else {
+                either.push(json!({"anyOf": key
+                    .names
+                    .iter()
+                    .map(|n| json!({"required": [n]}))
+                    .collect::<Vec<_>>()}));
+            }
         }
     }
     let mut schema = json!({"type": "object", "properties": props, "additionalProperties": false});
     if !required.is_empty() {
         schema["required"] = json!(required);
+    }
+    if !either.is_empty() {
+        schema["allOf"] = json!(either);
     }
     schema
 }

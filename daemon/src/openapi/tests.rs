@@ -89,6 +89,13 @@ fn aliases_are_in_the_description() {
     ] {
         assert!(body[name].is_object(), "{name} not described");
     }
+    // A required parameter with aliases is required by any of its spellings.
+    let attach = &doc["paths"]["/v1/payment_methods/{id}/attach"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"];
+    assert_eq!(
+        attach["allOf"][0]["anyOf"],
+        serde_json::json!([{"required": ["customer"]}, {"required": ["customerId"]}])
+    );
     let q = doc["paths"]["/v1/customers"]["get"]["parameters"].to_string();
     assert!(q.contains("\"starting_after\""), "{q}");
 }

@@ -280,10 +280,22 @@ fn params_of(op: &Value) -> Vec<(String, String, String, bool)> {
         }
     }
     let body = &op["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
-    let required: Vec<&str> = body["required"]
+    let mut required: Vec<&str> = body["required"]
         .as_array()
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    // Required by any of its spellings: `allOf: [{anyOf: [{required: [a]}, {required: [b]}]}]`.
+    for group in body["allOf"].as_array().into_iter().flatten() {
+        for one in group["anyOf"].as_array().into_iter().flatten() {
+            required.extend(
+                one["required"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+            );
+        }
+    }
     if let Some(props) = body["properties"].as_object() {
         for (name, schema) in props {
             out.push((
