@@ -6,6 +6,7 @@
 use hyper::Method;
 use serde_json::{Map, Value, json};
 
+use super::captured;
 use super::operations::{Answer, Kind, Param, describe};
 use crate::edge::routes;
 
@@ -165,7 +166,7 @@ fn resource_ref(object: &str) -> Value {
 }
 
 /// An object's schema: `id` and `object`, and each field of a real answer carrying it (the
-/// captured examples, `super::EXAMPLES`) with the type it had there, nullable; a field the
+/// captured examples, `captured::EXAMPLES`) with the type it had there, nullable; a field the
 /// expand table (`calmony_protocol::expand::EXPANDABLE`) lets a client expand is the id or
 /// the object it names. Objects inside fields are left open.
 fn resource_schema(object: &str, known: &[&str]) -> Value {
@@ -202,7 +203,7 @@ fn resource_schema(object: &str, known: &[&str]) -> Value {
 
 /// The first captured answer that is (or lists) an `object`.
 fn sample_of(object: &str) -> Option<&'static Map<String, Value>> {
-    let examples = super::examples().as_object()?;
+    let examples = captured::examples().as_object()?;
     examples.values().find_map(|ex| {
         let resp = &ex["response"];
         if ex["status"] != 200 {
@@ -377,10 +378,10 @@ fn operation(method: &Method, template: &str) -> Option<Value> {
     Some(out)
 }
 
-/// The captured request of an operation (`super::EXAMPLES`) as the JSON its form body
+/// The captured request of an operation (`captured::EXAMPLES`) as the JSON its form body
 /// means, with form strings made the numbers and booleans `schema` says they are.
 fn request_example(operation_id: &str, schema: &Value) -> Option<Value> {
-    let form = super::examples()[operation_id]["form"].as_str()?;
+    let form = captured::examples()[operation_id]["form"].as_str()?;
     let tree = calmony_protocol::params::parse_form(form.as_bytes()).ok()?;
     Some(coerce(Value::Object(tree), schema))
 }

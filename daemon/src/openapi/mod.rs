@@ -5,25 +5,17 @@
 //!
 //! Adding a route: one row in `edge::routes::API` and one row in [`operations::OPERATIONS`].
 
+pub mod captured;
 pub mod document;
 pub mod operations;
+
+pub use captured::examples;
 
 use std::sync::OnceLock;
 
 use hyper::Response;
 
 use crate::response::{Body, json_response, set};
-
-/// Real requests and answers, one per operation id, captured by the e2e test
-/// `docs::examples_are_captured` (see `pages::docs`): shown by `/docs`, and the request
-/// examples of the description.
-pub const EXAMPLES: &str = include_str!("../../../docs/developer/examples.json");
-
-/// [`EXAMPLES`], parsed (`Null` if the file is not JSON).
-pub fn examples() -> &'static serde_json::Value {
-    static PARSED: OnceLock<serde_json::Value> = OnceLock::new();
-    PARSED.get_or_init(|| serde_json::from_str(EXAMPLES).unwrap_or(serde_json::Value::Null))
-}
 
 /// The description's JSON text, built once.
 pub fn text() -> &'static str {

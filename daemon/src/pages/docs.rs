@@ -4,7 +4,7 @@
 //!   exactly the routes the daemon has, with the parameter spellings the handlers take.
 //! - Each operation's curl example and its request and answer JSON come from
 //!   `docs/developer/examples.json`, which the e2e test `docs::examples_are_captured` writes
-//!   from real answers of a real daemon (compiled in by `crate::openapi::EXAMPLES`, which also
+//!   from real answers of a real daemon (compiled in by `crate::openapi::captured::EXAMPLES`, which also
 //!   gives the description its request examples): the test fails when an answer's
 //!   shape no longer matches the committed file, or a route has no example, so the examples
 //!   cannot drift from the daemon.
