@@ -10,13 +10,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use fantoccini::Locator;
 
 use crate::browser::Browser;
-use crate::harness::{Api, Resp, World};
+use crate::harness::{Api, Resp, World, eventually};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -371,6 +372,18 @@ async fn examples_are_captured() {
         &format!("webhook_endpoint={hook}"),
     )
     .await;
+    // The resent delivery's attempt is recorded by the delivery loop: wait for it, so the
+    // example (and its shape) does not depend on timing.
+    let api = w.api.clone();
+    let attempts = format!("/v1/events/{evt}/attempts");
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let (api, attempts) = (api.clone(), attempts.clone());
+            async move { api.get(&attempts).await.json["data"][0].is_object() }
+        })
+        .await,
+        "no delivery attempt recorded"
+    );
     r.ok("GET", "/v1/events/{id}/attempts", &evt, "").await;
     r.ok("GET", "/v1/webhook_endpoints/{id}/attempts", &hook, "")
         .await;
