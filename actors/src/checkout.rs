@@ -845,6 +845,7 @@ impl Checkout {
                 &to_json(&declined.charge)?,
             )
             .index(&scope.key("charges"), &declined.charge.id);
+        crate::money::stats::failed(&mut tx, scope, now);
         for e in &declined.events {
             tx.event(scope, e);
         }

@@ -154,6 +154,8 @@ pub fn write(tx: &mut Tx, scope: &Scope, e: &NewEntry<'_>) -> Result<BalanceTran
     if let Some(b) = e.batch {
         join_batch(tx, scope, b, &bt.id, bt.net, &bt.currency);
     }
+    // The dashboard's per-day figures, in this same commit.
+    super::stats::entry(tx, scope, bt.created, bt.kind, bt.amount, &bt.currency);
     Ok(bt)
 }
 

@@ -17,6 +17,7 @@ pub mod follower;
 pub mod keys;
 pub mod ledger;
 pub mod report;
+pub mod stats;
 
 use calmony_config::Config;
 use calmony_protocol::Mode;

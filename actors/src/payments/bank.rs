@@ -720,6 +720,7 @@ pub(super) async fn fail(
     let request = EventRequest::default();
     let mut tx = Tx::new();
     tx.expect_version(&scope.record(&intent.id), version);
+    crate::money::stats::failed(&mut tx, scope, crate::clock::now());
     let error = json!({
         "type": "invalid_request_error",
         "code": "payment_method_provider_decline",

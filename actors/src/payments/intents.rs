@@ -1353,6 +1353,7 @@ async fn finish(
                 &request,
                 clock::now(),
             );
+            crate::money::stats::failed(&mut tx, scope, clock::now());
             charge_write = Some((declined.charge, 1));
             error_body = Some(declined.error);
         }
