@@ -30,6 +30,7 @@ pub mod checkout;
 pub mod clock;
 pub mod context;
 pub mod customers;
+pub mod dashboard;
 pub mod expand;
 pub mod gateway;
 pub mod idempotency;

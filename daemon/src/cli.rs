@@ -43,6 +43,9 @@ enum Command {
     /// Webhook operations.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Dashboard users (sign in at /dashboard).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Settlement reconciliation: what reached the Griffin account against what was expected.
     #[command(subcommand)]
     Reconcile(ReconcileCommand),
@@ -179,6 +182,31 @@ impl From<Details> for calmony_protocol::business::ProfileChange {
 }
 
 #[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a dashboard user with a role in a project (made if it does not exist). The
+    /// password is read from the first line of standard input (`--password-stdin` style), so
+    /// it never shows in the process list or the shell history.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The project's name, as `keys create --project` takes it.
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value = "owner", value_parser = ["owner", "admin", "viewer"])]
+        role: String,
+    },
+    /// Give an existing user a role in another project.
+    Grant {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        project: String,
+        #[arg(long, value_parser = ["owner", "admin", "viewer"])]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create a key (and its project if needed); prints the raw key alone on stdout, once.
     Create {
@@ -219,6 +247,7 @@ pub fn main() -> ExitCode {
         Command::Projects(p) => rt.block_on(projects(config, p)),
         Command::Clock(c) => rt.block_on(clock(config, c)),
         Command::Webhooks(w) => rt.block_on(webhooks(config, w)),
+        Command::Users(u) => rt.block_on(users(config, u)),
         Command::Reconcile(r) => match rt.block_on(reconcile(config, r)) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -234,6 +263,64 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn users(config: Config, cmd: UsersCommand) -> Result<(), crate::runtime::StartError> {
+    use calmony_actors::dashboard::{access::Role, accounts};
+    let usage = crate::runtime::StartError::Usage;
+    let password = match &cmd {
+        UsersCommand::Create { .. } => {
+            eprintln!("password (one line on standard input):");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| usage(format!("cannot read the password: {e}")))?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+        UsersCommand::Grant { .. } => String::new(),
+    };
+    let (store, managed) = crate::runtime::open_store_for_command(&config, false).await?;
+    let result = async {
+        match cmd {
+            UsersCommand::Create {
+                email,
+                project,
+                role,
+            } => {
+                let role = Role::parse(&role).unwrap_or(Role::Viewer);
+                let p = api_keys::ensure_project(&store, &project).await?;
+                let email = accounts::create_user(&store, &email, &password, &p.id, role).await?;
+                eprintln!(
+                    "created dashboard user {email}, {} of project {} ({}); sign in at /dashboard",
+                    role.as_str(),
+                    p.name,
+                    p.id
+                );
+                Ok(())
+            }
+            UsersCommand::Grant {
+                email,
+                project,
+                role,
+            } => {
+                let role = Role::parse(&role).unwrap_or(Role::Viewer);
+                let p = calmony_actors::projects::find(&store, &project)
+                    .await?
+                    .ok_or_else(|| accounts::AccountError::Unknown(project.clone()))?;
+                accounts::grant(&store, &email, &p.id, role).await?;
+                eprintln!("{email} is now {} of project {}", role.as_str(), p.name);
+                Ok(())
+            }
+        }
+    }
+    .await;
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    result.map_err(|e: accounts::AccountError| match e {
+        accounts::AccountError::Store(e) => e.into(),
+        other => usage(other.to_string()),
+    })
 }
 
 async fn keys(config: Config, cmd: KeysCommand) -> Result<(), crate::runtime::StartError> {

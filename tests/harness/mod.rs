@@ -352,6 +352,28 @@ impl Daemon {
         )
     }
 
+    /// [`Daemon::cli`] with `input` on standard input (a password, say).
+    pub fn cli_input(&self, args: &[&str], input: &str) -> (ExitStatus, String, String) {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run calmony-payd");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("wait for calmony-payd");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// A new API key for a project (created if needed).
     pub fn key(&self, project: &str, mode: &str) -> String {
         let (status, stdout, stderr) =
