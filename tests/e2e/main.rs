@@ -14,6 +14,7 @@ mod checkout;
 mod config;
 mod crash;
 mod customers;
+mod dashboard;
 mod deferred_key_check;
 mod docs;
 mod gateway_errors;

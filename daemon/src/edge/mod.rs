@@ -68,7 +68,7 @@ pub async fn run(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
                         // Out of file descriptors and the like: back off rather than spin.
@@ -83,7 +83,8 @@ pub async fn run(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let svc = service_fn(move |req| {
+                let svc = service_fn(move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert(Peer(peer));
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(handle(state, req).await) }
                 });
@@ -113,6 +114,11 @@ pub async fn run(
         tracing::warn!("grace period over; closing remaining connections");
     }
 }
+
+/// The client's address, as the connection was accepted (the dashboard's sign-in throttle
+/// and audit log read it).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// Answer one request. Never fails: every outcome is an HTTP response.
 async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
@@ -247,6 +253,43 @@ async fn dispatch(
                             query: &query,
                             cookie: cookie.as_deref(),
                             body: &bytes,
+                        },
+                    )
+                    .await
+                }
+                Err(e) => error_response(&e, &request_id),
+            }
+        }
+        Route::Dashboard { post } => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            let headers = req.headers().clone();
+            let from = req
+                .extensions()
+                .get::<Peer>()
+                .map(|p| p.0.ip().to_string())
+                .unwrap_or_else(|| "unknown".into());
+            let body = if post {
+                body::read_bytes(req, body::Limits::of(&state.config)).await
+            } else {
+                Ok(Bytes::new())
+            };
+            match body {
+                Ok(bytes) => {
+                    let rest: Vec<&str> = path
+                        .trim_start_matches('/')
+                        .split('/')
+                        .skip(1)
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    crate::pages::dashboard::handle(
+                        &state,
+                        crate::pages::dashboard::Request {
+                            post,
+                            rest,
+                            query: &query,
+                            headers: &headers,
+                            body: &bytes,
+                            from,
                         },
                     )
                     .await

@@ -76,6 +76,10 @@ pub enum Route {
         invoice: String,
         token: String,
     },
+    /// The merchant dashboard: every path under `/dashboard`.
+    Dashboard {
+        post: bool,
+    },
     NotFound,
 }
 
@@ -392,6 +396,7 @@ impl Route {
                 CheckoutStep::Bank => "/pay/checkout/:id/bank",
             },
             Route::Portal { step, .. } => step.label(),
+            Route::Dashboard { .. } => "/dashboard",
             Route::ApiUnknown | Route::NotFound => "unknown",
         }
     }
@@ -574,6 +579,8 @@ pub fn route(method: &Method, path: &str) -> Route {
         (&Method::POST, ["pay", "checkout", project, mode, session, "bank"]) => {
             checkout(project, mode, session, CheckoutStep::Bank)
         }
+        (&Method::GET, ["dashboard", ..]) => Route::Dashboard { post: false },
+        (&Method::POST, ["dashboard", ..]) => Route::Dashboard { post: true },
         (m, ["portal", project, mode, session, rest @ ..]) => match portal_step(m, rest) {
             Some(step) => Route::Portal {
                 project: project.to_string(),

@@ -2,6 +2,7 @@
 //!
 //! - [`bank`]: the Pay by Bank page (pick a bank) and the bank's redirect back.
 //! - [`brand`]: the merchant's frame (name, logo, colour, support contact) around a page.
+//! - [`dashboard`]: the merchant dashboard under `/dashboard` (sign-in, figures, payments).
 //! - [`checkout`]: the hosted checkout page and the gateway's answers to it.
 //! - [`portal`]: the customer portal page a billing portal session's `url` opens.
 //! - [`griffin`]: Griffin's signed webhooks (server to server, like the bank's notifications).
@@ -14,6 +15,7 @@
 pub mod bank;
 pub mod brand;
 pub mod checkout;
+pub mod dashboard;
 pub mod docs;
 pub mod griffin;
 mod html;

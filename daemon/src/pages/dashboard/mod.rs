@@ -1,0 +1,233 @@
+//! The merchant dashboard under `/dashboard`: sign-in, the home page's figures and 30-day
+//! chart, payments with refunds, and the audit log. Server-rendered HTML that works without
+//! JavaScript.
+//!
+//! A session is a cookie (`cp_dash`: `HttpOnly`, `SameSite=Strict`, `Path=/dashboard`, and
+//! `Secure` when `public_url` is https, as it should be behind a TLS-terminating proxy) whose
+//! secret Redis keeps only as a digest. Every form carries a CSRF token derived from that
+//! secret (the sign-in form, from a pre-session cookie); a post without the right one is a
+//! 403 and changes nothing. Each project's URL is checked against the user's roles before
+//! anything is read: a project the user has no role in is "not found", exactly as one that
+//! does not exist, and so is an object of another project (its id is looked up in this
+//! project's scope only). Every change is written to the project's audit log.
+
+mod answers;
+mod chart;
+mod frame;
+mod views;
+
+use calmony_actors::dashboard::access::{self, Action, Role};
+use calmony_actors::dashboard::accounts::{self, Session, SignInError};
+use calmony_protocol::Mode;
+use hyper::Response;
+use hyper::header::HeaderMap;
+
+use super::html::{escape, redirect};
+use crate::response::Body;
+use crate::state::AppState;
+use answers::{COOKIE, PRE_COOKIE, field, forbidden, not_found, set_cookie, unavailable};
+
+/// One request to the dashboard, as the edge read it.
+pub struct Request<'a> {
+    pub post: bool,
+    /// The path's segments after `/dashboard`.
+    pub rest: Vec<&'a str>,
+    pub query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The client's address, for the sign-in throttle and the audit log.
+    pub from: String,
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn pairs(raw: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw).into_owned().collect()
+}
+
+pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
+    let form = pairs(r.body);
+    match (r.post, r.rest.as_slice()) {
+        (false, ["login"]) => return login_form(state, None, "", 200),
+        (true, ["login"]) => return login(state, &r, &form).await,
+        _ => {}
+    }
+    let secret = cookie(r.headers, COOKIE).unwrap_or_default();
+    let session = match accounts::session(&state.store, &secret).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return if r.post {
+                forbidden("Your session has ended. Sign in again; nothing was changed.")
+            } else {
+                redirect("/dashboard/login")
+            };
+        }
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    if r.post && !access::csrf_ok(&secret, field(&form, "csrf").unwrap_or_default()) {
+        return forbidden(
+            "This form has expired or did not come from the dashboard. Reload the page and \
+             try again; nothing was changed.",
+        );
+    }
+    let query = pairs(r.query.as_bytes());
+    let ctx = views::Ctx {
+        state,
+        session: &session,
+        from: &r.from,
+    };
+    match (r.post, r.rest.as_slice()) {
+        (false, []) => match session.user.roles.keys().next() {
+            Some(p) => redirect(&format!("/dashboard/{p}/test")),
+            None => frame::auth_page(
+                200,
+                "No project",
+                "<h1>You have no project yet</h1><p>Ask an owner to add you, or create one with \
+                 <code>calmony-payd users create</code>.</p>",
+            ),
+        },
+        (true, ["logout"]) => {
+            let _ = accounts::end_session(&state.store, &secret).await;
+            let mut resp = redirect("/dashboard/login");
+            set_cookie(state, &mut resp, COOKIE, "", 0);
+            resp
+        }
+        (true, ["logout-everywhere"]) => {
+            if let Err(e) = accounts::end_all_sessions(&state.store, &session.user.email).await {
+                return unavailable(&e.to_string());
+            }
+            let mut resp = redirect("/dashboard/login");
+            set_cookie(state, &mut resp, COOKIE, "", 0);
+            resp
+        }
+        (false, ["account"]) => views::account(&ctx, &query, None).await,
+        (true, ["account", "password"]) => views::change_password(&ctx, &form, &secret).await,
+        (false, [project, "audit"]) => match allowed(&session, project, Action::ReadAudit) {
+            Ok(_) => views::audit(&ctx, project).await,
+            Err(resp) => resp,
+        },
+        (post, [project, mode, rest @ ..]) => {
+            let Some(mode) = Mode::parse(mode) else {
+                return not_found();
+            };
+            let action = if post { Action::Change } else { Action::Read };
+            let role = match allowed(&session, project, action) {
+                Ok(role) => role,
+                Err(resp) => return resp,
+            };
+            let at = views::At {
+                project,
+                mode,
+                role,
+            };
+            match (post, rest) {
+                (false, []) => views::home(&ctx, &at).await,
+                (false, ["payments"]) => views::payments(&ctx, &at, &query).await,
+                (false, ["payments", id]) => {
+                    let notice = field(&query, "refunded")
+                        .is_some()
+                        .then_some("The refund has been made. The customer is told by their bank.");
+                    views::payment(&ctx, &at, id, notice).await
+                }
+                (false, ["payments", id, "refund"]) => {
+                    views::refund_form(&ctx, &at, id, &form, None).await
+                }
+                (true, ["payments", id, "refund"]) => views::refund(&ctx, &at, id, &form).await,
+                _ => not_found(),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+/// The user's role in `project` if it allows `action`: a project without a role is not
+/// found; a role that does not allow the action is refused.
+#[allow(clippy::result_large_err)]
+fn allowed(session: &Session, project: &str, action: Action) -> Result<Role, Response<Body>> {
+    match session.user.role_in(project) {
+        None => Err(not_found()),
+        Some(role) if access::permitted(role, action) => Ok(role),
+        Some(role) => Err(forbidden(&format!(
+            "Your role in this project ({}) does not allow this. Ask an owner if you need it.",
+            role.as_str()
+        ))),
+    }
+}
+
+fn login_form(state: &AppState, problem: Option<&str>, email: &str, status: u16) -> Response<Body> {
+    let pre = hex::encode(rand::random::<[u8; 16]>());
+    let alert = problem
+        .map(|p| {
+            format!(
+                "<p class=\"alert\" role=\"alert\" id=\"problem\">{}</p>",
+                escape(p)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "<h1 style=\"text-align:center\">Sign in to your dashboard</h1>{alert}\
+         <form method=\"post\" action=\"/dashboard/login\" novalidate>\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"email\">Email</label><input type=\"email\" id=\"email\" name=\"email\" \
+         autocomplete=\"username\" required value=\"{email}\">\
+         <label for=\"password\">Password</label><input type=\"password\" id=\"password\" \
+         name=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\" id=\"sign-in\">Sign in</button></form>",
+        csrf = access::csrf_token(&pre),
+        email = escape(email),
+    );
+    let mut resp = frame::auth_page(status, "Sign in", &body);
+    set_cookie(state, &mut resp, PRE_COOKIE, &pre, 3600);
+    resp
+}
+
+async fn login(state: &AppState, r: &Request<'_>, form: &[(String, String)]) -> Response<Body> {
+    let pre = cookie(r.headers, PRE_COOKIE).unwrap_or_default();
+    if pre.is_empty() || !access::csrf_ok(&pre, field(form, "csrf").unwrap_or_default()) {
+        return forbidden("This sign-in form has expired. Reload the page and try again.");
+    }
+    let email = field(form, "email").unwrap_or_default();
+    let password = field(form, "password").unwrap_or_default();
+    if email.trim().is_empty() || password.is_empty() {
+        return login_form(state, Some("Enter your email and password."), email, 400);
+    }
+    match accounts::sign_in(&state.store, email, password, &r.from).await {
+        Ok(user) => match accounts::start_session(&state.store, &user.email).await {
+            Ok(secret) => {
+                for project in user.roles.keys() {
+                    let _ =
+                        accounts::audit(&state.store, project, &user.email, "signed in", &r.from)
+                            .await;
+                }
+                let mut resp = redirect("/dashboard");
+                set_cookie(state, &mut resp, COOKIE, &secret, access::ABSOLUTE_SECS);
+                set_cookie(state, &mut resp, PRE_COOKIE, "", 0);
+                resp
+            }
+            Err(e) => unavailable(&e.to_string()),
+        },
+        Err(SignInError::Throttled) => login_form(
+            state,
+            Some("Too many failed sign-ins. For your security, wait 15 minutes and try again."),
+            email,
+            429,
+        ),
+        Err(SignInError::Wrong) => login_form(
+            state,
+            Some("That email and password do not match an account."),
+            email,
+            401,
+        ),
+        Err(SignInError::Store(e)) => unavailable(&e.to_string()),
+    }
+}

@@ -1,0 +1,439 @@
+//! The merchant dashboard under `/dashboard`: sign-in with a user made by
+//! `calmony-payd users create`, the home page's figures (from the per-day counters written with
+//! each payment and refund), a refund from a payment's page with its confirmation step, and
+//! the guards: a form without its CSRF token is a 403 and changes nothing, a viewer cannot
+//! refund, a user of one project cannot open another's objects by URL, repeated wrong
+//! passwords are throttled. The browser test signs in and refunds in headless Chromium and
+//! keeps screenshots of every page it passes under `docs/dashboard/` (1280×800 and 390×844).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::browser::Browser;
+use crate::harness::{Api, World, form};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A browser without a browser: keeps cookies by name, follows no redirects.
+struct Visitor {
+    client: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Visitor {
+    fn new(base: &str) -> Visitor {
+        Visitor {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_string(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    async fn send(&mut self, rb: reqwest::RequestBuilder) -> Page {
+        let jar: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let rb = if jar.is_empty() {
+            rb
+        } else {
+            rb.header("cookie", jar.join("; "))
+        };
+        let r = rb.send().await.expect("request");
+        for set in r.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap_or_default();
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+                "{set}"
+            );
+            if let Some((k, v)) = set.split(';').next().and_then(|kv| kv.split_once('=')) {
+                if v.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        Page {
+            status: r.status().as_u16(),
+            location: r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: r.text().await.unwrap_or_default(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let rb = self.client.get(format!("{}{path}", self.base));
+        self.send(rb).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let rb = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(rb).await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let page = self.get("/dashboard/login").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let f = form(&page.body, "sign-in");
+        let csrf = f.field("csrf").expect("csrf").to_string();
+        self.post(
+            "/dashboard/login",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+}
+
+fn user(w: &World, email: &str, project: &str, role: &str) {
+    let (status, _, stderr) = w.daemon.cli_input(
+        &[
+            "users",
+            "create",
+            "--email",
+            email,
+            "--project",
+            project,
+            "--role",
+            role,
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(status.success(), "users create: {stderr}");
+}
+
+fn project_id(w: &World, name: &str) -> String {
+    redis::cmd("HGET")
+        .arg("cp:projects")
+        .arg(name)
+        .query(&mut w.redis.conn())
+        .expect("project id")
+}
+
+async fn paid(api: &Api, amount: i64) -> String {
+    let pm = api.card("4242424242424242", 12, 2030, None).await;
+    let r = api.pay(amount, &pm, "").await;
+    assert_eq!(r.json["status"], "succeeded", "{}", r.text);
+    r.json["id"].as_str().expect("id").to_string()
+}
+
+fn csrf_in(body: &str) -> String {
+    form(body, "sign-out")
+        .field("csrf")
+        .expect("csrf")
+        .to_string()
+}
+
+async fn refunds_of(api: &Api, pi: &str) -> usize {
+    let r = api.get(&format!("/v1/refunds?payment_intent={pi}")).await;
+    r.json["data"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
+    let w = World::new();
+    let acme = project_id(&w, "acme");
+    let pi = paid(&w.api, 3000).await;
+    let declined = w.api.card("4000000000000002", 12, 2030, None).await;
+    let _ = w.api.pay(1200, &declined, "").await;
+    let other_key = w.daemon.key("other", "test");
+    let other = project_id(&w, "other");
+    let other_pi = paid(&w.daemon.api(&other_key), 999).await;
+    user(&w, "owner@acme.test", "acme", "owner");
+    user(&w, "viewer@acme.test", "acme", "viewer");
+
+    // No session: the home page sends the browser to sign in.
+    let mut anon = Visitor::new(&w.daemon.base());
+    let page = anon.get(&format!("/dashboard/{acme}/test")).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/dashboard/login"));
+
+    let mut owner = Visitor::new(&w.daemon.base());
+    let signed = owner.sign_in("Owner@Acme.test", PASSWORD).await;
+    assert_eq!(
+        (signed.status, signed.location.as_deref()),
+        (303, Some("/dashboard"))
+    );
+    let page = owner.get("/dashboard").await;
+    assert_eq!(page.location, Some(format!("/dashboard/{acme}/test")));
+    let home = owner.get(&format!("/dashboard/{acme}/test")).await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("id=\"gross\">£30.00<"), "{}", home.body);
+    assert!(home.body.contains("id=\"count-succeeded\">1<"));
+    assert!(
+        home.body.contains("id=\"count-failed\">1<"),
+        "the decline is counted"
+    );
+    assert!(
+        home.body.contains("<svg role=\"group\""),
+        "the chart is drawn"
+    );
+    let csrf = csrf_in(&home.body);
+
+    // A post without its token: 403, and no refund.
+    let refund_path = format!("/dashboard/{acme}/test/payments/{pi}/refund");
+    let r = owner.post(&refund_path, &[("amount", "10.00")]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = owner
+        .post(&refund_path, &[("amount", "10.00"), ("csrf", "forged")])
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(refunds_of(&w.api, &pi).await, 0, "nothing was refunded");
+
+    // Bad input is said beside the field, and nothing is written.
+    let r = owner
+        .post(&refund_path, &[("amount", "45.00"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("id=\"amount-error\">At most £30.00"),
+        "{}",
+        r.body
+    );
+    assert_eq!(refunds_of(&w.api, &pi).await, 0);
+
+    // The confirmation step, then the refund.
+    let confirm = owner.get(&refund_path).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("id=\"confirm-refund\""));
+    let r = owner
+        .post(&refund_path, &[("amount", "10.00"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(refunds_of(&w.api, &pi).await, 1);
+    let home = owner.get(&format!("/dashboard/{acme}/test")).await;
+    assert!(
+        home.body.contains("id=\"refunded\">£10.00<"),
+        "{}",
+        home.body
+    );
+    assert!(home.body.contains("id=\"net\">£20.00<"));
+    let detail = owner
+        .get(&format!("/dashboard/{acme}/test/payments/{pi}"))
+        .await;
+    assert!(
+        detail.body.contains("id=\"refunded-total\">£10.00<"),
+        "{}",
+        detail.body
+    );
+
+    // Another project's objects are not found, by its URL or under this project's.
+    let r = owner.get(&format!("/dashboard/{other}/test")).await;
+    assert_eq!(r.status, 404);
+    let r = owner
+        .get(&format!("/dashboard/{acme}/test/payments/{other_pi}"))
+        .await;
+    assert_eq!(r.status, 404);
+    let r = owner
+        .post(
+            &format!("/dashboard/{acme}/test/payments/{other_pi}/refund"),
+            &[("amount", "1.00"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // The audit log has the refund, who made it and from where.
+    let audit = owner.get(&format!("/dashboard/{acme}/audit")).await;
+    assert_eq!(audit.status, 200);
+    assert!(
+        audit.body.contains("refunded £10.00 of payment"),
+        "{}",
+        audit.body
+    );
+    assert!(audit.body.contains("owner@acme.test"));
+    assert!(audit.body.contains("127.0.0.1"));
+
+    // A viewer sees the payment but cannot refund it, by form or by post.
+    let mut viewer = Visitor::new(&w.daemon.base());
+    assert_eq!(
+        viewer.sign_in("viewer@acme.test", PASSWORD).await.status,
+        303
+    );
+    let detail = viewer
+        .get(&format!("/dashboard/{acme}/test/payments/{pi}"))
+        .await;
+    assert_eq!(detail.status, 200);
+    assert!(!detail.body.contains("id=\"refund\""));
+    let vcsrf = csrf_in(&detail.body);
+    assert_eq!(viewer.get(&refund_path).await.status, 403);
+    let r = viewer
+        .post(&refund_path, &[("amount", "1.00"), ("csrf", &vcsrf)])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        viewer.get(&format!("/dashboard/{acme}/audit")).await.status,
+        403
+    );
+    assert_eq!(refunds_of(&w.api, &pi).await, 1);
+
+    // Sign out everywhere ends the owner's session.
+    let r = owner
+        .post("/dashboard/logout-everywhere", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        owner.get(&format!("/dashboard/{acme}/test")).await.status,
+        303,
+        "signed out"
+    );
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_throttled() {
+    let w = World::new();
+    user(&w, "owner@acme.test", "acme", "owner");
+    let mut v = Visitor::new(&w.daemon.base());
+    for _ in 0..5 {
+        let r = v.sign_in("owner@acme.test", "not the password").await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    // Now even the right password is refused for a while.
+    let r = v.sign_in("owner@acme.test", PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("Too many failed sign-ins"));
+    // Another account from the same address is still let in.
+    user(&w, "admin@acme.test", "acme", "admin");
+    let r = v.sign_in("admin@acme.test", PASSWORD).await;
+    assert_eq!(r.status, 303);
+}
+
+#[tokio::test]
+async fn the_sign_in_form_needs_its_token() {
+    let w = World::new();
+    user(&w, "owner@acme.test", "acme", "owner");
+    let mut v = Visitor::new(&w.daemon.base());
+    let r = v
+        .post(
+            "/dashboard/login",
+            &[("email", "owner@acme.test"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(!v.cookies.contains_key("cp_dash"));
+}
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard")
+}
+
+async fn shot(b: &Browser, name: &str) {
+    let png = b.client.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"));
+    std::fs::create_dir_all(shots()).expect("docs/dashboard");
+    std::fs::write(shots().join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+#[tokio::test]
+async fn an_owner_signs_in_and_refunds_in_chromium_on_a_desktop_and_a_phone() {
+    let w = World::new();
+    let acme = project_id(&w, "acme");
+    let (status, _, stderr) = w.daemon.cli(&[
+        "projects",
+        "update",
+        "acme",
+        "--display-name",
+        "Acme Lettings",
+    ]);
+    assert!(status.success(), "{stderr}");
+    let mut paid_ids = Vec::new();
+    for amount in [4200, 1999, 12_500] {
+        paid_ids.push(paid(&w.api, amount).await);
+    }
+    let declined = w.api.card("4000000000000002", 12, 2030, None).await;
+    let _ = w.api.pay(800, &declined, "").await;
+    user(&w, "owner@acme.test", "acme", "owner");
+    for (size, (width, height)) in [("desktop", (1280, 800)), ("phone", (390, 844))] {
+        let b = Browser::start(width, height).await;
+        let base = w.daemon.base();
+        b.client
+            .goto(&format!("{base}/dashboard"))
+            .await
+            .expect("open");
+        b.shows("sign-in").await;
+        shot(&b, &format!("{size}-sign-in")).await;
+        b.type_into("email", "owner@acme.test").await;
+        b.type_into("password", PASSWORD).await;
+        b.click("sign-in").await;
+        let home = b.shows("gross").await;
+        assert!(home.contains("Acme Lettings"));
+        shot(&b, &format!("{size}-home")).await;
+        // Today's bar, focused from the keyboard's side, shows its figure.
+        b.client
+            .execute(
+                "const g=[...document.querySelectorAll('.days g[tabindex]')].pop();\
+                 g.scrollIntoView({block:'center'});g.focus();",
+                vec![],
+            )
+            .await
+            .expect("focus today's bar");
+        let focused = b
+            .client
+            .execute(
+                "return document.activeElement.getAttribute('aria-label')",
+                vec![],
+            )
+            .await
+            .expect("focused label");
+        // Every payment is today's, so today's bar is the whole net figure.
+        let net = b
+            .client
+            .execute("return document.getElementById('net').textContent", vec![])
+            .await
+            .expect("net");
+        let want = format!(": {}", net.as_str().unwrap_or("?"));
+        assert!(
+            focused.as_str().is_some_and(|l| l.ends_with(&want)),
+            "{focused:?} {want}"
+        );
+        shot(&b, &format!("{size}-home-chart")).await;
+        b.client
+            .goto(&format!("{base}/dashboard/{acme}/test/payments"))
+            .await
+            .expect("payments");
+        b.shows("status").await;
+        shot(&b, &format!("{size}-payments")).await;
+        let pi = &paid_ids[if size == "desktop" { 0 } else { 2 }];
+        b.click(&format!("pay-{pi}")).await;
+        b.shows("payment-id").await;
+        shot(&b, &format!("{size}-payment")).await;
+        b.click("refund").await;
+        b.shows("confirm-refund").await;
+        b.type_into("amount", "5.00").await;
+        shot(&b, &format!("{size}-refund-confirm")).await;
+        b.click("confirm-refund").await;
+        let after = b.shows("refunded-total").await;
+        assert!(after.contains("id=\"refunded-total\">£5.00<"), "{after}");
+        shot(&b, &format!("{size}-payment-refunded")).await;
+        b.client
+            .goto(&format!("{base}/dashboard/{acme}/audit"))
+            .await
+            .expect("audit");
+        let audit = b.shows("audit").await;
+        assert!(audit.contains("refunded £5.00"));
+        shot(&b, &format!("{size}-audit")).await;
+        b.click("sign-out").await;
+        b.shows("sign-in").await;
+        b.stop().await;
+    }
+}
