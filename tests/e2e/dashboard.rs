@@ -138,6 +138,56 @@ async fn paid(api: &Api, amount: i64) -> String {
     r.json["id"].as_str().expect("id").to_string()
 }
 
+/// A customer with a card, a paid invoice and a monthly subscription: `(customer, invoice)`.
+async fn invoiced_customer(api: &Api, name: &str, email: &str) -> (String, String) {
+    let cus = api
+        .post_form(
+            "/v1/customers",
+            &format!("name={}&email={email}", name.replace(' ', "+")),
+        )
+        .await;
+    assert_eq!(cus.status, 200, "{}", cus.text);
+    let cus = cus.json["id"].as_str().expect("cus").to_string();
+    let card = api.card("4242424242424242", 12, 2035, Some(&cus)).await;
+    let item = api
+        .post_form(
+            "/v1/invoiceitems",
+            &format!("customer={cus}&amount=8400&description=Quarterly+maintenance"),
+        )
+        .await;
+    assert_eq!(item.status, 200, "{}", item.text);
+    let inv = api
+        .post_form("/v1/invoices", &format!("customer={cus}"))
+        .await;
+    let inv = inv.json["id"].as_str().expect("invoice").to_string();
+    let fin = api
+        .post_form(&format!("/v1/invoices/{inv}/finalize"), "")
+        .await;
+    assert_eq!(fin.json["status"], "open", "{}", fin.text);
+    let paid = api
+        .post_form(
+            &format!("/v1/invoices/{inv}/pay"),
+            &format!("payment_method={card}"),
+        )
+        .await;
+    assert_eq!(paid.json["status"], "paid", "{}", paid.text);
+    let price = api
+        .post_form(
+            "/v1/prices",
+            "currency=gbp&unit_amount=2500&recurring[interval]=month&product_data[name]=Lettings+plan",
+        )
+        .await;
+    let price = price.json["id"].as_str().expect("price").to_string();
+    let sub = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!("customer={cus}&items[0][price]={price}&default_payment_method={card}"),
+        )
+        .await;
+    assert_eq!(sub.status, 200, "{}", sub.text);
+    (cus, inv)
+}
+
 fn csrf_in(body: &str) -> String {
     form(body, "sign-out")
         .field("csrf")
@@ -253,6 +303,54 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
         .await;
     assert_eq!(r.status, 404);
 
+    // Customers: search, the customer's page, and the invoice's PDF.
+    let (cus, inv) = invoiced_customer(&w.api, "Ann Lee", "ann@tenants.example").await;
+    let (_, other_inv) =
+        invoiced_customer(&w.daemon.api(&other_key), "Bob Other", "bob@other.example").await;
+    let found = owner
+        .get(&format!("/dashboard/{acme}/test/customers?q=ANN"))
+        .await;
+    assert!(
+        found.body.contains(&format!("id=\"cus-{cus}\"")),
+        "{}",
+        found.body
+    );
+    let none = owner
+        .get(&format!("/dashboard/{acme}/test/customers?q=zed"))
+        .await;
+    assert!(!none.body.contains("id=\"cus-"));
+    let page = owner
+        .get(&format!("/dashboard/{acme}/test/customers/{cus}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&format!("id=\"pdf-{inv}\"")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("id=\"cancel-sub_"),
+        "an owner may cancel: {}",
+        page.body
+    );
+    let pdf = owner
+        .client
+        .get(format!(
+            "{}/dashboard/{acme}/test/invoices/{inv}/pdf",
+            w.daemon.base()
+        ))
+        .header("cookie", format!("cp_dash={}", owner.cookies["cp_dash"]))
+        .send()
+        .await
+        .expect("pdf");
+    assert_eq!(pdf.status(), 200);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.expect("bytes").starts_with(b"%PDF"));
+    let r = owner
+        .get(&format!("/dashboard/{acme}/test/invoices/{other_inv}/pdf"))
+        .await;
+    assert_eq!(r.status, 404, "another project's invoice is not found");
+
     // The audit log has the refund, who made it and from where.
     let audit = owner.get(&format!("/dashboard/{acme}/audit")).await;
     assert_eq!(audit.status, 200);
@@ -286,6 +384,14 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
         403
     );
     assert_eq!(refunds_of(&w.api, &pi).await, 1);
+    let vpage = viewer
+        .get(&format!("/dashboard/{acme}/test/customers/{cus}"))
+        .await;
+    assert_eq!(vpage.status, 200);
+    assert!(
+        !vpage.body.contains("id=\"cancel-sub_"),
+        "a viewer is offered no cancel"
+    );
 
     // Sign out everywhere ends the owner's session.
     let r = owner
@@ -362,6 +468,7 @@ async fn an_owner_signs_in_and_refunds_in_chromium_on_a_desktop_and_a_phone() {
     }
     let declined = w.api.card("4000000000000002", 12, 2030, None).await;
     let _ = w.api.pay(800, &declined, "").await;
+    let (cus, inv) = invoiced_customer(&w.api, "Ann Lee", "ann@tenants.example").await;
     user(&w, "owner@acme.test", "acme", "owner");
     for (size, (width, height)) in [("desktop", (1280, 800)), ("phone", (390, 844))] {
         let b = Browser::start(width, height).await;
@@ -425,6 +532,28 @@ async fn an_owner_signs_in_and_refunds_in_chromium_on_a_desktop_and_a_phone() {
         let after = b.shows("refunded-total").await;
         assert!(after.contains("id=\"refunded-total\">£5.00<"), "{after}");
         shot(&b, &format!("{size}-payment-refunded")).await;
+        b.client
+            .goto(&format!("{base}/dashboard/{acme}/test/customers"))
+            .await
+            .expect("customers");
+        b.shows(&format!("cus-{cus}")).await;
+        shot(&b, &format!("{size}-customers")).await;
+        b.click(&format!("cus-{cus}")).await;
+        b.shows(&format!("pdf-{inv}")).await;
+        shot(&b, &format!("{size}-customer")).await;
+        // The invoice's link downloads a PDF with the browser's own session.
+        let got = b
+            .client
+            .execute_async(
+                "const done=arguments[arguments.length-1];\
+                 fetch(document.getElementById(arguments[0]).href).then(r=>r.arrayBuffer()\
+                 .then(b=>done(r.status+' '+r.headers.get('content-type')+' '+\
+                 String.fromCharCode(...new Uint8Array(b.slice(0,4))))));",
+                vec![serde_json::json!(format!("pdf-{inv}"))],
+            )
+            .await
+            .expect("fetch the PDF");
+        assert_eq!(got.as_str(), Some("200 application/pdf %PDF"), "{got:?}");
         b.client
             .goto(&format!("{base}/dashboard/{acme}/audit"))
             .await

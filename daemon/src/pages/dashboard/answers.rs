@@ -71,3 +71,15 @@ pub fn unavailable(why: &str) -> Response<Body> {
         &format!("<h1>Something went wrong</h1><p>{}</p>", escape(why)),
     )
 }
+
+/// A change the store refused (a subscription already ended, say): said, nothing changed.
+pub fn refused(why: &str) -> Response<Body> {
+    frame::auth_page(
+        400,
+        "Not possible",
+        &format!(
+            "<h1 id=\"refused\">That is not possible</h1><p class=\"alert\">{}</p><p><a href=\"/dashboard\">Back to the dashboard</a></p>",
+            escape(why)
+        ),
+    )
+}

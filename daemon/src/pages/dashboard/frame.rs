@@ -143,6 +143,7 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
          <div class=\"shell\"><nav class=\"side\" aria-label=\"Dashboard\"><ul>\
          <li><a href=\"{base}/{mode}\"{h}>Home</a></li>\
          <li><a href=\"{base}/{mode}/payments\"{p}>Payments</a></li>\
+         <li><a href=\"{base}/{mode}/customers\"{c}>Customers</a></li>\
          <li><a href=\"{base}/audit\"{a}>Audit log</a></li>\
          <li><a href=\"/dashboard/account?project={pid}\"{acc}>Your account</a></li>{others}</ul></nav>\
          <main id=\"main\">{body}</main></div></body></html>",
@@ -157,6 +158,7 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
         h = cur("home"),
         p = cur("payments"),
         a = cur("audit"),
+        c = cur("customers"),
         acc = cur("account"),
     );
     html_response(status, html)

@@ -13,6 +13,7 @@
 
 mod answers;
 mod chart;
+mod customers;
 mod frame;
 mod views;
 
@@ -143,6 +144,18 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
                     views::refund_form(&ctx, &at, id, &form, None).await
                 }
                 (true, ["payments", id, "refund"]) => views::refund(&ctx, &at, id, &form).await,
+                (false, ["customers"]) => customers::list(&ctx, &at, &query).await,
+                (false, ["customers", id]) => {
+                    let notice = field(&query, "canceled")
+                        .is_some()
+                        .then_some("The subscription has been cancelled.");
+                    customers::detail(&ctx, &at, id, notice).await
+                }
+                (false, ["invoices", id, "pdf"]) => customers::invoice_pdf(&ctx, &at, id).await,
+                (false, ["subscriptions", id, "cancel"]) => {
+                    customers::cancel_form(&ctx, &at, id).await
+                }
+                (true, ["subscriptions", id, "cancel"]) => customers::cancel(&ctx, &at, id).await,
                 _ => not_found(),
             }
         }

@@ -34,16 +34,16 @@ pub struct At<'a> {
 }
 
 impl At<'_> {
-    fn scope(&self) -> Scope {
+    pub(super) fn scope(&self) -> Scope {
         Scope::new(self.project, self.mode)
     }
 
-    fn base(&self) -> String {
+    pub(super) fn base(&self) -> String {
         format!("/dashboard/{}/{}", self.project, self.mode.as_str())
     }
 }
 
-fn context(scope: Scope) -> RequestContext {
+pub(super) fn context(scope: Scope) -> RequestContext {
     RequestContext {
         deferred: None,
         request_id: ids::request_id(),
@@ -55,7 +55,7 @@ fn context(scope: Scope) -> RequestContext {
 }
 
 /// Parameters as the API would read them from a query string.
-fn params(query: &str) -> Result<Params, ApiError> {
+pub(super) fn params(query: &str) -> Result<Params, ApiError> {
     calmony_protocol::params::parse_form(query.as_bytes()).map(Params::new)
 }
 
@@ -78,7 +78,7 @@ async fn projects_of(ctx: &Ctx<'_>) -> Vec<(String, String)> {
     out
 }
 
-async fn render(
+pub(super) async fn render(
     ctx: &Ctx<'_>,
     status: u16,
     title: &str,
@@ -109,11 +109,11 @@ async fn render(
     )
 }
 
-fn s<'v>(v: &'v Value, k: &str) -> &'v str {
+pub(super) fn s<'v>(v: &'v Value, k: &str) -> &'v str {
     v.get(k).and_then(Value::as_str).unwrap_or_default()
 }
 
-fn n(v: &Value, k: &str) -> i64 {
+pub(super) fn n(v: &Value, k: &str) -> i64 {
     v.get(k).and_then(Value::as_i64).unwrap_or_default()
 }
 
@@ -158,7 +158,7 @@ fn payment_rows(base: &str, items: &[Value]) -> String {
         .collect()
 }
 
-fn payment_table(base: &str, items: &[Value], empty: &str) -> String {
+pub(super) fn payment_table(base: &str, items: &[Value], empty: &str) -> String {
     if items.is_empty() {
         return format!("<p class=\"muted\">{}</p>", escape(empty));
     }
