@@ -561,8 +561,170 @@ async fn an_owner_signs_in_and_refunds_in_chromium_on_a_desktop_and_a_phone() {
         let audit = b.shows("audit").await;
         assert!(audit.contains("refunded £5.00"));
         shot(&b, &format!("{size}-audit")).await;
+        // Onboarding: a new project, its first key (shown once), its details.
+        b.click("nav-new-project").await;
+        b.shows("create-project").await;
+        b.type_into("name", &format!("harbour-{size}")).await;
+        b.type_into("display_name", "Harbour Lettings").await;
+        b.type_into("support_email", "help@harbour.example").await;
+        b.type_into("brand_color", "#0b6e4f").await;
+        shot(&b, &format!("{size}-new-project")).await;
+        b.click("create-project").await;
+        b.shows("create-key").await;
+        b.click("create-key").await;
+        let keys = b.shows("new-key").await;
+        assert!(keys.contains("sk_test_"));
+        shot(&b, &format!("{size}-key-created")).await;
+        let url = b.url().await;
+        let settings = url.replace("/test/keys", "/settings");
+        b.client.goto(&settings).await.expect("settings");
+        b.shows("save-details").await;
+        shot(&b, &format!("{size}-business-details")).await;
         b.click("sign-out").await;
         b.shows("sign-in").await;
         b.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_user_onboards_a_project_makes_a_key_once_and_revokes_it() {
+    let w = World::new();
+    user(&w, "new@harbour.test", "acme", "viewer");
+    let mut v = Visitor::new(&w.daemon.base());
+    assert_eq!(v.sign_in("new@harbour.test", PASSWORD).await.status, 303);
+    let page = v.get("/dashboard/projects/new").await;
+    let csrf = form(&page.body, "create-project")
+        .field("csrf")
+        .expect("csrf")
+        .to_string();
+    // Bad input is said beside its field, and no project is made.
+    let r = v
+        .post(
+            "/dashboard/projects/new",
+            &[("csrf", &csrf), ("name", "harbour lettings")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"name-error\""), "{}", r.body);
+    let r = v
+        .post(
+            "/dashboard/projects/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "harbour"),
+                ("display_name", "Harbour Lettings"),
+                ("brand_color", "not a colour"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"brand_color-error\""), "{}", r.body);
+    let none: Option<String> = redis::cmd("HGET")
+        .arg("cp:projects")
+        .arg("harbour")
+        .query(&mut w.redis.conn())
+        .expect("HGET");
+    assert_eq!(none, None, "nothing is half-written");
+    let r = v
+        .post(
+            "/dashboard/projects/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "harbour"),
+                ("display_name", "Harbour Lettings"),
+                ("brand_color", "#0b6e4f"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let harbour = project_id(&w, "harbour");
+    assert_eq!(r.location, Some(format!("/dashboard/{harbour}/test/keys")));
+
+    // The key is shown once, works, and is gone from every later page.
+    let made = v
+        .post(
+            &format!("/dashboard/{harbour}/test/keys"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let start = made.body.find("id=\"new-key\"").expect("the new key");
+    let value = &made.body[start..];
+    let key: String = value
+        .split("value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("value")
+        .to_string();
+    assert!(key.starts_with("sk_test_"), "{key}");
+    let api = w.daemon.api(&key);
+    assert_eq!(api.get("/v1/payment_intents").await.status, 200);
+    let later = v.get(&format!("/dashboard/{harbour}/test/keys")).await;
+    assert!(!later.body.contains(&key), "shown only once");
+    let key_id = later
+        .body
+        .split("id=\"revoke-")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("a revoke link")
+        .to_string();
+    // A key of another project cannot be revoked from this one.
+    let acme_key_id: String = {
+        let acme = project_id(&w, "acme");
+        let (_, out, _) = w.daemon.cli(&["keys", "list"]);
+        assert!(out.contains(&acme) || out.contains("acme"));
+        out.lines()
+            .find(|l| l.contains("acme"))
+            .and_then(|l| l.split_whitespace().find(|c| c.starts_with("key_")))
+            .expect("acme's key id")
+            .to_string()
+    };
+    let r = v
+        .post(
+            &format!("/dashboard/{harbour}/test/keys/{acme_key_id}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(w.api.get("/v1/payment_intents").await.status, 200);
+    let r = v
+        .post(
+            &format!("/dashboard/{harbour}/test/keys/{key_id}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(api.get("/v1/payment_intents").await.status, 401);
+
+    // The business details the pages show.
+    let r = v
+        .post(
+            &format!("/dashboard/{harbour}/settings"),
+            &[("csrf", &csrf), ("support_email", "not-an-email")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"support_email-error\""), "{}", r.body);
+    let r = v
+        .post(
+            &format!("/dashboard/{harbour}/settings"),
+            &[
+                ("csrf", &csrf),
+                ("display_name", "Harbour Lettings"),
+                ("support_email", "help@harbour.example"),
+                ("brand_color", "#0b6e4f"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let (_, shown, _) = w.daemon.cli(&["projects", "show", "harbour"]);
+    assert!(shown.contains("help@harbour.example"), "{shown}");
+    // A viewer of acme may not change acme's details.
+    let r = v
+        .post(
+            &format!("/dashboard/{}/settings", project_id(&w, "acme")),
+            &[("csrf", &csrf), ("display_name", "Hijacked")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
 }

@@ -144,8 +144,11 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
          <li><a href=\"{base}/{mode}\"{h}>Home</a></li>\
          <li><a href=\"{base}/{mode}/payments\"{p}>Payments</a></li>\
          <li><a href=\"{base}/{mode}/customers\"{c}>Customers</a></li>\
+         <li><a href=\"{base}/{mode}/keys\"{k}>API keys</a></li>\
+         <li><a href=\"{base}/settings\"{st}>Business details</a></li>\
          <li><a href=\"{base}/audit\"{a}>Audit log</a></li>\
-         <li><a href=\"/dashboard/account?project={pid}\"{acc}>Your account</a></li>{others}</ul></nav>\
+         <li><a href=\"/dashboard/account?project={pid}\"{acc}>Your account</a></li>{others}\
+         <li><a href=\"/dashboard/projects/new\" id=\"nav-new-project\">+ New project</a></li></ul></nav>\
          <main id=\"main\">{body}</main></div></body></html>",
         title = escape(title),
         pname = escape(at.project_name),
@@ -159,6 +162,8 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
         p = cur("payments"),
         a = cur("audit"),
         c = cur("customers"),
+        k = cur("keys"),
+        st = cur("settings"),
         acc = cur("account"),
     );
     html_response(status, html)

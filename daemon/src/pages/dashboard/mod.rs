@@ -15,6 +15,7 @@ mod answers;
 mod chart;
 mod customers;
 mod frame;
+mod settings;
 mod views;
 
 use calmony_actors::dashboard::access::{self, Action, Role};
@@ -93,8 +94,9 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
             None => frame::auth_page(
                 200,
                 "No project",
-                "<h1>You have no project yet</h1><p>Ask an owner to add you, or create one with \
-                 <code>calmony-payd users create</code>.</p>",
+                "<h1>You have no project yet</h1><p>Create one to start taking payments, or ask \
+                 an owner to add you to theirs.</p><p><a class=\"button\" id=\"new-project\" \
+                 href=\"/dashboard/projects/new\">Create a project</a></p>",
             ),
         },
         (true, ["logout"]) => {
@@ -113,6 +115,19 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
         }
         (false, ["account"]) => views::account(&ctx, &query, None).await,
         (true, ["account", "password"]) => views::change_password(&ctx, &form, &secret).await,
+        (false, ["projects", "new"]) => settings::new_project_form(&session.csrf, &[], None),
+        (true, ["projects", "new"]) => settings::create_project(&ctx, &form).await,
+        (false, [project, "settings"]) => match allowed(&session, project, Action::Read) {
+            Ok(role) => {
+                let saved = field(&query, "saved").is_some();
+                settings::details(&ctx, project, role, None, None, saved).await
+            }
+            Err(resp) => resp,
+        },
+        (true, [project, "settings"]) => match allowed(&session, project, Action::Change) {
+            Ok(role) => settings::save_details(&ctx, project, role, &form).await,
+            Err(resp) => resp,
+        },
         (false, [project, "audit"]) => match allowed(&session, project, Action::ReadAudit) {
             Ok(_) => views::audit(&ctx, project).await,
             Err(resp) => resp,
@@ -144,6 +159,10 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
                     views::refund_form(&ctx, &at, id, &form, None).await
                 }
                 (true, ["payments", id, "refund"]) => views::refund(&ctx, &at, id, &form).await,
+                (false, ["keys"]) => settings::keys(&ctx, &at, None).await,
+                (true, ["keys"]) => settings::create_key(&ctx, &at).await,
+                (false, ["keys", id, "revoke"]) => settings::revoke_form(&ctx, &at, id).await,
+                (true, ["keys", id, "revoke"]) => settings::revoke(&ctx, &at, id).await,
                 (false, ["customers"]) => customers::list(&ctx, &at, &query).await,
                 (false, ["customers", id]) => {
                     let notice = field(&query, "canceled")
