@@ -6,7 +6,7 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "calmony-bench", about = "Load scenarios against calmony-payd")]
 pub struct Args {
-    /// checkout | confirm | read | webhooks | renewals | crash
+    /// checkout | confirm | read | webhooks | renewals | crash | bank | dashboard
     pub scenario: String,
     /// How long to apply load, in seconds.
     #[arg(long, default_value_t = 10.0)]
@@ -17,7 +17,8 @@ pub struct Args {
     /// Open loop: this many requests per second instead of a closed loop.
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Operations for count-based scenarios (webhooks: events; renewals: subscriptions).
+    /// Operations for count-based scenarios (webhooks: events; renewals: subscriptions;
+    /// dashboard: the payments whose figures fill the store).
     #[arg(long, default_value_t = 10_000)]
     pub count: usize,
     /// The managed Redis's appendfsync (everysec or always).

@@ -91,6 +91,25 @@ impl Http {
             .map_err(|e| format!("{path}: {e}"))
     }
 
+    /// A browser's `GET` with a cookie (a dashboard session): the status and the body.
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Result<(u16, Bytes), String> {
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{path}", self.prefix));
+        if let Some(h) = req.headers_mut() {
+            h.insert(HOST, self.host.clone());
+            let c = HeaderValue::from_str(cookie).map_err(|e| e.to_string())?;
+            h.insert(hyper::header::COOKIE, c);
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        tokio::time::timeout(TIMEOUT, self.exchange(req))
+            .await
+            .map_err(|_| format!("{path}: no answer in {TIMEOUT:?}"))?
+            .map_err(|e| format!("{path}: {e}"))
+    }
+
     /// Send one request as a browser would, without following a redirect: the status, the
     /// `Location` if any, and the body (the pages' steps, where the redirect is the answer).
     pub async fn send_page(

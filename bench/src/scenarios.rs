@@ -277,6 +277,7 @@ pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
         "renewals" => renewals(args, env, &client).await?,
         "crash" => crash(args, env, &client).await?,
         "bank" => bank(args, &client).await?,
+        "dashboard" => dashboard(args, env, &client).await?,
         other => return Err(format!("unknown scenario {other:?}")),
     };
     report.host = host_since(jiffies);
@@ -523,6 +524,99 @@ async fn read(args: &Args, c: &Arc<Client>) -> Result<Report, String> {
     });
     let (stats, mode) = drive(args, op).await;
     Ok(report("read", mode, Some(stats)))
+}
+
+/// The dashboard's home page with `--count` payments' figures in the store.
+///
+/// The figures are the per-day counters every payment's commit increments
+/// (`calmony_actors::money::stats`); the store is filled as a million commits would leave it,
+/// one pipelined `HINCRBY` per day and field over the last year, instead of making a million
+/// payments. A few real payments make the page's recent list. A dashboard owner is made and
+/// signed in directly through the store (the daemon keeps sessions there), and the load is
+/// `GET /dashboard/<project>/test` with that session: the figures, the chart, the lists.
+async fn dashboard(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, String> {
+    use calmony_actors::dashboard::{access::Role, accounts};
+    use calmony_actors::money::stats;
+    let url = env
+        .redis_url
+        .clone()
+        .ok_or("the dashboard scenario fills the store: it needs the Redis the tool starts")?;
+    let store = calmony_actors::Store::connect(&url, Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    let pm = c.card().await?;
+    for _ in 0..20 {
+        let (s, v) = c
+            .post(
+                "/v1/payment_intents",
+                format!("amount=2500&currency=gbp&payment_method={pm}&confirm=true"),
+                None,
+            )
+            .await?;
+        expect(s, &v, 200)?;
+    }
+    let mut conn = store.conn();
+    let projects: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg("cp:projects")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let project = projects.get("bench").ok_or("no project `bench`")?.clone();
+    let scope = calmony_actors::Scope::new(project.clone(), calmony_protocol::Mode::Test);
+    // Spread the payments over a year, about a fortieth of them refunded and a twentieth
+    // failing, as their commits' HINCRBYs would add up.
+    let days = 365i64;
+    let now = calmony_actors::clock::now();
+    let n = args.count as i64;
+    let filled = Instant::now();
+    let mut pipe = redis::pipe();
+    for d in 0..days {
+        let count = n / days + i64::from(d < n % days);
+        let gross = count * 2500;
+        let key = stats::day_key(&scope, &stats::day(now - d * 86_400));
+        pipe.hincr(&key, "gross:gbp", gross)
+            .hincr(&key, "succeeded", count)
+            .hincr(&key, "refunded:gbp", (count / 40) * 2500)
+            .hincr(&key, "refunds", count / 40)
+            .hincr(&key, "failed", count / 20);
+        let total = stats::total_key(&scope);
+        pipe.hincr(&total, "gross:gbp", gross)
+            .hincr(&total, "succeeded", count)
+            .hincr(&total, "refunded:gbp", (count / 40) * 2500)
+            .hincr(&total, "refunds", count / 40)
+            .hincr(&total, "failed", count / 20);
+    }
+    let () = pipe
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let fill_ms = filled.elapsed().as_secs_f64() * 1e3;
+    let email = "bench@calmony.test";
+    match accounts::create_user(&store, email, "bench password 1", &project, Role::Owner).await {
+        Ok(_) | Err(accounts::AccountError::Exists(_)) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let secret = accounts::start_session(&store, email)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cookie = format!("cp_dash={secret}");
+    let path = format!("/dashboard/{project}/test");
+    let c2 = c.clone();
+    let op: Op = Arc::new(move || {
+        let (c, path, cookie) = (c2.clone(), path.clone(), cookie.clone());
+        Box::pin(async move {
+            let (s, body) = c.http.get_with_cookie(&path, &cookie).await?;
+            if s != 200 || !body.windows(13).any(|w| w == b"id=\"gross\">\xc2\xa3") {
+                return Err(format!("{path}: status {s}, no figures"));
+            }
+            Ok(())
+        })
+    });
+    let (stats, mode) = drive(args, op).await;
+    let mut r = report("dashboard", mode, Some(stats));
+    r.extra.push(("payments_counted".into(), json!(n)));
+    r.extra.push(("fill_ms".into(), json!(fill_ms.round())));
+    Ok(r)
 }
 
 async fn confirm(args: &Args, c: &Arc<Client>) -> Result<Report, String> {
