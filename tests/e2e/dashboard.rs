@@ -393,6 +393,44 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
         "a viewer is offered no cancel"
     );
 
+    // Capture and cancel, each after its confirmation step; a viewer may do neither.
+    let card = w.api.card("4242424242424242", 12, 2030, None).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let r = w.api.pay(1500, &card, "&capture_method=manual").await;
+        assert_eq!(r.json["status"], "requires_capture", "{}", r.text);
+        held.push(r.json["id"].as_str().expect("id").to_string());
+    }
+    let capture = format!("/dashboard/{acme}/test/payments/{}/capture", held[0]);
+    let cancel = format!("/dashboard/{acme}/test/payments/{}/cancel", held[1]);
+    assert_eq!(viewer.post(&capture, &[("csrf", &vcsrf)]).await.status, 403);
+    let page = owner
+        .get(&format!("/dashboard/{acme}/test/payments/{}", held[0]))
+        .await;
+    assert!(page.body.contains("id=\"capture\""), "{}", page.body);
+    assert!(
+        owner
+            .get(&capture)
+            .await
+            .body
+            .contains("id=\"confirm-capture\"")
+    );
+    assert_eq!(owner.post(&capture, &[("csrf", &csrf)]).await.status, 303);
+    assert_eq!(owner.post(&cancel, &[("csrf", &csrf)]).await.status, 303);
+    let status = |id: &str| format!("/v1/payment_intents/{id}");
+    assert_eq!(
+        w.api.get(&status(&held[0])).await.json["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        w.api.get(&status(&held[1])).await.json["status"],
+        "canceled"
+    );
+    // Cancelling it again is refused on the page, not a failure.
+    let again = owner.post(&cancel, &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("id=\"problem\""));
+
     // Sign out everywhere ends the owner's session.
     let r = owner
         .post("/dashboard/logout-everywhere", &[("csrf", &csrf)])

@@ -163,6 +163,18 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
                 (true, ["keys"]) => settings::create_key(&ctx, &at).await,
                 (false, ["keys", id, "revoke"]) => settings::revoke_form(&ctx, &at, id).await,
                 (true, ["keys", id, "revoke"]) => settings::revoke(&ctx, &at, id).await,
+                (false, ["payments", id, which]) if views::Step::parse(which).is_some() => {
+                    match views::Step::parse(which) {
+                        Some(step) => views::step_form(&ctx, &at, id, step, None).await,
+                        None => not_found(),
+                    }
+                }
+                (true, ["payments", id, which]) if views::Step::parse(which).is_some() => {
+                    match views::Step::parse(which) {
+                        Some(step) => views::step(&ctx, &at, id, step).await,
+                        None => not_found(),
+                    }
+                }
                 (false, ["customers"]) => customers::list(&ctx, &at, &query).await,
                 (false, ["customers", id]) => {
                     let notice = field(&query, "canceled")

@@ -555,14 +555,37 @@ pub async fn payment(ctx: &Ctx<'_>, at: &At<'_>, id: &str, notice: Option<&str>)
         .filter(|r| s(r, "status") == "succeeded" || s(r, "status") == "pending")
         .map(|r| n(r, "amount"))
         .sum();
-    let action = if left > 0 && at.role >= Role::Admin {
-        format!(
-            "<div class=\"actions\"><a class=\"button\" id=\"refund\" href=\"{}/payments/{}/refund\">Refund…</a></div>",
-            escape(&base),
-            escape(s(pi, "id"))
-        )
-    } else if left > 0 {
-        "<p class=\"muted\">Your role (viewer) cannot refund payments.</p>".into()
+    let status = s(pi, "status");
+    let can_capture = status == "requires_capture";
+    let can_cancel = matches!(
+        status,
+        "requires_capture"
+            | "requires_payment_method"
+            | "requires_confirmation"
+            | "requires_action"
+    );
+    let action = if at.role >= Role::Admin && (left > 0 || can_capture || can_cancel) {
+        let link = |what: &str, label: &str, class: &str| {
+            format!(
+                "<a class=\"button {class}\" id=\"{what}\" href=\"{}/payments/{}/{what}\">{label}</a>",
+                escape(&base),
+                escape(s(pi, "id"))
+            )
+        };
+        let mut links = Vec::new();
+        if left > 0 {
+            links.push(link("refund", "Refund…", ""));
+        }
+        if can_capture {
+            links.push(link("capture", "Capture…", ""));
+        }
+        if can_cancel {
+            links.push(link("cancel", "Cancel payment…", "secondary"));
+        }
+        format!("<div class=\"actions\">{}</div>", links.join(""))
+    } else if left > 0 || can_capture || can_cancel {
+        "<p class=\"muted\">Your role (viewer) cannot refund, capture or cancel payments.</p>"
+            .into()
     } else {
         String::new()
     };
@@ -758,6 +781,145 @@ pub async fn refund(
             refund_form(ctx, at, id, form, Some(&msg)).await
         }
         Err(e) if e.status < 500 => refund_form(ctx, at, id, form, Some(&e.message)).await,
+        Err(e) => unavailable(&e.message),
+    }
+}
+
+/// Capture or cancel: which, as the path names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Capture,
+    Cancel,
+}
+
+impl Step {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "capture" => Some(Step::Capture),
+            "cancel" => Some(Step::Cancel),
+            _ => None,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Step::Capture => "capture",
+            Step::Cancel => "cancel",
+        }
+    }
+}
+
+/// The confirmation step before a capture or a cancel.
+pub async fn step_form(
+    ctx: &Ctx<'_>,
+    at: &At<'_>,
+    id: &str,
+    step: Step,
+    problem: Option<&str>,
+) -> Response<Body> {
+    if at.role < Role::Admin {
+        return answers::forbidden("Your role in this project (viewer) does not allow this.");
+    }
+    let l = match load_payment(ctx, at, id).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return not_found(),
+        Err(e) => return unavailable(&e.message),
+    };
+    let amount = money(n(&l.intent, "amount"));
+    let (title, what, button, class) = match step {
+        Step::Capture => (
+            format!("Capture {amount}?"),
+            "The authorised amount is taken from the customer's card now.",
+            "Capture payment",
+            "",
+        ),
+        Step::Cancel => (
+            format!("Cancel this payment of {amount}?"),
+            "The payment is cancelled; an authorisation on the card is released. This cannot be undone.",
+            "Cancel payment",
+            "danger",
+        ),
+    };
+    let alert = problem
+        .map(|p| {
+            format!(
+                "<p class=\"alert\" role=\"alert\" id=\"problem\">{}</p>",
+                escape(p)
+            )
+        })
+        .unwrap_or_default();
+    let b = escape(&at.base());
+    let body = format!(
+        "<p><a href=\"{b}/payments/{id}\">← Back to the payment</a></p><h1 id=\"confirm-title\">{title}</h1>{alert}\
+         <section class=\"card\"><p>{what}</p><form method=\"post\" action=\"{b}/payments/{id}/{path}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><div class=\"actions\">\
+         <button type=\"submit\" class=\"{class}\" id=\"confirm-{path}\">{button}</button>\
+         <a class=\"button secondary\" href=\"{b}/payments/{id}\">Back</a></div></form></section>",
+        id = escape(s(&l.intent, "id")),
+        title = escape(&title),
+        path = step.path(),
+        csrf = escape(&ctx.session.csrf),
+    );
+    let status = if problem.is_some() { 400 } else { 200 };
+    render(
+        ctx,
+        status,
+        button,
+        at.project,
+        at.mode.as_str(),
+        "payments",
+        &body,
+    )
+    .await
+}
+
+/// Capture or cancel through the IntentProcessor, as the API's, audited.
+pub async fn step(ctx: &Ctx<'_>, at: &At<'_>, id: &str, step: Step) -> Response<Body> {
+    let Ok(Some(_)) = load_payment(ctx, at, id).await else {
+        return not_found();
+    };
+    let op = match step {
+        Step::Capture => PaymentOp::Capture,
+        Step::Cancel => PaymentOp::Cancel,
+    };
+    match ctx
+        .state
+        .intents
+        .run(op, context(at.scope()), id, Params::default())
+        .await
+    {
+        Ok(reply) if reply.status < 300 => {
+            let what = format!(
+                "{}d payment {id} ({})",
+                if step == Step::Capture {
+                    "capture"
+                } else {
+                    "cancelle"
+                },
+                at.mode.as_str()
+            );
+            let _ = accounts::audit(
+                &ctx.state.store,
+                at.project,
+                &ctx.session.user.email,
+                &what,
+                ctx.from,
+            )
+            .await;
+            redirect(&format!("{}/payments/{id}", at.base()))
+        }
+        Ok(reply) => {
+            let msg = serde_json::from_str::<Value>(&reply.body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "The payment could not be changed.".into());
+            step_form(ctx, at, id, step, Some(&msg)).await
+        }
+        Err(e) if e.status < 500 => step_form(ctx, at, id, step, Some(&e.message)).await,
         Err(e) => unavailable(&e.message),
     }
 }
