@@ -506,6 +506,16 @@ async fn an_owner_signs_in_and_refunds_in_chromium_on_a_desktop_and_a_phone() {
     }
     let declined = w.api.card("4000000000000002", 12, 2030, None).await;
     let _ = w.api.pay(800, &declined, "").await;
+    // An endpoint nobody answers at: its failed deliveries show with their reason.
+    let we = w
+        .api
+        .post_form(
+            "/v1/webhook_endpoints",
+            "url=http%3A%2F%2F127.0.0.1%3A9%2Fhooks&enabled_events[0]=*&description=Bookings+system",
+        )
+        .await;
+    assert_eq!(we.status, 200, "{}", we.text);
+    let we = we.json["id"].as_str().expect("we").to_string();
     let (cus, inv) = invoiced_customer(&w.api, "Ann Lee", "ann@tenants.example").await;
     user(&w, "owner@acme.test", "acme", "owner");
     for (size, (width, height)) in [("desktop", (1280, 800)), ("phone", (390, 844))] {
@@ -592,6 +602,21 @@ async fn an_owner_signs_in_and_refunds_in_chromium_on_a_desktop_and_a_phone() {
             .await
             .expect("fetch the PDF");
         assert_eq!(got.as_str(), Some("200 application/pdf %PDF"), "{got:?}");
+        b.client
+            .goto(&format!("{base}/dashboard/{acme}/test/webhooks"))
+            .await
+            .expect("webhooks");
+        b.shows(&format!("hook-{we}")).await;
+        shot(&b, &format!("{size}-webhooks")).await;
+        b.click(&format!("hook-{we}")).await;
+        b.shows("roll-secret").await;
+        shot(&b, &format!("{size}-webhook-endpoint")).await;
+        b.client
+            .goto(&format!("{base}/dashboard/{acme}/test/events"))
+            .await
+            .expect("events");
+        b.shows("events").await;
+        shot(&b, &format!("{size}-events")).await;
         b.client
             .goto(&format!("{base}/dashboard/{acme}/audit"))
             .await
@@ -765,4 +790,108 @@ async fn a_user_onboards_a_project_makes_a_key_once_and_revokes_it() {
         )
         .await;
     assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn webhook_endpoints_are_managed_and_an_event_resent() {
+    use std::time::Duration;
+    let w = World::new();
+    let acme = project_id(&w, "acme");
+    user(&w, "owner@acme.test", "acme", "owner");
+    let rx = crate::harness::receiver::Receiver::start().await;
+    let mut v = Visitor::new(&w.daemon.base());
+    assert_eq!(v.sign_in("owner@acme.test", PASSWORD).await.status, 303);
+    let page = v.get(&format!("/dashboard/{acme}/test/webhooks")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf_in(&page.body);
+    let hooks = format!("/dashboard/{acme}/test/webhooks");
+    // A URL the API refuses is said beside the field.
+    let r = v
+        .post(&hooks, &[("csrf", &csrf), ("url", "ftp://nowhere")])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("id=\"url-error\""), "{}", r.body);
+    let r = v
+        .post(
+            &hooks,
+            &[
+                ("csrf", &csrf),
+                ("url", &rx.url),
+                ("enabled_events", "customer.created"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("id=\"new-secret\" readonly class=\"mono\" value=\"whsec_")
+    );
+    let we = r
+        .body
+        .split("id=\"hook-")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .expect("the endpoint's link")
+        .to_string();
+    let later = v.get(&hooks).await;
+    assert!(!later.body.contains("whsec_"), "the secret is shown once");
+
+    let cus = w
+        .api
+        .post_form("/v1/customers", "email=a%40b.example")
+        .await;
+    assert_eq!(cus.status, 200);
+    assert!(rx.wait(Duration::from_secs(10), |r| r.len() == 1).await);
+    let detail = format!("{hooks}/{we}");
+    let ok = crate::harness::eventually(Duration::from_secs(10), || {
+        let path = detail.clone();
+        let mut fresh = Visitor::new(&w.daemon.base());
+        fresh.cookies = v.cookies.clone();
+        async move {
+            let p = fresh.get(&path).await;
+            p.body.contains("pill ok\">succeeded")
+        }
+    })
+    .await;
+    assert!(ok, "the delivery is listed as succeeded");
+    let page = v.get(&detail).await;
+    let evt = page
+        .body
+        .split("/events/evt_")
+        .nth(1)
+        .and_then(|x| x.split('"').next())
+        .map(|x| format!("evt_{x}"))
+        .expect("the delivered event");
+    // Resend it: a second delivery of the same event.
+    let r = v
+        .post(
+            &format!("/dashboard/{acme}/test/events/{evt}/resend"),
+            &[("csrf", &csrf), ("webhook_endpoint", &we)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(rx.wait(Duration::from_secs(10), |r| r.len() == 2).await);
+    // The event's JSON.
+    let e = v.get(&format!("/dashboard/{acme}/test/events/{evt}")).await;
+    assert!(e.body.contains("customer.created"), "{}", e.body);
+    assert!(e.body.contains("id=\"event-json\""));
+    // Roll the secret (shown once), then disable.
+    let r = v.post(&format!("{detail}/roll"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("value=\"whsec_"));
+    let r = v
+        .post(&format!("{detail}/disable"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 303);
+    let api = w.api.get(&format!("/v1/webhook_endpoints/{we}")).await;
+    assert_eq!(api.json["status"], "disabled");
+    let audit = v.get(&format!("/dashboard/{acme}/audit")).await;
+    for what in [
+        "added webhook endpoint",
+        "resent event",
+        "rolled the signing secret",
+        "disabled webhook endpoint",
+    ] {
+        assert!(audit.body.contains(what), "{what}: {}", audit.body);
+    }
 }

@@ -145,6 +145,7 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
          <li><a href=\"{base}/{mode}/payments\"{p}>Payments</a></li>\
          <li><a href=\"{base}/{mode}/customers\"{c}>Customers</a></li>\
          <li><a href=\"{base}/{mode}/keys\"{k}>API keys</a></li>\
+         <li><a href=\"{base}/{mode}/webhooks\"{w}>Webhooks</a></li>\
          <li><a href=\"{base}/settings\"{st}>Business details</a></li>\
          <li><a href=\"{base}/audit\"{a}>Audit log</a></li>\
          <li><a href=\"/dashboard/account?project={pid}\"{acc}>Your account</a></li>{others}\
@@ -163,6 +164,7 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
         a = cur("audit"),
         c = cur("customers"),
         k = cur("keys"),
+        w = cur("webhooks"),
         st = cur("settings"),
         acc = cur("account"),
     );

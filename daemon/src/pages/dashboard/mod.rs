@@ -17,6 +17,7 @@ mod customers;
 mod frame;
 mod settings;
 mod views;
+mod webhooks;
 
 use calmony_actors::dashboard::access::{self, Action, Role};
 use calmony_actors::dashboard::accounts::{self, Session, SignInError};
@@ -175,6 +176,20 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
                         None => not_found(),
                     }
                 }
+                (false, ["webhooks"]) => webhooks::list(&ctx, &at, &[], None, None).await,
+                (true, ["webhooks"]) => webhooks::create(&ctx, &at, &form).await,
+                (false, ["webhooks", id]) => {
+                    let notice = field(&query, "resent").map(|_| "Queued to be sent again.");
+                    webhooks::detail(&ctx, &at, id, None, notice).await
+                }
+                (true, ["webhooks", id, "roll"]) => webhooks::roll(&ctx, &at, id).await,
+                (true, ["webhooks", id, "disable"]) => webhooks::toggle(&ctx, &at, id, true).await,
+                (true, ["webhooks", id, "enable"]) => webhooks::toggle(&ctx, &at, id, false).await,
+                (false, ["events"]) => webhooks::event_list(&ctx, &at, &query).await,
+                (false, ["events", id]) => {
+                    webhooks::event(&ctx, &at, id, field(&query, "resent").is_some()).await
+                }
+                (true, ["events", id, "resend"]) => webhooks::resend(&ctx, &at, id, &form).await,
                 (false, ["customers"]) => customers::list(&ctx, &at, &query).await,
                 (false, ["customers", id]) => {
                     let notice = field(&query, "canceled")
