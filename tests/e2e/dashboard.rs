@@ -895,3 +895,127 @@ async fn webhook_endpoints_are_managed_and_an_event_resent() {
         assert!(audit.body.contains(what), "{what}: {}", audit.body);
     }
 }
+
+#[tokio::test]
+async fn an_owner_manages_the_project_s_users_and_keeps_an_owner() {
+    let w = World::new();
+    let acme = project_id(&w, "acme");
+    user(&w, "owner@acme.test", "acme", "owner");
+    let mut owner = Visitor::new(&w.daemon.base());
+    assert_eq!(owner.sign_in("owner@acme.test", PASSWORD).await.status, 303);
+    let page = owner.get(&format!("/dashboard/{acme}/users")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf_in(&page.body);
+    let users = format!("/dashboard/{acme}/users");
+    // A new account needs a first password, and a good one.
+    let r = owner
+        .post(
+            &users,
+            &[
+                ("csrf", &csrf),
+                ("email", "kim@acme.test"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"password-error\""));
+    let r = owner
+        .post(
+            &users,
+            &[
+                ("csrf", &csrf),
+                ("email", "kim@acme.test"),
+                ("role", "viewer"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = owner
+        .post(
+            &users,
+            &[
+                ("csrf", &csrf),
+                ("email", "Kim@Acme.test"),
+                ("role", "viewer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut kim = Visitor::new(&w.daemon.base());
+    assert_eq!(kim.sign_in("kim@acme.test", PASSWORD).await.status, 303);
+    let home = kim.get(&format!("/dashboard/{acme}/test")).await;
+    assert_eq!(home.status, 200);
+    let kcsrf = csrf_in(&home.body);
+    // Only owners manage users.
+    assert_eq!(kim.get(&users).await.status, 403);
+    let r = owner
+        .post(
+            &format!("{users}/role"),
+            &[
+                ("csrf", &csrf),
+                ("email", "kim@acme.test"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        kim.get(&users).await.status,
+        403,
+        "admins do not manage users"
+    );
+    let r = kim
+        .post(
+            &format!("{users}/role"),
+            &[
+                ("csrf", &kcsrf),
+                ("email", "kim@acme.test"),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "no one raises their own role");
+    // The only owner cannot leave or step down.
+    let r = owner
+        .post(
+            &format!("{users}/remove"),
+            &[("csrf", &csrf), ("email", "owner@acme.test")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("A project needs an owner"));
+    let r = owner
+        .post(
+            &format!("{users}/role"),
+            &[
+                ("csrf", &csrf),
+                ("email", "owner@acme.test"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // Removed, the project is not found for them.
+    let r = owner
+        .post(
+            &format!("{users}/remove"),
+            &[("csrf", &csrf), ("email", "kim@acme.test")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        kim.get(&format!("/dashboard/{acme}/test")).await.status,
+        404
+    );
+    let audit = owner.get(&format!("/dashboard/{acme}/audit")).await;
+    for what in [
+        "gave kim@acme.test the role viewer",
+        "role to admin",
+        "removed kim@acme.test",
+    ] {
+        assert!(audit.body.contains(what), "{what}: {}", audit.body);
+    }
+}

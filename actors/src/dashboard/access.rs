@@ -114,6 +114,22 @@ pub fn normalise_email(raw: &str) -> Option<String> {
     ok.then_some(e)
 }
 
+/// Whether `email`'s role in a project may be changed to `to` (`None`: removed), given the
+/// project's members: never so that the project is left without an owner.
+pub fn role_change_allowed(members: &[(String, Role)], email: &str, to: Option<Role>) -> bool {
+    let owners_after = members
+        .iter()
+        .filter(|(e, r)| {
+            if e == email {
+                to == Some(Role::Owner)
+            } else {
+                *r == Role::Owner
+            }
+        })
+        .count();
+    owners_after > 0
+}
+
 /// The SHA-256 of a secret, hex: what is stored in its place.
 pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -200,6 +216,24 @@ mod tests {
         ] {
             assert_eq!(normalise_email(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_project_always_keeps_an_owner() {
+        let m = |v: &[(&str, Role)]| -> Vec<(String, Role)> {
+            v.iter().map(|(e, r)| (e.to_string(), *r)).collect()
+        };
+        let one = m(&[("a", Role::Owner), ("b", Role::Viewer)]);
+        assert!(!role_change_allowed(&one, "a", None));
+        assert!(!role_change_allowed(&one, "a", Some(Role::Admin)));
+        assert!(role_change_allowed(&one, "b", None));
+        assert!(role_change_allowed(&one, "b", Some(Role::Owner)));
+        let two = m(&[("a", Role::Owner), ("b", Role::Owner)]);
+        assert!(role_change_allowed(&two, "a", None));
+        assert!(
+            role_change_allowed(&one, "c", Some(Role::Viewer)),
+            "a new member"
+        );
     }
 
     #[test]

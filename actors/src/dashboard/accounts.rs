@@ -191,6 +191,43 @@ pub async fn grant(
     Ok(())
 }
 
+/// The project's members and their roles, by email.
+pub async fn members(store: &Store, project: &str) -> Result<Vec<(String, Role)>, StoreError> {
+    let mut c = store.conn();
+    let emails: Vec<String> = store
+        .run(
+            redis::cmd("SMEMBERS")
+                .arg("cp:dashboard:users")
+                .query_async(&mut c),
+        )
+        .await?;
+    let mut pipe = redis::pipe();
+    for e in &emails {
+        pipe.hget(roles_key(e), project);
+    }
+    let roles: Vec<Option<String>> = store.run(pipe.query_async(&mut c)).await?;
+    let mut out: Vec<(String, Role)> = emails
+        .into_iter()
+        .zip(roles)
+        .filter_map(|(e, r)| r.and_then(|r| Role::parse(&r)).map(|r| (e, r)))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Take away `email`'s role in `project`.
+pub async fn remove(store: &Store, email: &str, project: &str) -> Result<(), StoreError> {
+    let mut c = store.conn();
+    store
+        .run(
+            redis::cmd("HDEL")
+                .arg(roles_key(email))
+                .arg(project)
+                .query_async(&mut c),
+        )
+        .await
+}
+
 async fn load_user(store: &Store, email: &str) -> Result<Option<(User, u64)>, StoreError> {
     let mut c = store.conn();
     let (generation, roles): (Option<u64>, Vec<(String, String)>) = store

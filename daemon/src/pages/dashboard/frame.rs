@@ -147,6 +147,7 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
          <li><a href=\"{base}/{mode}/keys\"{k}>API keys</a></li>\
          <li><a href=\"{base}/{mode}/webhooks\"{w}>Webhooks</a></li>\
          <li><a href=\"{base}/settings\"{st}>Business details</a></li>\
+         <li><a href=\"{base}/users\"{u}>Users</a></li>\
          <li><a href=\"{base}/audit\"{a}>Audit log</a></li>\
          <li><a href=\"/dashboard/account?project={pid}\"{acc}>Your account</a></li>{others}\
          <li><a href=\"/dashboard/projects/new\" id=\"nav-new-project\">+ New project</a></li></ul></nav>\
@@ -162,6 +163,7 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
         h = cur("home"),
         p = cur("payments"),
         a = cur("audit"),
+        u = cur("users"),
         c = cur("customers"),
         k = cur("keys"),
         w = cur("webhooks"),

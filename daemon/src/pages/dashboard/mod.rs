@@ -16,6 +16,7 @@ mod chart;
 mod customers;
 mod frame;
 mod settings;
+mod users;
 mod views;
 mod webhooks;
 
@@ -129,6 +130,20 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
             Ok(role) => settings::save_details(&ctx, project, role, &form).await,
             Err(resp) => resp,
         },
+        (false, [project, "users"]) => match allowed(&session, project, Action::ManageUsers) {
+            Ok(_) => users::page(&ctx, project, &[], None).await,
+            Err(resp) => resp,
+        },
+        (true, [project, "users"]) => match allowed(&session, project, Action::ManageUsers) {
+            Ok(_) => users::add(&ctx, project, &form).await,
+            Err(resp) => resp,
+        },
+        (true, [project, "users", which @ ("role" | "remove")]) => {
+            match allowed(&session, project, Action::ManageUsers) {
+                Ok(_) => users::change(&ctx, project, &form, *which == "remove").await,
+                Err(resp) => resp,
+            }
+        }
         (false, [project, "audit"]) => match allowed(&session, project, Action::ReadAudit) {
             Ok(_) => views::audit(&ctx, project).await,
             Err(resp) => resp,
