@@ -351,6 +351,32 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
         .await;
     assert_eq!(r.status, 404, "another project's invoice is not found");
 
+    // The other lists: each shows this project's objects only.
+    let subs = owner
+        .get(&format!("/dashboard/{acme}/test/subscriptions"))
+        .await;
+    assert_eq!(subs.status, 200);
+    assert!(
+        subs.body.contains(&format!("/customers/{cus}")),
+        "{}",
+        subs.body
+    );
+    let invs = owner.get(&format!("/dashboard/{acme}/test/invoices")).await;
+    assert!(
+        invs.body.contains(&format!("/invoices/{inv}/pdf")),
+        "{}",
+        invs.body
+    );
+    assert!(
+        !invs.body.contains(&other_inv),
+        "another project's invoice is not listed"
+    );
+    let cs = owner.get(&format!("/dashboard/{acme}/test/checkout")).await;
+    assert_eq!(cs.status, 200);
+    let bal = owner.get(&format!("/dashboard/{acme}/test/balance")).await;
+    assert_eq!(bal.status, 200);
+    assert!(bal.body.contains("id=\"pending\">£"), "{}", bal.body);
+
     // The audit log has the refund, who made it and from where.
     let audit = owner.get(&format!("/dashboard/{acme}/audit")).await;
     assert_eq!(audit.status, 200);
@@ -602,6 +628,18 @@ async fn an_owner_signs_in_and_refunds_in_chromium_on_a_desktop_and_a_phone() {
             .await
             .expect("fetch the PDF");
         assert_eq!(got.as_str(), Some("200 application/pdf %PDF"), "{got:?}");
+        for (page, id) in [
+            ("invoices", "invoices"),
+            ("subscriptions", "subscriptions"),
+            ("balance", "available"),
+        ] {
+            b.client
+                .goto(&format!("{base}/dashboard/{acme}/test/{page}"))
+                .await
+                .expect(page);
+            b.shows(id).await;
+            shot(&b, &format!("{size}-{page}")).await;
+        }
         b.client
             .goto(&format!("{base}/dashboard/{acme}/test/webhooks"))
             .await

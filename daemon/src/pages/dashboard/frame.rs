@@ -37,7 +37,7 @@ pub const STYLE: &str = "*{box-sizing:border-box}\
  nav.side a[aria-current]{background:#e6e9ff;color:#1f2a99;font-weight:650}\
  main{flex:1;min-width:0}\
  h1{font-size:1.45rem;margin:.1rem 0 1rem}h2{font-size:1.05rem;margin:0 0 .75rem}\
- .card{background:#fff;border:1px solid #e3e6ec;border-radius:12px;padding:1.1rem 1.25rem;margin:0 0 1.25rem}\
+ .card{background:#fff;border:1px solid #e3e6ec;border-radius:12px;padding:1.1rem 1.25rem;margin:0 0 1.25rem;overflow-x:auto} .cut{max-width:9rem;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}\
  .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(10.5rem,1fr));gap:1rem;margin:0 0 1.25rem}\
  .tile{background:#fff;border:1px solid #e3e6ec;border-radius:12px;padding:.9rem 1.1rem}\
  .tile .k{color:#5b6475;font-size:.85rem;margin:0}.tile .v{font-size:1.45rem;font-weight:700;margin:.15rem 0 0}\
@@ -144,6 +144,10 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
          <li><a href=\"{base}/{mode}\"{h}>Home</a></li>\
          <li><a href=\"{base}/{mode}/payments\"{p}>Payments</a></li>\
          <li><a href=\"{base}/{mode}/customers\"{c}>Customers</a></li>\
+         <li><a href=\"{base}/{mode}/subscriptions\"{sb}>Subscriptions</a></li>\
+         <li><a href=\"{base}/{mode}/invoices\"{iv}>Invoices</a></li>\
+         <li><a href=\"{base}/{mode}/checkout\"{co}>Checkout sessions</a></li>\
+         <li><a href=\"{base}/{mode}/balance\"{bl}>Balance and payouts</a></li>\
          <li><a href=\"{base}/{mode}/keys\"{k}>API keys</a></li>\
          <li><a href=\"{base}/{mode}/webhooks\"{w}>Webhooks</a></li>\
          <li><a href=\"{base}/settings\"{st}>Business details</a></li>\
@@ -165,6 +169,10 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
         a = cur("audit"),
         u = cur("users"),
         c = cur("customers"),
+        sb = cur("subscriptions"),
+        iv = cur("invoices"),
+        co = cur("checkout"),
+        bl = cur("balance"),
         k = cur("keys"),
         w = cur("webhooks"),
         st = cur("settings"),

@@ -15,6 +15,7 @@ mod answers;
 mod chart;
 mod customers;
 mod frame;
+mod lists;
 mod settings;
 mod users;
 mod views;
@@ -205,6 +206,10 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
                     webhooks::event(&ctx, &at, id, field(&query, "resent").is_some()).await
                 }
                 (true, ["events", id, "resend"]) => webhooks::resend(&ctx, &at, id, &form).await,
+                (false, ["subscriptions"]) => lists::subscriptions(&ctx, &at).await,
+                (false, ["invoices"]) => lists::invoices(&ctx, &at).await,
+                (false, ["checkout"]) => lists::checkout_sessions(&ctx, &at).await,
+                (false, ["balance"]) => lists::balance(&ctx, &at).await,
                 (false, ["customers"]) => customers::list(&ctx, &at, &query).await,
                 (false, ["customers", id]) => {
                     let notice = field(&query, "canceled")
