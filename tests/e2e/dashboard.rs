@@ -241,6 +241,21 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
     );
     let csrf = csrf_in(&home.body);
 
+    // The payments list's filters: amount, status, and bad input beside its field.
+    let list = format!("/dashboard/{acme}/test/payments");
+    let big = owner.get(&format!("{list}?min=20.00")).await;
+    assert!(
+        big.body.contains(&format!("id=\"pay-{pi}\"")),
+        "{}",
+        big.body
+    );
+    assert!(!big.body.contains("£12.00"));
+    let failed = owner.get(&format!("{list}?status=failed")).await;
+    assert!(failed.body.contains("£12.00") && !failed.body.contains(&format!("pay-{pi}")));
+    let bad = owner.get(&format!("{list}?min=lots&from=yesterday")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("id=\"min-error\"") && bad.body.contains("id=\"from-error\""));
+
     // A post without its token: 403, and no refund.
     let refund_path = format!("/dashboard/{acme}/test/payments/{pi}/refund");
     let r = owner.post(&refund_path, &[("amount", "10.00")]).await;

@@ -313,9 +313,24 @@ pub async fn payments(ctx: &Ctx<'_>, at: &At<'_>, q: &[(String, String)]) -> Res
     let from = field(q, "from").unwrap_or_default();
     let to = field(q, "to").unwrap_or_default();
     let after = field(q, "after").unwrap_or_default();
+    let min = field(q, "min").unwrap_or_default().trim();
+    let max = field(q, "max").unwrap_or_default().trim();
     let mut problems: Vec<(&str, &str)> = Vec::new();
     let mut api: Vec<(&str, String)> = Vec::new();
-    api.push(("limit", if status.is_empty() { "20" } else { "100" }.into()));
+    let mut bounds = (None, None);
+    for (name, value, slot) in [("min", min, &mut bounds.0), ("max", max, &mut bounds.1)] {
+        if value.is_empty() {
+            continue;
+        }
+        match parse_amount(value) {
+            Some(a) => *slot = Some(a),
+            None => problems.push((name, "Enter an amount like 12.50.")),
+        }
+    }
+    let (lo, hi) = bounds;
+    // Status and amount are filtered on the page's rows: a fuller page to filter from.
+    let narrowed = !status.is_empty() || lo.is_some() || hi.is_some();
+    api.push(("limit", if narrowed { "100" } else { "20" }.into()));
     if !customer.is_empty() {
         if ids::is_any(customer) {
             api.push(("customer", customer.into()));
@@ -361,7 +376,15 @@ pub async fn payments(ctx: &Ctx<'_>, at: &At<'_>, q: &[(String, String)]) -> Res
     } else {
         (Vec::new(), false)
     };
-    let shown: Vec<Value> = items.iter().filter(|pi| wanted(pi)).cloned().collect();
+    let in_range = |pi: &Value| {
+        let a = n(pi, "amount");
+        lo.is_none_or(|l| a >= l) && hi.is_none_or(|h| a <= h)
+    };
+    let shown: Vec<Value> = items
+        .iter()
+        .filter(|pi| wanted(pi) && in_range(pi))
+        .cloned()
+        .collect();
     let base = at.base();
     let err = |name: &str| {
         problems
@@ -405,6 +428,8 @@ pub async fn payments(ctx: &Ctx<'_>, at: &At<'_>, q: &[(String, String)]) -> Res
                 ("customer", customer),
                 ("from", from),
                 ("to", to),
+                ("min", min),
+                ("max", max),
             ]
             .into_iter()
             .filter(|(_, v)| !v.is_empty())
@@ -426,6 +451,8 @@ pub async fn payments(ctx: &Ctx<'_>, at: &At<'_>, q: &[(String, String)]) -> Res
          <div><label for=\"customer\">Customer</label><input type=\"text\" id=\"customer\" name=\"customer\" value=\"{c}\" placeholder=\"cus_…\"{ci}>{ce}</div>\
          <div><label for=\"from\">From</label><input type=\"date\" id=\"from\" name=\"from\" value=\"{f}\"{fi}>{fe}</div>\
          <div><label for=\"to\">To</label><input type=\"date\" id=\"to\" name=\"to\" value=\"{t}\"{ti}>{te}</div>\
+         <div><label for=\"min\">At least (£)</label><input type=\"text\" inputmode=\"decimal\" id=\"min\" name=\"min\" value=\"{mn}\"{mni}>{mne}</div>\
+         <div><label for=\"max\">At most (£)</label><input type=\"text\" inputmode=\"decimal\" id=\"max\" name=\"max\" value=\"{mx}\"{mxi}>{mxe}</div>\
          <div><button type=\"submit\" class=\"secondary\">Filter</button></div></form></section>\
          <section class=\"card\">{table}<div class=\"pager\"><span></span>{next}</div></section>",
         b = escape(&base),
@@ -438,6 +465,12 @@ pub async fn payments(ctx: &Ctx<'_>, at: &At<'_>, q: &[(String, String)]) -> Res
         fe = err("from"),
         ti = invalid("to"),
         te = err("to"),
+        mn = escape(min),
+        mx = escape(max),
+        mni = invalid("min"),
+        mne = err("min"),
+        mxi = invalid("max"),
+        mxe = err("max"),
         table = payment_table(&base, &shown, "No payments match."),
     );
     let status_code = if problems.is_empty() { 200 } else { 400 };
