@@ -153,3 +153,19 @@ async fn update_project(
     )
     .await
 }
+
+/// The time zone the dashboard counts the project's days in (an IANA name), if one was set.
+pub async fn time_zone(store: &Store, project_id: &str) -> Result<Option<String>, StoreError> {
+    let mut c = store.conn();
+    store
+        .run(c.hget(project_key(project_id), "time_zone"))
+        .await
+}
+
+/// Set the project's time zone (checked by the caller against the tzdb).
+pub async fn set_time_zone(store: &Store, project_id: &str, name: &str) -> Result<(), StoreError> {
+    let mut c = store.conn();
+    store
+        .run(c.hset::<_, _, _, ()>(project_key(project_id), "time_zone", name))
+        .await
+}

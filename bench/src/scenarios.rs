@@ -564,16 +564,18 @@ async fn dashboard(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, St
     let project = projects.get("bench").ok_or("no project `bench`")?.clone();
     let scope = calmony_actors::Scope::new(project.clone(), calmony_protocol::Mode::Test);
     // Spread the payments over a year, about a fortieth of them refunded and a twentieth
-    // failing, as their commits' HINCRBYs would add up.
+    // failing, as their commits' HINCRBYs would add up (and fill every hour of the month the
+    // page reads below, so none is an empty key).
     let days = 365i64;
     let now = calmony_actors::clock::now();
     let n = args.count as i64;
     let filled = Instant::now();
     let mut pipe = redis::pipe();
+    // One hour a day carries the day's payments: the page reads every hour of the month.
     for d in 0..days {
         let count = n / days + i64::from(d < n % days);
         let gross = count * 2500;
-        let key = stats::day_key(&scope, &stats::day(now - d * 86_400));
+        let key = stats::hour_key(&scope, &stats::hour(now - d * 86_400));
         pipe.hincr(&key, "gross:gbp", gross)
             .hincr(&key, "succeeded", count)
             .hincr(&key, "refunded:gbp", (count / 40) * 2500)
@@ -585,6 +587,13 @@ async fn dashboard(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, St
             .hincr(&total, "refunded:gbp", (count / 40) * 2500)
             .hincr(&total, "refunds", count / 40)
             .hincr(&total, "failed", count / 20);
+    }
+    for h in 0..(31 * 24) {
+        pipe.hincr(
+            stats::hour_key(&scope, &stats::hour(now - h * 3600)),
+            "failed",
+            0,
+        );
     }
     let () = pipe
         .query_async(&mut conn)

@@ -833,7 +833,37 @@ async fn a_user_onboards_a_project_makes_a_key_once_and_revokes_it() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    // The dashboard's days in the project's time zone: an unknown one is refused, and
+    // nothing of the same form is written.
+    let r = v
+        .post(
+            &format!("/dashboard/{harbour}/settings"),
+            &[
+                ("csrf", &csrf),
+                ("display_name", "Renamed Lettings"),
+                ("time_zone", "Europe/Nowhere"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"time_zone-error\""), "{}", r.body);
+    let r = v
+        .post(
+            &format!("/dashboard/{harbour}/settings"),
+            &[
+                ("csrf", &csrf),
+                ("display_name", "Harbour Lettings"),
+                ("support_email", "help@harbour.example"),
+                ("brand_color", "#0b6e4f"),
+                ("time_zone", "Europe/London"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let home = v.get(&format!("/dashboard/{harbour}/test")).await;
+    assert!(home.body.contains("days in Europe/London"), "{}", home.body);
     let (_, shown, _) = w.daemon.cli(&["projects", "show", "harbour"]);
+    assert!(!shown.contains("Renamed"), "{shown}");
     assert!(shown.contains("help@harbour.example"), "{shown}");
     // A viewer of acme may not change acme's details.
     let r = v

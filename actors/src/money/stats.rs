@@ -1,10 +1,13 @@
-//! The dashboard's figures: per project, mode and day, counters written in the same commit as
+//! The dashboard's figures: per project, mode and hour, counters written in the same commit as
 //! the payment, refund or decline they count, so the home page reads a month in one round trip
 //! and never scans payments.
 //!
-//! `cp:{prj}:<mode>:stats:<YYYY-MM-DD>` (UTC day) and `cp:{prj}:<mode>:stats:total` are hashes:
-//! `gross:<currency>` (captured, minor units), `refunded:<currency>` (positive), and the counts
-//! `succeeded`, `refunds`, `failed`. Only ever incremented.
+//! `cp:{prj}:<mode>:stats:h:<YYYY-MM-DDTHH>` (a UTC hour) and `cp:{prj}:<mode>:stats:total` are
+//! hashes: `gross:<currency>` (captured, minor units), `refunded:<currency>` (positive), and the
+//! counts `succeeded`, `refunds`, `failed`. Only ever incremented. Hours, not days, because the
+//! project's day is in its own time zone, which may change: a day is the sum of the UTC hours
+//! that fall in it ([`local_days`]), so a zone whose offset is not whole hours is off by the
+//! remainder at each end of the day.
 
 use std::collections::BTreeMap;
 
@@ -12,16 +15,66 @@ use calmony_protocol::balance::TxnType;
 
 use crate::store::{Scope, Store, StoreError, Tx};
 
-/// The UTC day of `at` (Unix seconds), as the key names it.
-pub fn day(at: i64) -> String {
+/// The UTC hour of `at` (Unix seconds), as the key names it: `2026-12-06T23`.
+pub fn hour(at: i64) -> String {
     chrono::DateTime::from_timestamp(at, 0)
-        .map(|t| t.date_naive().format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "1970-01-01".into())
+        .map(|t| t.format("%Y-%m-%dT%H").to_string())
+        .unwrap_or_else(|| "1970-01-01T00".into())
 }
 
-/// The hash of one day's figures.
-pub fn day_key(scope: &Scope, day: &str) -> String {
-    scope.key(&format!("stats:{day}"))
+/// The hash of one UTC hour's figures.
+pub fn hour_key(scope: &Scope, hour: &str) -> String {
+    scope.key(&format!("stats:h:{hour}"))
+}
+
+/// The time zone named (IANA, `Europe/London`), if the system's tzdb knows it.
+pub fn zone(name: &str) -> Option<jiff::tz::TimeZone> {
+    if name.is_empty() || name.len() > 64 {
+        return None;
+    }
+    jiff::tz::TimeZone::get(name).ok()
+}
+
+/// One of the project's days: its date there, and the UTC hours it is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalDay {
+    /// `YYYY-MM-DD` in the project's time zone.
+    pub date: String,
+    pub hours: Vec<String>,
+}
+
+/// The `days` days up to and including today in `tz` (oldest first), each with its UTC hours
+/// (a day of a clock change has 23 or 25).
+pub fn local_days(now: i64, tz: &jiff::tz::TimeZone, days: i64) -> Vec<LocalDay> {
+    use jiff::ToSpan;
+    let Ok(ts) = jiff::Timestamp::from_second(now) else {
+        return Vec::new();
+    };
+    let today = ts.to_zoned(tz.clone()).date();
+    let bounds = |d: jiff::civil::Date| -> Option<(i64, i64)> {
+        let start = d.to_zoned(tz.clone()).ok()?.timestamp().as_second();
+        let end = d
+            .tomorrow()
+            .ok()?
+            .to_zoned(tz.clone())
+            .ok()?
+            .timestamp()
+            .as_second();
+        Some((start, end))
+    };
+    (0..days)
+        .rev()
+        .filter_map(|back| {
+            let d = today.checked_sub(back.days()).ok()?;
+            let (start, end) = bounds(d)?;
+            let first = start.div_euclid(3600) * 3600;
+            let hours = (first..end).step_by(3600).map(hour).collect();
+            Some(LocalDay {
+                date: d.to_string(),
+                hours,
+            })
+        })
+        .collect()
 }
 
 /// The hash of the figures since the project began.
@@ -41,7 +94,7 @@ pub fn increments(kind: TxnType, amount: i64, currency: &str) -> Vec<(String, i6
 }
 
 fn add(tx: &mut Tx, scope: &Scope, at: i64, field: &str, by: i64) {
-    tx.hincrby(&day_key(scope, &day(at)), field, by)
+    tx.hincrby(&hour_key(scope, &hour(at)), field, by)
         .hincrby(&total_key(scope), field, by);
 }
 
@@ -111,31 +164,33 @@ impl Figures {
     }
 }
 
-/// The totals and the `days` days up to and including `today` (oldest first), in one round
-/// trip.
+/// The totals and the project's `days` days up to and including today in `tz` (oldest
+/// first), in one round trip.
 pub async fn read(
     store: &Store,
     scope: &Scope,
-    today: i64,
+    now: i64,
+    tz: &jiff::tz::TimeZone,
     days: i64,
 ) -> Result<(Figures, Vec<(String, Figures)>), StoreError> {
-    let names: Vec<String> = (0..days)
-        .rev()
-        .map(|back| day(today - back * 86_400))
-        .collect();
+    let days = local_days(now, tz, days);
     let mut pipe = redis::pipe();
     pipe.hgetall(total_key(scope));
-    for d in &names {
-        pipe.hgetall(day_key(scope, d));
+    for d in &days {
+        for h in &d.hours {
+            pipe.hgetall(hour_key(scope, h));
+        }
     }
     let mut c = store.conn();
     let answers: Vec<Vec<(String, i64)>> = store.run(pipe.query_async(&mut c)).await?;
     let mut it = answers.into_iter();
     let total = Figures::from_fields(&it.next().unwrap_or_default());
-    let per_day = names
+    let per_day = days
         .into_iter()
-        .zip(it.chain(std::iter::repeat_with(Vec::new)))
-        .map(|(d, f)| (d, Figures::from_fields(&f)))
+        .map(|d| {
+            let fields: Vec<(String, i64)> = it.by_ref().take(d.hours.len()).flatten().collect();
+            (d.date, Figures::from_fields(&fields))
+        })
         .collect();
     Ok((total, per_day))
 }
@@ -181,9 +236,35 @@ mod tests {
     }
 
     #[test]
-    fn days_are_utc_dates() {
-        assert_eq!(day(0), "1970-01-01");
-        assert_eq!(day(1_796_601_599), "2026-12-06");
-        assert_eq!(day(1_796_601_600), "2026-12-07");
+    fn hours_are_utc_and_days_are_the_project_s() {
+        assert_eq!(hour(0), "1970-01-01T00");
+        assert_eq!(hour(1_796_601_599), "2026-12-06T23");
+        let utc = jiff::tz::TimeZone::UTC;
+        let days = local_days(1_796_601_599, &utc, 2);
+        assert_eq!(days.len(), 2);
+        assert_eq!(days[1].date, "2026-12-06");
+        assert_eq!(days[1].hours.len(), 24);
+        assert_eq!(days[1].hours[0], "2026-12-06T00");
+        let Some(london) = zone("Europe/London") else {
+            panic!("the system's tzdb knows Europe/London");
+        };
+        // 2026-07-01 00:30 UTC is 01:30 on 1 July in London (BST): that day began at 23:00 UTC.
+        let july = local_days(1_782_865_800, &london, 1);
+        assert_eq!(july[0].date, "2026-07-01");
+        assert_eq!(
+            july[0].hours.first().map(String::as_str),
+            Some("2026-06-30T23")
+        );
+        assert_eq!(
+            july[0].hours.last().map(String::as_str),
+            Some("2026-07-01T22")
+        );
+        // The clocks went forward on 29 March 2026: a day of 23 hours.
+        let spring = local_days(1_774_785_600, &london, 1);
+        assert_eq!(
+            (spring[0].date.as_str(), spring[0].hours.len()),
+            ("2026-03-29", 23)
+        );
+        assert!(zone("Mars/Olympus").is_none());
     }
 }

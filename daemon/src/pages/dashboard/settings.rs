@@ -107,10 +107,34 @@ pub async fn details(
     } else {
         ""
     };
+    let zone_now = projects::time_zone(&ctx.state.store, project)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "UTC".into());
+    let zone_value = match form {
+        Some(f) => field(f, "time_zone").unwrap_or_default().to_string(),
+        None => zone_now,
+    };
+    let (zi, ze) = match problem {
+        Some(("time_zone", m)) => (
+            " aria-invalid=\"true\" aria-describedby=\"time_zone-error\"".to_string(),
+            format!(
+                "<p class=\"field-error\" id=\"time_zone-error\">{}</p>",
+                escape(m)
+            ),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let zone_input = format!(
+        "<label for=\"time_zone\">Time zone of the dashboard's days (e.g. Europe/London)</label>\
+         <input type=\"text\" id=\"time_zone\" name=\"time_zone\" value=\"{}\"{zi}>{ze}",
+        escape(&zone_value)
+    );
     let form_html = if role >= Role::Admin {
         format!(
             "<form method=\"post\" action=\"/dashboard/{p}/settings\" novalidate>\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{inputs}\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{inputs}{zone_input}\
              <div class=\"actions\"><button type=\"submit\" id=\"save-details\">Save details</button></div></form>",
             p = escape(project),
             csrf = escape(&ctx.session.csrf),
@@ -148,6 +172,25 @@ pub async fn save_details(
         Ok(m) => m,
         Err(e) => return unavailable(&e.to_string()),
     };
+    // The time zone is checked first: a refused one writes nothing at all.
+    let zone = field(form, "time_zone").unwrap_or_default().trim();
+    let zone_change = match projects::time_zone(&ctx.state.store, project).await {
+        Ok(now) if now.as_deref().unwrap_or("UTC") == zone || zone.is_empty() => None,
+        Ok(_) if calmony_actors::money::stats::zone(zone).is_none() => {
+            let why = "Enter a time zone name such as Europe/London or UTC.";
+            return details(
+                ctx,
+                project,
+                role,
+                Some(form),
+                Some(("time_zone", why)),
+                false,
+            )
+            .await;
+        }
+        Ok(_) => Some(zone),
+        Err(e) => return unavailable(&e.to_string()),
+    };
     // Only what changed is written (an unchanged field left as it is).
     let mut change = change_from(form);
     for (name, slot) in [
@@ -162,6 +205,31 @@ pub async fn save_details(
         if slot.as_deref().map(str::trim) == Some(current(&m.profile, name).as_str()) {
             *slot = None;
         }
+    }
+    // The details are checked before the time zone is written, so a refusal writes nothing.
+    if let Err(e) = change.apply(&m.profile) {
+        return details(
+            ctx,
+            project,
+            role,
+            Some(form),
+            Some((e.field, &e.message)),
+            false,
+        )
+        .await;
+    }
+    if let Some(zone) = zone_change {
+        if let Err(e) = projects::set_time_zone(&ctx.state.store, project, zone).await {
+            return unavailable(&e.to_string());
+        }
+        let _ = accounts::audit(
+            &ctx.state.store,
+            project,
+            &ctx.session.user.email,
+            &format!("set the time zone to {zone}"),
+            ctx.from,
+        )
+        .await;
     }
     if change.is_empty() {
         return redirect(&format!("/dashboard/{project}/settings?saved=1"));

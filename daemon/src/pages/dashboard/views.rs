@@ -193,7 +193,14 @@ async fn list_intents(
 pub async fn home(ctx: &Ctx<'_>, at: &At<'_>) -> Response<Body> {
     let scope = at.scope();
     let now = calmony_actors::clock::now();
-    let (total, days) = match stats::read(&ctx.state.store, &scope, now, 30).await {
+    let zone_name = calmony_actors::projects::time_zone(&ctx.state.store, at.project)
+        .await
+        .ok()
+        .flatten()
+        .filter(|z| stats::zone(z).is_some())
+        .unwrap_or_else(|| "UTC".into());
+    let tz = stats::zone(&zone_name).unwrap_or(jiff::tz::TimeZone::UTC);
+    let (total, days) = match stats::read(&ctx.state.store, &scope, now, &tz, 30).await {
         Ok(x) => x,
         Err(e) => return unavailable(&e.to_string()),
     };
@@ -246,7 +253,7 @@ pub async fn home(ctx: &Ctx<'_>, at: &At<'_>) -> Response<Body> {
          <div class=\"tiles\">{t1}{t2}{t3}</div>\
          <div class=\"tiles\">{c1}{c2}{c3}</div>\
          <section class=\"card chart\" aria-labelledby=\"chart-h\"><h2 id=\"chart-h\">Net revenue, last 30 days \
-         <span class=\"muted\" style=\"font-weight:400\">· {month} · days in UTC</span></h2><div class=\"scroll\">{svg}</div>\
+         <span class=\"muted\" style=\"font-weight:400\" id=\"chart-zone\">· {month} · days in {zone}</span></h2><div class=\"scroll\">{svg}</div>\
          <details><summary>Show as a table</summary><table><thead><tr><th>Day</th><th class=\"num\">Net</th></tr></thead>\
          <tbody>{table_rows}</tbody></table></details></section>\
          <section class=\"card\" aria-labelledby=\"failed-h\"><h2 id=\"failed-h\">Failed payments to look at</h2>{failed}</section>\
@@ -263,6 +270,7 @@ pub async fn home(ctx: &Ctx<'_>, at: &At<'_>) -> Response<Body> {
         c2 = tile("count-failed", "Failed attempts", total.failed.to_string()),
         c3 = tile("count-refunds", "Refunds made", total.refunds.to_string()),
         month = money(month_net),
+        zone = escape(&zone_name),
         svg = revenue_svg(&bars, "#3a4bd9"),
         failed = payment_table(&base, &failed, "No failed payments. All good."),
         recent = payment_table(&base, &shown, "No payments yet."),
