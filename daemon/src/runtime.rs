@@ -209,6 +209,12 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
             Err(e) => tracing::warn!(error = %e, "could not create the first test key"),
         }
     }
+    // No dashboard user yet: a one-time link to make the first owner, in a private file.
+    match calmony_actors::dashboard::accounts::setup_token(&store).await {
+        Ok(Some(token)) => announce_setup_link(&config, &token),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not make the dashboard's setup link"),
+    }
     let addr = config.listen_addr();
     let listener = listen(addr).map_err(|source| StartError::Listen {
         addr: addr.to_string(),
@@ -489,6 +495,29 @@ fn announce_first_key(config: &Config, raw: &str) {
             path.display()
         );
     }
+}
+
+/// Where a start with no dashboard user leaves the one-time link that makes the first owner.
+const SETUP_LINK_FILE: &str = "dashboard-setup-link";
+
+/// The setup link goes to a file only the daemon's user may read, never into the log; the log
+/// says where it is (as for the first test key).
+fn announce_setup_link(config: &Config, token: &str) {
+    let path = config.data_dir.join(SETUP_LINK_FILE);
+    let link = format!("{}/dashboard/setup/{token}", config.public_base());
+    if let Err(e) = write_private(&path, format!("{link}\n").as_bytes()) {
+        tracing::warn!(
+            error = %e,
+            file = %path.display(),
+            "no dashboard user yet and the setup link could not be kept; make the first owner \
+             with `calmony-payd users create`"
+        );
+        return;
+    }
+    tracing::info!(
+        file = %path.display(),
+        "no dashboard user yet: a one-time link to make the first owner is in this file (mode 0600, for 24 hours)"
+    );
 }
 
 /// The sandbox's daily settlement as a periodic actor's pass: checked every second, it

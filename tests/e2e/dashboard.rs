@@ -1102,3 +1102,81 @@ async fn an_owner_manages_the_project_s_users_and_keeps_an_owner() {
         assert!(audit.body.contains(what), "{what}: {}", audit.body);
     }
 }
+
+#[tokio::test]
+async fn the_first_owner_is_made_with_the_one_time_setup_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let file = w.daemon.data_dir().join("dashboard-setup-link");
+    let mode = std::fs::metadata(&file)
+        .expect("the setup link's file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "only the daemon's user reads it");
+    let link = std::fs::read_to_string(&file).expect("link");
+    let path = link
+        .trim()
+        .split_once("/dashboard/")
+        .map(|(_, p)| format!("/dashboard/{p}"))
+        .expect("a dashboard link");
+    assert!(
+        !w.daemon.logs().contains(&path),
+        "the log names the file, not the link"
+    );
+    let mut v = Visitor::new(&w.daemon.base());
+    let page = v.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = form(&page.body, "create-owner")
+        .field("csrf")
+        .expect("csrf")
+        .to_string();
+    let r = v
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email", "me@harbour.test"),
+                ("password", "short"),
+                ("project", "acme"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"password-error\""));
+    let page = v.get(&path).await;
+    let csrf = form(&page.body, "create-owner")
+        .field("csrf")
+        .expect("csrf")
+        .to_string();
+    let r = v
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email", "me@harbour.test"),
+                ("password", PASSWORD),
+                ("project", "acme"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/dashboard")),
+        "{}",
+        r.body
+    );
+    let acme = project_id(&w, "acme");
+    let home = v.get(&format!("/dashboard/{acme}/test")).await;
+    assert_eq!(
+        home.status, 200,
+        "signed in as the owner of the existing project"
+    );
+    // Used up: it makes no second owner.
+    let mut other = Visitor::new(&w.daemon.base());
+    assert_eq!(other.get(&path).await.status, 410);
+    let mut guess = Visitor::new(&w.daemon.base());
+    assert_eq!(
+        guess.get("/dashboard/setup/0123456789abcdef").await.status,
+        410
+    );
+}

@@ -447,6 +447,67 @@ pub async fn change_password(
     Ok(())
 }
 
+/// The one-time setup link's token digest, while no dashboard user exists.
+const SETUP_KEY: &str = "cp:dashboard:setup";
+/// How long a setup link works.
+pub const SETUP_LIFE_SECS: i64 = 24 * 60 * 60;
+
+/// At start, while there is no dashboard user at all: a fresh setup token (its digest kept
+/// for [`SETUP_LIFE_SECS`]), for the link written to a file only the daemon's user reads.
+/// `None` once anyone has an account.
+pub async fn setup_token(store: &Store) -> Result<Option<String>, StoreError> {
+    let mut c = store.conn();
+    let users: u64 = store
+        .run(
+            redis::cmd("SCARD")
+                .arg("cp:dashboard:users")
+                .query_async(&mut c),
+        )
+        .await?;
+    if users > 0 {
+        return Ok(None);
+    }
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let _: () = store
+        .run(
+            redis::cmd("SET")
+                .arg(SETUP_KEY)
+                .arg(access::digest(&token))
+                .arg("EX")
+                .arg(SETUP_LIFE_SECS)
+                .query_async(&mut c),
+        )
+        .await?;
+    Ok(Some(token))
+}
+
+/// Whether `token` is the live setup link's (and still no user exists).
+pub async fn setup_open(store: &Store, token: &str) -> Result<bool, StoreError> {
+    let mut c = store.conn();
+    let (stored, users): (Option<String>, u64) = store
+        .run(
+            redis::pipe()
+                .get(SETUP_KEY)
+                .scard("cp:dashboard:users")
+                .query_async(&mut c),
+        )
+        .await?;
+    Ok(users == 0
+        && stored.is_some_and(|s| {
+            use subtle::ConstantTimeEq;
+            let given = access::digest(token);
+            bool::from(s.as_bytes().ct_eq(given.as_bytes()))
+        }))
+}
+
+/// Use the setup link up: it opens nothing after the first owner is made.
+pub async fn close_setup(store: &Store) -> Result<(), StoreError> {
+    let mut c = store.conn();
+    store
+        .run(redis::cmd("DEL").arg(SETUP_KEY).query_async(&mut c))
+        .await
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {

@@ -65,6 +65,8 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
     match (r.post, r.rest.as_slice()) {
         (false, ["login"]) => return login_form(state, None, "", 200),
         (true, ["login"]) => return login(state, &r, &form).await,
+        (false, ["setup", token]) => return setup_form(state, token, &[], None).await,
+        (true, ["setup", token]) => return setup(state, &r, token, &form).await,
         _ => {}
     }
     let secret = cookie(r.headers, COOKIE).unwrap_or_default();
@@ -268,6 +270,119 @@ fn login_form(state: &AppState, problem: Option<&str>, email: &str, status: u16)
     let mut resp = frame::auth_page(status, "Sign in", &body);
     set_cookie(state, &mut resp, PRE_COOKIE, &pre, 3600);
     resp
+}
+
+/// The one-time setup link's page: the first owner's email and password, and their project.
+async fn setup_form(
+    state: &AppState,
+    token: &str,
+    form: &[(String, String)],
+    problem: Option<(&str, &str)>,
+) -> Response<Body> {
+    match accounts::setup_open(&state.store, token).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return frame::auth_page(
+                410,
+                "Link used or expired",
+                "<h1 id=\"setup-closed\">This setup link no longer works</h1><p>It makes the first \
+                 owner only, within 24 hours of the daemon's start. <a href=\"/dashboard/login\">Sign in</a>, \
+                 or make a user with <code>calmony-payd users create</code>.</p>",
+            );
+        }
+        Err(e) => return unavailable(&e.to_string()),
+    }
+    let pre = hex::encode(rand::random::<[u8; 16]>());
+    let err = |name: &str| match problem {
+        Some((f, m)) if f == name => (
+            format!(" aria-invalid=\"true\" aria-describedby=\"{name}-error\""),
+            format!(
+                "<p class=\"field-error\" id=\"{name}-error\">{}</p>",
+                escape(m)
+            ),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let (ei, ee) = err("email");
+    let (pi, pe) = err("password");
+    let (ni, ne) = err("project");
+    let body = format!(
+        "<h1 style=\"text-align:center\">Set up your dashboard</h1><p class=\"muted\">You will be the owner. \
+         This link works once.</p><form method=\"post\" action=\"/dashboard/setup/{t}\" novalidate>\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"email\">Your email</label><input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"username\" value=\"{email}\"{ei}>{ee}\
+         <label for=\"password\">Password (at least 10 characters)</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\"{pi}>{pe}\
+         <label for=\"project\">Project</label><input type=\"text\" id=\"project\" name=\"project\" value=\"{project}\"{ni}>{ne}\
+         <button type=\"submit\" id=\"create-owner\">Create my account</button></form>",
+        t = escape(token),
+        csrf = access::csrf_token(&pre),
+        email = escape(field(form, "email").unwrap_or_default()),
+        project = escape(field(form, "project").unwrap_or("default")),
+    );
+    let mut resp = frame::auth_page(if problem.is_some() { 400 } else { 200 }, "Set up", &body);
+    set_cookie(state, &mut resp, PRE_COOKIE, &pre, 3600);
+    resp
+}
+
+async fn setup(
+    state: &AppState,
+    r: &Request<'_>,
+    token: &str,
+    form: &[(String, String)],
+) -> Response<Body> {
+    let pre = cookie(r.headers, PRE_COOKIE).unwrap_or_default();
+    if pre.is_empty() || !access::csrf_ok(&pre, field(form, "csrf").unwrap_or_default()) {
+        return forbidden("This form has expired. Reload the page and try again.");
+    }
+    match accounts::setup_open(&state.store, token).await {
+        Ok(true) => {}
+        Ok(false) => return setup_form(state, token, form, None).await,
+        Err(e) => return unavailable(&e.to_string()),
+    }
+    let Some(email) = access::normalise_email(field(form, "email").unwrap_or_default()) else {
+        return setup_form(
+            state,
+            token,
+            form,
+            Some(("email", "Enter your email address.")),
+        )
+        .await;
+    };
+    let password = field(form, "password").unwrap_or_default();
+    if let Some(why) = access::password_problem(password, &email) {
+        return setup_form(state, token, form, Some(("password", why))).await;
+    }
+    let project = field(form, "project").unwrap_or_default().trim();
+    if let Some(why) = settings::project_name_problem(project) {
+        return setup_form(state, token, form, Some(("project", why))).await;
+    }
+    let store = &state.store;
+    let made = async {
+        let p = calmony_actors::api_keys::ensure_project(store, project).await?;
+        accounts::create_user(store, &email, password, &p.id, Role::Owner).await?;
+        accounts::close_setup(store).await?;
+        let _ = accounts::audit(
+            store,
+            &p.id,
+            &email,
+            "made the first owner with the setup link",
+            &r.from,
+        )
+        .await;
+        accounts::start_session(store, &email)
+            .await
+            .map_err(accounts::AccountError::from)
+    }
+    .await;
+    match made {
+        Ok(secret) => {
+            let mut resp = redirect("/dashboard");
+            set_cookie(state, &mut resp, COOKIE, &secret, access::ABSOLUTE_SECS);
+            set_cookie(state, &mut resp, PRE_COOKIE, "", 0);
+            resp
+        }
+        Err(e) => unavailable(&e.to_string()),
+    }
 }
 
 async fn login(state: &AppState, r: &Request<'_>, form: &[(String, String)]) -> Response<Body> {
