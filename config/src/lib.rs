@@ -49,6 +49,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("http.header_read_timeout_seconds", Kind::Int),
     ("http.body_read_timeout_seconds", Kind::Int),
     ("http.max_connections", Kind::Int),
+    ("http.trusted_proxies", Kind::Str),
     ("shutdown.grace_seconds", Kind::Int),
     ("instance_id", Kind::Str),
     ("gateway.timeout_seconds", Kind::Int),
@@ -748,6 +749,10 @@ pub struct HttpConfig {
     /// answered 503 with `Stripe-Should-Retry: true` and closed. Keep it under the process's
     /// file limit (`LimitNOFILE`).
     pub max_connections: u64,
+    /// The reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names the
+    /// client: the dashboard's sign-in throttle and audit log then see the client's address,
+    /// not the proxy's. Empty (the default): the connection's address is the client's.
+    pub trusted_proxies: String,
 }
 
 impl Default for HttpConfig {
@@ -756,6 +761,7 @@ impl Default for HttpConfig {
             header_read_timeout_seconds: 30,
             body_read_timeout_seconds: 30,
             max_connections: 1024,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -780,7 +786,27 @@ impl HttpConfig {
                 "must be between 1 and 1000000".into(),
             ));
         }
+        if let Some(bad) = self
+            .trusted_proxy_list()
+            .iter()
+            .find_map(|p| p.as_ref().err())
+        {
+            return Err((
+                "http.trusted_proxies",
+                format!("{bad:?} is not an IP address (give addresses, comma-separated)"),
+            ));
+        }
         Ok(())
+    }
+
+    /// [`HttpConfig::trusted_proxies`] read as addresses (each entry, or what it was).
+    pub fn trusted_proxy_list(&self) -> Vec<Result<std::net::IpAddr, String>> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().map_err(|_| p.to_string()))
+            .collect()
     }
 }
 

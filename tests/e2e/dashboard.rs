@@ -19,6 +19,8 @@ struct Visitor {
     client: reqwest::Client,
     base: String,
     cookies: BTreeMap<String, String>,
+    /// An `X-Forwarded-For` to send, as a reverse proxy would.
+    forwarded_for: Option<String>,
 }
 
 struct Page {
@@ -36,6 +38,7 @@ impl Visitor {
                 .expect("client"),
             base: base.to_string(),
             cookies: BTreeMap::new(),
+            forwarded_for: None,
         }
     }
 
@@ -49,6 +52,10 @@ impl Visitor {
             rb
         } else {
             rb.header("cookie", jar.join("; "))
+        };
+        let rb = match &self.forwarded_for {
+            Some(f) => rb.header("x-forwarded-for", f),
+            None => rb,
         };
         let r = rb.send().await.expect("request");
         for set in r.headers().get_all("set-cookie") {
@@ -1179,4 +1186,32 @@ async fn the_first_owner_is_made_with_the_one_time_setup_link() {
         guess.get("/dashboard/setup/0123456789abcdef").await.status,
         410
     );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_client_s_address_is_the_forwarded_one() {
+    let w = World::with(&[("CALMONY_HTTP_TRUSTED_PROXIES", "127.0.0.1")]);
+    let acme = project_id(&w, "acme");
+    user(&w, "owner@acme.test", "acme", "owner");
+    user(&w, "other@acme.test", "acme", "viewer");
+    let mut v = Visitor::new(&w.daemon.base());
+    v.forwarded_for = Some("203.0.113.50, 198.51.100.7".into());
+    assert_eq!(v.sign_in("owner@acme.test", PASSWORD).await.status, 303);
+    let audit = v.get(&format!("/dashboard/{acme}/audit")).await;
+    assert!(audit.body.contains("198.51.100.7"), "{}", audit.body);
+    assert!(
+        !audit.body.contains("203.0.113.50"),
+        "an address the client wrote is not believed"
+    );
+    // Per address: twenty failures from one client lock that client out, not the proxy's others.
+    let mut bad = Visitor::new(&w.daemon.base());
+    bad.forwarded_for = Some("192.0.2.66".into());
+    for i in 0..20 {
+        let who = format!("nobody{i}@acme.test");
+        assert_eq!(bad.sign_in(&who, "wrong password!").await.status, 401);
+    }
+    assert_eq!(bad.sign_in("other@acme.test", PASSWORD).await.status, 429);
+    let mut good = Visitor::new(&w.daemon.base());
+    good.forwarded_for = Some("192.0.2.77".into());
+    assert_eq!(good.sign_in("other@acme.test", PASSWORD).await.status, 303);
 }

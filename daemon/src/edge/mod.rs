@@ -23,6 +23,7 @@
 
 mod auth;
 mod body;
+mod client_address;
 mod connections;
 mod idempotency;
 pub mod remembered;
@@ -263,10 +264,21 @@ async fn dispatch(
         Route::Dashboard { post } => {
             let query = req.uri().query().unwrap_or("").to_string();
             let headers = req.headers().clone();
+            let trusted: Vec<std::net::IpAddr> = state
+                .config
+                .http
+                .trusted_proxy_list()
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect();
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
             let from = req
                 .extensions()
                 .get::<Peer>()
-                .map(|p| p.0.ip().to_string())
+                .map(|p| client_address::client_address(p.0.ip(), forwarded, &trusted).to_string())
                 .unwrap_or_else(|| "unknown".into());
             let body = if post {
                 body::read_bytes(req, body::Limits::of(&state.config)).await
