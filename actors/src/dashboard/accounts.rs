@@ -104,18 +104,32 @@ async fn hash_password(password: &str) -> Result<String, AccountError> {
     .map_err(AccountError::Hash)
 }
 
-/// Whether `password` is the one `phc` was made from (a missing or unreadable hash: no).
+/// A hash no password is known to match, verified in place of an unknown account's so that
+/// a sign-in takes as long whether the account exists or not (no probing for emails).
+static DECOY: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).ok()?;
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .ok()
+        .map(|h| h.to_string())
+});
+
+/// Whether `password` is the one `phc` was made from (a missing or unreadable hash: no, after
+/// as long as a real check takes).
 async fn password_matches(phc: Option<String>, password: &str) -> bool {
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
-        let Some(phc) = phc else {
+        let known = phc.is_some();
+        let Some(phc) = phc.or_else(|| DECOY.clone()) else {
             return false;
         };
-        PasswordHash::new(&phc).is_ok_and(|parsed| {
+        let ok = PasswordHash::new(&phc).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
-        })
+        });
+        known && ok
     })
     .await
     .unwrap_or(false)
