@@ -1215,3 +1215,76 @@ async fn behind_a_trusted_proxy_the_client_s_address_is_the_forwarded_one() {
     good.forwarded_for = Some("192.0.2.77".into());
     assert_eq!(good.sign_in("other@acme.test", PASSWORD).await.status, 303);
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_and_the_old_password() {
+    let w = World::new();
+    let acme = project_id(&w, "acme");
+    user(&w, "owner@acme.test", "acme", "owner");
+    let mut here = Visitor::new(&w.daemon.base());
+    let mut elsewhere = Visitor::new(&w.daemon.base());
+    assert_eq!(here.sign_in("owner@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(
+        elsewhere.sign_in("owner@acme.test", PASSWORD).await.status,
+        303
+    );
+    let page = here.get("/dashboard/account").await;
+    assert_eq!(page.status, 200);
+    let csrf = form(&page.body, "change-password")
+        .field("csrf")
+        .expect("csrf")
+        .to_string();
+    let r = here
+        .post(
+            "/dashboard/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", "not it at all"),
+                ("new", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"current-error\""));
+    let r = here
+        .post(
+            "/dashboard/account/password",
+            &[("csrf", &csrf), ("current", PASSWORD), ("new", "short")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"new-error\""));
+    let r = here
+        .post(
+            "/dashboard/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("new", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        here.get(&format!("/dashboard/{acme}/test")).await.status,
+        200,
+        "this browser stays in"
+    );
+    assert_eq!(
+        elsewhere
+            .get(&format!("/dashboard/{acme}/test"))
+            .await
+            .status,
+        303,
+        "the other is signed out"
+    );
+    let mut again = Visitor::new(&w.daemon.base());
+    assert_eq!(again.sign_in("owner@acme.test", PASSWORD).await.status, 401);
+    assert_eq!(
+        again
+            .sign_in("owner@acme.test", "a brand new passphrase")
+            .await
+            .status,
+        303
+    );
+}
