@@ -1288,3 +1288,46 @@ async fn a_password_change_ends_the_other_sessions_and_the_old_password() {
         303
     );
 }
+
+#[tokio::test]
+async fn a_session_ends_when_idle_and_at_its_absolute_limit() {
+    use std::time::Duration;
+    let w = World::with(&[("CALMONY_CLOCK_CONTROLLABLE", "true")]);
+    let acme = project_id(&w, "acme");
+    user(&w, "owner@acme.test", "acme", "owner");
+    let home = format!("/dashboard/{acme}/test");
+    // The daemon follows the clock's offset every 50 ms: half a second is ten of its ticks.
+    async fn advance(w: &World, seconds: i64) {
+        let (status, _, stderr) =
+            w.daemon
+                .cli(&["clock", "advance", "--seconds", &seconds.to_string()]);
+        assert!(status.success(), "{stderr}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut idle = Visitor::new(&w.daemon.base());
+    assert_eq!(idle.sign_in("owner@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(idle.get(&home).await.status, 200);
+    advance(&w, 25 * 60).await;
+    assert_eq!(
+        idle.get(&home).await.status,
+        200,
+        "25 minutes idle: still in"
+    );
+    advance(&w, 31 * 60).await;
+    assert_eq!(
+        idle.get(&home).await.status,
+        303,
+        "31 minutes idle: signed out"
+    );
+
+    // Kept busy, a session still ends twelve hours after it began.
+    let mut busy = Visitor::new(&w.daemon.base());
+    assert_eq!(busy.sign_in("owner@acme.test", PASSWORD).await.status, 303);
+    // 24 × 29 minutes is 11 h 36 min; the 25th step passes 12 h.
+    for _ in 0..24 {
+        advance(&w, 29 * 60).await;
+        assert_eq!(busy.get(&home).await.status, 200);
+    }
+    advance(&w, 29 * 60).await;
+    assert_eq!(busy.get(&home).await.status, 303, "past twelve hours");
+}
