@@ -1331,3 +1331,68 @@ async fn a_session_ends_when_idle_and_at_its_absolute_limit() {
     advance(&w, 29 * 60).await;
     assert_eq!(busy.get(&home).await.status, 303, "past twelve hours");
 }
+
+#[tokio::test]
+async fn odd_urls_and_forms_are_answered_without_a_server_error() {
+    let w = World::new();
+    let acme = project_id(&w, "acme");
+    user(&w, "owner@acme.test", "acme", "owner");
+    let mut v = Visitor::new(&w.daemon.base());
+    assert_eq!(v.sign_in("owner@acme.test", PASSWORD).await.status, 303);
+    let csrf = csrf_in(&v.get(&format!("/dashboard/{acme}/test")).await.body);
+    let b = format!("/dashboard/{acme}");
+    let gets = [
+        format!("{b}/nomode"),
+        format!("{b}/test/payments/pi_nope"),
+        format!("{b}/test/payments/%00%ff"),
+        format!("{b}/test/payments/{}", "x".repeat(2000)),
+        format!("{b}/test/payments?status=bogus&after=zzz&min=-1&max=1e9&to=2026-02-30"),
+        format!("{b}/test/customers/cus_nope"),
+        format!("{b}/test/customers?q=%25%27%22%3C"),
+        format!("{b}/test/invoices/in_nope/pdf"),
+        format!("{b}/test/subscriptions/sub_nope/cancel"),
+        format!("{b}/test/events/evt_nope"),
+        format!("{b}/test/events?type=NOT+A+TYPE"),
+        format!("{b}/test/webhooks/we_nope"),
+        format!("{b}/test/keys/key_nope/revoke"),
+        format!("{b}/live"),
+        "/dashboard/prj_nope/test".to_string(),
+        "/dashboard/setup/".to_string(),
+        "/dashboard/../../etc/passwd".to_string(),
+    ];
+    for path in &gets {
+        let r = v.get(path).await;
+        assert!(r.status < 500, "GET {path}: {} {}", r.status, r.body);
+    }
+    let posts: [(String, Vec<(&str, &str)>); 8] = [
+        (
+            format!("{b}/test/payments/pi_nope/refund"),
+            vec![("amount", "1")],
+        ),
+        (format!("{b}/test/payments/pi_nope/capture"), vec![]),
+        (format!("{b}/test/subscriptions/sub_nope/cancel"), vec![]),
+        (
+            format!("{b}/test/webhooks"),
+            vec![("url", "https://[::1"), ("enabled_events", "%%%")],
+        ),
+        (
+            format!("{b}/test/events/evt_nope/resend"),
+            vec![("webhook_endpoint", "we_nope")],
+        ),
+        (
+            format!("{b}/settings"),
+            vec![("brand_color", "red"), ("logo_url", "javascript:alert(1)")],
+        ),
+        (
+            format!("{b}/users/role"),
+            vec![("email", "nobody@x.test"), ("role", "emperor")],
+        ),
+        ("/dashboard/projects/new".to_string(), vec![("name", "")]),
+    ];
+    for (path, fields) in &posts {
+        let mut all = fields.clone();
+        all.push(("csrf", &csrf));
+        let r = v.post(path, &all).await;
+        assert!(r.status < 500, "POST {path}: {} {}", r.status, r.body);
+    }
+}
