@@ -138,6 +138,34 @@ fn pill(pi: &Value) -> String {
     format!("<span class=\"pill {tone}\">{label}</span>")
 }
 
+/// A payment's pill on its own page, where its refunds are known.
+fn detail_pill(pi: &Value, refunded: i64) -> String {
+    let received = n(pi, "amount_received");
+    match (s(pi, "status"), refunded) {
+        ("succeeded", r) if r > 0 && r >= received => {
+            "<span class=\"pill info\">Refunded</span>".into()
+        }
+        ("succeeded", r) if r > 0 => "<span class=\"pill info\">Partially refunded</span>".into(),
+        _ => pill(pi),
+    }
+}
+
+/// A card brand as printed on the card: `visa` as `Visa`, `amex` as `American Express`.
+pub fn brand_name(brand: &str) -> String {
+    match brand {
+        "amex" => "American Express".into(),
+        "mastercard" => "Mastercard".into(),
+        "unionpay" => "UnionPay".into(),
+        "diners" => "Diners Club".into(),
+        other => {
+            let mut c = other.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
 fn payment_rows(base: &str, items: &[Value]) -> String {
     items
         .iter()
@@ -634,7 +662,7 @@ pub async fn payment(ctx: &Ctx<'_>, at: &At<'_>, id: &str, notice: Option<&str>)
         .charge
         .as_ref()
         .and_then(|c| c.pointer("/payment_method_details/card"))
-        .map(|c| format!("{} •••• {}", s(c, "brand"), s(c, "last4")))
+        .map(|c| format!("{} •••• {}", brand_name(s(c, "brand")), s(c, "last4")))
         .unwrap_or_else(|| "—".into());
     let banner = notice
         .map(|m| {
@@ -653,7 +681,7 @@ pub async fn payment(ctx: &Ctx<'_>, at: &At<'_>, id: &str, notice: Option<&str>)
          <section class=\"card\" aria-labelledby=\"tl-h\"><h2 id=\"tl-h\">Timeline</h2><ol class=\"timeline\">{items}</ol></section>",
         b = escape(&base),
         amount = money(n(pi, "amount")),
-        pill = pill(pi),
+        pill = detail_pill(pi, refunded_total),
         id = escape(s(pi, "id")),
         created = date(n(pi, "created")),
         cus = escape(if s(pi, "customer").is_empty() {
@@ -1158,6 +1186,9 @@ mod tests {
             "Incomplete"
         );
         assert_eq!(short_day("2026-12-06"), "6 Dec");
+        assert_eq!(brand_name("visa"), "Visa");
+        assert_eq!(brand_name("amex"), "American Express");
+        assert_eq!(brand_name(""), "");
         assert_eq!(day_start("1970-01-02"), Some(86_400));
         assert_eq!(day_start("2026-13-01"), None);
     }
