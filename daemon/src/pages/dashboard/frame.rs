@@ -65,6 +65,7 @@ pub const STYLE: &str = "*{box-sizing:border-box}\
  .chart .scroll{overflow-x:auto}.chart svg{width:100%;min-width:34rem;height:auto;display:block}.chart .tip{opacity:0}.chart g[tabindex]:hover .tip,.chart g[tabindex]:focus .tip{opacity:1}\
  .chart g[tabindex]:focus{outline:none}.chart g[tabindex]:focus>rect{stroke:#1a5fb4;stroke-width:2}\
  .pager{display:flex;justify-content:space-between;margin-top:.75rem}\
+ .skip{position:absolute;left:.5rem;top:-3rem;background:#fff;color:#1a1f36;padding:.5rem .9rem;border-radius:8px;z-index:10}.skip:focus{top:.5rem}\
  .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
  .auth{max-width:25rem;margin:8vh auto;padding:0 1rem}.auth .card{padding:1.75rem}.auth .logo{color:#1a1f36;display:block;text-align:center;margin:0 0 1.25rem;font-size:1.3rem}.auth .logo span{color:#3a4bd9}\
  .auth button{width:100%;margin-top:1.1rem}\
@@ -134,7 +135,7 @@ pub fn page(status: u16, title: &str, at: &Place<'_>, body: &str) -> Response<Bo
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{title} · {pname} · Calmony Pay</title><style>{STYLE}</style></head><body>\
-         <header class=\"top\"><a class=\"logo\" href=\"{base}/{mode}\">Calmony <span>Pay</span></a>\
+         <a class=\"skip\" href=\"#main\">Skip to content</a><header class=\"top\"><a class=\"logo\" href=\"{base}/{mode}\">Calmony <span>Pay</span></a>\
          <span class=\"proj\" id=\"project-name\">{pname}</span>\
          <nav class=\"modes\" aria-label=\"Test or live data\">{test}{live}</nav>\
          <span class=\"spacer\"></span><span class=\"who hide-sm\">{email}</span>\
