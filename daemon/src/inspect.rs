@@ -214,6 +214,17 @@ async fn payment_events(
     scope: &Scope,
     id: &str,
 ) -> Result<(Vec<LogEntry>, bool), StoreError> {
+    payment_events_within(store, scope, id, MAX_SCANNED).await
+}
+
+/// [`payment_events`], reading at most `max_scanned` entries of the log (the dashboard's
+/// payment page reads fewer than an operator's `inspect`).
+pub(crate) async fn payment_events_within(
+    store: &Store,
+    scope: &Scope,
+    id: &str,
+    max_scanned: usize,
+) -> Result<(Vec<LogEntry>, bool), StoreError> {
     let from_ms = calmony_protocol::ids::time_ms(id)
         .unwrap_or(0)
         .saturating_sub(SLACK_MS);
@@ -230,7 +241,7 @@ async fn payment_events(
         if !full {
             return Ok((events, false));
         }
-        if scanned >= MAX_SCANNED {
+        if scanned >= max_scanned {
             return Ok((events, true));
         }
     }

@@ -304,6 +304,9 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
     let detail = owner
         .get(&format!("/dashboard/{acme}/test/payments/{pi}"))
         .await;
+    // The timeline is the payment's own events, each linked to its JSON.
+    assert!(detail.body.contains("Payment succeeded"), "{}", detail.body);
+    assert!(detail.body.contains("Refunded") && detail.body.contains("/events/evt_"));
     assert!(
         detail.body.contains("id=\"refunded-total\">£10.00<"),
         "{}",

@@ -138,6 +138,28 @@ fn pill(pi: &Value) -> String {
     format!("<span class=\"pill {tone}\">{label}</span>")
 }
 
+/// An event's type as a merchant reads it on a payment's timeline.
+pub fn event_label(kind: &str) -> &'static str {
+    match kind {
+        "payment_intent.created" => "Payment created",
+        "payment_intent.succeeded" => "Payment succeeded",
+        "payment_intent.payment_failed" | "payment_intent.failed" => "Payment failed",
+        "payment_intent.canceled" => "Payment cancelled",
+        "payment_intent.requires_action" => "Authentication requested",
+        "payment_intent.amount_capturable_updated" => "Authorised, to capture",
+        "payment_intent.processing" => "Processing",
+        "charge.succeeded" => "Card charged",
+        "charge.failed" => "Card declined",
+        "charge.captured" => "Captured",
+        "charge.refunded" => "Refunded",
+        "charge.updated" => "Charge updated",
+        "refund.created" => "Refund started",
+        "refund.updated" => "Refund updated",
+        "refund.failed" => "Refund failed",
+        _ => "Event",
+    }
+}
+
 /// A payment's pill on its own page, where its refunds are known.
 fn detail_pill(pi: &Value, refunded: i64) -> String {
     let received = n(pi, "amount_received");
@@ -588,6 +610,23 @@ pub async fn payment(ctx: &Ctx<'_>, at: &At<'_>, id: &str, notice: Option<&str>)
     };
     let pi = &l.intent;
     let base = at.base();
+    // The payment's own events, from the log (up to a few thousand entries after it began);
+    // the records stand in for them if none are found.
+    let (events, cut) =
+        crate::inspect::payment_events_within(&ctx.state.store, &at.scope(), s(pi, "id"), 3_000)
+            .await
+            .unwrap_or_default();
+    // The payment's, its charges' and its refunds' own events only.
+    let events: Vec<_> = events
+        .into_iter()
+        .filter(|e| {
+            e.field("type").is_some_and(|t| {
+                ["payment_intent.", "charge.", "refund."]
+                    .iter()
+                    .any(|p| t.starts_with(p))
+            })
+        })
+        .collect();
     let mut timeline = vec![(n(pi, "created"), "Payment created".to_string())];
     if let Some(c) = &l.charge {
         let what = match s(c, "status") {
@@ -607,16 +646,46 @@ pub async fn payment(ctx: &Ctx<'_>, at: &At<'_>, id: &str, notice: Option<&str>)
         ));
     }
     timeline.sort_by_key(|(t, _)| *t);
-    let items: String = timeline
-        .iter()
-        .map(|(t, w)| {
-            format!(
-                "<li><strong>{}</strong> <span class=\"muted\">{}</span></li>",
-                escape(w),
-                date(*t)
-            )
-        })
-        .collect();
+    let items: String = if events.is_empty() {
+        timeline
+            .iter()
+            .map(|(t, w)| {
+                format!(
+                    "<li><strong>{}</strong> <span class=\"muted\">{} UTC</span></li>",
+                    escape(w),
+                    escape(&time(*t))
+                )
+            })
+            .collect()
+    } else {
+        let b = escape(&base);
+        let mut li: String = events
+            .iter()
+            .map(|e| {
+                let kind = e.field("type").unwrap_or_default();
+                let when = e.field("created").and_then(|c| c.parse().ok()).unwrap_or(0);
+                let link =
+                    e.id.as_deref()
+                        .map(|id| {
+                            format!(
+                                " <a class=\"mono\" href=\"{b}/events/{id}\">{kind}</a>",
+                                id = escape(id),
+                                kind = escape(kind)
+                            )
+                        })
+                        .unwrap_or_default();
+                format!(
+                    "<li><strong>{}</strong> <span class=\"muted\">{} UTC</span>{link}</li>",
+                    escape(event_label(kind)),
+                    escape(&time(when))
+                )
+            })
+            .collect();
+        if cut {
+            li.push_str("<li class=\"muted\">Later events are not shown here; see Events.</li>");
+        }
+        li
+    };
     let left = refundable(&l);
     let refunded_total: i64 = l
         .refunds
@@ -1187,6 +1256,8 @@ mod tests {
         );
         assert_eq!(short_day("2026-12-06"), "6 Dec");
         assert_eq!(brand_name("visa"), "Visa");
+        assert_eq!(event_label("charge.refunded"), "Refunded");
+        assert_eq!(event_label("something.new"), "Event");
         assert_eq!(brand_name("amex"), "American Express");
         assert_eq!(brand_name(""), "");
         assert_eq!(day_start("1970-01-02"), Some(86_400));
