@@ -1399,3 +1399,37 @@ async fn odd_urls_and_forms_are_answered_without_a_server_error() {
         assert!(r.status < 500, "POST {path}: {} {}", r.status, r.body);
     }
 }
+
+#[tokio::test]
+async fn behind_tls_the_cookies_are_secure() {
+    let w = World::with(&[("CALMONY_PUBLIC_URL", "https://pay.harbour.example")]);
+    let r = reqwest::Client::new()
+        .get(format!("{}/dashboard/login", w.daemon.base()))
+        .send()
+        .await
+        .expect("login page");
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cookie.contains("; Secure")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let plain = World::new();
+    let r = reqwest::Client::new()
+        .get(format!("{}/dashboard/login", plain.daemon.base()))
+        .send()
+        .await
+        .expect("login page");
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+}
