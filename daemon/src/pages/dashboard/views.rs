@@ -156,6 +156,10 @@ pub fn event_label(kind: &str) -> &'static str {
         "refund.created" => "Refund started",
         "refund.updated" => "Refund updated",
         "refund.failed" => "Refund failed",
+        "invoice.created" => "Invoice made",
+        "invoice.finalized" => "Invoice finalised",
+        "invoice.paid" => "Invoice paid",
+        "invoice.payment_failed" => "Invoice payment failed",
         _ => "Event",
     }
 }
@@ -616,12 +620,12 @@ pub async fn payment(ctx: &Ctx<'_>, at: &At<'_>, id: &str, notice: Option<&str>)
         crate::inspect::payment_events_within(&ctx.state.store, &at.scope(), s(pi, "id"), 3_000)
             .await
             .unwrap_or_default();
-    // The payment's, its charges' and its refunds' own events only.
+    // The payment's, its charges', its refunds' and its invoice's (the receipt's) events.
     let events: Vec<_> = events
         .into_iter()
         .filter(|e| {
             e.field("type").is_some_and(|t| {
-                ["payment_intent.", "charge.", "refund."]
+                ["payment_intent.", "charge.", "refund.", "invoice."]
                     .iter()
                     .any(|p| t.starts_with(p))
             })
