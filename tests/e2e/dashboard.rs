@@ -330,7 +330,7 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
 
     // Customers: search, the customer's page, and the invoice's PDF.
     let (cus, inv) = invoiced_customer(&w.api, "Ann Lee", "ann@tenants.example").await;
-    let (_, other_inv) =
+    let (other_cus, other_inv) =
         invoiced_customer(&w.daemon.api(&other_key), "Bob Other", "bob@other.example").await;
     let found = owner
         .get(&format!("/dashboard/{acme}/test/customers?q=ANN"))
@@ -375,6 +375,10 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
         .get(&format!("/dashboard/{acme}/test/invoices/{other_inv}/pdf"))
         .await;
     assert_eq!(r.status, 404, "another project's invoice is not found");
+    let r = owner
+        .get(&format!("/dashboard/{acme}/test/customers/{other_cus}"))
+        .await;
+    assert_eq!(r.status, 404, "nor its customer");
 
     // The other lists: each shows this project's objects only.
     let subs = owner
