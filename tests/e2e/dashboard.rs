@@ -1437,3 +1437,32 @@ async fn behind_tls_the_cookies_are_secure() {
         .unwrap_or_default();
     assert!(!cookie.contains("Secure"), "plain http: {cookie}");
 }
+
+/// The balance page says, beside each payout, whether its credit reached the settlement
+/// account to the penny: the reconciliation's verdict for the project's own payouts.
+#[tokio::test]
+async fn the_balance_page_says_whether_each_payout_was_reconciled() {
+    use crate::settlement::{
+        advance, batch_reference, card_payment, cutoff_ahead, payouts_settled, settle, world,
+    };
+    let (cutoff, day) = cutoff_ahead();
+    let w = world(&[], &cutoff);
+    card_payment(&w, "4242424242424242", 10_000).await;
+    settle(&w).await;
+    advance(&w, 7 * 3600).await;
+    assert!(
+        crate::harness::eventually(std::time::Duration::from_secs(30), || payouts_settled(
+            &w, 1
+        ))
+        .await
+    );
+    let acme = project_id(&w, "acme");
+    user(&w, "owner@acme.test", "acme", "owner");
+    let mut owner = Visitor::new(&w.daemon.base());
+    let signed = owner.sign_in("owner@acme.test", PASSWORD).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let page = owner.get(&format!("/dashboard/{acme}/test/balance")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(&batch_reference(day)), "{}", page.body);
+    assert!(page.body.contains("Matched"), "{}", page.body);
+}

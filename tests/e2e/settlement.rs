@@ -15,7 +15,7 @@ use crate::pay_by_bank::{bank_intent, choose, come_back, decide};
 
 /// A cut-off six hours from now (`HH:MM` UTC), so everything a test does before it advances
 /// the clock lands in today's batch.
-fn cutoff_ahead() -> (String, i64) {
+pub(crate) fn cutoff_ahead() -> (String, i64) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -26,7 +26,7 @@ fn cutoff_ahead() -> (String, i64) {
     (text, cutoff.batch_day(now))
 }
 
-fn world(extra: &[(&str, &str)], cutoff: &str) -> World {
+pub(crate) fn world(extra: &[(&str, &str)], cutoff: &str) -> World {
     let mut env = vec![
         ("CALMONY_CLOCK_CONTROLLABLE", "true"),
         ("CALMONY_SANDBOX_SETTLEMENT_TIME", cutoff),
@@ -37,7 +37,7 @@ fn world(extra: &[(&str, &str)], cutoff: &str) -> World {
     World::with(&env)
 }
 
-fn batch_reference(day: i64) -> String {
+pub(crate) fn batch_reference(day: i64) -> String {
     calmony_protocol::settlement::card_batch_reference("100001", day)
 }
 
@@ -101,7 +101,7 @@ fn stripe_python_reads(base: &str, key: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-async fn advance(w: &World, seconds: i64) {
+pub(crate) async fn advance(w: &World, seconds: i64) {
     let (status, _, stderr) =
         w.daemon
             .cli(&["clock", "advance", "--seconds", &seconds.to_string()]);
@@ -110,7 +110,7 @@ async fn advance(w: &World, seconds: i64) {
     tokio::time::sleep(Duration::from_millis(2500)).await;
 }
 
-async fn settle(w: &World) {
+pub(crate) async fn settle(w: &World) {
     let r = sandbox_post(&w.daemon.base(), "/sandbox/settle", "").await;
     assert!(r["settled"].as_u64().is_some(), "{r}");
 }
@@ -128,7 +128,7 @@ async fn refund(w: &World, pi: &str, amount: i64) -> Value {
     r.json
 }
 
-async fn card_payment(w: &World, number: &str, amount: i64) -> (String, Value) {
+pub(crate) async fn card_payment(w: &World, number: &str, amount: i64) -> (String, Value) {
     let pm = w.api.card(number, 12, 2034, None).await;
     let r = w.api.pay(amount, &pm, "").await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -145,7 +145,7 @@ async fn all(w: &World, path: &str) -> Vec<Value> {
     r.json["data"].as_array().cloned().unwrap_or_default()
 }
 
-async fn payouts_settled(w: &World, count: usize) -> bool {
+pub(crate) async fn payouts_settled(w: &World, count: usize) -> bool {
     let list = all(w, "/v1/payouts").await;
     list.len() == count
         && list

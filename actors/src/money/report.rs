@@ -41,6 +41,33 @@ pub struct Report {
     pub counts: BTreeMap<String, usize>,
 }
 
+/// The verdict on the batch under `reference`, read straight from the store (what the
+/// dashboard shows beside a project's payout, without the other projects' figures).
+pub async fn verdict_of(
+    store: &crate::store::Store,
+    mode: Mode,
+    reference: &str,
+) -> Result<Option<&'static str>, FollowError> {
+    let (mut c, k) = (store.conn(), keys::batch(mode, reference));
+    let fields: BTreeMap<String, String> = store
+        .run(async move { redis::cmd("HGETALL").arg(k).query_async(&mut c).await })
+        .await?;
+    let Some(fig) = super::batches::Figures::from_fields(&fields) else {
+        return Ok(None);
+    };
+    let key = keys::batch_state(mode, reference);
+    let state: super::batches::BatchState = match store.get(&key).await? {
+        Some(rec) => rec.parse(&key)?,
+        None => Default::default(),
+    };
+    Ok(Some(verdict(
+        state.phase,
+        fig.expected,
+        state.received,
+        state.expected_at_close,
+    )))
+}
+
 /// A batch's verdict from its figures and state (pure).
 pub fn verdict(
     phase: Phase,

@@ -241,30 +241,40 @@ pub async fn balance(ctx: &Ctx<'_>, at: &At<'_>) -> Response<Body> {
             .map(|x| x.amount)
             .sum::<i64>()
     };
-    let rows: String = payouts
-        .iter()
-        .map(|p| {
-            format!(
-                "<tr><td class=\"mono hide-sm\">{id}</td><td>{pill}</td><td class=\"num\">{amount}</td><td class=\"nowrap\">{arrival}</td></tr>",
-                id = escape(s(p, "id")),
-                pill = pill(s(p, "status")),
-                amount = money(n(p, "amount")),
-                arrival = date(n(p, "arrival_date")),
-            )
-        })
-        .collect();
+    let mut rows = String::new();
+    for p in &payouts {
+        // Whether the settlement account received what this payout's batch expected: the
+        // verdict only, never another project's figures in the same batch.
+        let reference = s(p, "statement_descriptor");
+        let verdict =
+            match calmony_actors::money::report::verdict_of(&ctx.state.store, at.mode, reference)
+                .await
+            {
+                Ok(Some(v)) => reconciled(v),
+                _ => "—",
+            };
+        rows.push_str(&format!(
+            "<tr><td class=\"mono hide-sm\">{id}</td><td>{pill}</td><td class=\"num\">{amount}</td><td class=\"nowrap\">{arrival}</td><td class=\"mono hide-sm\">{reference}</td><td>{verdict}</td></tr>",
+            id = escape(s(p, "id")),
+            pill = pill(s(p, "status")),
+            amount = money(n(p, "amount")),
+            arrival = date(n(p, "arrival_date")),
+            reference = escape(reference),
+        ));
+    }
     let body = format!(
         "<h1>Balance and payouts</h1><div class=\"tiles\">\
          <div class=\"tile\"><p class=\"k\">Available</p><p class=\"v\" id=\"available\">{avail}</p></div>\
          <div class=\"tile\"><p class=\"k\">Pending (settling)</p><p class=\"v\" id=\"pending\">{pend}</p></div></div>\
          <section class=\"card\" aria-labelledby=\"po-h\"><h2 id=\"po-h\">Payouts</h2>{table}\
-         <p class=\"muted\">Payouts reach your Griffin account; the reconciliation of each day's credit against its \
-         payments is the operator's (<code>calmony-payd reconcile report</code>), since one credit pays every project's card takings of a day.</p></section>",
+         <p class=\"muted\">Payouts reach your Griffin account. <em>Reconciled</em> says whether the credit under each \
+         payout's reference matched what its batch expected, to the penny; the full report, with credits nobody expected, \
+         is the operator's (<code>calmony-payd reconcile report</code>), since one credit pays every project's card takings of a day.</p></section>",
         avail = money(sum(&bal.available)),
         pend = money(sum(&bal.pending)),
         table = table(
             "payouts",
-            "<th class=\"hide-sm\">Payout</th><th>Status</th><th class=\"num\">Amount</th><th>Arrives</th>",
+            "<th class=\"hide-sm\">Payout</th><th>Status</th><th class=\"num\">Amount</th><th>Arrives</th><th class=\"hide-sm\">Reference</th><th>Reconciled</th>",
             rows,
             "No payouts yet."
         ),
@@ -279,4 +289,18 @@ pub async fn balance(ctx: &Ctx<'_>, at: &At<'_>) -> Response<Body> {
         &body,
     )
     .await
+}
+
+/// A reconciliation verdict in words.
+fn reconciled(verdict: &str) -> &'static str {
+    match verdict {
+        "matched" => "Matched",
+        "awaiting_credit" => "Awaiting credit",
+        "missing_credit" => "Credit missing",
+        "wrong_amount" => "Wrong amount",
+        "changed_after_close" => "Changed after close",
+        "net_debit" => "Nothing to pay (net debit)",
+        "unverified" => "Not verified (no Griffin)",
+        _ => "—",
+    }
 }
