@@ -93,18 +93,15 @@ async fn load(ctx: &Ctx<'_>, at: &At<'_>, id: &str) -> Result<Option<Value>, Api
     if !ids::is_valid("cus", id) {
         return Ok(None);
     }
-    match customers::retrieve(
-        &ctx.state.store,
-        &context(at.scope()),
-        id,
-        Params::default(),
+    super::views::found(
+        customers::retrieve(
+            &ctx.state.store,
+            &context(at.scope()),
+            id,
+            Params::default(),
+        )
+        .await,
     )
-    .await
-    {
-        Ok(r) => Ok(serde_json::from_str(&r.body).ok()),
-        Err(e) if e.status == 404 => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 pub async fn detail(ctx: &Ctx<'_>, at: &At<'_>, id: &str, notice: Option<&str>) -> Response<Body> {

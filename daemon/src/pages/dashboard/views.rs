@@ -43,6 +43,18 @@ impl At<'_> {
     }
 }
 
+/// An object read through the API for a page: its JSON, `None` when the API says there is no
+/// such object in the page's project and mode, the error otherwise.
+pub(super) fn found(
+    answer: Result<calmony_actors::Reply, calmony_protocol::ApiError>,
+) -> Result<Option<serde_json::Value>, calmony_protocol::ApiError> {
+    match answer {
+        Ok(r) => Ok(serde_json::from_str(&r.body).ok()),
+        Err(e) if e.status == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub(super) fn context(scope: Scope) -> RequestContext {
     RequestContext {
         deferred: None,

@@ -233,18 +233,15 @@ async fn endpoint(ctx: &Ctx<'_>, at: &At<'_>, id: &str) -> Result<Option<Value>,
     if !ids::is_valid("we", id) {
         return Ok(None);
     }
-    match endpoints::retrieve(
-        &ctx.state.webhooks,
-        &context(at.scope()),
-        id,
-        Params::default(),
+    super::views::found(
+        endpoints::retrieve(
+            &ctx.state.webhooks,
+            &context(at.scope()),
+            id,
+            Params::default(),
+        )
+        .await,
     )
-    .await
-    {
-        Ok(r) => Ok(serde_json::from_str(&r.body).ok()),
-        Err(e) if e.status == 404 => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 pub async fn detail(
