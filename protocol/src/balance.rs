@@ -12,7 +12,7 @@ pub const TXN_PREFIX: &str = "txn";
 pub const PAYOUT_PREFIX: &str = "po";
 
 /// What moved a balance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TxnType {
     Charge,
@@ -52,7 +52,7 @@ impl TxnType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FeeDetail {
     pub amount: i64,
     pub application: Option<String>,
@@ -62,7 +62,7 @@ pub struct FeeDetail {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BalanceTransaction {
     pub id: String,
     pub object: String,
@@ -84,7 +84,7 @@ pub struct BalanceTransaction {
     pub kind: TxnType,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Payout {
     pub id: String,
     pub object: String,
@@ -115,14 +115,14 @@ pub struct Payout {
 }
 
 /// One currency's figure in the balance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Funds {
     pub amount: i64,
     pub currency: String,
     pub source_types: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Balance {
     pub object: String,
     pub available: Vec<Funds>,

@@ -30,7 +30,7 @@ pub const TEST_CLOCK_PREFIX: &str = "clock";
 /// commit script (so numbers are gap-free: taken only by a commit that happens).
 pub const NUMBER_PLACEHOLDER: &str = "CPINVOICENUMBERPLACEHOLDER";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Product {
     pub id: String,
     pub object: String,
@@ -45,14 +45,14 @@ pub struct Product {
     pub updated: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recurring {
     pub interval: String,
     pub interval_count: i64,
     pub usage_type: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Price {
     pub id: String,
     pub object: String,
@@ -73,7 +73,7 @@ pub struct Price {
     pub unit_amount_decimal: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaxRate {
     pub id: String,
     pub object: String,
@@ -121,7 +121,7 @@ pub fn line_tax(amount: i64, rate_ppm: i64, inclusive: bool) -> i64 {
     tax as i64
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaxAmount {
     pub amount: i64,
     pub inclusive: bool,
@@ -129,13 +129,13 @@ pub struct TaxAmount {
     pub taxable_amount: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Period {
     pub start: i64,
     pub end: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvoiceLine {
     pub id: String,
     pub object: String,
@@ -158,7 +158,7 @@ pub struct InvoiceLine {
     pub unit_amount: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LineList {
     pub object: String,
     pub data: Vec<InvoiceLine>,
@@ -167,7 +167,7 @@ pub struct LineList {
     pub url: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct StatusTransitions {
     pub finalized_at: Option<i64>,
     pub marked_uncollectible_at: Option<i64>,
@@ -175,7 +175,7 @@ pub struct StatusTransitions {
     pub voided_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Invoice {
     pub id: String,
     pub object: String,
@@ -244,7 +244,7 @@ pub struct InvoiceItem {
     pub unit_amount: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubscriptionItem {
     pub id: String,
     pub object: String,
@@ -258,7 +258,7 @@ pub struct SubscriptionItem {
     pub tax_rates: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ItemList {
     pub object: String,
     pub data: Vec<SubscriptionItem>,
@@ -279,7 +279,7 @@ pub const CANCELLATION_FEEDBACK: [&str; 8] = [
     "other",
 ];
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CancellationDetails {
     pub comment: Option<String>,
     pub feedback: Option<String>,
@@ -306,7 +306,7 @@ impl CancellationDetails {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Subscription {
     pub id: String,
     pub object: String,
@@ -341,7 +341,7 @@ pub struct Subscription {
     pub customer_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TestClock {
     pub id: String,
     pub object: String,

@@ -35,7 +35,7 @@ pub const CANCELLATION_REASONS: [&str; 8] = [
 /// What the customer may change about themselves on the page.
 pub const CUSTOMER_UPDATES: [&str; 3] = ["email", "name", "address"];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Session {
     pub id: String,
     pub object: String,
@@ -52,7 +52,7 @@ pub struct Session {
 }
 
 /// `flow_data`: the page opens straight on one task, then goes where `after_completion` says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Flow {
     #[serde(rename = "type")]
     pub kind: String,
@@ -62,7 +62,7 @@ pub struct Flow {
     pub subscription_update_confirm: Option<Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AfterCompletion {
     #[serde(rename = "type")]
     pub kind: String,
@@ -70,23 +70,23 @@ pub struct AfterCompletion {
     pub hosted_confirmation: Option<HostedConfirmation>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RedirectTo {
     pub return_url: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostedConfirmation {
     pub custom_message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FlowCancel {
     pub retention: Option<Value>,
     pub subscription: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Configuration {
     pub id: String,
     pub object: String,
@@ -104,20 +104,20 @@ pub struct Configuration {
     pub updated: i64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BusinessProfile {
     pub headline: Option<String>,
     pub privacy_policy_url: Option<String>,
     pub terms_of_service_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoginPage {
     pub enabled: bool,
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Features {
     pub customer_update: CustomerUpdate,
     pub invoice_history: Enabled,
@@ -126,18 +126,18 @@ pub struct Features {
     pub subscription_update: SubscriptionUpdate,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Enabled {
     pub enabled: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CustomerUpdate {
     pub allowed_updates: Vec<String>,
     pub enabled: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubscriptionCancel {
     pub cancellation_reason: CancellationReason,
     pub enabled: bool,
@@ -146,13 +146,13 @@ pub struct SubscriptionCancel {
     pub proration_behavior: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CancellationReason {
     pub enabled: bool,
     pub options: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SubscriptionUpdate {
     pub default_allowed_updates: Vec<String>,
     pub enabled: bool,
@@ -160,7 +160,7 @@ pub struct SubscriptionUpdate {
     pub proration_behavior: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProductPrices {
     pub prices: Vec<String>,
     pub product: String,

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 
 /// What the payer sees of a project. Every field is optional: pages and invoices leave out
 /// what is not set.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BusinessProfile {
     /// The trading name, e.g. `Harbour Lettings Ltd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,7 @@ use crate::metadata::Metadata;
 
 pub const PREFIX: &str = "ch";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Charge {
     pub id: String,
     pub object: String,

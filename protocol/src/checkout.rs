@@ -26,7 +26,7 @@ pub struct CheckoutLine {
     pub quantity: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckoutSession {
     pub id: String,
     pub object: String,

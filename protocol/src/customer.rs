@@ -12,7 +12,7 @@ use crate::params::{Field, Params};
 
 pub const PREFIX: &str = "cus";
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Address {
     pub city: Option<String>,
     pub country: Option<String>,
@@ -22,7 +22,7 @@ pub struct Address {
     pub state: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvoiceSettings {
     pub custom_fields: Option<Value>,
     pub default_payment_method: Option<String>,
@@ -30,7 +30,7 @@ pub struct InvoiceSettings {
     pub rendering_options: Option<Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Customer {
     pub id: String,
     pub object: String,

@@ -15,21 +15,23 @@ pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
 
 /// `object` is kept as the snapshot's JSON text: it is written once, when the event is made,
 /// and copied as it is into the stored event and every webhook body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventData {
+    /// The object the event is about, as it was then.
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub object: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_attributes: Option<Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventRequest {
     /// The API request that caused the event; `None` for automatic events (renewals, expiry).
     pub id: Option<String>,
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub id: String,
     pub object: String,

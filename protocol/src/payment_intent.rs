@@ -30,7 +30,7 @@ pub mod status {
     pub const CANCELED: &str = "canceled";
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PaymentIntent {
     pub id: String,
     pub object: String,

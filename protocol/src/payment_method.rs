@@ -9,14 +9,14 @@ use crate::metadata::Metadata;
 
 pub const PREFIX: &str = "pm";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CardChecks {
     pub address_line1_check: Option<String>,
     pub address_postal_code_check: Option<String>,
     pub cvc_check: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CardDetails {
     pub brand: String,
     pub checks: CardChecks,
@@ -32,7 +32,7 @@ pub struct CardDetails {
     pub wallet: Option<Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BillingDetails {
     pub address: Option<Value>,
     pub email: Option<String>,
@@ -40,7 +40,7 @@ pub struct BillingDetails {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PaymentMethod {
     pub id: String,
     pub object: String,

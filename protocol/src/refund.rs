@@ -8,7 +8,7 @@ use crate::params::Params;
 
 pub const PREFIX: &str = "re";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Refund {
     pub id: String,
     pub object: String,

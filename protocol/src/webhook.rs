@@ -151,7 +151,7 @@ pub fn verify(
     Ok(t)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookEndpoint {
     pub id: String,
     pub object: String,

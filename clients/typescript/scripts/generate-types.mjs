@@ -20,6 +20,8 @@ const SCALARS = { string: "string", number: "number", integer: "number", boolean
 
 /** An object's field: scalars typed, ids-or-objects as such, anything nested left open. */
 function fieldType(schema) {
+  if (typeof schema === "boolean") return "any";
+  if (schema.oneOf && !schema.anyOf) return fieldType({ ...schema, anyOf: schema.oneOf, oneOf: undefined });
   if (schema.$ref) return pascal(schema.$ref.split("/").pop());
   if ("const" in schema) return JSON.stringify(schema.const);
   const parts = schema.anyOf ? schema.anyOf.map(fieldType) : [].concat(schema.type ?? []).map((t) => SCALARS[t] ?? "any");
@@ -28,8 +30,13 @@ function fieldType(schema) {
 }
 
 function tsType(schema, indent) {
-  if (!schema) return "unknown";
+  if (!schema || typeof schema === "boolean") return "unknown";
   if (schema.$ref) return pascal(schema.$ref.split("/").pop());
+  // JSON Schema 2020-12 as schemars writes it: a list of types, or variants in oneOf.
+  if (Array.isArray(schema.type)) {
+    return [...new Set(schema.type.map((t) => tsType({ ...schema, type: t }, indent)))].join(" | ");
+  }
+  if (schema.oneOf && !schema.type) return schema.oneOf.map((s) => tsType(s, indent)).join(" | ");
   if ("const" in schema) return JSON.stringify(schema.const);
   if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
   if (schema.anyOf && !schema.type) return schema.anyOf.map((s) => tsType(s, indent)).join(" | ");
@@ -54,6 +61,8 @@ function tsType(schema, indent) {
       }
       return objectType(props, schema.required ?? [], indent);
     }
+    case "null":
+      return "null";
     default:
       return "unknown";
   }
@@ -88,15 +97,35 @@ export function generate(doc) {
     "}",
     "",
   ];
-  for (const [name, schema] of Object.entries(doc.components.schemas)) {
+  const schemas = doc.components.schemas;
+  const isAlias = (schema) =>
+    typeof schema === "object" && schema.$ref && Object.keys(schema).every((k) => k === "$ref" || k === "x-object");
+  // An API object's name (`payment_intent`) refers to its protocol type's schema
+  // (`PaymentIntent`): the type is written once, under its own name, with the object's name.
+  const objectOf = {};
+  for (const [name, schema] of Object.entries(schemas)) {
+    if (isAlias(schema)) objectOf[schema.$ref.split("/").pop()] = schema["x-object"] ?? name;
+  }
+  for (const [name, schema] of Object.entries(schemas)) {
     if (name === "error") continue;
-    const object = schema.properties?.object?.const ?? name;
-    out.push(`/** ${schema.description ?? object} */`);
+    if (isAlias(schema)) {
+      const target = pascal(schema.$ref.split("/").pop());
+      if (pascal(name) !== target) out.push(`export type ${pascal(name)} = ${target};`, "");
+      continue;
+    }
+    if (typeof schema !== "object" || !schema.properties) {
+      out.push(`export type ${pascal(name)} = ${tsType(schema, 0)};`, "");
+      continue;
+    }
+    const object = objectOf[name] ?? schema.properties?.object?.const ?? null;
+    out.push(`/** ${(schema.description ?? object ?? name).replace(/\*\//g, "")} */`);
     out.push(`export interface ${pascal(name)} {`);
-    out.push("  id: string;");
-    out.push(`  object: ${JSON.stringify(object)};`);
+    if (object) {
+      out.push("  id: string;");
+      out.push(`  object: ${JSON.stringify(object)};`);
+    }
     for (const [field, s] of Object.entries(schema.properties ?? {})) {
-      if (field === "id" || field === "object") continue;
+      if (object && (field === "id" || field === "object")) continue;
       out.push(`  ${key(field)}?: ${fieldType(s)};`);
     }
     out.push("  [field: string]: any;");

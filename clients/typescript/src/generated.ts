@@ -14,161 +14,735 @@ export interface Deleted {
   deleted: true;
 }
 
-/** A `balance` object, as Stripe's API shapes it. */
+/** Address */
+export interface Address {
+  city?: string | null;
+  country?: string | null;
+  line1?: string | null;
+  line2?: string | null;
+  postal_code?: string | null;
+  state?: string | null;
+  [field: string]: any;
+}
+
+/** AfterCompletion */
+export interface AfterCompletion {
+  hosted_confirmation?: HostedConfirmation | null;
+  redirect?: RedirectTo | null;
+  type?: string;
+  [field: string]: any;
+}
+
+/** balance */
 export interface Balance {
   id: string;
   object: "balance";
   available?: any;
-  livemode?: boolean | null;
+  livemode?: boolean;
   pending?: any;
   [field: string]: any;
 }
 
-/** A `balance_transaction` object, as Stripe's API shapes it. */
+/** balance_transaction */
 export interface BalanceTransaction {
   id: string;
   object: "balance_transaction";
-  amount?: number | null;
-  available_on?: number | null;
-  created?: number | null;
-  currency?: string | null;
+  amount?: number;
+  available_on?: number;
+  created?: number;
+  currency?: string;
   description?: string | null;
-  exchange_rate?: any;
-  fee?: number | null;
+  exchange_rate?: number | null;
+  fee?: number;
   fee_details?: any;
-  net?: number | null;
-  reporting_category?: string | null;
+  net?: number;
+  reporting_category?: string;
   source?: string | null;
-  status?: string | null;
-  type?: string | null;
+  status?: string;
+  type?: TxnType;
   [field: string]: any;
 }
 
-/** A `billing_portal.configuration` object, as Stripe's API shapes it. */
-export interface BillingPortalConfiguration {
-  id: string;
-  object: "billing_portal.configuration";
-  active?: boolean | null;
-  application?: any;
-  business_profile?: any;
-  created?: number | null;
-  default_return_url?: any;
-  features?: any;
-  is_default?: boolean | null;
-  livemode?: boolean | null;
-  login_page?: any;
-  metadata?: any;
-  name?: any;
-  updated?: number | null;
+/** BillingDetails */
+export interface BillingDetails {
+  address?: any;
+  email?: string | null;
+  name?: string | null;
+  phone?: string | null;
   [field: string]: any;
 }
 
-/** A `billing_portal.session` object, as Stripe's API shapes it. */
-export interface BillingPortalSession {
-  id: string;
-  object: "billing_portal.session";
-  configuration?: string | null;
-  created?: number | null;
-  customer?: string | Customer | null;
-  expires_at?: number | null;
-  flow?: any;
-  livemode?: boolean | null;
-  locale?: any;
-  on_behalf_of?: any;
-  return_url?: string | null;
-  url?: string | null;
+/** BusinessProfile */
+export interface BusinessProfile {
+  headline?: string | null;
+  privacy_policy_url?: string | null;
+  terms_of_service_url?: string | null;
   [field: string]: any;
 }
 
-/** A `charge` object, as Stripe's API shapes it. */
+/** CancellationDetails */
+export interface CancellationDetails {
+  comment?: string | null;
+  feedback?: string | null;
+  reason?: string | null;
+  [field: string]: any;
+}
+
+/** CancellationReason */
+export interface CancellationReason {
+  enabled?: boolean;
+  options?: any;
+  [field: string]: any;
+}
+
+/** CardChecks */
+export interface CardChecks {
+  address_line1_check?: string | null;
+  address_postal_code_check?: string | null;
+  cvc_check?: string | null;
+  [field: string]: any;
+}
+
+/** CardDetails */
+export interface CardDetails {
+  brand?: string;
+  checks?: CardChecks;
+  country?: string | null;
+  display_brand?: string;
+  exp_month?: number;
+  exp_year?: number;
+  fingerprint?: string;
+  funding?: string;
+  last4?: string;
+  networks?: any;
+  three_d_secure_usage?: any;
+  wallet?: any;
+  [field: string]: any;
+}
+
+/** charge */
 export interface Charge {
   id: string;
   object: "charge";
-  amount?: number | null;
-  amount_captured?: number | null;
-  amount_refunded?: number | null;
+  amount?: number;
+  amount_captured?: number;
+  amount_refunded?: number;
   balance_transaction?: string | null;
-  captured?: boolean | null;
+  captured?: boolean;
   cardstreamTransactionId?: string | null;
-  created?: number | null;
-  currency?: string | null;
-  customer?: string | Customer | null;
-  description?: any;
-  failure_code?: any;
-  failure_message?: any;
-  livemode?: boolean | null;
+  created?: number;
+  currency?: string;
+  customer?: string | null | Customer;
+  description?: string | null;
+  failure_code?: string | null;
+  failure_message?: string | null;
+  livemode?: boolean;
   metadata?: any;
   outcome?: any;
-  paid?: boolean | null;
-  payment_intent?: string | PaymentIntent | null;
+  paid?: boolean;
+  payment_intent?: string | PaymentIntent;
   payment_method?: string | null;
   payment_method_details?: any;
-  refunded?: boolean | null;
-  status?: string | null;
+  refunded?: boolean;
+  status?: string;
   [field: string]: any;
 }
 
-/** A `checkout.session` object, as Stripe's API shapes it. */
+/** checkout.session */
 export interface CheckoutSession {
   id: string;
   object: "checkout.session";
-  amount_subtotal?: number | null;
-  amount_total?: number | null;
+  amount_subtotal?: number;
+  amount_total?: number;
   cancel_url?: string | null;
-  client_reference_id?: any;
-  created?: number | null;
-  currency?: string | null;
-  customer?: string | Customer | null;
-  customerId?: any;
-  customer_email?: any;
-  expires_at?: number | null;
-  invoice?: string | Invoice | null;
-  livemode?: boolean | null;
-  locale?: any;
+  client_reference_id?: string | null;
+  created?: number;
+  currency?: string;
+  customer?: string | null | Customer;
+  customerId?: string | null;
+  customer_email?: string | null;
+  expires_at?: number;
+  invoice?: string | null | Invoice;
+  livemode?: boolean;
+  locale?: string | null;
   metadata?: any;
-  mode?: string | null;
-  paymentIntentId?: any;
-  payment_intent?: string | PaymentIntent | null;
-  payment_method?: string | PaymentMethod | null;
+  mode?: string;
+  paymentIntentId?: string | null;
+  payment_intent?: string | null | PaymentIntent;
+  payment_method?: string | null | PaymentMethod;
   payment_method_types?: any;
-  payment_status?: string | null;
-  status?: string | null;
-  submit_type?: any;
-  subscription?: string | Subscription | null;
-  success_url?: string | null;
+  payment_status?: string;
+  status?: string;
+  submit_type?: string | null;
+  subscription?: string | null | Subscription;
+  success_url?: string;
   url?: string | null;
   [field: string]: any;
 }
 
-/** A `customer` object, as Stripe's API shapes it. */
+/** billing_portal.configuration */
+export interface Configuration {
+  id: string;
+  object: "billing_portal.configuration";
+  active?: boolean;
+  application?: string | null;
+  business_profile?: BusinessProfile;
+  created?: number;
+  default_return_url?: string | null;
+  features?: Features;
+  is_default?: boolean;
+  livemode?: boolean;
+  login_page?: LoginPage;
+  metadata?: any;
+  name?: string | null;
+  updated?: number;
+  [field: string]: any;
+}
+
+/** customer */
 export interface Customer {
   id: string;
   object: "customer";
-  deleted?: boolean | null;
+  address?: Address | null;
+  balance?: number;
+  created?: number;
+  currency?: string | null;
+  default_source?: string | null;
+  delinquent?: boolean;
+  description?: string | null;
+  discount?: any;
+  email?: string | null;
+  invoice_prefix?: string;
+  invoice_settings?: InvoiceSettings;
+  livemode?: boolean;
+  metadata?: any;
+  name?: string | null;
+  next_invoice_sequence?: number;
+  phone?: string | null;
+  preferred_locales?: any;
+  shipping?: any;
+  tax_exempt?: string;
+  test_clock?: string | null | TestHelpersTestClock;
   [field: string]: any;
 }
 
-/** A `event` object, as Stripe's API shapes it. */
+/** CustomerUpdate */
+export interface CustomerUpdate {
+  allowed_updates?: any;
+  enabled?: boolean;
+  [field: string]: any;
+}
+
+/** Enabled */
+export interface Enabled {
+  enabled?: boolean;
+  [field: string]: any;
+}
+
+/** event */
 export interface Event {
   id: string;
   object: "event";
-  api_version?: string | null;
-  created?: number | null;
-  data?: any;
-  livemode?: boolean | null;
-  pending_webhooks?: number | null;
-  request?: any;
-  type?: string | null;
+  api_version?: string;
+  created?: number;
+  data?: EventData;
+  livemode?: boolean;
+  pending_webhooks?: number;
+  request?: EventRequest;
+  type?: string;
   [field: string]: any;
 }
 
-/** A `invoice` object, as Stripe's API shapes it. */
+/** `object` is kept as the snapshot's JSON text: it is written once, when the event is made,
+and copied as it is into the stored event and every webhook body. */
+export interface EventData {
+  object?: any;
+  previous_attributes?: any;
+  [field: string]: any;
+}
+
+/** EventRequest */
+export interface EventRequest {
+  id?: string | null;
+  idempotency_key?: string | null;
+  [field: string]: any;
+}
+
+/** Features */
+export interface Features {
+  customer_update?: CustomerUpdate;
+  invoice_history?: Enabled;
+  payment_method_update?: Enabled;
+  subscription_cancel?: SubscriptionCancel;
+  subscription_update?: SubscriptionUpdate;
+  [field: string]: any;
+}
+
+/** FeeDetail */
+export interface FeeDetail {
+  amount?: number;
+  application?: string | null;
+  currency?: string;
+  description?: string;
+  type?: string;
+  [field: string]: any;
+}
+
+/** `flow_data`: the page opens straight on one task, then goes where `after_completion` says. */
+export interface Flow {
+  after_completion?: AfterCompletion;
+  subscription_cancel?: FlowCancel | null;
+  subscription_update?: any;
+  subscription_update_confirm?: any;
+  type?: string;
+  [field: string]: any;
+}
+
+/** FlowCancel */
+export interface FlowCancel {
+  retention?: any;
+  subscription?: string;
+  [field: string]: any;
+}
+
+/** One currency's figure in the balance. */
+export interface Funds {
+  amount?: number;
+  currency?: string;
+  source_types?: any;
+  [field: string]: any;
+}
+
+/** HostedConfirmation */
+export interface HostedConfirmation {
+  custom_message?: string | null;
+  [field: string]: any;
+}
+
+/** invoice */
 export interface Invoice {
   id: string;
   object: "invoice";
-  deleted?: boolean | null;
+  account_country?: string;
+  account_name?: string | null;
+  amount_due?: number;
+  amount_paid?: number;
+  amount_remaining?: number;
+  attempt_count?: number;
+  attempted?: boolean;
+  auto_advance?: boolean;
+  billing_reason?: string;
+  collection_method?: string;
+  created?: number;
+  currency?: string;
+  customer?: string | Customer;
+  customer_email?: string | null;
+  customer_name?: string | null;
+  default_payment_method?: string | null | PaymentMethod;
+  default_tax_rates?: any;
+  description?: string | null;
+  due_date?: number | null;
+  effective_at?: number | null;
+  hosted_invoice_url?: string | null;
+  invoice_pdf?: string | null;
+  lines?: LineList;
+  livemode?: boolean;
+  metadata?: any;
+  next_payment_attempt?: number | null;
+  number?: string | null;
+  paid?: boolean;
+  parent?: any;
+  payment_intent?: string | null | PaymentIntent;
+  period_end?: number;
+  period_start?: number;
+  status?: string;
+  status_transitions?: StatusTransitions;
+  subscription?: string | null | Subscription;
+  subtotal?: number;
+  subtotal_excluding_tax?: number;
+  tax?: number;
+  test_clock?: string | null;
+  total?: number;
+  total_excluding_tax?: number;
+  total_taxes?: any;
   [field: string]: any;
 }
+
+/** InvoiceLine */
+export interface InvoiceLine {
+  amount?: number;
+  currency?: string;
+  description?: string | null;
+  id?: string;
+  invoice?: string | null;
+  invoice_item?: string | null;
+  livemode?: boolean;
+  metadata?: any;
+  object?: string;
+  period?: Period;
+  price?: string | null;
+  pricing?: any;
+  proration?: boolean;
+  quantity?: number;
+  subscription?: string | null;
+  tax_amounts?: any;
+  tax_rates?: any;
+  unit_amount?: number;
+  [field: string]: any;
+}
+
+/** InvoiceSettings */
+export interface InvoiceSettings {
+  custom_fields?: any;
+  default_payment_method?: string | null;
+  footer?: string | null;
+  rendering_options?: any;
+  [field: string]: any;
+}
+
+/** ItemList */
+export interface ItemList {
+  data?: any;
+  has_more?: boolean;
+  object?: string;
+  total_count?: number;
+  url?: string;
+  [field: string]: any;
+}
+
+/** LineList */
+export interface LineList {
+  data?: any;
+  has_more?: boolean;
+  object?: string;
+  total_count?: number;
+  url?: string;
+  [field: string]: any;
+}
+
+/** LoginPage */
+export interface LoginPage {
+  enabled?: boolean;
+  url?: string | null;
+  [field: string]: any;
+}
+
+/** payment_intent */
+export interface PaymentIntent {
+  id: string;
+  object: "payment_intent";
+  amount?: number;
+  amount_capturable?: number;
+  amount_received?: number;
+  automatic_payment_methods?: any;
+  canceled_at?: number | null;
+  cancellation_reason?: string | null;
+  capture_method?: string;
+  cardstreamTransactionId?: string | null;
+  client_secret?: string;
+  confirmation_method?: string;
+  created?: number;
+  currency?: string;
+  customer?: string | null | Customer;
+  customerId?: string | null;
+  description?: string | null;
+  last_payment_error?: any;
+  latest_charge?: string | null | Charge;
+  livemode?: boolean;
+  metadata?: any;
+  next_action?: any;
+  paymentMethodId?: string | null;
+  payment_method?: string | null | PaymentMethod;
+  payment_method_types?: any;
+  processing?: any;
+  receipt_email?: string | null;
+  return_url?: string | null;
+  setup_future_usage?: string | null;
+  shipping?: any;
+  statement_descriptor?: string | null;
+  status?: string;
+  [field: string]: any;
+}
+
+/** payment_method */
+export interface PaymentMethod {
+  id: string;
+  object: "payment_method";
+  allow_redisplay?: string;
+  billing_details?: BillingDetails;
+  card?: CardDetails | null;
+  created?: number;
+  customer?: string | null | Customer;
+  customerId?: string | null;
+  livemode?: boolean;
+  metadata?: any;
+  pay_by_bank?: any;
+  type?: string;
+  [field: string]: any;
+}
+
+/** payout */
+export interface Payout {
+  id: string;
+  object: "payout";
+  amount?: number;
+  arrival_date?: number;
+  automatic?: boolean;
+  balance_transaction?: string | null;
+  created?: number;
+  currency?: string;
+  description?: string | null;
+  destination?: string | null;
+  failure_balance_transaction?: string | null;
+  failure_code?: string | null;
+  failure_message?: string | null;
+  livemode?: boolean;
+  metadata?: any;
+  method?: string;
+  source_type?: string;
+  statement_descriptor?: string | null;
+  status?: string;
+  type?: string;
+  [field: string]: any;
+}
+
+/** Period */
+export interface Period {
+  end?: number;
+  start?: number;
+  [field: string]: any;
+}
+
+/** price */
+export interface Price {
+  id: string;
+  object: "price";
+  active?: boolean;
+  billing_scheme?: string;
+  created?: number;
+  currency?: string;
+  livemode?: boolean;
+  lookup_key?: string | null;
+  metadata?: any;
+  nickname?: string | null;
+  product?: string | Product;
+  recurring?: Recurring | null;
+  tax_behavior?: string;
+  type?: string;
+  unit_amount?: number;
+  unit_amount_decimal?: string;
+  [field: string]: any;
+}
+
+/** product */
+export interface Product {
+  id: string;
+  object: "product";
+  active?: boolean;
+  created?: number;
+  default_price?: string | null | Price;
+  description?: string | null;
+  livemode?: boolean;
+  metadata?: any;
+  name?: string;
+  unit_label?: string | null;
+  updated?: number;
+  [field: string]: any;
+}
+
+/** ProductPrices */
+export interface ProductPrices {
+  prices?: any;
+  product?: string;
+  [field: string]: any;
+}
+
+/** Recurring */
+export interface Recurring {
+  interval?: string;
+  interval_count?: number;
+  usage_type?: string;
+  [field: string]: any;
+}
+
+/** RedirectTo */
+export interface RedirectTo {
+  return_url?: string;
+  [field: string]: any;
+}
+
+/** refund */
+export interface Refund {
+  id: string;
+  object: "refund";
+  amount?: number;
+  balance_transaction?: string | null;
+  cardstreamTransactionId?: string | null;
+  charge?: string | null | Charge;
+  created?: number;
+  currency?: string;
+  failure_reason?: string | null;
+  livemode?: boolean;
+  metadata?: any;
+  payment_intent?: string | PaymentIntent;
+  reason?: string | null;
+  status?: string;
+  [field: string]: any;
+}
+
+/** billing_portal.session */
+export interface Session {
+  id: string;
+  object: "billing_portal.session";
+  configuration?: string | null;
+  created?: number;
+  customer?: string | Customer;
+  expires_at?: number;
+  flow?: Flow | null;
+  livemode?: boolean;
+  locale?: string | null;
+  on_behalf_of?: string | null;
+  return_url?: string | null;
+  url?: string;
+  [field: string]: any;
+}
+
+/** StatusTransitions */
+export interface StatusTransitions {
+  finalized_at?: number | null;
+  marked_uncollectible_at?: number | null;
+  paid_at?: number | null;
+  voided_at?: number | null;
+  [field: string]: any;
+}
+
+/** subscription */
+export interface Subscription {
+  id: string;
+  object: "subscription";
+  billing_cycle_anchor?: number;
+  cancel_at?: number | null;
+  cancel_at_period_end?: boolean;
+  canceled_at?: number | null;
+  cancellation_details?: CancellationDetails;
+  collection_method?: string;
+  created?: number;
+  currency?: string;
+  current_period_end?: number;
+  current_period_start?: number;
+  customer?: string | Customer;
+  customerId?: string;
+  default_payment_method?: string | null | PaymentMethod;
+  default_tax_rates?: any;
+  description?: string | null;
+  ended_at?: number | null;
+  items?: ItemList;
+  latest_invoice?: string | null | Invoice;
+  livemode?: boolean;
+  metadata?: any;
+  start_date?: number;
+  status?: string;
+  test_clock?: string | null;
+  trial_end?: number | null;
+  trial_start?: number | null;
+  [field: string]: any;
+}
+
+/** SubscriptionCancel */
+export interface SubscriptionCancel {
+  cancellation_reason?: CancellationReason;
+  enabled?: boolean;
+  mode?: string;
+  proration_behavior?: string;
+  [field: string]: any;
+}
+
+/** SubscriptionItem */
+export interface SubscriptionItem {
+  created?: number;
+  current_period_end?: number;
+  current_period_start?: number;
+  id?: string;
+  metadata?: any;
+  object?: string;
+  price?: Price;
+  quantity?: number;
+  subscription?: string;
+  tax_rates?: any;
+  [field: string]: any;
+}
+
+/** SubscriptionUpdate */
+export interface SubscriptionUpdate {
+  default_allowed_updates?: any;
+  enabled?: boolean;
+  products?: any;
+  proration_behavior?: string;
+  [field: string]: any;
+}
+
+/** TaxAmount */
+export interface TaxAmount {
+  amount?: number;
+  inclusive?: boolean;
+  tax_rate?: string;
+  taxable_amount?: number;
+  [field: string]: any;
+}
+
+/** tax_rate */
+export interface TaxRate {
+  id: string;
+  object: "tax_rate";
+  active?: boolean;
+  country?: string | null;
+  created?: number;
+  description?: string | null;
+  display_name?: string;
+  inclusive?: boolean;
+  jurisdiction?: string | null;
+  livemode?: boolean;
+  metadata?: any;
+  percentage?: number;
+  [field: string]: any;
+}
+
+/** test_helpers.test_clock */
+export interface TestClock {
+  id: string;
+  object: "test_helpers.test_clock";
+  created?: number;
+  deletes_after?: number;
+  frozen_time?: number;
+  livemode?: boolean;
+  name?: string | null;
+  status?: string;
+  [field: string]: any;
+}
+
+export type TxnType = "charge" | "refund" | "payout" | "payout_failure" | "topup" | "adjustment";
+
+/** webhook_endpoint */
+export interface WebhookEndpoint {
+  id: string;
+  object: "webhook_endpoint";
+  api_version?: string | null;
+  application?: string | null;
+  created?: number;
+  description?: string | null;
+  enabledEvents?: any;
+  enabled_events?: any;
+  livemode?: boolean;
+  metadata?: any;
+  secret?: string | null;
+  status?: string;
+  url?: string;
+  [field: string]: any;
+}
+
+export type BillingPortalConfiguration = Configuration;
+
+export type BillingPortalSession = Session;
 
 /** A `invoiceitem` object, as Stripe's API shapes it. */
 export interface Invoiceitem {
@@ -228,170 +802,7 @@ export interface LineItem {
   [field: string]: any;
 }
 
-/** A `payment_intent` object, as Stripe's API shapes it. */
-export interface PaymentIntent {
-  id: string;
-  object: "payment_intent";
-  amount?: number | null;
-  amount_capturable?: number | null;
-  amount_received?: number | null;
-  automatic_payment_methods?: any;
-  canceled_at?: any;
-  cancellation_reason?: any;
-  capture_method?: string | null;
-  cardstreamTransactionId?: string | null;
-  client_secret?: string | null;
-  confirmation_method?: string | null;
-  created?: number | null;
-  currency?: string | null;
-  customer?: string | Customer | null;
-  customerId?: string | null;
-  description?: string | null;
-  last_payment_error?: any;
-  latest_charge?: string | Charge | null;
-  livemode?: boolean | null;
-  metadata?: any;
-  next_action?: any;
-  paymentMethodId?: string | null;
-  payment_method?: string | PaymentMethod | null;
-  payment_method_types?: any;
-  processing?: any;
-  receipt_email?: any;
-  return_url?: any;
-  setup_future_usage?: any;
-  shipping?: any;
-  statement_descriptor?: any;
-  status?: string | null;
-  [field: string]: any;
-}
-
-/** A `payment_method` object, as Stripe's API shapes it. */
-export interface PaymentMethod {
-  id: string;
-  object: "payment_method";
-  allow_redisplay?: string | null;
-  billing_details?: any;
-  card?: any;
-  created?: number | null;
-  customer?: string | Customer | null;
-  customerId?: string | null;
-  livemode?: boolean | null;
-  metadata?: any;
-  type?: string | null;
-  [field: string]: any;
-}
-
-/** A `payout` object, as Stripe's API shapes it. */
-export interface Payout {
-  id: string;
-  object: "payout";
-  [field: string]: any;
-}
-
-/** A `price` object, as Stripe's API shapes it. */
-export interface Price {
-  id: string;
-  object: "price";
-  active?: boolean | null;
-  billing_scheme?: string | null;
-  created?: number | null;
-  currency?: string | null;
-  livemode?: boolean | null;
-  lookup_key?: any;
-  metadata?: any;
-  nickname?: any;
-  product?: string | Product | null;
-  recurring?: any;
-  tax_behavior?: string | null;
-  type?: string | null;
-  unit_amount?: number | null;
-  unit_amount_decimal?: string | null;
-  [field: string]: any;
-}
-
-/** A `product` object, as Stripe's API shapes it. */
-export interface Product {
-  id: string;
-  object: "product";
-  deleted?: boolean | null;
-  [field: string]: any;
-}
-
-/** A `refund` object, as Stripe's API shapes it. */
-export interface Refund {
-  id: string;
-  object: "refund";
-  amount?: number | null;
-  balance_transaction?: string | null;
-  cardstreamTransactionId?: string | null;
-  charge?: string | Charge | null;
-  created?: number | null;
-  currency?: string | null;
-  failure_reason?: any;
-  livemode?: boolean | null;
-  metadata?: any;
-  payment_intent?: string | PaymentIntent | null;
-  reason?: any;
-  status?: string | null;
-  [field: string]: any;
-}
-
-/** A `subscription` object, as Stripe's API shapes it. */
-export interface Subscription {
-  id: string;
-  object: "subscription";
-  billing_cycle_anchor?: number | null;
-  cancel_at?: number | null;
-  cancel_at_period_end?: boolean | null;
-  canceled_at?: number | null;
-  cancellation_details?: any;
-  collection_method?: string | null;
-  created?: number | null;
-  currency?: string | null;
-  current_period_end?: number | null;
-  current_period_start?: number | null;
-  customer?: string | Customer | null;
-  customerId?: string | null;
-  default_payment_method?: string | PaymentMethod | null;
-  default_tax_rates?: any;
-  description?: any;
-  ended_at?: number | null;
-  items?: any;
-  latest_invoice?: string | Invoice | null;
-  livemode?: boolean | null;
-  metadata?: any;
-  start_date?: number | null;
-  status?: string | null;
-  test_clock?: string | null;
-  trial_end?: any;
-  trial_start?: any;
-  [field: string]: any;
-}
-
-/** A `tax_rate` object, as Stripe's API shapes it. */
-export interface TaxRate {
-  id: string;
-  object: "tax_rate";
-  active?: boolean | null;
-  country?: string | null;
-  created?: number | null;
-  description?: any;
-  display_name?: string | null;
-  inclusive?: boolean | null;
-  jurisdiction?: any;
-  livemode?: boolean | null;
-  metadata?: any;
-  percentage?: number | null;
-  [field: string]: any;
-}
-
-/** A `test_helpers.test_clock` object, as Stripe's API shapes it. */
-export interface TestHelpersTestClock {
-  id: string;
-  object: "test_helpers.test_clock";
-  deleted?: boolean | null;
-  [field: string]: any;
-}
+export type TestHelpersTestClock = TestClock;
 
 /** A `webhook_attempt` object, as Stripe's API shapes it. */
 export interface WebhookAttempt {
@@ -408,14 +819,6 @@ export interface WebhookAttempt {
   status?: string | null;
   url?: string | null;
   webhook_endpoint?: string | null;
-  [field: string]: any;
-}
-
-/** A `webhook_endpoint` object, as Stripe's API shapes it. */
-export interface WebhookEndpoint {
-  id: string;
-  object: "webhook_endpoint";
-  deleted?: boolean | null;
   [field: string]: any;
 }
 

@@ -39,7 +39,7 @@ const hook = await setup.webhookEndpoints.create({
   url: `http://127.0.0.1:${receiverPort}/api/webhooks`,
   enabled_events: ["*"],
 });
-process.env.WEBHOOK_SECRET = hook.secret;
+process.env.WEBHOOK_SECRET = hook.secret ?? undefined;
 await setup.customers.create({ email: "first@example.com" });
 const first = await delivery("customer.created");
 const rawBody = first.body;

@@ -165,7 +165,8 @@ fn resource_ref(object: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{}", schema_name(object))})
 }
 
-/// An object's schema: `id` and `object`, and each field of a real answer carrying it (the
+/// The schema of an object no protocol type describes (see [`TYPED`]): `id` and `object`,
+/// and each field of a real answer carrying it (the
 /// captured examples, `captured::EXAMPLES`) with the type it had there, nullable; a field the
 /// expand table (`calmony_protocol::expand::EXPANDABLE`) lets a client expand is the id or
 /// the object it names. Objects inside fields are left open.
@@ -199,6 +200,85 @@ fn resource_schema(object: &str, known: &[&str]) -> Value {
         "properties": props,
         "additionalProperties": true
     })
+}
+
+/// The Rust type (in `calmony_protocol`) of each object the API answers, whose schema the
+/// description takes from the type itself (schemars), so it cannot drift from what is sent.
+const TYPED: &[(&str, &str)] = &[
+    ("balance", "Balance"),
+    ("balance_transaction", "BalanceTransaction"),
+    ("billing_portal.configuration", "Configuration"),
+    ("billing_portal.session", "Session"),
+    ("charge", "Charge"),
+    ("checkout.session", "CheckoutSession"),
+    ("customer", "Customer"),
+    ("event", "Event"),
+    ("invoice", "Invoice"),
+    ("payment_intent", "PaymentIntent"),
+    ("payment_method", "PaymentMethod"),
+    ("payout", "Payout"),
+    ("price", "Price"),
+    ("product", "Product"),
+    ("refund", "Refund"),
+    ("subscription", "Subscription"),
+    ("tax_rate", "TaxRate"),
+    ("test_helpers.test_clock", "TestClock"),
+    ("webhook_endpoint", "WebhookEndpoint"),
+];
+
+fn object_of_type(type_name: &str) -> Option<&'static str> {
+    TYPED.iter().find(|(_, t)| *t == type_name).map(|(o, _)| *o)
+}
+
+/// `object`'s schema from its protocol type: a reference to the type's definition, which
+/// `generator` keeps. `None`: no protocol type answers it (its schema comes from answers).
+fn typed(generator: &mut schemars::SchemaGenerator, object: &str) -> Option<Value> {
+    use calmony_protocol as p;
+    let schema = match object {
+        "balance" => generator.subschema_for::<p::balance::Balance>(),
+        "balance_transaction" => generator.subschema_for::<p::balance::BalanceTransaction>(),
+        "billing_portal.configuration" => {
+            generator.subschema_for::<p::billing_portal::Configuration>()
+        }
+        "billing_portal.session" => generator.subschema_for::<p::billing_portal::Session>(),
+        "charge" => generator.subschema_for::<p::charge::Charge>(),
+        "checkout.session" => generator.subschema_for::<p::checkout::CheckoutSession>(),
+        "customer" => generator.subschema_for::<p::customer::Customer>(),
+        "event" => generator.subschema_for::<p::event::Event>(),
+        "invoice" => generator.subschema_for::<p::billing::Invoice>(),
+        "payment_intent" => generator.subschema_for::<p::payment_intent::PaymentIntent>(),
+        "payment_method" => generator.subschema_for::<p::payment_method::PaymentMethod>(),
+        "payout" => generator.subschema_for::<p::balance::Payout>(),
+        "price" => generator.subschema_for::<p::billing::Price>(),
+        "product" => generator.subschema_for::<p::billing::Product>(),
+        "refund" => generator.subschema_for::<p::refund::Refund>(),
+        "subscription" => generator.subschema_for::<p::billing::Subscription>(),
+        "tax_rate" => generator.subschema_for::<p::billing::TaxRate>(),
+        "test_helpers.test_clock" => generator.subschema_for::<p::billing::TestClock>(),
+        "webhook_endpoint" => generator.subschema_for::<p::webhook::WebhookEndpoint>(),
+        _ => return None,
+    };
+    serde_json::to_value(schema).ok()
+}
+
+/// Let each field of `object` that `expand[]` may expand be the object it names too.
+fn expandable(def: &mut Value, object: &str, known: &[&str]) {
+    let Some(props) = def.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (o, field, target) in calmony_protocol::expand::EXPANDABLE {
+        if *o != object {
+            continue;
+        }
+        if let Some(prop) = props.get_mut(*field) {
+            let as_object = if known.contains(target) {
+                resource_ref(target)
+            } else {
+                json!({"type": "object"})
+            };
+            *prop = json!({"anyOf": [prop.clone(), as_object]});
+        }
+    }
 }
 
 /// The first captured answer that is (or lists) an `object`.
@@ -474,8 +554,27 @@ pub fn document() -> Value {
     }
     let mut schemas = Map::new();
     let known = objects();
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas/".into())
+        .into_generator();
     for object in &known {
-        schemas.insert(schema_name(object), resource_schema(object, &known));
+        let schema = match typed(&mut generator, object) {
+            // The object's name as the API spells it, for clients that name types by it.
+            Some(mut typed) => {
+                typed["x-object"] = json!(object);
+                typed
+            }
+            None => resource_schema(object, &known),
+        };
+        schemas.insert(schema_name(object), schema);
+    }
+    // The protocol types' own schemas (and those of the types inside them), with each field
+    // `expand[]` may turn into an object allowed to be that object.
+    for (name, mut def) in generator.take_definitions(true) {
+        if let Some(object) = object_of_type(&name) {
+            expandable(&mut def, object, &known);
+        }
+        schemas.entry(name).or_insert(def);
     }
     schemas.insert("error".into(), error_schema());
     json!({

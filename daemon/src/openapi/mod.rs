@@ -1,5 +1,6 @@
 //! The machine-readable description of the `/v1` API (`GET /openapi.json`, no key needed):
-//! [`document`] walks the route table and [`operations`] describes each route. The developer
+//! [`document`] walks the route table, [`operations`] describes each route, and the objects'
+//! schemas come from the protocol types (schemars), checked against real answers. The developer
 //! docs (`/docs`, `pages::docs`) and the TypeScript SDK's types are made from the same
 //! description, so none of them can describe a route the daemon does not have.
 //!

@@ -287,21 +287,60 @@ fn captured_requests_are_the_bodies_examples_with_their_types() {
 }
 
 #[test]
-fn object_schemas_carry_the_fields_of_real_answers() {
+fn object_schemas_come_from_the_protocol_types() {
     let doc = document();
-    let intent = &doc["components"]["schemas"]["payment_intent"]["properties"];
+    let schemas = &doc["components"]["schemas"];
+    // The object's name refers to its Rust type's schema, made by schemars.
     assert_eq!(
-        intent["amount"]["type"],
-        serde_json::json!(["number", "null"])
+        schemas["payment_intent"]["$ref"],
+        "#/components/schemas/PaymentIntent"
     );
+    let intent = &schemas["PaymentIntent"]["properties"];
+    assert_eq!(intent["amount"]["type"], "integer");
+    assert_eq!(intent["status"]["type"], "string");
     assert_eq!(
-        intent["status"]["type"],
+        intent["description"]["type"],
         serde_json::json!(["string", "null"])
     );
     // Expandable: the id or the object.
     assert_eq!(
         intent["customer"]["anyOf"][1]["$ref"],
         "#/components/schemas/customer"
+    );
+    // Every field of every real answer the tests captured is a field of its type's schema:
+    // the types are what is sent.
+    let examples = super::captured::examples();
+    let mut missing = Vec::new();
+    for (name, ex) in examples.as_object().into_iter().flatten() {
+        let resp = &ex["response"];
+        let sample = if resp["object"] == "list" {
+            &resp["data"][0]
+        } else {
+            resp
+        };
+        // A deletion's answer (`{id, object, deleted}`) is its own shape.
+        let Some(object) = sample["object"]
+            .as_str()
+            .filter(|_| sample.get("deleted").is_none())
+        else {
+            continue;
+        };
+        let Some(reference) = schemas[object.replace('.', "_")]["$ref"].as_str() else {
+            continue;
+        };
+        let def = &schemas[reference.trim_start_matches("#/components/schemas/")];
+        for field in sample.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if def["properties"].get(field).is_none() {
+                missing.push(format!("{name}: `{object}` sends `{field}`"));
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "fields the types' schemas lack:\n{}",
+        missing.join("\n")
     );
     let table = [
         (serde_json::json!(null), serde_json::json!({})),
