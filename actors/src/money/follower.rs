@@ -135,16 +135,7 @@ impl Follower {
                     counted += 1;
                 }
             }
-            let (mut c, k) = (self.store.conn(), cursor_key.clone());
-            self.store
-                .run(async move {
-                    redis::cmd("SET")
-                        .arg(k)
-                        .arg(id)
-                        .query_async::<()>(&mut c)
-                        .await
-                })
-                .await?;
+            self.redis_set(&cursor_key, &id).await?;
         }
         Ok(counted)
     }
@@ -186,16 +177,7 @@ impl Follower {
         if latest != cursor
             && let Some(l) = latest
         {
-            let (mut c, k) = (self.store.conn(), keys::cursor(mode));
-            self.store
-                .run(async move {
-                    redis::cmd("SET")
-                        .arg(k)
-                        .arg(l)
-                        .query_async::<()>(&mut c)
-                        .await
-                })
-                .await?;
+            self.redis_set(&keys::cursor(mode), &l).await?;
         }
         match stopped {
             Some(e) => Err(e),
@@ -697,6 +679,21 @@ impl Follower {
                     .arg(min)
                     .arg(max)
                     .query_async(&mut c)
+                    .await
+            })
+            .await?)
+    }
+
+    /// A cursor moved on (a plain string key).
+    async fn redis_set(&self, key: &str, value: &str) -> Result<(), FollowError> {
+        let (mut c, k, v) = (self.store.conn(), key.to_owned(), value.to_owned());
+        Ok(self
+            .store
+            .run(async move {
+                redis::cmd("SET")
+                    .arg(k)
+                    .arg(v)
+                    .query_async::<()>(&mut c)
                     .await
             })
             .await?)
