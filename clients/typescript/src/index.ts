@@ -92,7 +92,7 @@ export class CalmonyPay {
 
     this.customers = {
       create: one<G.PostV1CustomersParams, G.Customer>("postV1Customers"),
-      retrieve: byId<G.GetV1CustomersIdParams, G.Customer>("getV1CustomersId"),
+      retrieve: byId<G.GetV1CustomersIdParams, G.Customer | G.Deleted>("getV1CustomersId"),
       update: byId<G.PostV1CustomersIdParams, G.Customer>("postV1CustomersId"),
       delete: byId<G.DeleteV1CustomersIdParams, G.Deleted>("deleteV1CustomersId"),
       del: byId<G.DeleteV1CustomersIdParams, G.Deleted>("deleteV1CustomersId"),

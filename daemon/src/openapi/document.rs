@@ -138,23 +138,29 @@ fn answer_schema(answer: Answer) -> (&'static str, Value) {
                 }
             }),
         ),
-        Answer::Deleted(object) => (
+        Answer::Deleted(object) => ("application/json", tombstone(object)),
+        Answer::OneOrDeleted(object) => (
             "application/json",
-            json!({
-                "type": "object",
-                "required": ["id", "object", "deleted"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "object": {"const": object},
-                    "deleted": {"const": true}
-                }
-            }),
+            json!({"anyOf": [resource_ref(object), tombstone(object)]}),
         ),
         Answer::Pdf => (
             "application/pdf",
             json!({"type": "string", "contentMediaType": "application/pdf"}),
         ),
     }
+}
+
+/// What a deletion leaves: `{id, object, deleted: true}`.
+fn tombstone(object: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "object", "deleted"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"const": object},
+            "deleted": {"const": true}
+        }
+    })
 }
 
 fn schema_name(object: &str) -> String {
@@ -531,7 +537,7 @@ fn objects() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = super::operations::OPERATIONS
         .iter()
         .filter_map(|(_, op)| match op.answer {
-            Answer::One(o) | Answer::List(o) => Some(o),
+            Answer::One(o) | Answer::List(o) | Answer::OneOrDeleted(o) => Some(o),
             Answer::Deleted(_) | Answer::Pdf => None,
         })
         .collect();

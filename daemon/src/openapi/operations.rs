@@ -44,6 +44,8 @@ pub enum Answer {
     List(&'static str),
     /// A `{id, object, deleted: true}` tombstone.
     Deleted(&'static str),
+    /// The object, or its tombstone once deleted (a customer, as in Stripe).
+    OneOrDeleted(&'static str),
     /// `application/pdf` bytes.
     Pdf,
 }
@@ -269,7 +271,7 @@ const fn op(summary: &'static str, params: &'static [Param], answer: Answer) -> 
 /// Every described endpoint. `expand[]` is added to every operation by the generator, and
 /// `limit`/`starting_after`/`ending_before` are listed where the list takes them.
 pub const OPERATIONS: &[(Endpoint, Op)] = {
-    use Answer::{Deleted, List, One, Pdf};
+    use Answer::{Deleted, List, One, OneOrDeleted, Pdf};
     use Endpoint::*;
     &[
         (
@@ -286,7 +288,11 @@ pub const OPERATIONS: &[(Endpoint, Op)] = {
         ),
         (
             CustomerRetrieve,
-            op("Retrieve a customer", &[], One("customer")),
+            op(
+                "Retrieve a customer; a deleted one answers with its tombstone",
+                &[],
+                OneOrDeleted("customer"),
+            ),
         ),
         (
             CustomerUpdate,

@@ -250,6 +250,24 @@ fn creates_link_to_the_operations_on_what_they_made() {
 }
 
 #[test]
+fn a_deleted_customer_is_retrieved_as_its_tombstone() {
+    // As in Stripe: GET on a deleted customer answers 200 with `{id, object, deleted}`.
+    let doc = document();
+    let schema = &doc["paths"]["/v1/customers/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    let either = schema["anyOf"].as_array().expect("anyOf");
+    assert_eq!(either[0]["$ref"], "#/components/schemas/customer");
+    assert_eq!(
+        either[1]["properties"]["deleted"]["const"], true,
+        "{schema}"
+    );
+    // Other retrievals of deletable objects answer 404 once deleted, so stay one object.
+    let product = &doc["paths"]["/v1/products/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    assert!(product.get("anyOf").is_none(), "{product}");
+}
+
+#[test]
 fn captured_requests_are_the_bodies_examples_with_their_types() {
     let doc = document();
     let example = &doc["paths"]["/v1/payment_intents"]["post"]["requestBody"]["content"]["application/json"]
