@@ -1,7 +1,7 @@
 //! A settlement batch's life, as pure decisions: when it closes into payouts, when its credit
 //! pays them, when the deadline fails them.
 //!
-//! A batch's expected net only grows by the payments' commits (see [`super::ledger`]); what
+//! A batch's expected net (the sum of its projects' shares) only grows by the payments' commits (see [`super::ledger`]); what
 //! the follower decides and writes is its [`BatchState`], a record it changes under a version
 //! check, so two daemons never close or pay a batch twice. Credits are summed by reference:
 //! an acquirer may pay one day's batch in more than one credit.
@@ -74,18 +74,20 @@ impl Figures {
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(0)
         };
+        let shares: BTreeMap<String, i64> = fields
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("share:")?.to_owned(), v.parse().ok()?)))
+            .collect();
         Some(Self {
             kind: BatchKind::parse(fields.get("kind")?)?,
             closes_at: int("closes_at"),
-            expected: int("expected"),
+            // Every net joins exactly one share, so the batch expects their sum.
+            expected: shares.values().sum(),
             currency: fields
                 .get("currency")
                 .cloned()
                 .unwrap_or_else(|| "gbp".into()),
-            shares: fields
-                .iter()
-                .filter_map(|(k, v)| Some((k.strip_prefix("share:")?.to_owned(), v.parse().ok()?)))
-                .collect(),
+            shares,
         })
     }
 }
@@ -288,5 +290,32 @@ mod tests {
         f.shares.insert("c".into(), -300);
         let made = payouts(&f);
         assert_eq!(made, vec![("a".into(), 4_900), ("b".into(), 100)]);
+    }
+
+    #[test]
+    fn a_batch_expects_the_sum_of_its_shares_and_needs_a_kind() {
+        let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        for (pairs, want) in [
+            (
+                vec![("kind", "card"), ("share:a", "4900"), ("share:b", "-300")],
+                Some(4_600),
+            ),
+            (vec![("kind", "bank"), ("closes_at", "9")], Some(0)),
+            // A stale `expected` from an older daemon is not read: the shares are the truth.
+            (
+                vec![("kind", "card"), ("expected", "1"), ("share:a", "5")],
+                Some(5),
+            ),
+            (vec![("share:a", "5")], None),
+            (vec![("kind", "crypto"), ("share:a", "5")], None),
+        ] {
+            let got = Figures::from_fields(&fields(&pairs)).map(|f| f.expected);
+            assert_eq!(got, want, "{pairs:?}");
+        }
     }
 }

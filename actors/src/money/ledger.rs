@@ -162,17 +162,26 @@ pub fn write(tx: &mut Tx, scope: &Scope, e: &NewEntry<'_>) -> Result<BalanceTran
 fn join_batch(tx: &mut Tx, scope: &Scope, b: &BatchRef, txn: &str, net: i64, currency: &str) {
     let mode = scope.mode;
     let k = keys::batch(mode, &b.reference);
-    tx.hincrby(&k, "expected", net)
-        .hincrby(&k, &format!("share:{}", scope.project), net)
-        .hsetnx(&k, "kind", b.kind.as_str())
-        .hsetnx(&k, "closes_at", &b.closes_at.to_string())
-        .hsetnx(&k, "currency", currency)
+    // The batch's own fields and its place in the list of batches are written by the first
+    // transaction to join; every one (re-)adds it to the due set, so a late joiner after the
+    // close is seen by the follower. What it expects is the sum of the shares.
+    tx.hincrby(&k, &format!("share:{}", scope.project), net)
+        .create_once(
+            &k,
+            &[
+                ("kind", b.kind.as_str()),
+                ("closes_at", &b.closes_at.to_string()),
+                ("currency", currency),
+            ],
+            &keys::batches(mode),
+            b.closes_at * 1000,
+            &b.reference,
+        )
         .index(
             &keys::batch_members(mode, &b.reference),
             &format!("{}|{txn}", scope.project),
         )
-        .schedule(&keys::due(mode), b.closes_at * 1000, &b.reference)
-        .schedule(&keys::batches(mode), b.closes_at * 1000, &b.reference);
+        .schedule(&keys::due(mode), b.closes_at * 1000, &b.reference);
 }
 
 /// What a charge's balance transaction says about the refunds to come: its batch and scheme.

@@ -110,6 +110,16 @@ enum Op {
         field: usize,
         value: usize,
     },
+    /// Hash `k` gets the `count` field/value values from `first` only if its first field is
+    /// absent, and then `member` joins sorted set `set` at `score`.
+    Once {
+        k: usize,
+        first: usize,
+        count: usize,
+        set: usize,
+        score: i64,
+        member: usize,
+    },
     /// Entry `id` of stream `k` is still pending in `group` (not yet acknowledged).
     Unacked {
         k: usize,
@@ -170,6 +180,7 @@ impl Op {
             | Op::Hincrby { k, .. }
             | Op::Hdel { k, .. }
             | Op::Hsetnx { k, .. }
+            | Op::Once { k, .. }
             | Op::Unacked { k, .. }
             | Op::Index { k, .. } => *k,
             Op::Event { keys, .. } => keys[0],
@@ -225,6 +236,18 @@ impl Op {
                 *k += keys;
                 *field += args;
                 *value += args;
+            }
+            Op::Once {
+                k,
+                first,
+                set,
+                member,
+                ..
+            } => {
+                *k += keys;
+                *set += keys;
+                *first += args;
+                *member += args;
             }
             Op::Index {
                 k,
@@ -284,6 +307,21 @@ impl Op {
             Op::Hincrby { k, field, by } => out.code("I").int(k).int(field).text(by),
             Op::Hdel { k, field } => out.code("D").int(k).int(field),
             Op::Hsetnx { k, field, value } => out.code("N").int(k).int(field).int(value),
+            Op::Once {
+                k,
+                first,
+                count,
+                set,
+                score,
+                member,
+            } => out
+                .code("HO")
+                .int(k)
+                .int(first)
+                .int(count)
+                .int(set)
+                .text(score)
+                .int(member),
             Op::Unacked { k, group, id } => out.code("VP").int(k).int(group).int(id),
             Op::Index {
                 k,
@@ -582,6 +620,35 @@ impl Tx {
         let k = self.k(key);
         let (field, value) = (self.v(field), self.v(value));
         self.ops.push(Op::Hsetnx { k, field, value });
+        self
+    }
+
+    /// Write `fields` to hash `key` only if it has none of them yet (the first is the guard),
+    /// and then add `member` to `set` at `score`: something made once by whichever change
+    /// comes first (a settlement batch), which later changes do not write again.
+    pub fn create_once(
+        &mut self,
+        key: &str,
+        fields: &[(&str, &str)],
+        set: &str,
+        score: i64,
+        member: &str,
+    ) -> &mut Self {
+        if fields.is_empty() {
+            return self;
+        }
+        let k = self.k(key);
+        let (first, count) = self.vs(fields);
+        let set = self.k(set);
+        let member = self.v(member);
+        self.ops.push(Op::Once {
+            k,
+            first,
+            count,
+            set,
+            score,
+            member,
+        });
         self
     }
 

@@ -82,6 +82,13 @@ while p <= last do
   elseif o == 'I' then redis.call('HINCRBY', key(1), val(2), t[p + 3]) p = p + 4
   elseif o == 'D' then redis.call('HDEL', key(1), val(2)) p = p + 3
   elseif o == 'N' then redis.call('HSETNX', key(1), val(2), val(3)) p = p + 4
+  elseif o == 'HO' then
+    local f, c = n(2), n(3)
+    if redis.call('HSETNX', key(1), ARGV[f], ARGV[f + 1]) == 1 then
+      if c > 2 then redis.call('HSET', key(1), unpack(ARGV, f + 2, f + c - 1)) end
+      redis.call('ZADD', key(4), t[p + 5], val(6))
+    end
+    p = p + 7
   elseif o == 'IX' then
     local field, prefix, id, now = val(2), val(3), val(4), val(5)
     local was = redis.call('HGET', key(1), field)
