@@ -1218,7 +1218,7 @@ export type DeleteV1CustomersIdParams = {
   expand?: Array<string>;
 };
 
-/** GET /v1/customers/{id}: Retrieve a customer */
+/** GET /v1/customers/{id}: Retrieve a customer; a deleted one answers with its tombstone */
 export type GetV1CustomersIdParams = {
   expand?: Array<string>;
 };
