@@ -81,8 +81,11 @@ impl Figures {
         Some(Self {
             kind: BatchKind::parse(fields.get("kind")?)?,
             closes_at: int("closes_at"),
-            // Every net joins exactly one share, so the batch expects their sum.
-            expected: shares.values().sum(),
+            // Every net joins `expected` and exactly one share in the same commit.
+            expected: fields
+                .get("expected")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| shares.values().sum()),
             currency: fields
                 .get("currency")
                 .cloned()
@@ -293,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_expects_the_sum_of_its_shares_and_needs_a_kind() {
+    fn a_batch_expects_what_its_shares_add_up_to_and_needs_a_kind() {
         let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
             pairs
                 .iter()
@@ -306,9 +309,9 @@ mod tests {
                 Some(4_600),
             ),
             (vec![("kind", "bank"), ("closes_at", "9")], Some(0)),
-            // A stale `expected` from an older daemon is not read: the shares are the truth.
+            // `expected` as kept beside the shares, their sum.
             (
-                vec![("kind", "card"), ("expected", "1"), ("share:a", "5")],
+                vec![("kind", "card"), ("expected", "5"), ("share:a", "5")],
                 Some(5),
             ),
             (vec![("share:a", "5")], None),

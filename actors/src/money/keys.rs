@@ -11,7 +11,8 @@ fn base(mode: Mode, rest: &str) -> String {
 }
 
 /// A batch's running figures (hash): `expected` (net, pence), `share:<project>`, `kind`,
-/// `closes_at` (Unix seconds), `currency`. Only ever incremented, by the payments' commits.
+/// `closes_at` (Unix seconds), `currency`: the first two incremented by each payment's
+/// commit, the others written by the first to join.
 pub fn batch(mode: Mode, reference: &str) -> String {
     base(mode, &format!("batch:{reference}"))
 }

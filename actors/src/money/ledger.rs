@@ -164,8 +164,10 @@ fn join_batch(tx: &mut Tx, scope: &Scope, b: &BatchRef, txn: &str, net: i64, cur
     let k = keys::batch(mode, &b.reference);
     // The batch's own fields and its place in the list of batches are written by the first
     // transaction to join; every one (re-)adds it to the due set, so a late joiner after the
-    // close is seen by the follower. What it expects is the sum of the shares.
-    tx.hincrby(&k, &format!("share:{}", scope.project), net)
+    // close is seen by the follower. `expected` (the sum of the shares) is still kept: a
+    // follower of the previous release, sharing this Redis during an upgrade, reads it.
+    tx.hincrby(&k, "expected", net)
+        .hincrby(&k, &format!("share:{}", scope.project), net)
         .create_once(
             &k,
             &[
