@@ -26,7 +26,8 @@ pub struct BatchLine {
     pub expected: i64,
     pub received: i64,
     pub payouts: BTreeMap<String, String>,
-    /// `matched`, `awaiting_credit`, `missing_credit`, `wrong_amount`, `changed_after_close`,
+    /// `matched`, `awaiting_credit`, `missing_credit`, `late_credit` (in full after the
+    /// deadline failed the payouts), `wrong_amount`, `changed_after_close`,
     /// `net_debit` (refunds outweighed takings: nothing to pay out, the acquirer debits),
     /// `unverified` (paid when due in a mode without Griffin: nothing could confirm it).
     pub verdict: String,
@@ -85,6 +86,9 @@ pub fn verdict(
         Phase::Paid if received == 0 => "unverified",
         Phase::Open | Phase::InTransit if received == 0 => "awaiting_credit",
         Phase::Failed if received == 0 => "missing_credit",
+        // The credit came in full, but after the deadline had failed the payouts: the money
+        // is on the account and the projects' balances, and an operator must pay it out.
+        Phase::Failed if received == expected => "late_credit",
         _ if received != expected => "wrong_amount",
         _ => "matched",
     }
@@ -284,6 +288,7 @@ mod tests {
             (Phase::Open, 500, 0, None, "awaiting_credit"),
             (Phase::Failed, 500, 0, Some(500), "missing_credit"),
             (Phase::Failed, 500, 499, Some(500), "wrong_amount"),
+            (Phase::Failed, 500, 500, Some(500), "late_credit"),
             (Phase::InTransit, 500, 501, Some(500), "wrong_amount"),
             (Phase::Paid, 600, 500, Some(500), "changed_after_close"),
             (Phase::Paid, -700, 0, Some(-700), "net_debit"),

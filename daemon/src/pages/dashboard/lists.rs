@@ -297,6 +297,7 @@ fn reconciled(verdict: &str) -> &'static str {
         "matched" => "Matched",
         "awaiting_credit" => "Awaiting credit",
         "missing_credit" => "Credit missing",
+        "late_credit" => "Credit late (payouts failed)",
         "wrong_amount" => "Wrong amount",
         "changed_after_close" => "Changed after close",
         "net_debit" => "Nothing to pay (net debit)",
