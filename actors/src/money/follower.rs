@@ -130,9 +130,20 @@ impl Follower {
                             .map(str::to_owned)
                     })
             {
-                let t = client.transaction(&url).await?;
-                if self.credit(mode, &t).await? {
-                    counted += 1;
+                match client.transaction(&url).await {
+                    Ok(t) => {
+                        if self.credit(mode, &t).await? {
+                            counted += 1;
+                        }
+                    }
+                    // Griffin will never answer this one (a 4xx, or a link we will not
+                    // follow): passed over, so it does not hold up every later event. A real
+                    // transaction is still found by the ledger poller.
+                    Err(e @ (GriffinError::Refused { .. } | GriffinError::Invalid(_))) => {
+                        metrics::counter!("calmony_griffin_events_skipped_total").increment(1);
+                        tracing::warn!(mode = mode.as_str(), %url, error = %e, "a Griffin event's transaction could not be read; passed over");
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             self.redis_set(&cursor_key, &id).await?;
