@@ -289,11 +289,32 @@ async fn an_owner_refunds_from_the_payment_page_and_the_guards_hold() {
     let confirm = owner.get(&refund_path).await;
     assert_eq!(confirm.status, 200);
     assert!(confirm.body.contains("id=\"confirm-refund\""));
+    // Without the form's one-time token nothing is refunded.
     let r = owner
         .post(&refund_path, &[("amount", "10.00"), ("csrf", &csrf)])
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(refunds_of(&w.api, &pi).await, 0);
+    let once = form(&confirm.body, "confirm-refund")
+        .field("once")
+        .expect("the refund form's one-time token")
+        .to_string();
+    let sent = [
+        ("amount", "10.00"),
+        ("csrf", csrf.as_str()),
+        ("once", once.as_str()),
+    ];
+    let r = owner.post(&refund_path, &sent).await;
+    assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(refunds_of(&w.api, &pi).await, 1);
+    // The same form sent again (a double click): the payment's page, and still one refund.
+    let r = owner.post(&refund_path, &sent).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        refunds_of(&w.api, &pi).await,
+        1,
+        "a resubmitted form refunds once"
+    );
     let home = owner.get(&format!("/dashboard/{acme}/test")).await;
     assert!(
         home.body.contains("id=\"refunded\">£10.00<"),

@@ -613,3 +613,45 @@ mod tests {
         assert!(!password_matches(None, "").await);
     }
 }
+
+/// How long a form's one-time token stays good.
+pub const ONCE_LIFE_SECS: u64 = 3_600;
+
+fn once_key(token: &str) -> String {
+    format!("cp:dashboard:once:{}", access::digest(token))
+}
+
+/// A one-time token for a form that moves money (`purpose` names what it is for, e.g. a
+/// refund of one payment in one project and mode): a double submit, or a resubmitted page,
+/// finds it used and does nothing a second time.
+pub async fn issue_once(store: &Store, purpose: &str) -> Result<String, StoreError> {
+    let token = hex::encode(rand::random::<[u8; 16]>());
+    let mut c = store.conn();
+    let _: () = store
+        .run(
+            redis::cmd("SET")
+                .arg(once_key(&token))
+                .arg(purpose)
+                .arg("EX")
+                .arg(ONCE_LIFE_SECS)
+                .query_async(&mut c),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Use `token` up: true only for the first use, within its life, for the same `purpose`.
+pub async fn use_once(store: &Store, token: &str, purpose: &str) -> Result<bool, StoreError> {
+    if token.is_empty() || token.len() > 64 {
+        return Ok(false);
+    }
+    let mut c = store.conn();
+    let was: Option<String> = store
+        .run(
+            redis::cmd("GETDEL")
+                .arg(once_key(token))
+                .query_async(&mut c),
+        )
+        .await?;
+    Ok(was.as_deref() == Some(purpose))
+}

@@ -169,9 +169,15 @@ pub async fn handle(state: &AppState, r: Request<'_>) -> Response<Body> {
                 (false, []) => views::home(&ctx, &at).await,
                 (false, ["payments"]) => views::payments(&ctx, &at, &query).await,
                 (false, ["payments", id]) => {
-                    let notice = field(&query, "refunded")
-                        .is_some()
-                        .then_some("The refund has been made. The customer is told by their bank.");
+                    let notice = if field(&query, "refunded").is_some() {
+                        Some("The refund has been made. The customer is told by their bank.")
+                    } else if field(&query, "resubmitted").is_some() {
+                        Some(
+                            "That refund form was already sent, so nothing more was refunded. The payment's refunds are below.",
+                        )
+                    } else {
+                        None
+                    };
                     views::payment(&ctx, &at, id, notice).await
                 }
                 (false, ["payments", id, "refund"]) => {

@@ -831,6 +831,10 @@ pub async fn refund_form(
         Err(e) => return unavailable(&e.message),
     };
     let left = refundable(&l);
+    let once = match accounts::issue_once(&ctx.state.store, &refund_purpose(at, id)).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(&e.to_string()),
+    };
     let base = at.base();
     let amount = field(form, "amount")
         .map(str::to_string)
@@ -851,6 +855,7 @@ pub async fn refund_form(
          <p>Up to <strong>{left}</strong> can be refunded. The customer sees it on their statement in 5–10 days; \
          this cannot be undone.</p>\
          <form method=\"post\" action=\"{b}/payments/{id}/refund\" novalidate><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"once\" value=\"{once}\">\
          <label for=\"amount\">Amount to refund (£)</label><input type=\"text\" inputmode=\"decimal\" id=\"amount\" name=\"amount\" value=\"{amount}\"{inv}>{err}\
          <div class=\"actions\"><button type=\"submit\" class=\"danger\" id=\"confirm-refund\">Refund</button>\
          <a class=\"button secondary\" href=\"{b}/payments/{id}\">Cancel</a></div></form></section>",
@@ -858,6 +863,7 @@ pub async fn refund_form(
         id = escape(s(&l.intent, "id")),
         left = money(left),
         csrf = escape(&ctx.session.csrf),
+        once = escape(&once),
         amount = escape(&amount),
     );
     let status = if problem.is_some() { 400 } else { 200 };
@@ -873,13 +879,23 @@ pub async fn refund_form(
     .await
 }
 
+/// What a refund form's one-time token is for: this payment, in this project and mode.
+fn refund_purpose(at: &At<'_>, id: &str) -> String {
+    format!("refund:{}:{}:{id}", at.project, at.mode.as_str())
+}
+
 /// Do the refund (through the IntentProcessor, as the API's), audit it, and show the payment.
+/// The form's one-time token is used up before the refund: a double click or a resubmitted
+/// page refunds once, and shows the payment.
 pub async fn refund(
     ctx: &Ctx<'_>,
     at: &At<'_>,
     id: &str,
     form: &[(String, String)],
 ) -> Response<Body> {
+    if at.role < Role::Admin {
+        return answers::forbidden("Your role in this project (viewer) does not allow refunds.");
+    }
     let l = match load_payment(ctx, at, id).await {
         Ok(Some(l)) => l,
         Ok(None) => return not_found(),
@@ -897,6 +913,12 @@ pub async fn refund(
         }
         Some(a) => a,
     };
+    let once = field(form, "once").unwrap_or_default();
+    match accounts::use_once(&ctx.state.store, once, &refund_purpose(at, id)).await {
+        Ok(true) => {}
+        Ok(false) => return redirect(&format!("{}/payments/{id}?resubmitted=1", at.base())),
+        Err(e) => return unavailable(&e.to_string()),
+    }
     let p = match params(&format!("payment_intent={id}&amount={amount}")) {
         Ok(p) => p,
         Err(e) => return unavailable(&e.message),
