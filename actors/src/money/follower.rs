@@ -131,6 +131,12 @@ impl Follower {
                     })
             {
                 match client.transaction(&url).await {
+                    // Only the settlement account's money counts: an event about another
+                    // account of the same organisation is passed over.
+                    Ok(t) if t.account_url != client.account_url().await? => {
+                        metrics::counter!("calmony_griffin_events_skipped_total").increment(1);
+                        tracing::warn!(mode = mode.as_str(), %url, account = %t.account_url, "a Griffin event about another account; passed over");
+                    }
                     Ok(t) => {
                         if self.credit(mode, &t).await? {
                             counted += 1;
