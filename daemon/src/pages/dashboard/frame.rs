@@ -69,8 +69,8 @@ pub const STYLE: &str = "*{box-sizing:border-box}\
  .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
  .auth{max-width:25rem;margin:8vh auto;padding:0 1rem}.auth .card{padding:1.75rem}.auth .logo{color:#1a1f36;display:block;text-align:center;margin:0 0 1.25rem;font-size:1.3rem}.auth .logo span{color:#3a4bd9}\
  .auth button{width:100%;margin-top:1.1rem}\
- @media(max-width:52rem){.shell{flex-direction:column;padding:.75rem;gap:.75rem}nav.side{flex:none}nav.side ul{display:flex;flex-wrap:wrap;gap:.25rem}\
- nav.side a{white-space:nowrap}.hide-sm{display:none}.top{gap:.5rem .75rem}.tile .v{font-size:1.2rem}}";
+ @media(max-width:52rem){.shell{flex-direction:column;padding:.75rem;gap:.75rem}nav.side{flex:none}nav.side ul{display:flex;flex-wrap:wrap;gap:.1rem .2rem}\
+ nav.side a{white-space:nowrap;padding:.35rem .55rem;font-size:.92rem}nav.side li.muted{padding:0 .2rem 0 .7rem!important;align-self:center}.hide-sm{display:none}.top{gap:.5rem .75rem}.tile .v{font-size:1.2rem}}";
 
 /// A page for a signed-out visitor (sign-in): the logo and one card.
 pub fn auth_page(status: u16, title: &str, body: &str) -> Response<Body> {
