@@ -278,6 +278,42 @@ pub struct Params {
     prefix: String,
 }
 
+/// `card[...]` hashes anywhere in `map` with their number cut to the first six and last four
+/// digits (what may be kept in clear) and their `cvc` left out.
+pub fn without_card_data(map: &mut Map<String, Value>) {
+    for (name, value) in map.iter_mut() {
+        match value {
+            Value::Object(inner) if name == "card" => {
+                inner.remove("cvc");
+                if let Some(Value::String(number)) = inner.get_mut("number") {
+                    *number = truncated_pan(number);
+                }
+                without_card_data(inner);
+            }
+            Value::Object(inner) => without_card_data(inner),
+            Value::Array(items) => {
+                for item in items {
+                    if let Value::Object(inner) = item {
+                        without_card_data(inner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A card number as it may be kept: its first six and last four digits.
+fn truncated_pan(number: &str) -> String {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 13 {
+        return "…".to_owned();
+    }
+    let head: String = digits[..6].iter().collect();
+    let tail: String = digits[digits.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 impl Params {
     pub fn new(map: Map<String, Value>) -> Self {
         Self {
@@ -314,8 +350,13 @@ impl Params {
     }
 
     /// Canonical JSON of what is left, for fingerprinting (keys sorted, as `Map` keeps them).
+    /// Card data never enters it (see [`without_card_data`]): the fingerprint is kept in Redis
+    /// beside an idempotency key for a day, and a hash of a card number and its CVC could be
+    /// reversed by trying every number of the card's BIN and last four.
     pub fn canonical(&self) -> String {
-        serde_json::to_string(&self.map).unwrap_or_default()
+        let mut map = self.map.clone();
+        without_card_data(&mut map);
+        serde_json::to_string(&map).unwrap_or_default()
     }
 
     /// Remove and return one parameter, given as its snake_case name and then its other
@@ -550,6 +591,40 @@ impl Params {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn card_numbers_and_cvcs_never_reach_the_fingerprint() {
+        for (body, kept, gone) in [
+            (
+                "type=card&card[number]=4242424242424242&card[cvc]=123&card[exp_month]=12",
+                &["424242…4242", "\"exp_month\":\"12\""][..],
+                &["4242424242424242", "123"][..],
+            ),
+            (
+                "payment_method_data[card][number]=5555555555554444&payment_method_data[card][cvc]=987&amount=100",
+                &["555555…4444", "\"amount\":\"100\""][..],
+                &["5555555555554444", "987"][..],
+            ),
+            // Not a card: a `number` elsewhere is kept as sent.
+            (
+                "invoice_settings[number]=1234567890123",
+                &["1234567890123"][..],
+                &[][..],
+            ),
+        ] {
+            let p = match crate::params::parse_form(body.as_bytes()) {
+                Ok(map) => Params::new(map),
+                Err(e) => panic!("{body}: {e:?}"),
+            };
+            let c = p.canonical();
+            for k in kept {
+                assert!(c.contains(k), "{body}: {c} lacks {k}");
+            }
+            for g in gone {
+                assert!(!c.contains(g), "{body}: {c} has {g}");
+            }
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
