@@ -341,9 +341,6 @@ impl std::fmt::Debug for GriffinConnection {
     }
 }
 
-/// The built-in Griffin sandbox's public test API key (as `calmony_sandbox` accepts it).
-pub const GRIFFIN_SANDBOX_API_KEY: &str = "g-test-calmony-sandbox-api-key";
-
 impl GriffinConfig {
     /// A live connection with an API key needs every setting, https and its key file.
     fn validate(&self) -> Result<(), (&'static str, String)> {
@@ -1034,15 +1031,13 @@ impl Config {
             .collect()
     }
 
-    /// Test mode's Griffin: as configured, each empty setting filled from the built-in
-    /// sandbox at `public_url/sandbox/griffin` (its public test API key; unsigned requests).
+    /// Test mode's Griffin: as configured, an empty base URL filled with the built-in sandbox
+    /// at `public_url/sandbox/griffin` (unsigned requests). An empty API key is filled at start
+    /// with the installation's own sandbox key (the daemon's `runtime::griffin_sandbox_key`).
     pub fn test_griffin(&self) -> GriffinConnection {
         let mut c = self.griffin.test.clone();
         if c.base_url.is_empty() {
             c.base_url = format!("{}/sandbox/griffin", self.public_base());
-        }
-        if c.api_key.is_empty() {
-            c.api_key = GRIFFIN_SANDBOX_API_KEY.to_owned();
         }
         c
     }
@@ -1789,7 +1784,10 @@ mod tests {
         let c = Config::load_with(None, env(&[])).expect("defaults");
         let test = c.test_griffin();
         assert_eq!(test.base_url, "http://127.0.0.1:4242/sandbox/griffin");
-        assert_eq!(test.api_key, GRIFFIN_SANDBOX_API_KEY);
+        assert!(
+            test.api_key.is_empty(),
+            "filled at start with the installation's own key"
+        );
         assert!(c.griffin.live.api_key.is_empty(), "live Griffin is off");
         for (vars, named) in [
             (

@@ -447,14 +447,15 @@ async fn clock(config: Config, cmd: ClockCommand) -> Result<(), crate::runtime::
 
 /// `Ok(false)`: the report found something that does not match.
 async fn reconcile(
-    config: Config,
+    mut config: Config,
     cmd: ReconcileCommand,
 ) -> Result<bool, crate::runtime::StartError> {
     use crate::runtime::StartError;
     use calmony_actors::money::{Settlement, follower::Follower, report};
+    let (store, managed) = crate::runtime::open_store_for_command(&config, true).await?;
+    crate::runtime::griffin_sandbox_key(&mut config, &store).await?;
     let griffin = calmony_actors::gateway::griffin::Griffin::from_config(&config)
         .map_err(StartError::Usage)?;
-    let (store, managed) = crate::runtime::open_store_for_command(&config, true).await?;
     let follower = Follower {
         store,
         settlement: std::sync::Arc::new(Settlement::from_config(&config)),

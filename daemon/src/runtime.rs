@@ -202,6 +202,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
     if config.needs_installation_test_secret() {
         config.gateway.test.secret = installation_test_secret(&store).await?;
     }
+    let griffin_sandbox_key = griffin_sandbox_key(&mut config, &store).await?;
     if config.api.bootstrap_test_key {
         match api_keys::bootstrap(&store).await {
             Ok(Some(raw)) => announce_first_key(&config, raw.expose()),
@@ -325,6 +326,7 @@ pub async fn serve(mut config: Config) -> Result<(), StartError> {
                     webhook_destination: config.griffin.test.base_url.is_empty().then(|| {
                         calmony_sandbox::griffin_own_receiver(&config.public_base(), &config.listen)
                     }),
+                    api_key: griffin_sandbox_key.clone(),
                     ..calmony_sandbox::GriffinSandboxConfig::default()
                 },
                 cutoff: config.card_cutoff(false),
@@ -445,6 +447,22 @@ fn spawn_plain_fields_backfill(store: Store) {
             Err(e) => tracing::warn!(error = %e, "giving older records their plain fields failed"),
         }
     });
+}
+
+/// The key the built-in Griffin sandbox answers to: `griffin.test.api_key` when test mode
+/// uses the built-in sandbox and the configuration names one, else this installation's own
+/// random key (kept in Redis; see [`calmony_sandbox::merchant`]), which test mode's client then
+/// uses too. Never a key written in the source: the sandbox is reachable by anyone.
+pub async fn griffin_sandbox_key(config: &mut Config, store: &Store) -> Result<String, StartError> {
+    let builtin = config.griffin.test.base_url.is_empty();
+    if builtin && !config.griffin.test.api_key.is_empty() {
+        return Ok(config.griffin.test.api_key.clone());
+    }
+    let key = calmony_sandbox::merchant::installation_griffin_key(store).await?;
+    if builtin {
+        config.griffin.test.api_key = key.clone();
+    }
+    Ok(key)
 }
 
 /// The built-in sandbox's merchant secret of this installation (see

@@ -60,6 +60,8 @@ pub const LEDGER: &str = "cp:sandbox:ledger";
 pub const FAULTS: &str = "cp:sandbox:faults";
 pub const FAULTS_GEN: &str = "cp:sandbox:faults_gen";
 pub const MERCHANT_SECRET: &str = "cp:sandbox:merchant_secret";
+/// The built-in Griffin sandbox's API key of this installation (see [`crate::merchant`]).
+pub const GRIFFIN_API_KEY: &str = "cp:sandbox:griffin:api_key";
 
 pub fn transaction(xref: &str) -> String {
     format!("cp:sandbox:txn:{xref}")

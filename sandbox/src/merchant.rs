@@ -17,19 +17,36 @@ const SECRET_LEN: usize = 48;
 /// This installation's secret: the one kept in Redis, made now (once, whoever asks first) if
 /// there is none yet.
 pub async fn installation_secret(store: &Store) -> Result<String, SandboxError> {
-    let fresh = crate::transactions::random_alnum(SECRET_LEN);
+    kept_or_made(store, keys::MERCHANT_SECRET, "").await
+}
+
+/// This installation's API key for the built-in Griffin sandbox, made and kept the same way:
+/// a key written in the source would let anyone reach the sandbox's `/v0` API (its webhooks
+/// among it) on every installation. Griffin's sandbox prefix, so it is never taken for live.
+pub async fn installation_griffin_key(store: &Store) -> Result<String, SandboxError> {
+    kept_or_made(store, keys::GRIFFIN_API_KEY, "g-test-").await
+}
+
+/// The value kept under `key`, or `prefix` and a fresh random one, set once by whoever asks
+/// first.
+async fn kept_or_made(
+    store: &Store,
+    key: &'static str,
+    prefix: &str,
+) -> Result<String, SandboxError> {
+    let fresh = format!("{prefix}{}", crate::transactions::random_alnum(SECRET_LEN));
     let mut c = store.conn();
     // SET NX then GET, not `SET NX GET` (Redis 7): the first writer wins either way.
     let kept: Option<String> = store
         .run(async move {
             redis::pipe()
                 .cmd("SET")
-                .arg(keys::MERCHANT_SECRET)
+                .arg(key)
                 .arg(&fresh)
                 .arg("NX")
                 .ignore()
                 .cmd("GET")
-                .arg(keys::MERCHANT_SECRET)
+                .arg(key)
                 .query_async::<(Option<String>,)>(&mut c)
                 .await
                 .map(|(kept,)| kept)
@@ -38,8 +55,8 @@ pub async fn installation_secret(store: &Store) -> Result<String, SandboxError> 
     match kept.filter(|s| s.len() >= SECRET_LEN) {
         Some(secret) => Ok(secret),
         None => Err(SandboxError::Corrupt {
-            key: keys::MERCHANT_SECRET.to_owned(),
-            reason: "the kept merchant secret is too short".into(),
+            key: key.to_owned(),
+            reason: "the kept secret is too short".into(),
         }),
     }
 }

@@ -23,13 +23,15 @@ const FAST_GRIFFIN: (&str, &str) = ("CALMONY_SANDBOX_GRIFFIN_PAYMENT_DELAY_MS", 
 
 /// The test-mode Griffin client the daemon uses, pointed at `base`'s sandbox.
 fn griffin(base: &str) -> Arc<GriffinClient> {
-    Griffin::from_config(&calmony_config::Config {
+    let mut config = calmony_config::Config {
         public_url: base.to_owned(),
         ..calmony_config::Config::default()
-    })
-    .expect("the Griffin sandbox")
-    .client(Mode::Test)
-    .expect("test mode has Griffin")
+    };
+    config.griffin.test.api_key = crate::harness::GRIFFIN_SANDBOX_KEY.to_owned();
+    Griffin::from_config(&config)
+        .expect("the Griffin sandbox")
+        .client(Mode::Test)
+        .expect("test mode has Griffin")
 }
 
 /// The reference the daemon gives a refund's Griffin payment (see

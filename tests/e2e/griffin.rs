@@ -23,7 +23,10 @@ const CLIENT_PUBLIC_KEY: &str = concat!(
 );
 
 /// Test mode's client as the daemon builds it, pointed at `base`'s sandbox.
-fn client(base: &str, test: GriffinConnection) -> std::sync::Arc<GriffinClient> {
+fn client(base: &str, mut test: GriffinConnection) -> std::sync::Arc<GriffinClient> {
+    if test.api_key.is_empty() {
+        test.api_key = crate::harness::GRIFFIN_SANDBOX_KEY.to_owned();
+    }
     let config = Config {
         public_url: base.to_owned(),
         griffin: GriffinConfig {

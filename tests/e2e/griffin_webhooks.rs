@@ -19,7 +19,9 @@ use crate::harness::{OPERATOR_TOKEN, World, eventually};
 
 const STREAM: &str = "cp:griffin:test:events";
 const SEEN: &str = "cp:griffin:test:seen";
-const API_KEY: &str = "g-test-calmony-sandbox-api-key";
+/// The built-in sandbox's key, as the tests' daemons are configured with it; without one each
+/// installation makes its own (the last test).
+const API_KEY: &str = crate::harness::GRIFFIN_SANDBOX_KEY;
 
 /// POST JSON to an operator route of the Griffin sandbox: (status, body).
 async fn operator(base: &str, route: &str, body: Value) -> (u16, Value) {
@@ -817,4 +819,49 @@ async fn two_daemons_on_one_redis_send_each_event_once() {
     let all = stream(&w);
     let urls: HashSet<&String> = all.iter().map(|(u, _, _, _)| u).collect();
     assert_eq!(urls.len(), all.len());
+}
+
+#[tokio::test]
+async fn the_sandbox_answers_only_to_this_installation_s_own_key() {
+    // No key configured: the daemon makes one at first start, keeps it in Redis, and its own
+    // Griffin client uses it; the key earlier versions had in their source opens nothing.
+    let w = World::with(&[
+        ("CALMONY_GRIFFIN_TEST_API_KEY", ""),
+        ("CALMONY_SETTLEMENT_POLL_SECONDS", "1"),
+    ]);
+    let base = w.daemon.base();
+    let kept: String = redis::cmd("GET")
+        .arg("cp:sandbox:griffin:api_key")
+        .query(&mut w.redis.conn())
+        .expect("the installation's key");
+    assert!(kept.starts_with("g-test-") && kept.len() > 40, "{kept}");
+    let index = |key: String| {
+        let base = base.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{base}/sandbox/griffin/v0/index"))
+                .header("authorization", format!("GriffinAPIKey {key}"))
+                .send()
+                .await
+                .expect("index")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(index("g-test-calmony-sandbox-api-key".into()).await, 401);
+    assert_eq!(index(kept.clone()).await, 200);
+    // The daemon's own client reads the account with it: a credit nobody expected is seen
+    // and kept aside for the report.
+    credit(&base, 500, "NOBODY-EXPECTS").await;
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            let n: u64 = redis::cmd("ZCARD")
+                .arg("cp:settlement:test:unexpected")
+                .query(&mut w.redis.conn())
+                .unwrap_or(0);
+            n == 1
+        })
+        .await,
+        "the follower read the sandbox's ledger with the installation's key"
+    );
 }

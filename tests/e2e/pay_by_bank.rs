@@ -228,13 +228,15 @@ async fn approved_at_the_bank_then_settled_succeeds_once_with_its_events() {
         w.daemon.logs()
     );
     // The payee's bank credited the merchant's Griffin account once, under the reference.
-    let griffin = calmony_actors::gateway::griffin::Griffin::from_config(&calmony_config::Config {
+    let mut config = calmony_config::Config {
         public_url: base.clone(),
         ..calmony_config::Config::default()
-    })
-    .expect("the Griffin sandbox")
-    .client(calmony_protocol::Mode::Test)
-    .expect("test mode has Griffin");
+    };
+    config.griffin.test.api_key = crate::harness::GRIFFIN_SANDBOX_KEY.to_owned();
+    let griffin = calmony_actors::gateway::griffin::Griffin::from_config(&config)
+        .expect("the Griffin sandbox")
+        .client(calmony_protocol::Mode::Test)
+        .expect("test mode has Griffin");
     let credits = || async {
         let page = griffin.transactions(None, None, 100).await.expect("ledger");
         page.items

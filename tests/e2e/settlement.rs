@@ -43,10 +43,11 @@ pub(crate) fn batch_reference(day: i64) -> String {
 
 /// The Griffin sandbox's credits by reference, as its own API lists them.
 async fn griffin_credits(base: &str) -> Vec<(String, i64)> {
-    let config = Config {
+    let mut config = Config {
         public_url: base.to_owned(),
         ..Config::default()
     };
+    config.griffin.test.api_key = crate::harness::GRIFFIN_SANDBOX_KEY.to_owned();
     let client = Griffin::from_config(&config)
         .expect("Griffin")
         .client(Mode::Test)

@@ -230,6 +230,10 @@ impl Daemon {
                 OPERATOR_TOKEN.to_string(),
             ),
             ("CALMONY_SECRETS_KEY_DIR".to_string(), shared_key_dir()),
+            (
+                "CALMONY_GRIFFIN_TEST_API_KEY".to_string(),
+                GRIFFIN_SANDBOX_KEY.to_string(),
+            ),
         ];
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);
@@ -587,6 +591,11 @@ where
     }
     false
 }
+
+/// The built-in Griffin sandbox's key the tests' daemons are configured with
+/// (`griffin.test.api_key`), so a test's own Griffin client can call the sandbox. Without one,
+/// each installation makes its own (`griffin_webhooks::the_sandbox_answers_only_to_…`).
+pub const GRIFFIN_SANDBOX_KEY: &str = "g-test-e2e-harness-griffin-key";
 
 /// A daemon on its own Redis, with one test key for project `acme`.
 pub struct World {

@@ -15,8 +15,9 @@ pub const TEST_CLIENT_PUBLIC_PEM: &str =
 /// The `keyid` the committed client key is known by.
 pub const TEST_CLIENT_KEYID: &str = "calmony-sandbox-client";
 
-/// The sandbox's API key when none is configured: public, test-only, with Griffin's sandbox
-/// prefix so a live key can never be mistaken for it.
+/// The sandbox's API key in its own tests. The daemon never uses it: it gives the sandbox the
+/// installation's own key (`calmony_sandbox::merchant::installation_griffin_key`), as this one
+/// is public. Griffin's sandbox prefix, so a live key can never be mistaken for it.
 pub const TEST_API_KEY: &str = "g-test-calmony-sandbox-api-key";
 /// The sandbox organization and its one operational account.
 pub const ORGANIZATION_ID: &str = "og.CalmonySandbox";
