@@ -134,7 +134,7 @@ async fn back_to_bank(p: &Payments, scope: &Scope, loaded: Loaded) -> Result<Ban
     ) else {
         return Ok(BankPage::Processing(loaded.intent));
     };
-    let state = ids::new_id("st");
+    let state = secret("st");
     // The state of a tab still at the bank stays good: a few earlier ones are kept.
     if let Some(old) = bank.state_hash.replace(hex_sha256(&state)) {
         bank.earlier_states.push(old);
@@ -203,8 +203,8 @@ pub async fn choose(
     }
     let creditor = rail.creditor(scope.mode).map_err(bank_api_error)?;
     // 1. The choice and the consent's key, committed before the bank hears of it.
-    let state = ids::new_id("st");
-    let nonce = ids::new_id("nonce");
+    let state = secret("st");
+    let nonce = secret("nonce");
     bank.phase = Phase::ConsentPending;
     bank.bank = Some(bank_id.to_string());
     bank.state_hash = Some(hex_sha256(&state));
@@ -436,6 +436,12 @@ pub async fn returned(
     crate::system::faults::kill_point("bank_before_submit");
     let page = submit(p, &scope, loaded, &token, false).await?;
     Ok((scope, page))
+}
+
+/// An OAuth `state` or OpenID `nonce`: random (about 190 bits), never a time-ordered id, whose
+/// neighbours within a millisecond would tell it.
+fn secret(prefix: &str) -> String {
+    format!("{prefix}_{}", ids::random_alnum(32))
 }
 
 #[cfg(test)]
