@@ -520,16 +520,11 @@ pub struct WebhooksConfig {
     /// Deliveries in flight at once per daemon.
     pub concurrency: u64,
     /// Which endpoints may point at local addresses (loopback, private, link-local, ...):
-    /// `test` (the default: test mode may, so a developer's machine receives webhooks) or
-    /// `none`. Live endpoints never may: `live` and `all` are refused.
+    /// `loopback` (the default: test mode may reach this machine, where a developer's
+    /// receiver listens, and no other local address), `test` (test mode may reach any, a
+    /// private network's servers included) or `none`. Live endpoints never may: `live` and
+    /// `all` are refused.
     pub local_targets: String,
-}
-
-impl WebhooksConfig {
-    /// Whether test-mode endpoints may reach local addresses (`local_targets = "test"`).
-    pub fn test_reaches_local(&self) -> bool {
-        self.local_targets == "test"
-    }
 }
 
 impl Default for WebhooksConfig {
@@ -540,7 +535,7 @@ impl Default for WebhooksConfig {
             disable_after_hours: 120,
             secret_overlap_hours: 24,
             concurrency: 256,
-            local_targets: "test".into(),
+            local_targets: "loopback".into(),
         }
     }
 }
@@ -1248,17 +1243,17 @@ impl Config {
             ));
         }
         match self.webhooks.local_targets.as_str() {
-            "test" | "none" => {}
+            "loopback" | "test" | "none" => {}
             "live" | "all" => {
                 return Err((
                     "webhooks.local_targets",
-                    "live endpoints can never reach local addresses: use `test` or `none`".into(),
+                    "live endpoints can never reach local addresses: use `loopback`, `test` or `none`".into(),
                 ));
             }
             other => {
                 return Err((
                     "webhooks.local_targets",
-                    format!("{other:?} is not `test` or `none`"),
+                    format!("{other:?} is not `loopback`, `test` or `none`"),
                 ));
             }
         }
@@ -1765,13 +1760,15 @@ mod tests {
     #[test]
     fn local_webhook_targets_are_for_test_mode_only() {
         let c = Config::load_with(None, env(&[])).expect("defaults");
-        assert!(
-            c.webhooks.test_reaches_local(),
-            "on by default for test mode"
+        assert_eq!(
+            c.webhooks.local_targets, "loopback",
+            "the loopback only, by default"
         );
-        let c = Config::load_with(None, env(&[("CALMONY_WEBHOOKS_LOCAL_TARGETS", "none")]))
-            .expect("none is valid");
-        assert!(!c.webhooks.test_reaches_local());
+        for valid in ["none", "test"] {
+            let c = Config::load_with(None, env(&[("CALMONY_WEBHOOKS_LOCAL_TARGETS", valid)]))
+                .expect(valid);
+            assert_eq!(c.webhooks.local_targets, valid);
+        }
         for refused in ["live", "all", "yes"] {
             let e = Config::load_with(None, env(&[("CALMONY_WEBHOOKS_LOCAL_TARGETS", refused)]))
                 .expect_err(refused);

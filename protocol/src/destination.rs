@@ -125,8 +125,32 @@ pub fn is_local_name(host: &str) -> bool {
 pub enum Reach {
     /// Public servers only: every live endpoint, and test ones when local targets are off.
     PublicOnly,
-    /// Any address, a developer's machine included (test mode, `webhooks.local_targets`).
+    /// Public servers and this machine's loopback, where a developer's receiver listens (test
+    /// mode by default): never a private network's servers or a cloud's metadata address.
+    Loopback,
+    /// Any address, a private network's included (test mode, `webhooks.local_targets = "test"`).
     Anywhere,
+}
+
+impl Reach {
+    /// Whether an address refused as not public may still be reached.
+    pub fn allows(self, r: Refusal) -> bool {
+        match self {
+            Reach::PublicOnly => false,
+            Reach::Loopback => r.kind == "loopback" && r.via.is_none(),
+            Reach::Anywhere => true,
+        }
+    }
+
+    /// Whether a local name (see [`is_local_name`]) may still be reached.
+    pub fn allows_name(self, host: &str) -> bool {
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        match self {
+            Reach::PublicOnly => false,
+            Reach::Loopback => name == "localhost" || name.ends_with(".localhost"),
+            Reach::Anywhere => true,
+        }
+    }
 }
 
 /// Why a URL may not be an endpoint.
@@ -147,7 +171,8 @@ pub enum UrlProblem {
     Fragment,
     #[error(
         "The url's host {host} is {why}: this endpoint must be a public server (test mode \
-         allows local addresses with the `webhooks.local_targets` setting)."
+         also allows this machine's loopback, and any local address with \
+         `webhooks.local_targets = \"test\"`)."
     )]
     NotPublic { host: String, why: String },
 }
@@ -193,17 +218,17 @@ pub fn check(raw: &str, https_only: bool, reach: Reach) -> Result<Checked, UrlPr
         }
         Some(_) if reach == Reach::Anywhere => {}
         Some(url::Host::Domain(d)) => {
-            if is_local_name(d) {
+            if is_local_name(d) && !reach.allows_name(d) {
                 return Err(not_public("a local name".into()));
             }
         }
         Some(url::Host::Ipv4(ip)) => {
-            if let Some(r) = refusal(IpAddr::V4(ip)) {
+            if let Some(r) = refusal(IpAddr::V4(ip)).filter(|r| !reach.allows(*r)) {
                 return Err(not_public(r.to_string()));
             }
         }
         Some(url::Host::Ipv6(ip)) => {
-            if let Some(r) = refusal(IpAddr::V6(ip)) {
+            if let Some(r) = refusal(IpAddr::V6(ip)).filter(|r| !reach.allows(*r)) {
                 return Err(not_public(r.to_string()));
             }
         }
@@ -223,6 +248,41 @@ pub fn literal(url: &url::Url) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn test_mode_reaches_the_loopback_but_no_other_local_address_by_default() {
+        for (url, public_only, loopback, anywhere) in [
+            ("https://hooks.example.com/x", true, true, true),
+            ("http://127.0.0.1:3000/hook", false, true, true),
+            ("http://[::1]:3000/hook", false, true, true),
+            ("http://localhost:3000/hook", false, true, true),
+            ("http://app.localhost/hook", false, true, true),
+            ("http://10.0.0.7:9200/", false, false, true),
+            ("http://192.168.1.20/", false, false, true),
+            (
+                "http://169.254.169.254/latest/meta-data/",
+                false,
+                false,
+                true,
+            ),
+            ("http://[::ffff:127.0.0.1]/", false, false, true),
+            ("http://printer.local/", false, false, true),
+            ("http://db.internal/", false, false, true),
+        ] {
+            for (reach, want) in [
+                (Reach::PublicOnly, public_only),
+                (Reach::Loopback, loopback),
+                (Reach::Anywhere, anywhere),
+            ] {
+                assert_eq!(
+                    check(url, false, reach).is_ok(),
+                    want,
+                    "{url} under {reach:?}"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

@@ -104,10 +104,13 @@ async fn a_public_only_endpoint_resolving_to_loopback_fails_without_connecting()
     let redis = Redis::start();
     let keys = tempfile::tempdir().expect("key dir");
     let key_dir = keys.path().display().to_string();
-    // Made while test mode may reach local addresses (the default)...
+    // Made while test mode may reach any local address...
     let first = Daemon::start_with(
         &redis.url(),
-        &[("CALMONY_SECRETS_KEY_DIR", key_dir.as_str())],
+        &[
+            ("CALMONY_WEBHOOKS_LOCAL_TARGETS", "test"),
+            ("CALMONY_SECRETS_KEY_DIR", key_dir.as_str()),
+        ],
     );
     let key = first.key("acme", "test");
     let api = first.api(&key);
@@ -168,4 +171,28 @@ async fn a_public_only_endpoint_resolving_to_loopback_fails_without_connecting()
         0,
         "nothing connected to the local receiver"
     );
+}
+
+#[tokio::test]
+async fn test_mode_reaches_the_loopback_but_not_a_private_network_by_default() {
+    let w = World::new();
+    for (url, ok) in [
+        ("http://127.0.0.1:9/hooks", true),
+        ("http://localhost:9/hooks", true),
+        ("http://10.0.0.7:9200/hooks", false),
+        ("http://169.254.169.254/latest/meta-data/", false),
+        ("http://[::ffff:127.0.0.1]:9/hooks", false),
+    ] {
+        let r = w
+            .api
+            .post_form(
+                "/v1/webhook_endpoints",
+                &format!("url={}&enabled_events[]=customer.created", form_url(url)),
+            )
+            .await;
+        assert_eq!(r.status == 200, ok, "{url}: {}", r.text);
+        if !ok {
+            assert_eq!(r.json["error"]["param"], "url", "{}", r.text);
+        }
+    }
 }

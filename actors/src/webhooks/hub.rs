@@ -86,10 +86,10 @@ impl Webhooks {
         Ok(Self {
             store,
             http,
-            test_reach: if config.webhooks.test_reaches_local() {
-                Reach::Anywhere
-            } else {
-                Reach::PublicOnly
+            test_reach: match config.webhooks.local_targets.as_str() {
+                "test" => Reach::Anywhere,
+                "loopback" => Reach::Loopback,
+                _ => Reach::PublicOnly,
             },
             consumer: config.instance_name(),
             schedule: Arc::new(config.retry_schedule()),

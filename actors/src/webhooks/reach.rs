@@ -26,8 +26,13 @@ pub struct NotPublic {
 
 /// Refuse the whole name if any of its addresses is not public (the client may try each).
 pub fn check_resolved(host: &str, addrs: &[SocketAddr]) -> Result<(), NotPublic> {
+    check_resolved_for(host, addrs, Reach::PublicOnly)
+}
+
+/// [`check_resolved`], with what `reach` also allows.
+pub fn check_resolved_for(host: &str, addrs: &[SocketAddr], reach: Reach) -> Result<(), NotPublic> {
     for a in addrs {
-        if let Some(why) = destination::refusal(a.ip()) {
+        if let Some(why) = destination::refusal(a.ip()).filter(|r| !reach.allows(*r)) {
             return Err(NotPublic {
                 host: host.to_string(),
                 addr: a.ip(),
@@ -63,6 +68,23 @@ impl reqwest::dns::Resolve for PublicResolver {
     }
 }
 
+/// The system resolver, refusing names with any address that is neither public nor the
+/// loopback (test mode's default reach).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoopbackResolver;
+
+impl reqwest::dns::Resolve for LoopbackResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            check_resolved_for(&host, &addrs, Reach::Loopback)?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// Why a delivery to `url` may not be sent under `reach`, if its host is a refused literal.
 pub fn refused_literal(url: &reqwest::Url, reach: Reach) -> Option<String> {
     if reach == Reach::Anywhere {
@@ -70,7 +92,8 @@ pub fn refused_literal(url: &reqwest::Url, reach: Reach) -> Option<String> {
     }
     let ip = destination::literal(url)?;
     destination::refusal(ip)
-        .map(|why| format!("{ip} is {why}: this endpoint may only reach public servers"))
+        .filter(|why| !reach.allows(*why))
+        .map(|why| format!("{ip} is {why}: this endpoint may not reach it"))
 }
 
 /// The webhook client could not be made. Never replaced by a default client: that one
@@ -86,6 +109,7 @@ pub struct ClientError {
 #[derive(Clone)]
 pub struct Clients {
     public_only: reqwest::Client,
+    loopback: reqwest::Client,
     anywhere: reqwest::Client,
 }
 
@@ -113,6 +137,13 @@ impl Clients {
                     which: "public-only",
                     source,
                 })?,
+            loopback: base()
+                .dns_resolver(Arc::new(LoopbackResolver))
+                .build()
+                .map_err(|source| ClientError {
+                    which: "public or loopback",
+                    source,
+                })?,
             anywhere: base().build().map_err(|source| ClientError {
                 which: "any address",
                 source,
@@ -123,6 +154,7 @@ impl Clients {
     pub fn for_reach(&self, reach: Reach) -> &reqwest::Client {
         match reach {
             Reach::PublicOnly => &self.public_only,
+            Reach::Loopback => &self.loopback,
             Reach::Anywhere => &self.anywhere,
         }
     }
