@@ -862,7 +862,11 @@ pub async fn public_pdf(
 ) -> Result<(Vec<u8>, String), ApiError> {
     use subtle::ConstantTimeEq;
     let (bytes, internal, inv) = pdf_bytes(b, scope, id).await?;
-    if !bool::from(internal.pdf_token.as_bytes().ct_eq(token.as_bytes())) {
+    // An invoice with no token (its internal fields missing or unreadable) has no public link:
+    // an empty token must never match an empty one.
+    if internal.pdf_token.is_empty()
+        || !bool::from(internal.pdf_token.as_bytes().ct_eq(token.as_bytes()))
+    {
         return Err(ApiError::no_such("invoice", id, "invoice"));
     }
     Ok((bytes, inv.number.unwrap_or_else(|| inv.id.clone())))
