@@ -126,28 +126,19 @@ impl Clients {
         })
     }
 
-    /// Both clients from `base`, the public-only one with the guarded resolver, or the
-    /// error: the daemon does not start without its guard.
+    /// The clients from `base`, the public-only and loopback ones with their guarded
+    /// resolvers, or the error: the daemon does not start without its guard.
     fn with(base: impl Fn() -> reqwest::ClientBuilder) -> Result<Self, ClientError> {
+        let build = |b: reqwest::ClientBuilder, which: &'static str| {
+            b.build().map_err(|source| ClientError { which, source })
+        };
         Ok(Self {
-            public_only: base()
-                .dns_resolver(Arc::new(PublicResolver))
-                .build()
-                .map_err(|source| ClientError {
-                    which: "public-only",
-                    source,
-                })?,
-            loopback: base()
-                .dns_resolver(Arc::new(LoopbackResolver))
-                .build()
-                .map_err(|source| ClientError {
-                    which: "public or loopback",
-                    source,
-                })?,
-            anywhere: base().build().map_err(|source| ClientError {
-                which: "any address",
-                source,
-            })?,
+            public_only: build(base().dns_resolver(Arc::new(PublicResolver)), "public-only")?,
+            loopback: build(
+                base().dns_resolver(Arc::new(LoopbackResolver)),
+                "public or loopback",
+            )?,
+            anywhere: build(base(), "any address")?,
         })
     }
 
