@@ -3,7 +3,6 @@
 //! API's own operations in the page's project and mode.
 
 use calmony_actors::dashboard::access::Role;
-use calmony_actors::dashboard::accounts;
 use calmony_actors::{billing, customers, payment_methods, payments};
 use calmony_protocol::clock_text::{date, money};
 use calmony_protocol::{ApiError, Params, ids};
@@ -321,14 +320,7 @@ pub async fn cancel(ctx: &Ctx<'_>, at: &At<'_>, id: &str) -> Response<Body> {
     {
         Ok(_) => {
             let what = format!("cancelled subscription {id} ({})", at.mode.as_str());
-            let _ = accounts::audit(
-                &ctx.state.store,
-                at.project,
-                &ctx.session.user.email,
-                &what,
-                ctx.from,
-            )
-            .await;
+            ctx.audit(at.project, &what).await;
             redirect(&format!(
                 "{}/customers/{}?canceled=1",
                 at.base(),

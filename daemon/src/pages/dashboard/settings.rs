@@ -222,28 +222,15 @@ pub async fn save_details(
         if let Err(e) = projects::set_time_zone(&ctx.state.store, project, zone).await {
             return unavailable(&e.to_string());
         }
-        let _ = accounts::audit(
-            &ctx.state.store,
-            project,
-            &ctx.session.user.email,
-            &format!("set the time zone to {zone}"),
-            ctx.from,
-        )
-        .await;
+        ctx.audit(project, &format!("set the time zone to {zone}"))
+            .await;
     }
     if change.is_empty() {
         return redirect(&format!("/dashboard/{project}/settings?saved=1"));
     }
     match projects::update(&ctx.state.store, &m.project_name, &change).await {
         Ok(_) => {
-            let _ = accounts::audit(
-                &ctx.state.store,
-                project,
-                &ctx.session.user.email,
-                "changed the business details",
-                ctx.from,
-            )
-            .await;
+            ctx.audit(project, "changed the business details").await;
             redirect(&format!("/dashboard/{project}/settings?saved=1"))
         }
         Err(ProjectError::Invalid(e)) => {
@@ -359,14 +346,7 @@ pub async fn create_key(ctx: &Ctx<'_>, at: &At<'_>) -> Response<Body> {
                 info.id,
                 info.prefix
             );
-            let _ = accounts::audit(
-                &ctx.state.store,
-                at.project,
-                &ctx.session.user.email,
-                &what,
-                ctx.from,
-            )
-            .await;
+            ctx.audit(at.project, &what).await;
             // Answered here, not redirected: the raw key is in this answer only.
             keys(ctx, at, Some(raw.expose())).await
         }
@@ -422,14 +402,7 @@ pub async fn revoke(ctx: &Ctx<'_>, at: &At<'_>, id: &str) -> Response<Body> {
     match api_keys::revoke(&ctx.state.store, &k.id).await {
         Ok(_) => {
             let what = format!("revoked {} key {} ({})", at.mode.as_str(), k.id, k.prefix);
-            let _ = accounts::audit(
-                &ctx.state.store,
-                at.project,
-                &ctx.session.user.email,
-                &what,
-                ctx.from,
-            )
-            .await;
+            ctx.audit(at.project, &what).await;
             redirect(&format!("{}/keys", at.base()))
         }
         Err(e) => unavailable(&e.to_string()),
@@ -519,14 +492,8 @@ pub async fn create_project(ctx: &Ctx<'_>, form: &[(String, String)]) -> Respons
             {
                 return unavailable(&e.to_string());
             }
-            let _ = accounts::audit(
-                &ctx.state.store,
-                &m.project_id,
-                &ctx.session.user.email,
-                &format!("created project {name}"),
-                ctx.from,
-            )
-            .await;
+            ctx.audit(&m.project_id, &format!("created project {name}"))
+                .await;
             redirect(&format!("/dashboard/{}/test/keys", m.project_id))
         }
         Err(ProjectError::Exists(_)) => new_project_form(

@@ -91,14 +91,7 @@ pub async fn page(
 }
 
 async fn audit(ctx: &Ctx<'_>, project: &str, what: &str) {
-    let _ = accounts::audit(
-        &ctx.state.store,
-        project,
-        &ctx.session.user.email,
-        what,
-        ctx.from,
-    )
-    .await;
+    ctx.audit(project, what).await;
 }
 
 pub async fn add(ctx: &Ctx<'_>, project: &str, form: &[(String, String)]) -> Response<Body> {

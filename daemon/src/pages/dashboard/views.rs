@@ -26,6 +26,36 @@ pub struct Ctx<'a> {
     pub from: &'a str,
 }
 
+impl Ctx<'_> {
+    /// Record in `project`'s audit log what this user did, from where. A failure to record is
+    /// logged, not shown: the change itself is already made.
+    pub async fn audit(&self, project: &str, what: &str) {
+        if let Err(e) = accounts::audit(
+            &self.state.store,
+            project,
+            &self.session.user.email,
+            what,
+            self.from,
+        )
+        .await
+        {
+            tracing::warn!(project, what, error = %e, "the audit log could not be written");
+        }
+    }
+}
+
+/// The error message of a refused API answer's body, or `fallback`.
+fn refusal(body: &str, fallback: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| fallback.to_string())
+}
+
 /// The project and mode a page is of, and the user's role there.
 pub struct At<'a> {
     pub project: &'a str,
@@ -935,25 +965,11 @@ pub async fn refund(
                 money(amount),
                 at.mode.as_str()
             );
-            let _ = accounts::audit(
-                &ctx.state.store,
-                at.project,
-                &ctx.session.user.email,
-                &what,
-                ctx.from,
-            )
-            .await;
+            ctx.audit(at.project, &what).await;
             redirect(&format!("{}/payments/{id}?refunded=1", at.base()))
         }
         Ok(reply) => {
-            let msg = serde_json::from_str::<Value>(&reply.body)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/error/message")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "The refund was refused.".into());
+            let msg = refusal(&reply.body, "The refund was refused.");
             refund_form(ctx, at, id, form, Some(&msg)).await
         }
         Err(e) if e.status < 500 => refund_form(ctx, at, id, form, Some(&e.message)).await,
@@ -1074,25 +1090,11 @@ pub async fn step(ctx: &Ctx<'_>, at: &At<'_>, id: &str, step: Step) -> Response<
                 },
                 at.mode.as_str()
             );
-            let _ = accounts::audit(
-                &ctx.state.store,
-                at.project,
-                &ctx.session.user.email,
-                &what,
-                ctx.from,
-            )
-            .await;
+            ctx.audit(at.project, &what).await;
             redirect(&format!("{}/payments/{id}", at.base()))
         }
         Ok(reply) => {
-            let msg = serde_json::from_str::<Value>(&reply.body)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/error/message")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "The payment could not be changed.".into());
+            let msg = refusal(&reply.body, "The payment could not be changed.");
             step_form(ctx, at, id, step, Some(&msg)).await
         }
         Err(e) if e.status < 500 => step_form(ctx, at, id, step, Some(&e.message)).await,
@@ -1219,14 +1221,7 @@ pub async fn change_password(
     match accounts::change_password(&ctx.state.store, email, current, new).await {
         Ok(()) => {
             for p in ctx.session.user.roles.keys() {
-                let _ = accounts::audit(
-                    &ctx.state.store,
-                    p,
-                    email,
-                    "changed their password",
-                    ctx.from,
-                )
-                .await;
+                ctx.audit(p, "changed their password").await;
             }
             // This browser stays signed in: a fresh session under the new generation.
             let _ = accounts::end_session(&ctx.state.store, secret).await;

@@ -4,7 +4,6 @@
 //! page's project and mode.
 
 use calmony_actors::dashboard::access::Role;
-use calmony_actors::dashboard::accounts;
 use calmony_actors::webhooks::{endpoints, events};
 use calmony_protocol::{ApiError, Params, ids};
 use hyper::Response;
@@ -52,14 +51,7 @@ pub fn create_query(url: &str, events: &str, description: &str) -> String {
 
 async fn audit(ctx: &Ctx<'_>, at: &At<'_>, what: &str) {
     let what = format!("{what} ({})", at.mode.as_str());
-    let _ = accounts::audit(
-        &ctx.state.store,
-        at.project,
-        &ctx.session.user.email,
-        &what,
-        ctx.from,
-    )
-    .await;
+    ctx.audit(at.project, &what).await;
 }
 
 fn secret_card(label: &str, secret: &str) -> String {
