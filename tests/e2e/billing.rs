@@ -420,6 +420,59 @@ async fn cancel_at_period_end_and_an_upgrade_with_proration() {
     );
 }
 
+/// A downgrade with `proration_behavior=always_invoice` nets a credit: no invoice is made (it
+/// could not pay money back, and the credit was lost when one was), and the credit comes off
+/// the next period's invoice.
+#[tokio::test]
+async fn a_downgrade_invoiced_at_once_keeps_its_credit_for_the_next_invoice() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Downgrade plc", "4242424242424242").await;
+    let gold3 = api
+        .post_form("/v1/prices", "currency=gbp&unit_amount=3000&recurring[interval]=month&product_data[name]=Diamond+plan")
+        .await;
+    let diamond = gold3.json["id"].as_str().expect("price").to_string();
+    let sub = s.subscribe(api, &diamond, "").await;
+    assert_eq!(sub.json["status"], "active", "{}", sub.text);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    let (start, end) = (
+        sub.json["current_period_start"].as_i64().expect("s"),
+        sub.json["current_period_end"].as_i64().expect("e"),
+    );
+    let mid = start + (end - start) / 2;
+    advance(api, &s.clock, mid).await;
+    let down = api
+        .post_form(
+            &format!("/v1/subscriptions/{id}"),
+            &format!(
+                "items[0][price]={}&proration_behavior=always_invoice",
+                s.price
+            ),
+        )
+        .await;
+    assert_eq!(down.status, 200, "{}", down.text);
+    assert_eq!(
+        invoices_of(api, &id).await.len(),
+        1,
+        "no invoice for a credit"
+    );
+    let (remaining, whole) = ((end - mid) as f64, (end - start) as f64);
+    let credit = -(3000.0 * remaining / whole).round() as i64;
+    let charge = (1000.0 * remaining / whole).round() as i64;
+    advance(api, &s.clock, end + 60).await;
+    let renewal = invoices_of(api, &id)
+        .await
+        .last()
+        .cloned()
+        .expect("renewal");
+    assert_eq!(
+        renewal["total"].as_i64(),
+        Some(1000 + credit + charge),
+        "{renewal}"
+    );
+    assert_eq!(renewal["status"], "paid", "{renewal}");
+}
+
 /// A free price has nothing to charge: the subscription starts active with its invoice paid at
 /// £0 as it is finalized, renews the same way, and no card is ever sent to the gateway.
 #[tokio::test]
@@ -463,6 +516,118 @@ async fn a_free_subscription_is_active_at_once_and_charges_nothing() {
     );
     let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
     assert!(sales.is_empty(), "nothing reached the gateway: {sales:?}");
+}
+
+/// `cancel_at_period_end` during a trial ends the subscription with the trial: the period
+/// after it is never invoiced or charged (Stripe's behaviour).
+#[tokio::test]
+async fn a_trial_cancelled_at_period_end_ends_with_the_trial_uncharged() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Short Trial Ltd", "4242424242424242").await;
+    let sub = s.subscribe(api, &s.price, "&trial_period_days=14").await;
+    assert_eq!(sub.json["status"], "trialing", "{}", sub.text);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    let cancel = api
+        .post_form(
+            &format!("/v1/subscriptions/{id}"),
+            "cancel_at_period_end=true",
+        )
+        .await;
+    assert_eq!(cancel.status, 200, "{}", cancel.text);
+
+    advance(api, &s.clock, T0 + 14 * DAY + 3600).await;
+    let got = api.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(
+        (
+            got.json["status"].as_str(),
+            got.json["canceled_at"].as_i64()
+        ),
+        (Some("canceled"), Some(T0 + 14 * DAY)),
+        "{}",
+        got.text
+    );
+    assert!(
+        invoices_of(api, &id).await.is_empty(),
+        "no period after the trial"
+    );
+    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
+    assert!(sales.is_empty(), "nothing reached the gateway: {sales:?}");
+}
+
+/// Paying a draft invoice finalizes it and then pays it as asked: `paid_out_of_band` marks it
+/// paid without touching the customer's card (it used to be dropped with the draft's second
+/// pass, which charged the default card).
+#[tokio::test]
+async fn a_draft_paid_out_of_band_is_finalized_and_never_charged() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Cash Payer Ltd", "4242424242424242").await;
+    let default = api
+        .post_form(
+            &format!("/v1/customers/{}", s.customer),
+            &format!("invoice_settings[default_payment_method]={}", s.card),
+        )
+        .await;
+    assert_eq!(default.status, 200, "{}", default.text);
+    let item = api
+        .post_form(
+            "/v1/invoiceitems",
+            &format!("customer={}&amount=4500&description=Deposit", s.customer),
+        )
+        .await;
+    assert_eq!(item.status, 200, "{}", item.text);
+    let draft = api
+        .post_form("/v1/invoices", &format!("customer={}", s.customer))
+        .await;
+    assert_eq!(draft.json["status"], "draft", "{}", draft.text);
+    let id = draft.json["id"].as_str().expect("id").to_string();
+
+    let paid = api
+        .post_form(&format!("/v1/invoices/{id}/pay"), "paid_out_of_band=true")
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(paid.json["status"], "paid", "{}", paid.text);
+    assert!(paid.json["number"].is_string(), "finalized: {}", paid.text);
+    assert!(paid.json["payment_intent"].is_null(), "{}", paid.text);
+    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
+    assert!(sales.is_empty(), "the card was never charged: {sales:?}");
+
+    // `amount` with a quantity it does not divide into is refused, naming `quantity`.
+    let uneven = api
+        .post_form(
+            "/v1/invoiceitems",
+            &format!("customer={}&amount=1000&quantity=3", s.customer),
+        )
+        .await;
+    assert_eq!(uneven.status, 400, "{}", uneven.text);
+    assert_eq!(uneven.json["error"]["param"], "quantity", "{}", uneven.text);
+}
+
+/// An incomplete subscription whose first invoice is paid out of band becomes active (and is
+/// not expired a day later), as a card payment of that invoice would make it.
+#[tokio::test]
+async fn an_incomplete_subscription_paid_out_of_band_becomes_active() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Bank Transfer Ltd", "4000000000000341").await;
+    let sub = s.subscribe(api, &s.price, "").await;
+    assert_eq!(sub.json["status"], "incomplete", "{}", sub.text);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    let inv = invoices_of(api, &id).await;
+    let inv_id = inv[0]["id"].as_str().expect("invoice").to_string();
+    let paid = api
+        .post_form(
+            &format!("/v1/invoices/{inv_id}/pay"),
+            "paid_out_of_band=true",
+        )
+        .await;
+    assert_eq!(paid.json["status"], "paid", "{}", paid.text);
+    let got = api.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(got.json["status"], "active", "{}", got.text);
+    advance(api, &s.clock, T0 + 24 * 3600).await;
+    let got = api.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(got.json["status"], "active", "not expired: {}", got.text);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! land together or not at all. Below the payments layer: it needs no payment processor.
 
 use calmony_protocol::ApiError;
+use calmony_protocol::billing::Subscription;
 use calmony_protocol::event::EventRequest;
 
 use super::customer_time;
@@ -83,9 +84,25 @@ pub async fn on_payment(
     }
     write_invoice(tx, scope, v + 1, &inv, &internal)?;
     tx.expect_version(&scope.record(invoice_id), v);
-    let Some((sv, mut s)) = sub else {
-        return Ok(());
-    };
+    match sub {
+        Some(sub) => subscription_after(tx, scope, sub, result, retry_at, request, now),
+        None => Ok(()),
+    }
+}
+
+/// What an invoice's result does to its subscription, in the same commit: its status (an
+/// invoice paid makes an `incomplete`, `past_due` or `unpaid` one `active`, giving up applies
+/// the final action) and its place in the due set. Also used when an invoice is marked paid
+/// out of band.
+pub(crate) fn subscription_after(
+    tx: &mut Tx,
+    scope: &Scope,
+    (sv, mut s): (u64, Subscription),
+    result: Option<PaymentResult>,
+    retry_at: Option<i64>,
+    request: &EventRequest,
+    now: i64,
+) -> Result<(), ApiError> {
     let before = SubscriptionStatus::of(&s.status);
     let after = result.map_or(before, |r| subscription_after_payment(before, r));
     if after != before {

@@ -26,7 +26,7 @@ use super::keys;
 use super::settings::Billing;
 use super::status::{BillingReason, InvoiceStatus};
 use super::totals;
-use super::transitions::{InvoiceCommand, invoice_after};
+use super::transitions::{InvoiceCommand, PaymentResult, invoice_after};
 use crate::context::{Reply, RequestContext};
 use crate::resource::{commit, commit_answer, event, page_body, to_json};
 use crate::store::{Commit, Scope, Tx, filters};
@@ -213,6 +213,19 @@ pub async fn create_invoice_item(
             "parameter_invalid_value",
             "currency",
             "Calmony Pay supports gbp only.",
+        ));
+    }
+    // `amount` is the item's whole amount: with a quantity it must divide into equal units,
+    // or the item would bill a different sum than was asked (1000 over 3 is 333 a unit).
+    if let Some(a) = amount
+        && a % quantity.max(1) != 0
+    {
+        return Err(ApiError::invalid_param(
+            "parameter_invalid_integer",
+            "quantity",
+            format!(
+                "An amount of {a} does not divide into {quantity} equal units; pass unit_amount with quantity instead."
+            ),
         ));
     }
     let (unit_amount, price) = match (amount, unit, price_id, price_data) {
@@ -407,9 +420,10 @@ pub async fn pay_invoice(
     p.expand()?;
     p.finish()?;
     let scope = &ctx.scope;
-    let (v, mut inv, internal) = load_invoice(&b.store, scope, id).await?;
+    let (_, inv, _) = load_invoice(&b.store, scope, id).await?;
     if InvoiceStatus::of(&inv.status) == InvoiceStatus::Draft {
-        // Stripe finalizes a draft when asked to pay it.
+        // Stripe finalizes a draft when asked to pay it, then pays it as asked: the payment
+        // method and `paid_out_of_band` given still apply.
         finalize_invoice(
             b,
             &RequestContext {
@@ -421,22 +435,12 @@ pub async fn pay_invoice(
             Params::default(),
         )
         .await?;
-        return Box::pin(pay_invoice(b, ctx, id, Params::default())).await;
     }
-    allowed(&inv.status, InvoiceCommand::Pay)?;
     if out_of_band {
-        let now = now_for_invoice(&b.store, scope, &inv).await;
-        mark_paid(&mut inv, now);
-        let mut tx = Tx::new();
-        tx.expect_version(&scope.record(id), v);
-        let body = write_invoice(&mut tx, scope, v + 1, &inv, &internal)?;
-        tx.event(
-            scope,
-            &event("invoice.paid", &inv, scope, &ctx.event_request(), now),
-        )
-        .respond(ctx, 200, &body);
-        return commit_answer(&b.store, &tx, body).await;
+        return pay_out_of_band(b, ctx, id).await;
     }
+    let (_, inv, _) = load_invoice(&b.store, scope, id).await?;
+    allowed(&inv.status, InvoiceCommand::Pay)?;
     let reply = charge(b, scope, id, pm, Some(ctx)).await?;
     if reply.status == 200 {
         return Ok(Reply {
@@ -446,6 +450,51 @@ pub async fn pay_invoice(
         });
     }
     Ok(reply)
+}
+
+/// `paid_out_of_band`: the invoice paid outside Calmony (cash, a bank transfer), and its
+/// subscription moved on as a payment would move it, in one commit. Refused while a payment
+/// for it is in flight: that payment could then take the money a second time.
+async fn pay_out_of_band(b: &Billing, ctx: &RequestContext, id: &str) -> Result<Reply, ApiError> {
+    let scope = &ctx.scope;
+    let mut known = KnownInvoice::load(None, &b.store, scope, id).await?;
+    allowed(&known.invoice.status, InvoiceCommand::Pay)?;
+    if let Some(pi) = &known.internal.paying {
+        return Err(ApiError::new(
+            409,
+            ErrorType::InvalidRequestError,
+            format!("A payment for this invoice is already in progress ({pi})."),
+        )
+        .with_code("invoice_payment_in_progress"));
+    }
+    let mut tx = Tx::new();
+    let sub = known.subscription(&b.store, scope, &mut tx).await;
+    let KnownInvoice {
+        version: v,
+        invoice: mut inv,
+        internal,
+        ..
+    } = known;
+    let now = now_for_invoice(&b.store, scope, &inv).await;
+    let request = ctx.event_request();
+    mark_paid(&mut inv, now);
+    inv.next_payment_attempt = None;
+    tx.expect_version(&scope.record(id), v);
+    let body = write_invoice(&mut tx, scope, v + 1, &inv, &internal)?;
+    tx.event(scope, &event("invoice.paid", &inv, scope, &request, now));
+    if let Some(sub) = sub {
+        super::collection::subscription_after(
+            &mut tx,
+            scope,
+            sub,
+            Some(PaymentResult::Paid),
+            None,
+            &request,
+            now,
+        )?;
+    }
+    tx.respond(ctx, 200, &body);
+    commit_answer(&b.store, &tx, body).await
 }
 
 /// Charge an open invoice through the IntentProcessor. The payment method: the one given, the
