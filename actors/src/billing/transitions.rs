@@ -159,7 +159,11 @@ pub fn next_step(sub: &DueSubscription, open: Option<OpenInvoice>, now: i64) -> 
         }
         S::Trialing => {
             let trial_end = sub.trial_end.unwrap_or(sub.current_period_end);
-            if now >= trial_end {
+            // Cancelled at the period's end during a trial: it ends with the trial, never
+            // charged (as Stripe does).
+            if now >= trial_end && sub.cancel_at_period_end {
+                Step::CancelAtPeriodEnd
+            } else if now >= trial_end {
                 Step::StartPeriod { start: trial_end }
             } else if !sub.trial_will_end_sent && now >= trial_end - TRIAL_NOTICE {
                 Step::NoticeTrialEnd { trial_end }
@@ -351,7 +355,7 @@ mod tests {
                 next_payment_attempt: next,
             })
         };
-        let cases: [(DueSubscription, Option<OpenInvoice>, i64, Step); 22] = [
+        let cases: [(DueSubscription, Option<OpenInvoice>, i64, Step); 24] = [
             (
                 sub(S::Canceled, None, false, false),
                 None,
@@ -407,6 +411,19 @@ mod tests {
                 None,
                 end + 7,
                 Step::StartPeriod { start: end },
+            ),
+            // Cancelled at the period's end while trialing: ends with the trial, uncharged.
+            (
+                sub(S::Trialing, Some(end), true, true),
+                None,
+                end - 1,
+                Step::WaitUntil(end),
+            ),
+            (
+                sub(S::Trialing, Some(end), true, true),
+                None,
+                end,
+                Step::CancelAtPeriodEnd,
             ),
             // Active: renews at the period's end, or cancels then if asked to.
             (
