@@ -924,7 +924,9 @@ async fn take_pending_items(
     Ok(())
 }
 
-/// `proration_behavior=always_invoice`: invoice and charge the prorations now.
+/// `proration_behavior=always_invoice`: invoice and charge the prorations now. A net credit
+/// (a downgrade) is not invoiced: an invoice cannot pay money back, so its credit would be
+/// lost; its items stay pending and take it off the next period's invoice instead.
 async fn invoice_prorations_now(
     b: &Billing,
     scope: &Scope,
@@ -953,6 +955,10 @@ async fn invoice_prorations_now(
         &mut inv,
         &catalog::rates_for(&b.store, scope, &rate_ids).await?,
     );
+    if inv.total <= 0 {
+        // Nothing committed: the items stay pending.
+        return Ok(());
+    }
     let request = EventRequest::default();
     tx.event(scope, &event("invoice.created", &inv, scope, &request, now));
     invoices::finalize_in(b, &mut tx, scope, &mut inv, now, &request);
