@@ -189,6 +189,18 @@ impl Checkout {
         let mut tx = Tx::new();
         let mut lines = Vec::new();
         let mut product_descriptions = Vec::new();
+        // A subscription checkout becomes one subscription: its lines obey a subscription's
+        // rules (1 to 20 items, one billing interval), checked now rather than after the payer
+        // has paid, when the subscription would be refused.
+        let subscribing = SessionMode::of(&p.mode) == SessionMode::Subscription;
+        if subscribing && p.lines.len() > 20 {
+            return Err(ApiError::invalid_param(
+                "parameter_invalid_array",
+                "line_items",
+                "A subscription checkout has at most 20 line items.",
+            ));
+        }
+        let mut interval: Option<(String, i64)> = None;
         for (i, spec) in p.lines.iter().enumerate() {
             let (price, name, product_description) = match spec {
                 LineSpec::Price { id: pid, .. } => {
@@ -282,6 +294,16 @@ impl Checkout {
                         "A payment checkout takes one-off prices."
                     },
                 ));
+            }
+            if let Some(r) = price.recurring.as_ref().filter(|_| subscribing) {
+                let this = (r.interval.clone(), r.interval_count);
+                if interval.get_or_insert_with(|| this.clone()) != &this {
+                    return Err(ApiError::invalid_param(
+                        "price_interval_mismatch",
+                        &format!("line_items[{i}][price]"),
+                        "All line items of a subscription checkout must bill on the same interval.",
+                    ));
+                }
             }
             lines.push(CheckoutLine {
                 id: ids::new_id("li"),

@@ -778,3 +778,39 @@ async fn setup_mode_saves_a_card_and_subscription_mode_starts_a_subscription() {
 pub(crate) fn reference(session: &str) -> String {
     calmony_actors::checkout::short_reference(session)
 }
+
+/// A subscription checkout's lines obey a subscription's rules, checked when the session is
+/// made: a monthly and a yearly price together are refused then, not after the payer has paid
+/// (when the subscription itself was refused and the paid session had none).
+#[tokio::test]
+async fn a_subscription_checkout_with_two_intervals_is_refused_when_made() {
+    let w = World::new();
+    let month = "line_items[0][price_data][currency]=gbp&line_items[0][price_data][unit_amount]=1500\
+                 &line_items[0][price_data][recurring][interval]=month&line_items[0][price_data][product_data][name]=Monthly";
+    let year = "line_items[1][price_data][currency]=gbp&line_items[1][price_data][unit_amount]=15000\
+                &line_items[1][price_data][recurring][interval]=year&line_items[1][price_data][product_data][name]=Yearly";
+    let r = w
+        .api
+        .post_form(
+            "/v1/checkout/sessions",
+            &format!("mode=subscription&success_url=https%3A%2F%2Fa.example%2Fok&{month}&{year}"),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json["error"]["code"], "price_interval_mismatch",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.json["error"]["param"], "line_items[1][price]",
+        "{}",
+        r.text
+    );
+    let listed = w.api.get("/v1/checkout/sessions").await;
+    assert_eq!(
+        listed.json["data"].as_array().map(Vec::len),
+        Some(0),
+        "nothing written"
+    );
+}
