@@ -296,6 +296,23 @@ impl Env {
         eprintln!("--- end of the daemon's log ---");
     }
 
+    /// Per-command counts and times since the scenario began (`BENCH_COMMANDSTATS=1`), for
+    /// finding which command a change added or removed.
+    pub fn redis_commandstats(&self) -> Option<String> {
+        self.redis_info("commandstats")
+    }
+
+    /// Zero Redis's command statistics (`CONFIG RESETSTAT`), so `INFO commandstats` after the
+    /// scenario counts only its commands.
+    pub fn reset_redis_stats(&self) {
+        let Some(url) = self.redis_url.as_ref() else {
+            return;
+        };
+        if let Ok(mut c) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) {
+            let _: redis::RedisResult<()> = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c);
+        }
+    }
+
     /// One section of `INFO` from the Redis the tool started.
     fn redis_info(&self, section: &str) -> Option<String> {
         let url = self.redis_url.as_ref()?;

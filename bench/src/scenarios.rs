@@ -265,6 +265,10 @@ async fn drive(args: &Args, op: Op) -> (Stats, String) {
 pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
     let client = Client::new(env)?;
     let usage = env.daemon_pid().map(Usage::start);
+    let commandstats = std::env::var_os("BENCH_COMMANDSTATS").is_some();
+    if commandstats {
+        env.reset_redis_stats();
+    }
     let redis_before = env.redis_commands();
     let cpu_before = env.redis_cpu();
     let memory_before = env.redis_memory();
@@ -281,6 +285,9 @@ pub async fn run(args: &Args, env: &mut Env) -> Result<Report, String> {
         other => return Err(format!("unknown scenario {other:?}")),
     };
     report.host = host_since(jiffies);
+    if commandstats && let Some(stats) = env.redis_commandstats() {
+        eprintln!("{stats}");
+    }
     // The crash drill restarts its daemon and Redis keeps counting across the restarts: the
     // per-daemon and per-operation figures below would not describe one daemon's run.
     if args.scenario == "crash" {
@@ -925,13 +932,6 @@ async fn renewals(args: &Args, env: &Env, c: &Arc<Client>) -> Result<Report, Str
     let commands = commands_before
         .zip(env.redis_commands())
         .map(|(b, a)| a.saturating_sub(b));
-    if std::env::var_os("BENCH_COMMANDSTATS").is_some() {
-        let stats: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut r)
-            .unwrap_or_default();
-        eprintln!("{stats}");
-    }
     let ledger = sandbox_ledger(env, c).await?;
     let charged = ledger["entries"].as_array().map_or(0, |e| {
         e.iter()

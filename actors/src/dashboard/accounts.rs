@@ -600,20 +600,6 @@ pub async fn audit_log(
         .collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_password_matches_its_own_hash_only() {
-        let phc = hash_password("correct horse battery").await.expect("hash");
-        assert!(phc.starts_with("$argon2id$"), "{phc}");
-        assert!(password_matches(Some(phc.clone()), "correct horse battery").await);
-        assert!(!password_matches(Some(phc), "correct horse batterY").await);
-        assert!(!password_matches(None, "").await);
-    }
-}
-
 /// How long a form's one-time token stays good.
 pub const ONCE_LIFE_SECS: u64 = 3_600;
 
@@ -654,4 +640,18 @@ pub async fn use_once(store: &Store, token: &str, purpose: &str) -> Result<bool,
         )
         .await?;
     Ok(was.as_deref() == Some(purpose))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_matches_its_own_hash_only() {
+        let phc = hash_password("correct horse battery").await.expect("hash");
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(password_matches(Some(phc.clone()), "correct horse battery").await);
+        assert!(!password_matches(Some(phc), "correct horse batterY").await);
+        assert!(!password_matches(None, "").await);
+    }
 }
