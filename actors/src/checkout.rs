@@ -911,10 +911,10 @@ impl Checkout {
                 return;
             }
         };
-        if !is_another_payment(paid_by.as_deref(), xref) {
+        if !is_another_payment(SessionStatus::of(&s.status), paid_by.as_deref(), xref) {
             return;
         }
-        let paid_by = paid_by.unwrap_or_default();
+        let paid_by = paid_by.unwrap_or_else(|| "a bank payment".into());
         tracing::error!(session = %s.id, xref, paid_by = %paid_by, "a second payment arrived for a checkout session another payment completed; voiding it at the gateway");
         self.void_unkept(scope, &s.id, xref).await;
     }

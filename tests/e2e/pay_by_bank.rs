@@ -811,3 +811,85 @@ async fn a_live_key_without_banks_is_refused_with_live_mode_not_configured() {
     let listed = live.get("/v1/payment_intents").await;
     assert_eq!(listed.json["data"].as_array().map(Vec::len), Some(0));
 }
+
+/// A checkout offering both rails, paid by bank; then a card form from the page the payer
+/// opened before is paid too. The session keeps the bank payment and the card sale is voided
+/// at the gateway (it used to stand, recorded nowhere: nothing to compare its xref with).
+#[tokio::test]
+async fn a_card_paid_from_a_stale_page_after_the_bank_paid_is_voided() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let r = w
+        .api
+        .post_form(
+            "/v1/checkout/sessions",
+            "mode=payment&success_url=https%3A%2F%2Flettings.example%2Fok\
+             &line_items[0][price_data][currency]=gbp\
+             &line_items[0][price_data][product_data][name]=Holding+deposit\
+             &line_items[0][price_data][unit_amount]=150000&line_items[0][quantity]=1\
+             &payment_method_types[]=card&payment_method_types[]=pay_by_bank",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let session = r.json["id"].as_str().expect("id").to_string();
+    let url = r.json["url"].as_str().expect("url").to_string();
+    let (status, html) = get_page(&url).await;
+    assert_eq!(status, 200, "{html}");
+    // The card page, opened first and left there.
+    let (status, _, card_page) = form(&html, "checkout-hand-off").submit(&base).await;
+    assert_eq!(status, 200, "{card_page}");
+    let card_form = form(&card_page, "card-form");
+
+    // Paid by bank in another tab.
+    let (status, location, body) = form(&html, "bank-hand-off").submit(&base).await;
+    assert_eq!(status, 303, "{body:.2000}");
+    let to_bank = choose(
+        &base,
+        &location.expect("to the bank page"),
+        "calmony-instant",
+    )
+    .await;
+    let back = decide(&base, &to_bank, "approve").await;
+    let _ = come_back(&back).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            w.api
+                .get(&format!("/v1/checkout/sessions/{session}"))
+                .await
+                .json["payment_status"]
+                == "paid"
+        })
+        .await
+    );
+
+    // The stale card form is paid and its result comes back.
+    let (status, _, result) = card_form
+        .with("cardNumber", "4242424242424242")
+        .with("cardExpiryMonth", "12")
+        .with("cardExpiryYear", "2030")
+        .with("cardCVV", "123")
+        .with("cardholderName", "Jo Tenant")
+        .submit(&base)
+        .await;
+    assert_eq!(status, 200, "{result}");
+    let result = form(&result, "hosted-result");
+    let xref = result.field("xref").expect("xref");
+    let _ = result.submit(&base).await;
+
+    let s = w.api.get(&format!("/v1/checkout/sessions/{session}")).await;
+    assert_eq!(s.json["status"], "complete", "{}", s.text);
+    let pi = s.json["payment_intent"].as_str().expect("intent");
+    let kept = w.api.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(
+        kept.json["payment_method_types"][0], "pay_by_bank",
+        "the bank payment is the one kept: {}",
+        kept.text
+    );
+    let voided = crate::harness::ledger(&base, None)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "CANCEL" && (e["xref"] == xref || e["originalXref"] == xref))
+        .count();
+    assert_eq!(voided, 1, "the card sale is voided");
+    assert!(w.daemon.logs().contains("a second payment arrived"));
+}

@@ -128,12 +128,16 @@ pub fn intent_status_after_payment(held: bool) -> IntentStatus {
 
 /// Whether the approved sale `xref` is another payment than the one that paid the session
 /// (`paid_by`, the sale its intent keeps), and so must be voided. A replay of the paying
-/// sale's own result is not; nor is any sale while no payment is recorded (nothing to keep
-/// it against), nor a result without an xref (nothing to void).
-pub fn is_another_payment(paid_by: Option<&str>, xref: &str) -> bool {
-    match paid_by {
-        Some(paid_by) => !xref.is_empty() && paid_by != xref,
-        None => false,
+/// sale's own result is not, nor a result without an xref (nothing to void). A `complete`
+/// session whose payment kept no sale was paid by bank: any card sale is another payment (a
+/// card form from a page opened before the bank payment). While the session is not complete
+/// and no sale is recorded there is nothing to keep a sale against.
+pub fn is_another_payment(status: SessionStatus, paid_by: Option<&str>, xref: &str) -> bool {
+    match (paid_by, status) {
+        _ if xref.is_empty() => false,
+        (Some(paid_by), _) => paid_by != xref,
+        (None, SessionStatus::Complete) => true,
+        (None, _) => false,
     }
 }
 
@@ -231,17 +235,22 @@ mod tests {
 
     #[test]
     fn only_a_sale_other_than_the_one_that_paid_is_voided() {
-        for (paid_by, xref, void) in [
-            (Some("x1"), "x2", true),
-            (Some("x1"), "x1", false),
-            (Some("x1"), "", false),
-            (None, "x2", false),
-            (None, "", false),
+        use SessionStatus::{Complete, Open};
+        for (status, paid_by, xref, void) in [
+            (Complete, Some("x1"), "x2", true),
+            (Complete, Some("x1"), "x1", false),
+            (Complete, Some("x1"), "", false),
+            // Paid by bank: a card sale from a stale page is another payment.
+            (Complete, None, "x2", true),
+            (Complete, None, "", false),
+            (Open, None, "x2", false),
+            (Open, Some("x1"), "x2", true),
+            (Open, None, "", false),
         ] {
             assert_eq!(
-                is_another_payment(paid_by, xref),
+                is_another_payment(status, paid_by, xref),
                 void,
-                "paid by {paid_by:?}, result {xref:?}"
+                "{status:?}, paid by {paid_by:?}, result {xref:?}"
             );
         }
     }
