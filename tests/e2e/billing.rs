@@ -104,6 +104,12 @@ async fn events_of(api: &Api, kind: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// No sale of any kind reached the sandbox gateway.
+async fn assert_no_sale(w: &World) {
+    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
+    assert!(sales.is_empty(), "nothing reached the gateway: {sales:?}");
+}
+
 #[tokio::test]
 async fn a_trial_becomes_active_and_renews_for_a_year() {
     let w = World::new();
@@ -514,8 +520,7 @@ async fn a_free_subscription_is_active_at_once_and_charges_nothing() {
         "{}",
         intents.text
     );
-    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
-    assert!(sales.is_empty(), "nothing reached the gateway: {sales:?}");
+    assert_no_sale(&w).await;
 }
 
 /// `cancel_at_period_end` during a trial ends the subscription with the trial: the period
@@ -551,8 +556,7 @@ async fn a_trial_cancelled_at_period_end_ends_with_the_trial_uncharged() {
         invoices_of(api, &id).await.is_empty(),
         "no period after the trial"
     );
-    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
-    assert!(sales.is_empty(), "nothing reached the gateway: {sales:?}");
+    assert_no_sale(&w).await;
 }
 
 /// Paying a draft invoice finalizes it and then pays it as asked: `paid_out_of_band` marks it
@@ -590,8 +594,7 @@ async fn a_draft_paid_out_of_band_is_finalized_and_never_charged() {
     assert_eq!(paid.json["status"], "paid", "{}", paid.text);
     assert!(paid.json["number"].is_string(), "finalized: {}", paid.text);
     assert!(paid.json["payment_intent"].is_null(), "{}", paid.text);
-    let sales = crate::harness::sales_per_order(&ledger(&w.daemon.base(), None).await);
-    assert!(sales.is_empty(), "the card was never charged: {sales:?}");
+    assert_no_sale(&w).await;
 
     // `amount` with a quantity it does not divide into is refused, naming `quantity`.
     let uneven = api

@@ -411,24 +411,32 @@ async fn bad_input_is_refused_by_name_and_changes_nothing() {
     assert_eq!(status, 400);
 }
 
-#[tokio::test]
-async fn checkout_with_pay_by_bank_completes_unpaid_then_async_succeeds() {
-    let w = World::new();
-    let base = w.daemon.base();
+/// A checkout session for a holding deposit of `amount` pence, by card or by bank: its id and
+/// its page's address.
+async fn deposit_checkout(w: &World, amount: i64) -> (String, String) {
     let r = w
         .api
         .post_form(
             "/v1/checkout/sessions",
-            "mode=payment&success_url=https%3A%2F%2Flettings.example%2Fok%3Fs%3D%7BCHECKOUT_SESSION_ID%7D\
-             &line_items[0][price_data][currency]=gbp\
-             &line_items[0][price_data][product_data][name]=Holding+deposit\
-             &line_items[0][price_data][unit_amount]=245000&line_items[0][quantity]=1\
-             &payment_method_types[]=card&payment_method_types[]=pay_by_bank",
+            &format!(
+                "mode=payment&success_url=https%3A%2F%2Flettings.example%2Fok%3Fs%3D%7BCHECKOUT_SESSION_ID%7D\
+                 &line_items[0][price_data][currency]=gbp\
+                 &line_items[0][price_data][product_data][name]=Holding+deposit\
+                 &line_items[0][price_data][unit_amount]={amount}&line_items[0][quantity]=1\
+                 &payment_method_types[]=card&payment_method_types[]=pay_by_bank"
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let session = r.json["id"].as_str().expect("id").to_string();
-    let url = r.json["url"].as_str().expect("url").to_string();
+    let id = r.json["id"].as_str().expect("id").to_string();
+    (id, r.json["url"].as_str().expect("url").to_string())
+}
+
+#[tokio::test]
+async fn checkout_with_pay_by_bank_completes_unpaid_then_async_succeeds() {
+    let w = World::new();
+    let base = w.daemon.base();
+    let (session, url) = deposit_checkout(&w, 245_000).await;
     let (status, html) = get_page(&url).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("by bank transfer"), "{html}");
@@ -819,20 +827,7 @@ async fn a_live_key_without_banks_is_refused_with_live_mode_not_configured() {
 async fn a_card_paid_from_a_stale_page_after_the_bank_paid_is_voided() {
     let w = World::new();
     let base = w.daemon.base();
-    let r = w
-        .api
-        .post_form(
-            "/v1/checkout/sessions",
-            "mode=payment&success_url=https%3A%2F%2Flettings.example%2Fok\
-             &line_items[0][price_data][currency]=gbp\
-             &line_items[0][price_data][product_data][name]=Holding+deposit\
-             &line_items[0][price_data][unit_amount]=150000&line_items[0][quantity]=1\
-             &payment_method_types[]=card&payment_method_types[]=pay_by_bank",
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let session = r.json["id"].as_str().expect("id").to_string();
-    let url = r.json["url"].as_str().expect("url").to_string();
+    let (session, url) = deposit_checkout(&w, 150_000).await;
     let (status, html) = get_page(&url).await;
     assert_eq!(status, 200, "{html}");
     // The card page, opened first and left there.
