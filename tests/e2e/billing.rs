@@ -73,6 +73,48 @@ impl Setup {
         )
         .await
     }
+
+    /// Subscribe on `price`, then move the clock to the middle of the first period: the
+    /// subscription's id, the period's start and end, and the middle.
+    async fn to_mid_period(&self, api: &Api, price: &str) -> (String, i64, i64, i64) {
+        let sub = self.subscribe(api, price, "").await;
+        assert_eq!(sub.json["status"], "active", "{}", sub.text);
+        let id = sub.json["id"].as_str().expect("sub").to_string();
+        let (start, end) = (
+            sub.json["current_period_start"].as_i64().expect("s"),
+            sub.json["current_period_end"].as_i64().expect("e"),
+        );
+        let mid = start + (end - start) / 2;
+        advance(api, &self.clock, mid).await;
+        (id, start, end, mid)
+    }
+}
+
+/// A monthly price of `amount` pence for a new product named `name` (form-encoded).
+async fn monthly_price(api: &Api, amount: i64, name: &str) -> String {
+    let r = api
+        .post_form(
+            "/v1/prices",
+            &format!("currency=gbp&unit_amount={amount}&recurring[interval]=month&product_data[name]={name}"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["id"].as_str().expect("price").to_string()
+}
+
+/// `amount` for what is left at `at` of the period `start..end`, rounded as a proration is.
+fn share(amount: i64, start: i64, at: i64, end: i64) -> i64 {
+    (amount as f64 * (end - at) as f64 / (end - start) as f64).round() as i64
+}
+
+/// Subscription `sub`'s invoice for the period after `end` (the clock moved just past it).
+async fn renewal(api: &Api, clock: &str, sub: &str, end: i64) -> Value {
+    advance(api, clock, end + 60).await;
+    invoices_of(api, sub)
+        .await
+        .last()
+        .cloned()
+        .expect("renewal")
 }
 
 async fn advance(api: &Api, clock: &str, to: i64) {
@@ -348,18 +390,8 @@ async fn cancel_at_period_end_and_an_upgrade_with_proration() {
     let w = World::new();
     let api = &w.api;
     let s = setup(api, "Proration plc", "4242424242424242").await;
-    let gold2 = api
-        .post_form("/v1/prices", "currency=gbp&unit_amount=2000&recurring[interval]=month&product_data[name]=Platinum+plan")
-        .await;
-    let platinum = gold2.json["id"].as_str().expect("price").to_string();
-    let sub = s.subscribe(api, &s.price, "").await;
-    let id = sub.json["id"].as_str().expect("sub").to_string();
-    let (start, end) = (
-        sub.json["current_period_start"].as_i64().expect("s"),
-        sub.json["current_period_end"].as_i64().expect("e"),
-    );
-    let mid = start + (end - start) / 2;
-    advance(api, &s.clock, mid).await;
+    let platinum = monthly_price(api, 2000, "Platinum+plan").await;
+    let (id, start, end, mid) = s.to_mid_period(api, &s.price).await;
     let up = api
         .post_form(
             &format!("/v1/subscriptions/{id}"),
@@ -380,18 +412,12 @@ async fn cancel_at_period_end_and_an_upgrade_with_proration() {
         .iter()
         .filter_map(|i| i["amount"].as_i64())
         .collect();
-    let (remaining, whole) = ((end - mid) as f64, (end - start) as f64);
-    let credit = -(1000.0 * remaining / whole).round() as i64;
-    let charge = (2000.0 * remaining / whole).round() as i64;
+    let credit = -share(1000, start, mid, end);
+    let charge = share(2000, start, mid, end);
     let mut sorted = amounts.clone();
     sorted.sort();
     assert_eq!(sorted, vec![credit, charge], "{}", pending.text);
-    advance(api, &s.clock, end + 60).await;
-    let renewal = invoices_of(api, &id)
-        .await
-        .last()
-        .cloned()
-        .expect("renewal");
+    let renewal = renewal(api, &s.clock, &id, end).await;
     assert_eq!(
         renewal["total"].as_i64(),
         Some(2000 + credit + charge),
@@ -434,19 +460,8 @@ async fn a_downgrade_invoiced_at_once_keeps_its_credit_for_the_next_invoice() {
     let w = World::new();
     let api = &w.api;
     let s = setup(api, "Downgrade plc", "4242424242424242").await;
-    let gold3 = api
-        .post_form("/v1/prices", "currency=gbp&unit_amount=3000&recurring[interval]=month&product_data[name]=Diamond+plan")
-        .await;
-    let diamond = gold3.json["id"].as_str().expect("price").to_string();
-    let sub = s.subscribe(api, &diamond, "").await;
-    assert_eq!(sub.json["status"], "active", "{}", sub.text);
-    let id = sub.json["id"].as_str().expect("sub").to_string();
-    let (start, end) = (
-        sub.json["current_period_start"].as_i64().expect("s"),
-        sub.json["current_period_end"].as_i64().expect("e"),
-    );
-    let mid = start + (end - start) / 2;
-    advance(api, &s.clock, mid).await;
+    let diamond = monthly_price(api, 3000, "Diamond+plan").await;
+    let (id, start, end, mid) = s.to_mid_period(api, &diamond).await;
     let down = api
         .post_form(
             &format!("/v1/subscriptions/{id}"),
@@ -462,15 +477,9 @@ async fn a_downgrade_invoiced_at_once_keeps_its_credit_for_the_next_invoice() {
         1,
         "no invoice for a credit"
     );
-    let (remaining, whole) = ((end - mid) as f64, (end - start) as f64);
-    let credit = -(3000.0 * remaining / whole).round() as i64;
-    let charge = (1000.0 * remaining / whole).round() as i64;
-    advance(api, &s.clock, end + 60).await;
-    let renewal = invoices_of(api, &id)
-        .await
-        .last()
-        .cloned()
-        .expect("renewal");
+    let credit = -share(3000, start, mid, end);
+    let charge = share(1000, start, mid, end);
+    let renewal = renewal(api, &s.clock, &id, end).await;
     assert_eq!(
         renewal["total"].as_i64(),
         Some(1000 + credit + charge),

@@ -411,6 +411,14 @@ async fn bad_input_is_refused_by_name_and_changes_nothing() {
     assert_eq!(status, 400);
 }
 
+/// Whether checkout session `id` reads `payment_status: paid` within 20 seconds.
+async fn session_paid(w: &World, id: &str) -> bool {
+    eventually(Duration::from_secs(20), || async {
+        w.api.get(&format!("/v1/checkout/sessions/{id}")).await.json["payment_status"] == "paid"
+    })
+    .await
+}
+
 /// A checkout session for a holding deposit of `amount` pence, by card or by bank: its id and
 /// its page's address.
 async fn deposit_checkout(w: &World, amount: i64) -> (String, String) {
@@ -458,16 +466,7 @@ async fn checkout_with_pay_by_bank_completes_unpaid_then_async_succeeds() {
     assert!(checkout_page.contains("/pay/checkout/"), "{checkout_page}");
     let (status, _) = get_page(&checkout_page).await;
     assert!(status == 303 || status == 200, "{status}");
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            w.api
-                .get(&format!("/v1/checkout/sessions/{session}"))
-                .await
-                .json["payment_status"]
-                == "paid"
-        })
-        .await
-    );
+    assert!(session_paid(&w, &session).await, "the session was paid");
     let s = w
         .api
         .get(&format!("/v1/checkout/sessions/{session}"))
@@ -846,16 +845,7 @@ async fn a_card_paid_from_a_stale_page_after_the_bank_paid_is_voided() {
     .await;
     let back = decide(&base, &to_bank, "approve").await;
     let _ = come_back(&back).await;
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            w.api
-                .get(&format!("/v1/checkout/sessions/{session}"))
-                .await
-                .json["payment_status"]
-                == "paid"
-        })
-        .await
-    );
+    assert!(session_paid(&w, &session).await, "the session was paid");
 
     // The stale card form is paid and its result comes back.
     let (status, _, result) = card_form
