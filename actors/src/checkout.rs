@@ -212,6 +212,13 @@ impl Checkout {
                         &format!("line_items[{i}][price]"),
                     )
                     .await?;
+                    if !price.active {
+                        return Err(ApiError::invalid_param(
+                            "parameter_invalid_value",
+                            &format!("line_items[{i}][price]"),
+                            "The price specified is inactive. This field only accepts active prices.",
+                        ));
+                    }
                     let (_, prod): (u64, Product) = load_obj(
                         self,
                         scope,
@@ -1223,11 +1230,17 @@ impl Checkout {
                 return Ok(s);
             }
             let created_here = if self.store().get(&scope.record(&sub_id)).await?.is_none() {
+                let agreed: Vec<&str> = internal
+                    .lines
+                    .iter()
+                    .filter_map(|l| l.price["id"].as_str())
+                    .collect();
                 match crate::billing::create_subscription_as(
                     &self.billing,
                     &self.context(scope),
                     self.subscription_params(&s, &internal),
                     sub_id.clone(),
+                    &agreed,
                 )
                 .await
                 {

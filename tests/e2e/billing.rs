@@ -642,6 +642,64 @@ async fn an_incomplete_subscription_paid_out_of_band_becomes_active() {
     assert_eq!(got.json["status"], "active", "not expired: {}", got.text);
 }
 
+/// An archived price takes no new subscription, checkout or invoice item, while the
+/// subscription already on it keeps it (and renews on it).
+#[tokio::test]
+async fn an_archived_price_is_refused_for_new_uses_and_kept_by_its_subscription() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Archive Ltd", "4242424242424242").await;
+    let sub = s.subscribe(api, &s.price, "").await;
+    assert_eq!(sub.json["status"], "active", "{}", sub.text);
+    let id = sub.json["id"].as_str().expect("sub").to_string();
+    let archived = api
+        .post_form(&format!("/v1/prices/{}", s.price), "active=false")
+        .await;
+    assert_eq!(archived.json["active"], false, "{}", archived.text);
+
+    let again = s.subscribe(api, &s.price, "").await;
+    assert_eq!(again.status, 400, "{}", again.text);
+    assert_eq!(
+        again.json["error"]["param"], "items[0][price]",
+        "{}",
+        again.text
+    );
+    let checkout = api
+        .post_form(
+            "/v1/checkout/sessions",
+            &format!(
+                "mode=subscription&success_url=https%3A%2F%2Fa.example%2Fok&line_items[0][price]={}&line_items[0][quantity]=1",
+                s.price
+            ),
+        )
+        .await;
+    assert_eq!(checkout.status, 400, "{}", checkout.text);
+    assert_eq!(checkout.json["error"]["param"], "line_items[0][price]");
+    let item = api
+        .post_form(
+            "/v1/invoiceitems",
+            &format!("customer={}&price={}", s.customer, s.price),
+        )
+        .await;
+    assert_eq!(item.status, 400, "{}", item.text);
+    assert_eq!(item.json["error"]["param"], "price");
+
+    // The subscription on it keeps it: an update naming it is taken, and it renews.
+    let kept = api
+        .post_form(
+            &format!("/v1/subscriptions/{id}"),
+            &format!("items[0][price]={}&metadata[plan]=legacy", s.price),
+        )
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.text);
+    advance(api, &s.clock, T0 + 32 * DAY).await;
+    assert_eq!(
+        invoices_of(api, &id).await.len(),
+        2,
+        "renewed on the archived price"
+    );
+}
+
 #[tokio::test]
 async fn a_first_payment_that_fails_leaves_it_incomplete_then_expired() {
     let w = World::new();

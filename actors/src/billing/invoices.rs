@@ -234,6 +234,13 @@ pub async fn create_invoice_item(
         (None, None, Some(pid), _) => {
             let (_, price): (u64, calmony_protocol::billing::Price) =
                 load(&b.store, scope, "price", "price", &pid, "price").await?;
+            if !price.active {
+                return Err(ApiError::invalid_param(
+                    "parameter_invalid_value",
+                    "price",
+                    "The price specified is inactive. This field only accepts active prices.",
+                ));
+            }
             (price.unit_amount, Some(price.id))
         }
         (None, None, None, Some(pd)) => (pd.unit_amount, Some(pd.id)),

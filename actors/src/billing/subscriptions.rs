@@ -81,12 +81,15 @@ pub(crate) fn sub_events(
 }
 
 /// Read `items[]`: each a `price` id or inline `price_data`, with `quantity` and `tax_rates`.
+/// `kept`: prices usable even when inactive (those already on the subscription, or agreed
+/// in its checkout); any other use of an inactive price is refused, as Stripe does.
 async fn take_items(
     b: &Billing,
     ctx: &RequestContext,
     p: &mut Params,
     tx: &mut Tx,
     sub_id: &str,
+    kept: &[&str],
     now: i64,
 ) -> Result<Vec<SubscriptionItem>, ApiError> {
     let Field::Set(items) = p.array(&["items"])? else {
@@ -114,20 +117,24 @@ async fn take_items(
             item.string_max(&["price", "priceId"], 100)?.into_option(),
             item.object(&["price_data", "priceData"])?,
         ) {
-            (Some(id), _) => load(
-                &b.store,
-                &ctx.scope,
-                PRICE_PREFIX,
-                "price",
-                &id,
-                &format!("{name}[price]"),
-            )
-            .await
-            .map(|(_, p)| p)
-            .map_err(|mut e| {
-                e.status = 400;
-                e
-            })?,
+            (Some(id), _) => {
+                let param = format!("{name}[price]");
+                let (_, price): (u64, Price) =
+                    load(&b.store, &ctx.scope, PRICE_PREFIX, "price", &id, &param)
+                        .await
+                        .map_err(|mut e| {
+                            e.status = 400;
+                            e
+                        })?;
+                if !price.active && !kept.contains(&id.as_str()) {
+                    return Err(ApiError::invalid_param(
+                        "parameter_invalid_value",
+                        &param,
+                        "The price specified is inactive. This field only accepts active prices.",
+                    ));
+                }
+                price
+            }
             (None, Field::Set(mut pd)) => {
                 catalog::price_from(&b.store, ctx, &mut pd, tx, true).await?
             }
@@ -309,24 +316,26 @@ pub async fn create_subscription(
     ctx: &RequestContext,
     p: Params,
 ) -> Result<Reply, ApiError> {
-    create_subscription_as(b, ctx, p, ids::new_id(SUBSCRIPTION_PREFIX)).await
+    create_subscription_as(b, ctx, p, ids::new_id(SUBSCRIPTION_PREFIX), &[]).await
 }
 
 /// Creates the subscription under a chosen id. A checkout session derives the id from its own,
 /// so the redirect and the gateway callback racing to start it create one subscription: the
 /// loser's commit finds the record already there and fails with `lock_timeout` before any
-/// charge.
+/// charge. `agreed`: prices the payer already agreed to (a checkout's own lines, inline prices
+/// being inactive), taken even if inactive.
 pub async fn create_subscription_as(
     b: &Billing,
     ctx: &RequestContext,
     mut p: Params,
     id: String,
+    agreed: &[&str],
 ) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
     let (customer, now) = b.billed_customer(scope, &mut p).await?;
     let cus = customer.id.clone();
     let mut tx = Tx::new();
-    let items = take_items(b, ctx, &mut p, &mut tx, &id, now).await?;
+    let items = take_items(b, ctx, &mut p, &mut tx, &id, agreed, now).await?;
     let pm = p
         .string_max(
             &[
@@ -717,7 +726,8 @@ pub async fn update_subscription(
         .and_then(|b| ProrationBehavior::parse(&b))
         .unwrap_or(ProrationBehavior::CreateProrations);
     let new_items = if p.keys().iter().any(|k| k == "items") {
-        let mut items = take_items(b, ctx, &mut p, &mut tx, id, now).await?;
+        let kept: Vec<&str> = s.items.data.iter().map(|i| i.price.id.as_str()).collect();
+        let mut items = take_items(b, ctx, &mut p, &mut tx, id, &kept, now).await?;
         if interval_of(&s)
             != items[0]
                 .price
