@@ -700,6 +700,49 @@ async fn an_archived_price_is_refused_for_new_uses_and_kept_by_its_subscription(
     );
 }
 
+/// A card attached to nobody is refused as a subscription's payment method: its charges take
+/// only the customer's own cards, so it could never be charged (Stripe refuses it too).
+#[tokio::test]
+async fn a_card_attached_to_nobody_is_refused_for_a_subscription() {
+    let w = World::new();
+    let api = &w.api;
+    let s = setup(api, "Loose Card Ltd", "4242424242424242").await;
+    let loose = api.card("4242424242424242", 12, 2035, None).await;
+    let refused = api
+        .post_form(
+            "/v1/subscriptions",
+            &format!(
+                "customer={}&items[0][price]={}&default_payment_method={loose}",
+                s.customer, s.price
+            ),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(
+        (
+            refused.json["error"]["code"].as_str(),
+            refused.json["error"]["param"].as_str()
+        ),
+        (
+            Some("payment_method_not_attached"),
+            Some("default_payment_method")
+        ),
+        "{}",
+        refused.text
+    );
+    let subs = api
+        .get(&format!(
+            "/v1/subscriptions?customer={}&status=all",
+            s.customer
+        ))
+        .await;
+    assert_eq!(
+        subs.json["data"].as_array().map(Vec::len),
+        Some(0),
+        "nothing written"
+    );
+}
+
 #[tokio::test]
 async fn a_first_payment_that_fails_leaves_it_incomplete_then_expired() {
     let w = World::new();

@@ -190,7 +190,7 @@ async fn take_items(
     Ok(out)
 }
 
-/// A payment method the customer may use (attached to them, or to nobody).
+/// A payment method the customer may use: attached to them.
 async fn check_method(
     b: &Billing,
     scope: &Scope,
@@ -204,13 +204,20 @@ async fn check_method(
             e.status = 400;
             e
         })?;
+    // One attached to nobody is refused too: a subscription's charges take only the
+    // customer's own cards, so it could never be charged.
     match &m.customer {
-        Some(c) if c != customer => Err(ApiError::invalid_param(
+        Some(c) if c == customer => Ok(()),
+        Some(_) => Err(ApiError::invalid_param(
             "payment_method_customer_mismatch",
             param,
             "The payment method belongs to another customer.",
         )),
-        _ => Ok(()),
+        None => Err(ApiError::invalid_param(
+            "payment_method_not_attached",
+            param,
+            "The payment method must be attached to the customer first.",
+        )),
     }
 }
 
