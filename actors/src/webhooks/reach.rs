@@ -2,7 +2,7 @@
 //!
 //! Creation refuses endpoint URLs that name a local address ([`calmony_protocol::destination`]),
 //! but a public-looking name can resolve to 127.0.0.1 today, or tomorrow. So the client that
-//! delivers to public-only endpoints resolves names through [`PublicResolver`], which fails
+//! delivers to public-only endpoints resolves names through a [`GuardedResolver`], which fails
 //! the lookup when *any* address of the name is not public: the attempt then fails (recorded
 //! and retried like any failure) and nothing is connected to. A URL whose host is an address
 //! literal never reaches a resolver, so [`refused_literal`] checks it before each send.
@@ -24,13 +24,9 @@ pub struct NotPublic {
     pub why: destination::Refusal,
 }
 
-/// Refuse the whole name if any of its addresses is not public (the client may try each).
-pub fn check_resolved(host: &str, addrs: &[SocketAddr]) -> Result<(), NotPublic> {
-    check_resolved_for(host, addrs, Reach::PublicOnly)
-}
-
-/// [`check_resolved`], with what `reach` also allows.
-pub fn check_resolved_for(host: &str, addrs: &[SocketAddr], reach: Reach) -> Result<(), NotPublic> {
+/// Refuse the whole name if any of its addresses is one `reach` does not allow (the client may
+/// try each).
+pub fn check_resolved(host: &str, addrs: &[SocketAddr], reach: Reach) -> Result<(), NotPublic> {
     for a in addrs {
         if let Some(why) = destination::refusal(a.ip()).filter(|r| !reach.allows(*r)) {
             return Err(NotPublic {
@@ -43,43 +39,29 @@ pub fn check_resolved_for(host: &str, addrs: &[SocketAddr], reach: Reach) -> Res
     Ok(())
 }
 
-/// The system resolver, refusing names with any address that is not public.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PublicResolver;
+/// The system resolver, refusing names with any address its reach does not allow: public
+/// only (live endpoints, the bank and Griffin clients), or public and the loopback (test
+/// mode's default).
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver(pub Reach);
 
-impl PublicResolver {
-    /// The addresses of `host`, all public, or why not.
+impl GuardedResolver {
+    /// The addresses of `host`, all allowed, or why not.
     pub async fn lookup(
+        &self,
         host: &str,
     ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
-        check_resolved(host, &addrs)?;
+        check_resolved(host, &addrs, self.0)?;
         Ok(addrs)
     }
 }
 
-impl reqwest::dns::Resolve for PublicResolver {
+impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
+        let (host, guard) = (name.as_str().to_string(), *self);
         Box::pin(async move {
-            let addrs = Self::lookup(&host).await?;
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// The system resolver, refusing names with any address that is neither public nor the
-/// loopback (test mode's default reach).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LoopbackResolver;
-
-impl reqwest::dns::Resolve for LoopbackResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            check_resolved_for(&host, &addrs, Reach::Loopback)?;
+            let addrs = guard.lookup(&host).await?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -105,7 +87,7 @@ pub struct ClientError {
     pub source: reqwest::Error,
 }
 
-/// One client per [`Reach`]: the public-only one resolves through [`PublicResolver`].
+/// One client per [`Reach`], each but `Anywhere` resolving through a [`GuardedResolver`].
 #[derive(Clone)]
 pub struct Clients {
     public_only: reqwest::Client,
@@ -133,9 +115,12 @@ impl Clients {
             b.build().map_err(|source| ClientError { which, source })
         };
         Ok(Self {
-            public_only: build(base().dns_resolver(Arc::new(PublicResolver)), "public-only")?,
+            public_only: build(
+                base().dns_resolver(Arc::new(GuardedResolver(Reach::PublicOnly))),
+                "public-only",
+            )?,
             loopback: build(
-                base().dns_resolver(Arc::new(LoopbackResolver)),
+                base().dns_resolver(Arc::new(GuardedResolver(Reach::Loopback))),
                 "public or loopback",
             )?,
             anywhere: build(base(), "any address")?,
@@ -158,7 +143,10 @@ mod tests {
     #[tokio::test]
     async fn a_name_resolving_to_loopback_is_refused_at_lookup() {
         for host in ["localhost", "127.0.0.1", "::1"] {
-            let e = PublicResolver::lookup(host).await.expect_err(host);
+            let e = GuardedResolver(Reach::PublicOnly)
+                .lookup(host)
+                .await
+                .expect_err(host);
             let e = e.downcast::<NotPublic>().expect("refused as not public");
             assert_eq!(e.why.kind, "loopback", "{host}");
         }
@@ -168,8 +156,9 @@ mod tests {
     fn any_refused_address_refuses_the_name() {
         let public: SocketAddr = "8.8.8.8:0".parse().expect("addr");
         let private: SocketAddr = "[fd00::1]:0".parse().expect("addr");
-        assert!(check_resolved("a.example", &[public]).is_ok());
-        let e = check_resolved("a.example", &[public, private]).expect_err("mixed");
+        assert!(check_resolved("a.example", &[public], Reach::PublicOnly).is_ok());
+        let e =
+            check_resolved("a.example", &[public, private], Reach::PublicOnly).expect_err("mixed");
         assert_eq!(e.addr, private.ip());
     }
 

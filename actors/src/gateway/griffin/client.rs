@@ -80,8 +80,11 @@ impl GriffinClient {
             .connect_timeout(Duration::from_secs(5).min(s.timeout))
             .redirect(reqwest::redirect::Policy::none());
         if s.live {
-            builder =
-                builder.dns_resolver(std::sync::Arc::new(crate::webhooks::reach::PublicResolver));
+            builder = builder.dns_resolver(std::sync::Arc::new(
+                crate::webhooks::reach::GuardedResolver(
+                    calmony_protocol::destination::Reach::PublicOnly,
+                ),
+            ));
         }
         let http = builder.build().map_err(|e| e.to_string())?;
         let client = Self {

@@ -86,8 +86,11 @@ impl BankClient {
             // A public-looking name may resolve to an internal address: a live bank's names
             // are resolved by the resolver that refuses any name with a non-public address
             // (the webhook sender's), so no bank URL or discovery document can reach inside.
-            builder =
-                builder.dns_resolver(std::sync::Arc::new(crate::webhooks::reach::PublicResolver));
+            builder = builder.dns_resolver(std::sync::Arc::new(
+                crate::webhooks::reach::GuardedResolver(
+                    calmony_protocol::destination::Reach::PublicOnly,
+                ),
+            ));
         }
         if let Some(pem) = &s.identity_pem {
             let identity = reqwest::Identity::from_pem(pem)
