@@ -212,13 +212,7 @@ impl Checkout {
                         &format!("line_items[{i}][price]"),
                     )
                     .await?;
-                    if !price.active {
-                        return Err(ApiError::invalid_param(
-                            "parameter_invalid_value",
-                            &format!("line_items[{i}][price]"),
-                            "The price specified is inactive. This field only accepts active prices.",
-                        ));
-                    }
+                    crate::billing::refuse_inactive(&price, &format!("line_items[{i}][price]"))?;
                     let (_, prod): (u64, Product) = load_obj(
                         self,
                         scope,

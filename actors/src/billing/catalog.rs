@@ -41,6 +41,19 @@ pub(crate) async fn load<T: serde::de::DeserializeOwned>(
     Ok((rec.version, rec.parse(&key)?))
 }
 
+/// An archived (inactive) price takes no new use: a subscription, checkout line or invoice
+/// item naming it by id is refused, naming `param` (as Stripe does). Uses already made keep it.
+pub fn refuse_inactive(price: &Price, param: &str) -> Result<(), ApiError> {
+    if price.active {
+        return Ok(());
+    }
+    Err(ApiError::invalid_param(
+        "parameter_invalid_value",
+        param,
+        "The price specified is inactive. This field only accepts active prices.",
+    ))
+}
+
 async fn save<T: serde::Serialize>(
     store: &Store,
     ctx: &RequestContext,

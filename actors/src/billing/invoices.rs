@@ -234,13 +234,7 @@ pub async fn create_invoice_item(
         (None, None, Some(pid), _) => {
             let (_, price): (u64, calmony_protocol::billing::Price) =
                 load(&b.store, scope, "price", "price", &pid, "price").await?;
-            if !price.active {
-                return Err(ApiError::invalid_param(
-                    "parameter_invalid_value",
-                    "price",
-                    "The price specified is inactive. This field only accepts active prices.",
-                ));
-            }
+            catalog::refuse_inactive(&price, "price")?;
             (price.unit_amount, Some(price.id))
         }
         (None, None, None, Some(pd)) => (pd.unit_amount, Some(pd.id)),
@@ -427,7 +421,7 @@ pub async fn pay_invoice(
     p.expand()?;
     p.finish()?;
     let scope = &ctx.scope;
-    let (_, inv, _) = load_invoice(&b.store, scope, id).await?;
+    let (mut version, mut inv, mut internal) = load_invoice(&b.store, scope, id).await?;
     if InvoiceStatus::of(&inv.status) == InvoiceStatus::Draft {
         // Stripe finalizes a draft when asked to pay it, then pays it as asked: the payment
         // method and `paid_out_of_band` given still apply.
@@ -442,11 +436,17 @@ pub async fn pay_invoice(
             Params::default(),
         )
         .await?;
+        (version, inv, internal) = load_invoice(&b.store, scope, id).await?;
     }
     if out_of_band {
-        return pay_out_of_band(b, ctx, id).await;
+        let known = KnownInvoice {
+            version,
+            invoice: inv,
+            internal,
+            subscription: None,
+        };
+        return pay_out_of_band(b, ctx, known).await;
     }
-    let (_, inv, _) = load_invoice(&b.store, scope, id).await?;
     allowed(&inv.status, InvoiceCommand::Pay)?;
     let reply = charge(b, scope, id, pm, Some(ctx)).await?;
     if reply.status == 200 {
@@ -459,20 +459,29 @@ pub async fn pay_invoice(
     Ok(reply)
 }
 
+/// The refusal of a second payment for an invoice while `pi` is paying it.
+fn payment_in_progress(pi: &str) -> ApiError {
+    ApiError::new(
+        409,
+        ErrorType::InvalidRequestError,
+        format!("A payment for this invoice is already in progress ({pi})."),
+    )
+    .with_code("invoice_payment_in_progress")
+}
+
 /// `paid_out_of_band`: the invoice paid outside Calmony (cash, a bank transfer), and its
 /// subscription moved on as a payment would move it, in one commit. Refused while a payment
 /// for it is in flight: that payment could then take the money a second time.
-async fn pay_out_of_band(b: &Billing, ctx: &RequestContext, id: &str) -> Result<Reply, ApiError> {
+async fn pay_out_of_band(
+    b: &Billing,
+    ctx: &RequestContext,
+    mut known: KnownInvoice,
+) -> Result<Reply, ApiError> {
     let scope = &ctx.scope;
-    let mut known = KnownInvoice::load(None, &b.store, scope, id).await?;
+    let id = known.invoice.id.clone();
     allowed(&known.invoice.status, InvoiceCommand::Pay)?;
     if let Some(pi) = &known.internal.paying {
-        return Err(ApiError::new(
-            409,
-            ErrorType::InvalidRequestError,
-            format!("A payment for this invoice is already in progress ({pi})."),
-        )
-        .with_code("invoice_payment_in_progress"));
+        return Err(payment_in_progress(pi));
     }
     let mut tx = Tx::new();
     let sub = known.subscription(&b.store, scope, &mut tx).await;
@@ -486,7 +495,7 @@ async fn pay_out_of_band(b: &Billing, ctx: &RequestContext, id: &str) -> Result<
     let request = ctx.event_request();
     mark_paid(&mut inv, now);
     inv.next_payment_attempt = None;
-    tx.expect_version(&scope.record(id), v);
+    tx.expect_version(&scope.record(&id), v);
     let body = write_invoice(&mut tx, scope, v + 1, &inv, &internal)?;
     tx.event(scope, &event("invoice.paid", &inv, scope, &request, now));
     if let Some(sub) = sub {
@@ -575,12 +584,7 @@ pub(crate) async fn begin_charge(
         subscription,
     } = k;
     if let Some(pi) = &internal.paying {
-        return Err(ApiError::new(
-            409,
-            ErrorType::InvalidRequestError,
-            format!("A payment for this invoice is already in progress ({pi})."),
-        )
-        .with_code("invoice_payment_in_progress"));
+        return Err(payment_in_progress(pi));
     }
     let mut pm = pm.or(inv.default_payment_method.clone());
     let mut recurring = false;

@@ -51,8 +51,8 @@ pub mod transitions;
 
 pub use catalog::{
     create_price, create_product, create_tax_rate, delete_product, list_prices, list_products,
-    list_tax_rates, retrieve_price, retrieve_product, retrieve_tax_rate, update_price,
-    update_product, update_tax_rate,
+    list_tax_rates, refuse_inactive, retrieve_price, retrieve_product, retrieve_tax_rate,
+    update_price, update_product, update_tax_rate,
 };
 pub use collection::on_payment;
 pub use invoice_records::{InvoiceInternal, KnownInvoice};

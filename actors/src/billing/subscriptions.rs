@@ -126,12 +126,8 @@ async fn take_items(
                             e.status = 400;
                             e
                         })?;
-                if !price.active && !kept.contains(&id.as_str()) {
-                    return Err(ApiError::invalid_param(
-                        "parameter_invalid_value",
-                        &param,
-                        "The price specified is inactive. This field only accepts active prices.",
-                    ));
+                if !kept.contains(&id.as_str()) {
+                    catalog::refuse_inactive(&price, &param)?;
                 }
                 price
             }
